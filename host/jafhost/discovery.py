@@ -1,0 +1,159 @@
+"""Find installed plugins through the ``jaf.plugins`` entry point group, importing none.
+
+Discovery reads entry points, core metadata and manifests as data and returns one
+``PluginInfo`` per plugin name, ``invalid`` ones included (with the reason), so the
+CLI can list a broken plugin instead of hiding it. The expensive part (reading every
+plugin's metadata and manifest) is skipped when the on-disk cache in
+``discovery_cache`` is still valid.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jafhost.info import PluginInfo
+
+if TYPE_CHECKING:
+    from importlib.metadata import Distribution, EntryPoint
+
+GROUP = "jaf.plugins"
+_ENTRY_POINT_VALUE = re.compile(r"^[A-Za-z_][\w.]*(?::[A-Za-z_][\w.]*)?$")
+
+
+@dataclass
+class Discovery:
+    """The result of one scan: plugins, the versions their requirements name, and the
+    files whose stamps decide whether a cached copy is still true."""
+
+    plugins: list[PluginInfo]
+    installed: dict[str, str | None] = field(default_factory=dict)
+    watch: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "plugins": [p.to_json() for p in self.plugins],
+            "installed": self.installed,
+            "watch": self.watch,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Discovery:
+        return cls(
+            plugins=[PluginInfo.from_json(p) for p in data["plugins"]],
+            installed=dict(data["installed"]),
+            watch=list(data["watch"]),
+        )
+
+
+def _metadata_path(dist: Distribution) -> str | None:
+    base = getattr(dist, "_path", None)
+    if base is None:
+        return None
+    for name in ("METADATA", "PKG-INFO"):
+        candidate = Path(base) / name
+        if candidate.exists():
+            return str(candidate)
+    return str(Path(base) / "METADATA")
+
+
+def _author(meta: Any) -> str:
+    author = meta.get("Author") or ""
+    if not author:
+        email = meta.get("Author-email") or ""
+        author = email.split("<", 1)[0].strip().strip('"') if "<" in email else email
+    return str(author)
+
+
+def _describe(
+    ep: EntryPoint, dist: Distribution, watch: list[str], path: list[str] | None
+) -> PluginInfo:
+    from jafhost.errors import ManifestError
+    from jafhost.manifest import check_plugin_name, manifest_candidates, read_manifest
+
+    meta = dist.metadata
+    base = PluginInfo(
+        name=ep.name,
+        distribution=str(meta.get("Name") or "?"),
+        version=str(meta.get("Version") or "0"),
+        entry_point=ep.value,
+        summary=str(meta.get("Summary") or ""),
+        author=_author(meta),
+        requires=tuple(meta.get_all("Requires-Dist") or ()),
+        extras=tuple(meta.get_all("Provides-Extra") or ()),
+        location=str(getattr(dist, "_path", "") or "") or None,
+    )
+    metadata_file = _metadata_path(dist)
+    if metadata_file:
+        watch.append(metadata_file)
+    try:
+        check_plugin_name(ep.name)
+        if not _ENTRY_POINT_VALUE.match(ep.value.replace(" ", "")):
+            raise ManifestError(f"entry point value {ep.value!r} is not 'module' or 'module:object'")
+        candidates = manifest_candidates(ep.value, path)
+        watch.extend(str(c) for c in candidates)
+        manifest = read_manifest(candidates)
+    except ManifestError as exc:
+        return replace(base, error=str(exc))
+    return replace(base, kinds=manifest.kinds, permissions=manifest.permissions,
+                   manifest=manifest.path)
+
+
+def _mark_duplicates(plugins: list[PluginInfo]) -> list[PluginInfo]:
+    claims: dict[str, list[PluginInfo]] = defaultdict(list)
+    for plugin in plugins:
+        claims[plugin.name].append(plugin)
+    result: list[PluginInfo] = []
+    for plugin in plugins:
+        others = [p for p in claims[plugin.name] if p is not plugin]
+        if others:
+            names = ", ".join(f"{o.distribution} {o.version}" for o in others)
+            plugin = replace(plugin, error=f"plugin name {plugin.name!r} is also claimed by {names}")
+        result.append(plugin)
+    return result
+
+
+def _installed_versions(plugins: list[PluginInfo], path: list[str]) -> dict[str, str | None]:
+    """Versions of every distribution a plugin requires (None: not installed)."""
+    from importlib.metadata import distributions
+
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    names: set[str] = set()
+    for plugin in plugins:
+        for text in plugin.requires:
+            try:
+                names.add(canonicalize_name(Requirement(text).name))
+            except InvalidRequirement:
+                continue
+    installed: dict[str, str | None] = {}
+    for name in sorted(names):
+        found = next(iter(distributions(name=name, path=path)), None)
+        installed[name] = None if found is None else str(found.version)
+    return installed
+
+
+def scan(path: list[str] | None = None) -> Discovery:
+    """Scan ``path`` (default ``sys.path``) for plugins. Imports no plugin code."""
+    from importlib.metadata import distributions
+
+    search = sys.path if path is None else path
+    watch: list[str] = []
+    plugins: list[PluginInfo] = []
+    seen: set[str] = set()
+    for dist in distributions(path=search):
+        eps = [ep for ep in dist.entry_points if ep.group == GROUP]
+        if not eps:
+            continue
+        key = str(dist.metadata.get("Name") or "").lower().replace("_", "-").replace(".", "-")
+        if key in seen:
+            continue  # shadowed by the same distribution earlier on the path
+        seen.add(key)
+        plugins.extend(_describe(ep, dist, watch, None if path is None else search) for ep in eps)
+    plugins = sorted(_mark_duplicates(plugins), key=lambda p: (p.name, p.distribution))
+    return Discovery(plugins=plugins, installed=_installed_versions(plugins, search), watch=watch)

@@ -1,0 +1,157 @@
+"""The whole contract between jafhost and its plugins, readable in one file.
+
+A plugin is a module (or an object) whose functions carry ``@hookimpl`` and are named
+after the hooks below. Every hook is optional: implement only what the plugin offers.
+Implementations may be plain functions or coroutines; the host awaits coroutines.
+Implementations may accept fewer arguments than the spec names (pluggy passes only
+the ones asked for), never more or others: the host refuses to load a plugin whose
+implementation names an unknown hook or argument.
+
+Hooks by lifecycle phase, in the order the host calls them for one plugin:
+
+1. configuration: ``jaf_config_schema``
+2. start-up: ``jaf_initialize`` then ``jaf_activate``
+3. contributions, collected once the plugin is active: ``jaf_tools``, ``jaf_agents``,
+   ``jaf_integrations``, ``jaf_event_handlers``, ``jaf_model_providers``
+4. around every tool call: ``jaf_tool_call`` (a wrapper)
+5. shut-down: ``jaf_deactivate``
+
+Lifecycle hooks run with a time limit (``hook_timeout``, 10 s by default); a plugin
+that raises or overruns is marked broken, what it set up is torn down, and the others
+go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from pydantic import BaseModel
+
+    from jafhost.agents import AgentSpec
+    from jafhost.context import PluginContext
+    from jafhost.integrations import Integration
+
+PROJECT_NAME = "jaf"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+# -- 1. configuration ---------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def jaf_config_schema() -> type[BaseModel] | None:
+    """Return the pydantic model class of this plugin's configuration.
+
+    Called once per load, before ``jaf_initialize``. The host validates the
+    ``[plugins.NAME]`` table of ``config.toml`` against it and hands the validated
+    instance to the plugin as ``ctx.config``; a validation error keeps the plugin
+    inactive and names the field at fault. The model's JSON Schema is recorded so
+    ``jafhost info`` can show it later without running plugin code.
+    Return ``None`` (or do not implement the hook) when the plugin has no settings.
+    """
+
+
+# -- 2. start-up and shut-down ------------------------------------------------------
+
+
+@hookspec
+def jaf_initialize(ctx: PluginContext) -> None:
+    """Prepare the plugin: open files, build clients, check the configuration.
+
+    Called once per load, after the configuration is validated and before any other
+    plugin that depends on this one starts. ``ctx.config`` holds the validated
+    configuration, ``ctx.data_dir`` exists and is the plugin's own folder.
+    Raising here marks the plugin broken; ``jaf_deactivate`` is not called.
+    """
+
+
+@hookspec
+def jaf_activate(ctx: PluginContext) -> None:
+    """Start serving: the plugin is about to receive tool calls and events.
+
+    Called after ``jaf_initialize`` succeeded and after every plugin this one
+    depends on is active. Raising here marks the plugin broken and the host calls
+    ``jaf_deactivate`` so what ``jaf_initialize`` set up is released.
+    """
+
+
+@hookspec
+def jaf_deactivate(ctx: PluginContext) -> None:
+    """Stop serving and release what the plugin holds.
+
+    Called on shut-down, on ``jafhost disable`` of a running host, before a reload,
+    and after a failed ``jaf_activate``: in reverse activation order, so a plugin is
+    deactivated before the plugins it depends on. Errors are reported, not raised.
+    """
+
+
+# -- 3. contributions ---------------------------------------------------------------
+
+
+@hookspec
+def jaf_tools() -> Sequence[Callable[..., Any]]:
+    """Return the tools this plugin offers, as plain (sync or async) functions.
+
+    A tool's name is the function's name (or the one given with ``@jafhost.tool``),
+    its full name ``<plugin>.<tool>``. The input schema comes from the type hints and
+    the docstring; arguments are validated before the function runs. A parameter
+    annotated ``PluginContext`` receives the plugin's context and is not part of the
+    schema.
+    """
+
+
+@hookspec
+def jaf_agents() -> Sequence[AgentSpec]:
+    """Return the agents this plugin provides (``AgentSpec``: name, instructions, tools).
+
+    An agent may call only the tools its spec allows, named in full or by glob.
+    """
+
+
+@hookspec
+def jaf_integrations() -> Sequence[Integration]:
+    """Return named services (a database, an HTTP client) other plugins may use.
+
+    The host connects them after ``jaf_initialize`` and closes them in reverse order
+    on deactivation. A plugin reaches another's integration through
+    ``ctx.integration("plugin.name")`` only when it depends on that plugin.
+    """
+
+
+@hookspec
+def jaf_event_handlers() -> Mapping[str, Callable[..., Any]]:
+    """Return event subscriptions: a mapping of name patterns to handlers.
+
+    Patterns are event names with ``*`` wildcards (``order.created``, ``order.*``,
+    ``*``). A handler is ``handler(event)``, sync or async; a parameter annotated
+    ``PluginContext`` receives the plugin's context.
+    """
+
+
+@hookspec
+def jaf_model_providers() -> Sequence[Any]:
+    """Return model providers an agent run may use (messages and tools in, a turn out)."""
+
+
+# -- 4. around every tool call ------------------------------------------------------
+
+
+@hookspec
+def jaf_tool_call(call: Any) -> Generator[None, Any, Any]:
+    """Middleware around every tool call; implement it with ``@hookimpl(wrapper=True)``.
+
+    ``call`` describes the call (tool name, plugin, validated arguments). The wrapper
+    runs code before the call, then ``result = yield`` to let it proceed, and returns
+    the (possibly replaced) result. Raising refuses or fails the call; the caller
+    receives a structured error, never a crash. Use it to audit, cache, rate-limit or
+    ask for approval.
+    """
+    raise NotImplementedError

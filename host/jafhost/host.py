@@ -1,0 +1,432 @@
+"""``Host``: the one object the CLI, the MCP server, tests and agent programs drive.
+
+Data flows one way: discover (no import) -> resolve -> state (enabled, grants) ->
+load/lifecycle -> route. Policies that differ between callers (how to ask for
+approval) are passed in, never hard-wired: the CLI prompts, tests say yes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from jafhost import permissions
+from jafhost._version import __version__
+from jafhost.discovery_cache import discover
+from jafhost.errors import PluginError, UsageError
+from jafhost.info import PluginInfo
+from jafhost.paths import HomeLayout, default_home
+from jafhost.state import State, StateStore
+from jafhost.views import PluginView
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from jafhost.config import HostSettings
+    from jafhost.context import PluginContext
+    from jafhost.discovery import Discovery
+    from jafhost.lifecycle import LoadedPlugin
+    from jafhost.resolve import Resolution
+
+Approve = Callable[[PluginInfo, list[str]], bool]
+"""Asked once per plugin with the permissions it requests that are not yet approved."""
+
+LOGGER = logging.getLogger("jafhost")
+
+
+class Host:
+    """Discover, resolve, enable and run plugins.
+
+    ``home`` defaults to ``$JAFHOST_HOME`` or the platform's data folder; ``paths``
+    (default ``sys.path``) is where distributions are searched; ``only`` limits the
+    host to the named plugins; ``hook_timeout`` overrides ``config.toml``.
+    """
+
+    def __init__(
+        self,
+        home: str | Path | None = None,
+        *,
+        paths: list[str] | None = None,
+        only: Iterable[str] | None = None,
+        hook_timeout: float | None = None,
+        use_cache: bool = True,
+    ) -> None:
+        self.layout = HomeLayout(Path(home) if home is not None else default_home())
+        self.store = StateStore(self.layout)
+        self._paths = list(paths) if paths is not None else None
+        self._only = set(only) if only is not None else None
+        self._hook_timeout = hook_timeout
+        self._use_cache = use_cache
+        self._discovery: Discovery | None = None
+        self._settings: HostSettings | None = None
+        self._config: dict[str, Any] | None = None
+        self._pm: pluggy.PluginManager | None = None
+        self._loaded: dict[str, LoadedPlugin] = {}
+        self._active_order: list[str] = []
+
+    # -- discovery and resolution (no plugin code runs) ---------------------------
+
+    @property
+    def warnings(self) -> list[str]:
+        """Things the host repaired on its own (a corrupt state file moved aside, ...)."""
+        return list(self.store.warnings)
+
+    def discovery(self, refresh: bool = False) -> Discovery:
+        if self._discovery is None or refresh:
+            cache = self.layout.cache if self._use_cache else None
+            found = discover(cache, self._paths)
+            if self._only is not None:
+                found.plugins = [p for p in found.plugins if p.name in self._only]
+            self._discovery = found
+        return self._discovery
+
+    def state(self) -> State:
+        return self.store.load()
+
+    def resolution(self, state: State | None = None) -> Resolution:
+        from jafhost.resolve import resolve
+
+        found = self.discovery()
+        current = state if state is not None else self.state()
+        return resolve(found.plugins, found.installed, __version__, current.status_of)  # type: ignore[arg-type]
+
+    def _views(self, resolution: Resolution, state: State) -> list[PluginView]:
+        default_isolation = self._settings.isolation if self._settings else "inprocess"
+        views: list[PluginView] = []
+        for entry in resolution.plugins:
+            record = state.plugins.get(entry.name)
+            loaded = self._loaded.get(entry.name)
+            views.append(
+                PluginView(
+                    info=entry.info,
+                    status=entry.status,
+                    reason=entry.reason,
+                    dependencies=entry.dependencies,
+                    granted=sorted(record.grants) if record else [],
+                    granted_version=record.granted_version if record else None,
+                    isolation=(record.isolation if record and record.isolation else default_isolation),
+                    runtime=loaded.status if loaded else None,
+                    error=loaded.error if loaded else None,
+                )
+            )
+        return views
+
+    def plugins(self) -> list[PluginView]:
+        """Every discovered plugin with its status and reason (invalid ones included)."""
+        state = self.state()
+        return self._views(self.resolution(state), state)
+
+    def plugin(self, name: str) -> PluginView:
+        """One plugin's view; ``UsageError`` names an unknown plugin."""
+        matches = [v for v in self.plugins() if v.name == name]
+        if not matches:
+            known = ", ".join(sorted({v.name for v in self.plugins()})) or "none installed"
+            raise UsageError(f"unknown plugin {name!r} (known: {known})")
+        return matches[0]
+
+    def recorded_config_schema(self, name: str) -> Any:
+        """The config JSON Schema recorded at the plugin's last load, or None."""
+        try:
+            return json.loads(self.layout.schema_file(name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    # -- the user's decisions ----------------------------------------------------
+
+    def _known(self, names: Iterable[str]) -> Resolution:
+        resolution = self.resolution()
+        for name in names:
+            if resolution.get(name) is None:
+                self.plugin(name)  # raises UsageError with the known names
+        return resolution
+
+    def enable(
+        self,
+        names: Iterable[str],
+        *,
+        approve: Approve | None = None,
+        isolation: str | None = None,
+        dependencies: bool = True,
+    ) -> list[str]:
+        """Enable plugins (and, with ``dependencies``, the plugins they require).
+
+        ``approve`` is asked about each plugin's permissions that were never approved;
+        without it, or when it says no, nothing is changed and ``PluginError`` says why.
+        Returns the names enabled, dependencies first.
+        """
+        names = list(dict.fromkeys(names))
+        if isolation is not None and isolation not in ("inprocess", "process"):
+            raise UsageError(f"isolation must be inprocess or process, not {isolation!r}")
+        resolution = self._known(names)
+        targets: list[str] = []
+
+        def add(name: str) -> None:
+            if name in targets:
+                return
+            entry = resolution.get(name)
+            if entry is None:
+                return
+            if entry.status == "invalid":
+                raise PluginError(f"cannot enable {name}: it is invalid: {entry.reason}", plugin=name)
+            if dependencies:
+                for dep in entry.requires_plugins():
+                    add(dep)
+            targets.append(name)
+
+        for name in names:
+            add(name)
+        state = self.state()
+        decisions: dict[str, list[str]] = {}
+        for name in targets:
+            entry = resolution.get(name)
+            assert entry is not None
+            record = state.plugins.get(name)
+            new = permissions.missing(entry.info.permissions, record.approved if record else [])
+            if new:
+                if approve is None:
+                    raise PluginError(
+                        f"{name} requests permissions that need approval: {', '.join(new)}",
+                        plugin=name,
+                    )
+                if not approve(entry.info, new):
+                    raise PluginError(f"{name}: permissions not approved; nothing changed",
+                                      plugin=name)
+            decisions[name] = new
+
+        def apply(current: State) -> None:
+            for name in targets:
+                entry = resolution.get(name)
+                assert entry is not None
+                record = current.record(name)
+                record.enabled = True
+                new = decisions[name]
+                record.approved = sorted(set(record.approved) | set(entry.info.permissions))
+                record.grants = sorted(set(record.grants) | set(new))
+                if new or record.granted_version is None:
+                    record.granted_version = entry.info.version
+                if isolation is not None and name in names:
+                    record.isolation = isolation
+
+        self.store.update(apply)
+        return targets
+
+    def disable(self, names: Iterable[str]) -> dict[str, list[str]]:
+        """Disable plugins; returns, per plugin, the enabled plugins that now lack it."""
+        names = list(dict.fromkeys(names))
+        before = self._known(names)
+
+        def apply(current: State) -> None:
+            for name in names:
+                current.record(name).enabled = False
+
+        self.store.update(apply)
+        after = self.resolution()
+        affected: dict[str, list[str]] = {}
+        for name in names:
+            affected[name] = [
+                d for d in before.dependents(name)
+                if (entry := after.get(d)) is not None and entry.status == "unresolved"
+            ]
+        return affected
+
+    def grant(self, name: str, permission: str) -> str:
+        """Add one permission to a plugin's grants; returns its canonical form."""
+        self._known([name])
+        text = str(permissions.parse(permission))
+
+        def apply(current: State) -> None:
+            record = current.record(name)
+            record.grants = sorted(set(record.grants) | {text})
+
+        self.store.update(apply)
+        return text
+
+    def revoke(self, name: str, permission: str) -> str:
+        """Remove one permission from a plugin's grants; returns its canonical form."""
+        self._known([name])
+        text = str(permissions.parse(permission))
+
+        def apply(current: State) -> None:
+            record = current.record(name)
+            record.grants = sorted(set(record.grants) - {text})
+
+        self.store.update(apply)
+        return text
+
+    # -- running plugins ----------------------------------------------------------
+
+    @property
+    def settings(self) -> HostSettings:
+        if self._settings is None:
+            from jafhost.config import host_settings, read_config
+
+            self._config = read_config(self.layout.config)
+            self._settings = host_settings(self._config, self.layout.config)
+        return self._settings
+
+    @property
+    def hook_timeout(self) -> float:
+        return self._hook_timeout if self._hook_timeout is not None else self.settings.hook_timeout
+
+    @property
+    def pm(self) -> pluggy.PluginManager:
+        if self._pm is None:
+            import pluggy
+
+            from jafhost import hookspecs
+
+            self._pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+            self._pm.add_hookspecs(hookspecs)
+        return self._pm
+
+    def loaded(self, name: str) -> LoadedPlugin | None:
+        return self._loaded.get(name)
+
+    @property
+    def active(self) -> list[str]:
+        """Active plugins in activation order."""
+        return list(self._active_order)
+
+    def _make_context(self, loaded: LoadedPlugin, config: Any, data_dir: Path) -> PluginContext:
+        from jafhost.context import PluginContext
+
+        return PluginContext(
+            name=loaded.name,
+            config=config,
+            data_dir=data_dir,
+            logger=logging.getLogger(f"jafhost.plugin.{loaded.name}"),
+        )
+
+    def _ensure_import_path(self) -> None:
+        for entry in reversed(self._paths or []):
+            if entry not in sys.path:
+                sys.path.insert(0, entry)
+
+    async def _start(self, resolution: Resolution, name: str) -> LoadedPlugin:
+        from jafhost import lifecycle
+        from jafhost.config import plugin_table
+
+        entry = resolution.get(name)
+        assert entry is not None
+        loaded = lifecycle.LoadedPlugin(entry.info)
+        self._loaded[name] = loaded
+        for dep in entry.requires_plugins():
+            other = self._loaded.get(dep)
+            if other is None or other.status != "active":
+                state = other.status if other else "not loaded"
+                why = f": {other.error}" if other and other.error else ""
+                loaded.status, loaded.error = "blocked", f"needs plugin {dep}, which is {state}{why}"
+                return loaded
+        self._ensure_import_path()
+        _ = self.settings
+        await lifecycle.start(
+            self.pm,
+            loaded,
+            config_table=plugin_table(self._config or {}, name),
+            data_dir=self.layout.data_dir(name),
+            schema_file=self.layout.schema_file(name),
+            timeout=self.hook_timeout,
+            make_context=self._make_context,
+        )
+        if loaded.status == "active":
+            self._active_order.append(name)
+        else:
+            LOGGER.warning("plugin %s is %s: %s", name, loaded.status, loaded.error)
+        return loaded
+
+    async def activate_all(self) -> list[LoadedPlugin]:
+        """Activate every enabled, resolved plugin in dependency order; never raises for
+        a plugin's failure (see each ``LoadedPlugin.status``/``error``)."""
+        resolution = self.resolution()
+        results = []
+        for name in resolution.order:
+            current = self._loaded.get(name)
+            if current is not None and current.status == "active":
+                results.append(current)
+                continue
+            results.append(await self._start(resolution, name))
+        return results
+
+    async def activate(self, name: str) -> LoadedPlugin:
+        """Activate one plugin and, first, the plugins it requires."""
+        resolution = self._known([name])
+        entry = resolution.get(name)
+        assert entry is not None
+        if entry.status != "enabled":
+            raise PluginError(f"cannot activate {name}: it is {entry.status}: {entry.reason}",
+                              plugin=name)
+        for dep in entry.requires_plugins():
+            current = self._loaded.get(dep)
+            if current is None or current.status != "active":
+                await self.activate(dep)
+        current = self._loaded.get(name)
+        if current is not None and current.status == "active":
+            return current
+        return await self._start(resolution, name)
+
+    async def deactivate(self, name: str) -> None:
+        """Deactivate one plugin, after the active plugins that depend on it."""
+        from jafhost import lifecycle
+
+        resolution = self.resolution()
+        for dependent in reversed(self._active_order):
+            if dependent in resolution.dependents(name):
+                await self.deactivate(dependent)
+        loaded = self._loaded.get(name)
+        if loaded is None or loaded.status != "active":
+            return
+        await lifecycle.stop(self.pm, loaded, self.hook_timeout)
+        self._active_order.remove(name)
+
+    async def deactivate_all(self) -> None:
+        """Deactivate every active plugin in reverse activation order."""
+        from jafhost import lifecycle
+
+        for name in reversed(list(self._active_order)):
+            loaded = self._loaded[name]
+            await lifecycle.stop(self.pm, loaded, self.hook_timeout)
+            self._active_order.remove(name)
+
+    async def __aenter__(self) -> Host:
+        await self.activate_all()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await asyncio.shield(self.deactivate_all())
+
+    # -- health --------------------------------------------------------------------
+
+    async def doctor(self) -> list[dict[str, Any]]:
+        """Load everything enabled and report each plugin; ``problem`` marks what is wrong.
+
+        Disabled and needs-approval are choices, not problems; invalid, unresolved,
+        broken (failed to load) and blocked (a dependency failed) are.
+        """
+        await self.activate_all()
+        try:
+            state = self.state()
+            report = []
+            for view in self._views(self.resolution(state), state):
+                record = state.plugins.get(view.name)
+                chosen_off = record is not None and not record.enabled
+                problem: str | None = None
+                if view.status == "invalid" and not chosen_off:
+                    problem = view.reason
+                elif view.status == "unresolved":
+                    problem = view.reason
+                elif view.runtime in ("broken", "blocked"):
+                    problem = view.error
+                data = view.list_json()
+                data["runtime"] = view.runtime
+                data["problem"] = problem
+                report.append(data)
+            return report
+        finally:
+            await self.deactivate_all()

@@ -1,0 +1,40 @@
+"""``PluginInfo``: everything known about a plugin before any of its code runs.
+
+Built by discovery from core metadata and the manifest, cached on disk as plain JSON,
+and read by resolution, the state policy and the CLI. Deliberately stdlib-only so a
+cached ``jafhost list`` imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One discovered plugin. ``error`` set means the plugin is ``invalid`` and why."""
+
+    name: str
+    distribution: str
+    version: str
+    entry_point: str
+    summary: str = ""
+    author: str = ""
+    requires: tuple[str, ...] = ()
+    extras: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    permissions: tuple[str, ...] = ()
+    manifest: str | None = None
+    location: str | None = None
+    source: str = "distribution"
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PluginInfo:
+        names = {f.name for f in fields(cls)}
+        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names}
+        return cls(**values)

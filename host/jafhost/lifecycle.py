@@ -1,0 +1,204 @@
+"""Bring one plugin up and down: import, register, configure, initialize, activate.
+
+Each step runs the plugin's code through ``runner.call_plugin`` with the hook time
+limit. The first step that fails leaves the plugin ``broken`` with a reason naming the
+step; whatever it had set up is torn down (``jaf_deactivate`` runs when
+``jaf_initialize`` had succeeded) and it is unregistered from pluggy, so the other
+plugins never see a half-loaded one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+import os
+import sys
+import tempfile
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from jafhost.context import PluginContext
+from jafhost.runner import HookTimeout, call_plugin
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from jafhost.info import PluginInfo
+
+RuntimeStatus = Literal["inactive", "active", "broken", "blocked"]
+LOGGER = logging.getLogger("jafhost")
+
+
+@dataclass
+class LoadedPlugin:
+    """A plugin's runtime record: where it is in its lifecycle, and what went wrong."""
+
+    info: PluginInfo
+    status: RuntimeStatus = "inactive"
+    error: str | None = None
+    traceback: str | None = None
+    obj: Any = None
+    ctx: PluginContext | None = None
+    initialized: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+
+class StepFailed(Exception):
+    """A lifecycle step failed; the message is ready for the user."""
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def import_object(entry_point: str) -> Any:
+    """Import ``module`` or ``module:attr.attr``; a class is instantiated with no arguments."""
+    module_name, _, attrs = entry_point.replace(" ", "").partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for attr in filter(None, attrs.split(".")):
+        obj = getattr(obj, attr)
+    if isinstance(obj, type):
+        obj = obj()
+    return obj
+
+
+def hook_impl(pm: pluggy.PluginManager, hook: str, plugin: str) -> Any | None:
+    """This plugin's implementation of ``hook``, or None."""
+    caller = getattr(pm.hook, hook, None)
+    if caller is None:
+        return None
+    for impl in caller.get_hookimpls():
+        if impl.plugin_name == plugin:
+            return impl
+    return None
+
+
+async def call_hook(pm: pluggy.PluginManager, hook: str, loaded: LoadedPlugin,
+                    timeout: float | None, **kwargs: Any) -> Any:
+    """Call one plugin's implementation of ``hook`` (if any) with the arguments it takes."""
+    impl = hook_impl(pm, hook, loaded.name)
+    if impl is None:
+        return None
+    args = {name: kwargs[name] for name in impl.argnames}
+    return await call_plugin(impl.function, timeout=timeout,
+                             label=f"plugin {loaded.name}: {hook}", **args)
+
+
+def _register(pm: pluggy.PluginManager, loaded: LoadedPlugin) -> None:
+    from pluggy import PluginValidationError
+
+    try:
+        pm.register(loaded.obj, name=loaded.name)
+    except PluginValidationError as exc:
+        raise StepFailed(f"hook implementation rejected: {exc}") from None
+    except ValueError as exc:
+        raise StepFailed(f"cannot register: {exc}") from None
+    unknown = [c.name for c in pm.get_hookcallers(loaded.obj) or [] if c.spec is None]
+    if unknown:
+        pm.unregister(loaded.obj)
+        raise StepFailed(f"implements unknown hook(s) {', '.join(sorted(unknown))}")
+
+
+def _record_schema(schema_file: Path, model: Any) -> None:
+    try:
+        schema = model.model_json_schema()
+        schema_file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=schema_file.parent, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(schema, out, indent=2)
+        os.replace(tmp, schema_file)
+    except (OSError, TypeError, ValueError) as exc:
+        LOGGER.warning("could not record the config schema of %s: %s", schema_file, exc)
+
+
+async def _configure(pm: pluggy.PluginManager, loaded: LoadedPlugin, table: dict[str, Any],
+                     schema_file: Path, timeout: float) -> Any:
+    from pydantic import BaseModel, ValidationError
+
+    model = await call_hook(pm, "jaf_config_schema", loaded, timeout)
+    if model is None:
+        return None
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise StepFailed(f"jaf_config_schema returned {model!r}, not a pydantic model class")
+    _record_schema(schema_file, model)
+    try:
+        return model.model_validate(table)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"]) or "(table)"
+        raise StepFailed(f"config [plugins.{loaded.name}] {where}: {error['msg']}") from None
+
+
+async def start(pm: pluggy.PluginManager, loaded: LoadedPlugin, *, config_table: dict[str, Any],
+                data_dir: Path, schema_file: Path, timeout: float,
+                make_context: Any) -> None:
+    """Import, register, configure, initialize and activate; on failure mark broken."""
+    step = "import"
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        loaded.obj = await call_plugin(import_object, loaded.info.entry_point, timeout=timeout,
+                                       label=f"plugin {loaded.name}: import")
+        step = "register"
+        _register(pm, loaded)
+        step = "config"
+        config = await _configure(pm, loaded, config_table, schema_file, timeout)
+        loaded.ctx = make_context(loaded, config, data_dir)
+        step = "jaf_initialize"
+        await call_hook(pm, "jaf_initialize", loaded, timeout, ctx=loaded.ctx)
+        loaded.initialized = True
+        step = "jaf_activate"
+        await call_hook(pm, "jaf_activate", loaded, timeout, ctx=loaded.ctx)
+    except asyncio.CancelledError:
+        await _abandon(pm, loaded, timeout, f"{step} was cancelled", None)
+        raise
+    except StepFailed as exc:
+        await _abandon(pm, loaded, timeout, f"{step}: {exc}" if step == "config" and
+                       not str(exc).startswith("config") else str(exc), None)
+    except HookTimeout:
+        await _abandon(pm, loaded, timeout, f"{step} timed out after {timeout:g} s", None)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit from plugin code must not end the host
+        await _abandon(pm, loaded, timeout, f"{step} failed: {_describe(exc)}", exc)
+    else:
+        loaded.status, loaded.error = "active", None
+
+
+async def _abandon(pm: pluggy.PluginManager, loaded: LoadedPlugin, timeout: float,
+                   message: str, exc: BaseException | None) -> None:
+    loaded.traceback = "".join(traceback.format_exception(exc)) if exc is not None else None
+    await stop(pm, loaded, timeout)
+    loaded.status, loaded.error = "broken", message
+
+
+async def stop(pm: pluggy.PluginManager, loaded: LoadedPlugin, timeout: float) -> str | None:
+    """Deactivate (if it was initialized) and unregister. Returns an error text or None."""
+    problem: str | None = None
+    if loaded.initialized and loaded.ctx is not None:
+        try:
+            await call_hook(pm, "jaf_deactivate", loaded, timeout, ctx=loaded.ctx)
+        except Exception as exc:
+            problem = f"jaf_deactivate failed: {exc if isinstance(exc, HookTimeout) else _describe(exc)}"
+            LOGGER.warning("plugin %s: %s", loaded.name, problem)
+    loaded.initialized = False
+    if loaded.obj is not None and pm.is_registered(loaded.obj):
+        pm.unregister(loaded.obj)
+    if loaded.status == "active":
+        loaded.status = "inactive"
+    return problem
+
+
+def forget_modules(prefixes: list[str]) -> None:
+    """Drop modules (and their submodules) from ``sys.modules`` so the next import is fresh."""
+    for name in list(sys.modules):
+        if any(name == p or name.startswith(p + ".") for p in prefixes):
+            del sys.modules[name]

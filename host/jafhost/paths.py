@@ -1,0 +1,42 @@
+"""Where the host keeps its files: ``JAFHOST_HOME`` or the platform's user data folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HOME_VARIABLE = "JAFHOST_HOME"
+
+
+def default_home() -> Path:
+    """``$JAFHOST_HOME`` if set, else the platform's user data dir for jafhost."""
+    value = os.environ.get(HOME_VARIABLE)
+    if value:
+        return Path(value).expanduser()
+    from platformdirs import user_data_path
+
+    return user_data_path("jafhost", appauthor=False)
+
+
+class HomeLayout:
+    """The files and folders under one host home, named in one place."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.state = home / "state.json"
+        self.state_lock = home / "state.json.lock"
+        self.config = home / "config.toml"
+        self.cache = home / "cache"
+        self.plugins = home / "plugins"
+
+    def plugin_dir(self, name: str) -> Path:
+        return self.plugins / name
+
+    def data_dir(self, name: str) -> Path:
+        return self.plugins / name / "data"
+
+    def cache_dir(self, name: str) -> Path:
+        return self.plugins / name / "cache"
+
+    def schema_file(self, name: str) -> Path:
+        return self.plugins / name / "config-schema.json"

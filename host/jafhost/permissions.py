@@ -1,0 +1,222 @@
+"""The permission vocabulary: parsing, canonical strings, and what covers what.
+
+Permissions follow Deno's vocabulary (``read``, ``write``, ``net``, ``env``, ``run``,
+``ffi``). Each has one canonical string, ``kind:value``, used in the state file, the
+CLI, JSON output and error messages, so the same permission never appears under two
+spellings:
+
+* ``read:/home/u/notes``, ``write:$PLUGIN_DATA/cache`` (``~`` expanded, paths
+  normalised; ``$PLUGIN_DATA``/``$PLUGIN_CACHE`` stay symbolic because their value
+  depends on where the host keeps its home)
+* ``net:api.example.com:443``, ``net:127.0.0.1:*`` (any port), ``net:*.example.com:*``,
+  ``net:[::1]:8080``, ``net:*`` (any host)
+* ``env:WEATHER_API_KEY``, ``env:AWS_*``
+* ``run:git``, ``run:/usr/bin/git``
+* ``ffi``
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["read", "write", "net", "env", "run", "ffi"]
+KINDS: tuple[Kind, ...] = ("read", "write", "net", "env", "run", "ffi")
+PATH_KINDS = ("read", "write")
+PATH_VARIABLES = ("$PLUGIN_DATA", "$PLUGIN_CACHE")
+
+EXPLANATIONS: dict[str, str] = {
+    "read": "read files and folders under {value}",
+    "write": "create, change and delete files under {value}",
+    "net": "open network connections to {value}",
+    "env": "see the environment variable {value}",
+    "run": "start the program {value}",
+    "ffi": "load native libraries (ctypes/cffi): can bypass every other check",
+}
+
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\*?$|^\*$")
+
+
+class PermissionSyntaxError(ValueError):
+    """A permission value that cannot be parsed; the message says why."""
+
+
+@dataclass(frozen=True, order=True)
+class Permission:
+    """One permission in canonical form. ``str()`` gives ``kind:value`` (or ``ffi``)."""
+
+    kind: str
+    value: str = ""
+
+    def __str__(self) -> str:
+        return self.kind if self.kind == "ffi" else f"{self.kind}:{self.value}"
+
+    def explain(self) -> str:
+        """A plain-words description for the approval prompt."""
+        return EXPLANATIONS[self.kind].format(value=self.value or "")
+
+
+def normalize_path(raw: str) -> str:
+    """Expand ``~`` and normalise; keep ``$PLUGIN_DATA``-style prefixes symbolic."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise PermissionSyntaxError("a path must be a non-empty string")
+    text = raw.strip()
+    for variable in PATH_VARIABLES:
+        if text == variable or text.startswith(variable + "/"):
+            rest = text[len(variable) :].strip("/")
+            return variable + ("/" + os.path.normpath(rest) if rest else "")
+    if text.startswith("$"):
+        raise PermissionSyntaxError(
+            f"unknown variable in path {raw!r} (known: {', '.join(PATH_VARIABLES)})"
+        )
+    if text.startswith("~"):
+        text = os.path.expanduser(text)
+    if not os.path.isabs(text):
+        raise PermissionSyntaxError(
+            f"path {raw!r} is relative; use an absolute path, ~/..., or $PLUGIN_DATA"
+        )
+    normalized = os.path.normpath(text)
+    if normalized.startswith("//"):
+        normalized = "/" + normalized.lstrip("/")
+    return normalized
+
+
+def _normalize_hostname(host: str, raw: str) -> str:
+    if host == "*":
+        return host
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            return "[" + str(ipaddress.IPv6Address(host[1:-1])) + "]"
+        except ValueError as exc:
+            raise PermissionSyntaxError(f"bad IPv6 address in {raw!r}") from exc
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return f"[{address}]" if address.version == 6 else str(address)
+    name = host.lower().rstrip(".")
+    labels = name.split(".")
+    if labels[0] == "*":
+        labels = labels[1:]
+        if len(labels) < 2:
+            raise PermissionSyntaxError(f"wildcard {raw!r} must name a domain: *.example.com")
+    if not labels or not all(_HOST_LABEL.match(label) for label in labels):
+        raise PermissionSyntaxError(f"bad host name in {raw!r}")
+    return name
+
+
+def normalize_net(raw: str) -> str:
+    """Parse ``host``, ``host:port``, ``host:*``, ``[v6]:port`` into ``host:port|*``."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise PermissionSyntaxError("a host must be a non-empty string")
+    text = raw.strip()
+    if text == "*":
+        return "*"
+    host, port = text, "*"
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise PermissionSyntaxError(f"unclosed '[' in {raw!r}")
+        host, rest = text[: end + 1], text[end + 1 :]
+        if rest:
+            if not rest.startswith(":"):
+                raise PermissionSyntaxError(f"bad port in {raw!r}")
+            port = rest[1:]
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    elif text.count(":") > 1:
+        host = text  # a bare IPv6 literal: any port
+    if port != "*":
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise PermissionSyntaxError(f"bad port {port!r} in {raw!r} (1-65535 or *)")
+        port = str(int(port))
+    return f"{_normalize_hostname(host, raw)}:{port}"
+
+
+def normalize_env(raw: str) -> str:
+    if not isinstance(raw, str) or not _ENV_NAME.match(raw):
+        raise PermissionSyntaxError(f"bad environment variable name {raw!r}")
+    return raw
+
+
+def normalize_run(raw: str) -> str:
+    if not isinstance(raw, str) or not raw.strip() or any(c.isspace() for c in raw.strip()):
+        raise PermissionSyntaxError(f"bad program name {raw!r} (a name or an absolute path)")
+    text = raw.strip()
+    if "/" in text and not os.path.isabs(os.path.expanduser(text)):
+        raise PermissionSyntaxError(f"program path {raw!r} is relative")
+    return os.path.normpath(os.path.expanduser(text)) if "/" in text else text
+
+
+_NORMALIZERS = {
+    "read": normalize_path,
+    "write": normalize_path,
+    "net": normalize_net,
+    "env": normalize_env,
+    "run": normalize_run,
+}
+
+
+def make(kind: str, value: str = "") -> Permission:
+    """Build a canonical permission from a kind and a raw value."""
+    if kind == "ffi":
+        if value not in ("", "true"):
+            raise PermissionSyntaxError("ffi takes no value")
+        return Permission("ffi")
+    normalizer = _NORMALIZERS.get(kind)
+    if normalizer is None:
+        raise PermissionSyntaxError(f"unknown permission kind {kind!r} (known: {', '.join(KINDS)})")
+    return Permission(kind, normalizer(value))
+
+
+def parse(text: str) -> Permission:
+    """Parse the ``kind:value`` string form (as typed in ``jafhost grant``)."""
+    kind, sep, value = text.strip().partition(":")
+    if kind == "ffi" and not sep:
+        return Permission("ffi")
+    if not sep:
+        raise PermissionSyntaxError(f"{text!r} is not of the form kind:value")
+    return make(kind, value)
+
+
+def from_manifest_table(table: object) -> list[Permission]:
+    """Parse a manifest's ``[permissions]`` table; errors name the key at fault."""
+    if not isinstance(table, dict):
+        raise PermissionSyntaxError("[permissions] must be a table")
+    result: list[Permission] = []
+    for key, values in table.items():
+        if key not in KINDS:
+            raise PermissionSyntaxError(
+                f"permissions.{key}: unknown permission kind (known: {', '.join(KINDS)})"
+            )
+        if key == "ffi":
+            if not isinstance(values, bool):
+                raise PermissionSyntaxError("permissions.ffi: must be true or false")
+            if values:
+                result.append(Permission("ffi"))
+            continue
+        if not isinstance(values, list):
+            raise PermissionSyntaxError(f"permissions.{key}: must be a list of strings")
+        for index, value in enumerate(values):
+            try:
+                result.append(make(key, value))
+            except PermissionSyntaxError as exc:
+                raise PermissionSyntaxError(f"permissions.{key}[{index}]: {exc}") from None
+    return sorted(set(result))
+
+
+def canonical(permissions: Iterable[Permission | str]) -> list[str]:
+    """Canonical strings, sorted and without duplicates."""
+    return sorted({str(p) if isinstance(p, Permission) else str(parse(p)) for p in permissions})
+
+
+def missing(requested: Iterable[str], approved: Iterable[str]) -> list[str]:
+    """The requested permissions not among those approved (canonical strings)."""
+    have = set(approved)
+    return sorted(p for p in requested if p not in have)
