@@ -145,8 +145,8 @@ def info(name: str, as_json: JsonOption = False) -> None:
         console.print(perms)
     else:
         console.print("permissions: none requested")
-    if view.granted_version:
-        console.print(f"granted at version {escape(view.granted_version)}")
+    if view.granted and view.granted_version:
+        console.print(f"approved at version {escape(view.granted_version)}")
     if view.dependencies:
         deps = Table(title="dependencies")
         for column in ("requirement", "kind", "installed", "ok"):

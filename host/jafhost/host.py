@@ -336,8 +336,6 @@ class Host:
         )
         if loaded.status == "active":
             self._active_order.append(name)
-        else:
-            LOGGER.warning("plugin %s is %s: %s", name, loaded.status, loaded.error)
         return loaded
 
     async def activate_all(self) -> list[LoadedPlugin]:

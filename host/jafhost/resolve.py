@@ -160,9 +160,9 @@ def _dependencies(
         kind: Literal["plugin", "library"] = "plugin" if plugins else "library"
         deps.append(Dependency(text, dist, kind, optional, version, ok, plugins))
         if not ok and not optional and problem is None:
-            what = f"plugin {', '.join(plugins)} " if plugins else ""
+            what = f" (plugin {', '.join(plugins)})" if plugins else ""
             state = "not installed" if version is None else f"installed {version}"
-            problem = f"needs {what}{_requirement_text(req)}; {state}".replace("  ", " ")
+            problem = f"needs {_requirement_text(req)}{what}; {state}"
     return deps, problem
 
 

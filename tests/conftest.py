@@ -1,0 +1,148 @@
+"""Shared fixtures: real plugin distributions on a temporary path, and a host over them.
+
+``site`` is a folder that plays the role of site-packages: ``site.plugin(...)`` writes
+a real ``*.dist-info`` (METADATA, entry_points.txt, RECORD) and the plugin's package,
+exactly as pip would lay them out, so discovery, importlib.metadata and imports see a
+genuinely installed distribution.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from jafhost.host import Host
+
+_COUNTER = itertools.count()
+
+
+class Site:
+    """A temporary site-packages folder to install plugin distributions into."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.tag = f"t{os.getpid()}x{next(_COUNTER)}"
+
+    def module_for(self, name: str) -> str:
+        return f"jp_{name.replace('-', '_')}_{self.tag}"
+
+    def distribution(
+        self,
+        dist: str,
+        version: str = "1.0.0",
+        *,
+        requires: Iterable[str] = (),
+        extras: Iterable[str] = (),
+        entry_points: dict[str, str] | None = None,
+        summary: str = "",
+    ) -> Path:
+        """Write a ``*.dist-info`` folder; returns it."""
+        folder = self.root / f"{dist.replace('-', '_')}-{version}.dist-info"
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = ["Metadata-Version: 2.1", f"Name: {dist}", f"Version: {version}"]
+        if summary:
+            lines.append(f"Summary: {summary}")
+        lines.append("Author: Test Author")
+        lines += [f"Provides-Extra: {e}" for e in extras]
+        lines += [f"Requires-Dist: {r}" for r in requires]
+        (folder / "METADATA").write_text("\n".join(lines) + "\n\n")
+        if entry_points:
+            body = "".join(f"{k} = {v}\n" for k, v in entry_points.items())
+            (folder / "entry_points.txt").write_text(f"[jaf.plugins]\n{body}")
+        (folder / "INSTALLER").write_text("test\n")
+        (folder / "RECORD").write_text("")
+        return folder
+
+    def plugin(
+        self,
+        name: str,
+        version: str = "1.0.0",
+        *,
+        dist: str | None = None,
+        requires: Iterable[str] = (),
+        extras: Iterable[str] = (),
+        manifest: str | None = None,
+        code: str = "",
+        module: str | None = None,
+        entry_point: str | None = None,
+        summary: str = "",
+    ) -> str:
+        """Install plugin ``name`` as distribution ``jaf-plugin-<name>``; returns its module."""
+        module = module or self.module_for(name)
+        package = self.root / module
+        package.mkdir(parents=True, exist_ok=True)
+        source = "from jafhost import hookimpl\n" + textwrap.dedent(code)
+        (package / "__init__.py").write_text(source)
+        if manifest is not None:
+            (package / "jaf-plugin.toml").write_text(textwrap.dedent(manifest))
+        self.distribution(
+            dist or f"jaf-plugin-{name}",
+            version,
+            requires=requires,
+            extras=extras,
+            entry_points={name: entry_point or module},
+            summary=summary,
+        )
+        return module
+
+    def remove(self, dist: str) -> None:
+        for folder in self.root.glob(f"{dist.replace('-', '_')}-*.dist-info"):
+            for item in folder.iterdir():
+                item.unlink()
+            folder.rmdir()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Site:
+    return Site(tmp_path / "site")
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def make_host(site: Site, home: Path):  # type: ignore[no-untyped-def]
+    """Build a host over ``site`` only, with a fresh home; keyword args go to ``Host``."""
+
+    def build(**kwargs: object) -> Host:
+        kwargs.setdefault("hook_timeout", 2.0)
+        return Host(home, paths=[str(site.root)], **kwargs)  # type: ignore[arg-type]
+
+    return build
+
+
+def run_cli(*args: str, site: Site | None = None, home: Path | None = None,
+            env: dict[str, str] | None = None, input: str | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the real ``jafhost`` CLI in a new process, with ``site`` on its path."""
+    environment = dict(os.environ)
+    environment.pop("JAFHOST_DEBUG", None)
+    if site is not None:
+        environment["PYTHONPATH"] = os.pathsep.join(
+            [str(site.root), *filter(None, [environment.get("PYTHONPATH")])]
+        )
+    if home is not None:
+        environment["JAFHOST_HOME"] = str(home)
+    environment["COLUMNS"] = "200"
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "jafhost", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        input=input,
+        timeout=timeout,
+        stdin=None if input is not None else subprocess.DEVNULL,
+    )
