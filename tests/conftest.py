@@ -123,9 +123,14 @@ def make_host(site: Site, home: Path):  # type: ignore[no-untyped-def]
     return build
 
 
-def run_cli(*args: str, site: Site | None = None, home: Path | None = None,
-            env: dict[str, str] | None = None, input: str | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str,
+    site: Site | None = None,
+    home: Path | None = None,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
     """Run the real ``jafhost`` CLI in a new process, with ``site`` on its path."""
     environment = dict(os.environ)
     environment.pop("JAFHOST_DEBUG", None)

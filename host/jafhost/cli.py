@@ -97,8 +97,11 @@ def list_command(as_json: JsonOption = False) -> None:
         table.add_column(column, overflow="fold")
     for v in views:
         table.add_row(
-            escape(v.name), escape(v.info.version), _styled(v.status),
-            ", ".join(v.info.kinds), escape("\n".join(v.info.permissions)),
+            escape(v.name),
+            escape(v.info.version),
+            _styled(v.status),
+            ", ".join(v.info.kinds),
+            escape("\n".join(v.info.permissions)),
             escape(v.reason or ""),
         )
     _console().print(table)
@@ -122,16 +125,22 @@ def info(name: str, as_json: JsonOption = False) -> None:
     meta.add_column(style="bold")
     meta.add_column(overflow="fold")
     rows = [
-        ("name", view.name), ("version", view.info.version),
-        ("distribution", view.info.distribution), ("summary", view.info.summary),
-        ("author", view.info.author), ("entry point", view.info.entry_point),
+        ("name", view.name),
+        ("version", view.info.version),
+        ("distribution", view.info.distribution),
+        ("summary", view.info.summary),
+        ("author", view.info.author),
+        ("entry point", view.info.entry_point),
         ("kinds", ", ".join(view.info.kinds) or "-"),
         ("manifest", view.info.manifest or "none (requests no permissions)"),
-        ("location", view.info.location or "-"), ("isolation", view.isolation),
+        ("location", view.info.location or "-"),
+        ("isolation", view.isolation),
     ]
     for key, value in rows:
         meta.add_row(key, escape(value or "-"))
-    meta.add_row("status", _styled(view.status) + (f"  {escape(view.reason)}" if view.reason else ""))
+    meta.add_row(
+        "status", _styled(view.status) + (f"  {escape(view.reason)}" if view.reason else "")
+    )
     console.print(meta)
 
     perms = Table(title="permissions")
@@ -139,8 +148,11 @@ def info(name: str, as_json: JsonOption = False) -> None:
     perms.add_column("requested")
     perms.add_column("granted")
     for p in sorted(set(view.info.permissions) | set(view.granted)):
-        perms.add_row(escape(p), "yes" if p in view.info.permissions else "-",
-                      "[green]yes[/]" if p in view.granted else "[yellow]no[/]")
+        perms.add_row(
+            escape(p),
+            "yes" if p in view.info.permissions else "-",
+            "[green]yes[/]" if p in view.granted else "[yellow]no[/]",
+        )
     if perms.row_count:
         console.print(perms)
     else:
@@ -152,9 +164,12 @@ def info(name: str, as_json: JsonOption = False) -> None:
         for column in ("requirement", "kind", "installed", "ok"):
             deps.add_column(column)
         for d in view.dependencies:
-            deps.add_row(escape(d.requirement + (" (optional)" if d.optional else "")), d.kind,
-                         escape(d.installed or "not installed"),
-                         "[green]yes[/]" if d.satisfied else "[red]no[/]")
+            deps.add_row(
+                escape(d.requirement + (" (optional)" if d.optional else "")),
+                d.kind,
+                escape(d.installed or "not installed"),
+                "[green]yes[/]" if d.satisfied else "[red]no[/]",
+            )
         console.print(deps)
     if schema is not None:
         console.print("config schema (recorded at the last load):")
@@ -194,7 +209,9 @@ def _approver(yes: bool) -> Any:
 @app.command()
 def enable(
     names: Annotated[list[str], typer.Argument(help="Plugins to enable.")],
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Approve requested permissions.")] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Approve requested permissions.")
+    ] = False,
     isolation: Annotated[
         str | None, typer.Option(help="Run the plugin 'inprocess' or in a 'process' worker.")
     ] = None,
@@ -211,8 +228,11 @@ def enable(
     console = _console()
     for name in enabled:
         view = host.plugin(name)
-        extra = "" if name in names else " (required by " + ", ".join(
-            n for n in names if n != name) + ")"
+        extra = (
+            ""
+            if name in names
+            else " (required by " + ", ".join(n for n in names if n != name) + ")"
+        )
         line = f"enabled {name} {view.info.version}{extra}"
         if view.status != "enabled":
             line += f"; status {view.status}: {view.reason}"
@@ -277,12 +297,17 @@ def doctor(as_json: JsonOption = False) -> None:
         for column in ("plugin", "status", "runtime", "problem"):
             table.add_column(column, overflow="fold")
         for r in report:
-            table.add_row(escape(r["name"]), _styled(r["status"]), _styled(r["runtime"] or "-"),
-                          escape(r["problem"] or ""))
+            table.add_row(
+                escape(r["name"]),
+                _styled(r["status"]),
+                _styled(r["runtime"] or "-"),
+                escape(r["problem"] or ""),
+            )
         console = _console()
         console.print(table)
-        console.print(f"{len(problems)} problem(s)" if problems else "no problems found",
-                      markup=False)
+        console.print(
+            f"{len(problems)} problem(s)" if problems else "no problems found", markup=False
+        )
     if problems:
         raise typer.Exit(1)
 
@@ -324,9 +349,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _error("interrupted", 130)
     except Exception as exc:
-        if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
+        code = getattr(exc, "exit_code", None)
+        if hasattr(exc, "format_message") and isinstance(code, int):
             # click's usage errors (typer's bundled click or click itself): exit 2 for usage
-            return _error(exc.format_message(), exc.exit_code)
+            return _error(exc.format_message(), code)
         _trace()
         return _error(f"unexpected {type(exc).__name__}: {exc}", 1)
 

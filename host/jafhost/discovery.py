@@ -75,7 +75,7 @@ def _describe(
     from jafhost.errors import ManifestError
     from jafhost.manifest import check_plugin_name, manifest_candidates, read_manifest
 
-    meta = dist.metadata
+    meta: Any = dist.metadata
     base = PluginInfo(
         name=ep.name,
         distribution=str(meta.get("Name") or "?"),
@@ -93,14 +93,17 @@ def _describe(
     try:
         check_plugin_name(ep.name)
         if not _ENTRY_POINT_VALUE.match(ep.value.replace(" ", "")):
-            raise ManifestError(f"entry point value {ep.value!r} is not 'module' or 'module:object'")
+            raise ManifestError(
+                f"entry point value {ep.value!r} is not 'module' or 'module:object'"
+            )
         candidates = manifest_candidates(ep.value, path)
         watch.extend(str(c) for c in candidates)
         manifest = read_manifest(candidates)
     except ManifestError as exc:
         return replace(base, error=str(exc))
-    return replace(base, kinds=manifest.kinds, permissions=manifest.permissions,
-                   manifest=manifest.path)
+    return replace(
+        base, kinds=manifest.kinds, permissions=manifest.permissions, manifest=manifest.path
+    )
 
 
 def _mark_duplicates(plugins: list[PluginInfo]) -> list[PluginInfo]:
@@ -112,7 +115,9 @@ def _mark_duplicates(plugins: list[PluginInfo]) -> list[PluginInfo]:
         others = [p for p in claims[plugin.name] if p is not plugin]
         if others:
             names = ", ".join(f"{o.distribution} {o.version}" for o in others)
-            plugin = replace(plugin, error=f"plugin name {plugin.name!r} is also claimed by {names}")
+            plugin = replace(
+                plugin, error=f"plugin name {plugin.name!r} is also claimed by {names}"
+            )
         result.append(plugin)
     return result
 
@@ -150,7 +155,8 @@ def scan(path: list[str] | None = None) -> Discovery:
         eps = [ep for ep in dist.entry_points if ep.group == GROUP]
         if not eps:
             continue
-        key = str(dist.metadata.get("Name") or "").lower().replace("_", "-").replace(".", "-")
+        meta: Any = dist.metadata
+        key = str(meta.get("Name") or "").lower().replace("_", "-").replace(".", "-")
         if key in seen:
             continue  # shadowed by the same distribution earlier on the path
         seen.add(key)

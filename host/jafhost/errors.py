@@ -37,7 +37,9 @@ class PermissionDenied(PluginError):
 class ToolError(PluginError):
     """A tool call failed; ``code`` is one of the structured error codes."""
 
-    def __init__(self, message: str, *, plugin: str | None = None, code: str = "tool_error") -> None:
+    def __init__(
+        self, message: str, *, plugin: str | None = None, code: str = "tool_error"
+    ) -> None:
         super().__init__(message, plugin=plugin)
         self.code = code
 

@@ -110,7 +110,9 @@ class Host:
                     dependencies=entry.dependencies,
                     granted=sorted(record.grants) if record else [],
                     granted_version=record.granted_version if record else None,
-                    isolation=(record.isolation if record and record.isolation else default_isolation),
+                    isolation=(
+                        record.isolation if record and record.isolation else default_isolation
+                    ),
                     runtime=loaded.status if loaded else None,
                     error=loaded.error if loaded else None,
                 )
@@ -173,7 +175,9 @@ class Host:
             if entry is None:
                 return
             if entry.status == "invalid":
-                raise PluginError(f"cannot enable {name}: it is invalid: {entry.reason}", plugin=name)
+                raise PluginError(
+                    f"cannot enable {name}: it is invalid: {entry.reason}", plugin=name
+                )
             if dependencies:
                 for dep in entry.requires_plugins():
                     add(dep)
@@ -195,8 +199,9 @@ class Host:
                         plugin=name,
                     )
                 if not approve(entry.info, new):
-                    raise PluginError(f"{name}: permissions not approved; nothing changed",
-                                      plugin=name)
+                    raise PluginError(
+                        f"{name}: permissions not approved; nothing changed", plugin=name
+                    )
             decisions[name] = new
 
         def apply(current: State) -> None:
@@ -230,7 +235,8 @@ class Host:
         affected: dict[str, list[str]] = {}
         for name in names:
             affected[name] = [
-                d for d in before.dependents(name)
+                d
+                for d in before.dependents(name)
                 if (entry := after.get(d)) is not None and entry.status == "unresolved"
             ]
         return affected
@@ -321,7 +327,10 @@ class Host:
             if other is None or other.status != "active":
                 state = other.status if other else "not loaded"
                 why = f": {other.error}" if other and other.error else ""
-                loaded.status, loaded.error = "blocked", f"needs plugin {dep}, which is {state}{why}"
+                loaded.status, loaded.error = (
+                    "blocked",
+                    f"needs plugin {dep}, which is {state}{why}",
+                )
                 return loaded
         self._ensure_import_path()
         _ = self.settings
@@ -357,8 +366,9 @@ class Host:
         entry = resolution.get(name)
         assert entry is not None
         if entry.status != "enabled":
-            raise PluginError(f"cannot activate {name}: it is {entry.status}: {entry.reason}",
-                              plugin=name)
+            raise PluginError(
+                f"cannot activate {name}: it is {entry.status}: {entry.reason}", plugin=name
+            )
         for dep in entry.requires_plugins():
             current = self._loaded.get(dep)
             if current is None or current.status != "active":
@@ -395,8 +405,12 @@ class Host:
         await self.activate_all()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await asyncio.shield(self.deactivate_all())
 
     # -- health --------------------------------------------------------------------
@@ -415,9 +429,7 @@ class Host:
                 record = state.plugins.get(view.name)
                 chosen_off = record is not None and not record.enabled
                 problem: str | None = None
-                if view.status == "invalid" and not chosen_off:
-                    problem = view.reason
-                elif view.status == "unresolved":
+                if (view.status == "invalid" and not chosen_off) or view.status == "unresolved":
                     problem = view.reason
                 elif view.runtime in ("broken", "blocked"):
                     problem = view.error

@@ -36,5 +36,7 @@ class PluginInfo:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PluginInfo:
         names = {f.name for f in fields(cls)}
-        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names}
+        values: dict[str, Any] = {
+            k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names
+        }
         return cls(**values)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from jafhost.context import PluginContext
-from jafhost.runner import HookTimeout, call_plugin
+from jafhost.runner import HookTimeout, PluginExit, call_plugin
 
 if TYPE_CHECKING:
     import pluggy
@@ -56,6 +56,8 @@ class StepFailed(Exception):
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, PluginExit):
+        return str(exc)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
@@ -82,15 +84,17 @@ def hook_impl(pm: pluggy.PluginManager, hook: str, plugin: str) -> Any | None:
     return None
 
 
-async def call_hook(pm: pluggy.PluginManager, hook: str, loaded: LoadedPlugin,
-                    timeout: float | None, **kwargs: Any) -> Any:
+async def call_hook(
+    pm: pluggy.PluginManager, hook: str, loaded: LoadedPlugin, timeout: float | None, **kwargs: Any
+) -> Any:
     """Call one plugin's implementation of ``hook`` (if any) with the arguments it takes."""
     impl = hook_impl(pm, hook, loaded.name)
     if impl is None:
         return None
     args = {name: kwargs[name] for name in impl.argnames}
-    return await call_plugin(impl.function, timeout=timeout,
-                             label=f"plugin {loaded.name}: {hook}", **args)
+    return await call_plugin(
+        impl.function, timeout=timeout, label=f"plugin {loaded.name}: {hook}", **args
+    )
 
 
 def _register(pm: pluggy.PluginManager, loaded: LoadedPlugin) -> None:
@@ -120,8 +124,13 @@ def _record_schema(schema_file: Path, model: Any) -> None:
         LOGGER.warning("could not record the config schema of %s: %s", schema_file, exc)
 
 
-async def _configure(pm: pluggy.PluginManager, loaded: LoadedPlugin, table: dict[str, Any],
-                     schema_file: Path, timeout: float) -> Any:
+async def _configure(
+    pm: pluggy.PluginManager,
+    loaded: LoadedPlugin,
+    table: dict[str, Any],
+    schema_file: Path,
+    timeout: float,
+) -> Any:
     from pydantic import BaseModel, ValidationError
 
     model = await call_hook(pm, "jaf_config_schema", loaded, timeout)
@@ -138,15 +147,26 @@ async def _configure(pm: pluggy.PluginManager, loaded: LoadedPlugin, table: dict
         raise StepFailed(f"config [plugins.{loaded.name}] {where}: {error['msg']}") from None
 
 
-async def start(pm: pluggy.PluginManager, loaded: LoadedPlugin, *, config_table: dict[str, Any],
-                data_dir: Path, schema_file: Path, timeout: float,
-                make_context: Any) -> None:
+async def start(
+    pm: pluggy.PluginManager,
+    loaded: LoadedPlugin,
+    *,
+    config_table: dict[str, Any],
+    data_dir: Path,
+    schema_file: Path,
+    timeout: float,
+    make_context: Any,
+) -> None:
     """Import, register, configure, initialize and activate; on failure mark broken."""
     step = "import"
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
-        loaded.obj = await call_plugin(import_object, loaded.info.entry_point, timeout=timeout,
-                                       label=f"plugin {loaded.name}: import")
+        loaded.obj = await call_plugin(
+            import_object,
+            loaded.info.entry_point,
+            timeout=timeout,
+            label=f"plugin {loaded.name}: import",
+        )
         step = "register"
         _register(pm, loaded)
         step = "config"
@@ -161,8 +181,15 @@ async def start(pm: pluggy.PluginManager, loaded: LoadedPlugin, *, config_table:
         await _abandon(pm, loaded, timeout, f"{step} was cancelled", None)
         raise
     except StepFailed as exc:
-        await _abandon(pm, loaded, timeout, f"{step}: {exc}" if step == "config" and
-                       not str(exc).startswith("config") else str(exc), None)
+        await _abandon(
+            pm,
+            loaded,
+            timeout,
+            f"{step}: {exc}"
+            if step == "config" and not str(exc).startswith("config")
+            else str(exc),
+            None,
+        )
     except HookTimeout:
         await _abandon(pm, loaded, timeout, f"{step} timed out after {timeout:g} s", None)
     except KeyboardInterrupt:
@@ -173,8 +200,13 @@ async def start(pm: pluggy.PluginManager, loaded: LoadedPlugin, *, config_table:
         loaded.status, loaded.error = "active", None
 
 
-async def _abandon(pm: pluggy.PluginManager, loaded: LoadedPlugin, timeout: float,
-                   message: str, exc: BaseException | None) -> None:
+async def _abandon(
+    pm: pluggy.PluginManager,
+    loaded: LoadedPlugin,
+    timeout: float,
+    message: str,
+    exc: BaseException | None,
+) -> None:
     loaded.traceback = "".join(traceback.format_exception(exc)) if exc is not None else None
     await stop(pm, loaded, timeout)
     loaded.status, loaded.error = "broken", message
@@ -187,7 +219,9 @@ async def stop(pm: pluggy.PluginManager, loaded: LoadedPlugin, timeout: float) -
         try:
             await call_hook(pm, "jaf_deactivate", loaded, timeout, ctx=loaded.ctx)
         except Exception as exc:
-            problem = f"jaf_deactivate failed: {exc if isinstance(exc, HookTimeout) else _describe(exc)}"
+            problem = (
+                f"jaf_deactivate failed: {exc if isinstance(exc, HookTimeout) else _describe(exc)}"
+            )
             LOGGER.warning("plugin %s: %s", loaded.name, problem)
     loaded.initialized = False
     if loaded.obj is not None and pm.is_registered(loaded.obj):

@@ -19,7 +19,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
@@ -33,7 +33,7 @@ PluginKind = Literal["tool", "agent", "integration", "capability", "event"]
 
 def check_plugin_name(name: str) -> str:
     """Plugin names are lowercase words joined by single ``-`` or ``_`` (never ``__``)."""
-    if not PLUGIN_NAME.match(name):
+    if not PLUGIN_NAME.fullmatch(name):
         raise ManifestError(
             f"plugin name {name!r} is not allowed: use lowercase letters and digits in "
             "words joined by single '-' or '_' (e.g. notes-search)",
@@ -65,8 +65,11 @@ class PermissionsTable(_Strict):
     ffi: bool = False
 
     def canonical(self) -> tuple[str, ...]:
-        perms = [permissions.Permission(kind, value) for kind in ("read", "write", "net", "env",
-                 "run") for value in getattr(self, kind)]
+        perms = [
+            permissions.Permission(kind, value)
+            for kind in ("read", "write", "net", "env", "run")
+            for value in getattr(self, kind)
+        ]
         if self.ffi:
             perms.append(permissions.Permission("ffi"))
         return tuple(permissions.canonical(perms))
@@ -102,7 +105,7 @@ def _first_error(exc: ValidationError) -> str:
         if len(error["loc"]) == 2 and error["loc"][0] == "permissions":
             message = f"unknown permission kind (known: {', '.join(permissions.KINDS)})"
     elif error["type"] == "literal_error" and where.startswith("plugin.kinds"):
-        message = f"unknown kind {error.get('input')!r} (known: {', '.join(PluginKind.__args__)})"
+        message = f"unknown kind {error.get('input')!r} (known: {', '.join(get_args(PluginKind))})"
     return f"{where}: {message}" if where else message
 
 

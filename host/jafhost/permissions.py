@@ -68,8 +68,10 @@ def normalize_path(raw: str) -> str:
     text = raw.strip()
     for variable in PATH_VARIABLES:
         if text == variable or text.startswith(variable + "/"):
-            rest = text[len(variable) :].strip("/")
-            return variable + ("/" + os.path.normpath(rest) if rest else "")
+            rest = os.path.normpath(text[len(variable) :].strip("/") or ".")
+            if rest == ".." or rest.startswith("../"):
+                raise PermissionSyntaxError(f"path {raw!r} leads out of {variable}")
+            return variable + ("" if rest == "." else "/" + rest)
     if text.startswith("$"):
         raise PermissionSyntaxError(
             f"unknown variable in path {raw!r} (known: {', '.join(PATH_VARIABLES)})"
@@ -106,7 +108,7 @@ def _normalize_hostname(host: str, raw: str) -> str:
         labels = labels[1:]
         if len(labels) < 2:
             raise PermissionSyntaxError(f"wildcard {raw!r} must name a domain: *.example.com")
-    if not labels or not all(_HOST_LABEL.match(label) for label in labels):
+    if not labels or not all(_HOST_LABEL.fullmatch(label) for label in labels):
         raise PermissionSyntaxError(f"bad host name in {raw!r}")
     return name
 
@@ -133,14 +135,14 @@ def normalize_net(raw: str) -> str:
     elif text.count(":") > 1:
         host = text  # a bare IPv6 literal: any port
     if port != "*":
-        if not port.isdigit() or not 0 < int(port) < 65536:
+        if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
             raise PermissionSyntaxError(f"bad port {port!r} in {raw!r} (1-65535 or *)")
         port = str(int(port))
     return f"{_normalize_hostname(host, raw)}:{port}"
 
 
 def normalize_env(raw: str) -> str:
-    if not isinstance(raw, str) or not _ENV_NAME.match(raw):
+    if not isinstance(raw, str) or not _ENV_NAME.fullmatch(raw):
         raise PermissionSyntaxError(f"bad environment variable name {raw!r}")
     return raw
 

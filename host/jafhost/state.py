@@ -19,7 +19,8 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -69,6 +70,8 @@ class PluginRecord:
             values = getattr(record, key)
             if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
                 raise ValueError(f"plugins.{name}.{key}: not a list of strings")
+        if record.granted_version is not None and not isinstance(record.granted_version, str):
+            raise ValueError(f"plugins.{name}.granted_version: not a string")
         if record.isolation not in (None, *ISOLATIONS):
             raise ValueError(f"plugins.{name}.isolation: not one of {', '.join(ISOLATIONS)}")
         return record
@@ -125,11 +128,23 @@ class StateStore:
         self.lock_timeout = lock_timeout
         self.warnings: list[str] = []
 
-    def _lock(self) -> Any:
-        from filelock import FileLock
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        from filelock import FileLock, Timeout
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.layout.state_lock), timeout=self.lock_timeout)
+        lock = FileLock(str(self.layout.state_lock), timeout=self.lock_timeout)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise StateError(
+                f"{self.path} is locked by another jafhost process (waited "
+                f"{self.lock_timeout:g} s for {self.layout.state_lock})"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     def _parse(self) -> State:
         try:
@@ -138,11 +153,19 @@ class StateStore:
             return State()
         except OSError as exc:
             raise StateError(f"cannot read {self.path}: {exc}") from None
-        return State.from_json(json.loads(raw))
+        try:
+            data = json.loads(raw)
+        except RecursionError:
+            raise ValueError("nested too deeply") from None
+        return State.from_json(data)
 
     def _move_aside(self, problem: str) -> None:
         stamp = time.strftime("%Y%m%dT%H%M%S")
-        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{os.getpid()}")
+        base = f"{self.path.name}.corrupt-{stamp}-{os.getpid()}"
+        target, count = self.path.with_name(base), 0
+        while target.exists():  # never overwrite a file kept earlier (we hold the lock)
+            count += 1
+            target = self.path.with_name(f"{base}-{count}")
         try:
             os.replace(self.path, target)
         except FileNotFoundError:

@@ -1,0 +1,70 @@
+"""Project tasks. ``python -m pip install nox`` once, then ``python -m nox -s NAME``.
+
+Sessions: tests (host + sample plugins), lint, typecheck, demo, bench.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+ROOT = Path(__file__).parent
+SAMPLES = sorted(p for p in (ROOT / "sample_plugins").glob("jaf-plugin-*") if p.is_dir())
+
+
+def _install_samples(session: nox.Session) -> None:
+    args: list[str] = []
+    for sample in SAMPLES:
+        args += ["-e", str(sample)]
+    if args:
+        session.install(*args)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The host's tests and every sample plugin's own tests."""
+    session.install("-e", ".[dev]")
+    _install_samples(session)
+    session.run("pytest", "tests", *session.posargs)
+    for sample in SAMPLES:
+        if (sample / "tests").is_dir():
+            session.run(
+                "pytest", str(sample / "tests"), "-p", "no:cacheprovider", "--rootdir", str(sample)
+            )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff over the host, tests, samples, benchmarks and this file."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the host package."""
+    session.install("-e", ".[dev]")
+    session.run("mypy")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The main job end to end with the sample plugins, offline, in a throwaway home."""
+    session.install("-e", ".")
+    _install_samples(session)
+    session.run("python", "demo/demo.py", env={"PYTHONUNBUFFERED": "1"})
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks; results go to bench/RESULTS.md."""
+    session.install("-e", ".[dev]")
+    session.run(
+        "python", "bench/discovery.py", *session.posargs, env={"PATH": os.environ.get("PATH", "")}
+    )
