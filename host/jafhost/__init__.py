@@ -13,21 +13,22 @@ from typing import TYPE_CHECKING, Any
 from jafhost._version import __version__
 
 if TYPE_CHECKING:
-    from jafhost.agents import AgentSpec
-    from jafhost.context import PluginContext
-    from jafhost.errors import (
-        ManifestError,
-        PermissionDenied,
-        PluginError,
-        ResolutionError,
-        StateError,
-        ToolError,
-    )
-    from jafhost.events import Event
-    from jafhost.hookspecs import hookimpl, hookspec
-    from jafhost.host import Host
-    from jafhost.integrations import Integration
-    from jafhost.tools import tool
+    from jafhost.agents import AgentSpec as AgentSpec
+    from jafhost.context import PluginContext as PluginContext
+    from jafhost.errors import ManifestError as ManifestError
+    from jafhost.errors import PermissionDenied as PermissionDenied
+    from jafhost.errors import PluginError as PluginError
+    from jafhost.errors import ResolutionError as ResolutionError
+    from jafhost.errors import StateError as StateError
+    from jafhost.errors import ToolError as ToolError
+    from jafhost.events import Event as Event
+    from jafhost.hookspecs import hookimpl as hookimpl
+    from jafhost.hookspecs import hookspec as hookspec
+    from jafhost.host import Host as Host
+    from jafhost.dispatch import CallResult as CallResult
+    from jafhost.dispatch import ToolCall as ToolCall
+    from jafhost.integrations import Integration as Integration
+    from jafhost.tools import tool as tool
 
 _EXPORTS: dict[str, str] = {
     "hookimpl": "jafhost.hookspecs",
@@ -38,6 +39,8 @@ _EXPORTS: dict[str, str] = {
     "AgentSpec": "jafhost.agents",
     "Integration": "jafhost.integrations",
     "Host": "jafhost.host",
+    "ToolCall": "jafhost.dispatch",
+    "CallResult": "jafhost.dispatch",
     "PluginError": "jafhost.errors",
     "ManifestError": "jafhost.errors",
     "ResolutionError": "jafhost.errors",

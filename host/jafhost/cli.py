@@ -49,6 +49,7 @@ def _host() -> Host:
     from jafhost.host import Host
 
     host = Host()
+    host.debug = _DEBUG
     return host
 
 
@@ -363,6 +364,11 @@ def _trace() -> None:
 
         traceback.print_exc()
 
+
+# the commands that run plugin code live in their own module; importing it registers them
+from jafhost import cli_run  # noqa: E402
+
+__all__ = ["app", "cli_run", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())

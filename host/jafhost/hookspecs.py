@@ -29,12 +29,11 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from collections.abc import Generator
-
     from pydantic import BaseModel
 
     from jafhost.agents import AgentSpec
     from jafhost.context import PluginContext
+    from jafhost.dispatch import ToolCall
     from jafhost.integrations import Integration
 
 PROJECT_NAME = "jaf"
@@ -144,14 +143,27 @@ def jaf_model_providers() -> Sequence[Any]:
 # -- 4. around every tool call ------------------------------------------------------
 
 
-@hookspec
-def jaf_tool_call(call: Any) -> Generator[None, Any, Any]:
-    """Middleware around every tool call; implement it with ``@hookimpl(wrapper=True)``.
+@hookspec(firstresult=True)
+def jaf_tool_call(call: ToolCall) -> Any:
+    """Middleware around every tool call.
 
-    ``call`` describes the call (tool name, plugin, validated arguments). The wrapper
-    runs code before the call, then ``result = yield`` to let it proceed, and returns
-    the (possibly replaced) result. Raising refuses or fails the call; the caller
-    receives a structured error, never a crash. Use it to audit, cache, rate-limit or
-    ask for approval.
+    Implement it as a wrapper, ``@hookimpl(wrapper=True)``: code before ``yield`` runs
+    before the tool, ``result = yield`` runs the tool (and the wrappers inside this
+    one) and gives its result, and what the wrapper returns is the call's result::
+
+        @hookimpl(wrapper=True)
+        def jaf_tool_call(call):
+            started = time.monotonic()
+            result = yield
+            audit(call.name, call.arguments, time.monotonic() - started)
+            return result
+
+    ``call`` (``jafhost.ToolCall``) has ``name`` (``plugin.tool``), ``plugin``, ``tool``,
+    validated ``arguments`` and ``meta``, a dict middleware may use to talk to each
+    other. Raising refuses the call: ``PermissionDenied`` becomes a
+    ``permission_denied`` error, ``ToolError(code=...)`` that code, anything else a
+    ``tool_error``; the caller always gets a structured error, never a crash.
+    A plain (non-wrapper) implementation that returns something other than None
+    answers the call without running the tool (a cache); wrappers still see it.
+    Called in a worker thread, only when at least one plugin implements it.
     """
-    raise NotImplementedError

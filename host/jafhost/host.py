@@ -32,7 +32,10 @@ if TYPE_CHECKING:
     from jafhost.context import PluginContext
     from jafhost.discovery import Discovery
     from jafhost.lifecycle import LoadedPlugin
+    from jafhost.dispatch import CallResult
     from jafhost.resolve import Resolution
+    from jafhost.routing import Confirm, ToolRouter
+    from jafhost.tools import Tool
 
 Approve = Callable[[PluginInfo, list[str]], bool]
 """Asked once per plugin with the permissions it requests that are not yet approved."""
@@ -69,6 +72,8 @@ class Host:
         self._pm: pluggy.PluginManager | None = None
         self._loaded: dict[str, LoadedPlugin] = {}
         self._active_order: list[str] = []
+        self._router: ToolRouter | None = None
+        self.debug = False
 
     # -- discovery and resolution (no plugin code runs) ---------------------------
 
@@ -345,6 +350,7 @@ class Host:
         )
         if loaded.status == "active":
             self._active_order.append(name)
+            self.router.add(loaded)
         return loaded
 
     async def activate_all(self) -> list[LoadedPlugin]:
@@ -389,6 +395,7 @@ class Host:
         loaded = self._loaded.get(name)
         if loaded is None or loaded.status != "active":
             return
+        self.router.remove(name)
         await lifecycle.stop(self.pm, loaded, self.hook_timeout)
         self._active_order.remove(name)
 
@@ -398,8 +405,66 @@ class Host:
 
         for name in reversed(list(self._active_order)):
             loaded = self._loaded[name]
+            self.router.remove(name)
             await lifecycle.stop(self.pm, loaded, self.hook_timeout)
             self._active_order.remove(name)
+
+    # -- tools -----------------------------------------------------------------------
+
+    @property
+    def router(self) -> ToolRouter:
+        if self._router is None:
+            from jafhost.routing import ToolRouter
+
+            self._router = ToolRouter(
+                self.pm, self._loaded.get, self._inactive_status,
+                lambda: self.settings.call_timeout,
+            )
+            self._router.debug = self.debug
+        return self._router
+
+    def _inactive_status(self, plugin: str) -> str | None:
+        """Why a known plugin has no tools right now (None if unknown or active)."""
+        loaded = self._loaded.get(plugin)
+        if loaded is not None and loaded.status == "active":
+            return None
+        if loaded is not None and loaded.status in ("broken", "blocked"):
+            return f"{loaded.status}: {loaded.error}"
+        entry = self.resolution().get(plugin)
+        if entry is None:
+            return None
+        if entry.status == "enabled":
+            return "not active"
+        return f"{entry.status}: {entry.reason}" if entry.reason else entry.status
+
+    def tools(self, patterns: Iterable[str] | None = None) -> list[Tool]:
+        """The tools of the active plugins (optionally only those matching globs)."""
+        return self.router.tools(patterns)
+
+    def tool(self, name: str) -> Tool:
+        """One active tool by ``plugin.tool`` or ``plugin__tool``; ``UsageError`` if none."""
+        from jafhost.dispatch import CallError
+
+        found = self.router.find(name)
+        if isinstance(found, CallError):
+            raise UsageError(found.message)
+        return found
+
+    def tool_definitions(self, format: str = "openai",
+                         patterns: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """The catalog as OpenAI tool definitions (``format="openai"``), MCP tool
+        descriptions (``"mcp"``) or the host's own JSON (``"json"``)."""
+        return self.router.definitions(format, patterns)
+
+    async def call(self, name: str, arguments: Any = None, *, timeout: float | None = None,
+                   confirm: Confirm | None = None) -> CallResult:
+        """Route one agent action; the result or a structured error, never an exception."""
+        return await self.router.call(name, arguments, timeout=timeout, confirm=confirm)
+
+    def call_inline(self, name: str, arguments: Any = None) -> CallResult | None:
+        """Synchronous fast path for sync tools without middleware (no time limit);
+        None when the call needs ``await host.call(...)``."""
+        return self.router.call_inline(name, arguments)
 
     async def __aenter__(self) -> Host:
         await self.activate_all()

@@ -27,7 +27,9 @@ from jafhost.runner import HookTimeout, PluginExit, call_plugin
 if TYPE_CHECKING:
     import pluggy
 
+    from jafhost.agents import AgentSpec
     from jafhost.info import PluginInfo
+    from jafhost.tools import Tool
 
 RuntimeStatus = Literal["inactive", "active", "broken", "blocked"]
 LOGGER = logging.getLogger("jafhost")
@@ -44,6 +46,9 @@ class LoadedPlugin:
     obj: Any = None
     ctx: PluginContext | None = None
     initialized: bool = False
+    tools: list[Tool] = field(default_factory=list)
+    agents: list[AgentSpec] = field(default_factory=list)
+    providers: list[Any] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -112,6 +117,42 @@ def _register(pm: pluggy.PluginManager, loaded: LoadedPlugin) -> None:
         raise StepFailed(f"implements unknown hook(s) {', '.join(sorted(unknown))}")
 
 
+def _build_tools(plugin: str, functions: Any) -> list[Tool]:
+    from jafhost.tools import ToolDefinitionError, build_tool
+
+    if functions is None:
+        return []
+    if not isinstance(functions, list | tuple):
+        raise StepFailed(f"jaf_tools must return a list of functions, not {type(functions).__name__}")
+    tools: dict[str, Tool] = {}
+    for fn in functions:
+        try:
+            built = build_tool(plugin, fn)
+        except ToolDefinitionError as exc:
+            raise StepFailed(f"jaf_tools: {exc}") from None
+        if built.name in tools:
+            raise StepFailed(f"jaf_tools: two tools are named {built.name!r}")
+        tools[built.name] = built
+    return list(tools.values())
+
+
+def _check_agents(specs: Any) -> list[AgentSpec]:
+    from jafhost.agents import AgentSpec
+
+    if specs is None:
+        return []
+    if not isinstance(specs, list | tuple):
+        raise StepFailed(f"jaf_agents must return a list of AgentSpec, not {type(specs).__name__}")
+    names: set[str] = set()
+    for spec in specs:
+        if not isinstance(spec, AgentSpec):
+            raise StepFailed(f"jaf_agents returned {spec!r}, not an AgentSpec")
+        if spec.name in names:
+            raise StepFailed(f"jaf_agents: two agents are named {spec.name!r}")
+        names.add(spec.name)
+    return list(specs)
+
+
 def _record_schema(schema_file: Path, model: Any) -> None:
     try:
         schema = model.model_json_schema()
@@ -177,6 +218,12 @@ async def start(
         loaded.initialized = True
         step = "jaf_activate"
         await call_hook(pm, "jaf_activate", loaded, timeout, ctx=loaded.ctx)
+        step = "jaf_tools"
+        loaded.tools = _build_tools(loaded.name, await call_hook(pm, "jaf_tools", loaded, timeout))
+        step = "jaf_agents"
+        loaded.agents = _check_agents(await call_hook(pm, "jaf_agents", loaded, timeout))
+        step = "jaf_model_providers"
+        loaded.providers = list(await call_hook(pm, "jaf_model_providers", loaded, timeout) or [])
     except asyncio.CancelledError:
         await _abandon(pm, loaded, timeout, f"{step} was cancelled", None)
         raise
@@ -224,6 +271,7 @@ async def stop(pm: pluggy.PluginManager, loaded: LoadedPlugin, timeout: float) -
             )
             LOGGER.warning("plugin %s: %s", loaded.name, problem)
     loaded.initialized = False
+    loaded.tools, loaded.agents, loaded.providers = [], [], []
     if loaded.obj is not None and pm.is_registered(loaded.obj):
         pm.unregister(loaded.obj)
     if loaded.status == "active":

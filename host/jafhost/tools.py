@@ -1,13 +1,25 @@
-"""The ``@tool`` decorator: name, description and confirmation for a plugin's tool."""
+"""Tools: the ``@tool`` decorator, and turning a plain function into a validated ``Tool``.
+
+A tool is an ordinary (sync or async) function a plugin returns from ``jaf_tools``.
+Its input schema and validator are built once, from the type hints (with
+``Annotated[..., Field(...)]`` honoured) and the docstring (summary and per-parameter
+descriptions, Google, NumPy or reST style), so a call only pays for validation.
+A parameter annotated ``PluginContext`` is injected by the host and is not part of the
+schema.
+"""
 
 from __future__ import annotations
 
+import inspect
+import re
+import typing
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 F = TypeVar("F", bound=Callable[..., Any])
 TOOL_ATTRIBUTE = "__jaf_tool__"
+TOOL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
 
 @dataclass(frozen=True)
@@ -51,3 +63,155 @@ def tool(
 
 def tool_options(fn: Callable[..., Any]) -> ToolOptions:
     return getattr(fn, TOOL_ATTRIBUTE, None) or ToolOptions()
+
+
+class ToolDefinitionError(ValueError):
+    """A function cannot be offered as a tool; the message says which and why."""
+
+
+@dataclass
+class Tool:
+    """One tool of an active plugin, ready to validate and call."""
+
+    plugin: str
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    function: Callable[..., Any]
+    validator: Any
+    is_async: bool
+    confirm: bool = False
+    context_param: str | None = None
+    positional: tuple[str, ...] = ()
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.plugin}.{self.name}"
+
+    @property
+    def export_name(self) -> str:
+        """The name in OpenAI and MCP exports: ``plugin__tool`` (reversible: plugin
+        names never contain ``__``)."""
+        return f"{self.plugin}__{self.name}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``jafhost tools --json`` object."""
+        return {
+            "name": self.full_name,
+            "plugin": self.plugin,
+            "description": self.description,
+            "input_schema": self.input_schema,
+            "confirm": self.confirm,
+        }
+
+
+def _is_context(annotation: Any) -> bool:
+    from jafhost.context import PluginContext
+
+    if annotation is PluginContext:
+        return True
+    args = typing.get_args(annotation)
+    return bool(args) and any(a is PluginContext for a in args)
+
+
+def _has_description(annotation: Any) -> bool:
+    from pydantic.fields import FieldInfo
+
+    if typing.get_origin(annotation) is typing.Annotated:
+        return any(isinstance(m, FieldInfo) and m.description for m in annotation.__metadata__)
+    return False
+
+
+def _describe(fn: Callable[..., Any], options: ToolOptions) -> tuple[str, dict[str, str]]:
+    import docstring_parser
+
+    doc = docstring_parser.parse(inspect.getdoc(fn) or "")
+    text = "\n\n".join(p for p in (doc.short_description, doc.long_description) if p)
+    params = {p.arg_name: p.description or "" for p in doc.params if p.description}
+    return str(options.description or text), params
+
+
+def _parameter_hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    """Resolved parameter annotations; the return annotation is not needed and may name
+    something the plugin's module cannot see at run time, so it is left out."""
+    from types import SimpleNamespace
+
+    annotations = dict(getattr(fn, "__annotations__", {}) or {})
+    annotations.pop("return", None)
+    holder = SimpleNamespace(__annotations__=annotations)
+    namespace = getattr(inspect.unwrap(fn), "__globals__", {})
+    return typing.get_type_hints(holder, globalns=namespace, include_extras=True)
+
+
+def build_tool(plugin: str, fn: Callable[..., Any]) -> Tool:
+    """Build a ``Tool`` from a function; ``ToolDefinitionError`` says what is wrong."""
+    from pydantic import ConfigDict, Field, create_model
+
+    if not callable(fn):
+        raise ToolDefinitionError(f"jaf_tools returned {fn!r}, which is not callable")
+    options = tool_options(fn)
+    name = str(options.name or getattr(fn, "__name__", ""))
+    if not TOOL_NAME.match(name) or "__" in name:
+        raise ToolDefinitionError(
+            f"tool name {name!r} is not allowed (letters, digits, '_' and '-', no '__')"
+        )
+    label = f"tool {plugin}.{name}"
+    if len(plugin) + 2 + len(name) > 64:
+        raise ToolDefinitionError(f"{label}: '{plugin}__{name}' is longer than 64 characters")
+    try:
+        signature = inspect.signature(fn)
+        hints = _parameter_hints(fn)
+    except (TypeError, ValueError, NameError) as exc:
+        raise ToolDefinitionError(f"{label}: cannot read its signature: {exc}") from None
+    description, param_docs = _describe(fn, options)
+    fields: dict[str, Any] = {}
+    context_param: str | None = None
+    positional: list[str] = []
+    for param in signature.parameters.values():
+        annotation = hints.get(param.name, Any)
+        if _is_context(annotation):
+            context_param = param.name
+            continue
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise ToolDefinitionError(f"{label}: *args and **kwargs cannot be described")
+        if param.kind is param.POSITIONAL_ONLY:
+            positional.append(param.name)
+        default = ... if param.default is param.empty else param.default
+        doc = param_docs.get(param.name)
+        if doc and not _has_description(annotation):
+            fields[param.name] = (annotation, Field(default, description=doc))
+        else:
+            fields[param.name] = (annotation, default)
+    try:
+        model = create_model(
+            f"{plugin}.{name}".replace("-", "_").replace(".", "__"),
+            __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=False),
+            **fields,
+        )
+        schema = model.model_json_schema()
+    except Exception as exc:
+        raise ToolDefinitionError(f"{label}: cannot build its input schema: {exc}") from None
+    schema.pop("title", None)
+    schema.setdefault("properties", {})
+    return Tool(
+        plugin=plugin,
+        name=name,
+        description=description or name,
+        input_schema=schema,
+        function=fn,
+        validator=model.__pydantic_validator__,
+        is_async=inspect.iscoroutinefunction(fn),
+        confirm=options.confirm,
+        context_param=context_param,
+        positional=tuple(positional),
+    )
+
+
+def split_name(name: str) -> tuple[str, str] | None:
+    """``plugin.tool`` or ``plugin__tool`` -> (plugin, tool); None if neither form."""
+    if "__" in name:
+        plugin, _, tool_name = name.partition("__")
+        return (plugin, tool_name) if plugin and tool_name else None
+    plugin, dot, tool_name = name.partition(".")
+    return (plugin, tool_name) if dot and plugin and tool_name else None

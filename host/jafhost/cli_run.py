@@ -1,0 +1,171 @@
+"""CLI commands that run plugin code: ``tools``, ``call``, ``agents``, ``run``.
+
+Each activates only what it needs (``call`` the tool's plugin and its dependencies),
+does its work through ``Host``, and deactivates everything before exiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from jafhost.cli import Failed, JsonOption, _can_prompt, _console, _host, _print_json, app
+
+if TYPE_CHECKING:
+    from jafhost.dispatch import CallResult
+    from jafhost.host import Host
+    from jafhost.tools import Tool
+
+T = TypeVar("T")
+
+
+def with_host(work: Callable[[Host], Awaitable[T]], activate: list[str] | None = None) -> T:
+    """Run ``work`` with plugins active (all enabled ones, or ``activate`` and their
+    dependencies), deactivating them afterwards whatever happens."""
+    host = _host()
+
+    async def main() -> T:
+        try:
+            if activate is None:
+                await host.activate_all()
+            else:
+                for name in activate:
+                    try:
+                        await host.activate(name)
+                    except Exception:
+                        pass  # the call itself reports why the plugin is unavailable
+            return await work(host)
+        finally:
+            await host.deactivate_all()
+
+    return asyncio.run(main())
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_arguments(json_args: str | None, pairs: list[str]) -> dict[str, Any]:
+    """``--json ARGS`` then ``-a KEY=VALUE`` pairs (VALUE as JSON when it parses)."""
+    from jafhost.errors import UsageError
+
+    arguments: dict[str, Any] = {}
+    if json_args:
+        try:
+            loaded = json.loads(json_args)
+        except ValueError as exc:
+            raise UsageError(f"invalid arguments: --json is not valid JSON: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise UsageError("invalid arguments: --json must be a JSON object")
+        arguments.update(loaded)
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"invalid arguments: -a {pair!r} is not KEY=VALUE")
+        arguments[key] = _parse_value(value)
+    return arguments
+
+
+def _confirmer(yes: bool) -> Callable[[Tool, dict[str, Any]], bool]:
+    def confirm(tool: Tool, arguments: dict[str, Any]) -> bool:
+        if yes:
+            return True
+        if not _can_prompt():
+            raise Failed(
+                f"tool {tool.full_name} needs your confirmation and there is no terminal "
+                "to ask; run again with --yes to allow it"
+            )
+        console = _console(stderr=True)
+        console.print(f"{tool.full_name} wants to run with:", markup=False)
+        console.print_json(json.dumps(arguments, default=str))
+        return typer.confirm(f"Run {tool.full_name}?", default=False)
+
+    return confirm
+
+
+def exit_code(result: CallResult) -> int:
+    """Contract: 2 for invalid arguments or an unknown name, 1 for any other failure."""
+    error = result.error
+    if error is None:
+        return 0
+    if error.code == "invalid_arguments" or (error.code == "not_found" and error.status is None):
+        return 2
+    return 1
+
+
+@app.command()
+def tools(
+    as_json: JsonOption = False,
+    format: Annotated[
+        str | None, typer.Option("--format", help="openai or mcp: print the catalog in that form.")
+    ] = None,
+) -> None:
+    """The tool catalog of the active plugins."""
+    from jafhost.errors import UsageError
+
+    if format not in (None, "openai", "mcp"):
+        raise UsageError(f"--format must be openai or mcp, not {format!r}")
+
+    async def work(host: Host) -> list[dict[str, Any]]:
+        return host.tool_definitions(format or "json")
+
+    catalog = with_host(work)
+    if as_json or format:
+        _print_json(catalog)
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=f"tools ({len(catalog)})")
+    for column in ("tool", "description", "arguments"):
+        table.add_column(column, overflow="fold")
+    for item in catalog:
+        props = item["input_schema"].get("properties", {})
+        required = set(item["input_schema"].get("required", []))
+        args = ", ".join(f"{k}{'' if k in required else '?'}" for k in props)
+        first_line = (item["description"] or "").splitlines()[0] if item["description"] else ""
+        table.add_row(escape(item["name"]) + (" (confirm)" if item.get("confirm") else ""),
+                      escape(first_line), escape(args))
+    _console().print(table)
+
+
+@app.command()
+def call(
+    tool: Annotated[str, typer.Argument(help="plugin.tool (or plugin__tool)")],
+    json_args: Annotated[str | None, typer.Option("--json", help="Arguments as a JSON object.")] = None,
+    arg: Annotated[
+        list[str] | None, typer.Option("-a", "--arg", help="KEY=VALUE (VALUE parsed as JSON).")
+    ] = None,
+    timeout: Annotated[float | None, typer.Option(help="Seconds before the call fails.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Allow tools that ask.")] = False,
+) -> None:
+    """Route one action to a tool; the result is printed as JSON on stdout."""
+    from jafhost.errors import UsageError
+    from jafhost.tools import split_name
+
+    arguments = parse_arguments(json_args, arg or [])
+    parts = split_name(tool)
+    if parts is None:
+        raise UsageError(f"unknown tool {tool!r}: name it plugin.tool")
+    _host().plugin(parts[0])  # an unknown plugin is a usage error (exit 2)
+
+    async def work(host: Host) -> CallResult:
+        return await host.call(tool, arguments, timeout=timeout, confirm=_confirmer(yes))
+
+    result = with_host(work, activate=[parts[0]])
+    if result.ok:
+        sys.stdout.write(json.dumps(result.result, indent=2) + "\n")
+        return
+    assert result.error is not None
+    sys.stderr.write(f"error: {' '.join(result.error.message.split())}\n")
+    if result.error.traceback:
+        sys.stderr.write(result.error.traceback)
+    raise typer.Exit(exit_code(result))
