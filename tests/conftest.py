@@ -30,6 +30,8 @@ class Site:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.tag = f"t{os.getpid()}x{next(_COUNTER)}"
+        self.default_manifest: str | None = None
+        """Used for plugins written without a manifest of their own."""
 
     def module_for(self, name: str) -> str:
         return f"jp_{name.replace('-', '_')}_{self.tag}"
@@ -81,6 +83,7 @@ class Site:
         package.mkdir(parents=True, exist_ok=True)
         source = "from jafhost import hookimpl\n" + textwrap.dedent(code)
         (package / "__init__.py").write_text(source)
+        manifest = manifest if manifest is not None else self.default_manifest
         if manifest is not None:
             (package / "jaf-plugin.toml").write_text(textwrap.dedent(manifest))
         self.distribution(
@@ -116,11 +119,21 @@ def home(tmp_path: Path) -> Path:
 def make_host(site: Site, home: Path):  # type: ignore[no-untyped-def]
     """Build a host over ``site`` only, with a fresh home; keyword args go to ``Host``."""
 
-    def build(**kwargs: object) -> Host:
+    def build(approve: bool = False, **kwargs: object) -> Host:
         kwargs.setdefault("hook_timeout", 2.0)
-        return Host(home, paths=[str(site.root)], **kwargs)  # type: ignore[arg-type]
+        host = Host(home, paths=[str(site.root)], **kwargs)  # type: ignore[arg-type]
+        if approve:
+            approve_all(host)
+        return host
 
     return build
+
+
+def approve_all(host: Host) -> None:
+    """Approve what every plugin waiting for approval requests (as ``enable --yes``)."""
+    waiting = [v.name for v in host.plugins() if v.status == "needs-approval"]
+    if waiting:
+        host.enable(waiting, approve=lambda info, new: True, dependencies=False)
 
 
 def run_cli(

@@ -46,12 +46,15 @@ def test_listing_and_inspecting_never_import_plugin_code(
     site: Site, home: Path, tmp_path: Path
 ) -> None:
     marker = tmp_path / "imported.txt"
-    site.plugin("sneaky", code=MARKER_CODE, manifest='[plugin]\nkinds = ["tool"]\n')
+    manifest = f'[plugin]\nkinds = ["tool"]\n[permissions]\nwrite = ["{tmp_path}"]\n'
+    site.plugin("sneaky", code=MARKER_CODE, manifest=manifest)
     env = {"JAF_TEST_MARKER": str(marker)}
     for args in (["list"], ["list", "--json"], ["info", "sneaky"], ["info", "sneaky", "--json"]):
         result = run_cli(*args, site=site, home=home, env=env)
         assert result.returncode == 0, result.stderr
         assert not marker.exists(), f"jafhost {' '.join(args)} imported plugin code"
+    assert run_cli("enable", "sneaky", "--yes", site=site, home=home, env=env).returncode == 0
+    assert not marker.exists()
     # the marker works: loading the plugin does import it
     result = run_cli("doctor", site=site, home=home, env=env)
     assert marker.read_text() == "imported", result.stdout + result.stderr

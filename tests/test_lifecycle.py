@@ -46,11 +46,26 @@ def lifecycle_code(fail: str | None = None, how: str = "raise", asynchronous: bo
 
 
 @pytest.fixture
-def journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "journal.txt"
+def journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, site: Site) -> Path:
+    """The file plugins write the hooks they run into; every plugin made in these tests
+    is granted write access to its folder (the guard would deny it otherwise)."""
+    folder = tmp_path / "journal"
+    folder.mkdir()
+    path = folder / "journal.txt"
     path.write_text("")
     monkeypatch.setenv("JAF_TEST_JOURNAL", str(path))
+    site.default_manifest = f'[permissions]\nwrite = ["{folder}"]\n'
     return path
+
+
+@pytest.fixture
+def make_host(make_host: MakeHost, journal: Path) -> MakeHost:
+    """Hosts whose plugins' journal grants are already approved."""
+
+    def build(**kwargs: object) -> Host:
+        return make_host(approve=True, **kwargs)
+
+    return build
 
 
 def _lines(journal: Path) -> list[str]:
@@ -253,6 +268,7 @@ def test_info_shows_config_schema_recorded_at_an_earlier_load(
     site.plugin("conf", code=CONFIG_PLUGIN)
     env = {"JAF_TEST_JOURNAL": str(journal)}
     before = json.loads(run_cli("info", "conf", "--json", site=site, home=home).stdout)
+    assert run_cli("enable", "conf", "--yes", site=site, home=home).returncode == 0
     assert before["config_schema"] is None
     assert run_cli("doctor", site=site, home=home, env=env).returncode == 0
     after = json.loads(run_cli("info", "conf", "--json", site=site, home=home).stdout)
@@ -323,6 +339,7 @@ def test_hung_sync_hook_does_not_keep_the_process_alive(
 ) -> None:
     site.plugin("stuck", code=lifecycle_code("jaf_initialize", "hang"))
     (home / "config.toml").write_text("[host]\nhook_timeout = 0.5\n")
+    assert run_cli("enable", "stuck", "--yes", site=site, home=home).returncode == 0
     result = run_cli(
         "doctor", "--json", site=site, home=home, env={"JAF_TEST_JOURNAL": str(journal)}, timeout=30
     )

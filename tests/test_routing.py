@@ -122,10 +122,12 @@ def test_debug_adds_the_traceback(host: Host) -> None:
     _run(scenario())
 
 
-@pytest.mark.parametrize("tool,args", [("calc.nap", {"seconds": 5}),
-                                       ("calc.slow_echo", {"text": "x", "delay": 5})])
-def test_hanging_tool_times_out_and_others_go_on(host: Host, tool: str,
-                                                 args: dict[str, object]) -> None:
+@pytest.mark.parametrize(
+    "tool,args", [("calc.nap", {"seconds": 5}), ("calc.slow_echo", {"text": "x", "delay": 5})]
+)
+def test_hanging_tool_times_out_and_others_go_on(
+    host: Host, tool: str, args: dict[str, object]
+) -> None:
     async def scenario() -> None:
         async with host:
             started = time.monotonic()
@@ -145,8 +147,9 @@ def test_many_concurrent_calls(host: Host) -> None:
     async def scenario() -> None:
         async with host:
             calls = [host.call("calc.add", {"a": i, "b": i}) for i in range(100)]
-            calls += [host.call("calc.slow_echo", {"text": str(i), "delay": 0.01})
-                      for i in range(100)]
+            calls += [
+                host.call("calc.slow_echo", {"text": str(i), "delay": 0.01}) for i in range(100)
+            ]
             results = await asyncio.gather(*calls)
             assert [r.result for r in results[:100]] == [2 * i for i in range(100)]
             assert [r.result for r in results[100:]] == [str(i) for i in range(100)]
@@ -222,8 +225,9 @@ def cache(call):
 """
 
 
-def test_middleware_audits_caches_and_refuses(site: Site, make_host: MakeHost, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_middleware_audits_caches_and_refuses(
+    site: Site, make_host: MakeHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import json
 
     audit = tmp_path / "audit.jsonl"
@@ -287,14 +291,23 @@ def test_exports(host: Host) -> None:
     _run(scenario())
 
 
-@pytest.mark.parametrize("code,reason", [
-    ("@hookimpl\ndef jaf_tools():\n    raise RuntimeError('catalog')\n",
-     "jaf_tools failed: RuntimeError: catalog"),
-    ("def a(): pass\n@hookimpl\ndef jaf_tools():\n    return [a, a]\n", "two tools are named 'a'"),
-    ("@hookimpl\ndef jaf_tools():\n    return 'a'\n", "must return a list"),
-])
-def test_bad_catalog_breaks_only_that_plugin(site: Site, make_host: MakeHost, code: str,
-                                             reason: str) -> None:
+@pytest.mark.parametrize(
+    "code,reason",
+    [
+        (
+            "@hookimpl\ndef jaf_tools():\n    raise RuntimeError('catalog')\n",
+            "jaf_tools failed: RuntimeError: catalog",
+        ),
+        (
+            "def a(): pass\n@hookimpl\ndef jaf_tools():\n    return [a, a]\n",
+            "two tools are named 'a'",
+        ),
+        ("@hookimpl\ndef jaf_tools():\n    return 'a'\n", "must return a list"),
+    ],
+)
+def test_bad_catalog_breaks_only_that_plugin(
+    site: Site, make_host: MakeHost, code: str, reason: str
+) -> None:
     site.plugin("bad", code=code)
     site.plugin("calc", code=TOOLS)
     host = make_host()

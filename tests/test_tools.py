@@ -13,7 +13,9 @@ from jafhost.dispatch import CallError, call_inline, validate
 from jafhost.tools import ToolDefinitionError, build_tool, split_name
 
 
-def add(title: str, body: str, tags: list[str] | None = None, priority: int = 1) -> dict[str, object]:
+def add(
+    title: str, body: str, tags: list[str] | None = None, priority: int = 1
+) -> dict[str, object]:
     """Add a note.
 
     Notes are kept in the plugin's data folder.
@@ -33,8 +35,11 @@ def test_schema_and_descriptions_from_hints_and_docstring() -> None:
     assert built.description == "Add a note.\n\nNotes are kept in the plugin's data folder."
     schema = built.input_schema
     assert schema["required"] == ["title", "body"]
-    assert schema["properties"]["title"] == {"description": "A short title.", "title": "Title",
-                                             "type": "string"}
+    assert schema["properties"]["title"] == {
+        "description": "A short title.",
+        "title": "Title",
+        "type": "string",
+    }
     assert schema["properties"]["priority"]["default"] == 1
     assert schema["properties"]["tags"]["description"] == "Labels to find it by."
     assert "title" not in schema or schema.get("title") != "notes__add"
@@ -77,7 +82,11 @@ def test_validation_names_each_bad_field() -> None:
     assert "body: Field required" in error.message
     assert isinstance(validate(built, ["not", "a", "dict"]), CallError)
     assert validate(built, {"title": "t", "body": "b"}) == {
-        "title": "t", "body": "b", "tags": None, "priority": 1}
+        "title": "t",
+        "body": "b",
+        "tags": None,
+        "priority": 1,
+    }
 
 
 def test_results_are_json_ready() -> None:

@@ -366,9 +366,9 @@ def _trace() -> None:
 
 
 # the commands that run plugin code live in their own module; importing it registers them
-from jafhost import cli_run  # noqa: E402
+from jafhost import cli_agents, cli_mcp, cli_run  # noqa: E402
 
-__all__ = ["app", "cli_run", "main"]
+__all__ = ["app", "cli_agents", "cli_mcp", "cli_run", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())

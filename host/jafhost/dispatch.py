@@ -14,7 +14,6 @@ and passes through the ``jaf_tool_call`` middleware when any plugin provides it.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import itertools
 import time
 import traceback
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from jafhost.errors import PermissionDenied, ToolError
+from jafhost.guard import CURRENT_PLUGIN
 from jafhost.hookspecs import hookimpl
 from jafhost.runner import HookTimeout, PluginExit, call_plugin
 
@@ -30,10 +30,6 @@ if TYPE_CHECKING:
     from jafhost.context import PluginContext
     from jafhost.tools import Tool
 
-CURRENT_PLUGIN: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "jafhost_current_plugin", default=None
-)
-"""The plugin whose code is running; read by the permission guard."""
 
 _IDS = itertools.count(1)
 ERROR_CODES = ("invalid_arguments", "not_found", "permission_denied", "timeout", "tool_error")
@@ -169,8 +165,9 @@ def error_from_exception(tool: Tool, exc: BaseException, debug: bool = False) ->
     )
 
 
-def arguments_for(tool: Tool, kwargs: dict[str, Any], ctx: PluginContext | None
-                  ) -> tuple[list[Any], dict[str, Any]]:
+def arguments_for(
+    tool: Tool, kwargs: dict[str, Any], ctx: PluginContext | None
+) -> tuple[list[Any], dict[str, Any]]:
     if tool.context_param is not None:
         kwargs[tool.context_param] = ctx
     if not tool.positional:
@@ -178,8 +175,9 @@ def arguments_for(tool: Tool, kwargs: dict[str, Any], ctx: PluginContext | None
     return [kwargs.pop(name) for name in tool.positional], kwargs
 
 
-def call_inline(tool: Tool, arguments: Any, ctx: PluginContext | None,
-                debug: bool = False) -> CallResult:
+def call_inline(
+    tool: Tool, arguments: Any, ctx: PluginContext | None, debug: bool = False
+) -> CallResult:
     """The fast path: validate and run a tool in this thread, with no time limit.
 
     Async tools are refused here (they need the event loop); use ``call``.
@@ -196,28 +194,35 @@ def call_inline(tool: Tool, arguments: Any, ctx: PluginContext | None,
         if isinstance(exc, KeyboardInterrupt):
             raise
         error = error_from_exception(tool, exc, debug)
-        return CallResult(tool.full_name, False, error=error,
-                          seconds=time.perf_counter() - started)
+        return CallResult(tool.full_name, False, error=error, seconds=time.perf_counter() - started)
     finally:
         CURRENT_PLUGIN.reset(token)
-    return CallResult(tool.full_name, True, result=jsonable(value),
-                      seconds=time.perf_counter() - started)
+    return CallResult(
+        tool.full_name, True, result=jsonable(value), seconds=time.perf_counter() - started
+    )
 
 
-async def run_tool(tool: Tool, kwargs: dict[str, Any], ctx: PluginContext | None,
-                   timeout: float | None) -> Any:
+async def run_tool(
+    tool: Tool, kwargs: dict[str, Any], ctx: PluginContext | None, timeout: float | None
+) -> Any:
     """Run the tool itself under its plugin's identity and the time limit."""
     args, kwargs = arguments_for(tool, dict(kwargs), ctx)
     token = CURRENT_PLUGIN.set(tool.plugin)
     try:
-        return await call_plugin(tool.function, *args, timeout=timeout,
-                                 label=f"tool {tool.full_name}", **kwargs)
+        return await call_plugin(
+            tool.function, *args, timeout=timeout, label=f"tool {tool.full_name}", **kwargs
+        )
     finally:
         CURRENT_PLUGIN.reset(token)
 
 
-def run_through_middleware(hook: Callable[..., Any], call: ToolCall, ctx: PluginContext | None,
-                           loop: asyncio.AbstractEventLoop, timeout: float | None) -> Any:
+def run_through_middleware(
+    hook: Callable[..., Any],
+    call: ToolCall,
+    ctx: PluginContext | None,
+    loop: asyncio.AbstractEventLoop,
+    timeout: float | None,
+) -> Any:
     """In a worker thread: the pluggy hook call whose innermost step runs the tool.
 
     Async tools are sent back to the loop and awaited from here, so middleware always

@@ -23,10 +23,12 @@ class ResolutionError(PluginError):
     """A plugin's dependencies or host requirement cannot be satisfied."""
 
 
-class PermissionDenied(PluginError):
+class PermissionDenied(PluginError, PermissionError):
     """A plugin tried something its grants do not allow.
 
     ``permission`` is the canonical string of the permission that would have allowed it.
+    It is also a ``PermissionError`` (an ``OSError``), so library code that already
+    copes with an unreadable file or a refused connection copes with a denial too.
     """
 
     def __init__(self, message: str, *, plugin: str | None = None, permission: str = "") -> None:

@@ -319,6 +319,22 @@ class Host:
             if entry not in sys.path:
                 sys.path.insert(0, entry)
 
+    def _guard(self, name: str) -> None:
+        """Compile the plugin's grants and arm the audit hook before any of its code runs."""
+        from jafhost import guard
+        from jafhost.policy import Policy
+
+        record = self.state().plugins.get(name)
+        guard.set_policy(
+            Policy.compile(
+                name,
+                record.grants if record else [],
+                self.layout.data_dir(name),
+                self.layout.cache_dir(name),
+            )
+        )
+        guard.install()
+
     async def _start(self, resolution: Resolution, name: str) -> LoadedPlugin:
         from jafhost import lifecycle
         from jafhost.config import plugin_table
@@ -339,6 +355,7 @@ class Host:
                 return loaded
         self._ensure_import_path()
         _ = self.settings
+        self._guard(name)
         await lifecycle.start(
             self.pm,
             loaded,
@@ -417,7 +434,9 @@ class Host:
             from jafhost.routing import ToolRouter
 
             self._router = ToolRouter(
-                self.pm, self._loaded.get, self._inactive_status,
+                self.pm,
+                self._loaded.get,
+                self._inactive_status,
                 lambda: self.settings.call_timeout,
             )
             self._router.debug = self.debug
@@ -450,14 +469,21 @@ class Host:
             raise UsageError(found.message)
         return found
 
-    def tool_definitions(self, format: str = "openai",
-                         patterns: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    def tool_definitions(
+        self, format: str = "openai", patterns: Iterable[str] | None = None
+    ) -> list[dict[str, Any]]:
         """The catalog as OpenAI tool definitions (``format="openai"``), MCP tool
         descriptions (``"mcp"``) or the host's own JSON (``"json"``)."""
         return self.router.definitions(format, patterns)
 
-    async def call(self, name: str, arguments: Any = None, *, timeout: float | None = None,
-                   confirm: Confirm | None = None) -> CallResult:
+    async def call(
+        self,
+        name: str,
+        arguments: Any = None,
+        *,
+        timeout: float | None = None,
+        confirm: Confirm | None = None,
+    ) -> CallResult:
         """Route one agent action; the result or a structured error, never an exception."""
         return await self.router.call(name, arguments, timeout=timeout, confirm=confirm)
 
@@ -465,6 +491,60 @@ class Host:
         """Synchronous fast path for sync tools without middleware (no time limit);
         None when the call needs ``await host.call(...)``."""
         return self.router.call_inline(name, arguments)
+
+    # -- agents and model providers (the work is in agent_run) -------------------------
+
+    if TYPE_CHECKING:
+        from jafhost.agent_run import AgentInfo, AgentRun, OnStep
+        from jafhost.providers import ProviderInfo
+
+    def agents(self) -> list[AgentInfo]:
+        """The agents of the active plugins (``jaf_agents``), in activation order."""
+        from jafhost import agent_run
+
+        return agent_run.list_agents(self)
+
+    def agent(self, name: str) -> AgentInfo:
+        """One agent by ``plugin.agent`` or its own name; ``UsageError`` if none."""
+        from jafhost import agent_run
+
+        return agent_run.find_agent(self, name)
+
+    def providers(self) -> list[ProviderInfo]:
+        """Model providers: the built-ins, then those of the active plugins."""
+        from jafhost import agent_run
+
+        return agent_run.list_providers(self)
+
+    async def run_agent(
+        self,
+        agent: str,
+        message: str,
+        *,
+        provider: Any = None,
+        model: str | None = None,
+        max_turns: int = 10,
+        on_step: OnStep | None = None,
+        confirm: Confirm | None = None,
+        model_timeout: float | None = 300.0,
+        tool_timeout: float | None = None,
+    ) -> AgentRun:
+        """Run an agent on a message with a model (``provider:model``, a provider
+        object, or the agent's default); see ``jafhost.agent_run.run_agent``."""
+        from jafhost import agent_run
+
+        return await agent_run.run_agent(
+            self,
+            agent,
+            message,
+            provider=provider,
+            model=model,
+            max_turns=max_turns,
+            on_step=on_step,
+            confirm=confirm,
+            model_timeout=model_timeout,
+            tool_timeout=tool_timeout,
+        )
 
     async def __aenter__(self) -> Host:
         await self.activate_all()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from jafhost.context import PluginContext
+from jafhost.guard import CURRENT_PLUGIN
 from jafhost.runner import HookTimeout, PluginExit, call_plugin
 
 if TYPE_CHECKING:
@@ -97,9 +98,13 @@ async def call_hook(
     if impl is None:
         return None
     args = {name: kwargs[name] for name in impl.argnames}
-    return await call_plugin(
-        impl.function, timeout=timeout, label=f"plugin {loaded.name}: {hook}", **args
-    )
+    token = CURRENT_PLUGIN.set(loaded.name)
+    try:
+        return await call_plugin(
+            impl.function, timeout=timeout, label=f"plugin {loaded.name}: {hook}", **args
+        )
+    finally:
+        CURRENT_PLUGIN.reset(token)
 
 
 def _register(pm: pluggy.PluginManager, loaded: LoadedPlugin) -> None:
@@ -123,7 +128,9 @@ def _build_tools(plugin: str, functions: Any) -> list[Tool]:
     if functions is None:
         return []
     if not isinstance(functions, list | tuple):
-        raise StepFailed(f"jaf_tools must return a list of functions, not {type(functions).__name__}")
+        raise StepFailed(
+            f"jaf_tools must return a list of functions, not {type(functions).__name__}"
+        )
     tools: dict[str, Tool] = {}
     for fn in functions:
         try:
@@ -202,12 +209,16 @@ async def start(
     step = "import"
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
-        loaded.obj = await call_plugin(
-            import_object,
-            loaded.info.entry_point,
-            timeout=timeout,
-            label=f"plugin {loaded.name}: import",
-        )
+        token = CURRENT_PLUGIN.set(loaded.name)  # the plugin's import runs under its grants
+        try:
+            loaded.obj = await call_plugin(
+                import_object,
+                loaded.info.entry_point,
+                timeout=timeout,
+                label=f"plugin {loaded.name}: import",
+            )
+        finally:
+            CURRENT_PLUGIN.reset(token)
         step = "register"
         _register(pm, loaded)
         step = "config"

@@ -89,10 +89,13 @@ class ToolRouter:
         if parts is not None:
             status = self._describe_inactive(parts[0])
             if status is not None:
-                return CallError("not_found", f"plugin {parts[0]} is {status}; "
-                                 f"tool {parts[0]}.{parts[1]} is not available",
-                                 tool=f"{parts[0]}.{parts[1]}", plugin=parts[0],
-                                 status=status.split(":")[0])
+                return CallError(
+                    "not_found",
+                    f"plugin {parts[0]} is {status}; tool {parts[0]}.{parts[1]} is not available",
+                    tool=f"{parts[0]}.{parts[1]}",
+                    plugin=parts[0],
+                    status=status.split(":")[0],
+                )
         close = difflib.get_close_matches(name, list(self._tools), n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         return CallError("not_found", f"unknown tool {name!r}{hint}", tool=name)
@@ -103,8 +106,9 @@ class ToolRouter:
 
     # -- calling -------------------------------------------------------------------
 
-    def _prepare(self, name: str, arguments: Any, confirm: Confirm | None
-                 ) -> tuple[Tool, dict[str, Any]] | CallResult:
+    def _prepare(
+        self, name: str, arguments: Any, confirm: Confirm | None
+    ) -> tuple[Tool, dict[str, Any]] | CallResult:
         found = self.find(name)
         if isinstance(found, CallError):
             return CallResult(name, False, error=found)
@@ -114,19 +118,34 @@ class ToolRouter:
         if found.confirm:
             policy = confirm or self.confirm
             if policy is None or not policy(found, kwargs):
-                message = (f"tool {found.full_name} needs your confirmation and "
-                           + ("it was refused" if policy else "there was nobody to ask"))
-                return CallResult(found.full_name, False, error=CallError(
-                    "permission_denied", message, tool=found.full_name, plugin=found.plugin,
-                    permission="confirm"))
+                message = f"tool {found.full_name} needs your confirmation and " + (
+                    "it was refused" if policy else "there was nobody to ask"
+                )
+                return CallResult(
+                    found.full_name,
+                    False,
+                    error=CallError(
+                        "permission_denied",
+                        message,
+                        tool=found.full_name,
+                        plugin=found.plugin,
+                        permission="confirm",
+                    ),
+                )
         return found, kwargs
 
     def _context(self, tool: Tool) -> Any:
         plugin = self._loaded(tool.plugin)
         return plugin.ctx if plugin is not None else None
 
-    async def call(self, name: str, arguments: Any = None, *, timeout: float | None = None,
-                   confirm: Confirm | None = None) -> CallResult:
+    async def call(
+        self,
+        name: str,
+        arguments: Any = None,
+        *,
+        timeout: float | None = None,
+        confirm: Confirm | None = None,
+    ) -> CallResult:
         """Route one call; never raises for anything the tool or middleware does."""
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -140,24 +159,40 @@ class ToolRouter:
             if self.has_middleware():
                 call = ToolCall(tool, kwargs)
                 value = await call_plugin(
-                    run_through_middleware, self._pm.hook.jaf_tool_call, call, ctx, loop,
-                    limit, timeout=limit, label=f"tool {tool.full_name}")
+                    run_through_middleware,
+                    self._pm.hook.jaf_tool_call,
+                    call,
+                    ctx,
+                    loop,
+                    limit,
+                    timeout=limit,
+                    label=f"tool {tool.full_name}",
+                )
             else:
                 value = await run_tool(tool, kwargs, ctx, limit)
             result = jsonable(value)
         except (KeyboardInterrupt, asyncio.CancelledError):
             raise
         except (HookTimeout, TimeoutError):
-            error = CallError("timeout", f"timed out after {float(limit)} s",
-                              tool=tool.full_name, plugin=tool.plugin)
+            error = CallError(
+                "timeout",
+                f"timed out after {float(limit)} s",
+                tool=tool.full_name,
+                plugin=tool.plugin,
+            )
             return CallResult(tool.full_name, False, error=error, seconds=loop.time() - started)
         except BaseException as exc:
-            return CallResult(tool.full_name, False, error=error_from_exception(
-                tool, exc, self.debug), seconds=loop.time() - started)
+            return CallResult(
+                tool.full_name,
+                False,
+                error=error_from_exception(tool, exc, self.debug),
+                seconds=loop.time() - started,
+            )
         return CallResult(tool.full_name, True, result=result, seconds=loop.time() - started)
 
-    def call_inline(self, name: str, arguments: Any = None, *,
-                    confirm: Confirm | None = None) -> CallResult | None:
+    def call_inline(
+        self, name: str, arguments: Any = None, *, confirm: Confirm | None = None
+    ) -> CallResult | None:
         """The synchronous fast path for a sync tool without middleware: runs in this
         thread with no time limit. Returns None when the call needs the async path."""
         tool = self._tools.get(name) or self._by_export.get(name)
@@ -169,8 +204,9 @@ class ToolRouter:
                 return prepared
         return call_inline(tool, arguments, self._context(tool), self.debug)
 
-    def definitions(self, format: str = "openai", patterns: Iterable[str] | None = None
-                    ) -> list[dict[str, Any]]:
+    def definitions(
+        self, format: str = "openai", patterns: Iterable[str] | None = None
+    ) -> list[dict[str, Any]]:
         """The catalog as OpenAI tool definitions or MCP tool descriptions."""
         from jafhost.exports import to_mcp, to_openai
 

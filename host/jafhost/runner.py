@@ -73,7 +73,10 @@ class DaemonWorkers:
             if self._idle:
                 self._idle -= 1  # an idle worker is reserved for this job
             else:
-                threading.Thread(target=self._work, name="jafhost-worker", daemon=True).start()
+                # started in an empty context: the thread serves every plugin, so it must
+                # not be attributed to the one whose call happened to need it
+                thread = threading.Thread(target=self._work, name="jafhost-worker", daemon=True)
+                contextvars.Context().run(thread.start)
         self._jobs.put(job)
 
     def _work(self) -> None:

@@ -84,6 +84,7 @@ class Tool:
     context_param: str | None = None
     positional: tuple[str, ...] = ()
     extras: dict[str, Any] = field(default_factory=dict)
+    arguments_model: Any = None
 
     @property
     def full_name(self) -> str:
@@ -205,6 +206,7 @@ def build_tool(plugin: str, fn: Callable[..., Any]) -> Tool:
         confirm=options.confirm,
         context_param=context_param,
         positional=tuple(positional),
+        arguments_model=model,
     )
 
 

@@ -1,0 +1,379 @@
+"""Serve the tools of the active plugins as an MCP server over stdio (``jafhost mcp``).
+
+Built on the official ``mcp`` SDK (2.x), its low-level ``Server``: the host already has
+each tool's JSON Schema and validates arguments itself, so the SDK's decorator layer
+(``MCPServer``) would only repeat that work. ``mcp`` costs ~400 ms to import, so it is
+imported only inside :func:`serve_stdio` / :func:`build_server`, never at module import.
+
+Names. A tool is exposed as ``<plugin>__<tool>`` (its export name), with ``plugin.tool``
+as its title: MCP clients vary in the characters they accept in a tool name (several
+reject dots, some enforce OpenAI's ``^[a-zA-Z0-9_-]{1,64}$``), and the mapping is
+reversible because a plugin name never contains ``__``. A call made with either form
+reaches the same tool (``Host.call`` accepts both).
+
+Results. Every call goes through ``Host.call``, so validation, confirmation, the time
+limit and the ``jaf_tool_call`` middleware apply exactly as for ``jafhost call``.
+
+- Success: one text block (a string result as itself, anything else as JSON), plus
+  ``structuredContent`` when the result is a JSON object (the only shape the handshake
+  protocol versions allow there).
+- Failure (``invalid_arguments``, ``not_found``, ``permission_denied``, ``timeout``,
+  ``tool_error``): a tool result with ``isError: true`` whose first text block is the
+  error message, the second the structured error as JSON (``{"error": {...}}``, also in
+  ``structuredContent``) - never a JSON-RPC protocol error, so the model sees it and can
+  correct itself. Tools that ask for confirmation are refused (``permission_denied``):
+  there is nobody at a terminal to ask.
+
+Stdout. Only the protocol may reach stdout. The SDK's stdio transport moves the wire to a
+private descriptor and points fd 1 at stderr while it serves; on top of that ``sys.stdout``
+is replaced by ``sys.stderr`` for as long as plugin code can run (activation, calls,
+deactivation), so a plugin's ``print`` (even where the transport could not divert the
+descriptor) lands on stderr instead of corrupting the stream.
+
+Lifetime. Plugins are activated once the transport is up (before the handshake is
+answered) and deactivated, in reverse order, when stdin closes or the client goes away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mcp.server.lowlevel import Server
+
+    from jafhost.dispatch import CallResult
+    from jafhost.host import Host
+    from jafhost.lifecycle import LoadedPlugin
+
+SERVER_NAME = "jafhost"
+INSTALL_HINT = "pip install 'jafhost[mcp]'"
+
+
+class MCPUnavailable(ImportError):
+    """The ``mcp`` package (the optional extra ``jafhost[mcp]``) is not installed."""
+
+
+def _require_mcp() -> None:
+    try:
+        import mcp.server.lowlevel  # noqa: F401
+    except ModuleNotFoundError as exc:
+        root = (exc.name or "").split(".")[0]
+        if root in ("mcp", "mcp_types"):
+            raise MCPUnavailable(
+                f"jafhost mcp needs the mcp package, which is not installed: {INSTALL_HINT}"
+            ) from None
+        raise
+
+
+# -- shaping results (plain dicts in the MCP wire vocabulary; no SDK needed) -----------
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=repr)
+
+
+def result_content(result: CallResult) -> tuple[list[dict[str, Any]], Any, bool]:
+    """``(content blocks, structured content or None, is_error)`` for one ``CallResult``."""
+    if result.ok:
+        value = result.result
+        structured = value if isinstance(value, dict) else None
+        return [{"type": "text", "text": _text(value)}], structured, False
+    assert result.error is not None
+    error = {"error": result.error.to_json()}
+    blocks = [
+        {"type": "text", "text": result.error.message},
+        {"type": "text", "text": _text(error)},
+    ]
+    return blocks, error, True
+
+
+# -- the server --------------------------------------------------------------------------
+
+
+def build_server(host: Host) -> Server[Any]:
+    """A low-level MCP ``Server`` whose tools are the host's active tools.
+
+    The catalog is read from the host once, at the first ``tools/list``: plugins are not
+    activated or deactivated while serving.
+    """
+    from mcp import types
+    from mcp.server.context import ServerRequestContext
+    from mcp.server.lowlevel import Server
+
+    from jafhost._version import __version__
+
+    listing: list[types.ListToolsResult] = []
+
+    async def list_tools(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        if not listing:
+            listing.append(
+                types.ListToolsResult(
+                    tools=[
+                        types.Tool(
+                            name=tool.export_name,
+                            title=tool.full_name,
+                            description=tool.description or None,
+                            input_schema=tool.input_schema,
+                        )
+                        for tool in host.tools()
+                    ]
+                )
+            )
+        return listing[0]
+
+    async def call_tool(
+        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        result = await host.call(params.name, params.arguments)
+        content, structured, is_error = result_content(result)
+        return types.CallToolResult(
+            content=[types.TextContent(text=block["text"]) for block in content],
+            structured_content=structured,
+            is_error=is_error,
+        )
+
+    return Server(
+        SERVER_NAME,
+        version=__version__,
+        title="jafhost plugin tools",
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+    )
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Point ``sys.stdout`` at ``sys.stderr`` (plugin prints must not reach the wire)."""
+    saved = sys.stdout
+    sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        sys.stdout = saved
+
+
+class _Drain:
+    """The ids of the client's requests that have no response yet.
+
+    The SDK ends the session as soon as stdin reaches end-of-file, dropping the answers
+    to requests still running; a client that writes its requests and then closes stdin
+    (a pipe, a script) would get nothing. ``reader`` holds the end-of-file back until
+    every request read so far has been answered (or cancelled by the client), for at most
+    ``limit`` seconds.
+    """
+
+    def __init__(self, limit: Callable[[], float]) -> None:
+        import anyio
+        from mcp import types
+
+        self._anyio = anyio
+        self._request = types.JSONRPCRequest
+        self._notification = types.JSONRPCNotification
+        self._answers = (types.JSONRPCResponse, types.JSONRPCError)
+        self._limit = limit
+        self._open: set[Any] = set()
+        self._idle = anyio.Event()
+        self._idle.set()
+
+    def seen(self, item: Any) -> None:
+        """An incoming message: a request opens an id, a cancellation closes one."""
+        message = getattr(item, "message", None)
+        if isinstance(message, self._request):
+            if not self._open:
+                self._idle = self._anyio.Event()
+            self._open.add(message.id)
+        elif (isinstance(message, self._notification)
+              and message.method == "notifications/cancelled"):
+            self._close((message.params or {}).get("requestId"))
+
+    def sent(self, item: Any) -> None:
+        """An outgoing message: a response or error closes its request's id."""
+        message = getattr(item, "message", None)
+        if isinstance(message, self._answers):
+            self._close(message.id)
+
+    def _close(self, request_id: Any) -> None:
+        self._open.discard(request_id)
+        if not self._open:
+            self._idle.set()
+
+    async def wait(self) -> None:
+        if self._open:
+            with self._anyio.move_on_after(self._limit()):
+                await self._idle.wait()
+
+
+class _DrainingReader:
+    """A read stream that notes requests and, at end-of-file, waits for their answers."""
+
+    def __init__(self, inner: Any, drain: _Drain) -> None:
+        import anyio
+
+        self._inner = inner
+        self._drain = drain
+        self._end = anyio.EndOfStream
+
+    @property
+    def last_context(self) -> Any:  # the SDK propagates the sender's context variables
+        return getattr(self._inner, "last_context", None)
+
+    async def receive(self) -> Any:
+        try:
+            item = await self._inner.receive()
+        except self._end:
+            await self._drain.wait()
+            raise
+        self._drain.seen(item)
+        return item
+
+    def __aiter__(self) -> _DrainingReader:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return await self.receive()
+        except self._end:
+            raise StopAsyncIteration from None
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def __aenter__(self) -> _DrainingReader:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+class _NotingWriter:
+    """A write stream that tells the drain which requests have been answered."""
+
+    def __init__(self, inner: Any, drain: _Drain) -> None:
+        self._inner = inner
+        self._drain = drain
+
+    async def send(self, item: Any, /) -> None:
+        await self._inner.send(item)
+        self._drain.sent(item)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def __aenter__(self) -> _NotingWriter:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+def _log_activation(host: Host, loaded: list[LoadedPlugin]) -> None:
+    """One line on stderr (the client's log of this server) per plugin that failed to
+    start, and what is being served."""
+    for plugin in loaded:
+        if plugin.status != "active":
+            error = " ".join((plugin.error or "").split())
+            sys.stderr.write(f"jafhost mcp: plugin {plugin.name} is {plugin.status}: {error}\n")
+    active = host.active
+    sys.stderr.write(
+        f"jafhost mcp: serving {len(host.tools())} tool(s) of {len(active)} plugin(s)"
+        + (f" ({', '.join(active)})" if active else "") + "\n"
+    )
+    sys.stderr.flush()
+
+
+def _drain_limit(host: Host) -> float:
+    """How long end-of-file waits for running calls: as long as one call may take."""
+    try:
+        return float(host.settings.call_timeout) + 1.0
+    except Exception:
+        return 31.0
+
+
+async def serve_stdio(host: Host, *, stopped: Callable[[], None] | None = None) -> None:
+    """Activate the host's enabled plugins and serve their tools over stdin/stdout until
+    the client disconnects; then deactivate them (and call ``stopped``, if given).
+    Raises ``MCPUnavailable`` without the ``mcp`` package."""
+    _require_mcp()
+    import anyio
+    from mcp.server.stdio import stdio_server
+
+    server = build_server(host)
+    drain = _Drain(lambda: _drain_limit(host))
+    # stdio_server claims the real stdout first; only then is sys.stdout redirected
+    async with stdio_server() as (read_stream, write_stream):
+        with _stdout_to_stderr():
+            try:
+                _log_activation(host, await host.activate_all())
+                await server.run(
+                    _DrainingReader(read_stream, drain),
+                    _NotingWriter(write_stream, drain),
+                    server.create_initialization_options(),
+                )
+            finally:
+                # shielded: the transport's task group may be cancelling this task
+                with anyio.CancelScope(shield=True):
+                    await host.deactivate_all()
+                if stopped is not None:
+                    stopped()
+
+
+def serve(host: Host) -> None:
+    """Blocking entry point: :func:`serve_stdio` on a fresh asyncio event loop.
+
+    SIGTERM (how clients stop a server that does not exit on its own) and SIGINT end the
+    session cleanly: plugins are deactivated, then the signal is delivered again with its
+    default action, so the process ends the way its parent expects. (Waiting for the
+    transport instead would hang: its stdin reader sits in a blocking read until the
+    client closes the pipe.)
+    """
+    import asyncio
+    import os
+    import signal
+
+    _require_mcp()
+    received: list[int] = []
+
+    def stopped() -> None:
+        if received:
+            sys.stderr.flush()
+            signal.signal(received[0], signal.SIG_DFL)
+            os.kill(os.getpid(), received[0])
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        assert task is not None
+
+        def on_signal(number: int) -> None:
+            if not received:
+                received.append(number)
+                task.cancel()
+
+        for number in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(number, on_signal, number)
+        try:
+            await serve_stdio(host, stopped=stopped)
+        except asyncio.CancelledError:
+            stopped()  # a signal before serving began
+            raise
+
+    asyncio.run(main())
+
+
+__all__ = [
+    "INSTALL_HINT",
+    "MCPUnavailable",
+    "build_server",
+    "result_content",
+    "serve",
+    "serve_stdio",
+]

@@ -1,0 +1,217 @@
+"""What one plugin may do, compiled from its grants into fast checks.
+
+Grants are canonical permission strings (``read:/home/u/notes``, ``net:*.example.com:*``).
+A ``Policy`` answers "may this plugin read this path / connect to this address / run
+this program / set this variable / use ctypes?" and, when the answer is no, names the
+permission that would have allowed it.
+
+Paths are compared as resolved real paths by whole components, so ``/data/a`` does not
+cover ``/data/ab`` and neither a symlink nor ``..`` leads out of a granted folder. A
+plugin may always read and write its own data and cache folders, and read the Python
+installation and its import path (it could not import anything otherwise).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SYSTEM_READABLE = (
+    "/dev/null",
+    "/dev/urandom",
+    "/dev/random",
+    "/etc/localtime",
+    "/usr/share/zoneinfo",
+    "/etc/mime.types",
+)
+"""Files so commonly read by the standard library that denying them only breaks things."""
+
+NETWORK_READABLE = (
+    "/etc/hosts",
+    "/etc/resolv.conf",
+    "/etc/nsswitch.conf",
+    "/etc/gai.conf",
+    "/etc/host.conf",
+    "/etc/services",
+    "/etc/protocols",
+    "/etc/ssl",
+    "/etc/pki",
+    "/usr/lib/ssl",
+    "/usr/share/ca-certificates",
+)
+"""Read by name resolution and TLS; readable for plugins granted any network access."""
+
+
+def real(path: str) -> str:
+    return os.path.realpath(os.path.expanduser(path))
+
+
+def covers(prefixes: tuple[str, ...], path: str) -> bool:
+    """True if ``path`` (already real) is one of ``prefixes`` or below one of them."""
+    for prefix in prefixes:
+        if path == prefix or path.startswith(prefix if prefix.endswith("/") else prefix + "/"):
+            return True
+    return False
+
+
+def python_paths() -> list[str]:
+    """The interpreter's installation and import path: always readable."""
+    cwd = os.getcwd()
+    found = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    for entry in sys.path:
+        if entry and os.path.isabs(entry) and entry != cwd and os.path.exists(entry):
+            found.add(entry)
+    return sorted(found)
+
+
+@dataclass(frozen=True)
+class NetRule:
+    host: str  # "*", "name", "*.suffix", an IP literal
+    port: int | None  # None: any port
+
+    def matches_port(self, port: int | None) -> bool:
+        return self.port is None or port == self.port
+
+    def matches_host(self, host: str) -> bool:
+        if self.host == "*":
+            return True
+        if self.host.startswith("*."):
+            return host.endswith(self.host[1:]) and host != self.host[2:]
+        return host == self.host
+
+
+@dataclass
+class Policy:
+    """The compiled grants of one plugin."""
+
+    plugin: str
+    read: tuple[str, ...] = ()
+    write: tuple[str, ...] = ()
+    net: tuple[NetRule, ...] = ()
+    env: tuple[str, ...] = ()
+    run: tuple[str, ...] = ()
+    ffi: bool = False
+    resolved: dict[str, set[str]] = field(default_factory=dict)
+    """IP address -> host names it was resolved from by an allowed lookup."""
+
+    @classmethod
+    def compile(
+        cls,
+        plugin: str,
+        grants: Iterable[str],
+        data_dir: Path,
+        cache_dir: Path | None = None,
+        extra_read: Iterable[str] = (),
+    ) -> Policy:
+        read: set[str] = set()
+        write: set[str] = set()
+        net: list[NetRule] = []
+        env: list[str] = []
+        run: list[str] = []
+        ffi = False
+        own = [str(data_dir)] + ([str(cache_dir)] if cache_dir else [])
+
+        def expand(value: str) -> str:
+            if value.startswith("$PLUGIN_DATA"):
+                return str(data_dir) + value[len("$PLUGIN_DATA") :]
+            if value.startswith("$PLUGIN_CACHE"):
+                base = str(cache_dir or data_dir.parent / "cache")
+                return base + value[len("$PLUGIN_CACHE") :]
+            return value
+
+        for grant in grants:
+            kind, _, value = grant.partition(":")
+            if kind == "read":
+                read.add(real(expand(value)))
+            elif kind == "write":
+                write.add(real(expand(value)))
+            elif kind == "net":
+                net.append(_net_rule(value))
+            elif kind == "env":
+                env.append(value)
+            elif kind == "run":
+                run.append(value)
+            elif kind == "ffi":
+                ffi = True
+        write.update(real(p) for p in own)
+        read.update(write)
+        read.update(real(p) for p in python_paths())
+        read.update(real(p) for p in extra_read)
+        read.update(SYSTEM_READABLE)
+        if net:
+            read.update(NETWORK_READABLE)
+        return cls(
+            plugin,
+            tuple(sorted(read)),
+            tuple(sorted(write)),
+            tuple(net),
+            tuple(env),
+            tuple(run),
+            ffi,
+        )
+
+    # -- files ----------------------------------------------------------------------
+
+    def may_read(self, path: str) -> bool:
+        return covers(self.read, real(path))
+
+    def may_write(self, path: str) -> bool:
+        return covers(self.write, real(path))
+
+    # -- network --------------------------------------------------------------------
+
+    def may_resolve(self, host: str, port: int | None) -> bool:
+        """May the plugin look up ``host`` (a name or literal) for ``port``?"""
+        name = _normal_host(host)
+        return any(
+            r.matches_host(name) and (port is None or r.matches_port(port)) for r in self.net
+        )
+
+    def note_resolved(self, host: str, addresses: Iterable[str]) -> None:
+        name = _normal_host(host)
+        for address in addresses:
+            self.resolved.setdefault(_normal_host(address), set()).add(name)
+
+    def may_connect(self, host: str, port: int | None) -> bool:
+        """May the plugin connect to ``host`` (usually an IP) at ``port``?"""
+        address = _normal_host(host)
+        names = {address} | self.resolved.get(address, set())
+        return any(r.matches_host(n) and r.matches_port(port) for r in self.net for n in names)
+
+    # -- environment, programs ------------------------------------------------------
+
+    def may_set_env(self, name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.env)
+
+    def may_run(self, program: str) -> bool:
+        name = os.path.basename(program)
+        resolved = real(program) if "/" in program else None
+        for grant in self.run:
+            if "/" in grant:
+                if resolved is not None and resolved == real(grant):
+                    return True
+            elif grant == name:
+                return True
+        return False
+
+
+def _normal_host(host: str) -> str:
+    text = host.strip().lower().rstrip(".")
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        return str(ipaddress.ip_address(text.split("%", 1)[0]))
+    except ValueError:
+        return text
+
+
+def _net_rule(value: str) -> NetRule:
+    if value == "*":
+        return NetRule("*", None)
+    host, _, port = value.rpartition(":")
+    return NetRule(_normal_host(host), None if port == "*" else int(port))
