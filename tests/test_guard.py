@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Site
 
+from conftest import Site
 from jafhost import guard
 from jafhost.host import Host
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Site
 
+from conftest import Site
 from jafhost.host import Host
 
 MakeHost = Callable[..., Host]

@@ -15,6 +15,8 @@ from jafhost._version import __version__
 if TYPE_CHECKING:
     from jafhost.agents import AgentSpec as AgentSpec
     from jafhost.context import PluginContext as PluginContext
+    from jafhost.dispatch import CallResult as CallResult
+    from jafhost.dispatch import ToolCall as ToolCall
     from jafhost.errors import ManifestError as ManifestError
     from jafhost.errors import PermissionDenied as PermissionDenied
     from jafhost.errors import PluginError as PluginError
@@ -25,8 +27,6 @@ if TYPE_CHECKING:
     from jafhost.hookspecs import hookimpl as hookimpl
     from jafhost.hookspecs import hookspec as hookspec
     from jafhost.host import Host as Host
-    from jafhost.dispatch import CallResult as CallResult
-    from jafhost.dispatch import ToolCall as ToolCall
     from jafhost.integrations import Integration as Integration
     from jafhost.tools import tool as tool
 

@@ -7,6 +7,7 @@ does its work through ``Host``, and deactivates everything before exiting.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -35,10 +36,9 @@ def with_host(work: Callable[[Host], Awaitable[T]], activate: list[str] | None =
                 await host.activate_all()
             else:
                 for name in activate:
-                    try:
+                    # a plugin that cannot start: the call itself reports why
+                    with contextlib.suppress(Exception):
                         await host.activate(name)
-                    except Exception:
-                        pass  # the call itself reports why the plugin is unavailable
             return await work(host)
         finally:
             await host.deactivate_all()
@@ -140,7 +140,9 @@ def tools(
 @app.command()
 def call(
     tool: Annotated[str, typer.Argument(help="plugin.tool (or plugin__tool)")],
-    json_args: Annotated[str | None, typer.Option("--json", help="Arguments as a JSON object.")] = None,
+    json_args: Annotated[
+        str | None, typer.Option("--json", help="Arguments as a JSON object.")
+    ] = None,
     arg: Annotated[
         list[str] | None, typer.Option("-a", "--arg", help="KEY=VALUE (VALUE parsed as JSON).")
     ] = None,

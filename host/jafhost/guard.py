@@ -19,6 +19,7 @@ one thread lookup.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import os
 import socket
@@ -108,10 +109,8 @@ def running_plugin() -> str | None:
 def _deny(plugin: str, permission: str, action: str) -> PermissionDenied:
     DENIALS.append((plugin, permission, action))
     for listener in list(_listeners):
-        try:
+        with contextlib.suppress(Exception):  # a listener's bug must not hide the denial
             listener(plugin, permission, action)
-        except Exception:
-            pass
     return PermissionDenied(
         f"{permission}: plugin {plugin} may not {action}", plugin=plugin, permission=permission
     )

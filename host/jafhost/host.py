@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     from jafhost.config import HostSettings
     from jafhost.context import PluginContext
     from jafhost.discovery import Discovery
-    from jafhost.lifecycle import LoadedPlugin
     from jafhost.dispatch import CallResult
+    from jafhost.lifecycle import LoadedPlugin
     from jafhost.resolve import Resolution
     from jafhost.routing import Confirm, ToolRouter
     from jafhost.tools import Tool
