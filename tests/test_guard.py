@@ -11,6 +11,7 @@ import asyncio
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -107,6 +108,13 @@ class CountingServer:
                 continue
             self.count += 1
             conn.close()
+
+    def wait_for(self, count: int, seconds: float = 5.0) -> int:
+        """The count once it reaches ``count`` (accepts happen in the server's thread)."""
+        deadline = time.monotonic() + seconds
+        while self.count < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.count
 
     def close(self) -> None:
         self._stop.set()
@@ -237,7 +245,7 @@ def test_granted_connection_works_and_other_ports_stay_closed(
         assert other.count == 0
     finally:
         other.close()
-    assert server.count == 1
+    assert server.wait_for(1) == 1
 
 
 def test_host_name_grant_allows_its_addresses(
@@ -246,7 +254,7 @@ def test_host_name_grant_allows_its_addresses(
     manifest = '[permissions]\nnet = ["localhost"]\n'
     host = _host(site, make_host, manifest)
     assert _call(host, "connect", host="localhost", port=server.port).result == "sent"
-    assert server.count == 1
+    assert server.wait_for(1) == 1
 
 
 def test_narrowed_grant_denies_outside_it(
