@@ -132,8 +132,11 @@ def tools(
         required = set(item["input_schema"].get("required", []))
         args = ", ".join(f"{k}{'' if k in required else '?'}" for k in props)
         first_line = (item["description"] or "").splitlines()[0] if item["description"] else ""
-        table.add_row(escape(item["name"]) + (" (confirm)" if item.get("confirm") else ""),
-                      escape(first_line), escape(args))
+        table.add_row(
+            escape(item["name"]) + (" (confirm)" if item.get("confirm") else ""),
+            escape(first_line),
+            escape(args),
+        )
     _console().print(table)
 
 
@@ -171,3 +174,33 @@ def call(
     if result.error.traceback:
         sys.stderr.write(result.error.traceback)
     raise typer.Exit(exit_code(result))
+
+
+@app.command()
+def emit(
+    event: Annotated[str, typer.Argument(help="The event name, e.g. order.created")],
+    data: Annotated[str | None, typer.Option("--data", help="The event's data as JSON.")] = None,
+) -> None:
+    """Deliver an event to the subscribed plugins; prints a JSON delivery report
+    (exit 1 if a handler failed or the event was not delivered)."""
+    from jafhost.errors import UsageError
+    from jafhost.events import EventError, check_event_name
+
+    try:
+        check_event_name(event)
+    except EventError as exc:
+        raise UsageError(str(exc)) from None
+    payload: Any = None
+    if data is not None:
+        try:
+            payload = json.loads(data)
+        except ValueError as exc:
+            raise UsageError(f"--data is not valid JSON: {exc}") from None
+
+    async def work(host: Host) -> Any:
+        return await host.emit(event, payload)
+
+    report = with_host(work)
+    _print_json(report.to_json())
+    if not report.ok:
+        raise typer.Exit(1)

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     import pluggy
 
     from jafhost.agents import AgentSpec
+    from jafhost.events import Subscription
+    from jafhost.integrations import Integration
     from jafhost.info import PluginInfo
     from jafhost.tools import Tool
 
@@ -48,6 +50,11 @@ class LoadedPlugin:
     ctx: PluginContext | None = None
     initialized: bool = False
     tools: list[Tool] = field(default_factory=list)
+    subscriptions: list[Subscription] = field(default_factory=list)
+    integrations: dict[str, tuple[Integration, Any]] = field(default_factory=dict)
+    """Connected integrations by short name: the spec and its client, in connect order."""
+    requires: list[str] = field(default_factory=list)
+    """Plugins this one depends on (optional ones included): whose integrations it may use."""
     agents: list[AgentSpec] = field(default_factory=list)
     providers: list[Any] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
@@ -143,8 +150,73 @@ def _build_tools(plugin: str, functions: Any) -> list[Tool]:
     return list(tools.values())
 
 
+def _subscriptions(plugin: str, handlers: Any) -> list[Subscription]:
+    from jafhost.events import EventError, subscriptions
+
+    try:
+        return subscriptions(plugin, handlers)
+    except EventError as exc:
+        raise StepFailed(f"jaf_event_handlers: {exc}") from None
+
+
+async def _connect_integrations(
+    pm: pluggy.PluginManager, loaded: LoadedPlugin, timeout: float
+) -> None:
+    """Connect each integration in order; what connected before a failure is closed."""
+    from jafhost.integrations import Integration
+
+    specs = await call_hook(pm, "jaf_integrations", loaded, timeout)
+    if specs is None:
+        return
+    if not isinstance(specs, list | tuple):
+        raise StepFailed(
+            f"jaf_integrations must return a list of Integration, not {type(specs).__name__}"
+        )
+    for spec in specs:
+        if not isinstance(spec, Integration):
+            raise StepFailed(f"jaf_integrations returned {spec!r}, not an Integration")
+        if spec.name in loaded.integrations:
+            raise StepFailed(f"jaf_integrations: two integrations are named {spec.name!r}")
+        try:
+            client = await run_as(
+                loaded, spec.connect, timeout, f"integration {spec.name}: connect"
+            )
+        except HookTimeout as exc:
+            raise StepFailed(f"jaf_integrations: {exc}") from None
+        except Exception as exc:
+            raise StepFailed(
+                f"jaf_integrations: connecting {loaded.name}.{spec.name} failed: {_describe(exc)}"
+            ) from None
+        loaded.integrations[spec.name] = (spec, client)
+
+
+async def run_as(loaded: LoadedPlugin, fn: Any, timeout: float, what: str, *args: Any) -> Any:
+    """Run plugin code (sync or async) under the plugin's identity and the time limit."""
+    token = CURRENT_PLUGIN.set(loaded.name)
+    try:
+        return await call_plugin(fn, *args, timeout=timeout, label=f"plugin {loaded.name}: {what}")
+    finally:
+        CURRENT_PLUGIN.reset(token)
+
+
+async def close_integrations(loaded: LoadedPlugin, timeout: float) -> list[str]:
+    """Close connected integrations in reverse order; returns the problems met."""
+    problems: list[str] = []
+    for name, (spec, client) in reversed(list(loaded.integrations.items())):
+        if spec.close is None:
+            continue
+        try:
+            await run_as(loaded, spec.close, timeout, f"integration {name}: close", client)
+        except Exception as exc:
+            problems.append(f"closing {loaded.name}.{name} failed: {_describe(exc)}")
+    loaded.integrations.clear()
+    return problems
+
+
 def _check_agents(specs: Any) -> list[AgentSpec]:
     from jafhost.agents import AgentSpec
+    from jafhost.events import Subscription
+    from jafhost.integrations import Integration
 
     if specs is None:
         return []
@@ -227,6 +299,8 @@ async def start(
         step = "jaf_initialize"
         await call_hook(pm, "jaf_initialize", loaded, timeout, ctx=loaded.ctx)
         loaded.initialized = True
+        step = "jaf_integrations"
+        await _connect_integrations(pm, loaded, timeout)
         step = "jaf_activate"
         await call_hook(pm, "jaf_activate", loaded, timeout, ctx=loaded.ctx)
         step = "jaf_tools"
@@ -235,6 +309,10 @@ async def start(
         loaded.agents = _check_agents(await call_hook(pm, "jaf_agents", loaded, timeout))
         step = "jaf_model_providers"
         loaded.providers = list(await call_hook(pm, "jaf_model_providers", loaded, timeout) or [])
+        step = "jaf_event_handlers"
+        loaded.subscriptions = _subscriptions(
+            loaded.name, await call_hook(pm, "jaf_event_handlers", loaded, timeout)
+        )
     except asyncio.CancelledError:
         await _abandon(pm, loaded, timeout, f"{step} was cancelled", None)
         raise
@@ -281,8 +359,12 @@ async def stop(pm: pluggy.PluginManager, loaded: LoadedPlugin, timeout: float) -
                 f"jaf_deactivate failed: {exc if isinstance(exc, HookTimeout) else _describe(exc)}"
             )
             LOGGER.warning("plugin %s: %s", loaded.name, problem)
+    for text in await close_integrations(loaded, timeout):
+        LOGGER.warning("plugin %s: %s", loaded.name, text)
+        problem = problem or text
     loaded.initialized = False
     loaded.tools, loaded.agents, loaded.providers = [], [], []
+    loaded.subscriptions = []
     if loaded.obj is not None and pm.is_registered(loaded.obj):
         pm.unregister(loaded.obj)
     if loaded.status == "active":

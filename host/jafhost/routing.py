@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import fnmatch
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from jafhost.dispatch import (
@@ -56,6 +56,10 @@ class ToolRouter:
         self._tools: dict[str, Tool] = {}
         self._by_export: dict[str, Tool] = {}
         self.confirm: Confirm | None = None
+        self.observer: Callable[[CallResult], Awaitable[None]] | None = None
+        """Told about every finished call (the host publishes ``tool.called``/``tool.failed``)."""
+        self.observing: Callable[[], bool] = lambda: False
+        """Whether anybody listens: the inline fast path steps aside when someone does."""
         self.debug = False
         self._terminal = Terminal()
         pm.register(self._terminal, name="jafhost-terminal")
@@ -147,6 +151,14 @@ class ToolRouter:
         confirm: Confirm | None = None,
     ) -> CallResult:
         """Route one call; never raises for anything the tool or middleware does."""
+        result = await self._call(name, arguments, timeout, confirm)
+        if self.observer is not None and self.observing():
+            await self.observer(result)
+        return result
+
+    async def _call(
+        self, name: str, arguments: Any, timeout: float | None, confirm: Confirm | None
+    ) -> CallResult:
         loop = asyncio.get_running_loop()
         started = loop.time()
         prepared = self._prepare(name, arguments, confirm)
@@ -196,7 +208,7 @@ class ToolRouter:
         """The synchronous fast path for a sync tool without middleware: runs in this
         thread with no time limit. Returns None when the call needs the async path."""
         tool = self._tools.get(name) or self._by_export.get(name)
-        if tool is None or tool.is_async or self.has_middleware():
+        if tool is None or tool.is_async or self.has_middleware() or self.observing():
             return None
         if tool.confirm:
             prepared = self._prepare(name, arguments, confirm)
