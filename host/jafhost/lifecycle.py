@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 
     from jafhost.agents import AgentSpec
     from jafhost.events import Subscription
-    from jafhost.integrations import Integration
     from jafhost.info import PluginInfo
+    from jafhost.integrations import Integration
     from jafhost.tools import Tool
 
 RuntimeStatus = Literal["inactive", "active", "broken", "blocked"]
@@ -215,8 +215,6 @@ async def close_integrations(loaded: LoadedPlugin, timeout: float) -> list[str]:
 
 def _check_agents(specs: Any) -> list[AgentSpec]:
     from jafhost.agents import AgentSpec
-    from jafhost.events import Subscription
-    from jafhost.integrations import Integration
 
     if specs is None:
         return []
