@@ -11,6 +11,7 @@ import contextlib
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -204,3 +205,39 @@ def emit(
     _print_json(report.to_json())
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command()
+def dev(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Folders to watch (default: the plugins').")
+    ] = None,
+) -> None:
+    """Run the enabled plugins and reload each one whose source files change."""
+    from jafhost.dev import watch
+
+    console = _console()
+
+    def report(result: Any) -> None:
+        if result.ok:
+            again = ", ".join(result.restarted)
+            console.print(f"reloaded {result.plugin} (restarted: {again})", markup=False)
+        else:
+            kept = "; the previous version keeps serving" if result.kept_previous else ""
+            console.print(f"reload of {result.plugin} failed: {result.error}{kept}", markup=False)
+
+    def ready() -> None:
+        console.print("watching for changes (Ctrl-C to stop)", markup=False)
+
+    async def work(host: Host) -> None:
+        active = ", ".join(host.active) or "none"
+        console.print(f"active plugins: {active}", markup=False)
+        try:
+            await watch(host, list(paths or []), report, ready)
+        except RuntimeError as exc:
+            raise Failed(str(exc)) from None
+
+    try:
+        with_host(work)
+    except KeyboardInterrupt:
+        console.print("stopped", markup=False)

@@ -86,6 +86,26 @@ def import_object(entry_point: str) -> Any:
     return obj
 
 
+async def import_plugin(loaded: LoadedPlugin, timeout: float) -> Any:
+    """Import the plugin's entry point under its identity (and so its grants)."""
+    token = CURRENT_PLUGIN.set(loaded.name)
+    try:
+        return await call_plugin(
+            import_object,
+            loaded.info.entry_point,
+            timeout=timeout,
+            label=f"plugin {loaded.name}: import",
+        )
+    finally:
+        CURRENT_PLUGIN.reset(token)
+
+
+def plugin_modules(entry_point: str) -> list[str]:
+    """The ``sys.modules`` names that belong to a plugin: its top-level package and below."""
+    top = entry_point.replace(" ", "").partition(":")[0].split(".", 1)[0]
+    return [n for n in sys.modules if n == top or n.startswith(top + ".")]
+
+
 def hook_impl(pm: pluggy.PluginManager, hook: str, plugin: str) -> Any | None:
     """This plugin's implementation of ``hook``, or None."""
     caller = getattr(pm.hook, hook, None)
@@ -274,21 +294,14 @@ async def start(
     schema_file: Path,
     timeout: float,
     make_context: Any,
+    obj: Any = None,
 ) -> None:
-    """Import, register, configure, initialize and activate; on failure mark broken."""
+    """Import (unless ``obj`` is the already imported plugin), register, configure,
+    initialize and activate; on failure mark broken."""
     step = "import"
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
-        token = CURRENT_PLUGIN.set(loaded.name)  # the plugin's import runs under its grants
-        try:
-            loaded.obj = await call_plugin(
-                import_object,
-                loaded.info.entry_point,
-                timeout=timeout,
-                label=f"plugin {loaded.name}: import",
-            )
-        finally:
-            CURRENT_PLUGIN.reset(token)
+        loaded.obj = obj if obj is not None else await import_plugin(loaded, timeout)
         step = "register"
         _register(pm, loaded)
         step = "config"

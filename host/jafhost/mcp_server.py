@@ -21,8 +21,10 @@ limit and the ``jaf_tool_call`` middleware apply exactly as for ``jafhost call``
   ``tool_error``): a tool result with ``isError: true`` whose first text block is the
   error message, the second the structured error as JSON (``{"error": {...}}``, also in
   ``structuredContent``) - never a JSON-RPC protocol error, so the model sees it and can
-  correct itself. Tools that ask for confirmation are refused (``permission_denied``):
-  there is nobody at a terminal to ask.
+  correct itself.
+- Tools that want confirmation (``@tool(confirm=True)``) are put to the user through the
+  client with an MCP elicitation (a form with no fields: accept or decline). A client that
+  does not support elicitation cannot ask, so the call is refused (``permission_denied``).
 
 Stdout. Only the protocol may reach stdout. The SDK's stdio transport moves the wire to a
 private descriptor and points fd 1 at stderr while it serves; on top of that ``sys.stdout``
@@ -31,7 +33,10 @@ deactivation), so a plugin's ``print`` (even where the transport could not diver
 descriptor) lands on stderr instead of corrupting the stream.
 
 Lifetime. Plugins are activated once the transport is up (before the handshake is
-answered) and deactivated, in reverse order, when stdin closes or the client goes away.
+answered) and deactivated, in reverse order, when stdin closes - after the requests
+already read have been answered, which the SDK alone would drop - or on SIGTERM/SIGINT
+(then the signal ends the process). One line per plugin that failed to start, and one
+naming what is served, go to stderr (the client's log of the server).
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ if TYPE_CHECKING:
     from jafhost.dispatch import CallResult
     from jafhost.host import Host
     from jafhost.lifecycle import LoadedPlugin
+    from jafhost.tools import Tool
 
 SERVER_NAME = "jafhost"
 INSTALL_HINT = "pip install 'jafhost[mcp]'"
@@ -93,6 +99,14 @@ def result_content(result: CallResult) -> tuple[list[dict[str, Any]], Any, bool]
     return blocks, error, True
 
 
+def _internal_error(name: str, exc: Exception) -> CallResult:
+    from jafhost.dispatch import CallError, CallResult
+
+    kind = type(exc).__name__
+    return CallResult(name, False, error=CallError(
+        "tool_error", f"jafhost internal error: {kind}: {exc}", tool=name, exception=kind))
+
+
 # -- the server --------------------------------------------------------------------------
 
 
@@ -129,10 +143,27 @@ def build_server(host: Host) -> Server[Any]:
             )
         return listing[0]
 
+    asking: list[dict[str, Tool]] = []
+
+    def confirm_tools() -> dict[str, Tool]:
+        if not asking:
+            asking.append({name: tool for tool in host.tools() if tool.confirm
+                           for name in (tool.full_name, tool.export_name)})
+        return asking[0]
+
     async def call_tool(
         ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        result = await host.call(params.name, params.arguments)
+        tool = confirm_tools().get(params.name)
+        try:
+            if tool is None:
+                result = await host.call(params.name, params.arguments)
+            else:
+                answer = await _ask_user(ctx, tool, params.arguments)
+                result = await host.call(params.name, params.arguments,
+                                         confirm=None if answer is None else lambda *_: answer)
+        except Exception as exc:  # a bug in the host, not the tool: still a tool result
+            result = _internal_error(params.name, exc)
         content, structured, is_error = result_content(result)
         return types.CallToolResult(
             content=[types.TextContent(text=block["text"]) for block in content],
@@ -147,6 +178,28 @@ def build_server(host: Host) -> Server[Any]:
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )
+
+
+async def _ask_user(ctx: Any, tool: Tool, arguments: Any) -> bool | None:
+    """Ask the user, through the client (MCP elicitation), whether a ``confirm=True`` tool
+    may run: True or False, or None when the client cannot ask (the host then refuses)."""
+    from mcp import types
+
+    session = ctx.session
+    wanted = types.ClientCapabilities(elicitation=types.ElicitationCapability())
+    try:
+        if not session.check_client_capability(wanted):
+            return None
+        answer = await session.elicit_form(
+            f"Allow the tool {tool.full_name} to run with these arguments?\n"
+            + json.dumps(arguments or {}, ensure_ascii=False, indent=2, default=repr),
+            {"type": "object", "properties": {}},
+            related_request_id=ctx.request_id,
+        )
+    except Exception as exc:  # no back-channel (2026 protocol era), the client failed, ...
+        sys.stderr.write(f"jafhost mcp: could not ask to confirm {tool.full_name}: {exc}\n")
+        return None
+    return bool(answer.action == "accept")
 
 
 @contextlib.contextmanager
