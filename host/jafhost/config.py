@@ -1,18 +1,40 @@
 """``config.toml``: host settings under ``[host]``, each plugin's under ``[plugins.NAME]``.
 
-Only reading lives here; the host validates a plugin's table against the model the
-plugin returns from ``jaf_config_schema`` when it loads the plugin.
+Reading lives here (writing is ``config_edit``); the host validates a plugin's table
+against the model the plugin returns from ``jaf_config_schema`` when it loads the plugin.
+
+A plugin's effective configuration is its ``[plugins.NAME]`` table with environment
+overrides on top (``plugin_config_table``): ``JAFHOST_<PLUGIN>__<FIELD>``, the plugin
+name upper-cased with ``-`` turned into ``_``, nested fields joined by further ``__``
+(``JAFHOST_NOTES_SEARCH__LIMITS__MAX=5`` sets ``limits.max``). The environment wins over
+the file. Fields typed ``SecretStr`` (or ``SecretBytes``, ``Secret[...]``) are secrets:
+they come only from the environment, never from ``config.toml``, and are never printed.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import tomllib
+import types
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Secret, SecretBytes, SecretStr, ValidationError
+from pydantic.fields import FieldInfo
 
-from jafhost.errors import StateError
+from jafhost.errors import PluginError, StateError
+
+ENV_PREFIX = "JAFHOST_"
+"""Environment overrides are ``JAFHOST_<PLUGIN>__<FIELD>[__<SUBFIELD>...]``."""
+
+SECRET_MASK = "**********"
+"""What is shown instead of a secret's value (pydantic's own mask)."""
+
+Key = tuple[str, ...]
+"""A path of keys into a plugin's table: ``("limits", "max")`` is ``limits.max``."""
 
 
 class HostSettings(BaseModel):
@@ -56,3 +78,508 @@ def plugin_table(config: dict[str, Any], name: str) -> dict[str, Any]:
     plugins = config.get("plugins", {})
     table = plugins.get(name, {}) if isinstance(plugins, dict) else {}
     return dict(table) if isinstance(table, dict) else {}
+
+
+# -- environment overrides ----------------------------------------------------------
+
+
+def env_prefix(plugin: str) -> str:
+    """``JAFHOST_NOTES_SEARCH__`` for plugin ``notes-search``."""
+    return f"{ENV_PREFIX}{plugin.upper().replace('-', '_')}__"
+
+
+def env_variable(plugin: str, key: Sequence[str]) -> str:
+    """The variable that overrides ``key``: ``JAFHOST_NOTES__LIMITS__MAX``."""
+    return env_prefix(plugin) + "__".join(part.upper() for part in key)
+
+
+def env_value(text: str) -> Any:
+    """A variable's value as the host hands it to pydantic.
+
+    A JSON array or object (``["a", "b"]``, ``{"max": 5}``) is parsed; anything else
+    stays a string, which pydantic converts to the field's type (``"5"`` to 5 for an
+    ``int``, ``"true"`` to True for a ``bool``) and which a ``str`` or ``SecretStr``
+    field keeps as it is (a token ``12345`` stays the string ``"12345"``).
+    """
+    stripped = text.strip()
+    if stripped[:1] in ("[", "{"):
+        try:
+            parsed = json.loads(stripped)
+        except ValueError:
+            return text
+        if isinstance(parsed, list | dict):
+            return parsed
+    return text
+
+
+def env_settings(plugin: str, environ: Mapping[str, str]) -> dict[Key, tuple[str, Any]]:
+    """The variables addressed to ``plugin``: key -> (variable name, parsed value).
+
+    The prefix is matched case-insensitively and the field names are lower-cased
+    (``JAFHOST_NOTES__LIMITS__MAX`` -> ``("limits", "max")``). A variable with an empty
+    field name (``JAFHOST_NOTES__``, ``JAFHOST_NOTES__A____B``) is ignored.
+    """
+    prefix = env_prefix(plugin)
+    found: dict[Key, tuple[str, Any]] = {}
+    for variable in sorted(environ):
+        if not variable.upper().startswith(prefix):
+            continue
+        parts = variable[len(prefix) :].split("__")
+        if not all(parts):
+            continue
+        found[tuple(part.lower() for part in parts)] = (variable, env_value(environ[variable]))
+    return found
+
+
+def set_key(tree: dict[str, Any], key: Key, value: Any, *, merge: bool = False) -> None:
+    """Set ``key`` in a nested table in place, making the tables on the way; with
+    ``merge``, a table set where there is a table merges into it instead of replacing it."""
+    for part in key[:-1]:
+        child = tree.get(part)
+        if not isinstance(child, dict):
+            child = tree[part] = {}
+        tree = child
+    current = tree.get(key[-1])
+    if merge and isinstance(current, dict) and isinstance(value, dict):
+        tree[key[-1]] = deep_merge(current, value)
+    else:
+        tree[key[-1]] = copy.deepcopy(value)
+
+
+def env_overrides(plugin: str, environ: Mapping[str, str]) -> dict[str, Any]:
+    """The overrides for ``plugin`` as a nested table.
+
+    Shallower variables apply first, so ``JAFHOST_X__LIMITS='{"max": 1, "min": 0}'``
+    with ``JAFHOST_X__LIMITS__MAX=5`` gives ``{"limits": {"max": "5", "min": 0}}``.
+    """
+    tree: dict[str, Any] = {}
+    settings = env_settings(plugin, environ)
+    for key in sorted(settings, key=lambda k: (len(k), k)):
+        set_key(tree, key, settings[key][1], merge=True)
+    return tree
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``: tables merge key by key, any other value replaces."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in over.items():
+        current = merged.get(key)
+        if isinstance(current, dict) and isinstance(value, dict):
+            merged[key] = deep_merge(current, value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def plugin_config_table(
+    config: dict[str, Any], name: str, environ: Mapping[str, str]
+) -> dict[str, Any]:
+    """Plugin ``name``'s ``[plugins.NAME]`` table with the environment's overrides on top.
+
+    ``environ`` (normally ``os.environ``) may override any field with
+    ``JAFHOST_<PLUGIN>__<FIELD>``: the plugin name upper-cased with ``-`` turned into ``_``,
+    nested fields joined by further ``__``, field names matched lower-cased::
+
+        JAFHOST_NOTES_SEARCH__LIMITS__MAX=5   ->  {"limits": {"max": "5"}}
+        JAFHOST_NOTES_SEARCH__TAGS='["a","b"]'  ->  {"tags": ["a", "b"]}
+
+    The environment wins over the file, key by key (a nested table from the file keeps
+    the keys the environment does not set). A JSON array or object is parsed; any other
+    value stays a string and the plugin's pydantic model converts it (``"5"`` -> 5 for an
+    ``int`` field), so a ``str`` field keeps ``"007"`` as written. Secret fields
+    (``SecretStr``) belong here, in the environment, and never in ``config.toml``.
+    Nothing is validated here: the plugin's model validates the result.
+    """
+    return deep_merge(plugin_table(config, name), env_overrides(name, environ))
+
+
+# -- what a plugin's model says about its keys --------------------------------------
+
+_SECRET_TYPES: tuple[type, ...] = (SecretStr, SecretBytes, Secret)
+
+
+def field_key(name: str, info: FieldInfo) -> str:
+    """The key a field has in a table: its (validation) alias, else its name."""
+    if isinstance(info.validation_alias, str):
+        return info.validation_alias
+    return info.alias or name
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The types an annotation may take, through ``Annotated``, ``Optional`` and unions."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _members(get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        return [m for arg in get_args(annotation) for m in _members(arg)]
+    return [annotation]
+
+
+def _model_member(member: Any) -> type[BaseModel] | None:
+    if isinstance(member, type) and issubclass(member, BaseModel):
+        return member
+    return None
+
+
+def _is_secret_type(member: Any) -> bool:
+    base = get_origin(member) or member
+    return isinstance(base, type) and issubclass(base, _SECRET_TYPES)
+
+
+def _holds_secret(annotation: Any, seen: set[type[BaseModel]]) -> bool:
+    """Whether a secret type appears anywhere in ``annotation`` (models included)."""
+    for member in _members(annotation):
+        if _is_secret_type(member):
+            return True
+        model = _model_member(member)
+        if model is not None:
+            if model in seen:
+                continue
+            seen.add(model)
+            if any(_holds_secret(f.annotation, seen) for f in model.model_fields.values()):
+                return True
+            continue
+        if any(_holds_secret(arg, seen) for arg in get_args(member)):
+            return True
+    return False
+
+
+def secret_keys(model: type[BaseModel]) -> list[Key]:
+    """The keys of ``model``'s secret fields (``SecretStr``, ``SecretBytes``, ``Secret``).
+
+    A secret inside a nested model is named by its full key (``("auth", "token")``); a
+    secret inside a list or mapping makes that whole field secret.
+    """
+    return _secret_keys(model, (), set())
+
+
+def _secret_keys(model: type[BaseModel], prefix: Key, seen: set[type[BaseModel]]) -> list[Key]:
+    if model in seen:
+        return []
+    seen = seen | {model}
+    keys: list[Key] = []
+    for name, info in model.model_fields.items():
+        key = (*prefix, field_key(name, info))
+        members = _members(info.annotation)
+        models = [m for m in map(_model_member, members) if m is not None]
+        others = [m for m in members if _model_member(m) is None]
+        if any(_holds_secret(m, set()) for m in others):
+            keys.append(key)
+            continue
+        for nested in models:
+            keys.extend(k for k in _secret_keys(nested, key, seen) if k not in keys)
+    return keys
+
+
+def _is_mapping(member: Any) -> bool:
+    base = get_origin(member) or member
+    return member is Any or (isinstance(base, type) and issubclass(base, Mapping))
+
+
+def resolve_key(model: type[BaseModel], parts: Sequence[str]) -> Key | None:
+    """``parts`` (a dotted key split on ``.``) as the model's keys, or None if unknown.
+
+    Each part may be a field's key (its alias) or its name; the result uses keys. Past a
+    field typed as a mapping (``dict[str, int]``, ``Any``) or in a model that allows
+    extra fields, any key is accepted.
+    """
+    if not parts:
+        return None
+    part, rest = parts[0], parts[1:]
+    fields = model.model_fields
+    match = next(
+        (
+            (name, info)
+            for name, info in fields.items()
+            if field_key(name, info) == part or name == part
+        ),
+        None,
+    )
+    if match is None:
+        return tuple(parts) if model.model_config.get("extra") == "allow" else None
+    name, info = match
+    key = field_key(name, info)
+    if not rest:
+        return (key,)
+    for member in _members(info.annotation):
+        nested = _model_member(member)
+        if nested is not None:
+            found = resolve_key(nested, rest)
+            if found is not None:
+                return (key, *found)
+        elif _is_mapping(member):
+            return (key, *rest)
+    return None
+
+
+def known_keys(model: type[BaseModel], prefix: Key = ()) -> list[str]:
+    """Every leaf key of ``model``, dotted, for messages (``limits.max``)."""
+    keys: list[str] = []
+    for name, info in model.model_fields.items():
+        key = (*prefix, field_key(name, info))
+        models = [m for m in map(_model_member, _members(info.annotation)) if m is not None]
+        if models and models[0] is not model:
+            keys.extend(known_keys(models[0], key))
+        else:
+            keys.append(".".join(key))
+    return keys
+
+
+# -- validation and what ``config show`` reports ------------------------------------
+
+
+def dotted(key: Sequence[Any]) -> str:
+    return ".".join(str(part) for part in key)
+
+
+def _overlaps(a: Sequence[Any], b: Sequence[Any]) -> bool:
+    """One key is the other or lies below it."""
+    n = min(len(a), len(b))
+    return tuple(a[:n]) == tuple(b[:n])
+
+
+def _leaves(table: Mapping[str, Any], prefix: Key = ()) -> list[Key]:
+    keys: list[Key] = []
+    for key, value in table.items():
+        if isinstance(value, Mapping) and value:
+            keys.extend(_leaves(value, (*prefix, str(key))))
+        else:
+            keys.append((*prefix, str(key)))
+    return keys
+
+
+def _lookup(table: Mapping[str, Any], key: Key) -> tuple[bool, Any]:
+    current: Any = table
+    for part in key:
+        if not isinstance(current, Mapping) or part not in current:
+            return False, None
+        current = current[part]
+    return True, current
+
+
+class ConfigError(PluginError):
+    """A plugin's configuration does not validate; ``problems`` are (key, message) pairs.
+
+    The message names the plugin, each field at fault and the problem, and where an
+    environment variable set the value, that variable. It never contains a value.
+    """
+
+    def __init__(self, plugin: str, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        text = "; ".join(f"{where}: {what}" for where, what in problems)
+        super().__init__(f"config [plugins.{plugin}] {text}", plugin=plugin)
+
+
+def secrets_in_file(
+    model: type[BaseModel], plugin: str, file_table: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    """Problems for secret fields that ``config.toml`` sets (secrets come from the
+    environment only)."""
+    problems = []
+    for key in secret_keys(model):
+        present, _ = _lookup(file_table, key)
+        if present:
+            problems.append(
+                (
+                    dotted(key),
+                    "a secret must not be in config.toml; set the environment "
+                    f"variable {env_variable(plugin, key)} instead",
+                )
+            )
+    return problems
+
+
+def validation_problems(
+    exc: ValidationError, env: Mapping[Key, tuple[str, Any]]
+) -> list[tuple[str, str]]:
+    """pydantic's errors as (key, message), naming the variable that set a value."""
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        loc = tuple(str(part) for part in error["loc"])
+        where = dotted(loc) or "(table)"
+        setters = [variable for key, (variable, _) in env.items() if loc and _overlaps(key, loc)]
+        if setters:
+            where += f" (from {', '.join(setters)})"
+        problems.append((where, str(error["msg"])))
+    return problems
+
+
+def validate_plugin_config(
+    model: type[BaseModel], plugin: str, config: dict[str, Any], environ: Mapping[str, str]
+) -> BaseModel:
+    """Validate ``plugin``'s effective table (file + environment) against ``model``.
+
+    Raises ``ConfigError`` naming the plugin, each field and its problem: a value the
+    model refuses, or a secret field written in ``config.toml``.
+    """
+    env = env_settings(plugin, environ)
+    problems = secrets_in_file(model, plugin, plugin_table(config, plugin))
+    instance: BaseModel | None = None
+    try:
+        instance = model.model_validate(plugin_config_table(config, plugin, environ))
+    except ValidationError as exc:
+        problems += validation_problems(exc, env)
+    if problems or instance is None:
+        raise ConfigError(plugin, problems)
+    return instance
+
+
+def mask_secrets(values: dict[str, Any], secrets: Sequence[Key]) -> dict[str, Any]:
+    """A copy of ``values`` with every secret that is set replaced by ``SECRET_MASK``."""
+    masked = copy.deepcopy(values)
+    for key in secrets:
+        parent: Any = masked
+        for part in key[:-1]:
+            parent = parent.get(part) if isinstance(parent, dict) else None
+        if isinstance(parent, dict) and parent.get(key[-1]) is not None:
+            parent[key[-1]] = SECRET_MASK
+    return masked
+
+
+@dataclass
+class ConfigReport:
+    """A plugin's effective configuration, secrets masked, with where each value came from.
+
+    ``sources`` maps each leaf key (dotted) to ``file``, ``env`` or ``default``;
+    ``env`` maps the keys set from the environment to the variable that set them.
+    """
+
+    plugin: str
+    values: dict[str, Any]
+    sources: dict[str, str]
+    env: dict[str, str] = field(default_factory=dict)
+    secrets: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "plugin": self.plugin,
+            "config": self.values,
+            "sources": self.sources,
+            "env": self.env,
+            "secrets": self.secrets,
+            "env_prefix": env_prefix(self.plugin),
+        }
+
+
+def _source(key: Key, file_keys: list[Key], env_keys: Sequence[Key]) -> str:
+    if any(_overlaps(key, k) for k in env_keys):
+        return "env"
+    if any(_overlaps(key, k) for k in file_keys):
+        return "file"
+    return "default"
+
+
+def _value_keys(instance: BaseModel, prefix: Key = ()) -> list[Key]:
+    keys: list[Key] = []
+    for name, info in type(instance).model_fields.items():
+        key = (*prefix, field_key(name, info))
+        value = getattr(instance, name, None)
+        if isinstance(value, BaseModel) and type(value).model_fields:
+            keys.extend(_value_keys(value, key))
+        else:
+            keys.append(key)
+    return keys
+
+
+def explain_config(
+    model: type[BaseModel], plugin: str, config: dict[str, Any], environ: Mapping[str, str]
+) -> ConfigReport:
+    """Validate (``ConfigError`` if invalid) and report the effective configuration."""
+    instance = validate_plugin_config(model, plugin, config, environ)
+    secrets = secret_keys(model)
+    values = mask_secrets(instance.model_dump(mode="json", by_alias=True), secrets)
+    env = env_settings(plugin, environ)
+    file_keys = _leaves(plugin_table(config, plugin))
+    sources: dict[str, str] = {}
+    setters: dict[str, str] = {}
+    for key in _value_keys(instance):
+        sources[dotted(key)] = _source(key, file_keys, list(env))
+        for env_key, (variable, _) in env.items():
+            if _overlaps(key, env_key):
+                setters[dotted(key)] = variable
+    return ConfigReport(
+        plugin=plugin,
+        values=values,
+        sources=sources,
+        env=setters,
+        secrets=[dotted(k) for k in secrets],
+    )
+
+
+def _schema_secret_keys(schema: Mapping[str, Any]) -> list[Key]:
+    """Secret keys read from a recorded JSON Schema (pydantic writes secrets as
+    ``"format": "password"``, ``"writeOnly": true``)."""
+    defs = schema.get("$defs", {})
+
+    def resolve(node: Any, depth: int = 0) -> list[Mapping[str, Any]]:
+        if not isinstance(node, Mapping) or depth > 20:
+            return []
+        found = [node]
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            found += resolve(defs.get(ref.removeprefix("#/$defs/")), depth + 1)
+        for combinator in ("anyOf", "oneOf", "allOf"):
+            for option in node.get(combinator, []) or []:
+                found += resolve(option, depth + 1)
+        return found
+
+    def holds_secret(node: Any, inside: bool, depth: int) -> bool:
+        """A secret here, or anywhere in a list or mapping (``inside``) below here."""
+        if depth > 20:
+            return False
+        for part in resolve(node):
+            if part.get("format") == "password" or part.get("writeOnly") is True:
+                return True
+            below: list[Any] = [part.get("items"), part.get("additionalProperties")]
+            below += list(part.get("prefixItems", []) or [])
+            if inside and isinstance(part.get("properties"), Mapping):
+                below += list(part["properties"].values())
+            if any(holds_secret(b, True, depth + 1) for b in below if isinstance(b, Mapping)):
+                return True
+        return False
+
+    def walk(node: Any, prefix: Key, depth: int) -> list[Key]:
+        keys: list[Key] = []
+        for part in resolve(node):
+            properties = part.get("properties")
+            if not isinstance(properties, Mapping) or depth > 20:
+                continue
+            for name, sub in properties.items():
+                key = (*prefix, str(name))
+                if holds_secret(sub, False, 0):
+                    keys.append(key)
+                else:
+                    keys.extend(k for k in walk(sub, key, depth + 1) if k not in keys)
+        return keys
+
+    return walk(schema, (), 0)
+
+
+def explain_unvalidated(
+    schema: Mapping[str, Any], plugin: str, config: dict[str, Any], environ: Mapping[str, str]
+) -> ConfigReport:
+    """Report file + environment values without the model (only a recorded JSON Schema):
+    nothing is validated, secrets (as the schema marks them) are masked, defaults are
+    left to the schema."""
+    secrets = _schema_secret_keys(schema)
+    env = env_settings(plugin, environ)
+    file_keys = _leaves(plugin_table(config, plugin))
+    values = mask_secrets(plugin_config_table(config, plugin, environ), secrets)
+    for key in secrets:  # a secret that sits under a value that is not a table
+        for leaf in _leaves(values):
+            if _overlaps(leaf, key) and len(leaf) < len(key):
+                values = mask_secrets(values, [leaf])
+    sources: dict[str, str] = {}
+    setters: dict[str, str] = {}
+    for key in _leaves(values):
+        sources[dotted(key)] = _source(key, file_keys, list(env))
+        for env_key, (variable, _) in env.items():
+            if _overlaps(key, env_key):
+                setters[dotted(key)] = variable
+    return ConfigReport(
+        plugin=plugin,
+        values=values,
+        sources=sources,
+        env=setters,
+        secrets=[dotted(k) for k in secrets],
+    )

@@ -1,0 +1,173 @@
+"""Change one value in ``config.toml`` without disturbing the rest of the file.
+
+``set_plugin_value`` takes ``config.toml.lock`` (next to the file), reads the file with
+tomlkit (which keeps comments, order, blank lines and formatting), asks the caller what
+to write given the plugin's current table (the caller validates there and raises to
+abort, and then nothing is written), sets the value and replaces the file atomically
+(temp file in the same folder, fsync, ``os.replace``). Two processes setting values at
+the same time both land: the second reads the file the first wrote.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
+from tomlkit.items import InlineTable
+
+from jafhost.errors import StateError
+
+LOCK_TIMEOUT = 30.0
+
+
+def lock_path(config: Path) -> Path:
+    """``config.toml.lock``, next to the file it guards."""
+    return config.with_name(config.name + ".lock")
+
+
+@contextmanager
+def locked(config: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold the config file's lock; ``StateError`` after ``timeout`` seconds."""
+    from filelock import FileLock, Timeout
+
+    config.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(lock_path(config)), timeout=timeout)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise StateError(
+            f"{config} is locked by another jafhost process (waited {timeout:g} s for "
+            f"{lock_path(config)})"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def read_document(config: Path) -> tomlkit.TOMLDocument:
+    """The file as a tomlkit document (empty when there is none); bad TOML names the file."""
+    try:
+        text = config.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        text = ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StateError(f"cannot read {config}: {exc}") from None
+    try:
+        return tomlkit.parse(text)
+    except TOMLKitError as exc:
+        raise StateError(f"{config}: invalid TOML: {exc}") from None
+
+
+def plugin_file_table(document: tomlkit.TOMLDocument, plugin: str) -> dict[str, Any]:
+    """``[plugins.NAME]`` as plain Python values (``{}`` when absent)."""
+    data = document.unwrap()
+    plugins = data.get("plugins")
+    table = plugins.get(plugin) if isinstance(plugins, dict) else None
+    return table if isinstance(table, dict) else {}
+
+
+def set_in_document(
+    document: tomlkit.TOMLDocument, plugin: str, key: Sequence[str], value: Any
+) -> None:
+    """Set ``plugins.NAME.<key>`` to ``value``, creating the tables on the way.
+
+    Existing tables keep their place and style (a ``[plugins.NAME]`` section, an inline
+    table, dotted keys); a new table is added as a ``[plugins.NAME...]`` section. A value
+    that sits where a table is needed inside the plugin's table is replaced by the table;
+    ``plugins`` or ``plugins.NAME`` that is not a table is a ``ValueError``.
+    """
+    if not key:
+        raise ValueError("empty key")
+    container: MutableMapping[str, Any] = document
+    for depth, part in enumerate(("plugins", plugin, *key[:-1])):
+        current = container.get(part)
+        if current is not None and not isinstance(current, MutableMapping) and depth < 2:
+            where = "plugins" if depth == 0 else f"plugins.{plugin}"
+            raise ValueError(f"{where} is not a table")
+        if not isinstance(current, MutableMapping):
+            if isinstance(container, InlineTable):
+                _put(container, part, {})
+            else:
+                container[part] = tomlkit.table(is_super_table=part == "plugins")
+            current = container[part]
+        container = current
+    _put(container, key[-1], value)
+
+
+def _put(container: MutableMapping[str, Any], key: str, value: Any) -> None:
+    """``container[key] = value``; a new key in an inline table is appended the way
+    tomlkit formats it (``{a = 1, b = 2}``, where assignment would give ``{a = 1,b = 2}``)."""
+    if not isinstance(container, InlineTable) or key in container:
+        container[key] = value
+        return
+    if isinstance(value, Mapping):
+        table = tomlkit.inline_table()
+        for name, sub in value.items():
+            _put(table, name, sub)
+        container.append(key, table)
+    else:
+        container.append(key, value)
+
+
+def write_atomic(config: Path, text: str) -> None:
+    """Replace ``config`` with ``text``: temp file in the same folder, fsync, rename.
+
+    A symbolic link is followed (the file it points to is replaced); the file keeps
+    its permissions.
+    """
+    target = Path(os.path.realpath(config))
+    try:
+        mode: int | None = target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = None
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(text.encode("utf-8"))
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, mode if mode is not None else 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def set_plugin_value(
+    config: Path,
+    plugin: str,
+    key: Sequence[str],
+    choose: Callable[[dict[str, Any]], Any],
+    *,
+    timeout: float = LOCK_TIMEOUT,
+) -> Any:
+    """Under the lock: read ``config``, call ``choose(current plugin table)`` for the
+    value to write at ``plugins.NAME.<key>``, write the file atomically, return the value.
+
+    ``choose`` validates; whatever it raises propagates and the file is left untouched.
+    """
+    with locked(config, timeout):
+        document = read_document(config)
+        value = choose(plugin_file_table(document, plugin))
+        try:
+            set_in_document(document, plugin, key, value)
+            text = tomlkit.dumps(document)
+        except (TOMLKitError, TypeError, ValueError) as exc:
+            raise StateError(f"cannot write {config}: {exc}") from None
+        write_atomic(config, text)
+        return value
