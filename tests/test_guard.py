@@ -76,6 +76,18 @@ def read_in_thread(path: str) -> str:
         raise PermissionError(box["error"])
     return box["text"]
 
+def sqlite_read(path: str) -> int:
+    import sqlite3
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return db.execute("select count(*) from secrets").fetchone()[0]
+    finally:
+        db.close()
+
+def fetch(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return response.status
+
 def own_data(ctx: PluginContext) -> str:
     target = ctx.data_dir / "note.txt"
     target.write_text("mine")
@@ -84,7 +96,7 @@ def own_data(ctx: PluginContext) -> str:
 @hookimpl
 def jaf_tools():
     return [read, write, listdir, remove, connect, run, system, setenv, native,
-            read_in_thread, own_data]
+            read_in_thread, own_data, sqlite_read, fetch]
 """
 
 
@@ -316,3 +328,27 @@ def test_import_time_access_is_guarded(site: Site, make_host: MakeHost, secret: 
             assert f"read:{secret}" in (sneaky.error or "")
 
     asyncio.run(scenario())
+
+
+def test_sqlite_files_are_checked_too(site: Site, make_host: MakeHost, tmp_path: Path) -> None:
+    import sqlite3
+
+    database = tmp_path / "private" / "secrets.db"
+    database.parent.mkdir()
+    with sqlite3.connect(database) as db:
+        db.execute("create table secrets (value text)")
+        db.execute("insert into secrets values ('TOP-SECRET')")
+    db.close()
+    denied = _call(_host(site, make_host), "sqlite_read", path=str(database))
+    assert denied.error is not None and denied.error.permission == f"read:{database}"
+    manifest = f'[permissions]\nread = ["{database.parent}"]\n'
+    assert _call(_host(site, make_host, manifest), "sqlite_read", path=str(database)).result == 1
+
+
+def test_a_denial_wrapped_by_a_library_is_still_a_denial(
+    site: Site, make_host: MakeHost, server: CountingServer
+) -> None:
+    result = _call(_host(site, make_host), "fetch", url=f"http://127.0.0.1:{server.port}/")
+    assert result.error is not None and result.error.code == "permission_denied"
+    assert result.error.permission == f"net:127.0.0.1:{server.port}"
+    assert server.wait_for(1, 0.5) == 0

@@ -139,8 +139,25 @@ def validate(tool: Tool, arguments: Any) -> dict[str, Any] | CallError:
         return invalid_arguments(tool, exc.errors())  # type: ignore[arg-type]
 
 
+def _denial(exc: BaseException) -> PermissionDenied | None:
+    """The guard's denial behind ``exc``, if any: libraries wrap it (urllib raises
+    ``URLError(reason=PermissionDenied(...))``, others chain it)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, PermissionDenied):
+            return current
+        seen.add(id(current))
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, PermissionDenied):
+            return reason
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def error_from_exception(tool: Tool, exc: BaseException, debug: bool = False) -> CallError:
     """Map what a tool (or middleware) raised to a structured error."""
+    exc = _denial(exc) or exc
     if isinstance(exc, PermissionDenied):
         return CallError(
             "permission_denied",

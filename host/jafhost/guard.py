@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import ipaddress
 import os
 import socket
 import sys
@@ -173,7 +174,12 @@ def _check_resolve(rules: Policy, plugin: str, host: Any, port: Any) -> None:
     if isinstance(port, str) and port.isdigit():
         number = int(port)
     if not rules.may_resolve(host, number):
-        raise _deny(plugin, _net_name(host, number), f"look up {host}")
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+            verb = "connect to"
+        except ValueError:
+            verb = "look up"
+        raise _deny(plugin, _net_name(host, number), f"{verb} {host}")
     try:  # learn the addresses so the connect that follows can be matched to the name
         infos = socket.getaddrinfo(host, port)  # not re-checked: this thread is busy
         rules.note_resolved(host, [str(info[4][0]) for info in infos])
@@ -185,6 +191,26 @@ def _check_run(rules: Policy, plugin: str, program: Any) -> None:
     path = _path(program)
     if path is not None and not rules.may_run(path):
         raise _deny(plugin, f"run:{os.path.basename(path)}", f"run {path}")
+
+
+def _check_sqlite(rules: Policy, plugin: str, database: Any) -> None:
+    """SQLite opens its files in C, with no ``open`` event: check the database path here.
+    A ``file:`` URI with ``mode=ro`` needs read access; anything else may write."""
+    path = _path(database)
+    if path is None or path in ("", ":memory:"):
+        return
+    if path.startswith("file:"):
+        location, _, query = path[len("file:") :].partition("?")
+        if location in ("", ":memory:") or "mode=memory" in query:
+            return
+        if location.startswith("//"):
+            location = location[2:]
+        if "mode=ro" in query:
+            _check_read(rules, plugin, location, "open the database")
+        else:
+            _check_write(rules, plugin, location, "open the database")
+        return
+    _check_write(rules, plugin, path, "open the database")
 
 
 def _check(event: str, args: tuple[Any, ...], plugin: str, rules: Policy) -> None:
@@ -225,6 +251,8 @@ def _check(event: str, args: tuple[Any, ...], plugin: str, rules: Policy) -> Non
         _check_connect(rules, plugin, args[1] if len(args) > 1 else None, "connect to")
     elif event == "socket.bind":
         _check_connect(rules, plugin, args[1] if len(args) > 1 else None, "listen on")
+    elif event == "sqlite3.connect":
+        _check_sqlite(rules, plugin, args[0] if args else None)
     elif event == "socket.getaddrinfo":
         _check_resolve(rules, plugin, args[0], args[1] if len(args) > 1 else None)
     elif event in ("socket.gethostbyname", "socket.gethostbyname_ex", "socket.gethostbyaddr"):

@@ -11,8 +11,11 @@ Hooks by lifecycle phase, in the order the host calls them for one plugin:
 
 1. configuration: ``jaf_config_schema``
 2. start-up: ``jaf_initialize`` then ``jaf_activate``
-3. contributions, collected once the plugin is active: ``jaf_tools``, ``jaf_agents``,
-   ``jaf_integrations``, ``jaf_event_handlers``, ``jaf_model_providers``
+3. contributions: ``jaf_integrations`` (connected right after ``jaf_initialize``), then,
+   once the plugin is active, ``jaf_tools``, ``jaf_agents``, ``jaf_model_providers`` and
+   ``jaf_event_handlers``. Each receives ``ctx`` if it asks for it (``def jaf_tools():``
+   and ``def jaf_tools(ctx):`` both work), so what a plugin offers may depend on its
+   configuration.
 4. around every tool call: ``jaf_tool_call`` (a wrapper)
 5. shut-down: ``jaf_deactivate``
 
@@ -96,7 +99,7 @@ def jaf_deactivate(ctx: PluginContext) -> None:
 
 
 @hookspec
-def jaf_tools() -> Sequence[Callable[..., Any]]:
+def jaf_tools(ctx: PluginContext) -> Sequence[Callable[..., Any]]:
     """Return the tools this plugin offers, as plain (sync or async) functions.
 
     A tool's name is the function's name (or the one given with ``@jafhost.tool``),
@@ -108,7 +111,7 @@ def jaf_tools() -> Sequence[Callable[..., Any]]:
 
 
 @hookspec
-def jaf_agents() -> Sequence[AgentSpec]:
+def jaf_agents(ctx: PluginContext) -> Sequence[AgentSpec]:
     """Return the agents this plugin provides (``AgentSpec``: name, instructions, tools).
 
     An agent may call only the tools its spec allows, named in full or by glob.
@@ -116,7 +119,7 @@ def jaf_agents() -> Sequence[AgentSpec]:
 
 
 @hookspec
-def jaf_integrations() -> Sequence[Integration]:
+def jaf_integrations(ctx: PluginContext) -> Sequence[Integration]:
     """Return named services (a database, an HTTP client) other plugins may use.
 
     The host connects them after ``jaf_initialize`` and closes them in reverse order
@@ -126,7 +129,7 @@ def jaf_integrations() -> Sequence[Integration]:
 
 
 @hookspec
-def jaf_event_handlers() -> Mapping[str, Callable[..., Any]]:
+def jaf_event_handlers(ctx: PluginContext) -> Mapping[str, Callable[..., Any]]:
     """Return event subscriptions: a mapping of name patterns to handlers.
 
     Patterns are event names with ``*`` wildcards (``order.created``, ``order.*``,
@@ -136,7 +139,7 @@ def jaf_event_handlers() -> Mapping[str, Callable[..., Any]]:
 
 
 @hookspec
-def jaf_model_providers() -> Sequence[Any]:
+def jaf_model_providers(ctx: PluginContext) -> Sequence[Any]:
     """Return model providers an agent run may use (messages and tools in, a turn out)."""
 
 

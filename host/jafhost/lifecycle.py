@@ -185,7 +185,7 @@ async def _connect_integrations(
     """Connect each integration in order; what connected before a failure is closed."""
     from jafhost.integrations import Integration
 
-    specs = await call_hook(pm, "jaf_integrations", loaded, timeout)
+    specs = await call_hook(pm, "jaf_integrations", loaded, timeout, ctx=loaded.ctx)
     if specs is None:
         return
     if not isinstance(specs, list | tuple):
@@ -315,14 +315,20 @@ async def start(
         step = "jaf_activate"
         await call_hook(pm, "jaf_activate", loaded, timeout, ctx=loaded.ctx)
         step = "jaf_tools"
-        loaded.tools = _build_tools(loaded.name, await call_hook(pm, "jaf_tools", loaded, timeout))
+        loaded.tools = _build_tools(
+            loaded.name, await call_hook(pm, "jaf_tools", loaded, timeout, ctx=loaded.ctx)
+        )
         step = "jaf_agents"
-        loaded.agents = _check_agents(await call_hook(pm, "jaf_agents", loaded, timeout))
+        loaded.agents = _check_agents(
+            await call_hook(pm, "jaf_agents", loaded, timeout, ctx=loaded.ctx)
+        )
         step = "jaf_model_providers"
-        loaded.providers = list(await call_hook(pm, "jaf_model_providers", loaded, timeout) or [])
+        loaded.providers = list(
+            await call_hook(pm, "jaf_model_providers", loaded, timeout, ctx=loaded.ctx) or []
+        )
         step = "jaf_event_handlers"
         loaded.subscriptions = _subscriptions(
-            loaded.name, await call_hook(pm, "jaf_event_handlers", loaded, timeout)
+            loaded.name, await call_hook(pm, "jaf_event_handlers", loaded, timeout, ctx=loaded.ctx)
         )
     except asyncio.CancelledError:
         await _abandon(pm, loaded, timeout, f"{step} was cancelled", None)
