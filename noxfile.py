@@ -1,11 +1,12 @@
 """Project tasks. ``python -m pip install nox`` once, then ``python -m nox -s NAME``.
 
-Sessions: tests (host + sample plugins), lint, typecheck, demo, bench.
+Sessions: tests (host + sample plugins), lint, typecheck, demo, template, bench.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import nox
@@ -59,6 +60,28 @@ def demo(session: nox.Session) -> None:
     session.install("-e", ".")
     _install_samples(session)
     session.run("python", "demo/demo.py", env={"PYTHONUNBUFFERED": "1"})
+
+
+TEMPLATE_RENDERS = {"none": "weather", "read": "file-reader", "net": "web_fetch"}
+"""The template's example-tool choices, each rendered under a plugin name of its own."""
+
+
+@nox.session
+def template(session: nox.Session) -> None:
+    """Render plugin_template with `jafhost new` (each example tool), install what it
+    rendered, list it, and run each rendered project's own tests, unedited."""
+    session.install("-e", ".")
+    out = Path(session.create_tmp()) / "rendered"
+    shutil.rmtree(out, ignore_errors=True)
+    projects = []
+    for choice, name in TEMPLATE_RENDERS.items():
+        session.run("jafhost", "new", name, "--no-input", "-o", str(out), "--permissions", choice)
+        projects.append(out / ("jaf-plugin-" + name.replace("_", "-")))
+    session.install(*(arg for p in projects for arg in ("-e", f"{p}[test]")))
+    session.run("jafhost", "list", env={"JAFHOST_HOME": str(out / "home")})
+    for project in projects:
+        with session.chdir(project):
+            session.run("pytest", "-p", "no:cacheprovider")
 
 
 @nox.session

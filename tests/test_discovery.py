@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from conftest import Site, run_cli
 from jafhost.discovery import scan
@@ -165,3 +169,24 @@ def test_corrupt_cache_is_ignored(site: Site, tmp_path: Path) -> None:
     discover(cache_dir, paths)
     DiscoveryCache(cache_dir, paths).file.write_text("{not json")
     assert [p.name for p in discover(cache_dir, paths).plugins] == ["notes"]
+
+
+def test_a_bad_entry_point_is_listed_even_with_the_importlib_metadata_backport(
+    site: Site, tmp_path: Path
+) -> None:
+    """Importing ``importlib_metadata`` (mcp, build and others do) replaces the standard
+    library's metadata finder with one whose entry points reject a malformed value."""
+    pytest.importorskip("importlib_metadata")
+    site.plugin("fine", entry_point="not a module!")
+    site.plugin("good")
+    code = (
+        "import importlib_metadata, json, sys\n"
+        "from jafhost.discovery import scan\n"
+        "print(json.dumps({p.name: p.error for p in scan([sys.argv[1]]).plugins}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(site.root)], capture_output=True, text=True, check=True
+    )
+    errors = json.loads(result.stdout)
+    assert "entry point value" in (errors["fine"] or "")
+    assert errors["good"] is None

@@ -49,7 +49,8 @@ def connect(host: str, port: int) -> str:
     return "sent"
 
 def run(argv: list[str]) -> str:
-    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    return subprocess.run(argv, capture_output=True, text=True, check=True,
+                          stdin=subprocess.DEVNULL).stdout
 
 def system(command: str) -> int:
     return os.system(command)

@@ -118,7 +118,12 @@ INVALID = [
     ("typo-table", '[permisions]\nread = ["/data"]\n', ["permisions", "unknown key"]),
     ("typo-inline", 'permisions = { read = ["/data"] }\n', ["permisions", "unknown key"]),
     ("unknown-top-level", "[tool]\nx = 1\n", ["tool", "unknown key"]),
-    ("unknown-plugin-key", '[plugin]\nname = "demo"\n', ["plugin.name", "unknown key"]),
+    ("unknown-plugin-key", '[plugin]\nauthor = "demo"\n', ["plugin.author", "unknown key"]),
+    (
+        "folder-only-plugin-key",
+        '[plugin]\nname = "demo"\n',
+        ["plugin.name", "only a folder plugin's manifest"],
+    ),
     (
         "unknown-kind-of-permission",
         '[permissions]\nexec = ["sh"]\n',

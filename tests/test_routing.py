@@ -54,9 +54,13 @@ def erase(what: str) -> str:
 def quit_() -> None:
     raise SystemExit(2)
 
+def named_like_options(timeout: float, label: str, kwargs: int = 0) -> str:
+    return f"{label}:{timeout}:{kwargs}"
+
 @hookimpl
 def jaf_tools():
-    return [add, slow_echo, nap, fail, nothing, whoami, erase, tool(name="quit")(quit_)]
+    return [add, slow_echo, nap, fail, nothing, whoami, erase, tool(name="quit")(quit_),
+            named_like_options]
 """
 
 
@@ -77,6 +81,8 @@ def test_calls_reach_sync_and_async_tools_by_either_name(host: Host) -> None:
             assert (await host.call("calc__add", {"a": "4", "b": 5})).result == 9
             assert (await host.call("calc.slow_echo", {"text": "hi"})).result == "hi"
             assert (await host.call("calc.whoami")).result == "calc"
+            named = await host.call("calc.named_like_options", {"timeout": 2, "label": "x"})
+            assert named.result == "x:2.0:0"  # no clash with the host's own options
             nothing = await host.call("calc.nothing")
             assert nothing.ok and nothing.result is None
 

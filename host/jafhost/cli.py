@@ -78,6 +78,13 @@ def _styled(status: str) -> str:
     return f"[{style}]{status}[/]" if style else status
 
 
+def _source(info: PluginInfo) -> str:
+    """Where a plugin comes from: its distribution, or ``folder PATH`` for a folder plugin."""
+    if info.source == "folder":
+        return f"folder {info.location}"
+    return info.distribution
+
+
 @app.command("list")
 def list_command(as_json: JsonOption = False) -> None:
     """List every installed plugin with its status, without running any plugin code."""
@@ -91,15 +98,19 @@ def list_command(as_json: JsonOption = False) -> None:
     from rich.table import Table
 
     if not views:
-        _console().print("No plugins installed (entry point group jaf.plugins).")
+        _console().print(
+            "No plugins installed (entry point group jaf.plugins) or in plugin folders "
+            "(JAFHOST_PLUGIN_PATH, config.toml [host] plugin_paths)."
+        )
         return
     table = Table(title=f"jafhost plugins ({len(views)})")
-    for column in ("name", "version", "status", "kinds", "permissions", "reason"):
+    for column in ("name", "version", "source", "status", "kinds", "permissions", "reason"):
         table.add_column(column, overflow="fold")
     for v in views:
         table.add_row(
             escape(v.name),
             escape(v.info.version),
+            escape(_source(v.info)),
             _styled(v.status),
             ", ".join(v.info.kinds),
             escape("\n".join(v.info.permissions)),
@@ -136,6 +147,7 @@ def info(name: str, as_json: JsonOption = False) -> None:
         ("manifest", view.info.manifest or "none (requests no permissions)"),
         ("location", view.info.location or "-"),
         ("isolation", view.isolation),
+        ("protections", ", ".join(view.protections)),  # process isolation: docs/security.md
     ]
     for key, value in rows:
         meta.add_row(key, escape(value or "-"))
@@ -295,13 +307,14 @@ def doctor(as_json: JsonOption = False) -> None:
         from rich.table import Table
 
         table = Table(title="jafhost doctor")
-        for column in ("plugin", "status", "runtime", "problem"):
+        for column in ("plugin", "status", "runtime", "protections", "problem"):
             table.add_column(column, overflow="fold")
         for r in report:
             table.add_row(
                 escape(r["name"]),
                 _styled(r["status"]),
                 _styled(r["runtime"] or "-"),
+                escape(", ".join(r.get("protections") or []) or "-"),  # process isolation
                 escape(r["problem"] or ""),
             )
         console = _console()
@@ -366,9 +379,9 @@ def _trace() -> None:
 
 
 # the commands that run plugin code live in their own module; importing it registers them
-from jafhost import cli_agents, cli_mcp, cli_run  # noqa: E402
+from jafhost import cli_agents, cli_config, cli_ecosystem, cli_mcp, cli_run  # noqa: E402
 
-__all__ = ["app", "cli_agents", "cli_mcp", "cli_run", "main"]
+__all__ = ["app", "cli_agents", "cli_config", "cli_ecosystem", "cli_mcp", "cli_run", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())

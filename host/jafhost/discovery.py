@@ -1,4 +1,5 @@
-"""Find installed plugins through the ``jaf.plugins`` entry point group, importing none.
+"""Find plugins, importing none: installed ones through the ``jaf.plugins`` entry point
+group, and folder plugins (``jafhost.folders``) in the plugin folders.
 
 Discovery reads entry points, core metadata and manifests as data and returns one
 ``PluginInfo`` per plugin name, ``invalid`` ones included (with the reason), so the
@@ -48,6 +49,29 @@ class Discovery:
             installed=dict(data["installed"]),
             watch=list(data["watch"]),
         )
+
+
+def _plugin_entry_points(dist: Distribution) -> list[EntryPoint]:
+    """The ``jaf.plugins`` entry points of ``dist``, read leniently from its
+    ``entry_points.txt``. Not ``dist.entry_points``: once something imports the
+    ``importlib_metadata`` backport, it replaces the standard library's finder and its
+    entry points raise ``ValueError`` on a value that is not ``module:object``, where a
+    malformed value must make that one plugin ``invalid``, with the reason."""
+    from importlib.metadata import EntryPoint
+
+    text = dist.read_text("entry_points.txt") or ""
+    found: list[EntryPoint] = []
+    group: str | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            group = line[1:-1].strip()
+        elif group == GROUP and "=" in line:
+            name, _, value = line.partition("=")
+            found.append(EntryPoint(name=name.strip(), value=value.strip(), group=GROUP))
+    return found
 
 
 def _metadata_path(dist: Distribution) -> str | None:
@@ -106,6 +130,12 @@ def _describe(
     )
 
 
+def _claimant(plugin: PluginInfo) -> str:
+    if plugin.source == "folder":
+        return f"the folder plugin at {plugin.location}"
+    return f"{plugin.distribution} {plugin.version}"
+
+
 def _mark_duplicates(plugins: list[PluginInfo]) -> list[PluginInfo]:
     claims: dict[str, list[PluginInfo]] = defaultdict(list)
     for plugin in plugins:
@@ -114,7 +144,7 @@ def _mark_duplicates(plugins: list[PluginInfo]) -> list[PluginInfo]:
     for plugin in plugins:
         others = [p for p in claims[plugin.name] if p is not plugin]
         if others:
-            names = ", ".join(f"{o.distribution} {o.version}" for o in others)
+            names = ", ".join(_claimant(o) for o in others)
             plugin = replace(
                 plugin, error=f"plugin name {plugin.name!r} is also claimed by {names}"
             )
@@ -143,16 +173,23 @@ def _installed_versions(plugins: list[PluginInfo], path: list[str]) -> dict[str,
     return installed
 
 
-def scan(path: list[str] | None = None) -> Discovery:
-    """Scan ``path`` (default ``sys.path``) for plugins. Imports no plugin code."""
+def scan(path: list[str] | None = None, folders: list[str] | None = None) -> Discovery:
+    """Scan ``path`` (default ``sys.path``) for installed plugins and ``folders`` (the
+    plugin folders, see ``jafhost.folders``) for folder plugins. Imports no plugin code."""
     from importlib.metadata import distributions
 
-    search = sys.path if path is None else path
+    search = list(sys.path if path is None else path)
     watch: list[str] = []
     plugins: list[PluginInfo] = []
     seen: set[str] = set()
+    seen_folders: set[str] = set()
     for dist in distributions(path=search):
-        eps = [ep for ep in dist.entry_points if ep.group == GROUP]
+        folder = str(getattr(dist, "_path", "") or "")
+        if folder:
+            if folder in seen_folders:
+                continue  # yielded twice (two metadata finders on sys.meta_path)
+            seen_folders.add(folder)
+        eps = _plugin_entry_points(dist)
         if not eps:
             continue
         meta: Any = dist.metadata
@@ -161,5 +198,14 @@ def scan(path: list[str] | None = None) -> Discovery:
             continue  # shadowed by the same distribution earlier on the path
         seen.add(key)
         plugins.extend(_describe(ep, dist, watch, None if path is None else search) for ep in eps)
+    if folders:
+        from jafhost import folders as folder_plugins
+
+        # a folder package must not be importable from anywhere else the host imports from
+        import_path = list(dict.fromkeys([*search, *sys.path]))
+        plugins += folder_plugins.scan_folders(folders, import_path)
     plugins = sorted(_mark_duplicates(plugins), key=lambda p: (p.name, p.distribution))
-    return Discovery(plugins=plugins, installed=_installed_versions(plugins, search), watch=watch)
+    installed = _installed_versions(plugins, search)
+    if folders:
+        plugins = folder_plugins.provide_distributions(plugins, installed, search)
+    return Discovery(plugins=plugins, installed=installed, watch=watch)

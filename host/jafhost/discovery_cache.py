@@ -7,7 +7,10 @@ and ``*.egg-link`` inside it: installing, upgrading or removing any distribution
 changes one of those. Stamps are full-precision ``st_mtime_ns`` plus size and inode,
 never rounded. The cache also records the files each plugin was described from
 (metadata, manifest candidates, present or not), so an edited manifest in an editable
-install is noticed too.
+install is noticed too. For every plugin folder (``jafhost.folders``) the key covers its
+package folders and, in each, the content of ``jaf-plugin.toml`` and whether
+``__init__.py`` exists: adding, removing, renaming a folder plugin or editing its
+manifest invalidates the cache (editing its code does not: discovery never reads code).
 
 Stdlib only on purpose: checking the cache must cost less than the scan it saves.
 """
@@ -44,11 +47,17 @@ def _file_stamp(path: str) -> str:
         return "-"
 
 
-def path_fingerprint(paths: list[str]) -> str:
-    """A digest of everything on ``paths`` that can add, remove or change a distribution."""
+def path_fingerprint(paths: list[str], folders: list[str] | None = None) -> str:
+    """A digest of everything on ``paths`` that can add, remove or change a distribution,
+    and of everything in the plugin ``folders`` that can add, remove or change a plugin."""
+    from jafhost.folders import fingerprint_rows
+
     digest = hashlib.blake2b(digest_size=20)
     head = (FORMAT, __version__, sys.version, sys.executable, os.path.expanduser("~"))
     digest.update(repr(head).encode())
+    for folder in folders or ():
+        digest.update(b"\0F" + folder.encode("utf-8", "surrogateescape") + b"\0")
+        digest.update(fingerprint_rows(folder).encode("utf-8", "surrogateescape"))
     for entry in paths:
         folder = entry or "."
         digest.update(b"\0P" + entry.encode("utf-8", "surrogateescape"))
@@ -91,13 +100,17 @@ def _watch_stamps(watch: list[str]) -> list[str]:
 
 
 class DiscoveryCache:
-    """One cache file per interpreter and ``sys.path`` under ``<home>/cache``."""
+    """One cache file per interpreter, ``sys.path`` and plugin folders under ``<home>/cache``."""
 
-    def __init__(self, folder: Path, paths: list[str] | None = None) -> None:
+    def __init__(
+        self, folder: Path, paths: list[str] | None = None, folders: list[str] | None = None
+    ) -> None:
         self.paths = list(sys.path if paths is None else paths)
-        key = hashlib.blake2b(
-            repr((sys.executable, sys.prefix, self.paths)).encode(), digest_size=8
-        ).hexdigest()
+        self.folders = list(folders or ())
+        what: tuple[object, ...] = (sys.executable, sys.prefix, self.paths)
+        if self.folders:
+            what += (self.folders,)
+        key = hashlib.blake2b(repr(what).encode(), digest_size=8).hexdigest()
         self.file = folder / f"discovery-{key}.json"
 
     def load(self, fingerprint: str) -> Discovery | None:
@@ -139,20 +152,25 @@ class DiscoveryCache:
             pass
 
 
-def discover(cache_folder: Path | None, paths: list[str] | None = None) -> Discovery:
-    """Discovery through the cache when it is valid; a fresh scan (then cached) otherwise."""
+def discover(
+    cache_folder: Path | None, paths: list[str] | None = None, folders: list[str] | None = None
+) -> Discovery:
+    """Discovery through the cache when it is valid; a fresh scan (then cached) otherwise.
+
+    ``paths`` (default ``sys.path``) is searched for distributions, ``folders`` (the plugin
+    folders, ``jafhost.folders.plugin_folders()``) for folder plugins."""
     search = list(sys.path if paths is None else paths)
     if cache_folder is None:
         from jafhost.discovery import scan
 
-        return scan(paths)
-    cache = DiscoveryCache(cache_folder, search)
-    fingerprint = path_fingerprint(search)
+        return scan(paths, folders)
+    cache = DiscoveryCache(cache_folder, search, folders)
+    fingerprint = path_fingerprint(search, folders)
     cached = cache.load(fingerprint)
     if cached is not None:
         return cached
     from jafhost.discovery import scan
 
-    fresh = scan(paths)
+    fresh = scan(paths, folders)
     cache.store(fingerprint, fresh)
     return fresh

@@ -227,7 +227,7 @@ async def run_tool(
     token = CURRENT_PLUGIN.set(tool.plugin)
     try:
         return await call_plugin(
-            tool.function, *args, timeout=timeout, label=f"tool {tool.full_name}", **kwargs
+            tool.function, *args, timeout=timeout, label=f"tool {tool.full_name}", kwargs=kwargs
         )
     finally:
         CURRENT_PLUGIN.reset(token)

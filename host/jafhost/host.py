@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from jafhost.context import PluginContext
     from jafhost.discovery import Discovery
     from jafhost.dispatch import CallResult
+    from jafhost.events import DeliveryReport, EventBus, Subscription
+    from jafhost.reload import ReloadReport
     from jafhost.lifecycle import LoadedPlugin
     from jafhost.resolve import Resolution
     from jafhost.routing import Confirm, ToolRouter
@@ -73,6 +76,8 @@ class Host:
         self._loaded: dict[str, LoadedPlugin] = {}
         self._active_order: list[str] = []
         self._router: ToolRouter | None = None
+        self._bus: EventBus | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.debug = False
 
     # -- discovery and resolution (no plugin code runs) ---------------------------
@@ -84,8 +89,10 @@ class Host:
 
     def discovery(self, refresh: bool = False) -> Discovery:
         if self._discovery is None or refresh:
+            from jafhost.folders import plugin_folders
+
             cache = self.layout.cache if self._use_cache else None
-            found = discover(cache, self._paths)
+            found = discover(cache, self._paths, plugin_folders(self.layout.config))
             if self._only is not None:
                 found.plugins = [p for p in found.plugins if p.name in self._only]
             self._discovery = found
@@ -135,7 +142,44 @@ class Host:
         if not matches:
             known = ", ".join(sorted({v.name for v in self.plugins()})) or "none installed"
             raise UsageError(f"unknown plugin {name!r} (known: {known})")
-        return matches[0]
+        view = matches[0]
+        view.isolation = self.isolation_of(name)  # process isolation: config default too
+        view.protections = self.protections(name)
+        return view
+
+    # -- process isolation (worker.py, sandbox.py) ------------------------------------
+
+    def isolation_of(self, name: str) -> str:
+        """``process`` or ``inprocess``: the plugin's own choice, else ``[host] isolation``."""
+        from jafhost.errors import StateError
+
+        record = self.state().plugins.get(name)
+        if record is not None and record.isolation:
+            return record.isolation
+        try:
+            return self.settings.isolation
+        except StateError:
+            return "inprocess"
+
+    def protections(self, name: str) -> list[str]:
+        """What guards a plugin: in force for a running one, else what would apply here
+        (probed from the kernel; no plugin code runs)."""
+        from jafhost import worker
+        from jafhost.errors import StateError
+
+        loaded = self._loaded.get(name)
+        if loaded is not None and loaded.status == "active":
+            running = worker.protections(loaded)
+            return running if running is not None else ["audit-guard"]
+        if self.isolation_of(name) != "process":
+            return ["audit-guard"]
+        entry = self.resolution().get(name)
+        if entry is None:
+            return []
+        try:
+            return worker.predicted(self, entry.info)
+        except StateError:
+            return []
 
     def recorded_config_schema(self, name: str) -> Any:
         """The config JSON Schema recorded at the plugin's last load, or None."""
@@ -312,12 +356,19 @@ class Host:
             config=config,
             data_dir=data_dir,
             logger=logging.getLogger(f"jafhost.plugin.{loaded.name}"),
+            _emit=self._emit_from_plugin,
+            _integration=self._integration_for,
         )
 
     def _ensure_import_path(self) -> None:
+        from jafhost.folders import import_folders
+
         for entry in reversed(self._paths or []):
             if entry not in sys.path:
                 sys.path.insert(0, entry)
+        for folder in import_folders(self.discovery().plugins):  # folder plugins: appended
+            if folder not in sys.path:
+                sys.path.append(folder)
 
     def _guard(self, name: str) -> None:
         """Compile the plugin's grants and arm the audit hook before any of its code runs."""
@@ -335,14 +386,27 @@ class Host:
         )
         guard.install()
 
-    async def _start(self, resolution: Resolution, name: str) -> LoadedPlugin:
+    async def start_plugin(self, name: str, obj: Any = None) -> LoadedPlugin:
+        """Start one resolved plugin, optionally from an already imported object (reload)."""
+        return await self._start(self.resolution(), name, obj)
+
+    async def reload(self, name: str) -> ReloadReport:
+        """Replace a plugin's code while it runs; the previous version keeps serving if the
+        new one fails (see ``jafhost.reload``)."""
+        from jafhost.reload import reload
+
+        return await reload(self, name)
+
+    async def _start(self, resolution: Resolution, name: str, obj: Any = None) -> LoadedPlugin:
         from jafhost import lifecycle
-        from jafhost.config import plugin_table
+        from jafhost.config import plugin_config_table
 
         entry = resolution.get(name)
         assert entry is not None
         loaded = lifecycle.LoadedPlugin(entry.info)
+        loaded.requires = entry.requires_plugins(optional=True)
         self._loaded[name] = loaded
+        self._loop = asyncio.get_running_loop()
         for dep in entry.requires_plugins():
             other = self._loaded.get(dep)
             if other is None or other.status != "active":
@@ -355,20 +419,55 @@ class Host:
                 return loaded
         self._ensure_import_path()
         _ = self.settings
+        if self.isolation_of(name) == "process":  # process isolation: worker.py (a reload's
+            from jafhost import worker  # ``obj`` is ignored: the worker imports afresh)
+
+            table = plugin_config_table(self._config or {}, name, os.environ)
+            await worker.start(self, loaded, table)
+            await self._started(loaded)
+            return loaded
         self._guard(name)
         await lifecycle.start(
             self.pm,
             loaded,
-            config_table=plugin_table(self._config or {}, name),
+            config_table=plugin_config_table(self._config or {}, name, os.environ),
             data_dir=self.layout.data_dir(name),
             schema_file=self.layout.schema_file(name),
             timeout=self.hook_timeout,
             make_context=self._make_context,
+            obj=obj,
         )
-        if loaded.status == "active":
-            self._active_order.append(name)
-            self.router.add(loaded)
+        await self._started(loaded)
         return loaded
+
+    async def _started(self, loaded: LoadedPlugin) -> None:
+        """Publish what a plugin that just started offers, or report its failure."""
+        if loaded.status != "active":
+            await self._host_event("plugin.failed", {"plugin": loaded.name,
+                                                     "status": loaded.status,
+                                                     "error": loaded.error})
+            return
+        self._active_order.append(loaded.name)
+        self.router.add(loaded)
+        self.bus.subscribe(loaded.name, loaded.subscriptions)
+        await self._host_event("plugin.activated", {"plugin": loaded.name,
+                                                    "version": loaded.info.version})
+
+    async def _stop(self, name: str) -> None:
+        """Withdraw a plugin's tools and handlers, then run its shut-down."""
+        from jafhost import lifecycle
+
+        loaded = self._loaded[name]
+        self.router.remove(name)
+        self.bus.unsubscribe(name)
+        self._active_order.remove(name)
+        self.bus.order_changed()
+        if loaded.extras.get("worker") is not None:  # process isolation: end its worker
+            from jafhost import worker
+
+            await worker.stop(loaded, self.hook_timeout)
+        await lifecycle.stop(self.pm, loaded, self.hook_timeout)
+        await self._host_event("plugin.deactivated", {"plugin": name})
 
     async def activate_all(self) -> list[LoadedPlugin]:
         """Activate every enabled, resolved plugin in dependency order; never raises for
@@ -403,8 +502,6 @@ class Host:
 
     async def deactivate(self, name: str) -> None:
         """Deactivate one plugin, after the active plugins that depend on it."""
-        from jafhost import lifecycle
-
         resolution = self.resolution()
         for dependent in reversed(self._active_order):
             if dependent in resolution.dependents(name):
@@ -412,19 +509,112 @@ class Host:
         loaded = self._loaded.get(name)
         if loaded is None or loaded.status != "active":
             return
-        self.router.remove(name)
-        await lifecycle.stop(self.pm, loaded, self.hook_timeout)
-        self._active_order.remove(name)
+        await self._stop(name)
 
     async def deactivate_all(self) -> None:
         """Deactivate every active plugin in reverse activation order."""
-        from jafhost import lifecycle
-
         for name in reversed(list(self._active_order)):
-            loaded = self._loaded[name]
-            self.router.remove(name)
-            await lifecycle.stop(self.pm, loaded, self.hook_timeout)
-            self._active_order.remove(name)
+            await self._stop(name)
+
+    # -- events and integrations ------------------------------------------------------
+
+    @property
+    def bus(self) -> EventBus:
+        if self._bus is None:
+            from jafhost import guard
+            from jafhost.events import EventBus
+
+            self._bus = EventBus(lambda: self._active_order, self._run_handler)
+            guard.on_denied(self._on_denied)
+        return self._bus
+
+    async def _run_handler(self, sub: Subscription, event: Any) -> None:
+        from jafhost.guard import CURRENT_PLUGIN
+        from jafhost.runner import call_plugin
+
+        loaded = self._loaded[sub.plugin]
+        kwargs = {sub.context_param: loaded.ctx} if sub.context_param else {}
+        token = CURRENT_PLUGIN.set(sub.plugin)
+        try:
+            await call_plugin(sub.handler, event, timeout=self.hook_timeout,
+                              label=f"plugin {sub.plugin}: handler for {sub.pattern!r}",
+                              kwargs=kwargs)
+        finally:
+            CURRENT_PLUGIN.reset(token)
+
+    async def emit(self, name: str, data: Any = None, *, source: str = "host") -> DeliveryReport:
+        """Deliver event ``name`` to every active plugin subscribed to it, in activation
+        order; the report says who received it and who failed."""
+        return await self.bus.emit(name, data, source)
+
+    async def _host_event(self, name: str, data: dict[str, Any]) -> None:
+        if self._bus is not None and self._bus.has_subscribers(name):
+            await self._bus.emit(name, data, "host")
+
+    def _emit_from_plugin(self, plugin: str, name: str, data: Any) -> Any:
+        """``ctx.emit``: a task to await on the host's loop, or (from a worker thread)
+        the delivery report once delivered."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            raise RuntimeError(f"plugin {plugin}: the host is not running; cannot emit {name!r}")
+        chain = self.bus.current_chain()
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        coro = self.bus.emit(name, data, plugin, chain)
+        if running is loop:
+            return loop.create_task(coro)
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+    async def _tool_event(self, result: CallResult) -> None:
+        if result.ok:
+            await self._host_event(
+                "tool.called", {"tool": result.name, "ok": True, "seconds": result.seconds}
+            )
+        else:
+            assert result.error is not None
+            await self._host_event(
+                "tool.failed",
+                {"tool": result.name, "ok": False, "seconds": result.seconds,
+                 "error": result.error.to_json()},
+            )
+
+    def _on_denied(self, plugin: str, permission: str, action: str) -> None:
+        """Guard listener (any thread): publish ``permission.denied`` on the host's loop."""
+        loop = self._loop
+        if loop is None or loop.is_closed() or self._bus is None:
+            return
+        if not self._bus.has_subscribers("permission.denied"):
+            return
+        data = {"plugin": plugin, "permission": permission, "action": action}
+
+        def publish() -> None:
+            assert self._bus is not None
+            loop.create_task(self._bus.emit("permission.denied", data, "host", ()))
+
+        loop.call_soon_threadsafe(publish)
+
+    def _integration_for(self, requester: str, name: str) -> Any:
+        """``ctx.integration``: the client of ``plugin.name`` if ``requester`` may use it."""
+        plugin, dot, short = name.partition(".")
+        if not dot or not short:
+            raise PluginError(f"integration {name!r}: name it plugin.integration", plugin=requester)
+        asking = self._loaded.get(requester)
+        if plugin != requester and (asking is None or plugin not in asking.requires):
+            raise PluginError(
+                f"plugin {requester} may not use integration {name}: it does not depend on "
+                f"plugin {plugin} (add it to the distribution's requirements)", plugin=requester)
+        owner = self._loaded.get(plugin)
+        if owner is None or owner.status != "active":
+            raise PluginError(f"integration {name} is not available: plugin {plugin} is not "
+                              "active", plugin=requester)
+        found = owner.integrations.get(short)
+        if found is None:
+            known = ", ".join(f"{plugin}.{n}" for n in owner.integrations) or "none"
+            raise PluginError(f"unknown integration {name} (plugin {plugin} offers: {known})",
+                              plugin=requester)
+        return found[1]
 
     # -- tools -----------------------------------------------------------------------
 
@@ -440,6 +630,10 @@ class Host:
                 lambda: self.settings.call_timeout,
             )
             self._router.debug = self.debug
+            self._router.observer = self._tool_event
+            self._router.observing = lambda: self._bus is not None and (
+                self._bus.has_subscribers("tool.called") or self._bus.has_subscribers("tool.failed")
+            )
         return self._router
 
     def _inactive_status(self, plugin: str) -> str | None:
@@ -560,6 +754,28 @@ class Host:
 
     # -- health --------------------------------------------------------------------
 
+    async def _health(self, name: str) -> list[dict[str, Any]]:
+        """Run the health check of each of an active plugin's integrations."""
+        from jafhost.lifecycle import run_as
+
+        loaded = self._loaded.get(name)
+        if loaded is None or loaded.status != "active":
+            return []
+        results = []
+        for short, (spec, client) in loaded.integrations.items():
+            problem = None
+            if spec.health is not None:
+                try:
+                    healthy = await run_as(loaded, spec.health, self.hook_timeout,
+                                        f"integration {short}: health", client)
+                    if healthy is False:
+                        problem = f"integration {name}.{short} reports it is unhealthy"
+                except Exception as exc:
+                    problem = f"integration {name}.{short} health check failed: {exc}"
+            results.append({"name": f"{name}.{short}", "checked": spec.health is not None,
+                            "problem": problem})
+        return results
+
     async def doctor(self) -> list[dict[str, Any]]:
         """Load everything enabled and report each plugin; ``problem`` marks what is wrong.
 
@@ -578,9 +794,15 @@ class Host:
                     problem = view.reason
                 elif view.runtime in ("broken", "blocked"):
                     problem = view.error
+                health = await self._health(view.name)
+                if problem is None:
+                    problem = next((h["problem"] for h in health if h["problem"]), None)
                 data = view.list_json()
                 data["runtime"] = view.runtime
                 data["problem"] = problem
+                data["isolation"] = self.isolation_of(view.name)  # process isolation
+                data["protections"] = self.protections(view.name)
+                data["integrations"] = health
                 report.append(data)
             return report
         finally:

@@ -128,7 +128,7 @@ async def call_hook(
     token = CURRENT_PLUGIN.set(loaded.name)
     try:
         return await call_plugin(
-            impl.function, timeout=timeout, label=f"plugin {loaded.name}: {hook}", **args
+            impl.function, timeout=timeout, label=f"plugin {loaded.name}: {hook}", kwargs=args
         )
     finally:
         CURRENT_PLUGIN.reset(token)

@@ -139,6 +139,7 @@ class Policy:
             elif kind == "ffi":
                 ffi = True
         write.update(real(p) for p in own)
+        write.add("/dev/null")  # subprocess.DEVNULL opens it read-write
         read.update(write)
         read.update(real(p) for p in python_paths())
         read.update(real(p) for p in extra_read)

@@ -122,9 +122,12 @@ async def call_plugin(
     *args: Any,
     timeout: float | None,
     label: str = "plugin code",
-    **kwargs: Any,
+    kwargs: dict[str, Any] | None = None,
 ) -> Any:
-    """Call ``fn``; await it if it is (or returns) a coroutine; raise ``HookTimeout``."""
+    """Call ``fn(*args, **kwargs)``; await it if it is (or returns) a coroutine; raise
+    ``HookTimeout``. The plugin's keyword arguments travel in ``kwargs`` (a dict), so a
+    tool parameter may be called ``timeout`` or ``label`` without clashing."""
+    kwargs = kwargs or {}
     try:
         async with asyncio.timeout(timeout):
             if inspect.iscoroutinefunction(fn):

@@ -25,6 +25,9 @@ class PluginView:
     isolation: str = "inprocess"
     runtime: str | None = None
     error: str | None = None
+    protections: list[str] = field(default_factory=list)
+    """What guards the plugin (``audit-guard``, ``netns``, ``landlock-fs:abi7``...): in
+    force while it runs, else what would apply (docs/security.md)."""
 
     @property
     def name(self) -> str:
@@ -65,6 +68,7 @@ class PluginView:
                 "permissions_missing": self.missing_permissions,
                 "granted_version": self.granted_version,
                 "isolation": self.isolation,
+                "protections": list(self.protections),
                 "config_schema": config_schema,
             }
         )
