@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from jafhost.hookspecs import hookspec as hookspec
     from jafhost.host import Host as Host
     from jafhost.integrations import Integration as Integration
+    from jafhost.plugin_class import Plugin as Plugin
+    from jafhost.plugin_class import PluginMetadata as PluginMetadata
+    from jafhost.sync import SyncHost as SyncHost
     from jafhost.tools import tool as tool
 
 _EXPORTS: dict[str, str] = {
@@ -39,6 +42,9 @@ _EXPORTS: dict[str, str] = {
     "AgentSpec": "jafhost.agents",
     "Integration": "jafhost.integrations",
     "Host": "jafhost.host",
+    "SyncHost": "jafhost.sync",
+    "Plugin": "jafhost.plugin_class",
+    "PluginMetadata": "jafhost.plugin_class",
     "ToolCall": "jafhost.dispatch",
     "CallResult": "jafhost.dispatch",
     "PluginError": "jafhost.errors",

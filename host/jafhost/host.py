@@ -74,6 +74,7 @@ class Host:
         self._config: dict[str, Any] | None = None
         self._pm: pluggy.PluginManager | None = None
         self._loaded: dict[str, LoadedPlugin] = {}
+        self._registered: dict[str, tuple[PluginInfo, Any]] = {}
         self._active_order: list[str] = []
         self._router: ToolRouter | None = None
         self._bus: EventBus | None = None
@@ -95,6 +96,7 @@ class Host:
             found = discover(cache, self._paths, plugin_folders(self.layout.config))
             if self._only is not None:
                 found.plugins = [p for p in found.plugins if p.name in self._only]
+            found.plugins += [info for info, _ in self._registered.values()]
             self._discovery = found
         return self._discovery
 
@@ -187,6 +189,84 @@ class Host:
             return json.loads(self.layout.schema_file(name).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
+
+    def register(
+        self,
+        obj: Any,
+        *,
+        name: str | None = None,
+        version: str = "0.0.0",
+        permissions: Iterable[str] = (),
+        requires: Iterable[str] = (),
+        summary: str = "",
+        kinds: Iterable[str] = (),
+        grant: bool = False,
+    ) -> PluginView:
+        """Add a plugin that is not installed: a module, a class, or an object whose
+        methods carry ``@hookimpl`` (for example a ``jafhost.plugin_class.Plugin``).
+
+        It goes through the same resolution, approval, lifecycle, guard and events as an
+        installed plugin. ``permissions`` are what it requests (canonical strings, as in
+        ``jafhost grant``); they are granted only with ``grant=True`` or through
+        ``enable(..., approve=...)``, never implicitly. ``requires`` are requirement
+        strings naming distributions or other registered plugins (``"notes>=1"``).
+        Bad names, permissions or requirements raise ``ManifestError``.
+        """
+        from jafhost import permissions as vocabulary
+        from jafhost.errors import ManifestError
+        from jafhost.manifest import check_plugin_name
+
+        metadata = getattr(obj, "metadata", None)
+        name = name or getattr(metadata, "name", None) or getattr(obj, "__name__", None)
+        if not isinstance(name, str) or not name:
+            raise ManifestError("register() needs a name= for this object")
+        check_plugin_name(name)
+        if version == "0.0.0" and getattr(metadata, "version", None):
+            version = str(metadata.version)  # type: ignore[union-attr]
+        try:
+            requested = tuple(vocabulary.canonical(permissions))
+        except vocabulary.PermissionSyntaxError as exc:
+            raise ManifestError(f"plugin {name}: permissions: {exc}", plugin=name) from None
+        from packaging.requirements import InvalidRequirement, Requirement
+        from packaging.version import InvalidVersion, Version
+
+        try:
+            Version(version)
+        except InvalidVersion:
+            raise ManifestError(
+                f"plugin {name}: version {version!r} is not a valid version", plugin=name
+            ) from None
+        for text in requires:
+            try:
+                Requirement(text)
+            except InvalidRequirement as exc:
+                raise ManifestError(
+                    f"plugin {name}: requires {text!r}: {exc}", plugin=name
+                ) from None
+        taken = [p for p in self.discovery().plugins if p.name == name and p.source != "memory"]
+        if taken:
+            raise ManifestError(
+                f"plugin name {name!r} is already taken by {taken[0].distribution} "
+                f"{taken[0].version}",
+                plugin=name,
+            )
+        info = PluginInfo(
+            name=name,
+            distribution=name,
+            version=str(version),
+            entry_point=f"<registered {type(obj).__name__}>",
+            summary=summary or str(getattr(metadata, "description", "") or ""),
+            author=str(getattr(metadata, "author", "") or ""),
+            requires=tuple(requires),
+            kinds=tuple(kinds),
+            permissions=requested,
+            source="memory",
+        )
+        self._registered[name] = (info, obj)
+        self._discovery = None
+        if grant:
+            self.enable([name], approve=lambda plugin, new: True, dependencies=False)
+        return self.plugin(name)
 
     # -- the user's decisions ----------------------------------------------------
 
@@ -419,6 +499,15 @@ class Host:
                 return loaded
         self._ensure_import_path()
         _ = self.settings
+        if obj is None and name in self._registered:
+            obj = self._registered[name][1]
+            if isinstance(obj, type):
+                obj = obj()
+        if self.isolation_of(name) == "process" and name in self._registered:
+            loaded.status = "broken"
+            loaded.error = "a plugin registered in memory runs in-process; it cannot be isolated"
+            await self._started(loaded)
+            return loaded
         if self.isolation_of(name) == "process":  # process isolation: worker.py (a reload's
             from jafhost import worker  # ``obj`` is ignored: the worker imports afresh)
 
@@ -443,15 +532,17 @@ class Host:
     async def _started(self, loaded: LoadedPlugin) -> None:
         """Publish what a plugin that just started offers, or report its failure."""
         if loaded.status != "active":
-            await self._host_event("plugin.failed", {"plugin": loaded.name,
-                                                     "status": loaded.status,
-                                                     "error": loaded.error})
+            await self._host_event(
+                "plugin.failed",
+                {"plugin": loaded.name, "status": loaded.status, "error": loaded.error},
+            )
             return
         self._active_order.append(loaded.name)
         self.router.add(loaded)
         self.bus.subscribe(loaded.name, loaded.subscriptions)
-        await self._host_event("plugin.activated", {"plugin": loaded.name,
-                                                    "version": loaded.info.version})
+        await self._host_event(
+            "plugin.activated", {"plugin": loaded.name, "version": loaded.info.version}
+        )
 
     async def _stop(self, name: str) -> None:
         """Withdraw a plugin's tools and handlers, then run its shut-down."""
@@ -536,9 +627,13 @@ class Host:
         kwargs = {sub.context_param: loaded.ctx} if sub.context_param else {}
         token = CURRENT_PLUGIN.set(sub.plugin)
         try:
-            await call_plugin(sub.handler, event, timeout=self.hook_timeout,
-                              label=f"plugin {sub.plugin}: handler for {sub.pattern!r}",
-                              kwargs=kwargs)
+            await call_plugin(
+                sub.handler,
+                event,
+                timeout=self.hook_timeout,
+                label=f"plugin {sub.plugin}: handler for {sub.pattern!r}",
+                kwargs=kwargs,
+            )
         finally:
             CURRENT_PLUGIN.reset(token)
 
@@ -576,8 +671,12 @@ class Host:
             assert result.error is not None
             await self._host_event(
                 "tool.failed",
-                {"tool": result.name, "ok": False, "seconds": result.seconds,
-                 "error": result.error.to_json()},
+                {
+                    "tool": result.name,
+                    "ok": False,
+                    "seconds": result.seconds,
+                    "error": result.error.to_json(),
+                },
             )
 
     def _on_denied(self, plugin: str, permission: str, action: str) -> None:
@@ -604,16 +703,21 @@ class Host:
         if plugin != requester and (asking is None or plugin not in asking.requires):
             raise PluginError(
                 f"plugin {requester} may not use integration {name}: it does not depend on "
-                f"plugin {plugin} (add it to the distribution's requirements)", plugin=requester)
+                f"plugin {plugin} (add it to the distribution's requirements)",
+                plugin=requester,
+            )
         owner = self._loaded.get(plugin)
         if owner is None or owner.status != "active":
-            raise PluginError(f"integration {name} is not available: plugin {plugin} is not "
-                              "active", plugin=requester)
+            raise PluginError(
+                f"integration {name} is not available: plugin {plugin} is not active",
+                plugin=requester,
+            )
         found = owner.integrations.get(short)
         if found is None:
             known = ", ".join(f"{plugin}.{n}" for n in owner.integrations) or "none"
-            raise PluginError(f"unknown integration {name} (plugin {plugin} offers: {known})",
-                              plugin=requester)
+            raise PluginError(
+                f"unknown integration {name} (plugin {plugin} offers: {known})", plugin=requester
+            )
         return found[1]
 
     # -- tools -----------------------------------------------------------------------
@@ -631,8 +735,12 @@ class Host:
             )
             self._router.debug = self.debug
             self._router.observer = self._tool_event
-            self._router.observing = lambda: self._bus is not None and (
-                self._bus.has_subscribers("tool.called") or self._bus.has_subscribers("tool.failed")
+            self._router.observing = lambda: (
+                self._bus is not None
+                and (
+                    self._bus.has_subscribers("tool.called")
+                    or self._bus.has_subscribers("tool.failed")
+                )
             )
         return self._router
 
@@ -766,14 +874,20 @@ class Host:
             problem = None
             if spec.health is not None:
                 try:
-                    healthy = await run_as(loaded, spec.health, self.hook_timeout,
-                                        f"integration {short}: health", client)
+                    healthy = await run_as(
+                        loaded,
+                        spec.health,
+                        self.hook_timeout,
+                        f"integration {short}: health",
+                        client,
+                    )
                     if healthy is False:
                         problem = f"integration {name}.{short} reports it is unhealthy"
                 except Exception as exc:
                     problem = f"integration {name}.{short} health check failed: {exc}"
-            results.append({"name": f"{name}.{short}", "checked": spec.health is not None,
-                            "problem": problem})
+            results.append(
+                {"name": f"{name}.{short}", "checked": spec.health is not None, "problem": problem}
+            )
         return results
 
     async def doctor(self) -> list[dict[str, Any]]:

@@ -70,6 +70,13 @@ async def reload(host: Host, name: str) -> ReloadReport:
     from jafhost import lifecycle
 
     loaded = host.loaded(name)
+    if loaded is not None and loaded.info.source == "memory":
+        return ReloadReport(
+            name,
+            False,
+            "registered in memory: register the new object instead",
+            kept_previous=loaded.status == "active",
+        )
     if loaded is None or loaded.status != "active":
         await host.activate(name)
         now = host.loaded(name)
