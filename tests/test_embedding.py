@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Site
 
+from conftest import Site
 from jafhost import AgentSpec, PluginContext, hookimpl
 from jafhost.errors import ManifestError
 from jafhost.host import Host

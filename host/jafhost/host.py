@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from jafhost.discovery import Discovery
     from jafhost.dispatch import CallResult
     from jafhost.events import DeliveryReport, EventBus, Subscription
-    from jafhost.reload import ReloadReport
     from jafhost.lifecycle import LoadedPlugin
+    from jafhost.reload import ReloadReport
     from jafhost.resolve import Resolution
     from jafhost.routing import Confirm, ToolRouter
     from jafhost.tools import Tool
