@@ -1,0 +1,1 @@
+"""Support and billing agents for jafhost, built from other plugins' tools."""
