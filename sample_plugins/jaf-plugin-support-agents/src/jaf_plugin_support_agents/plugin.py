@@ -14,8 +14,9 @@ import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from jafhost import AgentSpec, PluginContext, hookimpl
 from pydantic import Field
+
+from jafhost import AgentSpec, PluginContext, hookimpl
 
 SUPPORT = """You are a customer support agent for an online shop.
 Look orders up with sqlite.query (table `orders`: id, customer, status, carrier,
