@@ -6,6 +6,7 @@ import os
 import textwrap
 
 import pytest
+
 from conftest import Site
 
 pytest_plugins = ["pytester"]
