@@ -1,6 +1,9 @@
 """Project tasks. ``python -m pip install nox`` once, then ``python -m nox -s NAME``.
 
-Sessions: tests (host + sample plugins), lint, typecheck, demo, template, bench.
+``python -m nox`` alone runs what CI runs: lint, typecheck, tests (the host's own, in a
+virtual environment without the sample plugins, so each test sees only the plugins it
+installs), samples (every sample plugin installed together, each running its own tests),
+template and adapters (the JAF adapter against the real jaf-py). Also: demo, bench.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "samples", "template", "adapters"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
@@ -29,10 +32,16 @@ def _install_samples(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The host's tests and every sample plugin's own tests."""
+    """The host's own tests."""
+    session.install("-e", ".[dev]")
+    session.run("pytest", "tests", *session.posargs)
+
+
+@nox.session
+def samples(session: nox.Session) -> None:
+    """Every sample plugin installed together; each runs its own tests."""
     session.install("-e", ".[dev]")
     _install_samples(session)
-    session.run("pytest", "tests", *session.posargs)
     for sample in SAMPLES:
         if (sample / "tests").is_dir():
             session.run(
@@ -82,6 +91,19 @@ def template(session: nox.Session) -> None:
     for project in projects:
         with session.chdir(project):
             session.run("pytest", "-p", "no:cacheprovider")
+
+
+@nox.session
+def adapters(session: nox.Session) -> None:
+    """The JAF adapter with jaf-py from the registry (a big dependency: its own venv)."""
+    session.install("-e", ".[dev,jaf]")
+    session.run(
+        "pytest",
+        "tests/test_adapter_jaf.py",
+        "-p",
+        "no:cacheprovider",
+        env={"LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+    )
 
 
 @nox.session

@@ -239,8 +239,9 @@ def test_middleware_audits_caches_and_refuses(
     audit = tmp_path / "audit.jsonl"
     monkeypatch.setenv("JAF_TEST_AUDIT", str(audit))
     site.plugin("calc", code=TOOLS)
-    site.plugin("audit", code=MIDDLEWARE)
-    host = make_host()
+    # the middleware runs under its own plugin's grants: it may write only the audit trail
+    site.plugin("audit", code=MIDDLEWARE, manifest=f'[permissions]\nwrite = ["{audit}"]\n')
+    host = make_host(approve=True)
 
     async def scenario() -> None:
         async with host:
@@ -326,3 +327,23 @@ def test_bad_catalog_breaks_only_that_plugin(
             assert host.active == ["calc"]
 
     _run(scenario())
+
+
+def test_middleware_runs_under_its_own_grants(
+    site: Site, make_host: MakeHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    audit = tmp_path / "audit.jsonl"
+    monkeypatch.setenv("JAF_TEST_AUDIT", str(audit))
+    site.plugin("calc", code=TOOLS)
+    site.plugin("audit", code=MIDDLEWARE)  # no grant to write the trail
+    host = make_host()
+
+    async def scenario() -> None:
+        async with host:
+            result = await host.call("calc.add", {"a": 1, "b": 2})
+            assert result.error is not None and result.error.code == "permission_denied"
+            assert result.error.permission == f"write:{audit}"
+            assert result.error.plugin == "audit"
+
+    asyncio.run(scenario())
+    assert not audit.exists()

@@ -293,9 +293,7 @@ def _check_turn(value: Any, label: str) -> ModelTurn:
     if isinstance(value, Mapping):
         return ModelTurn.from_json(value, f"provider {label}")
     if not isinstance(value, ModelTurn):
-        raise ProviderError(
-            f"provider {label} returned {type(value).__name__}, not a ModelTurn"
-        )
+        raise ProviderError(f"provider {label} returned {type(value).__name__}, not a ModelTurn")
     if value.content is not None and not isinstance(value.content, str):
         raise ProviderError(f"provider {label} returned content that is not a string")
     for call in value.tool_calls:
@@ -345,7 +343,9 @@ class _Runner:
         from jafhost.runner import HookTimeout, call_plugin
 
         provider = self.resolved.provider
-        token = CURRENT_PLUGIN.set(self.resolved.plugin)
+        token = CURRENT_PLUGIN.set(
+            self.host.identity(self.resolved.plugin) if self.resolved.plugin else None
+        )
         try:
             value = await call_plugin(
                 provider.complete,
@@ -366,8 +366,11 @@ class _Runner:
     async def call_tool(self, call: ModelToolCall) -> CallResult:
         name = _full_name(call.name)
         if call.error is not None:
-            return CallResult(name, False, error=CallError(
-                "invalid_arguments", f"invalid arguments: {call.error}", tool=name))
+            return CallResult(
+                name,
+                False,
+                error=CallError("invalid_arguments", f"invalid arguments: {call.error}", tool=name),
+            )
         parts = split_name(call.name)
         if parts is None or not self.allowed(name):
             exists = parts is not None and any(t.full_name == name for t in self.host.tools())
@@ -376,9 +379,10 @@ class _Runner:
                 assert parts is not None
                 error = CallError(
                     "permission_denied",
-                    f"agent {self.agent.full_name} may not use tool {name} "
-                    f"(it may use: {may_use})",
-                    tool=name, plugin=parts[0], permission=f"agent:{self.agent.full_name}",
+                    f"agent {self.agent.full_name} may not use tool {name} (it may use: {may_use})",
+                    tool=name,
+                    plugin=parts[0],
+                    permission=f"agent:{self.agent.full_name}",
                 )
             else:
                 error = CallError(
@@ -438,16 +442,26 @@ class _Runner:
                 return run
             for call in turn.tool_calls:
                 name = _full_name(call.name)
-                await self.report(Step("tool_call", run.turns, id=call.id, tool=name,
-                                       arguments=dict(call.arguments)))
+                await self.report(
+                    Step(
+                        "tool_call",
+                        run.turns,
+                        id=call.id,
+                        tool=name,
+                        arguments=dict(call.arguments),
+                    )
+                )
                 result = await self.call_tool(call)
-                run.messages.append({
-                    "role": "tool",
-                    "tool_call_id": call.id,
-                    "content": json.dumps(result.to_json()),
-                })
-                await self.report(Step("tool_result", run.turns, id=call.id, tool=name,
-                                       result=result))
+                run.messages.append(
+                    {
+                        "role": "tool",
+                        "tool_call_id": call.id,
+                        "content": json.dumps(result.to_json()),
+                    }
+                )
+                await self.report(
+                    Step("tool_result", run.turns, id=call.id, tool=name, result=result)
+                )
 
 
 async def run_agent(

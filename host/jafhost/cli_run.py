@@ -166,7 +166,9 @@ def call(
     async def work(host: Host) -> CallResult:
         return await host.call(tool, arguments, timeout=timeout, confirm=_confirmer(yes))
 
-    result = with_host(work, activate=[parts[0]])
+    # every enabled plugin starts, not only the tool's: middleware (audit, approval,
+    # caches) from other plugins wraps every call, one-off CLI calls included
+    result = with_host(work)
     if result.ok:
         sys.stdout.write(json.dumps(result.result, indent=2) + "\n")
         return

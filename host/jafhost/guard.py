@@ -26,6 +26,7 @@ import os
 import socket
 import sys
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -44,9 +45,32 @@ _STATE = threading.local()
 _INSTALLED = False
 DENIALS: deque[tuple[str, str, str]] = deque(maxlen=1000)
 """Recent denials as (plugin, permission, action); the host turns them into events."""
-_listeners: list[Callable[[str, str, str], None]] = []
+_listeners: list[weakref.WeakMethod[Callable[[str, str, str], None]]] = []
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+
+class PluginIdentity(str):
+    """A plugin's name that also carries its ``Policy``.
+
+    ``CURRENT_PLUGIN`` holds one of these while plugin code runs, so two hosts in one
+    process (each with its own grants and data folders for a plugin of the same name)
+    never check one another's rules. It is a ``str``: code that only wants the name
+    needs nothing special.
+    """
+
+    policy: Policy | None
+
+    def __new__(cls, name: str, policy: Policy | None = None) -> PluginIdentity:
+        identity = super().__new__(cls, name)
+        identity.policy = policy
+        return identity
+
+
+def identity(policy: Policy) -> PluginIdentity:
+    """Register ``policy`` (arming the thread fast path) and return its identity."""
+    _POLICIES[policy.plugin] = policy
+    return PluginIdentity(policy.plugin, policy)
 
 
 def set_policy(policy: Policy) -> None:
@@ -62,9 +86,10 @@ def policy(plugin: str) -> Policy | None:
 
 
 def on_denied(listener: Callable[[str, str, str], None]) -> None:
-    """Call ``listener(plugin, permission, action)`` on every denial (any thread)."""
-    if listener not in _listeners:
-        _listeners.append(listener)
+    """Call the bound method ``listener(plugin, permission, action)`` on every denial, from
+    any thread; ``plugin`` is the ``PluginIdentity`` denied, so a host can tell its own
+    plugins from another host's. Held weakly: a host that is gone stops listening."""
+    _listeners.append(weakref.WeakMethod(listener))
 
 
 def installed() -> bool:
@@ -109,7 +134,12 @@ def running_plugin() -> str | None:
 
 def _deny(plugin: str, permission: str, action: str) -> PermissionDenied:
     DENIALS.append((plugin, permission, action))
-    for listener in list(_listeners):
+    for ref in list(_listeners):
+        listener = ref()
+        if listener is None:
+            with contextlib.suppress(ValueError):
+                _listeners.remove(ref)
+            continue
         with contextlib.suppress(Exception):  # a listener's bug must not hide the denial
             listener(plugin, permission, action)
     return PermissionDenied(
@@ -287,7 +317,7 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
         plugin = getattr(threading.current_thread(), THREAD_ATTRIBUTE, None)
         if plugin is None:
             return
-    rules = _POLICIES.get(plugin)
+    rules = getattr(plugin, "policy", None) or _POLICIES.get(plugin)
     if rules is None or getattr(_STATE, "busy", False):
         return
     _STATE.busy = True

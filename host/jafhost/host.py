@@ -450,21 +450,27 @@ class Host:
             if folder not in sys.path:
                 sys.path.append(folder)
 
-    def _guard(self, name: str) -> None:
-        """Compile the plugin's grants and arm the audit hook before any of its code runs."""
+    def _guard(self, name: str) -> str:
+        """Compile the plugin's grants and arm the audit hook before any of its code runs;
+        returns the identity its code runs under (carrying this host's grants for it)."""
         from jafhost import guard
         from jafhost.policy import Policy
 
         record = self.state().plugins.get(name)
-        guard.set_policy(
-            Policy.compile(
-                name,
-                record.grants if record else [],
-                self.layout.data_dir(name),
-                self.layout.cache_dir(name),
-            )
+        policy = Policy.compile(
+            name,
+            record.grants if record else [],
+            self.layout.data_dir(name),
+            self.layout.cache_dir(name),
         )
         guard.install()
+        return guard.identity(policy)
+
+    def identity(self, name: str) -> str:
+        """The identity plugin ``name``'s code runs under in this host (its name if it is
+        not loaded)."""
+        loaded = self._loaded.get(name)
+        return loaded.identity if loaded is not None else name
 
     async def start_plugin(self, name: str, obj: Any = None) -> LoadedPlugin:
         """Start one resolved plugin, optionally from an already imported object (reload)."""
@@ -479,7 +485,7 @@ class Host:
 
     async def _start(self, resolution: Resolution, name: str, obj: Any = None) -> LoadedPlugin:
         from jafhost import lifecycle
-        from jafhost.config import plugin_config_table
+        from jafhost.config import plugin_config_table, plugin_table
 
         entry = resolution.get(name)
         assert entry is not None
@@ -515,11 +521,13 @@ class Host:
             await worker.start(self, loaded, table)
             await self._started(loaded)
             return loaded
-        self._guard(name)
+        loaded.identity = self._guard(name)
         await lifecycle.start(
             self.pm,
             loaded,
             config_table=plugin_config_table(self._config or {}, name, os.environ),
+            file_table=plugin_table(self._config or {}, name),
+            environ=os.environ,
             data_dir=self.layout.data_dir(name),
             schema_file=self.layout.schema_file(name),
             timeout=self.hook_timeout,
@@ -625,7 +633,7 @@ class Host:
 
         loaded = self._loaded[sub.plugin]
         kwargs = {sub.context_param: loaded.ctx} if sub.context_param else {}
-        token = CURRENT_PLUGIN.set(sub.plugin)
+        token = CURRENT_PLUGIN.set(loaded.identity)
         try:
             await call_plugin(
                 sub.handler,
@@ -684,9 +692,11 @@ class Host:
         loop = self._loop
         if loop is None or loop.is_closed() or self._bus is None:
             return
+        if not any(loaded.identity is plugin for loaded in self._loaded.values()):
+            return  # another host's plugin
         if not self._bus.has_subscribers("permission.denied"):
             return
-        data = {"plugin": plugin, "permission": permission, "action": action}
+        data = {"plugin": str(plugin), "permission": permission, "action": action}
 
         def publish() -> None:
             assert self._bus is not None
@@ -915,7 +925,9 @@ class Host:
                 data["runtime"] = view.runtime
                 data["problem"] = problem
                 data["isolation"] = self.isolation_of(view.name)  # process isolation
-                data["protections"] = self.protections(view.name)
+                data["protections"] = (  # what applied; nothing for a plugin not running
+                    self.protections(view.name) if view.runtime == "active" else []
+                )
                 data["integrations"] = health
                 report.append(data)
             return report

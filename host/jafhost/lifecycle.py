@@ -10,6 +10,8 @@ plugins never see a half-loaded one.
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable, Mapping
 import importlib
 import json
 import logging
@@ -59,6 +61,13 @@ class LoadedPlugin:
     providers: list[Any] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
 
+    identity: str = ""
+    """The name the guard knows this load by (a ``guard.PluginIdentity`` carrying its
+    grants); the plain name when nothing is enforced."""
+
+    def __post_init__(self) -> None:
+        self.identity = self.identity or self.info.name
+
     @property
     def name(self) -> str:
         return self.info.name
@@ -88,7 +97,7 @@ def import_object(entry_point: str) -> Any:
 
 async def import_plugin(loaded: LoadedPlugin, timeout: float) -> Any:
     """Import the plugin's entry point under its identity (and so its grants)."""
-    token = CURRENT_PLUGIN.set(loaded.name)
+    token = CURRENT_PLUGIN.set(loaded.identity)
     try:
         return await call_plugin(
             import_object,
@@ -125,13 +134,53 @@ async def call_hook(
     if impl is None:
         return None
     args = {name: kwargs[name] for name in impl.argnames}
-    token = CURRENT_PLUGIN.set(loaded.name)
+    token = CURRENT_PLUGIN.set(loaded.identity)
     try:
         return await call_plugin(
             impl.function, timeout=timeout, label=f"plugin {loaded.name}: {hook}", kwargs=args
         )
     finally:
         CURRENT_PLUGIN.reset(token)
+
+
+def as_plugin(fn: Callable[..., Any], identity: str, wrapper: bool) -> Callable[..., Any]:
+    """``fn`` (a hook implementation pluggy calls directly, such as middleware) running
+    under ``identity``, so the guard checks it against its own plugin's grants.
+
+    A new-style wrapper is a generator: each of its steps runs under the identity, and
+    what pluggy sends or throws into it is passed through.
+    """
+    if not wrapper:
+
+        @functools.wraps(fn)
+        def plain(*args: Any, **kwargs: Any) -> Any:
+            token = CURRENT_PLUGIN.set(identity)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                CURRENT_PLUGIN.reset(token)
+
+        return plain
+
+    @functools.wraps(fn)
+    def generator(*args: Any, **kwargs: Any) -> Any:
+        inner = fn(*args, **kwargs)
+        sent: Any = None
+        thrown: BaseException | None = None
+        while True:
+            token = CURRENT_PLUGIN.set(identity)
+            try:
+                step = inner.throw(thrown) if thrown is not None else inner.send(sent)
+            except StopIteration as stop:
+                return stop.value
+            finally:
+                CURRENT_PLUGIN.reset(token)
+            try:
+                sent, thrown = (yield step), None
+            except BaseException as exc:
+                sent, thrown = None, exc
+
+    return generator
 
 
 def _register(pm: pluggy.PluginManager, loaded: LoadedPlugin) -> None:
@@ -143,6 +192,9 @@ def _register(pm: pluggy.PluginManager, loaded: LoadedPlugin) -> None:
         raise StepFailed(f"hook implementation rejected: {exc}") from None
     except ValueError as exc:
         raise StepFailed(f"cannot register: {exc}") from None
+    for impl in pm.hook.jaf_tool_call.get_hookimpls():
+        if impl.plugin is loaded.obj:
+            impl.function = as_plugin(impl.function, loaded.identity, impl.wrapper)  # type: ignore[misc]
     unknown = [c.name for c in pm.get_hookcallers(loaded.obj) or [] if c.spec is None]
     if unknown:
         pm.unregister(loaded.obj)
@@ -212,7 +264,7 @@ async def _connect_integrations(
 
 async def run_as(loaded: LoadedPlugin, fn: Any, timeout: float, what: str, *args: Any) -> Any:
     """Run plugin code (sync or async) under the plugin's identity and the time limit."""
-    token = CURRENT_PLUGIN.set(loaded.name)
+    token = CURRENT_PLUGIN.set(loaded.identity)
     try:
         return await call_plugin(fn, *args, timeout=timeout, label=f"plugin {loaded.name}: {what}")
     finally:
@@ -268,8 +320,18 @@ async def _configure(
     table: dict[str, Any],
     schema_file: Path,
     timeout: float,
+    file_table: dict[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Any:
+    """Validate the effective config (file + environment) against the plugin's model.
+
+    With ``file_table`` (the ``config.toml`` part alone), a secret field written in the
+    file is refused; with ``environ``, an error names the variable that set the value.
+    Every problem is reported, each naming its field; values never appear.
+    """
     from pydantic import BaseModel, ValidationError
+
+    from jafhost.config import ConfigError, env_settings, secrets_in_file, validation_problems
 
     model = await call_hook(pm, "jaf_config_schema", loaded, timeout)
     if model is None:
@@ -277,12 +339,14 @@ async def _configure(
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         raise StepFailed(f"jaf_config_schema returned {model!r}, not a pydantic model class")
     _record_schema(schema_file, model)
+    problems = secrets_in_file(model, loaded.name, file_table) if file_table else []
     try:
-        return model.model_validate(table)
+        instance = model.model_validate(table)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"]) or "(table)"
-        raise StepFailed(f"config [plugins.{loaded.name}] {where}: {error['msg']}") from None
+        problems += validation_problems(exc, env_settings(loaded.name, environ or {}))
+    if problems:
+        raise StepFailed(str(ConfigError(loaded.name, problems))) from None
+    return instance
 
 
 async def start(
@@ -295,6 +359,8 @@ async def start(
     timeout: float,
     make_context: Any,
     obj: Any = None,
+    file_table: dict[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> None:
     """Import (unless ``obj`` is the already imported plugin), register, configure,
     initialize and activate; on failure mark broken."""
@@ -305,7 +371,9 @@ async def start(
         step = "register"
         _register(pm, loaded)
         step = "config"
-        config = await _configure(pm, loaded, config_table, schema_file, timeout)
+        config = await _configure(
+            pm, loaded, config_table, schema_file, timeout, file_table, environ
+        )
         loaded.ctx = make_context(loaded, config, data_dir)
         step = "jaf_initialize"
         await call_hook(pm, "jaf_initialize", loaded, timeout, ctx=loaded.ctx)
@@ -316,7 +384,7 @@ async def start(
         await call_hook(pm, "jaf_activate", loaded, timeout, ctx=loaded.ctx)
         step = "jaf_tools"
         loaded.tools = _build_tools(
-            loaded.name, await call_hook(pm, "jaf_tools", loaded, timeout, ctx=loaded.ctx)
+            loaded.identity, await call_hook(pm, "jaf_tools", loaded, timeout, ctx=loaded.ctx)
         )
         step = "jaf_agents"
         loaded.agents = _check_agents(
