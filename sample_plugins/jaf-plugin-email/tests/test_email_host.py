@@ -8,7 +8,6 @@ at the aiosmtpd server of ``conftest.py`` and asserts on what that server receiv
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -224,7 +223,7 @@ def test_a_missing_template_variable_is_an_error_naming_it(
     assert smtp_server.received == []
 
 
-def test_templates_in_the_data_folder(email_host: Any, smtp_server: Any, jafhost_home: Path) -> None:
+def test_templates_in_the_data_folder(email_host: Any, smtp_server: Any) -> None:
     host = email_host()
     folder = host.host.layout.data_dir("email") / "templates"
     folder.mkdir(parents=True)
@@ -371,6 +370,42 @@ def test_a_server_host_that_is_not_granted_is_denied(email_host: Any, smtp_serve
     )
     assert error.permission == f"net:smtp.example.com:{smtp_server.port}"
     assert smtp_server.received == []
+
+
+# -- process isolation --------------------------------------------------------------------
+
+
+def test_it_works_the_same_in_a_worker_process(
+    jafhost_factory: Any, smtp_auth_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``isolation="process"``: the plugin runs in a worker that receives only the granted
+    environment; the host hands it the validated configuration, password included."""
+    user, password = smtp_auth_server.credentials
+    monkeypatch.setenv("JAFHOST_EMAIL__PASSWORD", password)
+    table = {
+        "smtp_port": smtp_auth_server.port,
+        "use_tls": False,
+        "from_address": SENDER,
+        "username": user,
+    }
+    host = jafhost_factory(
+        "email",
+        isolation="process",
+        grants={"email": [smtp_auth_server.grant, "env:JAFHOST_EMAIL__PASSWORD"]},
+        config={"plugins": {"email": table}},
+    )
+    assert host.host.isolation_of("email") == "process"
+    result = host.call_ok(
+        "email.send_email", {"to": "ann@example.com", "subject": "s", "body": "b"}
+    )
+    assert password not in json.dumps(result)
+    assert host.emit("user.signup", {"email": "nia@example.com", "name": "Nia"}).ok
+    invalid = host.call("email.send_email", {"to": "ann@", "subject": "s", "body": "b"})
+    assert invalid.error is not None and "to 'ann@'" in invalid.error.message
+    assert [r.rcpt_tos for r in smtp_auth_server.received] == [
+        ["ann@example.com"],
+        ["nia@example.com"],
+    ]
 
 
 # -- the agent ----------------------------------------------------------------------------

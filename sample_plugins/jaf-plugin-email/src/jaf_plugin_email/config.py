@@ -39,39 +39,49 @@ class EmailConfig(BaseModel):
     from_address: EmailStr = Field(
         description="The sender address (the From header and the SMTP envelope sender)."
     )
-    from_name: str | None = Field(None, description="A display name for the From header.")
-    smtp_host: str = Field("127.0.0.1", description="The SMTP server's name or IP address.")
-    smtp_port: int = Field(587, ge=1, le=65535, description="The SMTP server's port.")
-    username: str | None = Field(None, description="Log in as this user (needs the password).")
+    from_name: str | None = Field(
+        default=None, description="A display name for the From header."
+    )
+    smtp_host: str = Field(
+        default="127.0.0.1", description="The SMTP server's name or IP address."
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="The SMTP server's port.")
+    username: str | None = Field(
+        default=None, description="Log in as this user (needs the password)."
+    )
     password: SecretStr | None = Field(
-        None,
+        default=None,
         description=f"The SMTP password: from the environment variable {PASSWORD_VARIABLE} "
         "only, never from config.toml.",
     )
     use_tls: bool = Field(
-        True,
+        default=True,
         description="Upgrade the connection with STARTTLS (certificate verified) before "
         "logging in or sending; turn off only for a local relay.",
     )
-    timeout: float = Field(10.0, gt=0, le=300, description="Seconds per SMTP operation.")
+    timeout: float = Field(
+        default=10.0, gt=0, le=300, description="Seconds per SMTP operation."
+    )
     helo_name: str | None = Field(
-        None, description="The name sent in EHLO (default: this machine's host name)."
+        default=None, description="The name sent in EHLO (default: this machine's host name)."
     )
     templates_dir: Path | None = Field(
-        None,
+        default=None,
         description="A folder of your own templates (NAME.subject.txt, NAME.txt, NAME.html), "
         "searched before the data folder's templates/ and the built-in ones; outside the "
         "plugin's data folder it needs `jafhost grant email read:DIR`.",
     )
     welcome_template: str = Field(
-        "welcome", description="The template the user.signup handler sends."
+        default="welcome", description="The template the user.signup handler sends."
     )
     allowed_recipients: list[str] = Field(
-        [],
+        default=[],
         description="If set, only addresses matching one of these patterns may receive mail "
         "(shell-style, case-insensitive: '*@example.com').",
     )
-    max_recipients: int = Field(50, ge=1, le=1000, description="Recipients per message, at most.")
+    max_recipients: int = Field(
+        default=50, ge=1, le=1000, description="Recipients per message, at most."
+    )
 
     @field_validator("smtp_host")
     @classmethod
@@ -168,7 +178,7 @@ def with_defaults(config: EmailConfig) -> type[EmailConfig]:
         field.default = getattr(config, name)
         field.default_factory = None
         fields[name] = (info.annotation, field)
-    model: type[EmailConfig] = create_model(  # type: ignore[call-overload]
+    model: type[EmailConfig] = create_model(
         "EmailConfig", __base__=EmailConfig, __module__=__name__, **fields
     )
     model.__doc__ = EmailConfig.__doc__

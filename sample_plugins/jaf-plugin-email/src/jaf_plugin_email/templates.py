@@ -31,7 +31,8 @@ from jinja2 import (
     UndefinedError,
     meta,
 )
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from jaf_plugin_email.addresses import EmailError
 from jaf_plugin_email.config import TEMPLATE_NAME
@@ -179,7 +180,7 @@ class Templates:
                 ) from None
             except TemplateSyntaxError as exc:
                 raise TemplateProblem(
-                    f"template {name!r}: syntax error in {exc.filename or filename} line "
+                    f"template {name!r}: syntax error in {exc.name or filename} line "
                     f"{exc.lineno}: {exc.message}"
                 ) from None
             except SecurityError as exc:
