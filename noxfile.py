@@ -3,7 +3,8 @@
 ``python -m nox`` alone runs what CI runs: lint, typecheck, tests (the host's own, in a
 virtual environment without the sample plugins, so each test sees only the plugins it
 installs), samples (every sample plugin installed together, each running its own tests),
-template and adapters (the JAF adapter against the real jaf-py). Also: demo, bench.
+and adapters (the JAF adapter against the real jaf-py). Also: demo, template (the same
+checks tests/test_template.py makes, by hand), bench.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests", "samples", "template", "adapters"]
+nox.options.sessions = ["lint", "typecheck", "tests", "samples", "adapters"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
@@ -25,7 +26,12 @@ SAMPLES = sorted(p for p in (ROOT / "sample_plugins").glob("jaf-plugin-*") if p.
 def _install_samples(session: nox.Session) -> None:
     args: list[str] = []
     for sample in SAMPLES:
-        args += ["-e", str(sample)]
+        args += [
+            "-e",
+            f"{sample}[test]"
+            if "[project.optional-dependencies]" in (sample / "pyproject.toml").read_text()
+            else str(sample),
+        ]
     if args:
         session.install(*args)
 
@@ -39,9 +45,11 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def samples(session: nox.Session) -> None:
-    """Every sample plugin installed together; each runs its own tests."""
+    """Every sample plugin installed together; each runs its own tests, then the
+    examples and docs that use them."""
     session.install("-e", ".[dev]")
     _install_samples(session)
+    session.run("pytest", "tests/test_examples.py", "-p", "no:cacheprovider")
     for sample in SAMPLES:
         if (sample / "tests").is_dir():
             session.run(

@@ -161,7 +161,7 @@ def install(
         bool, typer.Option("--upgrade", "-U", help="Upgrade to the newest versions.")
     ] = False,
 ) -> None:
-    """pip install into jafhost's environment, then approve what the new plugins request."""
+    """Install packages with pip in jafhost's environment; approve what new plugins request."""
     from jafhost.errors import PluginError
     from jafhost.installer import compare
 
@@ -192,8 +192,9 @@ def install(
         console.print(_installed_line(host, info, old.get(info.name)), markup=False)
     if refused:
         names = " ".join(refused)
+        verb = "requests" if len(refused) == 1 else "request"
         raise Failed(
-            f"installed, but {names} requests permissions and there is no terminal to ask: "
+            f"installed, but {names} {verb} permissions and there is no terminal to ask: "
             f"approve them with `jafhost enable {names} --yes`"
         )
 
@@ -220,7 +221,7 @@ def uninstall(
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """pip uninstall plugin distributions; forget their plugins' state (--purge: data too)."""
+    """Uninstall plugin distributions with pip; forget their state (--purge: their data too)."""
     from jafhost.installer import compare, forget, uninstall_targets
 
     host = _host()
@@ -243,10 +244,7 @@ def uninstall(
     for dist, names in targets.distributions.items():
         console.print(f"uninstalled {dist} (plugins: {', '.join(names)})", markup=False)
     for name in sorted(set(targets.plugins) - gone):
-        console.print(
-            f"warning: {name} is still installed (another distribution provides it)",
-            markup=False,
-        )
+        sys.stderr.write(f"warning: {name} is still installed (another distribution has it)\n")
     if forgotten.records:
         console.print(f"removed the state of {', '.join(forgotten.records)}", markup=False)
     for folder in forgotten.purged:
@@ -260,7 +258,7 @@ def uninstall(
         )
     for view in host.plugins():
         if view.status == "unresolved" and view.name not in unresolved:
-            console.print(f"warning: {view.name} is now unresolved: {view.reason}", markup=False)
+            sys.stderr.write(f"warning: {view.name} is now unresolved: {view.reason}\n")
 
 
 def _confirm_uninstall(

@@ -168,9 +168,8 @@ def render(
                 config_file=str(config),
             )
         except OutputDirExistsException as exc:
-            raise ScaffoldError(
-                f"{_first_line(exc)}; choose another name or --output-dir"
-            ) from None
+            where = _first_line(exc).removeprefix("Error: ")
+            raise ScaffoldError(f"{where}; choose another name or --output-dir") from None
         except FailedHookException:
             raise ScaffoldError(
                 "the template refused the answers (the reason is printed above)"
