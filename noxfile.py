@@ -74,7 +74,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def demo(session: nox.Session) -> None:
     """The main job end to end with the sample plugins, offline, in a throwaway home."""
-    session.install("-e", ".")
+    session.install("-e", ".[mcp]")
     _install_samples(session)
     session.run("python", "demo/demo.py", env={"PYTHONUNBUFFERED": "1"})
 

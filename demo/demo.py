@@ -1,19 +1,28 @@
 """The demo: the host with the sample plugins, end to end, offline.
 
-Runs the real ``jafhost`` command in a throwaway home so it never touches yours.
+Runs the real ``jafhost`` command (and one MCP client) in a throwaway home so it never
+touches yours: list plugins without running them, approve permissions (narrowing two),
+let the support agent answer a scripted conversation whose tool calls really run in
+the sqlite, memory, planner and http plugins, watch one call be denied by a
+permission, read the audit trail it all left, and serve the same tools over MCP.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
+from pathlib import Path
 
 from rich.console import Console
 from rich.rule import Rule
 
+HERE = Path(__file__).resolve().parent
 console = Console()
 
 
@@ -21,28 +30,120 @@ def step(title: str, *args: str, check: bool = True) -> None:
     console.print(Rule(title))
     console.print(f"[bold cyan]$ jafhost {' '.join(args)}[/]")
     jafhost = shutil.which("jafhost") or "jafhost"
-    result = subprocess.run([jafhost, *args], check=False)
+    result = subprocess.run([jafhost, *args], check=False, stdin=subprocess.DEVNULL)
     if check and result.returncode != 0:
-        console.print(f"[red]exit status {result.returncode}[/]")
+        console.print(f"[red]exit status {result.returncode}: the demo stops here[/]")
         sys.exit(result.returncode)
     console.print(f"[dim]exit status {result.returncode}[/]")
 
 
+def make_shop(folder: Path) -> Path:
+    """The orders database the support agent reads (through the sqlite plugin)."""
+    folder.mkdir(parents=True)
+    database = folder / "orders.db"
+    with sqlite3.connect(database) as db:
+        db.execute(
+            "create table orders (id integer primary key, customer text, status text, "
+            "carrier text, tracking_url text, total real)"
+        )
+        db.executemany(
+            "insert into orders values (?, ?, ?, ?, ?, ?)",
+            [
+                (41, "bob@example.com", "processing", None, None, 12.0),
+                (
+                    42,
+                    "ada@example.com",
+                    "shipped",
+                    "PostCo",
+                    "https://track.postco.example/42",
+                    99.5,
+                ),
+            ],
+        )
+    db.close()
+    return database
+
+
+async def mcp_round_trip() -> None:
+    """What an MCP client (Claude Desktop, an IDE) sees: the same tools, over stdio."""
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    jafhost = shutil.which("jafhost") or "jafhost"
+    server = StdioServerParameters(command=jafhost, args=["mcp"], env=dict(os.environ))
+    async with stdio_client(server) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        tools = await session.list_tools()
+        names = sorted(tool.name for tool in tools.tools)
+        console.print(f"{len(names)} tools over MCP, e.g. {', '.join(names[:6])}, ...")
+        result = await session.call_tool(
+            "sqlite__query", {"sql": "select id, status from orders order by id"}
+        )
+        console.print("sqlite__query ->", result.content[0].text)  # type: ignore[union-attr]
+
+
 def main() -> None:
-    home = tempfile.mkdtemp(prefix="jafhost-demo-")
-    os.environ["JAFHOST_HOME"] = home
+    started = time.monotonic()
+    home = Path(tempfile.mkdtemp(prefix="jafhost-demo-"))
+    os.environ["JAFHOST_HOME"] = str(home)
+    os.environ["COLUMNS"] = os.environ.get("COLUMNS", "140")
     console.print(f"[bold]jafhost demo[/] (JAFHOST_HOME={home})")
     try:
+        shop = make_shop(home / "shop")
         step("every installed plugin, found without running any plugin code", "list")
-        step("one plugin in full: dependencies and permissions", "info", "notes-search")
-        step("enable: show requested permissions, grant, enable", "enable", "notes", "--yes")
-        step("disable notes: notes-search cannot run without it", "disable", "notes")
-        step("the listing says why", "list")
-        step("enable it again", "enable", "notes-search", "--yes")
+        step("one plugin in full: what it needs and what it asks for", "info", "support-agents")
+        step("approve what sqlite asks for...", "enable", "sqlite", "--yes")
+        step(
+            "...then narrow it to the shop's folder only",
+            "revoke",
+            "sqlite",
+            "read:" + str(Path("~/data").expanduser()),
+        )
+        step("", "grant", "sqlite", f"read:{shop.parent}")
+        step(
+            "configure its database (validated against the plugin's schema)",
+            "config",
+            "set",
+            "sqlite",
+            "database",
+            str(shop),
+        )
+        step("approve http, but keep it off the internet", "enable", "http", "--yes")
+        step("", "revoke", "http", "net:*:443")
+        step("", "revoke", "http", "net:*:80")
+        step(
+            "the support agents (their dependencies were enabled first)",
+            "enable",
+            "support-agents",
+            "--yes",
+        )
+        step("now everything the demo needs is enabled", "list")
+        step("the agents plugins provide", "agents")
+        step(
+            "the support agent answers; each tool call really runs in its plugin",
+            "run",
+            "support",
+            "Where is my order 42?",
+            "--model",
+            f"scripted:{HERE / 'support.jsonl'}",
+        )
+        step(
+            "the audit trail the calls left (the denied fetch included)",
+            "call",
+            "audit-log.recent",
+            "-a",
+            "limit=12",
+            "-a",
+            "kind=call",
+        )
+        step("what the planner now holds", "call", "planner.list_tasks")
         step("load everything enabled and report problems", "doctor")
-        step("the same as JSON, for scripts", "list", "--json")
+        console.print(Rule("the same tools over MCP: `jafhost mcp` (stdio)"))
+        console.print('client config: {"command": "jafhost", "args": ["mcp"]}')
+        asyncio.run(mcp_round_trip())
     finally:
         shutil.rmtree(home, ignore_errors=True)
+    console.print(Rule(f"done in {time.monotonic() - started:.1f} s"))
 
 
 if __name__ == "__main__":
