@@ -76,6 +76,8 @@ TYPER_APP_PLAIN = TYPER_APP.replace(
     "                  rich_markup_mode=None)",
 )
 
+PYCACHE: Path | None = None  # set by main(): a byte-code folder inside the work folder
+
 TARGET_LIST_RATIO = 1.5
 TARGET_PER_PLUGIN_US = 40.0
 TARGET_HELP_RATIO = 1.1
@@ -140,9 +142,12 @@ def base_env() -> dict[str, str]:
     env = dict(os.environ)
     for var in ("PYTHONPATH", "PYTHONSTARTUP", "PYTHONPROFILEIMPORTTIME", "PYTHONDEVMODE",
                 "PYTHONWARNINGS", "PYTHONNOUSERSITE", "JAFHOST_DEBUG", "JAFHOST_HOME",
-                "PYDANTIC_DISABLE_PLUGINS"):
+                "PYDANTIC_DISABLE_PLUGINS", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX"):
         env.pop(var, None)
     env["PYTHONHASHSEED"] = "0"
+    if PYCACHE is not None:
+        # Byte code cached as users have it, but kept out of the repository and the venv.
+        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     return env
 
 
@@ -342,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     # folder on sys.path, and a folder whose contents change would invalidate the cache.
     cwd = work / "cwd"
     cwd.mkdir()
+    global PYCACHE
+    PYCACHE = work / "pycache"
     print(f"work folder {work}")
     try:
         commands: list[Command] = []
@@ -579,7 +586,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"- {args.runs} rounds; every round runs every command once, in a shuffled "
                 f"order (seed {args.seed}), from an empty working folder; warm = discovery "
                 "cache populated by untimed runs first; cold = cache folder deleted before "
-                "each run",
+                "each run; byte code cached (`PYTHONPYCACHEPREFIX` in the work folder, "
+                "`PYTHONDONTWRITEBYTECODE` unset)",
                 f"- installed plugins: N generated `*.dist-info` (METADATA, entry_points.txt, "
                 f"RECORD) + package dirs on `PYTHONPATH`, every {MANIFEST_EVERY}rd with a "
                 "`jaf-plugin.toml`; outputs checked: each listing has exactly the N plugins; "

@@ -59,9 +59,13 @@ PLUGIN_SOURCE = textwrap.dedent(
         """Add two numbers."""
         return a + b
 
+    async def add_async(a: int, b: int) -> int:
+        """Add two numbers, as a coroutine."""
+        return a + b
+
     @hookimpl
     def jaf_tools():
-        return [add]
+        return [add, add_async]
     '''
 )
 
@@ -112,7 +116,7 @@ GUARD_CHILD = textwrap.dedent(
     from jafhost.policy import Policy
 
     site, home, number, samples = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    Host._guard = lambda self, name: None          # activate without arming the guard
+    Host._guard = lambda self, name: name          # activate without arming the guard
     host = Host(home, paths=[site])
     args = {"a": 3, "b": 4}
 
@@ -344,7 +348,13 @@ async def round_trips(paths: dict[str, Path], calls: int, block: int) -> dict[st
         async def host_call(host: Any) -> Any:
             return (await host.call(f"{PLUGIN}.add", ARGS)).result
 
+        async def host_call_async(host: Any) -> Any:
+            return (await host.call(f"{PLUGIN}.add_async", ARGS)).result
+
         variants["in process: await Host.call"] = lambda: host_call(inproc)
+        variants["in process: await Host.call, async tool (no thread)"] = lambda: host_call_async(
+            inproc
+        )
         variants["in process: Host.call_inline"] = lambda: sync(
             lambda: inproc.call_inline(f"{PLUGIN}.add", ARGS).result  # type: ignore[union-attr]
         )
@@ -424,6 +434,7 @@ async def starts(paths: dict[str, Path], count: int) -> dict[str, Any]:
         cpu_seconds=cpu_budget(30, 10),
     )
     env = sandbox.worker_env([], str(cache), paths=spec.paths)
+    marks: list[dict[str, float]] = []
     sandboxed_ready: list[float] = []
     sandboxed_started: list[float] = []
     bare_ready: list[float] = []
@@ -438,6 +449,7 @@ async def starts(paths: dict[str, Path], count: int) -> dict[str, Any]:
                 assert reply["status"] == "active", reply
                 assert worker.ready_seconds is not None and worker.pid is not None
                 sandboxed_ready.append(worker.ready_seconds)
+                marks.append(dict(worker.ready_marks))
                 rss["sandboxed worker, plugin started"].append(rss_kb(worker.pid))
                 await worker.stop(5)
             else:
@@ -458,6 +470,7 @@ async def starts(paths: dict[str, Path], count: int) -> dict[str, Any]:
     await probe_worker.stop(5)
     return {
         "sandboxed_ready": statistics.median(sandboxed_ready),
+        "marks": {k: statistics.median(m[k] for m in marks) for k in marks[0]},
         "sandboxed_started": statistics.median(sandboxed_started),
         "bare_ready": statistics.median(bare_ready),
         "rss": {k: statistics.median(v) for k, v in rss.items()},
@@ -528,6 +541,8 @@ def report(
         f"- tool: `add(a: int, b: int) -> int` of a real plugin in a temporary site, "
         f"arguments `{json.dumps(ARGS)}`",
         f"- worker protections in force: {', '.join(trips['protections'])}",
+        "- jafhost byte-compiled first (as an installation is); workers run `python -B -m "
+        "jafhost.worker_main`, the bare workers `python -B` with the same environment",
         "",
         f"### Guard cost (median of {guard['runs']} fresh processes, each measured before and "
         "after `guard.install()`)",
@@ -586,6 +601,20 @@ def report(
         f"| bare worker importing pydantic | {start['bare_ready'] * 1e3:.1f} "
         f"| {rss['bare pydantic worker'] / 1024:.1f} |",
         "",
+        "Inside the sandboxed worker, ms from its `main()` (medians): "
+        + ", ".join(
+            f"{label} {start['marks'][key] * 1e3:.1f}"
+            for key, label in (
+                ("init", "init message read (pydantic_core imported)"),
+                ("imports", "sandbox module imported"),
+                ("sandbox", "sandbox applied"),
+                ("guard", "guard armed, pydantic imported, ready sent"),
+            )
+            if key in start["marks"]
+        )
+        + "; the rest of the ready time is the interpreter's own start-up, `-m` and the "
+        "`jafhost` package.",
+        "",
     ]
     process_ratio = med["process mode: await Host.call"] / bare
     guard_ns = max(guard["inline"]["estimate"], guard["call"]["estimate"])
@@ -612,7 +641,21 @@ def append(out: Path, section: str) -> None:
         f.write(section + "\n")
 
 
+def compile_host() -> None:
+    """Byte-compile jafhost first, as an installation does: with
+    ``PYTHONDONTWRITEBYTECODE`` (set in some development shells) every worker would
+    otherwise compile the host's modules from source."""
+    import jafhost
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", os.path.dirname(jafhost.__file__)],
+        env=env, check=False, capture_output=True,
+    )  # fmt: skip
+
+
 async def run(args: argparse.Namespace) -> None:
+    compile_host()
     info = machine()
     root = Path(tempfile.mkdtemp(prefix="jafhost-isolation-bench-"))
     try:

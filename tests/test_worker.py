@@ -283,9 +283,6 @@ def test_same_results_in_process_and_in_a_worker(
     process = calls(other, *actions)
     for a, b in zip(inprocess, process, strict=True):
         left, right = a.to_json(), b.to_json()
-        # the router rebuilds errors from exceptions: the field list of a remote
-        # invalid_arguments is not carried (yet); the message names the same fields
-        left.get("error", {}).pop("fields", None)
         assert left == right
     assert process[0].result == 3 and process[1].result == {"sum": 42, "items": [40, 2]}
     assert error_of(process[2])["code"] == "invalid_arguments"
@@ -498,6 +495,24 @@ def test_an_endless_loop_times_out_and_its_worker_is_killed(
     assert after.ok and after.result == second and second != first
 
 
+def test_a_worker_killed_between_calls_is_replaced_silently(
+    site: Site, make_host: MakeHost
+) -> None:
+    host = boxed(site, make_host)
+
+    async def scenario() -> tuple[int, CallResult]:
+        async with host:
+            first = worker(host).pid
+            assert first is not None
+            os.kill(first, 9)  # from outside, while no call is in flight
+            # until every thread has exited (and the pipes are closed), without reaping
+            os.waitid(os.P_PID, first, os.WEXITED | os.WNOWAIT)
+            return first, await host.call("boxed.pid", {})
+
+    first, after = asyncio.run(scenario())
+    assert after.ok and after.result != first, after.to_json()
+
+
 @pytest.mark.parametrize(
     ("tool", "args", "how"),
     [
@@ -594,6 +609,42 @@ def test_events_reach_handlers_in_the_worker(site: Site, make_host: MakeHost) ->
     text = (host.layout.data_dir("boxed") / "events.txt").read_text()
     assert text == "note.added {'id': 1}\n"
     assert result.result == "hey" and ("boxed.shouted", "hey", "boxed") in received
+
+
+AUDITOR = """
+import json
+from jafhost import PluginContext
+
+def record(event, ctx: PluginContext):
+    with open(ctx.data_dir / "denied.jsonl", "a") as f:
+        f.write(json.dumps(event.data) + "\\n")
+
+@hookimpl
+def jaf_event_handlers():
+    return {"permission.denied": record}
+"""
+
+
+def test_denials_in_a_worker_are_published_as_events(
+    site: Site, make_host: MakeHost, secret: Path
+) -> None:
+    site.plugin("auditor", code=AUDITOR)
+    host = boxed(site, make_host)
+
+    async def scenario() -> CallResult:
+        async with host:
+            result = await host.call("boxed.read", {"path": str(secret)})
+            for _ in range(100):
+                await asyncio.sleep(0.01)
+                if (host.layout.data_dir("auditor") / "denied.jsonl").exists():
+                    break
+            return result
+
+    result = asyncio.run(scenario())
+    assert error_of(result)["permission"] == f"read:{secret}"
+    lines = (host.layout.data_dir("auditor") / "denied.jsonl").read_text().splitlines()
+    assert [json.loads(line)["permission"] for line in lines] == [f"read:{secret}"]
+    assert json.loads(lines[0])["plugin"] == "boxed"
 
 
 def test_info_and_doctor_report_protections(site: Site, make_host: MakeHost) -> None:

@@ -2,6 +2,6 @@
 
 import sys
 
-from jafhost.cli import main
+from jafhost.entry import main
 
 sys.exit(main())

@@ -28,7 +28,6 @@ quotes a value.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import os
@@ -109,6 +108,8 @@ def load_config_model(host: Host, name: str) -> type[BaseModel] | None:
             return await _ask_model(host, loaded)
         finally:
             await host.deactivate_all()
+
+    import asyncio
 
     return asyncio.run(main())
 

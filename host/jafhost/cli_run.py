@@ -6,7 +6,6 @@ does its work through ``Host``, and deactivates everything before exiting.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import sys
@@ -43,6 +42,8 @@ def with_host(work: Callable[[Host], Awaitable[T]], activate: list[str] | None =
             return await work(host)
         finally:
             await host.deactivate_all()
+
+    import asyncio
 
     return asyncio.run(main())
 

@@ -13,42 +13,17 @@ from __future__ import annotations
 import re
 import sys
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jafhost.info import PluginInfo
+from jafhost.info import Discovery, PluginInfo
 
 if TYPE_CHECKING:
     from importlib.metadata import Distribution, EntryPoint
 
 GROUP = "jaf.plugins"
 _ENTRY_POINT_VALUE = re.compile(r"^[A-Za-z_][\w.]*(?::[A-Za-z_][\w.]*)?$")
-
-
-@dataclass
-class Discovery:
-    """The result of one scan: plugins, the versions their requirements name, and the
-    files whose stamps decide whether a cached copy is still true."""
-
-    plugins: list[PluginInfo]
-    installed: dict[str, str | None] = field(default_factory=dict)
-    watch: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "plugins": [p.to_json() for p in self.plugins],
-            "installed": self.installed,
-            "watch": self.watch,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Discovery:
-        return cls(
-            plugins=[PluginInfo.from_json(p) for p in data["plugins"]],
-            installed=dict(data["installed"]),
-            watch=list(data["watch"]),
-        )
 
 
 def _plugin_entry_points(dist: Distribution) -> list[EntryPoint]:

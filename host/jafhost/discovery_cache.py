@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING
 from jafhost._version import __version__
 
 if TYPE_CHECKING:
-    from jafhost.discovery import Discovery
+    from jafhost.info import Discovery
 
-FORMAT = 1
+FORMAT = 2
 _DIST_SUFFIXES = (".dist-info", ".egg-info")
 _PATH_FILE_SUFFIXES = (".pth", ".egg-link")
 
@@ -66,9 +66,12 @@ def path_fingerprint(paths: list[str], folders: list[str] | None = None) -> str:
         except OSError:
             digest.update(b"-")
             continue
-        digest.update(_stamp(st).encode())
         if not stat.S_ISDIR(st.st_mode):
+            digest.update(_stamp(st).encode())  # a zip file on the path: its own stamp
             continue
+        # a folder's own stamp is left out: it changes with every file created in it
+        # (the working folder of ``python -m`` does all the time); the entries that can
+        # change what is installed are listed and stamped one by one below
         rows: list[str] = []
         try:
             with os.scandir(folder) as listing:
@@ -125,7 +128,7 @@ class DiscoveryCache:
             watch = list(data["discovery"]["watch"])
             if data.get("watch_stamps") != _watch_stamps(watch):
                 return None
-            from jafhost.discovery import Discovery
+            from jafhost.info import Discovery
 
             return Discovery.from_json(data["discovery"])
         except (KeyError, TypeError, ValueError):
@@ -170,7 +173,9 @@ def discover(
     if cached is not None:
         return cached
     from jafhost.discovery import scan
+    from jafhost.resolve import judge
 
     fresh = scan(paths, folders)
+    fresh.judged = judge(fresh.plugins, fresh.installed, __version__)
     cache.store(fingerprint, fresh)
     return fresh

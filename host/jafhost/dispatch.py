@@ -167,7 +167,8 @@ def error_from_exception(tool: Tool, exc: BaseException, debug: bool = False) ->
             permission=exc.permission or None,
         )
     if isinstance(exc, ToolError) and exc.code in ERROR_CODES:
-        return CallError(exc.code, str(exc), tool=tool.full_name, plugin=tool.plugin)
+        return CallError(exc.code, str(exc), tool=tool.full_name, plugin=tool.plugin,
+                         fields=list(getattr(exc, "fields", None) or []))
     if isinstance(exc, HookTimeout | asyncio.TimeoutError):
         return CallError("timeout", str(exc), tool=tool.full_name, plugin=tool.plugin)
     kind = exc.__class__.__name__

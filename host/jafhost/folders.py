@@ -51,8 +51,6 @@ MANIFEST_FILE = "jaf-plugin.toml"  # = jafhost.manifest.MANIFEST_NAME, without i
 
 def _configured(config_file: Path) -> list[str]:
     """``[host] plugin_paths`` of ``config.toml``, read with tomllib only (no pydantic)."""
-    import tomllib
-
     from jafhost.errors import StateError
 
     try:
@@ -63,6 +61,8 @@ def _configured(config_file: Path) -> list[str]:
         raise StateError(f"cannot read {config_file}: {exc}") from None
     if "plugin_paths" not in text:
         return []  # the common case: no need to parse the file at all
+    import tomllib
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

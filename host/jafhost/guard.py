@@ -243,6 +243,53 @@ def _check_sqlite(rules: Policy, plugin: str, database: Any) -> None:
     _check_write(rules, plugin, path, "open the database")
 
 
+_HANDLED = frozenset(
+    {
+        "glob.glob",
+        "open",
+        "os.chflags",
+        "os.chmod",
+        "os.chown",
+        "os.exec",
+        "os.link",
+        "os.listdir",
+        "os.mkdir",
+        "os.posix_spawn",
+        "os.putenv",
+        "os.remove",
+        "os.rename",
+        "os.rmdir",
+        "os.scandir",
+        "os.spawn",
+        "os.symlink",
+        "os.system",
+        "os.truncate",
+        "os.unsetenv",
+        "os.utime",
+        "shutil.chown",
+        "shutil.copyfile",
+        "shutil.copymode",
+        "shutil.copystat",
+        "shutil.copytree",
+        "shutil.make_archive",
+        "shutil.move",
+        "shutil.rmtree",
+        "shutil.unpack_archive",
+        "socket.bind",
+        "socket.connect",
+        "socket.getaddrinfo",
+        "socket.gethostbyaddr",
+        "socket.gethostbyname",
+        "socket.gethostbyname_ex",
+        "socket.sendmsg",
+        "socket.sendto",
+        "sqlite3.connect",
+        "subprocess.Popen",
+    }
+)
+"""The audit events ``_check`` looks at (``ctypes.*`` aside): one set lookup skips the rest."""
+
+
 def _check(event: str, args: tuple[Any, ...], plugin: str, rules: Policy) -> None:
     if event == "open":
         if _is_write(args[1] if len(args) > 1 else None, args[2] if len(args) > 2 else None):
@@ -319,6 +366,8 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
             return
     rules = getattr(plugin, "policy", None) or _POLICIES.get(plugin)
     if rules is None or getattr(_STATE, "busy", False):
+        return
+    if event not in _HANDLED and not event.startswith("ctypes."):
         return
     _STATE.busy = True
     try:

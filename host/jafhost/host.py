@@ -7,9 +7,7 @@ approval) are passed in, never hard-wired: the CLI prompts, tests say yes.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -17,7 +15,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from jafhost import permissions
 from jafhost._version import __version__
 from jafhost.discovery_cache import discover
 from jafhost.errors import PluginError, UsageError
@@ -27,13 +24,15 @@ from jafhost.state import State, StateStore
 from jafhost.views import PluginView
 
 if TYPE_CHECKING:
+    import asyncio
+
     import pluggy
 
     from jafhost.config import HostSettings
     from jafhost.context import PluginContext
-    from jafhost.discovery import Discovery
     from jafhost.dispatch import CallResult
     from jafhost.events import DeliveryReport, EventBus, Subscription
+    from jafhost.info import Discovery
     from jafhost.lifecycle import LoadedPlugin
     from jafhost.reload import ReloadReport
     from jafhost.resolve import Resolution
@@ -43,7 +42,6 @@ if TYPE_CHECKING:
 Approve = Callable[[PluginInfo, list[str]], bool]
 """Asked once per plugin with the permissions it requests that are not yet approved."""
 
-LOGGER = logging.getLogger("jafhost")
 
 
 class Host:
@@ -108,7 +106,9 @@ class Host:
 
         found = self.discovery()
         current = state if state is not None else self.state()
-        return resolve(found.plugins, found.installed, __version__, current.status_of)  # type: ignore[arg-type]
+        # requirements judged at scan time apply only to the full, unchanged set
+        judged = found.judged if self._only is None and not self._registered else None
+        return resolve(found.plugins, found.installed, __version__, current.status_of, judged)  # type: ignore[arg-type]
 
     def _views(self, resolution: Resolution, state: State) -> list[PluginView]:
         default_isolation = self._settings.isolation if self._settings else "inprocess"
@@ -312,6 +312,8 @@ class Host:
                     add(dep)
             targets.append(name)
 
+        from jafhost import permissions as vocabulary
+
         for name in names:
             add(name)
         state = self.state()
@@ -320,7 +322,7 @@ class Host:
             entry = resolution.get(name)
             assert entry is not None
             record = state.plugins.get(name)
-            new = permissions.missing(entry.info.permissions, record.approved if record else [])
+            new = vocabulary.missing(entry.info.permissions, record.approved if record else [])
             if new:
                 if approve is None:
                     raise PluginError(
@@ -373,7 +375,9 @@ class Host:
     def grant(self, name: str, permission: str) -> str:
         """Add one permission to a plugin's grants; returns its canonical form."""
         self._known([name])
-        text = str(permissions.parse(permission))
+        from jafhost import permissions as vocabulary
+
+        text = str(vocabulary.parse(permission))
 
         def apply(current: State) -> None:
             record = current.record(name)
@@ -385,7 +389,9 @@ class Host:
     def revoke(self, name: str, permission: str) -> str:
         """Remove one permission from a plugin's grants; returns its canonical form."""
         self._known([name])
-        text = str(permissions.parse(permission))
+        from jafhost import permissions as vocabulary
+
+        text = str(vocabulary.parse(permission))
 
         def apply(current: State) -> None:
             record = current.record(name)
@@ -429,6 +435,8 @@ class Host:
         return list(self._active_order)
 
     def _make_context(self, loaded: LoadedPlugin, config: Any, data_dir: Path) -> PluginContext:
+        import logging
+
         from jafhost.context import PluginContext
 
         return PluginContext(
@@ -492,6 +500,8 @@ class Host:
         loaded = lifecycle.LoadedPlugin(entry.info)
         loaded.requires = entry.requires_plugins(optional=True)
         self._loaded[name] = loaded
+        import asyncio
+
         self._loop = asyncio.get_running_loop()
         for dep in entry.requires_plugins():
             other = self._loaded.get(dep)
@@ -660,6 +670,8 @@ class Host:
         loop = self._loop
         if loop is None or loop.is_closed():
             raise RuntimeError(f"plugin {plugin}: the host is not running; cannot emit {name!r}")
+        import asyncio
+
         chain = self.bus.current_chain()
         try:
             running = asyncio.get_running_loop()
@@ -868,6 +880,8 @@ class Host:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        import asyncio
+
         await asyncio.shield(self.deactivate_all())
 
     # -- health --------------------------------------------------------------------

@@ -7,7 +7,7 @@ cached ``jafhost list`` imports nothing heavy.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -40,3 +40,32 @@ class PluginInfo:
             k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names
         }
         return cls(**values)
+
+
+@dataclass
+class Discovery:
+    """The result of one scan: plugins, the versions their requirements name, and the
+    files whose stamps decide whether a cached copy is still true."""
+
+    plugins: list[PluginInfo]
+    installed: dict[str, str | None] = field(default_factory=dict)
+    watch: list[str] = field(default_factory=list)
+    judged: dict[str, dict[str, Any]] | None = None
+    """Requirements judged once per scan (``resolve.judge``), kept with the cache."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "plugins": [p.to_json() for p in self.plugins],
+            "installed": self.installed,
+            "watch": self.watch,
+            "judged": self.judged,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Discovery:
+        return cls(
+            plugins=[PluginInfo.from_json(p) for p in data["plugins"]],
+            installed=dict(data["installed"]),
+            watch=list(data["watch"]),
+            judged=data.get("judged"),
+        )

@@ -16,16 +16,21 @@ plugins break what pip saw. Every version and requirement operation uses ``packa
 from __future__ import annotations
 
 import heapq
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
-
-from packaging.markers import default_environment
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from typing import TYPE_CHECKING, Any, Literal
 
 from jafhost.info import PluginInfo
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
+
+def canonicalize_name(name: str) -> str:
+    """PEP 503 normalisation (what ``packaging.utils.canonicalize_name`` does), without
+    importing ``packaging`` on the hot path of ``jafhost list``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
 
 Status = Literal["enabled", "disabled", "needs-approval", "unresolved", "invalid"]
 HOST_DISTRIBUTION = "jafhost"
@@ -42,6 +47,11 @@ class Dependency:
     installed: str | None
     satisfied: bool
     plugins: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Dependency:
+        return cls(data["requirement"], data["distribution"], data["kind"], data["optional"],
+                   data["installed"], data["satisfied"], tuple(data["plugins"]))
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -104,6 +114,7 @@ BaseStatus = Callable[[PluginInfo], tuple[Status, str | None]]
 
 def _applies(req: Requirement, extras: Iterable[str]) -> tuple[bool, bool]:
     """(applies at all, optional) for a requirement under this environment."""
+    from packaging.markers import default_environment
     if req.marker is None:
         return True, False
     env = dict(default_environment())
@@ -118,6 +129,7 @@ def _applies(req: Requirement, extras: Iterable[str]) -> tuple[bool, bool]:
 
 
 def _satisfies(version: str | None, req: Requirement) -> bool:
+    from packaging.version import InvalidVersion, Version
     if version is None:
         return False
     try:
@@ -137,6 +149,7 @@ def _dependencies(
     host_version: str,
 ) -> tuple[list[Dependency], str | None]:
     """Judge each requirement; return them and the first reason to refuse, if any."""
+    from packaging.requirements import InvalidRequirement, Requirement
     deps: list[Dependency] = []
     problem: str | None = None
     for text in info.requires:
@@ -267,30 +280,69 @@ def _order(enabled: set[str], graph: Mapping[str, list[str]]) -> list[str]:
     return order
 
 
-def resolve(
-    plugins: list[PluginInfo],
-    installed: Mapping[str, str | None],
-    host_version: str,
-    base_status: BaseStatus,
-) -> Resolution:
-    """Resolve every plugin; see the module docstring for the rules."""
+def judgement_key(info: PluginInfo) -> str:
+    return f"{info.name}\0{info.distribution}"
+
+
+def judge(plugins: list[PluginInfo], installed: Mapping[str, str | None],
+          host_version: str) -> dict[str, dict[str, Any]]:
+    """Each valid plugin's requirements judged, as JSON: the part of resolution that
+    depends only on what is installed, so the discovery cache can keep it and
+    ``jafhost list`` need not parse requirements again (nor import ``packaging``)."""
+    providers, versions = _providers(plugins, installed)
+    judged: dict[str, dict[str, Any]] = {}
+    for info in plugins:
+        if info.error:
+            continue
+        try:
+            deps, problem = _dependencies(info, providers, versions, host_version)
+        except ValueError as exc:
+            judged[judgement_key(info)] = {"invalid": str(exc)}
+            continue
+        judged[judgement_key(info)] = {"deps": [d.to_json() for d in deps], "problem": problem}
+    return judged
+
+
+def _providers(plugins: list[PluginInfo], installed: Mapping[str, str | None]
+               ) -> tuple[dict[str, list[str]], dict[str, str | None]]:
     providers: dict[str, list[str]] = {}
     for info in plugins:
         providers.setdefault(canonicalize_name(info.distribution), []).append(info.name)
     versions = dict(installed)
     for info in plugins:
         versions.setdefault(canonicalize_name(info.distribution), info.version)
+    return providers, versions
+
+
+def resolve(
+    plugins: list[PluginInfo],
+    installed: Mapping[str, str | None],
+    host_version: str,
+    base_status: BaseStatus,
+    judged: Mapping[str, dict[str, Any]] | None = None,
+) -> Resolution:
+    """Resolve every plugin; see the module docstring for the rules. ``judged`` (from
+    ``judge`` over the same plugins) saves judging requirements again."""
+    providers, versions = _providers(plugins, installed)
 
     entries: list[Resolved] = []
     for info in plugins:
         if info.error:
             entries.append(Resolved(info, "invalid", info.error))
             continue
-        try:
-            deps, problem = _dependencies(info, providers, versions, host_version)
-        except ValueError as exc:
-            entries.append(Resolved(info, "invalid", str(exc)))
-            continue
+        known = judged.get(judgement_key(info)) if judged is not None else None
+        if known is not None:
+            if "invalid" in known:
+                entries.append(Resolved(info, "invalid", known["invalid"]))
+                continue
+            deps = [Dependency.from_json(d) for d in known["deps"]]
+            problem = known["problem"]
+        else:
+            try:
+                deps, problem = _dependencies(info, providers, versions, host_version)
+            except ValueError as exc:
+                entries.append(Resolved(info, "invalid", str(exc)))
+                continue
         status, reason = base_status(info)
         if status == "enabled" and problem:
             status, reason = "unresolved", problem

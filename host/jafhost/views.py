@@ -6,10 +6,12 @@ The same object feeds the rich table and ``--json`` so the two never disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jafhost.info import PluginInfo
-from jafhost.resolve import Dependency
+
+if TYPE_CHECKING:
+    from jafhost.resolve import Dependency
 
 
 @dataclass

@@ -99,18 +99,26 @@ class Worker:
     """The plugin, started in this process, and the requests the host sends it."""
 
     def __init__(self, channel: Channel, name: str, spec: Any, info: Any) -> None:
-        import asyncio
-
         self.channel = channel
         self.name = name
         self.spec = spec
         self.info = info
-        self.loop = asyncio.new_event_loop()
+        self._loop: Any = None
         self.pm: Any = None
         self.loaded: Any = None
         self.tools: dict[str, Any] = {}
         self.hook_timeout = 10.0
         self.cpu_seconds = spec.cpu_seconds
+
+    @property
+    def loop(self) -> Any:
+        """The worker's event loop, for async plugin code (asyncio is imported after the
+        worker reported ready: the plugin's start needs it, the sandbox does not)."""
+        if self._loop is None:
+            import asyncio
+
+            self._loop = asyncio.new_event_loop()
+        return self._loop
 
     # -- notices ---------------------------------------------------------------------
 
@@ -340,6 +348,7 @@ def _attribute_everything(name: str) -> None:
 
 def main() -> None:
     started = time.perf_counter()
+    marks: dict[str, float] = {}
     fds = os.environ.pop("JAFHOST_WORKER_FDS", "")
     try:
         read_fd, write_fd = (int(x) for x in fds.split(","))
@@ -352,12 +361,15 @@ def main() -> None:
     init = channel.receive()
     if not init or init.get("op") != "init":
         os._exit(2)
+    marks["init"] = time.perf_counter()
 
     from jafhost import sandbox
 
     spec = sandbox.SandboxSpec.from_json(init["sandbox"])
     os.chdir(spec.data_dir)
+    marks["imports"] = time.perf_counter()
     applied = sandbox.apply(spec)
+    marks["sandbox"] = time.perf_counter()
 
     from jafhost import guard
 
@@ -371,6 +383,7 @@ def main() -> None:
 
     worker = Worker(channel, spec.plugin, spec, PluginInfo.from_json(init["info"]))
     guard.on_denied(worker.denied)
+    marks["guard"] = time.perf_counter()
     channel.send(
         {
             "op": "ready",
@@ -378,6 +391,7 @@ def main() -> None:
             "protections": [*applied.protections, "audit-guard"],
             "missing": applied.missing,
             "seconds": time.perf_counter() - started,
+            "marks": {k: v - started for k, v in marks.items()},
         }
     )
     worker.serve()
