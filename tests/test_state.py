@@ -550,6 +550,15 @@ def test_sigkill_mid_write_never_leaves_a_torn_file(home: Path) -> None:
     last = 0
     interrupted_writes = 0
     seen: set[str] = set()
+    # first let one writer finish a write (however slow the disk), so the kills below
+    # always have a previous state that must survive them
+    child = python(WRITER, str(home), stdout=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not state_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    seen = set(temp_files(home))
     for kill in range(40):
         child = python(WRITER, str(home), stdout=subprocess.PIPE)
         try:
