@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from jafhost._version import __version__
+from jafhost.decisions import Decisions
 from jafhost.discovery_cache import discover
 from jafhost.errors import PluginError, UsageError
+from jafhost.host_events import EventsAndIntegrations
 from jafhost.info import PluginInfo
 from jafhost.paths import HomeLayout, default_home
 from jafhost.state import State, StateStore
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
     from jafhost.config import HostSettings
     from jafhost.context import PluginContext
     from jafhost.dispatch import CallResult
-    from jafhost.events import DeliveryReport, EventBus, Subscription
+    from jafhost.events import EventBus
     from jafhost.info import Discovery
     from jafhost.lifecycle import LoadedPlugin
     from jafhost.reload import ReloadReport
@@ -39,12 +41,8 @@ if TYPE_CHECKING:
     from jafhost.routing import Confirm, ToolRouter
     from jafhost.tools import Tool
 
-Approve = Callable[[PluginInfo, list[str]], bool]
-"""Asked once per plugin with the permissions it requests that are not yet approved."""
 
-
-
-class Host:
+class Host(Decisions, EventsAndIntegrations):
     """Discover, resolve, enable and run plugins.
 
     ``home`` defaults to ``$JAFHOST_HOME`` or the platform's data folder; ``paths``
@@ -189,216 +187,6 @@ class Host:
             return json.loads(self.layout.schema_file(name).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-
-    def register(
-        self,
-        obj: Any,
-        *,
-        name: str | None = None,
-        version: str = "0.0.0",
-        permissions: Iterable[str] = (),
-        requires: Iterable[str] = (),
-        summary: str = "",
-        kinds: Iterable[str] = (),
-        grant: bool = False,
-    ) -> PluginView:
-        """Add a plugin that is not installed: a module, a class, or an object whose
-        methods carry ``@hookimpl`` (for example a ``jafhost.plugin_class.Plugin``).
-
-        It goes through the same resolution, approval, lifecycle, guard and events as an
-        installed plugin. ``permissions`` are what it requests (canonical strings, as in
-        ``jafhost grant``); they are granted only with ``grant=True`` or through
-        ``enable(..., approve=...)``, never implicitly. ``requires`` are requirement
-        strings naming distributions or other registered plugins (``"notes>=1"``).
-        Bad names, permissions or requirements raise ``ManifestError``.
-        """
-        from jafhost import permissions as vocabulary
-        from jafhost.errors import ManifestError
-        from jafhost.manifest import check_plugin_name
-
-        metadata = getattr(obj, "metadata", None)
-        name = name or getattr(metadata, "name", None) or getattr(obj, "__name__", None)
-        if not isinstance(name, str) or not name:
-            raise ManifestError("register() needs a name= for this object")
-        check_plugin_name(name)
-        if version == "0.0.0" and getattr(metadata, "version", None):
-            version = str(metadata.version)  # type: ignore[union-attr]
-        try:
-            requested = tuple(vocabulary.canonical(permissions))
-        except vocabulary.PermissionSyntaxError as exc:
-            raise ManifestError(f"plugin {name}: permissions: {exc}", plugin=name) from None
-        from packaging.requirements import InvalidRequirement, Requirement
-        from packaging.version import InvalidVersion, Version
-
-        try:
-            Version(version)
-        except InvalidVersion:
-            raise ManifestError(
-                f"plugin {name}: version {version!r} is not a valid version", plugin=name
-            ) from None
-        for text in requires:
-            try:
-                Requirement(text)
-            except InvalidRequirement as exc:
-                raise ManifestError(
-                    f"plugin {name}: requires {text!r}: {exc}", plugin=name
-                ) from None
-        taken = [p for p in self.discovery().plugins if p.name == name and p.source != "memory"]
-        if taken:
-            raise ManifestError(
-                f"plugin name {name!r} is already taken by {taken[0].distribution} "
-                f"{taken[0].version}",
-                plugin=name,
-            )
-        info = PluginInfo(
-            name=name,
-            distribution=name,
-            version=str(version),
-            entry_point=f"<registered {type(obj).__name__}>",
-            summary=summary or str(getattr(metadata, "description", "") or ""),
-            author=str(getattr(metadata, "author", "") or ""),
-            requires=tuple(requires),
-            kinds=tuple(kinds),
-            permissions=requested,
-            source="memory",
-        )
-        self._registered[name] = (info, obj)
-        self._discovery = None
-        if grant:
-            self.enable([name], approve=lambda plugin, new: True, dependencies=False)
-        return self.plugin(name)
-
-    # -- the user's decisions ----------------------------------------------------
-
-    def _known(self, names: Iterable[str]) -> Resolution:
-        resolution = self.resolution()
-        for name in names:
-            if resolution.get(name) is None:
-                self.plugin(name)  # raises UsageError with the known names
-        return resolution
-
-    def enable(
-        self,
-        names: Iterable[str],
-        *,
-        approve: Approve | None = None,
-        isolation: str | None = None,
-        dependencies: bool = True,
-    ) -> list[str]:
-        """Enable plugins (and, with ``dependencies``, the plugins they require).
-
-        ``approve`` is asked about each plugin's permissions that were never approved;
-        without it, or when it says no, nothing is changed and ``PluginError`` says why.
-        Returns the names enabled, dependencies first.
-        """
-        names = list(dict.fromkeys(names))
-        if isolation is not None and isolation not in ("inprocess", "process"):
-            raise UsageError(f"isolation must be inprocess or process, not {isolation!r}")
-        resolution = self._known(names)
-        targets: list[str] = []
-
-        def add(name: str) -> None:
-            if name in targets:
-                return
-            entry = resolution.get(name)
-            if entry is None:
-                return
-            if entry.status == "invalid":
-                raise PluginError(
-                    f"cannot enable {name}: it is invalid: {entry.reason}", plugin=name
-                )
-            if dependencies:
-                for dep in entry.requires_plugins():
-                    add(dep)
-            targets.append(name)
-
-        from jafhost import permissions as vocabulary
-
-        for name in names:
-            add(name)
-        state = self.state()
-        decisions: dict[str, list[str]] = {}
-        for name in targets:
-            entry = resolution.get(name)
-            assert entry is not None
-            record = state.plugins.get(name)
-            new = vocabulary.missing(entry.info.permissions, record.approved if record else [])
-            if new:
-                if approve is None:
-                    raise PluginError(
-                        f"{name} requests permissions that need approval: {', '.join(new)}",
-                        plugin=name,
-                    )
-                if not approve(entry.info, new):
-                    raise PluginError(
-                        f"{name}: permissions not approved; nothing changed", plugin=name
-                    )
-            decisions[name] = new
-
-        def apply(current: State) -> None:
-            for name in targets:
-                entry = resolution.get(name)
-                assert entry is not None
-                record = current.record(name)
-                record.enabled = True
-                new = decisions[name]
-                record.approved = sorted(set(record.approved) | set(entry.info.permissions))
-                record.grants = sorted(set(record.grants) | set(new))
-                if new or record.granted_version is None:
-                    record.granted_version = entry.info.version
-                if isolation is not None and name in names:
-                    record.isolation = isolation
-
-        self.store.update(apply)
-        return targets
-
-    def disable(self, names: Iterable[str]) -> dict[str, list[str]]:
-        """Disable plugins; returns, per plugin, the enabled plugins that now lack it."""
-        names = list(dict.fromkeys(names))
-        before = self._known(names)
-
-        def apply(current: State) -> None:
-            for name in names:
-                current.record(name).enabled = False
-
-        self.store.update(apply)
-        after = self.resolution()
-        affected: dict[str, list[str]] = {}
-        for name in names:
-            affected[name] = [
-                d
-                for d in before.dependents(name)
-                if (entry := after.get(d)) is not None and entry.status == "unresolved"
-            ]
-        return affected
-
-    def grant(self, name: str, permission: str) -> str:
-        """Add one permission to a plugin's grants; returns its canonical form."""
-        self._known([name])
-        from jafhost import permissions as vocabulary
-
-        text = str(vocabulary.parse(permission))
-
-        def apply(current: State) -> None:
-            record = current.record(name)
-            record.grants = sorted(set(record.grants) | {text})
-
-        self.store.update(apply)
-        return text
-
-    def revoke(self, name: str, permission: str) -> str:
-        """Remove one permission from a plugin's grants; returns its canonical form."""
-        self._known([name])
-        from jafhost import permissions as vocabulary
-
-        text = str(vocabulary.parse(permission))
-
-        def apply(current: State) -> None:
-            record = current.record(name)
-            record.grants = sorted(set(record.grants) - {text})
-
-        self.store.update(apply)
-        return text
 
     # -- running plugins ----------------------------------------------------------
 
@@ -624,123 +412,6 @@ class Host:
         """Deactivate every active plugin in reverse activation order."""
         for name in reversed(list(self._active_order)):
             await self._stop(name)
-
-    # -- events and integrations ------------------------------------------------------
-
-    @property
-    def bus(self) -> EventBus:
-        if self._bus is None:
-            from jafhost import guard
-            from jafhost.events import EventBus
-
-            self._bus = EventBus(lambda: self._active_order, self._run_handler)
-            guard.on_denied(self._on_denied)
-        return self._bus
-
-    async def _run_handler(self, sub: Subscription, event: Any) -> None:
-        from jafhost.guard import CURRENT_PLUGIN
-        from jafhost.runner import call_plugin
-
-        loaded = self._loaded[sub.plugin]
-        kwargs = {sub.context_param: loaded.ctx} if sub.context_param else {}
-        token = CURRENT_PLUGIN.set(loaded.identity)
-        try:
-            await call_plugin(
-                sub.handler,
-                event,
-                timeout=self.hook_timeout,
-                label=f"plugin {sub.plugin}: handler for {sub.pattern!r}",
-                kwargs=kwargs,
-            )
-        finally:
-            CURRENT_PLUGIN.reset(token)
-
-    async def emit(self, name: str, data: Any = None, *, source: str = "host") -> DeliveryReport:
-        """Deliver event ``name`` to every active plugin subscribed to it, in activation
-        order; the report says who received it and who failed."""
-        return await self.bus.emit(name, data, source)
-
-    async def _host_event(self, name: str, data: dict[str, Any]) -> None:
-        if self._bus is not None and self._bus.has_subscribers(name):
-            await self._bus.emit(name, data, "host")
-
-    def _emit_from_plugin(self, plugin: str, name: str, data: Any) -> Any:
-        """``ctx.emit``: a task to await on the host's loop, or (from a worker thread)
-        the delivery report once delivered."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            raise RuntimeError(f"plugin {plugin}: the host is not running; cannot emit {name!r}")
-        import asyncio
-
-        chain = self.bus.current_chain()
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        coro = self.bus.emit(name, data, plugin, chain)
-        if running is loop:
-            return loop.create_task(coro)
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
-
-    async def _tool_event(self, result: CallResult) -> None:
-        if result.ok:
-            await self._host_event(
-                "tool.called", {"tool": result.name, "ok": True, "seconds": result.seconds}
-            )
-        else:
-            assert result.error is not None
-            await self._host_event(
-                "tool.failed",
-                {
-                    "tool": result.name,
-                    "ok": False,
-                    "seconds": result.seconds,
-                    "error": result.error.to_json(),
-                },
-            )
-
-    def _on_denied(self, plugin: str, permission: str, action: str) -> None:
-        """Guard listener (any thread): publish ``permission.denied`` on the host's loop."""
-        loop = self._loop
-        if loop is None or loop.is_closed() or self._bus is None:
-            return
-        if not any(loaded.identity is plugin for loaded in self._loaded.values()):
-            return  # another host's plugin
-        if not self._bus.has_subscribers("permission.denied"):
-            return
-        data = {"plugin": str(plugin), "permission": permission, "action": action}
-
-        def publish() -> None:
-            assert self._bus is not None
-            loop.create_task(self._bus.emit("permission.denied", data, "host", ()))
-
-        loop.call_soon_threadsafe(publish)
-
-    def _integration_for(self, requester: str, name: str) -> Any:
-        """``ctx.integration``: the client of ``plugin.name`` if ``requester`` may use it."""
-        plugin, dot, short = name.partition(".")
-        if not dot or not short:
-            raise PluginError(f"integration {name!r}: name it plugin.integration", plugin=requester)
-        asking = self._loaded.get(requester)
-        if plugin != requester and (asking is None or plugin not in asking.requires):
-            raise PluginError(
-                f"plugin {requester} may not use integration {name}: it does not depend on "
-                f"plugin {plugin} (add it to the distribution's requirements)",
-                plugin=requester,
-            )
-        owner = self._loaded.get(plugin)
-        if owner is None or owner.status != "active":
-            raise PluginError(
-                f"integration {name} is not available: plugin {plugin} is not active",
-                plugin=requester,
-            )
-        found = owner.integrations.get(short)
-        if found is None:
-            known = ", ".join(f"{plugin}.{n}" for n in owner.integrations) or "none"
-            raise PluginError(
-                f"unknown integration {name} (plugin {plugin} offers: {known})", plugin=requester
-            )
-        return found[1]
 
     # -- tools -----------------------------------------------------------------------
 
