@@ -116,8 +116,8 @@ def adapters(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks; results go to bench/RESULTS.md."""
+    """Every benchmark; each appends its results to bench/RESULTS.md."""
     session.install("-e", ".[dev]")
-    session.run(
-        "python", "bench/discovery.py", *session.posargs, env={"PATH": os.environ.get("PATH", "")}
-    )
+    env = {"PATH": os.environ.get("PATH", "")}
+    for script in ("discovery.py", "calls.py", "isolation.py", "mcp_roundtrip.py"):
+        session.run("python", f"bench/{script}", env=env)
