@@ -160,3 +160,28 @@ def test_dev_command_reloads_on_save(site: Site, home: Path) -> None:
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+
+
+def test_reload_of_a_process_isolated_plugin_restarts_its_worker(
+    site: Site, make_host: MakeHost, tmp_path: Path
+) -> None:
+    marker = tmp_path / "imported-in-host"
+    module = site.plugin("base", code=version_code("v1"))
+    source = site.root / module / "__init__.py"
+    host = make_host()
+    host.enable(["base"], isolation="process")
+
+    async def scenario() -> None:
+        async with host:
+            assert (await host.call("base.which")).result == "v1"
+            source.write_text(
+                "from jafhost import hookimpl\nimport os, sys\n"
+                f"if os.getpid() == {os.getpid()}: open({str(marker)!r}, 'w')\n"
+                + version_code("v2")
+            )
+            report = await host.reload("base")
+            assert report.ok and report.restarted == ["base"]
+            assert (await host.call("base.which")).result == "v2"
+
+    asyncio.run(scenario())
+    assert not marker.exists()  # the new code ran only in the worker

@@ -6,7 +6,8 @@ the running plugin is never touched. Otherwise the plugin and the active plugins
 depend on it are deactivated (dependents first), the plugin starts from the new code,
 and the dependents start again. If the new code fails to configure, initialize or
 activate, the old modules and object are put back and started, so the previous version
-keeps serving; the report says what happened either way.
+keeps serving; the report says what happened either way. A process-isolated plugin is
+reloaded by restarting its worker.
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ async def reload(host: Host, name: str) -> ReloadReport:
         return ReloadReport(
             name, ok, None if ok else (now.error if now else "not loaded"), [name] if ok else []
         )
+    if host.isolation_of(name) == "process":
+        return await _restart_worker(host, name)
     entry_point = loaded.info.entry_point
     saved = _set_aside(lifecycle.plugin_modules(entry_point))
     importlib.invalidate_caches()
@@ -118,4 +121,23 @@ async def reload(host: Host, name: str) -> ReloadReport:
             if host.loaded(dependent).status == "active":  # type: ignore[union-attr]
                 restarted.append(dependent)
     report.restarted = restarted
+    return report
+
+
+async def _restart_worker(host: Host, name: str) -> ReloadReport:
+    """A process-isolated plugin's code is never imported in the host: restart its worker
+    (and its dependents), which imports the new code. Its old code is gone from disk,
+    so a failure cannot fall back to it; the report says so."""
+    dependents = [d for d in host.active if d in host.resolution().dependents(name)]
+    await host.deactivate(name)
+    started = await host.start_plugin(name)
+    report = ReloadReport(
+        name, started.status == "active", None if started.status == "active" else started.error
+    )
+    if report.ok:
+        report.restarted.append(name)
+        for dependent in dependents:
+            again = await host.activate(dependent)
+            if again.status == "active":
+                report.restarted.append(dependent)
     return report
