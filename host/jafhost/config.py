@@ -490,9 +490,21 @@ def explain_config(
     values = mask_secrets(instance.model_dump(mode="json", by_alias=True), secrets)
     env = env_settings(plugin, environ)
     file_keys = _leaves(plugin_table(config, plugin))
+    return _report(plugin, values, _value_keys(instance), file_keys, env, secrets)
+
+
+def _report(
+    plugin: str,
+    values: dict[str, Any],
+    keys: Sequence[Key],
+    file_keys: list[Key],
+    env: Mapping[Key, tuple[str, Any]],
+    secrets: Sequence[Key],
+) -> ConfigReport:
+    """Where each value came from (file, environment or default) and which variable set it."""
     sources: dict[str, str] = {}
     setters: dict[str, str] = {}
-    for key in _value_keys(instance):
+    for key in keys:
         sources[dotted(key)] = _source(key, file_keys, list(env))
         for env_key, (variable, _) in env.items():
             if _overlaps(key, env_key):
@@ -569,17 +581,4 @@ def explain_unvalidated(
         for leaf in _leaves(values):
             if _overlaps(leaf, key) and len(leaf) < len(key):
                 values = mask_secrets(values, [leaf])
-    sources: dict[str, str] = {}
-    setters: dict[str, str] = {}
-    for key in _leaves(values):
-        sources[dotted(key)] = _source(key, file_keys, list(env))
-        for env_key, (variable, _) in env.items():
-            if _overlaps(key, env_key):
-                setters[dotted(key)] = variable
-    return ConfigReport(
-        plugin=plugin,
-        values=values,
-        sources=sources,
-        env=setters,
-        secrets=[dotted(k) for k in secrets],
-    )
+    return _report(plugin, values, _leaves(values), file_keys, env, secrets)

@@ -357,6 +357,8 @@ def _check(event: str, args: tuple[Any, ...], plugin: str, rules: Policy) -> Non
 
 
 def _hook(event: str, args: tuple[Any, ...]) -> None:
+    if event not in _HANDLED and event[:7] != "ctypes.":
+        return  # most events (imports, compile, exec...) concern no permission
     plugin = CURRENT_PLUGIN.get()
     if plugin is None:
         if not _POLICIES:
@@ -366,8 +368,6 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
             return
     rules = getattr(plugin, "policy", None) or _POLICIES.get(plugin)
     if rules is None or getattr(_STATE, "busy", False):
-        return
-    if event not in _HANDLED and not event.startswith("ctypes."):
         return
     _STATE.busy = True
     try:
