@@ -109,6 +109,16 @@ def site(tmp_path: Path) -> Site:
 
 
 @pytest.fixture
+def secret(tmp_path: Path) -> Path:
+    """A file outside every grant whose content must never reach a plugin's output."""
+    folder = tmp_path / "secrets"
+    folder.mkdir()
+    path = folder / "id_rsa"
+    path.write_text("TOP-SECRET-KEY")
+    return path
+
+
+@pytest.fixture
 def home(tmp_path: Path) -> Path:
     path = tmp_path / "home"
     path.mkdir()

@@ -142,15 +142,6 @@ def server() -> Iterator[CountingServer]:
     srv.close()
 
 
-@pytest.fixture
-def secret(tmp_path: Path) -> Path:
-    folder = tmp_path / "secrets"
-    folder.mkdir()
-    path = folder / "id_rsa"
-    path.write_text("TOP-SECRET-KEY")
-    return path
-
-
 def _host(
     site: Site, make_host: MakeHost, manifest: str = "", grants: list[str] | None = None
 ) -> Host:

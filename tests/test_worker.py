@@ -188,15 +188,6 @@ def server() -> Iterator[CountingHTTPServer]:
     srv.server_close()
 
 
-@pytest.fixture
-def secret(tmp_path: Path) -> Path:
-    folder = tmp_path / "secrets"
-    folder.mkdir()
-    path = folder / "id_rsa"
-    path.write_text("TOP-SECRET-KEY")
-    return path
-
-
 def boxed(
     site: Site,
     make_host: MakeHost,
