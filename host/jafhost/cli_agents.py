@@ -129,7 +129,8 @@ def run(
     model: Annotated[
         str | None,
         typer.Option(
-            "--model", "-m",
+            "--model",
+            "-m",
             help="provider:model, e.g. scripted:demo.jsonl or openai:gpt-4o-mini "
             "(default: the agent's own model).",
         ),
@@ -156,9 +157,7 @@ def run(
             from rich.markup import escape
 
             label = model or found.spec.model or "-"
-            console.print(
-                f"[bold]{escape(found.full_name)}[/] [dim]model {escape(label)}[/]"
-            )
+            console.print(f"[bold]{escape(found.full_name)}[/] [dim]model {escape(label)}[/]")
         try:
             return await host.run_agent(
                 found.full_name,

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from jafhost.errors import PermissionDenied, ToolError
 from jafhost.guard import CURRENT_PLUGIN
 from jafhost.hookspecs import hookimpl
-from jafhost.runner import HookTimeout, PluginExit, call_plugin
+from jafhost.runner import HookTimeout, call_plugin, describe
 
 if TYPE_CHECKING:
     from jafhost.context import PluginContext
@@ -167,15 +167,19 @@ def error_from_exception(tool: Tool, exc: BaseException, debug: bool = False) ->
             permission=exc.permission or None,
         )
     if isinstance(exc, ToolError) and exc.code in ERROR_CODES:
-        return CallError(exc.code, str(exc), tool=tool.full_name, plugin=tool.plugin,
-                         fields=list(getattr(exc, "fields", None) or []))
+        return CallError(
+            exc.code,
+            str(exc),
+            tool=tool.full_name,
+            plugin=tool.plugin,
+            fields=list(getattr(exc, "fields", None) or []),
+        )
     if isinstance(exc, HookTimeout | asyncio.TimeoutError):
         return CallError("timeout", str(exc), tool=tool.full_name, plugin=tool.plugin)
     kind = exc.__class__.__name__
-    text = str(exc) if isinstance(exc, PluginExit) else f"{kind}: {exc}" if str(exc) else kind
     return CallError(
         "tool_error",
-        text,
+        describe(exc),
         tool=tool.full_name,
         plugin=tool.plugin,
         exception=kind,

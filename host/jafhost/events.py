@@ -208,13 +208,9 @@ class EventBus:
                 except (KeyboardInterrupt, asyncio.CancelledError):
                     raise
                 except BaseException as exc:
-                    from jafhost.runner import HookTimeout
+                    from jafhost.runner import describe
 
-                    text = (
-                        str(exc)
-                        if isinstance(exc, HookTimeout)
-                        else (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
-                    )
+                    text = describe(exc)
                     report.failed.append({**entry, "error": text})
                     if name != "event.failed":
                         await self.emit(

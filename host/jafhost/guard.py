@@ -77,10 +77,6 @@ def set_policy(policy: Policy) -> None:
     _POLICIES[policy.plugin] = policy
 
 
-def drop_policy(plugin: str) -> None:
-    _POLICIES.pop(plugin, None)
-
-
 def policy(plugin: str) -> Policy | None:
     return _POLICIES.get(plugin)
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from jafhost.context import PluginContext
 from jafhost.guard import CURRENT_PLUGIN
-from jafhost.runner import HookTimeout, PluginExit, call_plugin
+from jafhost.runner import HookTimeout, call_plugin, describe
 
 if TYPE_CHECKING:
     import pluggy
@@ -78,10 +78,7 @@ class StepFailed(Exception):
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, PluginExit):
-        return str(exc)
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return describe(exc, first_line=True)
 
 
 def import_object(entry_point: str) -> Any:
@@ -455,10 +452,3 @@ async def stop(pm: pluggy.PluginManager, loaded: LoadedPlugin, timeout: float) -
     if loaded.status == "active":
         loaded.status = "inactive"
     return problem
-
-
-def forget_modules(prefixes: list[str]) -> None:
-    """Drop modules (and their submodules) from ``sys.modules`` so the next import is fresh."""
-    for name in list(sys.modules):
-        if any(name == p or name.startswith(p + ".") for p in prefixes):
-            del sys.modules[name]

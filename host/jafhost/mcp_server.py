@@ -103,8 +103,13 @@ def _internal_error(name: str, exc: Exception) -> CallResult:
     from jafhost.dispatch import CallError, CallResult
 
     kind = type(exc).__name__
-    return CallResult(name, False, error=CallError(
-        "tool_error", f"jafhost internal error: {kind}: {exc}", tool=name, exception=kind))
+    return CallResult(
+        name,
+        False,
+        error=CallError(
+            "tool_error", f"jafhost internal error: {kind}: {exc}", tool=name, exception=kind
+        ),
+    )
 
 
 # -- the server --------------------------------------------------------------------------
@@ -147,8 +152,14 @@ def build_server(host: Host) -> Server[Any]:
 
     def confirm_tools() -> dict[str, Tool]:
         if not asking:
-            asking.append({name: tool for tool in host.tools() if tool.confirm
-                           for name in (tool.full_name, tool.export_name)})
+            asking.append(
+                {
+                    name: tool
+                    for tool in host.tools()
+                    if tool.confirm
+                    for name in (tool.full_name, tool.export_name)
+                }
+            )
         return asking[0]
 
     async def call_tool(
@@ -160,8 +171,11 @@ def build_server(host: Host) -> Server[Any]:
                 result = await host.call(params.name, params.arguments)
             else:
                 answer = await _ask_user(ctx, tool, params.arguments)
-                result = await host.call(params.name, params.arguments,
-                                         confirm=None if answer is None else lambda *_: answer)
+                result = await host.call(
+                    params.name,
+                    params.arguments,
+                    confirm=None if answer is None else lambda *_: answer,
+                )
         except Exception as exc:  # a bug in the host, not the tool: still a tool result
             result = _internal_error(params.name, exc)
         content, structured, is_error = result_content(result)
@@ -243,8 +257,9 @@ class _Drain:
             if not self._open:
                 self._idle = self._anyio.Event()
             self._open.add(message.id)
-        elif (isinstance(message, self._notification)
-              and message.method == "notifications/cancelled"):
+        elif (
+            isinstance(message, self._notification) and message.method == "notifications/cancelled"
+        ):
             self._close((message.params or {}).get("requestId"))
 
     def sent(self, item: Any) -> None:
@@ -337,7 +352,8 @@ def _log_activation(host: Host, loaded: list[LoadedPlugin]) -> None:
     active = host.active
     sys.stderr.write(
         f"jafhost mcp: serving {len(host.tools())} tool(s) of {len(active)} plugin(s)"
-        + (f" ({', '.join(active)})" if active else "") + "\n"
+        + (f" ({', '.join(active)})" if active else "")
+        + "\n"
     )
     sys.stderr.flush()
 

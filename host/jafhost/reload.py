@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from jafhost.runner import describe
+
 if TYPE_CHECKING:
     from jafhost.host import Host
 
@@ -97,8 +99,7 @@ async def reload(host: Host, name: str) -> ReloadReport:
         _restore(saved, entry_point)
         if isinstance(exc, KeyboardInterrupt):
             raise
-        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        return ReloadReport(name, False, f"import failed: {text}", kept_previous=True)
+        return ReloadReport(name, False, f"import failed: {describe(exc)}", kept_previous=True)
 
     dependents = [d for d in host.resolution().dependents(name) if d in host.active]
     for dependent in reversed([d for d in host.active if d in dependents]):

@@ -26,6 +26,7 @@ from jafhost.info import PluginInfo
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
 
+
 def canonicalize_name(name: str) -> str:
     """PEP 503 normalisation (what ``packaging.utils.canonicalize_name`` does), without
     importing ``packaging`` on the hot path of ``jafhost list``."""
@@ -50,8 +51,15 @@ class Dependency:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Dependency:
-        return cls(data["requirement"], data["distribution"], data["kind"], data["optional"],
-                   data["installed"], data["satisfied"], tuple(data["plugins"]))
+        return cls(
+            data["requirement"],
+            data["distribution"],
+            data["kind"],
+            data["optional"],
+            data["installed"],
+            data["satisfied"],
+            tuple(data["plugins"]),
+        )
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -115,6 +123,7 @@ BaseStatus = Callable[[PluginInfo], tuple[Status, str | None]]
 def _applies(req: Requirement, extras: Iterable[str]) -> tuple[bool, bool]:
     """(applies at all, optional) for a requirement under this environment."""
     from packaging.markers import default_environment
+
     if req.marker is None:
         return True, False
     env = dict(default_environment())
@@ -130,6 +139,7 @@ def _applies(req: Requirement, extras: Iterable[str]) -> tuple[bool, bool]:
 
 def _satisfies(version: str | None, req: Requirement) -> bool:
     from packaging.version import InvalidVersion, Version
+
     if version is None:
         return False
     try:
@@ -150,6 +160,7 @@ def _dependencies(
 ) -> tuple[list[Dependency], str | None]:
     """Judge each requirement; return them and the first reason to refuse, if any."""
     from packaging.requirements import InvalidRequirement, Requirement
+
     deps: list[Dependency] = []
     problem: str | None = None
     for text in info.requires:
@@ -284,8 +295,9 @@ def judgement_key(info: PluginInfo) -> str:
     return f"{info.name}\0{info.distribution}"
 
 
-def judge(plugins: list[PluginInfo], installed: Mapping[str, str | None],
-          host_version: str) -> dict[str, dict[str, Any]]:
+def judge(
+    plugins: list[PluginInfo], installed: Mapping[str, str | None], host_version: str
+) -> dict[str, dict[str, Any]]:
     """Each valid plugin's requirements judged, as JSON: the part of resolution that
     depends only on what is installed, so the discovery cache can keep it and
     ``jafhost list`` need not parse requirements again (nor import ``packaging``)."""
@@ -303,8 +315,9 @@ def judge(plugins: list[PluginInfo], installed: Mapping[str, str | None],
     return judged
 
 
-def _providers(plugins: list[PluginInfo], installed: Mapping[str, str | None]
-               ) -> tuple[dict[str, list[str]], dict[str, str | None]]:
+def _providers(
+    plugins: list[PluginInfo], installed: Mapping[str, str | None]
+) -> tuple[dict[str, list[str]], dict[str, str | None]]:
     providers: dict[str, list[str]] = {}
     for info in plugins:
         providers.setdefault(canonicalize_name(info.distribution), []).append(info.name)

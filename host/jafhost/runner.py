@@ -28,6 +28,18 @@ class PluginExit(Exception):
     allowed to end the host. The message is ``"SystemExit: 3"``-style."""
 
 
+def describe(exc: BaseException, *, first_line: bool = False) -> str:
+    """What plugin code raised, as ``Type: message`` for reports and errors: a time limit
+    or an exit (``HookTimeout``, ``PluginExit``) by its own message; with
+    ``first_line``, only the message's first line (for one-line statuses)."""
+    if isinstance(exc, HookTimeout | PluginExit):
+        return str(exc)
+    text = str(exc).strip()
+    if first_line and text:
+        text = text.splitlines()[0]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def _tame(exc: BaseException) -> BaseException:
     if isinstance(exc, Exception | asyncio.CancelledError | KeyboardInterrupt):
         return exc

@@ -328,11 +328,14 @@ def probe(refresh: bool = False) -> Features:
     host_filtered = (_status_field("Seccomp") or "0") != "0"
     if _has_cap(CAP_SYS_ADMIN):
         netns = "root"
-    elif (_read_int("/proc/sys/user/max_user_namespaces") or 0) > 0 and _read_int(
-        "/proc/sys/kernel/unprivileged_userns_clone"
-    ) in (None, 1) and _read_int("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") in (
-        None,
-        0,
+    elif (
+        (_read_int("/proc/sys/user/max_user_namespaces") or 0) > 0
+        and _read_int("/proc/sys/kernel/unprivileged_userns_clone") in (None, 1)
+        and _read_int("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+        in (
+            None,
+            0,
+        )
     ):
         netns = "userns"
     if host_filtered and netns:
@@ -709,9 +712,7 @@ class _Program:
     def assemble(self) -> bytes:
         out = b""
         for index, (op, jt, jf, k) in enumerate(self.code):
-            jumps = [
-                self.labels[j] - index - 1 if isinstance(j, str) else j for j in (jt, jf)
-            ]
+            jumps = [self.labels[j] - index - 1 if isinstance(j, str) else j for j in (jt, jf)]
             out += struct.pack("=HBBI", op, jumps[0], jumps[1], k & 0xFFFFFFFF)
         return out
 
@@ -769,13 +770,15 @@ def apply_seccomp(spec: SandboxSpec) -> None:
     fprog = struct.pack("@HP", count, ctypes.addressof(filter_buf))
     fprog_buf = ctypes.create_string_buffer(fprog, len(fprog))
     _check(
-        int(libc().prctl(
-            ctypes.c_int(PR_SET_SECCOMP),
-            ctypes.c_ulong(SECCOMP_MODE_FILTER),
-            ctypes.c_void_p(ctypes.addressof(fprog_buf)),
-            ctypes.c_ulong(0),
-            ctypes.c_ulong(0),
-        )),
+        int(
+            libc().prctl(
+                ctypes.c_int(PR_SET_SECCOMP),
+                ctypes.c_ulong(SECCOMP_MODE_FILTER),
+                ctypes.c_void_p(ctypes.addressof(fprog_buf)),
+                ctypes.c_ulong(0),
+                ctypes.c_ulong(0),
+            )
+        ),
         "prctl(PR_SET_SECCOMP)",
     )
 

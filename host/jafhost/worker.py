@@ -72,8 +72,7 @@ SIGNAL_MEANING = {
     "SIGILL": "an illegal instruction",
     "SIGFPE": "an arithmetic fault",
     "SIGABRT": "an abort (a fatal error in native code, often out of memory there)",
-    "SIGKILL": "the kernel's out-of-memory killer, the host after a time limit, or "
-    "another process",
+    "SIGKILL": "the kernel's out-of-memory killer, the host after a time limit, or another process",
     "SIGXCPU": "its CPU time limit",
     "SIGSYS": "a forbidden system call",
 }
@@ -769,9 +768,7 @@ def _on_notice(host: Host, loaded: LoadedPlugin) -> Callable[[dict[str, Any]], N
         if op == "denied":  # the guard in the worker refused something: tell our listeners
             from jafhost import guard
 
-            guard._deny(
-                loaded.identity, str(message.get("permission")), str(message.get("action"))
-            )
+            guard._deny(loaded.identity, str(message.get("permission")), str(message.get("action")))
         elif op == "emit":
             emit = getattr(host, "emit", None)
             if emit is None:

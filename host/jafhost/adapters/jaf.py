@@ -220,9 +220,7 @@ def jaf_tools(
     if isinstance(patterns, str):
         patterns = [patterns]
     _jaf("jaf.core.types")
-    return [
-        JafTool(host, tool, confirm=confirm, timeout=timeout) for tool in host.tools(patterns)
-    ]
+    return [JafTool(host, tool, confirm=confirm, timeout=timeout) for tool in host.tools(patterns)]
 
 
 def jaf_agent(

@@ -273,8 +273,9 @@ def resolve(
             if message.startswith("[providers."):
                 message = f"{config_source}: {message}"
             raise ProviderError(message) from None
-        return Resolved(provider, model or getattr(provider, "default_model", None), spec,
-                        owned=True)
+        return Resolved(
+            provider, model or getattr(provider, "default_model", None), spec, owned=True
+        )
     for plugin, obj in plugin_providers:
         if is_provider(obj) and obj.name == name:
             return Resolved(obj, model, spec, plugin=plugin)

@@ -158,8 +158,14 @@ class OpenAIProvider:
         for call in message.tool_calls or []:
             function = getattr(call, "function", None)
             if function is None:  # a "custom" tool call: nothing jafhost offered
-                calls.append(ModelToolCall(call.id, str(getattr(call, "type", "custom")), {},
-                                           "only function tool calls are supported"))
+                calls.append(
+                    ModelToolCall(
+                        call.id,
+                        str(getattr(call, "type", "custom")),
+                        {},
+                        "only function tool calls are supported",
+                    )
+                )
                 continue
             arguments, error = parse_arguments(function.arguments)
             calls.append(ModelToolCall(call.id, full_tool_name(function.name), arguments, error))
