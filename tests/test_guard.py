@@ -344,3 +344,16 @@ def test_a_denial_wrapped_by_a_library_is_still_a_denial(
     assert result.error is not None and result.error.code == "permission_denied"
     assert result.error.permission == f"net:127.0.0.1:{server.port}"
     assert server.wait_for(1, 0.5) == 0
+
+
+def test_every_event_the_guard_checks_passes_its_first_filter() -> None:
+    """``_hook`` returns at once for events outside ``_HANDLED``: an event ``_check``
+    handles but ``_HANDLED`` lacks would silently never be checked."""
+    import inspect
+    import re
+
+    checked = set(
+        re.findall(r'"([A-Za-z_0-9]+\.[A-Za-z_0-9./]+|open)"', inspect.getsource(guard._check))
+    )
+    checked = {e for e in checked if not e.startswith("ctypes.")}
+    assert checked and checked <= guard._HANDLED, checked - guard._HANDLED
