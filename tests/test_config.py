@@ -503,6 +503,27 @@ def test_set_in_document_keeps_inline_and_dotted_styles(tmp_path: Path) -> None:
     assert tomlkit.dumps(document) == f"[plugins.{PLUGIN}]\nlimits.max = 3\nlimits.min = 1\n"
 
 
+def test_set_in_document_writes_strings_double_quoted(tmp_path: Path) -> None:
+    """The quoting a user sees is the host's choice, whatever tomlkit's release prefers:
+    basic strings, escaped where needed, also replacing a single-quoted value, in lists
+    and in inline tables."""
+    path = tmp_path / "config.toml"
+    path.write_text(f"[plugins.{PLUGIN}]\ngreeting = 'hi'  # kept\nopts = {{a = 'x'}}\n")
+    document = read_document(path)
+    set_in_document(document, PLUGIN, ["greeting"], 'say "hi" \\ bye')
+    set_in_document(document, PLUGIN, ["tags"], ["it's", "007"])
+    set_in_document(document, PLUGIN, ["opts", "b"], "y")
+    set_in_document(document, PLUGIN, ["nested"], {"k": "v"})
+    import tomlkit
+
+    text = tomlkit.dumps(document)
+    assert 'greeting = "say \\"hi\\" \\\\ bye"  # kept\n' in text
+    assert "opts = {a = 'x', b = \"y\"}\n" in text
+    assert 'tags = ["it\'s", "007"]\n' in text
+    assert 'k = "v"' in text
+    assert tomllib.loads(text)["plugins"][PLUGIN]["greeting"] == 'say "hi" \\ bye'
+
+
 def test_plugin_model_secret_helpers_cover_nested_secrets() -> None:
     class Auth(BaseModel):
         user: str = "me"

@@ -104,6 +104,7 @@ def set_in_document(
 def _put(container: MutableMapping[str, Any], key: str, value: Any) -> None:
     """``container[key] = value``; a new key in an inline table is appended the way
     tomlkit formats it (``{a = 1, b = 2}``, where assignment would give ``{a = 1,b = 2}``)."""
+    value = _plain_strings(value)
     if not isinstance(container, InlineTable) or key in container:
         container[key] = value
         return
@@ -114,6 +115,24 @@ def _put(container: MutableMapping[str, Any], key: str, value: Any) -> None:
         container.append(key, table)
     else:
         container.append(key, value)
+
+
+def _plain_strings(value: Any) -> Any:
+    """Strings (also inside lists) as TOML basic strings: ``"123"``, escapes as needed.
+
+    The style a user sees is decided here rather than left to tomlkit, whose choice of
+    quotes for a replaced value changed between releases (0.13 wrote ``"123"`` where 0.15
+    keeps the old value's ``'...'``).
+    """
+    if isinstance(value, str):
+        return tomlkit.string(value, literal=False)
+    if isinstance(value, list):
+        array = tomlkit.array()
+        array.extend(_plain_strings(item) for item in value)
+        return array
+    if isinstance(value, Mapping):
+        return {name: _plain_strings(sub) for name, sub in value.items()}
+    return value
 
 
 def write_atomic(config: Path, text: str) -> None:
