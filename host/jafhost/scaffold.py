@@ -149,6 +149,7 @@ def render(
             raise ScaffoldError(f"{target} already exists; choose another name or --output-dir")
     output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="jafhost-new-") as scratch:
+        source = _clean_copy(source, Path(scratch) / source.name)
         config = Path(scratch) / "config.yaml"
         config.write_text(  # JSON is YAML: cookiecutter keeps its files in the scratch folder
             json.dumps(
@@ -187,6 +188,24 @@ def render(
         permissions=permissions,
         tool=tool_for(permissions),
     )
+
+
+BYTECODE = ("__pycache__", "*.pyc", "*.pyo")
+
+
+def _clean_copy(template: Path, target: Path) -> Path:
+    """The template without bytecode, copied to ``target``; returns ``target``.
+
+    Cookiecutter copies every file of the template into the project, and the template's
+    ``.py`` files are compiled wherever Python meets them: pip byte-compiles the whole
+    installed package, ``jafhost/plugin_template`` included, and an import or a test run
+    in a checkout does the same. Rendering that folder would hand each new project a
+    ``__pycache__`` of someone else's interpreter.
+    """
+    import shutil
+
+    shutil.copytree(template, target, ignore=shutil.ignore_patterns(*BYTECODE))
+    return target
 
 
 def _replayed(replay_dir: Path, template_name: str) -> dict[str, Any]:
