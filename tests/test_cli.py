@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import pexpect
 import pytest
@@ -183,3 +185,223 @@ def test_corrupt_config_is_a_clear_error(site: Site, home: Path) -> None:
     assert result.returncode == 1
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("error: ") and "config.toml" in line and "invalid TOML" in line
+
+
+# -- conventions: --version, bare groups, help texts ---------------------------------
+
+
+def test_version_prints_the_hosts_version(site: Site, home: Path) -> None:
+    from jafhost._version import __version__
+
+    result = run_cli("--version", site=site, home=home)
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"jafhost {__version__}\n", "")
+
+
+@pytest.mark.parametrize("group", [[], ["config"]])
+def test_a_bare_group_prints_its_help_like_help_does(
+    site: Site, home: Path, group: list[str]
+) -> None:
+    bare = run_cli(*group, site=site, home=home, env={"COLUMNS": "80"})
+    asked = run_cli(*group, "--help", site=site, home=home, env={"COLUMNS": "80"})
+    assert (bare.returncode, bare.stderr) == (0, "")
+    assert bare.stdout == asked.stdout
+    lines = bare.stdout.splitlines()
+    assert lines[0].startswith(" ".join(["Usage: jafhost", *group]))
+    assert "Commands:" in lines and len(lines) > 8
+    assert not any(line.startswith("error:") for line in lines)
+
+
+def _commands_section(help_text: str) -> list[str]:
+    lines = help_text.splitlines()
+    return [line for line in lines[lines.index("Commands:") + 1 :] if line.strip()]
+
+
+@pytest.mark.parametrize("group", [[], ["config"]])
+def test_command_summaries_are_whole_sentences_at_80_columns(
+    site: Site, home: Path, group: list[str]
+) -> None:
+    result = run_cli(*group, "--help", site=site, home=home, env={"COLUMNS": "80"})
+    assert result.returncode == 0
+    entries = _commands_section(result.stdout)
+    assert len(entries) >= 2
+    for entry in entries:
+        _, summary = entry.split(maxsplit=1)
+        assert summary[0].isupper() and summary.endswith("."), entry
+        assert not summary.endswith("..."), entry  # click cut a first sentence too long
+
+
+def _is_sentence(text: str | None) -> bool:
+    return bool(text) and text[0].isupper() and text.rstrip().endswith(".")  # type: ignore[index]
+
+
+def test_every_command_and_option_help_is_a_sentence() -> None:
+    import typer.main
+
+    from jafhost.cli import app
+
+    def walk(command: Any, path: list[str]) -> Any:
+        yield path, command
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            yield from walk(sub, [*path, name])
+
+    bad: list[str] = []
+    commands = list(walk(typer.main.get_command(app), ["jafhost"]))
+    assert len(commands) > 15
+    for path, command in commands:
+        where = " ".join(path)
+        first_paragraph = (command.help or "").split("\n\n")[0]
+        if not _is_sentence(first_paragraph):
+            bad.append(f"{where}: {command.help!r}")
+        for param in command.params:
+            if param.name != "help" and not _is_sentence(getattr(param, "help", None)):
+                bad.append(f"{where} {param.name}: {getattr(param, 'help', None)!r}")
+    assert bad == []
+
+
+# -- list: readable at 80 columns, plain in a pipe, granted beside requested ----------
+
+EMAIL = '[plugin]\nkinds = ["tool", "agent", "event"]\n[permissions]\n'
+EMAIL += 'net = ["127.0.0.1:587"]\nenv = ["JAFHOST_EMAIL__PASSWORD"]\n'
+HTTP = '[plugin]\nkinds = ["tool"]\n[permissions]\nnet = ["*:80", "*:443"]\n'
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+BOX = set("─━│┃┌┏┐┓└┗┘┛├┣┤┫┬┳┴┻┼╋╇┡┩")
+
+
+def _sample(site: Site, home: Path) -> None:
+    site.plugin("email", manifest=EMAIL)
+    site.plugin("http", manifest=HTTP)
+    site.plugin("planner")
+    site.plugin("support-agents", requires=["jaf-plugin-email>=1"])
+    assert run_cli("enable", "http", "--yes", site=site, home=home).returncode == 0
+    assert run_cli("revoke", "http", "net:*:443", site=site, home=home).returncode == 0
+    assert run_cli("grant", "http", "net:api.example.com:443", site=site, home=home).returncode == 0
+
+
+WHOLE = [
+    "email",
+    "http",
+    "planner",
+    "support-agents",
+    "needs-approval",
+    "unresolved",
+    "enabled",
+    "env:JAFHOST_EMAIL__PASSWORD",
+    "net:127.0.0.1:587",
+    "net:*:443",
+    "net:*:80",
+    "net:api.example.com:443",
+]
+
+
+def test_list_on_an_80_column_terminal_never_splits_a_word(site: Site, home: Path) -> None:
+    _sample(site, home)
+    tty = {"TTY_COMPATIBLE": "1", "COLUMNS": "80", "NO_COLOR": "1"}
+    result = run_cli("list", site=site, home=home, env=tty)
+    assert result.returncode == 0, result.stderr
+    text = ANSI.sub("", result.stdout)
+    assert all(len(line.rstrip()) <= 80 for line in text.splitlines()), text
+    for word in WHOLE:
+        assert word in text, (word, text)
+    assert not BOX & set(text)
+    assert "(not granted)" in text and "run: jafhost" in text
+
+
+def test_list_in_a_pipe_is_one_aligned_line_per_plugin(site: Site, home: Path) -> None:
+    _sample(site, home)
+    result = run_cli("list", site=site, home=home, env={"TTY_COMPATIBLE": "0", "COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    assert not BOX & set(result.stdout) and "\x1b" not in result.stdout
+    header, *rows = result.stdout.splitlines()
+    assert header.split() == [
+        "NAME", "VERSION", "SOURCE", "STATUS", "KINDS", "PERMISSIONS", "REASON"
+    ]  # fmt: skip
+    mine = {row.split()[0]: row for row in rows if row.split()[0] in WHOLE}
+    assert set(mine) == {"email", "http", "planner", "support-agents"}
+    for column, names in (("STATUS", mine), ("PERMISSIONS", ["email", "http"])):
+        at = header.index(column)
+        for name in names:
+            assert mine[name][at - 2 : at] == "  " and mine[name][at] != " ", (column, name)
+    assert mine["email"].count("net:127.0.0.1:587") == 1  # not repeated in the reason
+    assert mine["email"].endswith("  run: jafhost enable email")
+    http = mine["http"]
+    assert "net:*:443 (not granted)" in http
+    assert "net:*:80," in http or "net:*:80 " in http or http.endswith("net:*:80")
+    assert "net:*:80 (not granted)" not in http
+    assert "net:api.example.com:443 (granted, not requested)" in http
+    assert "needs plugin email, which is needs-approval" in mine["support-agents"]
+
+
+def test_list_json_has_granted_and_both_paths_agree(site: Site, home: Path) -> None:
+    _sample(site, home)
+    fast = run_cli("list", "--json", site=site, home=home)  # entry.py, without typer
+    full = run_cli("list", "--json", "--debug", site=site, home=home)  # the typer command
+    assert fast.returncode == full.returncode == 0
+    assert fast.stdout == full.stdout
+    items = _mine(json.loads(fast.stdout), "http", "email")
+    assert items["http"]["permissions"] == ["net:*:443", "net:*:80"]
+    assert items["http"]["granted"] == ["net:*:80", "net:api.example.com:443"]
+    assert items["http"]["status"] == "enabled"
+    assert items["email"]["granted"] == []
+
+
+# -- grant / revoke: exactly as granted; say when nothing changed ---------------------
+
+
+def _granted(site: Site, home: Path, name: str, env: dict[str, str] | None = None) -> object:
+    result = run_cli("list", "--json", site=site, home=home, env=env)
+    return _mine(json.loads(result.stdout), name)[name]["granted"]
+
+
+def test_revoke_of_a_permission_not_granted_changes_nothing_and_fails(
+    site: Site, home: Path, tmp_path: Path
+) -> None:
+    docs = tmp_path / "docs"
+    site.plugin("files", manifest=f'[permissions]\nread = ["{docs}"]\n')
+    assert run_cli("enable", "files", "--yes", site=site, home=home).returncode == 0
+
+    typo = run_cli("revoke", "files", f"read:{tmp_path / 'doc'}", site=site, home=home)
+    assert typo.returncode == 1 and typo.stdout == ""
+    [line] = typo.stderr.splitlines()
+    assert line == (
+        f"error: files has no grant read:{tmp_path / 'doc'}; nothing changed "
+        f"(its grants: read:{docs})"
+    )
+    assert _granted(site, home, "files") == [f"read:{docs}"]
+
+    for spelling in (f"read:{docs}", f"read:{docs}/"):
+        again = run_cli("grant", "files", spelling, site=site, home=home)
+        assert again.returncode == 0, again.stderr
+        assert again.stdout == f"files already has read:{docs}; nothing changed\n"
+    assert _granted(site, home, "files") == [f"read:{docs}"]
+
+    done = run_cli("revoke", "files", f"read:{docs}", site=site, home=home)  # as list shows it
+    assert (done.returncode, done.stdout) == (0, f"revoked read:{docs} from files\n")
+    assert _granted(site, home, "files") == []
+    twice = run_cli("revoke", "files", f"read:{docs}", site=site, home=home)
+    assert twice.returncode == 1
+    assert twice.stderr.strip().endswith("nothing changed (its grants: none)")
+
+
+def test_revoke_takes_home_and_plugin_data_grants_as_shown(
+    site: Site, home: Path, tmp_path: Path
+) -> None:
+    user = tmp_path / "user"
+    user.mkdir()
+    env = {"HOME": str(user)}
+    site.plugin("notes", manifest='[permissions]\nread = ["~/notes"]\n')
+    assert run_cli("enable", "notes", "--yes", site=site, home=home, env=env).returncode == 0
+    shown = _granted(site, home, "notes", env)
+    assert shown == [f"read:{user / 'notes'}"]  # ~ is expanded when granted: shown so
+    same = run_cli("grant", "notes", "read:~/notes", site=site, home=home, env=env)
+    assert "already has" in same.stdout
+    data = run_cli("grant", "notes", "write:$PLUGIN_DATA/cache", site=site, home=home, env=env)
+    assert data.stdout == "granted write:$PLUGIN_DATA/cache to notes\n"  # kept symbolic
+
+    # an unquoted $PLUGIN_DATA, expanded by the shell to nothing, names another folder
+    expanded = run_cli("revoke", "notes", "write:/cache", site=site, home=home, env=env)
+    assert expanded.returncode == 1
+    assert "nothing changed" in expanded.stderr and "single quotes" in expanded.stderr
+    for permission in ("write:$PLUGIN_DATA/cache", f"read:{user / 'notes'}"):
+        done = run_cli("revoke", "notes", permission, site=site, home=home, env=env)
+        assert done.returncode == 0, done.stderr
+    assert _granted(site, home, "notes", env) == []

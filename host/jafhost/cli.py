@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from jafhost.host import Host
     from jafhost.info import PluginInfo
+    from jafhost.views import PluginView
 
 app = typer.Typer(
     name="jafhost",
@@ -85,43 +86,183 @@ def _source(info: PluginInfo) -> str:
     return info.distribution
 
 
+def _permission_lines(view: PluginView) -> list[tuple[str, str]]:
+    """``(text, style)`` per permission: each requested one, marked when it is not
+    granted, then each grant that was not requested."""
+    requested, granted = view.info.permissions, set(view.granted)
+    lines = [(p, "") if p in granted else (f"{p} (not granted)", "yellow") for p in requested]
+    extra = [g for g in view.granted if g not in requested]
+    return lines + [(f"{g} (granted, not requested)", "cyan") for g in extra]
+
+
+def _list_reason(view: PluginView) -> str:
+    """What the reason column says: for a plugin waiting for approval, what to run (the
+    permissions column already shows what is not granted)."""
+    if view.status == "needs-approval":
+        todo = f"run: jafhost enable {view.name}"
+        if view.granted_version and view.granted_version != view.info.version:
+            return f"asks for more than {view.granted_version} had; {todo}"
+        return todo
+    return view.reason or ""
+
+
+_LIST_COLUMNS = ("NAME", "VERSION", "SOURCE", "STATUS", "KINDS", "PERMISSIONS", "REASON")
+_LIST_OPTIONAL = ("SOURCE", "KINDS", "VERSION")
+"""Left out, in this order, when the table cannot fit the terminal without splitting
+a word."""
+
+
+def _list_rows(views: list[PluginView]) -> list[dict[str, Any]]:
+    return [
+        {
+            "NAME": v.name,
+            "VERSION": v.info.version,
+            "SOURCE": _source(v.info),
+            "STATUS": v.status,
+            "KINDS": ", ".join(v.info.kinds),
+            "PERMISSIONS": _permission_lines(v),
+            "REASON": _list_reason(v),
+        }
+        for v in views
+    ]
+
+
+def _cell_text(row: dict[str, Any], column: str, separator: str = "\n") -> str:
+    if column == "PERMISSIONS":
+        return separator.join(text for text, _ in row[column])
+    return str(row[column])
+
+
+def _plain_table(rows: list[dict[str, Any]]) -> str:
+    """One line per plugin, columns aligned with spaces, never wrapped: for pipes."""
+    from rich.cells import cell_len
+
+    lines = [list(_LIST_COLUMNS)]
+    lines += [[_cell_text(row, c, ", ") for c in _LIST_COLUMNS] for row in rows]
+    widths = [max(cell_len(line[i]) for line in lines) for i in range(len(_LIST_COLUMNS))]
+    return "".join(
+        "  ".join(
+            cell + " " * (w - cell_len(cell)) for cell, w in zip(line, widths, strict=True)
+        ).rstrip()
+        + "\n"
+        for line in lines
+    )
+
+
+_WRAPS = ("PERMISSIONS", "REASON", "KINDS", "SOURCE")
+"""The columns that may wrap, at spaces only."""
+
+
+def _widths(rows: list[dict[str, Any]], columns: list[str], width: int) -> list[int] | None:
+    """Column widths that fit ``width`` without splitting a word, or None if none do.
+
+    Rich's own layout narrows columns below their longest word (it would print
+    ``needs-ap`` / ``proval``), so the widths are decided here: every column at least
+    as wide as its longest word, the wrapping ones given the rest, up to their longest
+    line."""
+    from rich.cells import cell_len
+
+    texts = {c: [c] + [_cell_text(row, c) for row in rows] for c in columns}
+    longest_word = {
+        c: max(cell_len(w) for t in texts[c] for w in t.split() or [""]) for c in columns
+    }
+    longest_line = {
+        c: max(cell_len(line) for t in texts[c] for line in t.splitlines() or [""]) for c in columns
+    }
+    chosen = {c: longest_word[c] if c in _WRAPS else longest_line[c] for c in columns}
+    spare = width - 2 * (len(columns) - 1) - sum(chosen.values())
+    if spare < 0:
+        return None
+    # one line per permission when it fits, then the other wrapping columns level up
+    if "PERMISSIONS" in columns:
+        extra = min(spare, longest_line["PERMISSIONS"] - chosen["PERMISSIONS"])
+        chosen["PERMISSIONS"] += extra
+        spare -= extra
+    growing = [c for c in _WRAPS if c in columns and c != "PERMISSIONS"]
+    while spare > 0:
+        short = [c for c in growing if chosen[c] < longest_line[c]]
+        if not short:
+            break
+        narrowest = min(short, key=lambda c: chosen[c])
+        chosen[narrowest] += 1
+        spare -= 1
+    return [chosen[c] for c in columns]
+
+
+def _rich_table(rows: list[dict[str, Any]], columns: list[str], widths: list[int]) -> Any:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column, width in zip(columns, widths, strict=True):
+        table.add_column(column, width=width, no_wrap=column not in _WRAPS, overflow="fold")
+    for row in rows:
+        values: dict[str, Any] = {
+            "STATUS": _styled(row["STATUS"]),
+            "PERMISSIONS": Text("\n").join(Text(t, style=s) for t, s in row["PERMISSIONS"]),
+        }
+        table.add_row(*(values.get(c) or Text(_cell_text(row, c)) for c in columns))
+    return table
+
+
 @app.command("list")
 def list_command(as_json: JsonOption = False) -> None:
-    """List every installed plugin with its status, without running any plugin code."""
+    """List every plugin found, with its status.
+
+    No plugin code runs. On a terminal the table fits its width; in a pipe it is plain
+    text, one line per plugin.
+    """
     host = _host()
     views = host.plugins()
     _warn(host)
     if as_json:
         _print_json([v.list_json() for v in views])
         return
-    from rich.markup import escape
-    from rich.table import Table
+    from rich.console import Console
 
+    console = Console(highlight=False)
     if not views:
-        _console().print(
+        console.print(
             "No plugins installed (entry point group jaf.plugins) or in plugin folders "
-            "(JAFHOST_PLUGIN_PATH, config.toml [host] plugin_paths)."
+            "(JAFHOST_PLUGIN_PATH, config.toml [host] plugin_paths).",
+            markup=False,
+            soft_wrap=not console.is_terminal,
         )
         return
-    table = Table(title=f"jafhost plugins ({len(views)})")
-    for column in ("name", "version", "source", "status", "kinds", "permissions", "reason"):
-        table.add_column(column, overflow="fold")
-    for v in views:
-        table.add_row(
-            escape(v.name),
-            escape(v.info.version),
-            escape(_source(v.info)),
-            _styled(v.status),
-            ", ".join(v.info.kinds),
-            escape("\n".join(v.info.permissions)),
-            escape(v.reason or ""),
+    rows = _list_rows(views)
+    if not console.is_terminal:
+        sys.stdout.write(_plain_table(rows))
+        return
+    columns = list(_LIST_COLUMNS)
+    hidden: list[str] = []
+    widths = _widths(rows, columns, console.width)
+    for optional in _LIST_OPTIONAL:
+        if widths is not None:
+            break
+        columns.remove(optional)
+        hidden.append(optional.lower())
+        widths = _widths(rows, columns, console.width)
+    if widths is None:  # too narrow for any table: one line per plugin, as in a pipe
+        sys.stdout.write(_plain_table(rows))
+        return
+    console.print(_rich_table(rows, columns, widths))
+    if hidden:
+        console.print(
+            f"(not shown at this width: {', '.join(hidden)}; see jafhost info NAME)",
+            style="dim",
+            markup=False,
         )
-    _console().print(table)
 
 
 @app.command()
-def info(name: str, as_json: JsonOption = False) -> None:
-    """Show one plugin in full: metadata, dependencies, permissions, isolation, config."""
+def info(
+    name: Annotated[str, typer.Argument(help="The plugin.")], as_json: JsonOption = False
+) -> None:
+    """Show one plugin in full.
+
+    Metadata, dependencies, permissions requested and granted, isolation, protections
+    and the config schema recorded at the last load. No plugin code runs.
+    """
     host = _host()
     view = host.plugin(name)
     _warn(host)
@@ -229,7 +370,11 @@ def enable(
         str | None, typer.Option(help="Run the plugin 'inprocess' or in a 'process' worker.")
     ] = None,
 ) -> None:
-    """Show the permissions plugins request, ask, grant them and enable the plugins."""
+    """Enable plugins, after approving what they request.
+
+    Shows the permissions each plugin requests, asks (or takes --yes), grants them and
+    enables the plugins and the plugins they require.
+    """
     from jafhost.errors import PluginError
 
     host = _host()
@@ -254,7 +399,10 @@ def enable(
 
 @app.command()
 def disable(names: Annotated[list[str], typer.Argument(help="Plugins to disable.")]) -> None:
-    """Disable plugins; the plugins that require them become unresolved."""
+    """Disable plugins.
+
+    The enabled plugins that require them become unresolved.
+    """
     host = _host()
     affected = host.disable(names)
     _warn(host)
@@ -266,21 +414,42 @@ def disable(names: Annotated[list[str], typer.Argument(help="Plugins to disable.
 
 
 @app.command()
-def grant(name: str, permission: str) -> None:
-    """Add one permission (kind:value) to a plugin's grants."""
+def grant(
+    name: Annotated[str, typer.Argument(help="The plugin.")],
+    permission: Annotated[
+        str, typer.Argument(help="The permission as kind:value, e.g. read:~/notes.")
+    ],
+) -> None:
+    """Add one permission to a plugin's grants.
+
+    A permission the plugin already has changes nothing (exit 0).
+    """
     from jafhost.errors import UsageError
     from jafhost.permissions import PermissionSyntaxError
 
     try:
-        text = _host().grant(name, permission)
+        change = _host().change_grant(name, permission, add=True)
     except PermissionSyntaxError as exc:
         raise UsageError(f"bad permission {permission!r}: {exc}") from None
-    _console().print(f"granted {text} to {name}", markup=False)
+    if change.changed:
+        line = f"granted {change.permission} to {name}"
+    else:
+        line = f"{name} already has {change.permission}; nothing changed"
+    _console().print(line, markup=False)
 
 
 @app.command()
-def revoke(name: str, permission: str) -> None:
-    """Remove one permission (kind:value) from a plugin's grants."""
+def revoke(
+    name: Annotated[str, typer.Argument(help="The plugin.")],
+    permission: Annotated[
+        str, typer.Argument(help="The permission exactly as granted (list and info show it).")
+    ],
+) -> None:
+    """Remove one permission from a plugin's grants.
+
+    The permission must be one of the grants, as list and info show them; any other
+    changes nothing (exit 1).
+    """
     from jafhost.errors import UsageError
     from jafhost.permissions import PermissionSyntaxError
 
@@ -293,7 +462,10 @@ def revoke(name: str, permission: str) -> None:
 
 @app.command()
 def doctor(as_json: JsonOption = False) -> None:
-    """Load every enabled plugin and report what is broken and why (exit 1 if anything is)."""
+    """Load every enabled plugin and report what is broken.
+
+    Exits 1 if an enabled plugin is invalid, unresolved or broken.
+    """
     import asyncio
 
     host = _host()
@@ -326,9 +498,26 @@ def doctor(as_json: JsonOption = False) -> None:
         raise typer.Exit(1)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from jafhost._version import __version__
+
+        sys.stdout.write(f"jafhost {__version__}\n")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print jafhost's version and exit.",
+            is_eager=True,
+            callback=_print_version,
+        ),
+    ] = False,
 ) -> None:
     """A plugin host for AI agents."""
 
@@ -363,6 +552,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _error("interrupted", 130)
     except Exception as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            # a bare group (``jafhost``, ``jafhost config``): its help, as ``--help`` gives it
+            sys.stdout.write(exc.format_message().rstrip("\n") + "\n")  # type: ignore[attr-defined]
+            return 0
         code = getattr(exc, "exit_code", None)
         if hasattr(exc, "format_message") and isinstance(code, int):
             # click's usage errors (typer's bundled click or click itself): exit 2 for usage

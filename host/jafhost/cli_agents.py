@@ -41,7 +41,10 @@ def _warn_inactive(host: Host) -> None:
 
 @app.command()
 def agents(as_json: JsonOption = False) -> None:
-    """The agents that the active plugins provide, and the tools each may use."""
+    """List the agents that the active plugins provide.
+
+    Each agent is shown with the tools it may use.
+    """
 
     async def work(host: Host) -> list[dict[str, Any]]:
         _warn_inactive(host)
@@ -131,7 +134,8 @@ def run(
         typer.Option(
             "--model",
             "-m",
-            help="provider:model, e.g. scripted:demo.jsonl or openai:gpt-4o-mini "
+            help="The model as provider:model, e.g. scripted:demo.jsonl or "
+            "openai:gpt-4o-mini "
             "(default: the agent's own model).",
         ),
     ] = None,
@@ -145,7 +149,10 @@ def run(
         bool, typer.Option("--yes", "-y", help="Allow tools that ask for confirmation.")
     ] = False,
 ) -> None:
-    """Run an agent on a message with a model provider, streaming each step."""
+    """Run an agent on a message, streaming each step.
+
+    The model comes from a provider: --model, else the agent's own.
+    """
     from jafhost.providers import ProviderError
 
     console = _console()

@@ -61,8 +61,8 @@ class ModelUnavailable(Failed):
 
 config_app = typer.Typer(
     name="config",
-    help="Show or change a plugin's configuration (config.toml [plugins.NAME] and "
-    "JAFHOST_<PLUGIN>__<FIELD> environment variables).",
+    help="Show or change a plugin's configuration.\n\nIt comes from config.toml "
+    "[plugins.NAME] and JAFHOST_<PLUGIN>__<FIELD> environment variables.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -160,8 +160,11 @@ def show(
     name: Annotated[str, typer.Argument(help="The plugin.")],
     as_json: JsonOption = False,
 ) -> None:
-    """Show a plugin's effective configuration (secrets masked), where each value comes
-    from (file, env, default) and its JSON Schema. Loads the plugin to validate."""
+    """Show a plugin's configuration and its JSON Schema.
+
+    Secrets are masked; each value says where it comes from (file, env, default).
+    Loads the plugin to validate.
+    """
     from jafhost.config import explain_config, explain_unvalidated, plugin_table, read_config
 
     host = _host()
@@ -283,12 +286,14 @@ def _toml_value(value: Any) -> str | None:
 @config_app.command("set", context_settings={"ignore_unknown_options": True})
 def set_command(
     name: Annotated[str, typer.Argument(help="The plugin.")],
-    key: Annotated[str, typer.Argument(help="The setting; dots for nested tables: limits.max")],
+    key: Annotated[str, typer.Argument(help="The setting; dots for nested tables: limits.max.")],
     value: Annotated[str, typer.Argument(help="The value: JSON when it parses, else a string.")],
 ) -> None:
-    """Validate one value against the plugin's schema and write it to config.toml
-    (atomically, keeping comments and order). Secret fields are refused: they come
-    from the environment."""
+    """Validate one value and write it to config.toml.
+
+    The plugin's schema checks the value; the file is written atomically, keeping
+    comments and order. Secret fields are refused: they come from the environment.
+    """
     from jafhost.config import dotted, env_prefix, resolve_key, secret_keys
     from jafhost.config_edit import set_plugin_value
     from jafhost.errors import UsageError

@@ -66,7 +66,10 @@ def new(
         typer.Option(help="The example tool: none (greets), read (files) or net (a URL)."),
     ] = None,
 ) -> None:
-    """Create a new plugin project from the template (plugin_template)."""
+    """Create a new plugin project from the template.
+
+    The template is plugin_template, rendered with cookiecutter.
+    """
     from jafhost import scaffold
 
     answers: dict[str, str] = scaffold.git_identity()
@@ -161,7 +164,11 @@ def install(
         bool, typer.Option("--upgrade", "-U", help="Upgrade to the newest versions.")
     ] = False,
 ) -> None:
-    """Install packages with pip in jafhost's environment; approve what new plugins request."""
+    """Install packages with pip, after a permission review.
+
+    Packages go to jafhost's environment; accepting the review approves what the new
+    plugins request.
+    """
     from jafhost.errors import PluginError
     from jafhost.installer import compare
 
@@ -221,7 +228,10 @@ def uninstall(
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Uninstall plugin distributions with pip; forget their state (--purge: their data too)."""
+    """Uninstall plugin distributions and forget their state.
+
+    With --purge their data folders are deleted too.
+    """
     from jafhost.installer import compare, forget, uninstall_targets
 
     host = _host()

@@ -11,7 +11,7 @@ from jafhost.cli import Failed, _host, _warn, app
 
 @app.command("mcp")
 def mcp_command() -> None:
-    """Serve the tools of the active plugins as an MCP server over stdio."""
+    """Serve the tools of the active plugins over MCP on stdio."""
     from jafhost.mcp_server import MCPUnavailable, serve
 
     host = _host()

@@ -107,7 +107,7 @@ def exit_code(result: CallResult) -> int:
 def tools(
     as_json: JsonOption = False,
     format: Annotated[
-        str | None, typer.Option("--format", help="openai or mcp: print the catalog in that form.")
+        str | None, typer.Option("--format", help="Print the catalog in that form: openai or mcp.")
     ] = None,
 ) -> None:
     """The tool catalog of the active plugins."""
@@ -144,7 +144,7 @@ def tools(
 
 @app.command()
 def call(
-    tool: Annotated[str, typer.Argument(help="plugin.tool (or plugin__tool)")],
+    tool: Annotated[str, typer.Argument(help="The tool: plugin.tool (or plugin__tool).")],
     json_args: Annotated[
         str | None, typer.Option("--json", help="Arguments as a JSON object.")
     ] = None,
@@ -154,7 +154,7 @@ def call(
     timeout: Annotated[float | None, typer.Option(help="Seconds before the call fails.")] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Allow tools that ask.")] = False,
 ) -> None:
-    """Route one action to a tool; the result is printed as JSON on stdout."""
+    """Route one action to a tool and print the result as JSON."""
     from jafhost.errors import UsageError
     from jafhost.tools import split_name
 
@@ -182,11 +182,14 @@ def call(
 
 @app.command()
 def emit(
-    event: Annotated[str, typer.Argument(help="The event name, e.g. order.created")],
+    event: Annotated[str, typer.Argument(help="The event's name, e.g. order.created.")],
     data: Annotated[str | None, typer.Option("--data", help="The event's data as JSON.")] = None,
 ) -> None:
-    """Deliver an event to the subscribed plugins; prints a JSON delivery report
-    (exit 1 if a handler failed or the event was not delivered)."""
+    """Deliver an event to the plugins subscribed to it.
+
+    Prints a JSON delivery report (exit 1 if a handler failed or the event was not
+    delivered).
+    """
     from jafhost.errors import UsageError
     from jafhost.events import EventError, check_event_name
 
@@ -216,7 +219,10 @@ def dev(
         list[Path] | None, typer.Argument(help="Folders to watch (default: the plugins').")
     ] = None,
 ) -> None:
-    """Run the enabled plugins and reload each one whose source files change."""
+    """Run the enabled plugins, reloading each one that changes.
+
+    A plugin is reloaded when one of its source files changes.
+    """
     from jafhost.dev import watch
 
     console = _console()

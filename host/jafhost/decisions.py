@@ -8,6 +8,7 @@ resolution and writes the state file: no plugin code runs here.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jafhost.errors import PluginError, UsageError
@@ -220,29 +221,90 @@ class Decisions:
         return affected
 
     def grant(self, name: str, permission: str) -> str:
-        """Add one permission to a plugin's grants; returns its canonical form."""
-        self._known([name])
-        from jafhost import permissions as vocabulary
+        """Add one permission to a plugin's grants; returns its canonical form.
 
-        text = str(vocabulary.parse(permission))
-
-        def apply(current: State) -> None:
-            record = current.record(name)
-            record.grants = sorted(set(record.grants) | {text})
-
-        self.store.update(apply)
-        return text
+        A permission already granted changes nothing (``change_grant`` says which).
+        """
+        return self.change_grant(name, permission, add=True).permission
 
     def revoke(self, name: str, permission: str) -> str:
-        """Remove one permission from a plugin's grants; returns its canonical form."""
+        """Remove one permission, exactly as granted, from a plugin's grants.
+
+        Returns its canonical form. One that is not among the grants (``read:/tmp/doc``
+        never revokes ``read:/tmp/docs``) changes nothing and raises ``NotGranted``,
+        whose message lists the grants the plugin has.
+        """
+        change = self.change_grant(name, permission, add=False)
+        if not change.changed:
+            raise NotGranted(change)
+        return change.permission
+
+    def change_grant(self, name: str, permission: str, *, add: bool) -> GrantChange:
+        """Add (``add``) or remove one permission; says whether the grants changed.
+
+        ``permission`` is parsed to its canonical string (``~`` expanded, paths
+        normalised, ``$PLUGIN_DATA`` kept symbolic: what ``list`` and ``info`` show) and
+        compared exactly with each grant's canonical string, so a grant matches only
+        itself. ``PermissionSyntaxError`` for a permission that cannot be parsed.
+        """
         self._known([name])
         from jafhost import permissions as vocabulary
 
         text = str(vocabulary.parse(permission))
 
-        def apply(current: State) -> None:
-            record = current.record(name)
-            record.grants = sorted(set(record.grants) - {text})
+        def apply(current: State) -> GrantChange:
+            record = current.plugins.get(name)
+            grants = list(record.grants) if record else []
+            same = [g for g in grants if g == permission.strip() or _canonical(g) == text]
+            if add and not same:
+                current.record(name).grants = sorted({*grants, text})
+            elif not add and same:
+                assert record is not None
+                record.grants = sorted(set(grants) - set(same))
+            else:
+                return GrantChange(name, text, False, sorted(set(grants)))
+            return GrantChange(name, text, True, sorted(set(current.record(name).grants)))
 
-        self.store.update(apply)
-        return text
+        return self.store.update(apply)
+
+
+def _canonical(grant: str) -> str | None:
+    """A stored grant's canonical string (None when it no longer parses)."""
+    from jafhost import permissions as vocabulary
+
+    try:
+        return str(vocabulary.parse(grant))
+    except vocabulary.PermissionSyntaxError:
+        return None
+
+
+@dataclass(frozen=True)
+class GrantChange:
+    """What ``grant``/``revoke`` did to one plugin's grants."""
+
+    plugin: str
+    permission: str
+    """The canonical string asked for."""
+    changed: bool
+    grants: list[str]
+    """The plugin's grants afterwards (canonical strings, sorted)."""
+
+
+class NotGranted(PluginError):
+    """``revoke`` of a permission that is not among the plugin's grants: nothing changed."""
+
+    def __init__(self, change: GrantChange) -> None:
+        have = ", ".join(change.grants) if change.grants else "none"
+        message = (
+            f"{change.plugin} has no grant {change.permission}; nothing changed "
+            f"(its grants: {have})"
+        )
+        kind = change.permission.partition(":")[0]
+        if (
+            kind in ("read", "write")
+            and "$PLUGIN_" not in change.permission
+            and any("$PLUGIN_" in g for g in change.grants)
+        ):  # the shell may have expanded an unquoted $PLUGIN_DATA
+            message += "; quote $PLUGIN_DATA in single quotes so the shell leaves it alone"
+        super().__init__(message, plugin=change.plugin)
+        self.change = change

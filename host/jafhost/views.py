@@ -41,7 +41,8 @@ class PluginView:
 
     def list_json(self) -> dict[str, Any]:
         """The ``jafhost list --json`` object (contract: name, version, distribution,
-        status, kinds, permissions, reason)."""
+        status, kinds, permissions, reason; ``granted``: the grants in force, canonical
+        strings, which may differ from ``permissions`` after ``grant``/``revoke``)."""
         return {
             "name": self.info.name,
             "version": self.info.version,
@@ -50,6 +51,7 @@ class PluginView:
             "kinds": list(self.info.kinds),
             "permissions": list(self.info.permissions),
             "reason": self.reason,
+            "granted": list(self.granted),
             "summary": self.info.summary,
             "source": self.info.source,
         }
