@@ -151,6 +151,8 @@ def _plain_table(rows: list[dict[str, Any]]) -> str:
 
 _WRAPS = ("PERMISSIONS", "REASON", "KINDS", "SOURCE")
 """The columns that may wrap, at spaces only."""
+_REASON_WORD = 16
+"""A word of a reason longer than this (a path) may be folded."""
 
 
 def _widths(rows: list[dict[str, Any]], columns: list[str], width: int) -> list[int] | None:
@@ -169,6 +171,8 @@ def _widths(rows: list[dict[str, Any]], columns: list[str], width: int) -> list[
     longest_line = {
         c: max(cell_len(line) for t in texts[c] for line in t.splitlines() or [""]) for c in columns
     }
+    if "REASON" in columns:  # free text: a long path in it may fold rather than hide columns
+        longest_word["REASON"] = min(longest_word["REASON"], _REASON_WORD)
     chosen = {c: longest_word[c] if c in _WRAPS else longest_line[c] for c in columns}
     spare = width - 2 * (len(columns) - 1) - sum(chosen.values())
     if spare < 0:
