@@ -72,10 +72,13 @@ def tests(session: nox.Session) -> None:
 @pinned
 def samples(session: nox.Session) -> None:
     """Every sample plugin installed together; each runs its own tests, then the
-    examples and docs that use them."""
-    session.install("-e", ".[dev]")
+    examples and docs that use them: tests/test_readme.py runs the README's commands as
+    written (its `jafhost install` builds a plugin offline, with this venv's hatchling)."""
+    session.install("-e", ".[dev]", "hatchling")
     _install_samples(session)
-    session.run("pytest", "tests/test_examples.py", "-p", "no:cacheprovider")
+    session.run(
+        "pytest", "tests/test_examples.py", "tests/test_readme.py", "-p", "no:cacheprovider"
+    )
     for sample in SAMPLES:
         if (sample / "tests").is_dir():
             session.run(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.rule import Rule
+from shop import make_shop
 
 HERE = Path(__file__).resolve().parent
 console = Console()
@@ -35,33 +35,6 @@ def step(title: str, *args: str, check: bool = True) -> None:
         console.print(f"[red]exit status {result.returncode}: the demo stops here[/]")
         sys.exit(result.returncode)
     console.print(f"[dim]exit status {result.returncode}[/]")
-
-
-def make_shop(folder: Path) -> Path:
-    """The orders database the support agent reads (through the sqlite plugin)."""
-    folder.mkdir(parents=True)
-    database = folder / "orders.db"
-    with sqlite3.connect(database) as db:
-        db.execute(
-            "create table orders (id integer primary key, customer text, status text, "
-            "carrier text, tracking_url text, total real)"
-        )
-        db.executemany(
-            "insert into orders values (?, ?, ?, ?, ?, ?)",
-            [
-                (41, "bob@example.com", "processing", None, None, 12.0),
-                (
-                    42,
-                    "ada@example.com",
-                    "shipped",
-                    "PostCo",
-                    "https://track.postco.example/42",
-                    99.5,
-                ),
-            ],
-        )
-    db.close()
-    return database
 
 
 async def mcp_round_trip() -> None:
@@ -89,7 +62,7 @@ def main() -> None:
     os.environ["COLUMNS"] = os.environ.get("COLUMNS", "140")
     console.print(f"[bold]jafhost demo[/] (JAFHOST_HOME={home})")
     try:
-        shop = make_shop(home / "shop")
+        shop = make_shop(home / "shop" / "orders.db")
         step("every installed plugin, found without running any plugin code", "list")
         step("one plugin in full: what it needs and what it asks for", "info", "support-agents")
         step("approve what sqlite asks for...", "enable", "sqlite", "--yes")

@@ -560,3 +560,114 @@ def test_config_of_a_plugin_in_a_worker_process(plugin: Site, home: Path) -> Non
     assert result.returncode == 1
     assert "worker process" in result.stderr
     assert _config(home).read_bytes() == before
+
+
+# -- a missing required setting says what sets it -----------------------------------
+
+REQUIRED_CODE = """
+from pathlib import Path
+from pydantic import BaseModel, ConfigDict, Field
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    database: Path
+    retries: int = Field(3, ge=0, le=10)
+
+@hookimpl
+def jaf_config_schema():
+    return Settings
+
+def ping() -> str:
+    \"\"\"Answer pong.\"\"\"
+    return "pong"
+
+@hookimpl
+def jaf_tools():
+    return [ping]
+"""
+
+
+class Needed(BaseModel):
+    """Required fields of several kinds, for the messages."""
+
+    class Limits(BaseModel):
+        max: int
+        min: int = 0
+
+    database: Path
+    name: str
+    limits: Limits
+    retries: int = Field(3, ge=0, le=10)
+    token: SecretStr
+
+
+def test_a_missing_required_field_names_the_command_or_variable_that_sets_it() -> None:
+    given = {"name": "n", "limits": {"max": 1}, "token": "t"}
+    env = {"JAFHOST_X__TOKEN": "t"}
+
+    def error(table: dict[str, object], environ: dict[str, str]) -> str:
+        without_token = {k: v for k, v in table.items() if k != "token"}
+        with pytest.raises(ConfigError) as caught:
+            validate_plugin_config(Needed, "x", {"plugins": {"x": without_token}}, environ)
+        return str(caught.value)
+
+    assert error({**given, "database": "/d"}, {}) == (
+        "plugin x needs configuration: JAFHOST_X__TOKEN=VALUE in the environment (a secret)"
+    )
+    assert error(given, env) == (
+        "plugin x needs configuration: jafhost config set x database PATH "
+        "(or JAFHOST_X__DATABASE=PATH)"
+    )
+    assert error({"limits": {}}, env) == (
+        "plugin x needs configuration: "
+        "jafhost config set x database PATH (or JAFHOST_X__DATABASE=PATH); "
+        "jafhost config set x name VALUE (or JAFHOST_X__NAME=VALUE); "
+        "jafhost config set x limits.max NUMBER (or JAFHOST_X__LIMITS__MAX=NUMBER)"
+    )
+    assert error({"name": "n"}, env) == (
+        "plugin x needs configuration: "
+        "jafhost config set x database PATH (or JAFHOST_X__DATABASE=PATH); "
+        "jafhost config set x limits JSON (or JAFHOST_X__LIMITS=JSON)"
+    )
+    # with another problem, each missing field keeps its command in the usual form
+    assert error({**given, "retries": 99}, env) == (
+        "config [plugins.x] database: Field required "
+        "(jafhost config set x database PATH (or JAFHOST_X__DATABASE=PATH)); "
+        "retries: Input should be less than or equal to 10"
+    )
+
+
+@pytest.mark.parametrize("isolation", ["inprocess", "process"])
+def test_the_needs_configuration_line_is_what_the_cli_shows_and_its_command_works(
+    site: Site, home: Path, tmp_path: Path, isolation: str
+) -> None:
+    site.plugin("db-conf", code=REQUIRED_CODE)
+    assert _cli(site, home, "enable", "db-conf", "--isolation", isolation, "--yes").returncode == 0
+    needs = (
+        "plugin db-conf needs configuration: jafhost config set db-conf database PATH "
+        "(or JAFHOST_DB_CONF__DATABASE=PATH)"
+    )
+
+    def doctor() -> tuple[str, str | None]:
+        result = _cli(site, home, "doctor", "--json")
+        [report] = [p for p in json.loads(result.stdout)["plugins"] if p["name"] == "db-conf"]
+        return report["runtime"], report["problem"]
+
+    assert doctor() == ("broken", needs)
+    call = _cli(site, home, "call", "db-conf.ping")
+    assert call.returncode == 1
+    assert (
+        call.stderr
+        == f"error: plugin db-conf is broken: {needs}; tool db-conf.ping is not available\n"
+    )
+    if isolation == "inprocess":  # a worker keeps the model: `config set` refuses there
+        database = str(tmp_path / "app.db")
+        command = needs.split(": ", 1)[1].split(" (or ")[0].replace("PATH", database)
+        fixed = _cli(site, home, *command.split()[1:])
+        assert fixed.returncode == 0, fixed.stderr
+    else:
+        _config(home).write_text(f'[plugins.db-conf]\ndatabase = "{tmp_path / "app.db"}"\n')
+    assert doctor() == ("active", None)
+    variable = {"JAFHOST_DB_CONF__DATABASE": str(tmp_path / "other.db")}
+    _config(home).unlink()
+    assert _cli(site, home, "call", "db-conf.ping", env=variable).stdout == '"pong"\n'

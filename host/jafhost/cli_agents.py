@@ -30,13 +30,24 @@ RESULT_PREVIEW = 300
 
 
 def _warn_inactive(host: Host) -> None:
-    """Plugins that failed to start cannot offer agents: say so on stderr."""
-    for view in host.plugins():
-        if view.runtime in ("broken", "blocked"):
-            sys.stderr.write(
-                f"warning: plugin {view.name} is {view.runtime} ({view.error}); "
-                "its agents and tools are unavailable\n"
-            )
+    """Plugins that failed to start cannot offer agents: say so on stderr, one line each.
+    A blocked plugin names the plugins it needs that failed, whose own line says why (the
+    reason is not repeated)."""
+    views = host.plugins()
+    failed = {v.name: v.runtime for v in views if v.runtime in ("broken", "blocked")}
+    resolution = host.resolution() if failed else None
+    for view in views:
+        if view.name not in failed:
+            continue
+        why = view.error
+        entry = resolution.get(view.name) if resolution is not None else None
+        if view.runtime == "blocked" and entry is not None:
+            needs = [d for d in entry.requires_plugins() if d in failed]
+            why = ", ".join(f"needs plugin {d}, which is {failed[d]}" for d in needs) or why
+        sys.stderr.write(
+            f"warning: plugin {view.name} is {view.runtime} ({why}); "
+            "its agents and tools are unavailable\n"
+        )
 
 
 @app.command()

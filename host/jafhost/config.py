@@ -362,11 +362,28 @@ class ConfigError(PluginError):
 
     The message names the plugin, each field at fault and the problem, and where an
     environment variable set the value, that variable. It never contains a value.
+    ``needs`` maps the keys of missing required fields (as in ``problems``) to how to set
+    each one; when nothing else is wrong the message is only that, in one line:
+    ``plugin sqlite needs configuration: jafhost config set sqlite database PATH (or
+    JAFHOST_SQLITE__DATABASE=PATH)``.
     """
 
-    def __init__(self, plugin: str, problems: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        plugin: str,
+        problems: list[tuple[str, str]],
+        needs: Mapping[str, str] | None = None,
+    ) -> None:
         self.problems = problems
-        text = "; ".join(f"{where}: {what}" for where, what in problems)
+        self.needs = dict(needs or {})
+        if self.needs and all(where in self.needs for where, _ in problems):
+            text = "; ".join(self.needs[where] for where, _ in problems)
+            super().__init__(f"plugin {plugin} needs configuration: {text}", plugin=plugin)
+            return
+        text = "; ".join(
+            f"{where}: {what}" + (f" ({self.needs[where]})" if where in self.needs else "")
+            for where, what in problems
+        )
         super().__init__(f"config [plugins.{plugin}] {text}", plugin=plugin)
 
 
@@ -404,23 +421,73 @@ def validation_problems(
     return problems
 
 
+def _placeholder(model: type[BaseModel], key: Key) -> str:
+    """What a message shows for a field's value: ``PATH``, ``NUMBER``, ``JSON`` or ``VALUE``."""
+    current: type[BaseModel] | None = model
+    annotation: Any = None
+    for part in key:
+        if current is None:
+            return "VALUE"
+        info = next(
+            (i for n, i in current.model_fields.items() if field_key(n, i) == part or n == part),
+            None,
+        )
+        if info is None:
+            return "VALUE"
+        annotation = info.annotation
+        current = next(filter(None, map(_model_member, _members(annotation))), None)
+    members = [get_origin(m) or m for m in _members(annotation) if m is not type(None)]
+    if current is not None or any(m in (list, dict, tuple, set) for m in members):
+        return "JSON"
+    if any(isinstance(m, type) and issubclass(m, Path) for m in members):
+        return "PATH"
+    if any(m in (int, float) for m in members):
+        return "NUMBER"
+    return "VALUE"
+
+
+def setting_hint(model: type[BaseModel], plugin: str, key: Key) -> str:
+    """How a user sets ``key``: ``jafhost config set sqlite database PATH (or
+    JAFHOST_SQLITE__DATABASE=PATH)``; for a secret, only its environment variable."""
+    value = _placeholder(model, key)
+    variable = f"{env_variable(plugin, key)}={value}"
+    if any(_overlaps(key, secret) for secret in secret_keys(model)):
+        return f"{variable} in the environment (a secret)"
+    return f"jafhost config set {plugin} {dotted(key)} {value} (or {variable})"
+
+
+def needed_settings(exc: ValidationError, model: type[BaseModel], plugin: str) -> dict[str, str]:
+    """The required fields ``exc`` says are missing, keyed as ``validation_problems`` keys
+    them, each with how to set it (``setting_hint``). Only fields of models: an entry
+    missing from a list or mapping has no command of its own."""
+    needs: dict[str, str] = {}
+    for error in exc.errors(include_url=False, include_input=False):
+        loc = tuple(str(part) for part in error["loc"])
+        if error["type"] == "missing" and loc and resolve_key(model, loc) == loc:
+            needs[dotted(loc)] = setting_hint(model, plugin, loc)
+    return needs
+
+
 def validate_plugin_config(
     model: type[BaseModel], plugin: str, config: dict[str, Any], environ: Mapping[str, str]
 ) -> BaseModel:
     """Validate ``plugin``'s effective table (file + environment) against ``model``.
 
     Raises ``ConfigError`` naming the plugin, each field and its problem: a value the
-    model refuses, or a secret field written in ``config.toml``.
+    model refuses, a required field that is missing (with the command that sets it), or a
+    secret field written in ``config.toml``.
     """
     env = env_settings(plugin, environ)
     problems = secrets_in_file(model, plugin, plugin_table(config, plugin))
+    needs: dict[str, str] = {}
     instance: BaseModel | None = None
     try:
         instance = model.model_validate(plugin_config_table(config, plugin, environ))
     except ValidationError as exc:
         problems += validation_problems(exc, env)
+        needs = needed_settings(exc, model, plugin)
     if problems or instance is None:
-        raise ConfigError(plugin, problems)
+        raise ConfigError(plugin, problems, needs)
     return instance
 
 

@@ -328,7 +328,13 @@ async def _configure(
     """
     from pydantic import BaseModel, ValidationError
 
-    from jafhost.config import ConfigError, env_settings, secrets_in_file, validation_problems
+    from jafhost.config import (
+        ConfigError,
+        env_settings,
+        needed_settings,
+        secrets_in_file,
+        validation_problems,
+    )
 
     model = await call_hook(pm, "jaf_config_schema", loaded, timeout)
     if model is None:
@@ -337,12 +343,14 @@ async def _configure(
         raise StepFailed(f"jaf_config_schema returned {model!r}, not a pydantic model class")
     _record_schema(schema_file, model)
     problems = secrets_in_file(model, loaded.name, file_table) if file_table else []
+    needs: dict[str, str] = {}
     try:
         instance = model.model_validate(table)
     except ValidationError as exc:
         problems += validation_problems(exc, env_settings(loaded.name, environ or {}))
+        needs = needed_settings(exc, model, loaded.name)
     if problems:
-        raise StepFailed(str(ConfigError(loaded.name, problems))) from None
+        raise StepFailed(str(ConfigError(loaded.name, problems, needs))) from None
     return instance
 
 
@@ -404,7 +412,7 @@ async def start(
             loaded,
             timeout,
             f"{step}: {exc}"
-            if step == "config" and not str(exc).startswith("config")
+            if step == "config" and not str(exc).startswith(("config", "plugin "))
             else str(exc),
             None,
         )
