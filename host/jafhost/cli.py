@@ -268,26 +268,26 @@ def disable(names: Annotated[list[str], typer.Argument(help="Plugins to disable.
 @app.command()
 def grant(name: str, permission: str) -> None:
     """Add one permission (kind:value) to a plugin's grants."""
-    from jafhost.errors import UsageError
+    from jafhost.errors import UsageError, quoted
     from jafhost.permissions import PermissionSyntaxError
 
     try:
         text = _host().grant(name, permission)
     except PermissionSyntaxError as exc:
-        raise UsageError(f"bad permission {permission!r}: {exc}") from None
+        raise UsageError(f"bad permission {quoted(permission)}: {exc}") from None
     _console().print(f"granted {text} to {name}", markup=False)
 
 
 @app.command()
 def revoke(name: str, permission: str) -> None:
     """Remove one permission (kind:value) from a plugin's grants."""
-    from jafhost.errors import UsageError
+    from jafhost.errors import UsageError, quoted
     from jafhost.permissions import PermissionSyntaxError
 
     try:
         text = _host().revoke(name, permission)
     except PermissionSyntaxError as exc:
-        raise UsageError(f"bad permission {permission!r}: {exc}") from None
+        raise UsageError(f"bad permission {quoted(permission)}: {exc}") from None
     _console().print(f"revoked {text} from {name}", markup=False)
 
 
