@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -126,6 +127,7 @@ def _cases() -> list[Case]:
     add("enable", "isolation-sandbox", "weather", "--yes", "--isolation", "sandbox",
         quoted="sandbox")  # fmt: skip
     add("enable", "isolation-empty", "weather", "--yes", "--isolation", "", quoted="")
+    add("enable", "isolation-missing-value", "weather", "--isolation")
 
     for command in ("grant", "revoke"):
         add(command, "unknown-plugin", "nope", "net:example.com", quoted="nope")
@@ -222,6 +224,7 @@ def _cases() -> list[Case]:
 
     cases.append(Case("", ("nosuchcommand",), "nosuchcommand", "unknown-command"))
     cases.append(Case("", ("--bogus",), None, "unknown-root-option"))
+    cases.append(Case("", ("",), "", "empty-command"))
     cases.append(Case("", ("config", "nosuchcommand"), "nosuchcommand", "config-unknown-command"))
     return cases
 
@@ -256,7 +259,7 @@ file descriptors 1 and 2 (so whatever writes to them is caught, children include
 OWN_PROCESS |= {"dev", "mcp", ""}
 
 DRIVER = """
-import json, os, sys, tempfile
+import json, os, sys, tempfile, time
 from jafhost.cli import main
 
 def run(argv):
@@ -264,6 +267,7 @@ def run(argv):
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         sys.stdout.flush(); sys.stderr.flush()
         os.dup2(out.fileno(), 1); os.dup2(err.fileno(), 2)
+        start = time.monotonic()
         try:
             code = main(argv)
         except SystemExit as exc:
@@ -274,7 +278,8 @@ def run(argv):
             os.close(saved[0]); os.close(saved[1])
         out.seek(0); err.seek(0)
         text = lambda f: f.read().decode("utf-8", "replace")
-        return {"returncode": code, "stdout": text(out), "stderr": text(err)}
+        seconds = time.monotonic() - start
+        return {"returncode": code, "stdout": text(out), "stderr": text(err), "seconds": seconds}
 
 with open(sys.argv[1], encoding="utf-8") as f:
     cases = json.load(f)
@@ -288,6 +293,7 @@ class Outcome:
     returncode: int
     stdout: str
     stderr: str
+    seconds: float
 
 
 @dataclass
@@ -341,11 +347,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     assert "notes" in before["state.json"].decode()
 
     def alone(case: Case) -> list[Outcome | None]:
+        start = time.monotonic()
         try:
             r = run_cli(*_argv(case, work), site=site, home=home, timeout=30)
         except subprocess.TimeoutExpired:
             return [None]
-        return [Outcome(r.returncode, r.stdout, r.stderr)]
+        return [Outcome(r.returncode, r.stdout, r.stderr, time.monotonic() - start)]
 
     together = [c for c in CASES if c.command not in OWN_PROCESS]
     batches = [together[i::2] for i in range(2)]
@@ -392,3 +399,5 @@ def test_bad_input(world: World, case: Case) -> None:
     assert result.stdout == ""
     if case.quoted is not None:
         assert _shown(case.quoted) in line, line
+    if case.command == "install":  # refused before pip could reach an index
+        assert result.seconds < 5, f"{case.id} took {result.seconds:.1f} s"
