@@ -272,7 +272,9 @@ def test_a_failed_install_leaves_the_host_as_it_was(venv: Env, tmp_path: Path) -
     store.update(lambda state: state.record("other").grants.append("env:OTHER"))
     before = store.path.read_bytes()
     packages = venv.installed()
-    result = venv.jafhost(home, "install", str(tmp_path / "no-such-plugin"), "--yes")
+    not_a_project = tmp_path / "no-such-plugin"  # a folder pip cannot build
+    not_a_project.mkdir()
+    result = venv.jafhost(home, "install", str(not_a_project), "--yes")
     assert result.returncode == 1
     last = result.stderr.splitlines()[-1]
     assert last.startswith("error: pip install failed: ")
@@ -287,7 +289,7 @@ def test_uninstall_refuses_what_is_not_a_plugin(venv: Env, tmp_path: Path) -> No
         result = venv.jafhost(home, "uninstall", name, "--purge", "--yes")
         assert result.returncode == 2, (name, result.stderr)
         [line] = result.stderr.splitlines()
-        assert line.startswith(f"error: {name} is not an installed plugin distribution")
+        assert line.startswith(f"error: {name!r} is not an installed plugin distribution")
     assert "jafhost" in venv.installed()
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from jafhost.dispatch import CallError, CallResult
-from jafhost.errors import PluginError, UsageError
+from jafhost.errors import PluginError, UsageError, quoted
 from jafhost.guard import CURRENT_PLUGIN
 from jafhost.providers import (
     ModelToolCall,
@@ -194,7 +194,7 @@ def find_agent(host: Host, name: str) -> AgentInfo:
         return matches[0]
     if matches:
         names = ", ".join(a.full_name for a in matches)
-        raise UsageError(f"agent name {name!r} is ambiguous: use one of {names}")
+        raise UsageError(f"agent name {quoted(name)} is ambiguous: use one of {names}")
     plugin, dot, _ = name.partition(".")
     if dot:
         status = _plugin_status(host, plugin)
@@ -209,7 +209,7 @@ def find_agent(host: Host, name: str) -> AgentInfo:
     )
     hint = f"; did you mean {', '.join(suggested)}?" if suggested else ""
     listed = ", ".join(known) if known else "none: no active plugin provides agents"
-    raise UsageError(f"unknown agent {name!r} (known: {listed}){hint}")
+    raise UsageError(f"unknown agent {quoted(name)} (known: {listed}){hint}")
 
 
 # -- providers ---------------------------------------------------------------------------
@@ -256,8 +256,8 @@ def resolve_provider(
     if isinstance(provider, str):
         spec = f"{provider}:{model}" if model else provider
     else:
-        spec = model or agent.spec.model or ""
-        if not spec:
+        spec = model if model is not None else agent.spec.model or ""  # "": refused below
+        if model is None and not spec:
             known = ", ".join(i.name for i in list_providers(host))
             raise UsageError(
                 f"agent {agent.full_name} has no default model: choose one with "

@@ -428,13 +428,13 @@ def grant(
 
     A permission the plugin already has changes nothing (exit 0).
     """
-    from jafhost.errors import UsageError
+    from jafhost.errors import UsageError, quoted
     from jafhost.permissions import PermissionSyntaxError
 
     try:
         change = _host().change_grant(name, permission, add=True)
     except PermissionSyntaxError as exc:
-        raise UsageError(f"bad permission {permission!r}: {exc}") from None
+        raise UsageError(f"bad permission {quoted(permission)}: {exc}") from None
     if change.changed:
         line = f"granted {change.permission} to {name}"
     else:
@@ -454,13 +454,13 @@ def revoke(
     The permission must be one of the grants, as list and info show them; any other
     changes nothing (exit 1).
     """
-    from jafhost.errors import UsageError
+    from jafhost.errors import UsageError, quoted
     from jafhost.permissions import PermissionSyntaxError
 
     try:
         text = _host().revoke(name, permission)
     except PermissionSyntaxError as exc:
-        raise UsageError(f"bad permission {permission!r}: {exc}") from None
+        raise UsageError(f"bad permission {quoted(permission)}: {exc}") from None
     _console().print(f"revoked {text} from {name}", markup=False)
 
 

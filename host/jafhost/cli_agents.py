@@ -171,18 +171,26 @@ def run(
     async def work(host: Host) -> AgentRun:
         _warn_inactive(host)
         found = host.agent(agent)
-        if not as_json:
-            from rich.markup import escape
+        printer = _printer(console)
+        started: list[bool] = []
 
-            label = model or found.spec.model or "-"
-            console.print(f"[bold]{escape(found.full_name)}[/] [dim]model {escape(label)}[/]")
+        def on_step(step: Step) -> None:
+            # the header waits for the first step: a bad --model prints only its error
+            if not started:
+                from rich.markup import escape
+
+                started.append(True)
+                label = model or found.spec.model or "-"
+                console.print(f"[bold]{escape(found.full_name)}[/] [dim]model {escape(label)}[/]")
+            printer(step)
+
         try:
             return await host.run_agent(
                 found.full_name,
                 message,
                 model=model,
                 max_turns=max_turns,
-                on_step=None if as_json else _printer(console),
+                on_step=None if as_json else on_step,
                 confirm=_run_confirmer(yes),
             )
         except ProviderError as exc:

@@ -296,13 +296,13 @@ def set_command(
     """
     from jafhost.config import dotted, env_prefix, resolve_key, secret_keys
     from jafhost.config_edit import set_plugin_value
-    from jafhost.errors import UsageError
+    from jafhost.errors import UsageError, quoted
 
     host = _host()
     host.plugin(name)
     parts = key.split(".")
     if not all(parts):
-        raise UsageError(f"bad config key {key!r} for plugin {name}: empty part")
+        raise UsageError(f"bad config key {quoted(key)} for plugin {name}: empty part")
     try:
         model = load_config_model(host, name)
     except ModelUnavailable as exc:
@@ -315,14 +315,14 @@ def set_command(
     if model is None:
         raise UsageError(
             f"plugin {name} declares no configuration (it has no jaf_config_schema), "
-            f"so it has no key {key!r}"
+            f"so it has no key {quoted(key)}"
         )
     resolved = resolve_key(model, parts)
     if resolved is None:
         from jafhost.config import known_keys
 
         known = ", ".join(known_keys(model)) or "none"
-        raise UsageError(f"plugin {name} has no config key {key!r} (known: {known})")
+        raise UsageError(f"plugin {name} has no config key {quoted(key)} (known: {known})")
     for secret in secret_keys(model):
         if resolved[: len(secret)] == secret:
             raise UsageError(_secret_refusal(name, secret))

@@ -170,8 +170,9 @@ def install(
     plugins request.
     """
     from jafhost.errors import PluginError
-    from jafhost.installer import compare
+    from jafhost.installer import check_install_arguments, compare
 
+    check_install_arguments(packages)
     before = list(_host().discovery(refresh=True).plugins)
     args = ["install", *(["--upgrade"] if upgrade else []), *packages]
     result = _pip(args, f"pip install {' '.join(packages)}")

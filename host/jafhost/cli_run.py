@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -57,10 +58,10 @@ def _parse_value(text: str) -> Any:
 
 def parse_arguments(json_args: str | None, pairs: list[str]) -> dict[str, Any]:
     """``--json ARGS`` then ``-a KEY=VALUE`` pairs (VALUE as JSON when it parses)."""
-    from jafhost.errors import UsageError
+    from jafhost.errors import UsageError, quoted
 
     arguments: dict[str, Any] = {}
-    if json_args:
+    if json_args is not None:  # "" is not JSON either
         try:
             loaded = json.loads(json_args)
         except ValueError as exc:
@@ -71,7 +72,7 @@ def parse_arguments(json_args: str | None, pairs: list[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise UsageError(f"invalid arguments: -a {pair!r} is not KEY=VALUE")
+            raise UsageError(f"invalid arguments: -a {quoted(pair)} is not KEY=VALUE")
         arguments[key] = _parse_value(value)
     return arguments
 
@@ -155,13 +156,13 @@ def call(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Allow tools that ask.")] = False,
 ) -> None:
     """Route one action to a tool and print the result as JSON."""
-    from jafhost.errors import UsageError
+    from jafhost.errors import UsageError, quoted
     from jafhost.tools import split_name
 
     arguments = parse_arguments(json_args, arg or [])
     parts = split_name(tool)
     if parts is None:
-        raise UsageError(f"unknown tool {tool!r}: name it plugin.tool")
+        raise UsageError(f"unknown tool {quoted(tool)}: name it plugin.tool")
     _host().plugin(parts[0])  # an unknown plugin is a usage error (exit 2)
 
     async def work(host: Host) -> CallResult:
@@ -216,7 +217,7 @@ def emit(
 @app.command()
 def dev(
     paths: Annotated[
-        list[Path] | None, typer.Argument(help="Folders to watch (default: the plugins').")
+        list[str] | None, typer.Argument(help="Folders to watch (default: the plugins').")
     ] = None,
 ) -> None:
     """Run the enabled plugins, reloading each one that changes.
@@ -224,6 +225,12 @@ def dev(
     A plugin is reloaded when one of its source files changes.
     """
     from jafhost.dev import watch
+    from jafhost.errors import UsageError, quoted
+
+    folders = [Path(p) for p in paths or []]
+    for text in paths or []:
+        if not text or not os.path.isdir(text):  # isdir: False for a name too long too
+            raise UsageError(f"dev: {quoted(text)} is not a folder")
 
     console = _console()
 
@@ -242,7 +249,7 @@ def dev(
         active = ", ".join(host.active) or "none"
         console.print(f"active plugins: {active}", markup=False)
         try:
-            await watch(host, list(paths or []), report, ready)
+            await watch(host, folders, report, ready)
         except RuntimeError as exc:
             raise Failed(str(exc)) from None
 

@@ -52,3 +52,19 @@ class StateError(Exception):
 
 class UsageError(Exception):
     """The caller asked for something that does not exist or makes no sense (exit status 2)."""
+
+
+QUOTE_LIMIT = 80
+"""Characters of an input that messages quote; longer ones are cut (a 120 KB name
+stays a short error line)."""
+
+
+def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``value`` as messages quote what a user typed: its ``repr`` (control characters
+    escaped), cut to ``limit`` characters with ``...`` and the full length when longer."""
+    if not isinstance(value, str):
+        text = repr(value)
+        return text if len(text) <= limit else text[:limit] + "..."
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} characters)"

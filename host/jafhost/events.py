@@ -27,9 +27,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from jafhost.errors import quoted
+
 MAX_DEPTH = 8
 EVENT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
 PATTERN = re.compile(r"^[A-Za-z0-9_.:*-]+$")
+EVENT_NAME_MAX = 256
+"""The longest event name (or pattern): names are identifiers, not payloads."""
 _CHAIN: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
     "jafhost_event_chain", default=()
 )
@@ -96,7 +100,9 @@ class DeliveryReport:
 
 def check_event_name(name: str) -> str:
     if not isinstance(name, str) or not EVENT_NAME.fullmatch(name):
-        raise EventError(f"bad event name {name!r}: use letters, digits, '.', '_', '-', ':'")
+        raise EventError(f"bad event name {quoted(name)}: use letters, digits, '.', '_', '-', ':'")
+    if len(name) > EVENT_NAME_MAX:
+        raise EventError(f"bad event name {quoted(name)}: longer than {EVENT_NAME_MAX} characters")
     return name
 
 

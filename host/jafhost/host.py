@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from jafhost._version import __version__
 from jafhost.decisions import Decisions
 from jafhost.discovery_cache import discover
-from jafhost.errors import PluginError, UsageError
+from jafhost.errors import PluginError, UsageError, quoted
 from jafhost.host_events import EventsAndIntegrations
 from jafhost.info import PluginInfo
 from jafhost.paths import HomeLayout, default_home
@@ -141,7 +141,7 @@ class Host(Decisions, EventsAndIntegrations):
         matches = [v for v in self.plugins() if v.name == name]
         if not matches:
             known = ", ".join(sorted({v.name for v in self.plugins()})) or "none installed"
-            raise UsageError(f"unknown plugin {name!r} (known: {known})")
+            raise UsageError(f"unknown plugin {quoted(name)} (known: {known})")
         view = matches[0]
         view.isolation = self.isolation_of(name)  # process isolation: config default too
         view.protections = self.protections(name)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jafhost.errors import StateError, UsageError
+from jafhost.errors import StateError, UsageError, quoted
 from jafhost.info import PluginInfo
 from jafhost.paths import HomeLayout
 from jafhost.state import State, StateStore
@@ -99,6 +99,46 @@ class Change:
         return sorted([*self.added, *(new for _, new in self.changed)], key=lambda p: p.name)
 
 
+ARGUMENT_MAX = 4096
+"""The longest argument ``install`` hands to pip (a path or a requirement)."""
+_ARCHIVES = (".whl", ".tar.gz", ".tgz", ".tar.bz2", ".zip")
+
+
+def check_install_arguments(packages: Iterable[str]) -> None:
+    """Refuse, before pip runs (and before it touches an index), what is neither a
+    requirement (``name``, ``name[extra]>=1``, ``name @ URL``), a URL, nor an existing
+    file or folder. pip options are refused too: only what to install is passed on.
+    ``UsageError`` names the argument and what is wrong with it."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    for text in packages:
+        bad = f"bad package {quoted(text)}"
+        if not text.strip():
+            raise UsageError(f"{bad}: empty")
+        if len(text) > ARGUMENT_MAX:
+            raise UsageError(f"{bad}: longer than {ARGUMENT_MAX} characters")
+        if text.startswith("-"):
+            raise UsageError(
+                f"{bad}: pip options are not passed on; give names, requirements, wheel "
+                "files or folders"
+            )
+        if "://" in text:
+            continue  # a URL: pip fetches it
+        path = text.split("[", 1)[0] if text.endswith("]") else text  # ./folder[extra]
+        if os.sep in text or text.startswith(".") or text.endswith(_ARCHIVES):
+            if not os.path.exists(path):
+                raise UsageError(f"{bad}: no such file or folder")
+            continue
+        try:
+            Requirement(text)
+        except InvalidRequirement as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else "cannot be parsed"
+            raise UsageError(
+                f"{bad}: not a requirement (name, name[extra]>=1.0) nor an existing file "
+                f"or folder: {reason}"
+            ) from None
+
+
 def compare(before: Iterable[PluginInfo], after: Iterable[PluginInfo]) -> Change:
     old = {p.name: p for p in before}
     new = {p.name: p for p in after}
@@ -161,13 +201,13 @@ def uninstall_targets(
         if infos is not None:
             distributions.setdefault(infos[0].distribution, sorted(p.name for p in infos))
         elif PLUGIN_NAME.fullmatch(text) and (
-            text in state.plugins or layout.plugin_dir(text).exists()
+            text in state.plugins or os.path.exists(layout.plugin_dir(text))
         ):
             leftovers.append(text)
         else:
             names = ", ".join(sorted({p.distribution for p in known if p.source == "distribution"}))
             raise UsageError(
-                f"{text} is not an installed plugin distribution or plugin name "
+                f"{quoted(text)} is not an installed plugin distribution or plugin name "
                 f"(installed: {names or 'none'})"
             )
     return Targets(distributions, sorted(set(leftovers) - set(_names(distributions))))

@@ -24,10 +24,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from jafhost.errors import quoted
+
 Kind = Literal["read", "write", "net", "env", "run", "ffi"]
 KINDS: tuple[Kind, ...] = ("read", "write", "net", "env", "run", "ffi")
 PATH_KINDS = ("read", "write")
 PATH_VARIABLES = ("$PLUGIN_DATA", "$PLUGIN_CACHE")
+PATH_MAX = 4096
+"""The longest path a permission may name (Linux's own limit)."""
 
 EXPLANATIONS: dict[str, str] = {
     "read": "read files and folders under {value}",
@@ -66,21 +70,23 @@ def normalize_path(raw: str) -> str:
     if not isinstance(raw, str) or not raw.strip():
         raise PermissionSyntaxError("a path must be a non-empty string")
     text = raw.strip()
+    if len(text) > PATH_MAX:
+        raise PermissionSyntaxError(f"path {quoted(raw)} is longer than {PATH_MAX} characters")
     for variable in PATH_VARIABLES:
         if text == variable or text.startswith(variable + "/"):
             rest = os.path.normpath(text[len(variable) :].strip("/") or ".")
             if rest == ".." or rest.startswith("../"):
-                raise PermissionSyntaxError(f"path {raw!r} leads out of {variable}")
+                raise PermissionSyntaxError(f"path {quoted(raw)} leads out of {variable}")
             return variable + ("" if rest == "." else "/" + rest)
     if text.startswith("$"):
         raise PermissionSyntaxError(
-            f"unknown variable in path {raw!r} (known: {', '.join(PATH_VARIABLES)})"
+            f"unknown variable in path {quoted(raw)} (known: {', '.join(PATH_VARIABLES)})"
         )
     if text.startswith("~"):
         text = os.path.expanduser(text)
     if not os.path.isabs(text):
         raise PermissionSyntaxError(
-            f"path {raw!r} is relative; use an absolute path, ~/..., or $PLUGIN_DATA"
+            f"path {quoted(raw)} is relative: use an absolute path, ~/... or $PLUGIN_DATA"
         )
     normalized = os.path.normpath(text)
     if normalized.startswith("//"):
@@ -95,7 +101,7 @@ def _normalize_hostname(host: str, raw: str) -> str:
         try:
             return "[" + str(ipaddress.IPv6Address(host[1:-1])) + "]"
         except ValueError as exc:
-            raise PermissionSyntaxError(f"bad IPv6 address in {raw!r}") from exc
+            raise PermissionSyntaxError(f"bad IPv6 address in {quoted(raw)}") from exc
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
@@ -107,9 +113,9 @@ def _normalize_hostname(host: str, raw: str) -> str:
     if labels[0] == "*":
         labels = labels[1:]
         if len(labels) < 2:
-            raise PermissionSyntaxError(f"wildcard {raw!r} must name a domain: *.example.com")
+            raise PermissionSyntaxError(f"wildcard {quoted(raw)} must name a domain: *.example.com")
     if not labels or not all(_HOST_LABEL.fullmatch(label) for label in labels):
-        raise PermissionSyntaxError(f"bad host name in {raw!r}")
+        raise PermissionSyntaxError(f"bad host name in {quoted(raw)}")
     return name
 
 
@@ -124,35 +130,39 @@ def normalize_net(raw: str) -> str:
     if text.startswith("["):
         end = text.find("]")
         if end < 0:
-            raise PermissionSyntaxError(f"unclosed '[' in {raw!r}")
+            raise PermissionSyntaxError(f"unclosed '[' in {quoted(raw)}")
         host, rest = text[: end + 1], text[end + 1 :]
         if rest:
             if not rest.startswith(":"):
-                raise PermissionSyntaxError(f"bad port in {raw!r}")
+                raise PermissionSyntaxError(f"bad port in {quoted(raw)}")
             port = rest[1:]
     elif text.count(":") == 1:
         host, port = text.split(":")
     elif text.count(":") > 1:
         host = text  # a bare IPv6 literal: any port
     if port != "*":
-        if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
-            raise PermissionSyntaxError(f"bad port {port!r} in {raw!r} (1-65535 or *)")
+        if not (port.isascii() and port.isdigit()):
+            raise PermissionSyntaxError(f"bad port {quoted(port)} in {quoted(raw)} (1-65535 or *)")
+        if not 0 < int(port) < 65536:
+            raise PermissionSyntaxError(
+                f"port {int(port)} in {quoted(raw)} is out of range 1-65535 (or * for any)"
+            )
         port = str(int(port))
     return f"{_normalize_hostname(host, raw)}:{port}"
 
 
 def normalize_env(raw: str) -> str:
     if not isinstance(raw, str) or not _ENV_NAME.fullmatch(raw):
-        raise PermissionSyntaxError(f"bad environment variable name {raw!r}")
+        raise PermissionSyntaxError(f"bad environment variable name {quoted(raw)}")
     return raw
 
 
 def normalize_run(raw: str) -> str:
     if not isinstance(raw, str) or not raw.strip() or any(c.isspace() for c in raw.strip()):
-        raise PermissionSyntaxError(f"bad program name {raw!r} (a name or an absolute path)")
+        raise PermissionSyntaxError(f"bad program name {quoted(raw)} (a name or an absolute path)")
     text = raw.strip()
     if "/" in text and not os.path.isabs(os.path.expanduser(text)):
-        raise PermissionSyntaxError(f"program path {raw!r} is relative")
+        raise PermissionSyntaxError(f"program path {quoted(raw)} is relative")
     return os.path.normpath(os.path.expanduser(text)) if "/" in text else text
 
 
@@ -173,7 +183,9 @@ def make(kind: str, value: str = "") -> Permission:
         return Permission("ffi")
     normalizer = _NORMALIZERS.get(kind)
     if normalizer is None:
-        raise PermissionSyntaxError(f"unknown permission kind {kind!r} (known: {', '.join(KINDS)})")
+        raise PermissionSyntaxError(
+            f"unknown permission kind {quoted(kind)} (known: {', '.join(KINDS)})"
+        )
     return Permission(kind, normalizer(value))
 
 
@@ -183,7 +195,7 @@ def parse(text: str) -> Permission:
     if kind == "ffi" and not sep:
         return Permission("ffi")
     if not sep:
-        raise PermissionSyntaxError(f"{text!r} is not of the form kind:value")
+        raise PermissionSyntaxError(f"{quoted(text)} is not of the form kind:value")
     return make(kind, value)
 
 

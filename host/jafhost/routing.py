@@ -27,6 +27,7 @@ from jafhost.dispatch import (
     run_tool,
     validate,
 )
+from jafhost.errors import quoted
 from jafhost.runner import HookTimeout, call_plugin
 from jafhost.tools import Tool, split_name
 
@@ -102,7 +103,7 @@ class ToolRouter:
                 )
         close = difflib.get_close_matches(name, list(self._tools), n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        return CallError("not_found", f"unknown tool {name!r}{hint}", tool=name)
+        return CallError("not_found", f"unknown tool {quoted(name)}{hint}", tool=name)
 
     def has_middleware(self) -> bool:
         impls = self._pm.hook.jaf_tool_call.get_hookimpls()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jafhost.errors import UsageError
+from jafhost.errors import UsageError, quoted
 
 TEMPLATE = "plugin_template"
 PERMISSION_CHOICES = ("none", "read", "net")
@@ -60,14 +60,24 @@ def template_dir() -> Path:
     )
 
 
+NAME_MAX = 50
+"""The longest name ``new`` accepts: exported tool names (``plugin__tool``) must fit
+OpenAI's 64 characters."""
+
+
 def check_name(name: str) -> str:
     """Plugin names: lowercase letters and digits in words joined by single - or _."""
     from jafhost.manifest import PLUGIN_NAME
 
     if not PLUGIN_NAME.fullmatch(name):
         raise UsageError(
-            f"plugin name {name!r} is not allowed: use lowercase letters and digits in "
+            f"plugin name {quoted(name)} is not allowed: use lowercase letters and digits in "
             "words joined by single '-' or '_' (e.g. notes-search)"
+        )
+    if len(name) > NAME_MAX:
+        raise UsageError(
+            f"plugin name {quoted(name)} is too long: at most {NAME_MAX} characters, so "
+            "its tools' exported names (plugin__tool) fit in 64"
         )
     return name
 
@@ -78,14 +88,16 @@ def check_kinds(text: str) -> str:
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise UsageError(
-            f"kinds {text!r}: each must be one of {', '.join(KINDS)} (comma-separated)"
+            f"kinds {quoted(text)}: each must be one of {', '.join(KINDS)} (comma-separated)"
         )
     return ", ".join(dict.fromkeys(kinds))
 
 
 def check_permissions(choice: str) -> str:
     if choice not in PERMISSION_CHOICES:
-        raise UsageError(f"permissions {choice!r}: choose one of {', '.join(PERMISSION_CHOICES)}")
+        raise UsageError(
+            f"permissions {quoted(choice)}: choose one of {', '.join(PERMISSION_CHOICES)}"
+        )
     return choice
 
 

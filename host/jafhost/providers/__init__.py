@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from jafhost.errors import UsageError
+from jafhost.errors import UsageError, quoted
 
 LOGGER = logging.getLogger("jafhost")
 _IDS = itertools.count(1)
@@ -263,7 +263,7 @@ def resolve(
     name, model = split_model(spec)
     plugin_providers = list(plugin_providers)
     if not name:
-        raise UsageError(f"model {spec!r} names no provider: use provider:model")
+        raise UsageError(f"model {quoted(spec)} names no provider: use provider:model")
     if name in BUILTINS:
         table = _provider_table(config or {}, name, config_source)
         try:
@@ -280,7 +280,7 @@ def resolve(
         if is_provider(obj) and obj.name == name:
             return Resolved(obj, model, spec, plugin=plugin)
     known = ", ".join(dict.fromkeys(i.name for i in available(plugin_providers)))
-    raise UsageError(f"unknown model provider {name!r} in {spec!r} (known: {known})")
+    raise UsageError(f"unknown model provider {quoted(name)} in {quoted(spec)} (known: {known})")
 
 
 def _provider_table(config: Mapping[str, Any], name: str, source: str) -> dict[str, Any]:
