@@ -6,6 +6,7 @@ in both isolation modes. The real ``jafhost`` in new processes over real plugins
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import subprocess
@@ -116,6 +117,21 @@ def test_call_accepts_a_positive_timeout(site: Site, home: Path) -> None:
 # -- a denial names the grant that allows it ------------------------------------------------
 
 
+def _mcp_call(tool: str, arguments: dict[str, object]) -> str:
+    hello = {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "1"},
+    }
+    messages = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+         "params": {"name": tool, "arguments": arguments}},
+    ]  # fmt: skip
+    return "".join(json.dumps(m) + "\n" for m in messages)
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_a_denial_names_the_grant_that_allows_it(
     mode: str, site: Site, home: Path, secret: Path
@@ -129,6 +145,16 @@ def test_a_denial_names_the_grant_that_allows_it(
     assert line.startswith(f"error: permission denied: {permission}: plugin files may not read")
     assert line.endswith(f"(to allow it: jafhost grant files {permission})")
     assert "TOP-SECRET" not in denied.stdout + denied.stderr
+
+    if importlib.util.find_spec("mcp") is not None:  # the same words for an MCP client
+        served = run_cli("mcp", input=_mcp_call("files__peek", {"path": str(secret)}),
+                         site=site, home=home)  # fmt: skip
+        assert served.returncode == 0, served.stderr
+        answer = [json.loads(line) for line in served.stdout.splitlines()][-1]["result"]
+        assert answer["isError"] is True
+        assert answer["structuredContent"]["error"]["code"] == "permission_denied"
+        hint = f"(to allow it: jafhost grant files {permission})"
+        assert answer["content"][0]["text"].endswith(hint)
 
     # the command it names is the one that allows it
     granted = run_cli("grant", "files", permission, site=site, home=home)
