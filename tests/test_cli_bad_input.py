@@ -230,8 +230,6 @@ def _cases() -> list[Case]:
 
 
 CASES = _cases()
-LATER = {"call-timeout-zero", "call-timeout-negative", "call-timeout-nan"}
-"""``call --timeout`` validation lands with the ``call`` hygiene work."""
 
 
 def _commands(group: Any, prefix: str = "") -> Iterator[str]:
@@ -377,15 +375,7 @@ def _shown(text: str) -> str:
     return quoted if len(text) <= 40 else quoted[:30]
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(c, id=c.id, marks=[pytest.mark.xfail(reason="lands with call --timeout")])
-        if c.id in LATER
-        else pytest.param(c, id=c.id)
-        for c in CASES
-    ],
-)
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES])
 def test_bad_input(world: World, case: Case) -> None:
     result = world.results[case.id]
     assert result is not None, f"{case.id}: still running after the time limit"

@@ -256,7 +256,7 @@ async def test_failures_are_tool_results_with_is_error(server: dict[str, Any]) -
 
             broken = await session.call_tool(f"{BROKEN}__lost", {})
             assert broken.is_error
-            assert json.loads(text_of(broken)[1])["error"]["code"] == "not_found"
+            assert json.loads(text_of(broken)[1])["error"]["code"] == "unavailable"
             assert f"plugin {BROKEN} is broken" in text_of(broken)[0]
 
             # the server is still fine after all of that

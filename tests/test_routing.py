@@ -193,11 +193,13 @@ def test_tools_of_inactive_plugins_say_why(site: Site, make_host: MakeHost) -> N
     async def scenario() -> None:
         async with host:
             off = await host.call("calc.add", {"a": 1, "b": 2})
-            assert off.error is not None and off.error.code == "not_found"
+            assert off.error is not None and off.error.code == "unavailable"
             assert off.error.status == "disabled"
             assert "plugin calc is disabled" in off.error.message
+            assert "(to enable it: jafhost enable calc)" in off.error.message
             broken = await host.call("broken.anything")
             assert broken.error is not None and broken.error.status == "broken"
+            assert broken.error.code == "unavailable"
 
     _run(scenario())
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -356,6 +358,61 @@ def test_cli_list_survives_a_corrupt_state_file(site: Site, home: Path, as_json:
         assert listed["quiet"]["status"] == "enabled"
     else:
         assert "quiet" in result.stdout
+
+
+def _can_write(folder: Path) -> bool:
+    probe = folder / ".probe"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+    except OSError:
+        return False
+    probe.unlink()
+    return True
+
+
+@pytest.fixture
+def read_only_home(home: Path) -> Iterator[Path]:
+    """``home``, made read-only in a way the user running the tests honours: its mode
+    for a normal user; for root (whom modes do not stop) the immutable attribute, where
+    the file system supports it. Skipped when neither binds this user."""
+    home.chmod(0o555)
+    undo: list[list[str]] = []
+    chattr = shutil.which("chattr")
+    if _can_write(home) and chattr is not None:
+        made = subprocess.run([chattr, "+i", str(home)], capture_output=True)
+        if made.returncode == 0:
+            undo.append([chattr, "-i", str(home)])
+    try:
+        if _can_write(home):
+            pytest.skip("this user can write to any folder here (root, no immutable attribute)")
+        yield home
+    finally:
+        for command in undo:
+            subprocess.run(command, check=True)
+        home.chmod(0o755)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("list", "--json"), ("list",), ("tools", "--json"), ("enable", "quiet")],
+    ids=["fast-path", "table", "tools", "enable"],
+)
+def test_a_corrupt_state_file_that_cannot_be_moved_aside_is_one_error_line(
+    site: Site, home: Path, args: tuple[str, ...], request: pytest.FixtureRequest
+) -> None:
+    site.plugin("quiet")
+    (home / "state.json").write_bytes(b"{not json")
+    request.getfixturevalue("read_only_home")
+    result = run_cli(*args, site=site, home=home)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr  # no traceback
+    assert lines[0].startswith(f"error: state file {home / 'state.json'} is unreadable (")
+    assert "cannot be moved aside" in lines[0]
+    assert f"make {home} writable" in lines[0]
+    assert result.stdout == ""
+    assert (home / "state.json").read_bytes() == b"{not json"  # kept as it was
+    assert kept_files(home) == []
 
 
 # -- concurrency ---------------------------------------------------------------------------

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from jafhost import streams
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -43,12 +45,16 @@ class Failed(Exception):
 def _console(stderr: bool = False) -> Console:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    if stderr:
+        return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(file=streams.out(), highlight=False, soft_wrap=True)
 
 
 def _host() -> Host:
+    """The host; from here on plugin code may run, so ``sys.stdout`` points at stderr."""
     from jafhost.host import Host
 
+    streams.plugin_code()
     host = Host()
     host.debug = _DEBUG
     return host
@@ -60,7 +66,8 @@ def _warn(host: Host) -> None:
 
 
 def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    """JSON on the real stdout (plugin code's prints go to stderr: ``jafhost.streams``)."""
+    streams.out().write(json.dumps(data, indent=2) + "\n")
 
 
 _STATUS_STYLE = {
@@ -224,7 +231,7 @@ def list_command(as_json: JsonOption = False) -> None:
         return
     from rich.console import Console
 
-    console = Console(highlight=False)
+    console = Console(file=streams.out(), highlight=False)
     if not views:
         console.print(
             "No plugins installed (entry point group jaf.plugins) or in plugin folders "
@@ -235,7 +242,7 @@ def list_command(as_json: JsonOption = False) -> None:
         return
     rows = _list_rows(views)
     if not console.is_terminal:
-        sys.stdout.write(_plain_table(rows))
+        streams.out().write(_plain_table(rows))
         return
     columns = list(_LIST_COLUMNS)
     hidden: list[str] = []
@@ -247,7 +254,7 @@ def list_command(as_json: JsonOption = False) -> None:
         hidden.append(optional.lower())
         widths = _widths(rows, columns, console.width)
     if widths is None:  # too narrow for any table: one line per plugin, as in a pipe
-        sys.stdout.write(_plain_table(rows))
+        streams.out().write(_plain_table(rows))
         return
     console.print(_rich_table(rows, columns, widths))
     if hidden:
@@ -506,7 +513,7 @@ def _print_version(value: bool) -> None:
     if value:
         from jafhost._version import __version__
 
-        sys.stdout.write(f"jafhost {__version__}\n")
+        streams.out().write(f"jafhost {__version__}\n")
         raise typer.Exit()
 
 
@@ -533,7 +540,27 @@ def _error(message: str, code: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; map every failure to one ``error:`` line and the contract's exit codes."""
+    """Run the CLI; map every failure to one ``error:`` line and the contract's exit codes.
+
+    Stdout is the CLI's own (``jafhost.streams``): plugin code's output goes to stderr,
+    and a reader that goes away (``jafhost list --json | head -1``) ends the command
+    quietly with exit status 1, as Python's documentation on SIGPIPE suggests.
+    """
+    streams.claim()
+    code = 1
+    try:
+        code = _main(argv)
+    except BrokenPipeError:
+        streams.closed_pipe()
+    except SystemExit as exc:  # click ends a command whose stdout went away with exit(1)
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        if streams.release():
+            code = code or 1
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     global _DEBUG
     from jafhost.errors import PluginError, StateError, UsageError
 
@@ -547,6 +574,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.exit_code)
     except typer.Abort:
         return _error("aborted", 1)
+    except BrokenPipeError:
+        raise
     except UsageError as exc:
         _trace()
         return _error(str(exc), 2)

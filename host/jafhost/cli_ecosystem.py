@@ -10,8 +10,8 @@
   new plugin (or version) that requests nothing is enabled by the default policy, one
   that requests permissions gets the approval prompt (``--yes`` approves). A failed pip
   run changes nothing in the host's state (exit 1 with pip's last error line); approval
-  that cannot be asked (no terminal, no ``--yes``) leaves the plugin ``needs-approval``
-  and exits 1 with the command that approves it.
+  that cannot be asked (no terminal, no ``--yes``) leaves the plugin ``needs-approval``:
+  the install succeeded (exit 0), and a last line names the command that approves it.
 - ``uninstall PKG...`` (distribution or plugin names) asks for a yes, runs
   ``pip uninstall``, then removes the plugins' state records (enabled flag, grants);
   ``--purge`` also deletes their folders ``plugins/NAME/`` under the host home, and
@@ -198,12 +198,13 @@ def install(
     _warn(host)
     for info in change.touched:
         console.print(_installed_line(host, info, old.get(info.name)), markup=False)
-    if refused:
-        names = " ".join(refused)
-        verb = "requests" if len(refused) == 1 else "request"
-        raise Failed(
-            f"installed, but {names} {verb} permissions and there is no terminal to ask: "
-            f"approve them with `jafhost enable {names} --yes`"
+    if refused:  # installed all the same: say what approves them (exit 0)
+        names = " ".join(shlex.quote(name) for name in refused)
+        console.print(
+            f"next: `jafhost enable {names}` approves the permissions and enables "
+            f"{'it' if len(refused) == 1 else 'them'} (there was no terminal to ask; "
+            "--yes approves without one)",
+            markup=False,
         )
 
 

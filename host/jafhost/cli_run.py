@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -61,13 +62,19 @@ def parse_arguments(json_args: str | None, pairs: list[str]) -> dict[str, Any]:
     from jafhost.errors import UsageError, quoted
 
     arguments: dict[str, Any] = {}
+    if json_args == "-":
+        json_args, where = _stdin_text(), "--json - (standard input)"
+        if not json_args.strip():
+            raise UsageError(f"invalid arguments: {where} is empty; give a JSON object")
+    else:
+        where = "--json"
     if json_args is not None:  # "" is not JSON either
         try:
             loaded = json.loads(json_args)
         except ValueError as exc:
-            raise UsageError(f"invalid arguments: --json is not valid JSON: {exc}") from None
+            raise UsageError(f"invalid arguments: {where} is not valid JSON: {exc}") from None
         if not isinstance(loaded, dict):
-            raise UsageError("invalid arguments: --json must be a JSON object")
+            raise UsageError(f"invalid arguments: {where} must be a JSON object")
         arguments.update(loaded)
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -75,6 +82,26 @@ def parse_arguments(json_args: str | None, pairs: list[str]) -> dict[str, Any]:
             raise UsageError(f"invalid arguments: -a {quoted(pair)} is not KEY=VALUE")
         arguments[key] = _parse_value(value)
     return arguments
+
+
+def _stdin_text() -> str:
+    from jafhost.errors import UsageError
+
+    if sys.stdin is None:
+        raise UsageError("invalid arguments: --json - reads standard input, and there is none")
+    try:
+        return sys.stdin.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        message = f"invalid arguments: cannot read --json - (standard input): {exc}"
+        raise UsageError(message) from None
+
+
+def check_timeout(timeout: float | None) -> None:
+    """``--timeout``: a finite number of seconds greater than 0."""
+    from jafhost.errors import UsageError
+
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise UsageError(f"--timeout must be a number of seconds greater than 0, not {timeout:g}")
 
 
 def _confirmer(yes: bool) -> Callable[[Tool, dict[str, Any]], bool]:
@@ -99,7 +126,7 @@ def exit_code(result: CallResult) -> int:
     error = result.error
     if error is None:
         return 0
-    if error.code == "invalid_arguments" or (error.code == "not_found" and error.status is None):
+    if error.code in ("invalid_arguments", "not_found"):
         return 2
     return 1
 
@@ -147,7 +174,8 @@ def tools(
 def call(
     tool: Annotated[str, typer.Argument(help="The tool: plugin.tool (or plugin__tool).")],
     json_args: Annotated[
-        str | None, typer.Option("--json", help="Arguments as a JSON object.")
+        str | None,
+        typer.Option("--json", help="Arguments as a JSON object ('-': read it from stdin)."),
     ] = None,
     arg: Annotated[
         list[str] | None, typer.Option("-a", "--arg", help="KEY=VALUE (VALUE parsed as JSON).")
@@ -159,6 +187,7 @@ def call(
     from jafhost.errors import UsageError, quoted
     from jafhost.tools import split_name
 
+    check_timeout(timeout)
     arguments = parse_arguments(json_args, arg or [])
     parts = split_name(tool)
     if parts is None:
@@ -172,7 +201,7 @@ def call(
     # caches) from other plugins wraps every call, one-off CLI calls included
     result = with_host(work)
     if result.ok:
-        sys.stdout.write(json.dumps(result.result, indent=2) + "\n")
+        _print_json(result.result)
         return
     assert result.error is not None
     sys.stderr.write(f"error: {' '.join(result.error.message.split())}\n")

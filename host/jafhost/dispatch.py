@@ -2,7 +2,8 @@
 
 Every call ends in a ``CallResult``: the tool's result as JSON-ready data, or a
 structured error whose ``code`` is one of ``invalid_arguments``, ``not_found``,
-``permission_denied``, ``timeout`` or ``tool_error``. Nothing a tool does (raise,
+``permission_denied``, ``timeout``, ``tool_error`` or ``unavailable`` (the tool's plugin
+is known but not active). Nothing a tool does (raise,
 hang, exit) escapes as an exception to the caller.
 
 Two paths: ``call_inline`` runs a sync tool in the caller's thread (validation, the
@@ -32,7 +33,14 @@ if TYPE_CHECKING:
 
 
 _IDS = itertools.count(1)
-ERROR_CODES = ("invalid_arguments", "not_found", "permission_denied", "timeout", "tool_error")
+ERROR_CODES = (
+    "invalid_arguments",
+    "not_found",
+    "permission_denied",
+    "timeout",
+    "tool_error",
+    "unavailable",
+)
 
 
 @dataclass

@@ -14,6 +14,11 @@ import os
 import sys
 
 
+def _error(message: str, code: int) -> int:
+    sys.stderr.write(f"error: {' '.join(message.split())}\n")
+    return code
+
+
 def _list_json() -> int:
     from jafhost.errors import PluginError, StateError, UsageError
     from jafhost.host import Host
@@ -22,14 +27,23 @@ def _list_json() -> int:
         host = Host()
         views = host.plugins()
     except UsageError as exc:
-        sys.stderr.write(f"error: {' '.join(str(exc).split())}\n")
-        return 2
+        return _error(str(exc), 2)
     except (PluginError, StateError) as exc:
-        sys.stderr.write(f"error: {' '.join(str(exc).split())}\n")
-        return 1
+        return _error(str(exc), 1)
+    except Exception as exc:  # as the full CLI: one line (JAFHOST_DEBUG=1 takes the full path)
+        return _error(f"unexpected {type(exc).__name__}: {exc}", 1)
     for warning in host.warnings:
         sys.stderr.write(f"warning: {warning}\n")
-    sys.stdout.write(json.dumps([v.list_json() for v in views], indent=2) + "\n")
+    try:
+        sys.stdout.write(json.dumps([v.list_json() for v in views], indent=2) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader went away (``| head -1``): nothing more to say, and nothing may be
+        # flushed to the closed pipe at exit (Python's documented way to handle SIGPIPE)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+        return 1
     return 0
 
 

@@ -139,8 +139,17 @@ def _deny(plugin: str, permission: str, action: str) -> PermissionDenied:
         with contextlib.suppress(Exception):  # a listener's bug must not hide the denial
             listener(plugin, permission, action)
     return PermissionDenied(
-        f"{permission}: plugin {plugin} may not {action}", plugin=plugin, permission=permission
+        f"{permission}: plugin {plugin} may not {action} ({grant_hint(plugin, permission)})",
+        plugin=plugin,
+        permission=permission,
     )
+
+
+def grant_hint(plugin: str, permission: str) -> str:
+    """How the user allows what was denied: the ``jafhost grant`` command, ready to paste."""
+    import shlex
+
+    return f"to allow it: jafhost grant {shlex.quote(str(plugin))} {shlex.quote(permission)}"
 
 
 def _path(value: Any) -> str | None:

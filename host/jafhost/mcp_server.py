@@ -18,19 +18,21 @@ limit and the ``jaf_tool_call`` middleware apply exactly as for ``jafhost call``
   ``structuredContent`` when the result is a JSON object (the only shape the handshake
   protocol versions allow there).
 - Failure (``invalid_arguments``, ``not_found``, ``permission_denied``, ``timeout``,
-  ``tool_error``): a tool result with ``isError: true`` whose first text block is the
-  error message, the second the structured error as JSON (``{"error": {...}}``, also in
-  ``structuredContent``) - never a JSON-RPC protocol error, so the model sees it and can
-  correct itself.
+  ``tool_error``, ``unavailable``): a tool result with ``isError: true`` whose first text
+  block is the error message, the second the structured error as JSON
+  (``{"error": {...}}``, also in ``structuredContent``) - never a JSON-RPC protocol error,
+  so the model sees it and can correct itself.
 - Tools that want confirmation (``@tool(confirm=True)``) are put to the user through the
   client with an MCP elicitation (a form with no fields: accept or decline). A client that
   does not support elicitation cannot ask, so the call is refused (``permission_denied``).
 
-Stdout. Only the protocol may reach stdout. The SDK's stdio transport moves the wire to a
-private descriptor and points fd 1 at stderr while it serves; on top of that ``sys.stdout``
-is replaced by ``sys.stderr`` for as long as plugin code can run (activation, calls,
-deactivation), so a plugin's ``print`` (even where the transport could not divert the
-descriptor) lands on stderr instead of corrupting the stream.
+Stdout. Only the protocol may reach stdout. Under the CLI, ``jafhost.streams`` moved the
+real stdout to a private descriptor when the command started and points fd 1 and
+``sys.stdout`` at stderr; the protocol goes to the kept stream. Called by an embedding
+program, the SDK's stdio transport does the same for fd 1 while it serves, and
+``sys.stdout`` is replaced by ``sys.stderr`` for as long as plugin code can run
+(activation, calls, deactivation). Either way a plugin's ``print`` lands on stderr
+instead of corrupting the stream.
 
 Lifetime. Plugins are activated once the transport is up (before the handshake is
 answered) and deactivated, in reverse order, when stdin closes - after the requests
@@ -42,6 +44,7 @@ naming what is served, go to stderr (the client's log of the server).
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -358,6 +361,28 @@ def _log_activation(host: Host, loaded: list[LoadedPlugin]) -> None:
     sys.stderr.flush()
 
 
+def _kept_stdout() -> Any:
+    """The real stdout the CLI kept for itself, as the SDK's transport wants it; None
+    when nothing claimed it (an embedding program): the SDK then claims fd 1 itself."""
+    import anyio
+
+    from jafhost import streams
+
+    kept = streams.claimed()
+    if kept is None:
+        return None
+    kept.flush()
+    return anyio.wrap_file(_Unowned(kept.buffer, encoding="utf-8"))
+
+
+class _Unowned(io.TextIOWrapper):
+    """A text layer over the CLI's stdout buffer that never closes it."""
+
+    def close(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.detach()
+
+
 def _drain_limit(host: Host) -> float:
     """How long end-of-file waits for running calls: as long as one call may take."""
     try:
@@ -376,8 +401,10 @@ async def serve_stdio(host: Host, *, stopped: Callable[[], None] | None = None) 
 
     server = build_server(host)
     drain = _Drain(lambda: _drain_limit(host))
-    # stdio_server claims the real stdout first; only then is sys.stdout redirected
-    async with stdio_server() as (read_stream, write_stream):
+    # stdio_server claims the real stdout first; only then is sys.stdout redirected. Under
+    # the CLI, stdout was claimed when it started (jafhost.streams): fd 1 and sys.stdout
+    # already point at stderr, and the protocol goes to the stream the CLI kept.
+    async with stdio_server(stdout=_kept_stdout()) as (read_stream, write_stream):
         with _stdout_to_stderr():
             try:
                 _log_activation(host, await host.activate_all())

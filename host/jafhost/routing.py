@@ -40,6 +40,27 @@ Confirm = Callable[[Tool, dict[str, Any]], bool]
 """Asked before a ``confirm=True`` tool runs; True lets it run."""
 
 
+FIXES = {
+    "disabled": "to enable it: jafhost enable {plugin}",
+    "needs-approval": "to approve its permissions and enable it: jafhost enable {plugin}",
+}
+"""What fixes a plugin in each status that one command fixes; the other statuses'
+messages carry their reason (a missing dependency, a bad manifest, what failed)."""
+
+
+def unavailable(plugin: str, tool: str, status: str) -> CallError:
+    """The ``unavailable`` error for a tool of a known plugin that is not active;
+    ``status`` is ``"disabled"`` or ``"STATUS: reason"``."""
+    import shlex
+
+    code = status.split(":")[0]
+    message = f"plugin {plugin} is {status}; tool {plugin}.{tool} is not available"
+    fix = FIXES.get(code)
+    if fix is not None:
+        message += f" ({fix.format(plugin=shlex.quote(plugin))})"
+    return CallError("unavailable", message, tool=f"{plugin}.{tool}", plugin=plugin, status=code)
+
+
 class ToolRouter:
     """Indexes the tools of active plugins and routes calls to them."""
 
@@ -86,7 +107,9 @@ class ToolRouter:
         return [t for t in tools if any(fnmatch.fnmatchcase(t.full_name, p) for p in allowed)]
 
     def find(self, name: str) -> Tool | CallError:
-        """The tool called ``name`` (either form), or a ``not_found`` error saying why."""
+        """The tool called ``name`` (either form); else ``unavailable`` when its plugin is
+        known but not active (the message says its status and what fixes it), or
+        ``not_found``."""
         tool = self._tools.get(name) or self._by_export.get(name)
         if tool is not None:
             return tool
@@ -94,13 +117,7 @@ class ToolRouter:
         if parts is not None:
             status = self._describe_inactive(parts[0])
             if status is not None:
-                return CallError(
-                    "not_found",
-                    f"plugin {parts[0]} is {status}; tool {parts[0]}.{parts[1]} is not available",
-                    tool=f"{parts[0]}.{parts[1]}",
-                    plugin=parts[0],
-                    status=status.split(":")[0],
-                )
+                return unavailable(parts[0], parts[1], status)
         close = difflib.get_close_matches(name, list(self._tools), n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         return CallError("not_found", f"unknown tool {quoted(name)}{hint}", tool=name)

@@ -119,6 +119,19 @@ class State:
         return cls({name: PluginRecord.from_json(name, r) for name, r in plugins.items()})
 
 
+def _reason(exc: OSError) -> str:
+    """What went wrong, without repeating the path the message names anyway."""
+    return exc.strerror or str(exc)
+
+
+class _NoLock(StateError):
+    """The lock file cannot be created; ``reason`` says why."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class StateStore:
     """Reads and writes ``state.json`` safely; ``warnings`` says what was repaired."""
 
@@ -132,14 +145,20 @@ class StateStore:
     def _lock(self) -> Iterator[None]:
         from filelock import FileLock, Timeout
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(self.layout.state_lock), timeout=self.lock_timeout)
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             lock.acquire()
         except Timeout:
             raise StateError(
                 f"{self.path} is locked by another jafhost process (waited "
                 f"{self.lock_timeout:g} s for {self.layout.state_lock})"
+            ) from None
+        except OSError as exc:  # a read-only home, a file where the folder should be
+            raise _NoLock(
+                f"cannot lock {self.path} to change it: {_reason(exc)}; "
+                f"make {self.path.parent} writable",
+                _reason(exc),
             ) from None
         try:
             yield
@@ -170,23 +189,34 @@ class StateStore:
             os.replace(self.path, target)
         except FileNotFoundError:
             return
+        except OSError as exc:
+            raise self._stuck(problem, _reason(exc)) from None
         self.warnings.append(
             f"state file {self.path} was unreadable ({problem}); kept it as {target} "
             "and started from defaults"
+        )
+
+    def _stuck(self, problem: str, reason: str) -> StateError:
+        return StateError(
+            f"state file {self.path} is unreadable ({problem}) and cannot be moved aside "
+            f"({reason}); fix or remove it, or make {self.path.parent} writable"
         )
 
     def load(self) -> State:
         """The current state; a corrupt file is moved aside and defaults are returned."""
         try:
             return self._parse()
-        except (ValueError, UnicodeDecodeError):
-            pass
-        with self._lock():
-            try:  # another process may have repaired it while we waited
-                return self._parse()
-            except (ValueError, UnicodeDecodeError) as exc:
-                self._move_aside(str(exc).splitlines()[0])
-                return State()
+        except (ValueError, UnicodeDecodeError) as exc:
+            problem = str(exc).splitlines()[0]
+        try:
+            with self._lock():
+                try:  # another process may have repaired it while we waited
+                    return self._parse()
+                except (ValueError, UnicodeDecodeError) as exc:
+                    self._move_aside(str(exc).splitlines()[0])
+                    return State()
+        except _NoLock as exc:
+            raise self._stuck(problem, exc.reason) from None
 
     def _write(self, state: State) -> None:
         data = json.dumps(state.to_json(), indent=2, sort_keys=True).encode() + b"\n"

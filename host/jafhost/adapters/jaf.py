@@ -70,8 +70,10 @@ STATUSES: dict[str, tuple[str, str]] = {
     "not_found": ("not_found", "NOT_FOUND"),
     "timeout": ("error", "TIMEOUT"),
     "tool_error": ("error", "EXECUTION_FAILED"),
+    "unavailable": ("not_found", "NOT_FOUND"),
 }
-"""The host's error code -> jaf's ``ToolResult`` status and ``ToolErrorCodes`` code."""
+"""The host's error code -> jaf's ``ToolResult`` status and ``ToolErrorCodes`` code
+(the host's own code stays in the error's ``details``)."""
 
 
 class JafUnavailable(ImportError):
@@ -214,8 +216,9 @@ def jaf_tools(
     given) as jaf-py ``Tool`` objects, in activation order.
 
     A snapshot: tools of plugins activated later are not in it; a tool whose plugin
-    was stopped answers with a ``not_found`` result. ``confirm`` and ``timeout`` are
-    passed to every ``host.call``. ``JafUnavailable`` if jaf-py is not installed.
+    was stopped answers with a ``not_found`` result (the host's code, ``unavailable``,
+    is in its details). ``confirm`` and ``timeout`` are passed to every ``host.call``.
+    ``JafUnavailable`` if jaf-py is not installed.
     """
     if isinstance(patterns, str):
         patterns = [patterns]

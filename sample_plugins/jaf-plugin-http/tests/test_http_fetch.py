@@ -292,7 +292,7 @@ def test_a_bad_config_is_reported_not_ignored(
     assert loaded.status == "broken"
     assert "max_redirect" in loaded.error
     result = host.call("http.fetch", {"url": server.url("/hello")})
-    assert result.error.code == "not_found" and "broken" in result.error.message
+    assert result.error.code == "unavailable" and "broken" in result.error.message
     assert server.requests == []
 
 

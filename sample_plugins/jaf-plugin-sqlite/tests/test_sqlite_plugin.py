@@ -87,7 +87,7 @@ def test_without_a_database_setting_the_plugin_says_what_is_missing(
     assert loaded.status == "broken"
     assert "[plugins.sqlite] database" in loaded.error
     result = host.call("sqlite.tables")
-    assert result.error.code == "not_found" and "broken" in result.error.message
+    assert result.error.code == "unavailable" and "broken" in result.error.message
 
 
 # -- tools -------------------------------------------------------------------------------
@@ -219,7 +219,7 @@ def test_a_database_outside_the_granted_folder_is_denied(
     assert f"read:{outside.resolve()}" in loaded.error
     assert "PermissionDenied" in loaded.error
     call = host.call("sqlite.query", {"sql": "SELECT 1"})
-    assert call.error.code == "not_found" and call.error.status == "broken"
+    assert call.error.code == "unavailable" and call.error.status == "broken"
 
 
 def test_a_symlink_cannot_lead_out_of_the_granted_folder(

@@ -1,0 +1,134 @@
+"""Standard output for the host's own output, whatever plugin code writes.
+
+Contract (DESIGN.md, CLI): output meant for a pipe holds only JSON; what plugin code
+prints goes to stderr. The CLI claims stdout once, when it starts (:func:`claim`):
+
+- the real stdout moves to a private descriptor, and the CLI writes its own output
+  (JSON, tables, the MCP protocol) there through :func:`out`;
+- fd 1 points at stderr, so what plugin code writes to the descriptor
+  (``os.write(1, ...)``, a C library, a program it starts) lands on stderr;
+- ``sys.stdout`` stays the real stdout (click's help and usage text need it) until
+  :func:`plugin_code` says plugin code may run from now on; from then on it is
+  ``sys.stderr``, so a plugin's ``print()`` and ``sys.stdout.write`` land there too.
+
+:func:`release` flushes the CLI's output and puts everything back; it reports a reader
+that went away (a closed pipe, as in ``jafhost list --json | head -1``) instead of
+raising, and points the descriptor at the null device so nothing is written to the
+closed pipe at exit (Python's documented way to handle SIGPIPE).
+
+Process-isolated plugins need none of this: a worker's stdout is the host's stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from dataclasses import dataclass
+from typing import TextIO
+
+
+@dataclass
+class _Claim:
+    original: TextIO
+    """``sys.stdout`` before the claim (restored by :func:`release`)."""
+    out: TextIO
+    """Where the host's own output goes: a private duplicate of fd 1, or ``original``."""
+    private: bool
+    """``out`` is a private duplicate and fd 1 points at stderr."""
+
+
+_CLAIM: _Claim | None = None
+
+
+def claim() -> None:
+    """Keep the real stdout for the host's own output and point fd 1 at stderr."""
+    global _CLAIM
+    if _CLAIM is not None:
+        return
+    original = sys.stdout
+    _CLAIM = _Claim(original, original, False)
+    if original is None:
+        return
+    try:
+        if original.fileno() != 1:
+            return
+        original.flush()
+        private = os.dup(1)  # not inheritable: programs plugin code starts never get it
+    except (AttributeError, OSError, ValueError):
+        return  # no descriptor behind sys.stdout (embedded, captured): nothing to move
+    kept = open(  # noqa: SIM115 - closed by release()
+        private,
+        "w",
+        encoding=original.encoding,
+        errors=original.errors,
+        buffering=1 if getattr(original, "line_buffering", False) else -1,
+    )
+    try:
+        os.dup2(2, 1)
+    except OSError:  # no stderr to point at: leave fd 1 alone
+        kept.close()
+        return
+    _CLAIM = _Claim(original, kept, True)
+    sys.stdout = kept
+
+
+def plugin_code() -> None:
+    """From now on plugin code may run: ``sys.stdout`` points at stderr."""
+    if _CLAIM is not None and sys.stderr is not None:
+        sys.stdout = sys.stderr
+
+
+def out() -> TextIO:
+    """The stream for the host's own output: the real stdout at every moment."""
+    return _CLAIM.out if _CLAIM is not None else sys.stdout
+
+
+def claimed() -> TextIO | None:
+    """The real stdout when the CLI has claimed it (see :func:`claim`), else None."""
+    return _CLAIM.out if _CLAIM is not None else None
+
+
+def _to_devnull(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, fd)
+        finally:
+            os.close(null)
+
+
+def closed_pipe() -> None:
+    """The reader of stdout went away: what is still buffered goes to the null device."""
+    stream = out()
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        _to_devnull(stream.fileno())
+
+
+def release() -> bool:
+    """Flush the host's output and restore stdout; True if its reader went away."""
+    global _CLAIM
+    state, _CLAIM = _CLAIM, None
+    stream = state.out if state is not None else sys.stdout
+    broken = False
+    if stream is not None:
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            broken = True
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                _to_devnull(stream.fileno())
+        except (OSError, ValueError):
+            pass
+    if state is None:
+        return broken
+    if state.private:
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(state.out.fileno(), 1)
+        with contextlib.suppress(OSError, ValueError):
+            state.out.close()
+    sys.stdout = state.original
+    return broken
+
+
+__all__ = ["claim", "claimed", "closed_pipe", "out", "plugin_code", "release"]
