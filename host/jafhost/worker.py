@@ -804,6 +804,7 @@ async def start(host: Host, loaded: LoadedPlugin, config_table: dict[str, Any]) 
         loaded.status, loaded.error = "broken", f"cannot start a worker process: {exc}"
         return
     loaded.extras["protections"] = list(worker.protections)
+    loaded.warnings = [str(w) for w in reply.get("warnings", [])]
     _record_schema(host, loaded.name, reply.get("config_schema"))
     if reply.get("status") != "active":
         worker.kill()
