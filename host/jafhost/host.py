@@ -275,27 +275,32 @@ class Host(Decisions, EventsAndIntegrations):
         )
 
     def _ensure_import_path(self) -> None:
-        from jafhost.folders import import_folders
+        from jafhost.folders import import_folders, prime_import_cache
 
         for entry in reversed(self._paths or []):
             if entry not in sys.path:
                 sys.path.insert(0, entry)
-        for folder in import_folders(self.discovery().plugins):  # folder plugins: appended
+        folders = import_folders(self.discovery().plugins)
+        for folder in folders:  # folder plugins: appended
             if folder not in sys.path:
                 sys.path.append(folder)
+        prime_import_cache(folders)
 
     def _guard(self, name: str) -> str:
         """Compile the plugin's grants and arm the audit hook before any of its code runs;
         returns the identity its code runs under (carrying this host's grants for it)."""
         from jafhost import guard
+        from jafhost.folders import own_folders
         from jafhost.policy import Policy
 
         record = self.state().plugins.get(name)
+        loaded = self._loaded.get(name)
         policy = Policy.compile(
             name,
             record.grants if record else [],
             self.layout.data_dir(name),
             self.layout.cache_dir(name),
+            extra_read=own_folders(loaded.info) if loaded is not None else (),
         )
         guard.install()
         return guard.identity(policy)
