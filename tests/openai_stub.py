@@ -59,15 +59,18 @@ class OpenAIStub:
         tool_calls = []
         for call in item.get("tool_calls", []):
             arguments = call.get("arguments", {})
-            tool_calls.append({
-                "id": call.get("id") or f"call_stub_{next(self._ids)}",
-                "type": "function",
-                "function": {
-                    "name": call["name"],
-                    "arguments": arguments if isinstance(arguments, str)
-                    else json.dumps(arguments),
-                },
-            })
+            tool_calls.append(
+                {
+                    "id": call.get("id") or f"call_stub_{next(self._ids)}",
+                    "type": "function",
+                    "function": {
+                        "name": call["name"],
+                        "arguments": arguments
+                        if isinstance(arguments, str)
+                        else json.dumps(arguments),
+                    },
+                }
+            )
         message: dict[str, Any] = {"role": "assistant", "content": item.get("content")}
         if tool_calls:
             message["tool_calls"] = tool_calls
@@ -76,12 +79,14 @@ class OpenAIStub:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": model,
-            "choices": [{
-                "index": 0,
-                "message": message,
-                "finish_reason": "tool_calls" if tool_calls else "stop",
-                "logprobs": None,
-            }],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "finish_reason": "tool_calls" if tool_calls else "stop",
+                    "logprobs": None,
+                }
+            ],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
         }
 
@@ -91,15 +96,18 @@ class OpenAIStub:
         if path.rstrip("/") != "/v1/chat/completions":
             return 404, {"error": {"message": f"no route {path}", "type": "invalid_request"}}
         if not isinstance(body, dict):
-            return 400, {"error": {"message": "the body must be a JSON object",
-                                   "type": "invalid_request"}}
+            return 400, {
+                "error": {"message": "the body must be a JSON object", "type": "invalid_request"}
+            }
         item = self._next()
         if item is None:
-            return 500, {"error": {"message": "stub: no scripted answer left",
-                                   "type": "server_error"}}
+            return 500, {
+                "error": {"message": "stub: no scripted answer left", "type": "server_error"}
+            }
         if "status" in item:
-            return int(item["status"]), {"error": {"message": item.get("error", "scripted error"),
-                                                   "type": "server_error"}}
+            return int(item["status"]), {
+                "error": {"message": item.get("error", "scripted error"), "type": "server_error"}
+            }
         return 200, self._completion(item, str(body.get("model", "")))
 
     # -- the server ------------------------------------------------------------------
@@ -131,8 +139,10 @@ class OpenAIStub:
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05},
-            name="openai-stub", daemon=True,
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="openai-stub",
+            daemon=True,
         )
         self._thread.start()
         self._timer = threading.Timer(self.lifetime, self.stop)

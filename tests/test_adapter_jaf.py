@@ -113,8 +113,10 @@ class ScriptedModel:
         self.requests.append(
             {
                 "tools": [t.schema.name for t in agent.tools or []],
-                "schemas": {t.schema.name: t.schema.parameters.model_json_schema()
-                            for t in agent.tools or []},
+                "schemas": {
+                    t.schema.name: t.schema.parameters.model_json_schema()
+                    for t in agent.tools or []
+                },
                 "messages": list(state.messages),
             }
         )
@@ -126,8 +128,11 @@ def _calls(*calls: tuple[str, str, dict[str, Any]]) -> dict[str, Any]:
         "message": {
             "content": None,
             "tool_calls": [
-                {"id": cid, "type": "function",
-                 "function": {"name": name, "arguments": json.dumps(args)}}
+                {
+                    "id": cid,
+                    "type": "function",
+                    "function": {"name": name, "arguments": json.dumps(args)},
+                }
                 for cid, name, args in calls
             ],
         }
@@ -143,8 +148,12 @@ async def _jaf_run(agent: Any, model: ScriptedModel, state: Any) -> Any:
     from jaf.core.engine import run
     from jaf.core.types import RunConfig
 
-    config = RunConfig(agent_registry={agent.name: agent}, model_provider=model,
-                       max_turns=6, prefer_streaming=False)
+    config = RunConfig(
+        agent_registry={agent.name: agent},
+        model_provider=model,
+        max_turns=6,
+        prefer_streaming=False,
+    )
     with contextlib.redirect_stdout(io.StringIO()):
         return await run(state, config)
 
@@ -158,14 +167,22 @@ def _start(agent: Any, text: str) -> Any:
         generate_trace_id,
     )
 
-    return RunState(run_id=generate_run_id(), trace_id=generate_trace_id(),
-                    messages=[Message(role=ContentRole.USER, content=text)],
-                    current_agent_name=agent.name, context={"user": "test"}, turn_count=0)
+    return RunState(
+        run_id=generate_run_id(),
+        trace_id=generate_trace_id(),
+        messages=[Message(role=ContentRole.USER, content=text)],
+        current_agent_name=agent.name,
+        context={"user": "test"},
+        turn_count=0,
+    )
 
 
 def _tool_messages(state: Any) -> dict[str, dict[str, Any]]:
-    return {m.tool_call_id: json.loads(m.content)
-            for m in state.messages if str(getattr(m.role, "value", m.role)) == "tool"}
+    return {
+        m.tool_call_id: json.loads(m.content)
+        for m in state.messages
+        if str(getattr(m.role, "value", m.role)) == "tool"
+    }
 
 
 def test_host_tools_are_real_jaf_tools(host: Host) -> None:
@@ -175,8 +192,13 @@ def test_host_tools_are_real_jaf_tools(host: Host) -> None:
     async def scenario() -> None:
         async with host:
             tools = _by_name(jaf_tools(host))
-            assert list(tools) == ["calc__add", "calc__shout", "calc__fail", "calc__hang",
-                                   "calc__erase"]
+            assert list(tools) == [
+                "calc__add",
+                "calc__shout",
+                "calc__fail",
+                "calc__hang",
+                "calc__erase",
+            ]
             add = tools["calc__add"]
             assert isinstance(add, JafProtocol) and isinstance(add.schema, ToolSchema)
             assert add.schema.description == "Add numbers."
@@ -190,7 +212,9 @@ def test_host_tools_are_real_jaf_tools(host: Host) -> None:
             assert callable(tools["calc__erase"].needs_approval)
 
             assert list(_by_name(jaf_tools(host, ["calc.s*", "calc.add"]))) == [
-                "calc__add", "calc__shout"]
+                "calc__add",
+                "calc__shout",
+            ]
             assert list(_by_name(jaf_tools(host, "calc.fail"))) == ["calc__fail"]
             assert jaf_tools(host, []) == []
             limited = jaf_tools(host, ["calc.hang"], timeout=0.2)[0]
@@ -279,10 +303,12 @@ def test_a_jaf_agent_turn_calls_host_tools(host: Host) -> None:
             assert agent.name == "mathy" and agent.model_config.name == "scripted-model"
             assert agent.instructions(None) == "Add things up."
             model = ScriptedModel(
-                _calls(("c1", "calc__add", {"a": 2, "b": 3}),
-                       ("c2", "calc__fail", {"message": "boom"}),
-                       ("c3", "calc__add", {"a": "two"}),
-                       ("c4", "calc__erase", {"what": "disk"})),
+                _calls(
+                    ("c1", "calc__add", {"a": 2, "b": 3}),
+                    ("c2", "calc__fail", {"message": "boom"}),
+                    ("c3", "calc__add", {"a": "two"}),
+                    ("c4", "calc__erase", {"what": "disk"}),
+                ),
                 _say("2 + 3 = 5"),
             )
             result = await _jaf_run(agent, model, _start(agent, "What is 2 + 3?"))
@@ -314,16 +340,17 @@ def test_jaf_approval_is_the_confirmation(host: Host) -> None:
         async with host:
             agent = jaf_agent(host, host.agent("janitor").spec)
             assert [t.schema.name for t in agent.tools] == ["calc__erase"]
-            model = ScriptedModel(_calls(("e1", "calc__erase", {"what": "disk"})),
-                                  _say("Erased."))
+            model = ScriptedModel(_calls(("e1", "calc__erase", {"what": "disk"})), _say("Erased."))
             paused = await _jaf_run(agent, model, _start(agent, "Erase the disk"))
             assert paused.outcome.status == "interrupted"
             [interruption] = paused.outcome.interruptions
             assert interruption.tool_call.id == "e1"
             assert "e1" not in _tool_messages(paused.final_state)
 
-            approved = replace(paused.final_state, approvals={
-                "e1": ApprovalValue(status="approved", approved=True)})
+            approved = replace(
+                paused.final_state,
+                approvals={"e1": ApprovalValue(status="approved", approved=True)},
+            )
             result = await _jaf_run(agent, model, approved)
             assert result.outcome.status == "completed", result.outcome
             reply = _tool_messages(result.final_state)["e1"]

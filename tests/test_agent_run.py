@@ -123,8 +123,16 @@ def _script(path: Path, *turns: dict[str, Any]) -> Path:
 @pytest.fixture(autouse=True)
 def _local_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing here may leave 127.0.0.1: no proxies, no real OpenAI settings."""
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
-                 "all_proxy", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
+    for name in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "OPENAI_BASE_URL",
+        "OPENAI_API_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
@@ -149,10 +157,13 @@ def stub() -> Iterator[OpenAIStub]:
 
 
 ORDER_SCRIPT = (
-    {"content": "Let me check.", "tool_calls": [
-        {"name": "shop.lookup_order", "arguments": {"order_id": 42}},
-        {"name": "calc__add", "arguments": {"a": 40, "b": 2}},
-    ]},
+    {
+        "content": "Let me check.",
+        "tool_calls": [
+            {"name": "shop.lookup_order", "arguments": {"order_id": 42}},
+            {"name": "calc__add", "arguments": {"a": 40, "b": 2}},
+        ],
+    },
     {"content": "Order 42 has shipped."},
 )
 
@@ -176,8 +187,12 @@ def test_agents_are_listed_and_found(host: Host) -> None:
                 "did you mean shop.support?"
             )
             assert [(p.name, p.plugin) for p in host.providers()] == [
-                ("scripted", None), ("openai", None), ("echo", "models"),
-                ("broken", "models"), ("garbage", "models"), ("slow", "models"),
+                ("scripted", None),
+                ("openai", None),
+                ("echo", "models"),
+                ("broken", "models"),
+                ("garbage", "models"),
+                ("slow", "models"),
                 ("quitter", "models"),
             ]
 
@@ -185,20 +200,26 @@ def test_agents_are_listed_and_found(host: Host) -> None:
 
 
 def test_ambiguous_and_inactive_agents(plugins: Site, make_host: MakeHost) -> None:
-    plugins.plugin("desk", code="""
+    plugins.plugin(
+        "desk",
+        code="""
 from jafhost import AgentSpec
 
 @hookimpl
 def jaf_agents():
     return [AgentSpec("support", "Desk support.")]
-""")
+""",
+    )
     host = make_host()
 
     async def scenario(expect_desk: bool) -> None:
         async with host:
             if expect_desk:
-                with pytest.raises(UsageError, match=r"ambiguous: use one of desk\.support, "
-                                   r"shop\.support"):
+                with pytest.raises(
+                    UsageError,
+                    match=r"ambiguous: use one of desk\.support, "
+                    r"shop\.support",
+                ):
                     host.agent("support")
                 assert host.agent("desk.support").plugin == "desk"
             else:
@@ -224,20 +245,27 @@ def test_scripted_conversation_calls_tools_and_finishes(host: Host, tmp_path: Pa
 
     async def scenario() -> None:
         async with host:
-            run = await host.run_agent("support", "Where is my order 42?",
-                                       provider=provider, on_step=seen.append)
+            run = await host.run_agent(
+                "support", "Where is my order 42?", provider=provider, on_step=seen.append
+            )
             assert (run.ok, run.stop, run.output, run.turns, run.error) == (
-                True, "final", "Order 42 has shipped.", 2, None)
+                True,
+                "final",
+                "Order 42 has shipped.",
+                2,
+                None,
+            )
             assert run.agent == "shop.support" and run.model == "scripted"
             assert seen == run.steps
             assert [(s.kind, s.tool) for s in run.steps] == [
                 ("text", None),
-                ("tool_call", "shop.lookup_order"), ("tool_result", "shop.lookup_order"),
-                ("tool_call", "calc.add"), ("tool_result", "calc.add"),
+                ("tool_call", "shop.lookup_order"),
+                ("tool_result", "shop.lookup_order"),
+                ("tool_call", "calc.add"),
+                ("tool_result", "calc.add"),
                 ("text", None),
             ]
-            assert [r.result for r in run.tool_results] == [
-                {"order": 42, "status": "shipped"}, 42]
+            assert [r.result for r in run.tool_results] == [{"order": 42, "status": "shipped"}, 42]
 
             # only the tools the spec allows are offered: not shop.refund
             offered = provider.requests[0]["tools"]
@@ -248,24 +276,54 @@ def test_scripted_conversation_calls_tools_and_finishes(host: Host, tmp_path: Pa
             assert provider.requests[0]["messages"] == [system, user]
             lookup, add = provider.turns[0].tool_calls
             assert provider.requests[1]["messages"] == [
-                system, user,
-                {"role": "assistant", "content": "Let me check.", "tool_calls": [
-                    {"id": lookup.id, "type": "function", "function": {
-                        "name": "shop__lookup_order", "arguments": '{"order_id": 42}'}},
-                    {"id": add.id, "type": "function", "function": {
-                        "name": "calc__add", "arguments": '{"a": 40, "b": 2}'}},
-                ]},
-                {"role": "tool", "tool_call_id": lookup.id, "content": json.dumps(
-                    {"ok": True, "tool": "shop.lookup_order",
-                     "result": {"order": 42, "status": "shipped"}})},
-                {"role": "tool", "tool_call_id": add.id, "content": json.dumps(
-                    {"ok": True, "tool": "calc.add", "result": 42})},
+                system,
+                user,
+                {
+                    "role": "assistant",
+                    "content": "Let me check.",
+                    "tool_calls": [
+                        {
+                            "id": lookup.id,
+                            "type": "function",
+                            "function": {
+                                "name": "shop__lookup_order",
+                                "arguments": '{"order_id": 42}',
+                            },
+                        },
+                        {
+                            "id": add.id,
+                            "type": "function",
+                            "function": {"name": "calc__add", "arguments": '{"a": 40, "b": 2}'},
+                        },
+                    ],
+                },
+                {
+                    "role": "tool",
+                    "tool_call_id": lookup.id,
+                    "content": json.dumps(
+                        {
+                            "ok": True,
+                            "tool": "shop.lookup_order",
+                            "result": {"order": 42, "status": "shipped"},
+                        }
+                    ),
+                },
+                {
+                    "role": "tool",
+                    "tool_call_id": add.id,
+                    "content": json.dumps({"ok": True, "tool": "calc.add", "result": 42}),
+                },
             ]
             assert run.messages[-1] == {"role": "assistant", "content": "Order 42 has shipped."}
             data = json.loads(json.dumps(run.to_json()))
-            assert data["steps"][2] == {"kind": "tool_result", "turn": 1, "id": lookup.id,
-                                        "tool": "shop.lookup_order", "ok": True,
-                                        "result": {"order": 42, "status": "shipped"}}
+            assert data["steps"][2] == {
+                "kind": "tool_result",
+                "turn": 1,
+                "id": lookup.id,
+                "tool": "shop.lookup_order",
+                "ok": True,
+                "result": {"order": 42, "status": "shipped"},
+            }
 
     _run(scenario())
 
@@ -280,11 +338,13 @@ def test_model_string_and_async_on_step(host: Host, tmp_path: Path) -> None:
 
     async def scenario() -> None:
         async with host:
-            run = await host.run_agent("shop.support", "Where?", model=f"scripted:{script}",
-                                       on_step=record)
+            run = await host.run_agent(
+                "shop.support", "Where?", model=f"scripted:{script}", on_step=record
+            )
             assert run.ok and run.model == f"scripted:{script}"
-            again = await host.run_agent("support", "Where?", provider="scripted",
-                                         model=str(script))
+            again = await host.run_agent(
+                "support", "Where?", provider="scripted", model=str(script)
+            )
             assert again.output == run.output  # a fresh replay per run
 
     _run(scenario())
@@ -294,12 +354,14 @@ def test_model_string_and_async_on_step(host: Host, tmp_path: Path) -> None:
 def test_tool_outside_the_globs_never_runs(host: Host, tmp_path: Path) -> None:
     script = _script(
         tmp_path / "greedy.jsonl",
-        {"tool_calls": [
-            {"name": "shop.refund", "arguments": {"order_id": 9}},
-            {"name": "shop__refund", "arguments": {"order_id": 9}},
-            {"name": "shop.missing", "arguments": {}},
-            {"name": "bogus", "arguments": {}},
-        ]},
+        {
+            "tool_calls": [
+                {"name": "shop.refund", "arguments": {"order_id": 9}},
+                {"name": "shop__refund", "arguments": {"order_id": 9}},
+                {"name": "shop.missing", "arguments": {}},
+                {"name": "bogus", "arguments": {}},
+            ]
+        },
         {"content": "I cannot refund that."},
     )
     marks = host.layout.data_dir("shop")
@@ -314,7 +376,8 @@ def test_tool_outside_the_globs_never_runs(host: Host, tmp_path: Path) -> None:
                 assert result.error.code == "permission_denied"
                 assert result.error.message == (
                     "agent shop.support may not use tool shop.refund "
-                    "(it may use: shop.lookup_*, calc.add)")
+                    "(it may use: shop.lookup_*, calc.add)"
+                )
             assert missing.error is not None and missing.error.code == "not_found"
             assert bogus.error is not None and bogus.error.code == "not_found"
             told = json.loads(run.messages[3]["content"])
@@ -325,8 +388,10 @@ def test_tool_outside_the_globs_never_runs(host: Host, tmp_path: Path) -> None:
             clerk = await host.run_agent("clerk", "Refund order 7")
             assert clerk.ok, clerk.error
             assert clerk.model == "echo:fast"
-            assert clerk.output == 'fast says: {"ok": true, "tool": "shop.refund", ' \
+            assert (
+                clerk.output == 'fast says: {"ok": true, "tool": "shop.refund", '
                 '"result": "refunded 7"}'
+            )
             assert (marks / "refunded-7").read_text() == "yes"
 
     _run(scenario())
@@ -335,10 +400,12 @@ def test_tool_outside_the_globs_never_runs(host: Host, tmp_path: Path) -> None:
 def test_bad_arguments_from_the_model_come_back_as_errors(host: Host, tmp_path: Path) -> None:
     script = _script(
         tmp_path / "bad.jsonl",
-        {"tool_calls": [
-            {"name": "shop.lookup_order", "arguments": {"order_id": "forty-two"}},
-            {"name": "shop.lookup_order", "arguments": "{not json"},
-        ]},
+        {
+            "tool_calls": [
+                {"name": "shop.lookup_order", "arguments": {"order_id": "forty-two"}},
+                {"name": "shop.lookup_order", "arguments": "{not json"},
+            ]
+        },
         {"content": "Sorry."},
     )
 
@@ -364,11 +431,12 @@ def test_max_turns(host: Host, tmp_path: Path) -> None:
 
     async def scenario() -> None:
         async with host:
-            run = await host.run_agent("support", "Count", model=f"scripted:{script}",
-                                       max_turns=2)
+            run = await host.run_agent("support", "Count", model=f"scripted:{script}", max_turns=2)
             assert (run.ok, run.stop, run.turns, run.output) == (False, "max_turns", 2, None)
-            assert run.error == ("agent shop.support hit the limit of 2 turn(s) without a "
-                                 "final answer (it still wanted to call calc.add)")
+            assert run.error == (
+                "agent shop.support hit the limit of 2 turn(s) without a "
+                "final answer (it still wanted to call calc.add)"
+            )
             assert len(run.tool_results) == 1  # the last turn's calls did not run
             with pytest.raises(UsageError, match="max_turns must be at least 1"):
                 await host.run_agent("support", "x", model=f"scripted:{script}", max_turns=0)
@@ -391,8 +459,7 @@ def test_provider_failures_leave_the_host_unharmed(host: Host) -> None:
             ]:
                 run = await host.run_agent("support", "hi", model=model)
                 assert (run.ok, run.stop, run.error) == (False, "provider_error", message)
-            slow = await agent_run.run_agent(host, "support", "hi", model="slow",
-                                             model_timeout=0.2)
+            slow = await agent_run.run_agent(host, "support", "hi", model="slow", model_timeout=0.2)
             assert slow.error == "model provider slow did not answer within 0.2 s"
             assert host.active == active
             assert (await host.call("calc.add", {"a": 2, "b": 3})).result == 5
@@ -407,7 +474,8 @@ def test_choosing_a_provider(host: Host) -> None:
                 await host.run_agent("support", "hi", model="nope:x")
             assert str(caught.value) == (
                 "unknown model provider 'nope' in 'nope:x' (known: scripted, openai, echo, "
-                "broken, garbage, slow, quitter)")
+                "broken, garbage, slow, quitter)"
+            )
             with pytest.raises(UsageError, match=r"agent shop\.support has no default model"):
                 await host.run_agent("support", "hi")
             with pytest.raises(UsageError, match="not a model provider"):
@@ -424,29 +492,35 @@ def test_choosing_a_provider(host: Host) -> None:
 def _openai_config(home: Path, stub: OpenAIStub) -> None:
     (home / "config.toml").write_text(
         f'[providers.openai]\nbase_url = "{stub.url}"\nmax_retries = 0\ntimeout = 10\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
 
 
-def test_openai_provider_drives_tools(host: Host, home: Path, stub: OpenAIStub,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_openai_provider_drives_tools(
+    host: Host, home: Path, stub: OpenAIStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
     _openai_config(home, stub)
     stub.script += [
-        {"content": None, "tool_calls": [
-            {"id": "call_1", "name": "shop__lookup_order", "arguments": {"order_id": 42}},
-            {"id": "call_2", "name": "shop__refund", "arguments": {"order_id": 42}},
-        ]},
+        {
+            "content": None,
+            "tool_calls": [
+                {"id": "call_1", "name": "shop__lookup_order", "arguments": {"order_id": 42}},
+                {"id": "call_2", "name": "shop__refund", "arguments": {"order_id": 42}},
+            ],
+        },
         {"content": "Order 42 has shipped; I cannot refund it."},
     ]
 
     async def scenario() -> None:
         async with host:
-            run = await host.run_agent("support", "Where is order 42?",
-                                       model="openai:stub-model")
+            run = await host.run_agent("support", "Where is order 42?", model="openai:stub-model")
             assert run.ok, run.error
             assert run.output == "Order 42 has shipped; I cannot refund it."
             assert [(r.name, r.ok) for r in run.tool_results] == [
-                ("shop.lookup_order", True), ("shop.refund", False)]
+                ("shop.lookup_order", True),
+                ("shop.refund", False),
+            ]
             assert not (host.layout.data_dir("shop") / "refunded-42").exists()
             first, second = stub.bodies
             assert first["model"] == "stub-model"
@@ -456,12 +530,22 @@ def test_openai_provider_drives_tools(host: Host, home: Path, stub: OpenAIStub,
                 {"role": "user", "content": "Where is order 42?"},
             ]
             assistant, looked, refused = second["messages"][2:]
-            assert assistant == {"role": "assistant", "content": None, "tool_calls": [
-                {"id": "call_1", "type": "function", "function": {
-                    "name": "shop__lookup_order", "arguments": '{"order_id": 42}'}},
-                {"id": "call_2", "type": "function", "function": {
-                    "name": "shop__refund", "arguments": '{"order_id": 42}'}},
-            ]}
+            assert assistant == {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "shop__lookup_order", "arguments": '{"order_id": 42}'},
+                    },
+                    {
+                        "id": "call_2",
+                        "type": "function",
+                        "function": {"name": "shop__refund", "arguments": '{"order_id": 42}'},
+                    },
+                ],
+            }
             assert looked["role"] == "tool" and looked["tool_call_id"] == "call_1"
             assert json.loads(looked["content"])["result"] == {"order": 42, "status": "shipped"}
             assert refused["tool_call_id"] == "call_2"
@@ -503,13 +587,18 @@ def test_openai_stub_drives_the_sample_notes_plugin(
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
     _openai_config(home, stub)
     stub.script += [
-        {"tool_calls": [{"name": "notes__add", "arguments": {
-            "title": "groceries", "body": "milk", "tags": ["shopping"]}}]},
+        {
+            "tool_calls": [
+                {
+                    "name": "notes__add",
+                    "arguments": {"title": "groceries", "body": "milk", "tags": ["shopping"]},
+                }
+            ]
+        },
         {"tool_calls": [{"name": "notes__list_notes", "arguments": {"tag": "shopping"}}]},
         {"content": "Noted: groceries."},
     ]
-    host = Host(home, paths=[str(site.root), *sys.path], only=["notes", "desk"],
-                hook_timeout=10)
+    host = Host(home, paths=[str(site.root), *sys.path], only=["notes", "desk"], hook_timeout=10)
 
     async def scenario() -> None:
         async with host:
@@ -533,8 +622,12 @@ def test_cli_agents(plugins: Site, home: Path) -> None:
     assert listed.returncode == 0, listed.stderr
     mine = {a["full_name"]: a for a in json.loads(listed.stdout) if a["plugin"] == "shop"}
     assert mine["shop.support"] == {
-        "name": "support", "full_name": "shop.support", "plugin": "shop",
-        "description": "Answers order questions", "tools": SUPPORT_TOOLS, "model": None,
+        "name": "support",
+        "full_name": "shop.support",
+        "plugin": "shop",
+        "description": "Answers order questions",
+        "tools": SUPPORT_TOOLS,
+        "model": None,
         "instructions": "You answer questions about orders.",
     }
     table = run_cli("agents", site=plugins, home=home)
@@ -545,8 +638,15 @@ def test_cli_agents(plugins: Site, home: Path) -> None:
 
 def test_cli_run_streams_steps(plugins: Site, home: Path, tmp_path: Path) -> None:
     script = _script(tmp_path / "demo.jsonl", *ORDER_SCRIPT)
-    ran = run_cli("run", "support", "Where is my order 42?", "--model", f"scripted:{script}",
-                  site=plugins, home=home)
+    ran = run_cli(
+        "run",
+        "support",
+        "Where is my order 42?",
+        "--model",
+        f"scripted:{script}",
+        site=plugins,
+        home=home,
+    )
     assert ran.returncode == 0, ran.stderr
     lines = ran.stdout.splitlines()
     assert lines[0] == f"shop.support model scripted:{script}"
@@ -559,18 +659,36 @@ def test_cli_run_streams_steps(plugins: Site, home: Path, tmp_path: Path) -> Non
         "assistant: Order 42 has shipped.",
         "done after 2 turn(s)",
     ]
-    as_json = run_cli("run", "shop.support", "Where?", "--model", f"scripted:{script}",
-                      "--json", site=plugins, home=home)
+    as_json = run_cli(
+        "run",
+        "shop.support",
+        "Where?",
+        "--model",
+        f"scripted:{script}",
+        "--json",
+        site=plugins,
+        home=home,
+    )
     assert as_json.returncode == 0, as_json.stderr
     data = json.loads(as_json.stdout)
     assert (data["ok"], data["output"], data["turns"], data["agent"]) == (
-        True, "Order 42 has shipped.", 2, "shop.support")
+        True,
+        "Order 42 has shipped.",
+        2,
+        "shop.support",
+    )
     assert [s["kind"] for s in data["steps"]] == [
-        "text", "tool_call", "tool_result", "tool_call", "tool_result", "text"]
+        "text",
+        "tool_call",
+        "tool_result",
+        "tool_call",
+        "tool_result",
+        "text",
+    ]
 
     clerk = run_cli("run", "clerk", "Refund 7", site=plugins, home=home)  # default echo:fast
     assert clerk.returncode == 0, clerk.stderr
-    assert "<- shop.refund \"refunded 7\"" in clerk.stdout
+    assert '<- shop.refund "refunded 7"' in clerk.stdout
 
 
 def test_cli_run_failures_and_exit_codes(plugins: Site, home: Path, tmp_path: Path) -> None:
@@ -578,17 +696,28 @@ def test_cli_run_failures_and_exit_codes(plugins: Site, home: Path, tmp_path: Pa
     model = f"scripted:{script}"
     cases = [
         (("run", "nobody", "hi", "--model", model), 2, "error: unknown agent 'nobody'"),
-        (("run", "support", "hi", "--model", "nope:x"), 2,
-         "error: unknown model provider 'nope'"),
+        (("run", "support", "hi", "--model", "nope:x"), 2, "error: unknown model provider 'nope'"),
         (("run", "support", "hi"), 2, "error: agent shop.support has no default model"),
-        (("run", "support", "hi", "--model", f"scripted:{tmp_path / 'none.jsonl'}"), 2,
-         "error: model script"),
-        (("run", "support", "hi", "--model", model, "--max-turns", "1"), 1,
-         "error: agent shop.support hit the limit of 1 turn(s) without a final answer"),
-        (("run", "support", "hi", "--model", "broken"), 1,
-         "error: model provider broken failed: RuntimeError: model exploded"),
-        (("run", "support", "hi", "--model", "openai:gpt-4o-mini"), 1,
-         "error: the openai provider has no API key"),
+        (
+            ("run", "support", "hi", "--model", f"scripted:{tmp_path / 'none.jsonl'}"),
+            2,
+            "error: model script",
+        ),
+        (
+            ("run", "support", "hi", "--model", model, "--max-turns", "1"),
+            1,
+            "error: agent shop.support hit the limit of 1 turn(s) without a final answer",
+        ),
+        (
+            ("run", "support", "hi", "--model", "broken"),
+            1,
+            "error: model provider broken failed: RuntimeError: model exploded",
+        ),
+        (
+            ("run", "support", "hi", "--model", "openai:gpt-4o-mini"),
+            1,
+            "error: the openai provider has no API key",
+        ),
     ]
     for args, code, start in cases:
         result = run_cli(*args, site=plugins, home=home)
@@ -603,9 +732,16 @@ def test_cli_run_with_the_openai_stub(plugins: Site, home: Path, stub: OpenAIStu
         {"tool_calls": [{"name": "shop__lookup_order", "arguments": {"order_id": 5}}]},
         {"content": "Order 5 has shipped."},
     ]
-    ran = run_cli("run", "support", "Where is order 5?", "--model", "openai:stub-model",
-                  site=plugins, home=home,
-                  env={"OPENAI_BASE_URL": stub.url, "OPENAI_API_KEY": "cli-key"})
+    ran = run_cli(
+        "run",
+        "support",
+        "Where is order 5?",
+        "--model",
+        "openai:stub-model",
+        site=plugins,
+        home=home,
+        env={"OPENAI_BASE_URL": stub.url, "OPENAI_API_KEY": "cli-key"},
+    )
     assert ran.returncode == 0, ran.stderr
     assert '<- shop.lookup_order {"order": 5, "status": "shipped"}' in ran.stdout
     assert "assistant: Order 5 has shipped." in ran.stdout
@@ -613,22 +749,32 @@ def test_cli_run_with_the_openai_stub(plugins: Site, home: Path, stub: OpenAIStu
     assert stub.requests[0]["headers"]["authorization"] == "Bearer cli-key"
 
 
-def test_tools_that_ask_first(plugins: Site, home: Path, tmp_path: Path,
-                              make_host: MakeHost) -> None:
+def test_tools_that_ask_first(
+    plugins: Site, home: Path, tmp_path: Path, make_host: MakeHost
+) -> None:
     script = _script(
         tmp_path / "cancel.jsonl",
         {"tool_calls": [{"name": "shop.cancel", "arguments": {"order_id": 3}}]},
         {"content": "Done."},
     )
     marks = home / "plugins" / "shop" / "data"
-    refused = run_cli("run", "clerk", "Cancel 3", "--model", f"scripted:{script}",
-                      site=plugins, home=home)
+    refused = run_cli(
+        "run", "clerk", "Cancel 3", "--model", f"scripted:{script}", site=plugins, home=home
+    )
     assert refused.returncode == 0, refused.stderr
     assert "<- shop.cancel failed (permission_denied)" in refused.stdout
     assert "warning: refused shop.cancel: it needs your confirmation" in refused.stderr
     assert not (marks / "cancelled-3").exists()
-    allowed = run_cli("run", "clerk", "Cancel 3", "--model", f"scripted:{script}", "--yes",
-                      site=plugins, home=home)
+    allowed = run_cli(
+        "run",
+        "clerk",
+        "Cancel 3",
+        "--model",
+        f"scripted:{script}",
+        "--yes",
+        site=plugins,
+        home=home,
+    )
     assert allowed.returncode == 0, allowed.stderr
     assert '<- shop.cancel "cancelled 3"' in allowed.stdout
     assert (marks / "cancelled-3").read_text() == "yes"
@@ -642,8 +788,9 @@ def test_tools_that_ask_first(plugins: Site, home: Path, tmp_path: Path,
 
     async def scenario() -> None:
         async with host:
-            run = await host.run_agent("clerk", "Cancel 3", model=f"scripted:{script}",
-                                       confirm=confirm)
+            run = await host.run_agent(
+                "clerk", "Cancel 3", model=f"scripted:{script}", confirm=confirm
+            )
             assert run.tool_results[0].error is not None
             assert "it was refused" in run.tool_results[0].error.message
 
@@ -653,8 +800,18 @@ def test_tools_that_ask_first(plugins: Site, home: Path, tmp_path: Path,
 
 def test_cli_run_json_on_failure(plugins: Site, home: Path, tmp_path: Path) -> None:
     script = _script(tmp_path / "demo.jsonl", *ORDER_SCRIPT)
-    failed = run_cli("run", "support", "hi", "--model", f"scripted:{script}", "--max-turns",
-                     "1", "--json", site=plugins, home=home)
+    failed = run_cli(
+        "run",
+        "support",
+        "hi",
+        "--model",
+        f"scripted:{script}",
+        "--max-turns",
+        "1",
+        "--json",
+        site=plugins,
+        home=home,
+    )
     assert failed.returncode == 1
     data = json.loads(failed.stdout)
     assert (data["ok"], data["stop"], data["turns"]) == (False, "max_turns", 1)

@@ -182,6 +182,10 @@ def test_corrupt_config_is_a_clear_error(site: Site, home: Path) -> None:
     site.plugin("fine")
     (home / "config.toml").write_text("[host\n")
     result = run_cli("doctor", site=site, home=home)
+    assert result.returncode == 1  # doctor reports it (a warning line) and starts nothing
+    (line,) = [w for w in result.stderr.splitlines() if w.startswith("warning: ")]
+    assert "config.toml" in line and "invalid TOML" in line
+    result = run_cli("tools", site=site, home=home)
     assert result.returncode == 1
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("error: ") and "config.toml" in line and "invalid TOML" in line

@@ -570,7 +570,12 @@ def test_cli_finds_folders_from_config_and_calls_a_folder_plugin_tool(
 
 
 def test_cli_reports_a_bad_plugin_paths_setting(site: Site, home: Path) -> None:
+    site.plugin("fine")
     (home / "config.toml").write_text('[host]\nplugin_paths = "/not/a/list"\n')
-    result = run_cli("list", site=site, home=home)
+    result = run_cli("list", site=site, home=home)  # lists with the defaults, and says so
+    assert result.returncode == 0
+    assert result.stderr.startswith("warning: ") and "plugin_paths" in result.stderr
+    assert result.stderr.count("\n") == 1
+    result = run_cli("tools", site=site, home=home)  # runs plugins: refuses
     assert result.returncode == 1
     assert result.stderr.startswith("error: ") and "plugin_paths" in result.stderr

@@ -98,7 +98,7 @@ def jaf_tools():
 '''
 
 BROKEN = "mcpbroken"
-BROKEN_CODE = '''
+BROKEN_CODE = """
 def lost() -> str:
     return "never served"
 
@@ -109,7 +109,7 @@ def jaf_activate(ctx):
 @hookimpl
 def jaf_tools():
     return [lost]
-'''
+"""
 
 NAMES = {"add", "echo", "greet", "items", "fail", "chatty", "nap", "erase"}
 
@@ -323,8 +323,11 @@ def _request(id: int, method: str, params: dict[str, Any] | None = None) -> str:
 INITIALIZE = _request(
     1,
     "initialize",
-    {"protocolVersion": "2025-06-18", "capabilities": {},
-     "clientInfo": {"name": "raw", "version": "1"}},
+    {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "1"},
+    },
 )
 INITIALIZED = json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}) + "\n"
 
@@ -352,8 +355,14 @@ def test_stdout_carries_only_the_protocol_and_pipelined_requests_are_all_answere
     calls = [
         _request(10 + i, "tools/call", {"name": f"{PLUGIN}__{name}", "arguments": args})
         for i, (name, args) in enumerate(
-            [("chatty", {"text": "a"}), ("add", {"a": 1, "b": 2}), ("fail", {"message": "m"}),
-             ("nap", {"seconds": 0.3}), ("echo", {"text": "z"}), ("chatty", {"text": "b"})]
+            [
+                ("chatty", {"text": "a"}),
+                ("add", {"a": 1, "b": 2}),
+                ("fail", {"message": "m"}),
+                ("nap", {"seconds": 0.3}),
+                ("echo", {"text": "z"}),
+                ("chatty", {"text": "b"}),
+            ]
         )
     ]
     proc = _popen(server)
@@ -408,8 +417,12 @@ def test_missing_mcp_package_is_one_error_line(server: dict[str, Any], tmp_path:
     (fake / "mcp" / "__init__.py").write_text(
         'raise ModuleNotFoundError("No module named \'mcp\'", name="mcp")\n'
     )
-    done = run_cli("mcp", home=server["home"], input="",
-                   env={"PYTHONPATH": f"{fake}{os.pathsep}{server['env']['PYTHONPATH']}"})
+    done = run_cli(
+        "mcp",
+        home=server["home"],
+        input="",
+        env={"PYTHONPATH": f"{fake}{os.pathsep}{server['env']['PYTHONPATH']}"},
+    )
     assert done.returncode == 1
     assert done.stdout == ""
     assert done.stderr.count("\n") == 1
@@ -427,7 +440,6 @@ def test_result_content_shapes() -> None:
     blocks, structured, is_error = result_content(CallResult("p.t", False, error=error))
     assert is_error and blocks[0]["text"] == "timed out after 1.0 s"
     assert json.loads(blocks[1]["text"]) == structured == {"error": error.to_json()}
-
 
 
 @pytest.mark.anyio

@@ -25,22 +25,35 @@ from jafhost.providers.openai_compat import OpenAIProvider
 from jafhost.providers.scripted import ScriptedProvider
 from openai_stub import OpenAIStub
 
-TOOLS = [{
-    "type": "function",
-    "function": {
-        "name": "shop__lookup_order",
-        "description": "Look up an order.",
-        "parameters": {"type": "object", "properties": {"order_id": {"type": "integer"}},
-                       "required": ["order_id"]},
-    },
-}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "shop__lookup_order",
+            "description": "Look up an order.",
+            "parameters": {
+                "type": "object",
+                "properties": {"order_id": {"type": "integer"}},
+                "required": ["order_id"],
+            },
+        },
+    }
+]
 
 
 @pytest.fixture(autouse=True)
 def _local_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing here may leave 127.0.0.1: no proxies, no real OpenAI settings."""
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
-                 "all_proxy", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
+    for name in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "OPENAI_BASE_URL",
+        "OPENAI_API_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
@@ -60,16 +73,18 @@ def _lines(path: Path, *turns: dict[str, Any]) -> Path:
 
 
 def test_turn_from_json_generates_ids_and_decodes_arguments() -> None:
-    turn = ModelTurn.from_json({
-        "content": "checking",
-        "tool_calls": [
-            {"name": "shop.lookup_order", "arguments": {"order_id": 1}},
-            {"id": "mine", "name": "shop__lookup_order", "arguments": '{"order_id": 2}'},
-            {"name": "shop.lookup_order"},
-            {"name": "shop.lookup_order", "arguments": "{not json"},
-            {"name": "shop.lookup_order", "arguments": [1, 2]},
-        ],
-    })
+    turn = ModelTurn.from_json(
+        {
+            "content": "checking",
+            "tool_calls": [
+                {"name": "shop.lookup_order", "arguments": {"order_id": 1}},
+                {"id": "mine", "name": "shop__lookup_order", "arguments": '{"order_id": 2}'},
+                {"name": "shop.lookup_order"},
+                {"name": "shop.lookup_order", "arguments": "{not json"},
+                {"name": "shop.lookup_order", "arguments": [1, 2]},
+            ],
+        }
+    )
     assert turn.content == "checking"
     first, second, third, bad_json, not_object = turn.tool_calls
     assert first.id and first.id != second.id and second.id == "mine"
@@ -79,14 +94,17 @@ def test_turn_from_json_generates_ids_and_decodes_arguments() -> None:
     assert not_object.error == "the arguments must be a JSON object, not list"
 
 
-@pytest.mark.parametrize("data,message", [
-    ([], "expected a JSON object"),
-    ({"content": "x", "tools": []}, "unknown key(s) tools"),
-    ({"content": 3}, "content must be a string"),
-    ({"tool_calls": {"name": "x"}}, "tool_calls must be a list"),
-    ({"tool_calls": [{"arguments": {}}]}, "tool_calls[0]: name must be a tool name"),
-    ({"tool_calls": [{"name": "a.b", "args": {}}]}, "tool_calls[0]: unknown key(s) args"),
-])
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        ([], "expected a JSON object"),
+        ({"content": "x", "tools": []}, "unknown key(s) tools"),
+        ({"content": 3}, "content must be a string"),
+        ({"tool_calls": {"name": "x"}}, "tool_calls must be a list"),
+        ({"tool_calls": [{"arguments": {}}]}, "tool_calls[0]: name must be a tool name"),
+        ({"tool_calls": [{"name": "a.b", "args": {}}]}, "tool_calls[0]: unknown key(s) args"),
+    ],
+)
 def test_turn_from_json_names_what_is_wrong(data: Any, message: str) -> None:
     with pytest.raises(ProviderError, match=r"^here: ") as caught:
         ModelTurn.from_json(data, "here")
@@ -109,17 +127,21 @@ class Echo:
     def __init__(self, name: str = "echo") -> None:
         self.name = name
 
-    async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]],
-                       model: str | None) -> ModelTurn:
+    async def complete(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], model: str | None
+    ) -> ModelTurn:
         return ModelTurn(f"{model}: {messages[-1]['content']}")
 
 
 def test_registry_lists_builtins_then_plugin_providers() -> None:
-    infos = available([("p1", Echo()), ("p2", Echo("openai")), ("p3", object()),
-                       ("p4", Echo("bad:name"))])
+    infos = available(
+        [("p1", Echo()), ("p2", Echo("openai")), ("p3", object()), ("p4", Echo("bad:name"))]
+    )
     assert [(i.name, i.plugin, i.shadowed) for i in infos] == [
-        ("scripted", None, False), ("openai", None, False),
-        ("echo", "p1", False), ("openai", "p2", True),
+        ("scripted", None, False),
+        ("openai", None, False),
+        ("echo", "p1", False),
+        ("openai", "p2", True),
     ]
     assert infos[2].description == "Says back what it was told."
 
@@ -150,10 +172,14 @@ def test_builtin_names_win_over_plugin_providers(tmp_path: Path) -> None:
 def test_scripted_replays_turns_then_says_it_ran_out(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _lines(tmp_path / "demo.jsonl",
-           {"content": "looking", "tool_calls": [
-               {"name": "shop.lookup_order", "arguments": {"order_id": 42}}]},
-           {"content": "done"})
+    _lines(
+        tmp_path / "demo.jsonl",
+        {
+            "content": "looking",
+            "tool_calls": [{"name": "shop.lookup_order", "arguments": {"order_id": 42}}],
+        },
+        {"content": "done"},
+    )
     monkeypatch.chdir(tmp_path)
     provider = resolve("scripted:demo.jsonl").provider
     assert isinstance(provider, ScriptedProvider)
@@ -165,7 +191,8 @@ def test_scripted_replays_turns_then_says_it_ran_out(
         first = await provider.complete(messages, TOOLS, None)
         assert first.content == "looking"
         assert [(c.name, c.arguments) for c in first.tool_calls] == [
-            ("shop.lookup_order", {"order_id": 42})]
+            ("shop.lookup_order", {"order_id": 42})
+        ]
         assert (await provider.complete(messages, TOOLS, None)).content == "done"
         with pytest.raises(ProviderError, match=r"demo\.jsonl ran out after 2 turn\(s\)"):
             await provider.complete(messages, TOOLS, None)
@@ -212,25 +239,43 @@ def test_openai_settings_from_config_and_env(monkeypatch: pytest.MonkeyPatch) ->
     plain = resolve("openai:gpt-4o-mini").provider
     assert isinstance(plain, OpenAIProvider)
     assert (plain.base_url, plain.api_key, plain.default_model) == (
-        "http://127.0.0.1:9/v1", "from-env", "gpt-4o-mini")
+        "http://127.0.0.1:9/v1",
+        "from-env",
+        "gpt-4o-mini",
+    )
 
     monkeypatch.setenv("LOCAL_KEY", "local")
-    config = {"providers": {"openai": {"base_url": "http://127.0.0.1:8/v1",
-                                       "api_key_env": "LOCAL_KEY", "model": "llama",
-                                       "max_retries": 0, "timeout": 5}}}
+    config = {
+        "providers": {
+            "openai": {
+                "base_url": "http://127.0.0.1:8/v1",
+                "api_key_env": "LOCAL_KEY",
+                "model": "llama",
+                "max_retries": 0,
+                "timeout": 5,
+            }
+        }
+    }
     configured = resolve("openai", config=config)
     provider = configured.provider
     assert isinstance(provider, OpenAIProvider) and configured.model == "llama"
     assert (provider.base_url, provider.api_key, provider.max_retries, provider.timeout) == (
-        "http://127.0.0.1:8/v1", "local", 0, 5)
+        "http://127.0.0.1:8/v1",
+        "local",
+        0,
+        5,
+    )
 
     monkeypatch.delenv("LOCAL_KEY")
     keyless = resolve("openai", config=config).provider
     assert isinstance(keyless, OpenAIProvider) and keyless.api_key == "not-needed"
 
     with pytest.raises(ProviderError) as caught:
-        resolve("openai:x", config={"providers": {"openai": {"base_ur": "x"}}},
-                config_source="/h/config.toml")
+        resolve(
+            "openai:x",
+            config={"providers": {"openai": {"base_ur": "x"}}},
+            config_source="/h/config.toml",
+        )
     assert str(caught.value).startswith("/h/config.toml: [providers.openai] base_ur: Extra")
     monkeypatch.delenv("OPENAI_API_KEY")
     with pytest.raises(ProviderError, match="needs a model"):
@@ -241,16 +286,20 @@ def test_openai_settings_from_config_and_env(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def _provider(stub: OpenAIStub) -> OpenAIProvider:
-    return OpenAIProvider(base_url=stub.url, api_key="test-key", default_model="stub-model",
-                          max_retries=0, timeout=10)
+    return OpenAIProvider(
+        base_url=stub.url, api_key="test-key", default_model="stub-model", max_retries=0, timeout=10
+    )
 
 
 def test_openai_provider_round_trip(stub: OpenAIStub) -> None:
     stub.script += [
-        {"content": None, "tool_calls": [
-            {"id": "call_a", "name": "shop__lookup_order", "arguments": {"order_id": 42}},
-            {"id": "call_b", "name": "shop__lookup_order", "arguments": "{broken"},
-        ]},
+        {
+            "content": None,
+            "tool_calls": [
+                {"id": "call_a", "name": "shop__lookup_order", "arguments": {"order_id": 42}},
+                {"id": "call_b", "name": "shop__lookup_order", "arguments": "{broken"},
+            ],
+        },
         {"content": "It shipped."},
     ]
     provider = _provider(stub)

@@ -248,9 +248,7 @@ CONNECT = 'out["raw"] = raw_connect(PORT)'
 
 
 @needs_netns
-def test_no_net_grant_means_no_network_at_all(
-    folders: dict[str, Path], listener: Listener
-) -> None:
+def test_no_net_grant_means_no_network_at_all(folders: dict[str, Path], listener: Listener) -> None:
     body = CONNECT.replace("PORT", str(listener.port))
     assert run_child(make_spec(folders), body, apply=False)["raw"] == "connected"
     assert listener.accepted() == 1

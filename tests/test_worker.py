@@ -523,9 +523,7 @@ def test_a_crash_fails_the_call_clearly_then_the_next_call_works(
     assert after.result == 5, after.to_json()
 
 
-def test_a_memory_bomb_is_reported_and_the_worker_restarts(
-    site: Site, make_host: MakeHost
-) -> None:
+def test_a_memory_bomb_is_reported_and_the_worker_restarts(site: Site, make_host: MakeHost) -> None:
     host = boxed(site, make_host, config="[host]\nmemory_mb = 512\n")
     bomb, after, small = calls(
         host, ("bomb", {"mb": 1024}), ("add", {"a": 1, "b": 1}), ("bomb", {"mb": 16})

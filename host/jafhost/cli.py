@@ -475,24 +475,31 @@ def revoke(
 def doctor(as_json: JsonOption = False) -> None:
     """Load every enabled plugin and report what is broken.
 
-    Exits 1 if an enabled plugin is invalid, unresolved or broken.
+    Exits 1 if an enabled plugin is invalid, unresolved or broken. Also warns about
+    plugins waiting for approval, grants naming missing paths, unknown keys in a
+    plugin's config table and problems with config.toml.
+
+    --json: {"ok", "plugins": [...], "findings": [{"kind", "message", "plugin", "fix"}],
+    "warnings": [the warning lines]}; kinds: invalid-config, needs-approval, missing-path,
+    unknown-config-key, host.
     """
     import asyncio
 
     host = _host()
     report = asyncio.run(host.doctor())
-    problems = [r for r in report if r["problem"]]
+    problems = [r for r in report["plugins"] if r["problem"]]
     if as_json:
-        _print_json({"ok": not problems, "plugins": report, "warnings": host.warnings})
+        _print_json(report)
     else:
-        _warn(host)
+        for warning in report["warnings"]:
+            sys.stderr.write(f"warning: {warning}\n")
         from rich.markup import escape
         from rich.table import Table
 
         table = Table(title="jafhost doctor")
         for column in ("plugin", "status", "runtime", "protections", "problem"):
             table.add_column(column, overflow="fold")
-        for r in report:
+        for r in report["plugins"]:
             table.add_row(
                 escape(r["name"]),
                 _styled(r["status"]),
@@ -502,10 +509,9 @@ def doctor(as_json: JsonOption = False) -> None:
             )
         console = _console()
         console.print(table)
-        console.print(
-            f"{len(problems)} problem(s)" if problems else "no problems found", markup=False
-        )
-    if problems:
+        count = len(problems) + (0 if report["ok"] or problems else 1)
+        console.print(f"{count} problem(s)" if count else "no problems found", markup=False)
+    if not report["ok"]:
         raise typer.Exit(1)
 
 

@@ -306,6 +306,7 @@ def set_command(
     try:
         model = load_config_model(host, name)
     except ModelUnavailable as exc:
+        _refuse_unknown_key(host, name, key)
         raise Failed(
             f"{exc}: cannot validate a value for it; edit [plugins.{name}] in "
             f"{host.layout.config} (validated when the plugin loads) or set "
@@ -319,10 +320,12 @@ def set_command(
         )
     resolved = resolve_key(model, parts)
     if resolved is None:
-        from jafhost.config import known_keys
+        from jafhost.config import closest_key, known_keys
 
+        close = closest_key(model, parts)
+        hint = f"did you mean {close}? " if close else ""
         known = ", ".join(known_keys(model)) or "none"
-        raise UsageError(f"plugin {name} has no config key {quoted(key)} (known: {known})")
+        raise UsageError(f"plugin {name} has no config key {quoted(key)} ({hint}known: {known})")
     for secret in secret_keys(model):
         if resolved[: len(secret)] == secret:
             raise UsageError(_secret_refusal(name, secret))
@@ -346,6 +349,25 @@ def set_command(
                 f"warning: {variable} is set in the environment and overrides "
                 f"{dotted(env_key)} from config.toml\n"
             )
+
+
+def _refuse_unknown_key(host: Host, name: str, key: str) -> None:
+    """A plugin in a worker: refuse a key its recorded schema does not have (exit 2)."""
+    import difflib
+
+    from jafhost.config import schema_keys
+    from jafhost.errors import UsageError
+
+    schema = host.recorded_config_schema(name)
+    if not isinstance(schema, dict):
+        return
+    keys, open_ended = schema_keys(schema)
+    if open_ended or key in keys or any(k.startswith(key + ".") for k in keys):
+        return
+    close = difflib.get_close_matches(key, keys, n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    known = ", ".join(keys) or "none"
+    raise UsageError(f"plugin {name} has no config key {key!r} ({hint}known: {known})")
 
 
 def _env(name: str) -> dict[Key, tuple[str, Any]]:

@@ -325,6 +325,49 @@ def known_keys(model: type[BaseModel], prefix: Key = ()) -> list[str]:
     return keys
 
 
+def unknown_keys(model: type[BaseModel], table: Mapping[str, Any]) -> list[Key]:
+    """The keys of ``table`` that ``model`` has no field for, each named at its shallowest
+    unknown level (``typo`` for ``typo.a`` and ``typo.b``). A model that forbids extra
+    keys reports them itself; one that allows them has none unknown."""
+    found: list[Key] = []
+    for leaf in _leaves(table):
+        for depth in range(1, len(leaf) + 1):
+            if resolve_key(model, leaf[:depth]) is None:
+                if leaf[:depth] not in found:
+                    found.append(leaf[:depth])
+                break
+    return found
+
+
+def closest_key(model: type[BaseModel], key: Sequence[str]) -> str | None:
+    """The model's key closest to ``key`` (dotted), if one is close enough."""
+    import difflib
+
+    close = difflib.get_close_matches(dotted(key), known_keys(model), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def unknown_key_warnings(
+    model: type[BaseModel], plugin: str, table: Mapping[str, Any], environ: Mapping[str, str]
+) -> list[str]:
+    """One sentence per key of ``plugin``'s effective table that its model ignores,
+    with the closest real key (and the variable that set it, if one did)."""
+    if model.model_config.get("extra") == "forbid":
+        return []
+    env = env_settings(plugin, environ)
+    warnings = []
+    for key in unknown_keys(model, table):
+        setters = [variable for k, (variable, _) in env.items() if _overlaps(k, key)]
+        where = f" (from {', '.join(setters)})" if setters else ""
+        close = closest_key(model, key)
+        hint = f"; did you mean {close}?" if close else ""
+        warnings.append(
+            f"config [plugins.{plugin}] {dotted(key)}{where}: not a setting of this plugin, "
+            f"ignored{hint}"
+        )
+    return warnings
+
+
 # -- validation and what ``config show`` reports ------------------------------------
 
 
@@ -649,3 +692,47 @@ def explain_unvalidated(
             if _overlaps(leaf, key) and len(leaf) < len(key):
                 values = mask_secrets(values, [leaf])
     return _report(plugin, values, _leaves(values), file_keys, env, secrets)
+
+
+def schema_keys(schema: Mapping[str, Any]) -> tuple[list[str], bool]:
+    """The dotted keys a recorded JSON Schema names, and whether it can hold others too
+    (``additionalProperties``, a mapping-typed field: then an unknown key proves
+    nothing)."""
+    defs = schema.get("$defs", {})
+    keys: list[str] = []
+    open_ended = False
+
+    def options(node: Any, depth: int) -> list[Mapping[str, Any]]:
+        if not isinstance(node, Mapping) or depth > 20:
+            return []
+        found = [node]
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            found += options(defs.get(ref.removeprefix("#/$defs/")), depth + 1)
+        for combinator in ("anyOf", "oneOf", "allOf"):
+            for option in node.get(combinator, []) or []:
+                found += options(option, depth + 1)
+        return found
+
+    def walk(node: Any, prefix: str, depth: int) -> None:
+        nonlocal open_ended
+        for part in options(node, 0):
+            extra = part.get("additionalProperties")
+            if extra is not None and extra is not False:
+                open_ended = True
+            properties = part.get("properties")
+            if not isinstance(properties, Mapping) or depth > 20:
+                continue
+            for name, sub in properties.items():
+                key = f"{prefix}{name}"
+                nested = any(isinstance(o.get("properties"), Mapping) for o in options(sub, 0))
+                if nested:
+                    walk(sub, key + ".", depth + 1)
+                else:
+                    keys.append(key)
+                    if any(o.get("additionalProperties") not in (None, False)
+                           for o in options(sub, 0)):  # fmt: skip
+                        open_ended = True
+
+    walk(schema, "", 0)
+    return list(dict.fromkeys(keys)), open_ended

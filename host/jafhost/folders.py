@@ -281,6 +281,34 @@ def import_folders(plugins: list[PluginInfo]) -> list[str]:
     return list(dict.fromkeys(folders))
 
 
+def own_folders(info: PluginInfo) -> list[str]:
+    """What a valid folder plugin reads and imports from as its own: its plugin folder,
+    even when that is the working folder, which no other plugin may read. Nothing for
+    an installed plugin (its package is part of the Python installation)."""
+    if info.source != SOURCE or info.error is not None or not info.location:
+        return []
+    return [os.path.dirname(info.location)]
+
+
+def prime_import_cache(folders: list[str]) -> None:
+    """List each folder for the import system now, as host code.
+
+    Python lists an import path entry once and keeps the listing until the folder
+    changes. Were the first listing made while another plugin's code looks for a module
+    (an optional import that fails), that plugin's guard would refuse it and the empty
+    listing would stay, hiding the folder plugin's package from itself."""
+    from importlib.machinery import PathFinder
+
+    from jafhost.guard import CURRENT_PLUGIN
+
+    token = CURRENT_PLUGIN.set(None)
+    try:
+        for folder in folders:
+            PathFinder.find_spec("_jafhost_no_such_module_", [folder])
+    finally:
+        CURRENT_PLUGIN.reset(token)
+
+
 def fingerprint_rows(folder: str) -> str:
     """What of ``folder`` discovery depends on: its package folders and, in each, the
     manifest's content (tiny, and unlike a time stamp it cannot miss an edit made within

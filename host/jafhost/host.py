@@ -68,6 +68,7 @@ class Host(Decisions, EventsAndIntegrations):
         self._discovery: Discovery | None = None
         self._settings: HostSettings | None = None
         self._config: dict[str, Any] | None = None
+        self._config_problem: str | None = None
         self._pm: pluggy.PluginManager | None = None
         self._loaded: dict[str, LoadedPlugin] = {}
         self._registered: dict[str, tuple[PluginInfo, Any]] = {}
@@ -81,15 +82,52 @@ class Host(Decisions, EventsAndIntegrations):
 
     @property
     def warnings(self) -> list[str]:
-        """Things the host repaired on its own (a corrupt state file moved aside, ...)."""
-        return list(self.store.warnings)
+        """Things the host repaired or worked around on its own (a corrupt state file
+        moved aside, an invalid ``config.toml`` ignored where no plugin code runs), each
+        once."""
+        found = list(self.store.warnings)
+        problem = self.config_problem()
+        if problem is not None:
+            found.append(
+                f"{problem}; the defaults apply here, and commands that run plugins "
+                "refuse until it is fixed"
+            )
+        return list(dict.fromkeys(found))
+
+    def config_problem(self) -> str | None:
+        """Why ``config.toml`` cannot be used (bad TOML, a wrong ``[host]`` value or key),
+        naming the file, or None; checked once per host."""
+        if self._config_problem is None:
+            from jafhost.config_fast import plainly_valid
+
+            try:
+                text: str | None = self.layout.config.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                text = None  # none (no problem), or unreadable: the full check names it
+            self._config_problem = ""
+            if (text is not None and not plainly_valid(text)) or (
+                text is None and self.layout.config.exists()
+            ):
+                from jafhost.config import host_settings, read_config
+                from jafhost.errors import StateError
+
+                try:
+                    host_settings(read_config(self.layout.config), self.layout.config)
+                except StateError as exc:
+                    self._config_problem = " ".join(str(exc).split())
+        return self._config_problem or None
 
     def discovery(self, refresh: bool = False) -> Discovery:
         if self._discovery is None or refresh:
+            from jafhost.errors import StateError
             from jafhost.folders import plugin_folders
 
+            try:
+                folders = plugin_folders(self.layout.config)
+            except StateError:  # reported once, by ``config_problem`` (see ``warnings``)
+                folders = plugin_folders(None)
             cache = self.layout.cache if self._use_cache else None
-            found = discover(cache, self._paths, plugin_folders(self.layout.config))
+            found = discover(cache, self._paths, folders)
             if self._only is not None:
                 found.plugins = [p for p in found.plugins if p.name in self._only]
             found.plugins += [info for info, _ in self._registered.values()]
@@ -237,27 +275,32 @@ class Host(Decisions, EventsAndIntegrations):
         )
 
     def _ensure_import_path(self) -> None:
-        from jafhost.folders import import_folders
+        from jafhost.folders import import_folders, prime_import_cache
 
         for entry in reversed(self._paths or []):
             if entry not in sys.path:
                 sys.path.insert(0, entry)
-        for folder in import_folders(self.discovery().plugins):  # folder plugins: appended
+        folders = import_folders(self.discovery().plugins)
+        for folder in folders:  # folder plugins: appended
             if folder not in sys.path:
                 sys.path.append(folder)
+        prime_import_cache(folders)
 
     def _guard(self, name: str) -> str:
         """Compile the plugin's grants and arm the audit hook before any of its code runs;
         returns the identity its code runs under (carrying this host's grants for it)."""
         from jafhost import guard
+        from jafhost.folders import own_folders
         from jafhost.policy import Policy
 
         record = self.state().plugins.get(name)
+        loaded = self._loaded.get(name)
         policy = Policy.compile(
             name,
             record.grants if record else [],
             self.layout.data_dir(name),
             self.layout.cache_dir(name),
+            extra_read=own_folders(loaded.info) if loaded is not None else (),
         )
         guard.install()
         return guard.identity(policy)
@@ -363,7 +406,9 @@ class Host(Decisions, EventsAndIntegrations):
             from jafhost import worker
 
             await worker.stop(loaded, self.hook_timeout)
-        await lifecycle.stop(self.pm, loaded, self.hook_timeout)
+        problem = await lifecycle.stop(self.pm, loaded, self.hook_timeout)
+        if problem:
+            lifecycle.LOGGER.warning("plugin %s: %s", name, problem)
         await self._host_event("plugin.deactivated", {"plugin": name})
 
     async def activate_all(self) -> list[LoadedPlugin]:
@@ -585,17 +630,27 @@ class Host(Decisions, EventsAndIntegrations):
             )
         return results
 
-    async def doctor(self) -> list[dict[str, Any]]:
-        """Load everything enabled and report each plugin; ``problem`` marks what is wrong.
+    async def doctor(self) -> dict[str, Any]:
+        """Load everything enabled and report each plugin, and what deserves a warning.
 
-        Disabled and needs-approval are choices, not problems; invalid, unresolved,
-        broken (failed to load) and blocked (a dependency failed) are.
+        Returns ``plugins`` (one report each; ``problem`` marks what is wrong),
+        ``findings`` (``jafhost.doctor.Finding`` as JSON: plugins waiting for approval,
+        grants naming missing paths, unknown config keys, an unusable ``config.toml``)
+        and ``warnings`` (every warning line, each once: the host's own and the
+        findings'). Disabled and needs-approval are choices, not problems; invalid,
+        unresolved, broken (failed to load) and blocked (a dependency failed) are, and
+        so is a ``config.toml`` that cannot be used: then no plugin code runs.
         """
-        await self.activate_all()
+        from jafhost import doctor
+
+        config_problem = self.config_problem()
+        if config_problem is None:
+            await self.activate_all()
         try:
             state = self.state()
+            views = self._views(self.resolution(state), state)
             report = []
-            for view in self._views(self.resolution(state), state):
+            for view in views:
                 record = state.plugins.get(view.name)
                 chosen_off = record is not None and not record.enabled
                 problem: str | None = None
@@ -615,6 +670,22 @@ class Host(Decisions, EventsAndIntegrations):
                 )
                 data["integrations"] = health
                 report.append(data)
-            return report
+            findings = [doctor.Finding("host", text) for text in self.store.warnings]
+            if config_problem is not None:
+                findings.append(
+                    doctor.Finding(
+                        "invalid-config",
+                        f"{config_problem}; no plugin was started: fix it first",
+                    )
+                )
+            findings += doctor.waiting_for_approval(views)
+            findings += doctor.missing_paths(views, state, self.layout)
+            findings += doctor.plugin_warnings(self._loaded.values())
+            return {
+                "ok": config_problem is None and not any(r["problem"] for r in report),
+                "plugins": report,
+                "findings": [f.to_json() for f in findings],
+                "warnings": list(dict.fromkeys(f.message for f in findings)),
+            }
         finally:
             await self.deactivate_all()

@@ -60,6 +60,9 @@ class LoadedPlugin:
     agents: list[AgentSpec] = field(default_factory=list)
     providers: list[Any] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    """What is wrong but does not stop the plugin (an unknown key in its config table),
+    found when it started; ``doctor`` reports them."""
 
     identity: str = ""
     """The name the guard knows this load by (a ``guard.PluginIdentity`` carrying its
@@ -183,6 +186,11 @@ def as_plugin(fn: Callable[..., Any], identity: str, wrapper: bool) -> Callable[
 def _register(pm: pluggy.PluginManager, loaded: LoadedPlugin) -> None:
     from pluggy import PluginValidationError
 
+    from jafhost.hook_names import mistakes
+
+    problems = mistakes(pm, loaded.obj)
+    if problems:
+        raise StepFailed("; ".join(problems))
     try:
         pm.register(loaded.obj, name=loaded.name)
     except PluginValidationError as exc:
@@ -333,6 +341,7 @@ async def _configure(
         env_settings,
         needed_settings,
         secrets_in_file,
+        unknown_key_warnings,
         validation_problems,
     )
 
@@ -351,6 +360,7 @@ async def _configure(
         needs = needed_settings(exc, model, loaded.name)
     if problems:
         raise StepFailed(str(ConfigError(loaded.name, problems, needs))) from None
+    loaded.warnings += unknown_key_warnings(model, loaded.name, table, environ or {})
     return instance
 
 
@@ -434,24 +444,25 @@ async def _abandon(
     exc: BaseException | None,
 ) -> None:
     loaded.traceback = "".join(traceback.format_exception(exc)) if exc is not None else None
-    await stop(pm, loaded, timeout)
+    problem = await stop(pm, loaded, timeout)
+    if problem:  # secondary to ``message``, and reported nowhere else
+        LOGGER.warning("plugin %s: %s", loaded.name, problem)
     loaded.status, loaded.error = "broken", message
 
 
 async def stop(pm: pluggy.PluginManager, loaded: LoadedPlugin, timeout: float) -> str | None:
-    """Deactivate (if it was initialized) and unregister. Returns an error text or None."""
-    problem: str | None = None
+    """Deactivate (if it was initialized) and unregister. Returns what went wrong (every
+    problem, joined) or None; the caller reports it, once (a worker returns it to the
+    host, which reports it)."""
+    problems: list[str] = []
     if loaded.initialized and loaded.ctx is not None:
         try:
             await call_hook(pm, "jaf_deactivate", loaded, timeout, ctx=loaded.ctx)
         except Exception as exc:
-            problem = (
+            problems.append(
                 f"jaf_deactivate failed: {exc if isinstance(exc, HookTimeout) else _describe(exc)}"
             )
-            LOGGER.warning("plugin %s: %s", loaded.name, problem)
-    for text in await close_integrations(loaded, timeout):
-        LOGGER.warning("plugin %s: %s", loaded.name, text)
-        problem = problem or text
+    problems += await close_integrations(loaded, timeout)
     loaded.initialized = False
     loaded.tools, loaded.agents, loaded.providers = [], [], []
     loaded.subscriptions = []
@@ -459,4 +470,4 @@ async def stop(pm: pluggy.PluginManager, loaded: LoadedPlugin, timeout: float) -
         pm.unregister(loaded.obj)
     if loaded.status == "active":
         loaded.status = "inactive"
-    return problem
+    return "; ".join(problems) or None

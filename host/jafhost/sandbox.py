@@ -176,16 +176,19 @@ def cpu_budget(call_timeout: float, hook_timeout: float) -> int:
     return max(60, math.ceil(4 * max(call_timeout, hook_timeout)))
 
 
-def import_path(paths: Iterable[str] | None = None) -> list[str]:
+def import_path(paths: Iterable[str] | None = None, own: Iterable[str] = ()) -> list[str]:
     """The host's import path for the worker's ``PYTHONPATH``: absolute, existing
-    entries, without the host's working folder (which may be the user's home)."""
+    entries, without the host's working folder (which may be the user's home) unless
+    it is one of ``own`` (a folder plugin's own plugin folder), which always ends the
+    path (appended, as in the host, so nothing in it shadows an installed module)."""
     cwd = os.getcwd()
+    mine = [entry for entry in own if entry and os.path.isabs(entry)]
     found: list[str] = []
     for entry in sys.path if paths is None else paths:
         usable = entry and os.path.isabs(entry) and entry != cwd and os.path.exists(entry)
-        if usable and entry not in found:
+        if usable and entry not in found and entry not in mine:
             found.append(entry)
-    return found
+    return found + [entry for entry in dict.fromkeys(mine) if os.path.exists(entry)]
 
 
 def worker_env(
@@ -194,13 +197,15 @@ def worker_env(
     *,
     environ: Mapping[str, str] | None = None,
     paths: Iterable[str] | None = None,
+    own: Iterable[str] = (),
 ) -> dict[str, str]:
     """The worker's whole environment: what Python needs plus the granted variables.
 
     Kept: ``PATH``, ``HOME`` (so ``~`` means the same as in the host; Landlock still
     guards the files), ``USER``/``LOGNAME``, ``LANG``/``LANGUAGE``/``LC_*``/``TZ``,
     ``TERM``, the interpreter's ``PYTHON*`` settings; with a ``net`` grant, the TLS trust
-    variables. Set: ``PYTHONPATH`` (the host's import path), ``TMPDIR`` (the plugin's
+    variables. Set: ``PYTHONPATH`` (the host's import path, ``own`` folders kept: see
+    ``import_path``), ``TMPDIR`` (the plugin's
     cache folder, writable in the sandbox) and ``MALLOC_ARENA_MAX=2`` (threads would
     otherwise reserve 64 MB of address space each against the memory limit).
     Everything else, secrets included, is left out unless an ``env`` grant names it.
@@ -219,7 +224,7 @@ def worker_env(
         )
         if keep:
             env[name] = value
-    env["PYTHONPATH"] = os.pathsep.join(import_path(paths))
+    env["PYTHONPATH"] = os.pathsep.join(import_path(paths, own))
     env["TMPDIR"] = cache_dir
     env["MALLOC_ARENA_MAX"] = "2"
     env.setdefault("PATH", os.defpath)

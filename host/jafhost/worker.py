@@ -161,7 +161,9 @@ class WorkerSpec:
         return self.info.name
 
     def sandbox(self, grants: list[str]) -> SandboxSpec:
-        extra = [p for p in (self.info.location,) if p]
+        from jafhost.folders import own_folders
+
+        extra = [p for p in (self.info.location,) if p] + own_folders(self.info)
         if self.info.manifest:
             extra.append(os.path.dirname(self.info.manifest))
         return SandboxSpec(
@@ -256,7 +258,11 @@ class Worker:
         self.spec.cache_dir.mkdir(parents=True, exist_ok=True)
         child_read, host_write = os.pipe()
         host_read, child_write = os.pipe()
-        env = worker_env(grants, str(self.spec.cache_dir), paths=self.spec.paths)
+        from jafhost.folders import own_folders
+
+        env = worker_env(
+            grants, str(self.spec.cache_dir), paths=self.spec.paths, own=own_folders(self.spec.info)
+        )
         env["JAFHOST_WORKER_FDS"] = f"{child_read},{child_write}"
         env["PYTHONUNBUFFERED"] = "1"
         try:
@@ -804,6 +810,7 @@ async def start(host: Host, loaded: LoadedPlugin, config_table: dict[str, Any]) 
         loaded.status, loaded.error = "broken", f"cannot start a worker process: {exc}"
         return
     loaded.extras["protections"] = list(worker.protections)
+    loaded.warnings = [str(w) for w in reply.get("warnings", [])]
     _record_schema(host, loaded.name, reply.get("config_schema"))
     if reply.get("status") != "active":
         worker.kill()

@@ -216,6 +216,7 @@ class Worker:
             "subscriptions": [s.pattern for s in getattr(loaded, "subscriptions", [])],
             "config_schema": schema,
             "notes": notes,
+            "warnings": list(loaded.warnings),
         }
 
     def run(self, fn: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
