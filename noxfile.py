@@ -4,7 +4,7 @@
 virtual environment without the sample plugins, so each test sees only the plugins it
 installs), samples (every sample plugin installed together, each running its own tests),
 and adapters (the JAF adapter against the real jaf-py). Also: demo, template (the same
-checks tests/test_template.py makes, by hand), bench.
+checks tests/ecosystem/test_template.py makes, by hand), bench.
 
 Every session but ``tests-latest`` installs from ``constraints.txt`` (every direct and
 transitive dependency pinned), and so does every ``pip`` the tests start, through
@@ -141,7 +141,7 @@ def adapters(session: nox.Session) -> None:
     session.install("-e", ".[dev,jaf]")
     session.run(
         "pytest",
-        "tests/test_adapter_jaf.py",
+        "tests/adapters/test_adapter_jaf.py",
         "-p",
         "no:cacheprovider",
         env={"LITELLM_LOCAL_MODEL_COST_MAP": "True"},

@@ -114,7 +114,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="jafhost-bench-calls-"))
     install_plugin(tmp / "site")
-    from jafhost.host import Host
+    from jafhost.host.host import Host
 
     host = Host(tmp / "home", paths=[str(tmp / "site")], only=["bench"])
     args = {"a": 1, "b": 2, "c": 3}

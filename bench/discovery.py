@@ -113,8 +113,11 @@ def make_site(folder: Path, n: int) -> None:
         )
         (info / "entry_points.txt").write_text(f"[{GROUP}]\n{name} = {module}\n", encoding="utf-8")
         (pkg / "__init__.py").write_text(f'"""Benchmark plugin {name}."""\n', encoding="utf-8")
-        files = [f"{module}/__init__.py", f"{dist}.dist-info/METADATA",
-                 f"{dist}.dist-info/entry_points.txt"]
+        files = [
+            f"{module}/__init__.py",
+            f"{dist}.dist-info/METADATA",
+            f"{dist}.dist-info/entry_points.txt",
+        ]
         if has_manifest(i):
             (pkg / "jaf-plugin.toml").write_text(MANIFEST_TEXT, encoding="utf-8")
             files.append(f"{module}/jaf-plugin.toml")
@@ -140,9 +143,19 @@ class Command:
 
 def base_env() -> dict[str, str]:
     env = dict(os.environ)
-    for var in ("PYTHONPATH", "PYTHONSTARTUP", "PYTHONPROFILEIMPORTTIME", "PYTHONDEVMODE",
-                "PYTHONWARNINGS", "PYTHONNOUSERSITE", "JAFHOST_DEBUG", "JAFHOST_HOME",
-                "PYDANTIC_DISABLE_PLUGINS", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX"):
+    for var in (
+        "PYTHONPATH",
+        "PYTHONSTARTUP",
+        "PYTHONPROFILEIMPORTTIME",
+        "PYTHONDEVMODE",
+        "PYTHONWARNINGS",
+        "PYTHONNOUSERSITE",
+        "JAFHOST_DEBUG",
+        "JAFHOST_HOME",
+        "PYDANTIC_DISABLE_PLUGINS",
+        "PYTHONDONTWRITEBYTECODE",
+        "PYTHONPYCACHEPREFIX",
+    ):
         env.pop(var, None)
     env["PYTHONHASHSEED"] = "0"
     if PYCACHE is not None:
@@ -170,21 +183,30 @@ def run_once(cmd: Command, cwd: Path) -> tuple[float, float]:
     cache_before = _cache_state(cmd.cache) if cmd.cache is not None else None
     cpu0 = _children_cpu()
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd.argv, env=cmd.env, cwd=cwd, stdin=subprocess.DEVNULL,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.run(
+        cmd.argv,
+        env=cmd.env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     wall = time.perf_counter() - t0
     cpu = _children_cpu() - cpu0
     if cmd.cache is not None and _cache_state(cmd.cache) != cache_before:
         cmd.rescans += 1  # the cache was found stale (something on sys.path changed)
     if proc.returncode != 0:
-        raise SystemExit(f"benchmark command failed ({proc.returncode}): {shlex.join(cmd.argv)}\n"
-                         + proc.stderr.decode(errors="replace"))
+        raise SystemExit(
+            f"benchmark command failed ({proc.returncode}): {shlex.join(cmd.argv)}\n"
+            + proc.stderr.decode(errors="replace")
+        )
     return wall, cpu
 
 
 def capture(argv: list[str], env: dict[str, str], cwd: Path) -> str:
-    proc = subprocess.run(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True
+    )
     if proc.returncode != 0:
         raise SystemExit(f"command failed ({proc.returncode}): {shlex.join(argv)}\n{proc.stderr}")
     if proc.stderr.strip():
@@ -208,8 +230,10 @@ def check_listing(output: str, n: int, what: str) -> None:
     if got != expected:
         missing = sorted(set(expected) - set(got))[:5]
         extra = sorted(set(got) - set(expected))[:5]
-        raise SystemExit(f"{what}: lists {len(got)} generated plugins, expected {n} "
-                         f"(missing e.g. {missing}, unexpected e.g. {extra})")
+        raise SystemExit(
+            f"{what}: lists {len(got)} generated plugins, expected {n} "
+            f"(missing e.g. {missing}, unexpected e.g. {extra})"
+        )
     for entry in ours:
         index = int(entry["name"].rsplit("p", 1)[1])
         kinds = ["tool"] if has_manifest(index) else []
@@ -264,7 +288,7 @@ def machine() -> dict[str, str]:
         "nproc": str(os.cpu_count()),
         "cpu": cpu_model,
         "python": f"{platform.python_implementation()} {platform.python_version()} "
-                  f"({sys.executable})",
+        f"({sys.executable})",
         "platform": platform.platform(),
         "loadavg": load,
         "load1": load1,
@@ -273,8 +297,13 @@ def machine() -> dict[str, str]:
 
 def jafhost_version(python: str) -> str:
     try:
-        out = subprocess.run([python, "-c", "import jafhost; print(jafhost.__version__)"],
-                             capture_output=True, text=True, env=base_env(), check=True).stdout
+        out = subprocess.run(
+            [python, "-c", "import jafhost; print(jafhost.__version__)"],
+            capture_output=True,
+            text=True,
+            env=base_env(),
+            check=True,
+        ).stdout
         return out.strip()
     except (OSError, subprocess.CalledProcessError):
         return "?"
@@ -282,8 +311,12 @@ def jafhost_version(python: str) -> str:
 
 def git_head(repo: Path) -> str:
     try:
-        out = subprocess.run(["git", "-C", str(repo), "describe", "--always", "--dirty"],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            ["git", "-C", str(repo), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         return out.strip()
     except (OSError, subprocess.CalledProcessError):
         return "?"
@@ -294,23 +327,38 @@ def git_head(repo: Path) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     here = Path(__file__).resolve().parent
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=15, help="rounds (timed runs per command)")
-    parser.add_argument("--counts", default="0,100,1000",
-                        help="comma-separated numbers of installed plugins (default 0,100,1000)")
-    parser.add_argument("--out", default=str(here / "RESULTS.md"),
-                        help="markdown file the results are appended to ('-' for none)")
-    parser.add_argument("--jafhost", default=None,
-                        help="console script to time (default: jafhost next to this interpreter)")
+    parser.add_argument(
+        "--counts",
+        default="0,100,1000",
+        help="comma-separated numbers of installed plugins (default 0,100,1000)",
+    )
+    parser.add_argument(
+        "--out",
+        default=str(here / "RESULTS.md"),
+        help="markdown file the results are appended to ('-' for none)",
+    )
+    parser.add_argument(
+        "--jafhost",
+        default=None,
+        help="console script to time (default: jafhost next to this interpreter)",
+    )
     parser.add_argument("--seed", type=int, default=12345, help="seed of the shuffled order")
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-cache runs")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
-    parser.add_argument("--alt-host", metavar="[LABEL=]DIR", action="append", default=[],
-                        help="also time `jafhost list --json` and `--help` with DIR (a folder "
-                             "holding a modified jafhost package) first on PYTHONPATH; "
-                             "repeatable")
+    parser.add_argument(
+        "--alt-host",
+        metavar="[LABEL=]DIR",
+        action="append",
+        default=[],
+        help="also time `jafhost list --json` and `--help` with DIR (a folder "
+        "holding a modified jafhost package) first on PYTHONPATH; "
+        "repeatable",
+    )
     args = parser.parse_args(argv)
     try:
         args.counts = sorted({int(c) for c in args.counts.split(",") if c.strip()})
@@ -363,8 +411,7 @@ def main(argv: list[str] | None = None) -> int:
             return dict(env, JAFHOST_HOME=str(work / name))
 
         def warm(key: str, label: str, argv_: list[str], env: dict[str, str]) -> Command:
-            return add(Command(key, label, argv_, env,
-                               cache=Path(env["JAFHOST_HOME"]) / "cache"))
+            return add(Command(key, label, argv_, env, cache=Path(env["JAFHOST_HOME"]) / "cache"))
 
         top = max(args.counts)
         for n in args.counts:
@@ -374,21 +421,39 @@ def main(argv: list[str] | None = None) -> int:
             print(f"generated {n} plugin distributions in {time.perf_counter() - t0:.1f} s")
             env = base_env()
             env["PYTHONPATH"] = str(site)
-            warm(f"list@{n}", "jafhost list --json", [str(script), "list", "--json"],
-                 home(env, f"home-{n}"))
-            warm(f"listm@{n}", "python -m jafhost list --json",
-                 [python, "-m", "jafhost", "list", "--json"], home(env, f"home-m-{n}"))
+            warm(
+                f"list@{n}",
+                "jafhost list --json",
+                [str(script), "list", "--json"],
+                home(env, f"home-{n}"),
+            )
+            warm(
+                f"listm@{n}",
+                "python -m jafhost list --json",
+                [python, "-m", "jafhost", "list", "--json"],
+                home(env, f"home-m-{n}"),
+            )
             for akey, alabel, folder in alts:
                 env_alt = dict(env, PYTHONPATH=f"{folder}{os.pathsep}{site}")
-                warm(f"{akey}@{n}", f"jafhost list --json [{alabel}]",
-                     [str(script), "list", "--json"], home(env_alt, f"home-{akey}-{n}"))
+                warm(
+                    f"{akey}@{n}",
+                    f"jafhost list --json [{alabel}]",
+                    [str(script), "list", "--json"],
+                    home(env_alt, f"home-{akey}-{n}"),
+                )
             add(Command(f"bare@{n}", "bare entry-point scan", [python, "-c", BARE_SCAN], env))
             add(Command(f"pass@{n}", "python -c pass", [python, "-c", "pass"], env))
             if n == top and not args.no_cold:
                 env_cold = home(env, f"home-cold-{n}")
-                add(Command(f"cold@{n}", "jafhost list --json, cold cache",
-                            [str(script), "list", "--json"], env_cold,
-                            before=Path(env_cold["JAFHOST_HOME"]) / "cache"))
+                add(
+                    Command(
+                        f"cold@{n}",
+                        "jafhost list --json, cold cache",
+                        [str(script), "list", "--json"],
+                        env_cold,
+                        before=Path(env_cold["JAFHOST_HOME"]) / "cache",
+                    )
+                )
 
         help_env = home(base_env(), "home-help")
         app = work / "bare_typer_app.py"
@@ -396,19 +461,39 @@ def main(argv: list[str] | None = None) -> int:
         app_plain = work / "bare_typer_app_plain.py"
         app_plain.write_text(TYPER_APP_PLAIN, encoding="utf-8")
         add(Command("help", "jafhost --help", [str(script), "--help"], help_env))
-        add(Command("helpm", "python -m jafhost --help", [python, "-m", "jafhost", "--help"],
-                    help_env))
+        add(
+            Command(
+                "helpm", "python -m jafhost --help", [python, "-m", "jafhost", "--help"], help_env
+            )
+        )
         for akey, alabel, folder in alts:
-            add(Command(f"{akey}help", f"jafhost --help [{alabel}]", [str(script), "--help"],
-                        dict(help_env, PYTHONPATH=str(folder))))
+            add(
+                Command(
+                    f"{akey}help",
+                    f"jafhost --help [{alabel}]",
+                    [str(script), "--help"],
+                    dict(help_env, PYTHONPATH=str(folder)),
+                )
+            )
         add(Command("typer", "bare typer app --help", [python, str(app), "--help"], help_env))
-        add(Command("typerplain", "bare typer app --help (rich_markup_mode=None)",
-                    [python, str(app_plain), "--help"], help_env))
-        add(Command("typerrun", "bare typer app, runs its command", [python, str(app)],
-                    help_env))
+        add(
+            Command(
+                "typerplain",
+                "bare typer app --help (rich_markup_mode=None)",
+                [python, str(app_plain), "--help"],
+                help_env,
+            )
+        )
+        add(Command("typerrun", "bare typer app, runs its command", [python, str(app)], help_env))
         alt_keys = [akey for akey, _, _ in alts]
-        help_keys = ["help", "helpm", *(f"{k}help" for k in alt_keys), "typer", "typerplain",
-                     "typerrun"]
+        help_keys = [
+            "help",
+            "helpm",
+            *(f"{k}help" for k in alt_keys),
+            "typer",
+            "typerplain",
+            "typerrun",
+        ]
 
         # Correctness, and warm-up: populates each home's discovery cache and byte code.
         print("checking outputs and warming the caches ...")
@@ -423,19 +508,22 @@ def main(argv: list[str] | None = None) -> int:
                 check_listing(first, n, f"{cmd.label} at N={n} (first run)")
                 assert cmd.cache is not None
                 if not any(cmd.cache.glob("discovery-*.json")):
-                    print(f"  warning: no discovery cache written under {cmd.cache}",
-                          file=sys.stderr)
+                    print(
+                        f"  warning: no discovery cache written under {cmd.cache}", file=sys.stderr
+                    )
                 second = capture(cmd.argv, cmd.env, cwd)
                 check_listing(second, n, f"{cmd.label} at N={n} (cached run)")
                 if json.loads(first) != json.loads(second):
-                    raise SystemExit(f"{cmd.label} at N={n}: cached output differs from the "
-                                     "fresh scan's")
+                    raise SystemExit(
+                        f"{cmd.label} at N={n}: cached output differs from the fresh scan's"
+                    )
                 if reference is None:
                     reference = json.loads(first)
                     others |= {e["name"] for e in reference if not e["name"].startswith(PREFIX)}
                 elif json.loads(first) != reference:
-                    raise SystemExit(f"{cmd.label} at N={n}: output differs from "
-                                     f"{by_key[f'list@{n}'].label}'s")
+                    raise SystemExit(
+                        f"{cmd.label} at N={n}: output differs from {by_key[f'list@{n}'].label}'s"
+                    )
             bare = by_key[f"bare@{n}"]
             seen = int(capture([python, "-c", BARE_SCAN_COUNT], bare.env, cwd).strip())
             if seen < n:
@@ -449,8 +537,10 @@ def main(argv: list[str] | None = None) -> int:
             out = capture(by_key[key].argv, by_key[key].env, cwd)
             if key != "typerrun" and "--help" not in out:
                 raise SystemExit(f"{key}: unexpected --help output:\n{out}")
-        print(f"  ok: every listing has exactly its N generated plugins (N in {args.counts}); "
-              f"other jaf.plugins installed: {', '.join(sorted(others)) or 'none'}")
+        print(
+            f"  ok: every listing has exactly its N generated plugins (N in {args.counts}); "
+            f"other jaf.plugins installed: {', '.join(sorted(others)) or 'none'}"
+        )
 
         rng = random.Random(args.seed)
         order = list(commands)
@@ -475,8 +565,17 @@ def main(argv: list[str] | None = None) -> int:
             if ref is not None:
                 ratio = f"{med(cmd.wall) / med(ref.wall):.2f}×"
                 cpu_ratio = f"{med(cmd.cpu) / med(ref.cpu):.2f}×"
-            rows.append((cmd.label, n, ms(med(cmd.wall)), f"{ms(q1)}–{ms(q3)}",
-                         ms(med(cmd.cpu)), ratio, cpu_ratio))
+            rows.append(
+                (
+                    cmd.label,
+                    n,
+                    ms(med(cmd.wall)),
+                    f"{ms(q1)}–{ms(q3)}",
+                    ms(med(cmd.cpu)),
+                    ratio,
+                    cpu_ratio,
+                )
+            )
 
         for n in args.counts:
             for key in ("list", "listm", *alt_keys, "bare", "pass", "cold"):
@@ -488,9 +587,13 @@ def main(argv: list[str] | None = None) -> int:
             row(by_key[key], "-", None if key == "typer" else by_key["typer"])
 
         lo, hi = min(args.counts), max(args.counts)
-        labels = {"list": "jafhost list --json", "listm": "python -m jafhost list --json",
-                  **{k: f"jafhost list --json [{lab}]" for k, lab, _ in alts},
-                  "bare": "bare entry-point scan", "pass": "python -c pass"}
+        labels = {
+            "list": "jafhost list --json",
+            "listm": "python -m jafhost list --json",
+            **{k: f"jafhost list --json [{lab}]" for k, lab, _ in alts},
+            "bare": "bare entry-point scan",
+            "pass": "python -c pass",
+        }
         marginal: dict[str, float] = {}
         marginal_cpu: dict[str, float] = {}
         if hi > lo:
@@ -501,11 +604,16 @@ def main(argv: list[str] | None = None) -> int:
                     marginal_cpu[key] = (med(top_.cpu) - med(low_.cpu)) / (hi - lo) * 1e6
         load1 = max(float(info_before["load1"]), float(info_after["load1"]))
         busy = load1 > 0.75 * (os.cpu_count() or 1)
-        busy_note = (f"machine busy (1-min load average {info_before['load1']} before, "
-                     f"{info_after['load1']} after, {os.cpu_count()} CPUs): wall times "
-                     "include waiting for a CPU; the CPU columns are the steadier measure")
-        rescans = {c.label + f" (N={c.key.split('@')[1]})": c.rescans
-                   for c in commands if c.cache is not None and c.rescans}
+        busy_note = (
+            f"machine busy (1-min load average {info_before['load1']} before, "
+            f"{info_after['load1']} after, {os.cpu_count()} CPUs): wall times "
+            "include waiting for a CPU; the CPU columns are the steadier measure"
+        )
+        rescans = {
+            c.label + f" (N={c.key.split('@')[1]})": c.rescans
+            for c in commands
+            if c.cache is not None and c.rescans
+        }
 
         header = ("command", "N", "median ms", "IQR ms", "CPU ms", "ratio", "CPU ratio")
         widths = [max(len(str(x[i])) for x in [header, *rows]) for i in range(len(header))]
@@ -513,32 +621,45 @@ def main(argv: list[str] | None = None) -> int:
         print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
         for r_ in rows:
             print("  ".join(str(c).ljust(w) for c, w in zip(r_, widths, strict=True)))
-        print("ratio: list rows against the bare scan at the same N; --help rows against the "
-              "bare typer app")
+        print(
+            "ratio: list rows against the bare scan at the same N; --help rows against the "
+            "bare typer app"
+        )
         if marginal:
             print(f"\nmarginal cost per plugin, (t_{hi} - t_{lo}) / {hi - lo}:")
             for key, per_plugin in marginal.items():
-                print(f"  {labels[key]:32s} {per_plugin:7.1f} µs wall, "
-                      f"{marginal_cpu[key]:7.1f} µs CPU")
+                print(
+                    f"  {labels[key]:32s} {per_plugin:7.1f} µs wall, "
+                    f"{marginal_cpu[key]:7.1f} µs CPU"
+                )
         if rescans:
-            print("warm runs that found the cache stale and rescanned (sys.path changed "
-                  "during the run):", rescans)
+            print(
+                "warm runs that found the cache stale and rescanned (sys.path changed "
+                "during the run):",
+                rescans,
+            )
 
         def both(key: str, ref: str) -> str:
             a, b = by_key[key], by_key[ref]
-            return (f"{med(a.wall) / med(b.wall):.2f}× "
-                    f"(CPU {med(a.cpu) / med(b.cpu):.2f}×)")
+            return f"{med(a.wall) / med(b.wall):.2f}× (CPU {med(a.cpu) / med(b.cpu):.2f}×)"
 
         targets: list[tuple[str, str, bool]] = []
         at = 1000 if 1000 in args.counts else hi
         list_ratio = med(by_key[f"list@{at}"].wall) / med(by_key[f"bare@{at}"].wall)
-        value = both(f"list@{at}", f"bare@{at}") + "; `python -m`: " + both(f"listm@{at}",
-                                                                           f"bare@{at}")
+        value = (
+            both(f"list@{at}", f"bare@{at}") + "; `python -m`: " + both(f"listm@{at}", f"bare@{at}")
+        )
         for akey, alabel, _ in alts:
             value += f"; {alabel}: " + both(f"{akey}@{at}", f"bare@{at}")
-        targets.append((f"`jafhost list --json` at N={at} ≤ {TARGET_LIST_RATIO}× bare scan",
-                        value, list_ratio <= TARGET_LIST_RATIO))
+        targets.append(
+            (
+                f"`jafhost list --json` at N={at} ≤ {TARGET_LIST_RATIO}× bare scan",
+                value,
+                list_ratio <= TARGET_LIST_RATIO,
+            )
+        )
         if marginal:
+
             def per(key: str) -> str:
                 return f"{marginal[key]:.1f} µs (CPU {marginal_cpu[key]:.1f} µs)"
 
@@ -546,15 +667,28 @@ def main(argv: list[str] | None = None) -> int:
             for akey, alabel, _ in alts:
                 value += f"; {alabel}: " + per(akey)
             value += "; bare scan: " + per("bare")
-            targets.append((f"marginal cost per plugin ≤ {TARGET_PER_PLUGIN_US:.0f} µs",
-                            value, marginal["list"] <= TARGET_PER_PLUGIN_US))
+            targets.append(
+                (
+                    f"marginal cost per plugin ≤ {TARGET_PER_PLUGIN_US:.0f} µs",
+                    value,
+                    marginal["list"] <= TARGET_PER_PLUGIN_US,
+                )
+            )
         help_ratio = med(by_key["help"].wall) / typer_med
-        value = both("help", "typer") + "; against the plain-help typer app: " + both(
-            "help", "typerplain")
+        value = (
+            both("help", "typer")
+            + "; against the plain-help typer app: "
+            + both("help", "typerplain")
+        )
         for akey, alabel, _ in alts:
             value += f"; {alabel}: " + both(f"{akey}help", "typer")
-        targets.append((f"`jafhost --help` ≤ {TARGET_HELP_RATIO}× bare typer `--help`",
-                        value, help_ratio <= TARGET_HELP_RATIO))
+        targets.append(
+            (
+                f"`jafhost --help` ≤ {TARGET_HELP_RATIO}× bare typer `--help`",
+                value,
+                help_ratio <= TARGET_HELP_RATIO,
+            )
+        )
         print("\ntargets (judged on wall-time medians):")
         for what, value, ok in targets:
             plain = f"{what}: {value}".replace("`", "")
@@ -567,9 +701,13 @@ def main(argv: list[str] | None = None) -> int:
             out_file = Path(args.out)
             lines: list[str] = []
             if not out_file.exists() or not out_file.read_text(encoding="utf-8").strip():
-                lines += ["# Benchmark results", "",
-                          "Appended by the scripts in this folder; compare numbers only within "
-                          "one run (the machine drifts ±20% between runs).", ""]
+                lines += [
+                    "# Benchmark results",
+                    "",
+                    "Appended by the scripts in this folder; compare numbers only within "
+                    "one run (the machine drifts ±20% between runs).",
+                    "",
+                ]
             lines += [
                 f"## Discovery and start-up ({started:%Y-%m-%d %H:%M %Z})"
                 + (", with alternative hosts" if alts else ""),
@@ -594,8 +732,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"also installed in the environment: {', '.join(sorted(others)) or 'none'}",
             ]
             for _, alabel, folder in alts:
-                lines.append(f"- {alabel}: `{folder}` prepended to `PYTHONPATH` (same console "
-                             "script, same outputs checked)")
+                lines.append(
+                    f"- {alabel}: `{folder}` prepended to `PYTHONPATH` (same console "
+                    "script, same outputs checked)"
+                )
             if rescans:
                 lines.append(f"- warm runs that found the cache stale and rescanned: {rescans}")
             if busy:
@@ -606,16 +746,26 @@ def main(argv: list[str] | None = None) -> int:
                 "|" + "|".join("---" for _ in header) + "|",
             ]
             lines += ["| " + " | ".join(r_) + " |" for r_ in rows]
-            lines += ["", "Ratio: `list` rows against the bare scan at the same N; `--help` rows "
-                      "against the bare typer app (default settings). CPU = user+sys of the "
-                      "child process, median.", ""]
+            lines += [
+                "",
+                "Ratio: `list` rows against the bare scan at the same N; `--help` rows "
+                "against the bare typer app (default settings). CPU = user+sys of the "
+                "child process, median.",
+                "",
+            ]
             if marginal:
-                lines += [f"Marginal cost per plugin, (t_{hi} − t_{lo}) / {hi - lo}, wall (CPU): "
-                          + "; ".join(f"{labels[k]} {v:.1f} µs ({marginal_cpu[k]:.1f} µs)"
-                                      for k, v in marginal.items()),
-                          ""]
-            lines += ["| target | measured (wall-time medians; CPU in brackets) | result |",
-                      "|---|---|---|"]
+                lines += [
+                    f"Marginal cost per plugin, (t_{hi} − t_{lo}) / {hi - lo}, wall (CPU): "
+                    + "; ".join(
+                        f"{labels[k]} {v:.1f} µs ({marginal_cpu[k]:.1f} µs)"
+                        for k, v in marginal.items()
+                    ),
+                    "",
+                ]
+            lines += [
+                "| target | measured (wall-time medians; CPU in brackets) | result |",
+                "|---|---|---|",
+            ]
             lines += [f"| {what} | {value} | {verdict(ok)} |" for what, value, ok in targets]
             lines += [""]
             with out_file.open("a", encoding="utf-8") as fh:

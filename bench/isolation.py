@@ -111,9 +111,9 @@ BARE_MCP_SERVER = textwrap.dedent(
 GUARD_CHILD = textwrap.dedent(
     """
     import asyncio, json, statistics, sys, time
-    from jafhost import guard
-    from jafhost.host import Host
-    from jafhost.policy import Policy
+    from jafhost.security import guard
+    from jafhost.host.host import Host
+    from jafhost.security.policy import Policy
 
     site, home, number, samples = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     Host._guard = lambda self, name: name          # activate without arming the guard
@@ -227,7 +227,7 @@ def install(root: Path) -> dict[str, Path]:
 
 
 def host_for(home: Path, site: Path, isolation: str) -> Any:
-    from jafhost.host import Host
+    from jafhost.host.host import Host
 
     host = Host(home, paths=[str(site)], hook_timeout=10)
     host.enable([PLUGIN], isolation=isolation)
@@ -325,7 +325,7 @@ async def mcp_session(script: Path, stack: Any) -> Any:
 async def round_trips(paths: dict[str, Path], calls: int, block: int) -> dict[str, Any]:
     from contextlib import AsyncExitStack
 
-    from jafhost.worker import worker_of
+    from jafhost.runtime.isolation.client import worker_of
 
     inproc = host_for(paths["home_in"], paths["site"], "inprocess")
     proc = host_for(paths["home_proc"], paths["site"], "process")
@@ -417,9 +417,9 @@ def rss_kb(pid: int) -> int:
 
 
 async def starts(paths: dict[str, Path], count: int) -> dict[str, Any]:
-    from jafhost import sandbox
-    from jafhost.info import PluginInfo
-    from jafhost.worker import Worker, WorkerSpec, cpu_budget
+    from jafhost.discovery.records import PluginInfo
+    from jafhost.runtime.isolation.client import Worker, WorkerSpec, cpu_budget
+    from jafhost.security import sandbox
 
     info = PluginInfo(PLUGIN, "jaf-plugin-isobench", "1.0.0", "jp_isobench")
     data = paths["root"] / "start_data"
@@ -440,7 +440,7 @@ async def starts(paths: dict[str, Path], count: int) -> dict[str, Any]:
     bare_ready: list[float] = []
     rss: dict[str, list[int]] = {"sandboxed worker, plugin started": [], "bare pydantic worker": []}
     for index in range(count):
-        for kind in (("sandboxed", "bare") if index % 2 == 0 else ("bare", "sandboxed")):
+        for kind in ("sandboxed", "bare") if index % 2 == 0 else ("bare", "sandboxed"):
             if kind == "sandboxed":
                 worker = Worker(spec)
                 began = time.perf_counter()
@@ -542,7 +542,7 @@ def report(
         f"arguments `{json.dumps(ARGS)}`",
         f"- worker protections in force: {', '.join(trips['protections'])}",
         "- jafhost byte-compiled first (as an installation is); workers run `python -B -m "
-        "jafhost.worker_main`, the bare workers `python -B` with the same environment",
+        "jafhost.runtime.isolation.worker`, the bare workers `python -B` with the same environment",
         "",
         f"### Guard cost (median of {guard['runs']} fresh processes, each measured before and "
         "after `guard.install()`)",

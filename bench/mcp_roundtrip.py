@@ -158,8 +158,11 @@ def disable_others(env: dict[str, str]) -> list[str]:
     names = [p["name"] for p in listing]
     if PLUGIN not in names:
         raise SystemExit(f"the benchmark plugin {PLUGIN} was not discovered: {names}")
-    others = [n for n in names if n != PLUGIN and next(
-        p for p in listing if p["name"] == n)["status"] == "enabled"]
+    others = [
+        n
+        for n in names
+        if n != PLUGIN and next(p for p in listing if p["name"] == n)["status"] == "enabled"
+    ]
     if others:
         _cli(env, "disable", *others)
     return others
@@ -202,12 +205,14 @@ async def time_starts(specs: dict[str, Any], starts: int, errlog: Any) -> dict[s
     return seconds
 
 
-async def time_calls(specs: dict[str, Any], calls: int, warmup: int, block: int,
-                     errlog: Any) -> dict[str, list[float]]:
+async def time_calls(
+    specs: dict[str, Any], calls: int, warmup: int, block: int, errlog: Any
+) -> dict[str, list[float]]:
     seconds: dict[str, list[float]] = {"jafhost": [], "bare": []}
     async with AsyncExitStack() as stack:
-        clients = {name: await stack.enter_async_context(session(specs[name], errlog))
-                   for name in seconds}
+        clients = {
+            name: await stack.enter_async_context(session(specs[name], errlog)) for name in seconds
+        }
         for name, client in clients.items():
             await check(client, specs[name]["tool"])
             for _ in range(warmup):
@@ -250,8 +255,12 @@ def machine() -> dict[str, str]:
         load = "n/a"
     git = "unknown"
     if shutil.which("git"):
-        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, cwd=Path(__file__).parent)
+        done = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+        )
         git = done.stdout.strip() or git
     from importlib.metadata import version
 
@@ -259,15 +268,21 @@ def machine() -> dict[str, str]:
         "nproc": str(os.cpu_count()),
         "platform": platform.platform(),
         "python": f"{platform.python_implementation()} {platform.python_version()} "
-                  f"({sys.executable})",
+        f"({sys.executable})",
         "mcp": version("mcp"),
         "jafhost": f"{version('jafhost')} (git {git})",
         "load": load,
     }
 
 
-def report(args: argparse.Namespace, setup: dict[str, Any], starts: dict[str, list[float]],
-           calls: dict[str, list[float]], info: dict[str, str], load_after: str) -> str:
+def report(
+    args: argparse.Namespace,
+    setup: dict[str, Any],
+    starts: dict[str, list[float]],
+    calls: dict[str, list[float]],
+    info: dict[str, str],
+    load_after: str,
+) -> str:
     call_median = {k: statistics.median(v) for k, v in calls.items()}
     start_median = {k: statistics.median(v) for k, v in starts.items()}
     ratio = call_median["jafhost"] / call_median["bare"]
@@ -279,8 +294,10 @@ def report(args: argparse.Namespace, setup: dict[str, Any], starts: dict[str, li
         "| starts |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name, label in (("jafhost", "`jafhost mcp` (plugin tool)"),
-                        ("bare", "bare `MCPServer` (same function)")):
+    for name, label in (
+        ("jafhost", "`jafhost mcp` (plugin tool)"),
+        ("bare", "bare `MCPServer` (same function)"),
+    ):
         rows.append(
             f"| {label} | {call_median[name] * 1e6:.0f} | {quantile(calls[name], 0.1) * 1e6:.0f} "
             f"| {quantile(calls[name], 0.9) * 1e6:.0f} | {len(calls[name])} "
@@ -317,8 +334,10 @@ def append(out: Path, section: str) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     header = ""
     if not out.exists() or out.stat().st_size == 0:
-        header = ("# Benchmark results\n\nAppended by the scripts in this folder; compare "
-                  "numbers only within one run (the machine drifts ±20% between runs).\n\n")
+        header = (
+            "# Benchmark results\n\nAppended by the scripts in this folder; compare "
+            "numbers only within one run (the machine drifts ±20% between runs).\n\n"
+        )
     with out.open("a", encoding="utf-8") as f:  # append: other benchmarks write here too
         f.write(header + section + "\n")
 
@@ -334,8 +353,9 @@ async def run(args: argparse.Namespace) -> None:
                 starts = await time_starts(setup, args.starts, errlog)
                 calls = await time_calls(setup, args.calls, args.warmup, args.block, errlog)
                 if args.profile:
-                    await profile(setup["jafhost"], args.calls, Path(args.profile).resolve(),
-                                  root, errlog)
+                    await profile(
+                        setup["jafhost"], args.calls, Path(args.profile).resolve(), root, errlog
+                    )
             except BaseException:
                 errlog.flush()
                 sys.stderr.write(errlog_path.read_text()[-4000:])
@@ -361,8 +381,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--block", type=int, default=50)
     parser.add_argument("--starts", type=int, default=10)
-    parser.add_argument("--out", default=str(Path(__file__).with_name("RESULTS.md")),
-                        help="append the results here ('' to skip)")
+    parser.add_argument(
+        "--out",
+        default=str(Path(__file__).with_name("RESULTS.md")),
+        help="append the results here ('' to skip)",
+    )
     parser.add_argument("--profile", default="", help="also profile the jafhost server")
     args = parser.parse_args()
     asyncio.run(run(args))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from jafhost.host import Host
+from jafhost.host.host import Host
 
 _COUNTER = itertools.count()
 

@@ -12,9 +12,9 @@ import pytest
 from conftest import Site
 from jafhost import AgentSpec, PluginContext, hookimpl
 from jafhost.errors import ManifestError
-from jafhost.host import Host
-from jafhost.plugin_class import Plugin, PluginMetadata
-from jafhost.sync import SyncHost
+from jafhost.host.host import Host
+from jafhost.host.sync import SyncHost
+from jafhost.plugin import Plugin, PluginMetadata
 
 MakeHost = Callable[..., Host]
 

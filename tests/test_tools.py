@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from jafhost import PluginContext, tool
-from jafhost.dispatch import CallError, call_inline, validate
+from jafhost.runtime.dispatch import CallError, call_inline, validate
 from jafhost.tools import ToolDefinitionError, build_tool, split_name
 
 

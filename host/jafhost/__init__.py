@@ -13,40 +13,40 @@ from typing import TYPE_CHECKING, Any
 from jafhost._version import __version__
 
 if TYPE_CHECKING:
-    from jafhost.agents import AgentSpec as AgentSpec
-    from jafhost.context import PluginContext as PluginContext
-    from jafhost.dispatch import CallResult as CallResult
-    from jafhost.dispatch import ToolCall as ToolCall
     from jafhost.errors import ManifestError as ManifestError
     from jafhost.errors import PermissionDenied as PermissionDenied
     from jafhost.errors import PluginError as PluginError
     from jafhost.errors import ResolutionError as ResolutionError
     from jafhost.errors import StateError as StateError
     from jafhost.errors import ToolError as ToolError
-    from jafhost.events import Event as Event
     from jafhost.hookspecs import hookimpl as hookimpl
     from jafhost.hookspecs import hookspec as hookspec
-    from jafhost.host import Host as Host
-    from jafhost.integrations import Integration as Integration
-    from jafhost.plugin_class import Plugin as Plugin
-    from jafhost.plugin_class import PluginMetadata as PluginMetadata
-    from jafhost.sync import SyncHost as SyncHost
+    from jafhost.host.host import Host as Host
+    from jafhost.host.sync import SyncHost as SyncHost
+    from jafhost.plugin import Plugin as Plugin
+    from jafhost.plugin import PluginMetadata as PluginMetadata
+    from jafhost.runtime.dispatch import CallResult as CallResult
+    from jafhost.runtime.dispatch import ToolCall as ToolCall
+    from jafhost.runtime.events import Event as Event
     from jafhost.tools import tool as tool
+    from jafhost.types import AgentSpec as AgentSpec
+    from jafhost.types import Integration as Integration
+    from jafhost.types import PluginContext as PluginContext
 
 _EXPORTS: dict[str, str] = {
     "hookimpl": "jafhost.hookspecs",
     "hookspec": "jafhost.hookspecs",
     "tool": "jafhost.tools",
-    "PluginContext": "jafhost.context",
-    "Event": "jafhost.events",
-    "AgentSpec": "jafhost.agents",
-    "Integration": "jafhost.integrations",
-    "Host": "jafhost.host",
-    "SyncHost": "jafhost.sync",
-    "Plugin": "jafhost.plugin_class",
-    "PluginMetadata": "jafhost.plugin_class",
-    "ToolCall": "jafhost.dispatch",
-    "CallResult": "jafhost.dispatch",
+    "PluginContext": "jafhost.types",
+    "Event": "jafhost.runtime.events",
+    "AgentSpec": "jafhost.types",
+    "Integration": "jafhost.types",
+    "Host": "jafhost.host.host",
+    "SyncHost": "jafhost.host.sync",
+    "Plugin": "jafhost.plugin",
+    "PluginMetadata": "jafhost.plugin",
+    "ToolCall": "jafhost.runtime.dispatch",
+    "CallResult": "jafhost.runtime.dispatch",
     "PluginError": "jafhost.errors",
     "ManifestError": "jafhost.errors",
     "ResolutionError": "jafhost.errors",

@@ -2,6 +2,6 @@
 
 import sys
 
-from jafhost.entry import main
+from jafhost.cli.entry import main
 
 sys.exit(main())

@@ -34,10 +34,8 @@ import pluggy
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from jafhost.agents import AgentSpec
-    from jafhost.context import PluginContext
-    from jafhost.dispatch import ToolCall
-    from jafhost.integrations import Integration
+    from jafhost.runtime.dispatch import ToolCall
+    from jafhost.types import AgentSpec, Integration, PluginContext
 
 PROJECT_NAME = "jaf"
 

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from jafhost.agent_run import AgentRun
-    from jafhost.dispatch import CallError
-    from jafhost.sync import SyncHost
+    from jafhost.agents.run import AgentRun
+    from jafhost.host.sync import SyncHost
+    from jafhost.runtime.dispatch import CallError
 
 GrantSpec = str | Mapping[str, list[str]] | None
 """``"requested"``: approve what each plugin asks for; a mapping: exactly these grants
@@ -34,7 +34,7 @@ GrantSpec = str | Mapping[str, list[str]] | None
 
 
 def _test_host_class() -> type[SyncHost]:
-    from jafhost.sync import SyncHost
+    from jafhost.host.sync import SyncHost
 
     class PluginTestHost(SyncHost):
         """A ``SyncHost`` with assertions for tests."""
@@ -95,7 +95,7 @@ def make_test_host(
     require); see the module docstring. Close it with ``.close()``."""
     import tomli_w
 
-    from jafhost.host import Host
+    from jafhost.host.host import Host
 
     home.mkdir(parents=True, exist_ok=True)
     if config:

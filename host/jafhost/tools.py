@@ -108,7 +108,7 @@ class Tool:
 
 
 def _is_context(annotation: Any) -> bool:
-    from jafhost.context import PluginContext
+    from jafhost.types import PluginContext
 
     if annotation is PluginContext:
         return True
@@ -217,3 +217,26 @@ def split_name(name: str) -> tuple[str, str] | None:
         return (plugin, tool_name) if plugin and tool_name else None
     plugin, dot, tool_name = name.partition(".")
     return (plugin, tool_name) if dot and plugin and tool_name else None
+
+
+# -- the catalog in other vocabularies (OpenAI, MCP): both name a tool plugin__tool --
+
+
+def to_openai(tool: Tool) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": tool.export_name,
+            "description": tool.description,
+            "parameters": tool.input_schema,
+        },
+    }
+
+
+def to_mcp(tool: Tool) -> dict[str, Any]:
+    return {
+        "name": tool.export_name,
+        "title": tool.full_name,
+        "description": tool.description,
+        "inputSchema": tool.input_schema,
+    }

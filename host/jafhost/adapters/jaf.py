@@ -53,11 +53,11 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from jafhost.agents import AgentSpec
-    from jafhost.dispatch import CallResult
-    from jafhost.host import Host
-    from jafhost.routing import Confirm
+    from jafhost.host.host import Host
+    from jafhost.runtime.dispatch import CallResult
+    from jafhost.runtime.routing import Confirm
     from jafhost.tools import Tool
+    from jafhost.types import AgentSpec
 
 INSTALL_HINT = "pip install 'jafhost[jaf]'"
 

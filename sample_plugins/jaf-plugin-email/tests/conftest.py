@@ -29,6 +29,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "filterwarnings", "ignore:Requiring AUTH while not requiring TLS:UserWarning"
     )
+
+
 SENDER = "robot@example.com"
 
 

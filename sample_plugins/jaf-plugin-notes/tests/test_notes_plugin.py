@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 from jafhost import PluginContext
-from jafhost.host import Host
-from jafhost.lifecycle import hook_impl
+from jafhost.host.host import Host
+from jafhost.runtime.lifecycle import hook_impl
 
 from jaf_plugin_notes import plugin, store
 

@@ -39,12 +39,8 @@ class EmailConfig(BaseModel):
     from_address: EmailStr = Field(
         description="The sender address (the From header and the SMTP envelope sender)."
     )
-    from_name: str | None = Field(
-        default=None, description="A display name for the From header."
-    )
-    smtp_host: str = Field(
-        default="127.0.0.1", description="The SMTP server's name or IP address."
-    )
+    from_name: str | None = Field(default=None, description="A display name for the From header.")
+    smtp_host: str = Field(default="127.0.0.1", description="The SMTP server's name or IP address.")
     smtp_port: int = Field(default=587, ge=1, le=65535, description="The SMTP server's port.")
     username: str | None = Field(
         default=None, description="Log in as this user (needs the password)."
@@ -59,9 +55,7 @@ class EmailConfig(BaseModel):
         description="Upgrade the connection with STARTTLS (certificate verified) before "
         "logging in or sending; turn off only for a local relay.",
     )
-    timeout: float = Field(
-        default=10.0, gt=0, le=300, description="Seconds per SMTP operation."
-    )
+    timeout: float = Field(default=10.0, gt=0, le=300, description="Seconds per SMTP operation.")
     helo_name: str | None = Field(
         default=None, description="The name sent in EHLO (default: this machine's host name)."
     )

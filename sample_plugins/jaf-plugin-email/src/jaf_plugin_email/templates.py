@@ -137,9 +137,7 @@ class Templates:
     def find(self, name: str) -> Path:
         """The folder providing template ``name``; ``TemplateProblem`` if there is none."""
         if not isinstance(name, str) or not TEMPLATE_NAME.fullmatch(name):
-            raise TemplateProblem(
-                f"bad template name {name!r}: use letters, digits, '_' and '-'"
-            )
+            raise TemplateProblem(f"bad template name {name!r}: use letters, digits, '_' and '-'")
         for source in self.sources:
             if (source.path / f"{name}.txt").is_file():
                 if not (source.path / f"{name}.subject.txt").is_file():

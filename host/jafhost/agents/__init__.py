@@ -1,0 +1,1 @@
+"""Agent runs over the tool catalog, with model providers and adapters."""

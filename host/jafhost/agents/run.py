@@ -1,0 +1,530 @@
+"""Run an agent: a plugin's ``AgentSpec``, a model provider, and the host's tools.
+
+The loop: the model gets the conversation (system = the agent's instructions, user =
+the message) and the OpenAI definitions of the tools the agent's spec allows, nothing
+else; each tool call it makes goes through ``Host.call`` (validation, middleware,
+time limit, structured errors) and its ``CallResult`` JSON goes back as a ``tool``
+message; this repeats until the model answers without tool calls (the final answer)
+or the turn limit is hit. A call to a tool outside the spec's globs never runs: the
+model gets a ``permission_denied`` error (``not_found`` if no such tool exists).
+
+Every step (the model's text, each tool call, each result) is handed to ``on_step``
+as it happens, so the CLI can stream the run. Nothing the provider does (raise, hang,
+answer nonsense) escapes: the run ends with ``ok`` False and an ``error`` saying why.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import inspect
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from jafhost.agents.providers import (
+    ModelToolCall,
+    ModelTurn,
+    ProviderError,
+    ProviderInfo,
+    Resolved,
+    available,
+    is_provider,
+    resolve,
+    split_model,
+)
+from jafhost.errors import PluginError, UsageError, quoted
+from jafhost.runtime.dispatch import CallError, CallResult
+from jafhost.security.guard import CURRENT_PLUGIN
+from jafhost.tools import split_name
+
+if TYPE_CHECKING:
+    from jafhost.host.host import Host
+    from jafhost.runtime.routing import Confirm
+    from jafhost.types import AgentSpec
+
+DEFAULT_MAX_TURNS = 10
+DEFAULT_MODEL_TIMEOUT = 300.0
+"""Seconds one model turn may take before the run gives up."""
+
+StepKind = Literal["text", "tool_call", "tool_result"]
+StopReason = Literal["final", "max_turns", "provider_error"]
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    """An agent of an active plugin; ``full_name`` is ``plugin.agent``."""
+
+    plugin: str
+    spec: AgentSpec
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.plugin}.{self.spec.name}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``jafhost agents --json`` object."""
+        return {
+            "name": self.spec.name,
+            "full_name": self.full_name,
+            "plugin": self.plugin,
+            "description": self.spec.description,
+            "tools": list(self.spec.tools),
+            "model": self.spec.model,
+            "instructions": self.spec.instructions,
+        }
+
+
+@dataclass
+class Step:
+    """One thing that happened in a run.
+
+    ``text``: the model said ``text``; ``tool_call``: it asked for ``tool`` with
+    ``arguments`` (call ``id``); ``tool_result``: that call's ``result``.
+    """
+
+    kind: StepKind
+    turn: int
+    text: str | None = None
+    id: str | None = None
+    tool: str | None = None
+    arguments: dict[str, Any] | None = None
+    result: CallResult | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind, "turn": self.turn}
+        if self.kind == "text":
+            data["text"] = self.text
+        else:
+            data["id"] = self.id
+            data["tool"] = self.tool
+        if self.kind == "tool_call":
+            data["arguments"] = self.arguments
+        if self.result is not None:
+            data.update(self.result.to_json())
+            data["tool"] = self.tool
+        return data
+
+
+@dataclass
+class AgentRun:
+    """The outcome of a run: the final ``output`` when ``ok``, else ``error``.
+
+    ``stop`` says how it ended: ``final`` (the model answered without tool calls),
+    ``max_turns`` (the limit was hit first) or ``provider_error``. ``turns`` counts
+    model turns; ``messages`` is the whole conversation in OpenAI chat format.
+    """
+
+    agent: str
+    model: str
+    ok: bool = False
+    output: str | None = None
+    stop: StopReason = "final"
+    error: str | None = None
+    turns: int = 0
+    steps: list[Step] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def tool_results(self) -> list[CallResult]:
+        return [s.result for s in self.steps if s.result is not None]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "agent": self.agent,
+            "model": self.model,
+            "ok": self.ok,
+            "output": self.output,
+            "stop": self.stop,
+            "error": self.error,
+            "turns": self.turns,
+            "steps": [s.to_json() for s in self.steps],
+        }
+
+
+OnStep = Callable[[Step], "Awaitable[None] | None"]
+"""Called with each step as it happens; may be sync or async."""
+
+
+# -- agents ----------------------------------------------------------------------------
+
+
+def list_agents(host: Host) -> list[AgentInfo]:
+    """The agents of the active plugins, in activation order."""
+    found: list[AgentInfo] = []
+    for name in host.active:
+        loaded = host.loaded(name)
+        if loaded is not None:
+            found.extend(AgentInfo(name, spec) for spec in loaded.agents)
+    return found
+
+
+def _plugin_status(host: Host, plugin: str) -> str | None:
+    """Why a known plugin is not active (None when unknown or active)."""
+    if plugin in host.active:
+        return None
+    try:
+        view = host.plugin(plugin)
+    except UsageError:
+        return None
+    if view.runtime in ("broken", "blocked"):
+        return f"{view.runtime}: {view.error}"
+    if view.status != "enabled":
+        return f"{view.status}: {view.reason}" if view.reason else view.status
+    return "not active"
+
+
+def find_agent(host: Host, name: str) -> AgentInfo:
+    """An agent by ``plugin.agent`` or, when only one plugin has it, by its own name.
+
+    ``UsageError`` for an unknown or ambiguous name; ``PluginError`` when the name is
+    ``plugin.agent`` and that plugin is installed but not active (saying its status).
+    """
+    agents = list_agents(host)
+    for agent in agents:
+        if agent.full_name == name:
+            return agent
+    matches = [a for a in agents if a.name == name]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        names = ", ".join(a.full_name for a in matches)
+        raise UsageError(f"agent name {quoted(name)} is ambiguous: use one of {names}")
+    plugin, dot, _ = name.partition(".")
+    if dot:
+        status = _plugin_status(host, plugin)
+        if status is not None:
+            raise PluginError(
+                f"agent {name} is not available: plugin {plugin} is {status}", plugin=plugin
+            )
+    known = [a.full_name for a in agents]
+    close = difflib.get_close_matches(name, known + [a.name for a in agents], n=3)
+    suggested = dict.fromkeys(
+        a.full_name for c in close for a in agents if c in (a.name, a.full_name)
+    )
+    hint = f"; did you mean {', '.join(suggested)}?" if suggested else ""
+    listed = ", ".join(known) if known else "none: no active plugin provides agents"
+    raise UsageError(f"unknown agent {quoted(name)} (known: {listed}){hint}")
+
+
+# -- providers ---------------------------------------------------------------------------
+
+
+def plugin_providers(host: Host) -> list[tuple[str, Any]]:
+    """``(plugin, provider)`` for every provider of the active plugins."""
+    found: list[tuple[str, Any]] = []
+    for name in host.active:
+        loaded = host.loaded(name)
+        if loaded is not None:
+            found.extend((name, provider) for provider in loaded.providers)
+    return found
+
+
+def list_providers(host: Host) -> list[ProviderInfo]:
+    """Built-in providers, then those of the active plugins."""
+    return available(plugin_providers(host))
+
+
+def resolve_provider(
+    host: Host, agent: AgentInfo, provider: Any = None, model: str | None = None
+) -> Resolved:
+    """Pick the provider for a run.
+
+    - ``provider`` an object (``name`` + ``complete``): used as is; ``model`` is the
+      model name passed to it (default: the model part of the agent's ``model`` when it
+      names this provider).
+    - ``provider`` a name: ``provider:model`` is resolved as below.
+    - neither: ``model`` (``provider:model``), else the agent's default model.
+    """
+    from jafhost.home.config import read_config
+
+    if provider is not None and not isinstance(provider, str):
+        if not is_provider(provider):
+            raise UsageError(
+                f"{provider!r} is not a model provider (it needs a name and complete())"
+            )
+        if model is None and agent.spec.model:
+            name, default = split_model(agent.spec.model)
+            model = default if name == provider.name else None
+        label = f"{provider.name}:{model}" if model else str(provider.name)
+        return Resolved(provider, model, label)
+    if isinstance(provider, str):
+        spec = f"{provider}:{model}" if model else provider
+    else:
+        spec = model if model is not None else agent.spec.model or ""  # "": refused below
+        if model is None and not spec:
+            known = ", ".join(i.name for i in list_providers(host))
+            raise UsageError(
+                f"agent {agent.full_name} has no default model: choose one with "
+                f"--model provider:model (providers: {known})"
+            )
+    config = read_config(host.layout.config)
+    return resolve(spec, plugin_providers(host), config, str(host.layout.config))
+
+
+# -- the run -------------------------------------------------------------------------------
+
+
+def _export_name(name: str) -> str:
+    parts = split_name(name)
+    return f"{parts[0]}__{parts[1]}" if parts else name
+
+
+def _full_name(name: str) -> str:
+    parts = split_name(name)
+    return f"{parts[0]}.{parts[1]}" if parts else name
+
+
+def _describe(exc: BaseException) -> str:
+    from jafhost.runtime.runner import PluginExit
+
+    if isinstance(exc, ProviderError | PluginError | PluginExit):
+        return str(exc)
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _check_turn(value: Any, label: str) -> ModelTurn:
+    if isinstance(value, Mapping):
+        return ModelTurn.from_json(value, f"provider {label}")
+    if not isinstance(value, ModelTurn):
+        raise ProviderError(f"provider {label} returned {type(value).__name__}, not a ModelTurn")
+    if value.content is not None and not isinstance(value.content, str):
+        raise ProviderError(f"provider {label} returned content that is not a string")
+    for call in value.tool_calls:
+        if not isinstance(call, ModelToolCall) or not isinstance(call.arguments, dict):
+            raise ProviderError(
+                f"provider {label} returned a tool call that is not a ModelToolCall "
+                "with a dict of arguments"
+            )
+    return value
+
+
+class _Runner:
+    """The state of one run; ``run_agent`` is its public face."""
+
+    def __init__(
+        self,
+        host: Host,
+        agent: AgentInfo,
+        resolved: Resolved,
+        *,
+        on_step: OnStep | None,
+        confirm: Confirm | None,
+        model_timeout: float | None,
+        tool_timeout: float | None,
+    ) -> None:
+        self.host = host
+        self.agent = agent
+        self.resolved = resolved
+        self.on_step = on_step
+        self.confirm = confirm
+        self.model_timeout = model_timeout
+        self.tool_timeout = tool_timeout
+        self.patterns = list(agent.spec.tools)
+        self.run = AgentRun(agent=agent.full_name, model=resolved.label)
+
+    async def report(self, step: Step) -> None:
+        self.run.steps.append(step)
+        if self.on_step is not None:
+            outcome = self.on_step(step)
+            if inspect.isawaitable(outcome):
+                await outcome
+
+    def allowed(self, full_name: str) -> bool:
+        return any(fnmatch.fnmatchcase(full_name, p) for p in self.patterns)
+
+    async def ask_model(self, tools: list[dict[str, Any]]) -> ModelTurn:
+        from jafhost.runtime.runner import HookTimeout, call_plugin
+
+        provider = self.resolved.provider
+        token = CURRENT_PLUGIN.set(
+            self.host.identity(self.resolved.plugin) if self.resolved.plugin else None
+        )
+        try:
+            value = await call_plugin(
+                provider.complete,
+                list(self.run.messages),
+                tools,
+                self.resolved.model,
+                timeout=self.model_timeout,
+                label=f"model provider {provider.name}",
+            )
+        except HookTimeout:
+            raise ProviderError(
+                f"model provider {provider.name} did not answer within {self.model_timeout:g} s"
+            ) from None
+        finally:
+            CURRENT_PLUGIN.reset(token)
+        return _check_turn(value, str(provider.name))
+
+    async def call_tool(self, call: ModelToolCall) -> CallResult:
+        name = _full_name(call.name)
+        if call.error is not None:
+            return CallResult(
+                name,
+                False,
+                error=CallError("invalid_arguments", f"invalid arguments: {call.error}", tool=name),
+            )
+        parts = split_name(call.name)
+        if parts is None or not self.allowed(name):
+            exists = parts is not None and any(t.full_name == name for t in self.host.tools())
+            may_use = ", ".join(self.patterns) or "no tools"
+            if exists:
+                assert parts is not None
+                error = CallError(
+                    "permission_denied",
+                    f"agent {self.agent.full_name} may not use tool {name} (it may use: {may_use})",
+                    tool=name,
+                    plugin=parts[0],
+                    permission=f"agent:{self.agent.full_name}",
+                )
+            else:
+                error = CallError(
+                    "not_found",
+                    f"agent {self.agent.full_name} has no tool {name!r} (it may use: {may_use})",
+                    tool=name,
+                )
+            return CallResult(name, False, error=error)
+        return await self.host.call(
+            name, call.arguments, timeout=self.tool_timeout, confirm=self.confirm
+        )
+
+    async def __call__(self, message: str, max_turns: int) -> AgentRun:
+        run = self.run
+        spec = self.agent.spec
+        if spec.instructions:
+            run.messages.append({"role": "system", "content": spec.instructions})
+        run.messages.append({"role": "user", "content": message})
+        tools = self.host.tool_definitions("openai", self.patterns)
+        while True:
+            run.turns += 1
+            try:
+                turn = await self.ask_model(tools)
+            except ProviderError as exc:
+                run.stop, run.error = "provider_error", str(exc)
+                return run
+            except Exception as exc:
+                run.stop = "provider_error"
+                run.error = f"model provider {self.resolved.label} failed: {_describe(exc)}"
+                return run
+            assistant: dict[str, Any] = {"role": "assistant", "content": turn.content}
+            if turn.tool_calls:
+                assistant["tool_calls"] = [
+                    {
+                        "id": call.id,
+                        "type": "function",
+                        "function": {
+                            "name": _export_name(call.name),
+                            "arguments": json.dumps(call.arguments),
+                        },
+                    }
+                    for call in turn.tool_calls
+                ]
+            run.messages.append(assistant)
+            if turn.content:
+                await self.report(Step("text", run.turns, text=turn.content))
+            if not turn.tool_calls:
+                run.ok, run.stop, run.output = True, "final", turn.content or ""
+                return run
+            if run.turns >= max_turns:
+                wanted = ", ".join(_full_name(c.name) for c in turn.tool_calls)
+                run.stop = "max_turns"
+                run.error = (
+                    f"agent {self.agent.full_name} hit the limit of {max_turns} turn(s) "
+                    f"without a final answer (it still wanted to call {wanted})"
+                )
+                return run
+            for call in turn.tool_calls:
+                name = _full_name(call.name)
+                await self.report(
+                    Step(
+                        "tool_call",
+                        run.turns,
+                        id=call.id,
+                        tool=name,
+                        arguments=dict(call.arguments),
+                    )
+                )
+                result = await self.call_tool(call)
+                run.messages.append(
+                    {
+                        "role": "tool",
+                        "tool_call_id": call.id,
+                        "content": json.dumps(result.to_json()),
+                    }
+                )
+                await self.report(
+                    Step("tool_result", run.turns, id=call.id, tool=name, result=result)
+                )
+
+
+async def run_agent(
+    host: Host,
+    agent_name: str,
+    message: str,
+    *,
+    provider: Any = None,
+    model: str | None = None,
+    max_turns: int = DEFAULT_MAX_TURNS,
+    on_step: OnStep | None = None,
+    confirm: Confirm | None = None,
+    model_timeout: float | None = DEFAULT_MODEL_TIMEOUT,
+    tool_timeout: float | None = None,
+) -> AgentRun:
+    """Run agent ``agent_name`` (``plugin.agent`` or its own name) on ``message``.
+
+    ``provider``/``model`` pick the model (see ``resolve_provider``; default: the
+    agent's ``model``). ``max_turns`` limits model turns. ``on_step`` sees each step as
+    it happens. ``confirm`` answers for tools that need the user's yes (default: the
+    host's policy, which refuses). ``tool_timeout`` overrides the host's per-call limit.
+
+    Raises ``UsageError`` for an unknown agent or provider and a bad ``max_turns``,
+    ``PluginError`` for an agent of an inactive plugin, ``ProviderError`` when the
+    provider cannot be set up; everything after that ends in the returned ``AgentRun``.
+    """
+    if max_turns < 1:
+        raise UsageError(f"max_turns must be at least 1, not {max_turns}")
+    agent = find_agent(host, agent_name)
+    resolved = resolve_provider(host, agent, provider, model)
+    runner = _Runner(
+        host,
+        agent,
+        resolved,
+        on_step=on_step,
+        confirm=confirm,
+        model_timeout=model_timeout,
+        tool_timeout=tool_timeout,
+    )
+    try:
+        return await runner(message, max_turns)
+    finally:
+        close = getattr(resolved.provider, "aclose", None)
+        if resolved.owned and close is not None:
+            try:
+                await close()
+            except Exception as exc:  # closing must not hide the run's outcome
+                import logging
+
+                logging.getLogger("jafhost").warning(
+                    "closing model provider %s: %s", resolved.label, _describe(exc)
+                )
+
+
+__all__ = [
+    "AgentInfo",
+    "AgentRun",
+    "OnStep",
+    "Step",
+    "find_agent",
+    "list_agents",
+    "list_providers",
+    "plugin_providers",
+    "resolve_provider",
+    "run_agent",
+]

@@ -1,0 +1,291 @@
+"""``jafhost new``, ``jafhost install`` and ``jafhost uninstall``: making and managing plugins.
+
+- ``new [NAME]`` renders ``plugin_template`` (``jafhost.ecosystem.scaffold``) and prints the next
+  three commands. On a terminal cookiecutter asks for each answer (the options are the
+  defaults); with ``--no-input``, or without a terminal (nothing to ask, and nothing here
+  needs a yes), the options and the template's defaults are used. Exit 1 if the project
+  folder exists, 2 for a bad name, kind or permission choice.
+- ``install PKG...`` runs ``pip install`` in the host's own interpreter, its output
+  streamed to stderr under a status line, then compares discovery before and after: a
+  new plugin (or version) that requests nothing is enabled by the default policy, one
+  that requests permissions gets the approval prompt (``--yes`` approves). A failed pip
+  run changes nothing in the host's state (exit 1 with pip's last error line); approval
+  that cannot be asked (no terminal, no ``--yes``) leaves the plugin ``needs-approval``:
+  the install succeeded (exit 0), and a last line names the command that approves it.
+- ``uninstall PKG...`` (distribution or plugin names) asks for a yes, runs
+  ``pip uninstall``, then removes the plugins' state records (enabled flag, grants);
+  ``--purge`` also deletes their folders ``plugins/NAME/`` under the host home, and
+  without it the command says where the data was kept. A plugin that is no longer
+  installed but left a record or a folder can be named to clean it up.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from jafhost.cli import Failed, _approver, _can_prompt, _console, _host, _warn, app
+
+if TYPE_CHECKING:
+    from jafhost.discovery.records import PluginInfo
+    from jafhost.ecosystem.installer import PipResult
+    from jafhost.ecosystem.scaffold import Project
+    from jafhost.host.host import Host
+
+
+# -- new -----------------------------------------------------------------------------
+
+
+@app.command()
+def new(
+    name: Annotated[
+        str | None, typer.Argument(help="The plugin's name, e.g. weather or notes-search.")
+    ] = None,
+    no_input: Annotated[
+        bool, typer.Option("--no-input", help="Do not prompt: use the options and defaults.")
+    ] = False,
+    output_dir: Annotated[
+        Path, typer.Option("--output-dir", "-o", help="Where to create the project folder.")
+    ] = Path("."),
+    description: Annotated[str | None, typer.Option(help="One-line description.")] = None,
+    author: Annotated[str | None, typer.Option(help="Author's name (default: git's).")] = None,
+    email: Annotated[str | None, typer.Option(help="Author's email (default: git's).")] = None,
+    kinds: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated: tool, agent, integration, capability, event."),
+    ] = None,
+    permissions: Annotated[
+        str | None,
+        typer.Option(help="The example tool: none (greets), read (files) or net (a URL)."),
+    ] = None,
+) -> None:
+    """Create a new plugin project from the template.
+
+    The template is plugin_template, rendered with cookiecutter.
+    """
+    from jafhost.ecosystem import scaffold
+
+    answers: dict[str, str] = scaffold.git_identity()
+    if name is not None:
+        answers["plugin_name"] = scaffold.check_name(name)
+    if description is not None:
+        answers["description"] = description
+    if author is not None:
+        answers["author_name"] = author
+    if email is not None:
+        answers["author_email"] = email
+    if kinds is not None:
+        answers["kinds"] = scaffold.check_kinds(kinds)
+    if permissions is not None:
+        answers["permissions"] = scaffold.check_permissions(permissions)
+    interactive = not no_input and _can_prompt()
+    if not no_input and not interactive:
+        sys.stderr.write("no terminal to ask: using the options and the template's defaults\n")
+    try:
+        project = scaffold.render(answers, output_dir, no_input=not interactive)
+    except scaffold.ScaffoldError as exc:
+        raise Failed(str(exc)) from None
+    _print_next_steps(project)
+
+
+def _print_next_steps(project: Project) -> None:
+    relative = os.path.relpath(project.path)
+    shown = project.path if relative.startswith("..") else Path(relative)
+    python = _python_command()
+    name, tool = project.plugin_name, project.tool
+    example = {
+        "read": f"-a path=~/{name}/todo.txt",
+        "net": "-a url=https://example.com/",
+    }.get(project.permissions, "-a name=Ada")
+    then = f"jafhost call {name}.{tool} {example}"
+    if project.permissions != "none":
+        then = f"jafhost enable {name}, then {then}"
+    console = _console()
+    console.print(
+        f"created {shown}: plugin {name}, distribution {project.distribution}, "
+        f"package {project.package}, tool {name}.{tool}",
+        markup=False,
+    )
+    console.print("next:", markup=False)
+    console.print(f"  cd {shlex.quote(str(shown))}", markup=False)
+    console.print(f'  {python} -m pip install -e ".[test]"', markup=False)
+    console.print(f"  {python} -m pytest", markup=False)
+    console.print(f"then try: {then}", markup=False)
+
+
+def _python_command() -> str:
+    """``python`` when that is jafhost's own interpreter on PATH, else its full path."""
+    found = shutil.which("python")
+    if found and Path(found).parent == Path(sys.executable).parent:
+        return "python"
+    return shlex.quote(sys.executable)
+
+
+# -- install / uninstall ---------------------------------------------------------------
+
+
+def _pip(args: list[str], title: str) -> PipResult:
+    """Run pip with each line of its output printed dim on stderr under a status line."""
+    from rich.markup import escape
+    from rich.text import Text
+
+    from jafhost.ecosystem.installer import run_pip
+
+    console = _console(stderr=True)
+    with console.status(escape(title)):
+        return run_pip(args, lambda line: console.print(Text(line, style="dim")))
+
+
+def _refreshed() -> Host:
+    """A new host that sees what pip just changed."""
+    importlib.invalidate_caches()
+    host = _host()
+    host.discovery(refresh=True)
+    return host
+
+
+@app.command()
+def install(
+    packages: Annotated[
+        list[str],
+        typer.Argument(help="What pip installs: names, requirements, wheel files, folders."),
+    ],
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Approve the permissions new plugins request.")
+    ] = False,
+    upgrade: Annotated[
+        bool, typer.Option("--upgrade", "-U", help="Upgrade to the newest versions.")
+    ] = False,
+) -> None:
+    """Install packages with pip, after a permission review.
+
+    Packages go to jafhost's environment; accepting the review approves what the new
+    plugins request.
+    """
+    from jafhost.ecosystem.installer import check_install_arguments, compare
+    from jafhost.errors import PluginError
+
+    check_install_arguments(packages)
+    before = list(_host().discovery(refresh=True).plugins)
+    args = ["install", *(["--upgrade"] if upgrade else []), *packages]
+    result = _pip(args, f"pip install {' '.join(packages)}")
+    if not result.ok:
+        raise Failed(f"pip install failed: {result.error_line()}")
+    host = _refreshed()
+    change = compare(before, host.discovery().plugins)
+    console = _console()
+    if not change.touched:
+        console.print("installed; no plugin was added or changed", markup=False)
+        return
+    old = {new.name: prev for prev, new in change.changed}
+    refused: list[str] = []
+    for info in change.touched:
+        if host.plugin(info.name).status != "needs-approval":
+            continue
+        try:
+            host.enable([info.name], approve=_approver(yes), dependencies=False)
+        except Failed:
+            refused.append(info.name)  # no terminal to ask and no --yes
+        except PluginError as exc:  # the user said no
+            console.print(str(exc), markup=False)
+    _warn(host)
+    for info in change.touched:
+        console.print(_installed_line(host, info, old.get(info.name)), markup=False)
+    if refused:  # installed all the same: say what approves them (exit 0)
+        names = " ".join(shlex.quote(name) for name in refused)
+        console.print(
+            f"next: `jafhost enable {names}` approves the permissions and enables "
+            f"{'it' if len(refused) == 1 else 'them'} (there was no terminal to ask; "
+            "--yes approves without one)",
+            markup=False,
+        )
+
+
+def _installed_line(host: Host, info: PluginInfo, previous: PluginInfo | None) -> str:
+    view = host.plugin(info.name)
+    version = f"{previous.version} -> {info.version}" if previous else info.version
+    line = f"{'upgraded' if previous else 'added'} {info.name} {version} ({info.distribution}): "
+    line += view.status
+    if view.status == "needs-approval":
+        line += f" (jafhost enable {info.name} approves: {', '.join(info.permissions)})"
+    elif view.reason:
+        line += f": {view.reason}"
+    return line
+
+
+@app.command()
+def uninstall(
+    packages: Annotated[
+        list[str], typer.Argument(help="Plugin distributions (or plugin names) to remove.")
+    ],
+    purge: Annotated[
+        bool, typer.Option("--purge", help="Also delete the plugins' data folders.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Uninstall plugin distributions and forget their state.
+
+    With --purge their data folders are deleted too.
+    """
+    from jafhost.ecosystem.installer import compare, forget, uninstall_targets
+
+    host = _host()
+    before = list(host.discovery(refresh=True).plugins)
+    unresolved = {v.name for v in host.plugins() if v.status == "unresolved"}
+    targets = uninstall_targets(packages, before, host.state(), host.layout)
+    _confirm_uninstall(targets.distributions, targets.leftovers, purge, yes, host)
+    gone = set(targets.leftovers)
+    if targets.distributions:
+        dists = list(targets.distributions)
+        result = _pip(["uninstall", "--yes", *dists], f"pip uninstall {' '.join(dists)}")
+        if not result.ok:
+            raise Failed(f"pip uninstall failed: {result.error_line()}")
+        host = _refreshed()
+        removed = {p.name for p in compare(before, host.discovery().plugins).removed}
+        gone |= removed & set(targets.plugins)
+    forgotten = forget(host.store, host.layout, gone, purge=purge)
+    _warn(host)
+    console = _console()
+    for dist, names in targets.distributions.items():
+        console.print(f"uninstalled {dist} (plugins: {', '.join(names)})", markup=False)
+    for name in sorted(set(targets.plugins) - gone):
+        sys.stderr.write(f"warning: {name} is still installed (another distribution has it)\n")
+    if forgotten.records:
+        console.print(f"removed the state of {', '.join(forgotten.records)}", markup=False)
+    for folder in forgotten.purged:
+        console.print(f"deleted {folder}", markup=False)
+    for folder in forgotten.kept:
+        plugin = folder.parent.name
+        console.print(
+            f"kept the data of {plugin} in {folder} "
+            f"(`jafhost uninstall --purge {plugin}` deletes it)",
+            markup=False,
+        )
+    for view in host.plugins():
+        if view.status == "unresolved" and view.name not in unresolved:
+            sys.stderr.write(f"warning: {view.name} is now unresolved: {view.reason}\n")
+
+
+def _confirm_uninstall(
+    distributions: dict[str, list[str]], leftovers: list[str], purge: bool, yes: bool, host: Host
+) -> None:
+    parts = [f"{d} (plugins: {', '.join(n)})" for d, n in distributions.items()]
+    parts += [f"the leftovers of {n}" for n in leftovers]
+    what = "; ".join(parts)
+    data = f" and delete their folders in {host.layout.plugins}" if purge else ""
+    if yes:
+        return
+    if not _can_prompt():
+        raise Failed(
+            f"uninstalling {what} needs a yes and there is no terminal to ask; run again with --yes"
+        )
+    if not typer.confirm(f"Uninstall {what}, remove their grants{data}?", default=False):
+        _console().print("nothing changed", markup=False)
+        raise typer.Exit(1)

@@ -1,0 +1,56 @@
+"""The ``jafhost`` console script: a fast path for ``list --json``, then the full CLI.
+
+``jafhost list --json`` is what scripts and agents call most, often per request; it
+runs no plugin code and needs neither typer nor rich. Answering it here, before the
+command-line framework is imported, keeps it close to the cost of Python scanning its
+entry points. Everything else (``list --json`` included, when called with anything
+more) goes to ``jafhost.cli.main``, which gives the same output and exit codes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def _error(message: str, code: int) -> int:
+    sys.stderr.write(f"error: {' '.join(message.split())}\n")
+    return code
+
+
+def _list_json() -> int:
+    from jafhost.errors import PluginError, StateError, UsageError
+    from jafhost.host.host import Host
+
+    try:
+        host = Host()
+        views = host.plugins()
+    except UsageError as exc:
+        return _error(str(exc), 2)
+    except (PluginError, StateError) as exc:
+        return _error(str(exc), 1)
+    except Exception as exc:  # as the full CLI: one line (JAFHOST_DEBUG=1 takes the full path)
+        return _error(f"unexpected {type(exc).__name__}: {exc}", 1)
+    for warning in host.warnings:
+        sys.stderr.write(f"warning: {warning}\n")
+    try:
+        sys.stdout.write(json.dumps([v.list_json() for v in views], indent=2) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader went away (``| head -1``): nothing more to say, and nothing may be
+        # flushed to the closed pipe at exit (Python's documented way to handle SIGPIPE)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["list", "--json"] and os.environ.get("JAFHOST_DEBUG") != "1":
+        return _list_json()
+    from jafhost.cli import main as full
+
+    return full(args)

@@ -1,0 +1,181 @@
+"""An on-disk cache of discovery, so ``jafhost list`` with many plugins stays fast.
+
+A cached scan is reused only while nothing it depends on has changed. The key covers
+the interpreter, ``sys.path`` and, for every ``sys.path`` folder, its own stamp and the
+stamp of each ``*.dist-info``/``*.egg-info`` (with its ``entry_points.txt``), ``*.pth``
+and ``*.egg-link`` inside it: installing, upgrading or removing any distribution
+changes one of those. Stamps are full-precision ``st_mtime_ns`` plus size and inode,
+never rounded. The cache also records the files each plugin was described from
+(metadata, manifest candidates, present or not), so an edited manifest in an editable
+install is noticed too. For every plugin folder (``jafhost.discovery.folders``) the key covers its
+package folders and, in each, the content of ``jaf-plugin.toml`` and whether
+``__init__.py`` exists: adding, removing, renaming a folder plugin or editing its
+manifest invalidates the cache (editing its code does not: discovery never reads code).
+
+Stdlib only on purpose: checking the cache must cost less than the scan it saves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from jafhost._version import __version__
+
+if TYPE_CHECKING:
+    from jafhost.discovery.records import Discovery
+
+FORMAT = 2
+_DIST_SUFFIXES = (".dist-info", ".egg-info")
+_PATH_FILE_SUFFIXES = (".pth", ".egg-link")
+
+
+def _stamp(st: os.stat_result) -> str:
+    return f"{st.st_mtime_ns}:{st.st_size}:{st.st_ino}"
+
+
+def _file_stamp(path: str) -> str:
+    try:
+        return _stamp(os.stat(path))
+    except OSError:
+        return "-"
+
+
+def path_fingerprint(paths: list[str], folders: list[str] | None = None) -> str:
+    """A digest of everything on ``paths`` that can add, remove or change a distribution,
+    and of everything in the plugin ``folders`` that can add, remove or change a plugin."""
+    from jafhost.discovery.folders import fingerprint_rows
+
+    digest = hashlib.blake2b(digest_size=20)
+    head = (FORMAT, __version__, sys.version, sys.executable, os.path.expanduser("~"))
+    digest.update(repr(head).encode())
+    for folder in folders or ():
+        digest.update(b"\0F" + folder.encode("utf-8", "surrogateescape") + b"\0")
+        digest.update(fingerprint_rows(folder).encode("utf-8", "surrogateescape"))
+    for entry in paths:
+        folder = entry or "."
+        digest.update(b"\0P" + entry.encode("utf-8", "surrogateescape"))
+        try:
+            st = os.stat(folder)
+        except OSError:
+            digest.update(b"-")
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            digest.update(_stamp(st).encode())  # a zip file on the path: its own stamp
+            continue
+        # a folder's own stamp is left out: it changes with every file created in it
+        # (the working folder of ``python -m`` does all the time); the entries that can
+        # change what is installed are listed and stamped one by one below
+        rows: list[str] = []
+        try:
+            with os.scandir(folder) as listing:
+                for item in listing:
+                    name = item.name
+                    if name.endswith(_DIST_SUFFIXES):
+                        try:
+                            row = _stamp(item.stat())
+                        except OSError:
+                            row = "-"
+                        row += "|" + _file_stamp(os.path.join(item.path, "entry_points.txt"))
+                    elif name.endswith(_PATH_FILE_SUFFIXES):
+                        try:
+                            row = _stamp(item.stat())
+                        except OSError:
+                            row = "-"
+                    else:
+                        continue
+                    rows.append(f"{name}={row}")
+        except OSError:
+            continue
+        rows.sort()
+        digest.update("\n".join(rows).encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
+def _watch_stamps(watch: list[str]) -> list[str]:
+    return [_file_stamp(p) for p in watch]
+
+
+class DiscoveryCache:
+    """One cache file per interpreter, ``sys.path`` and plugin folders under ``<home>/cache``."""
+
+    def __init__(
+        self, folder: Path, paths: list[str] | None = None, folders: list[str] | None = None
+    ) -> None:
+        self.paths = list(sys.path if paths is None else paths)
+        self.folders = list(folders or ())
+        what: tuple[object, ...] = (sys.executable, sys.prefix, self.paths)
+        if self.folders:
+            what += (self.folders,)
+        key = hashlib.blake2b(repr(what).encode(), digest_size=8).hexdigest()
+        self.file = folder / f"discovery-{key}.json"
+
+    def load(self, fingerprint: str) -> Discovery | None:
+        """The cached discovery if it is still valid for ``fingerprint``, else None."""
+        try:
+            data = json.loads(self.file.read_bytes())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or data.get("fingerprint") != fingerprint:
+            return None
+        try:
+            watch = list(data["discovery"]["watch"])
+            if data.get("watch_stamps") != _watch_stamps(watch):
+                return None
+            from jafhost.discovery.records import Discovery
+
+            return Discovery.from_json(data["discovery"])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def store(self, fingerprint: str, discovery: Discovery) -> None:
+        """Write atomically; a failure to write is harmless (next run scans again)."""
+        payload = {
+            "fingerprint": fingerprint,
+            "watch_stamps": _watch_stamps(discovery.watch),
+            "discovery": discovery.to_json(),
+        }
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.file.parent, prefix=".discovery-", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as out:
+                    json.dump(payload, out, separators=(",", ":"))
+                os.replace(tmp, self.file)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError:
+            pass
+
+
+def discover(
+    cache_folder: Path | None, paths: list[str] | None = None, folders: list[str] | None = None
+) -> Discovery:
+    """Discovery through the cache when it is valid; a fresh scan (then cached) otherwise.
+
+    ``paths`` (default ``sys.path``) is searched for distributions, ``folders`` (the plugin
+    folders, ``jafhost.discovery.folders.plugin_folders()``) for folder plugins."""
+    search = list(sys.path if paths is None else paths)
+    if cache_folder is None:
+        from jafhost.discovery.entry_points import scan
+
+        return scan(paths, folders)
+    cache = DiscoveryCache(cache_folder, search, folders)
+    fingerprint = path_fingerprint(search, folders)
+    cached = cache.load(fingerprint)
+    if cached is not None:
+        return cached
+    from jafhost.discovery.entry_points import scan
+    from jafhost.discovery.resolve import judge
+
+    fresh = scan(paths, folders)
+    fresh.judged = judge(fresh.plugins, fresh.installed, __version__)
+    cache.store(fingerprint, fresh)
+    return fresh

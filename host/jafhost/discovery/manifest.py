@@ -1,0 +1,243 @@
+"""Read what a plugin declares, without importing it.
+
+Two sources describe an installed plugin: its distribution's core metadata (name,
+version, summary, author, ``Requires-Dist``) and the optional ``jaf-plugin.toml`` in
+the package directory of the entry point's top-level module (kinds, permissions).
+Both are read as data; ``importlib.util.find_spec`` locates the package for a
+top-level name without executing it.
+
+A folder plugin (``jafhost.discovery.folders``) has no distribution, so its ``jaf-plugin.toml``
+also carries what core metadata would: ``[plugin]`` ``name``, ``version``, ``summary``,
+``requires`` and ``entry_point`` (``FOLDER_KEYS``). Those keys are accepted only there:
+in an installed plugin's manifest they would contradict its metadata, so they make the
+plugin ``invalid`` (``parse_manifest(..., folder=False)``, the default).
+
+Validation is strict: an unknown key, an unknown permission kind or a bad value makes
+the plugin ``invalid`` with a reason naming the file and the field, so a typo such as
+``permisions`` never silently drops a permission.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal, get_args
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.version import InvalidVersion, Version
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+
+from jafhost.errors import ManifestError
+from jafhost.security import permissions
+
+MANIFEST_NAME = "jaf-plugin.toml"
+PLUGIN_NAME = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
+ENTRY_POINT_VALUE = re.compile(r"^[A-Za-z_][\w.]*(?::[A-Za-z_][\w.]*)?$")
+FOLDER_KEYS = ("name", "version", "summary", "requires", "entry_point")
+"""``[plugin]`` keys only a folder plugin's manifest may (and, for name and version, must) set."""
+PluginKind = Literal["tool", "agent", "integration", "capability", "event"]
+
+
+def check_plugin_name(name: str) -> str:
+    """Plugin names are lowercase words joined by single ``-`` or ``_`` (never ``__``)."""
+    if not PLUGIN_NAME.fullmatch(name):
+        raise ManifestError(
+            f"plugin name {name!r} is not allowed: use lowercase letters and digits in "
+            "words joined by single '-' or '_' (e.g. notes-search)",
+            plugin=name,
+        )
+    return name
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _check_name(value: str) -> str:
+    try:
+        return check_plugin_name(value)
+    except ManifestError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _check_version(value: str) -> str:
+    try:
+        Version(value)
+    except InvalidVersion:
+        raise ValueError(f"{value!r} is not a valid version (PEP 440, e.g. 1.0.0)") from None
+    return value
+
+
+def _check_requirement(value: str) -> str:
+    try:
+        Requirement(value)
+    except InvalidRequirement as exc:
+        raise ValueError(f"{value!r} is not a valid requirement (PEP 508): {exc}") from None
+    return value
+
+
+def _check_entry_point(value: str) -> str:
+    if not ENTRY_POINT_VALUE.fullmatch(value):
+        raise ValueError(f"{value!r} is not 'module' or 'module:object'")
+    return value
+
+
+class PluginTable(_Strict):
+    kinds: list[PluginKind] = []
+    # folder plugins only (FOLDER_KEYS)
+    name: Annotated[str, AfterValidator(_check_name)] | None = None
+    version: Annotated[str, AfterValidator(_check_version)] | None = None
+    summary: str | None = None
+    requires: list[Annotated[str, AfterValidator(_check_requirement)]] = []
+    entry_point: Annotated[str, AfterValidator(_check_entry_point)] | None = None
+
+
+PathPermission = Annotated[str, AfterValidator(permissions.normalize_path)]
+NetPermission = Annotated[str, AfterValidator(permissions.normalize_net)]
+EnvPermission = Annotated[str, AfterValidator(permissions.normalize_env)]
+RunPermission = Annotated[str, AfterValidator(permissions.normalize_run)]
+
+
+class PermissionsTable(_Strict):
+    read: list[PathPermission] = []
+    write: list[PathPermission] = []
+    net: list[NetPermission] = []
+    env: list[EnvPermission] = []
+    run: list[RunPermission] = []
+    ffi: bool = False
+
+    def canonical(self) -> tuple[str, ...]:
+        perms = [
+            permissions.Permission(kind, value)
+            for kind in ("read", "write", "net", "env", "run")
+            for value in getattr(self, kind)
+        ]
+        if self.ffi:
+            perms.append(permissions.Permission("ffi"))
+        return tuple(permissions.canonical(perms))
+
+
+class ManifestModel(_Strict):
+    plugin: PluginTable = PluginTable()
+    permissions: PermissionsTable = PermissionsTable()
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a plugin declares in ``jaf-plugin.toml``: kinds and canonical permissions,
+    and for a folder plugin its name, version, summary, requirements and entry point."""
+
+    kinds: tuple[str, ...] = ()
+    permissions: tuple[str, ...] = ()
+    path: str | None = None
+    name: str | None = None
+    version: str | None = None
+    summary: str = ""
+    requires: tuple[str, ...] = ()
+    entry_point: str | None = None
+
+
+def _field_name(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = _field_name(tuple(error["loc"]))
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+        if len(error["loc"]) == 2 and error["loc"][0] == "permissions":
+            message = f"unknown permission kind (known: {', '.join(permissions.KINDS)})"
+    elif error["type"] == "literal_error" and where.startswith("plugin.kinds"):
+        message = f"unknown kind {error.get('input')!r} (known: {', '.join(get_args(PluginKind))})"
+    return f"{where}: {message}" if where else message
+
+
+def load_toml(text: str, path: str) -> dict[str, object]:
+    """The TOML document of a manifest; bad TOML is a ``ManifestError`` naming ``path``."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ManifestError(f"{path}: invalid TOML: {exc}") from None
+
+
+def manifest_from_data(data: dict[str, object], path: str, *, folder: bool = False) -> Manifest:
+    """Validate a parsed manifest; ``folder`` allows (and requires) the folder-plugin keys."""
+    table = data.get("plugin")
+    if isinstance(table, dict):
+        present = [key for key in FOLDER_KEYS if key in table]
+        if present and not folder:
+            raise ManifestError(
+                f"{path}: plugin.{present[0]}: only a folder plugin's manifest may set this "
+                "(an installed plugin's name is its entry point name; its version, summary "
+                "and requirements come from its distribution's metadata)"
+            )
+    if folder and (table is None or isinstance(table, dict)):
+        given = table or {}
+        for key in ("name", "version"):
+            if key not in given:
+                raise ManifestError(
+                    f"{path}: plugin.{key}: missing (a folder plugin's manifest must give "
+                    "[plugin] name and version)"
+                )
+    try:
+        model = ManifestModel.model_validate(data)
+    except ValidationError as exc:
+        raise ManifestError(f"{path}: {_first_error(exc)}") from None
+    plugin = model.plugin
+    return Manifest(
+        kinds=tuple(dict.fromkeys(plugin.kinds)),
+        permissions=model.permissions.canonical(),
+        path=path,
+        name=plugin.name,
+        version=plugin.version,
+        summary=plugin.summary or "",
+        requires=tuple(plugin.requires),
+        entry_point=plugin.entry_point,
+    )
+
+
+def parse_manifest(text: str, path: str, *, folder: bool = False) -> Manifest:
+    """Parse manifest text; a ``ManifestError`` names ``path`` and the field at fault."""
+    return manifest_from_data(load_toml(text, path), path, folder=folder)
+
+
+def manifest_candidates(entry_point_value: str, path: list[str] | None = None) -> list[Path]:
+    """Where the manifest of an entry point may live, found without importing anything.
+
+    The manifest sits in the package directory of the entry point's top-level module.
+    A plain top-level module (no package) has no manifest. With ``path`` given, only
+    that search path is looked at (as when discovering on a path other than sys.path).
+    """
+    top = entry_point_value.split(":", 1)[0].strip().split(".", 1)[0]
+    try:
+        if path is None:
+            spec = importlib.util.find_spec(top)
+        else:
+            spec = importlib.machinery.PathFinder.find_spec(top, path)
+    except (ImportError, ValueError):
+        return []
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    return [Path(location) / MANIFEST_NAME for location in spec.submodule_search_locations]
+
+
+def read_manifest(candidates: list[Path]) -> Manifest:
+    """Read the first manifest that exists among ``candidates``; none means no requests."""
+    for path in candidates:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ManifestError(f"{path}: cannot read: {exc}") from None
+        return parse_manifest(text, str(path))
+    return Manifest()

@@ -1,0 +1,1 @@
+"""Installing, uninstalling and scaffolding plugins."""

@@ -1,0 +1,1 @@
+"""Everything under ``$JAFHOST_HOME``: its layout, the state file and config.toml."""

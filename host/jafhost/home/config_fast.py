@@ -1,0 +1,45 @@
+"""A stdlib-only look at ``config.toml`` for commands that run no plugin code.
+
+``jafhost list`` must say when ``config.toml`` is unusable, but importing the pydantic
+models of ``jafhost.home.config`` costs more than the whole listing. ``plainly_valid`` accepts
+the common files (valid TOML, a ``[host]`` table with known keys and values of the right
+shape) without them; anything else goes to ``HostSettings`` for the exact message, so a
+key this table does not know yet is only slower, never wrongly accepted.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from typing import Any
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+HOST_KEYS: dict[str, Callable[[Any], bool]] = {
+    "isolation": lambda v: v in ("inprocess", "process"),
+    "call_timeout": _positive,
+    "hook_timeout": _positive,
+    "memory_mb": _positive_int,
+    "open_files": _positive_int,
+    "plugin_paths": lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v),
+}
+"""``[host]`` keys and a check each value passes when ``HostSettings`` surely accepts it."""
+
+
+def plainly_valid(text: str) -> bool:
+    """True when ``text`` is TOML whose ``[host]`` table ``HostSettings`` surely accepts."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return False
+    host = data.get("host", {})
+    if not isinstance(host, dict):
+        return False
+    return all(key in HOST_KEYS and HOST_KEYS[key](value) for key, value in host.items())

@@ -1,0 +1,252 @@
+"""The user's decisions: which plugins are enabled, what each was granted, how it runs.
+
+``state.json`` under the host home holds one record per plugin the user has touched.
+A plugin without a record follows the default policy: enabled when it requests
+nothing, ``needs-approval`` when it requests any permission. Grants are the set of
+permissions the user allowed (with the version they were approved at, for display);
+a version, up or down, whose requests are all approved stays enabled, one that asks
+for more goes back to ``needs-approval`` until approved again.
+
+Writes happen under a file lock and replace the file atomically (temp file, fsync,
+rename), so concurrent CLI processes and a writer killed mid-write leave either the
+old or the new state, never a torn one. A file that cannot be parsed is moved aside
+(kept for the user, never deleted) and the host starts from defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from jafhost.discovery.records import PluginInfo
+from jafhost.errors import StateError
+from jafhost.home.paths import HomeLayout
+
+FORMAT = 1
+ISOLATIONS = ("inprocess", "process")
+T = TypeVar("T")
+
+
+@dataclass
+class PluginRecord:
+    """What the user decided about one plugin."""
+
+    enabled: bool = True
+    approved: list[str] = field(default_factory=list)
+    grants: list[str] = field(default_factory=list)
+    granted_version: str | None = None
+    isolation: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "enabled": self.enabled,
+            "approved": sorted(set(self.approved)),
+            "grants": sorted(set(self.grants)),
+            "granted_version": self.granted_version,
+            "isolation": self.isolation,
+        }
+
+    @classmethod
+    def from_json(cls, name: str, data: Any) -> PluginRecord:
+        if not isinstance(data, dict):
+            raise ValueError(f"plugins.{name}: not an object")
+        record = cls(
+            enabled=data.get("enabled", True),
+            approved=data.get("approved", []),
+            grants=data.get("grants", []),
+            granted_version=data.get("granted_version"),
+            isolation=data.get("isolation"),
+        )
+        if not isinstance(record.enabled, bool):
+            raise ValueError(f"plugins.{name}.enabled: not true/false")
+        for key in ("approved", "grants"):
+            values = getattr(record, key)
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                raise ValueError(f"plugins.{name}.{key}: not a list of strings")
+        if record.granted_version is not None and not isinstance(record.granted_version, str):
+            raise ValueError(f"plugins.{name}.granted_version: not a string")
+        if record.isolation not in (None, *ISOLATIONS):
+            raise ValueError(f"plugins.{name}.isolation: not one of {', '.join(ISOLATIONS)}")
+        return record
+
+
+@dataclass
+class State:
+    """All records, by plugin name."""
+
+    plugins: dict[str, PluginRecord] = field(default_factory=dict)
+
+    def record(self, name: str) -> PluginRecord:
+        """The record for ``name``, created (with defaults) if missing."""
+        return self.plugins.setdefault(name, PluginRecord())
+
+    def status_of(self, info: PluginInfo) -> tuple[str, str | None]:
+        """The user-decided part of a plugin's status (resolution adds the rest)."""
+        record = self.plugins.get(info.name)
+        if record is not None and not record.enabled:
+            return "disabled", "disabled by the user"
+        approved = set(record.approved) if record else set()
+        new = [p for p in info.permissions if p not in approved]
+        if new:
+            if record is not None and record.granted_version:
+                return "needs-approval", (
+                    f"version {info.version} requests permissions not approved at "
+                    f"{record.granted_version}: {', '.join(new)}"
+                )
+            return "needs-approval", f"requests permissions: {', '.join(new)}"
+        return "enabled", None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "plugins": {name: r.to_json() for name, r in sorted(self.plugins.items())},
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> State:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError("not a jafhost state file (format 1)")
+        plugins = data.get("plugins", {})
+        if not isinstance(plugins, dict):
+            raise ValueError("plugins: not an object")
+        return cls({name: PluginRecord.from_json(name, r) for name, r in plugins.items()})
+
+
+def _reason(exc: OSError) -> str:
+    """What went wrong, without repeating the path the message names anyway."""
+    return exc.strerror or str(exc)
+
+
+class _NoLock(StateError):
+    """The lock file cannot be created; ``reason`` says why."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class StateStore:
+    """Reads and writes ``state.json`` safely; ``warnings`` says what was repaired."""
+
+    def __init__(self, layout: HomeLayout, lock_timeout: float = 30.0) -> None:
+        self.layout = layout
+        self.path = layout.state
+        self.lock_timeout = lock_timeout
+        self.warnings: list[str] = []
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.layout.state_lock), timeout=self.lock_timeout)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            lock.acquire()
+        except Timeout:
+            raise StateError(
+                f"{self.path} is locked by another jafhost process (waited "
+                f"{self.lock_timeout:g} s for {self.layout.state_lock})"
+            ) from None
+        except OSError as exc:  # a read-only home, a file where the folder should be
+            raise _NoLock(
+                f"cannot lock {self.path} to change it: {_reason(exc)}; "
+                f"make {self.path.parent} writable",
+                _reason(exc),
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _parse(self) -> State:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return State()
+        except OSError as exc:
+            raise StateError(f"cannot read {self.path}: {exc}") from None
+        try:
+            data = json.loads(raw)
+        except RecursionError:
+            raise ValueError("nested too deeply") from None
+        return State.from_json(data)
+
+    def _move_aside(self, problem: str) -> None:
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        base = f"{self.path.name}.corrupt-{stamp}-{os.getpid()}"
+        target, count = self.path.with_name(base), 0
+        while target.exists():  # never overwrite a file kept earlier (we hold the lock)
+            count += 1
+            target = self.path.with_name(f"{base}-{count}")
+        try:
+            os.replace(self.path, target)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise self._stuck(problem, _reason(exc)) from None
+        self.warnings.append(
+            f"state file {self.path} was unreadable ({problem}); kept it as {target} "
+            "and started from defaults"
+        )
+
+    def _stuck(self, problem: str, reason: str) -> StateError:
+        return StateError(
+            f"state file {self.path} is unreadable ({problem}) and cannot be moved aside "
+            f"({reason}); fix or remove it, or make {self.path.parent} writable"
+        )
+
+    def load(self) -> State:
+        """The current state; a corrupt file is moved aside and defaults are returned."""
+        try:
+            return self._parse()
+        except (ValueError, UnicodeDecodeError) as exc:
+            problem = str(exc).splitlines()[0]
+        try:
+            with self._lock():
+                try:  # another process may have repaired it while we waited
+                    return self._parse()
+                except (ValueError, UnicodeDecodeError) as exc:
+                    self._move_aside(str(exc).splitlines()[0])
+                    return State()
+        except _NoLock as exc:
+            raise self._stuck(problem, exc.reason) from None
+
+    def _write(self, state: State) -> None:
+        data = json.dumps(state.to_json(), indent=2, sort_keys=True).encode() + b"\n"
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        try:
+            dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def update(self, change: Callable[[State], T]) -> T:
+        """Read, apply ``change``, write: all under the lock. Returns what ``change`` did."""
+        with self._lock():
+            try:
+                state = self._parse()
+            except (ValueError, UnicodeDecodeError) as exc:
+                self._move_aside(str(exc).splitlines()[0])
+                state = State()
+            result = change(state)
+            self._write(state)
+            return result

@@ -1,0 +1,1 @@
+"""``Host``: the one object that composes discovery, decisions and the runtime."""

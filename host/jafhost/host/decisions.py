@@ -1,0 +1,310 @@
+"""The user's decisions about plugins, as ``Host`` methods: register a plugin that is not
+installed, enable (with approval), disable, grant and revoke.
+
+A mixin of ``Host`` (``jafhost.host.host``), kept apart because it only reads discovery and
+resolution and writes the state file: no plugin code runs here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from jafhost.discovery.records import PluginInfo
+from jafhost.errors import PluginError, UsageError
+from jafhost.home.state import State
+
+if TYPE_CHECKING:
+    from jafhost.discovery.records import Discovery
+    from jafhost.discovery.resolve import Resolution
+    from jafhost.home.state import StateStore
+    from jafhost.host.views import PluginView
+
+Approve = Callable[[PluginInfo, list[str]], bool]
+"""Asked once per plugin with the permissions it requests that are not yet approved."""
+
+
+class Decisions:
+    """``register``, ``enable``, ``disable``, ``grant``, ``revoke``."""
+
+    if TYPE_CHECKING:  # provided by Host
+        store: StateStore
+        _registered: dict[str, tuple[PluginInfo, Any]]
+        _discovery: Discovery | None
+
+        def discovery(self, refresh: bool = False) -> Discovery: ...
+        def state(self) -> State: ...
+        def resolution(self, state: State | None = None) -> Resolution: ...
+        def plugin(self, name: str) -> PluginView: ...
+
+    def register(
+        self,
+        obj: Any,
+        *,
+        name: str | None = None,
+        version: str = "0.0.0",
+        permissions: Iterable[str] = (),
+        requires: Iterable[str] = (),
+        summary: str = "",
+        kinds: Iterable[str] = (),
+        grant: bool = False,
+    ) -> PluginView:
+        """Add a plugin that is not installed: a module, a class, or an object whose
+        methods carry ``@hookimpl`` (for example a ``jafhost.plugin.Plugin``).
+
+        It goes through the same resolution, approval, lifecycle, guard and events as an
+        installed plugin. ``permissions`` are what it requests (canonical strings, as in
+        ``jafhost grant``); they are granted only with ``grant=True`` or through
+        ``enable(..., approve=...)``, never implicitly. ``requires`` are requirement
+        strings naming distributions or other registered plugins (``"notes>=1"``).
+        Bad names, permissions or requirements raise ``ManifestError``.
+        """
+        from jafhost.discovery.manifest import check_plugin_name
+        from jafhost.errors import ManifestError
+        from jafhost.security import permissions as vocabulary
+
+        metadata = getattr(obj, "metadata", None)
+        name = name or getattr(metadata, "name", None) or getattr(obj, "__name__", None)
+        if not isinstance(name, str) or not name:
+            raise ManifestError("register() needs a name= for this object")
+        check_plugin_name(name)
+        if version == "0.0.0" and getattr(metadata, "version", None):
+            version = str(metadata.version)  # type: ignore[union-attr]
+        try:
+            requested = tuple(vocabulary.canonical(permissions))
+        except vocabulary.PermissionSyntaxError as exc:
+            raise ManifestError(f"plugin {name}: permissions: {exc}", plugin=name) from None
+        from packaging.requirements import InvalidRequirement, Requirement
+        from packaging.version import InvalidVersion, Version
+
+        try:
+            Version(version)
+        except InvalidVersion:
+            raise ManifestError(
+                f"plugin {name}: version {version!r} is not a valid version", plugin=name
+            ) from None
+        for text in requires:
+            try:
+                Requirement(text)
+            except InvalidRequirement as exc:
+                raise ManifestError(
+                    f"plugin {name}: requires {text!r}: {exc}", plugin=name
+                ) from None
+        taken = [p for p in self.discovery().plugins if p.name == name and p.source != "memory"]
+        if taken:
+            raise ManifestError(
+                f"plugin name {name!r} is already taken by {taken[0].distribution} "
+                f"{taken[0].version}",
+                plugin=name,
+            )
+        info = PluginInfo(
+            name=name,
+            distribution=name,
+            version=str(version),
+            entry_point=f"<registered {type(obj).__name__}>",
+            summary=summary or str(getattr(metadata, "description", "") or ""),
+            author=str(getattr(metadata, "author", "") or ""),
+            requires=tuple(requires),
+            kinds=tuple(kinds),
+            permissions=requested,
+            source="memory",
+        )
+        self._registered[name] = (info, obj)
+        self._discovery = None
+        if grant:
+            self.enable([name], approve=lambda plugin, new: True, dependencies=False)
+        return self.plugin(name)
+
+    # -- the user's decisions ----------------------------------------------------
+
+    def _known(self, names: Iterable[str]) -> Resolution:
+        resolution = self.resolution()
+        for name in names:
+            if resolution.get(name) is None:
+                self.plugin(name)  # raises UsageError with the known names
+        return resolution
+
+    def enable(
+        self,
+        names: Iterable[str],
+        *,
+        approve: Approve | None = None,
+        isolation: str | None = None,
+        dependencies: bool = True,
+    ) -> list[str]:
+        """Enable plugins (and, with ``dependencies``, the plugins they require).
+
+        ``approve`` is asked about each plugin's permissions that were never approved;
+        without it, or when it says no, nothing is changed and ``PluginError`` says why.
+        Returns the names enabled, dependencies first.
+        """
+        names = list(dict.fromkeys(names))
+        if isolation is not None and isolation not in ("inprocess", "process"):
+            raise UsageError(f"isolation must be inprocess or process, not {isolation!r}")
+        resolution = self._known(names)
+        targets: list[str] = []
+
+        def add(name: str) -> None:
+            if name in targets:
+                return
+            entry = resolution.get(name)
+            if entry is None:
+                return
+            if entry.status == "invalid":
+                raise PluginError(
+                    f"cannot enable {name}: it is invalid: {entry.reason}", plugin=name
+                )
+            if dependencies:
+                for dep in entry.requires_plugins():
+                    add(dep)
+            targets.append(name)
+
+        from jafhost.security import permissions as vocabulary
+
+        for name in names:
+            add(name)
+        state = self.state()
+        decisions: dict[str, list[str]] = {}
+        for name in targets:
+            entry = resolution.get(name)
+            assert entry is not None
+            record = state.plugins.get(name)
+            new = vocabulary.missing(entry.info.permissions, record.approved if record else [])
+            if new:
+                if approve is None:
+                    raise PluginError(
+                        f"{name} requests permissions that need approval: {', '.join(new)}",
+                        plugin=name,
+                    )
+                if not approve(entry.info, new):
+                    raise PluginError(
+                        f"{name}: permissions not approved; nothing changed", plugin=name
+                    )
+            decisions[name] = new
+
+        def apply(current: State) -> None:
+            for name in targets:
+                entry = resolution.get(name)
+                assert entry is not None
+                record = current.record(name)
+                record.enabled = True
+                new = decisions[name]
+                record.approved = sorted(set(record.approved) | set(entry.info.permissions))
+                record.grants = sorted(set(record.grants) | set(new))
+                if new or record.granted_version is None:
+                    record.granted_version = entry.info.version
+                if isolation is not None and name in names:
+                    record.isolation = isolation
+
+        self.store.update(apply)
+        return targets
+
+    def disable(self, names: Iterable[str]) -> dict[str, list[str]]:
+        """Disable plugins; returns, per plugin, the enabled plugins that now lack it."""
+        names = list(dict.fromkeys(names))
+        before = self._known(names)
+
+        def apply(current: State) -> None:
+            for name in names:
+                current.record(name).enabled = False
+
+        self.store.update(apply)
+        after = self.resolution()
+        affected: dict[str, list[str]] = {}
+        for name in names:
+            affected[name] = [
+                d
+                for d in before.dependents(name)
+                if (entry := after.get(d)) is not None and entry.status == "unresolved"
+            ]
+        return affected
+
+    def grant(self, name: str, permission: str) -> str:
+        """Add one permission to a plugin's grants; returns its canonical form.
+
+        A permission already granted changes nothing (``change_grant`` says which).
+        """
+        return self.change_grant(name, permission, add=True).permission
+
+    def revoke(self, name: str, permission: str) -> str:
+        """Remove one permission, exactly as granted, from a plugin's grants.
+
+        Returns its canonical form. One that is not among the grants (``read:/tmp/doc``
+        never revokes ``read:/tmp/docs``) changes nothing and raises ``NotGranted``,
+        whose message lists the grants the plugin has.
+        """
+        change = self.change_grant(name, permission, add=False)
+        if not change.changed:
+            raise NotGranted(change)
+        return change.permission
+
+    def change_grant(self, name: str, permission: str, *, add: bool) -> GrantChange:
+        """Add (``add``) or remove one permission; says whether the grants changed.
+
+        ``permission`` is parsed to its canonical string (``~`` expanded, paths
+        normalised, ``$PLUGIN_DATA`` kept symbolic: what ``list`` and ``info`` show) and
+        compared exactly with each grant's canonical string, so a grant matches only
+        itself. ``PermissionSyntaxError`` for a permission that cannot be parsed.
+        """
+        self._known([name])
+        from jafhost.security import permissions as vocabulary
+
+        text = str(vocabulary.parse(permission))
+
+        def apply(current: State) -> GrantChange:
+            record = current.plugins.get(name)
+            grants = list(record.grants) if record else []
+            same = [g for g in grants if g == permission.strip() or _canonical(g) == text]
+            if add and not same:
+                current.record(name).grants = sorted({*grants, text})
+            elif not add and same:
+                assert record is not None
+                record.grants = sorted(set(grants) - set(same))
+            else:
+                return GrantChange(name, text, False, sorted(set(grants)))
+            return GrantChange(name, text, True, sorted(set(current.record(name).grants)))
+
+        return self.store.update(apply)
+
+
+def _canonical(grant: str) -> str | None:
+    """A stored grant's canonical string (None when it no longer parses)."""
+    from jafhost.security import permissions as vocabulary
+
+    try:
+        return str(vocabulary.parse(grant))
+    except vocabulary.PermissionSyntaxError:
+        return None
+
+
+@dataclass(frozen=True)
+class GrantChange:
+    """What ``grant``/``revoke`` did to one plugin's grants."""
+
+    plugin: str
+    permission: str
+    """The canonical string asked for."""
+    changed: bool
+    grants: list[str]
+    """The plugin's grants afterwards (canonical strings, sorted)."""
+
+
+class NotGranted(PluginError):
+    """``revoke`` of a permission that is not among the plugin's grants: nothing changed."""
+
+    def __init__(self, change: GrantChange) -> None:
+        have = ", ".join(change.grants) if change.grants else "none"
+        message = (
+            f"{change.plugin} has no grant {change.permission}; nothing changed "
+            f"(its grants: {have})"
+        )
+        kind = change.permission.partition(":")[0]
+        if (
+            kind in ("read", "write")
+            and "$PLUGIN_" not in change.permission
+            and any("$PLUGIN_" in g for g in change.grants)
+        ):  # the shell may have expanded an unquoted $PLUGIN_DATA
+            message += "; quote $PLUGIN_DATA in single quotes so the shell leaves it alone"
+        super().__init__(message, plugin=change.plugin)
+        self.change = change

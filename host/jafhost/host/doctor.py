@@ -1,0 +1,105 @@
+"""What ``doctor`` reports besides each plugin's status: findings worth a warning.
+
+A finding is a state the user may want to act on, not a failure of a plugin: a plugin
+waiting for approval, a grant naming a path that does not exist, a key in a plugin's
+config table that its model ignores, a ``config.toml`` that cannot be used. Each comes
+with the sentence printed as ``warning: ...`` and, where one command fixes it, that
+command. ``jafhost doctor --json`` lists them under ``findings``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from jafhost.home.paths import HomeLayout
+from jafhost.home.state import State
+from jafhost.host.views import PluginView
+from jafhost.runtime.lifecycle import LoadedPlugin
+
+KINDS = ("invalid-config", "needs-approval", "missing-path", "unknown-config-key", "host")
+"""``kind`` of a finding: ``host`` is something the host repaired on its own."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    message: str
+    """One line, as printed after ``warning: ``."""
+    plugin: str | None = None
+    fix: str | None = None
+    """The command that deals with it, when there is one."""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def waiting_for_approval(views: Iterable[PluginView]) -> list[Finding]:
+    found = []
+    for view in views:
+        if view.status != "needs-approval":
+            continue
+        fix = f"jafhost enable {view.name}"
+        why = f" ({view.reason})" if view.reason else ""
+        found.append(
+            Finding(
+                "needs-approval",
+                f"plugin {view.name} is waiting for approval{why}: run {fix}",
+                view.name,
+                fix,
+            )
+        )
+    return found
+
+
+def grant_path(grant: str, layout: HomeLayout, plugin: str) -> str | None:
+    """The real path a ``read:``/``write:`` grant names, or None for other grants."""
+    kind, _, value = grant.partition(":")
+    if kind not in ("read", "write") or not value:
+        return None
+    for variable, folder in (
+        ("$PLUGIN_DATA", layout.data_dir(plugin)),
+        ("$PLUGIN_CACHE", layout.cache_dir(plugin)),
+    ):
+        if value.startswith(variable):
+            value = str(folder) + value[len(variable) :]
+    return os.path.realpath(os.path.expanduser(value))
+
+
+def missing_paths(views: Iterable[PluginView], state: State, layout: HomeLayout) -> list[Finding]:
+    """Grants of known plugins whose path does not exist (the host's own data and cache
+    folders aside: it creates them before plugin code runs)."""
+    found = []
+    for view in views:
+        record = state.plugins.get(view.name)
+        if record is None:
+            continue
+        own = tuple(
+            os.path.realpath(folder)
+            for folder in (layout.data_dir(view.name), layout.cache_dir(view.name))
+        )
+        for grant in sorted(record.grants):
+            path = grant_path(grant, layout, view.name)
+            if path is None or path.startswith(own) or os.path.lexists(path):
+                continue
+            found.append(
+                Finding(
+                    "missing-path",
+                    f"plugin {view.name}: grant {grant} names a path that does not exist "
+                    f"({path}); create it, or run jafhost revoke {view.name} {grant}",
+                    view.name,
+                    f"jafhost revoke {view.name} {grant}",
+                )
+            )
+    return found
+
+
+def plugin_warnings(loaded: Iterable[LoadedPlugin]) -> list[Finding]:
+    """What the plugins that started noted about themselves (unknown config keys)."""
+    return [
+        Finding("unknown-config-key", f"plugin {p.name}: {text}", p.name)
+        for p in loaded
+        for text in p.warnings
+    ]

@@ -1,0 +1,144 @@
+"""Hot reload: replace a running plugin's code without losing what works.
+
+``reload(host, name)`` first imports the plugin's new code beside the old (the old
+modules are set aside, not deleted). If the import fails, the old modules go back and
+the running plugin is never touched. Otherwise the plugin and the active plugins that
+depend on it are deactivated (dependents first), the plugin starts from the new code,
+and the dependents start again. If the new code fails to configure, initialize or
+activate, the old modules and object are put back and started, so the previous version
+keeps serving; the report says what happened either way. A process-isolated plugin is
+reloaded by restarting its worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from jafhost.runtime.runner import describe
+
+if TYPE_CHECKING:
+    from jafhost.host.host import Host
+
+
+@dataclass
+class ReloadReport:
+    """What a reload did: ``ok`` when the new code serves, ``error`` when it does not."""
+
+    plugin: str
+    ok: bool
+    error: str | None = None
+    restarted: list[str] = field(default_factory=list)
+    kept_previous: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "plugin": self.plugin,
+            "ok": self.ok,
+            "error": self.error,
+            "restarted": self.restarted,
+            "kept_previous": self.kept_previous,
+        }
+
+
+def _set_aside(names: list[str]) -> dict[str, ModuleType]:
+    """Take the plugin's modules out of ``sys.modules`` and drop their bytecode caches:
+    a file saved twice within one second with the same size would otherwise load the
+    stale bytecode (its header records whole seconds and the size)."""
+    saved = {name: sys.modules.pop(name) for name in names if name in sys.modules}
+    for module in saved.values():
+        cached = getattr(module, "__cached__", None)
+        if cached:
+            with contextlib.suppress(OSError):
+                os.unlink(cached)
+    return saved
+
+
+def _restore(saved: dict[str, ModuleType], entry_point: str) -> None:
+    from jafhost.runtime.lifecycle import plugin_modules
+
+    for name in plugin_modules(entry_point):
+        sys.modules.pop(name, None)
+    sys.modules.update(saved)
+
+
+async def reload(host: Host, name: str) -> ReloadReport:
+    """Reload plugin ``name`` (see the module docstring); never raises for plugin code."""
+    import importlib
+
+    from jafhost.runtime import lifecycle
+
+    loaded = host.loaded(name)
+    if loaded is not None and loaded.info.source == "memory":
+        return ReloadReport(
+            name,
+            False,
+            "registered in memory: register the new object instead",
+            kept_previous=loaded.status == "active",
+        )
+    if loaded is None or loaded.status != "active":
+        await host.activate(name)
+        now = host.loaded(name)
+        ok = now is not None and now.status == "active"
+        return ReloadReport(
+            name, ok, None if ok else (now.error if now else "not loaded"), [name] if ok else []
+        )
+    if host.isolation_of(name) == "process":
+        return await _restart_worker(host, name)
+    entry_point = loaded.info.entry_point
+    saved = _set_aside(lifecycle.plugin_modules(entry_point))
+    importlib.invalidate_caches()
+    probe = lifecycle.LoadedPlugin(loaded.info)
+    try:
+        new_obj = await lifecycle.import_plugin(probe, host.hook_timeout)
+    except BaseException as exc:
+        _restore(saved, entry_point)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return ReloadReport(name, False, f"import failed: {describe(exc)}", kept_previous=True)
+
+    dependents = [d for d in host.resolution().dependents(name) if d in host.active]
+    for dependent in reversed([d for d in host.active if d in dependents]):
+        await host.deactivate(dependent)
+    old_obj = loaded.obj
+    await host.deactivate(name)
+    restarted: list[str] = []
+    started = await host.start_plugin(name, obj=new_obj)
+    report = ReloadReport(name, started.status == "active")
+    if not report.ok:
+        report.error = started.error
+        _restore(saved, entry_point)
+        again = await host.start_plugin(name, obj=old_obj)
+        report.kept_previous = again.status == "active"
+    if report.ok or report.kept_previous:
+        restarted.append(name)
+    for dependent in dependents:
+        if host.loaded(dependent) is None or host.loaded(dependent).status != "active":  # type: ignore[union-attr]
+            await host.activate(dependent)
+            if host.loaded(dependent).status == "active":  # type: ignore[union-attr]
+                restarted.append(dependent)
+    report.restarted = restarted
+    return report
+
+
+async def _restart_worker(host: Host, name: str) -> ReloadReport:
+    """A process-isolated plugin's code is never imported in the host: restart its worker
+    (and its dependents), which imports the new code. Its old code is gone from disk,
+    so a failure cannot fall back to it; the report says so."""
+    dependents = [d for d in host.active if d in host.resolution().dependents(name)]
+    await host.deactivate(name)
+    started = await host.start_plugin(name)
+    report = ReloadReport(
+        name, started.status == "active", None if started.status == "active" else started.error
+    )
+    if report.ok:
+        report.restarted.append(name)
+        for dependent in dependents:
+            again = await host.activate(dependent)
+            if again.status == "active":
+                report.restarted.append(dependent)
+    return report

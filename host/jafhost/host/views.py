@@ -1,0 +1,82 @@
+"""``PluginView``: one plugin as the CLI and programs see it, and its JSON shapes.
+
+The same object feeds the rich table and ``--json`` so the two never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from jafhost.discovery.records import PluginInfo
+
+if TYPE_CHECKING:
+    from jafhost.discovery.resolve import Dependency
+
+
+@dataclass
+class PluginView:
+    """A plugin's static status (no code run) plus, in a running host, its runtime state."""
+
+    info: PluginInfo
+    status: str
+    reason: str | None
+    dependencies: list[Dependency] = field(default_factory=list)
+    granted: list[str] = field(default_factory=list)
+    granted_version: str | None = None
+    isolation: str = "inprocess"
+    runtime: str | None = None
+    error: str | None = None
+    protections: list[str] = field(default_factory=list)
+    """What guards the plugin (``audit-guard``, ``netns``, ``landlock-fs:abi7``...): in
+    force while it runs, else what would apply (docs/security.md)."""
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def missing_permissions(self) -> list[str]:
+        return [p for p in self.info.permissions if p not in self.granted]
+
+    def list_json(self) -> dict[str, Any]:
+        """The ``jafhost list --json`` object (contract: name, version, distribution,
+        status, kinds, permissions, reason; ``granted``: the grants in force, canonical
+        strings, which may differ from ``permissions`` after ``grant``/``revoke``)."""
+        return {
+            "name": self.info.name,
+            "version": self.info.version,
+            "distribution": self.info.distribution,
+            "status": self.status,
+            "kinds": list(self.info.kinds),
+            "permissions": list(self.info.permissions),
+            "reason": self.reason,
+            "granted": list(self.granted),
+            "summary": self.info.summary,
+            "source": self.info.source,
+        }
+
+    def info_json(self, config_schema: Any = None) -> dict[str, Any]:
+        """The ``jafhost info --json`` object: everything known without running code."""
+        data = self.list_json()
+        data.update(
+            {
+                "author": self.info.author,
+                "entry_point": self.info.entry_point,
+                "location": self.info.location,
+                "manifest": self.info.manifest,
+                "requires": list(self.info.requires),
+                "dependencies": [d.to_json() for d in self.dependencies],
+                "permissions_requested": list(self.info.permissions),
+                "permissions_granted": list(self.granted),
+                "permissions_missing": self.missing_permissions,
+                "granted_version": self.granted_version,
+                "isolation": self.isolation,
+                "protections": list(self.protections),
+                "config_schema": config_schema,
+            }
+        )
+        if self.runtime is not None:
+            data["runtime"] = self.runtime
+            data["error"] = self.error
+        return data

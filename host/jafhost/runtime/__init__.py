@@ -1,0 +1,1 @@
+"""Running plugins: the plugin manager, lifecycle, tool calls, events, and process isolation."""

@@ -1,0 +1,230 @@
+"""Events between plugins: ``Event``, subscriptions by pattern, and delivery.
+
+Plugins subscribe with ``jaf_event_handlers`` (a mapping of patterns to handlers) and
+publish with ``ctx.emit``; programs and the CLI publish with ``Host.emit``. Patterns
+are event names where ``*`` matches any run of characters (dots included):
+``order.created``, ``order.*``, ``*``. Subscriptions are indexed once, when a plugin
+is activated; each event name's list of matching handlers is then cached, so an emit
+costs a dictionary lookup plus the handlers themselves.
+
+Delivery follows activation order (a plugin's handlers run after those of the plugins
+it depends on), one handler at a time, each under its plugin's identity and grants and
+with the hook time limit. A handler that raises or overruns is reported (and an
+``event.failed`` event says so); the others still receive the event. An event chain
+(handlers emitting events that trigger handlers...) deeper than ``MAX_DEPTH`` is cut
+with an error naming the chain, so a loop cannot run forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jafhost.errors import quoted
+
+MAX_DEPTH = 8
+EVENT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
+PATTERN = re.compile(r"^[A-Za-z0-9_.:*-]+$")
+EVENT_NAME_MAX = 256
+"""The longest event name (or pattern): names are identifiers, not payloads."""
+_CHAIN: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "jafhost_event_chain", default=()
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    """A named occurrence with data; ``source`` is the emitting plugin (or ``host``)."""
+
+    name: str
+    data: Any = None
+    source: str = "host"
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    time: float = field(default_factory=time.time)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "data": self.data,
+            "source": self.source,
+            "id": self.id,
+            "time": self.time,
+        }
+
+
+class EventError(ValueError):
+    """A bad event name, pattern or handler; the message names it."""
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One handler of one plugin for one pattern."""
+
+    plugin: str
+    pattern: str
+    handler: Callable[..., Any]
+    context_param: str | None
+    regex: re.Pattern[str] | None  # None: an exact name
+
+
+@dataclass
+class DeliveryReport:
+    """Who received an event and who failed; ``error`` is set when it was not delivered."""
+
+    event: Event
+    delivered: list[dict[str, str]] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.failed
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "event": self.event.name,
+            "id": self.event.id,
+            "source": self.event.source,
+            "delivered": self.delivered,
+            "failed": self.failed,
+            "error": self.error,
+        }
+
+
+def check_event_name(name: str) -> str:
+    if not isinstance(name, str) or not EVENT_NAME.fullmatch(name):
+        raise EventError(f"bad event name {quoted(name)}: use letters, digits, '.', '_', '-', ':'")
+    if len(name) > EVENT_NAME_MAX:
+        raise EventError(f"bad event name {quoted(name)}: longer than {EVENT_NAME_MAX} characters")
+    return name
+
+
+def _compile(pattern: str) -> re.Pattern[str] | None:
+    if not isinstance(pattern, str) or not PATTERN.fullmatch(pattern):
+        raise EventError(f"bad event pattern {pattern!r}")
+    if "*" not in pattern:
+        return None
+    return re.compile("^" + ".*".join(re.escape(p) for p in pattern.split("*")) + "$")
+
+
+def _context_param(handler: Callable[..., Any]) -> str | None:
+    from jafhost.tools import _is_context, _parameter_hints
+
+    try:
+        hints = _parameter_hints(handler)
+        names = list(inspect.signature(handler).parameters)
+    except (TypeError, ValueError, NameError) as exc:
+        raise EventError(f"handler {handler!r}: cannot read its signature: {exc}") from None
+    for name in names:
+        if _is_context(hints.get(name)) or (name == "ctx" and name not in hints):
+            return name
+    return None
+
+
+def subscriptions(plugin: str, handlers: Any) -> list[Subscription]:
+    """Check a plugin's ``jaf_event_handlers`` result; ``EventError`` if malformed."""
+    if handlers is None:
+        return []
+    if not isinstance(handlers, Mapping):
+        raise EventError(
+            "jaf_event_handlers must return a mapping of patterns to handlers, not "
+            f"{type(handlers).__name__}"
+        )
+    subs: list[Subscription] = []
+    for pattern, handler in handlers.items():
+        items = handler if isinstance(handler, list | tuple) else [handler]
+        for item in items:
+            if not callable(item):
+                raise EventError(f"handler for {pattern!r} is not callable: {item!r}")
+            subs.append(
+                Subscription(plugin, pattern, item, _context_param(item), _compile(pattern))
+            )
+    return subs
+
+
+class EventBus:
+    """Subscriptions of the active plugins and delivery to them."""
+
+    def __init__(
+        self,
+        order: Callable[[], list[str]],
+        run: Callable[[Subscription, Event], Any],
+    ) -> None:
+        self._order = order
+        self._run = run
+        self._subs: dict[str, list[Subscription]] = {}
+        self._cache: dict[str, list[Subscription]] = {}
+
+    def subscribe(self, plugin: str, subs: list[Subscription]) -> None:
+        """Index a plugin's subscriptions (from ``subscriptions``)."""
+        self._subs[plugin] = list(subs)
+        self._cache.clear()
+
+    def unsubscribe(self, plugin: str) -> None:
+        if self._subs.pop(plugin, None) is not None:
+            self._cache.clear()
+
+    def matching(self, name: str) -> list[Subscription]:
+        cached = self._cache.get(name)
+        if cached is None:
+            cached = []
+            for plugin in self._order():
+                for sub in self._subs.get(plugin, ()):
+                    if sub.regex.match(name) if sub.regex else sub.pattern == name:
+                        cached.append(sub)
+            self._cache[name] = cached
+        return cached
+
+    def has_subscribers(self, name: str) -> bool:
+        return bool(self.matching(name))
+
+    def order_changed(self) -> None:
+        self._cache.clear()
+
+    def current_chain(self) -> tuple[str, ...]:
+        return _CHAIN.get()
+
+    async def emit(
+        self,
+        name: str,
+        data: Any = None,
+        source: str = "host",
+        chain: tuple[str, ...] | None = None,
+    ) -> DeliveryReport:
+        """Deliver one event to every matching handler; never raises for a handler."""
+        event = Event(check_event_name(name), data, source)
+        report = DeliveryReport(event)
+        previous = _CHAIN.get() if chain is None else chain
+        if len(previous) >= MAX_DEPTH:
+            report.error = f"event chain deeper than {MAX_DEPTH}: " + " -> ".join([*previous, name])
+            return report
+        token = _CHAIN.set((*previous, name))
+        try:
+            for sub in list(self.matching(name)):
+                entry = {"plugin": sub.plugin, "pattern": sub.pattern}
+                try:
+                    await self._run(sub, event)
+                except (KeyboardInterrupt, asyncio.CancelledError):
+                    raise
+                except BaseException as exc:
+                    from jafhost.runtime.runner import describe
+
+                    text = describe(exc)
+                    report.failed.append({**entry, "error": text})
+                    if name != "event.failed":
+                        await self.emit(
+                            "event.failed",
+                            {"event": name, "id": event.id, "plugin": sub.plugin, "error": text},
+                        )
+                else:
+                    report.delivered.append(entry)
+        finally:
+            _CHAIN.reset(token)
+        return report

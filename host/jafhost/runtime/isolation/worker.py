@@ -1,0 +1,404 @@
+"""The worker process of a process-isolated plugin:
+``python -m jafhost.runtime.isolation.worker``.
+
+Started by ``jafhost.runtime.isolation.client`` with two pipe descriptors
+(``JAFHOST_WORKER_FDS="R,W"``) that carry newline-delimited JSON; the worker's stdout
+is the host's stderr, so whatever plugin code prints never mixes with the protocol.
+
+Conversation (requests carry an ``id``; the reply repeats it):
+
+* ``init`` (first line, no id): the sandbox spec. The worker applies it
+  (``jafhost.security.sandbox.apply``), arms the audit guard with the plugin's policy and
+  answers ``{"op": "ready", "protections": [...], "missing": [...]}``;
+* ``start``: import and start the plugin exactly as in process (``lifecycle.start``)
+  and answer its status, tools, agents and event subscriptions;
+* ``call``: validate the arguments with the tool's real pydantic validator, call it,
+  answer ``{"ok": true, "result": ...}`` or ``{"ok": false, "error": {...}}``;
+* ``event``: call one event handler; ``hook``: call one of the plugin's hook
+  implementations with JSON arguments; ``ping``;
+* ``stop``: ``jaf_deactivate``, answer, exit.
+
+The worker also sends notices (no id): ``emit`` for ``ctx.emit`` (delivered by the host,
+fire and forget) and ``denied`` for each guard denial (the host publishes
+``permission.denied``). A ``MemoryError`` ends the worker after its answer: its state
+is suspect, and the host starts a fresh one on the next call.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+EXIT_MEMORY = 75
+
+
+class Channel:
+    """Newline-delimited JSON over two pipe descriptors; sends are thread-safe."""
+
+    def __init__(self, read_fd: int, write_fd: int) -> None:
+        self._reader = os.fdopen(read_fd, "rb", buffering=1 << 16)
+        self._write_fd = write_fd
+        self._lock = threading.Lock()
+
+    def receive(self) -> Any:
+        import pydantic_core
+
+        line = self._reader.readline()
+        if not line:
+            return None
+        return pydantic_core.from_json(line)
+
+    def send(self, message: Any) -> None:
+        import pydantic_core
+
+        data = pydantic_core.to_json(message, fallback=repr) + b"\n"
+        self.send_bytes(data)
+
+    def send_bytes(self, data: bytes) -> None:
+        view = memoryview(data)
+        with self._lock:
+            while view:
+                written = os.write(self._write_fd, view)
+                view = view[written:]
+
+
+def _exception_json(exc: BaseException, with_traceback: bool = True) -> dict[str, Any]:
+    """An exception as the host re-raises it (so the caller sees the same error)."""
+    import traceback
+
+    from jafhost.errors import PermissionDenied, ToolError
+    from jafhost.runtime.dispatch import ERROR_CODES
+    from jafhost.runtime.runner import HookTimeout
+
+    data: dict[str, Any]
+    if isinstance(exc, PermissionDenied):
+        data = {
+            "kind": "permission_denied",
+            "message": str(exc),
+            "permission": exc.permission,
+            "plugin": exc.plugin,
+        }
+    elif isinstance(exc, ToolError) and exc.code in ERROR_CODES:
+        data = {"kind": "coded", "code": exc.code, "message": str(exc)}
+    elif isinstance(exc, HookTimeout):
+        data = {"kind": "timeout", "message": str(exc)}
+    elif not isinstance(exc, Exception):
+        text = str(exc)
+        data = {"kind": "exit", "message": f"{type(exc).__name__}: {text}" if text else
+                type(exc).__name__}  # fmt: skip
+    else:
+        data = {"kind": "exception", "type": type(exc).__name__, "message": str(exc)}
+    if with_traceback:
+        data["traceback"] = "".join(traceback.format_exception(exc))
+    return data
+
+
+class Worker:
+    """The plugin, started in this process, and the requests the host sends it."""
+
+    def __init__(self, channel: Channel, name: str, spec: Any, info: Any) -> None:
+        self.channel = channel
+        self.name = name
+        self.spec = spec
+        self.info = info
+        self._loop: Any = None
+        self.pm: Any = None
+        self.loaded: Any = None
+        self.tools: dict[str, Any] = {}
+        self.hook_timeout = 10.0
+        self.cpu_seconds = spec.cpu_seconds
+
+    @property
+    def loop(self) -> Any:
+        """The worker's event loop, for async plugin code (asyncio is imported after the
+        worker reported ready: the plugin's start needs it, the sandbox does not)."""
+        if self._loop is None:
+            import asyncio
+
+            self._loop = asyncio.new_event_loop()
+        return self._loop
+
+    # -- notices ---------------------------------------------------------------------
+
+    def emit(self, plugin: str, name: str, data: Any) -> None:
+        from jafhost.runtime.events import check_event_name
+
+        self.channel.send({"op": "emit", "name": check_event_name(name), "data": data})
+
+    def denied(self, plugin: str, permission: str, action: str) -> None:
+        self.channel.send(
+            {"op": "denied", "plugin": plugin, "permission": permission, "action": action}
+        )
+
+    def no_integrations(self, plugin: str, name: str) -> Any:
+        raise RuntimeError(
+            f"plugin {plugin} runs in a worker process: integrations of other plugins "
+            f"(here {name!r}) are not available there"
+        )
+
+    # -- requests ----------------------------------------------------------------------
+
+    def make_context(self, loaded: Any, config: Any, data_dir: Any) -> Any:
+        import logging
+
+        from jafhost.types import PluginContext
+
+        return PluginContext(
+            name=loaded.name,
+            config=config,
+            data_dir=data_dir,
+            logger=logging.getLogger(f"jafhost.plugin.{loaded.name}"),
+            _emit=self.emit,
+            _integration=self.no_integrations,
+        )
+
+    def start(self, message: dict[str, Any]) -> dict[str, Any]:
+        from dataclasses import asdict
+        from pathlib import Path
+
+        import pluggy
+
+        from jafhost import hookspecs
+        from jafhost.runtime import lifecycle
+
+        self.hook_timeout = float(message.get("hook_timeout", 10.0))
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        self.loaded = loaded = lifecycle.LoadedPlugin(self.info)
+        schema_file = Path(self.spec.cache_dir) / f".jafhost-config-schema-{os.getpid()}.json"
+        self.loop.run_until_complete(
+            lifecycle.start(
+                self.pm,
+                loaded,
+                config_table=dict(message.get("config") or {}),
+                data_dir=Path(self.spec.data_dir),
+                schema_file=schema_file,
+                timeout=self.hook_timeout,
+                make_context=self.make_context,
+            )
+        )
+        schema = None
+        try:
+            import json
+
+            schema = json.loads(schema_file.read_text(encoding="utf-8"))
+            schema_file.unlink()
+        except (OSError, ValueError):
+            pass
+        self.tools = {tool.name: tool for tool in loaded.tools}
+        notes = []
+        if loaded.providers:
+            notes.append("model providers (jaf_model_providers) do not cross the process "
+                         "boundary and are left out")  # fmt: skip
+        if loaded.integrations:
+            notes.append("integrations (jaf_integrations) do not cross the process boundary: "
+                         "other plugins cannot use them")  # fmt: skip
+        if lifecycle.hook_impl(self.pm, "jaf_tool_call", loaded.name) is not None:
+            notes.append("tool-call middleware (jaf_tool_call) runs only around calls inside "
+                         "its own worker, not around other plugins' tools")  # fmt: skip
+        return {
+            "ok": True,
+            "status": loaded.status,
+            "error": loaded.error,
+            "traceback": loaded.traceback,
+            "tools": [
+                {
+                    "name": t.name,
+                    "description": t.description,
+                    "input_schema": t.input_schema,
+                    "is_async": t.is_async,
+                    "confirm": t.confirm,
+                }
+                for t in loaded.tools
+            ],
+            "agents": [asdict(a) for a in loaded.agents],
+            "subscriptions": [s.pattern for s in getattr(loaded, "subscriptions", [])],
+            "config_schema": schema,
+            "notes": notes,
+            "warnings": list(loaded.warnings),
+        }
+
+    def run(self, fn: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """Call plugin code in this thread; coroutines run on the worker's loop."""
+        import inspect
+
+        value = fn(*args, **kwargs)
+        if inspect.isawaitable(value):
+            value = self.loop.run_until_complete(_awaited(value))
+        return value
+
+    def call(self, message: dict[str, Any]) -> dict[str, Any]:
+        from jafhost.runtime.dispatch import CallError, arguments_for, validate
+
+        tool = self.tools.get(message.get("tool", ""))
+        if tool is None:
+            text = f"unknown tool {message.get('tool')!r}"
+            return {"ok": False, "error": {"kind": "coded", "code": "not_found", "message": text}}
+        kwargs = validate(tool, message.get("args"))
+        if isinstance(kwargs, CallError):
+            return {
+                "ok": False,
+                "error": {"kind": "invalid", "message": kwargs.message, "fields": kwargs.fields},
+            }
+        args, kwargs = arguments_for(tool, kwargs, self.loaded.ctx)
+        return {"ok": True, "result": self.run(tool.function, args, kwargs)}
+
+    def event(self, message: dict[str, Any]) -> dict[str, Any]:
+        from jafhost.runtime.events import Event
+
+        sub = self.loaded.subscriptions[int(message["index"])]
+        data = message["event"]
+        event = Event(data["name"], data.get("data"), data.get("source", "host"),
+                      data.get("id", ""), data.get("time", 0.0))  # fmt: skip
+        kwargs = {sub.context_param: self.loaded.ctx} if sub.context_param else {}
+        self.run(sub.handler, [event], kwargs)
+        return {"ok": True, "result": None}
+
+    def hook(self, message: dict[str, Any]) -> dict[str, Any]:
+        from jafhost.runtime.lifecycle import hook_impl
+
+        impl = hook_impl(self.pm, str(message["hook"]), self.name)
+        if impl is None:
+            return {"ok": True, "result": None, "implemented": False}
+        given = dict(message.get("kwargs") or {})
+        given["ctx"] = self.loaded.ctx
+        args = {name: given.get(name) for name in impl.argnames}
+        return {"ok": True, "result": self.run(impl.function, [], args)}
+
+    def stop(self) -> dict[str, Any]:
+        from jafhost.runtime import lifecycle
+
+        problem = None
+        if self.loaded is not None:
+            problem = self.loop.run_until_complete(
+                lifecycle.stop(self.pm, self.loaded, self.hook_timeout)
+            )
+        return {"ok": True, "problem": problem}
+
+    def handle(self, message: dict[str, Any]) -> dict[str, Any]:
+        op = message.get("op")
+        if op == "call":
+            return self.call(message)
+        if op == "event":
+            return self.event(message)
+        if op == "hook":
+            return self.hook(message)
+        if op == "start":
+            return self.start(message)
+        if op == "stop":
+            return self.stop()
+        if op == "ping":
+            return {"ok": True, "pid": os.getpid()}
+        return {"ok": False, "error": {"kind": "coded", "code": "tool_error",
+                                       "message": f"unknown request {op!r}"}}  # fmt: skip
+
+    def serve(self) -> None:
+        from jafhost.security.sandbox import arm_cpu
+
+        while True:
+            message = self.channel.receive()
+            if message is None:  # the host closed the pipe: it is gone or done with us
+                os._exit(0)
+            ident = message.get("id")
+            arm_cpu(self.cpu_seconds)
+            try:
+                reply = self.handle(message)
+            except MemoryError:
+                self._out_of_memory(ident)
+            except BaseException as exc:
+                reply = {"ok": False, "error": _exception_json(exc)}
+            reply["id"] = ident
+            try:
+                self.channel.send(reply)
+            except MemoryError:
+                self._out_of_memory(ident)
+            except (TypeError, ValueError) as exc:  # a result that cannot be encoded
+                error = _exception_json(exc, with_traceback=False)
+                self.channel.send({"id": ident, "ok": False, "error": error})
+            if message.get("op") == "stop":
+                os._exit(0)
+
+    def _out_of_memory(self, ident: Any) -> None:
+        text = (
+            f'{{"id": {_json_id(ident)}, "ok": false, "error": {{"kind": "memory", '
+            f'"message": "memory limit of {self.spec.memory_mb} MB reached"}}}}\n'
+        )
+        try:
+            self.channel.send_bytes(text.encode())
+        finally:
+            os._exit(EXIT_MEMORY)
+
+
+def _json_id(ident: Any) -> str:
+    return str(int(ident)) if isinstance(ident, int) else "null"
+
+
+async def _awaited(value: Any) -> Any:
+    return await value
+
+
+def _attribute_everything(name: str) -> None:
+    """In a worker all code is the plugin's: every thread, including those started with
+    ``_thread.start_new_thread`` (seen as ``threading._DummyThread``), runs as it."""
+    from jafhost.security import guard
+
+    setattr(threading.Thread, guard.THREAD_ATTRIBUTE, name)
+    guard.CURRENT_PLUGIN.set(name)
+
+
+def main() -> None:
+    started = time.perf_counter()
+    marks: dict[str, float] = {}
+    fds = os.environ.pop("JAFHOST_WORKER_FDS", "")
+    try:
+        read_fd, write_fd = (int(x) for x in fds.split(","))
+    except ValueError:
+        sys.stderr.write("jafhost.runtime.isolation.worker: run by the jafhost host only\n")
+        raise SystemExit(2) from None
+    os.set_inheritable(read_fd, False)
+    os.set_inheritable(write_fd, False)
+    channel = Channel(read_fd, write_fd)
+    init = channel.receive()
+    if not init or init.get("op") != "init":
+        os._exit(2)
+    marks["init"] = time.perf_counter()
+
+    from jafhost.security import sandbox
+
+    spec = sandbox.SandboxSpec.from_json(init["sandbox"])
+    os.chdir(spec.data_dir)
+    marks["imports"] = time.perf_counter()
+    applied = sandbox.apply(spec)
+    marks["sandbox"] = time.perf_counter()
+
+    from jafhost.security import guard
+
+    assert applied.policy is not None
+    guard.set_policy(applied.policy)
+    guard.install()
+    _attribute_everything(spec.plugin)
+    import pydantic  # noqa: F401  (what every plugin's tools need; imported under the sandbox)
+
+    from jafhost.discovery.records import PluginInfo
+
+    worker = Worker(channel, spec.plugin, spec, PluginInfo.from_json(init["info"]))
+    guard.on_denied(worker.denied)
+    marks["guard"] = time.perf_counter()
+    channel.send(
+        {
+            "op": "ready",
+            "pid": os.getpid(),
+            "protections": [*applied.protections, "audit-guard"],
+            "missing": applied.missing,
+            "seconds": time.perf_counter() - started,
+            "marks": {k: v - started for k, v in marks.items()},
+        }
+    )
+    worker.serve()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,472 @@
+"""Bring one plugin up and down: import, register, configure, initialize, activate.
+
+Each step runs the plugin's code through ``runner.call_plugin`` with the hook time
+limit. The first step that fails leaves the plugin ``broken`` with a reason naming the
+step; whatever it had set up is torn down (``jaf_deactivate`` runs when
+``jaf_initialize`` had succeeded) and it is unregistered from pluggy, so the other
+plugins never see a half-loaded one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import json
+import logging
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from jafhost.runtime.runner import HookTimeout, call_plugin, describe
+from jafhost.security.guard import CURRENT_PLUGIN
+from jafhost.types import PluginContext
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from jafhost.discovery.records import PluginInfo
+    from jafhost.runtime.events import Subscription
+    from jafhost.tools import Tool
+    from jafhost.types import AgentSpec, Integration
+
+RuntimeStatus = Literal["inactive", "active", "broken", "blocked"]
+LOGGER = logging.getLogger("jafhost")
+
+
+@dataclass
+class LoadedPlugin:
+    """A plugin's runtime record: where it is in its lifecycle, and what went wrong."""
+
+    info: PluginInfo
+    status: RuntimeStatus = "inactive"
+    error: str | None = None
+    traceback: str | None = None
+    obj: Any = None
+    ctx: PluginContext | None = None
+    initialized: bool = False
+    tools: list[Tool] = field(default_factory=list)
+    subscriptions: list[Subscription] = field(default_factory=list)
+    integrations: dict[str, tuple[Integration, Any]] = field(default_factory=dict)
+    """Connected integrations by short name: the spec and its client, in connect order."""
+    requires: list[str] = field(default_factory=list)
+    """Plugins this one depends on (optional ones included): whose integrations it may use."""
+    agents: list[AgentSpec] = field(default_factory=list)
+    providers: list[Any] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    """What is wrong but does not stop the plugin (an unknown key in its config table),
+    found when it started; ``doctor`` reports them."""
+
+    identity: str = ""
+    """The name the guard knows this load by (a ``guard.PluginIdentity`` carrying its
+    grants); the plain name when nothing is enforced."""
+
+    def __post_init__(self) -> None:
+        self.identity = self.identity or self.info.name
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+
+class StepFailed(Exception):
+    """A lifecycle step failed; the message is ready for the user."""
+
+
+def _describe(exc: BaseException) -> str:
+    return describe(exc, first_line=True)
+
+
+def import_object(entry_point: str) -> Any:
+    """Import ``module`` or ``module:attr.attr``; a class is instantiated with no arguments."""
+    module_name, _, attrs = entry_point.replace(" ", "").partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for attr in filter(None, attrs.split(".")):
+        obj = getattr(obj, attr)
+    if isinstance(obj, type):
+        obj = obj()
+    return obj
+
+
+async def import_plugin(loaded: LoadedPlugin, timeout: float) -> Any:
+    """Import the plugin's entry point under its identity (and so its grants)."""
+    token = CURRENT_PLUGIN.set(loaded.identity)
+    try:
+        return await call_plugin(
+            import_object,
+            loaded.info.entry_point,
+            timeout=timeout,
+            label=f"plugin {loaded.name}: import",
+        )
+    finally:
+        CURRENT_PLUGIN.reset(token)
+
+
+def plugin_modules(entry_point: str) -> list[str]:
+    """The ``sys.modules`` names that belong to a plugin: its top-level package and below."""
+    top = entry_point.replace(" ", "").partition(":")[0].split(".", 1)[0]
+    return [n for n in sys.modules if n == top or n.startswith(top + ".")]
+
+
+def hook_impl(pm: pluggy.PluginManager, hook: str, plugin: str) -> Any | None:
+    """This plugin's implementation of ``hook``, or None."""
+    caller = getattr(pm.hook, hook, None)
+    if caller is None:
+        return None
+    for impl in caller.get_hookimpls():
+        if impl.plugin_name == plugin:
+            return impl
+    return None
+
+
+async def call_hook(
+    pm: pluggy.PluginManager, hook: str, loaded: LoadedPlugin, timeout: float | None, **kwargs: Any
+) -> Any:
+    """Call one plugin's implementation of ``hook`` (if any) with the arguments it takes."""
+    impl = hook_impl(pm, hook, loaded.name)
+    if impl is None:
+        return None
+    args = {name: kwargs[name] for name in impl.argnames}
+    token = CURRENT_PLUGIN.set(loaded.identity)
+    try:
+        return await call_plugin(
+            impl.function, timeout=timeout, label=f"plugin {loaded.name}: {hook}", kwargs=args
+        )
+    finally:
+        CURRENT_PLUGIN.reset(token)
+
+
+def as_plugin(fn: Callable[..., Any], identity: str, wrapper: bool) -> Callable[..., Any]:
+    """``fn`` (a hook implementation pluggy calls directly, such as middleware) running
+    under ``identity``, so the guard checks it against its own plugin's grants.
+
+    A new-style wrapper is a generator: each of its steps runs under the identity, and
+    what pluggy sends or throws into it is passed through.
+    """
+    if not wrapper:
+
+        @functools.wraps(fn)
+        def plain(*args: Any, **kwargs: Any) -> Any:
+            token = CURRENT_PLUGIN.set(identity)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                CURRENT_PLUGIN.reset(token)
+
+        return plain
+
+    @functools.wraps(fn)
+    def generator(*args: Any, **kwargs: Any) -> Any:
+        inner = fn(*args, **kwargs)
+        sent: Any = None
+        thrown: BaseException | None = None
+        while True:
+            token = CURRENT_PLUGIN.set(identity)
+            try:
+                step = inner.throw(thrown) if thrown is not None else inner.send(sent)
+            except StopIteration as stop:
+                return stop.value
+            finally:
+                CURRENT_PLUGIN.reset(token)
+            try:
+                sent, thrown = (yield step), None
+            except BaseException as exc:
+                sent, thrown = None, exc
+
+    return generator
+
+
+def _register(pm: pluggy.PluginManager, loaded: LoadedPlugin) -> None:
+    from pluggy import PluginValidationError
+
+    from jafhost.runtime.hook_names import mistakes
+
+    problems = mistakes(pm, loaded.obj)
+    if problems:
+        raise StepFailed("; ".join(problems))
+    try:
+        pm.register(loaded.obj, name=loaded.name)
+    except PluginValidationError as exc:
+        raise StepFailed(f"hook implementation rejected: {exc}") from None
+    except ValueError as exc:
+        raise StepFailed(f"cannot register: {exc}") from None
+    for impl in pm.hook.jaf_tool_call.get_hookimpls():
+        if impl.plugin is loaded.obj:
+            impl.function = as_plugin(impl.function, loaded.identity, impl.wrapper)  # type: ignore[misc]
+    unknown = [c.name for c in pm.get_hookcallers(loaded.obj) or [] if c.spec is None]
+    if unknown:
+        pm.unregister(loaded.obj)
+        raise StepFailed(f"implements unknown hook(s) {', '.join(sorted(unknown))}")
+
+
+def _build_tools(plugin: str, functions: Any) -> list[Tool]:
+    from jafhost.tools import ToolDefinitionError, build_tool
+
+    if functions is None:
+        return []
+    if not isinstance(functions, list | tuple):
+        raise StepFailed(
+            f"jaf_tools must return a list of functions, not {type(functions).__name__}"
+        )
+    tools: dict[str, Tool] = {}
+    for fn in functions:
+        try:
+            built = build_tool(plugin, fn)
+        except ToolDefinitionError as exc:
+            raise StepFailed(f"jaf_tools: {exc}") from None
+        if built.name in tools:
+            raise StepFailed(f"jaf_tools: two tools are named {built.name!r}")
+        tools[built.name] = built
+    return list(tools.values())
+
+
+def _subscriptions(plugin: str, handlers: Any) -> list[Subscription]:
+    from jafhost.runtime.events import EventError, subscriptions
+
+    try:
+        return subscriptions(plugin, handlers)
+    except EventError as exc:
+        raise StepFailed(f"jaf_event_handlers: {exc}") from None
+
+
+async def _connect_integrations(
+    pm: pluggy.PluginManager, loaded: LoadedPlugin, timeout: float
+) -> None:
+    """Connect each integration in order; what connected before a failure is closed."""
+    from jafhost.types import Integration
+
+    specs = await call_hook(pm, "jaf_integrations", loaded, timeout, ctx=loaded.ctx)
+    if specs is None:
+        return
+    if not isinstance(specs, list | tuple):
+        raise StepFailed(
+            f"jaf_integrations must return a list of Integration, not {type(specs).__name__}"
+        )
+    for spec in specs:
+        if not isinstance(spec, Integration):
+            raise StepFailed(f"jaf_integrations returned {spec!r}, not an Integration")
+        if spec.name in loaded.integrations:
+            raise StepFailed(f"jaf_integrations: two integrations are named {spec.name!r}")
+        try:
+            client = await run_as(
+                loaded, spec.connect, timeout, f"integration {spec.name}: connect"
+            )
+        except HookTimeout as exc:
+            raise StepFailed(f"jaf_integrations: {exc}") from None
+        except Exception as exc:
+            raise StepFailed(
+                f"jaf_integrations: connecting {loaded.name}.{spec.name} failed: {_describe(exc)}"
+            ) from None
+        loaded.integrations[spec.name] = (spec, client)
+
+
+async def run_as(loaded: LoadedPlugin, fn: Any, timeout: float, what: str, *args: Any) -> Any:
+    """Run plugin code (sync or async) under the plugin's identity and the time limit."""
+    token = CURRENT_PLUGIN.set(loaded.identity)
+    try:
+        return await call_plugin(fn, *args, timeout=timeout, label=f"plugin {loaded.name}: {what}")
+    finally:
+        CURRENT_PLUGIN.reset(token)
+
+
+async def close_integrations(loaded: LoadedPlugin, timeout: float) -> list[str]:
+    """Close connected integrations in reverse order; returns the problems met."""
+    problems: list[str] = []
+    for name, (spec, client) in reversed(list(loaded.integrations.items())):
+        if spec.close is None:
+            continue
+        try:
+            await run_as(loaded, spec.close, timeout, f"integration {name}: close", client)
+        except Exception as exc:
+            problems.append(f"closing {loaded.name}.{name} failed: {_describe(exc)}")
+    loaded.integrations.clear()
+    return problems
+
+
+def _check_agents(specs: Any) -> list[AgentSpec]:
+    from jafhost.types import AgentSpec
+
+    if specs is None:
+        return []
+    if not isinstance(specs, list | tuple):
+        raise StepFailed(f"jaf_agents must return a list of AgentSpec, not {type(specs).__name__}")
+    names: set[str] = set()
+    for spec in specs:
+        if not isinstance(spec, AgentSpec):
+            raise StepFailed(f"jaf_agents returned {spec!r}, not an AgentSpec")
+        if spec.name in names:
+            raise StepFailed(f"jaf_agents: two agents are named {spec.name!r}")
+        names.add(spec.name)
+    return list(specs)
+
+
+def _record_schema(schema_file: Path, model: Any) -> None:
+    try:
+        schema = model.model_json_schema()
+        schema_file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=schema_file.parent, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(schema, out, indent=2)
+        os.replace(tmp, schema_file)
+    except (OSError, TypeError, ValueError) as exc:
+        LOGGER.warning("could not record the config schema of %s: %s", schema_file, exc)
+
+
+async def _configure(
+    pm: pluggy.PluginManager,
+    loaded: LoadedPlugin,
+    table: dict[str, Any],
+    schema_file: Path,
+    timeout: float,
+    file_table: dict[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Any:
+    """Validate the effective config (file + environment) against the plugin's model.
+
+    With ``file_table`` (the ``config.toml`` part alone), a secret field written in the
+    file is refused; with ``environ``, an error names the variable that set the value.
+    Every problem is reported, each naming its field; values never appear.
+    """
+    from pydantic import BaseModel, ValidationError
+
+    from jafhost.home.config import (
+        ConfigError,
+        env_settings,
+        needed_settings,
+        secrets_in_file,
+        unknown_key_warnings,
+        validation_problems,
+    )
+
+    model = await call_hook(pm, "jaf_config_schema", loaded, timeout)
+    if model is None:
+        return None
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise StepFailed(f"jaf_config_schema returned {model!r}, not a pydantic model class")
+    _record_schema(schema_file, model)
+    problems = secrets_in_file(model, loaded.name, file_table) if file_table else []
+    needs: dict[str, str] = {}
+    try:
+        instance = model.model_validate(table)
+    except ValidationError as exc:
+        problems += validation_problems(exc, env_settings(loaded.name, environ or {}))
+        needs = needed_settings(exc, model, loaded.name)
+    if problems:
+        raise StepFailed(str(ConfigError(loaded.name, problems, needs))) from None
+    loaded.warnings += unknown_key_warnings(model, loaded.name, table, environ or {})
+    return instance
+
+
+async def start(
+    pm: pluggy.PluginManager,
+    loaded: LoadedPlugin,
+    *,
+    config_table: dict[str, Any],
+    data_dir: Path,
+    schema_file: Path,
+    timeout: float,
+    make_context: Any,
+    obj: Any = None,
+    file_table: dict[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> None:
+    """Import (unless ``obj`` is the already imported plugin), register, configure,
+    initialize and activate; on failure mark broken."""
+    step = "import"
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        loaded.obj = obj if obj is not None else await import_plugin(loaded, timeout)
+        step = "register"
+        _register(pm, loaded)
+        step = "config"
+        config = await _configure(
+            pm, loaded, config_table, schema_file, timeout, file_table, environ
+        )
+        loaded.ctx = make_context(loaded, config, data_dir)
+        step = "jaf_initialize"
+        await call_hook(pm, "jaf_initialize", loaded, timeout, ctx=loaded.ctx)
+        loaded.initialized = True
+        step = "jaf_integrations"
+        await _connect_integrations(pm, loaded, timeout)
+        step = "jaf_activate"
+        await call_hook(pm, "jaf_activate", loaded, timeout, ctx=loaded.ctx)
+        step = "jaf_tools"
+        loaded.tools = _build_tools(
+            loaded.identity, await call_hook(pm, "jaf_tools", loaded, timeout, ctx=loaded.ctx)
+        )
+        step = "jaf_agents"
+        loaded.agents = _check_agents(
+            await call_hook(pm, "jaf_agents", loaded, timeout, ctx=loaded.ctx)
+        )
+        step = "jaf_model_providers"
+        loaded.providers = list(
+            await call_hook(pm, "jaf_model_providers", loaded, timeout, ctx=loaded.ctx) or []
+        )
+        step = "jaf_event_handlers"
+        loaded.subscriptions = _subscriptions(
+            loaded.name, await call_hook(pm, "jaf_event_handlers", loaded, timeout, ctx=loaded.ctx)
+        )
+    except asyncio.CancelledError:
+        await _abandon(pm, loaded, timeout, f"{step} was cancelled", None)
+        raise
+    except StepFailed as exc:
+        await _abandon(
+            pm,
+            loaded,
+            timeout,
+            f"{step}: {exc}"
+            if step == "config" and not str(exc).startswith(("config", "plugin "))
+            else str(exc),
+            None,
+        )
+    except HookTimeout:
+        await _abandon(pm, loaded, timeout, f"{step} timed out after {timeout:g} s", None)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit from plugin code must not end the host
+        await _abandon(pm, loaded, timeout, f"{step} failed: {_describe(exc)}", exc)
+    else:
+        loaded.status, loaded.error = "active", None
+
+
+async def _abandon(
+    pm: pluggy.PluginManager,
+    loaded: LoadedPlugin,
+    timeout: float,
+    message: str,
+    exc: BaseException | None,
+) -> None:
+    loaded.traceback = "".join(traceback.format_exception(exc)) if exc is not None else None
+    problem = await stop(pm, loaded, timeout)
+    if problem:  # secondary to ``message``, and reported nowhere else
+        LOGGER.warning("plugin %s: %s", loaded.name, problem)
+    loaded.status, loaded.error = "broken", message
+
+
+async def stop(pm: pluggy.PluginManager, loaded: LoadedPlugin, timeout: float) -> str | None:
+    """Deactivate (if it was initialized) and unregister. Returns what went wrong (every
+    problem, joined) or None; the caller reports it, once (a worker returns it to the
+    host, which reports it)."""
+    problems: list[str] = []
+    if loaded.initialized and loaded.ctx is not None:
+        try:
+            await call_hook(pm, "jaf_deactivate", loaded, timeout, ctx=loaded.ctx)
+        except Exception as exc:
+            problems.append(
+                f"jaf_deactivate failed: {exc if isinstance(exc, HookTimeout) else _describe(exc)}"
+            )
+    problems += await close_integrations(loaded, timeout)
+    loaded.initialized = False
+    loaded.tools, loaded.agents, loaded.providers = [], [], []
+    loaded.subscriptions = []
+    if loaded.obj is not None and pm.is_registered(loaded.obj):
+        pm.unregister(loaded.obj)
+    if loaded.status == "active":
+        loaded.status = "inactive"
+    return "; ".join(problems) or None

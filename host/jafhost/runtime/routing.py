@@ -1,0 +1,252 @@
+"""The tool catalog of the active plugins and the one entry point for calling a tool.
+
+``ToolRouter`` is the choke point every agent action passes: the CLI's ``call``, the
+MCP server, agent runs and embedding programs all end in ``ToolRouter.call``. It finds
+the tool by ``plugin.tool`` or its export form ``plugin__tool``, validates, asks for
+confirmation where the tool wants it, applies the time limit and the middleware, and
+always answers with a ``CallResult``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import fnmatch
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from jafhost.errors import quoted
+from jafhost.runtime.dispatch import (
+    CallError,
+    CallResult,
+    Terminal,
+    ToolCall,
+    call_inline,
+    error_from_exception,
+    jsonable,
+    run_through_middleware,
+    run_tool,
+    validate,
+)
+from jafhost.runtime.runner import HookTimeout, call_plugin
+from jafhost.tools import Tool, split_name
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from jafhost.runtime.lifecycle import LoadedPlugin
+
+Confirm = Callable[[Tool, dict[str, Any]], bool]
+"""Asked before a ``confirm=True`` tool runs; True lets it run."""
+
+
+FIXES = {
+    "disabled": "to enable it: jafhost enable {plugin}",
+    "needs-approval": "to approve its permissions and enable it: jafhost enable {plugin}",
+}
+"""What fixes a plugin in each status that one command fixes; the other statuses'
+messages carry their reason (a missing dependency, a bad manifest, what failed)."""
+
+
+def unavailable(plugin: str, tool: str, status: str) -> CallError:
+    """The ``unavailable`` error for a tool of a known plugin that is not active;
+    ``status`` is ``"disabled"`` or ``"STATUS: reason"``."""
+    import shlex
+
+    code = status.split(":")[0]
+    message = f"plugin {plugin} is {status}; tool {plugin}.{tool} is not available"
+    fix = FIXES.get(code)
+    if fix is not None:
+        message += f" ({fix.format(plugin=shlex.quote(plugin))})"
+    return CallError("unavailable", message, tool=f"{plugin}.{tool}", plugin=plugin, status=code)
+
+
+class ToolRouter:
+    """Indexes the tools of active plugins and routes calls to them."""
+
+    def __init__(
+        self,
+        pm: pluggy.PluginManager,
+        loaded: Callable[[str], LoadedPlugin | None],
+        describe_inactive: Callable[[str], str | None],
+        call_timeout: Callable[[], float],
+    ) -> None:
+        self._pm = pm
+        self._loaded = loaded
+        self._describe_inactive = describe_inactive
+        self._call_timeout = call_timeout
+        self._tools: dict[str, Tool] = {}
+        self._by_export: dict[str, Tool] = {}
+        self.confirm: Confirm | None = None
+        self.observer: Callable[[CallResult], Awaitable[None]] | None = None
+        """Told about every finished call (the host publishes ``tool.called``/``tool.failed``)."""
+        self.observing: Callable[[], bool] = lambda: False
+        """Whether anybody listens: the inline fast path steps aside when someone does."""
+        self.debug = False
+        self._terminal = Terminal()
+        pm.register(self._terminal, name="jafhost-terminal")
+
+    # -- the catalog ---------------------------------------------------------------
+
+    def add(self, plugin: LoadedPlugin) -> None:
+        for tool in plugin.tools:
+            self._tools[tool.full_name] = tool
+            self._by_export[tool.export_name] = tool
+
+    def remove(self, plugin: str) -> None:
+        for name in [n for n, t in self._tools.items() if t.plugin == plugin]:
+            tool = self._tools.pop(name)
+            self._by_export.pop(tool.export_name, None)
+
+    def tools(self, patterns: Iterable[str] | None = None) -> list[Tool]:
+        """Active tools in activation order, optionally only those matching globs."""
+        tools = list(self._tools.values())
+        if patterns is None:
+            return tools
+        allowed = list(patterns)
+        return [t for t in tools if any(fnmatch.fnmatchcase(t.full_name, p) for p in allowed)]
+
+    def find(self, name: str) -> Tool | CallError:
+        """The tool called ``name`` (either form); else ``unavailable`` when its plugin is
+        known but not active (the message says its status and what fixes it), or
+        ``not_found``."""
+        tool = self._tools.get(name) or self._by_export.get(name)
+        if tool is not None:
+            return tool
+        parts = split_name(name)
+        if parts is not None:
+            status = self._describe_inactive(parts[0])
+            if status is not None:
+                return unavailable(parts[0], parts[1], status)
+        close = difflib.get_close_matches(name, list(self._tools), n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        return CallError("not_found", f"unknown tool {quoted(name)}{hint}", tool=name)
+
+    def has_middleware(self) -> bool:
+        impls = self._pm.hook.jaf_tool_call.get_hookimpls()
+        return any(impl.plugin is not self._terminal for impl in impls)
+
+    # -- calling -------------------------------------------------------------------
+
+    def _prepare(
+        self, name: str, arguments: Any, confirm: Confirm | None
+    ) -> tuple[Tool, dict[str, Any]] | CallResult:
+        found = self.find(name)
+        if isinstance(found, CallError):
+            return CallResult(name, False, error=found)
+        kwargs = validate(found, arguments)
+        if isinstance(kwargs, CallError):
+            return CallResult(found.full_name, False, error=kwargs)
+        if found.confirm:
+            policy = confirm or self.confirm
+            if policy is None or not policy(found, kwargs):
+                message = f"tool {found.full_name} needs your confirmation and " + (
+                    "it was refused" if policy else "there was nobody to ask"
+                )
+                return CallResult(
+                    found.full_name,
+                    False,
+                    error=CallError(
+                        "permission_denied",
+                        message,
+                        tool=found.full_name,
+                        plugin=found.plugin,
+                        permission="confirm",
+                    ),
+                )
+        return found, kwargs
+
+    def _context(self, tool: Tool) -> Any:
+        plugin = self._loaded(tool.plugin)
+        return plugin.ctx if plugin is not None else None
+
+    async def call(
+        self,
+        name: str,
+        arguments: Any = None,
+        *,
+        timeout: float | None = None,
+        confirm: Confirm | None = None,
+    ) -> CallResult:
+        """Route one call; never raises for anything the tool or middleware does."""
+        result = await self._call(name, arguments, timeout, confirm)
+        if self.observer is not None and self.observing():
+            await self.observer(result)
+        return result
+
+    async def _call(
+        self, name: str, arguments: Any, timeout: float | None, confirm: Confirm | None
+    ) -> CallResult:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        prepared = self._prepare(name, arguments, confirm)
+        if isinstance(prepared, CallResult):
+            return prepared
+        tool, kwargs = prepared
+        limit = timeout if timeout is not None else self._call_timeout()
+        ctx = self._context(tool)
+        try:
+            if self.has_middleware():
+                call = ToolCall(tool, kwargs)
+                value = await call_plugin(
+                    run_through_middleware,
+                    self._pm.hook.jaf_tool_call,
+                    call,
+                    ctx,
+                    loop,
+                    limit,
+                    timeout=limit,
+                    label=f"tool {tool.full_name}",
+                )
+            else:
+                value = await run_tool(tool, kwargs, ctx, limit)
+            result = jsonable(value)
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            raise
+        except (HookTimeout, TimeoutError):
+            error = CallError(
+                "timeout",
+                f"timed out after {float(limit)} s",
+                tool=tool.full_name,
+                plugin=tool.plugin,
+            )
+            return CallResult(tool.full_name, False, error=error, seconds=loop.time() - started)
+        except BaseException as exc:
+            return CallResult(
+                tool.full_name,
+                False,
+                error=error_from_exception(tool, exc, self.debug),
+                seconds=loop.time() - started,
+            )
+        return CallResult(tool.full_name, True, result=result, seconds=loop.time() - started)
+
+    def call_inline(
+        self, name: str, arguments: Any = None, *, confirm: Confirm | None = None
+    ) -> CallResult | None:
+        """The synchronous fast path for a sync tool without middleware: runs in this
+        thread with no time limit. Returns None when the call needs the async path."""
+        tool = self._tools.get(name) or self._by_export.get(name)
+        if tool is None or tool.is_async or self.has_middleware() or self.observing():
+            return None
+        if tool.confirm:
+            prepared = self._prepare(name, arguments, confirm)
+            if isinstance(prepared, CallResult):
+                return prepared
+        return call_inline(tool, arguments, self._context(tool), self.debug)
+
+    def definitions(
+        self, format: str = "openai", patterns: Iterable[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """The catalog as OpenAI tool definitions or MCP tool descriptions."""
+        from jafhost.tools import to_mcp, to_openai
+
+        if format == "openai":
+            return [to_openai(t) for t in self.tools(patterns)]
+        if format == "mcp":
+            return [to_mcp(t) for t in self.tools(patterns)]
+        if format == "json":
+            return [t.to_json() for t in self.tools(patterns)]
+        raise ValueError(f"unknown format {format!r} (openai, mcp or json)")
+
+
+__all__ = ["CallResult", "Confirm", "ToolRouter", "jsonable"]

@@ -1,0 +1,1 @@
+"""Permissions, the policy compiled from grants, the in-process guard and the worker sandbox."""

@@ -1,0 +1,381 @@
+"""The in-process guard: one PEP 578 audit hook checking plugin code against its grants.
+
+While a plugin's code runs, ``CURRENT_PLUGIN`` names it (the host sets it around every
+hook, tool and handler call; it travels into the asyncio tasks and worker threads the
+host starts). Threads a plugin starts itself are attributed to it as well: starting a
+``threading.Thread`` tags it with the plugin that started it.
+The hook then checks file opens and changes, sockets, subprocesses, environment
+writes and ctypes against the plugin's ``Policy`` and raises ``PermissionDenied``,
+naming the permission that would have allowed the action.
+
+This is a guard rail against a benign plugin being steered into misuse (an agent told
+to read ``~/.ssh``), not a boundary against malicious code: C extensions, ctypes with
+cached symbols and reads of ``os.environ`` raise no audit events. Process isolation
+(``worker.py``) is the answer to hostile plugins.
+
+When no plugin code is running the hook returns after one context-variable read and
+one thread lookup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import ipaddress
+import os
+import socket
+import sys
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from jafhost.errors import PermissionDenied
+from jafhost.security.policy import Policy
+
+CURRENT_PLUGIN: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "jafhost_current_plugin", default=None
+)
+"""The plugin whose code is running in this context, or None for host code."""
+
+THREAD_ATTRIBUTE = "_jafhost_plugin"
+_POLICIES: dict[str, Policy] = {}
+_STATE = threading.local()
+_INSTALLED = False
+DENIALS: deque[tuple[str, str, str]] = deque(maxlen=1000)
+"""Recent denials as (plugin, permission, action); the host turns them into events."""
+_listeners: list[weakref.WeakMethod[Callable[[str, str, str], None]]] = []
+
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+
+class PluginIdentity(str):
+    """A plugin's name that also carries its ``Policy``.
+
+    ``CURRENT_PLUGIN`` holds one of these while plugin code runs, so two hosts in one
+    process (each with its own grants and data folders for a plugin of the same name)
+    never check one another's rules. It is a ``str``: code that only wants the name
+    needs nothing special.
+    """
+
+    policy: Policy | None
+
+    def __new__(cls, name: str, policy: Policy | None = None) -> PluginIdentity:
+        identity = super().__new__(cls, name)
+        identity.policy = policy
+        return identity
+
+
+def identity(policy: Policy) -> PluginIdentity:
+    """Register ``policy`` (arming the thread fast path) and return its identity."""
+    _POLICIES[policy.plugin] = policy
+    return PluginIdentity(policy.plugin, policy)
+
+
+def set_policy(policy: Policy) -> None:
+    _POLICIES[policy.plugin] = policy
+
+
+def policy(plugin: str) -> Policy | None:
+    return _POLICIES.get(plugin)
+
+
+def on_denied(listener: Callable[[str, str, str], None]) -> None:
+    """Call the bound method ``listener(plugin, permission, action)`` on every denial, from
+    any thread; ``plugin`` is the ``PluginIdentity`` denied, so a host can tell its own
+    plugins from another host's. Held weakly: a host that is gone stops listening."""
+    _listeners.append(weakref.WeakMethod(listener))
+
+
+def installed() -> bool:
+    return _INSTALLED
+
+
+def install() -> None:
+    """Add the audit hook (once per process; audit hooks cannot be removed)."""
+    global _INSTALLED
+    if not _INSTALLED:
+        _attribute_threads()
+        sys.addaudithook(_hook)
+        _INSTALLED = True
+
+
+def _attribute_threads() -> None:
+    """Tag each ``threading.Thread`` with the plugin that starts it.
+
+    Python 3.11 raises no audit event when a thread starts and a new thread does not
+    inherit context variables, so without this a plugin could escape its grants by
+    doing its work in a thread of its own. Threads started with the low-level
+    ``_thread.start_new_thread`` are not covered.
+    """
+    original = threading.Thread.start
+
+    def start(self: threading.Thread) -> None:
+        plugin = running_plugin()
+        if plugin is not None:
+            setattr(self, THREAD_ATTRIBUTE, plugin)
+        original(self)
+
+    start.__doc__ = original.__doc__
+    threading.Thread.start = start  # type: ignore[method-assign]
+
+
+def running_plugin() -> str | None:
+    plugin = CURRENT_PLUGIN.get()
+    if plugin is None:
+        plugin = getattr(threading.current_thread(), THREAD_ATTRIBUTE, None)
+    return plugin
+
+
+def _deny(plugin: str, permission: str, action: str) -> PermissionDenied:
+    DENIALS.append((plugin, permission, action))
+    for ref in list(_listeners):
+        listener = ref()
+        if listener is None:
+            with contextlib.suppress(ValueError):
+                _listeners.remove(ref)
+            continue
+        with contextlib.suppress(Exception):  # a listener's bug must not hide the denial
+            listener(plugin, permission, action)
+    return PermissionDenied(
+        f"{permission}: plugin {plugin} may not {action} ({grant_hint(plugin, permission)})",
+        plugin=plugin,
+        permission=permission,
+    )
+
+
+def grant_hint(plugin: str, permission: str) -> str:
+    """How the user allows what was denied: the ``jafhost grant`` command, ready to paste."""
+    import shlex
+
+    return f"to allow it: jafhost grant {shlex.quote(str(plugin))} {shlex.quote(permission)}"
+
+
+def _path(value: Any) -> str | None:
+    if isinstance(value, int) or value is None:
+        return None
+    try:
+        return os.fsdecode(os.fspath(value))
+    except TypeError:
+        return None
+
+
+def _is_write(mode: Any, flags: Any) -> bool:
+    if isinstance(mode, str) and any(c in mode for c in "wax+"):
+        return True
+    return isinstance(flags, int) and bool(flags & _WRITE_FLAGS)
+
+
+def _check_read(rules: Policy, plugin: str, value: Any, verb: str = "read") -> None:
+    path = _path(value)
+    if path is not None and not rules.may_read(path):
+        raise _deny(plugin, f"read:{os.path.realpath(path)}", f"{verb} {path}")
+
+
+def _check_write(rules: Policy, plugin: str, value: Any, verb: str = "write") -> None:
+    path = _path(value)
+    if path is not None and not rules.may_write(path):
+        raise _deny(plugin, f"write:{os.path.realpath(path)}", f"{verb} {path}")
+
+
+def _address(address: Any) -> tuple[str, int | None] | None:
+    if isinstance(address, tuple) and len(address) >= 2 and isinstance(address[0], str):
+        port = address[1] if isinstance(address[1], int) else None
+        return address[0], port
+    return None
+
+
+def _net_name(host: str, port: int | None) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"net:{shown}:{port if port is not None else '*'}"
+
+
+def _check_connect(rules: Policy, plugin: str, address: Any, verb: str) -> None:
+    if isinstance(address, str | bytes):  # AF_UNIX: a file in the file system
+        _check_write(rules, plugin, address, f"{verb} socket")
+        return
+    parsed = _address(address)
+    if parsed is not None and not rules.may_connect(*parsed):
+        raise _deny(plugin, _net_name(*parsed), f"{verb} {parsed[0]}:{parsed[1]}")
+
+
+def _check_resolve(rules: Policy, plugin: str, host: Any, port: Any) -> None:
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    if not isinstance(host, str) or not host:
+        return
+    number = port if isinstance(port, int) else None
+    if isinstance(port, str) and port.isdigit():
+        number = int(port)
+    if not rules.may_resolve(host, number):
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+            verb = "connect to"
+        except ValueError:
+            verb = "look up"
+        raise _deny(plugin, _net_name(host, number), f"{verb} {host}")
+    try:  # learn the addresses so the connect that follows can be matched to the name
+        infos = socket.getaddrinfo(host, port)  # not re-checked: this thread is busy
+        rules.note_resolved(host, [str(info[4][0]) for info in infos])
+    except OSError:
+        pass
+
+
+def _check_run(rules: Policy, plugin: str, program: Any) -> None:
+    path = _path(program)
+    if path is not None and not rules.may_run(path):
+        raise _deny(plugin, f"run:{os.path.basename(path)}", f"run {path}")
+
+
+def _check_sqlite(rules: Policy, plugin: str, database: Any) -> None:
+    """SQLite opens its files in C, with no ``open`` event: check the database path here.
+    A ``file:`` URI with ``mode=ro`` needs read access; anything else may write."""
+    path = _path(database)
+    if path is None or path in ("", ":memory:"):
+        return
+    if path.startswith("file:"):
+        location, _, query = path[len("file:") :].partition("?")
+        if location in ("", ":memory:") or "mode=memory" in query:
+            return
+        if location.startswith("//"):
+            location = location[2:]
+        if "mode=ro" in query:
+            _check_read(rules, plugin, location, "open the database")
+        else:
+            _check_write(rules, plugin, location, "open the database")
+        return
+    _check_write(rules, plugin, path, "open the database")
+
+
+_HANDLED = frozenset(
+    {
+        "glob.glob",
+        "open",
+        "os.chflags",
+        "os.chmod",
+        "os.chown",
+        "os.exec",
+        "os.link",
+        "os.listdir",
+        "os.mkdir",
+        "os.posix_spawn",
+        "os.putenv",
+        "os.remove",
+        "os.rename",
+        "os.rmdir",
+        "os.scandir",
+        "os.spawn",
+        "os.symlink",
+        "os.system",
+        "os.truncate",
+        "os.unsetenv",
+        "os.utime",
+        "shutil.chown",
+        "shutil.copyfile",
+        "shutil.copymode",
+        "shutil.copystat",
+        "shutil.copytree",
+        "shutil.make_archive",
+        "shutil.move",
+        "shutil.rmtree",
+        "shutil.unpack_archive",
+        "socket.bind",
+        "socket.connect",
+        "socket.getaddrinfo",
+        "socket.gethostbyaddr",
+        "socket.gethostbyname",
+        "socket.gethostbyname_ex",
+        "socket.sendmsg",
+        "socket.sendto",
+        "sqlite3.connect",
+        "subprocess.Popen",
+    }
+)
+"""The audit events ``_check`` looks at (``ctypes.*`` aside): one set lookup skips the rest."""
+
+
+def _check(event: str, args: tuple[Any, ...], plugin: str, rules: Policy) -> None:
+    if event == "open":
+        if _is_write(args[1] if len(args) > 1 else None, args[2] if len(args) > 2 else None):
+            _check_write(rules, plugin, args[0])
+        else:
+            _check_read(rules, plugin, args[0])
+    elif event in ("os.listdir", "os.scandir", "glob.glob"):
+        _check_read(rules, plugin, args[0] if args else ".", "list")
+    elif event in (
+        "os.remove",
+        "os.rmdir",
+        "os.mkdir",
+        "os.truncate",
+        "os.chmod",
+        "os.chown",
+        "os.utime",
+        "os.chflags",
+        "shutil.rmtree",
+        "shutil.chown",
+    ):
+        _check_write(rules, plugin, args[0], event.split(".")[1])
+    elif event in ("os.rename", "shutil.move"):
+        _check_write(rules, plugin, args[0], "move")
+        _check_write(rules, plugin, args[1], "move to")
+    elif event in ("os.symlink", "os.link", "shutil.copyfile", "shutil.copytree"):
+        _check_read(rules, plugin, args[0], "copy or link")
+        _check_write(rules, plugin, args[1], "create")
+    elif event in ("shutil.copymode", "shutil.copystat"):
+        _check_write(rules, plugin, args[1], "change")
+    elif event == "shutil.unpack_archive":
+        _check_read(rules, plugin, args[0])
+        _check_write(rules, plugin, args[1] if len(args) > 1 and args[1] else ".", "unpack into")
+    elif event == "shutil.make_archive":
+        _check_write(rules, plugin, args[0], "create archive")
+    elif event in ("socket.connect", "socket.sendto", "socket.sendmsg"):
+        _check_connect(rules, plugin, args[1] if len(args) > 1 else None, "connect to")
+    elif event == "socket.bind":
+        _check_connect(rules, plugin, args[1] if len(args) > 1 else None, "listen on")
+    elif event == "sqlite3.connect":
+        _check_sqlite(rules, plugin, args[0] if args else None)
+    elif event == "socket.getaddrinfo":
+        _check_resolve(rules, plugin, args[0], args[1] if len(args) > 1 else None)
+    elif event in ("socket.gethostbyname", "socket.gethostbyname_ex", "socket.gethostbyaddr"):
+        _check_resolve(rules, plugin, args[0], None)
+    elif event == "subprocess.Popen":
+        executable, argv = args[0], args[1]
+        program = executable
+        if program is None:
+            program = argv if isinstance(argv, str | bytes) else (argv[0] if argv else None)
+        _check_run(rules, plugin, program)
+    elif event == "os.system":
+        _check_run(rules, plugin, "sh")
+    elif event in ("os.exec", "os.posix_spawn"):
+        _check_run(rules, plugin, args[0])
+    elif event == "os.spawn":
+        _check_run(rules, plugin, args[1])
+    elif event in ("os.putenv", "os.unsetenv"):
+        name = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
+        if not rules.may_set_env(name):
+            raise _deny(plugin, f"env:{name}", f"change the environment variable {name}")
+    elif event.startswith("ctypes.") and not rules.ffi:
+        if event == "ctypes.dlopen" and (not args or args[0] is None):
+            return  # ``import ctypes`` opens the running program itself: harmless alone
+        raise _deny(plugin, "ffi", f"use ctypes ({event})")
+
+
+def _hook(event: str, args: tuple[Any, ...]) -> None:
+    if event not in _HANDLED and event[:7] != "ctypes.":
+        return  # most events (imports, compile, exec...) concern no permission
+    plugin = CURRENT_PLUGIN.get()
+    if plugin is None:
+        if not _POLICIES:
+            return
+        plugin = getattr(threading.current_thread(), THREAD_ATTRIBUTE, None)
+        if plugin is None:
+            return
+    rules = getattr(plugin, "policy", None) or _POLICIES.get(plugin)
+    if rules is None or getattr(_STATE, "busy", False):
+        return
+    _STATE.busy = True
+    try:
+        _check(event, args, plugin, rules)
+    finally:
+        _STATE.busy = False
