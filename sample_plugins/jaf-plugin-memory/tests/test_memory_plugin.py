@@ -230,7 +230,7 @@ def test_other_plugins_use_the_store_integration_and_see_events(
     ]
     assert events[0]["data"] == fact
     assert events[2]["data"] == {"id": direct["id"]}
-    report = host.run(host.host.doctor())
+    report = host.run(host.host.doctor())["plugins"]
     [memory] = [p for p in report if p["name"] == "memory"]
     assert memory["integrations"] == [{"name": "memory.store", "checked": True, "problem": None}]
 

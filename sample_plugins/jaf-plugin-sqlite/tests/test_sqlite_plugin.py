@@ -85,7 +85,7 @@ def test_without_a_database_setting_the_plugin_says_what_is_missing(
     host = jafhost_factory("sqlite")
     loaded = host.loaded("sqlite")
     assert loaded.status == "broken"
-    assert "[plugins.sqlite] database" in loaded.error
+    assert "needs configuration: jafhost config set sqlite database PATH" in loaded.error
     result = host.call("sqlite.tables")
     assert result.error.code == "unavailable" and "broken" in result.error.message
 
@@ -343,7 +343,7 @@ def test_a_dependent_plugin_uses_the_integration(
 
 def test_health_check_through_doctor(jafhost_factory: Factory, shop: Path) -> None:
     host = start(jafhost_factory, shop)
-    [report] = host.run(host.host.doctor())
+    [report] = host.run(host.host.doctor())["plugins"]
     assert report["name"] == "sqlite"
     assert report["problem"] is None
     assert report["integrations"] == [{"name": "sqlite.db", "checked": True, "problem": None}]
@@ -352,7 +352,7 @@ def test_health_check_through_doctor(jafhost_factory: Factory, shop: Path) -> No
 def test_health_check_notices_the_database_is_gone(jafhost_factory: Factory, shop: Path) -> None:
     host = start(jafhost_factory, shop)
     shop.unlink()
-    [report] = host.run(host.host.doctor())  # the plugin is running: only the check runs
+    [report] = host.run(host.host.doctor())["plugins"]  # the plugin is running: only the check runs
     [integration] = report["integrations"]
     assert integration["name"] == "sqlite.db"
     assert "no longer exists" in integration["problem"]
