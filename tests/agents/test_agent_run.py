@@ -15,6 +15,7 @@ import pytest
 
 from conftest import Site, run_cli
 from jafhost.agents import run as agent_run
+from jafhost.agents.providers.builtin import BUILTIN_PLUGIN, BuiltinProviders
 from jafhost.agents.providers.scripted import ScriptedProvider
 from jafhost.agents.run import Step
 from jafhost.errors import PluginError, UsageError
@@ -195,6 +196,19 @@ def test_agents_are_listed_and_found(host: Host) -> None:
                 ("slow", "models"),
                 ("quitter", "models"),
             ]
+
+    _run(scenario())
+
+
+def test_the_builtin_providers_are_a_plugin_the_host_always_has(host: Host) -> None:
+    async def scenario() -> None:
+        async with host:
+            assert isinstance(host.pm.get_plugin(BUILTIN_PLUGIN), BuiltinProviders)
+            assert BUILTIN_PLUGIN not in [view.name for view in host.plugins()]
+            host.pm.unregister(name=BUILTIN_PLUGIN)
+            assert [p.name for p in host.providers()][:2] == ["echo", "broken"]
+            with pytest.raises(UsageError, match="unknown model provider 'scripted'"):
+                await host.run_agent("support", "hi", model="scripted:x.jsonl")
 
     _run(scenario())
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +17,12 @@ from jafhost.agents.providers import (
     ModelToolCall,
     ModelTurn,
     ProviderError,
+    ProviderFactory,
     available,
     resolve,
     split_model,
 )
+from jafhost.agents.providers.builtin import BuiltinProviders
 from jafhost.agents.providers.openai_compat import OpenAIProvider
 from jafhost.agents.providers.scripted import ScriptedProvider
 from jafhost.errors import UsageError
@@ -164,6 +167,44 @@ def test_builtin_names_win_over_plugin_providers(tmp_path: Path) -> None:
     script = _lines(tmp_path / "s.jsonl", {"content": "hi"})
     resolved = resolve(f"scripted:{script}", [("p1", Echo("scripted"))])
     assert isinstance(resolved.provider, ScriptedProvider) and resolved.owned
+
+
+def test_builtins_are_a_plugin_seen_through_the_same_path() -> None:
+    factories = BuiltinProviders().jaf_model_providers()
+    assert [(f.name, f.description) for f in factories] == [
+        (i.name, i.description) for i in available() if i.plugin is None
+    ]
+    assert all(isinstance(f, ProviderFactory) for f in factories)
+    assert [i.name for i in available([("p1", Echo())], builtins=[])] == ["echo"]
+    with pytest.raises(UsageError, match=r"\(known: echo\)$"):
+        resolve("scripted:x.jsonl", [("p1", Echo())], builtins=[])
+
+
+def test_a_factory_is_made_per_run_from_its_settings_wherever_it_comes_from() -> None:
+    made: list[tuple[str | None, dict[str, Any]]] = []
+
+    def make(model: str | None, settings: dict[str, Any]) -> Echo:
+        if settings.get("bad"):
+            raise ProviderError("[providers.local] bad: no")
+        made.append((model, settings))
+        return Echo("local")
+
+    local = ProviderFactory("local", "a model made per run", make)
+    config = {"providers": {"local": {"size": 3}}}
+    first = resolve("local:small", [("p1", local)], config)
+    second = resolve("local:small", [("p1", local)], config)
+    assert first.provider is not second.provider and first.owned and first.plugin == "p1"
+    assert made == [("small", {"size": 3})] * 2
+    assert available([("p1", local)], builtins=[])[0].description == "a model made per run"
+    with pytest.raises(ProviderError, match=r"^/h/config\.toml: \[providers\.local\] bad"):
+        resolve("local", [("p1", local)], {"providers": {"local": {"bad": 1}}}, "/h/config.toml")
+
+
+@pytest.mark.parametrize("module", ["base", "registry", "builtin", "scripted", "openai_compat"])
+def test_each_provider_module_imports_on_its_own(module: str) -> None:
+    """No module of the package needs the package's ``__init__`` to have run first."""
+    code = f"import jafhost.agents.providers.{module}"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 # -- scripted ----------------------------------------------------------------------------

@@ -317,8 +317,8 @@ out["threads"] = True
 @pytest.mark.skipif(FEATURES.netns != "root", reason="needs a host with capabilities")
 def test_capabilities_are_dropped(folders: dict[str, Path]) -> None:
     body = """
-out["cap"] = sandbox._status_field("CapEff")
-out["bnd"] = sandbox._status_field("CapBnd")
+out["cap"] = sandbox.kernel.status_field("CapEff")
+out["bnd"] = sandbox.kernel.status_field("CapBnd")
 """
     result = run_child(make_spec(folders), body)
     assert int(result["cap"], 16) == 0 and int(result["bnd"], 16) == 0

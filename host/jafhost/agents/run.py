@@ -34,6 +34,7 @@ from jafhost.agents.providers import (
     resolve,
     split_model,
 )
+from jafhost.agents.providers.builtin import builtin_providers
 from jafhost.errors import PluginError, UsageError, quoted
 from jafhost.runtime.dispatch import CallError, CallResult
 from jafhost.security.guard import CURRENT_PLUGIN
@@ -226,8 +227,9 @@ def plugin_providers(host: Host) -> list[tuple[str, Any]]:
 
 
 def list_providers(host: Host) -> list[ProviderInfo]:
-    """Built-in providers, then those of the active plugins."""
-    return available(plugin_providers(host))
+    """The built-in plugin's providers (registered in ``host.pm``), then those of the
+    active plugins."""
+    return available(plugin_providers(host), builtins=builtin_providers(host.pm))
 
 
 def resolve_provider(
@@ -264,7 +266,13 @@ def resolve_provider(
                 f"--model provider:model (providers: {known})"
             )
     config = read_config(host.layout.config)
-    return resolve(spec, plugin_providers(host), config, str(host.layout.config))
+    return resolve(
+        spec,
+        plugin_providers(host),
+        config,
+        str(host.layout.config),
+        builtins=builtin_providers(host.pm),
+    )
 
 
 # -- the run -------------------------------------------------------------------------------

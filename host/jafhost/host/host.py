@@ -250,6 +250,9 @@ class Host(Decisions, EventsAndIntegrations):
 
             self._pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
             self._pm.add_hookspecs(hookspecs)
+            from jafhost.agents.providers.builtin import BUILTIN_PLUGIN, BuiltinProviders
+
+            self._pm.register(BuiltinProviders(), name=BUILTIN_PLUGIN)  # always on, undiscovered
         return self._pm
 
     def loaded(self, name: str) -> LoadedPlugin | None:

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from jafhost.agents.providers import ModelTurn, ProviderError
+from jafhost.agents.providers.base import ModelTurn, ProviderError
 from jafhost.errors import UsageError
 
 

@@ -1,0 +1,71 @@
+"""The worker's environment, built by the host: only what Python needs and what the
+grants name ever reaches the child, so not even ``/proc/PID/environ`` holds a secret."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import sys
+from collections.abc import Iterable, Mapping
+
+ENV_ALWAYS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TERM")
+ENV_PREFIXES = ("LC_", "PYTHON")
+ENV_DROPPED = ("PYTHONPATH", "PYTHONSTARTUP", "PYTHONINSPECT", "PYTHONBREAKPOINT")
+ENV_NET = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+"""Passed to workers with any ``net`` grant (trust settings, not secrets). Proxy
+variables (``HTTPS_PROXY`` ...) can hold credentials: only when granted by ``env``."""
+
+
+def import_path(paths: Iterable[str] | None = None, own: Iterable[str] = ()) -> list[str]:
+    """The host's import path for the worker's ``PYTHONPATH``: absolute, existing
+    entries, without the host's working folder (which may be the user's home) unless
+    it is one of ``own`` (a folder plugin's own plugin folder), which always ends the
+    path (appended, as in the host, so nothing in it shadows an installed module)."""
+    cwd = os.getcwd()
+    mine = [entry for entry in own if entry and os.path.isabs(entry)]
+    found: list[str] = []
+    for entry in sys.path if paths is None else paths:
+        usable = entry and os.path.isabs(entry) and entry != cwd and os.path.exists(entry)
+        if usable and entry not in found and entry not in mine:
+            found.append(entry)
+    return found + [entry for entry in dict.fromkeys(mine) if os.path.exists(entry)]
+
+
+def worker_env(
+    grants: Iterable[str],
+    cache_dir: str,
+    *,
+    environ: Mapping[str, str] | None = None,
+    paths: Iterable[str] | None = None,
+    own: Iterable[str] = (),
+) -> dict[str, str]:
+    """The worker's whole environment: what Python needs plus the granted variables.
+
+    Kept: ``PATH``, ``HOME`` (so ``~`` means the same as in the host; Landlock still
+    guards the files), ``USER``/``LOGNAME``, ``LANG``/``LANGUAGE``/``LC_*``/``TZ``,
+    ``TERM``, the interpreter's ``PYTHON*`` settings; with a ``net`` grant, the TLS trust
+    variables. Set: ``PYTHONPATH`` (the host's import path, ``own`` folders kept: see
+    ``import_path``), ``TMPDIR`` (the plugin's
+    cache folder, writable in the sandbox) and ``MALLOC_ARENA_MAX=2`` (threads would
+    otherwise reserve 64 MB of address space each against the memory limit).
+    Everything else, secrets included, is left out unless an ``env`` grant names it.
+    """
+    source = os.environ if environ is None else environ
+    grants = list(grants)
+    patterns = [g[4:] for g in grants if g.startswith("env:")]
+    has_net = any(g.startswith("net:") for g in grants)
+    env: dict[str, str] = {}
+    for name, value in source.items():
+        keep = (
+            name in ENV_ALWAYS
+            or (name.startswith(ENV_PREFIXES) and name not in ENV_DROPPED)
+            or (has_net and name in ENV_NET)
+            or any(fnmatch.fnmatchcase(name, p) for p in patterns)
+        )
+        if keep:
+            env[name] = value
+    env["PYTHONPATH"] = os.pathsep.join(import_path(paths, own))
+    env["TMPDIR"] = cache_dir
+    env["MALLOC_ARENA_MAX"] = "2"
+    env.setdefault("PATH", os.defpath)
+    return env

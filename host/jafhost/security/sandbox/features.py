@@ -1,0 +1,115 @@
+"""What this kernel and the host's privileges let a worker use (``probe``, cheap and
+cached; no process is started), and the protections a worker would get (``plan``),
+for ``jafhost info``/``doctor`` before any plugin runs."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from jafhost.security.sandbox.kernel import (
+    CAP_SYS_ADMIN,
+    PR_GET_SECCOMP,
+    has_cap,
+    libc,
+    read_int,
+    status_field,
+)
+from jafhost.security.sandbox.landlock import granted_ports, landlock_abi
+from jafhost.security.sandbox.spec import SandboxSpec
+
+
+@dataclass(frozen=True)
+class Features:
+    """What this kernel and this host's privileges allow a worker to use."""
+
+    landlock_abi: int = 0
+    seccomp: bool = False
+    netns: str | None = None
+    """``"root"`` (CAP_SYS_ADMIN), ``"userns"`` (unprivileged user namespaces) or None."""
+    notes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "landlock_abi": self.landlock_abi,
+            "seccomp": self.seccomp,
+            "netns": self.netns,
+            "notes": list(self.notes),
+        }
+
+
+_PROBED: Features | None = None
+
+
+def probe(refresh: bool = False) -> Features:
+    """What a worker started now would get, without starting one (cached).
+
+    Landlock is asked for its ABI; seccomp needs x86-64 and ``PR_GET_SECCOMP``; a
+    network namespace needs CAP_SYS_ADMIN or unprivileged user namespaces, and is
+    reported unknown when the host itself runs under a seccomp filter (a container's
+    profile may forbid ``unshare``). The worker reports what actually applied.
+    """
+    global _PROBED
+    if _PROBED is not None and not refresh:
+        return _PROBED
+    if not sys.platform.startswith("linux"):
+        _PROBED = Features(notes=("not Linux: only limits and the audit guard apply",))
+        return _PROBED
+    notes: list[str] = []
+    abi = landlock_abi()
+    if not abi:
+        notes.append("Landlock is not available (kernel older than 5.13 or not enabled)")
+    lib = libc()
+    machine = os.uname().machine
+    seccomp = machine == "x86_64" and lib.prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0
+    if machine != "x86_64":
+        notes.append(f"seccomp filter not built for {machine}")
+    netns: str | None = None
+    host_filtered = (status_field("Seccomp") or "0") != "0"
+    if has_cap(CAP_SYS_ADMIN):
+        netns = "root"
+    elif (
+        (read_int("/proc/sys/user/max_user_namespaces") or 0) > 0
+        and read_int("/proc/sys/kernel/unprivileged_userns_clone") in (None, 1)
+        and read_int("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") in (None, 0)
+    ):
+        netns = "userns"
+    if host_filtered and netns:
+        notes.append("the host runs under a seccomp filter: a network namespace may be refused")
+    if netns is None:
+        notes.append("no network namespace: neither CAP_SYS_ADMIN nor user namespaces")
+    _PROBED = Features(abi, seccomp, netns, tuple(notes))
+    return _PROBED
+
+
+def plan(spec: SandboxSpec, features: Features | None = None) -> list[str]:
+    """The protections a worker for ``spec`` would get here (see ``apply``'s report)."""
+    found = features or probe()
+    out = [
+        "env-filter",
+        f"rlimit-as:{spec.memory_mb}MB",
+        f"rlimit-nofile:{spec.open_files}",
+        f"rlimit-cpu:{spec.cpu_seconds}s",
+        "no-core-dumps",
+    ]
+    if not sys.platform.startswith("linux"):
+        return [*out, "audit-guard", "kill-on-timeout"]
+    out.append("pdeathsig")
+    if not spec.has_net and found.netns:
+        out.append("netns")
+    out.append("no-new-privs")
+    if found.landlock_abi:
+        out.append(f"landlock-fs:abi{found.landlock_abi}")
+        ports = granted_ports(spec)
+        if found.landlock_abi >= 4 and ports is not None:
+            out.append("landlock-net:" + (",".join(map(str, ports)) or "none"))
+        if found.landlock_abi >= 6:
+            out.append("landlock-scope")
+    if found.netns == "root":
+        out.append("caps-dropped")
+    if found.seccomp:
+        out.append("seccomp")
+    out += ["audit-guard", "kill-on-timeout"]
+    return out

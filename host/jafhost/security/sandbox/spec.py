@@ -1,0 +1,53 @@
+"""What the worker is told: the ``SandboxSpec`` the host sends as its first message."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from jafhost.security.policy import Policy
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    """Everything ``apply`` needs; sent by the host as the worker's first message."""
+
+    plugin: str
+    grants: tuple[str, ...]
+    data_dir: str
+    cache_dir: str
+    memory_mb: int = 2048
+    open_files: int = 256
+    cpu_seconds: int = 120
+    extra_read: tuple[str, ...] = ()
+    parent_pid: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SandboxSpec:
+        values = dict(data)
+        values["grants"] = tuple(values.get("grants", ()))
+        values["extra_read"] = tuple(values.get("extra_read", ()))
+        return cls(**values)
+
+    def policy(self) -> Policy:
+        from pathlib import Path
+
+        return Policy.compile(
+            self.plugin,
+            self.grants,
+            Path(self.data_dir),
+            Path(self.cache_dir),
+            extra_read=self.extra_read,
+        )
+
+    @property
+    def has_net(self) -> bool:
+        return any(g.startswith("net:") for g in self.grants)
+
+    @property
+    def has_run(self) -> bool:
+        return any(g.startswith("run:") for g in self.grants)
