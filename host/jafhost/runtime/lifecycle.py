@@ -1,9 +1,10 @@
 """Bring one plugin up and down: import, register, configure, initialize, activate.
 
-Each step runs the plugin's code through ``runner.call_plugin`` with the hook time
-limit. The first step that fails leaves the plugin ``broken`` with a reason naming the
-step; whatever it had set up is torn down (``jaf_deactivate`` runs when
-``jaf_initialize`` had succeeded) and it is unregistered from pluggy, so the other
+Each step runs the plugin's code with the hook time limit, under its identity: the
+hooks through ``plugin_manager.PluginHooks``, the import and integrations through
+``runner.call_plugin``. The first step that fails leaves the plugin ``broken`` with a
+reason naming the step; whatever it had set up is torn down (``jaf_deactivate`` runs
+when ``jaf_initialize`` had succeeded) and it is unregistered from pluggy, so the other
 plugins never see a half-loaded one.
 """
 
