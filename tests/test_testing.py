@@ -1,9 +1,11 @@
-"""The pytest plugin for plugin authors, exercised in a real inner pytest run."""
+"""The pytest plugin for plugin authors, exercised in a real inner pytest run, and the
+helpers of ``jafhost.testing``."""
 
 from __future__ import annotations
 
 import os
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +81,28 @@ def test_fixtures_in_a_plugin_authors_test_suite(
     monkeypatch.setenv("PYTHONPATH", env_path)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=6)
+
+
+def test_hook_implementation_gives_a_plugins_own_function(tmp_path: Path) -> None:
+    """What sample plugins' tests use to look inside a plugin the host started."""
+    from jafhost import Host, SyncHost, hookimpl
+    from jafhost.testing import hook_implementation
+
+    class Adder:
+        @hookimpl
+        def jaf_tools(self) -> list[object]:
+            def add(a: int, b: int) -> int:
+                """Add."""
+                return a + b
+
+            return [add]
+
+    with SyncHost(Host(tmp_path / "home", only=[])) as host:
+        plugin = Adder()
+        host.register(plugin, name="adder")
+        host.activate("adder")
+        jaf_tools = hook_implementation(host, "adder", "jaf_tools")
+        assert jaf_tools is not None
+        assert [fn.__name__ for fn in jaf_tools()] == ["add"]
+        assert hook_implementation(host.host, "adder", "jaf_tools") is jaf_tools
+        assert hook_implementation(host, "adder", "jaf_agents") is None

@@ -1,8 +1,12 @@
 """jafhost: a plugin host for AI agents.
 
-Plugin authors import ``hookimpl`` and the value types from here. Every name is
-loaded lazily, so ``import jafhost`` (which the CLI does first) costs next to
-nothing; ``jafhost --help`` and ``jafhost list`` stay fast.
+This module is the whole public surface: what plugin authors import (``hookimpl``,
+``tool``, the value types, ``Plugin``), what embedding programs drive (``Host``,
+``SyncHost``, ``CallResult``) and the exceptions either may catch. Test helpers live in
+``jafhost.testing``; every other module is internal and may change.
+
+Every name is loaded lazily, so ``import jafhost`` (which the CLI does first) costs next
+to nothing; ``jafhost --help`` and ``jafhost list`` stay fast.
 """
 
 from __future__ import annotations
@@ -19,40 +23,47 @@ if TYPE_CHECKING:
     from jafhost.errors import ResolutionError as ResolutionError
     from jafhost.errors import StateError as StateError
     from jafhost.errors import ToolError as ToolError
+    from jafhost.errors import UsageError as UsageError
     from jafhost.hookspecs import hookimpl as hookimpl
     from jafhost.hookspecs import hookspec as hookspec
     from jafhost.host.host import Host as Host
     from jafhost.host.sync import SyncHost as SyncHost
     from jafhost.plugin import Plugin as Plugin
     from jafhost.plugin import PluginMetadata as PluginMetadata
-    from jafhost.runtime.dispatch import CallResult as CallResult
-    from jafhost.runtime.dispatch import ToolCall as ToolCall
-    from jafhost.runtime.events import Event as Event
     from jafhost.tools import tool as tool
     from jafhost.types import AgentSpec as AgentSpec
+    from jafhost.types import CallError as CallError
+    from jafhost.types import CallResult as CallResult
+    from jafhost.types import Event as Event
     from jafhost.types import Integration as Integration
     from jafhost.types import PluginContext as PluginContext
+    from jafhost.types import ToolCall as ToolCall
 
 _EXPORTS: dict[str, str] = {
+    # writing a plugin
     "hookimpl": "jafhost.hookspecs",
     "hookspec": "jafhost.hookspecs",
     "tool": "jafhost.tools",
-    "PluginContext": "jafhost.types",
-    "Event": "jafhost.runtime.events",
-    "AgentSpec": "jafhost.types",
-    "Integration": "jafhost.types",
-    "Host": "jafhost.host.host",
-    "SyncHost": "jafhost.host.sync",
     "Plugin": "jafhost.plugin",
     "PluginMetadata": "jafhost.plugin",
-    "ToolCall": "jafhost.runtime.dispatch",
-    "CallResult": "jafhost.runtime.dispatch",
+    "PluginContext": "jafhost.types",
+    "Event": "jafhost.types",
+    "AgentSpec": "jafhost.types",
+    "Integration": "jafhost.types",
+    "ToolCall": "jafhost.types",
+    # embedding the host
+    "Host": "jafhost.host.host",
+    "SyncHost": "jafhost.host.sync",
+    "CallResult": "jafhost.types",
+    "CallError": "jafhost.types",
+    # exceptions
     "PluginError": "jafhost.errors",
     "ManifestError": "jafhost.errors",
     "ResolutionError": "jafhost.errors",
     "PermissionDenied": "jafhost.errors",
     "ToolError": "jafhost.errors",
     "StateError": "jafhost.errors",
+    "UsageError": "jafhost.errors",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

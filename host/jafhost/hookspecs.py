@@ -1,4 +1,4 @@
-"""The whole contract between jafhost and its plugins, readable in one file.
+"""The whole contract between jafhost and its plugins: the reference, hook by hook.
 
 A plugin is a module (or an object) whose functions carry ``@hookimpl`` and are named
 after the hooks below. Every hook is optional: implement only what the plugin offers.
@@ -19,9 +19,11 @@ Hooks by lifecycle phase, in the order the host calls them for one plugin:
 4. around every tool call: ``jaf_tool_call`` (a wrapper)
 5. shut-down: ``jaf_deactivate``
 
-Lifecycle hooks run with a time limit (``hook_timeout``, 10 s by default); a plugin
-that raises or overruns is marked broken, what it set up is torn down, and the others
-go on.
+The host calls the hooks of phases 1, 2, 3 and 5 on one plugin at a time
+(``runtime.plugin_manager``), under that plugin's grants and with a time limit
+(``hook_timeout``, 10 s by default). A plugin that raises or overruns while starting is
+marked broken, what it set up is torn down, and the others go on. Phase 4 is pluggy's
+wrapper chain around every tool call.
 """
 
 from __future__ import annotations
@@ -34,8 +36,7 @@ import pluggy
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from jafhost.runtime.dispatch import ToolCall
-    from jafhost.types import AgentSpec, Integration, PluginContext
+    from jafhost.types import AgentSpec, Integration, PluginContext, ToolCall
 
 PROJECT_NAME = "jaf"
 
@@ -50,26 +51,32 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 def jaf_config_schema() -> type[BaseModel] | None:
     """Return the pydantic model class of this plugin's configuration.
 
-    Called once per load, before ``jaf_initialize``. The host validates the
-    ``[plugins.NAME]`` table of ``config.toml`` against it and hands the validated
-    instance to the plugin as ``ctx.config``; a validation error keeps the plugin
-    inactive and names the field at fault. The model's JSON Schema is recorded so
-    ``jafhost info`` can show it later without running plugin code.
-    Return ``None`` (or do not implement the hook) when the plugin has no settings.
+    Called once per load, after the plugin is imported and before ``jaf_initialize``;
+    also by ``jafhost config show`` and ``config set``. The host validates the
+    ``[plugins.NAME]`` table of ``config.toml`` (and ``JAFHOST_NAME__FIELD`` variables)
+    against it and hands the validated instance to the plugin as ``ctx.config``; a
+    validation error keeps the plugin inactive and names the field at fault. The model's
+    JSON Schema is recorded so ``jafhost info`` can show it later without running plugin
+    code.
+
+    :returns: a ``pydantic.BaseModel`` subclass, or ``None`` (as if the hook were not
+        implemented) when the plugin has no settings.
     """
 
 
-# -- 2. start-up and shut-down ------------------------------------------------------
+# -- 2. start-up --------------------------------------------------------------------
 
 
 @hookspec
 def jaf_initialize(ctx: PluginContext) -> None:
     """Prepare the plugin: open files, build clients, check the configuration.
 
-    Called once per load, after the configuration is validated and before any other
-    plugin that depends on this one starts. ``ctx.config`` holds the validated
-    configuration, ``ctx.data_dir`` exists and is the plugin's own folder.
-    Raising here marks the plugin broken; ``jaf_deactivate`` is not called.
+    Called once per load, after the configuration is validated and before any plugin
+    that depends on this one starts. Raising here marks the plugin broken;
+    ``jaf_deactivate`` is not called.
+
+    :param ctx: the plugin's context: ``ctx.config`` holds the validated configuration,
+        ``ctx.data_dir`` exists and is the plugin's own folder.
     """
 
 
@@ -77,19 +84,11 @@ def jaf_initialize(ctx: PluginContext) -> None:
 def jaf_activate(ctx: PluginContext) -> None:
     """Start serving: the plugin is about to receive tool calls and events.
 
-    Called after ``jaf_initialize`` succeeded and after every plugin this one
-    depends on is active. Raising here marks the plugin broken and the host calls
-    ``jaf_deactivate`` so what ``jaf_initialize`` set up is released.
-    """
+    Called after ``jaf_initialize`` succeeded, its integrations are connected, and
+    every plugin this one depends on is active. Raising here marks the plugin broken
+    and the host calls ``jaf_deactivate`` so what ``jaf_initialize`` set up is released.
 
-
-@hookspec
-def jaf_deactivate(ctx: PluginContext) -> None:
-    """Stop serving and release what the plugin holds.
-
-    Called on shut-down, on ``jafhost disable`` of a running host, before a reload,
-    and after a failed ``jaf_activate``: in reverse activation order, so a plugin is
-    deactivated before the plugins it depends on. Errors are reported, not raised.
+    :param ctx: the plugin's context, the same object ``jaf_initialize`` received.
     """
 
 
@@ -97,32 +96,54 @@ def jaf_deactivate(ctx: PluginContext) -> None:
 
 
 @hookspec
+def jaf_integrations(ctx: PluginContext) -> Sequence[Integration]:
+    """Return named services (a database, an HTTP client) other plugins may use.
+
+    Called right after ``jaf_initialize``; the host connects each in order and closes
+    them in reverse order on deactivation. A plugin reaches another's integration
+    through ``ctx.integration("plugin.name")`` only when it depends on that plugin.
+
+    :param ctx: the plugin's context.
+    :returns: a list of ``Integration`` with distinct names.
+    """
+
+
+@hookspec
 def jaf_tools(ctx: PluginContext) -> Sequence[Callable[..., Any]]:
     """Return the tools this plugin offers, as plain (sync or async) functions.
 
-    A tool's name is the function's name (or the one given with ``@jafhost.tool``),
-    its full name ``<plugin>.<tool>``. The input schema comes from the type hints and
-    the docstring; arguments are validated before the function runs. A parameter
-    annotated ``PluginContext`` receives the plugin's context and is not part of the
-    schema.
+    Called once the plugin is active. A tool's name is the function's name (or the one
+    given with ``@jafhost.tool``), its full name ``<plugin>.<tool>``. The input schema
+    comes from the type hints and the docstring; arguments are validated before the
+    function runs. A parameter annotated ``PluginContext`` receives the plugin's
+    context and is not part of the schema.
+
+    :param ctx: the plugin's context.
+    :returns: a list of functions with distinct tool names.
     """
 
 
 @hookspec
 def jaf_agents(ctx: PluginContext) -> Sequence[AgentSpec]:
-    """Return the agents this plugin provides (``AgentSpec``: name, instructions, tools).
+    """Return the agents this plugin provides.
 
-    An agent may call only the tools its spec allows, named in full or by glob.
+    Called once the plugin is active. An agent may call only the tools its spec
+    allows, named in full or by glob; its full name is ``<plugin>.<agent>``.
+
+    :param ctx: the plugin's context.
+    :returns: a list of ``AgentSpec`` (name, instructions, tools) with distinct names.
     """
 
 
 @hookspec
-def jaf_integrations(ctx: PluginContext) -> Sequence[Integration]:
-    """Return named services (a database, an HTTP client) other plugins may use.
+def jaf_model_providers(ctx: PluginContext) -> Sequence[Any]:
+    """Return model providers an agent run may use (messages and tools in, a turn out).
 
-    The host connects them after ``jaf_initialize`` and closes them in reverse order
-    on deactivation. A plugin reaches another's integration through
-    ``ctx.integration("plugin.name")`` only when it depends on that plugin.
+    Called once the plugin is active (in process only: providers do not cross a
+    worker's boundary).
+
+    :param ctx: the plugin's context.
+    :returns: a list of model providers.
     """
 
 
@@ -130,15 +151,14 @@ def jaf_integrations(ctx: PluginContext) -> Sequence[Integration]:
 def jaf_event_handlers(ctx: PluginContext) -> Mapping[str, Callable[..., Any]]:
     """Return event subscriptions: a mapping of name patterns to handlers.
 
-    Patterns are event names with ``*`` wildcards (``order.created``, ``order.*``,
-    ``*``). A handler is ``handler(event)``, sync or async; a parameter annotated
-    ``PluginContext`` receives the plugin's context.
+    Called once the plugin is active. Patterns are event names with ``*`` wildcards
+    (``order.created``, ``order.*``, ``*``). A handler is ``handler(event)``, sync or
+    async, and runs under the plugin's grants with the hook time limit; a parameter
+    annotated ``PluginContext`` receives the plugin's context.
+
+    :param ctx: the plugin's context.
+    :returns: a mapping of patterns to handlers.
     """
-
-
-@hookspec
-def jaf_model_providers(ctx: PluginContext) -> Sequence[Any]:
-    """Return model providers an agent run may use (messages and tools in, a turn out)."""
 
 
 # -- 4. around every tool call ------------------------------------------------------
@@ -159,12 +179,31 @@ def jaf_tool_call(call: ToolCall) -> Any:
             audit(call.name, call.arguments, time.monotonic() - started)
             return result
 
-    ``call`` (``jafhost.ToolCall``) has ``name`` (``plugin.tool``), ``plugin``, ``tool``,
-    validated ``arguments`` and ``meta``, a dict middleware may use to talk to each
-    other. Raising refuses the call: ``PermissionDenied`` becomes a
-    ``permission_denied`` error, ``ToolError(code=...)`` that code, anything else a
-    ``tool_error``; the caller always gets a structured error, never a crash.
-    A plain (non-wrapper) implementation that returns something other than None
-    answers the call without running the tool (a cache); wrappers still see it.
-    Called in a worker thread, only when at least one plugin implements it.
+    Raising refuses the call: ``PermissionDenied`` becomes a ``permission_denied``
+    error, ``ToolError(code=...)`` that code, anything else a ``tool_error``; the
+    caller always gets a structured error, never a crash. A plain (non-wrapper)
+    implementation that returns something other than None answers the call without
+    running the tool (a cache); wrappers still see it. Called in a worker thread, only
+    when at least one plugin implements it; without the ``observe`` permission a
+    plugin's middleware wraps only calls of its own tools.
+
+    :param call: the call (``jafhost.ToolCall``): ``name`` (``plugin.tool``),
+        ``plugin``, ``tool``, validated ``arguments``, ``id`` and ``meta``, a dict
+        middleware may use to talk to each other.
+    :returns: the call's result.
+    """
+
+
+# -- 5. shut-down -------------------------------------------------------------------
+
+
+@hookspec
+def jaf_deactivate(ctx: PluginContext) -> None:
+    """Stop serving and release what the plugin holds.
+
+    Called on shut-down, on ``jafhost disable`` of a running host, before a reload,
+    and after a failed ``jaf_activate``: in reverse activation order, so a plugin is
+    deactivated before the plugins it depends on. Errors are reported, not raised.
+
+    :param ctx: the plugin's context, the same object ``jaf_initialize`` received.
     """

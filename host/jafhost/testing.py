@@ -11,6 +11,9 @@ agent with the scripted model provider and check that an action is denied::
         assert note["id"] == 1
         host.assert_denied("notes.read_file", {"path": "/etc/shadow"})
 
+A test that looks at a plugin from the inside can take the function it registered for
+a hook with ``hook_implementation(host, "notes", "jaf_tools")``.
+
 Only ``pytest`` is imported when pytest starts; the host loads with the first fixture.
 """
 
@@ -25,8 +28,9 @@ import pytest
 
 if TYPE_CHECKING:
     from jafhost.agents.run import AgentRun
+    from jafhost.host.host import Host
     from jafhost.host.sync import SyncHost
-    from jafhost.runtime.dispatch import CallError
+    from jafhost.types import CallError
 
 GrantSpec = str | Mapping[str, list[str]] | None
 """``"requested"``: approve what each plugin asks for; a mapping: exactly these grants
@@ -131,6 +135,22 @@ def make_test_host(
     if activate:
         test_host.activate_all()
     return test_host
+
+
+def hook_implementation(host: Host | SyncHost, plugin: str, hook: str) -> Callable[..., Any] | None:
+    """The function ``plugin`` (active in ``host``, in process) registered for ``hook``
+    (``"jaf_tools"``...), or None when it does not implement it.
+
+    Calling it runs the plugin's code directly: outside the guard, with no time limit
+    and without the arguments the host would pass, so a test sees what the plugin
+    returns, exactly.
+    """
+    from jafhost.host.sync import SyncHost
+    from jafhost.runtime.plugin_manager import PluginHooks
+
+    inner = host.host if isinstance(host, SyncHost) else host
+    impl = PluginHooks(inner.pm, plugin).implementation(hook)
+    return impl.function if impl is not None else None
 
 
 @pytest.fixture

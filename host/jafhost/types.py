@@ -1,17 +1,21 @@
-"""The values that cross between the host and plugins: what a plugin gets
-(``PluginContext``) and what it offers (``AgentSpec``, ``Integration``).
+"""The values that cross between the host, plugins and embedding programs.
 
+What a plugin gets (``PluginContext``, ``Event``, ``ToolCall``), what it offers
+(``AgentSpec``, ``Integration``) and what a call returns (``CallResult``, ``CallError``).
 Plain dataclasses, stdlib only, so every layer (the hook specifications included) can
 import them without pulling in the runtime.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass
@@ -74,3 +78,108 @@ class Integration:
     close: Callable[[Any], Any | Awaitable[Any]] | None = None
     health: Callable[[Any], Any | Awaitable[Any]] | None = None
     description: str = ""
+
+
+@dataclass(frozen=True)
+class Event:
+    """A named occurrence with data; ``source`` is the emitting plugin (or ``host``)."""
+
+    name: str
+    data: Any = None
+    source: str = "host"
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    time: float = field(default_factory=time.time)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "data": self.data,
+            "source": self.source,
+            "id": self.id,
+            "time": self.time,
+        }
+
+
+class ToolInfo(Protocol):
+    """What middleware may read of the tool being called (``jafhost.tools.Tool`` has it).
+
+    A protocol rather than the class itself keeps this module at the bottom of the
+    layers: the tool machinery (schemas, validators) lives above it.
+    """
+
+    @property
+    def plugin(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def full_name(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def input_schema(self) -> dict[str, Any]: ...
+
+
+_CALL_IDS = itertools.count(1)
+
+
+@dataclass
+class ToolCall:
+    """What middleware (``jaf_tool_call``) sees of a call: the tool, its validated
+    ``arguments``, an ``id`` and ``meta``, a dict middleware may use to talk to each other."""
+
+    tool: ToolInfo
+    arguments: dict[str, Any]
+    id: str = field(default_factory=lambda: f"call-{next(_CALL_IDS)}")
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.tool.full_name
+
+    @property
+    def plugin(self) -> str:
+        return self.tool.plugin
+
+
+@dataclass
+class CallError:
+    """A structured error an agent can read and act on; ``code`` is one of
+    ``invalid_arguments``, ``not_found``, ``permission_denied``, ``timeout``,
+    ``tool_error`` or ``unavailable``."""
+
+    code: str
+    message: str
+    tool: str | None = None
+    plugin: str | None = None
+    fields: list[dict[str, str]] = field(default_factory=list)
+    permission: str | None = None
+    status: str | None = None
+    exception: str | None = None
+    traceback: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"code": self.code, "message": self.message}
+        for key in ("tool", "plugin", "permission", "status", "exception", "traceback"):
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
+        if self.fields:
+            data["fields"] = self.fields
+        return data
+
+
+@dataclass
+class CallResult:
+    """The outcome of one call: ``ok`` with ``result``, or ``error``."""
+
+    name: str
+    ok: bool
+    result: Any = None
+    error: CallError | None = None
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        if self.ok:
+            return {"ok": True, "tool": self.name, "result": self.result}
+        assert self.error is not None
+        return {"ok": False, "tool": self.name, "error": self.error.to_json()}

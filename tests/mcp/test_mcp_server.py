@@ -25,7 +25,7 @@ import pytest
 from conftest import Site, run_cli
 from jafhost.host.host import Host
 from jafhost.mcp.server import result_content
-from jafhost.runtime.dispatch import CallError, CallResult
+from jafhost.types import CallError, CallResult
 
 mcp = pytest.importorskip("mcp")
 anyio = pytest.importorskip("anyio")

@@ -26,9 +26,9 @@ import pytest
 
 from conftest import Site, run_cli
 from jafhost.host.host import Host
-from jafhost.runtime.dispatch import CallResult
 from jafhost.runtime.isolation.client import Worker, worker_of
 from jafhost.security import sandbox
+from jafhost.types import CallResult
 
 MakeHost = Callable[..., Host]
 FEATURES = sandbox.probe()

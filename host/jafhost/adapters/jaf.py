@@ -54,10 +54,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from jafhost.host.host import Host
-    from jafhost.runtime.dispatch import CallResult
     from jafhost.runtime.routing import Confirm
     from jafhost.tools import Tool
-    from jafhost.types import AgentSpec
+    from jafhost.types import AgentSpec, CallResult
 
 INSTALL_HINT = "pip install 'jafhost[jaf]'"
 

@@ -36,9 +36,9 @@ from jafhost.agents.providers import (
 )
 from jafhost.agents.providers.builtin import builtin_providers
 from jafhost.errors import PluginError, UsageError, quoted
-from jafhost.runtime.dispatch import CallError, CallResult
 from jafhost.security.guard import CURRENT_PLUGIN
 from jafhost.tools import split_name
+from jafhost.types import CallError, CallResult
 
 if TYPE_CHECKING:
     from jafhost.host.host import Host

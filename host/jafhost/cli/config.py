@@ -118,23 +118,21 @@ async def _ask_model(host: Host, loaded: LoadedPlugin) -> type[BaseModel] | None
     """Call the plugin's ``jaf_config_schema`` (under its grants and the hook time limit)
     through a private plugin manager, so a plugin that failed later than its import
     (an invalid config, say) can still be asked."""
-    import pluggy
     from pydantic import BaseModel
 
-    from jafhost import hookspecs
-    from jafhost.runtime import lifecycle
+    from jafhost.runtime.lifecycle import hooks_of
+    from jafhost.runtime.plugin_manager import make_plugin_manager
 
     name = loaded.name
     if loaded.obj is None:
         raise Failed(f"cannot load plugin {name}: it is {loaded.status}: {loaded.error}")
-    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    pm.add_hookspecs(hookspecs)
+    pm = make_plugin_manager()
     try:
         pm.register(loaded.obj, name=name)
     except Exception as exc:
         raise Failed(f"cannot load plugin {name}: {exc}") from None
     try:
-        model = await lifecycle.call_hook(pm, "jaf_config_schema", loaded, host.hook_timeout)
+        model = await hooks_of(pm, loaded, host.hook_timeout).config_schema()
     except Exception as exc:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         problem = f"{type(exc).__name__}: {text}" if text else type(exc).__name__

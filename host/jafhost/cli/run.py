@@ -21,8 +21,8 @@ from jafhost.cli import Failed, JsonOption, _can_prompt, _console, _host, _print
 
 if TYPE_CHECKING:
     from jafhost.host.host import Host
-    from jafhost.runtime.dispatch import CallResult
     from jafhost.tools import Tool
+    from jafhost.types import CallResult
 
 T = TypeVar("T")
 

@@ -14,9 +14,9 @@ from jafhost.errors import PluginError
 if TYPE_CHECKING:
     import asyncio
 
-    from jafhost.runtime.dispatch import CallResult
     from jafhost.runtime.events import DeliveryReport, EventBus, Subscription
     from jafhost.runtime.lifecycle import LoadedPlugin
+    from jafhost.types import CallResult
 
 
 class EventsAndIntegrations:

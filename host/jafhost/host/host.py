@@ -34,12 +34,11 @@ if TYPE_CHECKING:
     from jafhost.discovery.resolve import Resolution
     from jafhost.home.config import HostSettings
     from jafhost.host.reload import ReloadReport
-    from jafhost.runtime.dispatch import CallResult
     from jafhost.runtime.events import EventBus
     from jafhost.runtime.lifecycle import LoadedPlugin
     from jafhost.runtime.routing import Confirm, ToolRouter
     from jafhost.tools import Tool
-    from jafhost.types import PluginContext
+    from jafhost.types import CallResult, PluginContext
 
 
 class Host(Decisions, EventsAndIntegrations):
@@ -244,14 +243,10 @@ class Host(Decisions, EventsAndIntegrations):
     @property
     def pm(self) -> pluggy.PluginManager:
         if self._pm is None:
-            import pluggy
-
-            from jafhost import hookspecs
-
-            self._pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-            self._pm.add_hookspecs(hookspecs)
             from jafhost.agents.providers.builtin import BUILTIN_PLUGIN, BuiltinProviders
+            from jafhost.runtime.plugin_manager import make_plugin_manager
 
+            self._pm = make_plugin_manager()
             self._pm.register(BuiltinProviders(), name=BUILTIN_PLUGIN)  # always on, undiscovered
         return self._pm
 
@@ -264,17 +259,14 @@ class Host(Decisions, EventsAndIntegrations):
         return list(self._active_order)
 
     def _make_context(self, loaded: LoadedPlugin, config: Any, data_dir: Path) -> PluginContext:
-        import logging
+        from jafhost.runtime.lifecycle import plugin_context
 
-        from jafhost.types import PluginContext
-
-        return PluginContext(
-            name=loaded.name,
-            config=config,
-            data_dir=data_dir,
-            logger=logging.getLogger(f"jafhost.plugin.{loaded.name}"),
-            _emit=self._emit_from_plugin,
-            _integration=self._integration_for,
+        return plugin_context(
+            loaded.name,
+            config,
+            data_dir,
+            emit=self._emit_from_plugin,
+            integration=self._integration_for,
         )
 
     def _ensure_import_path(self) -> None:
@@ -505,7 +497,7 @@ class Host(Decisions, EventsAndIntegrations):
 
     def tool(self, name: str) -> Tool:
         """One active tool by ``plugin.tool`` or ``plugin__tool``; ``UsageError`` if none."""
-        from jafhost.runtime.dispatch import CallError
+        from jafhost.types import CallError
 
         found = self.router.find(name)
         if isinstance(found, CallError):

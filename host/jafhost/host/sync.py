@@ -19,10 +19,10 @@ from jafhost.host.host import Host
 if TYPE_CHECKING:
     from jafhost.agents.run import AgentRun
     from jafhost.host.reload import ReloadReport
-    from jafhost.runtime.dispatch import CallResult
     from jafhost.runtime.events import DeliveryReport
     from jafhost.runtime.lifecycle import LoadedPlugin
     from jafhost.runtime.routing import Confirm
+    from jafhost.types import CallResult
 
 T = TypeVar("T")
 

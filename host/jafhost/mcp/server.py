@@ -54,9 +54,9 @@ if TYPE_CHECKING:
     from mcp.server.lowlevel import Server
 
     from jafhost.host.host import Host
-    from jafhost.runtime.dispatch import CallResult
     from jafhost.runtime.lifecycle import LoadedPlugin
     from jafhost.tools import Tool
+    from jafhost.types import CallResult
 
 SERVER_NAME = "jafhost"
 INSTALL_HINT = "pip install 'jafhost[mcp]'"
@@ -103,7 +103,7 @@ def result_content(result: CallResult) -> tuple[list[dict[str, Any]], Any, bool]
 
 
 def _internal_error(name: str, exc: Exception) -> CallResult:
-    from jafhost.runtime.dispatch import CallError, CallResult
+    from jafhost.types import CallError, CallResult
 
     kind = type(exc).__name__
     return CallResult(

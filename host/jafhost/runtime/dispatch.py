@@ -15,24 +15,21 @@ and passes through the ``jaf_tool_call`` middleware when any plugin provides it.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from jafhost.errors import PermissionDenied, ToolError
 from jafhost.hookspecs import hookimpl
 from jafhost.runtime.runner import HookTimeout, call_plugin, describe
 from jafhost.security.guard import CURRENT_PLUGIN
+from jafhost.types import CallError, CallResult, ToolCall
 
 if TYPE_CHECKING:
     from jafhost.tools import Tool
     from jafhost.types import PluginContext
 
-
-_IDS = itertools.count(1)
 ERROR_CODES = (
     "invalid_arguments",
     "not_found",
@@ -41,66 +38,6 @@ ERROR_CODES = (
     "tool_error",
     "unavailable",
 )
-
-
-@dataclass
-class ToolCall:
-    """What middleware (``jaf_tool_call``) sees of a call."""
-
-    tool: Tool
-    arguments: dict[str, Any]
-    id: str = field(default_factory=lambda: f"call-{next(_IDS)}")
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return self.tool.full_name
-
-    @property
-    def plugin(self) -> str:
-        return self.tool.plugin
-
-
-@dataclass
-class CallError:
-    """A structured error an agent can read and act on."""
-
-    code: str
-    message: str
-    tool: str | None = None
-    plugin: str | None = None
-    fields: list[dict[str, str]] = field(default_factory=list)
-    permission: str | None = None
-    status: str | None = None
-    exception: str | None = None
-    traceback: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"code": self.code, "message": self.message}
-        for key in ("tool", "plugin", "permission", "status", "exception", "traceback"):
-            value = getattr(self, key)
-            if value is not None:
-                data[key] = value
-        if self.fields:
-            data["fields"] = self.fields
-        return data
-
-
-@dataclass
-class CallResult:
-    """The outcome of one call: ``ok`` with ``result``, or ``error``."""
-
-    name: str
-    ok: bool
-    result: Any = None
-    error: CallError | None = None
-    seconds: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        if self.ok:
-            return {"ok": True, "tool": self.name, "result": self.result}
-        assert self.error is not None
-        return {"ok": False, "tool": self.name, "error": self.error.to_json()}
 
 
 def jsonable(value: Any) -> Any:
@@ -248,6 +185,7 @@ async def run_tool(
 
 def run_through_middleware(
     hook: Callable[..., Any],
+    tool: Tool,
     call: ToolCall,
     ctx: PluginContext | None,
     loop: asyncio.AbstractEventLoop,
@@ -259,7 +197,7 @@ def run_through_middleware(
     sees the tool's actual result.
     """
     call.meta["_jafhost_run"] = lambda: asyncio.run_coroutine_threadsafe(
-        run_tool(call.tool, call.arguments, ctx, timeout), loop
+        run_tool(tool, call.arguments, ctx, timeout), loop
     ).result()
     return hook(call=call)
 

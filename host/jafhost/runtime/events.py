@@ -21,13 +21,12 @@ import asyncio
 import contextvars
 import inspect
 import re
-import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from jafhost.errors import quoted
+from jafhost.types import Event
 
 MAX_DEPTH = 8
 EVENT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
@@ -37,26 +36,6 @@ EVENT_NAME_MAX = 256
 _CHAIN: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
     "jafhost_event_chain", default=()
 )
-
-
-@dataclass(frozen=True)
-class Event:
-    """A named occurrence with data; ``source`` is the emitting plugin (or ``host``)."""
-
-    name: str
-    data: Any = None
-    source: str = "host"
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    time: float = field(default_factory=time.time)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "data": self.data,
-            "source": self.source,
-            "id": self.id,
-            "time": self.time,
-        }
 
 
 class EventError(ValueError):

@@ -1,9 +1,10 @@
 """Bring one plugin up and down: import, register, configure, initialize, activate.
 
-Each step runs the plugin's code through ``runner.call_plugin`` with the hook time
-limit. The first step that fails leaves the plugin ``broken`` with a reason naming the
-step; whatever it had set up is torn down (``jaf_deactivate`` runs when
-``jaf_initialize`` had succeeded) and it is unregistered from pluggy, so the other
+Each step runs the plugin's code with the hook time limit, under its identity: the
+hooks through ``plugin_manager.PluginHooks``, the import and integrations through
+``runner.call_plugin``. The first step that fails leaves the plugin ``broken`` with a
+reason naming the step; whatever it had set up is torn down (``jaf_deactivate`` runs
+when ``jaf_initialize`` had succeeded) and it is unregistered from pluggy, so the other
 plugins never see a half-loaded one.
 """
 
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from jafhost.runtime.plugin_manager import PluginHooks
 from jafhost.runtime.runner import HookTimeout, call_plugin, describe
 from jafhost.security.guard import CURRENT_PLUGIN
 from jafhost.types import PluginContext
@@ -79,6 +81,31 @@ class StepFailed(Exception):
     """A lifecycle step failed; the message is ready for the user."""
 
 
+def plugin_context(
+    name: str,
+    config: Any,
+    data_dir: Path,
+    *,
+    emit: Callable[[str, str, Any], Any] | None,
+    integration: Callable[[str, str], Any] | None,
+) -> PluginContext:
+    """The ``PluginContext`` plugin ``name`` gets, in the host process or a worker alike;
+    ``emit`` and ``integration`` are how events and integrations reach the host there."""
+    return PluginContext(
+        name=name,
+        config=config,
+        data_dir=data_dir,
+        logger=logging.getLogger(f"jafhost.plugin.{name}"),
+        _emit=emit,
+        _integration=integration,
+    )
+
+
+def hooks_of(pm: pluggy.PluginManager, loaded: LoadedPlugin, timeout: float | None) -> PluginHooks:
+    """The hooks of ``loaded``, called under its identity and the time limit."""
+    return PluginHooks(pm, loaded.name, identity=loaded.identity, timeout=timeout)
+
+
 def _describe(exc: BaseException) -> str:
     return describe(exc, first_line=True)
 
@@ -112,34 +139,6 @@ def plugin_modules(entry_point: str) -> list[str]:
     """The ``sys.modules`` names that belong to a plugin: its top-level package and below."""
     top = entry_point.replace(" ", "").partition(":")[0].split(".", 1)[0]
     return [n for n in sys.modules if n == top or n.startswith(top + ".")]
-
-
-def hook_impl(pm: pluggy.PluginManager, hook: str, plugin: str) -> Any | None:
-    """This plugin's implementation of ``hook``, or None."""
-    caller = getattr(pm.hook, hook, None)
-    if caller is None:
-        return None
-    for impl in caller.get_hookimpls():
-        if impl.plugin_name == plugin:
-            return impl
-    return None
-
-
-async def call_hook(
-    pm: pluggy.PluginManager, hook: str, loaded: LoadedPlugin, timeout: float | None, **kwargs: Any
-) -> Any:
-    """Call one plugin's implementation of ``hook`` (if any) with the arguments it takes."""
-    impl = hook_impl(pm, hook, loaded.name)
-    if impl is None:
-        return None
-    args = {name: kwargs[name] for name in impl.argnames}
-    token = CURRENT_PLUGIN.set(loaded.identity)
-    try:
-        return await call_plugin(
-            impl.function, timeout=timeout, label=f"plugin {loaded.name}: {hook}", kwargs=args
-        )
-    finally:
-        CURRENT_PLUGIN.reset(token)
 
 
 def as_plugin(fn: Callable[..., Any], identity: str, wrapper: bool) -> Callable[..., Any]:
@@ -236,12 +235,12 @@ def _subscriptions(plugin: str, handlers: Any) -> list[Subscription]:
 
 
 async def _connect_integrations(
-    pm: pluggy.PluginManager, loaded: LoadedPlugin, timeout: float
+    hooks: PluginHooks, loaded: LoadedPlugin, ctx: PluginContext, timeout: float
 ) -> None:
     """Connect each integration in order; what connected before a failure is closed."""
     from jafhost.types import Integration
 
-    specs = await call_hook(pm, "jaf_integrations", loaded, timeout, ctx=loaded.ctx)
+    specs = await hooks.integrations(ctx)
     if specs is None:
         return
     if not isinstance(specs, list | tuple):
@@ -319,11 +318,10 @@ def _record_schema(schema_file: Path, model: Any) -> None:
 
 
 async def _configure(
-    pm: pluggy.PluginManager,
+    hooks: PluginHooks,
     loaded: LoadedPlugin,
     table: dict[str, Any],
     schema_file: Path,
-    timeout: float,
     file_table: dict[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Any:
@@ -344,7 +342,7 @@ async def _configure(
         validation_problems,
     )
 
-    model = await call_hook(pm, "jaf_config_schema", loaded, timeout)
+    model = await hooks.config_schema()
     if model is None:
         return None
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
@@ -371,7 +369,7 @@ async def start(
     data_dir: Path,
     schema_file: Path,
     timeout: float,
-    make_context: Any,
+    make_context: Callable[[LoadedPlugin, Any, Path], PluginContext],
     obj: Any = None,
     file_table: dict[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -384,34 +382,25 @@ async def start(
         loaded.obj = obj if obj is not None else await import_plugin(loaded, timeout)
         step = "register"
         _register(pm, loaded)
+        hooks = hooks_of(pm, loaded, timeout)
         step = "config"
-        config = await _configure(
-            pm, loaded, config_table, schema_file, timeout, file_table, environ
-        )
-        loaded.ctx = make_context(loaded, config, data_dir)
+        config = await _configure(hooks, loaded, config_table, schema_file, file_table, environ)
+        loaded.ctx = ctx = make_context(loaded, config, data_dir)
         step = "jaf_initialize"
-        await call_hook(pm, "jaf_initialize", loaded, timeout, ctx=loaded.ctx)
+        await hooks.initialize(ctx)
         loaded.initialized = True
         step = "jaf_integrations"
-        await _connect_integrations(pm, loaded, timeout)
+        await _connect_integrations(hooks, loaded, ctx, timeout)
         step = "jaf_activate"
-        await call_hook(pm, "jaf_activate", loaded, timeout, ctx=loaded.ctx)
+        await hooks.activate(ctx)
         step = "jaf_tools"
-        loaded.tools = _build_tools(
-            loaded.identity, await call_hook(pm, "jaf_tools", loaded, timeout, ctx=loaded.ctx)
-        )
+        loaded.tools = _build_tools(loaded.identity, await hooks.tools(ctx))
         step = "jaf_agents"
-        loaded.agents = _check_agents(
-            await call_hook(pm, "jaf_agents", loaded, timeout, ctx=loaded.ctx)
-        )
+        loaded.agents = _check_agents(await hooks.agents(ctx))
         step = "jaf_model_providers"
-        loaded.providers = list(
-            await call_hook(pm, "jaf_model_providers", loaded, timeout, ctx=loaded.ctx) or []
-        )
+        loaded.providers = list(await hooks.model_providers(ctx) or [])
         step = "jaf_event_handlers"
-        loaded.subscriptions = _subscriptions(
-            loaded.name, await call_hook(pm, "jaf_event_handlers", loaded, timeout, ctx=loaded.ctx)
-        )
+        loaded.subscriptions = _subscriptions(loaded.name, await hooks.event_handlers(ctx))
     except asyncio.CancelledError:
         await _abandon(pm, loaded, timeout, f"{step} was cancelled", None)
         raise
@@ -456,7 +445,7 @@ async def stop(pm: pluggy.PluginManager, loaded: LoadedPlugin, timeout: float) -
     problems: list[str] = []
     if loaded.initialized and loaded.ctx is not None:
         try:
-            await call_hook(pm, "jaf_deactivate", loaded, timeout, ctx=loaded.ctx)
+            await hooks_of(pm, loaded, timeout).deactivate(loaded.ctx)
         except Exception as exc:
             problems.append(
                 f"jaf_deactivate failed: {exc if isinstance(exc, HookTimeout) else _describe(exc)}"

@@ -17,10 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from jafhost.errors import quoted
 from jafhost.runtime.dispatch import (
-    CallError,
-    CallResult,
     Terminal,
-    ToolCall,
     call_inline,
     error_from_exception,
     jsonable,
@@ -30,6 +27,7 @@ from jafhost.runtime.dispatch import (
 )
 from jafhost.runtime.runner import HookTimeout, call_plugin
 from jafhost.tools import Tool, split_name
+from jafhost.types import CallError, CallResult, ToolCall
 
 if TYPE_CHECKING:
     import pluggy
@@ -191,6 +189,7 @@ class ToolRouter:
                 value = await call_plugin(
                     run_through_middleware,
                     self._pm.hook.jaf_tool_call,
+                    tool,
                     call,
                     ctx,
                     loop,

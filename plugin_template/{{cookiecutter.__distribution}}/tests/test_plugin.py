@@ -21,7 +21,7 @@ from typing import Any
 {% if cookiecutter.permissions == "net" -%}
 import pytest
 {% endif -%}
-from jafhost.host.host import Host
+from jafhost import Host
 
 PLUGIN = {{ cookiecutter.plugin_name | jsonify }}
 Factory = Callable[..., Any]

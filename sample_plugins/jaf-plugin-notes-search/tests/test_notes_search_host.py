@@ -16,9 +16,8 @@ from typing import Any
 
 import pytest
 from jaf_plugin_notes import store
-from jafhost import PluginContext
-from jafhost.host.host import Host
-from jafhost.runtime.lifecycle import hook_impl
+from jafhost import Host, PluginContext
+from jafhost.testing import hook_implementation
 
 from jaf_plugin_notes_search.plugin import SearchConfig
 
@@ -32,9 +31,9 @@ def call_tool(host: Host, full_name: str, **arguments: Any) -> Any:
     name, _, tool_name = full_name.partition(".")
     loaded = host.loaded(name)
     assert loaded is not None and loaded.status == "active", loaded
-    impl = hook_impl(host.pm, "jaf_tools", name)
-    assert impl is not None
-    fn = {f.__name__: f for f in impl.function()}[tool_name]
+    jaf_tools = hook_implementation(host, name, "jaf_tools")
+    assert jaf_tools is not None
+    fn = {f.__name__: f for f in jaf_tools()}[tool_name]
     hints = typing.get_type_hints(fn)
     for param in inspect.signature(fn).parameters:
         if hints.get(param) is PluginContext:

@@ -142,31 +142,21 @@ class Worker:
     # -- requests ----------------------------------------------------------------------
 
     def make_context(self, loaded: Any, config: Any, data_dir: Any) -> Any:
-        import logging
+        from jafhost.runtime.lifecycle import plugin_context
 
-        from jafhost.types import PluginContext
-
-        return PluginContext(
-            name=loaded.name,
-            config=config,
-            data_dir=data_dir,
-            logger=logging.getLogger(f"jafhost.plugin.{loaded.name}"),
-            _emit=self.emit,
-            _integration=self.no_integrations,
+        return plugin_context(
+            loaded.name, config, data_dir, emit=self.emit, integration=self.no_integrations
         )
 
     def start(self, message: dict[str, Any]) -> dict[str, Any]:
         from dataclasses import asdict
         from pathlib import Path
 
-        import pluggy
-
-        from jafhost import hookspecs
         from jafhost.runtime import lifecycle
+        from jafhost.runtime.plugin_manager import PluginHooks, make_plugin_manager
 
         self.hook_timeout = float(message.get("hook_timeout", 10.0))
-        self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-        self.pm.add_hookspecs(hookspecs)
+        self.pm = make_plugin_manager()
         self.loaded = loaded = lifecycle.LoadedPlugin(self.info)
         schema_file = Path(self.spec.cache_dir) / f".jafhost-config-schema-{os.getpid()}.json"
         self.loop.run_until_complete(
@@ -196,7 +186,7 @@ class Worker:
         if loaded.integrations:
             notes.append("integrations (jaf_integrations) do not cross the process boundary: "
                          "other plugins cannot use them")  # fmt: skip
-        if lifecycle.hook_impl(self.pm, "jaf_tool_call", loaded.name) is not None:
+        if PluginHooks(self.pm, loaded.name).wraps_tool_calls():
             notes.append("tool-call middleware (jaf_tool_call) runs only around calls inside "
                          "its own worker, not around other plugins' tools")  # fmt: skip
         return {
@@ -231,7 +221,8 @@ class Worker:
         return value
 
     def call(self, message: dict[str, Any]) -> dict[str, Any]:
-        from jafhost.runtime.dispatch import CallError, arguments_for, validate
+        from jafhost.runtime.dispatch import arguments_for, validate
+        from jafhost.types import CallError
 
         tool = self.tools.get(message.get("tool", ""))
         if tool is None:
@@ -247,7 +238,7 @@ class Worker:
         return {"ok": True, "result": self.run(tool.function, args, kwargs)}
 
     def event(self, message: dict[str, Any]) -> dict[str, Any]:
-        from jafhost.runtime.events import Event
+        from jafhost.types import Event
 
         sub = self.loaded.subscriptions[int(message["index"])]
         data = message["event"]
@@ -258,9 +249,9 @@ class Worker:
         return {"ok": True, "result": None}
 
     def hook(self, message: dict[str, Any]) -> dict[str, Any]:
-        from jafhost.runtime.lifecycle import hook_impl
+        from jafhost.runtime.plugin_manager import PluginHooks
 
-        impl = hook_impl(self.pm, str(message["hook"]), self.name)
+        impl = PluginHooks(self.pm, self.name).implementation(str(message["hook"]))
         if impl is None:
             return {"ok": True, "result": None, "implemented": False}
         given = dict(message.get("kwargs") or {})

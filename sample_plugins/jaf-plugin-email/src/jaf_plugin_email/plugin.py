@@ -1,7 +1,7 @@
 """``EmailPlugin``: the class-based plugin (entry point ``email``), its tools, its agent
 and its ``user.signup`` handler.
 
-Written in the JAF style on ``jafhost.plugin.Plugin``: the base class implements
+Written in the JAF style on ``jafhost.Plugin``: the base class implements
 jafhost's hooks and forwards each to the method named on the JAF plugin page
 (``initialize``, ``get_tools``, ``get_agents``, ``get_event_handlers``...). The host
 instantiates the class with no arguments and hands it the validated configuration;
@@ -16,9 +16,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 
-from jafhost import AgentSpec, Event, ToolError
-from jafhost.hookspecs import hookimpl
-from jafhost.plugin import Plugin, PluginMetadata
+from jafhost import AgentSpec, Event, Plugin, PluginMetadata, ToolError, hookimpl
 from pydantic import Field
 
 from jaf_plugin_email import __version__
