@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from jafhost.home.paths import HomeLayout
-from jafhost.home.state import State
+from jafhost.home.state import PluginRecord, State
 from jafhost.host.views import PluginView
 from jafhost.runtime.lifecycle import LoadedPlugin
 
@@ -103,3 +103,62 @@ def plugin_warnings(loaded: Iterable[LoadedPlugin]) -> list[Finding]:
         for p in loaded
         for text in p.warnings
     ]
+
+
+def plugin_report(
+    view: PluginView,
+    record: PluginRecord | None,
+    health: list[dict[str, Any]],
+    *,
+    isolation: str,
+    protections: list[str],
+) -> dict[str, Any]:
+    """One plugin in ``doctor --json``: its ``list`` object, its runtime status, and the
+    ``problem`` (None when nothing is wrong: disabled by choice is not a problem)."""
+    chosen_off = record is not None and not record.enabled
+    problem: str | None = None
+    if (view.status == "invalid" and not chosen_off) or view.status == "unresolved":
+        problem = view.reason
+    elif view.runtime in ("broken", "blocked"):
+        problem = view.error
+    if problem is None:
+        problem = next((h["problem"] for h in health if h["problem"]), None)
+    data = view.list_json()
+    data["runtime"] = view.runtime
+    data["problem"] = problem
+    data["isolation"] = isolation
+    data["protections"] = protections
+    data["integrations"] = health
+    return data
+
+
+def findings(
+    host_warnings: Iterable[str],
+    config_problem: str | None,
+    views: list[PluginView],
+    state: State,
+    layout: HomeLayout,
+    loaded: Iterable[LoadedPlugin],
+) -> list[Finding]:
+    """Everything worth a warning, the host's own repairs first."""
+    found = [Finding("host", text) for text in host_warnings]
+    if config_problem is not None:
+        found.append(
+            Finding("invalid-config", f"{config_problem}; no plugin was started: fix it first")
+        )
+    found += waiting_for_approval(views)
+    found += missing_paths(views, state, layout)
+    found += plugin_warnings(loaded)
+    return found
+
+
+def summary(
+    config_problem: str | None, report: list[dict[str, Any]], found: list[Finding]
+) -> dict[str, Any]:
+    """The ``doctor --json`` object."""
+    return {
+        "ok": config_problem is None and not any(r["problem"] for r in report),
+        "plugins": report,
+        "findings": [f.to_json() for f in found],
+        "warnings": list(dict.fromkeys(f.message for f in found)),
+    }
