@@ -12,12 +12,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jafhost.home.paths import HomeLayout
 from jafhost.home.state import PluginRecord, State
-from jafhost.host.views import PluginView
+from jafhost.host.views import PluginView, plugin_views
 from jafhost.runtime.lifecycle import LoadedPlugin
+
+if TYPE_CHECKING:
+    from jafhost.host.runtime import Runtime
 
 KINDS = ("invalid-config", "needs-approval", "missing-path", "unknown-config-key", "host")
 """``kind`` of a finding: ``host`` is something the host repaired on its own."""
@@ -162,3 +165,36 @@ def summary(
         "findings": [f.to_json() for f in found],
         "warnings": list(dict.fromkeys(f.message for f in found)),
     }
+
+
+async def diagnose(runtime: Runtime) -> dict[str, Any]:
+    """``Host.doctor``: start everything enabled (unless ``config.toml`` is unusable),
+    report each plugin and the findings, and stop everything again."""
+    config_problem = runtime.config.problem()
+    if config_problem is None:
+        await runtime.activate_all()
+    try:
+        state = runtime.store.load()
+        resolution = runtime.catalog.resolution(state)
+        views = plugin_views(
+            resolution, state, runtime.plugins.get, runtime.config.default_isolation
+        )
+        report = []
+        for view in views:
+            health = await runtime.health(view.name)
+            running = view.runtime == "active"  # what applied; nothing for one not running
+            report.append(
+                plugin_report(
+                    view,
+                    state.plugins.get(view.name),
+                    health,
+                    isolation=runtime.isolation_of(view.name),
+                    protections=runtime.protections(view.name) if running else [],
+                )
+            )
+        found = findings(
+            runtime.store.warnings, config_problem, views, state, runtime.layout, runtime.plugins
+        )
+        return summary(config_problem, report, found)
+    finally:
+        await runtime.deactivate_all()

@@ -106,14 +106,7 @@ class Host:
         """Things the host repaired or worked around on its own (a corrupt state file
         moved aside, an invalid ``config.toml`` ignored where no plugin code runs), each
         once."""
-        found = list(self.store.warnings)
-        problem = self.config_problem()
-        if problem is not None:
-            found.append(
-                f"{problem}; the defaults apply here, and commands that run plugins "
-                "refuse until it is fixed"
-            )
-        return list(dict.fromkeys(found))
+        return list(dict.fromkeys([*self.store.warnings, *self.config.warnings()]))
 
     def config_problem(self) -> str | None:
         """Why ``config.toml`` cannot be used (bad TOML, a wrong ``[host]`` value or key),
@@ -129,15 +122,12 @@ class Host:
     def resolution(self, state: State | None = None) -> Resolution:
         return self.catalog.resolution(state)
 
-    def _views(self, resolution: Resolution, state: State) -> list[PluginView]:
-        settings = self.config.read  # never read here just for a default
-        default = settings.isolation if settings is not None else "inprocess"
-        return plugin_views(resolution, state, self.registry.get, default)
-
     def plugins(self) -> list[PluginView]:
         """Every discovered plugin with its status and reason (invalid ones included)."""
         state = self.state()
-        return self._views(self.resolution(state), state)
+        return plugin_views(
+            self.resolution(state), state, self.registry.get, self.config.default_isolation
+        )
 
     def plugin(self, name: str) -> PluginView:
         """One plugin's view; ``UsageError`` names an unknown plugin."""
@@ -179,16 +169,10 @@ class Host:
         kinds: Iterable[str] = (),
         grant: bool = False,
     ) -> PluginView:
-        """Add a plugin that is not installed: a module, a class, or an object whose
-        methods carry ``@hookimpl`` (for example a ``jafhost.plugin.Plugin``).
-
-        It goes through the same resolution, approval, lifecycle, guard and events as an
-        installed plugin. ``permissions`` are what it requests (canonical strings, as in
-        ``jafhost grant``); they are granted only with ``grant=True`` or through
-        ``enable(..., approve=...)``, never implicitly. ``requires`` are requirement
-        strings naming distributions or other registered plugins (``"notes>=1"``).
-        Bad names, permissions or requirements raise ``ManifestError``.
-        """
+        """Add a plugin that is not installed (a module, a class, or an object whose
+        methods carry ``@hookimpl``); it runs like an installed one, its ``permissions``
+        granted only with ``grant=True`` or ``enable(..., approve=...)``. See
+        ``Decisions.register``; returns its view."""
         info = self.decisions.register(
             obj,
             name=name,
@@ -416,30 +400,6 @@ class Host:
         unresolved, broken (failed to load) and blocked (a dependency failed) are, and
         so is a ``config.toml`` that cannot be used: then no plugin code runs.
         """
-        from jafhost.host import doctor
+        from jafhost.host.doctor import diagnose
 
-        config_problem = self.config_problem()
-        if config_problem is None:
-            await self.activate_all()
-        try:
-            state = self.state()
-            views = self._views(self.resolution(state), state)
-            report = []
-            for view in views:
-                health = await self.runtime.health(view.name)
-                running = view.runtime == "active"  # what applied; nothing for one not running
-                report.append(
-                    doctor.plugin_report(
-                        view,
-                        state.plugins.get(view.name),
-                        health,
-                        isolation=self.isolation_of(view.name),
-                        protections=self.protections(view.name) if running else [],
-                    )
-                )
-            found = doctor.findings(
-                self.store.warnings, config_problem, views, state, self.layout, self.registry
-            )
-            return doctor.summary(config_problem, report, found)
-        finally:
-            await self.deactivate_all()
+        return await diagnose(self.runtime)

@@ -47,6 +47,16 @@ class HostConfig:
                     self._problem = " ".join(str(exc).split())
         return self._problem or None
 
+    def warnings(self) -> list[str]:
+        """The problem, if any, as the warning shown where no plugin code runs."""
+        problem = self.problem()
+        if problem is None:
+            return []
+        return [
+            f"{problem}; the defaults apply here, and commands that run plugins "
+            "refuse until it is fixed"
+        ]
+
     @property
     def settings(self) -> HostSettings:
         """The ``[host]`` settings (``StateError`` when the file cannot be used)."""
@@ -58,9 +68,10 @@ class HostConfig:
         return self._settings
 
     @property
-    def read(self) -> HostSettings | None:
-        """The settings if something already read them, else None (reads nothing)."""
-        return self._settings
+    def default_isolation(self) -> str:
+        """``[host] isolation`` if something already read the settings, else
+        ``inprocess``: listing plugins never reads the file just for this."""
+        return self._settings.isolation if self._settings is not None else "inprocess"
 
     @property
     def table(self) -> dict[str, Any]:

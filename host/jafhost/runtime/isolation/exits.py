@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import signal
-
 EXIT_MEMORY = 75
 
 SIGNAL_MEANING = {
@@ -24,6 +22,8 @@ SIGNAL_MEANING = {
 
 def describe_exit(returncode: int | None, cpu_seconds: int = 0, memory_mb: int = 0) -> str:
     """How a worker ended, in words: ``exited with status 3``, ``killed by SIGSEGV (...)``."""
+    import signal  # here: the worker imports this module only for ``EXIT_MEMORY``
+
     if returncode is None:
         return "stopped answering"
     if returncode == EXIT_MEMORY:
