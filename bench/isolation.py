@@ -325,7 +325,7 @@ async def mcp_session(script: Path, stack: Any) -> Any:
 async def round_trips(paths: dict[str, Path], calls: int, block: int) -> dict[str, Any]:
     from contextlib import AsyncExitStack
 
-    from jafhost.runtime.isolation.client import worker_of
+    from jafhost.runtime.isolation.launch import worker_of
 
     inproc = host_for(paths["home_in"], paths["site"], "inprocess")
     proc = host_for(paths["home_proc"], paths["site"], "process")
@@ -418,8 +418,9 @@ def rss_kb(pid: int) -> int:
 
 async def starts(paths: dict[str, Path], count: int) -> dict[str, Any]:
     from jafhost.discovery.records import PluginInfo
-    from jafhost.runtime.isolation.client import Worker, WorkerSpec, cpu_budget
+    from jafhost.runtime.isolation.client import Worker, WorkerSpec
     from jafhost.security import sandbox
+    from jafhost.security.sandbox import cpu_budget
 
     info = PluginInfo(PLUGIN, "jaf-plugin-isobench", "1.0.0", "jp_isobench")
     data = paths["root"] / "start_data"

@@ -26,7 +26,8 @@ import pytest
 
 from conftest import Site, run_cli
 from jafhost.host.host import Host
-from jafhost.runtime.isolation.client import Worker, worker_of
+from jafhost.runtime.isolation.client import Worker
+from jafhost.runtime.isolation.launch import worker_of
 from jafhost.security import sandbox
 from jafhost.types import CallResult
 
@@ -303,7 +304,7 @@ def test_killing_the_host_kills_its_workers(site: Site, make_host: MakeHost) -> 
         f"""
         import asyncio
         from jafhost.host.host import Host
-        from jafhost.runtime.isolation.client import worker_of
+        from jafhost.runtime.isolation.launch import worker_of
 
         async def main():
             host = Host({str(host.layout.home)!r}, paths=[{str(site.root)!r}])
@@ -655,9 +656,7 @@ def test_info_and_doctor_report_protections(site: Site, make_host: MakeHost) -> 
 
 
 def worker_spec(host: Host) -> sandbox.SandboxSpec:
-    from jafhost.runtime.isolation.client import spec_for
-
     info = host.resolution().get("boxed")
     assert info is not None
-    spec = spec_for(host, info.info, {})
+    spec = host.runtime.worker_spec(info.info, {})
     return spec.sandbox(spec.grants())

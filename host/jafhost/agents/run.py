@@ -41,7 +41,7 @@ from jafhost.tools import split_name
 from jafhost.types import CallError, CallResult
 
 if TYPE_CHECKING:
-    from jafhost.host.host import Host
+    from jafhost.agents.host_api import AgentHost
     from jafhost.runtime.routing import Confirm
     from jafhost.types import AgentSpec
 
@@ -155,7 +155,7 @@ OnStep = Callable[[Step], "Awaitable[None] | None"]
 # -- agents ----------------------------------------------------------------------------
 
 
-def list_agents(host: Host) -> list[AgentInfo]:
+def list_agents(host: AgentHost) -> list[AgentInfo]:
     """The agents of the active plugins, in activation order."""
     found: list[AgentInfo] = []
     for name in host.active:
@@ -165,7 +165,7 @@ def list_agents(host: Host) -> list[AgentInfo]:
     return found
 
 
-def _plugin_status(host: Host, plugin: str) -> str | None:
+def _plugin_status(host: AgentHost, plugin: str) -> str | None:
     """Why a known plugin is not active (None when unknown or active)."""
     if plugin in host.active:
         return None
@@ -180,7 +180,7 @@ def _plugin_status(host: Host, plugin: str) -> str | None:
     return "not active"
 
 
-def find_agent(host: Host, name: str) -> AgentInfo:
+def find_agent(host: AgentHost, name: str) -> AgentInfo:
     """An agent by ``plugin.agent`` or, when only one plugin has it, by its own name.
 
     ``UsageError`` for an unknown or ambiguous name; ``PluginError`` when the name is
@@ -216,7 +216,7 @@ def find_agent(host: Host, name: str) -> AgentInfo:
 # -- providers ---------------------------------------------------------------------------
 
 
-def plugin_providers(host: Host) -> list[tuple[str, Any]]:
+def plugin_providers(host: AgentHost) -> list[tuple[str, Any]]:
     """``(plugin, provider)`` for every provider of the active plugins."""
     found: list[tuple[str, Any]] = []
     for name in host.active:
@@ -226,14 +226,14 @@ def plugin_providers(host: Host) -> list[tuple[str, Any]]:
     return found
 
 
-def list_providers(host: Host) -> list[ProviderInfo]:
+def list_providers(host: AgentHost) -> list[ProviderInfo]:
     """The built-in plugin's providers (registered in ``host.pm``), then those of the
     active plugins."""
     return available(plugin_providers(host), builtins=builtin_providers(host.pm))
 
 
 def resolve_provider(
-    host: Host, agent: AgentInfo, provider: Any = None, model: str | None = None
+    host: AgentHost, agent: AgentInfo, provider: Any = None, model: str | None = None
 ) -> Resolved:
     """Pick the provider for a run.
 
@@ -318,7 +318,7 @@ class _Runner:
 
     def __init__(
         self,
-        host: Host,
+        host: AgentHost,
         agent: AgentInfo,
         resolved: Resolved,
         *,
@@ -473,7 +473,7 @@ class _Runner:
 
 
 async def run_agent(
-    host: Host,
+    host: AgentHost,
     agent_name: str,
     message: str,
     *,

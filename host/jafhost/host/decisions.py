@@ -1,8 +1,8 @@
-"""The user's decisions about plugins, as ``Host`` methods: register a plugin that is not
+"""``Decisions``: the user's decisions about plugins: register a plugin that is not
 installed, enable (with approval), disable, grant and revoke.
 
-A mixin of ``Host`` (``jafhost.host.host``), kept apart because it only reads discovery and
-resolution and writes the state file: no plugin code runs here.
+Owned by ``Host``, which delegates to it. It only reads the catalog (discovery and
+resolution) and writes the state file: no plugin code runs here.
 """
 
 from __future__ import annotations
@@ -16,27 +16,19 @@ from jafhost.errors import PluginError, UsageError
 from jafhost.home.state import State
 
 if TYPE_CHECKING:
-    from jafhost.discovery.records import Discovery
-    from jafhost.discovery.resolve import Resolution
     from jafhost.home.state import StateStore
-    from jafhost.host.views import PluginView
+    from jafhost.host.catalog import Catalog
 
 Approve = Callable[[PluginInfo, list[str]], bool]
 """Asked once per plugin with the permissions it requests that are not yet approved."""
 
 
 class Decisions:
-    """``register``, ``enable``, ``disable``, ``grant``, ``revoke``."""
+    """``register``, ``enable``, ``disable``, ``grant``, ``revoke`` over one state file."""
 
-    if TYPE_CHECKING:  # provided by Host
-        store: StateStore
-        _registered: dict[str, tuple[PluginInfo, Any]]
-        _discovery: Discovery | None
-
-        def discovery(self, refresh: bool = False) -> Discovery: ...
-        def state(self) -> State: ...
-        def resolution(self, state: State | None = None) -> Resolution: ...
-        def plugin(self, name: str) -> PluginView: ...
+    def __init__(self, store: StateStore, catalog: Catalog) -> None:
+        self.store = store
+        self.catalog = catalog
 
     def register(
         self,
@@ -49,7 +41,7 @@ class Decisions:
         summary: str = "",
         kinds: Iterable[str] = (),
         grant: bool = False,
-    ) -> PluginView:
+    ) -> PluginInfo:
         """Add a plugin that is not installed: a module, a class, or an object whose
         methods carry ``@hookimpl`` (for example a ``jafhost.plugin.Plugin``).
 
@@ -91,7 +83,9 @@ class Decisions:
                 raise ManifestError(
                     f"plugin {name}: requires {text!r}: {exc}", plugin=name
                 ) from None
-        taken = [p for p in self.discovery().plugins if p.name == name and p.source != "memory"]
+        taken = [
+            p for p in self.catalog.discovery().plugins if p.name == name and p.source != "memory"
+        ]
         if taken:
             raise ManifestError(
                 f"plugin name {name!r} is already taken by {taken[0].distribution} "
@@ -110,20 +104,12 @@ class Decisions:
             permissions=requested,
             source="memory",
         )
-        self._registered[name] = (info, obj)
-        self._discovery = None
+        self.catalog.add(info, obj)
         if grant:
             self.enable([name], approve=lambda plugin, new: True, dependencies=False)
-        return self.plugin(name)
+        return info
 
     # -- the user's decisions ----------------------------------------------------
-
-    def _known(self, names: Iterable[str]) -> Resolution:
-        resolution = self.resolution()
-        for name in names:
-            if resolution.get(name) is None:
-                self.plugin(name)  # raises UsageError with the known names
-        return resolution
 
     def enable(
         self,
@@ -142,7 +128,7 @@ class Decisions:
         names = list(dict.fromkeys(names))
         if isolation is not None and isolation not in ("inprocess", "process"):
             raise UsageError(f"isolation must be inprocess or process, not {isolation!r}")
-        resolution = self._known(names)
+        resolution = self.catalog.known(names)
         targets: list[str] = []
 
         def add(name: str) -> None:
@@ -164,7 +150,7 @@ class Decisions:
 
         for name in names:
             add(name)
-        state = self.state()
+        state = self.store.load()
         decisions: dict[str, list[str]] = {}
         for name in targets:
             entry = resolution.get(name)
@@ -203,14 +189,14 @@ class Decisions:
     def disable(self, names: Iterable[str]) -> dict[str, list[str]]:
         """Disable plugins; returns, per plugin, the enabled plugins that now lack it."""
         names = list(dict.fromkeys(names))
-        before = self._known(names)
+        before = self.catalog.known(names)
 
         def apply(current: State) -> None:
             for name in names:
                 current.record(name).enabled = False
 
         self.store.update(apply)
-        after = self.resolution()
+        after = self.catalog.resolution()
         affected: dict[str, list[str]] = {}
         for name in names:
             affected[name] = [
@@ -247,7 +233,7 @@ class Decisions:
         compared exactly with each grant's canonical string, so a grant matches only
         itself. ``PermissionSyntaxError`` for a permission that cannot be parsed.
         """
-        self._known([name])
+        self.catalog.known([name])
         from jafhost.security import permissions as vocabulary
 
         text = str(vocabulary.parse(permission))

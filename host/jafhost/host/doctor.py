@@ -12,12 +12,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jafhost.home.paths import HomeLayout
-from jafhost.home.state import State
-from jafhost.host.views import PluginView
+from jafhost.home.state import PluginRecord, State
+from jafhost.host.views import PluginView, plugin_views
 from jafhost.runtime.lifecycle import LoadedPlugin
+
+if TYPE_CHECKING:
+    from jafhost.host.runtime import Runtime
 
 KINDS = ("invalid-config", "needs-approval", "missing-path", "unknown-config-key", "host")
 """``kind`` of a finding: ``host`` is something the host repaired on its own."""
@@ -103,3 +106,95 @@ def plugin_warnings(loaded: Iterable[LoadedPlugin]) -> list[Finding]:
         for p in loaded
         for text in p.warnings
     ]
+
+
+def plugin_report(
+    view: PluginView,
+    record: PluginRecord | None,
+    health: list[dict[str, Any]],
+    *,
+    isolation: str,
+    protections: list[str],
+) -> dict[str, Any]:
+    """One plugin in ``doctor --json``: its ``list`` object, its runtime status, and the
+    ``problem`` (None when nothing is wrong: disabled by choice is not a problem)."""
+    chosen_off = record is not None and not record.enabled
+    problem: str | None = None
+    if (view.status == "invalid" and not chosen_off) or view.status == "unresolved":
+        problem = view.reason
+    elif view.runtime in ("broken", "blocked"):
+        problem = view.error
+    if problem is None:
+        problem = next((h["problem"] for h in health if h["problem"]), None)
+    data = view.list_json()
+    data["runtime"] = view.runtime
+    data["problem"] = problem
+    data["isolation"] = isolation
+    data["protections"] = protections
+    data["integrations"] = health
+    return data
+
+
+def findings(
+    host_warnings: Iterable[str],
+    config_problem: str | None,
+    views: list[PluginView],
+    state: State,
+    layout: HomeLayout,
+    loaded: Iterable[LoadedPlugin],
+) -> list[Finding]:
+    """Everything worth a warning, the host's own repairs first."""
+    found = [Finding("host", text) for text in host_warnings]
+    if config_problem is not None:
+        found.append(
+            Finding("invalid-config", f"{config_problem}; no plugin was started: fix it first")
+        )
+    found += waiting_for_approval(views)
+    found += missing_paths(views, state, layout)
+    found += plugin_warnings(loaded)
+    return found
+
+
+def summary(
+    config_problem: str | None, report: list[dict[str, Any]], found: list[Finding]
+) -> dict[str, Any]:
+    """The ``doctor --json`` object."""
+    return {
+        "ok": config_problem is None and not any(r["problem"] for r in report),
+        "plugins": report,
+        "findings": [f.to_json() for f in found],
+        "warnings": list(dict.fromkeys(f.message for f in found)),
+    }
+
+
+async def diagnose(runtime: Runtime) -> dict[str, Any]:
+    """``Host.doctor``: start everything enabled (unless ``config.toml`` is unusable),
+    report each plugin and the findings, and stop everything again."""
+    config_problem = runtime.config.problem()
+    if config_problem is None:
+        await runtime.activate_all()
+    try:
+        state = runtime.store.load()
+        resolution = runtime.catalog.resolution(state)
+        views = plugin_views(
+            resolution, state, runtime.plugins.get, runtime.config.default_isolation
+        )
+        report = []
+        for view in views:
+            health = await runtime.health(view.name)
+            running = view.runtime == "active"  # what applied; nothing for one not running
+            report.append(
+                plugin_report(
+                    view,
+                    state.plugins.get(view.name),
+                    health,
+                    isolation=runtime.isolation_of(view.name),
+                    protections=runtime.protections(view.name) if running else [],
+                )
+            )
+        found = findings(
+            runtime.store.warnings, config_problem, views, state, runtime.layout, runtime.plugins
+        )
+        return summary(config_problem, report, found)
+    finally:
+        await runtime.deactivate_all()

@@ -1,35 +1,33 @@
-"""Events and integrations, as ``Host`` methods: the event bus of the active plugins,
-``ctx.emit`` and ``ctx.integration``, the host's own events (``plugin.*``, ``tool.*``,
-``permission.denied``).
+"""``HostEvents``: a host's event bus and everything that publishes on it.
 
-A mixin of ``Host`` (``jafhost.host.host``); the delivery rules live in ``jafhost.runtime.events``.
+``host.emit``, ``ctx.emit`` from plugin code (on the host's loop or from another
+thread), and the host's own events (``plugin.*``, ``tool.*``, ``permission.denied``).
+Owned by ``Host``; the delivery rules (patterns, order, chains) live in
+``jafhost.runtime.events``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-
-from jafhost.errors import PluginError
 
 if TYPE_CHECKING:
     import asyncio
 
     from jafhost.runtime.events import DeliveryReport, EventBus, Subscription
-    from jafhost.runtime.lifecycle import LoadedPlugin
+    from jafhost.runtime.registry import PluginRegistry
     from jafhost.types import CallResult
 
 
-class EventsAndIntegrations:
-    """``emit``, the bus, and what plugins reach through their context."""
+class HostEvents:
+    """The bus of one host's active plugins; ``loop`` is the loop plugins started on."""
 
-    if TYPE_CHECKING:  # provided by Host
-        _bus: EventBus | None
-        _loop: asyncio.AbstractEventLoop | None
-        _loaded: dict[str, LoadedPlugin]
-        _active_order: list[str]
-
-        @property
-        def hook_timeout(self) -> float: ...
+    def __init__(self, plugins: PluginRegistry, hook_timeout: Callable[[], float]) -> None:
+        self._plugins = plugins
+        self._hook_timeout = hook_timeout
+        self._bus: EventBus | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """Set when a plugin starts: where ``ctx.emit`` and guard denials are delivered."""
 
     @property
     def bus(self) -> EventBus:
@@ -37,22 +35,26 @@ class EventsAndIntegrations:
             from jafhost.runtime.events import EventBus
             from jafhost.security import guard
 
-            self._bus = EventBus(lambda: self._active_order, self._run_handler)
+            self._bus = EventBus(lambda: self._plugins.order, self._run_handler)
             guard.on_denied(self._on_denied)
         return self._bus
+
+    def listening(self, *names: str) -> bool:
+        """Whether any handler is subscribed to one of ``names`` (without creating the bus)."""
+        return self._bus is not None and any(self._bus.has_subscribers(n) for n in names)
 
     async def _run_handler(self, sub: Subscription, event: Any) -> None:
         from jafhost.runtime.runner import call_plugin
         from jafhost.security.guard import CURRENT_PLUGIN
 
-        loaded = self._loaded[sub.plugin]
+        loaded = self._plugins.loaded[sub.plugin]
         kwargs = {sub.context_param: loaded.ctx} if sub.context_param else {}
         token = CURRENT_PLUGIN.set(loaded.identity)
         try:
             await call_plugin(
                 sub.handler,
                 event,
-                timeout=self.hook_timeout,
+                timeout=self._hook_timeout(),
                 label=f"plugin {sub.plugin}: handler for {sub.pattern!r}",
                 kwargs=kwargs,
             )
@@ -64,14 +66,15 @@ class EventsAndIntegrations:
         order; the report says who received it and who failed."""
         return await self.bus.emit(name, data, source)
 
-    async def _host_event(self, name: str, data: dict[str, Any]) -> None:
+    async def publish(self, name: str, data: dict[str, Any]) -> None:
+        """A host event (``plugin.activated``...), only built when somebody listens."""
         if self._bus is not None and self._bus.has_subscribers(name):
             await self._bus.emit(name, data, "host")
 
-    def _emit_from_plugin(self, plugin: str, name: str, data: Any) -> Any:
+    def from_plugin(self, plugin: str, name: str, data: Any) -> Any:
         """``ctx.emit``: a task to await on the host's loop, or (from a worker thread)
         the delivery report once delivered."""
-        loop = self._loop
+        loop = self.loop
         if loop is None or loop.is_closed():
             raise RuntimeError(f"plugin {plugin}: the host is not running; cannot emit {name!r}")
         import asyncio
@@ -86,14 +89,15 @@ class EventsAndIntegrations:
             return loop.create_task(coro)
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
-    async def _tool_event(self, result: CallResult) -> None:
+    async def tool_finished(self, result: CallResult) -> None:
+        """The router's observer: ``tool.called`` or ``tool.failed``."""
         if result.ok:
-            await self._host_event(
+            await self.publish(
                 "tool.called", {"tool": result.name, "ok": True, "seconds": result.seconds}
             )
         else:
             assert result.error is not None
-            await self._host_event(
+            await self.publish(
                 "tool.failed",
                 {
                     "tool": result.name,
@@ -105,10 +109,10 @@ class EventsAndIntegrations:
 
     def _on_denied(self, plugin: str, permission: str, action: str) -> None:
         """Guard listener (any thread): publish ``permission.denied`` on the host's loop."""
-        loop = self._loop
+        loop = self.loop
         if loop is None or loop.is_closed() or self._bus is None:
             return
-        if not any(loaded.identity is plugin for loaded in self._loaded.values()):
+        if not self._plugins.owns(plugin):
             return  # another host's plugin
         if not self._bus.has_subscribers("permission.denied"):
             return
@@ -119,29 +123,3 @@ class EventsAndIntegrations:
             loop.create_task(self._bus.emit("permission.denied", data, "host", ()))
 
         loop.call_soon_threadsafe(publish)
-
-    def _integration_for(self, requester: str, name: str) -> Any:
-        """``ctx.integration``: the client of ``plugin.name`` if ``requester`` may use it."""
-        plugin, dot, short = name.partition(".")
-        if not dot or not short:
-            raise PluginError(f"integration {name!r}: name it plugin.integration", plugin=requester)
-        asking = self._loaded.get(requester)
-        if plugin != requester and (asking is None or plugin not in asking.requires):
-            raise PluginError(
-                f"plugin {requester} may not use integration {name}: it does not depend on "
-                f"plugin {plugin} (add it to the distribution's requirements)",
-                plugin=requester,
-            )
-        owner = self._loaded.get(plugin)
-        if owner is None or owner.status != "active":
-            raise PluginError(
-                f"integration {name} is not available: plugin {plugin} is not active",
-                plugin=requester,
-            )
-        found = owner.integrations.get(short)
-        if found is None:
-            known = ", ".join(f"{plugin}.{n}" for n in owner.integrations) or "none"
-            raise PluginError(
-                f"unknown integration {name} (plugin {plugin} offers: {known})", plugin=requester
-            )
-        return found[1]

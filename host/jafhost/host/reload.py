@@ -1,13 +1,14 @@
 """Hot reload: replace a running plugin's code without losing what works.
 
-``reload(host, name)`` first imports the plugin's new code beside the old (the old
-modules are set aside, not deleted). If the import fails, the old modules go back and
-the running plugin is never touched. Otherwise the plugin and the active plugins that
-depend on it are deactivated (dependents first), the plugin starts from the new code,
-and the dependents start again. If the new code fails to configure, initialize or
-activate, the old modules and object are put back and started, so the previous version
-keeps serving; the report says what happened either way. A process-isolated plugin is
-reloaded by restarting its worker.
+``reload(runtime, name)`` (``Host.reload`` passes its ``Runtime``) first imports the
+plugin's new code beside the old (the old modules are set aside, not deleted). If the
+import fails, the old modules go back and the running plugin is never touched.
+Otherwise the plugin and the active plugins that depend on it are deactivated
+(dependents first), the plugin starts from the new code, and the dependents start
+again. If the new code fails to configure, initialize or activate, the old modules and
+object are put back and started, so the previous version keeps serving; the report
+says what happened either way. A process-isolated plugin is reloaded by restarting its
+worker.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from jafhost.runtime.runner import describe
 
 if TYPE_CHECKING:
-    from jafhost.host.host import Host
+    from jafhost.host.runtime import Runtime
 
 
 @dataclass
@@ -66,13 +67,13 @@ def _restore(saved: dict[str, ModuleType], entry_point: str) -> None:
     sys.modules.update(saved)
 
 
-async def reload(host: Host, name: str) -> ReloadReport:
+async def reload(runtime: Runtime, name: str) -> ReloadReport:
     """Reload plugin ``name`` (see the module docstring); never raises for plugin code."""
     import importlib
 
     from jafhost.runtime import lifecycle
 
-    loaded = host.loaded(name)
+    loaded = runtime.plugins.get(name)
     if loaded is not None and loaded.info.source == "memory":
         return ReloadReport(
             name,
@@ -81,64 +82,68 @@ async def reload(host: Host, name: str) -> ReloadReport:
             kept_previous=loaded.status == "active",
         )
     if loaded is None or loaded.status != "active":
-        await host.activate(name)
-        now = host.loaded(name)
+        await runtime.activate(name)
+        now = runtime.plugins.get(name)
         ok = now is not None and now.status == "active"
         return ReloadReport(
             name, ok, None if ok else (now.error if now else "not loaded"), [name] if ok else []
         )
-    if host.isolation_of(name) == "process":
-        return await _restart_worker(host, name)
+    if runtime.isolation_of(name) == "process":
+        return await _restart_worker(runtime, name)
     entry_point = loaded.info.entry_point
     saved = _set_aside(lifecycle.plugin_modules(entry_point))
     importlib.invalidate_caches()
     probe = lifecycle.LoadedPlugin(loaded.info)
     try:
-        new_obj = await lifecycle.import_plugin(probe, host.hook_timeout)
+        new_obj = await lifecycle.import_plugin(probe, runtime.config.hook_timeout)
     except BaseException as exc:
         _restore(saved, entry_point)
         if isinstance(exc, KeyboardInterrupt):
             raise
         return ReloadReport(name, False, f"import failed: {describe(exc)}", kept_previous=True)
 
-    dependents = [d for d in host.resolution().dependents(name) if d in host.active]
-    for dependent in reversed([d for d in host.active if d in dependents]):
-        await host.deactivate(dependent)
+    dependents = [
+        d for d in runtime.catalog.resolution().dependents(name) if d in runtime.plugins.active
+    ]
+    for dependent in reversed([d for d in runtime.plugins.active if d in dependents]):
+        await runtime.deactivate(dependent)
     old_obj = loaded.obj
-    await host.deactivate(name)
+    await runtime.deactivate(name)
     restarted: list[str] = []
-    started = await host.start_plugin(name, obj=new_obj)
+    started = await runtime.start_plugin(name, obj=new_obj)
     report = ReloadReport(name, started.status == "active")
     if not report.ok:
         report.error = started.error
         _restore(saved, entry_point)
-        again = await host.start_plugin(name, obj=old_obj)
+        again = await runtime.start_plugin(name, obj=old_obj)
         report.kept_previous = again.status == "active"
     if report.ok or report.kept_previous:
         restarted.append(name)
     for dependent in dependents:
-        if host.loaded(dependent) is None or host.loaded(dependent).status != "active":  # type: ignore[union-attr]
-            await host.activate(dependent)
-            if host.loaded(dependent).status == "active":  # type: ignore[union-attr]
+        if not runtime.plugins.is_active(dependent):
+            again = await runtime.activate(dependent)
+            if again.status == "active":
                 restarted.append(dependent)
     report.restarted = restarted
     return report
 
 
-async def _restart_worker(host: Host, name: str) -> ReloadReport:
+async def _restart_worker(runtime: Runtime, name: str) -> ReloadReport:
     """A process-isolated plugin's code is never imported in the host: restart its worker
     (and its dependents), which imports the new code. Its old code is gone from disk,
     so a failure cannot fall back to it; the report says so."""
-    dependents = [d for d in host.active if d in host.resolution().dependents(name)]
-    await host.deactivate(name)
-    started = await host.start_plugin(name)
+    dependents = [
+        d for d in runtime.plugins.active if d in runtime.catalog.resolution().dependents(name)
+    ]
+    await runtime.deactivate(name)
+    started = await runtime.start_plugin(name)
     report = ReloadReport(
         name, started.status == "active", None if started.status == "active" else started.error
     )
     if report.ok:
         report.restarted.append(name)
         for dependent in dependents:
-            again = await host.activate(dependent)
+            again = await runtime.activate(dependent)
             if again.status == "active":
                 report.restarted.append(dependent)
     return report

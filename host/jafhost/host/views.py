@@ -5,13 +5,16 @@ The same object feeds the rich table and ``--json`` so the two never disagree.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from jafhost.discovery.records import PluginInfo
 
 if TYPE_CHECKING:
-    from jafhost.discovery.resolve import Dependency
+    from jafhost.discovery.resolve import Dependency, Resolution
+    from jafhost.home.state import State
+    from jafhost.runtime.lifecycle import LoadedPlugin
 
 
 @dataclass
@@ -80,3 +83,31 @@ class PluginView:
             data["runtime"] = self.runtime
             data["error"] = self.error
         return data
+
+
+def plugin_views(
+    resolution: Resolution,
+    state: State,
+    loaded: Callable[[str], LoadedPlugin | None],
+    default_isolation: str = "inprocess",
+) -> list[PluginView]:
+    """One view per resolved plugin: its resolution, its record in the state and, if
+    ``loaded`` knows it, its runtime status."""
+    views: list[PluginView] = []
+    for entry in resolution.plugins:
+        record = state.plugins.get(entry.name)
+        running = loaded(entry.name)
+        views.append(
+            PluginView(
+                info=entry.info,
+                status=entry.status,
+                reason=entry.reason,
+                dependencies=entry.dependencies,
+                granted=sorted(record.grants) if record else [],
+                granted_version=record.granted_version if record else None,
+                isolation=record.isolation if record and record.isolation else default_isolation,
+                runtime=running.status if running else None,
+                error=running.error if running else None,
+            )
+        )
+    return views

@@ -145,6 +145,12 @@ def _deny(plugin: str, permission: str, action: str) -> PermissionDenied:
     )
 
 
+def report_denial(plugin: str, permission: str, action: str) -> None:
+    """Record a denial made by the guard of another process (a plugin's worker) and tell
+    the listeners, as for one made here."""
+    _deny(plugin, permission, action)
+
+
 def grant_hint(plugin: str, permission: str) -> str:
     """How the user allows what was denied: the ``jafhost grant`` command, ready to paste."""
     import shlex

@@ -2,8 +2,9 @@
 ``python -m jafhost.runtime.isolation.worker``.
 
 Started by ``jafhost.runtime.isolation.client`` with two pipe descriptors
-(``JAFHOST_WORKER_FDS="R,W"``) that carry newline-delimited JSON; the worker's stdout
-is the host's stderr, so whatever plugin code prints never mixes with the protocol.
+(``JAFHOST_WORKER_FDS="R,W"``) that carry newline-delimited JSON (``protocol``, shared
+with the host); the worker's stdout is the host's stderr, so whatever plugin code prints
+never mixes with the protocol.
 
 Conversation (requests carry an ``id``; the reply repeats it):
 
@@ -32,68 +33,8 @@ import threading
 import time
 from typing import Any
 
-EXIT_MEMORY = 75
-
-
-class Channel:
-    """Newline-delimited JSON over two pipe descriptors; sends are thread-safe."""
-
-    def __init__(self, read_fd: int, write_fd: int) -> None:
-        self._reader = os.fdopen(read_fd, "rb", buffering=1 << 16)
-        self._write_fd = write_fd
-        self._lock = threading.Lock()
-
-    def receive(self) -> Any:
-        import pydantic_core
-
-        line = self._reader.readline()
-        if not line:
-            return None
-        return pydantic_core.from_json(line)
-
-    def send(self, message: Any) -> None:
-        import pydantic_core
-
-        data = pydantic_core.to_json(message, fallback=repr) + b"\n"
-        self.send_bytes(data)
-
-    def send_bytes(self, data: bytes) -> None:
-        view = memoryview(data)
-        with self._lock:
-            while view:
-                written = os.write(self._write_fd, view)
-                view = view[written:]
-
-
-def _exception_json(exc: BaseException, with_traceback: bool = True) -> dict[str, Any]:
-    """An exception as the host re-raises it (so the caller sees the same error)."""
-    import traceback
-
-    from jafhost.errors import PermissionDenied, ToolError
-    from jafhost.runtime.dispatch import ERROR_CODES
-    from jafhost.runtime.runner import HookTimeout
-
-    data: dict[str, Any]
-    if isinstance(exc, PermissionDenied):
-        data = {
-            "kind": "permission_denied",
-            "message": str(exc),
-            "permission": exc.permission,
-            "plugin": exc.plugin,
-        }
-    elif isinstance(exc, ToolError) and exc.code in ERROR_CODES:
-        data = {"kind": "coded", "code": exc.code, "message": str(exc)}
-    elif isinstance(exc, HookTimeout):
-        data = {"kind": "timeout", "message": str(exc)}
-    elif not isinstance(exc, Exception):
-        text = str(exc)
-        data = {"kind": "exit", "message": f"{type(exc).__name__}: {text}" if text else
-                type(exc).__name__}  # fmt: skip
-    else:
-        data = {"kind": "exception", "type": type(exc).__name__, "message": str(exc)}
-    if with_traceback:
-        data["traceback"] = "".join(traceback.format_exception(exc))
-    return data
+from jafhost.runtime.isolation.exits import EXIT_MEMORY
+from jafhost.runtime.isolation.protocol import Channel, error_to_json
 
 
 class Worker:
@@ -300,14 +241,14 @@ class Worker:
             except MemoryError:
                 self._out_of_memory(ident)
             except BaseException as exc:
-                reply = {"ok": False, "error": _exception_json(exc)}
+                reply = {"ok": False, "error": error_to_json(exc)}
             reply["id"] = ident
             try:
                 self.channel.send(reply)
             except MemoryError:
                 self._out_of_memory(ident)
             except (TypeError, ValueError) as exc:  # a result that cannot be encoded
-                error = _exception_json(exc, with_traceback=False)
+                error = error_to_json(exc, with_traceback=False)
                 self.channel.send({"id": ident, "ok": False, "error": error})
             if message.get("op") == "stop":
                 os._exit(0)

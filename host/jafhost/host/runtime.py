@@ -1,0 +1,373 @@
+"""``Runtime``: the running side of a host: starting and stopping plugins in dependency
+order, in process (under the audit guard) or in a worker process, and the tool router.
+
+Owned by ``Host``. It reads the catalog (what resolves), the state (grants, isolation)
+and ``config.toml`` (settings, plugin tables); it records what runs in the shared
+``PluginRegistry`` and publishes ``plugin.*`` events through ``HostEvents``. Events a
+worker sends go through ``emit`` (the host's own ``emit``, so they can be observed).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jafhost.errors import PluginError
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from jafhost.discovery.records import PluginInfo
+    from jafhost.discovery.resolve import Resolution
+    from jafhost.home.paths import HomeLayout
+    from jafhost.home.state import StateStore
+    from jafhost.host.catalog import Catalog
+    from jafhost.host.events import HostEvents
+    from jafhost.host.settings import HostConfig
+    from jafhost.runtime.isolation.spec import WorkerSpec
+    from jafhost.runtime.lifecycle import LoadedPlugin
+    from jafhost.runtime.registry import PluginRegistry
+    from jafhost.runtime.routing import ToolRouter
+    from jafhost.types import PluginContext
+
+Emit = Callable[[str, Any, str], Coroutine[Any, Any, Any]]
+"""``emit(name, data, source)``: deliver an event a plugin's worker sent (``Host.emit``)."""
+
+
+class Runtime:
+    """Activation, deactivation and routing for the plugins of one host."""
+
+    def __init__(
+        self,
+        layout: HomeLayout,
+        store: StateStore,
+        config: HostConfig,
+        catalog: Catalog,
+        plugins: PluginRegistry,
+        events: HostEvents,
+        emit: Emit,
+    ) -> None:
+        self.layout = layout
+        self.store = store
+        self.config = config
+        self.catalog = catalog
+        self.plugins = plugins
+        self.events = events
+        self._emit = emit
+        self.debug = False
+        """Tracebacks in tool errors (read when the router is built)."""
+        self._pm: pluggy.PluginManager | None = None
+        self._router: ToolRouter | None = None
+
+    @property
+    def pm(self) -> pluggy.PluginManager:
+        if self._pm is None:
+            from jafhost.agents.providers.builtin import BUILTIN_PLUGIN, BuiltinProviders
+            from jafhost.runtime.plugin_manager import make_plugin_manager
+
+            self._pm = make_plugin_manager()
+            self._pm.register(BuiltinProviders(), name=BUILTIN_PLUGIN)  # always on, undiscovered
+        return self._pm
+
+    @property
+    def router(self) -> ToolRouter:
+        if self._router is None:
+            from jafhost.runtime.routing import ToolRouter
+
+            self._router = ToolRouter(
+                self.pm,
+                self.plugins.get,
+                self.inactive_status,
+                lambda: self.config.settings.call_timeout,
+            )
+            self._router.debug = self.debug
+            self._router.observer = self.events.tool_finished
+            self._router.observing = lambda: self.events.listening("tool.called", "tool.failed")
+        return self._router
+
+    def inactive_status(self, plugin: str) -> str | None:
+        """Why a known plugin has no tools right now (None if unknown or active)."""
+        loaded = self.plugins.get(plugin)
+        if loaded is not None and loaded.status == "active":
+            return None
+        if loaded is not None and loaded.status in ("broken", "blocked"):
+            return f"{loaded.status}: {loaded.error}"
+        entry = self.catalog.resolution().get(plugin)
+        if entry is None:
+            return None
+        if entry.status == "enabled":
+            return "not active"
+        return f"{entry.status}: {entry.reason}" if entry.reason else entry.status
+
+    # -- isolation ---------------------------------------------------------------------
+
+    def isolation_of(self, name: str) -> str:
+        """``process`` or ``inprocess``: the plugin's own choice, else ``[host] isolation``."""
+        record = self.store.load().plugins.get(name)
+        if record is not None and record.isolation:
+            return record.isolation
+        return self.config.isolation
+
+    def worker_spec(self, info: PluginInfo, config_table: dict[str, Any]) -> WorkerSpec:
+        """How to start ``info``'s worker: this host's folders and limits, and its grants
+        read again from the state at every start."""
+        from jafhost.runtime.isolation.spec import WorkerSpec
+        from jafhost.security.sandbox import cpu_budget
+
+        name = info.name
+        settings = self.config.settings
+        hook_timeout = self.config.hook_timeout
+
+        def grants() -> list[str]:
+            record = self.store.load().plugins.get(name)
+            return list(record.grants) if record else []
+
+        return WorkerSpec(
+            info=info,
+            data_dir=self.layout.data_dir(name),
+            cache_dir=self.layout.cache_dir(name),
+            config_table=config_table,
+            grants=grants,
+            hook_timeout=hook_timeout,
+            memory_mb=settings.memory_mb,
+            open_files=settings.open_files,
+            cpu_seconds=cpu_budget(settings.call_timeout, hook_timeout),
+            schema_file=self.layout.schema_file(name),
+        )
+
+    def protections(self, name: str) -> list[str]:
+        """What guards a plugin: in force for a running one, else what would apply here
+        (probed from the kernel; no plugin code runs)."""
+        from jafhost.errors import StateError
+        from jafhost.runtime.isolation import launch
+
+        loaded = self.plugins.get(name)
+        if loaded is not None and loaded.status == "active":
+            running = launch.protections(loaded)
+            return running if running is not None else ["audit-guard"]
+        if self.isolation_of(name) != "process":
+            return ["audit-guard"]
+        entry = self.catalog.resolution().get(name)
+        if entry is None:
+            return []
+        try:
+            return launch.predicted(self.worker_spec(entry.info, {}))
+        except StateError:
+            return []
+
+    # -- starting and stopping -------------------------------------------------------------
+
+    async def start_plugin(self, name: str, obj: Any = None) -> LoadedPlugin:
+        """Start one resolved plugin, optionally from an already imported object (reload)."""
+        return await self._start(self.catalog.resolution(), name, obj)
+
+    async def _start(self, resolution: Resolution, name: str, obj: Any = None) -> LoadedPlugin:
+        import asyncio
+
+        from jafhost.runtime import lifecycle
+
+        entry = resolution.get(name)
+        assert entry is not None
+        loaded = lifecycle.LoadedPlugin(entry.info)
+        loaded.requires = entry.requires_plugins(optional=True)
+        self.plugins.loaded[name] = loaded
+        self.events.loop = asyncio.get_running_loop()
+        for dep in entry.requires_plugins():
+            other = self.plugins.get(dep)
+            if other is None or other.status != "active":
+                state = other.status if other else "not loaded"
+                why = f": {other.error}" if other and other.error else ""
+                loaded.status, loaded.error = (
+                    "blocked",
+                    f"needs plugin {dep}, which is {state}{why}",
+                )
+                return loaded
+        self.catalog.prepare_imports()
+        _ = self.config.settings
+        registered = self.catalog.is_registered(name)
+        if obj is None and registered:
+            obj = self.catalog.registered_object(name)
+        if self.isolation_of(name) == "process":
+            await self._start_in_worker(loaded, registered)
+        else:
+            await self._start_in_process(loaded, obj)
+        await self._started(loaded)
+        return loaded
+
+    async def _start_in_process(self, loaded: LoadedPlugin, obj: Any) -> None:
+        from jafhost.home.config import plugin_config_table, plugin_table
+        from jafhost.runtime import lifecycle
+
+        name, table = loaded.name, self.config.table
+        loaded.identity = self._guard(loaded)
+        await lifecycle.start(
+            self.pm,
+            loaded,
+            config_table=plugin_config_table(table, name, os.environ),
+            file_table=plugin_table(table, name),
+            environ=os.environ,
+            data_dir=self.layout.data_dir(name),
+            schema_file=self.layout.schema_file(name),
+            timeout=self.config.hook_timeout,
+            make_context=self._make_context,
+            obj=obj,
+        )
+
+    async def _start_in_worker(self, loaded: LoadedPlugin, registered: bool) -> None:
+        """A reload's ``obj`` is ignored here: the worker imports the plugin afresh."""
+        from jafhost.home.config import plugin_config_table
+        from jafhost.runtime.isolation import launch
+
+        if registered:
+            loaded.status = "broken"
+            loaded.error = "a plugin registered in memory runs in-process; it cannot be isolated"
+            return
+        name = loaded.name
+        table = plugin_config_table(self.config.table, name, os.environ)
+
+        def emit(event: str, data: Any) -> Coroutine[Any, Any, Any]:
+            return self._emit(event, data, name)
+
+        await launch.start(self.worker_spec(loaded.info, table), loaded, emit)
+
+    def _guard(self, loaded: LoadedPlugin) -> str:
+        """Compile the plugin's grants and arm the audit hook before any of its code runs;
+        returns the identity its code runs under (carrying this host's grants for it)."""
+        from jafhost.discovery.folders import own_folders
+        from jafhost.security import guard
+        from jafhost.security.policy import Policy
+
+        name = loaded.name
+        record = self.store.load().plugins.get(name)
+        policy = Policy.compile(
+            name,
+            record.grants if record else [],
+            self.layout.data_dir(name),
+            self.layout.cache_dir(name),
+            extra_read=own_folders(loaded.info),
+        )
+        guard.install()
+        return guard.identity(policy)
+
+    def _make_context(self, loaded: LoadedPlugin, config: Any, data_dir: Path) -> PluginContext:
+        from jafhost.runtime.lifecycle import plugin_context
+
+        return plugin_context(
+            loaded.name,
+            config,
+            data_dir,
+            emit=self.events.from_plugin,
+            integration=self.plugins.integration,
+        )
+
+    async def _started(self, loaded: LoadedPlugin) -> None:
+        """Publish what a plugin that just started offers, or report its failure."""
+        if loaded.status != "active":
+            await self.events.publish(
+                "plugin.failed",
+                {"plugin": loaded.name, "status": loaded.status, "error": loaded.error},
+            )
+            return
+        self.plugins.order.append(loaded.name)
+        self.router.add(loaded)
+        self.events.bus.subscribe(loaded.name, loaded.subscriptions)
+        await self.events.publish(
+            "plugin.activated", {"plugin": loaded.name, "version": loaded.info.version}
+        )
+
+    async def _stop(self, name: str) -> None:
+        """Withdraw a plugin's tools and handlers, then run its shut-down."""
+        from jafhost.runtime import lifecycle
+
+        loaded = self.plugins.loaded[name]
+        self.router.remove(name)
+        self.events.bus.unsubscribe(name)
+        self.plugins.order.remove(name)
+        self.events.bus.order_changed()
+        if loaded.extras.get("worker") is not None:  # process isolation: end its worker
+            from jafhost.runtime.isolation import launch
+
+            await launch.stop(loaded, self.config.hook_timeout)
+        problem = await lifecycle.stop(self.pm, loaded, self.config.hook_timeout)
+        if problem:
+            lifecycle.LOGGER.warning("plugin %s: %s", name, problem)
+        await self.events.publish("plugin.deactivated", {"plugin": name})
+
+    # -- in dependency order -------------------------------------------------------------
+
+    async def activate_all(self) -> list[LoadedPlugin]:
+        """Activate every enabled, resolved plugin in dependency order; never raises for
+        a plugin's failure (see each ``LoadedPlugin.status``/``error``)."""
+        resolution = self.catalog.resolution()
+        results = []
+        for name in resolution.order:
+            current = self.plugins.get(name)
+            if current is not None and current.status == "active":
+                results.append(current)
+                continue
+            results.append(await self._start(resolution, name))
+        return results
+
+    async def activate(self, name: str) -> LoadedPlugin:
+        """Activate one plugin and, first, the plugins it requires."""
+        resolution = self.catalog.known([name])
+        entry = resolution.get(name)
+        assert entry is not None
+        if entry.status != "enabled":
+            raise PluginError(
+                f"cannot activate {name}: it is {entry.status}: {entry.reason}", plugin=name
+            )
+        for dep in entry.requires_plugins():
+            if not self.plugins.is_active(dep):
+                await self.activate(dep)
+        current = self.plugins.get(name)
+        if current is not None and current.status == "active":
+            return current
+        return await self._start(resolution, name)
+
+    async def deactivate(self, name: str) -> None:
+        """Deactivate one plugin, after the active plugins that depend on it."""
+        resolution = self.catalog.resolution()
+        for dependent in reversed(self.plugins.order):
+            if dependent in resolution.dependents(name):
+                await self.deactivate(dependent)
+        if not self.plugins.is_active(name):
+            return
+        await self._stop(name)
+
+    async def deactivate_all(self) -> None:
+        """Deactivate every active plugin in reverse activation order."""
+        for name in reversed(list(self.plugins.order)):
+            await self._stop(name)
+
+    # -- health --------------------------------------------------------------------------
+
+    async def health(self, name: str) -> list[dict[str, Any]]:
+        """Run the health check of each of an active plugin's integrations."""
+        from jafhost.runtime.lifecycle import run_as
+
+        loaded = self.plugins.get(name)
+        if loaded is None or loaded.status != "active":
+            return []
+        results = []
+        for short, (spec, client) in loaded.integrations.items():
+            problem = None
+            if spec.health is not None:
+                try:
+                    healthy = await run_as(
+                        loaded,
+                        spec.health,
+                        self.config.hook_timeout,
+                        f"integration {short}: health",
+                        client,
+                    )
+                    if healthy is False:
+                        problem = f"integration {name}.{short} reports it is unhealthy"
+                except Exception as exc:
+                    problem = f"integration {name}.{short} health check failed: {exc}"
+            results.append(
+                {"name": f"{name}.{short}", "checked": spec.health is not None, "problem": problem}
+            )
+        return results

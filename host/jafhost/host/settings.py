@@ -1,0 +1,95 @@
+"""``HostConfig``: ``config.toml`` as one host uses it, read once.
+
+The ``[host]`` settings (isolation, time limits, worker limits), the whole table (plugin
+sections become their configuration), and why the file cannot be used. A quick
+check (``config_fast``) answers for commands that run no plugin code, so they never
+import the full validation.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jafhost.home.config import HostSettings
+    from jafhost.home.paths import HomeLayout
+
+
+class HostConfig:
+    """``config.toml`` under ``layout``; ``hook_timeout`` (if given) overrides its own."""
+
+    def __init__(self, layout: HomeLayout, hook_timeout: float | None = None) -> None:
+        self._layout = layout
+        self._hook_timeout = hook_timeout
+        self._settings: HostSettings | None = None
+        self._table: dict[str, Any] | None = None
+        self._problem: str | None = None
+
+    def problem(self) -> str | None:
+        """Why ``config.toml`` cannot be used (bad TOML, a wrong ``[host]`` value or key),
+        naming the file, or None; checked once."""
+        if self._problem is None:
+            from jafhost.home.config_fast import plainly_valid
+
+            path = self._layout.config
+            try:
+                text: str | None = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                text = None  # none (no problem), or unreadable: the full check names it
+            self._problem = ""
+            if (text is not None and not plainly_valid(text)) or (text is None and path.exists()):
+                from jafhost.errors import StateError
+                from jafhost.home.config import host_settings, read_config
+
+                try:
+                    host_settings(read_config(path), path)
+                except StateError as exc:
+                    self._problem = " ".join(str(exc).split())
+        return self._problem or None
+
+    def warnings(self) -> list[str]:
+        """The problem, if any, as the warning shown where no plugin code runs."""
+        problem = self.problem()
+        if problem is None:
+            return []
+        return [
+            f"{problem}; the defaults apply here, and commands that run plugins "
+            "refuse until it is fixed"
+        ]
+
+    @property
+    def settings(self) -> HostSettings:
+        """The ``[host]`` settings (``StateError`` when the file cannot be used)."""
+        if self._settings is None:
+            from jafhost.home.config import host_settings, read_config
+
+            self._table = read_config(self._layout.config)
+            self._settings = host_settings(self._table, self._layout.config)
+        return self._settings
+
+    @property
+    def default_isolation(self) -> str:
+        """``[host] isolation`` if something already read the settings, else
+        ``inprocess``: listing plugins never reads the file just for this."""
+        return self._settings.isolation if self._settings is not None else "inprocess"
+
+    @property
+    def table(self) -> dict[str, Any]:
+        """The whole file as read with the settings (empty before that)."""
+        return self._table or {}
+
+    @property
+    def hook_timeout(self) -> float:
+        if self._hook_timeout is not None:
+            return self._hook_timeout
+        return self.settings.hook_timeout
+
+    @property
+    def isolation(self) -> str:
+        """The ``[host] isolation`` default; ``inprocess`` when the file cannot be used."""
+        from jafhost.errors import StateError
+
+        try:
+            return self.settings.isolation
+        except StateError:
+            return "inprocess"

@@ -1,0 +1,123 @@
+"""Run a plugin in a worker process: what the host calls for ``isolation = "process"``.
+
+``start`` boots the worker from a ``WorkerSpec`` and fills the plugin's ``LoadedPlugin``
+with proxies (``proxies``); ``stop`` ends it. The host passes what the worker's notices
+need as callables (``emit``: deliver an event from the plugin), never itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+from jafhost.runtime.isolation.client import Worker, WorkerError
+from jafhost.runtime.isolation.proxies import proxy_subscriptions, proxy_tools
+
+if TYPE_CHECKING:
+    from jafhost.runtime.isolation.spec import WorkerSpec
+    from jafhost.runtime.lifecycle import LoadedPlugin
+
+LOGGER = logging.getLogger("jafhost")
+
+Emit = Callable[[str, Any], Coroutine[Any, Any, Any]]
+"""Deliver event ``name`` with ``data`` on the host, as coming from the plugin."""
+
+
+def worker_of(loaded: LoadedPlugin) -> Worker | None:
+    """The worker of a process-isolated plugin, or None."""
+    found = loaded.extras.get("worker")
+    return found if isinstance(found, Worker) else None
+
+
+def predicted(spec: WorkerSpec) -> list[str]:
+    """The protections a worker for this spec would get here (no plugin code runs)."""
+    from jafhost.security.sandbox import plan
+
+    return plan(spec.sandbox(spec.grants()))
+
+
+def protections(loaded: LoadedPlugin | None) -> list[str] | None:
+    """What is in force for a running plugin (None if it has no worker)."""
+    if loaded is None:
+        return None
+    worker = worker_of(loaded)
+    if worker is None:
+        return None
+    return list(worker.protections or loaded.extras.get("protections", []))
+
+
+def _on_notice(loaded: LoadedPlugin, emit: Emit | None) -> Callable[[dict[str, Any]], None]:
+    tasks: set[asyncio.Task[Any]] = set()
+
+    def notice(message: dict[str, Any]) -> None:
+        op = message.get("op")
+        if op == "denied":  # the guard in the worker refused something: tell our listeners
+            from jafhost.security import guard
+
+            guard.report_denial(
+                loaded.identity, str(message.get("permission")), str(message.get("action"))
+            )
+        elif op == "emit" and emit is not None:
+            task = asyncio.get_running_loop().create_task(
+                emit(str(message.get("name")), message.get("data"))
+            )
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    return notice
+
+
+def _record_schema(spec: WorkerSpec, schema: Any) -> None:
+    from jafhost.runtime.lifecycle import _record_schema as record
+
+    if schema is not None and spec.schema_file is not None:
+        record(spec.schema_file, SimpleNamespace(model_json_schema=lambda: schema))
+
+
+async def start(spec: WorkerSpec, loaded: LoadedPlugin, emit: Emit | None = None) -> None:
+    """Start ``loaded`` in a new worker; on failure it is left ``broken`` with the reason."""
+    from jafhost.types import AgentSpec
+
+    worker = Worker(spec, _on_notice(loaded, emit))
+    loaded.extras["worker"] = worker
+    try:
+        reply = await worker.boot()
+    except WorkerError as exc:
+        loaded.status, loaded.error = "broken", str(exc)
+        return
+    except Exception as exc:  # could not even spawn it (no such interpreter, no fds...)
+        loaded.status, loaded.error = "broken", f"cannot start a worker process: {exc}"
+        return
+    loaded.extras["protections"] = list(worker.protections)
+    loaded.warnings = [str(w) for w in reply.get("warnings", [])]
+    _record_schema(spec, reply.get("config_schema"))
+    if reply.get("status") != "active":
+        worker.kill()
+        loaded.status = "broken"
+        loaded.error = str(reply.get("error") or "the plugin did not start in its worker")
+        loaded.traceback = reply.get("traceback")
+        return
+    for note in reply.get("notes", []):
+        LOGGER.warning("plugin %s (process isolation): %s", loaded.name, note)
+    loaded.tools = proxy_tools(worker, list(reply.get("tools", [])))
+    loaded.agents = [
+        AgentSpec(**{**a, "tools": tuple(a.get("tools", ()))}) for a in reply.get("agents", [])
+    ]
+    patterns = list(reply.get("subscriptions", []))
+    if patterns:
+        loaded.subscriptions = proxy_subscriptions(worker, patterns)
+    loaded.status, loaded.error = "active", None
+
+
+async def stop(loaded: LoadedPlugin, timeout: float) -> None:
+    """Deactivate the plugin in its worker and end the worker (the host then clears
+    ``loaded`` with ``lifecycle.stop`` as for any plugin)."""
+    worker = worker_of(loaded)
+    if worker is None:
+        return
+    problem = await worker.stop(timeout)
+    if problem:
+        LOGGER.warning("plugin %s: %s", loaded.name, problem)

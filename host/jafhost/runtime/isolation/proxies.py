@@ -1,0 +1,76 @@
+"""Stand-ins on the host for what a plugin offers from its worker: tools whose function
+sends a ``call``, event handlers that send an ``event``.
+
+The router, the bus and the middleware treat them like a plugin's own: only the work
+happens in the worker (arguments are validated there, by the tool's real validator).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jafhost.runtime.events import Subscription
+    from jafhost.runtime.isolation.client import Worker
+    from jafhost.tools import Tool
+
+
+class PassThrough:
+    """Stands in for a tool's validator on the host: arguments go to the worker as they
+    are and are validated there by the real one."""
+
+    def validate_python(self, data: Any) -> Any:
+        namespace = SimpleNamespace()
+        namespace.__dict__.update(data)
+        return namespace
+
+
+def _tool_proxy(worker: Worker, name: str) -> Callable[..., Any]:
+    async def proxy(**arguments: Any) -> Any:
+        return await worker.call(name, arguments)
+
+    proxy.__name__ = name
+    proxy.__qualname__ = f"worker.{worker.plugin}.{name}"
+    return proxy
+
+
+def _handler_proxy(worker: Worker, index: int, pattern: str) -> Callable[..., Any]:
+    async def handler(event: Any) -> None:
+        await worker.event(index, event.to_json(), pattern)
+
+    handler.__qualname__ = f"worker.{worker.plugin}.handler[{pattern}]"
+    return handler
+
+
+def proxy_tools(worker: Worker, described: list[dict[str, Any]]) -> list[Tool]:
+    """The tools the worker described in its ``start`` reply, calling into it."""
+    from jafhost.tools import Tool
+
+    tools = []
+    for item in described:
+        tools.append(
+            Tool(
+                plugin=worker.plugin,
+                name=item["name"],
+                description=item.get("description") or item["name"],
+                input_schema=item.get("input_schema") or {"type": "object", "properties": {}},
+                function=_tool_proxy(worker, item["name"]),
+                validator=PassThrough(),
+                is_async=True,
+                confirm=bool(item.get("confirm")),
+                extras={"isolation": "process", "worker_is_async": bool(item.get("is_async"))},
+            )
+        )
+    return tools
+
+
+def proxy_subscriptions(worker: Worker, patterns: list[str]) -> list[Subscription]:
+    """The worker's event subscriptions (by pattern, in its order), delivered into it."""
+    from jafhost.runtime.events import subscriptions
+
+    subs: list[Subscription] = []
+    for index, pattern in enumerate(patterns):
+        subs.extend(subscriptions(worker.plugin, {pattern: _handler_proxy(worker, index, pattern)}))
+    return subs

@@ -1,0 +1,62 @@
+"""``WorkerSpec``: everything needed to start one plugin's worker process.
+
+Built by the host (its layout, settings and state) and handed to the pipe client, so
+nothing in ``jafhost.runtime`` reads the host itself. ``sandbox`` turns it into what the
+worker applies to itself before any plugin code runs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jafhost.security.sandbox import SandboxSpec
+
+if TYPE_CHECKING:
+    from jafhost.discovery.records import PluginInfo
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """How to start one plugin's worker, built by the host; ``grants`` is called again at
+    every start, so a restarted worker runs with the grants in force at that moment."""
+
+    info: PluginInfo
+    data_dir: Path
+    cache_dir: Path
+    config_table: dict[str, Any]
+    grants: Callable[[], list[str]]
+    hook_timeout: float = 10.0
+    memory_mb: int = 2048
+    open_files: int = 256
+    cpu_seconds: int = 120
+    paths: list[str] = field(default_factory=lambda: list(sys.path))
+    python: str = sys.executable
+    schema_file: Path | None = None
+    """Where the plugin's config JSON Schema is recorded when it starts (None: nowhere)."""
+
+    @property
+    def plugin(self) -> str:
+        return self.info.name
+
+    def sandbox(self, grants: list[str]) -> SandboxSpec:
+        from jafhost.discovery.folders import own_folders
+
+        extra = [p for p in (self.info.location,) if p] + own_folders(self.info)
+        if self.info.manifest:
+            extra.append(os.path.dirname(self.info.manifest))
+        return SandboxSpec(
+            plugin=self.plugin,
+            grants=tuple(grants),
+            data_dir=str(self.data_dir),
+            cache_dir=str(self.cache_dir),
+            memory_mb=self.memory_mb,
+            open_files=self.open_files,
+            cpu_seconds=self.cpu_seconds,
+            extra_read=tuple(extra),
+            parent_pid=os.getpid(),
+        )

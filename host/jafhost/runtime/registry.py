@@ -1,0 +1,76 @@
+"""The plugins one host has loaded: each ``LoadedPlugin`` by name, the order the active
+ones were activated in, and the rule for reaching another plugin's integration.
+
+Shared by the parts of a host that start plugins, deliver events and serve
+``ctx.integration``, so each reads the same records instead of asking the host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from jafhost.errors import PluginError
+
+if TYPE_CHECKING:
+    from jafhost.runtime.lifecycle import LoadedPlugin
+
+
+class PluginRegistry:
+    """``LoadedPlugin`` records by name (whatever their status) and the activation order."""
+
+    def __init__(self) -> None:
+        self.loaded: dict[str, LoadedPlugin] = {}
+        self.order: list[str] = []
+        """Active plugins in activation order (the event bus reads this list live)."""
+
+    def get(self, name: str) -> LoadedPlugin | None:
+        return self.loaded.get(name)
+
+    def __iter__(self) -> Iterator[LoadedPlugin]:
+        return iter(list(self.loaded.values()))
+
+    @property
+    def active(self) -> list[str]:
+        """Active plugins in activation order (a copy)."""
+        return list(self.order)
+
+    def is_active(self, name: str) -> bool:
+        loaded = self.loaded.get(name)
+        return loaded is not None and loaded.status == "active"
+
+    def identity(self, name: str) -> str:
+        """The identity plugin ``name``'s code runs under (its name if it is not loaded)."""
+        loaded = self.loaded.get(name)
+        return loaded.identity if loaded is not None else name
+
+    def owns(self, identity: str) -> bool:
+        """Whether ``identity`` is one of these plugins' (not another host's)."""
+        return any(loaded.identity is identity for loaded in self.loaded.values())
+
+    def integration(self, requester: str, name: str) -> Any:
+        """``ctx.integration``: the client of ``plugin.name`` if ``requester`` may use it
+        (its own, or one of a plugin it depends on that is active)."""
+        plugin, dot, short = name.partition(".")
+        if not dot or not short:
+            raise PluginError(f"integration {name!r}: name it plugin.integration", plugin=requester)
+        asking = self.loaded.get(requester)
+        if plugin != requester and (asking is None or plugin not in asking.requires):
+            raise PluginError(
+                f"plugin {requester} may not use integration {name}: it does not depend on "
+                f"plugin {plugin} (add it to the distribution's requirements)",
+                plugin=requester,
+            )
+        owner = self.loaded.get(plugin)
+        if owner is None or owner.status != "active":
+            raise PluginError(
+                f"integration {name} is not available: plugin {plugin} is not active",
+                plugin=requester,
+            )
+        found = owner.integrations.get(short)
+        if found is None:
+            known = ", ".join(f"{plugin}.{n}" for n in owner.integrations) or "none"
+            raise PluginError(
+                f"unknown integration {name} (plugin {plugin} offers: {known})", plugin=requester
+            )
+        return found[1]
