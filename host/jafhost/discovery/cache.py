@@ -22,11 +22,11 @@ import json
 import os
 import stat
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jafhost._version import __version__
+from jafhost.atomic import write_atomic
 
 if TYPE_CHECKING:
     from jafhost.discovery.records import Discovery
@@ -143,14 +143,8 @@ class DiscoveryCache:
         }
         try:
             self.file.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.file.parent, prefix=".discovery-", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as out:
-                    json.dump(payload, out, separators=(",", ":"))
-                os.replace(tmp, self.file)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            data = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+            write_atomic(self.file, data, durable=False)
         except OSError:
             pass
 

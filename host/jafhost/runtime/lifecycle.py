@@ -14,15 +14,14 @@ import functools
 import importlib
 import json
 import logging
-import os
 import sys
-import tempfile
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from jafhost.atomic import write_atomic
 from jafhost.runtime.runner import HookTimeout, call_plugin, describe
 from jafhost.security.guard import CURRENT_PLUGIN
 from jafhost.types import PluginContext
@@ -310,10 +309,7 @@ def _record_schema(schema_file: Path, model: Any) -> None:
     try:
         schema = model.model_json_schema()
         schema_file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=schema_file.parent, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(schema, out, indent=2)
-        os.replace(tmp, schema_file)
+        write_atomic(schema_file, json.dumps(schema, indent=2).encode("utf-8"), durable=False)
     except (OSError, TypeError, ValueError) as exc:
         LOGGER.warning("could not record the config schema of %s: %s", schema_file, exc)
 
