@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
+from jafhost.errors import ToolDefinitionError
+
 F = TypeVar("F", bound=Callable[..., Any])
 TOOL_ATTRIBUTE = "__jaf_tool__"
 TOOL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
@@ -63,10 +65,6 @@ def tool(
 
 def tool_options(fn: Callable[..., Any]) -> ToolOptions:
     return getattr(fn, TOOL_ATTRIBUTE, None) or ToolOptions()
-
-
-class ToolDefinitionError(ValueError):
-    """A function cannot be offered as a tool; the message says which and why."""
 
 
 @dataclass

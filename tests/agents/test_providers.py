@@ -15,14 +15,13 @@ import pytest
 from jafhost.agents.providers import (
     ModelToolCall,
     ModelTurn,
-    ProviderError,
     available,
     resolve,
     split_model,
 )
 from jafhost.agents.providers.openai_compat import OpenAIProvider
 from jafhost.agents.providers.scripted import ScriptedProvider
-from jafhost.errors import UsageError
+from jafhost.errors import ProviderError, UsageError
 from openai_stub import OpenAIStub
 
 TOOLS = [

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from jafhost.errors import PermissionSyntaxError
 from jafhost.security import permissions
 from jafhost.security.permissions import (
     Permission,
-    PermissionSyntaxError,
     canonical,
     from_manifest_table,
     make,

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from jafhost.agents.providers import (
     ModelToolCall,
     ModelTurn,
-    ProviderError,
     ProviderInfo,
     Resolved,
     available,
@@ -34,7 +33,7 @@ from jafhost.agents.providers import (
     resolve,
     split_model,
 )
-from jafhost.errors import PluginError, UsageError, quoted
+from jafhost.errors import HookTimeout, PluginError, ProviderError, UsageError, describe, quoted
 from jafhost.runtime.dispatch import CallError, CallResult
 from jafhost.security.guard import CURRENT_PLUGIN
 from jafhost.tools import split_name
@@ -280,15 +279,6 @@ def _full_name(name: str) -> str:
     return f"{parts[0]}.{parts[1]}" if parts else name
 
 
-def _describe(exc: BaseException) -> str:
-    from jafhost.runtime.runner import PluginExit
-
-    if isinstance(exc, ProviderError | PluginError | PluginExit):
-        return str(exc)
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def _check_turn(value: Any, label: str) -> ModelTurn:
     if isinstance(value, Mapping):
         return ModelTurn.from_json(value, f"provider {label}")
@@ -340,7 +330,7 @@ class _Runner:
         return any(fnmatch.fnmatchcase(full_name, p) for p in self.patterns)
 
     async def ask_model(self, tools: list[dict[str, Any]]) -> ModelTurn:
-        from jafhost.runtime.runner import HookTimeout, call_plugin
+        from jafhost.runtime.runner import call_plugin
 
         provider = self.resolved.provider
         token = CURRENT_PLUGIN.set(
@@ -411,7 +401,7 @@ class _Runner:
                 return run
             except Exception as exc:
                 run.stop = "provider_error"
-                run.error = f"model provider {self.resolved.label} failed: {_describe(exc)}"
+                run.error = f"model provider {self.resolved.label} failed: {describe(exc)}"
                 return run
             assistant: dict[str, Any] = {"role": "assistant", "content": turn.content}
             if turn.tool_calls:
@@ -512,7 +502,7 @@ async def run_agent(
                 import logging
 
                 logging.getLogger("jafhost").warning(
-                    "closing model provider %s: %s", resolved.label, _describe(exc)
+                    "closing model provider %s: %s", resolved.label, describe(exc)
                 )
 
 

@@ -122,6 +122,7 @@ async def _ask_model(host: Host, loaded: LoadedPlugin) -> type[BaseModel] | None
     from pydantic import BaseModel
 
     from jafhost import hookspecs
+    from jafhost.errors import describe
     from jafhost.runtime import lifecycle
 
     name = loaded.name
@@ -136,8 +137,7 @@ async def _ask_model(host: Host, loaded: LoadedPlugin) -> type[BaseModel] | None
     try:
         model = await lifecycle.call_hook(pm, "jaf_config_schema", loaded, host.hook_timeout)
     except Exception as exc:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        problem = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        problem = describe(exc, first_line=True)
         raise Failed(f"plugin {name}: jaf_config_schema failed: {problem}") from None
     if model is None:
         return None

@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, Secret, SecretBytes, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 
-from jafhost.errors import PluginError, StateError
+from jafhost.errors import ConfigError, StateError
 
 ENV_PREFIX = "JAFHOST_"
 """Environment overrides are ``JAFHOST_<PLUGIN>__<FIELD>[__<SUBFIELD>...]``."""
@@ -398,36 +398,6 @@ def _lookup(table: Mapping[str, Any], key: Key) -> tuple[bool, Any]:
             return False, None
         current = current[part]
     return True, current
-
-
-class ConfigError(PluginError):
-    """A plugin's configuration does not validate; ``problems`` are (key, message) pairs.
-
-    The message names the plugin, each field at fault and the problem, and where an
-    environment variable set the value, that variable. It never contains a value.
-    ``needs`` maps the keys of missing required fields (as in ``problems``) to how to set
-    each one; when nothing else is wrong the message is only that, in one line:
-    ``plugin sqlite needs configuration: jafhost config set sqlite database PATH (or
-    JAFHOST_SQLITE__DATABASE=PATH)``.
-    """
-
-    def __init__(
-        self,
-        plugin: str,
-        problems: list[tuple[str, str]],
-        needs: Mapping[str, str] | None = None,
-    ) -> None:
-        self.problems = problems
-        self.needs = dict(needs or {})
-        if self.needs and all(where in self.needs for where, _ in problems):
-            text = "; ".join(self.needs[where] for where, _ in problems)
-            super().__init__(f"plugin {plugin} needs configuration: {text}", plugin=plugin)
-            return
-        text = "; ".join(
-            f"{where}: {what}" + (f" ({self.needs[where]})" if where in self.needs else "")
-            for where, what in problems
-        )
-        super().__init__(f"config [plugins.{plugin}] {text}", plugin=plugin)
 
 
 def secrets_in_file(

@@ -50,6 +50,8 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from jafhost.errors import MCPUnavailable, describe
+
 if TYPE_CHECKING:
     from mcp.server.lowlevel import Server
 
@@ -60,10 +62,6 @@ if TYPE_CHECKING:
 
 SERVER_NAME = "jafhost"
 INSTALL_HINT = "pip install 'jafhost[mcp]'"
-
-
-class MCPUnavailable(ImportError):
-    """The ``mcp`` package (the optional extra ``jafhost[mcp]``) is not installed."""
 
 
 def _require_mcp() -> None:
@@ -105,12 +103,14 @@ def result_content(result: CallResult) -> tuple[list[dict[str, Any]], Any, bool]
 def _internal_error(name: str, exc: Exception) -> CallResult:
     from jafhost.runtime.dispatch import CallError, CallResult
 
-    kind = type(exc).__name__
     return CallResult(
         name,
         False,
         error=CallError(
-            "tool_error", f"jafhost internal error: {kind}: {exc}", tool=name, exception=kind
+            "tool_error",
+            f"jafhost internal error: {describe(exc)}",
+            tool=name,
+            exception=type(exc).__name__,
         ),
     )
 
@@ -124,11 +124,11 @@ def build_server(host: Host) -> Server[Any]:
     The catalog is read from the host once, at the first ``tools/list``: plugins are not
     activated or deactivated while serving.
     """
-    from mcp import types
     from mcp.server.context import ServerRequestContext
     from mcp.server.lowlevel import Server
 
     from jafhost._version import __version__
+    from mcp import types
 
     listing: list[types.ListToolsResult] = []
 
@@ -242,6 +242,7 @@ class _Drain:
 
     def __init__(self, limit: Callable[[], float]) -> None:
         import anyio
+
         from mcp import types
 
         self._anyio = anyio
@@ -467,7 +468,6 @@ def serve(host: Host) -> None:
 
 __all__ = [
     "INSTALL_HINT",
-    "MCPUnavailable",
     "build_server",
     "result_content",
     "serve",

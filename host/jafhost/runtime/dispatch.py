@@ -22,9 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from jafhost.errors import PermissionDenied, ToolError
+from jafhost.errors import HookTimeout, PermissionDenied, ToolError, describe
 from jafhost.hookspecs import hookimpl
-from jafhost.runtime.runner import HookTimeout, call_plugin, describe
+from jafhost.runtime.runner import call_plugin
 from jafhost.security.guard import CURRENT_PLUGIN
 
 if TYPE_CHECKING:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jafhost.errors import quoted
+from jafhost.errors import EventError, quoted
 
 MAX_DEPTH = 8
 EVENT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
@@ -57,10 +57,6 @@ class Event:
             "id": self.id,
             "time": self.time,
         }
-
-
-class EventError(ValueError):
-    """A bad event name, pattern or handler; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -214,7 +210,7 @@ class EventBus:
                 except (KeyboardInterrupt, asyncio.CancelledError):
                     raise
                 except BaseException as exc:
-                    from jafhost.runtime.runner import describe
+                    from jafhost.errors import describe
 
                     text = describe(exc)
                     report.failed.append({**entry, "error": text})

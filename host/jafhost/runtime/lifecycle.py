@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from jafhost.atomic import write_atomic
-from jafhost.runtime.runner import HookTimeout, call_plugin, describe
+from jafhost.errors import HookTimeout, describe
+from jafhost.runtime.runner import call_plugin
 from jafhost.security.guard import CURRENT_PLUGIN
 from jafhost.types import PluginContext
 
@@ -76,10 +77,6 @@ class LoadedPlugin:
 
 class StepFailed(Exception):
     """A lifecycle step failed; the message is ready for the user."""
-
-
-def _describe(exc: BaseException) -> str:
-    return describe(exc, first_line=True)
 
 
 def import_object(entry_point: str) -> Any:
@@ -205,7 +202,8 @@ def _register(pm: pluggy.PluginManager, loaded: LoadedPlugin) -> None:
 
 
 def _build_tools(plugin: str, functions: Any) -> list[Tool]:
-    from jafhost.tools import ToolDefinitionError, build_tool
+    from jafhost.errors import ToolDefinitionError
+    from jafhost.tools import build_tool
 
     if functions is None:
         return []
@@ -226,7 +224,8 @@ def _build_tools(plugin: str, functions: Any) -> list[Tool]:
 
 
 def _subscriptions(plugin: str, handlers: Any) -> list[Subscription]:
-    from jafhost.runtime.events import EventError, subscriptions
+    from jafhost.errors import EventError
+    from jafhost.runtime.events import subscriptions
 
     try:
         return subscriptions(plugin, handlers)
@@ -259,8 +258,9 @@ async def _connect_integrations(
         except HookTimeout as exc:
             raise StepFailed(f"jaf_integrations: {exc}") from None
         except Exception as exc:
+            problem = describe(exc, first_line=True)
             raise StepFailed(
-                f"jaf_integrations: connecting {loaded.name}.{spec.name} failed: {_describe(exc)}"
+                f"jaf_integrations: connecting {loaded.name}.{spec.name} failed: {problem}"
             ) from None
         loaded.integrations[spec.name] = (spec, client)
 
@@ -283,7 +283,9 @@ async def close_integrations(loaded: LoadedPlugin, timeout: float) -> list[str]:
         try:
             await run_as(loaded, spec.close, timeout, f"integration {name}: close", client)
         except Exception as exc:
-            problems.append(f"closing {loaded.name}.{name} failed: {_describe(exc)}")
+            problems.append(
+                f"closing {loaded.name}.{name} failed: {describe(exc, first_line=True)}"
+            )
     loaded.integrations.clear()
     return problems
 
@@ -331,8 +333,8 @@ async def _configure(
     """
     from pydantic import BaseModel, ValidationError
 
+    from jafhost.errors import ConfigError
     from jafhost.home.config import (
-        ConfigError,
         env_settings,
         needed_settings,
         secrets_in_file,
@@ -426,7 +428,7 @@ async def start(
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # SystemExit from plugin code must not end the host
-        await _abandon(pm, loaded, timeout, f"{step} failed: {_describe(exc)}", exc)
+        await _abandon(pm, loaded, timeout, f"{step} failed: {describe(exc, first_line=True)}", exc)
     else:
         loaded.status, loaded.error = "active", None
 
@@ -454,9 +456,7 @@ async def stop(pm: pluggy.PluginManager, loaded: LoadedPlugin, timeout: float) -
         try:
             await call_hook(pm, "jaf_deactivate", loaded, timeout, ctx=loaded.ctx)
         except Exception as exc:
-            problems.append(
-                f"jaf_deactivate failed: {exc if isinstance(exc, HookTimeout) else _describe(exc)}"
-            )
+            problems.append(f"jaf_deactivate failed: {describe(exc, first_line=True)}")
     problems += await close_integrations(loaded, timeout)
     loaded.initialized = False
     loaded.tools, loaded.agents, loaded.providers = [], [], []

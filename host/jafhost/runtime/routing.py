@@ -15,7 +15,7 @@ import fnmatch
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from jafhost.errors import quoted
+from jafhost.errors import HookTimeout, quoted
 from jafhost.runtime.dispatch import (
     CallError,
     CallResult,
@@ -28,7 +28,7 @@ from jafhost.runtime.dispatch import (
     run_tool,
     validate,
 )
-from jafhost.runtime.runner import HookTimeout, call_plugin
+from jafhost.runtime.runner import call_plugin
 from jafhost.tools import Tool, split_name
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from jafhost.errors import quoted
+from jafhost.errors import PermissionSyntaxError, quoted
 
 Kind = Literal["read", "write", "net", "env", "run", "ffi"]
 KINDS: tuple[Kind, ...] = ("read", "write", "net", "env", "run", "ffi")
@@ -44,10 +44,6 @@ EXPLANATIONS: dict[str, str] = {
 
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\*?$|^\*$")
-
-
-class PermissionSyntaxError(ValueError):
-    """A permission value that cannot be parsed; the message says why."""
 
 
 @dataclass(frozen=True, order=True)

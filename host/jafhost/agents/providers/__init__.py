@@ -37,14 +37,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from jafhost.errors import UsageError, quoted
+from jafhost.errors import ProviderError, UsageError, quoted
 
 LOGGER = logging.getLogger("jafhost")
 _IDS = itertools.count(1)
-
-
-class ProviderError(Exception):
-    """A model provider cannot be set up or failed to answer; the message is for the user."""
 
 
 @dataclass(frozen=True)
@@ -298,7 +294,6 @@ __all__ = [
     "ModelProvider",
     "ModelToolCall",
     "ModelTurn",
-    "ProviderError",
     "ProviderInfo",
     "Resolved",
     "available",

@@ -19,8 +19,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from jafhost.agents.providers import ModelTurn, ProviderError
-from jafhost.errors import UsageError
+from jafhost.agents.providers import ModelTurn
+from jafhost.errors import ProviderError, UsageError
 
 
 class ScriptedProvider:

@@ -38,8 +38,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from jafhost.errors import PermissionDenied, ToolError
-from jafhost.runtime.runner import HookTimeout, PluginExit
+from jafhost.errors import HookTimeout, PermissionDenied, PluginExit, ToolError
 from jafhost.security.guard import CURRENT_PLUGIN
 from jafhost.security.sandbox import SandboxSpec, cpu_budget, plan, worker_env
 

@@ -69,9 +69,8 @@ def _exception_json(exc: BaseException, with_traceback: bool = True) -> dict[str
     """An exception as the host re-raises it (so the caller sees the same error)."""
     import traceback
 
-    from jafhost.errors import PermissionDenied, ToolError
+    from jafhost.errors import HookTimeout, PermissionDenied, ToolError, describe
     from jafhost.runtime.dispatch import ERROR_CODES
-    from jafhost.runtime.runner import HookTimeout
 
     data: dict[str, Any]
     if isinstance(exc, PermissionDenied):
@@ -86,9 +85,7 @@ def _exception_json(exc: BaseException, with_traceback: bool = True) -> dict[str
     elif isinstance(exc, HookTimeout):
         data = {"kind": "timeout", "message": str(exc)}
     elif not isinstance(exc, Exception):
-        text = str(exc)
-        data = {"kind": "exit", "message": f"{type(exc).__name__}: {text}" if text else
-                type(exc).__name__}  # fmt: skip
+        data = {"kind": "exit", "message": describe(exc)}
     else:
         data = {"kind": "exception", "type": type(exc).__name__, "message": str(exc)}
     if with_traceback:
