@@ -122,7 +122,9 @@ def _has_description(annotation: Any) -> bool:
     return False
 
 
-def _describe(fn: Callable[..., Any], options: ToolOptions) -> tuple[str, dict[str, str]]:
+def _description_and_params(
+    fn: Callable[..., Any], options: ToolOptions
+) -> tuple[str, dict[str, str]]:
     import docstring_parser
 
     doc = docstring_parser.parse(inspect.getdoc(fn) or "")
@@ -163,7 +165,7 @@ def build_tool(plugin: str, fn: Callable[..., Any]) -> Tool:
         hints = _parameter_hints(fn)
     except (TypeError, ValueError, NameError) as exc:
         raise ToolDefinitionError(f"{label}: cannot read its signature: {exc}") from None
-    description, param_docs = _describe(fn, options)
+    description, param_docs = _description_and_params(fn, options)
     fields: dict[str, Any] = {}
     context_param: str | None = None
     positional: list[str] = []

@@ -16,7 +16,7 @@ from jafhost.agents.providers import (
     ModelToolCall,
     ModelTurn,
     available,
-    resolve,
+    provider_for,
     split_model,
 )
 from jafhost.agents.providers.openai_compat import OpenAIProvider
@@ -147,21 +147,21 @@ def test_registry_lists_builtins_then_plugin_providers() -> None:
 
 def test_resolve_plugin_provider_and_unknown_names(tmp_path: Path) -> None:
     echo = Echo()
-    resolved = resolve("echo:small", [("p1", echo)])
+    resolved = provider_for("echo:small", [("p1", echo)])
     assert resolved.provider is echo and resolved.model == "small"
     assert resolved.plugin == "p1" and not resolved.owned
     with pytest.raises(UsageError) as caught:
-        resolve("gpt-4o:x", [("p1", echo)])
+        provider_for("gpt-4o:x", [("p1", echo)])
     assert str(caught.value) == (
         "unknown model provider 'gpt-4o' in 'gpt-4o:x' (known: scripted, openai, echo)"
     )
     with pytest.raises(UsageError, match="names no provider"):
-        resolve(":x")
+        provider_for(":x")
 
 
 def test_builtin_names_win_over_plugin_providers(tmp_path: Path) -> None:
     script = _lines(tmp_path / "s.jsonl", {"content": "hi"})
-    resolved = resolve(f"scripted:{script}", [("p1", Echo("scripted"))])
+    resolved = provider_for(f"scripted:{script}", [("p1", Echo("scripted"))])
     assert isinstance(resolved.provider, ScriptedProvider) and resolved.owned
 
 
@@ -180,7 +180,7 @@ def test_scripted_replays_turns_then_says_it_ran_out(
         {"content": "done"},
     )
     monkeypatch.chdir(tmp_path)
-    provider = resolve("scripted:demo.jsonl").provider
+    provider = provider_for("scripted:demo.jsonl").provider
     assert isinstance(provider, ScriptedProvider)
     assert provider.path == tmp_path / "demo.jsonl"
     monkeypatch.chdir(Path(__file__).parent)  # resolved when made, not on each turn
@@ -202,19 +202,19 @@ def test_scripted_replays_turns_then_says_it_ran_out(
 
 def test_scripted_file_problems(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="does not exist"):
-        resolve(f"scripted:{tmp_path / 'missing.jsonl'}")
+        provider_for(f"scripted:{tmp_path / 'missing.jsonl'}")
     with pytest.raises(UsageError, match="needs a file"):
-        resolve("scripted")
+        provider_for("scripted")
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"content": "ok"}\n\n{"content": "x", "tool_calls": [{"nam": 1}]}\n')
     with pytest.raises(ProviderError, match=r"bad\.jsonl:3: tool_calls\[0\]: unknown key"):
-        resolve(f"scripted:{bad}")
+        provider_for(f"scripted:{bad}")
     bad.write_text("{oops\n")
     with pytest.raises(ProviderError, match=r"bad\.jsonl:1: not valid JSON"):
-        resolve(f"scripted:{bad}")
+        provider_for(f"scripted:{bad}")
     bad.write_text("\n\n")
     with pytest.raises(ProviderError, match="holds no turns"):
-        resolve(f"scripted:{bad}")
+        provider_for(f"scripted:{bad}")
 
 
 # -- openai: set-up --------------------------------------------------------------------
@@ -224,7 +224,7 @@ def test_openai_needs_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "openai", None)  # import openai -> ImportError
     monkeypatch.setenv("OPENAI_API_KEY", "k")
     with pytest.raises(ProviderError) as caught:
-        resolve("openai:gpt-4o-mini")
+        provider_for("openai:gpt-4o-mini")
     assert str(caught.value) == (
         "the openai provider needs the openai package: pip install 'jafhost[openai]'"
     )
@@ -232,10 +232,10 @@ def test_openai_needs_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_openai_settings_from_config_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ProviderError, match="no API key: set OPENAI_API_KEY"):
-        resolve("openai:gpt-4o-mini")
+        provider_for("openai:gpt-4o-mini")
     monkeypatch.setenv("OPENAI_API_KEY", "from-env")
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
-    plain = resolve("openai:gpt-4o-mini").provider
+    plain = provider_for("openai:gpt-4o-mini").provider
     assert isinstance(plain, OpenAIProvider)
     assert (plain.base_url, plain.api_key, plain.default_model) == (
         "http://127.0.0.1:9/v1",
@@ -255,7 +255,7 @@ def test_openai_settings_from_config_and_env(monkeypatch: pytest.MonkeyPatch) ->
             }
         }
     }
-    configured = resolve("openai", config=config)
+    configured = provider_for("openai", config=config)
     provider = configured.provider
     assert isinstance(provider, OpenAIProvider) and configured.model == "llama"
     assert (provider.base_url, provider.api_key, provider.max_retries, provider.timeout) == (
@@ -266,11 +266,11 @@ def test_openai_settings_from_config_and_env(monkeypatch: pytest.MonkeyPatch) ->
     )
 
     monkeypatch.delenv("LOCAL_KEY")
-    keyless = resolve("openai", config=config).provider
+    keyless = provider_for("openai", config=config).provider
     assert isinstance(keyless, OpenAIProvider) and keyless.api_key == "not-needed"
 
     with pytest.raises(ProviderError) as caught:
-        resolve(
+        provider_for(
             "openai:x",
             config={"providers": {"openai": {"base_ur": "x"}}},
             config_source="/h/config.toml",
@@ -278,7 +278,7 @@ def test_openai_settings_from_config_and_env(monkeypatch: pytest.MonkeyPatch) ->
     assert str(caught.value).startswith("/h/config.toml: [providers.openai] base_ur: Extra")
     monkeypatch.delenv("OPENAI_API_KEY")
     with pytest.raises(ProviderError, match="needs a model"):
-        resolve("openai", config={"providers": {"openai": {"base_url": "http://127.0.0.1:8"}}})
+        provider_for("openai", config={"providers": {"openai": {"base_url": "http://127.0.0.1:8"}}})
 
 
 # -- openai: against a real OpenAI-compatible server -------------------------------------

@@ -27,7 +27,7 @@ import pytest
 from conftest import Site, run_cli
 from jafhost.host.host import Host
 from jafhost.runtime.dispatch import CallResult
-from jafhost.runtime.isolation.client import Worker, worker_of
+from jafhost.runtime.isolation.client import WorkerClient, worker_of
 from jafhost.security import sandbox
 
 MakeHost = Callable[..., Host]
@@ -210,7 +210,7 @@ def boxed(
     return host
 
 
-def worker(host: Host, name: str = "boxed") -> Worker:
+def worker(host: Host, name: str = "boxed") -> WorkerClient:
     loaded = host.loaded(name)
     assert loaded is not None
     found = worker_of(loaded)

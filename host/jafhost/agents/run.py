@@ -27,10 +27,10 @@ from jafhost.agents.providers import (
     ModelToolCall,
     ModelTurn,
     ProviderInfo,
-    Resolved,
+    ResolvedProvider,
     available,
     is_provider,
-    resolve,
+    provider_for,
     split_model,
 )
 from jafhost.errors import HookTimeout, PluginError, ProviderError, UsageError, describe, quoted
@@ -231,7 +231,7 @@ def list_providers(host: Host) -> list[ProviderInfo]:
 
 def resolve_provider(
     host: Host, agent: AgentInfo, provider: Any = None, model: str | None = None
-) -> Resolved:
+) -> ResolvedProvider:
     """Pick the provider for a run.
 
     - ``provider`` an object (``name`` + ``complete``): used as is; ``model`` is the
@@ -251,7 +251,7 @@ def resolve_provider(
             name, default = split_model(agent.spec.model)
             model = default if name == provider.name else None
         label = f"{provider.name}:{model}" if model else str(provider.name)
-        return Resolved(provider, model, label)
+        return ResolvedProvider(provider, model, label)
     if isinstance(provider, str):
         spec = f"{provider}:{model}" if model else provider
     else:
@@ -263,7 +263,7 @@ def resolve_provider(
                 f"--model provider:model (providers: {known})"
             )
     config = read_config(host.layout.config)
-    return resolve(spec, plugin_providers(host), config, str(host.layout.config))
+    return provider_for(spec, plugin_providers(host), config, str(host.layout.config))
 
 
 # -- the run -------------------------------------------------------------------------------
@@ -302,7 +302,7 @@ class _Runner:
         self,
         host: Host,
         agent: AgentInfo,
-        resolved: Resolved,
+        resolved: ResolvedProvider,
         *,
         on_step: OnStep | None,
         confirm: Confirm | None,

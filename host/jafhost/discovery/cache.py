@@ -147,29 +147,3 @@ class DiscoveryCache:
             write_atomic(self.file, data, durable=False)
         except OSError:
             pass
-
-
-def discover(
-    cache_folder: Path | None, paths: list[str] | None = None, folders: list[str] | None = None
-) -> Discovery:
-    """Discovery through the cache when it is valid; a fresh scan (then cached) otherwise.
-
-    ``paths`` (default ``sys.path``) is searched for distributions, ``folders`` (the plugin
-    folders, ``jafhost.discovery.folders.plugin_folders()``) for folder plugins."""
-    search = list(sys.path if paths is None else paths)
-    if cache_folder is None:
-        from jafhost.discovery.entry_points import scan
-
-        return scan(paths, folders)
-    cache = DiscoveryCache(cache_folder, search, folders)
-    fingerprint = path_fingerprint(search, folders)
-    cached = cache.load(fingerprint)
-    if cached is not None:
-        return cached
-    from jafhost.discovery.entry_points import scan
-    from jafhost.discovery.resolve import judge
-
-    fresh = scan(paths, folders)
-    fresh.judged = judge(fresh.plugins, fresh.installed, __version__)
-    cache.store(fingerprint, fresh)
-    return fresh

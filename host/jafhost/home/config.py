@@ -603,23 +603,24 @@ def _schema_secret_keys(schema: Mapping[str, Any]) -> list[Key]:
     ``"format": "password"``, ``"writeOnly": true``)."""
     defs = schema.get("$defs", {})
 
-    def resolve(node: Any, depth: int = 0) -> list[Mapping[str, Any]]:
+    def variants(node: Any, depth: int = 0) -> list[Mapping[str, Any]]:
+        """``node`` and what its ``$ref`` and ``anyOf``/``oneOf``/``allOf`` stand for."""
         if not isinstance(node, Mapping) or depth > 20:
             return []
         found = [node]
         ref = node.get("$ref")
         if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            found += resolve(defs.get(ref.removeprefix("#/$defs/")), depth + 1)
+            found += variants(defs.get(ref.removeprefix("#/$defs/")), depth + 1)
         for combinator in ("anyOf", "oneOf", "allOf"):
             for option in node.get(combinator, []) or []:
-                found += resolve(option, depth + 1)
+                found += variants(option, depth + 1)
         return found
 
     def holds_secret(node: Any, inside: bool, depth: int) -> bool:
         """A secret here, or anywhere in a list or mapping (``inside``) below here."""
         if depth > 20:
             return False
-        for part in resolve(node):
+        for part in variants(node):
             if part.get("format") == "password" or part.get("writeOnly") is True:
                 return True
             below: list[Any] = [part.get("items"), part.get("additionalProperties")]
@@ -632,7 +633,7 @@ def _schema_secret_keys(schema: Mapping[str, Any]) -> list[Key]:
 
     def walk(node: Any, prefix: Key, depth: int) -> list[Key]:
         keys: list[Key] = []
-        for part in resolve(node):
+        for part in variants(node):
             properties = part.get("properties")
             if not isinstance(properties, Mapping) or depth > 20:
                 continue

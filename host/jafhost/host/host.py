@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from jafhost._version import __version__
-from jafhost.discovery.cache import discover
+from jafhost.discovery import discover
 from jafhost.discovery.records import PluginInfo
 from jafhost.errors import PluginError, UsageError, quoted
 from jafhost.home.paths import HomeLayout, default_home
@@ -138,13 +138,14 @@ class Host(Decisions, EventsAndIntegrations):
         return self.store.load()
 
     def resolution(self, state: State | None = None) -> Resolution:
-        from jafhost.discovery.resolve import resolve
+        from jafhost.discovery.resolve import resolve_plugins
 
         found = self.discovery()
         current = state if state is not None else self.state()
         # requirements judged at scan time apply only to the full, unchanged set
         judged = found.judged if self._only is None and not self._registered else None
-        return resolve(found.plugins, found.installed, __version__, current.status_of, judged)  # type: ignore[arg-type]
+        status_of = current.status_of
+        return resolve_plugins(found.plugins, found.installed, __version__, status_of, judged)  # type: ignore[arg-type]
 
     def _views(self, resolution: Resolution, state: State) -> list[PluginView]:
         default_isolation = self._settings.isolation if self._settings else "inprocess"

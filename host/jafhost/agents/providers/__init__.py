@@ -193,7 +193,7 @@ class ProviderInfo:
 
 
 @dataclass
-class Resolved:
+class ResolvedProvider:
     """A provider ready for one run, with the model name to pass it.
 
     ``owned``: the provider was made for this run, so the run closes it afterwards.
@@ -242,12 +242,12 @@ def available(plugin_providers: Iterable[tuple[str, Any]]) -> list[ProviderInfo]
     return infos
 
 
-def resolve(
+def provider_for(
     spec: str,
     plugin_providers: Iterable[tuple[str, Any]] = (),
     config: Mapping[str, Any] | None = None,
     config_source: str = "config.toml",
-) -> Resolved:
+) -> ResolvedProvider:
     """The provider for ``provider:model``.
 
     ``config`` is the parsed ``config.toml`` (``[providers.NAME]`` tables), and
@@ -269,12 +269,12 @@ def resolve(
             if message.startswith("[providers."):
                 message = f"{config_source}: {message}"
             raise ProviderError(message) from None
-        return Resolved(
+        return ResolvedProvider(
             provider, model or getattr(provider, "default_model", None), spec, owned=True
         )
     for plugin, obj in plugin_providers:
         if is_provider(obj) and obj.name == name:
-            return Resolved(obj, model, spec, plugin=plugin)
+            return ResolvedProvider(obj, model, spec, plugin=plugin)
     known = ", ".join(dict.fromkeys(i.name for i in available(plugin_providers)))
     raise UsageError(f"unknown model provider {quoted(name)} in {quoted(spec)} (known: {known})")
 
@@ -295,10 +295,10 @@ __all__ = [
     "ModelToolCall",
     "ModelTurn",
     "ProviderInfo",
-    "Resolved",
+    "ResolvedProvider",
     "available",
     "new_call_id",
     "parse_arguments",
-    "resolve",
+    "provider_for",
     "split_model",
 ]

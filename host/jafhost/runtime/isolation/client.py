@@ -63,7 +63,7 @@ SPIN_SECONDS = 100e-6 if _cpus() > 1 else 0.0
 """How long a request polls the pipe for its reply before yielding to the event loop:
 a small call answers within tens of microseconds, faster than a loop wake-up. Never on
 a single CPU, where polling would only keep the worker from running."""
-_LIVE: weakref.WeakSet[Worker] = weakref.WeakSet()
+_LIVE: weakref.WeakSet[WorkerClient] = weakref.WeakSet()
 
 SIGNAL_MEANING = {
     "SIGSEGV": "a segmentation fault",
@@ -205,7 +205,7 @@ class _Lock:
                 break
 
 
-class Worker:
+class WorkerClient:
     """One plugin's worker process: spawned on demand, one request at a time."""
 
     def __init__(
@@ -689,7 +689,7 @@ class PassThrough:
         return namespace
 
 
-def _tool_proxy(worker: Worker, name: str) -> Callable[..., Any]:
+def _tool_proxy(worker: WorkerClient, name: str) -> Callable[..., Any]:
     async def proxy(**arguments: Any) -> Any:
         return await worker.call(name, arguments)
 
@@ -698,7 +698,7 @@ def _tool_proxy(worker: Worker, name: str) -> Callable[..., Any]:
     return proxy
 
 
-def _handler_proxy(worker: Worker, index: int, pattern: str) -> Callable[..., Any]:
+def _handler_proxy(worker: WorkerClient, index: int, pattern: str) -> Callable[..., Any]:
     async def handler(event: Any) -> None:
         await worker.event(index, event.to_json(), pattern)
 
@@ -706,7 +706,7 @@ def _handler_proxy(worker: Worker, index: int, pattern: str) -> Callable[..., An
     return handler
 
 
-def proxy_tools(worker: Worker, described: list[dict[str, Any]]) -> list[Tool]:
+def proxy_tools(worker: WorkerClient, described: list[dict[str, Any]]) -> list[Tool]:
     from jafhost.tools import Tool
 
     tools = []
@@ -730,10 +730,10 @@ def proxy_tools(worker: Worker, described: list[dict[str, Any]]) -> list[Tool]:
 # -- what the host calls -------------------------------------------------------------------
 
 
-def worker_of(loaded: LoadedPlugin) -> Worker | None:
+def worker_of(loaded: LoadedPlugin) -> WorkerClient | None:
     """The worker of a process-isolated plugin, or None."""
     found = loaded.extras.get("worker")
-    return found if isinstance(found, Worker) else None
+    return found if isinstance(found, WorkerClient) else None
 
 
 def spec_for(host: Host, info: PluginInfo, config_table: dict[str, Any]) -> WorkerSpec:
@@ -798,7 +798,7 @@ async def start(host: Host, loaded: LoadedPlugin, config_table: dict[str, Any]) 
     """Start ``loaded`` in a new worker; on failure it is left ``broken`` with the reason."""
     from jafhost.types import AgentSpec
 
-    worker = Worker(spec_for(host, loaded.info, config_table), _on_notice(host, loaded))
+    worker = WorkerClient(spec_for(host, loaded.info, config_table), _on_notice(host, loaded))
     loaded.extras["worker"] = worker
     try:
         reply = await worker.boot()

@@ -93,7 +93,7 @@ def _exception_json(exc: BaseException, with_traceback: bool = True) -> dict[str
     return data
 
 
-class Worker:
+class WorkerProcess:
     """The plugin, started in this process, and the requests the host sends it."""
 
     def __init__(self, channel: Channel, name: str, spec: Any, info: Any) -> None:
@@ -381,7 +381,7 @@ def main() -> None:
 
     from jafhost.discovery.records import PluginInfo
 
-    worker = Worker(channel, spec.plugin, spec, PluginInfo.from_json(init["info"]))
+    worker = WorkerProcess(channel, spec.plugin, spec, PluginInfo.from_json(init["info"]))
     guard.on_denied(worker.denied)
     marks["guard"] = time.perf_counter()
     channel.send(
