@@ -37,16 +37,6 @@ class ScriptedProvider:
         self.requests: list[dict[str, Any]] = []
         """What each ``complete`` received: ``messages``, ``tools``, ``model``."""
 
-    @classmethod
-    def from_turns(cls, turns: list[ModelTurn], label: str = "<script>") -> ScriptedProvider:
-        """A provider over turns made in code (no file)."""
-        provider = cls.__new__(cls)
-        provider.path = Path(label)
-        provider.turns = list(turns)
-        provider.position = 0
-        provider.requests = []
-        return provider
-
     def _read(self) -> list[ModelTurn]:
         try:
             text = self.path.read_text(encoding="utf-8")

@@ -39,6 +39,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from jafhost.errors import HookTimeout, PermissionDenied, PluginExit, ToolError
+from jafhost.runtime.isolation.worker import EXIT_MEMORY
 from jafhost.security.guard import CURRENT_PLUGIN
 from jafhost.security.sandbox import SandboxSpec, cpu_budget, plan, worker_env
 
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
     from jafhost.tools import Tool
 
 LOGGER = logging.getLogger("jafhost")
-EXIT_MEMORY = 75
 
 
 def _cpus() -> int:
@@ -106,8 +106,6 @@ def _decode(line: bytes) -> Any:
 
 class RemoteError(Exception):
     """Base of the stand-ins for exceptions raised in a worker (same class name)."""
-
-    remote_traceback: str | None = None
 
 
 _REMOTE_TYPES: dict[str, type[RemoteError]] = {}
@@ -647,8 +645,6 @@ class WorkerClient:
             exc = _remote_type(str(error.get("type") or "Exception"))(message)
         remote = error.get("traceback")
         if remote:
-            if isinstance(exc, RemoteError):
-                exc.remote_traceback = remote
             exc.add_note(f"in the worker of plugin {self.plugin}:\n{remote.rstrip()}")
         return exc
 
