@@ -9,7 +9,7 @@ installed in a temporary site:
    of the no-I/O tool; plus one audit event raised by host code and by plugin code;
 2. **round trip per call**, interleaved in blocks so the machine's drift spreads evenly:
    ``await Host.call`` in process and in process mode (the whole router: lookup,
-   middleware check, time limit, worker request), ``Worker.call`` alone (the protocol),
+   middleware check, time limit, worker request), ``WorkerClient.call`` alone (the protocol),
    a bare newline-delimited-JSON pipe worker doing the same addition (a blocking client,
    and an asyncio client like the host's), and, if ``mcp`` is installed, a bare MCP SDK
    stdio server (``MCPServer``) called with ``ClientSession``;
@@ -418,7 +418,8 @@ def rss_kb(pid: int) -> int:
 
 async def starts(paths: dict[str, Path], count: int) -> dict[str, Any]:
     from jafhost.discovery.records import PluginInfo
-    from jafhost.runtime.isolation.client import Worker, WorkerSpec
+    from jafhost.runtime.isolation.client import WorkerClient
+    from jafhost.runtime.isolation.spec import WorkerSpec
     from jafhost.security import sandbox
     from jafhost.security.sandbox import cpu_budget
 
@@ -443,7 +444,7 @@ async def starts(paths: dict[str, Path], count: int) -> dict[str, Any]:
     for index in range(count):
         for kind in ("sandboxed", "bare") if index % 2 == 0 else ("bare", "sandboxed"):
             if kind == "sandboxed":
-                worker = Worker(spec)
+                worker = WorkerClient(spec)
                 began = time.perf_counter()
                 reply = await worker.boot()
                 sandboxed_started.append(time.perf_counter() - began)
@@ -465,7 +466,7 @@ async def starts(paths: dict[str, Path], count: int) -> dict[str, Any]:
                 rss["bare pydantic worker"].append(rss_kb(child.pid))
                 child.stdin.close()
                 child.wait(5)
-    probe_worker = Worker(spec)
+    probe_worker = WorkerClient(spec)
     await probe_worker.boot()
     protections = list(probe_worker.protections)
     await probe_worker.stop(5)

@@ -9,8 +9,9 @@ import pytest
 from pydantic import BaseModel, Field
 
 from jafhost import PluginContext, tool
+from jafhost.errors import ToolDefinitionError
 from jafhost.runtime.dispatch import call_inline, validate
-from jafhost.tools import ToolDefinitionError, build_tool, split_name
+from jafhost.tools import build_tool, split_name
 from jafhost.types import CallError
 
 

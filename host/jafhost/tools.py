@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
+from jafhost.errors import ToolDefinitionError
+
 F = TypeVar("F", bound=Callable[..., Any])
 TOOL_ATTRIBUTE = "__jaf_tool__"
 TOOL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
@@ -63,10 +65,6 @@ def tool(
 
 def tool_options(fn: Callable[..., Any]) -> ToolOptions:
     return getattr(fn, TOOL_ATTRIBUTE, None) or ToolOptions()
-
-
-class ToolDefinitionError(ValueError):
-    """A function cannot be offered as a tool; the message says which and why."""
 
 
 @dataclass
@@ -124,7 +122,9 @@ def _has_description(annotation: Any) -> bool:
     return False
 
 
-def _describe(fn: Callable[..., Any], options: ToolOptions) -> tuple[str, dict[str, str]]:
+def _description_and_params(
+    fn: Callable[..., Any], options: ToolOptions
+) -> tuple[str, dict[str, str]]:
     import docstring_parser
 
     doc = docstring_parser.parse(inspect.getdoc(fn) or "")
@@ -165,7 +165,7 @@ def build_tool(plugin: str, fn: Callable[..., Any]) -> Tool:
         hints = _parameter_hints(fn)
     except (TypeError, ValueError, NameError) as exc:
         raise ToolDefinitionError(f"{label}: cannot read its signature: {exc}") from None
-    description, param_docs = _describe(fn, options)
+    description, param_docs = _description_and_params(fn, options)
     fields: dict[str, Any] = {}
     context_param: str | None = None
     positional: list[str] = []

@@ -16,16 +16,15 @@ import pytest
 from jafhost.agents.providers import (
     ModelToolCall,
     ModelTurn,
-    ProviderError,
     ProviderFactory,
     available,
-    resolve,
+    provider_for,
     split_model,
 )
 from jafhost.agents.providers.builtin import BuiltinProviders
 from jafhost.agents.providers.openai_compat import OpenAIProvider
 from jafhost.agents.providers.scripted import ScriptedProvider
-from jafhost.errors import UsageError
+from jafhost.errors import ProviderError, UsageError
 from openai_stub import OpenAIStub
 
 TOOLS = [
@@ -151,21 +150,21 @@ def test_registry_lists_builtins_then_plugin_providers() -> None:
 
 def test_resolve_plugin_provider_and_unknown_names(tmp_path: Path) -> None:
     echo = Echo()
-    resolved = resolve("echo:small", [("p1", echo)])
+    resolved = provider_for("echo:small", [("p1", echo)])
     assert resolved.provider is echo and resolved.model == "small"
     assert resolved.plugin == "p1" and not resolved.owned
     with pytest.raises(UsageError) as caught:
-        resolve("gpt-4o:x", [("p1", echo)])
+        provider_for("gpt-4o:x", [("p1", echo)])
     assert str(caught.value) == (
         "unknown model provider 'gpt-4o' in 'gpt-4o:x' (known: scripted, openai, echo)"
     )
     with pytest.raises(UsageError, match="names no provider"):
-        resolve(":x")
+        provider_for(":x")
 
 
 def test_builtin_names_win_over_plugin_providers(tmp_path: Path) -> None:
     script = _lines(tmp_path / "s.jsonl", {"content": "hi"})
-    resolved = resolve(f"scripted:{script}", [("p1", Echo("scripted"))])
+    resolved = provider_for(f"scripted:{script}", [("p1", Echo("scripted"))])
     assert isinstance(resolved.provider, ScriptedProvider) and resolved.owned
 
 
@@ -177,7 +176,7 @@ def test_builtins_are_a_plugin_seen_through_the_same_path() -> None:
     assert all(isinstance(f, ProviderFactory) for f in factories)
     assert [i.name for i in available([("p1", Echo())], builtins=[])] == ["echo"]
     with pytest.raises(UsageError, match=r"\(known: echo\)$"):
-        resolve("scripted:x.jsonl", [("p1", Echo())], builtins=[])
+        provider_for("scripted:x.jsonl", [("p1", Echo())], builtins=[])
 
 
 def test_a_factory_is_made_per_run_from_its_settings_wherever_it_comes_from() -> None:
@@ -191,13 +190,15 @@ def test_a_factory_is_made_per_run_from_its_settings_wherever_it_comes_from() ->
 
     local = ProviderFactory("local", "a model made per run", make)
     config = {"providers": {"local": {"size": 3}}}
-    first = resolve("local:small", [("p1", local)], config)
-    second = resolve("local:small", [("p1", local)], config)
+    first = provider_for("local:small", [("p1", local)], config)
+    second = provider_for("local:small", [("p1", local)], config)
     assert first.provider is not second.provider and first.owned and first.plugin == "p1"
     assert made == [("small", {"size": 3})] * 2
     assert available([("p1", local)], builtins=[])[0].description == "a model made per run"
     with pytest.raises(ProviderError, match=r"^/h/config\.toml: \[providers\.local\] bad"):
-        resolve("local", [("p1", local)], {"providers": {"local": {"bad": 1}}}, "/h/config.toml")
+        provider_for(
+            "local", [("p1", local)], {"providers": {"local": {"bad": 1}}}, "/h/config.toml"
+        )
 
 
 @pytest.mark.parametrize("module", ["base", "registry", "builtin", "scripted", "openai_compat"])
@@ -222,7 +223,7 @@ def test_scripted_replays_turns_then_says_it_ran_out(
         {"content": "done"},
     )
     monkeypatch.chdir(tmp_path)
-    provider = resolve("scripted:demo.jsonl").provider
+    provider = provider_for("scripted:demo.jsonl").provider
     assert isinstance(provider, ScriptedProvider)
     assert provider.path == tmp_path / "demo.jsonl"
     monkeypatch.chdir(Path(__file__).parent)  # resolved when made, not on each turn
@@ -244,19 +245,19 @@ def test_scripted_replays_turns_then_says_it_ran_out(
 
 def test_scripted_file_problems(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="does not exist"):
-        resolve(f"scripted:{tmp_path / 'missing.jsonl'}")
+        provider_for(f"scripted:{tmp_path / 'missing.jsonl'}")
     with pytest.raises(UsageError, match="needs a file"):
-        resolve("scripted")
+        provider_for("scripted")
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"content": "ok"}\n\n{"content": "x", "tool_calls": [{"nam": 1}]}\n')
     with pytest.raises(ProviderError, match=r"bad\.jsonl:3: tool_calls\[0\]: unknown key"):
-        resolve(f"scripted:{bad}")
+        provider_for(f"scripted:{bad}")
     bad.write_text("{oops\n")
     with pytest.raises(ProviderError, match=r"bad\.jsonl:1: not valid JSON"):
-        resolve(f"scripted:{bad}")
+        provider_for(f"scripted:{bad}")
     bad.write_text("\n\n")
     with pytest.raises(ProviderError, match="holds no turns"):
-        resolve(f"scripted:{bad}")
+        provider_for(f"scripted:{bad}")
 
 
 # -- openai: set-up --------------------------------------------------------------------
@@ -266,7 +267,7 @@ def test_openai_needs_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "openai", None)  # import openai -> ImportError
     monkeypatch.setenv("OPENAI_API_KEY", "k")
     with pytest.raises(ProviderError) as caught:
-        resolve("openai:gpt-4o-mini")
+        provider_for("openai:gpt-4o-mini")
     assert str(caught.value) == (
         "the openai provider needs the openai package: pip install 'jafhost[openai]'"
     )
@@ -274,10 +275,10 @@ def test_openai_needs_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_openai_settings_from_config_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ProviderError, match="no API key: set OPENAI_API_KEY"):
-        resolve("openai:gpt-4o-mini")
+        provider_for("openai:gpt-4o-mini")
     monkeypatch.setenv("OPENAI_API_KEY", "from-env")
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
-    plain = resolve("openai:gpt-4o-mini").provider
+    plain = provider_for("openai:gpt-4o-mini").provider
     assert isinstance(plain, OpenAIProvider)
     assert (plain.base_url, plain.api_key, plain.default_model) == (
         "http://127.0.0.1:9/v1",
@@ -297,7 +298,7 @@ def test_openai_settings_from_config_and_env(monkeypatch: pytest.MonkeyPatch) ->
             }
         }
     }
-    configured = resolve("openai", config=config)
+    configured = provider_for("openai", config=config)
     provider = configured.provider
     assert isinstance(provider, OpenAIProvider) and configured.model == "llama"
     assert (provider.base_url, provider.api_key, provider.max_retries, provider.timeout) == (
@@ -308,11 +309,11 @@ def test_openai_settings_from_config_and_env(monkeypatch: pytest.MonkeyPatch) ->
     )
 
     monkeypatch.delenv("LOCAL_KEY")
-    keyless = resolve("openai", config=config).provider
+    keyless = provider_for("openai", config=config).provider
     assert isinstance(keyless, OpenAIProvider) and keyless.api_key == "not-needed"
 
     with pytest.raises(ProviderError) as caught:
-        resolve(
+        provider_for(
             "openai:x",
             config={"providers": {"openai": {"base_ur": "x"}}},
             config_source="/h/config.toml",
@@ -320,7 +321,7 @@ def test_openai_settings_from_config_and_env(monkeypatch: pytest.MonkeyPatch) ->
     assert str(caught.value).startswith("/h/config.toml: [providers.openai] base_ur: Extra")
     monkeypatch.delenv("OPENAI_API_KEY")
     with pytest.raises(ProviderError, match="needs a model"):
-        resolve("openai", config={"providers": {"openai": {"base_url": "http://127.0.0.1:8"}}})
+        provider_for("openai", config={"providers": {"openai": {"base_url": "http://127.0.0.1:8"}}})
 
 
 # -- openai: against a real OpenAI-compatible server -------------------------------------

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from conftest import Site, run_cli
-from jafhost.discovery.cache import DiscoveryCache, discover, path_fingerprint
+from jafhost.discovery import discover
+from jafhost.discovery.cache import DiscoveryCache, path_fingerprint
 from jafhost.discovery.entry_points import scan
 
 MARKER_CODE = """

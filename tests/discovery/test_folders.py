@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from conftest import Site, run_cli
-from jafhost.discovery.cache import DiscoveryCache, discover
+from jafhost.discovery import discover
+from jafhost.discovery.cache import DiscoveryCache
 from jafhost.discovery.entry_points import scan
 from jafhost.discovery.folders import ENV_VARIABLE, plugin_folders
 from jafhost.discovery.manifest import parse_manifest

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import Site
 from jafhost.discovery.records import PluginInfo
-from jafhost.discovery.resolve import resolve
+from jafhost.discovery.resolve import resolve_plugins
 from jafhost.host.host import Host
 
 MakeHost = Callable[..., Host]
@@ -43,7 +43,7 @@ def test_dependencies_first_in_activation_order() -> None:
         _info("auth", ("jaf-plugin-store",)),
         _info("lonely"),
     ]
-    resolution = resolve(plugins, {}, "0.1.0", _enabled)
+    resolution = resolve_plugins(plugins, {}, "0.1.0", _enabled)
     order = resolution.order
     assert set(order) == {"app", "search", "store", "auth", "lonely"}
     assert order.index("store") < order.index("search") < order.index("app")

@@ -24,6 +24,7 @@ import pytest
 
 from conftest import run_cli
 from jafhost.ecosystem import scaffold
+from jafhost.errors import ScaffoldError
 
 ROOT = Path(__file__).resolve().parents[2]
 CHOICES = {"none": "greeter", "read": "file-reader", "net": "web_fetch"}
@@ -275,7 +276,7 @@ def test_new_prompts_on_a_terminal(tmp_path: Path) -> None:
 
 def test_the_pre_generation_hook_refuses_a_bad_name(tmp_path: Path) -> None:
     """Rendering with cookiecutter directly (not through ``new``) is checked too."""
-    with pytest.raises(scaffold.ScaffoldError, match="refused"):
+    with pytest.raises(ScaffoldError, match="refused"):
         scaffold.render({"plugin_name": "Not-OK"}, tmp_path, no_input=True)
     assert list(tmp_path.iterdir()) == []
 

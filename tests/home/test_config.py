@@ -20,8 +20,8 @@ import pytest
 from pydantic import BaseModel, Field, SecretStr
 
 from conftest import Site, run_cli
+from jafhost.errors import ConfigError
 from jafhost.home.config import (
-    ConfigError,
     env_overrides,
     explain_config,
     plugin_config_table,

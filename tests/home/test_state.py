@@ -135,7 +135,7 @@ def test_a_failing_change_writes_nothing(home: Path) -> None:
         store.update(boom)
     assert (home / "state.json").read_bytes() == before
     assert store.load().plugins["p"].enabled is True
-    assert not list(home.glob(".state-*"))
+    assert not list(home.glob(".state.json-*"))
 
 
 def test_record_creates_defaults_once() -> None:
@@ -484,7 +484,7 @@ def test_concurrent_processes_lose_no_update(site: Site, home: Path, make_host) 
         assert record.grants == sorted(f"env:STEP_{k}" for k in range(cycles)), me
     assert state.plugins["shared"].grants == sorted(f"env:FROM_{me}" for me in range(workers))
     assert kept_files(home) == []
-    assert not list(home.glob(".state-*"))
+    assert not list(home.glob(".state.json-*"))
     statuses = {v.name: v.status for v in make_host().plugins()}
     for me in range(workers):
         assert statuses[f"own{me}"] == ("enabled" if me % 2 == 0 else "disabled")
@@ -594,7 +594,7 @@ while True:
 
 
 def temp_files(home: Path) -> list[str]:
-    return [entry.name for entry in os.scandir(home) if entry.name.startswith(".state-")]
+    return [entry.name for entry in os.scandir(home) if entry.name.startswith(".state.json-")]
 
 
 def test_sigkill_mid_write_never_leaves_a_torn_file(home: Path) -> None:

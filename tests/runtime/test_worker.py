@@ -26,7 +26,7 @@ import pytest
 
 from conftest import Site, run_cli
 from jafhost.host.host import Host
-from jafhost.runtime.isolation.client import Worker
+from jafhost.runtime.isolation.client import WorkerClient
 from jafhost.runtime.isolation.launch import worker_of
 from jafhost.security import sandbox
 from jafhost.types import CallResult
@@ -211,7 +211,7 @@ def boxed(
     return host
 
 
-def worker(host: Host, name: str = "boxed") -> Worker:
+def worker(host: Host, name: str = "boxed") -> WorkerClient:
     loaded = host.loaded(name)
     assert loaded is not None
     found = worker_of(loaded)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from jafhost.errors import PermissionSyntaxError
 from jafhost.security import permissions
 from jafhost.security.permissions import (
     Permission,
-    PermissionSyntaxError,
     canonical,
-    from_manifest_table,
     make,
     missing,
     parse,
@@ -340,43 +339,3 @@ def test_missing() -> None:
     assert missing(requested, [*requested, "ffi"]) == []
     assert missing([], ["env:A"]) == []
     assert missing(iter(["env:B"]), iter(["env:A"])) == ["env:B"]
-
-
-# -- the manifest table -------------------------------------------------------------------
-
-
-def test_from_manifest_table() -> None:
-    table = {
-        "read": ["~/notes", "$PLUGIN_DATA"],
-        "net": ["Example.com", "example.com:*"],
-        "env": ["KEY"],
-        "run": ["git"],
-        "ffi": True,
-    }
-    assert [str(p) for p in from_manifest_table(table)] == [
-        "env:KEY",
-        "ffi",
-        "net:example.com:*",
-        "read:$PLUGIN_DATA",
-        "read:/home/tester/notes",
-        "run:git",
-    ]
-    assert from_manifest_table({"ffi": False}) == []
-    assert from_manifest_table({}) == []
-
-
-@pytest.mark.parametrize(
-    ("table", "message"),
-    [
-        ([], r"\[permissions\] must be a table"),
-        ({"exec": ["x"]}, r"permissions\.exec: unknown permission kind"),
-        ({"read": "/x"}, r"permissions\.read: must be a list"),
-        ({"read": ["/ok", "rel"]}, r"permissions\.read\[1\]: .*relative"),
-        ({"net": ["example.com:0"]}, r"permissions\.net\[0\]: .*port"),
-        ({"env": ["A-B"]}, r"permissions\.env\[0\]"),
-        ({"ffi": "yes"}, r"permissions\.ffi: must be true or false"),
-    ],
-)
-def test_from_manifest_table_errors(table: object, message: str) -> None:
-    with pytest.raises(PermissionSyntaxError, match=message):
-        from_manifest_table(table)

@@ -52,6 +52,8 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from jafhost.errors import JafUnavailable
+
 if TYPE_CHECKING:
     from jafhost.host.host import Host
     from jafhost.runtime.routing import Confirm
@@ -73,10 +75,6 @@ STATUSES: dict[str, tuple[str, str]] = {
 }
 """The host's error code -> jaf's ``ToolResult`` status and ``ToolErrorCodes`` code
 (the host's own code stays in the error's ``details``)."""
-
-
-class JafUnavailable(ImportError):
-    """jaf-py (the optional extra ``jafhost[jaf]``) is not installed."""
 
 
 def _jaf(module: str) -> Any:

@@ -26,16 +26,15 @@ from typing import TYPE_CHECKING, Any, Literal
 from jafhost.agents.providers import (
     ModelToolCall,
     ModelTurn,
-    ProviderError,
     ProviderInfo,
-    Resolved,
+    ResolvedProvider,
     available,
     is_provider,
-    resolve,
+    provider_for,
     split_model,
 )
 from jafhost.agents.providers.builtin import builtin_providers
-from jafhost.errors import PluginError, UsageError, quoted
+from jafhost.errors import HookTimeout, PluginError, ProviderError, UsageError, describe, quoted
 from jafhost.security.guard import CURRENT_PLUGIN
 from jafhost.tools import split_name
 from jafhost.types import CallError, CallResult
@@ -234,7 +233,7 @@ def list_providers(host: AgentHost) -> list[ProviderInfo]:
 
 def resolve_provider(
     host: AgentHost, agent: AgentInfo, provider: Any = None, model: str | None = None
-) -> Resolved:
+) -> ResolvedProvider:
     """Pick the provider for a run.
 
     - ``provider`` an object (``name`` + ``complete``): used as is; ``model`` is the
@@ -254,7 +253,7 @@ def resolve_provider(
             name, default = split_model(agent.spec.model)
             model = default if name == provider.name else None
         label = f"{provider.name}:{model}" if model else str(provider.name)
-        return Resolved(provider, model, label)
+        return ResolvedProvider(provider, model, label)
     if isinstance(provider, str):
         spec = f"{provider}:{model}" if model else provider
     else:
@@ -266,7 +265,7 @@ def resolve_provider(
                 f"--model provider:model (providers: {known})"
             )
     config = read_config(host.layout.config)
-    return resolve(
+    return provider_for(
         spec,
         plugin_providers(host),
         config,
@@ -286,15 +285,6 @@ def _export_name(name: str) -> str:
 def _full_name(name: str) -> str:
     parts = split_name(name)
     return f"{parts[0]}.{parts[1]}" if parts else name
-
-
-def _describe(exc: BaseException) -> str:
-    from jafhost.runtime.runner import PluginExit
-
-    if isinstance(exc, ProviderError | PluginError | PluginExit):
-        return str(exc)
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _check_turn(value: Any, label: str) -> ModelTurn:
@@ -320,7 +310,7 @@ class _Runner:
         self,
         host: AgentHost,
         agent: AgentInfo,
-        resolved: Resolved,
+        resolved: ResolvedProvider,
         *,
         on_step: OnStep | None,
         confirm: Confirm | None,
@@ -348,7 +338,7 @@ class _Runner:
         return any(fnmatch.fnmatchcase(full_name, p) for p in self.patterns)
 
     async def ask_model(self, tools: list[dict[str, Any]]) -> ModelTurn:
-        from jafhost.runtime.runner import HookTimeout, call_plugin
+        from jafhost.runtime.runner import call_plugin
 
         provider = self.resolved.provider
         token = CURRENT_PLUGIN.set(
@@ -419,7 +409,7 @@ class _Runner:
                 return run
             except Exception as exc:
                 run.stop = "provider_error"
-                run.error = f"model provider {self.resolved.label} failed: {_describe(exc)}"
+                run.error = f"model provider {self.resolved.label} failed: {describe(exc)}"
                 return run
             assistant: dict[str, Any] = {"role": "assistant", "content": turn.content}
             if turn.tool_calls:
@@ -520,7 +510,7 @@ async def run_agent(
                 import logging
 
                 logging.getLogger("jafhost").warning(
-                    "closing model provider %s: %s", resolved.label, _describe(exc)
+                    "closing model provider %s: %s", resolved.label, describe(exc)
                 )
 
 

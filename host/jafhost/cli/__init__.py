@@ -435,8 +435,7 @@ def grant(
 
     A permission the plugin already has changes nothing (exit 0).
     """
-    from jafhost.errors import UsageError, quoted
-    from jafhost.security.permissions import PermissionSyntaxError
+    from jafhost.errors import PermissionSyntaxError, UsageError, quoted
 
     try:
         change = _host().change_grant(name, permission, add=True)
@@ -461,8 +460,7 @@ def revoke(
     The permission must be one of the grants, as list and info show them; any other
     changes nothing (exit 1).
     """
-    from jafhost.errors import UsageError, quoted
-    from jafhost.security.permissions import PermissionSyntaxError
+    from jafhost.errors import PermissionSyntaxError, UsageError, quoted
 
     try:
         text = _host().revoke(name, permission)

@@ -164,7 +164,7 @@ def run(
 
     The model comes from a provider: --model, else the agent's own.
     """
-    from jafhost.agents.providers import ProviderError
+    from jafhost.errors import ProviderError
 
     console = _console()
 

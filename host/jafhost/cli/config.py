@@ -120,6 +120,7 @@ async def _ask_model(host: Host, loaded: LoadedPlugin) -> type[BaseModel] | None
     (an invalid config, say) can still be asked."""
     from pydantic import BaseModel
 
+    from jafhost.errors import describe
     from jafhost.runtime.lifecycle import hooks_of
     from jafhost.runtime.plugin_manager import make_plugin_manager
 
@@ -134,8 +135,7 @@ async def _ask_model(host: Host, loaded: LoadedPlugin) -> type[BaseModel] | None
     try:
         model = await hooks_of(pm, loaded, host.hook_timeout).config_schema()
     except Exception as exc:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        problem = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        problem = describe(exc, first_line=True)
         raise Failed(f"plugin {name}: jaf_config_schema failed: {problem}") from None
     if model is None:
         return None

@@ -71,6 +71,7 @@ def new(
     The template is plugin_template, rendered with cookiecutter.
     """
     from jafhost.ecosystem import scaffold
+    from jafhost.errors import ScaffoldError
 
     answers: dict[str, str] = scaffold.git_identity()
     if name is not None:
@@ -90,7 +91,7 @@ def new(
         sys.stderr.write("no terminal to ask: using the options and the template's defaults\n")
     try:
         project = scaffold.render(answers, output_dir, no_input=not interactive)
-    except scaffold.ScaffoldError as exc:
+    except ScaffoldError as exc:
         raise Failed(str(exc)) from None
     _print_next_steps(project)
 

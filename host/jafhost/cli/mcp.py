@@ -12,7 +12,8 @@ from jafhost.cli import Failed, _host, _warn, app
 @app.command("mcp")
 def mcp_command() -> None:
     """Serve the tools of the active plugins over MCP on stdio."""
-    from jafhost.mcp.server import MCPUnavailable, serve
+    from jafhost.errors import MCPUnavailable
+    from jafhost.mcp.server import serve
 
     host = _host()
     try:

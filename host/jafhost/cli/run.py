@@ -220,8 +220,8 @@ def emit(
     Prints a JSON delivery report (exit 1 if a handler failed or the event was not
     delivered).
     """
-    from jafhost.errors import UsageError
-    from jafhost.runtime.events import EventError, check_event_name
+    from jafhost.errors import EventError, UsageError
+    from jafhost.runtime.events import check_event_name
 
     try:
         check_event_name(event)

@@ -1,2 +1,49 @@
-"""Finding plugins without running their code: entry points, folders, manifests,
-resolution and the discovery cache."""
+"""Finding plugins without running their code: ``discover()`` is the way in.
+
+It returns a ``records.Discovery`` (one ``records.PluginInfo`` per plugin, invalid ones
+included), read from the on-disk ``cache`` while that is still valid, otherwise scanned
+afresh: ``entry_points`` (installed distributions) and ``folders`` (plugin folders), each
+plugin's ``manifest`` read as data. ``resolve`` then decides which plugins can run.
+
+Nothing heavy is imported here: the lower layers import ``records`` through this package.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from jafhost.discovery.records import Discovery
+
+
+def discover(
+    cache_folder: Path | None, paths: list[str] | None = None, folders: list[str] | None = None
+) -> Discovery:
+    """Discovery through the cache when it is valid; a fresh scan (then cached) otherwise.
+
+    ``paths`` (default ``sys.path``) is searched for distributions, ``folders`` (the plugin
+    folders, ``jafhost.discovery.folders.plugin_folders()``) for folder plugins;
+    ``cache_folder`` None scans without the cache."""
+    if cache_folder is None:
+        from jafhost.discovery.entry_points import scan
+
+        return scan(paths, folders)
+    from jafhost.discovery.cache import DiscoveryCache, path_fingerprint
+
+    search = list(sys.path if paths is None else paths)
+    cache = DiscoveryCache(cache_folder, search, folders)
+    fingerprint = path_fingerprint(search, folders)
+    cached = cache.load(fingerprint)
+    if cached is not None:
+        return cached
+    from jafhost._version import __version__
+    from jafhost.discovery.entry_points import scan
+    from jafhost.discovery.resolve import judge
+
+    fresh = scan(paths, folders)
+    fresh.judged = judge(fresh.plugins, fresh.installed, __version__)
+    cache.store(fingerprint, fresh)
+    return fresh

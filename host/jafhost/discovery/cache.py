@@ -22,11 +22,11 @@ import json
 import os
 import stat
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jafhost._version import __version__
+from jafhost.atomic import write_atomic
 
 if TYPE_CHECKING:
     from jafhost.discovery.records import Discovery
@@ -143,39 +143,7 @@ class DiscoveryCache:
         }
         try:
             self.file.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.file.parent, prefix=".discovery-", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as out:
-                    json.dump(payload, out, separators=(",", ":"))
-                os.replace(tmp, self.file)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            data = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+            write_atomic(self.file, data, durable=False)
         except OSError:
             pass
-
-
-def discover(
-    cache_folder: Path | None, paths: list[str] | None = None, folders: list[str] | None = None
-) -> Discovery:
-    """Discovery through the cache when it is valid; a fresh scan (then cached) otherwise.
-
-    ``paths`` (default ``sys.path``) is searched for distributions, ``folders`` (the plugin
-    folders, ``jafhost.discovery.folders.plugin_folders()``) for folder plugins."""
-    search = list(sys.path if paths is None else paths)
-    if cache_folder is None:
-        from jafhost.discovery.entry_points import scan
-
-        return scan(paths, folders)
-    cache = DiscoveryCache(cache_folder, search, folders)
-    fingerprint = path_fingerprint(search, folders)
-    cached = cache.load(fingerprint)
-    if cached is not None:
-        return cached
-    from jafhost.discovery.entry_points import scan
-    from jafhost.discovery.resolve import judge
-
-    fresh = scan(paths, folders)
-    fresh.judged = judge(fresh.plugins, fresh.installed, __version__)
-    cache.store(fingerprint, fresh)
-    return fresh

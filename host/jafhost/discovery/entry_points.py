@@ -5,7 +5,7 @@ Discovery reads entry points, core metadata and manifests as data and returns on
 ``PluginInfo`` per plugin name, ``invalid`` ones included (with the reason), so the
 CLI can list a broken plugin instead of hiding it. The expensive part (reading every
 plugin's metadata and manifest) is skipped when the on-disk cache in
-``discovery_cache`` is still valid.
+``jafhost.discovery.cache`` is still valid.
 """
 
 from __future__ import annotations
@@ -68,9 +68,11 @@ def _author(meta: Any) -> str:
     return str(author)
 
 
-def _describe(
+def _info_from_distribution(
     ep: EntryPoint, dist: Distribution, watch: list[str], path: list[str] | None
 ) -> PluginInfo:
+    """One installed plugin from its entry point and distribution (metadata and manifest,
+    read as data); ``error`` set when it is invalid. The files read go into ``watch``."""
     from jafhost.discovery.manifest import check_plugin_name, manifest_candidates, read_manifest
     from jafhost.errors import ManifestError
 
@@ -173,7 +175,9 @@ def scan(path: list[str] | None = None, folders: list[str] | None = None) -> Dis
         if key in seen:
             continue  # shadowed by the same distribution earlier on the path
         seen.add(key)
-        plugins.extend(_describe(ep, dist, watch, None if path is None else search) for ep in eps)
+        plugins.extend(
+            _info_from_distribution(ep, dist, watch, None if path is None else search) for ep in eps
+        )
     if folders:
         from jafhost.discovery import folders as folder_plugins
 

@@ -147,7 +147,7 @@ def _module_problem(module: str, package: str, folder: str, import_path: list[st
     return None
 
 
-def describe(package: str, folder: str, import_path: list[str]) -> PluginInfo:
+def info_from_folder(package: str, folder: str, import_path: list[str]) -> PluginInfo:
     """One folder plugin from its package folder; ``error`` set when it is invalid."""
     from jafhost.discovery.manifest import load_toml, manifest_from_data
     from jafhost.errors import ManifestError
@@ -207,7 +207,7 @@ def describe(package: str, folder: str, import_path: list[str]) -> PluginInfo:
 def scan_folders(folders: list[str], import_path: list[str]) -> list[PluginInfo]:
     """Every plugin package in ``folders``; imports nothing."""
     plugins = [
-        describe(item.path, folder, import_path)
+        info_from_folder(item.path, folder, import_path)
         for folder in folders
         for item in packages(folder)
         if os.path.isfile(os.path.join(item.path, MANIFEST_FILE))

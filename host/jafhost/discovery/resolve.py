@@ -74,7 +74,7 @@ class Dependency:
 
 
 @dataclass
-class Resolved:
+class ResolvedPlugin:
     """A plugin with its final status and the reason for it (None when enabled)."""
 
     info: PluginInfo
@@ -98,10 +98,10 @@ class Resolved:
 class Resolution:
     """All plugins (duplicates included) and the activation order of the enabled ones."""
 
-    plugins: list[Resolved]
+    plugins: list[ResolvedPlugin]
     order: list[str]
 
-    def get(self, name: str) -> Resolved | None:
+    def get(self, name: str) -> ResolvedPlugin | None:
         return next((r for r in self.plugins if r.name == name), None)
 
     def dependents(self, name: str) -> list[str]:
@@ -327,7 +327,7 @@ def _providers(
     return providers, versions
 
 
-def resolve(
+def resolve_plugins(
     plugins: list[PluginInfo],
     installed: Mapping[str, str | None],
     host_version: str,
@@ -338,15 +338,15 @@ def resolve(
     ``judge`` over the same plugins) saves judging requirements again."""
     providers, versions = _providers(plugins, installed)
 
-    entries: list[Resolved] = []
+    entries: list[ResolvedPlugin] = []
     for info in plugins:
         if info.error:
-            entries.append(Resolved(info, "invalid", info.error))
+            entries.append(ResolvedPlugin(info, "invalid", info.error))
             continue
         known = judged.get(judgement_key(info)) if judged is not None else None
         if known is not None:
             if "invalid" in known:
-                entries.append(Resolved(info, "invalid", known["invalid"]))
+                entries.append(ResolvedPlugin(info, "invalid", known["invalid"]))
                 continue
             deps = [Dependency.from_json(d) for d in known["deps"]]
             problem = known["problem"]
@@ -354,12 +354,12 @@ def resolve(
             try:
                 deps, problem = _dependencies(info, providers, versions, host_version)
             except ValueError as exc:
-                entries.append(Resolved(info, "invalid", str(exc)))
+                entries.append(ResolvedPlugin(info, "invalid", str(exc)))
                 continue
         status, reason = base_status(info)
         if status == "enabled" and problem:
             status, reason = "unresolved", problem
-        entries.append(Resolved(info, status, reason, deps))
+        entries.append(ResolvedPlugin(info, status, reason, deps))
 
     by_name = {e.name: e for e in entries if e.status != "invalid"}
     graph = {e.name: e.requires_plugins(optional=True) for e in by_name.values()}

@@ -21,15 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jafhost.errors import UsageError, quoted
+from jafhost.errors import ScaffoldError, UsageError, quoted
 
 TEMPLATE = "plugin_template"
 PERMISSION_CHOICES = ("none", "read", "net")
 KINDS = ("tool", "agent", "integration", "capability", "event")
-
-
-class ScaffoldError(Exception):
-    """The project could not be rendered (the folder exists, the template refused...)."""
 
 
 @dataclass(frozen=True)

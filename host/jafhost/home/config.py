@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, Secret, SecretBytes, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 
-from jafhost.errors import PluginError, StateError
+from jafhost.errors import ConfigError, StateError
 
 ENV_PREFIX = "JAFHOST_"
 """Environment overrides are ``JAFHOST_<PLUGIN>__<FIELD>[__<SUBFIELD>...]``."""
@@ -400,36 +400,6 @@ def _lookup(table: Mapping[str, Any], key: Key) -> tuple[bool, Any]:
     return True, current
 
 
-class ConfigError(PluginError):
-    """A plugin's configuration does not validate; ``problems`` are (key, message) pairs.
-
-    The message names the plugin, each field at fault and the problem, and where an
-    environment variable set the value, that variable. It never contains a value.
-    ``needs`` maps the keys of missing required fields (as in ``problems``) to how to set
-    each one; when nothing else is wrong the message is only that, in one line:
-    ``plugin sqlite needs configuration: jafhost config set sqlite database PATH (or
-    JAFHOST_SQLITE__DATABASE=PATH)``.
-    """
-
-    def __init__(
-        self,
-        plugin: str,
-        problems: list[tuple[str, str]],
-        needs: Mapping[str, str] | None = None,
-    ) -> None:
-        self.problems = problems
-        self.needs = dict(needs or {})
-        if self.needs and all(where in self.needs for where, _ in problems):
-            text = "; ".join(self.needs[where] for where, _ in problems)
-            super().__init__(f"plugin {plugin} needs configuration: {text}", plugin=plugin)
-            return
-        text = "; ".join(
-            f"{where}: {what}" + (f" ({self.needs[where]})" if where in self.needs else "")
-            for where, what in problems
-        )
-        super().__init__(f"config [plugins.{plugin}] {text}", plugin=plugin)
-
-
 def secrets_in_file(
     model: type[BaseModel], plugin: str, file_table: Mapping[str, Any]
 ) -> list[tuple[str, str]]:
@@ -633,23 +603,24 @@ def _schema_secret_keys(schema: Mapping[str, Any]) -> list[Key]:
     ``"format": "password"``, ``"writeOnly": true``)."""
     defs = schema.get("$defs", {})
 
-    def resolve(node: Any, depth: int = 0) -> list[Mapping[str, Any]]:
+    def variants(node: Any, depth: int = 0) -> list[Mapping[str, Any]]:
+        """``node`` and what its ``$ref`` and ``anyOf``/``oneOf``/``allOf`` stand for."""
         if not isinstance(node, Mapping) or depth > 20:
             return []
         found = [node]
         ref = node.get("$ref")
         if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            found += resolve(defs.get(ref.removeprefix("#/$defs/")), depth + 1)
+            found += variants(defs.get(ref.removeprefix("#/$defs/")), depth + 1)
         for combinator in ("anyOf", "oneOf", "allOf"):
             for option in node.get(combinator, []) or []:
-                found += resolve(option, depth + 1)
+                found += variants(option, depth + 1)
         return found
 
     def holds_secret(node: Any, inside: bool, depth: int) -> bool:
         """A secret here, or anywhere in a list or mapping (``inside``) below here."""
         if depth > 20:
             return False
-        for part in resolve(node):
+        for part in variants(node):
             if part.get("format") == "password" or part.get("writeOnly") is True:
                 return True
             below: list[Any] = [part.get("items"), part.get("additionalProperties")]
@@ -662,7 +633,7 @@ def _schema_secret_keys(schema: Mapping[str, Any]) -> list[Key]:
 
     def walk(node: Any, prefix: Key, depth: int) -> list[Key]:
         keys: list[Key] = []
-        for part in resolve(node):
+        for part in variants(node):
             properties = part.get("properties")
             if not isinstance(properties, Mapping) or depth > 20:
                 continue

@@ -4,14 +4,12 @@
 tomlkit (which keeps comments, order, blank lines and formatting), asks the caller what
 to write given the plugin's current table (the caller validates there and raises to
 abort, and then nothing is written), sets the value and replaces the file atomically
-(temp file in the same folder, fsync, ``os.replace``). Two processes setting values at
-the same time both land: the second reads the file the first wrote.
+(``jafhost.atomic``: a symbolic link is followed, the file keeps its mode). Two processes
+setting values at the same time both land: the second reads the file the first wrote.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +19,7 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import InlineTable
 
+from jafhost.atomic import file_lock, write_atomic
 from jafhost.errors import StateError
 
 LOCK_TIMEOUT = 30.0
@@ -34,21 +33,9 @@ def lock_path(config: Path) -> Path:
 @contextmanager
 def locked(config: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
     """Hold the config file's lock; ``StateError`` after ``timeout`` seconds."""
-    from filelock import FileLock, Timeout
-
     config.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(lock_path(config)), timeout=timeout)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise StateError(
-            f"{config} is locked by another jafhost process (waited {timeout:g} s for "
-            f"{lock_path(config)})"
-        ) from None
-    try:
+    with file_lock(lock_path(config), guarding=config, timeout=timeout):
         yield
-    finally:
-        lock.release()
 
 
 def read_document(config: Path) -> tomlkit.TOMLDocument:
@@ -135,38 +122,6 @@ def _plain_strings(value: Any) -> Any:
     return value
 
 
-def write_atomic(config: Path, text: str) -> None:
-    """Replace ``config`` with ``text``: temp file in the same folder, fsync, rename.
-
-    A symbolic link is followed (the file it points to is replaced); the file keeps
-    its permissions.
-    """
-    target = Path(os.path.realpath(config))
-    try:
-        mode: int | None = target.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = None
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(text.encode("utf-8"))
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, mode if mode is not None else 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def set_plugin_value(
     config: Path,
     plugin: str,
@@ -188,5 +143,5 @@ def set_plugin_value(
             text = tomlkit.dumps(document)
         except (TOMLKitError, TypeError, ValueError) as exc:
             raise StateError(f"cannot write {config}: {exc}") from None
-        write_atomic(config, text)
+        write_atomic(config, text.encode("utf-8"), new_mode=0o644)
         return value

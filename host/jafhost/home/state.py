@@ -7,9 +7,9 @@ permissions the user allowed (with the version they were approved at, for displa
 a version, up or down, whose requests are all approved stays enabled, one that asks
 for more goes back to ``needs-approval`` until approved again.
 
-Writes happen under a file lock and replace the file atomically (temp file, fsync,
-rename), so concurrent CLI processes and a writer killed mid-write leave either the
-old or the new state, never a torn one. A file that cannot be parsed is moved aside
+Writes happen under a file lock and replace the file atomically (``jafhost.atomic``:
+temp file, fsync, rename), so concurrent CLI processes and a writer killed mid-write
+leave either the old or the new state, never a torn one. A file that cannot be parsed is moved aside
 (kept for the user, never deleted) and the host starts from defaults.
 """
 
@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
+from jafhost.atomic import file_lock, write_atomic
 from jafhost.discovery.records import PluginInfo
 from jafhost.errors import StateError
 from jafhost.home.paths import HomeLayout
@@ -143,27 +142,19 @@ class StateStore:
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
-        from filelock import FileLock, Timeout
-
-        lock = FileLock(str(self.layout.state_lock), timeout=self.lock_timeout)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            lock.acquire()
-        except Timeout:
-            raise StateError(
-                f"{self.path} is locked by another jafhost process (waited "
-                f"{self.lock_timeout:g} s for {self.layout.state_lock})"
-            ) from None
-        except OSError as exc:  # a read-only home, a file where the folder should be
-            raise _NoLock(
-                f"cannot lock {self.path} to change it: {_reason(exc)}; "
-                f"make {self.path.parent} writable",
-                _reason(exc),
-            ) from None
-        try:
+        with ExitStack() as stack:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                stack.enter_context(
+                    file_lock(self.layout.state_lock, guarding=self.path, timeout=self.lock_timeout)
+                )
+            except OSError as exc:  # a read-only home, a file where the folder should be
+                raise _NoLock(
+                    f"cannot lock {self.path} to change it: {_reason(exc)}; "
+                    f"make {self.path.parent} writable",
+                    _reason(exc),
+                ) from None
             yield
-        finally:
-            lock.release()
 
     def _parse(self) -> State:
         try:
@@ -220,24 +211,7 @@ class StateStore:
 
     def _write(self, state: State) -> None:
         data = json.dumps(state.to_json(), indent=2, sort_keys=True).encode() + b"\n"
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        try:
-            dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        except OSError:
-            return
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomic(self.path, data)
 
     def update(self, change: Callable[[State], T]) -> T:
         """Read, apply ``change``, write: all under the lock. Returns what ``change`` did."""

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from jafhost.discovery.cache import discover
+from jafhost.discovery import discover
 from jafhost.errors import UsageError, quoted
 
 if TYPE_CHECKING:
@@ -67,13 +67,14 @@ class Catalog:
 
     def resolution(self, state: State | None = None) -> Resolution:
         from jafhost._version import __version__
-        from jafhost.discovery.resolve import resolve
+        from jafhost.discovery.resolve import resolve_plugins
 
         found = self.discovery()
         current = state if state is not None else self._store.load()
         # requirements judged at scan time apply only to the full, unchanged set
         judged = found.judged if self._only is None and not self._registered else None
-        return resolve(found.plugins, found.installed, __version__, current.status_of, judged)  # type: ignore[arg-type]
+        status_of = current.status_of
+        return resolve_plugins(found.plugins, found.installed, __version__, status_of, judged)  # type: ignore[arg-type]
 
     def known(self, names: Iterable[str]) -> Resolution:
         """The resolution, after checking that every name is a known plugin

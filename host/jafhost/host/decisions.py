@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jafhost.discovery.records import PluginInfo
-from jafhost.errors import PluginError, UsageError
+from jafhost.errors import PermissionSyntaxError, PluginError, UsageError
 from jafhost.home.state import State
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ class Decisions:
             version = str(metadata.version)  # type: ignore[union-attr]
         try:
             requested = tuple(vocabulary.canonical(permissions))
-        except vocabulary.PermissionSyntaxError as exc:
+        except PermissionSyntaxError as exc:
             raise ManifestError(f"plugin {name}: permissions: {exc}", plugin=name) from None
         from packaging.requirements import InvalidRequirement, Requirement
         from packaging.version import InvalidVersion, Version
@@ -260,7 +260,7 @@ def _canonical(grant: str) -> str | None:
 
     try:
         return str(vocabulary.parse(grant))
-    except vocabulary.PermissionSyntaxError:
+    except PermissionSyntaxError:
         return None
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from jafhost.runtime.runner import describe
+from jafhost.errors import describe
 
 if TYPE_CHECKING:
     from jafhost.host.runtime import Runtime

@@ -50,6 +50,8 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from jafhost.errors import MCPUnavailable, describe
+
 if TYPE_CHECKING:
     from mcp.server.lowlevel import Server
 
@@ -60,10 +62,6 @@ if TYPE_CHECKING:
 
 SERVER_NAME = "jafhost"
 INSTALL_HINT = "pip install 'jafhost[mcp]'"
-
-
-class MCPUnavailable(ImportError):
-    """The ``mcp`` package (the optional extra ``jafhost[mcp]``) is not installed."""
 
 
 def _require_mcp() -> None:
@@ -105,12 +103,14 @@ def result_content(result: CallResult) -> tuple[list[dict[str, Any]], Any, bool]
 def _internal_error(name: str, exc: Exception) -> CallResult:
     from jafhost.types import CallError, CallResult
 
-    kind = type(exc).__name__
     return CallResult(
         name,
         False,
         error=CallError(
-            "tool_error", f"jafhost internal error: {kind}: {exc}", tool=name, exception=kind
+            "tool_error",
+            f"jafhost internal error: {describe(exc)}",
+            tool=name,
+            exception=type(exc).__name__,
         ),
     )
 
@@ -467,7 +467,6 @@ def serve(host: Host) -> None:
 
 __all__ = [
     "INSTALL_HINT",
-    "MCPUnavailable",
     "build_server",
     "result_content",
     "serve",

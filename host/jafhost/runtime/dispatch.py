@@ -20,9 +20,9 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from jafhost.errors import PermissionDenied, ToolError
+from jafhost.errors import HookTimeout, PermissionDenied, ToolError, describe
 from jafhost.hookspecs import hookimpl
-from jafhost.runtime.runner import HookTimeout, call_plugin, describe
+from jafhost.runtime.runner import call_plugin
 from jafhost.security.guard import CURRENT_PLUGIN
 from jafhost.types import CallError, CallResult, ToolCall
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jafhost.errors import quoted
+from jafhost.errors import EventError, quoted
 from jafhost.types import Event
 
 MAX_DEPTH = 8
@@ -36,10 +36,6 @@ EVENT_NAME_MAX = 256
 _CHAIN: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
     "jafhost_event_chain", default=()
 )
-
-
-class EventError(ValueError):
-    """A bad event name, pattern or handler; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -193,7 +189,7 @@ class EventBus:
                 except (KeyboardInterrupt, asyncio.CancelledError):
                     raise
                 except BaseException as exc:
-                    from jafhost.runtime.runner import describe
+                    from jafhost.errors import describe
 
                     text = describe(exc)
                     report.failed.append({**entry, "error": text})

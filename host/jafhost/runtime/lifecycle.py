@@ -15,17 +15,17 @@ import functools
 import importlib
 import json
 import logging
-import os
 import sys
-import tempfile
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from jafhost.atomic import write_atomic
+from jafhost.errors import HookTimeout, describe
 from jafhost.runtime.plugin_manager import PluginHooks
-from jafhost.runtime.runner import HookTimeout, call_plugin, describe
+from jafhost.runtime.runner import call_plugin
 from jafhost.security.guard import CURRENT_PLUGIN
 from jafhost.types import PluginContext
 
@@ -104,10 +104,6 @@ def plugin_context(
 def hooks_of(pm: pluggy.PluginManager, loaded: LoadedPlugin, timeout: float | None) -> PluginHooks:
     """The hooks of ``loaded``, called under its identity and the time limit."""
     return PluginHooks(pm, loaded.name, identity=loaded.identity, timeout=timeout)
-
-
-def _describe(exc: BaseException) -> str:
-    return describe(exc, first_line=True)
 
 
 def import_object(entry_point: str) -> Any:
@@ -205,7 +201,8 @@ def _register(pm: pluggy.PluginManager, loaded: LoadedPlugin) -> None:
 
 
 def _build_tools(plugin: str, functions: Any) -> list[Tool]:
-    from jafhost.tools import ToolDefinitionError, build_tool
+    from jafhost.errors import ToolDefinitionError
+    from jafhost.tools import build_tool
 
     if functions is None:
         return []
@@ -226,7 +223,8 @@ def _build_tools(plugin: str, functions: Any) -> list[Tool]:
 
 
 def _subscriptions(plugin: str, handlers: Any) -> list[Subscription]:
-    from jafhost.runtime.events import EventError, subscriptions
+    from jafhost.errors import EventError
+    from jafhost.runtime.events import subscriptions
 
     try:
         return subscriptions(plugin, handlers)
@@ -259,8 +257,9 @@ async def _connect_integrations(
         except HookTimeout as exc:
             raise StepFailed(f"jaf_integrations: {exc}") from None
         except Exception as exc:
+            problem = describe(exc, first_line=True)
             raise StepFailed(
-                f"jaf_integrations: connecting {loaded.name}.{spec.name} failed: {_describe(exc)}"
+                f"jaf_integrations: connecting {loaded.name}.{spec.name} failed: {problem}"
             ) from None
         loaded.integrations[spec.name] = (spec, client)
 
@@ -283,7 +282,9 @@ async def close_integrations(loaded: LoadedPlugin, timeout: float) -> list[str]:
         try:
             await run_as(loaded, spec.close, timeout, f"integration {name}: close", client)
         except Exception as exc:
-            problems.append(f"closing {loaded.name}.{name} failed: {_describe(exc)}")
+            problems.append(
+                f"closing {loaded.name}.{name} failed: {describe(exc, first_line=True)}"
+            )
     loaded.integrations.clear()
     return problems
 
@@ -309,10 +310,7 @@ def _record_schema(schema_file: Path, model: Any) -> None:
     try:
         schema = model.model_json_schema()
         schema_file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=schema_file.parent, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(schema, out, indent=2)
-        os.replace(tmp, schema_file)
+        write_atomic(schema_file, json.dumps(schema, indent=2).encode("utf-8"), durable=False)
     except (OSError, TypeError, ValueError) as exc:
         LOGGER.warning("could not record the config schema of %s: %s", schema_file, exc)
 
@@ -333,8 +331,8 @@ async def _configure(
     """
     from pydantic import BaseModel, ValidationError
 
+    from jafhost.errors import ConfigError
     from jafhost.home.config import (
-        ConfigError,
         env_settings,
         needed_settings,
         secrets_in_file,
@@ -419,7 +417,7 @@ async def start(
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # SystemExit from plugin code must not end the host
-        await _abandon(pm, loaded, timeout, f"{step} failed: {_describe(exc)}", exc)
+        await _abandon(pm, loaded, timeout, f"{step} failed: {describe(exc, first_line=True)}", exc)
     else:
         loaded.status, loaded.error = "active", None
 
@@ -447,9 +445,7 @@ async def stop(pm: pluggy.PluginManager, loaded: LoadedPlugin, timeout: float) -
         try:
             await hooks_of(pm, loaded, timeout).deactivate(loaded.ctx)
         except Exception as exc:
-            problems.append(
-                f"jaf_deactivate failed: {exc if isinstance(exc, HookTimeout) else _describe(exc)}"
-            )
+            problems.append(f"jaf_deactivate failed: {describe(exc, first_line=True)}")
     problems += await close_integrations(loaded, timeout)
     loaded.initialized = False
     loaded.tools, loaded.agents, loaded.providers = [], [], []

@@ -15,7 +15,7 @@ import fnmatch
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from jafhost.errors import quoted
+from jafhost.errors import HookTimeout, quoted
 from jafhost.runtime.dispatch import (
     Terminal,
     call_inline,
@@ -25,7 +25,7 @@ from jafhost.runtime.dispatch import (
     run_tool,
     validate,
 )
-from jafhost.runtime.runner import HookTimeout, call_plugin
+from jafhost.runtime.runner import call_plugin
 from jafhost.tools import Tool, split_name
 from jafhost.types import CallError, CallResult, ToolCall
 

@@ -18,33 +18,13 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-
-class HookTimeout(Exception):
-    """Plugin code did not finish within its time limit."""
-
-
-class PluginExit(Exception):
-    """Plugin code raised ``SystemExit`` (or another non-``Exception``): reported, never
-    allowed to end the host. The message is ``"SystemExit: 3"``-style."""
-
-
-def describe(exc: BaseException, *, first_line: bool = False) -> str:
-    """What plugin code raised, as ``Type: message`` for reports and errors: a time limit
-    or an exit (``HookTimeout``, ``PluginExit``) by its own message; with
-    ``first_line``, only the message's first line (for one-line statuses)."""
-    if isinstance(exc, HookTimeout | PluginExit):
-        return str(exc)
-    text = str(exc).strip()
-    if first_line and text:
-        text = text.splitlines()[0]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+from jafhost.errors import HookTimeout, PluginExit, describe
 
 
 def _tame(exc: BaseException) -> BaseException:
     if isinstance(exc, Exception | asyncio.CancelledError | KeyboardInterrupt):
         return exc
-    text = str(exc)
-    return PluginExit(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+    return PluginExit(describe(exc))
 
 
 async def _guarded(awaitable: Any) -> Any:
@@ -148,5 +128,7 @@ async def call_plugin(
             if inspect.isawaitable(result):
                 result = await _guarded(result)
             return result
+    except HookTimeout:
+        raise  # a nested call's own limit, already named
     except TimeoutError:
         raise HookTimeout(f"{label} did not finish within {timeout:g} s") from None

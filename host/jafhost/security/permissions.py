@@ -24,11 +24,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from jafhost.errors import quoted
+from jafhost.errors import PermissionSyntaxError, quoted
 
 Kind = Literal["read", "write", "net", "env", "run", "ffi"]
 KINDS: tuple[Kind, ...] = ("read", "write", "net", "env", "run", "ffi")
-PATH_KINDS = ("read", "write")
 PATH_VARIABLES = ("$PLUGIN_DATA", "$PLUGIN_CACHE")
 PATH_MAX = 4096
 """The longest path a permission may name (Linux's own limit)."""
@@ -44,10 +43,6 @@ EXPLANATIONS: dict[str, str] = {
 
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\*?$|^\*$")
-
-
-class PermissionSyntaxError(ValueError):
-    """A permission value that cannot be parsed; the message says why."""
 
 
 @dataclass(frozen=True, order=True)
@@ -197,32 +192,6 @@ def parse(text: str) -> Permission:
     if not sep:
         raise PermissionSyntaxError(f"{quoted(text)} is not of the form kind:value")
     return make(kind, value)
-
-
-def from_manifest_table(table: object) -> list[Permission]:
-    """Parse a manifest's ``[permissions]`` table; errors name the key at fault."""
-    if not isinstance(table, dict):
-        raise PermissionSyntaxError("[permissions] must be a table")
-    result: list[Permission] = []
-    for key, values in table.items():
-        if key not in KINDS:
-            raise PermissionSyntaxError(
-                f"permissions.{key}: unknown permission kind (known: {', '.join(KINDS)})"
-            )
-        if key == "ffi":
-            if not isinstance(values, bool):
-                raise PermissionSyntaxError("permissions.ffi: must be true or false")
-            if values:
-                result.append(Permission("ffi"))
-            continue
-        if not isinstance(values, list):
-            raise PermissionSyntaxError(f"permissions.{key}: must be a list of strings")
-        for index, value in enumerate(values):
-            try:
-                result.append(make(key, value))
-            except PermissionSyntaxError as exc:
-                raise PermissionSyntaxError(f"permissions.{key}[{index}]: {exc}") from None
-    return sorted(set(result))
 
 
 def canonical(permissions: Iterable[Permission | str]) -> list[str]:

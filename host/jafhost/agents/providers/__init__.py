@@ -28,16 +28,16 @@ from jafhost.agents.providers.base import (
     ModelProvider,
     ModelToolCall,
     ModelTurn,
-    ProviderError,
     ProviderFactory,
     ProviderInfo,
-    Resolved,
+    ResolvedProvider,
     is_provider,
     new_call_id,
     parse_arguments,
     split_model,
 )
-from jafhost.agents.providers.registry import available, resolve
+from jafhost.agents.providers.registry import available, provider_for
+from jafhost.errors import ProviderError
 
 __all__ = [
     "ModelProvider",
@@ -46,11 +46,11 @@ __all__ = [
     "ProviderError",
     "ProviderFactory",
     "ProviderInfo",
-    "Resolved",
+    "ResolvedProvider",
     "available",
     "is_provider",
     "new_call_id",
     "parse_arguments",
-    "resolve",
+    "provider_for",
     "split_model",
 ]

@@ -24,11 +24,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from jafhost.errors import ProviderError
+
 _IDS = itertools.count(1)
-
-
-class ProviderError(Exception):
-    """A model provider cannot be set up or failed to answer; the message is for the user."""
 
 
 @dataclass(frozen=True)
@@ -170,7 +168,7 @@ class ProviderInfo:
 
 
 @dataclass
-class Resolved:
+class ResolvedProvider:
     """A provider ready for one run, with the model name to pass it.
 
     ``owned``: the provider was made for this run, so the run closes it afterwards.

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from jafhost.agents.providers.base import ModelProvider, ProviderError, ProviderFactory
-from jafhost.errors import UsageError
+from jafhost.agents.providers.base import ModelProvider, ProviderFactory
+from jafhost.errors import ProviderError, UsageError
 from jafhost.hookspecs import hookimpl
 
 if TYPE_CHECKING:

@@ -22,7 +22,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from jafhost.agents.providers.base import ModelToolCall, ModelTurn, ProviderError, parse_arguments
+from jafhost.agents.providers.base import ModelToolCall, ModelTurn, parse_arguments
+from jafhost.errors import ProviderError
 from jafhost.tools import split_name
 
 INSTALL_HINT = "pip install 'jafhost[openai]'"

@@ -15,14 +15,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from jafhost.agents.providers.base import (
-    ProviderError,
     ProviderFactory,
     ProviderInfo,
-    Resolved,
+    ResolvedProvider,
     split_model,
     usable,
 )
-from jafhost.errors import UsageError, quoted
+from jafhost.errors import ProviderError, UsageError, quoted
 
 LOGGER = logging.getLogger("jafhost")
 
@@ -67,14 +66,14 @@ def available(
     return _catalog(_sources(plugin_providers, builtins))
 
 
-def resolve(
+def provider_for(
     spec: str,
     plugin_providers: Iterable[Source] = (),
     config: Mapping[str, Any] | None = None,
     config_source: str = "config.toml",
     *,
     builtins: Iterable[Any] | None = None,
-) -> Resolved:
+) -> ResolvedProvider:
     """The provider for ``provider:model``.
 
     ``config`` is the parsed ``config.toml`` (``[providers.NAME]`` tables), and
@@ -92,7 +91,7 @@ def resolve(
             continue
         if isinstance(obj, ProviderFactory):
             return _make(obj, model, spec, plugin, config or {}, config_source)
-        return Resolved(obj, model, spec, plugin=plugin)
+        return ResolvedProvider(obj, model, spec, plugin=plugin)
     known = ", ".join(dict.fromkeys(i.name for i in _catalog(sources)))
     raise UsageError(f"unknown model provider {quoted(name)} in {quoted(spec)} (known: {known})")
 
@@ -104,7 +103,7 @@ def _make(
     plugin: str | None,
     config: Mapping[str, Any],
     config_source: str,
-) -> Resolved:
+) -> ResolvedProvider:
     table = _provider_table(config, factory.name, config_source)
     try:
         provider = factory.make(model, table)
@@ -113,7 +112,7 @@ def _make(
         if message.startswith("[providers."):
             message = f"{config_source}: {message}"
         raise ProviderError(message) from None
-    return Resolved(
+    return ResolvedProvider(
         provider,
         model or getattr(provider, "default_model", None),
         spec,

@@ -19,8 +19,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from jafhost.agents.providers.base import ModelTurn, ProviderError
-from jafhost.errors import UsageError
+from jafhost.agents.providers.base import ModelTurn
+from jafhost.errors import ProviderError, UsageError
 
 
 class ScriptedProvider:
@@ -36,16 +36,6 @@ class ScriptedProvider:
         self.position = 0
         self.requests: list[dict[str, Any]] = []
         """What each ``complete`` received: ``messages``, ``tools``, ``model``."""
-
-    @classmethod
-    def from_turns(cls, turns: list[ModelTurn], label: str = "<script>") -> ScriptedProvider:
-        """A provider over turns made in code (no file)."""
-        provider = cls.__new__(cls)
-        provider.path = Path(label)
-        provider.turns = list(turns)
-        provider.position = 0
-        provider.requests = []
-        return provider
 
     def _read(self) -> list[ModelTurn]:
         try:

@@ -1,6 +1,6 @@
 """Process isolation, host side: the pipe client of one plugin's worker process.
 
-A ``Worker`` spawns ``python -m jafhost.runtime.isolation.worker`` from a ``WorkerSpec``
+A ``WorkerClient`` spawns ``python -m jafhost.runtime.isolation.worker`` from a ``WorkerSpec``
 (built by the host: the plugin, its grants, folders and limits). The worker applies
 ``jafhost.security.sandbox`` before any plugin code runs, then starts the plugin there
 exactly as in process. ``jafhost.runtime.isolation.launch`` gives the host's
@@ -57,7 +57,7 @@ SPIN_SECONDS = 100e-6 if _cpus() > 1 else 0.0
 """How long a request polls the pipe for its reply before yielding to the event loop:
 a small call answers within tens of microseconds, faster than a loop wake-up. Never on
 a single CPU, where polling would only keep the worker from running."""
-_LIVE: weakref.WeakSet[Worker] = weakref.WeakSet()
+_LIVE: weakref.WeakSet[WorkerClient] = weakref.WeakSet()
 
 
 class WorkerError(ToolError):
@@ -75,7 +75,7 @@ class _NotDelivered(Exception):
     """A request could not be written at all: the worker had already ended."""
 
 
-class Worker:
+class WorkerClient:
     """One plugin's worker process: spawned on demand, one request at a time."""
 
     def __init__(

@@ -13,7 +13,7 @@ from collections.abc import Callable, Coroutine
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from jafhost.runtime.isolation.client import Worker, WorkerError
+from jafhost.runtime.isolation.client import WorkerClient, WorkerError
 from jafhost.runtime.isolation.proxies import proxy_subscriptions, proxy_tools
 
 if TYPE_CHECKING:
@@ -26,10 +26,10 @@ Emit = Callable[[str, Any], Coroutine[Any, Any, Any]]
 """Deliver event ``name`` with ``data`` on the host, as coming from the plugin."""
 
 
-def worker_of(loaded: LoadedPlugin) -> Worker | None:
+def worker_of(loaded: LoadedPlugin) -> WorkerClient | None:
     """The worker of a process-isolated plugin, or None."""
     found = loaded.extras.get("worker")
-    return found if isinstance(found, Worker) else None
+    return found if isinstance(found, WorkerClient) else None
 
 
 def predicted(spec: WorkerSpec) -> list[str]:
@@ -81,7 +81,7 @@ async def start(spec: WorkerSpec, loaded: LoadedPlugin, emit: Emit | None = None
     """Start ``loaded`` in a new worker; on failure it is left ``broken`` with the reason."""
     from jafhost.types import AgentSpec
 
-    worker = Worker(spec, _on_notice(loaded, emit))
+    worker = WorkerClient(spec, _on_notice(loaded, emit))
     loaded.extras["worker"] = worker
     try:
         reply = await worker.boot()

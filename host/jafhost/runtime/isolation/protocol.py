@@ -1,7 +1,7 @@
 """What host and worker say to each other: newline-delimited JSON, and exceptions as JSON.
 
 Both sides import this module: the worker (``jafhost.runtime.isolation.worker``) sends
-through a ``Channel``; the host's pipe client (``client.Worker``) reads with ``decode``.
+through a ``Channel``; the host's pipe client (``client.WorkerClient``) reads with ``decode``.
 An exception raised in the worker travels as ``error_to_json`` and is raised again on
 the host by ``error_from_json``, so a caller sees the same error in both isolation modes.
 Only the standard library is imported up front: the worker starts under a sandbox.
@@ -66,9 +66,8 @@ def error_to_json(exc: BaseException, with_traceback: bool = True) -> dict[str, 
     """An exception raised in the worker, as the host raises it again (``kind`` says how)."""
     import traceback
 
-    from jafhost.errors import PermissionDenied, ToolError
+    from jafhost.errors import HookTimeout, PermissionDenied, ToolError, describe
     from jafhost.runtime.dispatch import ERROR_CODES
-    from jafhost.runtime.runner import HookTimeout
 
     data: dict[str, Any]
     if isinstance(exc, PermissionDenied):
@@ -83,9 +82,7 @@ def error_to_json(exc: BaseException, with_traceback: bool = True) -> dict[str, 
     elif isinstance(exc, HookTimeout):
         data = {"kind": "timeout", "message": str(exc)}
     elif not isinstance(exc, Exception):
-        text = str(exc)
-        data = {"kind": "exit", "message": f"{type(exc).__name__}: {text}" if text else
-                type(exc).__name__}  # fmt: skip
+        data = {"kind": "exit", "message": describe(exc)}
     else:
         data = {"kind": "exception", "type": type(exc).__name__, "message": str(exc)}
     if with_traceback:
@@ -95,8 +92,6 @@ def error_to_json(exc: BaseException, with_traceback: bool = True) -> dict[str, 
 
 class RemoteError(Exception):
     """Base of the stand-ins for exceptions raised in a worker (same class name)."""
-
-    remote_traceback: str | None = None
 
 
 _REMOTE_TYPES: dict[str, type[RemoteError]] = {}
@@ -113,8 +108,7 @@ def remote_type(name: str) -> type[RemoteError]:
 
 def error_from_json(error: dict[str, Any], plugin: str) -> BaseException:
     """The exception to raise on the host for an ``error`` of the worker of ``plugin``."""
-    from jafhost.errors import PermissionDenied, ToolError
-    from jafhost.runtime.runner import HookTimeout, PluginExit
+    from jafhost.errors import HookTimeout, PermissionDenied, PluginExit, ToolError
 
     kind = error.get("kind")
     message = str(error.get("message", ""))
@@ -143,7 +137,5 @@ def error_from_json(error: dict[str, Any], plugin: str) -> BaseException:
         exc = remote_type(str(error.get("type") or "Exception"))(message)
     remote = error.get("traceback")
     if remote:
-        if isinstance(exc, RemoteError):
-            exc.remote_traceback = remote
         exc.add_note(f"in the worker of plugin {plugin}:\n{remote.rstrip()}")
     return exc

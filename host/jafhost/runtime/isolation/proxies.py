@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from jafhost.runtime.events import Subscription
-    from jafhost.runtime.isolation.client import Worker
+    from jafhost.runtime.isolation.client import WorkerClient
     from jafhost.tools import Tool
 
 
@@ -27,7 +27,7 @@ class PassThrough:
         return namespace
 
 
-def _tool_proxy(worker: Worker, name: str) -> Callable[..., Any]:
+def _tool_proxy(worker: WorkerClient, name: str) -> Callable[..., Any]:
     async def proxy(**arguments: Any) -> Any:
         return await worker.call(name, arguments)
 
@@ -36,7 +36,7 @@ def _tool_proxy(worker: Worker, name: str) -> Callable[..., Any]:
     return proxy
 
 
-def _handler_proxy(worker: Worker, index: int, pattern: str) -> Callable[..., Any]:
+def _handler_proxy(worker: WorkerClient, index: int, pattern: str) -> Callable[..., Any]:
     async def handler(event: Any) -> None:
         await worker.event(index, event.to_json(), pattern)
 
@@ -44,7 +44,7 @@ def _handler_proxy(worker: Worker, index: int, pattern: str) -> Callable[..., An
     return handler
 
 
-def proxy_tools(worker: Worker, described: list[dict[str, Any]]) -> list[Tool]:
+def proxy_tools(worker: WorkerClient, described: list[dict[str, Any]]) -> list[Tool]:
     """The tools the worker described in its ``start`` reply, calling into it."""
     from jafhost.tools import Tool
 
@@ -66,7 +66,7 @@ def proxy_tools(worker: Worker, described: list[dict[str, Any]]) -> list[Tool]:
     return tools
 
 
-def proxy_subscriptions(worker: Worker, patterns: list[str]) -> list[Subscription]:
+def proxy_subscriptions(worker: WorkerClient, patterns: list[str]) -> list[Subscription]:
     """The worker's event subscriptions (by pattern, in its order), delivered into it."""
     from jafhost.runtime.events import subscriptions
 

@@ -37,7 +37,7 @@ from jafhost.runtime.isolation.exits import EXIT_MEMORY
 from jafhost.runtime.isolation.protocol import Channel, error_to_json
 
 
-class Worker:
+class WorkerProcess:
     """The plugin, started in this process, and the requests the host sends it."""
 
     def __init__(self, channel: Channel, name: str, spec: Any, info: Any) -> None:
@@ -316,7 +316,7 @@ def main() -> None:
 
     from jafhost.discovery.records import PluginInfo
 
-    worker = Worker(channel, spec.plugin, spec, PluginInfo.from_json(init["info"]))
+    worker = WorkerProcess(channel, spec.plugin, spec, PluginInfo.from_json(init["info"]))
     guard.on_denied(worker.denied)
     marks["guard"] = time.perf_counter()
     channel.send(
