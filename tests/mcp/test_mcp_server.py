@@ -444,8 +444,9 @@ def test_result_content_shapes() -> None:
 
 @pytest.mark.anyio
 async def test_a_failure_inside_the_host_is_still_a_tool_result() -> None:
-    from jafhost.mcp.server import build_server
     from mcp import types
+
+    from jafhost.mcp.server import build_server
 
     class Broken:
         def tools(self) -> list[Any]:
