@@ -89,9 +89,13 @@ def samples(session: nox.Session) -> None:
 @nox.session
 @pinned
 def lint(session: nox.Session) -> None:
-    """ruff over the host, tests, samples, benchmarks and this file."""
-    session.install("ruff>=0.6")
+    """ruff over the host, tests, samples, benchmarks and this file; then import-linter's
+    contracts (pyproject.toml, ``[tool.importlinter]``) over the host package's imports."""
+    session.install("ruff>=0.6", "import-linter>=2.1")
     session.run("ruff", "check", ".")
+    # import-linter reads the source without importing it: the host's dependencies are
+    # not needed, only the package on the path
+    session.run("lint-imports", env={"PYTHONPATH": str(ROOT / "host")})
 
 
 @nox.session

@@ -95,7 +95,7 @@ BARE_SERVER = (
 PROFILE_WRAPPER = textwrap.dedent(
     """
     import cProfile, pstats, sys
-    from jafhost.cli import main
+    from jafhost.cli.app import main
     out = sys.argv.pop(1)
     profiler = cProfile.Profile()
     try:

@@ -241,7 +241,7 @@ def _is_sentence(text: str | None) -> bool:
 def test_every_command_and_option_help_is_a_sentence() -> None:
     import typer.main
 
-    from jafhost.cli import app
+    from jafhost.cli.app import app
 
     def walk(command: Any, path: list[str]) -> Any:
         yield path, command

@@ -28,7 +28,7 @@ import pytest
 import typer
 
 from conftest import Site, run_cli
-from jafhost.cli import app
+from jafhost.cli.app import app
 
 BIG = "x" * 120_000
 """A 120 KB argument made of characters every name allows."""
@@ -252,13 +252,13 @@ def test_every_command_has_bad_inputs() -> None:
 
 OWN_PROCESS = {"call", "run", "tools", "agents", "emit", "doctor", "config show", "config set"}
 """Commands that run plugin code (or serve, or watch) get a process per case; the rest
-run in a few driver processes, one ``jafhost.cli.main`` call per case with its own
+run in a few driver processes, one ``jafhost.cli.app.main`` call per case with its own
 file descriptors 1 and 2 (so whatever writes to them is caught, children included)."""
 OWN_PROCESS |= {"dev", "mcp", ""}
 
 DRIVER = """
 import json, os, sys, tempfile, time
-from jafhost.cli import main
+from jafhost.cli.app import main
 
 def run(argv):
     saved = os.dup(1), os.dup(2)

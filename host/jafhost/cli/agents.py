@@ -15,8 +15,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from jafhost.cli import Failed, JsonOption, _can_prompt, _console, _print_json, app
-from jafhost.cli.run import with_host
+from jafhost.cli._common import (
+    Failed,
+    JsonOption,
+    app,
+    build_host,
+    can_prompt,
+    make_console,
+    print_json,
+    with_host,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -61,15 +69,15 @@ def agents(as_json: JsonOption = False) -> None:
         _warn_inactive(host)
         return [agent.to_json() for agent in host.agents()]
 
-    found = with_host(work)
+    found = with_host(build_host(), work)
     if as_json:
-        _print_json(found)
+        print_json(found)
         return
     from rich.markup import escape
     from rich.table import Table
 
     if not found:
-        _console().print("No agents: no active plugin provides any (hook jaf_agents).")
+        make_console().print("No agents: no active plugin provides any (hook jaf_agents).")
         return
     table = Table(title=f"agents ({len(found)})")
     for column in ("agent", "plugin", "description", "tools", "model"):
@@ -82,7 +90,7 @@ def agents(as_json: JsonOption = False) -> None:
             escape("\n".join(item["tools"]) or "(none)"),
             escape(item["model"] or "-"),
         )
-    _console().print(table)
+    make_console().print(table)
 
 
 def _preview(value: Any) -> str:
@@ -122,13 +130,13 @@ def _run_confirmer(yes: bool) -> Any:
     def confirm(tool: Tool, arguments: dict[str, Any]) -> bool:
         if yes:
             return True
-        if not _can_prompt():
+        if not can_prompt():
             sys.stderr.write(
                 f"warning: refused {tool.full_name}: it needs your confirmation and there is "
                 "no terminal to ask (run with --yes to allow it)\n"
             )
             return False
-        console = _console(stderr=True)
+        console = make_console(stderr=True)
         console.print(f"the agent wants to run {tool.full_name} with:", markup=False)
         console.print_json(json.dumps(arguments, default=str))
         return typer.confirm(f"Run {tool.full_name}?", default=False)
@@ -166,7 +174,7 @@ def run(
     """
     from jafhost.errors import ProviderError
 
-    console = _console()
+    console = make_console()
 
     async def work(host: Host) -> AgentRun:
         _warn_inactive(host)
@@ -196,9 +204,9 @@ def run(
         except ProviderError as exc:
             raise Failed(str(exc)) from None
 
-    outcome = with_host(work)
+    outcome = with_host(build_host(), work)
     if as_json:
-        _print_json(outcome.to_json())
+        print_json(outcome.to_json())
     elif outcome.ok:
         console.print(f"[dim]done after {outcome.turns} turn(s)[/]")
     if not outcome.ok:

@@ -36,7 +36,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from jafhost.cli import Failed, JsonOption, _console, _host, _print_json, _warn, app
+from jafhost.cli._common import (
+    Failed,
+    JsonOption,
+    app,
+    build_host,
+    make_console,
+    print_json,
+    warn,
+)
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -166,7 +174,7 @@ def show(
     """
     from jafhost.home.config import explain_config, explain_unvalidated, plugin_table, read_config
 
-    host = _host()
+    host = build_host()
     host.plugin(name)
     config = read_config(host.layout.config)
     try:
@@ -185,16 +193,16 @@ def show(
             note = f"{exc}; it validated its config there; the schema is the one it recorded"
         else:
             note = f"not validated: {exc}; the schema shown was recorded at its last load"
-        _warn(host)
+        warn(host)
         _show(report, schema, validated=validated, note=note, as_json=as_json)
         return
-    _warn(host)
+    warn(host)
     if model is None:
         note = f"plugin {name} declares no configuration (it has no jaf_config_schema)"
         if plugin_table(config, name):
             note += f"; the [plugins.{name}] table in {host.layout.config} is ignored"
         if as_json:
-            _print_json(
+            print_json(
                 {
                     "plugin": name,
                     "validated": False,
@@ -207,7 +215,7 @@ def show(
                 }
             )
         else:
-            _console().print(note, markup=False)
+            make_console().print(note, markup=False)
         return
     report = explain_config(model, name, config, os.environ)  # ConfigError: exit 1
     _show(report, _json_schema(model), validated=True, note=None, as_json=as_json)
@@ -221,12 +229,12 @@ def _show(
     if as_json:
         data = report.to_json()
         data.update(validated=validated, schema=schema, note=note)
-        _print_json(data)
+        print_json(data)
         return
     from rich.markup import escape
     from rich.table import Table
 
-    console = _console()
+    console = make_console()
     title = f"{report.plugin} config" + ("" if validated else " (not validated)")
     table = Table(title=title)
     for column in ("key", "value", "source"):
@@ -297,7 +305,7 @@ def set_command(
     from jafhost.home.config import dotted, env_prefix, resolve_key, secret_keys
     from jafhost.home.config_edit import set_plugin_value
 
-    host = _host()
+    host = build_host()
     host.plugin(name)
     parts = key.split(".")
     if not all(parts):
@@ -311,7 +319,7 @@ def set_command(
             f"{host.layout.config} (validated when the plugin loads) or set "
             f"{env_prefix(name)}<FIELD> variables"
         ) from None
-    _warn(host)
+    warn(host)
     if model is None:
         raise UsageError(
             f"plugin {name} declares no configuration (it has no jaf_config_schema), "
@@ -338,7 +346,7 @@ def set_command(
     )
     for warning in warnings:
         sys.stderr.write(f"warning: {warning}\n")
-    _console().print(
+    make_console().print(
         f"set [plugins.{name}] {dotted(resolved)} = {_toml_value(written)} in {host.layout.config}",
         markup=False,
     )

@@ -31,7 +31,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from jafhost.cli import Failed, _approver, _can_prompt, _console, _host, _warn, app
+from jafhost.cli._common import (
+    Failed,
+    app,
+    approver,
+    build_host,
+    can_prompt,
+    make_console,
+    warn,
+)
 
 if TYPE_CHECKING:
     from jafhost.discovery.records import PluginInfo
@@ -86,7 +94,7 @@ def new(
         answers["kinds"] = scaffold.check_kinds(kinds)
     if permissions is not None:
         answers["permissions"] = scaffold.check_permissions(permissions)
-    interactive = not no_input and _can_prompt()
+    interactive = not no_input and can_prompt()
     if not no_input and not interactive:
         sys.stderr.write("no terminal to ask: using the options and the template's defaults\n")
     try:
@@ -108,7 +116,7 @@ def _print_next_steps(project: Project) -> None:
     then = f"jafhost call {name}.{tool} {example}"
     if project.permissions != "none":
         then = f"jafhost enable {name}, then {then}"
-    console = _console()
+    console = make_console()
     console.print(
         f"created {shown}: plugin {name}, distribution {project.distribution}, "
         f"package {project.package}, tool {name}.{tool}",
@@ -139,17 +147,15 @@ def _pip(args: list[str], title: str) -> PipResult:
 
     from jafhost.ecosystem.installer import run_pip
 
-    console = _console(stderr=True)
+    console = make_console(stderr=True)
     with console.status(escape(title)):
         return run_pip(args, lambda line: console.print(Text(line, style="dim")))
 
 
-def _refreshed() -> Host:
-    """A new host that sees what pip just changed."""
+def _refresh(host: Host) -> None:
+    """Make ``host`` see what pip just changed."""
     importlib.invalidate_caches()
-    host = _host()
     host.discovery(refresh=True)
-    return host
 
 
 @app.command()
@@ -174,14 +180,15 @@ def install(
     from jafhost.errors import PluginError
 
     check_install_arguments(packages)
-    before = list(_host().discovery(refresh=True).plugins)
+    host = build_host()
+    before = list(host.discovery(refresh=True).plugins)
     args = ["install", *(["--upgrade"] if upgrade else []), *packages]
     result = _pip(args, f"pip install {' '.join(packages)}")
     if not result.ok:
         raise Failed(f"pip install failed: {result.error_line()}")
-    host = _refreshed()
+    _refresh(host)
     change = compare(before, host.discovery().plugins)
-    console = _console()
+    console = make_console()
     if not change.touched:
         console.print("installed; no plugin was added or changed", markup=False)
         return
@@ -191,12 +198,12 @@ def install(
         if host.plugin(info.name).status != "needs-approval":
             continue
         try:
-            host.enable([info.name], approve=_approver(yes), dependencies=False)
+            host.enable([info.name], approve=approver(yes), dependencies=False)
         except Failed:
             refused.append(info.name)  # no terminal to ask and no --yes
         except PluginError as exc:  # the user said no
             console.print(str(exc), markup=False)
-    _warn(host)
+    warn(host)
     for info in change.touched:
         console.print(_installed_line(host, info, old.get(info.name)), markup=False)
     if refused:  # installed all the same: say what approves them (exit 0)
@@ -237,7 +244,7 @@ def uninstall(
     """
     from jafhost.ecosystem.installer import compare, forget, uninstall_targets
 
-    host = _host()
+    host = build_host()
     before = list(host.discovery(refresh=True).plugins)
     unresolved = {v.name for v in host.plugins() if v.status == "unresolved"}
     targets = uninstall_targets(packages, before, host.state(), host.layout)
@@ -248,12 +255,12 @@ def uninstall(
         result = _pip(["uninstall", "--yes", *dists], f"pip uninstall {' '.join(dists)}")
         if not result.ok:
             raise Failed(f"pip uninstall failed: {result.error_line()}")
-        host = _refreshed()
+        _refresh(host)
         removed = {p.name for p in compare(before, host.discovery().plugins).removed}
         gone |= removed & set(targets.plugins)
     forgotten = forget(host.store, host.layout, gone, purge=purge)
-    _warn(host)
-    console = _console()
+    warn(host)
+    console = make_console()
     for dist, names in targets.distributions.items():
         console.print(f"uninstalled {dist} (plugins: {', '.join(names)})", markup=False)
     for name in sorted(set(targets.plugins) - gone):
@@ -283,10 +290,10 @@ def _confirm_uninstall(
     data = f" and delete their folders in {host.layout.plugins}" if purge else ""
     if yes:
         return
-    if not _can_prompt():
+    if not can_prompt():
         raise Failed(
             f"uninstalling {what} needs a yes and there is no terminal to ask; run again with --yes"
         )
     if not typer.confirm(f"Uninstall {what}, remove their grants{data}?", default=False):
-        _console().print("nothing changed", markup=False)
+        make_console().print("nothing changed", markup=False)
         raise typer.Exit(1)

@@ -4,7 +4,7 @@
 runs no plugin code and needs neither typer nor rich. Answering it here, before the
 command-line framework is imported, keeps it close to the cost of Python scanning its
 entry points. Everything else (``list --json`` included, when called with anything
-more) goes to ``jafhost.cli.main``, which gives the same output and exit codes.
+more) goes to ``jafhost.cli.app.main``, which gives the same output and exit codes.
 """
 
 from __future__ import annotations
@@ -51,6 +51,6 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args == ["list", "--json"] and os.environ.get("JAFHOST_DEBUG") != "1":
         return _list_json()
-    from jafhost.cli import main as full
+    from jafhost.cli.app import main as full
 
     return full(args)

@@ -1,12 +1,15 @@
 """The ``jafhost mcp`` command: serve the active tools as an MCP server over stdio.
 
 Thin: builds the ``Host`` and hands it to :mod:`jafhost.mcp.server` (which imports the
-``mcp`` SDK only when it serves). Nothing but the protocol is written to stdout.
+``mcp`` SDK only when it serves) with the stream to write the protocol to: the real
+stdout, which the CLI kept for itself when it started (:mod:`jafhost.cli.streams`; fd 1
+and ``sys.stdout`` point at stderr). Nothing but the protocol is written to stdout.
 """
 
 from __future__ import annotations
 
-from jafhost.cli import Failed, _host, _warn, app
+from jafhost.cli import streams
+from jafhost.cli._common import Failed, app, build_host, warn
 
 
 @app.command("mcp")
@@ -15,10 +18,10 @@ def mcp_command() -> None:
     from jafhost.errors import MCPUnavailable
     from jafhost.mcp.server import serve
 
-    host = _host()
+    host = build_host()
     try:
-        serve(host)
+        serve(host, stdout=streams.claimed())
     except MCPUnavailable as exc:
         raise Failed(str(exc)) from None
     finally:
-        _warn(host)
+        warn(host)

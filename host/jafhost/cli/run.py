@@ -1,53 +1,37 @@
-"""CLI commands that run plugin code: ``tools``, ``call``, ``agents``, ``run``.
+"""CLI commands that run plugin code: ``tools``, ``call``, ``emit`` and ``dev``.
 
-Each activates only what it needs (``call`` the tool's plugin and its dependencies),
-does its work through ``Host``, and deactivates everything before exiting.
+Each builds one ``Host``, starts every enabled plugin (``with_host``: middleware from
+other plugins wraps every call, one-off CLI calls included), does its work through the
+host, and stops them all before exiting.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from jafhost.cli import Failed, JsonOption, _can_prompt, _console, _host, _print_json, app
+from jafhost.cli._common import (
+    Failed,
+    JsonOption,
+    app,
+    build_host,
+    can_prompt,
+    make_console,
+    print_json,
+    with_host,
+)
 
 if TYPE_CHECKING:
     from jafhost.host.host import Host
     from jafhost.tools import Tool
     from jafhost.types import CallResult
-
-T = TypeVar("T")
-
-
-def with_host(work: Callable[[Host], Awaitable[T]], activate: list[str] | None = None) -> T:
-    """Run ``work`` with plugins active (all enabled ones, or ``activate`` and their
-    dependencies), deactivating them afterwards whatever happens."""
-    host = _host()
-
-    async def main() -> T:
-        try:
-            if activate is None:
-                await host.activate_all()
-            else:
-                for name in activate:
-                    # a plugin that cannot start: the call itself reports why
-                    with contextlib.suppress(Exception):
-                        await host.activate(name)
-            return await work(host)
-        finally:
-            await host.deactivate_all()
-
-    import asyncio
-
-    return asyncio.run(main())
 
 
 def _parse_value(text: str) -> Any:
@@ -108,12 +92,12 @@ def _confirmer(yes: bool) -> Callable[[Tool, dict[str, Any]], bool]:
     def confirm(tool: Tool, arguments: dict[str, Any]) -> bool:
         if yes:
             return True
-        if not _can_prompt():
+        if not can_prompt():
             raise Failed(
                 f"tool {tool.full_name} needs your confirmation and there is no terminal "
                 "to ask; run again with --yes to allow it"
             )
-        console = _console(stderr=True)
+        console = make_console(stderr=True)
         console.print(f"{tool.full_name} wants to run with:", markup=False)
         console.print_json(json.dumps(arguments, default=str))
         return typer.confirm(f"Run {tool.full_name}?", default=False)
@@ -147,9 +131,9 @@ def tools(
     async def work(host: Host) -> list[dict[str, Any]]:
         return host.tool_definitions(format or "json")
 
-    catalog = with_host(work)
+    catalog = with_host(build_host(), work)
     if as_json or format:
-        _print_json(catalog)
+        print_json(catalog)
         return
     from rich.markup import escape
     from rich.table import Table
@@ -167,7 +151,7 @@ def tools(
             escape(first_line),
             escape(args),
         )
-    _console().print(table)
+    make_console().print(table)
 
 
 @app.command()
@@ -192,16 +176,15 @@ def call(
     parts = split_name(tool)
     if parts is None:
         raise UsageError(f"unknown tool {quoted(tool)}: name it plugin.tool")
-    _host().plugin(parts[0])  # an unknown plugin is a usage error (exit 2)
+    host = build_host()
+    host.plugin(parts[0])  # an unknown plugin is a usage error (exit 2)
 
     async def work(host: Host) -> CallResult:
         return await host.call(tool, arguments, timeout=timeout, confirm=_confirmer(yes))
 
-    # every enabled plugin starts, not only the tool's: middleware (audit, approval,
-    # caches) from other plugins wraps every call, one-off CLI calls included
-    result = with_host(work)
+    result = with_host(host, work)
     if result.ok:
-        _print_json(result.result)
+        print_json(result.result)
         return
     assert result.error is not None
     sys.stderr.write(f"error: {' '.join(result.error.message.split())}\n")
@@ -237,8 +220,8 @@ def emit(
     async def work(host: Host) -> Any:
         return await host.emit(event, payload)
 
-    report = with_host(work)
-    _print_json(report.to_json())
+    report = with_host(build_host(), work)
+    print_json(report.to_json())
     if not report.ok:
         raise typer.Exit(1)
 
@@ -261,7 +244,7 @@ def dev(
         if not text or not os.path.isdir(text):  # isdir: False for a name too long too
             raise UsageError(f"dev: {quoted(text)} is not a folder")
 
-    console = _console()
+    console = make_console()
 
     def report(result: Any) -> None:
         if result.ok:
@@ -283,6 +266,6 @@ def dev(
             raise Failed(str(exc)) from None
 
     try:
-        with_host(work)
+        with_host(build_host(), work)
     except KeyboardInterrupt:
         console.print("stopped", markup=False)

@@ -26,13 +26,13 @@ limit and the ``jaf_tool_call`` middleware apply exactly as for ``jafhost call``
   client with an MCP elicitation (a form with no fields: accept or decline). A client that
   does not support elicitation cannot ask, so the call is refused (``permission_denied``).
 
-Stdout. Only the protocol may reach stdout. Under the CLI, ``jafhost.cli.streams`` moved the
-real stdout to a private descriptor when the command started and points fd 1 and
-``sys.stdout`` at stderr; the protocol goes to the kept stream. Called by an embedding
-program, the SDK's stdio transport does the same for fd 1 while it serves, and
-``sys.stdout`` is replaced by ``sys.stderr`` for as long as plugin code can run
-(activation, calls, deactivation). Either way a plugin's ``print`` lands on stderr
-instead of corrupting the stream.
+Stdout. Only the protocol may reach stdout. A caller that has already moved the real
+stdout aside passes it as ``stdout`` and the protocol goes there: the CLI (``jafhost mcp``)
+moved it to a private descriptor when the command started and points fd 1 and
+``sys.stdout`` at stderr. Without one (an embedding program), the SDK's stdio transport
+does the same for fd 1 while it serves. Either way ``sys.stdout`` is replaced by
+``sys.stderr`` for as long as plugin code can run (activation, calls, deactivation), so a
+plugin's ``print`` lands on stderr instead of corrupting the stream.
 
 Lifetime. Plugins are activated once the transport is up (before the handshake is
 answered) and deactivated, in reverse order, when stdin closes - after the requests
@@ -48,7 +48,7 @@ import io
 import json
 import sys
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from jafhost.errors import MCPUnavailable, describe
 
@@ -361,22 +361,19 @@ def _log_activation(host: Host, loaded: list[LoadedPlugin]) -> None:
     sys.stderr.flush()
 
 
-def _kept_stdout() -> Any:
-    """The real stdout the CLI kept for itself, as the SDK's transport wants it; None
-    when nothing claimed it (an embedding program): the SDK then claims fd 1 itself."""
+def _transport_stdout(stdout: TextIO | None) -> Any:
+    """``stdout`` as the SDK's transport wants it (UTF-8 over its buffer, never closed);
+    None when the caller gave none: the SDK then claims fd 1 itself."""
     import anyio
 
-    from jafhost.cli import streams
-
-    kept = streams.claimed()
-    if kept is None:
+    if stdout is None:
         return None
-    kept.flush()
-    return anyio.wrap_file(_Unowned(kept.buffer, encoding="utf-8"))
+    stdout.flush()
+    return anyio.wrap_file(_Unowned(stdout.buffer, encoding="utf-8"))
 
 
 class _Unowned(io.TextIOWrapper):
-    """A text layer over the CLI's stdout buffer that never closes it."""
+    """A text layer over the caller's stdout buffer that never closes it."""
 
     def close(self) -> None:
         with contextlib.suppress(ValueError):
@@ -391,8 +388,14 @@ def _drain_limit(host: Host) -> float:
         return 31.0
 
 
-async def serve_stdio(host: Host, *, stopped: Callable[[], None] | None = None) -> None:
-    """Activate the host's enabled plugins and serve their tools over stdin/stdout until
+async def serve_stdio(
+    host: Host,
+    *,
+    stopped: Callable[[], None] | None = None,
+    stdout: TextIO | None = None,
+) -> None:
+    """Activate the host's enabled plugins and serve their tools over stdin and
+    ``stdout`` (default: the process's fd 1, which the SDK claims while it serves) until
     the client disconnects; then deactivate them (and call ``stopped``, if given).
     Raises ``MCPUnavailable`` without the ``mcp`` package."""
     _require_mcp()
@@ -401,10 +404,10 @@ async def serve_stdio(host: Host, *, stopped: Callable[[], None] | None = None) 
 
     server = build_server(host)
     drain = _Drain(lambda: _drain_limit(host))
-    # stdio_server claims the real stdout first; only then is sys.stdout redirected. Under
-    # the CLI, stdout was claimed when it started (jafhost.cli.streams): fd 1 and sys.stdout
-    # already point at stderr, and the protocol goes to the stream the CLI kept.
-    async with stdio_server(stdout=_kept_stdout()) as (read_stream, write_stream):
+    # stdio_server claims the real stdout first; only then is sys.stdout redirected. A
+    # caller that passed ``stdout`` (the CLI) has already pointed fd 1 and sys.stdout at
+    # stderr, and the protocol goes to the stream it kept.
+    async with stdio_server(stdout=_transport_stdout(stdout)) as (read_stream, write_stream):
         with _stdout_to_stderr():
             try:
                 _log_activation(host, await host.activate_all())
@@ -421,8 +424,9 @@ async def serve_stdio(host: Host, *, stopped: Callable[[], None] | None = None) 
                     stopped()
 
 
-def serve(host: Host) -> None:
-    """Blocking entry point: :func:`serve_stdio` on a fresh asyncio event loop.
+def serve(host: Host, *, stdout: TextIO | None = None) -> None:
+    """Blocking entry point: :func:`serve_stdio` on a fresh asyncio event loop, the
+    protocol written to ``stdout`` (default: fd 1).
 
     SIGTERM (how clients stop a server that does not exit on its own) and SIGINT end the
     session cleanly: plugins are deactivated, then the signal is delivered again with its
@@ -457,7 +461,7 @@ def serve(host: Host) -> None:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(number, on_signal, number)
         try:
-            await serve_stdio(host, stopped=stopped)
+            await serve_stdio(host, stopped=stopped, stdout=stdout)
         except asyncio.CancelledError:
             stopped()  # a signal before serving began
             raise

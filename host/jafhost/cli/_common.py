@@ -1,0 +1,167 @@
+"""What every command module shares: the typer app they register on, the one ``Host``
+a command builds, consoles, JSON output, warnings, the prompt policy and the error type.
+
+Each command module imports this module (and :mod:`jafhost.cli.streams`), never another
+command module (the import-linter contract in pyproject.toml checks it); ``jafhost.cli.app``
+imports them all so that each registers its commands on :data:`app`. Heavy modules
+(pydantic, pluggy, rich's renderers, the host itself) load inside the functions that need
+them, so ``jafhost --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from jafhost.cli import streams
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from jafhost.discovery.records import PluginInfo
+    from jafhost.host.host import Host
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="jafhost",
+    help="A plugin host for AI agents: list, approve and run jaf plugins.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+"""The ``jafhost`` command; each command module registers its commands on it."""
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+class Failed(Exception):
+    """An operation failed (exit 1); the message is already user-facing."""
+
+
+class _Settings:
+    debug = False
+    """``--debug`` (or ``JAFHOST_DEBUG=1``): tracebacks on errors, the host's debug mode."""
+
+
+settings = _Settings()
+"""Set once by ``jafhost.cli.app.main`` before the command runs."""
+
+
+def build_host() -> Host:
+    """The command's one ``Host``. From here on plugin code may run, so ``sys.stdout``
+    points at stderr (``jafhost.cli.streams``)."""
+    from jafhost.host.host import Host
+
+    streams.plugin_code()
+    host = Host()
+    host.debug = settings.debug
+    return host
+
+
+def with_host(host: Host, work: Callable[[Host], Awaitable[T]]) -> T:
+    """Run ``work`` on ``host`` with every enabled plugin active, deactivating them
+    afterwards whatever happens. Every enabled plugin starts, not only the one a command
+    needs: middleware (audit, approval, caches) from other plugins wraps every call."""
+    import asyncio
+
+    async def main() -> T:
+        try:
+            await host.activate_all()
+            return await work(host)
+        finally:
+            await host.deactivate_all()
+
+    return asyncio.run(main())
+
+
+def make_console(stderr: bool = False) -> Console:
+    """A console on the CLI's own stdout (or on stderr)."""
+    from rich.console import Console
+
+    if stderr:
+        return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(file=streams.out(), highlight=False, soft_wrap=True)
+
+
+def warn(host: Host) -> None:
+    """The host's warnings, one ``warning:`` line each on stderr."""
+    for warning in host.warnings:
+        sys.stderr.write(f"warning: {warning}\n")
+
+
+def print_json(data: Any) -> None:
+    """JSON on the real stdout (plugin code's prints go to stderr: ``jafhost.cli.streams``)."""
+    streams.out().write(json.dumps(data, indent=2) + "\n")
+
+
+def can_prompt() -> bool:
+    """Prompts appear only on a terminal."""
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+_STATUS_STYLE = {
+    "enabled": "green",
+    "disabled": "dim",
+    "needs-approval": "yellow",
+    "unresolved": "red",
+    "invalid": "bold red",
+    "broken": "bold red",
+    "blocked": "red",
+}
+
+
+def styled(status: str) -> str:
+    """A plugin status in rich markup, coloured by what it means."""
+    style = _STATUS_STYLE.get(status, "")
+    return f"[{style}]{status}[/]" if style else status
+
+
+def approver(yes: bool) -> Callable[[PluginInfo, list[str]], bool]:
+    """The approval ``Host.enable`` asks for: the requested permissions as a table on
+    stderr, then yes with ``--yes``, a prompt on a terminal, else ``Failed``."""
+
+    def approve(plugin: PluginInfo, new: list[str]) -> bool:
+        from rich.markup import escape
+        from rich.table import Table
+
+        from jafhost.security.permissions import parse
+
+        err = make_console(stderr=True)
+        table = Table(title=f"{plugin.name} {plugin.version} requests")
+        table.add_column("permission")
+        table.add_column("allows the plugin to")
+        for text in new:
+            table.add_row(escape(text), escape(parse(text).explain()))
+        err.print(table)
+        if yes:
+            return True
+        if not can_prompt():
+            raise Failed(
+                f"{plugin.name} requests permissions ({', '.join(new)}) and there is no "
+                "terminal to ask; run again with --yes to approve them"
+            )
+        return typer.confirm(f"Grant these permissions to {plugin.name}?", default=False)
+
+    return approve
+
+
+__all__ = [
+    "Failed",
+    "JsonOption",
+    "app",
+    "approver",
+    "build_host",
+    "can_prompt",
+    "make_console",
+    "print_json",
+    "settings",
+    "styled",
+    "warn",
+    "with_host",
+]

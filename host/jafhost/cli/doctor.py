@@ -1,0 +1,53 @@
+"""``jafhost doctor``: load every enabled plugin and report what is broken."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from jafhost.cli._common import JsonOption, app, build_host, make_console, print_json, styled
+
+
+@app.command()
+def doctor(as_json: JsonOption = False) -> None:
+    """Load every enabled plugin and report what is broken.
+
+    Exits 1 if an enabled plugin is invalid, unresolved or broken. Also warns about
+    plugins waiting for approval, grants naming missing paths, unknown keys in a
+    plugin's config table and problems with config.toml.
+
+    --json: {"ok", "plugins": [...], "findings": [{"kind", "message", "plugin", "fix"}],
+    "warnings": [the warning lines]}; kinds: invalid-config, needs-approval, missing-path,
+    unknown-config-key, host.
+    """
+    import asyncio
+
+    host = build_host()
+    report = asyncio.run(host.doctor())
+    problems = [r for r in report["plugins"] if r["problem"]]
+    if as_json:
+        print_json(report)
+    else:
+        for warning in report["warnings"]:
+            sys.stderr.write(f"warning: {warning}\n")
+        from rich.markup import escape
+        from rich.table import Table
+
+        table = Table(title="jafhost doctor")
+        for column in ("plugin", "status", "runtime", "protections", "problem"):
+            table.add_column(column, overflow="fold")
+        for r in report["plugins"]:
+            table.add_row(
+                escape(r["name"]),
+                styled(r["status"]),
+                styled(r["runtime"] or "-"),
+                escape(", ".join(r.get("protections") or []) or "-"),  # process isolation
+                escape(r["problem"] or ""),
+            )
+        console = make_console()
+        console.print(table)
+        count = len(problems) + (0 if report["ok"] or problems else 1)
+        console.print(f"{count} problem(s)" if count else "no problems found", markup=False)
+    if not report["ok"]:
+        raise typer.Exit(1)
