@@ -325,6 +325,18 @@ def git_head(repo: Path) -> str:
 # -- main -----------------------------------------------------------------------------
 
 
+def alt_script(python: str, folder: Path) -> list[str]:
+    """What the console script of the jafhost package in ``folder`` runs: its entry
+    module's ``main`` (``jafhost.cli.entry`` since the layered layout, ``jafhost.entry``
+    before), so a host from another checkout is timed the way it would be installed."""
+    module = (
+        "jafhost.cli.entry"
+        if (folder / "jafhost" / "cli" / "entry.py").exists()
+        else "jafhost.entry"
+    )
+    return [python, "-c", f"import sys; from {module} import main; sys.exit(main())"]
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     here = Path(__file__).resolve().parent
     parser = argparse.ArgumentParser(
@@ -438,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
                 warm(
                     f"{akey}@{n}",
                     f"jafhost list --json [{alabel}]",
-                    [str(script), "list", "--json"],
+                    [*alt_script(python, folder), "list", "--json"],
                     home(env_alt, f"home-{akey}-{n}"),
                 )
             add(Command(f"bare@{n}", "bare entry-point scan", [python, "-c", BARE_SCAN], env))
@@ -471,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
                 Command(
                     f"{akey}help",
                     f"jafhost --help [{alabel}]",
-                    [str(script), "--help"],
+                    [*alt_script(python, folder), "--help"],
                     dict(help_env, PYTHONPATH=str(folder)),
                 )
             )
