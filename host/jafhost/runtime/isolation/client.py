@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from jafhost.errors import ToolError
@@ -240,6 +240,20 @@ class WorkerClient:
 
     # -- starting --------------------------------------------------------------------
 
+    async def _within(
+        self, limit: float, step: Awaitable[dict[str, Any]], why: str, what: str
+    ) -> dict[str, Any]:
+        """``step`` within ``limit`` seconds, else the worker is killed (``why``) and the
+        start fails: ``its worker <what> <limit> s``."""
+        try:
+            async with asyncio.timeout(limit):
+                return await step
+        except TimeoutError:
+            self.kill(why)
+            raise WorkerError(
+                f"plugin {self.plugin}: its worker {what} {limit:g} s", plugin=self.plugin
+            ) from None
+
     async def _boot(self) -> dict[str, Any]:
         """Spawn, sandbox, start the plugin; returns the ``start`` reply."""
         started = time.perf_counter()
@@ -249,15 +263,9 @@ class WorkerClient:
         except _NotDelivered:
             raise self._ended("start-up") from None
         limit = max(30.0, 3 * self.spec.hook_timeout)
-        try:
-            async with asyncio.timeout(limit):
-                ready = await self._read("start-up")
-        except TimeoutError:
-            self.kill(f"not ready after {limit:g} s")
-            raise WorkerError(
-                f"plugin {self.plugin}: its worker was not ready after {limit:g} s",
-                plugin=self.plugin,
-            ) from None
+        ready = await self._within(
+            limit, self._read("start-up"), f"not ready after {limit:g} s", "was not ready after"
+        )
         self.protections = [*ready.get("protections", []), "kill-on-timeout"]
         self.missing = list(ready.get("missing", []))
         if self.missing and self.starts == 1:
@@ -269,22 +277,17 @@ class WorkerClient:
         self.ready_seconds = time.perf_counter() - started
         self.ready_marks = {"main": float(ready.get("seconds") or 0.0), **ready.get("marks", {})}
         limit = 12 * self.spec.hook_timeout + 5
-        try:
-            async with asyncio.timeout(limit):
-                reply = await self._roundtrip(
-                    {
-                        "op": "start",
-                        "config": self.spec.config_table,
-                        "hook_timeout": self.spec.hook_timeout,
-                    },
-                    "start",
-                )
-        except TimeoutError:
-            self.kill(f"start took longer than {limit:g} s")
-            raise WorkerError(
-                f"plugin {self.plugin}: its worker did not start within {limit:g} s",
-                plugin=self.plugin,
-            ) from None
+        start = {
+            "op": "start",
+            "config": self.spec.config_table,
+            "hook_timeout": self.spec.hook_timeout,
+        }
+        reply = await self._within(
+            limit,
+            self._roundtrip(start, "start"),
+            f"start took longer than {limit:g} s",
+            "did not start within",
+        )
         if not reply.get("ok"):
             error = reply.get("error") or {}
             self.kill("start failed")
