@@ -302,13 +302,6 @@ def jaf_tools():
 '''
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="launch.start trusts the shape of the worker's start reply: AgentSpec(**a), "
-    "item['name'], subscriptions() and list(warnings) raise on the host, outside any "
-    "handler, so one process-isolated plugin without any permission makes activate_all "
-    "(and so every `jafhost call`, of every plugin) fail",
-)
 @pytest.mark.skipif(not LINUX, reason="Linux workers")
 @pytest.mark.parametrize(
     "forged",
@@ -327,6 +320,9 @@ def test_a_forged_start_reply_does_not_break_other_plugins(
     ran = jafhost("call", "good.hello", home=home, site=site, isolation="process")
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout) == "hello-ok"
+    bombed = jafhost("call", "bomb.t", home=home, site=site, isolation="process")
+    assert bombed.returncode == 1
+    assert "its worker's start reply is malformed" in bombed.stderr
 
 
 ORPHAN = '''
@@ -411,17 +407,14 @@ SPOOF_MANIFEST = (
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="manifest paths may hold control characters (TOML '\\u001b'): the permission "
-    "review of enable/info and the error line print them raw, so a plugin's terminal "
-    "escape sequences can move the cursor and erase the row showing what it asks for",
-)
 def test_terminal_escapes_in_a_manifest_never_reach_the_review(home: Path, site: Site) -> None:
     site.plugin("spoof", manifest=SPOOF_MANIFEST)
     for args in (("enable", "spoof"), ("info", "spoof"), ("list",)):
         ran = jafhost(*args, home=home, site=site)
         assert "\x1b" not in ran.stdout + ran.stderr, args
+    listed = json.loads(jafhost("list", "--json", home=home, site=site).stdout)
+    [spoof] = [p for p in listed if p["name"] == "spoof"]
+    assert spoof["status"] == "invalid" and "control character" in spoof["reason"]
 
 
 @pytest.fixture
@@ -470,12 +463,6 @@ def test_install_never_passes_an_option_to_pip(
     assert calls == [["install", "./reqs.txt"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="check_install_arguments waves through anything containing '://' as a URL "
-    '("foo\\n--index-url=http://..." reaches pip; pip then refuses it as a requirement, '
-    "so no option gets in, but the argument is not refused before pip)",
-)
 def test_install_refuses_what_only_looks_like_a_url(
     fake_pip: tuple[Path, Path], home: Path, site: Site, tmp_path: Path
 ) -> None:

@@ -122,6 +122,8 @@ def check_install_arguments(packages: Iterable[str]) -> None:
                 f"{bad}: pip options are not passed on; give names, requirements, wheel "
                 "files or folders"
             )
+        if any(ord(c) < 32 or ord(c) == 127 for c in text):
+            raise UsageError(f"{bad}: holds a control character (a line break, a tab...)")
         if "://" in text:
             continue  # a URL: pip fetches it
         path = text.split("[", 1)[0] if text.endswith("]") else text  # ./folder[extra]

@@ -60,8 +60,17 @@ class Permission:
         return EXPLANATIONS[self.kind].format(value=self.value or "")
 
 
+def _printable(raw: str, what: str) -> str:
+    """``raw``, refused when it holds a control character: a permission is shown to the
+    user for approval, and terminal escapes in it could hide what it asks for."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in raw):
+        raise PermissionSyntaxError(f"{what} {quoted(raw)} holds a control character")
+    return raw
+
+
 def normalize_path(raw: str) -> str:
     """Expand ``~`` and normalise; keep ``$PLUGIN_DATA``-style prefixes symbolic."""
+    raw = _printable(raw, "path")
     if not isinstance(raw, str) or not raw.strip():
         raise PermissionSyntaxError("a path must be a non-empty string")
     text = raw.strip()
@@ -116,6 +125,7 @@ def _normalize_hostname(host: str, raw: str) -> str:
 
 def normalize_net(raw: str) -> str:
     """Parse ``host``, ``host:port``, ``host:*``, ``[v6]:port`` into ``host:port|*``."""
+    raw = _printable(raw, "host")
     if not isinstance(raw, str) or not raw.strip():
         raise PermissionSyntaxError("a host must be a non-empty string")
     text = raw.strip()
@@ -147,12 +157,14 @@ def normalize_net(raw: str) -> str:
 
 
 def normalize_env(raw: str) -> str:
+    raw = _printable(raw, "environment variable")
     if not isinstance(raw, str) or not _ENV_NAME.fullmatch(raw):
         raise PermissionSyntaxError(f"bad environment variable name {quoted(raw)}")
     return raw
 
 
 def normalize_run(raw: str) -> str:
+    raw = _printable(raw, "program")
     if not isinstance(raw, str) or not raw.strip() or any(c.isspace() for c in raw.strip()):
         raise PermissionSyntaxError(f"bad program name {quoted(raw)} (a name or an absolute path)")
     text = raw.strip()

@@ -79,8 +79,6 @@ def _record_schema(spec: WorkerSpec, schema: Any) -> None:
 
 async def start(spec: WorkerSpec, loaded: LoadedPlugin, emit: Emit | None = None) -> None:
     """Start ``loaded`` in a new worker; on failure it is left ``broken`` with the reason."""
-    from jafhost.types import AgentSpec
-
     worker = WorkerClient(spec, _on_notice(loaded, emit))
     loaded.extras["worker"] = worker
     try:
@@ -91,8 +89,29 @@ async def start(spec: WorkerSpec, loaded: LoadedPlugin, emit: Emit | None = None
     except Exception as exc:  # could not even spawn it (no such interpreter, no fds...)
         loaded.status, loaded.error = "broken", f"cannot start a worker process: {exc}"
         return
+    try:
+        _adopt(spec, worker, loaded, reply)
+    except Exception as exc:  # the reply is the worker's, so the plugin's, to shape
+        from jafhost.errors import describe
+
+        worker.kill()
+        loaded.tools, loaded.agents, loaded.subscriptions = [], [], []
+        loaded.status = "broken"
+        loaded.error = f"its worker's start reply is malformed ({describe(exc, first_line=True)})"
+
+
+def _adopt(spec: WorkerSpec, worker: WorkerClient, loaded: LoadedPlugin, reply: Any) -> None:
+    """Take what the worker's start reply says the plugin offers; raises on any reply a
+    well-behaved worker never sends (plugin code in the worker can shape it)."""
+    from jafhost.types import AgentSpec
+
+    if not isinstance(reply, dict):
+        raise TypeError(f"expected an object, not {type(reply).__name__}")
     loaded.extras["protections"] = list(worker.protections)
-    loaded.warnings = [str(w) for w in reply.get("warnings", [])]
+    warnings = reply.get("warnings", [])
+    if not isinstance(warnings, list):
+        raise TypeError("warnings must be a list")
+    loaded.warnings = [str(w) for w in warnings]
     _record_schema(spec, reply.get("config_schema"))
     if reply.get("status") != "active":
         worker.kill()
@@ -102,13 +121,13 @@ async def start(spec: WorkerSpec, loaded: LoadedPlugin, emit: Emit | None = None
         return
     for note in reply.get("notes", []):
         LOGGER.warning("plugin %s (process isolation): %s", loaded.name, note)
-    loaded.tools = proxy_tools(worker, list(reply.get("tools", [])))
-    loaded.agents = [
+    tools = proxy_tools(worker, list(reply.get("tools", [])))
+    agents = [
         AgentSpec(**{**a, "tools": tuple(a.get("tools", ()))}) for a in reply.get("agents", [])
     ]
     patterns = list(reply.get("subscriptions", []))
-    if patterns:
-        loaded.subscriptions = proxy_subscriptions(worker, patterns)
+    subscriptions = proxy_subscriptions(worker, patterns) if patterns else []
+    loaded.tools, loaded.agents, loaded.subscriptions = tools, agents, subscriptions
     loaded.status, loaded.error = "active", None
 
 
