@@ -1,29 +1,9 @@
 """``Plugin``: a base class for plugins written as classes, in the JAF style.
 
 Any object whose methods carry ``@hookimpl`` is a plugin; this base class is for
-authors who prefer overriding plain methods. It implements the hooks and forwards
-each to a method with the JAF plugin page's name:
-
-=====================================  ==================================
-JAF-style method                       jafhost hook it implements
-=====================================  ==================================
-``metadata`` / ``config_model``        ``jaf_config_schema``
-``initialize(context)``                ``jaf_initialize(ctx)``
-``activate()``                         ``jaf_activate(ctx)``
-``deactivate()``                       ``jaf_deactivate(ctx)``
-``get_tools()``                        ``jaf_tools()``
-``get_agents()``                       ``jaf_agents()``
-``get_integrations()``                 ``jaf_integrations()``
-``get_event_handlers()``               ``jaf_event_handlers()``
-``emit_event(name, data)``             ``ctx.emit(name, data)``
-=====================================  ==================================
-
-A JAF ``initialize`` that returns ``False`` (instead of raising) means "failed": the
-host reports the plugin as broken. ``self.context`` holds the ``PluginContext`` from
-``initialize`` on, and ``self.config`` the validated configuration. Methods may be
-sync or async. The class works installed through an entry point (``module:ClassName``,
-instantiated with no arguments, or ``module:instance``) and registered in memory
-(``host.register(MyPlugin(...))``).
+authors who prefer overriding plain methods (``initialize``, ``activate``,
+``get_tools``...). It implements the hooks and forwards each to the method the JAF
+plugin page names: the table is in :class:`Plugin`'s docstring.
 """
 
 from __future__ import annotations
@@ -56,7 +36,29 @@ async def _result(value: Any) -> Any:
 
 
 class Plugin:
-    """Subclass and override the JAF-style methods you need (all are optional)."""
+    """Subclass and override the JAF-style methods you need (all are optional).
+
+    =====================================  ==================================
+    JAF-style method                       jafhost hook it implements
+    =====================================  ==================================
+    ``metadata`` / ``config_model``        ``jaf_config_schema``
+    ``initialize(context)``                ``jaf_initialize(ctx)``
+    ``activate()``                         ``jaf_activate(ctx)``
+    ``deactivate()``                       ``jaf_deactivate(ctx)``
+    ``get_tools()``                        ``jaf_tools()``
+    ``get_agents()``                       ``jaf_agents()``
+    ``get_integrations()``                 ``jaf_integrations()``
+    ``get_event_handlers()``               ``jaf_event_handlers()``
+    ``emit_event(name, data)``             ``ctx.emit(name, data)``
+    =====================================  ==================================
+
+    A JAF ``initialize`` that returns ``False`` (instead of raising) means "failed": the
+    host reports the plugin as broken. ``self.context`` holds the ``PluginContext`` from
+    ``initialize`` on, and ``self.config`` the validated configuration. Methods may be
+    sync or async. The class works installed through an entry point (``module:ClassName``,
+    instantiated with no arguments, or ``module:instance``) and registered in memory
+    (``host.register(MyPlugin(...))``).
+    """
 
     metadata: ClassVar[PluginMetadata | None] = None
     config_model: ClassVar[type[Any] | None] = None

@@ -1,4 +1,4 @@
-"""jaf-py adapter: the host's tools as real jaf-py ``Tool`` objects.
+"""jaf-py adapter: the host's tools and agents as real jaf-py objects.
 
 ::
 
@@ -12,35 +12,10 @@
         # or an agent a plugin provides (an AgentSpec, or its name), with its tools:
         support = jaf_agent(host, "support", model="gpt-4o-mini")
 
-jaf-py's Tool protocol (2.6) is structural: an object with ``schema`` (a
-``jaf.ToolSchema(name, description, parameters=<pydantic model class>, timeout)``), an
-``async execute(args, context)`` and, optionally, ``needs_approval`` (a bool, or an async
-callable ``(context, args) -> bool``). jaf's engine validates the model's JSON arguments
-with ``parameters.model_validate`` and passes that model *instance* as ``args``; it takes
-a ``str`` or a ``jaf.ToolResult`` back, and turns an exception into an
-``execution_error`` message.
-
-- Names: a tool's JAF name is its export name ``plugin__tool`` (valid for OpenAI);
-  ``parameters`` is the tool's own arguments model, so the model sees the host's schema.
-- Calls: ``execute`` sends ``args`` (a model instance, or a plain dict when you call it
-  yourself) through ``host.call``, so the host's validation, permissions, confirmation,
-  middleware and time limit all apply. It never raises for anything the tool does.
-- Results: ``ToolResult(status="success", data=<the JSON-ready result>)``. Errors are
-  ``ToolResult``s with jaf's statuses and codes (see ``STATUSES``), the host's message
-  as ``error.message`` and its structured error (``code``, ``fields``, ``exception``...)
-  as ``error.details``.
-- Confirmation: a ``confirm=True`` tool ``needs_approval``, so jaf's engine stops with a
-  ``ToolApprovalInterruption`` until the user approves that call; a call jaf approved
-  then runs. Called any other way (``execute`` yourself), the ``confirm`` policy given
-  here, or else the host's own, decides, exactly as for ``host.call``.
-- Time limits: the host's (``timeout=``, else ``call_timeout`` in config.toml) applies
-  and comes back as a ``TIMEOUT`` result; ``timeout=`` also sets the JAF schema's
-  timeout a little above it, so jaf's own limit does not cut the host's short.
-
-jaf's engine prints debug lines to stdout: where stdout carries data (a pipe protocol,
-``--json`` output), run it under ``contextlib.redirect_stdout(sys.stderr)``. Importing
-``jaf`` takes seconds, and litellm (which it imports) fetches a price list from the
-network unless ``LITELLM_LOCAL_MODEL_COST_MAP=True`` is set.
+Every ``execute`` goes through ``host.call`` (validation, permissions, confirmation,
+middleware, time limit) and never raises for anything the tool does. ``jaf`` is imported
+only when used (``pip install 'jafhost[jaf]'``). Names, results, confirmation and time
+limits: docs/embedding.md, "Handing the tools to jaf-py".
 """
 
 from __future__ import annotations

@@ -1,29 +1,11 @@
 """``jafhost config show`` and ``jafhost config set``: a plugin's configuration.
 
 A plugin's configuration is its ``[plugins.NAME]`` table in ``config.toml`` with the
-``JAFHOST_<PLUGIN>__<FIELD>`` environment variables on top (``jafhost.home.config``), validated
-by the pydantic model the plugin returns from ``jaf_config_schema``. Both commands need
-that model, so they load the plugin (it must be enabled): it is activated through the
-host, asked for its model, and deactivated again. A plugin whose configuration is
-invalid still gets this far (it is imported, so its model can be read), which is what
-lets ``config set`` repair it. A plugin isolated in a worker process keeps its model
-there: ``show`` then reports the values with the JSON Schema the worker recorded (and
-whether the worker accepted them), and ``set`` refuses, since it cannot validate.
-
-Exit status (DESIGN.md, CLI):
-
-- ``config show``: 0 shown (also a plugin that declares no configuration, and a plugin
-  that cannot be loaded but whose schema was recorded at an earlier load: shown, marked
-  not validated); 1 the configuration is invalid (the message names plugin, field and
-  problem) or the plugin cannot be loaded; 2 unknown plugin.
-- ``config set``: 0 written; 2 unknown plugin, unknown key, a value the schema refuses,
-  a secret field (those come only from the environment; the message names the variable)
-  or a plugin with no configuration — all invalid arguments, and ``config.toml`` is not
-  touched; 1 the plugin cannot be loaded to validate (not enabled, broken at import,
-  isolated in a worker process), or ``config.toml`` cannot be read, locked or written.
-
-Secret values are never printed: ``show`` masks them as ``**********``, and no message
-quotes a value.
+``JAFHOST_<PLUGIN>__<FIELD>`` environment variables on top (``jafhost.home.config``),
+validated by the pydantic model the plugin returns from ``jaf_config_schema``; both
+commands load the plugin through the host to get that model. Secret values are never
+printed. Exit statuses, and what happens for a plugin isolated in a worker:
+docs/architecture.md, "``jafhost config show`` and ``config set``".
 """
 
 from __future__ import annotations

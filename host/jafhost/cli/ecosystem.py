@@ -1,22 +1,11 @@
 """``jafhost new``, ``jafhost install`` and ``jafhost uninstall``: making and managing plugins.
 
-- ``new [NAME]`` renders ``plugin_template`` (``jafhost.ecosystem.scaffold``) and prints the next
-  three commands. On a terminal cookiecutter asks for each answer (the options are the
-  defaults); with ``--no-input``, or without a terminal (nothing to ask, and nothing here
-  needs a yes), the options and the template's defaults are used. Exit 1 if the project
-  folder exists, 2 for a bad name, kind or permission choice.
-- ``install PKG...`` runs ``pip install`` in the host's own interpreter, its output
-  streamed to stderr under a status line, then compares discovery before and after: a
-  new plugin (or version) that requests nothing is enabled by the default policy, one
-  that requests permissions gets the approval prompt (``--yes`` approves). A failed pip
-  run changes nothing in the host's state (exit 1 with pip's last error line); approval
-  that cannot be asked (no terminal, no ``--yes``) leaves the plugin ``needs-approval``:
-  the install succeeded (exit 0), and a last line names the command that approves it.
-- ``uninstall PKG...`` (distribution or plugin names) asks for a yes, runs
-  ``pip uninstall``, then removes the plugins' state records (enabled flag, grants);
-  ``--purge`` also deletes their folders ``plugins/NAME/`` under the host home, and
-  without it the command says where the data was kept. A plugin that is no longer
-  installed but left a record or a folder can be named to clean it up.
+Skins over ``jafhost.ecosystem.scaffold`` (``new`` renders ``plugin_template``) and
+``jafhost.ecosystem.installer`` (pip in the host's own interpreter, discovery compared
+before and after): a newly installed plugin that requests permissions gets the approval
+prompt; ``uninstall`` also removes the plugins' state records (``--purge``: their
+folders too). Prompts, exit statuses and what a failed pip run leaves:
+docs/architecture.md, "``jafhost new``, ``install``, ``uninstall``".
 """
 
 from __future__ import annotations

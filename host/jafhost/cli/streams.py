@@ -1,22 +1,10 @@
 """Standard output for the host's own output, whatever plugin code writes.
 
-Contract (DESIGN.md, CLI): output meant for a pipe holds only JSON; what plugin code
-prints goes to stderr. The CLI claims stdout once, when it starts (:func:`claim`):
-
-- the real stdout moves to a private descriptor, and the CLI writes its own output
-  (JSON, tables, the MCP protocol) there through :func:`out`;
-- fd 1 points at stderr, so what plugin code writes to the descriptor
-  (``os.write(1, ...)``, a C library, a program it starts) lands on stderr;
-- ``sys.stdout`` stays the real stdout (click's help and usage text need it) until
-  :func:`plugin_code` says plugin code may run from now on; from then on it is
-  ``sys.stderr``, so a plugin's ``print()`` and ``sys.stdout.write`` land there too.
-
-:func:`release` flushes the CLI's output and puts everything back; it reports a reader
-that went away (a closed pipe, as in ``jafhost list --json | head -1``) instead of
-raising, and points the descriptor at the null device so nothing is written to the
-closed pipe at exit (Python's documented way to handle SIGPIPE).
-
-Process-isolated plugins need none of this: a worker's stdout is the host's stderr.
+Output meant for a pipe holds only JSON; what plugin code prints goes to stderr.
+:func:`claim` moves the real stdout to a private descriptor (written through :func:`out`)
+and points fd 1 at stderr; :func:`plugin_code` points ``sys.stdout`` at stderr once
+plugin code may run; :func:`release` puts everything back and reports a reader that went
+away. Why each step: docs/architecture.md, "Standard output in the CLI".
 """
 
 from __future__ import annotations

@@ -1,18 +1,10 @@
 """An on-disk cache of discovery, so ``jafhost list`` with many plugins stays fast.
 
-A cached scan is reused only while nothing it depends on has changed. The key covers
-the interpreter, ``sys.path`` and, for every ``sys.path`` folder, its own stamp and the
-stamp of each ``*.dist-info``/``*.egg-info`` (with its ``entry_points.txt``), ``*.pth``
-and ``*.egg-link`` inside it: installing, upgrading or removing any distribution
-changes one of those. Stamps are full-precision ``st_mtime_ns`` plus size and inode,
-never rounded. The cache also records the files each plugin was described from
-(metadata, manifest candidates, present or not), so an edited manifest in an editable
-install is noticed too. For every plugin folder (``jafhost.discovery.folders``) the key covers its
-package folders and, in each, the content of ``jaf-plugin.toml`` and whether
-``__init__.py`` exists: adding, removing, renaming a folder plugin or editing its
-manifest invalidates the cache (editing its code does not: discovery never reads code).
-
-Stdlib only on purpose: checking the cache must cost less than the scan it saves.
+A cached scan is reused only while its fingerprint (``path_fingerprint``: the
+interpreter, ``sys.path``, the stamps of every distribution's metadata, ``*.pth`` file
+and plugin folder manifest) and the files each plugin was described from are unchanged.
+Stdlib only on purpose: checking the cache must cost less than the scan it saves. What
+the key covers and why: docs/architecture.md, "The discovery cache".
 """
 
 from __future__ import annotations

@@ -1,34 +1,13 @@
 """Folder plugins: plugin packages used straight from a folder, for local development.
 
-Where: each entry of ``JAFHOST_PLUGIN_PATH`` (``os.pathsep``-separated; a relative entry
-is taken from the current directory), then each of ``[host] plugin_paths`` in
-``$JAFHOST_HOME/config.toml`` (a relative entry is taken from the folder holding
-``config.toml``); ``~`` is expanded. A listed folder that does not exist holds no plugins
-(as with ``PYTHONPATH``); creating it later is noticed.
-
-What: every direct subfolder of a plugin folder that has a ``jaf-plugin.toml`` is a
-plugin package (names starting with ``.`` or ``__`` are skipped). Besides ``kinds`` and
-``[permissions]``, its ``[plugin]`` table gives what an installed plugin's core metadata
-would: ``name`` and ``version`` (required; PEP 440), ``summary``, ``requires`` (PEP 508
-strings, judged like ``Requires-Dist``) and ``entry_point`` (``module`` or
-``module:object`` inside the package; default: the package itself).
-
-Identity: ``PluginInfo.source`` is ``"folder"``, ``location`` the package folder, and
-``distribution`` the plugin's own ``name``: a folder plugin is its own distribution. Any
-plugin, from a folder or installed, depends on it by naming it in a requirement
-(``notes-dev>=0.2``), checked against the manifest's version. Hence a folder plugin's name
-must not also be an installed distribution's name, and a folder plugin and an installed
-plugin (or two folder plugins) claiming one plugin name are all ``invalid``, as for two
-distributions.
-
-Import: the package is imported by its folder name, with its plugin folder appended to
-``sys.path`` just before plugin code runs (``import_folders``). Appended, so nothing in a
-plugin folder can shadow an installed module; in exchange, discovery makes a plugin
-``invalid`` when its package name is a standard library module, is importable from
-elsewhere on the path, or is used by another folder plugin. Discovery itself imports
-nothing and reads only folder listings and manifests.
+``plugin_folders`` lists the plugin folders (``JAFHOST_PLUGIN_PATH``, then ``[host]
+plugin_paths`` in ``config.toml``); ``scan_folders`` describes each package in them that
+has a ``jaf-plugin.toml`` as a ``PluginInfo`` (its ``[plugin]`` table stands in for core
+metadata); ``import_folders`` names the folders appended to ``sys.path`` just before
+plugin code runs. Discovery itself imports nothing.
 
 Stdlib only at import time: ``jafhost list`` calls ``plugin_folders`` on every run.
+Where, what, identity and import rules: docs/architecture.md, "Folder plugins".
 """
 
 from __future__ import annotations

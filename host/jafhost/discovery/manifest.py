@@ -6,11 +6,8 @@ the package directory of the entry point's top-level module (kinds, permissions)
 Both are read as data; ``importlib.util.find_spec`` locates the package for a
 top-level name without executing it.
 
-A folder plugin (``jafhost.discovery.folders``) has no distribution, so its ``jaf-plugin.toml``
-also carries what core metadata would: ``[plugin]`` ``name``, ``version``, ``summary``,
-``requires`` and ``entry_point`` (``FOLDER_KEYS``). Those keys are accepted only there:
-in an installed plugin's manifest they would contradict its metadata, so they make the
-plugin ``invalid`` (``parse_manifest(..., folder=False)``, the default).
+A folder plugin (``jafhost.discovery.folders``) has no distribution, so its manifest also
+carries what core metadata would (``FOLDER_KEYS``), accepted only with ``folder=True``.
 
 Validation is strict: an unknown key, an unknown permission kind or a bad value makes
 the plugin ``invalid`` with a reason naming the file and the field, so a typo such as

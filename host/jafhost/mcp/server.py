@@ -1,44 +1,12 @@
 """Serve the tools of the active plugins as an MCP server over stdio (``jafhost mcp``).
 
-Built on the official ``mcp`` SDK (2.x), its low-level ``Server``: the host already has
-each tool's JSON Schema and validates arguments itself, so the SDK's decorator layer
-(``MCPServer``) would only repeat that work. ``mcp`` costs ~400 ms to import, so it is
-imported only inside :func:`serve_stdio` / :func:`build_server`, never at module import.
+:func:`build_server` maps the host's catalog onto the ``mcp`` SDK's low-level ``Server``
+(tools named ``plugin__tool``, every call through ``Host.call``, errors as tool results,
+confirmation by elicitation); :func:`serve_stdio` runs it, activating the plugins once
+the transport is up and keeping stdout for the protocol alone. ``mcp`` costs ~400 ms to
+import, so it is imported only inside those two functions.
 
-Names. A tool is exposed as ``<plugin>__<tool>`` (its export name), with ``plugin.tool``
-as its title: MCP clients vary in the characters they accept in a tool name (several
-reject dots, some enforce OpenAI's ``^[a-zA-Z0-9_-]{1,64}$``), and the mapping is
-reversible because a plugin name never contains ``__``. A call made with either form
-reaches the same tool (``Host.call`` accepts both).
-
-Results. Every call goes through ``Host.call``, so validation, confirmation, the time
-limit and the ``jaf_tool_call`` middleware apply exactly as for ``jafhost call``.
-
-- Success: one text block (a string result as itself, anything else as JSON), plus
-  ``structuredContent`` when the result is a JSON object (the only shape the handshake
-  protocol versions allow there).
-- Failure (``invalid_arguments``, ``not_found``, ``permission_denied``, ``timeout``,
-  ``tool_error``, ``unavailable``): a tool result with ``isError: true`` whose first text
-  block is the error message, the second the structured error as JSON
-  (``{"error": {...}}``, also in ``structuredContent``) - never a JSON-RPC protocol error,
-  so the model sees it and can correct itself.
-- Tools that want confirmation (``@tool(confirm=True)``) are put to the user through the
-  client with an MCP elicitation (a form with no fields: accept or decline). A client that
-  does not support elicitation cannot ask, so the call is refused (``permission_denied``).
-
-Stdout. Only the protocol may reach stdout. A caller that has already moved the real
-stdout aside passes it as ``stdout`` and the protocol goes there: the CLI (``jafhost mcp``)
-moved it to a private descriptor when the command started and points fd 1 and
-``sys.stdout`` at stderr. Without one (an embedding program), the SDK's stdio transport
-does the same for fd 1 while it serves. Either way ``sys.stdout`` is replaced by
-``sys.stderr`` for as long as plugin code can run (activation, calls, deactivation), so a
-plugin's ``print`` lands on stderr instead of corrupting the stream.
-
-Lifetime. Plugins are activated once the transport is up (before the handshake is
-answered) and deactivated, in reverse order, when stdin closes - after the requests
-already read have been answered, which the SDK alone would drop - or on SIGTERM/SIGINT
-(then the signal ends the process). One line per plugin that failed to start, and one
-naming what is served, go to stderr (the client's log of the server).
+Names, results, stdout and lifetime in detail: docs/architecture.md, "The MCP server".
 """
 
 from __future__ import annotations

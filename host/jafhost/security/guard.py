@@ -1,20 +1,12 @@
 """The in-process guard: one PEP 578 audit hook checking plugin code against its grants.
 
-While a plugin's code runs, ``CURRENT_PLUGIN`` names it (the host sets it around every
-hook, tool and handler call; it travels into the asyncio tasks and worker threads the
-host starts). Threads a plugin starts itself are attributed to it as well: starting a
-``threading.Thread`` tags it with the plugin that started it.
-The hook then checks file opens and changes, sockets, subprocesses, environment
-writes and ctypes against the plugin's ``Policy`` and raises ``PermissionDenied``,
-naming the permission that would have allowed the action.
-
-This is a guard rail against a benign plugin being steered into misuse (an agent told
-to read ``~/.ssh``), not a boundary against malicious code: C extensions, ctypes with
-cached symbols and reads of ``os.environ`` raise no audit events. Process isolation
-(``worker.py``) is the answer to hostile plugins.
-
-When no plugin code is running the hook returns after one context-variable read and
-one thread lookup.
+While a plugin's code runs, ``CURRENT_PLUGIN`` holds its identity (the host sets it
+around every hook, tool and handler call; the threads a plugin starts are attributed to
+it), and the hook checks file opens and changes, sockets, subprocesses, environment
+writes and ctypes against the plugin's ``Policy``, raising ``PermissionDenied`` that
+names the permission that would have allowed the action. When no plugin code is running
+it returns after one context-variable read and one thread lookup. A guard rail against a
+benign plugin steered into misuse, not a boundary against hostile code: docs/security.md.
 """
 
 from __future__ import annotations

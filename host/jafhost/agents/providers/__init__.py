@@ -3,19 +3,9 @@
 A model is chosen with a string ``provider:model``: ``scripted:demo.jsonl`` replays a
 file, ``openai:gpt-4o-mini`` asks an OpenAI-compatible server, ``NAME:model`` asks the
 provider called ``NAME`` that a plugin returns from ``jaf_model_providers``. The
-built-in providers come from a built-in plugin through the same hook, so every
-provider is listed and found alike; built-in names win over plugin providers of the
-same name, and between plugins the first active one wins.
-
-Built-in providers read their settings from ``config.toml``, table
-``[providers.NAME]`` (``[host]`` is reserved for the host's own settings)::
-
-    [providers.openai]
-    base_url = "http://127.0.0.1:11434/v1"   # else $OPENAI_BASE_URL, else api.openai.com
-    api_key_env = "OLLAMA_KEY"               # env var holding the key; OPENAI_API_KEY
-    model = "llama3.1"                       # used for --model openai (no model part)
-    timeout = 60                             # seconds per request
-    max_retries = 2
+built-in providers come from a built-in plugin through the same hook and win over
+plugin providers of the same name; they read ``[providers.NAME]`` in ``config.toml``
+(docs/embedding.md, "Model providers").
 
 The modules: ``base`` (the provider protocol and the turn format), ``registry``
 (listing and lookup), ``builtin`` (the built-in plugin), ``scripted`` and

@@ -1,22 +1,12 @@
 """Process isolation, host side: the pipe client of one plugin's worker process.
 
-A ``WorkerClient`` spawns ``python -m jafhost.runtime.isolation.worker`` from a ``WorkerSpec``
-(built by the host: the plugin, its grants, folders and limits). The worker applies
-``jafhost.security.sandbox`` before any plugin code runs, then starts the plugin there
-exactly as in process. ``jafhost.runtime.isolation.launch`` gives the host's
-``LoadedPlugin`` proxies that send requests through this client.
-
-Requests go one at a time over a dedicated pipe pair (``protocol``: newline-delimited
-JSON; the worker's stdout is the host's stderr, so prints never corrupt the protocol).
-When a request is cancelled (the router's time limit) the worker is killed with SIGKILL
-and reaped at once, so a hung call cannot keep running; a worker that dies (exception
-at import, ``os._exit``, a segfault, the CPU or memory limit, the OOM killer) fails the
-request in flight with an error naming the plugin and how the worker ended (``exits``).
-Either way the next request starts a new worker, with the grants at that moment.
-
-No worker outlives the host: each has ``PR_SET_PDEATHSIG`` (SIGKILL when the host dies,
-even by ``kill -9``), leads its own process group (killed as a group), and is reaped
-on stop, on kill and at interpreter exit.
+A ``WorkerClient`` spawns ``python -m jafhost.runtime.isolation.worker`` from a
+``WorkerSpec`` (the plugin, its grants, folders and limits) and sends it requests one at
+a time over a dedicated pipe pair (``protocol``). A cancelled request (the router's time
+limit) kills the worker; a worker that dies fails the request in flight with how it
+ended (``exits``); either way the next request starts a new worker with the grants at
+that moment. No worker outlives the host. Details: docs/architecture.md, "The worker
+conversation", and docs/security.md, "Process isolation".
 """
 
 from __future__ import annotations

@@ -1,28 +1,13 @@
 """The worker process of a process-isolated plugin:
 ``python -m jafhost.runtime.isolation.worker``.
 
-Started by ``jafhost.runtime.isolation.client`` with two pipe descriptors
-(``JAFHOST_WORKER_FDS="R,W"``) that carry newline-delimited JSON (``protocol``, shared
-with the host); the worker's stdout is the host's stderr, so whatever plugin code prints
-never mixes with the protocol.
-
-Conversation (requests carry an ``id``; the reply repeats it):
-
-* ``init`` (first line, no id): the sandbox spec. The worker applies it
-  (``jafhost.security.sandbox.apply``), arms the audit guard with the plugin's policy and
-  answers ``{"op": "ready", "protections": [...], "missing": [...]}``;
-* ``start``: import and start the plugin exactly as in process (``lifecycle.start``)
-  and answer its status, tools, agents and event subscriptions;
-* ``call``: validate the arguments with the tool's real pydantic validator, call it,
-  answer ``{"ok": true, "result": ...}`` or ``{"ok": false, "error": {...}}``;
-* ``event``: call one event handler; ``hook``: call one of the plugin's hook
-  implementations with JSON arguments; ``ping``;
-* ``stop``: ``jaf_deactivate``, answer, exit.
-
-The worker also sends notices (no id): ``emit`` for ``ctx.emit`` (delivered by the host,
-fire and forget) and ``denied`` for each guard denial (the host publishes
-``permission.denied``). A ``MemoryError`` ends the worker after its answer: its state
-is suspect, and the host starts a fresh one on the next call.
+``main`` reads the ``init`` message from the pipe pair the host passed
+(``JAFHOST_WORKER_FDS``), applies the sandbox (``jafhost.security.sandbox.apply``), arms
+the audit guard with every thread attributed to the plugin and answers ``ready``;
+``WorkerProcess`` then starts the plugin exactly as in process (``lifecycle.start``) and
+serves the host's requests (``start``, ``call``, ``event``, ``hook``, ``ping``,
+``stop``) one at a time, with ``emit`` and ``denied`` notices in between.
+The conversation: docs/architecture.md, "The worker conversation".
 """
 
 from __future__ import annotations

@@ -1,36 +1,15 @@
 """Restrictions for a plugin's worker process: environment, limits, and the kernel's own.
 
-Used on both sides of process isolation:
-
-* the host builds the worker's environment with ``worker_env`` (only granted variables
-  ever reach the child, so not even ``/proc/PID/environ`` holds a secret) and predicts
-  what would apply with ``probe`` + ``plan`` (for ``jafhost info``; no plugin code runs);
-* the worker calls ``apply`` first thing, single-threaded and before any plugin import.
-
-``apply`` does, in order, whatever this kernel allows (each step is reported, and a
-step that cannot be done is reported as missing rather than failing the worker):
-
-1. ``PR_SET_PDEATHSIG`` (SIGKILL): the worker dies with the host, even on ``kill -9``;
-2. resource limits: address space (``memory_mb``), open files (``open_files``), CPU
-   seconds (a backstop re-armed per request, see ``arm_cpu``), no core dumps;
-3. a new network namespace (``unshare(CLONE_NEWNET)``) when no ``net`` is granted: no
-   interface but a downed loopback, so no TCP, UDP or raw traffic can leave;
-4. ``no_new_privs``;
-5. Landlock: files readable only under the Python installation, the import path, a few
-   system files and the read grants; writable only under the write grants and the
-   plugin's own folders; programs executable only when granted by ``run``; TCP
-   connect/bind limited to the granted ports (or none); signals and abstract UNIX
-   sockets scoped to the worker;
-6. capabilities dropped (bounding set, ambient, effective/permitted/inheritable), for a
-   host running as root;
-7. a seccomp filter (x86-64): no namespace, mount, ptrace, kernel-module, BPF or keyring
-   calls; ``socket()`` only for the address families the grants need; ``execve`` only
-   when a ``run`` grant exists.
+Used on both sides of process isolation: the host builds the worker's environment
+(``worker_env``) and predicts what would apply (``probe`` + ``plan``, for ``jafhost
+info``; no plugin code runs); the worker calls ``apply`` first thing, single-threaded and
+before any plugin import. ``apply`` does whatever this kernel allows and reports each
+step; a step that cannot be done is reported as missing rather than failing the worker.
 
 One module per job: ``spec`` (what the worker is told), ``env``, ``limits``,
 ``privileges`` (pdeathsig, no_new_privs, capabilities), ``netns``, ``landlock``,
-``seccomp``, ``features`` (probing and planning), ``kernel`` (libc and ``/proc``).
-The in-process audit guard (``jafhost.security.guard``) is installed by the worker on top.
+``seccomp``, ``features`` (probing and planning), ``kernel`` (libc and ``/proc``). Each
+step, in order: docs/security.md, "Process isolation".
 """
 
 from __future__ import annotations
