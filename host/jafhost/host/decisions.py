@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jafhost.discovery.records import PluginInfo
-from jafhost.errors import PermissionSyntaxError, PluginError, UsageError
+from jafhost.errors import ManifestError, PermissionSyntaxError, PluginError, UsageError
 from jafhost.home.state import State
 
 if TYPE_CHECKING:
@@ -53,7 +53,6 @@ class Decisions:
         Bad names, permissions or requirements raise ``ManifestError``.
         """
         from jafhost.discovery.manifest import check_plugin_name
-        from jafhost.errors import ManifestError
         from jafhost.security import permissions as vocabulary
 
         metadata = getattr(obj, "metadata", None)

@@ -14,7 +14,8 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jafhost.errors import PluginError
+from jafhost.discovery.folders import own_folders
+from jafhost.errors import PluginError, StateError
 
 if TYPE_CHECKING:
     import pluggy
@@ -140,7 +141,6 @@ class Runtime:
     def protections(self, name: str) -> list[str]:
         """What guards a plugin: in force for a running one, else what would apply here
         (probed from the kernel; no plugin code runs)."""
-        from jafhost.errors import StateError
         from jafhost.runtime.isolation import launch
 
         loaded = self.plugins.get(name)
@@ -235,7 +235,6 @@ class Runtime:
     def _guard(self, loaded: LoadedPlugin) -> str:
         """Compile the plugin's grants and arm the audit hook before any of its code runs;
         returns the identity its code runs under (carrying this host's grants for it)."""
-        from jafhost.discovery.folders import own_folders
         from jafhost.security import guard
         from jafhost.security.policy import Policy
 
