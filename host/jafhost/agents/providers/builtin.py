@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from jafhost.agents.providers.base import ModelProvider, ProviderFactory
+from jafhost.agents.providers.scripted import ScriptedProvider
 from jafhost.errors import ProviderError, UsageError
 from jafhost.hookspecs import hookimpl
 
@@ -27,8 +28,6 @@ BUILTIN_PLUGIN = "jafhost.builtin-providers"
 
 
 def _scripted(model: str | None, settings: dict[str, Any]) -> ModelProvider:
-    from jafhost.agents.providers.scripted import ScriptedProvider
-
     if settings:
         raise ProviderError("[providers.scripted] takes no settings")
     if not model:

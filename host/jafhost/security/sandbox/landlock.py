@@ -10,6 +10,7 @@ asked for only when the kernel's Landlock ABI knows it.
 from __future__ import annotations
 
 import ctypes
+import ipaddress
 import os
 import stat
 import struct
@@ -122,8 +123,6 @@ def granted_ports(spec: SandboxSpec) -> list[int] | None:
 
 
 def _is_ip(text: str) -> bool:
-    import ipaddress
-
     try:
         ipaddress.ip_address(text)
     except ValueError:
