@@ -22,7 +22,7 @@ def _error(message: str, code: int) -> int:
 
 
 def _list_json() -> int:
-    from jafhost.host.host import Host
+    from jafhost.host.host import Host  # here: ``--help`` comes through main() too
 
     try:
         host = Host()

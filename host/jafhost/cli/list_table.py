@@ -133,7 +133,7 @@ def _widths(rows: list[dict[str, Any]], columns: list[str], width: int) -> list[
 
 
 def _rich_table(rows: list[dict[str, Any]], columns: list[str], widths: list[int]) -> Any:
-    from rich.table import Table
+    from rich.table import Table  # only a terminal gets a table: a pipe, plain lines
 
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column, width in zip(columns, widths, strict=True):

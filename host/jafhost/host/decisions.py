@@ -2,7 +2,9 @@
 installed, enable (with approval), disable, grant and revoke.
 
 Owned by ``Host``, which delegates to it. It only reads the catalog (discovery and
-resolution) and writes the state file: no plugin code runs here.
+resolution) and writes the state file: no plugin code runs here. ``jafhost list``
+imports this module and changes nothing, so what a change needs (the permission
+vocabulary, the manifest checks with pydantic, packaging) is imported by the method.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ Owned by ``Host``. It reads the catalog (what resolves), the state (grants, isol
 and ``config.toml`` (settings, plugin tables); it records what runs in the shared
 ``PluginRegistry`` and publishes ``plugin.*`` events through ``HostEvents``. Events a
 worker sends go through ``emit`` (the host's own ``emit``, so they can be observed).
+
+``jafhost list`` imports this module (``Host`` owns a ``Runtime``) but starts nothing: the
+machinery that does (asyncio, pluggy, the lifecycle, pydantic's config models, the
+guard, the worker launcher and sandbox) is imported by the methods that use it.
 """
 
 from __future__ import annotations

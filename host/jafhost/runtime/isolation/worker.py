@@ -23,6 +23,11 @@ The worker also sends notices (no id): ``emit`` for ``ctx.emit`` (delivered by t
 fire and forget) and ``denied`` for each guard denial (the host publishes
 ``permission.denied``). A ``MemoryError`` ends the worker after its answer: its state
 is suspect, and the host starts a fresh one on the next call.
+
+Imports follow the start, not the module top: at the top only what reads ``init`` (the
+standard library, ``exits``, ``protocol``); in ``main`` the sandbox, applied, then the
+guard, pydantic and the plugin record under it; the runtime (asyncio, pluggy, the
+lifecycle, dispatch) only with the requests that need it, after ``ready``.
 """
 
 from __future__ import annotations

@@ -144,6 +144,7 @@ def _fs_rights(abi: int) -> int:
 def _executables(spec: SandboxSpec, path_env: str) -> set[str]:
     """Files the ``run`` grants need executed: the programs, their ``#!`` interpreters
     and the ELF loader."""
+    # only for ``run`` grants: kept out of the worker's imports before its sandbox
     import glob
     import shutil
 
