@@ -15,9 +15,15 @@ import re
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, TypeVar, overload
 
+import docstring_parser
+from pydantic import ConfigDict, Field, create_model
+from pydantic.fields import FieldInfo
+
 from jafhost.errors import ToolDefinitionError
+from jafhost.types import PluginContext
 
 F = TypeVar("F", bound=Callable[..., Any])
 TOOL_ATTRIBUTE = "__jaf_tool__"
@@ -106,8 +112,6 @@ class Tool:
 
 
 def _is_context(annotation: Any) -> bool:
-    from jafhost.types import PluginContext
-
     if annotation is PluginContext:
         return True
     args = typing.get_args(annotation)
@@ -115,8 +119,6 @@ def _is_context(annotation: Any) -> bool:
 
 
 def _has_description(annotation: Any) -> bool:
-    from pydantic.fields import FieldInfo
-
     if typing.get_origin(annotation) is typing.Annotated:
         return any(isinstance(m, FieldInfo) and m.description for m in annotation.__metadata__)
     return False
@@ -125,8 +127,6 @@ def _has_description(annotation: Any) -> bool:
 def _description_and_params(
     fn: Callable[..., Any], options: ToolOptions
 ) -> tuple[str, dict[str, str]]:
-    import docstring_parser
-
     doc = docstring_parser.parse(inspect.getdoc(fn) or "")
     text = "\n\n".join(p for p in (doc.short_description, doc.long_description) if p)
     params = {p.arg_name: p.description or "" for p in doc.params if p.description}
@@ -136,8 +136,6 @@ def _description_and_params(
 def _parameter_hints(fn: Callable[..., Any]) -> dict[str, Any]:
     """Resolved parameter annotations; the return annotation is not needed and may name
     something the plugin's module cannot see at run time, so it is left out."""
-    from types import SimpleNamespace
-
     annotations = dict(getattr(fn, "__annotations__", {}) or {})
     annotations.pop("return", None)
     holder = SimpleNamespace(__annotations__=annotations)
@@ -147,8 +145,6 @@ def _parameter_hints(fn: Callable[..., Any]) -> dict[str, Any]:
 
 def build_tool(plugin: str, fn: Callable[..., Any]) -> Tool:
     """Build a ``Tool`` from a function; ``ToolDefinitionError`` says what is wrong."""
-    from pydantic import ConfigDict, Field, create_model
-
     if not callable(fn):
         raise ToolDefinitionError(f"jaf_tools returned {fn!r}, which is not callable")
     options = tool_options(fn)

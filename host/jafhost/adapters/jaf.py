@@ -27,6 +27,8 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ConfigDict
+
 from jafhost.errors import JafUnavailable
 
 if TYPE_CHECKING:
@@ -67,8 +69,6 @@ def _jaf(module: str) -> Any:
 def _arguments(args: Any) -> Any:
     """What ``host.call`` gets: the fields a model instance was given, a mapping as a
     dict; anything else as it is (the host says it must be an object)."""
-    from pydantic import BaseModel
-
     if args is None:
         return {}
     if isinstance(args, BaseModel):
@@ -81,8 +81,6 @@ def _arguments(args: Any) -> Any:
 def _schema_model(tool: Tool) -> Any:
     """A parameters class for a tool without an arguments model: its JSON schema is the
     tool's input schema, and it lets everything through (the host validates)."""
-    from pydantic import BaseModel, ConfigDict
-
     schema = copy.deepcopy(tool.input_schema)
 
     class Arguments(BaseModel):

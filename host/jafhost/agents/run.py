@@ -19,6 +19,7 @@ import difflib
 import fnmatch
 import inspect
 import json
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -35,6 +36,8 @@ from jafhost.agents.providers import (
 )
 from jafhost.agents.providers.builtin import builtin_providers
 from jafhost.errors import HookTimeout, PluginError, ProviderError, UsageError, describe, quoted
+from jafhost.home.config import read_config
+from jafhost.runtime.runner import call_plugin
 from jafhost.security.guard import CURRENT_PLUGIN
 from jafhost.tools import split_name
 from jafhost.types import CallError, CallResult
@@ -242,8 +245,6 @@ def resolve_provider(
     - ``provider`` a name: ``provider:model`` is resolved as below.
     - neither: ``model`` (``provider:model``), else the agent's default model.
     """
-    from jafhost.home.config import read_config
-
     if provider is not None and not isinstance(provider, str):
         if not is_provider(provider):
             raise UsageError(
@@ -338,8 +339,6 @@ class _Runner:
         return any(fnmatch.fnmatchcase(full_name, p) for p in self.patterns)
 
     async def ask_model(self, tools: list[dict[str, Any]]) -> ModelTurn:
-        from jafhost.runtime.runner import call_plugin
-
         provider = self.resolved.provider
         token = CURRENT_PLUGIN.set(
             self.host.identity(self.resolved.plugin) if self.resolved.plugin else None
@@ -507,8 +506,6 @@ async def run_agent(
             try:
                 await close()
             except Exception as exc:  # closing must not hide the run's outcome
-                import logging
-
                 logging.getLogger("jafhost").warning(
                     "closing model provider %s: %s", resolved.label, describe(exc)
                 )

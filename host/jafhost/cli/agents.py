@@ -25,6 +25,7 @@ from jafhost.cli._common import (
     print_json,
     with_host,
 )
+from jafhost.errors import ProviderError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -172,8 +173,6 @@ def run(
 
     The model comes from a provider: --model, else the agent's own.
     """
-    from jafhost.errors import ProviderError
-
     console = make_console()
 
     async def work(host: Host) -> AgentRun:

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 from typing import Annotated
 
 import typer
 
+from jafhost._version import __version__
 from jafhost.cli import streams
 from jafhost.cli._common import Failed, app, settings
+from jafhost.errors import PluginError, StateError, UsageError
 
 # Each import registers that module's commands on ``app``; ``--help`` lists them in this
 # order, so it is kept by hand.
@@ -40,8 +43,6 @@ COMMAND_MODULES = (plugins, doctor, run, agents, ecosystem, mcp, config)
 
 def _print_version(value: bool) -> None:
     if value:
-        from jafhost._version import __version__
-
         streams.out().write(f"jafhost {__version__}\n")
         raise typer.Exit()
 
@@ -90,8 +91,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    from jafhost.errors import PluginError, StateError, UsageError
-
     args = list(sys.argv[1:] if argv is None else argv)
     settings.debug = "--debug" in args or os.environ.get("JAFHOST_DEBUG") == "1"
     args = [a for a in args if a != "--debug"]
@@ -127,8 +126,6 @@ def _main(argv: list[str] | None) -> int:
 
 def _trace() -> None:
     if settings.debug:
-        import traceback
-
         traceback.print_exc()
 
 

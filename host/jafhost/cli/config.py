@@ -11,6 +11,7 @@ docs/architecture.md, "``jafhost config show`` and ``config set``".
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import os
 import sys
@@ -27,6 +28,7 @@ from jafhost.cli._common import (
     print_json,
     warn,
 )
+from jafhost.errors import PluginError, UsageError, describe, quoted
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -79,8 +81,6 @@ def load_config_model(host: Host, name: str) -> type[BaseModel] | None:
         )
 
     async def main() -> type[BaseModel] | None:
-        from jafhost.errors import PluginError
-
         try:
             try:
                 loaded = await host.activate(name)
@@ -110,7 +110,6 @@ async def _ask_model(host: Host, loaded: LoadedPlugin) -> type[BaseModel] | None
     (an invalid config, say) can still be asked."""
     from pydantic import BaseModel
 
-    from jafhost.errors import describe
     from jafhost.runtime.lifecycle import hooks_of
     from jafhost.runtime.plugin_manager import make_plugin_manager
 
@@ -283,7 +282,6 @@ def set_command(
     The plugin's schema checks the value; the file is written atomically, keeping
     comments and order. Secret fields are refused: they come from the environment.
     """
-    from jafhost.errors import UsageError, quoted
     from jafhost.home.config import dotted, env_prefix, resolve_key, secret_keys
     from jafhost.home.config_edit import set_plugin_value
 
@@ -342,9 +340,6 @@ def set_command(
 
 def _refuse_unknown_key(host: Host, name: str, key: str) -> None:
     """A plugin in a worker: refuse a key its recorded schema does not have (exit 2)."""
-    import difflib
-
-    from jafhost.errors import UsageError
     from jafhost.home.config import schema_keys
 
     schema = host.recorded_config_schema(name)
@@ -411,7 +406,6 @@ def _choose(
     Only problems at ``key`` (or that the new value causes) block the write; problems
     the config already had elsewhere are reported as warnings.
     """
-    from jafhost.errors import UsageError
     from jafhost.home.config import dotted, secret_keys, set_key
 
     parsed = _parse_value(text)

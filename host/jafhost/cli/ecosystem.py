@@ -29,6 +29,7 @@ from jafhost.cli._common import (
     make_console,
     warn,
 )
+from jafhost.errors import PluginError, ScaffoldError
 
 if TYPE_CHECKING:
     from jafhost.discovery.records import PluginInfo
@@ -68,7 +69,6 @@ def new(
     The template is plugin_template, rendered with cookiecutter.
     """
     from jafhost.ecosystem import scaffold
-    from jafhost.errors import ScaffoldError
 
     answers: dict[str, str] = scaffold.git_identity()
     if name is not None:
@@ -166,7 +166,6 @@ def install(
     plugins request.
     """
     from jafhost.ecosystem.installer import check_install_arguments, compare
-    from jafhost.errors import PluginError
 
     check_install_arguments(packages)
     host = build_host()

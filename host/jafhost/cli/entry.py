@@ -13,6 +13,8 @@ import json
 import os
 import sys
 
+from jafhost.errors import PluginError, StateError, UsageError
+
 
 def _error(message: str, code: int) -> int:
     sys.stderr.write(f"error: {' '.join(message.split())}\n")
@@ -20,8 +22,7 @@ def _error(message: str, code: int) -> int:
 
 
 def _list_json() -> int:
-    from jafhost.errors import PluginError, StateError, UsageError
-    from jafhost.host.host import Host
+    from jafhost.host.host import Host  # here: ``--help`` comes through main() too
 
     try:
         host = Host()

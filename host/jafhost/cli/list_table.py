@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rich.cells import cell_len
+from rich.console import Console
+from rich.text import Text
+
 from jafhost.cli import streams
 from jafhost.cli._common import styled
 
@@ -74,8 +78,6 @@ def _cell_text(row: dict[str, Any], column: str, separator: str = "\n") -> str:
 
 def _plain_table(rows: list[dict[str, Any]]) -> str:
     """One line per plugin, columns aligned with spaces, never wrapped: for pipes."""
-    from rich.cells import cell_len
-
     lines = [list(_LIST_COLUMNS)]
     lines += [[_cell_text(row, c, ", ") for c in _LIST_COLUMNS] for row in rows]
     widths = [max(cell_len(line[i]) for line in lines) for i in range(len(_LIST_COLUMNS))]
@@ -101,8 +103,6 @@ def _widths(rows: list[dict[str, Any]], columns: list[str], width: int) -> list[
     ``needs-ap`` / ``proval``), so the widths are decided here: every column at least
     as wide as its longest word, the wrapping ones given the rest, up to their longest
     line."""
-    from rich.cells import cell_len
-
     texts = {c: [c] + [_cell_text(row, c) for row in rows] for c in columns}
     longest_word = {
         c: max(cell_len(w) for t in texts[c] for w in t.split() or [""]) for c in columns
@@ -133,8 +133,7 @@ def _widths(rows: list[dict[str, Any]], columns: list[str], width: int) -> list[
 
 
 def _rich_table(rows: list[dict[str, Any]], columns: list[str], widths: list[int]) -> Any:
-    from rich.table import Table
-    from rich.text import Text
+    from rich.table import Table  # only a terminal gets a table: a pipe, plain lines
 
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column, width in zip(columns, widths, strict=True):
@@ -151,8 +150,6 @@ def _rich_table(rows: list[dict[str, Any]], columns: list[str], widths: list[int
 def print_table(views: list[PluginView]) -> None:
     """Print ``views`` on the CLI's stdout: a table fitted to the terminal, else plain
     lines."""
-    from rich.console import Console
-
     console = Console(file=streams.out(), highlight=False)
     if not views:
         console.print(

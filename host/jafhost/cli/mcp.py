@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from jafhost.cli import streams
 from jafhost.cli._common import Failed, app, build_host, warn
+from jafhost.errors import MCPUnavailable
 
 
 @app.command("mcp")
 def mcp_command() -> None:
     """Serve the tools of the active plugins over MCP on stdio."""
-    from jafhost.errors import MCPUnavailable
     from jafhost.mcp.server import serve
 
     host = build_host()

@@ -20,6 +20,7 @@ from jafhost.cli._common import (
     styled,
     warn,
 )
+from jafhost.errors import PermissionSyntaxError, PluginError, UsageError, quoted
 
 
 @app.command("list")
@@ -131,8 +132,6 @@ def enable(
     Shows the permissions each plugin requests, asks (or takes --yes), grants them and
     enables the plugins and the plugins they require.
     """
-    from jafhost.errors import PluginError
-
     host = build_host()
     try:
         enabled = host.enable(names, approve=approver(yes), isolation=isolation)
@@ -180,8 +179,6 @@ def grant(
 
     A permission the plugin already has changes nothing (exit 0).
     """
-    from jafhost.errors import PermissionSyntaxError, UsageError, quoted
-
     try:
         change = build_host().change_grant(name, permission, add=True)
     except PermissionSyntaxError as exc:
@@ -205,8 +202,6 @@ def revoke(
     The permission must be one of the grants, as list and info show them; any other
     changes nothing (exit 1).
     """
-    from jafhost.errors import PermissionSyntaxError, UsageError, quoted
-
     try:
         text = build_host().revoke(name, permission)
     except PermissionSyntaxError as exc:

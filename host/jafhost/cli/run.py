@@ -27,6 +27,7 @@ from jafhost.cli._common import (
     print_json,
     with_host,
 )
+from jafhost.errors import EventError, UsageError, quoted
 
 if TYPE_CHECKING:
     from jafhost.host.host import Host
@@ -43,8 +44,6 @@ def _parse_value(text: str) -> Any:
 
 def parse_arguments(json_args: str | None, pairs: list[str]) -> dict[str, Any]:
     """``--json ARGS`` then ``-a KEY=VALUE`` pairs (VALUE as JSON when it parses)."""
-    from jafhost.errors import UsageError, quoted
-
     arguments: dict[str, Any] = {}
     if json_args == "-":
         json_args, where = _stdin_text(), "--json - (standard input)"
@@ -69,8 +68,6 @@ def parse_arguments(json_args: str | None, pairs: list[str]) -> dict[str, Any]:
 
 
 def _stdin_text() -> str:
-    from jafhost.errors import UsageError
-
     if sys.stdin is None:
         raise UsageError("invalid arguments: --json - reads standard input, and there is none")
     try:
@@ -82,8 +79,6 @@ def _stdin_text() -> str:
 
 def check_timeout(timeout: float | None) -> None:
     """``--timeout``: a finite number of seconds greater than 0."""
-    from jafhost.errors import UsageError
-
     if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
         raise UsageError(f"--timeout must be a number of seconds greater than 0, not {timeout:g}")
 
@@ -123,8 +118,6 @@ def tools(
     ] = None,
 ) -> None:
     """The tool catalog of the active plugins."""
-    from jafhost.errors import UsageError
-
     if format not in (None, "openai", "mcp"):
         raise UsageError(f"--format must be openai or mcp, not {format!r}")
 
@@ -168,7 +161,6 @@ def call(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Allow tools that ask.")] = False,
 ) -> None:
     """Route one action to a tool and print the result as JSON."""
-    from jafhost.errors import UsageError, quoted
     from jafhost.tools import split_name
 
     check_timeout(timeout)
@@ -203,7 +195,6 @@ def emit(
     Prints a JSON delivery report (exit 1 if a handler failed or the event was not
     delivered).
     """
-    from jafhost.errors import EventError, UsageError
     from jafhost.runtime.events import check_event_name
 
     try:
@@ -236,7 +227,6 @@ def dev(
 
     A plugin is reloaded when one of its source files changes.
     """
-    from jafhost.errors import UsageError, quoted
     from jafhost.host.dev import watch
 
     folders = [Path(p) for p in paths or []]

@@ -13,6 +13,8 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
+from jafhost._version import __version__
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -39,7 +41,6 @@ def discover(
     cached = cache.load(fingerprint)
     if cached is not None:
         return cached
-    from jafhost._version import __version__
     from jafhost.discovery.entry_points import scan
     from jafhost.discovery.resolve import judge
 

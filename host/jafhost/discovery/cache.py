@@ -15,13 +15,11 @@ import os
 import stat
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from jafhost._version import __version__
 from jafhost.atomic import write_atomic
-
-if TYPE_CHECKING:
-    from jafhost.discovery.records import Discovery
+from jafhost.discovery.folders import fingerprint_rows
+from jafhost.discovery.records import Discovery
 
 FORMAT = 2
 _DIST_SUFFIXES = (".dist-info", ".egg-info")
@@ -42,8 +40,6 @@ def _file_stamp(path: str) -> str:
 def path_fingerprint(paths: list[str], folders: list[str] | None = None) -> str:
     """A digest of everything on ``paths`` that can add, remove or change a distribution,
     and of everything in the plugin ``folders`` that can add, remove or change a plugin."""
-    from jafhost.discovery.folders import fingerprint_rows
-
     digest = hashlib.blake2b(digest_size=20)
     head = (FORMAT, __version__, sys.version, sys.executable, os.path.expanduser("~"))
     digest.update(repr(head).encode())
@@ -120,8 +116,6 @@ class DiscoveryCache:
             watch = list(data["discovery"]["watch"])
             if data.get("watch_stamps") != _watch_stamps(watch):
                 return None
-            from jafhost.discovery.records import Discovery
-
             return Discovery.from_json(data["discovery"])
         except (KeyError, TypeError, ValueError):
             return None

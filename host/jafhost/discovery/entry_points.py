@@ -5,7 +5,8 @@ Discovery reads entry points, core metadata and manifests as data and returns on
 ``PluginInfo`` per plugin name, ``invalid`` ones included (with the reason), so the
 CLI can list a broken plugin instead of hiding it. The expensive part (reading every
 plugin's metadata and manifest) is skipped when the on-disk cache in
-``jafhost.discovery.cache`` is still valid.
+``jafhost.discovery.cache`` is still valid. The manifest reader (pydantic) is imported only
+once a plugin is found.
 """
 
 from __future__ import annotations
@@ -14,13 +15,19 @@ import re
 import sys
 from collections import defaultdict
 from dataclasses import replace
+from importlib.metadata import EntryPoint, distributions
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from jafhost.discovery import folders as folder_plugins
 from jafhost.discovery.records import Discovery, PluginInfo
+from jafhost.errors import ManifestError
 
 if TYPE_CHECKING:
-    from importlib.metadata import Distribution, EntryPoint
+    from importlib.metadata import Distribution
 
 GROUP = "jaf.plugins"
 _ENTRY_POINT_VALUE = re.compile(r"^[A-Za-z_][\w.]*(?::[A-Za-z_][\w.]*)?$")
@@ -32,8 +39,6 @@ def _plugin_entry_points(dist: Distribution) -> list[EntryPoint]:
     ``importlib_metadata`` backport, it replaces the standard library's finder and its
     entry points raise ``ValueError`` on a value that is not ``module:object``, where a
     malformed value must make that one plugin ``invalid``, with the reason."""
-    from importlib.metadata import EntryPoint
-
     text = dist.read_text("entry_points.txt") or ""
     found: list[EntryPoint] = []
     group: str | None = None
@@ -74,7 +79,6 @@ def _info_from_distribution(
     """One installed plugin from its entry point and distribution (metadata and manifest,
     read as data); ``error`` set when it is invalid. The files read go into ``watch``."""
     from jafhost.discovery.manifest import check_plugin_name, manifest_candidates, read_manifest
-    from jafhost.errors import ManifestError
 
     meta: Any = dist.metadata
     base = PluginInfo(
@@ -131,11 +135,6 @@ def _mark_duplicates(plugins: list[PluginInfo]) -> list[PluginInfo]:
 
 def _installed_versions(plugins: list[PluginInfo], path: list[str]) -> dict[str, str | None]:
     """Versions of every distribution a plugin requires (None: not installed)."""
-    from importlib.metadata import distributions
-
-    from packaging.requirements import InvalidRequirement, Requirement
-    from packaging.utils import canonicalize_name
-
     names: set[str] = set()
     for plugin in plugins:
         for text in plugin.requires:
@@ -154,8 +153,6 @@ def scan(path: list[str] | None = None, folders: list[str] | None = None) -> Dis
     """Scan ``path`` (default ``sys.path``) for installed plugins and ``folders`` (the
     plugin folders, see ``jafhost.discovery.folders``) for folder plugins. Imports no
     plugin code."""
-    from importlib.metadata import distributions
-
     search = list(sys.path if path is None else path)
     watch: list[str] = []
     plugins: list[PluginInfo] = []
@@ -179,8 +176,6 @@ def scan(path: list[str] | None = None, folders: list[str] | None = None) -> Dis
             _info_from_distribution(ep, dist, watch, None if path is None else search) for ep in eps
         )
     if folders:
-        from jafhost.discovery import folders as folder_plugins
-
         # a folder package must not be importable from anywhere else the host imports from
         import_path = list(dict.fromkeys([*search, *sys.path]))
         plugins += folder_plugins.scan_folders(folders, import_path)

@@ -6,22 +6,28 @@ has a ``jaf-plugin.toml`` as a ``PluginInfo`` (its ``[plugin]`` table stands in 
 metadata); ``import_folders`` names the folders appended to ``sys.path`` just before
 plugin code runs. Discovery itself imports nothing.
 
-Stdlib only at import time: ``jafhost list`` calls ``plugin_folders`` on every run.
-Where, what, identity and import rules: docs/architecture.md, "Folder plugins".
+Light at import time: ``jafhost list`` calls ``plugin_folders`` on every run, so the
+manifest reader (pydantic), ``importlib.metadata``, packaging and the guard are imported
+by the functions that scan or import. Where, what, identity and import rules:
+docs/architecture.md, "Folder plugins".
 """
 
 from __future__ import annotations
 
+import hashlib
 import keyword
 import os
 import sys
+import tomllib
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import replace
+from importlib.machinery import PathFinder
 from pathlib import Path
 from typing import Any
 
 from jafhost.discovery.records import PluginInfo
+from jafhost.errors import ManifestError, StateError
 
 ENV_VARIABLE = "JAFHOST_PLUGIN_PATH"
 SOURCE = "folder"
@@ -32,8 +38,6 @@ MANIFEST_FILE = (
 
 def _configured(config_file: Path) -> list[str]:
     """``[host] plugin_paths`` of ``config.toml``, read with tomllib only (no pydantic)."""
-    from jafhost.errors import StateError
-
     try:
         text = config_file.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -42,8 +46,6 @@ def _configured(config_file: Path) -> list[str]:
         raise StateError(f"cannot read {config_file}: {exc}") from None
     if "plugin_paths" not in text:
         return []  # the common case: no need to parse the file at all
-    import tomllib
-
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -97,8 +99,6 @@ def packages(folder: str) -> list[os.DirEntry[str]]:
 
 def _module_problem(module: str, package: str, folder: str, import_path: list[str]) -> str | None:
     """Why the package cannot be imported as ``module`` from ``folder``, or None."""
-    from importlib.machinery import PathFinder
-
     if not module.isidentifier() or keyword.iskeyword(module):
         return (
             f"{package}: the folder name {module!r} is not an importable module name "
@@ -129,7 +129,6 @@ def _module_problem(module: str, package: str, folder: str, import_path: list[st
 def info_from_folder(package: str, folder: str, import_path: list[str]) -> PluginInfo:
     """One folder plugin from its package folder; ``error`` set when it is invalid."""
     from jafhost.discovery.manifest import load_toml, manifest_from_data
-    from jafhost.errors import ManifestError
 
     module = os.path.basename(package)
     manifest_file = os.path.join(package, MANIFEST_FILE)
@@ -278,8 +277,6 @@ def prime_import_cache(folders: list[str]) -> None:
     changes. Were the first listing made while another plugin's code looks for a module
     (an optional import that fails), that plugin's guard would refuse it and the empty
     listing would stay, hiding the folder plugin's package from itself."""
-    from importlib.machinery import PathFinder
-
     from jafhost.security.guard import CURRENT_PLUGIN
 
     token = CURRENT_PLUGIN.set(None)
@@ -294,8 +291,6 @@ def fingerprint_rows(folder: str) -> str:
     """What of ``folder`` discovery depends on: its package folders and, in each, the
     manifest's content (tiny, and unlike a time stamp it cannot miss an edit made within
     one clock tick) and whether ``__init__.py`` exists. Editing code changes nothing."""
-    import hashlib
-
     if not os.path.isdir(folder):
         return "-"
     rows = []

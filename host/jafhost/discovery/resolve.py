@@ -10,7 +10,9 @@ provide ``jaf.plugins`` entry points; ``Requires-Dist: jafhost ...`` states host
 compatibility; requirements behind an extra are optional plugin dependencies (used
 for ordering when present, never a reason to refuse). pip resolved all this at install
 time; it is checked again here because ``--no-deps``, forced versions and disabled
-plugins break what pip saw. Every version and requirement operation uses ``packaging``.
+plugins break what pip saw. Every version and requirement operation uses ``packaging``,
+imported where a requirement is judged: ``jafhost list`` on a valid discovery cache
+resolves without it.
 """
 
 from __future__ import annotations

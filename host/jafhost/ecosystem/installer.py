@@ -20,6 +20,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from jafhost.discovery.manifest import PLUGIN_NAME
 from jafhost.discovery.records import PluginInfo
 from jafhost.errors import StateError, UsageError, quoted
 from jafhost.home.paths import HomeLayout
@@ -109,8 +113,6 @@ def check_install_arguments(packages: Iterable[str]) -> None:
     requirement (``name``, ``name[extra]>=1``, ``name @ URL``), a URL, nor an existing
     file or folder. pip options are refused too: only what to install is passed on.
     ``UsageError`` names the argument and what is wrong with it."""
-    from packaging.requirements import InvalidRequirement, Requirement
-
     for text in packages:
         bad = f"bad package {quoted(text)}"
         if not text.strip():
@@ -176,10 +178,6 @@ def uninstall_targets(
     name standing for its distribution, or a plugin no longer installed whose record or
     folder is left. ``UsageError`` for anything else (the host's own packages included:
     uninstall removes plugins, pip removes the rest)."""
-    from packaging.utils import canonicalize_name
-
-    from jafhost.discovery.manifest import PLUGIN_NAME
-
     known = list(plugins)
     by_distribution: dict[str, list[PluginInfo]] = {}
     for info in known:

@@ -14,13 +14,16 @@ read back to learn the answers given at the prompts.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from jafhost.discovery.manifest import PLUGIN_NAME
 from jafhost.errors import ScaffoldError, UsageError, quoted
 
 TEMPLATE = "plugin_template"
@@ -42,8 +45,6 @@ class Project:
 
 def template_dir() -> Path:
     """The template folder: inside the installed package, else the source checkout's."""
-    from importlib.resources import files
-
     packaged = files("jafhost") / TEMPLATE
     if packaged.is_dir() and (packaged / "cookiecutter.json").is_file():
         return Path(str(packaged))
@@ -63,8 +64,6 @@ OpenAI's 64 characters."""
 
 def check_name(name: str) -> str:
     """Plugin names: lowercase letters and digits in words joined by single - or _."""
-    from jafhost.discovery.manifest import PLUGIN_NAME
-
     if not PLUGIN_NAME.fullmatch(name):
         raise UsageError(
             f"plugin name {quoted(name)} is not allowed: use lowercase letters and digits in "
@@ -210,8 +209,6 @@ def _clean_copy(template: Path, target: Path) -> Path:
     in a checkout does the same. Rendering that folder would hand each new project a
     ``__pycache__`` of someone else's interpreter.
     """
-    import shutil
-
     shutil.copytree(template, target, ignore=shutil.ignore_patterns(*BYTECODE))
     return target
 

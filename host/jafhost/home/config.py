@@ -14,6 +14,7 @@ they come only from the environment, never from ``config.toml``, and are never p
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import tomllib
 import types
@@ -341,8 +342,6 @@ def unknown_keys(model: type[BaseModel], table: Mapping[str, Any]) -> list[Key]:
 
 def closest_key(model: type[BaseModel], key: Sequence[str]) -> str | None:
     """The model's key closest to ``key`` (dotted), if one is close enough."""
-    import difflib
-
     close = difflib.get_close_matches(dotted(key), known_keys(model), n=1, cutoff=0.6)
     return close[0] if close else None
 

@@ -11,8 +11,11 @@ import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from jafhost._version import __version__
 from jafhost.discovery import discover
-from jafhost.errors import UsageError, quoted
+from jafhost.discovery.folders import import_folders, plugin_folders, prime_import_cache
+from jafhost.discovery.resolve import resolve_plugins
+from jafhost.errors import StateError, UsageError, quoted
 
 if TYPE_CHECKING:
     from jafhost.discovery.records import Discovery, PluginInfo
@@ -50,9 +53,6 @@ class Catalog:
 
     def discovery(self, refresh: bool = False) -> Discovery:
         if self._discovery is None or refresh:
-            from jafhost.discovery.folders import plugin_folders
-            from jafhost.errors import StateError
-
             try:
                 folders = plugin_folders(self._layout.config)
             except StateError:  # reported once, by ``Host.config_problem``
@@ -66,9 +66,6 @@ class Catalog:
         return self._discovery
 
     def resolution(self, state: State | None = None) -> Resolution:
-        from jafhost._version import __version__
-        from jafhost.discovery.resolve import resolve_plugins
-
         found = self.discovery()
         current = state if state is not None else self._store.load()
         # requirements judged at scan time apply only to the full, unchanged set
@@ -104,8 +101,6 @@ class Catalog:
 
     def prepare_imports(self) -> None:
         """Put the search paths and the plugin folders on ``sys.path`` before an import."""
-        from jafhost.discovery.folders import import_folders, prime_import_cache
-
         for entry in reversed(self._paths or []):
             if entry not in sys.path:
                 sys.path.insert(0, entry)

@@ -2,7 +2,9 @@
 installed, enable (with approval), disable, grant and revoke.
 
 Owned by ``Host``, which delegates to it. It only reads the catalog (discovery and
-resolution) and writes the state file: no plugin code runs here.
+resolution) and writes the state file: no plugin code runs here. ``jafhost list``
+imports this module and changes nothing, so what a change needs (the permission
+vocabulary, the manifest checks with pydantic, packaging) is imported by the method.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jafhost.discovery.records import PluginInfo
-from jafhost.errors import PermissionSyntaxError, PluginError, UsageError
+from jafhost.errors import ManifestError, PermissionSyntaxError, PluginError, UsageError
 from jafhost.home.state import State
 
 if TYPE_CHECKING:
@@ -53,7 +55,6 @@ class Decisions:
         Bad names, permissions or requirements raise ``ManifestError``.
         """
         from jafhost.discovery.manifest import check_plugin_name
-        from jafhost.errors import ManifestError
         from jafhost.security import permissions as vocabulary
 
         metadata = getattr(obj, "metadata", None)

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jafhost.runtime.lifecycle import plugin_modules
+
 if TYPE_CHECKING:
     from jafhost.host.host import Host
     from jafhost.host.reload import ReloadReport
@@ -21,8 +23,6 @@ if TYPE_CHECKING:
 
 def plugin_folders(host: Host) -> dict[str, list[str]]:
     """Active plugin -> the folders its modules were loaded from."""
-    from jafhost.runtime.lifecycle import plugin_modules
-
     folders: dict[str, list[str]] = {}
     for name in host.active:
         loaded = host.loaded(name)

@@ -3,7 +3,8 @@
 ``host.emit``, ``ctx.emit`` from plugin code (on the host's loop or from another
 thread), and the host's own events (``plugin.*``, ``tool.*``, ``permission.denied``).
 Owned by ``Host``; the delivery rules (patterns, order, chains) live in
-``jafhost.runtime.events``.
+``jafhost.runtime.events``. The bus, asyncio and the guard are imported when first used:
+``jafhost list`` imports this module and delivers nothing.
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@ hands the work to one of them:
 
 Policies that differ between callers (how to ask for approval) are passed in, never
 hard-wired: the CLI prompts, tests say yes.
+
+``jafhost list`` builds a ``Host`` and runs no plugin, so what only running plugins needs
+(asyncio, the agents, reload, doctor) is imported by the methods that use it.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ worker.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import sys
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from jafhost.errors import describe
+from jafhost.runtime import lifecycle
+from jafhost.runtime.lifecycle import plugin_modules
 
 if TYPE_CHECKING:
     from jafhost.host.runtime import Runtime
@@ -60,8 +63,6 @@ def _set_aside(names: list[str]) -> dict[str, ModuleType]:
 
 
 def _restore(saved: dict[str, ModuleType], entry_point: str) -> None:
-    from jafhost.runtime.lifecycle import plugin_modules
-
     for name in plugin_modules(entry_point):
         sys.modules.pop(name, None)
     sys.modules.update(saved)
@@ -69,10 +70,6 @@ def _restore(saved: dict[str, ModuleType], entry_point: str) -> None:
 
 async def reload(runtime: Runtime, name: str) -> ReloadReport:
     """Reload plugin ``name`` (see the module docstring); never raises for plugin code."""
-    import importlib
-
-    from jafhost.runtime import lifecycle
-
     loaded = runtime.plugins.get(name)
     if loaded is not None and loaded.info.source == "memory":
         return ReloadReport(

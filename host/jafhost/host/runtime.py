@@ -5,6 +5,10 @@ Owned by ``Host``. It reads the catalog (what resolves), the state (grants, isol
 and ``config.toml`` (settings, plugin tables); it records what runs in the shared
 ``PluginRegistry`` and publishes ``plugin.*`` events through ``HostEvents``. Events a
 worker sends go through ``emit`` (the host's own ``emit``, so they can be observed).
+
+``jafhost list`` imports this module (``Host`` owns a ``Runtime``) but starts nothing: the
+machinery that does (asyncio, pluggy, the lifecycle, pydantic's config models, the
+guard, the worker launcher and sandbox) is imported by the methods that use it.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jafhost.errors import PluginError
+from jafhost.discovery.folders import own_folders
+from jafhost.errors import PluginError, StateError
 
 if TYPE_CHECKING:
     import pluggy
@@ -140,7 +145,6 @@ class Runtime:
     def protections(self, name: str) -> list[str]:
         """What guards a plugin: in force for a running one, else what would apply here
         (probed from the kernel; no plugin code runs)."""
-        from jafhost.errors import StateError
         from jafhost.runtime.isolation import launch
 
         loaded = self.plugins.get(name)
@@ -235,7 +239,6 @@ class Runtime:
     def _guard(self, loaded: LoadedPlugin) -> str:
         """Compile the plugin's grants and arm the audit hook before any of its code runs;
         returns the identity its code runs under (carrying this host's grants for it)."""
-        from jafhost.discovery.folders import own_folders
         from jafhost.security import guard
         from jafhost.security.policy import Policy
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from jafhost.errors import StateError
+from jafhost.home.config_fast import plainly_valid
+
 if TYPE_CHECKING:
     from jafhost.home.config import HostSettings
     from jafhost.home.paths import HomeLayout
@@ -29,8 +32,6 @@ class HostConfig:
         """Why ``config.toml`` cannot be used (bad TOML, a wrong ``[host]`` value or key),
         naming the file, or None; checked once."""
         if self._problem is None:
-            from jafhost.home.config_fast import plainly_valid
-
             path = self._layout.config
             try:
                 text: str | None = path.read_text(encoding="utf-8")
@@ -38,7 +39,6 @@ class HostConfig:
                 text = None  # none (no problem), or unreadable: the full check names it
             self._problem = ""
             if (text is not None and not plainly_valid(text)) or (text is None and path.exists()):
-                from jafhost.errors import StateError
                 from jafhost.home.config import host_settings, read_config
 
                 try:
@@ -87,8 +87,6 @@ class HostConfig:
     @property
     def isolation(self) -> str:
         """The ``[host] isolation`` default; ``inprocess`` when the file cannot be used."""
-        from jafhost.errors import StateError
-
         try:
             return self.settings.isolation
         except StateError:

@@ -11,14 +11,19 @@ Names, results, stdout and lifetime in detail: docs/architecture.md, "The MCP se
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
+import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
+from jafhost._version import __version__
 from jafhost.errors import MCPUnavailable, describe
+from jafhost.types import CallError, CallResult
 
 if TYPE_CHECKING:
     from mcp.server.lowlevel import Server
@@ -26,7 +31,6 @@ if TYPE_CHECKING:
     from jafhost.host.host import Host
     from jafhost.runtime.lifecycle import LoadedPlugin
     from jafhost.tools import Tool
-    from jafhost.types import CallResult
 
 SERVER_NAME = "jafhost"
 INSTALL_HINT = "pip install 'jafhost[mcp]'"
@@ -69,8 +73,6 @@ def result_content(result: CallResult) -> tuple[list[dict[str, Any]], Any, bool]
 
 
 def _internal_error(name: str, exc: Exception) -> CallResult:
-    from jafhost.types import CallError, CallResult
-
     return CallResult(
         name,
         False,
@@ -95,8 +97,6 @@ def build_server(host: Host) -> Server[Any]:
     from mcp import types
     from mcp.server.context import ServerRequestContext
     from mcp.server.lowlevel import Server
-
-    from jafhost._version import __version__
 
     listing: list[types.ListToolsResult] = []
 
@@ -402,10 +402,6 @@ def serve(host: Host, *, stdout: TextIO | None = None) -> None:
     transport instead would hang: its stdin reader sits in a blocking read until the
     client closes the pipe.)
     """
-    import asyncio
-    import os
-    import signal
-
     _require_mcp()
     received: list[int] = []
 

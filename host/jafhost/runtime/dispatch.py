@@ -20,6 +20,9 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+from pydantic_core import to_jsonable_python
+
 from jafhost.errors import HookTimeout, PermissionDenied, ToolError, describe
 from jafhost.hookspecs import hookimpl
 from jafhost.runtime.runner import call_plugin
@@ -42,8 +45,6 @@ ERROR_CODES = (
 
 def jsonable(value: Any) -> Any:
     """Results as JSON-ready data: pydantic models, dataclasses, paths, sets, dates..."""
-    from pydantic_core import to_jsonable_python
-
     return to_jsonable_python(value, fallback=repr)
 
 
@@ -67,8 +68,6 @@ def invalid_arguments(tool: Tool, errors: list[dict[str, Any]]) -> CallError:
 
 def validate(tool: Tool, arguments: Any) -> dict[str, Any] | CallError:
     """Validated keyword arguments, or the ``invalid_arguments`` error naming each field."""
-    from pydantic import ValidationError
-
     if arguments is None:
         arguments = {}
     if not isinstance(arguments, dict):

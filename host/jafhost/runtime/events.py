@@ -25,7 +25,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jafhost.errors import EventError, quoted
+from jafhost.errors import EventError, describe, quoted
+from jafhost.tools import _is_context, _parameter_hints
 from jafhost.types import Event
 
 MAX_DEPTH = 8
@@ -90,8 +91,6 @@ def _compile(pattern: str) -> re.Pattern[str] | None:
 
 
 def _context_param(handler: Callable[..., Any]) -> str | None:
-    from jafhost.tools import _is_context, _parameter_hints
-
     try:
         hints = _parameter_hints(handler)
         names = list(inspect.signature(handler).parameters)
@@ -189,8 +188,6 @@ class EventBus:
                 except (KeyboardInterrupt, asyncio.CancelledError):
                     raise
                 except BaseException as exc:
-                    from jafhost.errors import describe
-
                     text = describe(exc)
                     report.failed.append({**entry, "error": text})
                     if name != "event.failed":

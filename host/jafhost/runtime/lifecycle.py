@@ -22,12 +22,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from pluggy import PluginValidationError
+from pydantic import BaseModel, ValidationError
+
 from jafhost.atomic import write_atomic
-from jafhost.errors import HookTimeout, describe
+from jafhost.errors import ConfigError, EventError, HookTimeout, ToolDefinitionError, describe
+from jafhost.home.config import (
+    env_settings,
+    needed_settings,
+    secrets_in_file,
+    unknown_key_warnings,
+    validation_problems,
+)
+from jafhost.runtime.events import subscriptions
+from jafhost.runtime.hook_names import mistakes
 from jafhost.runtime.plugin_manager import PluginHooks
 from jafhost.runtime.runner import call_plugin
 from jafhost.security.guard import CURRENT_PLUGIN
-from jafhost.types import PluginContext
+from jafhost.tools import build_tool
+from jafhost.types import AgentSpec, Integration, PluginContext
 
 if TYPE_CHECKING:
     import pluggy
@@ -35,7 +48,6 @@ if TYPE_CHECKING:
     from jafhost.discovery.records import PluginInfo
     from jafhost.runtime.events import Subscription
     from jafhost.tools import Tool
-    from jafhost.types import AgentSpec, Integration
 
 RuntimeStatus = Literal["inactive", "active", "broken", "blocked"]
 LOGGER = logging.getLogger("jafhost")
@@ -178,10 +190,6 @@ def as_plugin(fn: Callable[..., Any], identity: str, wrapper: bool) -> Callable[
 
 
 def _register(pm: pluggy.PluginManager, loaded: LoadedPlugin) -> None:
-    from pluggy import PluginValidationError
-
-    from jafhost.runtime.hook_names import mistakes
-
     problems = mistakes(pm, loaded.obj)
     if problems:
         raise StepFailed("; ".join(problems))
@@ -201,9 +209,6 @@ def _register(pm: pluggy.PluginManager, loaded: LoadedPlugin) -> None:
 
 
 def _build_tools(plugin: str, functions: Any) -> list[Tool]:
-    from jafhost.errors import ToolDefinitionError
-    from jafhost.tools import build_tool
-
     if functions is None:
         return []
     if not isinstance(functions, list | tuple):
@@ -223,9 +228,6 @@ def _build_tools(plugin: str, functions: Any) -> list[Tool]:
 
 
 def _subscriptions(plugin: str, handlers: Any) -> list[Subscription]:
-    from jafhost.errors import EventError
-    from jafhost.runtime.events import subscriptions
-
     try:
         return subscriptions(plugin, handlers)
     except EventError as exc:
@@ -236,8 +238,6 @@ async def _connect_integrations(
     hooks: PluginHooks, loaded: LoadedPlugin, ctx: PluginContext, timeout: float
 ) -> None:
     """Connect each integration in order; what connected before a failure is closed."""
-    from jafhost.types import Integration
-
     specs = await hooks.integrations(ctx)
     if specs is None:
         return
@@ -290,8 +290,6 @@ async def close_integrations(loaded: LoadedPlugin, timeout: float) -> list[str]:
 
 
 def _check_agents(specs: Any) -> list[AgentSpec]:
-    from jafhost.types import AgentSpec
-
     if specs is None:
         return []
     if not isinstance(specs, list | tuple):
@@ -329,17 +327,6 @@ async def _configure(
     file is refused; with ``environ``, an error names the variable that set the value.
     Every problem is reported, each naming its field; values never appear.
     """
-    from pydantic import BaseModel, ValidationError
-
-    from jafhost.errors import ConfigError
-    from jafhost.home.config import (
-        env_settings,
-        needed_settings,
-        secrets_in_file,
-        unknown_key_warnings,
-        validation_problems,
-    )
-
     model = await hooks.config_schema()
     if model is None:
         return None

@@ -16,21 +16,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import pluggy
+
+from jafhost import hookspecs
 from jafhost.runtime.runner import call_plugin
 from jafhost.security.guard import CURRENT_PLUGIN
 
 if TYPE_CHECKING:
-    import pluggy
-
     from jafhost.types import PluginContext
 
 
 def make_plugin_manager() -> pluggy.PluginManager:
     """A fresh plugin manager with jafhost's hook specifications and no plugins."""
-    import pluggy
-
-    from jafhost import hookspecs
-
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     return pm

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import fnmatch
+import shlex
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,7 @@ from jafhost.runtime.dispatch import (
     validate,
 )
 from jafhost.runtime.runner import call_plugin
-from jafhost.tools import Tool, split_name
+from jafhost.tools import Tool, split_name, to_mcp, to_openai
 from jafhost.types import CallError, CallResult, ToolCall
 
 if TYPE_CHECKING:
@@ -49,8 +50,6 @@ messages carry their reason (a missing dependency, a bad manifest, what failed).
 def unavailable(plugin: str, tool: str, status: str) -> CallError:
     """The ``unavailable`` error for a tool of a known plugin that is not active;
     ``status`` is ``"disabled"`` or ``"STATUS: reason"``."""
-    import shlex
-
     code = status.split(":")[0]
     message = f"plugin {plugin} is {status}; tool {plugin}.{tool} is not available"
     fix = FIXES.get(code)
@@ -237,8 +236,6 @@ class ToolRouter:
         self, format: str = "openai", patterns: Iterable[str] | None = None
     ) -> list[dict[str, Any]]:
         """The catalog as OpenAI tool definitions or MCP tool descriptions."""
-        from jafhost.tools import to_mcp, to_openai
-
         if format == "openai":
             return [to_openai(t) for t in self.tools(patterns)]
         if format == "mcp":

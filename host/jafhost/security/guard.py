@@ -145,7 +145,7 @@ def report_denial(plugin: str, permission: str, action: str) -> None:
 
 def grant_hint(plugin: str, permission: str) -> str:
     """How the user allows what was denied: the ``jafhost grant`` command, ready to paste."""
-    import shlex
+    import shlex  # only for a denial: a worker reports ready without it
 
     return f"to allow it: jafhost grant {shlex.quote(str(plugin))} {shlex.quote(permission)}"
 

@@ -7,8 +7,8 @@ without discovery: it has no distribution, manifest or permissions, is always on
 is not listed by ``jafhost list``; its providers run as the host, not as a plugin
 (``ProviderInfo.plugin`` is None). They come first, so a plugin's provider of the same
 name cannot stand in for them. Each is a ``ProviderFactory``: made for each run from
-the model part and ``config.toml``'s ``[providers.NAME]`` table, its module imported
-only then.
+the model part and ``config.toml``'s ``[providers.NAME]`` table; the OpenAI provider's
+module (pydantic, the ``openai`` extra) is imported only then.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from jafhost.agents.providers.base import ModelProvider, ProviderFactory
+from jafhost.agents.providers.scripted import ScriptedProvider
 from jafhost.errors import ProviderError, UsageError
 from jafhost.hookspecs import hookimpl
 
@@ -27,8 +28,6 @@ BUILTIN_PLUGIN = "jafhost.builtin-providers"
 
 
 def _scripted(model: str | None, settings: dict[str, Any]) -> ModelProvider:
-    from jafhost.agents.providers.scripted import ScriptedProvider
-
     if settings:
         raise ProviderError("[providers.scripted] takes no settings")
     if not model:

@@ -21,6 +21,7 @@ from jafhost.agents.providers.base import (
     split_model,
     usable,
 )
+from jafhost.agents.providers.builtin import builtin_providers
 from jafhost.errors import ProviderError, UsageError, quoted
 
 LOGGER = logging.getLogger("jafhost")
@@ -31,8 +32,6 @@ Source = tuple[str | None, Any]
 
 def _sources(plugin_providers: Iterable[Source], builtins: Iterable[Any] | None) -> list[Source]:
     if builtins is None:
-        from jafhost.agents.providers.builtin import builtin_providers
-
         builtins = builtin_providers()
     return [(None, provider) for provider in builtins] + list(plugin_providers)
 

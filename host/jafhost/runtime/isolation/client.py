@@ -24,6 +24,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from jafhost.discovery.folders import own_folders
 from jafhost.errors import ToolError
 from jafhost.runtime.isolation.exits import describe_exit
 from jafhost.runtime.isolation.lock import RequestLock
@@ -112,8 +113,6 @@ class WorkerClient:
         self.spec.cache_dir.mkdir(parents=True, exist_ok=True)
         child_read, host_write = os.pipe()
         host_read, child_write = os.pipe()
-        from jafhost.discovery.folders import own_folders
-
         env = worker_env(
             grants, str(self.spec.cache_dir), paths=self.spec.paths, own=own_folders(self.spec.info)
         )

@@ -13,8 +13,12 @@ from collections.abc import Callable, Coroutine
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from jafhost.runtime import lifecycle
 from jafhost.runtime.isolation.client import WorkerClient, WorkerError
 from jafhost.runtime.isolation.proxies import proxy_subscriptions, proxy_tools
+from jafhost.security import guard
+from jafhost.security.sandbox import plan
+from jafhost.types import AgentSpec
 
 if TYPE_CHECKING:
     from jafhost.runtime.isolation.spec import WorkerSpec
@@ -34,8 +38,6 @@ def worker_of(loaded: LoadedPlugin) -> WorkerClient | None:
 
 def predicted(spec: WorkerSpec) -> list[str]:
     """The protections a worker for this spec would get here (no plugin code runs)."""
-    from jafhost.security.sandbox import plan
-
     return plan(spec.sandbox(spec.grants()))
 
 
@@ -55,8 +57,6 @@ def _on_notice(loaded: LoadedPlugin, emit: Emit | None) -> Callable[[dict[str, A
     def notice(message: dict[str, Any]) -> None:
         op = message.get("op")
         if op == "denied":  # the guard in the worker refused something: tell our listeners
-            from jafhost.security import guard
-
             guard.report_denial(
                 loaded.identity, str(message.get("permission")), str(message.get("action"))
             )
@@ -71,10 +71,9 @@ def _on_notice(loaded: LoadedPlugin, emit: Emit | None) -> Callable[[dict[str, A
 
 
 def _record_schema(spec: WorkerSpec, schema: Any) -> None:
-    from jafhost.runtime.lifecycle import _record_schema as record
-
     if schema is not None and spec.schema_file is not None:
-        record(spec.schema_file, SimpleNamespace(model_json_schema=lambda: schema))
+        model = SimpleNamespace(model_json_schema=lambda: schema)
+        lifecycle._record_schema(spec.schema_file, model)
 
 
 async def start(spec: WorkerSpec, loaded: LoadedPlugin, emit: Emit | None = None) -> None:

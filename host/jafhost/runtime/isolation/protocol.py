@@ -4,7 +4,9 @@ Both sides import this module: the worker (``jafhost.runtime.isolation.worker``)
 through a ``Channel``; the host's pipe client (``client.WorkerClient``) reads with ``decode``.
 An exception raised in the worker travels as ``error_to_json`` and is raised again on
 the host by ``error_from_json``, so a caller sees the same error in both isolation modes.
-Only the standard library is imported up front: the worker starts under a sandbox.
+Only the standard library is imported up front: the worker imports this module before
+its sandbox is applied; pydantic_core comes with the first message, the exception types
+when an error crosses.
 
 Requests carry an ``id`` and the reply repeats it (ops: ``init``, ``start``, ``call``,
 ``event``, ``hook``, ``ping``, ``stop``); notices carry none (``emit``, ``denied``).

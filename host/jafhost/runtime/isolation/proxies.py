@@ -11,10 +11,12 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from jafhost.runtime.events import subscriptions
+from jafhost.tools import Tool
+
 if TYPE_CHECKING:
     from jafhost.runtime.events import Subscription
     from jafhost.runtime.isolation.client import WorkerClient
-    from jafhost.tools import Tool
 
 
 class PassThrough:
@@ -46,8 +48,6 @@ def _handler_proxy(worker: WorkerClient, index: int, pattern: str) -> Callable[.
 
 def proxy_tools(worker: WorkerClient, described: list[dict[str, Any]]) -> list[Tool]:
     """The tools the worker described in its ``start`` reply, calling into it."""
-    from jafhost.tools import Tool
-
     tools = []
     for item in described:
         tools.append(
@@ -68,8 +68,6 @@ def proxy_tools(worker: WorkerClient, described: list[dict[str, Any]]) -> list[T
 
 def proxy_subscriptions(worker: WorkerClient, patterns: list[str]) -> list[Subscription]:
     """The worker's event subscriptions (by pattern, in its order), delivered into it."""
-    from jafhost.runtime.events import subscriptions
-
     subs: list[Subscription] = []
     for index, pattern in enumerate(patterns):
         subs.extend(subscriptions(worker.plugin, {pattern: _handler_proxy(worker, index, pattern)}))

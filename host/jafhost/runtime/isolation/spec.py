@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jafhost.discovery.folders import own_folders
 from jafhost.security.sandbox import SandboxSpec
 
 if TYPE_CHECKING:
@@ -44,8 +45,6 @@ class WorkerSpec:
         return self.info.name
 
     def sandbox(self, grants: list[str]) -> SandboxSpec:
-        from jafhost.discovery.folders import own_folders
-
         extra = [p for p in (self.info.location,) if p] + own_folders(self.info)
         if self.info.manifest:
             extra.append(os.path.dirname(self.info.manifest))

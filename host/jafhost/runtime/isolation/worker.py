@@ -8,6 +8,11 @@ the audit guard with every thread attributed to the plugin and answers ``ready``
 serves the host's requests (``start``, ``call``, ``event``, ``hook``, ``ping``,
 ``stop``) one at a time, with ``emit`` and ``denied`` notices in between.
 The conversation: docs/architecture.md, "The worker conversation".
+
+Imports follow the start, not the module top: at the top only what reads ``init`` (the
+standard library, ``exits``, ``protocol``); in ``main`` the sandbox, applied, then the
+guard, pydantic and the plugin record under it; the runtime (asyncio, pluggy, the
+lifecycle, dispatch) only with the requests that need it, after ``ready``.
 """
 
 from __future__ import annotations

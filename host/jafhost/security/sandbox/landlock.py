@@ -10,6 +10,7 @@ asked for only when the kernel's Landlock ABI knows it.
 from __future__ import annotations
 
 import ctypes
+import ipaddress
 import os
 import stat
 import struct
@@ -122,8 +123,6 @@ def granted_ports(spec: SandboxSpec) -> list[int] | None:
 
 
 def _is_ip(text: str) -> bool:
-    import ipaddress
-
     try:
         ipaddress.ip_address(text)
     except ValueError:
@@ -145,6 +144,7 @@ def _fs_rights(abi: int) -> int:
 def _executables(spec: SandboxSpec, path_env: str) -> set[str]:
     """Files the ``run`` grants need executed: the programs, their ``#!`` interpreters
     and the ELF loader."""
+    # only for ``run`` grants: kept out of the worker's imports before its sandbox
     import glob
     import shutil
 

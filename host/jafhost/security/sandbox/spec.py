@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from jafhost.security.policy import Policy
@@ -34,8 +35,6 @@ class SandboxSpec:
         return cls(**values)
 
     def policy(self) -> Policy:
-        from pathlib import Path
-
         return Policy.compile(
             self.plugin,
             self.grants,
