@@ -102,8 +102,6 @@ async def start(spec: WorkerSpec, loaded: LoadedPlugin, emit: Emit | None = None
 def _adopt(spec: WorkerSpec, worker: WorkerClient, loaded: LoadedPlugin, reply: Any) -> None:
     """Take what the worker's start reply says the plugin offers; raises on any reply a
     well-behaved worker never sends (plugin code in the worker can shape it)."""
-    from jafhost.types import AgentSpec
-
     if not isinstance(reply, dict):
         raise TypeError(f"expected an object, not {type(reply).__name__}")
     loaded.extras["protections"] = list(worker.protections)
