@@ -103,6 +103,34 @@ class Site:
             folder.rmdir()
 
 
+def folder_plugin(root: Path, module: str, name: str, code: str) -> Path:
+    """A folder plugin ``name`` (package ``module``, version 0.1.0) under plugin folder
+    ``root``, its ``__init__.py`` holding ``code`` after ``from jafhost import hookimpl``."""
+    package = root / module
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("from jafhost import hookimpl\n" + textwrap.dedent(code))
+    (package / "jaf-plugin.toml").write_text(f'[plugin]\nname = "{name}"\nversion = "0.1.0"\n')
+    return package
+
+
+@pytest.fixture
+def local_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing may leave 127.0.0.1: no proxies, no real OpenAI settings (agent runs and
+    model providers use it for every test: ``pytestmark``)."""
+    for name in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "OPENAI_BASE_URL",
+        "OPENAI_API_KEY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
 @pytest.fixture
 def site(tmp_path: Path) -> Site:
     return Site(tmp_path / "site")

@@ -111,6 +111,8 @@ def jaf_model_providers():
 
 SUPPORT_TOOLS = ["shop.lookup_*", "calc.add"]
 
+pytestmark = pytest.mark.usefixtures("local_only")
+
 
 def _run(coro: Any) -> Any:
     return asyncio.run(coro)
@@ -119,23 +121,6 @@ def _run(coro: Any) -> Any:
 def _script(path: Path, *turns: dict[str, Any]) -> Path:
     path.write_text("".join(json.dumps(t) + "\n" for t in turns), encoding="utf-8")
     return path
-
-
-@pytest.fixture(autouse=True)
-def _local_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Nothing here may leave 127.0.0.1: no proxies, no real OpenAI settings."""
-    for name in (
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-        "OPENAI_BASE_URL",
-        "OPENAI_API_KEY",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
 
 @pytest.fixture

@@ -16,13 +16,12 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import Site
+from conftest import Site, folder_plugin
 
 SCRIPT = str(Path(sys.executable).with_name("jafhost"))
 SECRET = "ESCAPE-TEST-SECRET"
@@ -95,14 +94,6 @@ def jafhost(
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
-
-
-def folder_plugin(root: Path, module: str, name: str, code: str) -> Path:
-    package = root / module
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text("from jafhost import hookimpl\n" + textwrap.dedent(code))
-    (package / "jaf-plugin.toml").write_text(f'[plugin]\nname = "{name}"\nversion = "0.1.0"\n')
-    return package
 
 
 # -- 1. the own-folder read grant and the working folder ----------------------------------

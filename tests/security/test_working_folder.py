@@ -12,12 +12,11 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from conftest import Site
+from conftest import Site, folder_plugin
 
 SCRIPT = str(Path(sys.executable).with_name("jafhost"))
 LAUNCHERS = {"script": [SCRIPT], "module": [sys.executable, "-m", "jafhost"]}
@@ -41,20 +40,12 @@ def jaf_tools():
 """
 
 
-def _folder_plugin(root: Path, module: str, name: str, code: str) -> Path:
-    package = root / module
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text("from jafhost import hookimpl\n" + textwrap.dedent(code))
-    (package / "jaf-plugin.toml").write_text(f'[plugin]\nname = "{name}"\nversion = "0.1.0"\n')
-    return package
-
-
 @pytest.fixture
 def workdir(tmp_path: Path, site: Site) -> Path:
     """The working folder: a plugin folder holding ``hello-dev`` and a secret file."""
     root = tmp_path / "work"
     root.mkdir()
-    _folder_plugin(root, f"hello_dev_{site.tag}", "hello-dev", READER)
+    folder_plugin(root, f"hello_dev_{site.tag}", "hello-dev", READER)
     (root / "secret.txt").write_text(SECRET)
     return root
 
@@ -147,7 +138,7 @@ def test_a_folder_plugin_runs_from_a_subfolder_and_from_elsewhere(
         assert ran.returncode == 0, ran.stderr
 
 
-def test_a_failed_import_by_another_plugin_does_not_hide_the_folder_plugin(
+def test_a_failed_import_by_another_plugin_does_not_hide_thefolder_plugin(
     workdir: Path, home: Path, site: Site
 ) -> None:
     """In-process, the first plugin to start looks for a module that does not exist, so
