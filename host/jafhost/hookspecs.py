@@ -151,8 +151,9 @@ def jaf_model_providers(ctx: PluginContext) -> Sequence[Any]:
 def jaf_event_handlers(ctx: PluginContext) -> Mapping[str, Callable[..., Any]]:
     """Return event subscriptions: a mapping of name patterns to handlers.
 
-    Called once the plugin is active. Patterns are event names with ``*`` wildcards
-    (``order.created``, ``order.*``, ``*``). A handler is ``handler(event)``, sync or
+    Called once the plugin is active. Patterns are event names with ``*`` wildcards,
+    each matching any run of characters, dots included (``order.created``, ``order.*``,
+    ``*``); at most 256 characters. A handler is ``handler(event)``, sync or
     async, and runs under the plugin's grants with the hook time limit; a parameter
     annotated ``PluginContext`` receives the plugin's context.
 
