@@ -11,7 +11,7 @@ import pytest
 
 from conftest import Site, run_cli
 from jafhost.host.host import Host
-from jafhost.runtime.events import MAX_DEPTH
+from jafhost.runtime.events import MATCH_CACHE_MAX, MAX_DEPTH, EventBus, subscriptions
 
 MakeHost = Callable[..., Host]
 
@@ -305,3 +305,14 @@ def test_emit_cli(site: Site, home: Path, log: Path) -> None:
     assert bad.returncode == 2 and bad.stderr.startswith("error: bad event name")
     bad_json = run_cli("emit", "x", "--data", "{nope", site=site, home=home)
     assert bad_json.returncode == 2 and "--data is not valid JSON" in bad_json.stderr
+
+
+def test_the_match_cache_stays_bounded_whatever_names_are_emitted() -> None:
+    subs = subscriptions("listener", {"order.*": lambda event: None})
+    bus = EventBus(lambda: ["listener"], lambda sub, event: None)
+    bus.subscribe("listener", subs)
+    for n in range(3 * MATCH_CACHE_MAX):
+        assert bus.matching(f"order.n{n}") == subs
+        assert bus.matching(f"other.n{n}") == []
+    assert len(bus._cache) == MATCH_CACHE_MAX
+    assert bus.matching("order.again") == subs  # the newest names are still answered right

@@ -169,6 +169,11 @@ def subscriptions(plugin: str, handlers: Any) -> list[Subscription]:
     return subs
 
 
+MATCH_CACHE_MAX = 1024
+"""Event names whose subscribers ``EventBus.matching`` remembers; the oldest goes first,
+so a plugin emitting ever new names cannot grow the host's memory."""
+
+
 class EventBus:
     """Subscriptions of the active plugins and delivery to them."""
 
@@ -199,6 +204,8 @@ class EventBus:
                 for sub in self._subs.get(plugin, ()):
                     if sub.glob.match(name):
                         cached.append(sub)
+            if len(self._cache) >= MATCH_CACHE_MAX:  # names are the emitters' to choose
+                del self._cache[next(iter(self._cache))]
             self._cache[name] = cached
         return cached
 
