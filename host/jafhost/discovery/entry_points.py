@@ -106,6 +106,8 @@ def _info_from_distribution(
         manifest = read_manifest(candidates)
     except ManifestError as exc:
         return replace(base, error=str(exc))
+    except Exception as exc:  # whatever one plugin's files do, the others are still listed
+        return replace(base, error=f"cannot be described: {type(exc).__name__}: {exc}")
     return replace(
         base, kinds=manifest.kinds, permissions=manifest.permissions, manifest=manifest.path
     )

@@ -28,6 +28,7 @@ from typing import Any
 
 from jafhost.discovery.records import PluginInfo
 from jafhost.errors import ManifestError, StateError
+from jafhost.safe_read import CONFIG_LIMIT, MANIFEST_LIMIT, UnsafeFile, read_bytes, read_text
 
 ENV_VARIABLE = "JAFHOST_PLUGIN_PATH"
 SOURCE = "folder"
@@ -39,16 +40,18 @@ MANIFEST_FILE = (
 def _configured(config_file: Path) -> list[str]:
     """``[host] plugin_paths`` of ``config.toml``, read with tomllib only (no pydantic)."""
     try:
-        text = config_file.read_text(encoding="utf-8")
+        text = read_text(config_file, CONFIG_LIMIT)
     except FileNotFoundError:
         return []
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StateError(f"cannot read {config_file}: {exc}") from None
+    except UnsafeFile as exc:
+        raise StateError(f"{config_file}: {exc}") from None
     if "plugin_paths" not in text:
         return []  # the common case: no need to parse the file at all
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except RecursionError:
+        raise StateError(f"{config_file}: nested too deeply") from None
+    except ValueError as exc:  # TOMLDecodeError, or int() refusing a huge number
         raise StateError(f"{config_file}: invalid TOML: {exc}") from None
     host = data.get("host", {})
     value = host.get("plugin_paths", []) if isinstance(host, dict) else []
@@ -128,7 +131,7 @@ def _module_problem(module: str, package: str, folder: str, import_path: list[st
 
 def info_from_folder(package: str, folder: str, import_path: list[str]) -> PluginInfo:
     """One folder plugin from its package folder; ``error`` set when it is invalid."""
-    from jafhost.discovery.manifest import load_toml, manifest_from_data
+    from jafhost.discovery.manifest import load_toml, manifest_from_data, read_file
 
     module = os.path.basename(package)
     manifest_file = os.path.join(package, MANIFEST_FILE)
@@ -142,11 +145,9 @@ def info_from_folder(package: str, folder: str, import_path: list[str]) -> Plugi
         source=SOURCE,
     )
     try:
-        text = Path(manifest_file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return replace(base, error=f"{manifest_file}: cannot read: {exc}")
-    try:
-        data = load_toml(text, manifest_file)
+        data = load_toml(read_file(manifest_file), manifest_file)
+    except FileNotFoundError:
+        return replace(base, error=f"{manifest_file}: cannot read: it is gone")
     except ManifestError as exc:
         return replace(base, error=str(exc))
     raw: Any = data.get("plugin")
@@ -182,13 +183,33 @@ def info_from_folder(package: str, folder: str, import_path: list[str]) -> Plugi
     )
 
 
+def _described(package: str, folder: str, import_path: list[str]) -> PluginInfo:
+    """``info_from_folder``, with any failure making only this plugin invalid."""
+    try:
+        return info_from_folder(package, folder, import_path)
+    except Exception as exc:  # whatever one plugin's files do, the others are still listed
+        module = os.path.basename(package)
+        return PluginInfo(
+            name=module,
+            distribution=module,
+            version="0",
+            entry_point=module,
+            manifest=os.path.join(package, MANIFEST_FILE),
+            location=package,
+            source=SOURCE,
+            error=f"cannot be described: {type(exc).__name__}: {exc}",
+        )
+
+
 def scan_folders(folders: list[str], import_path: list[str]) -> list[PluginInfo]:
-    """Every plugin package in ``folders``; imports nothing."""
+    """Every plugin package in ``folders``: each package folder with a
+    ``jaf-plugin.toml`` (one that is not a regular file too, to be reported invalid);
+    imports nothing."""
     plugins = [
-        info_from_folder(item.path, folder, import_path)
+        _described(item.path, folder, import_path)
         for folder in folders
         for item in packages(folder)
-        if os.path.isfile(os.path.join(item.path, MANIFEST_FILE))
+        if os.path.exists(os.path.join(item.path, MANIFEST_FILE))
     ]
     # two packages with one folder name: only the first could ever be imported
     by_module: dict[str, list[PluginInfo]] = defaultdict(list)
@@ -290,16 +311,26 @@ def prime_import_cache(folders: list[str]) -> None:
 def fingerprint_rows(folder: str) -> str:
     """What of ``folder`` discovery depends on: its package folders and, in each, the
     manifest's content (tiny, and unlike a time stamp it cannot miss an edit made within
-    one clock tick) and whether ``__init__.py`` exists. Editing code changes nothing."""
+    one clock tick) and whether ``__init__.py`` exists. Editing code changes nothing.
+    A manifest that is not a regular file, or too large, is never read (a FIFO would
+    block, ``/dev/zero`` never ends): why it is refused is its stamp, with the size and
+    time stamp of one that is too large."""
     if not os.path.isdir(folder):
         return "-"
     rows = []
     for item in packages(folder):
+        path = os.path.join(item.path, MANIFEST_FILE)
         try:
-            with open(os.path.join(item.path, MANIFEST_FILE), "rb") as manifest:
-                stamp = hashlib.blake2b(manifest.read(), digest_size=12).hexdigest()
-        except OSError:
+            data = read_bytes(path, MANIFEST_LIMIT)
+            stamp = hashlib.blake2b(data, digest_size=12).hexdigest()
+        except FileNotFoundError:
             stamp = "-"
+        except UnsafeFile as exc:
+            try:
+                st = os.stat(path)
+                stamp = f"!{exc}:{st.st_mode}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+            except OSError:
+                stamp = f"!{exc}"
         init = "i" if os.path.isfile(os.path.join(item.path, "__init__.py")) else "-"
         rows.append(f"{item.name}={stamp}|{init}")
     return "\n".join(rows)

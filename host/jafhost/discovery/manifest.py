@@ -29,6 +29,7 @@ from packaging.version import InvalidVersion, Version
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from jafhost.errors import ManifestError
+from jafhost.safe_read import MANIFEST_LIMIT, UnsafeFile, read_text
 from jafhost.security import permissions
 
 MANIFEST_NAME = "jaf-plugin.toml"
@@ -159,10 +160,15 @@ def _first_error(exc: ValidationError) -> str:
 
 
 def load_toml(text: str, path: str) -> dict[str, object]:
-    """The TOML document of a manifest; bad TOML is a ``ManifestError`` naming ``path``."""
+    """The TOML document of a manifest; bad TOML, nesting too deep for the parser or a
+    value it cannot hold (a 5000-digit integer) is a ``ManifestError`` naming ``path``."""
     try:
         return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except RecursionError:
+        raise ManifestError(f"{path}: nested too deeply") from None
+    except MemoryError:
+        raise ManifestError(f"{path}: too large to parse") from None
+    except ValueError as exc:  # TOMLDecodeError, or int() refusing a huge number
         raise ManifestError(f"{path}: invalid TOML: {exc}") from None
 
 
@@ -189,6 +195,10 @@ def manifest_from_data(data: dict[str, object], path: str, *, folder: bool = Fal
         model = ManifestModel.model_validate(data)
     except ValidationError as exc:
         raise ManifestError(f"{path}: {_first_error(exc)}") from None
+    except RecursionError:
+        raise ManifestError(f"{path}: nested too deeply") from None
+    except ValueError as exc:  # from a check pydantic does not wrap
+        raise ManifestError(f"{path}: {exc}") from None
     plugin = model.plugin
     return Manifest(
         kinds=tuple(dict.fromkeys(plugin.kinds)),
@@ -227,14 +237,22 @@ def manifest_candidates(entry_point_value: str, path: list[str] | None = None) -
     return [Path(location) / MANIFEST_NAME for location in spec.submodule_search_locations]
 
 
+def read_file(path: str | Path) -> str:
+    """The text of the manifest at ``path`` (``FileNotFoundError`` when there is none),
+    read only when it is a regular file of at most ``MANIFEST_LIMIT`` bytes: a FIFO, a
+    device or a huge file is a ``ManifestError`` naming ``path`` and what is wrong."""
+    try:
+        return read_text(path, MANIFEST_LIMIT)
+    except UnsafeFile as exc:
+        raise ManifestError(f"{path}: {exc}") from None
+
+
 def read_manifest(candidates: list[Path]) -> Manifest:
     """Read the first manifest that exists among ``candidates``; none means no requests."""
     for path in candidates:
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_file(path)
         except FileNotFoundError:
             continue
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ManifestError(f"{path}: cannot read: {exc}") from None
         return parse_manifest(text, str(path))
     return Manifest()

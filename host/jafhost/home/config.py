@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, Secret, SecretBytes, SecretSt
 from pydantic.fields import FieldInfo
 
 from jafhost.errors import ConfigError, StateError
+from jafhost.safe_read import CONFIG_LIMIT, UnsafeFile, read_text
 
 ENV_PREFIX = "JAFHOST_"
 """Environment overrides are ``JAFHOST_<PLUGIN>__<FIELD>[__<SUBFIELD>...]``."""
@@ -52,16 +53,21 @@ class HostSettings(BaseModel):
 
 
 def read_config(path: Path) -> dict[str, Any]:
-    """The parsed file, or ``{}`` when there is none; bad TOML names the file and line."""
+    """The parsed file, or ``{}`` when there is none; bad TOML names the file and line.
+
+    Read only when it is a regular file of at most ``CONFIG_LIMIT`` bytes (a FIFO or a
+    link to ``/dev/zero`` is refused, never read): otherwise ``StateError`` naming it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, CONFIG_LIMIT)
     except FileNotFoundError:
         return {}
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StateError(f"cannot read {path}: {exc}") from None
+    except UnsafeFile as exc:
+        raise StateError(f"{path}: {exc}") from None
     try:
         return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except RecursionError:
+        raise StateError(f"{path}: nested too deeply") from None
+    except ValueError as exc:  # TOMLDecodeError, or int() refusing a huge number
         raise StateError(f"{path}: invalid TOML: {exc}") from None
 
 

@@ -21,6 +21,7 @@ from tomlkit.items import InlineTable
 
 from jafhost.atomic import file_lock, write_atomic
 from jafhost.errors import StateError
+from jafhost.safe_read import CONFIG_LIMIT, UnsafeFile, read_text
 
 LOCK_TIMEOUT = 30.0
 
@@ -41,14 +42,16 @@ def locked(config: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
 def read_document(config: Path) -> tomlkit.TOMLDocument:
     """The file as a tomlkit document (empty when there is none); bad TOML names the file."""
     try:
-        text = config.read_bytes().decode("utf-8")
+        text = read_text(config, CONFIG_LIMIT)
     except FileNotFoundError:
         text = ""
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StateError(f"cannot read {config}: {exc}") from None
+    except UnsafeFile as exc:
+        raise StateError(f"{config}: {exc}") from None
     try:
         return tomlkit.parse(text)
-    except TOMLKitError as exc:
+    except RecursionError:
+        raise StateError(f"{config}: nested too deeply") from None
+    except (TOMLKitError, ValueError) as exc:
         raise StateError(f"{config}: invalid TOML: {exc}") from None
 
 

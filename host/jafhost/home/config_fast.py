@@ -37,7 +37,7 @@ def plainly_valid(text: str) -> bool:
     """True when ``text`` is TOML whose ``[host]`` table ``HostSettings`` surely accepts."""
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
+    except (ValueError, RecursionError):  # the full check says what is wrong
         return False
     host = data.get("host", {})
     if not isinstance(host, dict):

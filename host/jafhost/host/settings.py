@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from jafhost.errors import StateError
 from jafhost.home.config_fast import plainly_valid
+from jafhost.safe_read import CONFIG_LIMIT, UnsafeFile, read_text
 
 if TYPE_CHECKING:
     from jafhost.home.config import HostSettings
@@ -33,12 +34,16 @@ class HostConfig:
         naming the file, or None; checked once."""
         if self._problem is None:
             path = self._layout.config
+            text: str | None = None
+            unreadable = False
             try:
-                text: str | None = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                text = None  # none (no problem), or unreadable: the full check names it
+                text = read_text(path, CONFIG_LIMIT)
+            except FileNotFoundError:
+                pass  # no file: no problem
+            except UnsafeFile:
+                unreadable = True  # the full check names the file and says why
             self._problem = ""
-            if (text is not None and not plainly_valid(text)) or (text is None and path.exists()):
+            if (text is not None and not plainly_valid(text)) or unreadable:
                 from jafhost.home.config import host_settings, read_config
 
                 try:
