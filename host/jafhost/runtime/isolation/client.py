@@ -4,8 +4,10 @@ A ``WorkerClient`` spawns ``python -m jafhost.runtime.isolation.worker`` from a
 ``WorkerSpec`` (the plugin, its grants, folders and limits) and sends it requests one at
 a time over a dedicated pipe pair (``protocol``). A cancelled request (the router's time
 limit) kills the worker; a worker that dies fails the request in flight with how it
-ended (``exits``); either way the next request starts a new worker with the grants at
-that moment. No worker outlives the host. Details: docs/architecture.md, "The worker
+ended (``exits``); a worker that sends anything but exactly one reply per request (and
+the notices it may send) is stopped as untrustworthy and fails the request in flight
+(``pipe``); either way the next request starts a new worker with the grants at that
+moment. No worker outlives the host. Details: docs/architecture.md, "The worker
 conversation", and docs/security.md, "Process isolation".
 """
 
@@ -28,7 +30,7 @@ from jafhost.discovery.folders import own_folders
 from jafhost.errors import ToolError
 from jafhost.runtime.isolation.exits import describe_exit
 from jafhost.runtime.isolation.lock import RequestLock
-from jafhost.runtime.isolation.pipe import Pipe, PipeClosed
+from jafhost.runtime.isolation.pipe import Pipe, PipeClosed, ProtocolViolation
 from jafhost.runtime.isolation.protocol import error_from_json
 from jafhost.runtime.isolation.spec import WorkerSpec
 from jafhost.security.guard import CURRENT_PLUGIN
@@ -62,6 +64,11 @@ class WorkerCrash(WorkerError):
     """The worker ended while a request was in flight."""
 
 
+class WorkerProtocolError(WorkerError):
+    """The worker sent something other than the awaited reply or a known notice; it
+    was stopped."""
+
+
 class _NotDelivered(Exception):
     """A request could not be written at all: the worker had already ended."""
 
@@ -81,6 +88,8 @@ class WorkerClient:
         """The reply to the last ``start``: status, tools, agents, subscriptions."""
         self.starts = 0
         self.last_exit: str | None = None
+        self.violation: str | None = None
+        """How the current worker broke the protocol, once it did (it is then stopped)."""
         self.ready_seconds: float | None = None
         self.ready_marks: dict[str, float] = {}
         """Seconds from the worker's ``main()`` to each stage of its start-up (and to
@@ -140,7 +149,8 @@ class WorkerClient:
         os.close(child_write)
         os.set_blocking(host_read, False)
         os.set_blocking(host_write, False)
-        self._pipe = Pipe(host_read, host_write, self._notice)
+        self.violation = None
+        self._pipe = Pipe(host_read, host_write, self._notice, self._violated_between)
         self.starts += 1
         self._init = {
             "op": "init",
@@ -175,8 +185,10 @@ class WorkerClient:
         if self._pipe is not None:
             self._pipe.close()
 
-    def _ended(self, during: str) -> WorkerCrash:
+    def _ended(self, during: str) -> WorkerError:
         """The worker is gone (or closed its pipe): reap it and say how it ended."""
+        if self.violation is not None:  # stopped by the host for breaking the protocol
+            return self._broke(self.violation, during)
         proc = self.proc
         if proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -187,6 +199,22 @@ class WorkerClient:
             "a new worker starts on the next call",
             plugin=self.plugin,
         )
+
+    def _broke(self, reason: str, during: str) -> WorkerProtocolError:
+        """The worker broke the protocol: stop it (nothing it says can be trusted)."""
+        self.violation = reason
+        if self.proc is not None:
+            self.kill(f"it broke the protocol during {during}: {reason}")
+        return WorkerProtocolError(
+            f"plugin {self.plugin}: its worker broke the protocol during {during} ({reason}); "
+            "it was stopped and a new one starts on the next call",
+            plugin=self.plugin,
+        )
+
+    def _violated_between(self, reason: str) -> None:
+        """The pipe's report of a violation while no request was in flight."""
+        self.violation = reason
+        self.kill(f"it broke the protocol between requests: {reason}")
 
     # -- the pipe ----------------------------------------------------------------------
 
@@ -200,14 +228,17 @@ class WorkerClient:
                 raise _NotDelivered from None
             raise self._ended(during) from None
 
-    async def _read(self, during: str) -> dict[str, Any]:
-        """The next message that is not a notice (notices are handled on the way)."""
+    async def _read(self, during: str, expect: int | None) -> dict[str, Any]:
+        """The reply to request ``expect`` (None: ``ready``); notices are handled on the
+        way, anything else stops the worker."""
         if self._pipe is None:
             raise self._ended(during)
         try:
-            return await self._pipe.receive()
+            return await self._pipe.receive(expect)
         except PipeClosed:
             raise self._ended(during) from None
+        except ProtocolViolation as exc:
+            raise self._broke(str(exc), during) from None
 
     def _notice(self, message: dict[str, Any]) -> None:
         if self.on_notice is not None:
@@ -218,14 +249,16 @@ class WorkerClient:
 
     async def _roundtrip(self, message: dict[str, Any], during: str) -> dict[str, Any]:
         self._ids += 1
-        message["id"] = self._ids
+        ident = message["id"] = self._ids
+        if self._pipe is not None:
+            try:
+                self._pipe.before_request()
+            except ProtocolViolation as exc:
+                raise self._broke(str(exc), during) from None
         await self._write(message, during)
         if self.spin_seconds > 0 and self._pipe is not None:
             self._pipe.spin(self.spin_seconds)
-        while True:
-            reply = await self._read(during)
-            if reply.get("id") == self._ids:
-                return reply
+        return await self._read(during, ident)
 
     # -- starting --------------------------------------------------------------------
 
@@ -253,7 +286,10 @@ class WorkerClient:
             raise self._ended("start-up") from None
         limit = max(30.0, 3 * self.spec.hook_timeout)
         ready = await self._within(
-            limit, self._read("start-up"), f"not ready after {limit:g} s", "was not ready after"
+            limit,
+            self._read("start-up", None),
+            f"not ready after {limit:g} s",
+            "was not ready after",
         )
         self.protections = [*ready.get("protections", []), "kill-on-timeout"]
         self.missing = list(ready.get("missing", []))

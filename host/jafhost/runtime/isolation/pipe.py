@@ -4,6 +4,12 @@ The read end stays registered with the event loop while the pipe is open (no
 registration per request); ``_on_readable`` fills the buffer and wakes the request
 waiting for a reply. Notices the worker sends between requests are handed on at once,
 those that arrive during a request on the way to its reply.
+
+Exactly one reply per request id is accepted: anything else the worker writes (a reply
+for another id, one written before its request was sent, a second one, a line that is
+not a JSON object, a message without an id that is not a known notice) is a protocol
+violation. During a request ``receive`` raises ``ProtocolViolation``; between requests
+``on_violation`` is told (the client stops the worker) and the pipe reads no further.
 """
 
 from __future__ import annotations
@@ -27,16 +33,36 @@ class PipeClosed(Exception):
         self.delivered = delivered
 
 
+class ProtocolViolation(Exception):
+    """The worker wrote something other than the awaited reply or a known notice."""
+
+
+def _shown(value: Any) -> str:
+    """A value the worker sent, short and printable, for an error message."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 class Pipe:
     """Newline-delimited JSON to and from one worker; ``on_notice`` gets its notices."""
 
     def __init__(
-        self, read_fd: int, write_fd: int, on_notice: Callable[[dict[str, Any]], None]
+        self,
+        read_fd: int,
+        write_fd: int,
+        on_notice: Callable[[dict[str, Any]], None],
+        on_violation: Callable[[str], None] | None = None,
     ) -> None:
         self._read_fd = read_fd
         self._write_fd = write_fd
         self._on_notice = on_notice
+        self._on_violation = on_violation
         self._buffer = bytearray()
+        self._early = 0
+        """How many bytes at the start of the buffer arrived before the request in
+        flight was written: no reply can start there."""
+        self.violation: str | None = None
+        """Set once the worker broke the protocol between requests."""
         self._eof = False
         self._waiter: asyncio.Future[None] | None = None
         self._reader_loop: asyncio.AbstractEventLoop | None = None
@@ -89,31 +115,96 @@ class Pipe:
         elif chunk:
             self._drain_notices()
 
-    def _drain_notices(self) -> None:
-        """Between requests: handle complete notices now (nothing else is expected)."""
-        while (end := self._buffer.find(b"\n")) >= 0:
-            line = bytes(self._buffer[:end])
-            del self._buffer[: end + 1]
-            with contextlib.suppress(ValueError):
-                message = decode(line)
-                if isinstance(message, dict) and "id" not in message:
-                    self._on_notice(message)
+    def _next_line(self) -> tuple[bytes, bool] | None:
+        """The next complete line, and whether it started before the request in flight
+        was written; None while no line is complete."""
+        end = self._buffer.find(b"\n")
+        if end < 0:
+            return None
+        line = bytes(self._buffer[:end])
+        del self._buffer[: end + 1]
+        early = self._early > 0
+        self._early = max(0, self._early - end - 1)
+        return line, early
 
-    async def receive(self) -> dict[str, Any]:
-        """The next message that is not a notice (notices are handled on the way);
+    def _message(self, line: bytes, expect: int | None, early: bool) -> dict[str, Any] | None:
+        """``line`` as the awaited message (``expect``: the request id, None for the
+        ``ready`` that answers ``init``, -1 between requests, when nothing is awaited);
+        None for a notice, handed on; ``ProtocolViolation`` for anything else."""
+        try:
+            message = decode(line)
+        except ValueError:
+            raise ProtocolViolation("a line that is not JSON") from None
+        if not isinstance(message, dict):
+            raise ProtocolViolation(f"a JSON {type(message).__name__} instead of an object")
+        if "id" not in message:
+            op = message.get("op")
+            if op in NOTICES:
+                self._on_notice(message)
+                return None
+            if op == "ready" and expect is None:
+                return message
+            raise ProtocolViolation(f"a message without an id, op {_shown(op)}")
+        ident = message["id"]
+        if expect is None or expect < 0:
+            raise ProtocolViolation(f"a reply for id {_shown(ident)} when none was awaited")
+        if type(ident) is not int or ident != expect:
+            raise ProtocolViolation(
+                f"a reply for id {_shown(ident)} while waiting for the reply to {expect}"
+            )
+        if early:
+            raise ProtocolViolation(f"a reply for id {expect} written before its request")
+        return message
+
+    def _drain_notices(self) -> None:
+        """Between requests: handle complete notices now (nothing else may come)."""
+        while (taken := self._next_line()) is not None:
+            try:
+                self._message(taken[0], -1, taken[1])
+            except ProtocolViolation as exc:
+                self._violated(str(exc))
+                return
+
+    def _violated(self, reason: str) -> None:
+        self.violation = reason
+        self._buffer.clear()
+        self._early = 0
+        self._unwatch()
+        if self._on_violation is not None:
+            self._on_violation(reason)
+
+    def before_request(self) -> None:
+        """Before a request is written: read what the worker sent since the last reply;
+        notices are handed on, anything else raises ``ProtocolViolation`` (a reply
+        written before its request cannot be trusted to answer it)."""
+        if self.violation is not None:
+            raise ProtocolViolation(self.violation)
+        while not self._eof and self._read_fd >= 0:
+            try:
+                chunk = os.read(self._read_fd, 1 << 16)
+            except BlockingIOError:
+                break
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self._eof = True
+                break
+            self._buffer += chunk
+        while (taken := self._next_line()) is not None:
+            self._message(taken[0], -1, taken[1])
+        self._early = len(self._buffer)
+
+    async def receive(self, expect: int | None) -> dict[str, Any]:
+        """The reply to request ``expect`` (None: the ``ready`` that answers ``init``);
+        notices are handed on the way. ``ProtocolViolation`` for anything else,
         ``PipeClosed`` once the worker's end is gone."""
         loop = asyncio.get_running_loop()
         self._watch(loop)
         while True:
-            end = self._buffer.find(b"\n")
-            if end >= 0:
-                line = bytes(self._buffer[:end])
-                del self._buffer[: end + 1]
-                message = decode(line)
-                if not isinstance(message, dict):
-                    continue
-                if "id" not in message and message.get("op") in NOTICES:
-                    self._on_notice(message)
+            taken = self._next_line()
+            if taken is not None:
+                message = self._message(taken[0], expect, taken[1])
+                if message is None:
                     continue
                 return message
             if self.closed:

@@ -10,6 +10,8 @@ when an error crosses.
 
 Requests carry an ``id`` and the reply repeats it (ops: ``init``, ``start``, ``call``,
 ``event``, ``hook``, ``ping``, ``stop``); notices carry none (``emit``, ``denied``).
+The host accepts exactly one reply per request id; anything else stops the worker
+(``pipe``).
 """
 
 from __future__ import annotations

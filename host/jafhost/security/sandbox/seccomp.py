@@ -3,7 +3,13 @@
 Denied with EPERM: namespace, mount, ptrace, kernel-module, BPF and keyring calls;
 ``socket()`` for address families the grants do not need; ``execve`` without a ``run``
 grant; ``clone`` with namespace flags; every other ABI (x32, 32-bit). ``clone3`` gets
-ENOSYS, so the C library falls back to ``clone``, whose flags can be checked.
+ENOSYS, so the C library falls back to ``clone``, whose flags can be checked; so do the
+io_uring calls (as in Docker's default profile): io_uring performs ``socket``, ``connect``,
+``openat``... in the kernel without the system calls this filter sees, so a ring would
+open any socket file the user can reach (ssh-agent, Docker, D-Bus). Programs treat ENOSYS
+as "no io_uring here" and fall back to ordinary calls.
+
+Built for x86-64 only (``features.probe`` reports seccomp unavailable elsewhere).
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ X86_64_DENIED = {
 }  # fmt: skip
 X86_64_EXEC = {"execve": 59, "execveat": 322}
 X86_64_SOCKET, X86_64_CLONE, X86_64_CLONE3 = 41, 56, 435
+X86_64_IO_URING = {"io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427}
+"""Answered with ENOSYS, like ``clone3``: the kernel has them, the worker does not."""
 
 
 class _Program:
@@ -67,17 +75,16 @@ class _Program:
 
 
 def seccomp_program(allow_exec: bool, families: Iterable[int]) -> bytes:
-    """The filter: deny dangerous calls with EPERM, clone3 with ENOSYS (so the C library
-    falls back to clone, whose flags can be checked), other ABIs entirely."""
+    """The filter: deny dangerous calls with EPERM, clone3 (so the C library falls back
+    to clone, whose flags can be checked) and io_uring with ENOSYS, other ABIs entirely."""
     eperm = SECCOMP_RET_ERRNO | errno.EPERM
     p = _Program()
     p.emit(BPF_LD_W_ABS, 4)  # seccomp_data.arch
     p.emit(BPF_JEQ_K, AUDIT_ARCH_X86_64, 0, "deny")
     p.emit(BPF_LD_W_ABS, 0)  # seccomp_data.nr
     p.emit(BPF_JGE_K, X32_SYSCALL_BIT, "deny", 0)
-    p.emit(BPF_JEQ_K, X86_64_CLONE3, 0, "not_clone3")
-    p.emit(BPF_RET_K, SECCOMP_RET_ERRNO | errno.ENOSYS)
-    p.label("not_clone3")
+    for number in (X86_64_CLONE3, *sorted(X86_64_IO_URING.values())):
+        p.emit(BPF_JEQ_K, number, "enosys", 0)
     p.emit(BPF_JEQ_K, X86_64_CLONE, 0, "not_clone")
     p.emit(BPF_LD_W_ABS, 16)  # args[0], low half: the clone flags
     p.emit(BPF_JSET_K, NAMESPACE_FLAGS, "deny", "allow")
@@ -97,6 +104,8 @@ def seccomp_program(allow_exec: bool, families: Iterable[int]) -> bytes:
     p.emit(BPF_RET_K, SECCOMP_RET_ALLOW)
     p.label("deny")
     p.emit(BPF_RET_K, eperm)
+    p.label("enosys")
+    p.emit(BPF_RET_K, SECCOMP_RET_ERRNO | errno.ENOSYS)
     return p.assemble()
 
 

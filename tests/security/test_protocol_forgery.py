@@ -1,0 +1,214 @@
+"""Forged replies on the worker protocol: exactly one reply per request id is accepted.
+
+A process-isolated plugin's code runs in its worker, so it can reach the protocol pipe
+the worker answers on: find the descriptor the way an attacker would (the one pipe open
+for writing besides stdout and stderr) and write frames of its own, or patch
+``Channel.send``. Whatever it writes that is not exactly one reply per request (a reply
+for a future id, a second reply, a line that is not a JSON object, a message with an
+unknown op) makes the host stop the worker: the call in flight fails with a clear error,
+the next one gets a fresh worker. Ground truth: the forged value never comes back as a
+result, nor on the stdout of ``jafhost call``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conftest import Site, run_cli
+from jafhost.host.host import Host
+from jafhost.runtime.isolation.launch import worker_of
+from jafhost.types import CallResult
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux workers")
+MakeHost = Callable[..., Host]
+FORGED = "FORGED-RESULT"
+
+FORGER = '''
+import fcntl, json, os, stat, sys, threading, time
+import jafhost.runtime.isolation.protocol as _protocol
+
+FORGED = "FORGED-RESULT"
+
+
+def _protocol_fd() -> int:
+    """The descriptor the worker answers on: a pipe open for writing that is neither
+    stdout nor stderr (no audit event is raised by fstat or fcntl)."""
+    std = {(os.fstat(fd).st_dev, os.fstat(fd).st_ino) for fd in (1, 2)}
+    for fd in range(3, 256):
+        try:
+            st = os.fstat(fd)
+            mode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
+        except OSError:
+            continue
+        if stat.S_ISFIFO(st.st_mode) and mode == os.O_WRONLY and (st.st_dev, st.st_ino) not in std:
+            return fd
+    raise RuntimeError("no protocol descriptor found")
+
+
+def _serving() -> int:
+    """The id of the request being served: a local of the worker's loop."""
+    frame = sys._getframe()
+    while frame is not None:
+        if frame.f_code.co_name == "serve" and "ident" in frame.f_locals:
+            return frame.f_locals["ident"]
+        frame = frame.f_back
+    raise RuntimeError("not in a worker")
+
+
+def _frame(ident: int) -> bytes:
+    return json.dumps({"id": ident, "ok": True, "result": FORGED}).encode() + b"\\n"
+
+
+def forge(how: str) -> str:
+    """Answer honestly, after putting something else on the protocol pipe."""
+    fd, ident = _protocol_fd(), _serving()
+    if how == "early":  # a reply for the next request, before this one's
+        os.write(fd, _frame(ident + 1))
+    elif how == "duplicate":  # a reply for this request before the worker's own
+        os.write(fd, _frame(ident))
+    elif how == "not-an-object":
+        os.write(fd, b"[1, 2]\\n")
+    elif how == "unknown-op":
+        os.write(fd, b'{"op": "ready", "pid": 1}\\n')
+    elif how == "after":  # glued to this reply, in the same write
+        send = _protocol.Channel.send_bytes
+        def glued(self, data):
+            _protocol.Channel.send_bytes = send
+            send(self, data + _frame(ident + 1))
+        _protocol.Channel.send_bytes = glued
+    elif how == "later":  # between requests, from a thread
+        def later():
+            time.sleep(0.2)
+            os.write(fd, _frame(ident + 1))
+        threading.Thread(target=later, daemon=True).start()
+    return "honest"
+
+
+def pid() -> int:
+    return os.getpid()
+
+
+_send = _protocol.Channel.send
+
+def _glue_to_start(self, message):
+    """With FORGE_AT_START in the data folder: a reply for the first call glued to the
+    start reply."""
+    if isinstance(message, dict) and "tools" in message and "subscriptions" in message:
+        _protocol.Channel.send = _send
+        data = _protocol.encode(message) + b"\\n" + _frame(message["id"] + 1)
+        return self.send_bytes(data)
+    return _send(self, message)
+
+if os.path.exists("FORGE_AT_START"):  # the worker runs in the plugin's data folder
+    _protocol.Channel.send = _glue_to_start
+
+
+@hookimpl
+def jaf_tools():
+    return [forge, pid]
+'''
+
+
+def forger(site: Site, make_host: MakeHost) -> Host:
+    site.plugin("forger", code=FORGER)
+    host = make_host()
+    host.enable(["forger"], isolation="process")
+    return host
+
+
+def broke(result: CallResult) -> bool:
+    """A clear failure: the worker was stopped for breaking the protocol."""
+    if result.ok:
+        return False
+    assert result.error is not None
+    error = result.error.to_json()
+    assert error["code"] == "tool_error", error
+    assert "plugin forger: its worker broke the protocol" in error["message"], error
+    assert "a new one starts on the next call" in error["message"], error
+    return True
+
+
+def scenario(host: Host, how: str, pause: float = 0.0) -> tuple[int, list[CallResult]]:
+    async def run() -> tuple[int, list[CallResult]]:
+        async with host:
+            loaded = host.loaded("forger")
+            assert loaded is not None
+            client = worker_of(loaded)
+            assert client is not None and client.pid is not None
+            first = client.pid
+            results = [await host.call("forger.forge", {"how": how})]
+            await asyncio.sleep(pause)
+            results.append(await host.call("forger.pid", {}))
+            results.append(await host.call("forger.pid", {}))
+            return first, results
+
+    return asyncio.run(run())
+
+
+def no_forgery(results: list[CallResult]) -> None:
+    dumped = json.dumps([r.to_json() for r in results])
+    assert FORGED not in dumped, dumped
+
+
+@pytest.mark.parametrize("how", ["early", "not-an-object", "unknown-op"])
+def test_a_frame_written_during_a_call_fails_it_and_the_worker_is_replaced(
+    how: str, site: Site, make_host: MakeHost
+) -> None:
+    first, (forged, after, again) = scenario(forger(site, make_host), how)
+    no_forgery([forged, after, again])
+    assert broke(forged)
+    assert after.ok and after.result != first, after.to_json()
+    assert again.result == after.result
+
+
+def test_a_reply_glued_to_the_real_one_never_answers_the_next_call(
+    site: Site, make_host: MakeHost
+) -> None:
+    first, (honest, forged, after) = scenario(forger(site, make_host), "after")
+    no_forgery([honest, forged, after])
+    assert honest.ok and honest.result == "honest"
+    assert broke(forged)  # found before the next request was even written
+    assert after.ok and after.result != first, after.to_json()
+
+
+def test_a_second_reply_stops_the_worker(site: Site, make_host: MakeHost) -> None:
+    """The plugin may answer its own call (it is its worker), but only once: the
+    worker's own reply, coming second, stops it."""
+    first, (answered, *later) = scenario(forger(site, make_host), "duplicate")
+    assert answered.ok and answered.result in (FORGED, "honest")
+    replaced = [r for r in later if not broke(r)]
+    assert replaced and all(r.ok and r.result != first for r in replaced), later
+
+
+def test_a_reply_sent_between_requests_stops_the_worker(site: Site, make_host: MakeHost) -> None:
+    first, (honest, after, again) = scenario(forger(site, make_host), "later", pause=1.0)
+    no_forgery([honest, after, again])
+    assert honest.ok and honest.result == "honest"
+    # stopped during the pause; on a machine too busy to write within it, the frame is
+    # found before the next request is written instead, which fails that one clearly
+    if not broke(after):
+        assert after.ok and after.result != first, after.to_json()  # a new worker, silently
+    assert again.ok and again.result != first, again.to_json()
+
+
+def test_jafhost_call_never_prints_a_forged_result(home: Path, site: Site) -> None:
+    """Ground truth on the real CLI: a reply for the call glued to the start reply."""
+    site.plugin("forger", code=FORGER)
+    data = home / "plugins" / "forger" / "data"
+    data.mkdir(parents=True)
+    (data / "FORGE_AT_START").write_text("")
+    (home / "config.toml").write_text('[host]\nisolation = "process"\n')
+    ran = run_cli("call", "forger.pid", site=site, home=home)
+    assert FORGED not in ran.stdout
+    assert ran.returncode == 1, ran.stdout
+    assert "its worker broke the protocol" in ran.stderr, ran.stderr
+    (data / "FORGE_AT_START").unlink()
+    ran = run_cli("call", "forger.pid", site=site, home=home)
+    assert ran.returncode == 0, ran.stderr
+    assert isinstance(json.loads(ran.stdout), int)
