@@ -376,18 +376,13 @@ def jaf_tools():
 '''
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DESIGN.md: results travel in length-prefixed frames up to [host] max_result_mb "
-    "(default 64) and a larger one fails the call; the protocol is newline-delimited JSON "
-    "with no limit at all (pipe.Pipe buffers a line without end until the time limit)",
-)
 @pytest.mark.skipif(not LINUX, reason="Linux workers")
 def test_a_result_over_max_result_mb_fails_the_call(home: Path, site: Site) -> None:
     site.plugin("big", code=BIG)
     ran = jafhost("call", "big.big", home=home, site=site, isolation="process")
     assert ran.returncode == 1
     assert ran.stdout == ""
+    assert "plugin big: its result is larger than [host] max_result_mb = 64 MB" in ran.stderr
 
 
 # -- 4. the approval review, install arguments --------------------------------------------------

@@ -4,10 +4,10 @@ A process-isolated plugin's code runs in its worker, so it can reach the protoco
 the worker answers on: find the descriptor the way an attacker would (the one pipe open
 for writing besides stdout and stderr) and write frames of its own, or patch
 ``Channel.send``. Whatever it writes that is not exactly one reply per request (a reply
-for a future id, a second reply, a line that is not a JSON object, a message with an
-unknown op) makes the host stop the worker: the call in flight fails with a clear error,
-the next one gets a fresh worker. Ground truth: the forged value never comes back as a
-result, nor on the stdout of ``jafhost call``.
+for a future id, a second reply, a frame that is not a JSON object, a message with an
+unknown op; every frame well formed) makes the host stop the worker: the call in flight
+fails with a clear error, the next one gets a fresh worker. Ground truth: the forged
+value never comes back as a result, nor on the stdout of ``jafhost call``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ MakeHost = Callable[..., Host]
 FORGED = "FORGED-RESULT"
 
 FORGER = '''
-import fcntl, json, os, stat, sys, threading, time
+import fcntl, json, os, stat, struct, sys, threading, time
 import jafhost.runtime.isolation.protocol as _protocol
 
 FORGED = "FORGED-RESULT"
@@ -61,8 +61,13 @@ def _serving() -> int:
     raise RuntimeError("not in a worker")
 
 
+def _framed(body: bytes) -> bytes:
+    """A well-formed frame: the length header, then the body."""
+    return struct.pack(">I", len(body)) + body
+
+
 def _frame(ident: int) -> bytes:
-    return json.dumps({"id": ident, "ok": True, "result": FORGED}).encode() + b"\\n"
+    return _framed(json.dumps({"id": ident, "ok": True, "result": FORGED}).encode())
 
 
 def forge(how: str) -> str:
@@ -73,9 +78,9 @@ def forge(how: str) -> str:
     elif how == "duplicate":  # a reply for this request before the worker's own
         os.write(fd, _frame(ident))
     elif how == "not-an-object":
-        os.write(fd, b"[1, 2]\\n")
+        os.write(fd, _framed(b"[1, 2]"))
     elif how == "unknown-op":
-        os.write(fd, b'{"op": "ready", "pid": 1}\\n')
+        os.write(fd, _framed(b'{"op": "ready", "pid": 1}'))
     elif how == "after":  # glued to this reply, in the same write
         send = _protocol.Channel.send_bytes
         def glued(self, data):
@@ -101,7 +106,7 @@ def _glue_to_start(self, message):
     start reply."""
     if isinstance(message, dict) and "tools" in message and "subscriptions" in message:
         _protocol.Channel.send = _send
-        data = _protocol.encode(message) + b"\\n" + _frame(message["id"] + 1)
+        data = _framed(_protocol.encode(message)) + _frame(message["id"] + 1)
         return self.send_bytes(data)
     return _send(self, message)
 

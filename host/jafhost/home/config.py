@@ -49,6 +49,8 @@ class HostSettings(BaseModel):
     hook_timeout: float = Field(10.0, gt=0)
     memory_mb: int = Field(2048, gt=0)
     open_files: int = Field(256, gt=0)
+    max_result_mb: int = Field(64, gt=0, le=4095)
+    """The largest message to or from a worker (its 4-byte length header allows < 4 GiB)."""
     plugin_paths: list[str] = []
 
 

@@ -139,6 +139,7 @@ class Runtime:
             memory_mb=settings.memory_mb,
             open_files=settings.open_files,
             cpu_seconds=cpu_budget(settings.call_timeout, hook_timeout),
+            max_result_mb=settings.max_result_mb,
             schema_file=self.layout.schema_file(name),
         )
 

@@ -30,8 +30,8 @@ from jafhost.discovery.folders import own_folders
 from jafhost.errors import ToolError
 from jafhost.runtime.isolation.exits import describe_exit
 from jafhost.runtime.isolation.lock import RequestLock
-from jafhost.runtime.isolation.pipe import Pipe, PipeClosed, ProtocolViolation
-from jafhost.runtime.isolation.protocol import error_from_json
+from jafhost.runtime.isolation.pipe import Pipe, PipeClosed, ProtocolViolation, TooLarge
+from jafhost.runtime.isolation.protocol import MB, FrameTooLarge, error_from_json
 from jafhost.runtime.isolation.spec import WorkerSpec
 from jafhost.security.guard import CURRENT_PLUGIN
 from jafhost.security.sandbox import worker_env
@@ -67,6 +67,10 @@ class WorkerCrash(WorkerError):
 class WorkerProtocolError(WorkerError):
     """The worker sent something other than the awaited reply or a known notice; it
     was stopped."""
+
+
+class WorkerResultTooLarge(WorkerError):
+    """The worker began a frame longer than ``[host] max_result_mb``; it was stopped."""
 
 
 class _NotDelivered(Exception):
@@ -150,13 +154,21 @@ class WorkerClient:
         os.set_blocking(host_read, False)
         os.set_blocking(host_write, False)
         self.violation = None
-        self._pipe = Pipe(host_read, host_write, self._notice, self._violated_between)
+        self._pipe = Pipe(
+            host_read, host_write, self._notice, self._violated_between, limit=self.max_frame
+        )
         self.starts += 1
         self._init = {
             "op": "init",
             "sandbox": sandbox.to_json(),
             "info": self.spec.info.to_json(),
+            "max_frame": self.max_frame,
         }
+
+    @property
+    def max_frame(self) -> int:
+        """The longest frame either side sends or accepts: ``[host] max_result_mb``."""
+        return self.spec.max_result_mb * MB
 
     def kill(self, reason: str | None = None) -> str | None:
         """SIGKILL the worker's process group and reap it; returns how it ended."""
@@ -211,6 +223,18 @@ class WorkerClient:
             plugin=self.plugin,
         )
 
+    def _too_large(self, during: str) -> WorkerResultTooLarge:
+        """The worker began a frame over the limit: stop it (the rest is never read)."""
+        limit = self.spec.max_result_mb
+        if self.proc is not None:
+            self.kill(f"during {during}, it began a frame over [host] max_result_mb = {limit} MB")
+        what = "its result" if during.startswith("tool ") else f"its reply to {during}"
+        return WorkerResultTooLarge(
+            f"plugin {self.plugin}: {what} is larger than [host] max_result_mb = {limit} MB; "
+            "the worker was stopped and a new one starts on the next call",
+            plugin=self.plugin,
+        )
+
     def _violated_between(self, reason: str) -> None:
         """The pipe's report of a violation while no request was in flight."""
         self.violation = reason
@@ -227,6 +251,12 @@ class WorkerClient:
             if not exc.delivered:
                 raise _NotDelivered from None
             raise self._ended(during) from None
+        except FrameTooLarge:  # nothing was written: the worker is still in step
+            raise WorkerError(
+                f"plugin {self.plugin}: the request for {during} is larger than "
+                f"[host] max_result_mb = {self.spec.max_result_mb} MB",
+                plugin=self.plugin,
+            ) from None
 
     async def _read(self, during: str, expect: int | None) -> dict[str, Any]:
         """The reply to request ``expect`` (None: ``ready``); notices are handled on the
@@ -237,6 +267,8 @@ class WorkerClient:
             return await self._pipe.receive(expect)
         except PipeClosed:
             raise self._ended(during) from None
+        except TooLarge:
+            raise self._too_large(during) from None
         except ProtocolViolation as exc:
             raise self._broke(str(exc), during) from None
 
@@ -253,6 +285,8 @@ class WorkerClient:
         if self._pipe is not None:
             try:
                 self._pipe.before_request()
+            except TooLarge:
+                raise self._too_large(during) from None
             except ProtocolViolation as exc:
                 raise self._broke(str(exc), during) from None
         await self._write(message, during)

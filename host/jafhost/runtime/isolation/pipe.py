@@ -5,11 +5,17 @@ registration per request); ``_on_readable`` fills the buffer and wakes the reque
 waiting for a reply. Notices the worker sends between requests are handed on at once,
 those that arrive during a request on the way to its reply.
 
+Messages are length-prefixed frames (``protocol``), at most ``limit`` bytes: a header
+announcing more is refused before any of its body is read (``TooLarge``, a
+``ProtocolViolation``), so the host's memory never grows past the limit whatever the
+worker writes; a body is read into a buffer of its announced size, in linear time.
+
 Exactly one reply per request id is accepted: anything else the worker writes (a reply
-for another id, one written before its request was sent, a second one, a line that is
-not a JSON object, a message without an id that is not a known notice) is a protocol
-violation. During a request ``receive`` raises ``ProtocolViolation``; between requests
-``on_violation`` is told (the client stops the worker) and the pipe reads no further.
+for another id, one written before its request was sent, a second one, a frame that is
+not a JSON object, a message without an id that is not a known notice, a frame over the
+limit) is a protocol violation. During a request ``receive`` raises
+``ProtocolViolation``; between requests ``on_violation`` is told (the client stops the
+worker) and the pipe reads no further.
 """
 
 from __future__ import annotations
@@ -21,7 +27,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from jafhost.runtime.isolation.protocol import NOTICES, decode, encode
+from jafhost.runtime.isolation.protocol import (
+    DEFAULT_MAX_MB,
+    MB,
+    NOTICES,
+    FrameReader,
+    FrameTooLarge,
+    decode,
+    encode,
+    frame,
+)
 
 
 class PipeClosed(Exception):
@@ -37,6 +52,15 @@ class ProtocolViolation(Exception):
     """The worker wrote something other than the awaited reply or a known notice."""
 
 
+class TooLarge(ProtocolViolation):
+    """The worker began a frame longer than the limit (``size`` bytes)."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"a frame of {size} bytes, over the limit of {limit} bytes")
+        self.size = size
+        self.limit = limit
+
+
 def _shown(value: Any) -> str:
     """A value the worker sent, short and printable, for an error message."""
     text = repr(value)
@@ -44,7 +68,8 @@ def _shown(value: Any) -> str:
 
 
 class Pipe:
-    """Newline-delimited JSON to and from one worker; ``on_notice`` gets its notices."""
+    """Length-prefixed JSON frames of at most ``limit`` bytes to and from one worker;
+    ``on_notice`` gets its notices."""
 
     def __init__(
         self,
@@ -52,15 +77,21 @@ class Pipe:
         write_fd: int,
         on_notice: Callable[[dict[str, Any]], None],
         on_violation: Callable[[str], None] | None = None,
+        limit: int = DEFAULT_MAX_MB * MB,
     ) -> None:
         self._read_fd = read_fd
         self._write_fd = write_fd
         self._on_notice = on_notice
         self._on_violation = on_violation
-        self._buffer = bytearray()
-        self._early = 0
-        """How many bytes at the start of the buffer arrived before the request in
-        flight was written: no reply can start there."""
+        self.limit = limit
+        self._frames = FrameReader(limit)
+        self._early: list[bool] = []
+        """For each complete frame: whether it began before the request in flight was
+        written (no reply can)."""
+        self._partial_early = False
+        """The frame being read began before the request in flight was written."""
+        self._too_large: TooLarge | None = None
+        """A frame over the limit began after the complete ones: nothing more is read."""
         self.violation: str | None = None
         """Set once the worker broke the protocol between requests."""
         self._eof = False
@@ -96,45 +127,65 @@ class Pipe:
             with contextlib.suppress(Exception):  # another thread's loop, or closing
                 loop.remove_reader(self._read_fd)
 
-    def _on_readable(self) -> None:
+    def _read_some(self) -> bool:
+        """One non-blocking read into the frame being read; False when nothing came
+        (``_eof`` is set when the worker's end is gone)."""
+        if self._too_large is not None or self._read_fd < 0:
+            return False
         try:
-            chunk = os.read(self._read_fd, 1 << 16)
+            chunk = os.read(self._read_fd, max(1 << 16, min(self._frames.missing, 1 << 20)))
         except BlockingIOError:
-            return
+            return False
         except OSError:
             chunk = b""
-        if chunk:
-            self._buffer += chunk
-        else:
+        if not chunk:
             self._eof = True
             self._unwatch()
+            return False
+        self._take(chunk)
+        return True
+
+    def _take(self, chunk: bytes) -> None:
+        frames = self._frames.frames
+        before = len(frames)
+        try:
+            self._frames.feed(chunk)
+        except FrameTooLarge as exc:
+            self._too_large = TooLarge(exc.size, exc.limit)
+            self._unwatch()
+        completed = len(frames) - before
+        if completed:  # only the first can have begun before the request was written
+            self._early += [self._partial_early] + [False] * (completed - 1)
+            self._partial_early = False
+
+    def _on_readable(self) -> None:
+        if not self._read_some() and not self._eof:
+            return
         waiter = self._waiter
         if waiter is not None:
             if not waiter.done():
                 waiter.set_result(None)
-        elif chunk:
+        elif self._frames.frames or self._too_large is not None:
             self._drain_notices()
 
-    def _next_line(self) -> tuple[bytes, bool] | None:
-        """The next complete line, and whether it started before the request in flight
-        was written; None while no line is complete."""
-        end = self._buffer.find(b"\n")
-        if end < 0:
-            return None
-        line = bytes(self._buffer[:end])
-        del self._buffer[: end + 1]
-        early = self._early > 0
-        self._early = max(0, self._early - end - 1)
-        return line, early
+    def _next_frame(self) -> tuple[bytearray, bool] | None:
+        """The next complete frame, and whether it began before the request in flight
+        was written; None while no frame is complete; ``TooLarge`` once the complete
+        ones are taken and a frame over the limit began."""
+        if self._frames.frames:
+            return self._frames.frames.popleft(), self._early.pop(0)
+        if self._too_large is not None:
+            raise self._too_large
+        return None
 
-    def _message(self, line: bytes, expect: int | None, early: bool) -> dict[str, Any] | None:
-        """``line`` as the awaited message (``expect``: the request id, None for the
+    def _message(self, body: bytearray, expect: int | None, early: bool) -> dict[str, Any] | None:
+        """``body`` as the awaited message (``expect``: the request id, None for the
         ``ready`` that answers ``init``, -1 between requests, when nothing is awaited);
         None for a notice, handed on; ``ProtocolViolation`` for anything else."""
         try:
-            message = decode(line)
+            message = decode(body)
         except ValueError:
-            raise ProtocolViolation("a line that is not JSON") from None
+            raise ProtocolViolation("a frame that is not JSON") from None
         if not isinstance(message, dict):
             raise ProtocolViolation(f"a JSON {type(message).__name__} instead of an object")
         if "id" not in message:
@@ -158,8 +209,11 @@ class Pipe:
 
     def _drain_notices(self) -> None:
         """Between requests: handle complete notices now (nothing else may come)."""
-        while (taken := self._next_line()) is not None:
+        while True:
             try:
+                taken = self._next_frame()
+                if taken is None:
+                    return
                 self._message(taken[0], -1, taken[1])
             except ProtocolViolation as exc:
                 self._violated(str(exc))
@@ -167,8 +221,8 @@ class Pipe:
 
     def _violated(self, reason: str) -> None:
         self.violation = reason
-        self._buffer.clear()
-        self._early = 0
+        self._frames.clear()
+        self._early.clear()
         self._unwatch()
         if self._on_violation is not None:
             self._on_violation(reason)
@@ -179,20 +233,11 @@ class Pipe:
         written before its request cannot be trusted to answer it)."""
         if self.violation is not None:
             raise ProtocolViolation(self.violation)
-        while not self._eof and self._read_fd >= 0:
-            try:
-                chunk = os.read(self._read_fd, 1 << 16)
-            except BlockingIOError:
-                break
-            except OSError:
-                chunk = b""
-            if not chunk:
-                self._eof = True
-                break
-            self._buffer += chunk
-        while (taken := self._next_line()) is not None:
+        while not self._eof and self._read_some():
+            pass
+        while (taken := self._next_frame()) is not None:
             self._message(taken[0], -1, taken[1])
-        self._early = len(self._buffer)
+        self._partial_early = self._frames.partial
 
     async def receive(self, expect: int | None) -> dict[str, Any]:
         """The reply to request ``expect`` (None: the ``ready`` that answers ``init``);
@@ -201,7 +246,7 @@ class Pipe:
         loop = asyncio.get_running_loop()
         self._watch(loop)
         while True:
-            taken = self._next_line()
+            taken = self._next_frame()
             if taken is not None:
                 message = self._message(taken[0], expect, taken[1])
                 if message is None:
@@ -220,27 +265,17 @@ class Pipe:
         """Wait briefly for a reply without the event loop: a small call answers in
         tens of microseconds, sooner than the loop's own wake-up would notice."""
         deadline = time.perf_counter() + seconds
-        while b"\n" not in self._buffer and not self._eof:
-            try:
-                chunk = os.read(self._read_fd, 1 << 16)
-            except BlockingIOError:
-                if time.perf_counter() >= deadline:
-                    return
-                continue
-            except OSError:
+        while not self._frames.frames and not self._eof and self._too_large is None:
+            if not self._read_some() and time.perf_counter() >= deadline:
                 return
-            if not chunk:
-                self._eof = True
-                self._unwatch()
-                return
-            self._buffer += chunk
 
     # -- writing -----------------------------------------------------------------------
 
     async def send(self, message: Any) -> None:
         """Write one message, waiting while the pipe is full; ``PipeClosed`` when the
-        worker's end is gone."""
-        data = memoryview(encode(message) + b"\n")
+        worker's end is gone, ``FrameTooLarge`` (nothing written) when the message is
+        over the limit."""
+        data = memoryview(frame(encode(message), self.limit))
         loop = asyncio.get_running_loop()
         first = True
         while data:

@@ -1,7 +1,13 @@
-"""What host and worker say to each other: newline-delimited JSON, and exceptions as JSON.
+"""What host and worker say to each other: length-prefixed JSON frames, and exceptions as JSON.
+
+A frame is a 4-byte big-endian unsigned length followed by that many bytes of JSON, in
+both directions. A frame longer than the limit (``[host] max_result_mb``) is refused by
+whoever would send it, and by whoever would read it before its body is read
+(``FrameTooLarge``), so neither side's memory grows past the limit.
 
 Both sides import this module: the worker (``jafhost.runtime.isolation.worker``) sends
-through a ``Channel``; the host's pipe client (``client.WorkerClient``) reads with ``decode``.
+through a ``Channel``; the host's pipe client (``client.WorkerClient``) reads with a
+``FrameReader`` (``pipe``).
 An exception raised in the worker travels as ``error_to_json`` and is raised again on
 the host by ``error_from_json``, so a caller sees the same error in both isolation modes.
 Only the standard library is imported up front: the worker imports this module before
@@ -17,45 +23,152 @@ The host accepts exactly one reply per request id; anything else stops the worke
 from __future__ import annotations
 
 import os
+import struct
 import threading
+from collections import deque
 from typing import Any
 
 NOTICES = ("emit", "denied")
 """Messages the worker sends on its own, between or during requests."""
 
+MB = 1024 * 1024
+DEFAULT_MAX_MB = 64
+"""``[host] max_result_mb`` unless configured: the largest frame either side accepts."""
+HEADER = struct.Struct(">I")
+"""A frame's header: the length of its JSON body, 4 bytes big-endian unsigned."""
+MAX_FRAME = (1 << 32) - 1
+"""The longest body a header can announce."""
+
+
+class FrameTooLarge(ValueError):
+    """A frame longer than the limit: refused before it is sent, or before its body is
+    read."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"a frame of {size} bytes, over the limit of {limit} bytes")
+        self.size = size
+        self.limit = limit
+
 
 def encode(message: Any) -> bytes:
-    """One message as JSON (without the newline); anything unknown becomes its repr."""
+    """One message as JSON (the body of a frame); anything unknown becomes its repr."""
     import pydantic_core
 
     return pydantic_core.to_json(message, fallback=repr)
 
 
-def decode(line: bytes) -> Any:
+def decode(body: bytes | bytearray) -> Any:
     import pydantic_core
 
-    return pydantic_core.from_json(line)
+    return pydantic_core.from_json(body)
+
+
+def frame(body: bytes, limit: int = MAX_FRAME) -> bytes:
+    """``body`` with its header; ``FrameTooLarge`` when it is longer than ``limit``."""
+    if len(body) > min(limit, MAX_FRAME):
+        raise FrameTooLarge(len(body), limit)
+    return HEADER.pack(len(body)) + body
+
+
+class FrameReader:
+    """Frames out of a byte stream that arrives in chunks of any size (``feed``).
+
+    A header announcing more than ``limit`` bytes raises ``FrameTooLarge`` as soon as its
+    4 bytes are in, before any of the body is read; a body is read into a buffer of its
+    announced size, so a large frame costs linear time and at most ``limit`` bytes."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.frames: deque[bytearray] = deque()
+        """Complete frame bodies, oldest first."""
+        self._header = bytearray()
+        self._body: bytearray | None = None
+        self._filled = 0
+
+    @property
+    def partial(self) -> bool:
+        """Part of a frame has arrived, not all of it."""
+        return bool(self._header) or self._body is not None
+
+    @property
+    def missing(self) -> int:
+        """How many bytes the frame being read still lacks (its header's, else its body's)."""
+        if self._body is not None:
+            return len(self._body) - self._filled
+        return HEADER.size - len(self._header)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> int:
+        """Take in ``data``; returns how many frames it completed. ``FrameTooLarge`` for a
+        header over the limit (the bytes after it are not taken in)."""
+        if not self._header and self._body is None and len(data) >= HEADER.size:
+            (size,) = HEADER.unpack_from(data)
+            if size == len(data) - HEADER.size and size <= self.limit:  # one whole frame
+                self.frames.append(bytearray(data[HEADER.size :]))
+                return 1
+        view = memoryview(data)
+        done = 0
+        while view:
+            if self._body is None:
+                take = HEADER.size - len(self._header)
+                self._header += view[:take]
+                view = view[take:]
+                if len(self._header) < HEADER.size:
+                    break
+                (size,) = HEADER.unpack(self._header)
+                self._header.clear()
+                if size > self.limit:
+                    raise FrameTooLarge(size, self.limit)
+                self._body = bytearray(size)
+                self._filled = 0
+            body = self._body
+            take = min(len(body) - self._filled, len(view))
+            body[self._filled : self._filled + take] = view[:take]
+            self._filled += take
+            view = view[take:]
+            if self._filled == len(body):
+                self.frames.append(body)
+                self._body = None
+                done += 1
+        return done
+
+    def clear(self) -> None:
+        self.frames.clear()
+        self._header.clear()
+        self._body = None
+        self._filled = 0
 
 
 class Channel:
-    """The worker's end: newline-delimited JSON over two pipe descriptors, blocking;
-    sends are thread-safe (plugin threads send notices)."""
+    """The worker's end: length-prefixed JSON frames over two pipe descriptors, blocking;
+    sends are thread-safe (plugin threads send notices). ``limit``: the longest frame
+    received or sent (set from ``init``; until then the default)."""
 
-    def __init__(self, read_fd: int, write_fd: int) -> None:
+    def __init__(self, read_fd: int, write_fd: int, limit: int = DEFAULT_MAX_MB * MB) -> None:
         self._reader = os.fdopen(read_fd, "rb", buffering=1 << 16)
         self._write_fd = write_fd
         self._lock = threading.Lock()
+        self.limit = limit
 
     def receive(self) -> Any:
-        line = self._reader.readline()
-        if not line:
+        """The next message; None once the host closed its end. ``FrameTooLarge`` for a
+        header over the limit."""
+        header = self._reader.read(HEADER.size)
+        if len(header) < HEADER.size:
             return None
-        return decode(line)
+        (size,) = HEADER.unpack(header)
+        if size > self.limit:
+            raise FrameTooLarge(size, self.limit)
+        body = self._reader.read(size)
+        if len(body) < size:
+            return None
+        return decode(body)
 
     def send(self, message: Any) -> None:
-        self.send_bytes(encode(message) + b"\n")
+        """Send one message; ``FrameTooLarge`` (nothing sent) when it is over the limit."""
+        self.send_bytes(frame(encode(message), self.limit))
 
     def send_bytes(self, data: bytes) -> None:
+        """Write bytes as they are (whole frames: ``frame``)."""
         view = memoryview(data)
         with self._lock:
             while view:

@@ -35,6 +35,8 @@ class WorkerSpec:
     memory_mb: int = 2048
     open_files: int = 256
     cpu_seconds: int = 120
+    max_result_mb: int = 64
+    """The longest message either side sends or accepts (``[host] max_result_mb``)."""
     paths: list[str] = field(default_factory=lambda: list(sys.path))
     python: str = sys.executable
     schema_file: Path | None = None

@@ -24,7 +24,7 @@ import time
 from typing import Any
 
 from jafhost.runtime.isolation.exits import EXIT_MEMORY
-from jafhost.runtime.isolation.protocol import Channel, error_to_json
+from jafhost.runtime.isolation.protocol import MB, Channel, FrameTooLarge, error_to_json, frame
 
 
 class WorkerProcess:
@@ -237,19 +237,26 @@ class WorkerProcess:
                 self.channel.send(reply)
             except MemoryError:
                 self._out_of_memory(ident)
+            except FrameTooLarge:  # refused here: cheaper than being stopped by the host
+                error = {"kind": "coded", "code": "tool_error", "message": self._too_large()}
+                self.channel.send({"id": ident, "ok": False, "error": error})
             except (TypeError, ValueError) as exc:  # a result that cannot be encoded
                 error = error_to_json(exc, with_traceback=False)
                 self.channel.send({"id": ident, "ok": False, "error": error})
             if message.get("op") == "stop":
                 os._exit(0)
 
+    def _too_large(self) -> str:
+        limit = self.channel.limit // MB
+        return f"plugin {self.name}: its result is larger than [host] max_result_mb = {limit} MB"
+
     def _out_of_memory(self, ident: Any) -> None:
         text = (
             f'{{"id": {_json_id(ident)}, "ok": false, "error": {{"kind": "memory", '
-            f'"message": "memory limit of {self.spec.memory_mb} MB reached"}}}}\n'
+            f'"message": "memory limit of {self.spec.memory_mb} MB reached"}}}}'
         )
         try:
-            self.channel.send_bytes(text.encode())
+            self.channel.send_bytes(frame(text.encode()))
         finally:
             os._exit(EXIT_MEMORY)
 
@@ -286,6 +293,7 @@ def main() -> None:
     init = channel.receive()
     if not init or init.get("op") != "init":
         os._exit(2)
+    channel.limit = int(init.get("max_frame") or channel.limit)
     marks["init"] = time.perf_counter()
 
     from jafhost.security import sandbox
