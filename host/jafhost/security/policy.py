@@ -61,10 +61,10 @@ def covers(prefixes: tuple[str, ...], path: str) -> bool:
 
 def python_paths() -> list[str]:
     """The interpreter's installation and import path: always readable."""
-    cwd = os.getcwd()
+    cwd = os.path.realpath(os.getcwd())  # however the path names it: a link leads there too
     found = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     for entry in sys.path:
-        if entry and os.path.isabs(entry) and entry != cwd and os.path.exists(entry):
+        if entry and os.path.isabs(entry) and os.path.exists(entry) and real(entry) != cwd:
             found.add(entry)
     return sorted(found)
 

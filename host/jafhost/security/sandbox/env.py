@@ -21,11 +21,16 @@ def import_path(paths: Iterable[str] | None = None, own: Iterable[str] = ()) -> 
     entries, without the host's working folder (which may be the user's home) unless
     it is one of ``own`` (a folder plugin's own plugin folder), which always ends the
     path (appended, as in the host, so nothing in it shadows an installed module)."""
-    cwd = os.getcwd()
+    cwd = os.path.realpath(os.getcwd())  # however the path names it: a link leads there too
     mine = [entry for entry in own if entry and os.path.isabs(entry)]
     found: list[str] = []
     for entry in sys.path if paths is None else paths:
-        usable = entry and os.path.isabs(entry) and entry != cwd and os.path.exists(entry)
+        usable = (
+            entry
+            and os.path.isabs(entry)
+            and os.path.exists(entry)
+            and os.path.realpath(entry) != cwd
+        )
         if usable and entry not in found and entry not in mine:
             found.append(entry)
     return found + [entry for entry in dict.fromkeys(mine) if os.path.exists(entry)]
