@@ -42,6 +42,14 @@ class PluginRecord:
     grants: list[str] = field(default_factory=list)
     granted_version: str | None = None
     isolation: str | None = None
+    distribution: str | None = None
+    """The distribution the approvals and grants were given to (None: a record written
+    before it was kept, which any distribution of the name may use)."""
+
+    def belongs_to(self, info: PluginInfo) -> bool:
+        """Whether the approvals and grants apply to ``info``: grants belong to the plugin's
+        name and its distribution, so another distribution claiming the name gets none."""
+        return self.distribution is None or self.distribution == info.distribution
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -50,6 +58,7 @@ class PluginRecord:
             "grants": sorted(set(self.grants)),
             "granted_version": self.granted_version,
             "isolation": self.isolation,
+            "distribution": self.distribution,
         }
 
     @classmethod
@@ -62,6 +71,7 @@ class PluginRecord:
             grants=data.get("grants", []),
             granted_version=data.get("granted_version"),
             isolation=data.get("isolation"),
+            distribution=data.get("distribution"),
         )
         if not isinstance(record.enabled, bool):
             raise ValueError(f"plugins.{name}.enabled: not true/false")
@@ -71,6 +81,8 @@ class PluginRecord:
                 raise ValueError(f"plugins.{name}.{key}: not a list of strings")
         if record.granted_version is not None and not isinstance(record.granted_version, str):
             raise ValueError(f"plugins.{name}.granted_version: not a string")
+        if record.distribution is not None and not isinstance(record.distribution, str):
+            raise ValueError(f"plugins.{name}.distribution: not a string")
         if record.isolation not in (None, *ISOLATIONS):
             raise ValueError(f"plugins.{name}.isolation: not one of {', '.join(ISOLATIONS)}")
         return record
@@ -86,11 +98,24 @@ class State:
         """The record for ``name``, created (with defaults) if missing."""
         return self.plugins.setdefault(name, PluginRecord())
 
+    def grants_of(self, info: PluginInfo) -> list[str]:
+        """The grants that apply to ``info`` (none when they were given to another
+        distribution of the same name)."""
+        record = self.plugins.get(info.name)
+        return list(record.grants) if record is not None and record.belongs_to(info) else []
+
     def status_of(self, info: PluginInfo) -> tuple[str, str | None]:
         """The user-decided part of a plugin's status (resolution adds the rest)."""
         record = self.plugins.get(info.name)
         if record is not None and not record.enabled:
             return "disabled", "disabled by the user"
+        if record is not None and not record.belongs_to(info):
+            if info.permissions:
+                return "needs-approval", (
+                    f"approved for distribution {record.distribution}, now claimed by "
+                    f"{info.distribution}: requests permissions: {', '.join(info.permissions)}"
+                )
+            return "enabled", None
         approved = set(record.approved) if record else set()
         new = [p for p in info.permissions if p not in approved]
         if new:

@@ -157,7 +157,9 @@ class Decisions:
             entry = resolution.get(name)
             assert entry is not None
             record = state.plugins.get(name)
-            new = vocabulary.missing(entry.info.permissions, record.approved if record else [])
+            ours = record is not None and record.belongs_to(entry.info)
+            approved = record.approved if record is not None and ours else []
+            new = vocabulary.missing(entry.info.permissions, approved)
             if new:
                 if approve is None:
                     raise PluginError(
@@ -175,6 +177,9 @@ class Decisions:
                 entry = resolution.get(name)
                 assert entry is not None
                 record = current.record(name)
+                if not record.belongs_to(entry.info):  # another distribution's grants
+                    record.approved, record.grants, record.granted_version = [], [], None
+                record.distribution = entry.info.distribution
                 record.enabled = True
                 new = decisions[name]
                 record.approved = sorted(set(record.approved) | set(entry.info.permissions))

@@ -126,8 +126,7 @@ class Runtime:
         hook_timeout = self.config.hook_timeout
 
         def grants() -> list[str]:
-            record = self.store.load().plugins.get(name)
-            return list(record.grants) if record else []
+            return self.store.load().grants_of(info)
 
         return WorkerSpec(
             info=info,
@@ -244,10 +243,9 @@ class Runtime:
         from jafhost.security.policy import Policy
 
         name = loaded.name
-        record = self.store.load().plugins.get(name)
         policy = Policy.compile(
             name,
-            record.grants if record else [],
+            self.store.load().grants_of(loaded.info),
             self.layout.data_dir(name),
             self.layout.cache_dir(name),
             extra_read=own_folders(loaded.info),

@@ -103,7 +103,7 @@ def plugin_views(
                 status=entry.status,
                 reason=entry.reason,
                 dependencies=entry.dependencies,
-                granted=sorted(record.grants) if record else [],
+                granted=sorted(state.grants_of(entry.info)),
                 granted_version=record.granted_version if record else None,
                 isolation=record.isolation if record and record.isolation else default_isolation,
                 runtime=running.status if running else None,
