@@ -54,17 +54,21 @@ class HostSettings(BaseModel):
     plugin_paths: list[str] = []
 
 
-def read_config(path: Path) -> dict[str, Any]:
-    """The parsed file, or ``{}`` when there is none; bad TOML names the file and line.
-
-    Read only when it is a regular file of at most ``CONFIG_LIMIT`` bytes (a FIFO or a
-    link to ``/dev/zero`` is refused, never read): otherwise ``StateError`` naming it."""
+def config_text(path: Path) -> str:
+    """The text of ``config.toml`` (``""`` when there is none), read only when it is a
+    regular file of at most ``CONFIG_LIMIT`` bytes (a FIFO or a link to ``/dev/zero`` is
+    refused, never read): otherwise ``StateError`` naming it."""
     try:
-        text = read_text(path, CONFIG_LIMIT)
+        return read_text(path, CONFIG_LIMIT)
     except FileNotFoundError:
-        return {}
+        return ""
     except UnsafeFile as exc:
         raise StateError(f"{path}: {exc}") from None
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The parsed file, or ``{}`` when there is none; bad TOML names the file and line."""
+    text = config_text(path)
     try:
         return tomllib.loads(text)
     except RecursionError:

@@ -21,7 +21,7 @@ from tomlkit.items import InlineTable
 
 from jafhost.atomic import file_lock, write_atomic
 from jafhost.errors import StateError
-from jafhost.safe_read import CONFIG_LIMIT, UnsafeFile, read_text
+from jafhost.home.config import config_text
 
 LOCK_TIMEOUT = 30.0
 
@@ -41,12 +41,7 @@ def locked(config: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
 
 def read_document(config: Path) -> tomlkit.TOMLDocument:
     """The file as a tomlkit document (empty when there is none); bad TOML names the file."""
-    try:
-        text = read_text(config, CONFIG_LIMIT)
-    except FileNotFoundError:
-        text = ""
-    except UnsafeFile as exc:
-        raise StateError(f"{config}: {exc}") from None
+    text = config_text(config)
     try:
         return tomlkit.parse(text)
     except RecursionError:
