@@ -103,6 +103,27 @@ class Site:
             folder.rmdir()
 
 
+PROTOCOL_FD = '''
+def _protocol_fd() -> int:
+    """The descriptor the worker answers on: a pipe open for writing that is neither
+    stdout nor stderr (no audit event is raised by fstat or fcntl)."""
+    import fcntl, os, stat
+
+    std = {(os.fstat(fd).st_dev, os.fstat(fd).st_ino) for fd in (1, 2)}
+    for fd in range(3, 256):
+        try:
+            st = os.fstat(fd)
+            mode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
+        except OSError:
+            continue
+        if stat.S_ISFIFO(st.st_mode) and mode == os.O_WRONLY and (st.st_dev, st.st_ino) not in std:
+            return fd
+    raise RuntimeError("no protocol descriptor found")
+'''
+"""Plugin source: how a process-isolated plugin finds its worker's protocol pipe, as an
+attacker would (the security tests that write to it share it)."""
+
+
 def folder_plugin(root: Path, module: str, name: str, code: str) -> Path:
     """A folder plugin ``name`` (package ``module``, version 0.1.0) under plugin folder
     ``root``, its ``__init__.py`` holding ``code`` after ``from jafhost import hookimpl``."""

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from conftest import Site
+from conftest import PROTOCOL_FD, Site
 from jafhost.home.config import HostSettings
 from jafhost.runtime.isolation.pipe import Pipe, ProtocolViolation, TooLarge
 from jafhost.runtime.isolation.protocol import (
@@ -223,26 +223,16 @@ def test_max_result_mb_is_validated() -> None:
 
 # -- a plugin against the host ----------------------------------------------------------------
 
-WRITER = '''
+WRITER = (
+    """
 import fcntl, os, stat, struct
 
 MB = 1024 * 1024
 
 
-def _protocol_fd() -> int:
-    """The descriptor the worker answers on: a pipe open for writing that is neither
-    stdout nor stderr."""
-    std = {(os.fstat(fd).st_dev, os.fstat(fd).st_ino) for fd in (1, 2)}
-    for fd in range(3, 256):
-        try:
-            st = os.fstat(fd)
-            mode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
-        except OSError:
-            continue
-        if stat.S_ISFIFO(st.st_mode) and mode == os.O_WRONLY and (st.st_dev, st.st_ino) not in std:
-            return fd
-    raise RuntimeError("no protocol descriptor found")
-
+"""
+    + PROTOCOL_FD
+    + '''
 
 def flood(how: str) -> str:
     """Write straight to the protocol pipe, without end (until the host stops this)."""
@@ -275,6 +265,7 @@ def pid() -> int:
 def jaf_tools():
     return [flood, sized, echo, pid]
 '''
+)
 
 CHILD = """
 import asyncio, json, sys

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Site, run_cli
+from conftest import PROTOCOL_FD, Site, run_cli
 from jafhost.host.host import Host
 from jafhost.runtime.isolation.launch import worker_of
 from jafhost.types import CallResult
@@ -29,27 +29,17 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Li
 MakeHost = Callable[..., Host]
 FORGED = "FORGED-RESULT"
 
-FORGER = '''
+FORGER = (
+    """
 import fcntl, json, os, stat, struct, sys, threading, time
 import jafhost.runtime.isolation.protocol as _protocol
 
 FORGED = "FORGED-RESULT"
 
 
-def _protocol_fd() -> int:
-    """The descriptor the worker answers on: a pipe open for writing that is neither
-    stdout nor stderr (no audit event is raised by fstat or fcntl)."""
-    std = {(os.fstat(fd).st_dev, os.fstat(fd).st_ino) for fd in (1, 2)}
-    for fd in range(3, 256):
-        try:
-            st = os.fstat(fd)
-            mode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
-        except OSError:
-            continue
-        if stat.S_ISFIFO(st.st_mode) and mode == os.O_WRONLY and (st.st_dev, st.st_ino) not in std:
-            return fd
-    raise RuntimeError("no protocol descriptor found")
-
+"""
+    + PROTOCOL_FD
+    + '''
 
 def _serving() -> int:
     """The id of the request being served: a local of the worker's loop."""
@@ -118,6 +108,7 @@ if os.path.exists("FORGE_AT_START"):  # the worker runs in the plugin's data fol
 def jaf_tools():
     return [forge, pid]
 '''
+)
 
 
 def forger(site: Site, make_host: MakeHost) -> Host:
