@@ -103,6 +103,17 @@ class Site:
             folder.rmdir()
 
 
+ISOLATION_MODES = [
+    "inprocess",
+    pytest.param(
+        "process",
+        marks=pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux workers"),
+    ),
+]
+"""The isolation modes a test runs in (``@pytest.mark.parametrize("isolation", ...)``):
+process isolation where its sandbox applies."""
+
+
 PROTOCOL_FD = '''
 def _protocol_fd() -> int:
     """The descriptor the worker answers on: a pipe open for writing that is neither

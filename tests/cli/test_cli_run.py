@@ -10,13 +10,12 @@ import importlib.util
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from conftest import Site, run_cli
+from conftest import ISOLATION_MODES, Site, run_cli
 from jafhost.host.host import Host
 
 CALC = """
@@ -41,14 +40,6 @@ def jaf_tools():
 """
 
 NET = '[plugin]\nkinds = ["tool"]\n[permissions]\nnet = ["127.0.0.1:8080"]\n'
-
-MODES = [
-    "inprocess",
-    pytest.param(
-        "process",
-        marks=pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux workers"),
-    ),
-]
 
 
 def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -132,7 +123,7 @@ def _mcp_call(tool: str, arguments: dict[str, object]) -> str:
     return "".join(json.dumps(m) + "\n" for m in messages)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", ISOLATION_MODES)
 def test_a_denial_names_the_grant_that_allows_it(
     mode: str, site: Site, home: Path, secret: Path
 ) -> None:

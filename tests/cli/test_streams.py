@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Site, run_cli
+from conftest import ISOLATION_MODES, Site, run_cli
 
 NOISY = """
 import os, subprocess, sys
@@ -67,16 +67,8 @@ def jaf_event_handlers():
 
 MANIFEST = '[plugin]\nkinds = ["tool", "agent", "event"]\n[permissions]\nrun = ["echo"]\n'
 
-MODES = [
-    "inprocess",
-    pytest.param(
-        "process",
-        marks=pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux workers"),
-    ),
-]
 
-
-@pytest.fixture(params=MODES)
+@pytest.fixture(params=ISOLATION_MODES)
 def noisy(request: pytest.FixtureRequest, site: Site, home: Path) -> str:
     site.plugin("noisy", manifest=MANIFEST, code=NOISY)
     mode = str(request.param)

@@ -21,16 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Site, folder_plugin
+from conftest import ISOLATION_MODES, Site, folder_plugin
 
 SCRIPT = str(Path(sys.executable).with_name("jafhost"))
 SECRET = "ESCAPE-TEST-SECRET"
 LINUX = sys.platform.startswith("linux")
 
-MODES = [
-    "inprocess",
-    pytest.param("process", marks=pytest.mark.skipif(not LINUX, reason="Linux workers")),
-]
 
 READER = '''
 import os
@@ -123,7 +119,7 @@ def workdir(tmp_path: Path, site: Site) -> Path:
         ),
     ],
 )
-@pytest.mark.parametrize("isolation", MODES)
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
 def test_an_installed_plugin_cannot_read_the_working_folder_however_it_is_named(
     isolation: str, spelling: str, workdir: Path, tmp_path: Path, home: Path, site: Site
 ) -> None:
@@ -147,7 +143,7 @@ def test_an_installed_plugin_cannot_read_the_working_folder_however_it_is_named(
     "plugin's folder'; today every plugin folder is on every plugin's import path and "
     "readable by all (docs/security.md says so, DESIGN.md says the opposite)",
 )
-@pytest.mark.parametrize("isolation", MODES)
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
 def test_an_installed_plugin_cannot_read_a_folder_plugins_files(
     isolation: str, tmp_path: Path, home: Path, site: Site
 ) -> None:
@@ -162,7 +158,7 @@ def test_an_installed_plugin_cannot_read_a_folder_plugins_files(
     assert ran.returncode == 1
 
 
-@pytest.mark.parametrize("isolation", MODES)
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
 def test_a_symlink_in_a_folder_plugins_own_folder_does_not_lead_out(
     isolation: str, tmp_path: Path, home: Path, site: Site, secret: Path
 ) -> None:

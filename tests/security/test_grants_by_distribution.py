@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Site, run_cli
+from conftest import ISOLATION_MODES, Site, run_cli
 
 READER = '''
 from pathlib import Path
@@ -27,8 +27,6 @@ def jaf_tools():
     return [read]
 '''
 
-MODES = ["inprocess", "process"]
-
 
 def _approve_the_real_one(site: Site, home: Path, secret: Path, isolation: str) -> None:
     site.plugin("files", code=READER, manifest=f'[permissions]\nread = ["{secret.parent}"]\n')
@@ -39,7 +37,7 @@ def _approve_the_real_one(site: Site, home: Path, secret: Path, isolation: str) 
     site.remove("jaf-plugin-files")
 
 
-@pytest.mark.parametrize("isolation", MODES)
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
 def test_an_impostor_asking_the_same_permissions_needs_approval(
     isolation: str, site: Site, home: Path, secret: Path
 ) -> None:
@@ -56,7 +54,7 @@ def test_an_impostor_asking_the_same_permissions_needs_approval(
     assert secret.read_text() not in ran.stdout + ran.stderr
 
 
-@pytest.mark.parametrize("isolation", MODES)
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
 def test_an_impostor_asking_nothing_runs_without_the_grants(
     isolation: str, site: Site, home: Path, secret: Path
 ) -> None:
