@@ -22,7 +22,9 @@ class HomeLayout:
     """The files and folders under one host home, named in one place."""
 
     def __init__(self, home: Path) -> None:
-        self.home = home
+        # Absolute, so worker processes (which start in their data folder) and grants
+        # name the same files as the host whatever its working folder.
+        self.home = home = Path(os.path.abspath(home.expanduser()))
         self.state = home / "state.json"
         self.state_lock = home / "state.json.lock"
         self.config = home / "config.toml"
