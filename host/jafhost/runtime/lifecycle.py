@@ -445,7 +445,12 @@ def _config_schema(model: Any) -> Any:
         return None
 
 
-def _record_schema(schema_file: Path, schema: Any) -> None:
+def _record_schema(schema_file: Path, model: Any) -> None:
+    """Write ``model``'s schema (host data only: a worker's, as it sent it)."""
+    _write_schema(schema_file, model.model_json_schema())
+
+
+def _write_schema(schema_file: Path, schema: Any) -> None:
     try:
         schema_file.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(schema_file, json.dumps(schema, indent=2).encode("utf-8"), durable=False)
@@ -482,7 +487,7 @@ async def _configure(
         environ,
     )
     if schema is not None:
-        _record_schema(schema_file, schema)
+        _write_schema(schema_file, schema)
     loaded.warnings += warnings
     return instance
 
