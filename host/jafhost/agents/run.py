@@ -38,6 +38,7 @@ from jafhost.agents.providers.builtin import builtin_providers
 from jafhost.errors import HookTimeout, PluginError, ProviderError, UsageError, describe, quoted
 from jafhost.home.config import read_config
 from jafhost.runtime.runner import call_plugin
+from jafhost.runtime.scope import plain
 from jafhost.security.guard import CURRENT_PLUGIN
 from jafhost.tools import split_name
 from jafhost.types import CallError, CallResult
@@ -304,6 +305,18 @@ def _check_turn(value: Any, label: str) -> ModelTurn:
     return value
 
 
+def _plain_turn(value: Any, label: str) -> ModelTurn:
+    """In the provider's plugin scope (its objects' methods are its code): the turn it
+    returned, checked, as a new ``ModelTurn`` of plain data."""
+    turn = _check_turn(value, label)
+    data = plain(turn.to_json())
+    calls = [
+        ModelToolCall(c["id"], c["name"], c["arguments"], c.get("error"))
+        for c in data["tool_calls"]
+    ]
+    return ModelTurn(data["content"], calls)
+
+
 class _Runner:
     """The state of one run; ``run_agent`` is its public face."""
 
@@ -352,13 +365,21 @@ class _Runner:
                 timeout=self.model_timeout,
                 label=f"model provider {provider.name}",
             )
+            label = str(provider.name)
+            turn: ModelTurn = await call_plugin(
+                _plain_turn,
+                value,
+                label,
+                timeout=self.model_timeout,
+                label=f"model provider {label}",
+            )
         except HookTimeout:
             raise ProviderError(
                 f"model provider {provider.name} did not answer within {self.model_timeout:g} s"
             ) from None
         finally:
             CURRENT_PLUGIN.reset(token)
-        return _check_turn(value, str(provider.name))
+        return turn
 
     async def call_tool(self, call: ModelToolCall) -> CallResult:
         name = _full_name(call.name)

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from pydantic_core import to_jsonable_python
 
-from jafhost.errors import HookTimeout, PermissionDenied, PluginExit, ToolError
+from jafhost.errors import HookTimeout, PermissionDenied, PluginExit, ProviderError, ToolError
 from jafhost.security.guard import CURRENT_PLUGIN, running_plugin
 
 T = TypeVar("T")
@@ -131,6 +131,11 @@ def host_error(exc: BaseException) -> BaseException:
     if isinstance(exc, KeyboardInterrupt):
         return KeyboardInterrupt()
     name = _name()
+    if isinstance(exc, ProviderError):  # its message is written for the user: kept as is
+        try:
+            return ProviderError(plain(str(exc)))
+        except BaseException:
+            return ProviderError(f"{name}: a model provider failed in a way that cannot be shown")
     try:
         data = plain(_error_data(exc))
         data["traceback"] = plain("".join(traceback.format_exception(exc)))
