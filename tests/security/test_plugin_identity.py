@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ISOLATION_MODES, Site
+from conftest import ISOLATION_MODES, Site, run_cli
 from jafhost.host.host import Host
 from jafhost.types import CallResult
 
@@ -334,3 +334,38 @@ def test_a_model_provider_answer_is_read_as_its_plugin(
     outcome = asyncio.run(scenario())
     assert not marker.exists(), outcome
     assert "evil" in outcome
+
+
+CONFIG_ON_TWO = """
+class Config(BaseModel):
+    limit: int = 1
+
+    @model_validator(mode="after")
+    def check(self):
+        if self.limit == 2:
+            touch("config")
+        return self
+
+@hookimpl
+def jaf_config_schema():
+    return Config
+"""
+
+
+@pytest.mark.parametrize("command", ["set", "show"])
+def test_config_show_and_set_validate_as_the_plugin(
+    site: Site, home: Path, marker: Path, secret: Path, command: str
+) -> None:
+    marker.parent.mkdir()
+    header = HEADER.format(marker=str(marker), secret=str(secret))
+    site.plugin("evil", code=header + CONFIG_ON_TWO)
+    text = '[host]\nisolation = "inprocess"\n'
+    (home / "config.toml").write_text(
+        text + ("[plugins.evil]\nlimit = 2\n" if command == "show" else "")
+    )
+    args = (
+        ("config", "set", "evil", "limit", "2") if command == "set" else ("config", "show", "evil")
+    )
+    ran = run_cli(*args, site=site, home=home)
+    assert not marker.exists(), ran.stderr
+    assert ran.returncode == 1 and "evil" in ran.stderr, ran.stderr
