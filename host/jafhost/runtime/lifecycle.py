@@ -39,7 +39,7 @@ from jafhost.runtime.events import subscriptions
 from jafhost.runtime.hook_names import mistakes
 from jafhost.runtime.plugin_manager import PluginHooks
 from jafhost.runtime.runner import call_plugin
-from jafhost.runtime.scope import exact_str, host_error, plain
+from jafhost.runtime.scope import exact_str, host_error, plain, plugin_scope
 from jafhost.security.guard import CURRENT_PLUGIN
 from jafhost.tools import build_tool
 from jafhost.types import AgentSpec, Integration, PluginContext, ToolCall
@@ -228,18 +228,24 @@ def as_plugin(
         thrown: BaseException | None = None
         while True:
             error: BaseException | None = None
-            finished, result = False, None
+            finished, result, returned = False, None, None
             token = CURRENT_PLUGIN.set(identity)
             try:
                 try:
                     if isinstance(thrown, GeneratorExit):
                         inner.close()
                         raise thrown
-                    _ = inner.throw(thrown) if thrown is not None else inner.send(sent)
-                    del _
-                    _settle_arguments(call)
-                except StopIteration as stop:
-                    finished, result = True, None if stop.value is None else plain(stop.value)
+                    try:
+                        _ = inner.throw(thrown) if thrown is not None else inner.send(sent)
+                        del _
+                    except StopIteration as stop:
+                        finished, returned = True, stop.value
+                        del stop  # it holds the value: converted below, not in this handler
+                    if finished:
+                        result = None if returned is None else plain(returned)
+                        del returned
+                    else:
+                        _settle_arguments(call)
                 except GeneratorExit:
                     raise
                 except BaseException as exc:  # rebuilt as the host's own
@@ -616,8 +622,10 @@ async def stop(pm: pluggy.PluginManager, loaded: LoadedPlugin, timeout: float) -
     loaded.initialized = False
     loaded.tools, loaded.agents, loaded.providers = [], [], []
     loaded.subscriptions = []
-    if loaded.obj is not None and pm.is_registered(loaded.obj):
-        pm.unregister(loaded.obj)
+    if loaded.obj is not None:
+        with plugin_scope(loaded.identity):  # pluggy compares with ==: the plugin's __eq__
+            if pm.is_registered(loaded.obj):
+                pm.unregister(loaded.obj)
     if loaded.status == "active":
         loaded.status = "inactive"
     return "; ".join(problems) or None
