@@ -205,13 +205,24 @@ async def run_tool(
     """Validate ``arguments``, run the tool and convert its result to plain data, all
     under its plugin's identity and within the time limit. Returns the plain result;
     raises ``ToolError(code="invalid_arguments")`` when the arguments do not validate,
-    and the host's own rebuild of whatever the tool raised."""
+    and the host's own rebuild of whatever the tool raised. (An async tool's arguments
+    are validated and its result converted on the loop, as the call itself runs.)"""
     label = f"tool {tool.full_name}"
     if not in_process(tool):
         return await call_plugin(tool.function, timeout=timeout, label=label, kwargs=arguments)
-    loop = asyncio.get_running_loop()
-    deadline = None if timeout is None else loop.time() + timeout
     with plugin_scope(tool.plugin):
+        if tool.is_async:
+            # on the loop, as the plugin: validation, the coroutine and the conversion
+            # (validators and serializers are quick sync code; a thread hop each would
+            # cost more than the call)
+            outcome = run_in_scope(tool.plugin, _validated_call, tool, arguments, ctx)
+            if isinstance(outcome, CallError):
+                raise _invalid(outcome)
+            value = await call_plugin(_awaited, outcome, timeout=timeout, label=label)
+            del outcome
+            result = run_in_scope(tool.plugin, convert, value)
+            del value
+            return result
         outcome = await call_plugin(
             _validated_call, tool, arguments, ctx, timeout=timeout, label=label
         )
@@ -219,10 +230,16 @@ async def run_tool(
             raise _invalid(outcome)
         if isinstance(outcome, Converted):
             return outcome.value
-        left = None if deadline is None else max(deadline - loop.time(), 0.001)
-        result = await call_plugin(convert, outcome, timeout=left, label=label)
+        # a sync function that returned an awaitable: awaited, then converted here
+        value = await call_plugin(_awaited, outcome, timeout=timeout, label=label)
         del outcome
+        result = run_in_scope(tool.plugin, convert, value)
+        del value
         return result
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
 
 
 def _invalid(error: CallError) -> ToolError:

@@ -18,10 +18,9 @@ to its identity, so the guard checks its grants), and what leaves is plain data:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic_core import to_jsonable_python
@@ -40,29 +39,70 @@ ERROR_CODES = (
 )
 
 
-@contextlib.contextmanager
-def plugin_scope(identity: str) -> Iterator[None]:
+class plugin_scope:  # named like a function: ``with plugin_scope(identity):``
     """Run the block as plugin ``identity``: the guard checks its grants."""
-    token = CURRENT_PLUGIN.set(identity)
-    try:
-        yield
-    finally:
-        CURRENT_PLUGIN.reset(token)
+
+    __slots__ = ("identity", "token")
+
+    def __init__(self, identity: str) -> None:
+        self.identity = identity
+
+    def __enter__(self) -> None:
+        self.token = CURRENT_PLUGIN.set(self.identity)
+
+    def __exit__(self, *exc: object) -> None:
+        CURRENT_PLUGIN.reset(self.token)
 
 
 def run_in_scope(identity: str, fn: Callable[..., T], *args: Any) -> T:
     """``fn(*args)`` as plugin ``identity``; what it raises is rebuilt as the host's own."""
-    with plugin_scope(identity):
+    token = CURRENT_PLUGIN.set(identity)
+    try:
         try:
             return fn(*args)
         except BaseException as exc:  # rebuilt below, outside the handler
             error = host_error(exc)
         raise error
+    finally:
+        CURRENT_PLUGIN.reset(token)
+
+
+class _NotPlain(Exception):
+    """Raised by ``_copy`` for anything but small data of exact built-in types."""
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_BUDGET = 256
+"""Values ``_copy`` walks before handing a large result to the (C) JSON round trip."""
+
+
+def _copy(value: Any, budget: list[int]) -> Any:
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _NotPlain
+    if kind is dict:
+        copy = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotPlain
+            copy[key] = _copy(item, budget)
+        return copy
+    if kind is list:
+        return [_copy(item, budget) for item in value]
+    raise _NotPlain
 
 
 def plain(value: Any) -> Any:
     """A JSON-ready copy of ``value`` of exact built-in types only (call it in the scope
-    of the plugin ``value`` came from: its serializers and ``__repr__`` run)."""
+    of the plugin ``value`` came from: its serializers and ``__repr__`` run). Small data
+    that already is plain is copied directly; anything else takes a JSON round trip."""
+    try:
+        return _copy(value, [_BUDGET])
+    except _NotPlain:
+        pass
     return json.loads(json.dumps(to_jsonable_python(value, fallback=repr)))
 
 
