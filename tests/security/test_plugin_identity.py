@@ -247,10 +247,11 @@ def test_an_exception_text_is_read_as_the_plugin(
     assert after.result == "hello"
 
 
-def test_an_exception_text_is_read_in_process_as_the_plugin_and_named(
-    site: Site, make_host: MakeHost, marker: Path, secret: Path
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_an_exception_whose_text_cannot_be_read_is_named(
+    site: Site, make_host: MakeHost, marker: Path, secret: Path, isolation: str
 ) -> None:
-    host = _plugin(site, make_host, "inprocess", TOOLS, marker=marker, secret=secret)
+    host = _plugin(site, make_host, isolation, TOOLS, marker=marker, secret=secret)
     (result,) = _calls(host, ("evil.leaky", {}))
     assert result.error is not None and result.error.code == "tool_error"
     assert result.error.message == "Exception: plugin evil raised an exception whose text " + (
