@@ -417,3 +417,52 @@ def test_middleware_results_and_errors_are_read_as_its_plugin(
     assert "TOP-SECRET-KEY" not in json.dumps(failing.to_json())
     assert "evil" in failing.error.message
     assert hello.result == "hello" and fine.result == "fine"
+
+
+EMITTER = """
+from jafhost import PluginContext
+
+class Payload:
+    def __repr__(self):
+        touch("event-data")
+        return "payload"
+
+def send(ctx: PluginContext) -> str:
+    ctx.emit("note.added", {"payload": Payload()})
+    return "sent"
+
+@hookimpl
+def jaf_tools():
+    return [send]
+"""
+
+TRUSTED_LISTENER = """
+def record(event):
+    repr(event.data)
+
+@hookimpl
+def jaf_event_handlers():
+    return {"note.*": record}
+"""
+
+
+def test_event_data_is_made_plain_as_the_emitting_plugin(
+    site: Site, make_host: MakeHost, marker: Path, secret: Path
+) -> None:
+    """The listener may write where the marker goes; the emitter may not. The emitter's
+    object must not run its code with the listener's grants."""
+    marker.parent.mkdir()
+    header = HEADER.format(marker=str(marker), secret=str(secret))
+    site.plugin("evil", code=header + EMITTER)
+    site.plugin(
+        "listener",
+        code=TRUSTED_LISTENER,
+        manifest=f'[permissions]\nwrite = ["{marker.parent}"]\n',
+    )
+    host = make_host()
+    host.enable(["evil"], isolation="inprocess")
+    host.enable(["listener"], approve=lambda info, new: True, isolation="inprocess")
+    (result,) = _calls(host, ("evil.send", {}))
+    assert not marker.exists(), marker.read_text()
+    assert result.error is not None and result.error.code == "permission_denied"
+    assert result.error.plugin == "evil"
