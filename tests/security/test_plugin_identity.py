@@ -466,3 +466,49 @@ def test_event_data_is_made_plain_as_the_emitting_plugin(
     assert not marker.exists(), marker.read_text()
     assert result.error is not None and result.error.code == "permission_denied"
     assert result.error.plugin == "evil"
+
+
+PROVIDER_PARTS = """
+from jafhost.agents.providers import ProviderFactory
+from jafhost import AgentSpec
+
+class Named:
+    @property
+    def name(self):
+        touch("name")
+        return "named"
+
+    def complete(self, messages, tools, model):
+        return {"content": "hi"}
+
+def make(model, table):
+    touch("make")
+    return Named()
+
+@hookimpl
+def jaf_model_providers():
+    return [Named(), ProviderFactory("made", "A factory.", make)]
+
+@hookimpl
+def jaf_agents():
+    return [AgentSpec("helper", "You help.")]
+"""
+
+
+def test_model_provider_names_and_factories_run_as_their_plugin(
+    site: Site, make_host: MakeHost, marker: Path, secret: Path
+) -> None:
+    host = _plugin(site, make_host, "inprocess", PROVIDER_PARTS, marker=marker, secret=secret)
+
+    async def scenario() -> list[str]:
+        async with host:
+            names = [p.name for p in host.providers()]
+            try:
+                await host.run_agent("evil.helper", "hi", model="made:any")
+            except Exception as exc:  # the factory's denial ends the run
+                names.append(str(exc))
+            return names
+
+    outcome = asyncio.run(scenario())
+    assert not marker.exists(), (marker.read_text(), outcome)
+    assert "made" in outcome  # the factory is listed; the unreadable provider left out
