@@ -274,8 +274,11 @@ class PendingCall:
     ctx: PluginContext | None
     loop: asyncio.AbstractEventLoop
     timeout: float | None
-    confirmed: dict[str, Any] | None
-    """The arguments the user confirmed (``confirm=True`` tools), else None."""
+    arguments: Any
+    """The arguments as the caller gave them: what runs when middleware left them be."""
+    shown: dict[str, Any]
+    """The validated arguments as plain data, as middleware first saw them (and, for a
+    ``confirm=True`` tool, as the user confirmed them)."""
 
 
 _PENDING: contextvars.ContextVar[PendingCall | None] = contextvars.ContextVar(
@@ -336,9 +339,10 @@ class Terminal:
         pending = _PENDING.get()
         if pending is None or pending.call is not call:
             raise ToolError("a tool call reached the host outside of its own call")
-        arguments = call.arguments
         tool = pending.tool
-        if pending.confirmed is not None and arguments != pending.confirmed:
+        changed = call.arguments != pending.shown
+        arguments = call.arguments if changed else pending.arguments
+        if changed and tool.confirm:
             raise PermissionDenied(
                 f"tool {tool.full_name} was confirmed with other arguments: middleware "
                 "changed them after the confirmation, so the call was refused",

@@ -226,7 +226,7 @@ class ToolRouter:
                     return refused
             if wrapped:
                 call = ToolCall(ToolView.of(tool), plain(shown))
-                pending = PendingCall(call, tool, ctx, loop, limit, shown if tool.confirm else None)
+                pending = PendingCall(call, tool, ctx, loop, limit, arguments, shown)
                 value = await call_plugin(
                     run_through_middleware,
                     self._pm.hook.jaf_tool_call,
