@@ -186,11 +186,15 @@ def jaf_tool_call(call: ToolCall) -> Any:
     implementation that returns something other than None answers the call without
     running the tool (a cache); wrappers still see it. Called in a worker thread, only
     when at least one plugin implements it; without the ``observe`` permission a
-    plugin's middleware wraps only calls of its own tools.
+    plugin's middleware wraps only calls of its own tools. What it returns is made
+    plain JSON data; the tool runs with ``call.arguments`` as the middleware leaves
+    them (validated again), except that a call the user confirmed is refused if they
+    changed.
 
     :param call: the call (``jafhost.ToolCall``): ``name`` (``plugin.tool``),
-        ``plugin``, ``tool``, validated ``arguments``, ``id`` and ``meta``, a dict
-        middleware may use to talk to each other.
+        ``plugin``, ``tool`` (a copy of its description), the validated ``arguments``
+        as JSON data, ``id`` and ``meta``, a dict middleware may use to talk to each
+        other.
     :returns: the call's result.
     """
 

@@ -25,7 +25,8 @@ class PluginContext:
     ``config`` is the validated configuration model (None without a schema),
     ``data_dir`` the plugin's own folder (created before any plugin code runs),
     ``emit`` publishes an event as this plugin, ``integration`` reaches a service of a
-    plugin this one depends on.
+    plugin this one depends on. ``name`` is read-only: it says which plugin this is,
+    and no plugin may claim to be another.
     """
 
     name: str
@@ -34,6 +35,11 @@ class PluginContext:
     logger: logging.Logger
     _emit: Callable[[str, str, Any], Any] | None = field(default=None, repr=False)
     _integration: Callable[[str, str], Any] | None = field(default=None, repr=False)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if key == "name" and "name" in self.__dict__:
+            raise AttributeError(f"plugin {self.__dict__['name']}: ctx.name is read-only")
+        object.__setattr__(self, key, value)
 
     def emit(self, name: str, data: Any = None) -> Any:
         """Publish event ``name`` with ``data``; its source is this plugin.

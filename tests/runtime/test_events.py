@@ -103,7 +103,11 @@ def test_failing_and_hanging_handlers_are_reported_and_others_go_on(
     site: Site, make_host: MakeHost, log: Path
 ) -> None:
     site.plugin("bad", code=FAILING)
-    site.plugin("good", code=recorder({"order.*": "ok", "event.failed": "failure"}))
+    site.plugin(  # event.failed about another plugin: it needs observe
+        "good",
+        code=recorder({"order.*": "ok", "event.failed": "failure"}),
+        manifest=f"{site.default_manifest}observe = true\n",
+    )
     host = make_host(approve=True, hook_timeout=0.3)
 
     async def scenario() -> None:
@@ -206,9 +210,10 @@ def jaf_tools():
 
 
 def test_host_events(site: Site, make_host: MakeHost, log: Path) -> None:
-    site.plugin(
+    site.plugin(  # host events about other plugins: it needs observe
         "watch",
         code=recorder({"plugin.*": "plugin", "tool.*": "tool", "permission.denied": "denied"}),
+        manifest=f"{site.default_manifest}observe = true\n",
     )
     # both depend on the watcher so it is active before them and after them
     site.plugin("tools", code=TOOLS, requires=["jaf-plugin-watch"])

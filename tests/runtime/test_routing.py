@@ -241,8 +241,13 @@ def test_middleware_audits_caches_and_refuses(
     audit = tmp_path / "audit.jsonl"
     monkeypatch.setenv("JAF_TEST_AUDIT", str(audit))
     site.plugin("calc", code=TOOLS)
-    # the middleware runs under its own plugin's grants: it may write only the audit trail
-    site.plugin("audit", code=MIDDLEWARE, manifest=f'[permissions]\nwrite = ["{audit}"]\n')
+    # the middleware runs under its own plugin's grants: it may write only the audit trail,
+    # and it wraps calls of calc's tools because it was granted observe
+    site.plugin(
+        "audit",
+        code=MIDDLEWARE,
+        manifest=f'[permissions]\nwrite = ["{audit}"]\nobserve = true\n',
+    )
     host = make_host(approve=True)
 
     async def scenario() -> None:
@@ -337,8 +342,8 @@ def test_middleware_runs_under_its_own_grants(
     audit = tmp_path / "audit.jsonl"
     monkeypatch.setenv("JAF_TEST_AUDIT", str(audit))
     site.plugin("calc", code=TOOLS)
-    site.plugin("audit", code=MIDDLEWARE)  # no grant to write the trail
-    host = make_host()
+    site.plugin("audit", code=MIDDLEWARE, manifest="[permissions]\nobserve = true\n")
+    host = make_host(approve=True)  # observe only: no grant to write the trail
 
     async def scenario() -> None:
         async with host:

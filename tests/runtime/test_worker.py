@@ -618,8 +618,9 @@ def jaf_event_handlers():
 def test_denials_in_a_worker_are_published_as_events(
     site: Site, make_host: MakeHost, secret: Path
 ) -> None:
-    site.plugin("auditor", code=AUDITOR)
+    site.plugin("auditor", code=AUDITOR, manifest="[permissions]\nobserve = true\n")
     host = boxed(site, make_host)
+    host.enable(["auditor"], approve=lambda info, new: True)  # denials of others: observe
 
     async def scenario() -> CallResult:
         async with host:

@@ -34,10 +34,12 @@ from jafhost.agents.providers import (
     provider_for,
     split_model,
 )
+from jafhost.agents.providers.base import PluginProvider, ProviderFactory
 from jafhost.agents.providers.builtin import builtin_providers
 from jafhost.errors import HookTimeout, PluginError, ProviderError, UsageError, describe, quoted
 from jafhost.home.config import read_config
 from jafhost.runtime.runner import call_plugin
+from jafhost.runtime.scope import exact_str, plain, run_in_scope
 from jafhost.security.guard import CURRENT_PLUGIN
 from jafhost.tools import split_name
 from jafhost.types import CallError, CallResult
@@ -219,13 +221,73 @@ def find_agent(host: AgentHost, name: str) -> AgentInfo:
 
 
 def plugin_providers(host: AgentHost) -> list[tuple[str, Any]]:
-    """``(plugin, provider)`` for every provider of the active plugins."""
+    """``(plugin, provider)`` for every provider of the active plugins, each as the
+    host's stand-in read as its plugin (``_stand_in``)."""
     found: list[tuple[str, Any]] = []
     for name in host.active:
         loaded = host.loaded(name)
         if loaded is not None:
-            found.extend((name, provider) for provider in loaded.providers)
+            identity = host.identity(name)
+            for provider in loaded.providers:
+                try:
+                    found.append((name, run_in_scope(identity, _stand_in, provider, identity)))
+                except Exception as exc:  # one plugin's broken provider: left out
+                    logging.getLogger("jafhost").warning(
+                        "plugin %s: a model provider cannot be read: %s", name, describe(exc)
+                    )
     return found
+
+
+def _stand_in(provider: Any, identity: str) -> Any:
+    """In the plugin's scope: its provider (or ``ProviderFactory``) as a host object of
+    plain values whose methods run as the plugin."""
+    if isinstance(provider, ProviderFactory):
+        make = provider.make
+
+        def scoped_make(model: str | None, table: dict[str, Any]) -> Any:
+            def body() -> tuple[Any, BaseException | None]:
+                try:
+                    return _stand_in(make(model, plain(table)), identity), None
+                except ProviderError as exc:
+                    return None, ProviderError(exact_str(str(exc)))
+                except UsageError as exc:
+                    return None, UsageError(exact_str(str(exc)))
+
+            made, error = run_in_scope(identity, body)
+            if error is not None:
+                raise error
+            return made
+
+        return ProviderFactory(
+            exact_str(provider.name), exact_str(provider.description), scoped_make
+        )
+    shown = exact_str(repr(provider))[:200]
+    if not is_provider(provider):
+        return PluginProvider("", "", None, shown=shown)
+    doc = (getattr(provider, "description", None) or (type(provider).__doc__ or "")).strip()
+    default = getattr(provider, "default_model", None)
+    close = getattr(provider, "aclose", None)
+    return PluginProvider(
+        exact_str(provider.name),
+        exact_str(doc),
+        provider.complete,
+        _closer(identity, close) if close is not None else None,
+        exact_str(default) if isinstance(default, str) else None,
+        shown,
+    )
+
+
+def _closer(identity: str, close: Callable[[], Any]) -> Callable[[], Any]:
+    async def aclose() -> None:
+        token = CURRENT_PLUGIN.set(identity)
+        try:
+            await call_plugin(
+                close, timeout=None, label=f"plugin {identity}: model provider aclose"
+            )
+        finally:
+            CURRENT_PLUGIN.reset(token)
+
+    return aclose
 
 
 def list_providers(host: AgentHost) -> list[ProviderInfo]:
@@ -304,6 +366,18 @@ def _check_turn(value: Any, label: str) -> ModelTurn:
     return value
 
 
+def _plain_turn(value: Any, label: str) -> ModelTurn:
+    """In the provider's plugin scope (its objects' methods are its code): the turn it
+    returned, checked, as a new ``ModelTurn`` of plain data."""
+    turn = _check_turn(value, label)
+    data = plain(turn.to_json())
+    calls = [
+        ModelToolCall(c["id"], c["name"], c["arguments"], c.get("error"))
+        for c in data["tool_calls"]
+    ]
+    return ModelTurn(data["content"], calls)
+
+
 class _Runner:
     """The state of one run; ``run_agent`` is its public face."""
 
@@ -352,13 +426,21 @@ class _Runner:
                 timeout=self.model_timeout,
                 label=f"model provider {provider.name}",
             )
+            label = str(provider.name)
+            turn: ModelTurn = await call_plugin(
+                _plain_turn,
+                value,
+                label,
+                timeout=self.model_timeout,
+                label=f"model provider {label}",
+            )
         except HookTimeout:
             raise ProviderError(
                 f"model provider {provider.name} did not answer within {self.model_timeout:g} s"
             ) from None
         finally:
             CURRENT_PLUGIN.reset(token)
-        return _check_turn(value, str(provider.name))
+        return turn
 
     async def call_tool(self, call: ModelToolCall) -> CallResult:
         name = _full_name(call.name)

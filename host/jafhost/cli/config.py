@@ -15,7 +15,8 @@ import difflib
 import json
 import os
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -29,6 +30,8 @@ from jafhost.cli._common import (
     warn,
 )
 from jafhost.errors import PluginError, UsageError, describe, quoted
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -134,10 +137,30 @@ async def _ask_model(host: Host, loaded: LoadedPlugin) -> type[BaseModel] | None
 
 
 def _json_schema(model: type[BaseModel]) -> Any:
+    from jafhost.runtime.scope import plain
+
     try:
-        return model.model_json_schema()
+        return plain(model.model_json_schema())
     except Exception:  # a type pydantic cannot describe: show the rest
         return None
+
+
+def _as_plugin(host: Host, name: str, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` as plugin ``name``: the model's validators, serializers and schema
+    hooks are its code, checked against its grants. The command's own errors pass."""
+    from jafhost.errors import ConfigError
+    from jafhost.runtime.scope import run_in_scope
+
+    def body() -> tuple[Any, BaseException | None]:
+        try:
+            return fn(*args), None
+        except (Failed, UsageError, ConfigError) as exc:  # messages the host wrote
+            return None, exc
+
+    value, error = run_in_scope(host.identity(name), body)
+    if error is not None:
+        raise error
+    return value  # type: ignore[no-any-return]
 
 
 # -- config show -------------------------------------------------------------------
@@ -198,8 +221,9 @@ def show(
         else:
             make_console().print(note, markup=False)
         return
-    report = explain_config(model, name, config, os.environ)  # ConfigError: exit 1
-    _show(report, _json_schema(model), validated=True, note=None, as_json=as_json)
+    report = _as_plugin(host, name, explain_config, model, name, config, os.environ)
+    schema = _as_plugin(host, name, _json_schema, model)
+    _show(report, schema, validated=True, note=None, as_json=as_json)
 
 
 def _show(
@@ -322,7 +346,9 @@ def set_command(
         host.layout.config,
         name,
         resolved,
-        lambda table: _choose(model, name, resolved, value, table, warnings),
+        lambda table: _as_plugin(
+            host, name, _choose, model, name, resolved, value, table, warnings
+        ),
     )
     for warning in warnings:
         sys.stderr.write(f"warning: {warning}\n")

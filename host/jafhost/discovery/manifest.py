@@ -107,6 +107,7 @@ class PermissionsTable(_Strict):
     env: list[EnvPermission] = []
     run: list[RunPermission] = []
     ffi: bool = False
+    observe: bool = False
 
     def canonical(self) -> tuple[str, ...]:
         perms = [
@@ -114,8 +115,7 @@ class PermissionsTable(_Strict):
             for kind in ("read", "write", "net", "env", "run")
             for value in getattr(self, kind)
         ]
-        if self.ffi:
-            perms.append(permissions.Permission("ffi"))
+        perms += [permissions.Permission(flag) for flag in permissions.FLAGS if getattr(self, flag)]
         return tuple(permissions.canonical(perms))
 
 

@@ -36,7 +36,9 @@ class HostEvents:
             from jafhost.runtime.events import EventBus
             from jafhost.security import guard
 
-            self._bus = EventBus(lambda: self._plugins.order, self._run_handler)
+            self._bus = EventBus(
+                lambda: self._plugins.order, self._run_handler, self._plugins.observes
+            )
             guard.on_denied(self._on_denied)
         return self._bus
 
@@ -67,10 +69,15 @@ class HostEvents:
         order; the report says who received it and who failed."""
         return await self.bus.emit(name, data, source)
 
-    async def publish(self, name: str, data: dict[str, Any]) -> None:
-        """A host event (``plugin.activated``...), only built when somebody listens."""
+    async def publish(self, name: str, data: dict[str, Any], about: str | None = None) -> None:
+        """A host event (``plugin.activated``...), only built when somebody listens.
+
+        ``about`` (by default ``data["plugin"]``) is the plugin it is about: only its own
+        handlers and those of plugins granted ``observe`` receive it."""
         if self._bus is not None and self._bus.has_subscribers(name):
-            await self._bus.emit(name, data, "host")
+            if about is None and isinstance(data.get("plugin"), str):
+                about = data["plugin"]
+            await self._bus.emit(name, data, "host", about=about)
 
     def from_plugin(self, plugin: str, name: str, data: Any) -> Any:
         """``ctx.emit``: a task to await on the host's loop, or (from a worker thread)
@@ -80,6 +87,9 @@ class HostEvents:
             raise RuntimeError(f"plugin {plugin}: the host is not running; cannot emit {name!r}")
         import asyncio
 
+        from jafhost.runtime.scope import plain
+
+        data = plain(data)  # here, in the emitting plugin's scope: no object of its crosses
         chain = self.bus.current_chain()
         try:
             running = asyncio.get_running_loop()
@@ -91,10 +101,14 @@ class HostEvents:
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
     async def tool_finished(self, result: CallResult) -> None:
-        """The router's observer: ``tool.called`` or ``tool.failed``."""
+        """The router's observer: ``tool.called`` or ``tool.failed`` (about the plugin
+        the tool's name names, even when it is unknown)."""
+        about = result.name.replace("__", ".", 1).partition(".")[0] or result.name
         if result.ok:
             await self.publish(
-                "tool.called", {"tool": result.name, "ok": True, "seconds": result.seconds}
+                "tool.called",
+                {"tool": result.name, "ok": True, "seconds": result.seconds},
+                about,
             )
         else:
             assert result.error is not None
@@ -106,6 +120,7 @@ class HostEvents:
                     "seconds": result.seconds,
                     "error": result.error.to_json(),
                 },
+                about,
             )
 
     def _on_denied(self, plugin: str, permission: str, action: str) -> None:
@@ -121,6 +136,8 @@ class HostEvents:
 
         def publish() -> None:
             assert self._bus is not None
-            loop.create_task(self._bus.emit("permission.denied", data, "host", ()))
+            loop.create_task(
+                self._bus.emit("permission.denied", data, "host", (), about=str(plugin))
+            )
 
         loop.call_soon_threadsafe(publish)

@@ -90,7 +90,18 @@ class Runtime:
             self._router.debug = self.debug
             self._router.observer = self.events.tool_finished
             self._router.observing = lambda: self.events.listening("tool.called", "tool.failed")
+            self._router.observes = self.plugins.observes
+            self._router.failed_observers = self.failed_observers
         return self._router
+
+    def failed_observers(self) -> list[tuple[str, str]]:
+        """Plugins granted ``observe`` that could not start, with ``STATUS: reason``:
+        their middleware wraps every call, so calls fail closed while they are down."""
+        return [
+            (name, f"{loaded.status}: {loaded.error}")
+            for name, loaded in self.plugins.loaded.items()
+            if loaded.observe and loaded.status in ("broken", "blocked")
+        ]
 
     def inactive_status(self, plugin: str) -> str | None:
         """Why a known plugin has no tools right now (None if unknown or active)."""
@@ -176,6 +187,7 @@ class Runtime:
         assert entry is not None
         loaded = lifecycle.LoadedPlugin(entry.info)
         loaded.requires = entry.requires_plugins(optional=True)
+        loaded.observe = "observe" in self.store.load().grants_of(entry.info)
         self.plugins.loaded[name] = loaded
         self.events.loop = asyncio.get_running_loop()
         for dep in entry.requires_plugins():

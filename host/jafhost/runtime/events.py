@@ -14,6 +14,10 @@ at most O(len(name) * len(pattern)) character comparisons against one name, what
 plugin writes. Each event name's list of matching handlers is then cached, so an emit
 costs a dictionary lookup plus the handlers themselves.
 
+A host event about a plugin (``tool.*``, ``plugin.*``, ``permission.denied``,
+``event.failed``: ``about`` names it) reaches only that plugin's own handlers and those
+of plugins granted ``observe``.
+
 Delivery follows activation order (a plugin's handlers run after those of the plugins
 it depends on), one handler at a time, each under its plugin's identity and grants and
 with the hook time limit. A handler that raises or overruns is reported (and an
@@ -159,8 +163,9 @@ def subscriptions(plugin: str, handlers: Any) -> list[Subscription]:
             f"{type(handlers).__name__}"
         )
     subs: list[Subscription] = []
-    for pattern, handler in handlers.items():
-        glob = compile_pattern(pattern)
+    for raw, handler in handlers.items():
+        glob = compile_pattern(raw)
+        pattern = str.__str__(raw)  # an exact str: a subclass's methods are plugin code
         items = handler if isinstance(handler, list | tuple) else [handler]
         for item in items:
             if not callable(item):
@@ -181,9 +186,11 @@ class EventBus:
         self,
         order: Callable[[], list[str]],
         run: Callable[[Subscription, Event], Any],
+        observes: Callable[[str], bool] = lambda plugin: False,
     ) -> None:
         self._order = order
         self._run = run
+        self._observes = observes
         self._subs: dict[str, list[Subscription]] = {}
         self._cache: dict[str, list[Subscription]] = {}
 
@@ -224,8 +231,13 @@ class EventBus:
         data: Any = None,
         source: str = "host",
         chain: tuple[str, ...] | None = None,
+        about: str | None = None,
     ) -> DeliveryReport:
-        """Deliver one event to every matching handler; never raises for a handler."""
+        """Deliver one event to every matching handler; never raises for a handler.
+
+        ``about``: the plugin a host event is about; other plugins' handlers receive
+        it only when they were granted ``observe``.
+        """
         event = Event(check_event_name(name), data, source)
         report = DeliveryReport(event)
         previous = _CHAIN.get() if chain is None else chain
@@ -235,6 +247,8 @@ class EventBus:
         token = _CHAIN.set((*previous, name))
         try:
             for sub in list(self.matching(name)):
+                if about is not None and sub.plugin != about and not self._observes(sub.plugin):
+                    continue
                 entry = {"plugin": sub.plugin, "pattern": sub.pattern}
                 try:
                     await self._run(sub, event)
@@ -247,6 +261,7 @@ class EventBus:
                         await self.emit(
                             "event.failed",
                             {"event": name, "id": event.id, "plugin": sub.plugin, "error": text},
+                            about=sub.plugin,
                         )
                 else:
                     report.delivered.append(entry)

@@ -34,13 +34,15 @@ from jafhost.home.config import (
     unknown_key_warnings,
     validation_problems,
 )
+from jafhost.runtime.dispatch import called_plugin
 from jafhost.runtime.events import subscriptions
 from jafhost.runtime.hook_names import mistakes
 from jafhost.runtime.plugin_manager import PluginHooks
 from jafhost.runtime.runner import call_plugin
+from jafhost.runtime.scope import exact_str, host_error, plain, plugin_scope
 from jafhost.security.guard import CURRENT_PLUGIN
 from jafhost.tools import build_tool
-from jafhost.types import AgentSpec, Integration, PluginContext
+from jafhost.types import AgentSpec, Integration, PluginContext, ToolCall
 
 if TYPE_CHECKING:
     import pluggy
@@ -77,6 +79,10 @@ class LoadedPlugin:
     """What is wrong but does not stop the plugin (an unknown key in its config table),
     found when it started; ``doctor`` reports them."""
 
+    observe: bool = False
+    """Whether the user granted it ``observe``: its middleware wraps every tool call and
+    it receives host events about other plugins; without it, only its own."""
+
     identity: str = ""
     """The name the guard knows this load by (a ``guard.PluginIdentity`` carrying its
     grants); the plain name when nothing is enforced."""
@@ -102,13 +108,24 @@ def plugin_context(
     integration: Callable[[str, str], Any] | None,
 ) -> PluginContext:
     """The ``PluginContext`` plugin ``name`` gets, in the host process or a worker alike;
-    ``emit`` and ``integration`` are how events and integrations reach the host there."""
+    ``emit`` and ``integration`` are how events and integrations reach the host there.
+
+    Events are published as ``name`` whatever the plugin does to its context: ``emit``
+    is bound to the name the plugin was loaded as (and ``ctx.name`` is read-only).
+    """
+    bound_emit = None
+    if emit is not None:
+        publish = emit
+
+        def bound_emit(_claimed: str, event: str, data: Any) -> Any:
+            return publish(name, event, data)
+
     return PluginContext(
         name=name,
         config=config,
         data_dir=data_dir,
         logger=logging.getLogger(f"jafhost.plugin.{name}"),
-        _emit=emit,
+        _emit=bound_emit,
         _integration=integration,
     )
 
@@ -149,41 +166,99 @@ def plugin_modules(entry_point: str) -> list[str]:
     return [n for n in sys.modules if n == top or n.startswith(top + ".")]
 
 
-def as_plugin(fn: Callable[..., Any], identity: str, wrapper: bool) -> Callable[..., Any]:
+def _call_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ToolCall | None:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, ToolCall):
+            return value
+    return None
+
+
+def _settle_arguments(call: ToolCall | None) -> None:
+    """In the middleware's scope: what it left in ``call.arguments`` as plain data, so the
+    tool's plugin (which validates them next) never touches the middleware's objects."""
+    if call is not None:
+        call.arguments = plain(call.arguments)
+
+
+def as_plugin(
+    fn: Callable[..., Any], identity: str, wrapper: bool, observe: bool = True
+) -> Callable[..., Any]:
     """``fn`` (a hook implementation pluggy calls directly, such as middleware) running
     under ``identity``, so the guard checks it against its own plugin's grants.
 
     A new-style wrapper is a generator: each of its steps runs under the identity, and
-    what pluggy sends or throws into it is passed through.
+    what pluggy sends or throws into it is passed through. What it returns, what it
+    leaves in ``call.arguments`` and what it raises become plain data or the host's own
+    exception in its scope. Without ``observe`` it steps aside (passes the call through
+    untouched) for calls of other plugins' tools.
     """
+    name = str(identity)
+
+    def wraps_this_call() -> bool:
+        owner = called_plugin()
+        return observe or owner is None or str.__eq__(str(owner), name)
+
     if not wrapper:
 
         @functools.wraps(fn)
-        def plain(*args: Any, **kwargs: Any) -> Any:
+        def plain_impl(*args: Any, **kwargs: Any) -> Any:
+            if not wraps_this_call():
+                return None
             token = CURRENT_PLUGIN.set(identity)
             try:
-                return fn(*args, **kwargs)
+                try:
+                    result = fn(*args, **kwargs)
+                    _settle_arguments(_call_of(args, kwargs))
+                    return None if result is None else plain(result)
+                except BaseException as exc:  # rebuilt as the host's own
+                    error = host_error(exc)
+                raise error
             finally:
                 CURRENT_PLUGIN.reset(token)
 
-        return plain
+        return plain_impl
 
     @functools.wraps(fn)
     def generator(*args: Any, **kwargs: Any) -> Any:
+        if not wraps_this_call():
+            return (yield)
+        call = _call_of(args, kwargs)
         inner = fn(*args, **kwargs)
         sent: Any = None
         thrown: BaseException | None = None
         while True:
+            error: BaseException | None = None
+            finished, result, returned = False, None, None
             token = CURRENT_PLUGIN.set(identity)
             try:
-                step = inner.throw(thrown) if thrown is not None else inner.send(sent)
-            except StopIteration as stop:
-                return stop.value
+                try:
+                    if isinstance(thrown, GeneratorExit):
+                        inner.close()
+                        raise thrown
+                    try:
+                        _ = inner.throw(thrown) if thrown is not None else inner.send(sent)
+                        del _
+                    except StopIteration as stop:
+                        finished, returned = True, stop.value
+                        del stop  # it holds the value: converted below, not in this handler
+                    if finished:
+                        result = None if returned is None else plain(returned)
+                        del returned
+                    else:
+                        _settle_arguments(call)
+                except GeneratorExit:
+                    raise
+                except BaseException as exc:  # rebuilt as the host's own
+                    error = host_error(exc)
             finally:
                 CURRENT_PLUGIN.reset(token)
+            if error is not None:
+                raise error
+            if finished:
+                return result
             try:
-                sent, thrown = (yield step), None
-            except BaseException as exc:
+                sent, thrown = (yield None), None
+            except BaseException as exc:  # thrown into the plugin's step
                 sent, thrown = None, exc
 
     return generator
@@ -201,7 +276,15 @@ def _register(pm: pluggy.PluginManager, loaded: LoadedPlugin) -> None:
         raise StepFailed(f"cannot register: {exc}") from None
     for impl in pm.hook.jaf_tool_call.get_hookimpls():
         if impl.plugin is loaded.obj:
-            impl.function = as_plugin(impl.function, loaded.identity, impl.wrapper)  # type: ignore[misc]
+            if impl.hookwrapper:
+                pm.unregister(loaded.obj)
+                raise StepFailed(
+                    "jaf_tool_call: old-style hookwrapper=True is not supported; "
+                    "use @hookimpl(wrapper=True)"
+                )
+            impl.function = as_plugin(  # type: ignore[misc]
+                impl.function, loaded.identity, impl.wrapper, loaded.observe
+            )
     unknown = [c.name for c in pm.get_hookcallers(loaded.obj) or [] if c.spec is None]
     if unknown:
         pm.unregister(loaded.obj)
@@ -221,10 +304,18 @@ def _build_tools(plugin: str, functions: Any) -> list[Tool]:
             built = build_tool(plugin, fn)
         except ToolDefinitionError as exc:
             raise StepFailed(f"jaf_tools: {exc}") from None
+        built.name = exact_str(built.name)
+        built.description = exact_str(built.description)
+        built.input_schema = plain(built.input_schema)
+        built.confirm = bool(built.confirm)
         if built.name in tools:
             raise StepFailed(f"jaf_tools: two tools are named {built.name!r}")
         tools[built.name] = built
     return list(tools.values())
+
+
+def _providers(providers: Any) -> list[Any]:
+    return list(providers or [])
 
 
 def _subscriptions(plugin: str, handlers: Any) -> list[Subscription]:
@@ -264,6 +355,32 @@ async def _connect_integrations(
         loaded.integrations[spec.name] = (spec, client)
 
 
+async def in_scope(
+    loaded: LoadedPlugin, timeout: float | None, what: str, fn: Callable[..., Any], *args: Any
+) -> Any:
+    """Host code that looks at what the plugin handed over (calling its validators,
+    schema hooks, ``repr``...), run as the plugin: a worker thread, its identity, the
+    time limit. ``StepFailed`` passes through; anything else comes back as the host's
+    own exception."""
+
+    def body() -> tuple[Any, str | None]:
+        try:
+            return fn(*args), None
+        except StepFailed as exc:
+            return None, str.__str__(str(exc))
+
+    token = CURRENT_PLUGIN.set(loaded.identity)
+    try:
+        value, failed = await call_plugin(
+            body, timeout=timeout, label=f"plugin {loaded.name}: {what}"
+        )
+    finally:
+        CURRENT_PLUGIN.reset(token)
+    if failed is not None:
+        raise StepFailed(failed)
+    return value
+
+
 async def run_as(loaded: LoadedPlugin, fn: Any, timeout: float, what: str, *args: Any) -> Any:
     """Run plugin code (sync or async) under the plugin's identity and the time limit."""
     token = CURRENT_PLUGIN.set(loaded.identity)
@@ -301,12 +418,46 @@ def _check_agents(specs: Any) -> list[AgentSpec]:
         if spec.name in names:
             raise StepFailed(f"jaf_agents: two agents are named {spec.name!r}")
         names.add(spec.name)
-    return list(specs)
+    return [_plain_agent(spec) for spec in specs]
+
+
+def _plain_agent(spec: AgentSpec) -> AgentSpec:
+    """The agent with exact built-in values only (the host reads them later)."""
+    data = plain(
+        {
+            "name": spec.name,
+            "instructions": spec.instructions,
+            "tools": list(spec.tools),
+            "description": spec.description,
+            "model": spec.model,
+        }
+    )
+    return AgentSpec(
+        name=data["name"],
+        instructions=data["instructions"],
+        tools=tuple(data["tools"]),
+        description=data["description"],
+        model=data["model"],
+    )
+
+
+def _config_schema(model: Any) -> Any:
+    """In the plugin's scope: the model's JSON schema as plain data (its schema hooks
+    are its code), or None when it cannot be made."""
+    try:
+        return plain(model.model_json_schema())
+    except (TypeError, ValueError) as exc:
+        LOGGER.warning("could not make the config schema: %s", describe(exc))
+        return None
 
 
 def _record_schema(schema_file: Path, model: Any) -> None:
+    """Write ``model``'s schema (host data only: a worker's, as it sent it)."""
+    _write_schema(schema_file, model.model_json_schema())
+
+
+def _write_schema(schema_file: Path, schema: Any) -> None:
     try:
-        schema = model.model_json_schema()
         schema_file.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(schema_file, json.dumps(schema, indent=2).encode("utf-8"), durable=False)
     except (OSError, TypeError, ValueError) as exc:
@@ -330,9 +481,35 @@ async def _configure(
     model = await hooks.config_schema()
     if model is None:
         return None
+    instance, schema, warnings = await in_scope(
+        loaded,
+        hooks.timeout,
+        "config",
+        _validated_config,
+        model,
+        loaded,
+        table,
+        file_table,
+        environ,
+    )
+    if schema is not None:
+        _write_schema(schema_file, schema)
+    loaded.warnings += warnings
+    return instance
+
+
+def _validated_config(
+    model: Any,
+    loaded: LoadedPlugin,
+    table: dict[str, Any],
+    file_table: dict[str, Any] | None,
+    environ: Mapping[str, str] | None,
+) -> tuple[Any, Any, list[str]]:
+    """In the plugin's scope (its model's schema hooks and validators are its code): the
+    validated instance, the schema as plain data (or None) and warnings."""
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         raise StepFailed(f"jaf_config_schema returned {model!r}, not a pydantic model class")
-    _record_schema(schema_file, model)
+    schema = _config_schema(model)
     problems = secrets_in_file(model, loaded.name, file_table) if file_table else []
     needs: dict[str, str] = {}
     try:
@@ -342,8 +519,8 @@ async def _configure(
         needs = needed_settings(exc, model, loaded.name)
     if problems:
         raise StepFailed(str(ConfigError(loaded.name, problems, needs))) from None
-    loaded.warnings += unknown_key_warnings(model, loaded.name, table, environ or {})
-    return instance
+    warnings = plain(unknown_key_warnings(model, loaded.name, table, environ or {}))
+    return instance, schema, warnings
 
 
 async def start(
@@ -366,7 +543,7 @@ async def start(
         data_dir.mkdir(parents=True, exist_ok=True)
         loaded.obj = obj if obj is not None else await import_plugin(loaded, timeout)
         step = "register"
-        _register(pm, loaded)
+        await in_scope(loaded, timeout, step, _register, pm, loaded)
         hooks = hooks_of(pm, loaded, timeout)
         step = "config"
         config = await _configure(hooks, loaded, config_table, schema_file, file_table, environ)
@@ -379,13 +556,21 @@ async def start(
         step = "jaf_activate"
         await hooks.activate(ctx)
         step = "jaf_tools"
-        loaded.tools = _build_tools(loaded.identity, await hooks.tools(ctx))
+        loaded.tools = await in_scope(
+            loaded, timeout, step, _build_tools, loaded.identity, await hooks.tools(ctx)
+        )
         step = "jaf_agents"
-        loaded.agents = _check_agents(await hooks.agents(ctx))
+        loaded.agents = await in_scope(
+            loaded, timeout, step, _check_agents, await hooks.agents(ctx)
+        )
         step = "jaf_model_providers"
-        loaded.providers = list(await hooks.model_providers(ctx) or [])
+        loaded.providers = await in_scope(
+            loaded, timeout, step, _providers, await hooks.model_providers(ctx)
+        )
         step = "jaf_event_handlers"
-        loaded.subscriptions = _subscriptions(loaded.name, await hooks.event_handlers(ctx))
+        loaded.subscriptions = await in_scope(
+            loaded, timeout, step, _subscriptions, loaded.name, await hooks.event_handlers(ctx)
+        )
     except asyncio.CancelledError:
         await _abandon(pm, loaded, timeout, f"{step} was cancelled", None)
         raise
@@ -437,8 +622,10 @@ async def stop(pm: pluggy.PluginManager, loaded: LoadedPlugin, timeout: float) -
     loaded.initialized = False
     loaded.tools, loaded.agents, loaded.providers = [], [], []
     loaded.subscriptions = []
-    if loaded.obj is not None and pm.is_registered(loaded.obj):
-        pm.unregister(loaded.obj)
+    if loaded.obj is not None:
+        with plugin_scope(loaded.identity):  # pluggy compares with ==: the plugin's __eq__
+            if pm.is_registered(loaded.obj):
+                pm.unregister(loaded.obj)
     if loaded.status == "active":
         loaded.status = "inactive"
     return "; ".join(problems) or None

@@ -39,6 +39,12 @@ class PluginRegistry:
         loaded = self.loaded.get(name)
         return loaded is not None and loaded.status == "active"
 
+    def observes(self, name: str) -> bool:
+        """Whether plugin ``name`` runs with ``observe`` granted (sees other plugins'
+        calls and the host's events about them)."""
+        loaded = self.loaded.get(name)
+        return loaded is not None and loaded.observe
+
     def identity(self, name: str) -> str:
         """The identity plugin ``name``'s code runs under (its name if it is not loaded)."""
         loaded = self.loaded.get(name)

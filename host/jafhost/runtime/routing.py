@@ -18,15 +18,19 @@ from typing import TYPE_CHECKING, Any
 
 from jafhost.errors import HookTimeout, quoted
 from jafhost.runtime.dispatch import (
+    PendingCall,
     Terminal,
+    ToolView,
     call_inline,
+    check_arguments,
+    checked_arguments,
     error_from_exception,
     jsonable,
     run_through_middleware,
     run_tool,
-    validate,
 )
 from jafhost.runtime.runner import call_plugin
+from jafhost.runtime.scope import plain, run_in_scope
 from jafhost.tools import Tool, split_name, to_mcp, to_openai
 from jafhost.types import CallError, CallResult, ToolCall
 
@@ -36,7 +40,9 @@ if TYPE_CHECKING:
     from jafhost.runtime.lifecycle import LoadedPlugin
 
 Confirm = Callable[[Tool, dict[str, Any]], bool]
-"""Asked before a ``confirm=True`` tool runs; True lets it run."""
+"""Asked before a ``confirm=True`` tool runs, with its validated arguments as plain
+JSON data; True lets it run. Middleware cannot change a confirmed call's arguments (the
+call is refused if it does), so what was confirmed is what runs."""
 
 
 FIXES = {
@@ -79,6 +85,11 @@ class ToolRouter:
         """Told about every finished call (the host publishes ``tool.called``/``tool.failed``)."""
         self.observing: Callable[[], bool] = lambda: False
         """Whether anybody listens: the inline fast path steps aside when someone does."""
+        self.observes: Callable[[str], bool] = lambda plugin: False
+        """Whether a plugin was granted ``observe`` (its middleware wraps every call)."""
+        self.failed_observers: Callable[[], list[tuple[str, str]]] = lambda: []
+        """Plugins granted ``observe`` that failed to start, with their status: every
+        call fails closed (``unavailable``) while one of them is down."""
         self.debug = False
         self._terminal = Terminal()
         pm.register(self._terminal, name="jafhost-terminal")
@@ -123,35 +134,52 @@ class ToolRouter:
         impls = self._pm.hook.jaf_tool_call.get_hookimpls()
         return any(impl.plugin is not self._terminal for impl in impls)
 
+    def wrapped(self, tool: Tool) -> bool:
+        """Whether any middleware wraps calls of ``tool``: its own plugin's, or that of
+        a plugin granted ``observe``."""
+        for impl in self._pm.hook.jaf_tool_call.get_hookimpls():
+            if impl.plugin is self._terminal:
+                continue
+            if impl.plugin_name == tool.plugin or self.observes(impl.plugin_name):
+                return True
+        return False
+
+    def _observers_down(self, tool: Tool) -> CallError | None:
+        down = self.failed_observers()
+        if not down:
+            return None
+        plugin, status = down[0]
+        message = (
+            f"plugin {plugin} observes every tool call and is {status}; no tool runs "
+            f"without it, so {tool.full_name} is not available "
+            f"(fix or disable it: jafhost disable {shlex.quote(plugin)})"
+        )
+        return CallError(
+            "unavailable", message, tool=tool.full_name, plugin=plugin, status=status.split(":")[0]
+        )
+
     # -- calling -------------------------------------------------------------------
 
-    def _prepare(
-        self, name: str, arguments: Any, confirm: Confirm | None
-    ) -> tuple[Tool, dict[str, Any]] | CallResult:
-        found = self.find(name)
-        if isinstance(found, CallError):
-            return CallResult(name, False, error=found)
-        kwargs = validate(found, arguments)
-        if isinstance(kwargs, CallError):
-            return CallResult(found.full_name, False, error=kwargs)
-        if found.confirm:
-            policy = confirm or self.confirm
-            if policy is None or not policy(found, kwargs):
-                message = f"tool {found.full_name} needs your confirmation and " + (
-                    "it was refused" if policy else "there was nobody to ask"
-                )
-                return CallResult(
-                    found.full_name,
-                    False,
-                    error=CallError(
-                        "permission_denied",
-                        message,
-                        tool=found.full_name,
-                        plugin=found.plugin,
-                        permission="confirm",
-                    ),
-                )
-        return found, kwargs
+    def _refused(
+        self, tool: Tool, shown: dict[str, Any], confirm: Confirm | None
+    ) -> CallResult | None:
+        """Ask for confirmation of a ``confirm=True`` tool; the refusal, if any."""
+        if not tool.confirm:
+            return None
+        policy = confirm or self.confirm
+        if policy is not None and policy(tool, shown):
+            return None
+        message = f"tool {tool.full_name} needs your confirmation and " + (
+            "it was refused" if policy else "there was nobody to ask"
+        )
+        error = CallError(
+            "permission_denied",
+            message,
+            tool=tool.full_name,
+            plugin=tool.plugin,
+            permission="confirm",
+        )
+        return CallResult(tool.full_name, False, error=error)
 
     def _context(self, tool: Tool) -> Any:
         plugin = self._loaded(tool.plugin)
@@ -176,28 +204,38 @@ class ToolRouter:
     ) -> CallResult:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        prepared = self._prepare(name, arguments, confirm)
-        if isinstance(prepared, CallResult):
-            return prepared
-        tool, kwargs = prepared
+        found = self.find(name)
+        if isinstance(found, CallError):
+            return CallResult(name, False, error=found)
+        tool = found
+        down = self._observers_down(tool)
+        if down is not None:
+            return CallResult(tool.full_name, False, error=down)
         limit = timeout if timeout is not None else self._call_timeout()
         ctx = self._context(tool)
+        wrapped = self.wrapped(tool)
+        shown: dict[str, Any] = {}
         try:
-            if self.has_middleware():
-                call = ToolCall(tool, kwargs)
+            if tool.confirm or wrapped:
+                checked = await check_arguments(tool, arguments, limit)
+                if isinstance(checked, CallError):
+                    return CallResult(tool.full_name, False, error=checked)
+                shown = checked
+                refused = self._refused(tool, shown, confirm)
+                if refused is not None:
+                    return refused
+            if wrapped:
+                call = ToolCall(ToolView.of(tool), plain(shown))
+                pending = PendingCall(call, tool, ctx, loop, limit, arguments, shown)
                 value = await call_plugin(
                     run_through_middleware,
                     self._pm.hook.jaf_tool_call,
-                    tool,
-                    call,
-                    ctx,
-                    loop,
-                    limit,
+                    pending,
                     timeout=limit,
                     label=f"tool {tool.full_name}",
                 )
             else:
-                value = await run_tool(tool, kwargs, ctx, limit)
+                value = await run_tool(tool, arguments, ctx, limit)
             result = jsonable(value)
         except (KeyboardInterrupt, asyncio.CancelledError):
             raise
@@ -221,15 +259,26 @@ class ToolRouter:
     def call_inline(
         self, name: str, arguments: Any = None, *, confirm: Confirm | None = None
     ) -> CallResult | None:
-        """The synchronous fast path for a sync tool without middleware: runs in this
+        """The synchronous fast path for a sync tool no middleware wraps: runs in this
         thread with no time limit. Returns None when the call needs the async path."""
         tool = self._tools.get(name) or self._by_export.get(name)
-        if tool is None or tool.is_async or self.has_middleware() or self.observing():
+        if tool is None or tool.is_async or self.wrapped(tool) or self.observing():
             return None
+        down = self._observers_down(tool)
+        if down is not None:
+            return CallResult(tool.full_name, False, error=down)
         if tool.confirm:
-            prepared = self._prepare(name, arguments, confirm)
-            if isinstance(prepared, CallResult):
-                return prepared
+            try:
+                shown = run_in_scope(tool.plugin, checked_arguments, tool, arguments)
+            except Exception as exc:
+                return CallResult(
+                    tool.full_name, False, error=error_from_exception(tool, exc, self.debug)
+                )
+            if isinstance(shown, CallError):
+                return CallResult(tool.full_name, False, error=shown)
+            refused = self._refused(tool, shown, confirm)
+            if refused is not None:
+                return refused
         return call_inline(tool, arguments, self._context(tool), self.debug)
 
     def definitions(

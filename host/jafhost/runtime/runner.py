@@ -18,22 +18,35 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from jafhost.errors import HookTimeout, PluginExit, describe
+from jafhost.errors import HookTimeout, PluginExit
 
 
-def _tame(exc: BaseException) -> BaseException:
-    if isinstance(exc, Exception | asyncio.CancelledError | KeyboardInterrupt):
-        return exc
-    return PluginExit(describe(exc))
+def _host_error(exc: BaseException) -> BaseException:
+    """What plugin code raised, rebuilt as the host's own exception in the plugin's
+    scope (its ``__str__`` is plugin code too: ``scope.host_error``)."""
+    from jafhost.runtime.scope import host_error
+
+    return host_error(exc)
 
 
 async def _guarded(awaitable: Any) -> Any:
     try:
         return await awaitable
-    except (Exception, asyncio.CancelledError, KeyboardInterrupt):
-        raise
+    except BaseException as exc:  # rebuilt, raised outside the handler
+        error = _host_error(exc)
+    raise error
+
+
+def _scrubbed(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Any, BaseException | None]:
+    """``fn``'s result, or the host's own rebuild of what it raised (made here, in the
+    plugin's context, where reading the exception is checked against its grants)."""
+    try:
+        return fn(*args, **kwargs), None
     except BaseException as exc:
-        raise _tame(exc) from None
+        error = _host_error(exc)
+    return None, error
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
@@ -95,12 +108,10 @@ async def _in_thread(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict
     context = contextvars.copy_context()
 
     def target() -> None:
-        result: Any = None
-        error: BaseException | None = None
         try:
-            result = context.run(fn, *args, **kwargs)
-        except BaseException as exc:
-            error = _tame(exc)
+            result, error = context.run(_scrubbed, fn, args, kwargs)
+        except BaseException:  # even the rebuild failed: out of memory...
+            result, error = None, PluginExit("plugin code failed in a way that cannot be shown")
         # RuntimeError: the loop is gone, and nobody waits for this result any more
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(_settle, future, result, error)

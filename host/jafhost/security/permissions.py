@@ -13,6 +13,8 @@ spellings:
 * ``env:WEATHER_API_KEY``, ``env:AWS_*``
 * ``run:git``, ``run:/usr/bin/git``
 * ``ffi``
+* ``observe`` (see other plugins' tool calls through middleware, and the host's events
+  about them)
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from typing import Literal
 
 from jafhost.errors import PermissionSyntaxError, quoted
 
-Kind = Literal["read", "write", "net", "env", "run", "ffi"]
-KINDS: tuple[Kind, ...] = ("read", "write", "net", "env", "run", "ffi")
+Kind = Literal["read", "write", "net", "env", "run", "ffi", "observe"]
+KINDS: tuple[Kind, ...] = ("read", "write", "net", "env", "run", "ffi", "observe")
+FLAGS = ("ffi", "observe")
+"""The kinds that take no value: granted or not."""
 PATH_VARIABLES = ("$PLUGIN_DATA", "$PLUGIN_CACHE")
 PATH_MAX = 4096
 """The longest path a permission may name (Linux's own limit)."""
@@ -39,6 +43,8 @@ EXPLANATIONS: dict[str, str] = {
     "env": "see the environment variable {value}",
     "run": "start the program {value}",
     "ffi": "load native libraries (ctypes/cffi): can bypass every other check",
+    "observe": "see every tool call of other plugins (with their arguments, through "
+    "middleware that can change them) and the host's events about other plugins",
 }
 
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -47,13 +53,14 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\*?$|^\*$")
 
 @dataclass(frozen=True, order=True)
 class Permission:
-    """One permission in canonical form. ``str()`` gives ``kind:value`` (or ``ffi``)."""
+    """One permission in canonical form. ``str()`` gives ``kind:value`` (or ``ffi``,
+    ``observe``)."""
 
     kind: str
     value: str = ""
 
     def __str__(self) -> str:
-        return self.kind if self.kind == "ffi" else f"{self.kind}:{self.value}"
+        return self.kind if self.kind in FLAGS else f"{self.kind}:{self.value}"
 
     def explain(self) -> str:
         """A plain-words description for the approval prompt."""
@@ -184,10 +191,10 @@ _NORMALIZERS = {
 
 def make(kind: str, value: str = "") -> Permission:
     """Build a canonical permission from a kind and a raw value."""
-    if kind == "ffi":
+    if kind in FLAGS:
         if value not in ("", "true"):
-            raise PermissionSyntaxError("ffi takes no value")
-        return Permission("ffi")
+            raise PermissionSyntaxError(f"{kind} takes no value")
+        return Permission(kind)
     normalizer = _NORMALIZERS.get(kind)
     if normalizer is None:
         raise PermissionSyntaxError(
@@ -199,8 +206,8 @@ def make(kind: str, value: str = "") -> Permission:
 def parse(text: str) -> Permission:
     """Parse the ``kind:value`` string form (as typed in ``jafhost grant``)."""
     kind, sep, value = text.strip().partition(":")
-    if kind == "ffi" and not sep:
-        return Permission("ffi")
+    if kind in FLAGS and not sep:
+        return Permission(kind)
     if not sep:
         raise PermissionSyntaxError(f"{quoted(text)} is not of the form kind:value")
     return make(kind, value)

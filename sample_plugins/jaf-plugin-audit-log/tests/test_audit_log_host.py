@@ -134,10 +134,10 @@ def _trail(home: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def test_needs_no_permissions_and_is_activated_first(jafhost_factory: Factory) -> None:
+def test_needs_only_observe_and_is_activated_first(jafhost_factory: Factory) -> None:
     host = jafhost_factory("audit-log", "calc")
     view = host.plugin("audit-log")
-    assert (view.status, view.runtime, view.info.permissions) == ("enabled", "active", ())
+    assert (view.status, view.runtime, view.info.permissions) == ("enabled", "active", ("observe",))
     assert view.info.kinds == ("event", "tool")
     assert host.active == ["audit-log", "calc"]
     assert [t.full_name for t in host.tools(["audit-log.*"])] == ["audit-log.recent"]

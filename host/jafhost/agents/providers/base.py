@@ -167,6 +167,25 @@ class ProviderInfo:
         }
 
 
+@dataclass(frozen=True, repr=False)
+class PluginProvider:
+    """A plugin's model provider as the host holds it: its name, description and default
+    model read once, as its plugin (so the registry never runs the plugin's code when it
+    lists or picks providers); ``complete`` is its own method, which a run calls as the
+    plugin, and ``aclose`` closes it as the plugin."""
+
+    name: str
+    description: str
+    complete: Callable[..., Any] | None
+    aclose: Callable[[], Any] | None = None
+    default_model: str | None = None
+    shown: str = ""
+    """Its ``repr``, read as the plugin (for warnings about it)."""
+
+    def __repr__(self) -> str:
+        return self.shown or f"PluginProvider({self.name!r})"
+
+
 @dataclass
 class ResolvedProvider:
     """A provider ready for one run, with the model name to pass it.

@@ -183,7 +183,7 @@ def error_to_json(exc: BaseException, with_traceback: bool = True) -> dict[str, 
     """An exception raised in the worker, as the host raises it again (``kind`` says how)."""
     import traceback
 
-    from jafhost.errors import HookTimeout, PermissionDenied, ToolError, describe
+    from jafhost.errors import HookTimeout, PermissionDenied, PluginExit, ToolError, describe
     from jafhost.runtime.dispatch import ERROR_CODES
 
     data: dict[str, Any]
@@ -198,7 +198,7 @@ def error_to_json(exc: BaseException, with_traceback: bool = True) -> dict[str, 
         data = {"kind": "coded", "code": exc.code, "message": str(exc)}
     elif isinstance(exc, HookTimeout):
         data = {"kind": "timeout", "message": str(exc)}
-    elif not isinstance(exc, Exception):
+    elif not isinstance(exc, Exception) or isinstance(exc, PluginExit):
         data = {"kind": "exit", "message": describe(exc)}
     else:
         data = {"kind": "exception", "type": type(exc).__name__, "message": str(exc)}

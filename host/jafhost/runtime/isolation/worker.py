@@ -231,7 +231,7 @@ class WorkerProcess:
             except MemoryError:
                 self._out_of_memory(ident)
             except BaseException as exc:
-                reply = {"ok": False, "error": error_to_json(exc)}
+                reply = {"ok": False, "error": error_to_json(_readable(exc))}
             reply["id"] = ident
             try:
                 self.channel.send(reply)
@@ -259,6 +259,14 @@ class WorkerProcess:
             self.channel.send_bytes(frame(text.encode()))
         finally:
             os._exit(EXIT_MEMORY)
+
+
+def _readable(exc: BaseException) -> BaseException:
+    """The plugin's exception with its text read once (``scope.host_error``): one whose
+    ``__str__`` fails gives a text naming the plugin instead of ending the worker."""
+    from jafhost.runtime.scope import host_error
+
+    return host_error(exc)
 
 
 def _json_id(ident: Any) -> str:
