@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from jafhost.discovery.folders import own_folders
 from jafhost.security.sandbox import SandboxSpec
+from jafhost.security.sandbox.env import site_dirs
 
 if TYPE_CHECKING:
     from jafhost.discovery.records import PluginInfo
@@ -39,6 +40,12 @@ class WorkerSpec:
     """The longest message either side sends or accepts (``[host] max_result_mb``)."""
     paths: list[str] = field(default_factory=lambda: list(sys.path))
     python: str = sys.executable
+    site_dirs: list[str] = field(default_factory=site_dirs)
+    """The folders whose ``.pth`` files the worker processes once sandboxed (the host's
+    site folders)."""
+    pidns: bool = True
+    """Bind the plugin's processes with a PID namespace where one can be made (False:
+    always the subreaper, the fallback elsewhere)."""
     schema_file: Path | None = None
     """Where the plugin's config JSON Schema is recorded when it starts (None: nowhere)."""
 
