@@ -38,10 +38,16 @@ def program_folder() -> str | None:
     return os.path.realpath(os.path.dirname(os.path.abspath(path)))
 
 
-def _jafhost_root() -> str:
-    """The folder holding the ``jafhost`` package this host runs."""
+def host_paths() -> list[str]:
+    """The host's ``sys.path``, and the folder jafhost itself is imported from if it is
+    not on it (an import-hook editable install): the worker imports jafhost before it
+    processes any ``.pth`` file, so it must find it on this path alone."""
     package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    return os.path.dirname(package)
+    root = os.path.dirname(package)
+    found = list(sys.path)
+    if not any(e and os.path.realpath(e) == os.path.realpath(root) for e in found):
+        found.append(root)
+    return found
 
 
 def import_path(paths: Iterable[str] | None = None, own: Iterable[str] = ()) -> list[str]:
@@ -64,9 +70,6 @@ def import_path(paths: Iterable[str] | None = None, own: Iterable[str] = ()) -> 
         )
         if usable and entry not in found and entry not in mine:
             found.append(entry)
-    root = _jafhost_root()
-    if not any(os.path.realpath(entry) == os.path.realpath(root) for entry in found):
-        found.append(root)
     return found + [entry for entry in dict.fromkeys(mine) if os.path.exists(entry)]
 
 
