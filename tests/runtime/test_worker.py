@@ -76,6 +76,14 @@ def raw_read(path: str) -> str:
 def raw_system(command: str) -> int:
     return LIBC.system(command.encode())
 
+def capabilities() -> list[int]:
+    # effective, permitted, inheritable (low words), from capget: /proc is not needed
+    header = ctypes.create_string_buffer(struct.pack("=Ii", 0x20080522, 0), 8)
+    data = ctypes.create_string_buffer(24)
+    if LIBC.capget(header, data) != 0:
+        return [-1]
+    return list(struct.unpack_from("=III", data.raw, 0))
+
 def run(argv: list[str]) -> str:
     return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
 
@@ -146,7 +154,7 @@ def note(ctx: PluginContext, text: str) -> str:
 @hookimpl
 def jaf_tools():
     return [add, add_async, env, pid, read, raw_read, raw_system, run, connect, fetch, raw_connect,
-            thread_read, fail, die, segfault, out_of_cpu, spin, bomb, note]
+            thread_read, fail, die, segfault, out_of_cpu, spin, bomb, note, capabilities]
 """
 
 
@@ -416,6 +424,19 @@ def test_a_net_grant_reaches_the_server_from_a_worker(
     (result,) = calls(host, ("fetch", {"port": server.port}))
     assert result.result == "hello"
     assert server.wait_for(1, 5) == 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the host holds no capabilities to drop")
+def test_a_root_hosts_capabilities_are_dropped_in_its_worker(
+    site: Site, make_host: MakeHost
+) -> None:
+    inprocess = calls(boxed(site, make_host, "ffi", isolation="inprocess"), ("capabilities", {}))
+    assert inprocess[0].result[0] != 0  # the host itself runs with capabilities
+    host = Host(site.root.parent / "home2", paths=[str(site.root)], hook_timeout=5)
+    host.enable(["boxed"], isolation="process")
+    host.grant("boxed", "ffi")
+    [result] = calls(host, ("capabilities", {}))
+    assert result.result == [0, 0, 0], result.to_json()
 
 
 def test_programs_cannot_be_started_without_run(
