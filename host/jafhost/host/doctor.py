@@ -18,12 +18,22 @@ from jafhost.home.paths import HomeLayout
 from jafhost.home.state import PluginRecord, State
 from jafhost.host.views import PluginView, plugin_views
 from jafhost.runtime.lifecycle import LoadedPlugin
+from jafhost.security import installed_files
+from jafhost.security.installed_files import FilesCheck
 
 if TYPE_CHECKING:
     from jafhost.host.runtime import Runtime
 
-KINDS = ("invalid-config", "needs-approval", "missing-path", "unknown-config-key", "host")
-"""``kind`` of a finding: ``host`` is something the host repaired on its own."""
+KINDS = (
+    "invalid-config",
+    "needs-approval",
+    "missing-path",
+    "unknown-config-key",
+    "host",
+    "installation",
+)
+"""``kind`` of a finding: ``host`` is something the host repaired on its own;
+``installation``: jafhost's own files differ from its ``RECORD`` (no worker starts)."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +145,19 @@ def plugin_report(
     return data
 
 
+def installation_finding(installed: FilesCheck) -> list[Finding]:
+    """A changed jafhost installation: every process-isolated plugin is unavailable."""
+    if installed.ok:
+        return []
+    return [
+        Finding(
+            "installation",
+            f"{installed.detail}: no worker process is started until jafhost is reinstalled",
+            fix="pip install --force-reinstall --no-deps jafhost",
+        )
+    ]
+
+
 def findings(
     host_warnings: Iterable[str],
     config_problem: str | None,
@@ -156,11 +179,17 @@ def findings(
 
 
 def summary(
-    config_problem: str | None, report: list[dict[str, Any]], found: list[Finding]
+    config_problem: str | None,
+    report: list[dict[str, Any]],
+    found: list[Finding],
+    installed: FilesCheck | None = None,
 ) -> dict[str, Any]:
     """The ``doctor --json`` object."""
     return {
-        "ok": config_problem is None and not any(r["problem"] for r in report),
+        "ok": config_problem is None
+        and not any(r["problem"] for r in report)
+        and (installed is None or installed.ok),
+        "installation": installed.to_json() if installed is not None else None,
         "plugins": report,
         "findings": [f.to_json() for f in found],
         "warnings": list(dict.fromkeys(f.message for f in found)),
@@ -171,6 +200,7 @@ async def diagnose(runtime: Runtime) -> dict[str, Any]:
     """``Host.doctor``: start everything enabled (unless ``config.toml`` is unusable),
     report each plugin and the findings, and stop everything again."""
     config_problem = runtime.config.problem()
+    installed = installed_files.check()
     if config_problem is None:
         await runtime.activate_all()
     try:
@@ -192,9 +222,9 @@ async def diagnose(runtime: Runtime) -> dict[str, Any]:
                     protections=runtime.protections(view.name) if running else [],
                 )
             )
-        found = findings(
+        found = installation_finding(installed) + findings(
             runtime.store.warnings, config_problem, views, state, runtime.layout, runtime.plugins
         )
-        return summary(config_problem, report, found)
+        return summary(config_problem, report, found, installed)
     finally:
         await runtime.deactivate_all()

@@ -35,6 +35,7 @@ from jafhost.runtime.isolation.output import OutputCopy, stderr_fd
 from jafhost.runtime.isolation.pipe import Pipe, PipeClosed, ProtocolViolation, TooLarge
 from jafhost.runtime.isolation.protocol import MB, FrameTooLarge, error_from_json
 from jafhost.runtime.isolation.spec import WorkerSpec
+from jafhost.security import installed_files
 from jafhost.security.guard import CURRENT_PLUGIN
 from jafhost.security.sandbox import worker_env
 from jafhost.security.sandbox.process_tree import descendants, kill_tree
@@ -144,6 +145,13 @@ class WorkerClient:
     # -- process ---------------------------------------------------------------------
 
     def _spawn(self) -> None:
+        installed = installed_files.check()
+        if not installed.ok:  # jafhost itself applies the sandbox: changed, it may not
+            raise WorkerError(
+                f"plugin {self.plugin}: no worker is started: {installed.detail} "
+                "(reinstall jafhost)",
+                plugin=self.plugin,
+            )
         grants = list(self.spec.grants())
         sandbox = self.spec.sandbox(grants)
         self.spec.data_dir.mkdir(parents=True, exist_ok=True)
