@@ -1,4 +1,6 @@
-"""What ``doctor`` reports besides each plugin's status: findings worth a warning.
+"""What ``doctor`` reports besides each plugin's status: findings worth a warning, the
+check of jafhost's own files (``installed_files``) and the protections a probe worker
+could not get past (``proofs``: shown by ground truth, not by the worker's word).
 
 A finding is a state the user may want to act on, not a failure of a plugin: a plugin
 waiting for approval, a grant naming a path that does not exist, a key in a plugin's
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from jafhost.home.paths import HomeLayout
 from jafhost.home.state import PluginRecord, State
+from jafhost.host.proofs import Proofs, prove
 from jafhost.host.views import PluginView, plugin_views
 from jafhost.runtime.lifecycle import LoadedPlugin
 from jafhost.security import installed_files
@@ -31,9 +34,11 @@ KINDS = (
     "unknown-config-key",
     "host",
     "installation",
+    "protection",
 )
 """``kind`` of a finding: ``host`` is something the host repaired on its own;
-``installation``: jafhost's own files differ from its ``RECORD`` (no worker starts)."""
+``installation``: jafhost's own files differ from its ``RECORD`` (no worker starts);
+``protection``: a probe worker got past a restriction this kernel should enforce."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,12 @@ def installation_finding(installed: FilesCheck) -> list[Finding]:
     ]
 
 
+def protection_finding(proofs: Proofs | None) -> list[Finding]:
+    """A worker protection this kernel offers that the probe worker got past."""
+    problem = proofs.problem if proofs is not None else None
+    return [] if problem is None else [Finding("protection", problem)]
+
+
 def findings(
     host_warnings: Iterable[str],
     config_problem: str | None,
@@ -183,13 +194,16 @@ def summary(
     report: list[dict[str, Any]],
     found: list[Finding],
     installed: FilesCheck | None = None,
+    proofs: Proofs | None = None,
 ) -> dict[str, Any]:
     """The ``doctor --json`` object."""
     return {
         "ok": config_problem is None
         and not any(r["problem"] for r in report)
-        and (installed is None or installed.ok),
+        and (installed is None or installed.ok)
+        and (proofs is None or proofs.problem is None),
         "installation": installed.to_json() if installed is not None else None,
+        "proofs": proofs.to_json() if proofs is not None else None,
         "plugins": report,
         "findings": [f.to_json() for f in found],
         "warnings": list(dict.fromkeys(f.message for f in found)),
@@ -201,6 +215,7 @@ async def diagnose(runtime: Runtime) -> dict[str, Any]:
     report each plugin and the findings, and stop everything again."""
     config_problem = runtime.config.problem()
     installed = installed_files.check()
+    proofs = await prove()  # before any plugin starts: the probe worker is the only one
     if config_problem is None:
         await runtime.activate_all()
     try:
@@ -222,9 +237,18 @@ async def diagnose(runtime: Runtime) -> dict[str, Any]:
                     protections=runtime.protections(view.name) if running else [],
                 )
             )
-        found = installation_finding(installed) + findings(
-            runtime.store.warnings, config_problem, views, state, runtime.layout, runtime.plugins
+        found = (
+            installation_finding(installed)
+            + protection_finding(proofs)
+            + findings(
+                runtime.store.warnings,
+                config_problem,
+                views,
+                state,
+                runtime.layout,
+                runtime.plugins,
+            )
         )
-        return summary(config_problem, report, found, installed)
+        return summary(config_problem, report, found, installed, proofs)
     finally:
         await runtime.deactivate_all()
