@@ -29,14 +29,14 @@ pytestmark = [
     pytest.mark.skipif(not FEATURES.landlock_abi, reason="Landlock not available: no file proof"),
 ]
 
-FAKE_APPLY = '''
+FAKE_APPLY = """
 
 def apply(spec, *, features=None):  # changed: claims every protection, applies none
     return Applied(
         protections=["env-filter", "netns", "no-new-privs", "landlock-fs:abi7", "seccomp"],
         policy=spec.policy(),
     )
-'''
+"""
 
 
 def test_doctor_proves_the_protections_of_this_kernel(home: Path, site: Site) -> None:
