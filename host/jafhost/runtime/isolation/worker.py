@@ -341,6 +341,7 @@ def main() -> None:
     spec = sandbox.SandboxSpec.from_json(init["sandbox"])
     marks["imports"] = time.perf_counter()
     tree = _contain(spec, (read_fd, write_fd), bool(init.get("pidns", True)))
+    marks["contained"] = time.perf_counter()
     if tree.kind == "pidns":  # the host is not our parent any more: the namespace's PID 1 is
         spec = replace(spec, parent_pid=0)
     os.chdir(spec.data_dir)
