@@ -101,6 +101,7 @@ class WorkerClient:
         self.on_notice = on_notice
         self.proc: subprocess.Popen[bytes] | None = None
         self._output: OutputCopy | None = None
+        self._plugin_pid: int | None = None
         self.protections: list[str] = []
         self.missing: list[str] = []
         self.started: dict[str, Any] | None = None
@@ -130,13 +131,12 @@ class WorkerClient:
 
     @property
     def plugin_pid(self) -> int | None:
-        """The process running the plugin's code, as the host sees it: the worker in a
-        PID namespace is the second process below the one the host started."""
-        pid = self.pid
-        if pid is None or "pidns" not in self.protections:
-            return pid
-        tree = descendants(pid)
-        return tree[1] if len(tree) > 1 else None
+        """The process running the plugin's code, as the host sees it: in a PID
+        namespace, the grandchild of the one the host started (found at ``ready``,
+        before any plugin code ran)."""
+        if self.proc is None:
+            return None
+        return self._plugin_pid or self.proc.pid
 
     @property
     def alive(self) -> bool:
@@ -365,6 +365,10 @@ class WorkerClient:
             "was not ready after",
         )
         self.protections = [*ready.get("protections", []), "kill-on-timeout"]
+        self._plugin_pid = None
+        if "pidns" in self.protections and self.proc is not None:
+            tree = descendants(self.proc.pid)  # the namespace's PID 1, then the worker
+            self._plugin_pid = tree[1] if len(tree) == 2 else None
         self.missing = list(ready.get("missing", []))
         if self.missing and self.starts == 1:
             LOGGER.warning(

@@ -273,7 +273,7 @@ class WorkerProcess:
         try:
             self.channel.send_bytes(frame(text.encode()))
         finally:
-            os._exit(EXIT_MEMORY)
+            self.exit(EXIT_MEMORY)
 
 
 def _json_id(ident: Any) -> str:
