@@ -80,3 +80,25 @@ def test_doctor_does_not_believe_a_worker_that_claims_its_sandbox(
     assert any(
         f["kind"] == "protection" and "files-read" in f["message"] for f in doctor["findings"]
     )
+
+
+SIMPLE = """
+def hello() -> str:
+    '''Say hello.'''
+    return "hello"
+
+@hookimpl
+def jaf_tools():
+    return [hello]
+"""
+
+
+def test_doctor_shows_how_a_plugins_processes_are_bound(home: Path, site: Site) -> None:
+    site.plugin("bound", code=SIMPLE)  # requests nothing: enabled at once
+    (home / "config.toml").write_text('[host]\nisolation = "process"\n')
+    doctor = json.loads(run_cli("doctor", "--json", site=site, home=home).stdout)
+    [entry] = [p for p in doctor["plugins"] if p["name"] == "bound"]
+    bound = [p for p in entry["protections"] if p in ("pidns", "subreaper")]
+    assert len(bound) == 1, entry["protections"]
+    why_not = [m for m in entry["missing"] if m.startswith("pidns: ")]
+    assert bool(why_not) == (bound == ["subreaper"]), entry["missing"]

@@ -130,6 +130,7 @@ def plugin_report(
     *,
     isolation: str,
     protections: list[str],
+    missing: list[str] | None = None,
 ) -> dict[str, Any]:
     """One plugin in ``doctor --json``: its ``list`` object, its runtime status, and the
     ``problem`` (None when nothing is wrong: disabled by choice is not a problem)."""
@@ -146,8 +147,19 @@ def plugin_report(
     data["problem"] = problem
     data["isolation"] = isolation
     data["protections"] = protections
+    # what its worker could not apply, and why ("pidns: ..." when the subreaper binds
+    # its processes instead)
+    data["missing"] = list(missing or [])
     data["integrations"] = health
     return data
+
+
+def missing_protections(loaded: LoadedPlugin | None) -> list[str]:
+    """What a running plugin's worker reported it could not apply, with the reason."""
+    from jafhost.runtime.isolation.launch import worker_of
+
+    worker = worker_of(loaded) if loaded is not None else None
+    return list(worker.missing) if worker is not None else []
 
 
 def installation_finding(installed: FilesCheck) -> list[Finding]:
@@ -235,6 +247,7 @@ async def diagnose(runtime: Runtime) -> dict[str, Any]:
                     health,
                     isolation=runtime.isolation_of(view.name),
                     protections=runtime.protections(view.name) if running else [],
+                    missing=missing_protections(runtime.plugins.get(view.name)),
                 )
             )
         found = (
