@@ -319,7 +319,8 @@ def test_killing_the_host_kills_its_workers(site: Site, make_host: MakeHost) -> 
                 # a busy worker: it will not notice its pipe closing, only PDEATHSIG stops it
                 busy = asyncio.create_task(host.call("boxed.spin", {{}}, timeout=60))
                 await asyncio.sleep(0.3)
-                print(worker_of(host.loaded("boxed")).pid, flush=True)
+                worker = worker_of(host.loaded("boxed"))
+                print(worker.pid, worker.plugin_pid, flush=True)
                 await busy
 
         asyncio.run(main())
@@ -328,16 +329,18 @@ def test_killing_the_host_kills_its_workers(site: Site, make_host: MakeHost) -> 
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout is not None
-        pid = int(child.stdout.readline())
-        assert not gone(pid, 0)
+        pid, inner = (int(word) for word in child.stdout.readline().split())
+        assert not gone(pid, 0) and not gone(inner, 0)
         child.kill()  # SIGKILL: no clean-up code runs in the host
         child.wait(10)
         assert gone(pid), f"worker {pid} outlived its host"
+        assert gone(inner), f"the plugin's process {inner} outlived its host"
     finally:
         child.kill()
         child.wait()
-        if "pid" in locals() and not gone(pid, 0):
-            os.kill(pid, 9)
+        for left in (locals().get("pid"), locals().get("inner")):
+            if left is not None and not gone(left, 0):
+                os.kill(left, 9)
 
 
 # -- what the worker may see and touch -----------------------------------------------------
