@@ -350,12 +350,6 @@ def jaf_tools():
 '''
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a worker may fork() (no run grant needed) and the child may setsid(): it leaves "
-    "the process group the host kills, PR_SET_PDEATHSIG is cleared on fork, so plugin code "
-    "keeps running after the host exits ('No worker outlives the host')",
-)
 @pytest.mark.skipif(not LINUX, reason="Linux workers")
 def test_no_plugin_code_runs_after_the_host_exits(home: Path, site: Site) -> None:
     site.plugin("orphan", code=ORPHAN)

@@ -258,7 +258,7 @@ def echo(text: str) -> int:
 
 
 def pid() -> int:
-    return os.getpid()
+    return int(os.readlink("/proc/self"))  # as the host sees it (getpid() is the PID namespace's)
 
 
 @hookimpl

@@ -17,9 +17,13 @@ def doctor(as_json: JsonOption = False) -> None:
     plugins waiting for approval, grants naming missing paths, unknown keys in a
     plugin's config table and problems with config.toml.
 
-    --json: {"ok", "plugins": [...], "findings": [{"kind", "message", "plugin", "fix"}],
-    "warnings": [the warning lines]}; kinds: invalid-config, needs-approval, missing-path,
-    unknown-config-key, host.
+    --json: {"ok", "installation": {"status", "detail", "changed", ...}, "proofs":
+    {"status", "detail", "checks": [{"protection", "attempt", "proven", "expected",
+    "evidence"}]} (a probe worker's attempts, checked by the host), "plugins": [...],
+    "findings": [{"kind", "message", "plugin", "fix"}], "warnings": [the warning lines]};
+    kinds: invalid-config, needs-approval, missing-path, unknown-config-key, host,
+    installation (jafhost's own files differ from its RECORD: no worker starts),
+    protection (a probe worker got past a restriction this kernel should enforce).
     """
     import asyncio
 
@@ -47,6 +51,21 @@ def doctor(as_json: JsonOption = False) -> None:
             )
         console = make_console()
         console.print(table)
+        installed = report.get("installation") or {}
+        if installed:
+            line = f"jafhost's files: {installed['status']}: {installed['detail']}"
+            console.print(line, markup=False)
+        proofs = report.get("proofs") or {}
+        if proofs:
+            console.print(
+                f"worker protections: {proofs['status']}: {proofs['detail']}", markup=False
+            )
+            for check in proofs.get("checks", []):
+                verdict = "proven" if check["proven"] else "NOT proven"
+                text = (
+                    f"  {verdict}: {check['protection']}: {check['attempt']} ({check['evidence']})"
+                )
+                console.print(text, markup=False)
         count = len(problems) + (0 if report["ok"] or problems else 1)
         console.print(f"{count} problem(s)" if count else "no problems found", markup=False)
     if not report["ok"]:

@@ -1,4 +1,6 @@
-"""What ``doctor`` reports besides each plugin's status: findings worth a warning.
+"""What ``doctor`` reports besides each plugin's status: findings worth a warning, the
+check of jafhost's own files (``installed_files``) and the protections a probe worker
+could not get past (``proofs``: shown by ground truth, not by the worker's word).
 
 A finding is a state the user may want to act on, not a failure of a plugin: a plugin
 waiting for approval, a grant naming a path that does not exist, a key in a plugin's
@@ -16,14 +18,27 @@ from typing import TYPE_CHECKING, Any
 
 from jafhost.home.paths import HomeLayout
 from jafhost.home.state import PluginRecord, State
+from jafhost.host.proofs import Proofs, prove
 from jafhost.host.views import PluginView, plugin_views
 from jafhost.runtime.lifecycle import LoadedPlugin
+from jafhost.security import installed_files
+from jafhost.security.installed_files import FilesCheck
 
 if TYPE_CHECKING:
     from jafhost.host.runtime import Runtime
 
-KINDS = ("invalid-config", "needs-approval", "missing-path", "unknown-config-key", "host")
-"""``kind`` of a finding: ``host`` is something the host repaired on its own."""
+KINDS = (
+    "invalid-config",
+    "needs-approval",
+    "missing-path",
+    "unknown-config-key",
+    "host",
+    "installation",
+    "protection",
+)
+"""``kind`` of a finding: ``host`` is something the host repaired on its own;
+``installation``: jafhost's own files differ from its ``RECORD`` (no worker starts);
+``protection``: a probe worker got past a restriction this kernel should enforce."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +130,7 @@ def plugin_report(
     *,
     isolation: str,
     protections: list[str],
+    missing: list[str] | None = None,
 ) -> dict[str, Any]:
     """One plugin in ``doctor --json``: its ``list`` object, its runtime status, and the
     ``problem`` (None when nothing is wrong: disabled by choice is not a problem)."""
@@ -131,8 +147,38 @@ def plugin_report(
     data["problem"] = problem
     data["isolation"] = isolation
     data["protections"] = protections
+    # what its worker could not apply, and why ("pidns: ..." when the subreaper binds
+    # its processes instead)
+    data["missing"] = list(missing or [])
     data["integrations"] = health
     return data
+
+
+def missing_protections(loaded: LoadedPlugin | None) -> list[str]:
+    """What a running plugin's worker reported it could not apply, with the reason."""
+    from jafhost.runtime.isolation.launch import worker_of
+
+    worker = worker_of(loaded) if loaded is not None else None
+    return list(worker.missing) if worker is not None else []
+
+
+def installation_finding(installed: FilesCheck) -> list[Finding]:
+    """A changed jafhost installation: every process-isolated plugin is unavailable."""
+    if installed.ok:
+        return []
+    return [
+        Finding(
+            "installation",
+            f"{installed.detail}: no worker process is started until jafhost is reinstalled",
+            fix="pip install --force-reinstall --no-deps jafhost",
+        )
+    ]
+
+
+def protection_finding(proofs: Proofs | None) -> list[Finding]:
+    """A worker protection this kernel offers that the probe worker got past."""
+    problem = proofs.problem if proofs is not None else None
+    return [] if problem is None else [Finding("protection", problem)]
 
 
 def findings(
@@ -156,11 +202,20 @@ def findings(
 
 
 def summary(
-    config_problem: str | None, report: list[dict[str, Any]], found: list[Finding]
+    config_problem: str | None,
+    report: list[dict[str, Any]],
+    found: list[Finding],
+    installed: FilesCheck | None = None,
+    proofs: Proofs | None = None,
 ) -> dict[str, Any]:
     """The ``doctor --json`` object."""
     return {
-        "ok": config_problem is None and not any(r["problem"] for r in report),
+        "ok": config_problem is None
+        and not any(r["problem"] for r in report)
+        and (installed is None or installed.ok)
+        and (proofs is None or proofs.problem is None),
+        "installation": installed.to_json() if installed is not None else None,
+        "proofs": proofs.to_json() if proofs is not None else None,
         "plugins": report,
         "findings": [f.to_json() for f in found],
         "warnings": list(dict.fromkeys(f.message for f in found)),
@@ -171,6 +226,8 @@ async def diagnose(runtime: Runtime) -> dict[str, Any]:
     """``Host.doctor``: start everything enabled (unless ``config.toml`` is unusable),
     report each plugin and the findings, and stop everything again."""
     config_problem = runtime.config.problem()
+    installed = installed_files.check()
+    proofs = await prove()  # before any plugin starts: the probe worker is the only one
     if config_problem is None:
         await runtime.activate_all()
     try:
@@ -190,11 +247,21 @@ async def diagnose(runtime: Runtime) -> dict[str, Any]:
                     health,
                     isolation=runtime.isolation_of(view.name),
                     protections=runtime.protections(view.name) if running else [],
+                    missing=missing_protections(runtime.plugins.get(view.name)),
                 )
             )
-        found = findings(
-            runtime.store.warnings, config_problem, views, state, runtime.layout, runtime.plugins
+        found = (
+            installation_finding(installed)
+            + protection_finding(proofs)
+            + findings(
+                runtime.store.warnings,
+                config_problem,
+                views,
+                state,
+                runtime.layout,
+                runtime.plugins,
+            )
         )
-        return summary(config_problem, report, found)
+        return summary(config_problem, report, found, installed, proofs)
     finally:
         await runtime.deactivate_all()

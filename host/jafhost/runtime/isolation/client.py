@@ -1,13 +1,15 @@
 """Process isolation, host side: the pipe client of one plugin's worker process.
 
-A ``WorkerClient`` spawns ``python -m jafhost.runtime.isolation.worker`` from a
+A ``WorkerClient`` spawns the worker (``python -I -S -c BOOT``: see ``BOOT``) from a
 ``WorkerSpec`` (the plugin, its grants, folders and limits) and sends it requests one at
 a time over a dedicated pipe pair (``protocol``). A cancelled request (the router's time
 limit) kills the worker; a worker that dies fails the request in flight with how it
 ended (``exits``); a worker that sends anything but exactly one reply per request (and
 the notices it may send) is stopped as untrustworthy and fails the request in flight
 (``pipe``); either way the next request starts a new worker with the grants at that
-moment. No worker outlives the host. Details: docs/architecture.md, "The worker
+moment. No worker outlives the host, and no process a plugin starts outlives its worker
+(``process_tree``); the worker's output reaches the host's stderr through a pipe the
+host owns (``output``). Details: docs/architecture.md, "The worker
 conversation", and docs/security.md, "Process isolation".
 """
 
@@ -20,7 +22,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -30,11 +31,14 @@ from jafhost.discovery.folders import own_folders
 from jafhost.errors import ToolError
 from jafhost.runtime.isolation.exits import describe_exit
 from jafhost.runtime.isolation.lock import RequestLock
+from jafhost.runtime.isolation.output import OutputCopy, stderr_fd
 from jafhost.runtime.isolation.pipe import Pipe, PipeClosed, ProtocolViolation, TooLarge
 from jafhost.runtime.isolation.protocol import MB, FrameTooLarge, error_from_json
 from jafhost.runtime.isolation.spec import WorkerSpec
+from jafhost.security import installed_files
 from jafhost.security.guard import CURRENT_PLUGIN
 from jafhost.security.sandbox import worker_env
+from jafhost.security.sandbox.process_tree import descendants, kill_tree
 
 LOGGER = logging.getLogger("jafhost")
 
@@ -51,6 +55,16 @@ SPIN_SECONDS = 100e-6 if _cpus() > 1 else 0.0
 a small call answers within tens of microseconds, faster than a loop wake-up. Never on
 a single CPU, where polling would only keep the worker from running."""
 _LIVE: weakref.WeakSet[WorkerClient] = weakref.WeakSet()
+
+BOOT = (
+    "import os, sys; "
+    "given = [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]; "
+    "sys.path[:] = given + [p for p in sys.path if p not in given]; "
+    "from jafhost.runtime.isolation.worker import main; main()"
+)
+"""The worker's program. ``-I -S`` (isolated, no ``site``): no ``.pth`` file, no user
+site, no ``PYTHON*`` variable acts before the sandbox; the import path is the one the
+host computed (``import_path``), passed as ``PYTHONPATH`` and set here explicitly."""
 
 
 class WorkerError(ToolError):
@@ -86,6 +100,8 @@ class WorkerClient:
         self.spec = spec
         self.on_notice = on_notice
         self.proc: subprocess.Popen[bytes] | None = None
+        self._output: OutputCopy | None = None
+        self._plugin_pid: int | None = None
         self.protections: list[str] = []
         self.missing: list[str] = []
         self.started: dict[str, Any] | None = None
@@ -114,12 +130,28 @@ class WorkerClient:
         return self.proc.pid if self.proc is not None else None
 
     @property
+    def plugin_pid(self) -> int | None:
+        """The process running the plugin's code, as the host sees it: in a PID
+        namespace, the grandchild of the one the host started (found at ``ready``,
+        before any plugin code ran)."""
+        if self.proc is None:
+            return None
+        return self._plugin_pid or self.proc.pid
+
+    @property
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
     # -- process ---------------------------------------------------------------------
 
     def _spawn(self) -> None:
+        installed = installed_files.check()
+        if not installed.ok:  # jafhost itself applies the sandbox: changed, it may not
+            raise WorkerError(
+                f"plugin {self.plugin}: no worker is started: {installed.detail} "
+                "(reinstall jafhost)",
+                plugin=self.plugin,
+            )
         grants = list(self.spec.grants())
         sandbox = self.spec.sandbox(grants)
         self.spec.data_dir.mkdir(parents=True, exist_ok=True)
@@ -130,25 +162,24 @@ class WorkerClient:
             grants, str(self.spec.cache_dir), paths=self.spec.paths, own=own_folders(self.spec.info)
         )
         env["JAFHOST_WORKER_FDS"] = f"{child_read},{child_write}"
-        env["PYTHONUNBUFFERED"] = "1"
-        try:
-            stdout: int = sys.stderr.fileno()
-        except (AttributeError, OSError, ValueError):
-            stdout = subprocess.DEVNULL
+        out_read, out_write = os.pipe()
         try:
             self.proc = subprocess.Popen(
-                [self.spec.python, "-B", "-m", "jafhost.runtime.isolation.worker"],
+                [self.spec.python, "-I", "-S", "-B", "-u", "-c", BOOT],
                 env=env,
                 cwd=str(self.spec.data_dir),
                 stdin=subprocess.DEVNULL,
-                stdout=stdout,
+                stdout=out_write,
+                stderr=out_write,
                 pass_fds=(child_read, child_write),
                 start_new_session=True,
             )
         except BaseException:
-            for fd in (child_read, child_write, host_read, host_write):
+            for fd in (child_read, child_write, host_read, host_write, out_read, out_write):
                 os.close(fd)
             raise
+        os.close(out_write)
+        self._output = OutputCopy(out_read, stderr_fd(), self.plugin)
         os.close(child_read)
         os.close(child_write)
         os.set_blocking(host_read, False)
@@ -163,6 +194,8 @@ class WorkerClient:
             "sandbox": sandbox.to_json(),
             "info": self.spec.info.to_json(),
             "max_frame": self.max_frame,
+            "site_dirs": list(self.spec.site_dirs),
+            "pidns": self.spec.pidns,
         }
 
     @property
@@ -171,10 +204,13 @@ class WorkerClient:
         return self.spec.max_result_mb * MB
 
     def kill(self, reason: str | None = None) -> str | None:
-        """SIGKILL the worker's process group and reap it; returns how it ended."""
+        """SIGKILL the worker, every process below it and its process group, and reap
+        it; returns how it ended."""
         proc = self.proc
         if proc is None:
             return self.last_exit
+        if proc.poll() is None:  # not reaped: its pid, and its children's, are still its
+            kill_tree(proc.pid)
         # the whole group, even if its leader already ended: programs it started too
         # (a process group id is not reused while any member is alive)
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -196,6 +232,9 @@ class WorkerClient:
     def _close(self) -> None:
         if self._pipe is not None:
             self._pipe.close()
+        if self._output is not None:
+            self._output.close()
+            self._output = None
 
     def _ended(self, during: str) -> WorkerError:
         """The worker is gone (or closed its pipe): reap it and say how it ended."""
@@ -326,6 +365,10 @@ class WorkerClient:
             "was not ready after",
         )
         self.protections = [*ready.get("protections", []), "kill-on-timeout"]
+        self._plugin_pid = None
+        if "pidns" in self.protections and self.proc is not None:
+            tree = descendants(self.proc.pid)  # the namespace's PID 1, then the worker
+            self._plugin_pid = tree[1] if len(tree) == 2 else None
         self.missing = list(ready.get("missing", []))
         if self.missing and self.starts == 1:
             LOGGER.warning(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from jafhost.discovery.folders import own_folders
 from jafhost.security.sandbox import SandboxSpec
+from jafhost.security.sandbox.env import host_paths, site_dirs
 
 if TYPE_CHECKING:
     from jafhost.discovery.records import PluginInfo
@@ -37,8 +38,14 @@ class WorkerSpec:
     cpu_seconds: int = 120
     max_result_mb: int = 64
     """The longest message either side sends or accepts (``[host] max_result_mb``)."""
-    paths: list[str] = field(default_factory=lambda: list(sys.path))
+    paths: list[str] = field(default_factory=host_paths)
     python: str = sys.executable
+    site_dirs: list[str] = field(default_factory=site_dirs)
+    """The folders whose ``.pth`` files the worker processes once sandboxed (the host's
+    site folders)."""
+    pidns: bool = True
+    """Bind the plugin's processes with a PID namespace where one can be made (False:
+    always the subreaper, the fallback elsewhere)."""
     schema_file: Path | None = None
     """Where the plugin's config JSON Schema is recorded when it starts (None: nowhere)."""
 

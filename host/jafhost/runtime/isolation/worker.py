@@ -1,9 +1,13 @@
-"""The worker process of a process-isolated plugin:
-``python -m jafhost.runtime.isolation.worker``.
+"""The worker process of a process-isolated plugin: ``python -I -S -c BOOT``, ``BOOT``
+setting the ``sys.path`` the host computed and calling ``main`` (``-I -S``: no ``site``
+processing, so no ``.pth`` file runs before the sandbox; ``client.BOOT``).
 
 ``main`` reads the ``init`` message from the pipe pair the host passed
-(``JAFHOST_WORKER_FDS``), applies the sandbox (``jafhost.security.sandbox.apply``), arms
-the audit guard with every thread attributed to the plugin and answers ``ready``;
+(``JAFHOST_WORKER_FDS``), binds every process the plugin may start to the worker
+(``process_tree.contain``: a PID namespace, else a child subreaper), applies the sandbox
+(``jafhost.security.sandbox.apply``), arms the audit guard with every thread attributed
+to the plugin, processes the host's site folders (their ``.pth`` files run sandboxed,
+as the plugin) and answers ``ready``;
 ``WorkerProcess`` then starts the plugin exactly as in process (``lifecycle.start``) and
 serves the host's requests (``start``, ``call``, ``event``, ``hook``, ``ping``,
 ``stop``) one at a time, with ``emit`` and ``denied`` notices in between.
@@ -41,6 +45,8 @@ class WorkerProcess:
         self.tools: dict[str, Any] = {}
         self.hook_timeout = 10.0
         self.cpu_seconds = spec.cpu_seconds
+        self.before_exit: Any = None
+        """Called before the worker exits (kills the descendants a subreaper holds)."""
 
     @property
     def loop(self) -> Any:
@@ -223,7 +229,7 @@ class WorkerProcess:
         while True:
             message = self.channel.receive()
             if message is None:  # the host closed the pipe: it is gone or done with us
-                os._exit(0)
+                self.exit(0)
             ident = message.get("id")
             arm_cpu(self.cpu_seconds)
             try:
@@ -244,7 +250,16 @@ class WorkerProcess:
                 error = error_to_json(exc, with_traceback=False)
                 self.channel.send({"id": ident, "ok": False, "error": error})
             if message.get("op") == "stop":
-                os._exit(0)
+                self.exit(0)
+
+    def exit(self, status: int) -> None:
+        """End the worker, and every process the plugin started, now."""
+        if self.before_exit is not None:
+            try:
+                self.before_exit()
+            finally:
+                os._exit(status)
+        os._exit(status)
 
     def _too_large(self) -> str:
         limit = self.channel.limit // MB
@@ -258,7 +273,7 @@ class WorkerProcess:
         try:
             self.channel.send_bytes(frame(text.encode()))
         finally:
-            os._exit(EXIT_MEMORY)
+            self.exit(EXIT_MEMORY)
 
 
 def _readable(exc: BaseException) -> BaseException:
@@ -286,6 +301,29 @@ def _attribute_everything(name: str) -> None:
     guard.CURRENT_PLUGIN.set(name)
 
 
+def _contain(spec: Any, protocol: tuple[int, int], allow_pidns: bool) -> Any:
+    """Bind the plugin's future processes to this worker (see ``process_tree``); in a
+    PID namespace this returns in a new process, the worker from then on."""
+    from jafhost.security.sandbox import SandboxError, process_tree
+
+    if not sys.platform.startswith("linux"):
+        return process_tree.Containment("none", ["pidns, subreaper: not Linux"])
+    try:
+        return process_tree.contain(spec.parent_pid, protocol, allow_pidns=allow_pidns)
+    except (SandboxError, OSError) as exc:
+        return process_tree.Containment("none", [f"pidns, subreaper: {exc}"])
+
+
+def _process_site_dirs(folders: list[str]) -> None:
+    """What ``site`` would have done at start-up, now that the sandbox and the guard are
+    in force: each site folder's ``.pth`` files run as the plugin's code (path entries,
+    editable installs' import hooks)."""
+    import site
+
+    for folder in folders:
+        site.addsitedir(folder)
+
+
 def main() -> None:
     started = time.perf_counter()
     marks: dict[str, float] = {}
@@ -304,11 +342,17 @@ def main() -> None:
     channel.limit = int(init.get("max_frame") or channel.limit)
     marks["init"] = time.perf_counter()
 
+    from dataclasses import replace
+
     from jafhost.security import sandbox
 
     spec = sandbox.SandboxSpec.from_json(init["sandbox"])
-    os.chdir(spec.data_dir)
     marks["imports"] = time.perf_counter()
+    tree = _contain(spec, (read_fd, write_fd), bool(init.get("pidns", True)))
+    marks["contained"] = time.perf_counter()
+    if tree.kind == "pidns":  # the host is not our parent any more: the namespace's PID 1 is
+        spec = replace(spec, parent_pid=0)
+    os.chdir(spec.data_dir)
     applied = sandbox.apply(spec)
     marks["sandbox"] = time.perf_counter()
 
@@ -318,19 +362,24 @@ def main() -> None:
     guard.set_policy(applied.policy)
     guard.install()
     _attribute_everything(spec.plugin)
-    import pydantic  # noqa: F401  (what every plugin's tools need; imported under the sandbox)
-
     from jafhost.discovery.records import PluginInfo
 
     worker = WorkerProcess(channel, spec.plugin, spec, PluginInfo.from_json(init["info"]))
+    worker.before_exit = tree.end
     guard.on_denied(worker.denied)
+    _process_site_dirs([str(d) for d in init.get("site_dirs", [])])
+    import pydantic  # noqa: F401  (what every plugin's tools need; imported under the sandbox)
+
     marks["guard"] = time.perf_counter()
+    protections = [*applied.protections]
+    if tree.kind != "none":
+        protections.append(tree.kind)
     channel.send(
         {
             "op": "ready",
             "pid": os.getpid(),
-            "protections": [*applied.protections, "audit-guard"],
-            "missing": applied.missing,
+            "protections": [*protections, "audit-guard", "site-after-sandbox"],
+            "missing": [*tree.missing, *applied.missing],
             "seconds": time.perf_counter() - started,
             "marks": {k: v - started for k, v in marks.items()},
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import site
 import sys
 from collections.abc import Iterable, Mapping
 
@@ -16,20 +17,56 @@ ENV_NET = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDL
 variables (``HTTPS_PROXY`` ...) can hold credentials: only when granted by ``env``."""
 
 
+def site_dirs() -> list[str]:
+    """The host's site folders (``site.getsitepackages()``, and the user's when the host
+    uses it): the folders whose ``.pth`` files a worker processes, after its sandbox is
+    applied (the worker itself starts with ``-I -S``, so nothing runs before)."""
+    found = list(site.getsitepackages())
+    if site.ENABLE_USER_SITE:
+        found.append(site.getusersitepackages())
+    return [d for d in dict.fromkeys(found) if os.path.isabs(d) and os.path.isdir(d)]
+
+
+def program_folder() -> str | None:
+    """The real folder of the embedding program's script (``sys.path[0]`` when the host
+    runs as ``python script.py``): it often holds the program's ``.env``, so it is no
+    part of a worker's import path. None when ``__main__`` has no file."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if not isinstance(path, str) or getattr(main, "__spec__", None) is not None:
+        return None  # ``python -m`` (its folder is not on the path) or an interactive host
+    return os.path.realpath(os.path.dirname(os.path.abspath(path)))
+
+
+def host_paths() -> list[str]:
+    """The host's ``sys.path``, and the folder jafhost itself is imported from if it is
+    not on it (an import-hook editable install): the worker imports jafhost before it
+    processes any ``.pth`` file, so it must find it on this path alone."""
+    package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    root = os.path.dirname(package)
+    found = list(sys.path)
+    if not any(e and os.path.realpath(e) == os.path.realpath(root) for e in found):
+        found.append(root)
+    return found
+
+
 def import_path(paths: Iterable[str] | None = None, own: Iterable[str] = ()) -> list[str]:
-    """The host's import path for the worker's ``PYTHONPATH``: absolute, existing
-    entries, without the host's working folder (which may be the user's home) unless
-    it is one of ``own`` (a folder plugin's own plugin folder), which always ends the
-    path (appended, as in the host, so nothing in it shadows an installed module)."""
+    """The worker's explicit ``sys.path``, from the host's: absolute, existing entries,
+    without the host's working folder (which may be the user's home) or the embedding
+    program's folder (see ``program_folder``; a site folder is always kept) unless it is
+    one of ``own`` (a folder plugin's own plugin folder), which always ends the path
+    (appended, as in the host, so nothing in it shadows an installed module). The folder
+    jafhost itself is imported from is always on it: the worker imports jafhost before
+    it processes any ``.pth`` file, so an editable install of the host keeps working."""
     cwd = os.path.realpath(os.getcwd())  # however the path names it: a link leads there too
+    program = program_folder()
+    keep = {os.path.realpath(d) for d in site_dirs()}
     mine = [entry for entry in own if entry and os.path.isabs(entry)]
     found: list[str] = []
     for entry in sys.path if paths is None else paths:
+        real = os.path.realpath(entry) if entry and os.path.isabs(entry) else ""
         usable = (
-            entry
-            and os.path.isabs(entry)
-            and os.path.exists(entry)
-            and os.path.realpath(entry) != cwd
+            real and os.path.exists(entry) and real != cwd and (real != program or real in keep)
         )
         if usable and entry not in found and entry not in mine:
             found.append(entry)

@@ -95,7 +95,7 @@ def plan(spec: SandboxSpec, features: Features | None = None) -> list[str]:
         "no-core-dumps",
     ]
     if not sys.platform.startswith("linux"):
-        return [*out, "audit-guard", "kill-on-timeout"]
+        return [*out, "audit-guard", "site-after-sandbox", "kill-on-timeout"]
     out.append("pdeathsig")
     if not spec.has_net and found.netns:
         out.append("netns")
@@ -111,5 +111,6 @@ def plan(spec: SandboxSpec, features: Features | None = None) -> list[str]:
         out.append("caps-dropped")
     if found.seccomp:
         out.append("seccomp")
-    out += ["audit-guard", "kill-on-timeout"]
+    out.append("pidns" if found.netns else "subreaper")  # the same namespaces a netns needs
+    out += ["audit-guard", "site-after-sandbox", "kill-on-timeout"]
     return out

@@ -17,11 +17,9 @@ from jafhost.security.sandbox.kernel import (
     PR_SET_NO_NEW_PRIVS,
     PR_SET_PDEATHSIG,
     check,
-    has_cap,
     libc,
     prctl,
     read_int,
-    status_field,
 )
 
 
@@ -36,14 +34,40 @@ def no_new_privs() -> None:
     check(prctl(PR_SET_NO_NEW_PRIVS, 1), "prctl(PR_SET_NO_NEW_PRIVS)")
 
 
+PR_CAPBSET_READ = 23
+
+
+def _capabilities() -> tuple[int, int, int]:
+    """This process's effective, permitted and inheritable sets, from ``capget`` (not
+    ``/proc/self/status``: in a PID namespace ``/proc/self`` is not the path Landlock
+    was told is the worker's own)."""
+    header = ctypes.create_string_buffer(struct.pack("=Ii", LINUX_CAPABILITY_VERSION_3, 0), 8)
+    data = ctypes.create_string_buffer(24)
+    check(libc().capget(header, data), "capget")
+    low = struct.unpack_from("=III", data.raw, 0)
+    high = struct.unpack_from("=III", data.raw, 12)
+    eff, perm, inh = (low[i] | high[i] << 32 for i in range(3))
+    return eff, perm, inh
+
+
+def _last_cap() -> int:
+    last = read_int("/proc/sys/kernel/cap_last_cap")
+    if last is not None:
+        return last
+    cap = 0
+    while prctl(PR_CAPBSET_READ, cap + 1) >= 0:  # EINVAL past the last one
+        cap += 1
+    return cap
+
+
 def drop_capabilities() -> bool:
     """Drop every capability (for good: bounding set first). False if there were none."""
-    text = status_field("CapEff") or "0"
-    bounding = status_field("CapBnd") or "0"
-    if int(text, 16) == 0 and int(bounding, 16) == 0:
+    eff, perm, inh = _capabilities()
+    last = _last_cap()
+    bounding = any(prctl(PR_CAPBSET_READ, cap) == 1 for cap in range(last + 1))
+    if not (eff or perm or inh or bounding):
         return False
-    last = read_int("/proc/sys/kernel/cap_last_cap") or 40
-    if has_cap(CAP_SETPCAP):  # needed to shrink the bounding set
+    if eff >> CAP_SETPCAP & 1:  # needed to shrink the bounding set
         for cap in range(last + 1):
             prctl(PR_CAPBSET_DROP, cap)
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)

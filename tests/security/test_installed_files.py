@@ -1,0 +1,135 @@
+"""The host checks its own installed files against its ``RECORD`` before starting workers.
+
+A plugin that could write one of jafhost's files (the issue's attack: a hard link to
+``jafhost/security/sandbox/__init__.py`` in a folder it may write, appended to through
+the link) would disarm every worker's sandbox. The test installs a real wheel of jafhost
+with ``pip install --no-deps --target`` (built once per session), runs the real CLI from
+that copy, changes one file through a hard link, and checks ground truth: the plugin's
+tool never runs (its marker file is not written), the call fails naming the file, and
+``doctor`` names it. An editable install is reported unverified, never failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import Site, run_cli
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux workers")
+ROOT = Path(__file__).resolve().parents[2]
+CHANGED = "jafhost/security/sandbox/__init__.py"
+
+MARKER = """
+from jafhost import PluginContext
+
+def touch(ctx: PluginContext) -> str:
+    '''Leave a mark in the plugin's own data folder: proof the tool ran.'''
+    (ctx.data_dir / "ran.txt").write_text("ran")
+    return "touched"
+
+@hookimpl
+def jaf_tools():
+    return [touch]
+"""
+
+
+@pytest.fixture(scope="session")
+def installed_jafhost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """jafhost as pip installs it from its wheel (with a RECORD), built once."""
+    base = tmp_path_factory.mktemp("jafhost-wheel")
+    wheels, target = base / "wheels", base / "target"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    built = subprocess.run(
+        [*pip, "wheel", "--no-deps", "-w", str(wheels), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if built.returncode != 0:
+        pytest.skip(f"cannot build jafhost's wheel here: {built.stderr.strip()[-300:]}")
+    [wheel] = wheels.glob("jafhost-*.whl")
+    installed = subprocess.run(
+        [*pip, "install", "--no-deps", "--no-compile", "--target", str(target), str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert installed.returncode == 0, installed.stderr
+    yield target
+
+
+@pytest.fixture
+def copy(installed_jafhost: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the installed jafhost (the test may change it)."""
+    target = tmp_path / "installed"
+    shutil.copytree(installed_jafhost, target)
+    return target
+
+
+def jafhost(copy: Path, site: Site, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI of the installed copy (first on the path), plugins from ``site``."""
+    environment = {k: v for k, v in os.environ.items() if k not in ("JAFHOST_DEBUG", "PYTHONPATH")}
+    environment.update(
+        PYTHONPATH=os.pathsep.join([str(copy), str(site.root)]), JAFHOST_HOME=str(home)
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "jafhost", *args],
+        cwd=home,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_a_changed_jafhost_file_stops_every_worker(
+    copy: Path, site: Site, home: Path, tmp_path: Path
+) -> None:
+    site.plugin("marker", code=MARKER)  # requests nothing: enabled at once
+    (home / "config.toml").write_text('[host]\nisolation = "process"\n')
+    ran_file = home / "plugins" / "marker" / "data" / "ran.txt"
+
+    doctor = json.loads(jafhost(copy, site, home, "doctor", "--json").stdout)
+    assert doctor["installation"]["status"] == "verified", doctor["installation"]
+    assert doctor["ok"]
+    first = jafhost(copy, site, home, "call", "marker.touch")
+    assert first.returncode == 0, first.stderr
+    assert ran_file.exists()  # the copy runs workers while unchanged
+    ran_file.unlink()
+
+    writable = tmp_path / "plugin-data"  # a folder a plugin may write
+    writable.mkdir()
+    link = writable / "sandbox.py"
+    os.link(copy / CHANGED, link)
+    with open(link, "a") as f:
+        f.write("\n# appended through a hard link\n")
+
+    called = jafhost(copy, site, home, "call", "marker.touch")
+    assert called.returncode == 1
+    assert CHANGED in called.stderr and "differs from its RECORD" in called.stderr
+    assert not ran_file.exists(), "a worker ran with a changed jafhost"
+    report = jafhost(copy, site, home, "doctor", "--json")
+    assert report.returncode == 1
+    doctor = json.loads(report.stdout)
+    assert doctor["installation"]["status"] == "changed"
+    assert doctor["installation"]["changed"] == [CHANGED]
+    assert any(f["kind"] == "installation" and CHANGED in f["message"] for f in doctor["findings"])
+    text = jafhost(copy, site, home, "doctor")
+    assert CHANGED in text.stdout + text.stderr
+
+
+def test_an_editable_install_is_reported_unverified(home: Path, site: Site) -> None:
+    ran = run_cli("doctor", "--json", site=site, home=home)  # this checkout: editable
+    doctor = json.loads(ran.stdout)
+    assert doctor["installation"]["status"] == "unverified"
+    assert "editable install" in doctor["installation"]["detail"]
+    assert doctor["ok"], doctor
