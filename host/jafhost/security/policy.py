@@ -46,6 +46,13 @@ NETWORK_READABLE = (
 )
 """Read by name resolution and TLS; readable for plugins granted any network access."""
 
+ENV_VISIBLE = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TERM", "TMPDIR")
+ENV_VISIBLE_PREFIXES = ("LC_", "PYTHON")
+ENV_NET_VISIBLE = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+"""Environment variables every plugin sees without an ``env`` grant (those with a ``net``
+grant also the TLS trust settings): what Python needs, as in a worker's environment
+(``sandbox/env.py``). Proxy variables can hold credentials: only when granted."""
+
 
 def real(path: str) -> str:
     return os.path.realpath(os.path.expanduser(path))
@@ -188,6 +195,13 @@ class Policy:
 
     def may_set_env(self, name: str) -> bool:
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.env)
+
+    def may_read_env(self, name: str) -> bool:
+        if name in ENV_VISIBLE or name.startswith(ENV_VISIBLE_PREFIXES):
+            return True
+        if self.net and name in ENV_NET_VISIBLE:
+            return True
+        return self.may_set_env(name)
 
     def may_run(self, program: str) -> bool:
         name = os.path.basename(program)
