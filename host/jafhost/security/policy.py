@@ -8,7 +8,9 @@ permission that would have allowed it.
 Paths are compared as resolved real paths by whole components, so ``/data/a`` does not
 cover ``/data/ab`` and neither a symlink nor ``..`` leads out of a granted folder. A
 plugin may always read and write its own data and cache folders, and read the Python
-installation and its import path (it could not import anything otherwise).
+installation and its import path (it could not import anything otherwise), but never the
+working folder, the embedding program's folder or another folder plugin's folder, even
+when they are on the import path (``private_entry``).
 """
 
 from __future__ import annotations
@@ -66,13 +68,43 @@ def covers(prefixes: tuple[str, ...], path: str) -> bool:
     return False
 
 
+_PLUGIN_FOLDERS: set[str] = set()
+
+
+def keep_private(folders: Iterable[str]) -> None:
+    """Note folder plugins' plugin folders: on the import path, yet not part of the Python
+    installation, so no plugin but their own reads them (``own_folders`` gives each its own)."""
+    _PLUGIN_FOLDERS.update(real(folder) for folder in folders)
+
+
+def program_folder() -> str | None:
+    """The folder of the script Python was started with (``sys.path[0]``, which often holds
+    the embedding program's ``.env``), or None when started with ``-m`` or ``-c``."""
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None)
+    if main is None or getattr(main, "__spec__", None) is not None or not script:
+        return None
+    return os.path.dirname(real(script))
+
+
+def private_entry(entry: str, cwd: str | None = None) -> bool:
+    """True if an import path entry is no part of the Python installation a plugin may
+    read: the working folder or a folder holding it, a folder plugin's plugin folder, the
+    embedding program's own folder (what lies under ``sys.prefix`` stays readable)."""
+    path = real(entry)
+    cwd = real(os.getcwd()) if cwd is None else cwd
+    return covers((path,), cwd) or path in _PLUGIN_FOLDERS or path == program_folder()
+
+
 def python_paths() -> list[str]:
-    """The interpreter's installation and import path: always readable."""
-    cwd = os.path.realpath(os.getcwd())  # however the path names it: a link leads there too
+    """The interpreter's installation and import path: always readable (``private_entry``
+    excepted)."""
+    cwd = real(os.getcwd())  # however the path names it: a link leads there too
     found = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     for entry in sys.path:
-        if entry and os.path.isabs(entry) and os.path.exists(entry) and real(entry) != cwd:
-            found.add(entry)
+        if entry and os.path.isabs(entry) and os.path.exists(entry):
+            if not private_entry(entry, cwd):
+                found.add(entry)
     return sorted(found)
 
 

@@ -8,6 +8,8 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 
+from jafhost.security.policy import private_entry
+
 ENV_ALWAYS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TERM")
 ENV_PREFIXES = ("LC_", "PYTHON")
 ENV_DROPPED = ("PYTHONPATH", "PYTHONSTARTUP", "PYTHONINSPECT", "PYTHONBREAKPOINT")
@@ -18,8 +20,9 @@ variables (``HTTPS_PROXY`` ...) can hold credentials: only when granted by ``env
 
 def import_path(paths: Iterable[str] | None = None, own: Iterable[str] = ()) -> list[str]:
     """The host's import path for the worker's ``PYTHONPATH``: absolute, existing
-    entries, without the host's working folder (which may be the user's home) unless
-    it is one of ``own`` (a folder plugin's own plugin folder), which always ends the
+    entries, without the host's working folder (which may be the user's home), a folder
+    holding it, the embedding program's folder or other folder plugins' folders
+    (``policy.private_entry``) unless it is one of ``own`` (a folder plugin's own plugin folder), which always ends the
     path (appended, as in the host, so nothing in it shadows an installed module)."""
     cwd = os.path.realpath(os.getcwd())  # however the path names it: a link leads there too
     mine = [entry for entry in own if entry and os.path.isabs(entry)]
@@ -29,7 +32,7 @@ def import_path(paths: Iterable[str] | None = None, own: Iterable[str] = ()) -> 
             entry
             and os.path.isabs(entry)
             and os.path.exists(entry)
-            and os.path.realpath(entry) != cwd
+            and not private_entry(entry, cwd)
         )
         if usable and entry not in found and entry not in mine:
             found.append(entry)
