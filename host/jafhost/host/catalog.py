@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 from jafhost._version import __version__
 from jafhost.discovery import discover
 from jafhost.discovery.folders import import_folders, plugin_folders, prime_import_cache
-from jafhost.security.policy import keep_private
 from jafhost.discovery.resolve import resolve_plugins
 from jafhost.errors import StateError, UsageError, quoted
+from jafhost.security.policy import keep_private
 
 if TYPE_CHECKING:
     from jafhost.discovery.records import Discovery, PluginInfo

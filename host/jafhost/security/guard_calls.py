@@ -34,7 +34,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from jafhost.security import guard
-from jafhost.security.policy import Policy
+from jafhost.security.policy import Policy, covers
 
 
 def fd_target(fd: int) -> str | None:
@@ -51,11 +51,12 @@ def fd_target(fd: int) -> str | None:
 
 def check_opened(fd: int, plugin: str, rules: Policy, write: bool, shown: Any) -> None:
     """Deny (the caller closes ``fd``) when what it is really open on is not granted."""
+    target = fd_target(fd)  # the kernel's name for it: already a real path
+    if target is None or covers(rules.write if write else rules.read, target):
+        return
     with guard.checking():
-        target = fd_target(fd)
-        if target is not None:
-            check = guard.check_write if write else guard.check_read
-            check(rules, plugin, target, f"open {os.fsdecode(shown)!s}, which leads to")
+        check = guard.check_write if write else guard.check_read
+        check(rules, plugin, target, f"open {os.fsdecode(shown)!s}, which leads to")
 
 
 def _wrap_os_open(original: Callable[..., int]) -> Callable[..., int]:

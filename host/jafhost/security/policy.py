@@ -102,9 +102,9 @@ def python_paths() -> list[str]:
     cwd = real(os.getcwd())  # however the path names it: a link leads there too
     found = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     for entry in sys.path:
-        if entry and os.path.isabs(entry) and os.path.exists(entry):
-            if not private_entry(entry, cwd):
-                found.add(entry)
+        usable = entry and os.path.isabs(entry) and os.path.exists(entry)
+        if usable and not private_entry(entry, cwd):
+            found.add(entry)
     return sorted(found)
 
 

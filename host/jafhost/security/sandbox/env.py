@@ -22,8 +22,9 @@ def import_path(paths: Iterable[str] | None = None, own: Iterable[str] = ()) -> 
     """The host's import path for the worker's ``PYTHONPATH``: absolute, existing
     entries, without the host's working folder (which may be the user's home), a folder
     holding it, the embedding program's folder or other folder plugins' folders
-    (``policy.private_entry``) unless it is one of ``own`` (a folder plugin's own plugin folder), which always ends the
-    path (appended, as in the host, so nothing in it shadows an installed module)."""
+    (``policy.private_entry``) unless it is one of ``own`` (a folder plugin's own plugin
+    folder), which always ends the path (appended, as in the host, so nothing in it
+    shadows an installed module)."""
     cwd = os.path.realpath(os.getcwd())  # however the path names it: a link leads there too
     mine = [entry for entry in own if entry and os.path.isabs(entry)]
     found: list[str] = []
