@@ -317,6 +317,7 @@ _HANDLED = frozenset(
     {
         "fcntl.ioctl",
         "glob.glob",
+        "import",
         "open",
         "os.chflags",
         "os.chmod",
@@ -482,7 +483,13 @@ def _check(event: str, args: tuple[Any, ...], plugin: str, rules: Policy) -> Non
 
 def _hook(event: str, args: tuple[Any, ...]) -> None:
     if event not in _HANDLED and event[:7] != "ctypes.":
-        return  # most events (imports, compile, exec...) concern no permission
+        return  # most events (compile, exec...) concern no permission
+    if event == "import":
+        if args[0] == "sqlite3.dbapi2":  # before it copies ``_sqlite3.connect``
+            from jafhost.security import guard_sqlite
+
+            guard_sqlite.patch_connect()
+        return
     plugin = CURRENT_PLUGIN.get()
     if plugin is None:
         if not _POLICIES:

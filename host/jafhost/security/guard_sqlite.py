@@ -14,13 +14,16 @@ set it on what it returns, and the event refuses a plugin's connection made any 
 
 from __future__ import annotations
 
-import sqlite3
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from jafhost.errors import PermissionDenied
 from jafhost.security import guard
 from jafhost.security.policy import Policy
+
+SQLITE_OK, SQLITE_DENY, SQLITE_ATTACH = 0, 1, 24
+"""SQLite's own numbers (``sqlite3.SQLITE_*``), here so the guard needs no SQLite import."""
 
 Authorizer = Callable[[int, str | None, str | None, str | None, str | None], int]
 
@@ -32,14 +35,14 @@ def authorizer(plugin: str, rules: Policy) -> Authorizer:
     def authorize(
         action: int, arg1: str | None, arg2: str | None, db: str | None, trigger: str | None
     ) -> int:
-        if action != sqlite3.SQLITE_ATTACH:
-            return sqlite3.SQLITE_OK
+        if action != SQLITE_ATTACH:
+            return SQLITE_OK
         try:
             with guard.checking():
                 guard.check_sqlite(rules, plugin, arg1 or "", "attach the database")
         except PermissionDenied:
-            return sqlite3.SQLITE_DENY  # SQLite raises "not authorized"; the denial is logged
-        return sqlite3.SQLITE_OK
+            return SQLITE_DENY  # SQLite raises "not authorized"; the denial is logged
+        return SQLITE_OK
 
     return authorize
 
@@ -62,7 +65,7 @@ def _wrap_connect(original: Callable[..., Any]) -> Callable[..., Any]:
             connection = original(*args, **kwargs)
         finally:
             state.sqlite_connect = before
-        if isinstance(connection, sqlite3.Connection):
+        if callable(getattr(connection, "set_authorizer", None)):
             connection.set_authorizer(authorizer(*found))
         return connection
 
@@ -71,7 +74,26 @@ def _wrap_connect(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def install() -> None:
-    """Wrap ``sqlite3.connect`` (``guard.install`` calls this once)."""
-    import sqlite3.dbapi2
+    """Wrap ``connect`` where SQLite is already imported (``guard.install`` calls this
+    once); else the guard calls ``patch_connect`` when ``sqlite3.dbapi2`` is first
+    imported, so a process that never uses SQLite never loads it."""
+    if "_sqlite3" in sys.modules:
+        patch_connect()
 
-    sqlite3.connect = sqlite3.dbapi2.connect = _wrap_connect(sqlite3.connect)
+
+def patch_connect() -> None:
+    """Wrap ``_sqlite3.connect`` (before ``sqlite3.dbapi2`` copies it with
+    ``from _sqlite3 import *``) and the copies already made."""
+    import _sqlite3
+
+    connect: Any = getattr(_sqlite3, "connect", None)
+    if connect is None:
+        return
+    if not getattr(connect, "_jafhost_guarded", False):
+        connect = _wrap_connect(connect)
+        connect._jafhost_guarded = True
+        _sqlite3.connect = connect
+    for name in ("sqlite3", "sqlite3.dbapi2"):
+        loaded = sys.modules.get(name)
+        if loaded is not None and hasattr(loaded, "connect"):
+            setattr(loaded, "connect", connect)  # noqa: B010 (a module mypy types)
