@@ -242,7 +242,8 @@ def test_middleware_audits_caches_and_refuses(
     monkeypatch.setenv("JAF_TEST_AUDIT", str(audit))
     site.plugin("calc", code=TOOLS)
     # the middleware runs under its own plugin's grants: it may write only the audit trail
-    site.plugin("audit", code=MIDDLEWARE, manifest=f'[permissions]\nwrite = ["{audit}"]\n')
+    grants = f'[permissions]\nwrite = ["{audit}"]\nenv = ["JAF_TEST_AUDIT"]\n'
+    site.plugin("audit", code=MIDDLEWARE, manifest=grants)
     host = make_host(approve=True)
 
     async def scenario() -> None:
@@ -337,8 +338,9 @@ def test_middleware_runs_under_its_own_grants(
     audit = tmp_path / "audit.jsonl"
     monkeypatch.setenv("JAF_TEST_AUDIT", str(audit))
     site.plugin("calc", code=TOOLS)
-    site.plugin("audit", code=MIDDLEWARE)  # no grant to write the trail
-    host = make_host()
+    site.plugin("audit", code=MIDDLEWARE,  # no grant to write the trail
+                manifest='[permissions]\nenv = ["JAF_TEST_AUDIT"]\n')  # fmt: skip
+    host = make_host(approve=True)
 
     async def scenario() -> None:
         async with host:

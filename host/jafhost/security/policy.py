@@ -87,23 +87,26 @@ def program_folder() -> str | None:
     return os.path.dirname(real(script))
 
 
-def private_entry(entry: str, cwd: str | None = None) -> bool:
+def private_entry(entry: str, cwd: str | None = None, program: str | None = None) -> bool:
     """True if an import path entry is no part of the Python installation a plugin may
     read: the working folder or a folder holding it, a folder plugin's plugin folder, the
-    embedding program's own folder (what lies under ``sys.prefix`` stays readable)."""
+    embedding program's own folder (what lies under ``sys.prefix`` stays readable).
+    ``cwd`` and ``program``, when given, are the real working and program folders."""
     path = real(entry)
     cwd = real(os.getcwd()) if cwd is None else cwd
-    return covers((path,), cwd) or path in _PLUGIN_FOLDERS or path == program_folder()
+    program = program_folder() if program is None else program
+    return covers((path,), cwd) or path in _PLUGIN_FOLDERS or path == program
 
 
 def python_paths() -> list[str]:
     """The interpreter's installation and import path: always readable (``private_entry``
     excepted)."""
     cwd = real(os.getcwd())  # however the path names it: a link leads there too
+    program = program_folder() or ""
     found = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     for entry in sys.path:
         usable = entry and os.path.isabs(entry) and os.path.exists(entry)
-        if usable and not private_entry(entry, cwd):
+        if usable and not private_entry(entry, cwd, program):
             found.add(entry)
     return sorted(found)
 

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 
-from jafhost.security.policy import private_entry
+from jafhost.security.policy import private_entry, program_folder
 
 ENV_ALWAYS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TERM")
 ENV_PREFIXES = ("LC_", "PYTHON")
@@ -26,6 +26,7 @@ def import_path(paths: Iterable[str] | None = None, own: Iterable[str] = ()) -> 
     folder), which always ends the path (appended, as in the host, so nothing in it
     shadows an installed module)."""
     cwd = os.path.realpath(os.getcwd())  # however the path names it: a link leads there too
+    program = program_folder() or ""
     mine = [entry for entry in own if entry and os.path.isabs(entry)]
     found: list[str] = []
     for entry in sys.path if paths is None else paths:
@@ -33,7 +34,7 @@ def import_path(paths: Iterable[str] | None = None, own: Iterable[str] = ()) -> 
             entry
             and os.path.isabs(entry)
             and os.path.exists(entry)
-            and not private_entry(entry, cwd)
+            and not private_entry(entry, cwd, program)
         )
         if usable and entry not in found and entry not in mine:
             found.append(entry)
