@@ -50,6 +50,28 @@ def dir_fd_read(ctx: PluginContext, path: str) -> str:
     with open(os.open(relative, os.O_RDONLY, dir_fd=fd)) as f:
         return f.read()
 
+def _relative_to_own(ctx: PluginContext, path: str) -> tuple[int, str]:
+    """A descriptor of the data folder and a path that leads from it to ``path``, while
+    from the working folder (chosen deep inside the data folder) it stays inside."""
+    depth = len(os.path.realpath(ctx.data_dir).strip("/").split("/"))
+    fd = os.open(ctx.data_dir, os.O_RDONLY)
+    deep = os.path.join(ctx.data_dir, *["d"] * depth)
+    os.makedirs(deep, exist_ok=True)
+    os.chdir(deep)
+    return fd, "../" * depth + path.lstrip("/")
+
+def dir_fd_create(ctx: PluginContext, path: str) -> str:
+    """Create ``path`` relative to a folder descriptor."""
+    fd, relative = _relative_to_own(ctx, path)
+    os.close(os.open(relative, os.O_WRONLY | os.O_CREAT, dir_fd=fd))
+    return "created"
+
+def dir_fd_remove(ctx: PluginContext, path: str) -> str:
+    """Remove ``path`` relative to a folder descriptor."""
+    fd, relative = _relative_to_own(ctx, path)
+    os.remove(relative, dir_fd=fd)
+    return "removed"
+
 def make_fifo(path: str) -> str:
     """Create a FIFO."""
     os.mkfifo(path)
@@ -136,8 +158,9 @@ def env(name: str) -> dict:
 
 @hookimpl
 def jaf_tools():
-    return [attach, vacuum_into, dir_fd_read, make_fifo, make_node, set_attribute, fchmod,
-            hard_link, reverse_lookup, fork, fork_exec, spawn, typed, env]
+    return [attach, vacuum_into, dir_fd_read, dir_fd_create, dir_fd_remove, make_fifo,
+            make_node, set_attribute, fchmod, hard_link, reverse_lookup, fork, fork_exec,
+            spawn, typed, env]
 '''
 
 
@@ -252,6 +275,17 @@ def test_dir_fd_paths_are_resolved_from_their_folder(
     ran = call("dir_fd_read", home, site, isolation, path=secret)
     refused(ran)
     assert "TOP-SECRET-KEY" not in ran.stdout + ran.stderr
+
+
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_dir_fd_paths_cannot_create_or_remove_outside_the_grants(
+    isolation: str, home: Path, site: Site, secret: Path
+) -> None:
+    created = secret.parent / "created"
+    refused(call("dir_fd_create", home, site, isolation, path=created))
+    assert not created.exists()
+    refused(call("dir_fd_remove", home, site, isolation, path=secret))
+    assert secret.read_text() == "TOP-SECRET-KEY"
 
 
 # -- special files, attributes, modes and links -----------------------------------------
