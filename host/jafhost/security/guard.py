@@ -2,9 +2,12 @@
 
 While a plugin's code runs, ``CURRENT_PLUGIN`` holds its identity (the host sets it
 around every hook, tool and handler call; the threads a plugin starts are attributed to
-it), and the hook checks file opens and changes, sockets, subprocesses, environment
-writes and ctypes against the plugin's ``Policy``, raising ``PermissionDenied`` that
-names the permission that would have allowed the action. When no plugin code is running
+it), and the hook checks file opens and changes (paths relative to a ``dir_fd`` resolved
+from that folder, as the kernel does), links, attributes, sockets and name lookups,
+programs and forks, terminal input, SQLite files, environment writes and ctypes against
+the plugin's ``Policy``, raising ``PermissionDenied`` that names the permission that
+would have allowed the action. What raises no usable audit event is wrapped instead
+(``guard_calls``, ``guard_sqlite``, ``guard_environ``). When no plugin code is running
 it returns after one context-variable read and one thread lookup. A guard rail against a
 benign plugin steered into misuse, not a boundary against hostile code: docs/security.md.
 """
