@@ -51,7 +51,10 @@ def test_listing_and_inspecting_never_import_plugin_code(
     site: Site, home: Path, tmp_path: Path
 ) -> None:
     marker = tmp_path / "imported.txt"
-    manifest = f'[plugin]\nkinds = ["tool"]\n[permissions]\nwrite = ["{tmp_path}"]\n'
+    manifest = (
+        f'[plugin]\nkinds = ["tool"]\n[permissions]\nwrite = ["{tmp_path}"]\n'
+        'env = ["JAF_TEST_MARKER"]\n'
+    )
     site.plugin("sneaky", code=MARKER_CODE, manifest=manifest)
     env = {"JAF_TEST_MARKER": str(marker)}
     for args in (["list"], ["list", "--json"], ["info", "sneaky"], ["info", "sneaky", "--json"]):

@@ -519,7 +519,9 @@ def test_cli_lists_folder_plugins_with_their_source_and_never_imports_them(
     marker = tmp_path / "imported.txt"
     site.plugin("installed")
     package = folder.package(
-        "dev-sneaky", permissions=f'write = ["{tmp_path}"]\n', code=MARKER_CODE
+        "dev-sneaky",
+        permissions=f'write = ["{tmp_path}"]\nenv = ["JAF_TEST_MARKER"]\n',
+        code=MARKER_CODE,
     )
     env = {"JAF_TEST_MARKER": str(marker), ENV_VARIABLE: str(folder.root)}
 
@@ -530,7 +532,7 @@ def test_cli_lists_folder_plugins_with_their_source_and_never_imports_them(
     assert listed["dev-sneaky"]["source"] == "folder"
     assert listed["dev-sneaky"]["distribution"] == "dev-sneaky"
     assert listed["dev-sneaky"]["status"] == "needs-approval"
-    assert listed["dev-sneaky"]["permissions"] == [f"write:{tmp_path}"]
+    assert listed["dev-sneaky"]["permissions"] == ["env:JAF_TEST_MARKER", f"write:{tmp_path}"]
 
     result = run_cli("list", site=site, home=home, env={**env, "COLUMNS": "500"})
     assert result.returncode == 0, result.stderr

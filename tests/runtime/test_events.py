@@ -39,7 +39,7 @@ def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, site: Site) -> Path:
     path = folder / "events.jsonl"
     path.write_text("")
     monkeypatch.setenv("JAF_TEST_EVENTS", str(path))
-    site.default_manifest = f'[permissions]\nwrite = ["{folder}"]\n'
+    site.default_manifest = f'[permissions]\nwrite = ["{folder}"]\nenv = ["JAF_TEST_EVENTS"]\n'
     return path
 
 

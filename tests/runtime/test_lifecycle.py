@@ -54,7 +54,7 @@ def journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, site: Site) -> Path
     path = folder / "journal.txt"
     path.write_text("")
     monkeypatch.setenv("JAF_TEST_JOURNAL", str(path))
-    site.default_manifest = f'[permissions]\nwrite = ["{folder}"]\n'
+    site.default_manifest = f'[permissions]\nwrite = ["{folder}"]\nenv = ["JAF_TEST_JOURNAL"]\n'
     return path
 
 

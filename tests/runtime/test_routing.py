@@ -243,11 +243,8 @@ def test_middleware_audits_caches_and_refuses(
     site.plugin("calc", code=TOOLS)
     # the middleware runs under its own plugin's grants: it may write only the audit trail,
     # and it wraps calls of calc's tools because it was granted observe
-    site.plugin(
-        "audit",
-        code=MIDDLEWARE,
-        manifest=f'[permissions]\nwrite = ["{audit}"]\nobserve = true\n',
-    )
+    grants = f'[permissions]\nwrite = ["{audit}"]\nenv = ["JAF_TEST_AUDIT"]\nobserve = true\n'
+    site.plugin("audit", code=MIDDLEWARE, manifest=grants)
     host = make_host(approve=True)
 
     async def scenario() -> None:
@@ -342,8 +339,9 @@ def test_middleware_runs_under_its_own_grants(
     audit = tmp_path / "audit.jsonl"
     monkeypatch.setenv("JAF_TEST_AUDIT", str(audit))
     site.plugin("calc", code=TOOLS)
-    site.plugin("audit", code=MIDDLEWARE, manifest="[permissions]\nobserve = true\n")
-    host = make_host(approve=True)  # observe only: no grant to write the trail
+    site.plugin("audit", code=MIDDLEWARE,  # observe, but no grant to write the trail
+                manifest='[permissions]\nenv = ["JAF_TEST_AUDIT"]\nobserve = true\n')  # fmt: skip
+    host = make_host(approve=True)
 
     async def scenario() -> None:
         async with host:

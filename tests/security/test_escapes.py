@@ -107,17 +107,7 @@ def workdir(tmp_path: Path, site: Site) -> Path:
 
 @pytest.mark.parametrize(
     "spelling",
-    [
-        "symlink",
-        pytest.param(
-            "parent",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a plugin folder above the working folder is on every plugin's "
-                "readable import path (guard and Landlock), and with it the working folder",
-            ),
-        ),
-    ],
+    ["symlink", "parent"],
 )
 @pytest.mark.parametrize("isolation", ISOLATION_MODES)
 def test_an_installed_plugin_cannot_read_the_working_folder_however_it_is_named(
@@ -137,12 +127,6 @@ def test_an_installed_plugin_cannot_read_the_working_folder_however_it_is_named(
     assert ran.returncode == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DESIGN.md: the always-readable Python installation is 'never another folder "
-    "plugin's folder'; today every plugin folder is on every plugin's import path and "
-    "readable by all (docs/security.md says so, DESIGN.md says the opposite)",
-)
 @pytest.mark.parametrize("isolation", ISOLATION_MODES)
 def test_an_installed_plugin_cannot_read_a_folder_plugins_files(
     isolation: str, tmp_path: Path, home: Path, site: Site

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Site, folder_plugin
+from conftest import ISOLATION_MODES, Site, folder_plugin
 
 SCRIPT = str(Path(sys.executable).with_name("jafhost"))
 LAUNCHERS = {"script": [SCRIPT], "module": [sys.executable, "-m", "jafhost"]}
@@ -164,3 +164,41 @@ def test_a_failed_import_by_another_plugin_does_not_hide_thefolder_plugin(
     report = {p["name"]: p for p in json.loads(ran.stdout)["plugins"]}
     assert report["hello-dev"]["runtime"] == "active", report["hello-dev"]
     assert report["aaa-optional"]["runtime"] == "active"
+
+
+EMBEDDING_PROGRAM = """
+import asyncio, json, sys
+from jafhost import Host
+
+async def main() -> None:
+    async with Host(sys.argv[1], paths=[sys.argv[2]]) as host:
+        result = await host.call("snoop.read", {"path": sys.argv[3]})
+        print(json.dumps(result.to_json()))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_the_embedding_programs_folder_is_not_readable(
+    isolation: str, tmp_path: Path, home: Path, site: Site
+) -> None:
+    """``python app.py`` puts the program's folder first on ``sys.path``: its ``.env`` is
+    the program's, not the Python installation's."""
+    site.plugin("snoop", code=READER)
+    program = tmp_path / "app"
+    program.mkdir()
+    (program / "app.py").write_text(EMBEDDING_PROGRAM)
+    (program / ".env").write_text(f"TOKEN={SECRET}\n")
+    (home / "config.toml").write_text(f'[host]\nisolation = "{isolation}"\n')
+    env = {k: v for k, v in os.environ.items() if k not in ("JAFHOST_DEBUG", "PYTHONPATH")}
+    ran = subprocess.run(
+        [sys.executable, str(program / "app.py"), str(home), str(site.root),
+         str(program / ".env")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    result = json.loads(ran.stdout)
+    assert SECRET not in ran.stdout + ran.stderr
+    assert result["ok"] is False and "permission" in json.dumps(result).lower()

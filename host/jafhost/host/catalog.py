@@ -16,6 +16,7 @@ from jafhost.discovery import discover
 from jafhost.discovery.folders import import_folders, plugin_folders, prime_import_cache
 from jafhost.discovery.resolve import resolve_plugins
 from jafhost.errors import StateError, UsageError, quoted
+from jafhost.security.policy import keep_private
 
 if TYPE_CHECKING:
     from jafhost.discovery.records import Discovery, PluginInfo
@@ -105,6 +106,7 @@ class Catalog:
             if entry not in sys.path:
                 sys.path.insert(0, entry)
         folders = import_folders(self.discovery().plugins)
+        keep_private(folders)  # on the import path, readable by their own plugins only
         for folder in folders:  # folder plugins: appended
             if folder not in sys.path:
                 sys.path.append(folder)

@@ -8,7 +8,9 @@ permission that would have allowed it.
 Paths are compared as resolved real paths by whole components, so ``/data/a`` does not
 cover ``/data/ab`` and neither a symlink nor ``..`` leads out of a granted folder. A
 plugin may always read and write its own data and cache folders, and read the Python
-installation and its import path (it could not import anything otherwise).
+installation and its import path (it could not import anything otherwise), but never the
+working folder, the embedding program's folder or another folder plugin's folder, even
+when they are on the import path (``private_entry``).
 """
 
 from __future__ import annotations
@@ -46,6 +48,13 @@ NETWORK_READABLE = (
 )
 """Read by name resolution and TLS; readable for plugins granted any network access."""
 
+ENV_VISIBLE = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TERM", "TMPDIR")
+ENV_VISIBLE_PREFIXES = ("LC_", "PYTHON")
+ENV_NET_VISIBLE = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+"""Environment variables every plugin sees without an ``env`` grant (those with a ``net``
+grant also the TLS trust settings): what Python needs, as in a worker's environment
+(``sandbox/env.py``). Proxy variables can hold credentials: only when granted."""
+
 
 def real(path: str) -> str:
     return os.path.realpath(os.path.expanduser(path))
@@ -59,12 +68,45 @@ def covers(prefixes: tuple[str, ...], path: str) -> bool:
     return False
 
 
+_PLUGIN_FOLDERS: set[str] = set()
+
+
+def keep_private(folders: Iterable[str]) -> None:
+    """Note folder plugins' plugin folders: on the import path, yet not part of the Python
+    installation, so no plugin but their own reads them (``own_folders`` gives each its own)."""
+    _PLUGIN_FOLDERS.update(real(folder) for folder in folders)
+
+
+def program_folder() -> str | None:
+    """The folder of the script Python was started with (``sys.path[0]``, which often holds
+    the embedding program's ``.env``), or None when started with ``-m`` or ``-c``."""
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None)
+    if main is None or getattr(main, "__spec__", None) is not None or not script:
+        return None
+    return os.path.dirname(real(script))
+
+
+def private_entry(entry: str, cwd: str | None = None, program: str | None = None) -> bool:
+    """True if an import path entry is no part of the Python installation a plugin may
+    read: the working folder or a folder holding it, a folder plugin's plugin folder, the
+    embedding program's own folder (what lies under ``sys.prefix`` stays readable).
+    ``cwd`` and ``program``, when given, are the real working and program folders."""
+    path = real(entry)
+    cwd = real(os.getcwd()) if cwd is None else cwd
+    program = program_folder() if program is None else program
+    return covers((path,), cwd) or path in _PLUGIN_FOLDERS or path == program
+
+
 def python_paths() -> list[str]:
-    """The interpreter's installation and import path: always readable."""
-    cwd = os.path.realpath(os.getcwd())  # however the path names it: a link leads there too
+    """The interpreter's installation and import path: always readable (``private_entry``
+    excepted)."""
+    cwd = real(os.getcwd())  # however the path names it: a link leads there too
+    program = program_folder() or ""
     found = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     for entry in sys.path:
-        if entry and os.path.isabs(entry) and os.path.exists(entry) and real(entry) != cwd:
+        usable = entry and os.path.isabs(entry) and os.path.exists(entry)
+        if usable and not private_entry(entry, cwd, program):
             found.add(entry)
     return sorted(found)
 
@@ -188,6 +230,13 @@ class Policy:
 
     def may_set_env(self, name: str) -> bool:
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.env)
+
+    def may_read_env(self, name: str) -> bool:
+        if name in ENV_VISIBLE or name.startswith(ENV_VISIBLE_PREFIXES):
+            return True
+        if self.net and name in ENV_NET_VISIBLE:
+            return True
+        return self.may_set_env(name)
 
     def may_run(self, program: str) -> bool:
         name = os.path.basename(program)

@@ -9,6 +9,8 @@ import site
 import sys
 from collections.abc import Iterable, Mapping
 
+from jafhost.security.policy import private_entry, program_folder
+
 ENV_ALWAYS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TERM")
 ENV_PREFIXES = ("LC_", "PYTHON")
 ENV_DROPPED = ("PYTHONPATH", "PYTHONSTARTUP", "PYTHONINSPECT", "PYTHONBREAKPOINT")
@@ -27,17 +29,6 @@ def site_dirs() -> list[str]:
     return [d for d in dict.fromkeys(found) if os.path.isabs(d) and os.path.isdir(d)]
 
 
-def program_folder() -> str | None:
-    """The real folder of the embedding program's script (``sys.path[0]`` when the host
-    runs as ``python script.py``): it often holds the program's ``.env``, so it is no
-    part of a worker's import path. None when ``__main__`` has no file."""
-    main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
-    if not isinstance(path, str) or getattr(main, "__spec__", None) is not None:
-        return None  # ``python -m`` (its folder is not on the path) or an interactive host
-    return os.path.realpath(os.path.dirname(os.path.abspath(path)))
-
-
 def host_paths() -> list[str]:
     """The host's ``sys.path``, and the folder jafhost itself is imported from if it is
     not on it (an import-hook editable install): the worker imports jafhost before it
@@ -52,21 +43,24 @@ def host_paths() -> list[str]:
 
 def import_path(paths: Iterable[str] | None = None, own: Iterable[str] = ()) -> list[str]:
     """The worker's explicit ``sys.path``, from the host's: absolute, existing entries,
-    without the host's working folder (which may be the user's home) or the embedding
-    program's folder (see ``program_folder``; a site folder is always kept) unless it is
-    one of ``own`` (a folder plugin's own plugin folder), which always ends the path
-    (appended, as in the host, so nothing in it shadows an installed module). The folder
-    jafhost itself is imported from is always on it: the worker imports jafhost before
-    it processes any ``.pth`` file, so an editable install of the host keeps working."""
+    without the host's working folder (which may be the user's home), a folder holding
+    it, the embedding program's folder or other folder plugins' folders
+    (``policy.private_entry``; a site folder is always kept) unless it is one of ``own``
+    (a folder plugin's own plugin folder), which always ends the path (appended, as in
+    the host, so nothing in it shadows an installed module). The folder jafhost itself
+    is imported from is always on it: the worker imports jafhost before it processes any
+    ``.pth`` file, so an editable install of the host keeps working."""
     cwd = os.path.realpath(os.getcwd())  # however the path names it: a link leads there too
-    program = program_folder()
+    program = program_folder() or ""
     keep = {os.path.realpath(d) for d in site_dirs()}
     mine = [entry for entry in own if entry and os.path.isabs(entry)]
     found: list[str] = []
     for entry in sys.path if paths is None else paths:
         real = os.path.realpath(entry) if entry and os.path.isabs(entry) else ""
         usable = (
-            real and os.path.exists(entry) and real != cwd and (real != program or real in keep)
+            real
+            and os.path.exists(entry)
+            and (real in keep or not private_entry(entry, cwd, program))
         )
         if usable and entry not in found and entry not in mine:
             found.append(entry)
