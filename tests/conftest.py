@@ -135,6 +135,19 @@ def _protocol_fd() -> int:
 attacker would (the security tests that write to it share it)."""
 
 
+GUARD_OFF = """
+from jafhost.security import guard as _guard
+
+# Hostile code switches the audit guard off (in a worker it is no boundary): what must
+# hold then is the kernel side.
+_guard._POLICIES.clear()
+_guard._STATE.busy = True
+_guard.CURRENT_PLUGIN.set(None)
+"""
+"""Plugin source: switch the worker's audit guard off, so a test sees the kernel's
+restrictions alone."""
+
+
 def folder_plugin(root: Path, module: str, name: str, code: str) -> Path:
     """A folder plugin ``name`` (package ``module``, version 0.1.0) under plugin folder
     ``root``, its ``__init__.py`` holding ``code`` after ``from jafhost import hookimpl``."""

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ISOLATION_MODES, Site, folder_plugin
+from conftest import GUARD_OFF, ISOLATION_MODES, Site, folder_plugin
 
 SCRIPT = str(Path(sys.executable).with_name("jafhost"))
 SECRET = "ESCAPE-TEST-SECRET"
@@ -303,7 +303,7 @@ def test_a_forged_start_reply_does_not_break_other_plugins(
     assert "its worker's start reply is malformed" in bombed.stderr
 
 
-ORPHAN = '''
+ORPHAN = GUARD_OFF + '''
 import os, time
 from jafhost import PluginContext
 

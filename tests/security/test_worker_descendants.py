@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Site
+from conftest import GUARD_OFF, Site
 from jafhost.host.host import Host
 from jafhost.runtime.isolation.client import WorkerClient
 from jafhost.runtime.isolation.spec import WorkerSpec
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Li
 MakeHost = Callable[..., Host]
 SCRIPT = str(Path(sys.executable).with_name("jafhost"))
 
-LEAVER = """
+LEAVER = GUARD_OFF + """
 import os, time
 
 def leave() -> int:
