@@ -303,7 +303,9 @@ def test_a_forged_start_reply_does_not_break_other_plugins(
     assert "its worker's start reply is malformed" in bombed.stderr
 
 
-ORPHAN = GUARD_OFF + '''
+ORPHAN = (
+    GUARD_OFF
+    + '''
 import os, time
 from jafhost import PluginContext
 
@@ -332,6 +334,7 @@ def spawn(ctx: PluginContext) -> int:
 def jaf_tools():
     return [spawn]
 '''
+)
 
 
 @pytest.mark.skipif(not LINUX, reason="Linux workers")

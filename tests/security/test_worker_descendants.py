@@ -31,7 +31,9 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Li
 MakeHost = Callable[..., Host]
 SCRIPT = str(Path(sys.executable).with_name("jafhost"))
 
-LEAVER = GUARD_OFF + """
+LEAVER = (
+    GUARD_OFF
+    + """
 import os, time
 
 def leave() -> int:
@@ -58,6 +60,7 @@ def leave() -> int:
 def jaf_tools():
     return [leave]
 """
+)
 
 
 def alive(pid: int) -> bool:
