@@ -91,6 +91,7 @@ def plan(spec: SandboxSpec, features: Features | None = None) -> list[str]:
         "env-filter",
         f"rlimit-as:{spec.memory_mb}MB",
         f"rlimit-nofile:{spec.open_files}",
+        f"rlimit-fsize:{spec.file_size_mb}MB",
         f"rlimit-cpu:{spec.cpu_seconds}s",
         "no-core-dumps",
     ]
