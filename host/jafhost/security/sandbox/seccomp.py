@@ -1,6 +1,7 @@
 """The worker's seccomp filter (x86-64), written with a tiny BPF assembler.
 
-Denied with EPERM: namespace, mount, ptrace, kernel-module, BPF and keyring calls;
+Denied with EPERM: namespace, mount, ptrace, kernel-module, BPF and keyring calls; the
+file metadata calls (chmod, chown, utime and xattr families);
 ``socket()`` for address families the grants do not need; ``execve`` without a ``run``
 grant; ``clone`` with namespace flags; every other ABI (x32, 32-bit). ``clone3`` gets
 ENOSYS, so the C library falls back to ``clone``, whose flags can be checked; so do the
@@ -47,6 +48,16 @@ X86_64_DENIED = {
     "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
     "mount_setattr": 442,
 }  # fmt: skip
+X86_64_METADATA = {
+    "chmod": 90, "fchmod": 91, "fchmodat": 268, "fchmodat2": 452, "chown": 92, "fchown": 93,
+    "lchown": 94, "fchownat": 260, "utime": 132, "utimes": 235, "futimesat": 261,
+    "utimensat": 280, "setxattr": 188, "lsetxattr": 189, "fsetxattr": 190,
+    "removexattr": 197, "lremovexattr": 198, "fremovexattr": 199, "setxattrat": 463,
+    "removexattrat": 466,
+}  # fmt: skip
+"""File metadata calls: Landlock has no right for them and the worker shares the host's
+uid, so they would change modes, owners, times and extended attributes of any file the
+user owns. Refused with EPERM wherever no read-only mount namespace stands in the way."""
 X86_64_EXEC = {"execve": 59, "execveat": 322}
 X86_64_SOCKET, X86_64_CLONE, X86_64_CLONE3 = 41, 56, 435
 X86_64_IO_URING = {"io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427}
@@ -95,7 +106,7 @@ def seccomp_program(allow_exec: bool, families: Iterable[int]) -> bytes:
         p.emit(BPF_JEQ_K, family, "allow", 0)
     p.emit(BPF_RET_K, eperm)
     p.label("not_socket")
-    denied = dict(X86_64_DENIED)
+    denied = dict(X86_64_DENIED, **X86_64_METADATA)
     if not allow_exec:
         denied.update(X86_64_EXEC)
     for number in sorted(denied.values()):
