@@ -13,6 +13,7 @@ moves on any metadata change, even one that sets the same value) all unchanged.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Site
+from conftest import Site, run_cli
 from jafhost.host.host import Host
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux workers")
@@ -32,14 +33,16 @@ import ctypes, errno, os
 
 from jafhost.security import guard
 
-LIBC = ctypes.CDLL(None, use_errno=True)
-
 
 def _guard_off() -> None:
     """Hostile code switches the audit guard off (it is no boundary) for this thread."""
     guard._POLICIES.clear()
     guard._STATE.busy = True
     guard.CURRENT_PLUGIN.set(None)
+
+
+_guard_off()  # at import: loading the C library is an ffi permission otherwise
+LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 def _result(rc: int) -> str:
@@ -87,6 +90,17 @@ def run_touch(host: Host, path: Path, uid: int, gid: int) -> Any:
     return asyncio.run(run())
 
 
+def cli_call(home: Path, site: Site, isolation: str, plugin: str, tool: str, **args: Any) -> Any:
+    """``jafhost enable --yes`` then ``jafhost call`` in a new process (so the plugin
+    switching the guard off never touches the test's own process); the printed result."""
+    enabled = run_cli("enable", plugin, "--yes", "--isolation", isolation, site=site, home=home)
+    assert enabled.returncode == 0, enabled.stderr
+    options = [f"{key}={json.dumps(value)}" for key, value in args.items()]
+    ran = run_cli("call", tool, *(x for o in options for x in ("-a", o)), site=site, home=home)
+    assert ran.returncode == 0, ran.stderr
+    return json.loads(ran.stdout)
+
+
 @pytest.fixture
 def state_file(tmp_path: Path) -> Path:
     """A file outside every grant, standing for the host's ``state.json``."""
@@ -119,14 +133,13 @@ def test_a_worker_cannot_change_metadata_outside_its_grants(
 
 
 def test_the_same_plugin_in_process_without_the_kernel_changes_it(
-    site: Site, make_host: MakeHost, state_file: Path
+    site: Site, home: Path, state_file: Path
 ) -> None:
     """The attack is real: in process, with the guard switched off, nothing stops it."""
     site.plugin("toucher", code=TOUCHER)
     before = snapshot(state_file)
-    host = make_host()
-    host.enable(["toucher"], isolation="inprocess")
-    touched = run_touch(host, state_file, os.getuid(), os.getgid())
-    assert touched.ok and touched.result["chmod"] == "done", touched.to_json()
+    args = {"path": str(state_file), "uid": os.getuid(), "gid": os.getgid()}
+    touched = cli_call(home, site, "inprocess", "toucher", "toucher.touch", **args)
+    assert touched["chmod"] == "done", touched
     assert snapshot(state_file) != before
     assert state_file.stat().st_mode & 0o777 == 0o777  # (chown then cleared the setuid bit)

@@ -16,6 +16,7 @@ in process, where only the (disabled) guard stands, shows the attack is real.
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 import pytest
 
 import jafhost.security.sandbox as sandbox_package
-from conftest import Site
+from conftest import Site, run_cli
 from jafhost.host.host import Host
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux workers")
@@ -36,14 +37,16 @@ import ctypes, errno, os
 
 from jafhost.security import guard
 
-LIBC = ctypes.CDLL(None, use_errno=True)
-
 
 def _guard_off() -> None:
     """Hostile code switches the audit guard off (it is no boundary) for this thread."""
     guard._POLICIES.clear()
     guard._STATE.busy = True
     guard.CURRENT_PLUGIN.set(None)
+
+
+_guard_off()  # at import: loading the C library is an ffi permission otherwise
+LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 def link(source: str, target: str, how: str) -> str:
@@ -81,6 +84,17 @@ def run_links(host: Host, calls: list[dict[str, str]]) -> list[Any]:
             return [await host.call("linker.link", args) for args in calls]
 
     return asyncio.run(run())
+
+
+def cli_call(home: Path, site: Site, isolation: str, plugin: str, tool: str, **args: Any) -> Any:
+    """``jafhost enable --yes`` then ``jafhost call`` in a new process (so the plugin
+    switching the guard off never touches the test's own process); the printed result."""
+    enabled = run_cli("enable", plugin, "--yes", "--isolation", isolation, site=site, home=home)
+    assert enabled.returncode == 0, enabled.stderr
+    options = [f"{key}={json.dumps(value)}" for key, value in args.items()]
+    ran = run_cli("call", tool, *(x for o in options for x in ("-a", o)), site=site, home=home)
+    assert ran.returncode == 0, ran.stderr
+    return json.loads(ran.stdout)
 
 
 def ground_truth(path: Path) -> tuple[bytes, int]:
@@ -124,16 +138,14 @@ def test_a_worker_cannot_link_a_file_it_may_not_write_into_its_data_folder(
 
 
 def test_the_same_link_in_process_without_the_kernel_tampers(
-    site: Site, make_host: MakeHost, readable: Path, home: Path
+    site: Site, readable: Path, home: Path
 ) -> None:
     """The attack is real: only the guard (switched off here) stands in the way in
     process; the target is the test's own file, never the host's."""
-    host = linker_host(site, make_host, readable, "inprocess")
-    target = str(data_folder(home) / "c")
-    [result] = run_links(
-        host, [{"source": str(readable / "config.py"), "target": target, "how": "link"}]
-    )
-    assert result.ok and result.result == "linked and written", result.to_json()
+    site.plugin("linker", code=LINKER, manifest=f'[permissions]\nread = ["{readable}"]\n')
+    args = {"source": str(readable / "config.py"), "target": str(data_folder(home) / "c")}
+    result = cli_call(home, site, "inprocess", "linker", "linker.link", how="link", **args)
+    assert result == "linked and written"
     assert "TAMPERED" in (readable / "config.py").read_text()
 
 
