@@ -143,3 +143,56 @@ def test_the_same_plugin_in_process_without_the_kernel_changes_it(
     assert touched["chmod"] == "done", touched
     assert snapshot(state_file) != before
     assert state_file.stat().st_mode & 0o777 == 0o777  # (chown then cleared the setuid bit)
+
+
+OWN_FILES = '''
+import errno, os, shutil
+
+
+def own() -> dict:
+    """Metadata of files in the plugin's own data folder (the working folder)."""
+    out = {}
+    with open("mine.txt", "w") as f:
+        f.write("mine")
+    for name, action in (
+        ("chmod", lambda: os.chmod("mine.txt", 0o600)),
+        ("copy2", lambda: shutil.copy2("mine.txt", "copy.txt")),
+        ("utime", lambda: os.utime("mine.txt", (1, 1))),
+    ):
+        try:
+            action()
+            out[name] = "done"
+        except OSError as exc:
+            out[name] = errno.errorcode[exc.errno]
+    return out
+
+
+@hookimpl
+def jaf_tools():
+    return [own]
+'''
+
+
+def test_metadata_in_the_plugins_own_folder_works_where_mounts_protect(
+    site: Site, make_host: MakeHost, home: Path
+) -> None:
+    """With read-only mounts (``ro-mounts``), its own files are the plugin's to change;
+    with the seccomp fallback (``seccomp-metadata``) they are not (the documented cost)."""
+    site.plugin("owner", code=OWN_FILES)
+    host = make_host()
+    host.enable(["owner"], isolation="process")
+
+    async def run() -> tuple[Any, list[str]]:
+        async with host:
+            result = await host.call("owner.own", {})
+            return result, host.protections("owner")
+
+    result, protections = asyncio.run(run())
+    assert result.ok, result.to_json()
+    if "ro-mounts" in protections:
+        assert result.result == {"chmod": "done", "copy2": "done", "utime": "done"}
+        mine = home / "plugins" / "owner" / "data" / "mine.txt"
+        assert mine.stat().st_mode & 0o777 == 0o600 and mine.stat().st_mtime == 1
+    else:
+        assert "seccomp-metadata" in protections, protections
+        assert result.result == {"chmod": "EPERM", "copy2": "EPERM", "utime": "EPERM"}

@@ -79,7 +79,10 @@ def probe(refresh: bool = False) -> Features:
     if host_filtered and netns:
         notes.append("the host runs under a seccomp filter: a network namespace may be refused")
     if netns is None:
-        notes.append("no network namespace: neither CAP_SYS_ADMIN nor user namespaces")
+        notes.append(
+            "no network or mount namespace: neither CAP_SYS_ADMIN nor user namespaces"
+            " (file metadata refused by seccomp instead of read-only mounts)"
+        )
     _PROBED = Features(abi, seccomp, netns, tuple(notes))
     return _PROBED
 
@@ -100,6 +103,8 @@ def plan(spec: SandboxSpec, features: Features | None = None) -> list[str]:
     out.append("pdeathsig")
     if not spec.has_net and found.netns:
         out.append("netns")
+    if found.netns:
+        out.append("ro-mounts")
     out.append("no-new-privs")
     if found.landlock_abi:
         out.append(f"landlock-fs:abi{found.landlock_abi}")
@@ -112,5 +117,7 @@ def plan(spec: SandboxSpec, features: Features | None = None) -> list[str]:
         out.append("caps-dropped")
     if found.seccomp:
         out.append("seccomp")
+        if not found.netns:
+            out.append("seccomp-metadata")
     out += ["audit-guard", "kill-on-timeout"]
     return out
