@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import platform
+import os
 import struct
 from collections.abc import Iterable
 
@@ -113,7 +113,9 @@ NOT_HERE = frozenset({"clone3", "io_uring_setup", "io_uring_enter", "io_uring_re
 
 
 def machine() -> str:
-    return platform.machine().lower().replace("arm64", "aarch64")
+    """This machine's name as ``platform.machine()`` gives it (read without importing
+    ``platform`` into the worker before its sandbox)."""
+    return os.uname().machine.lower().replace("arm64", "aarch64")
 
 
 def supported() -> bool:
