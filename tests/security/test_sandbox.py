@@ -209,7 +209,7 @@ def test_landlock_limits_files_even_for_raw_system_calls(
     assert boxed["secret"] == "errno:EACCES"
     assert boxed["link"] == "errno:EACCES"  # the symlink resolves outside the grant
     assert boxed["granted"] == "fine to read"
-    assert boxed["outside_write"] == "errno:EACCES"
+    assert boxed["outside_write"] in ("errno:EACCES", "errno:EROFS")  # Landlock, ro-mounts
     assert not (folders["outside"] / "x").exists()
     assert boxed["data_write"] == "written"  # the plugin's own folder
     assert boxed["python"]
@@ -358,3 +358,24 @@ def test_probe_is_cheap_and_consistent() -> None:
     found = sandbox.probe(refresh=True)
     assert found == sandbox.probe()
     assert found.landlock_abi == sandbox.landlock_abi()
+
+
+@needs_seccomp
+def test_seccomp_alone_refuses_file_metadata(folders: dict[str, Path]) -> None:
+    """The fallback where no mount namespace can be made: the filter refuses the
+    metadata calls everywhere (EPERM)."""
+    target = folders["outside"] / "state.json"
+    target.write_text("{}")
+    target.chmod(0o600)
+    body = f"""
+from jafhost.security.sandbox.seccomp import apply_seccomp
+sandbox.privileges.no_new_privs()
+apply_seccomp(spec)
+out["chmod"] = libc.chmod({str(target)!r}.encode(), 0o4777)
+out["errno"] = ctypes.get_errno()
+"""
+    result = run_child(make_spec(folders), body, apply=False)
+    assert result["chmod"] == -1 and result["errno"] == 1  # EPERM
+    assert target.stat().st_mode & 0o7777 == 0o600
+    mounts = run_child(make_spec(folders), body.replace("apply_seccomp(spec)", "pass"), apply=False)
+    assert mounts["chmod"] == 0  # nothing else stood in the way

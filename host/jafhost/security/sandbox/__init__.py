@@ -7,8 +7,9 @@ before any plugin import. ``apply`` does whatever this kernel allows and reports
 step; a step that cannot be done is reported as missing rather than failing the worker.
 
 One module per job: ``spec`` (what the worker is told), ``env``, ``limits``,
-``privileges`` (pdeathsig, no_new_privs, capabilities), ``netns``, ``landlock``,
-``seccomp``, ``features`` (probing and planning), ``kernel`` (libc and ``/proc``). Each
+``privileges`` (pdeathsig, no_new_privs, capabilities), ``netns`` (namespaces),
+``mounts`` (read-only mounts), ``landlock``, ``seccomp`` (with ``syscalls`` and
+``bpf``), ``features`` (probing and planning), ``kernel`` (libc and ``/proc``). Each
 step, in order: docs/security.md, "Process isolation".
 """
 
@@ -20,10 +21,11 @@ from dataclasses import dataclass, field
 from jafhost.security.policy import Policy
 from jafhost.security.sandbox.env import import_path, worker_env
 from jafhost.security.sandbox.features import Features, plan, probe
-from jafhost.security.sandbox.kernel import SandboxError
+from jafhost.security.sandbox.kernel import CLONE_NEWNET, CLONE_NEWNS, SandboxError
 from jafhost.security.sandbox.landlock import apply_landlock, landlock_abi
 from jafhost.security.sandbox.limits import arm_cpu, cpu_budget, set_limits
-from jafhost.security.sandbox.netns import new_netns
+from jafhost.security.sandbox.mounts import read_only_except
+from jafhost.security.sandbox.netns import enter_namespaces, new_netns
 from jafhost.security.sandbox.privileges import drop_capabilities, no_new_privs, set_pdeathsig
 from jafhost.security.sandbox.seccomp import apply_seccomp
 from jafhost.security.sandbox.spec import SandboxSpec
@@ -52,16 +54,11 @@ def apply(spec: SandboxSpec, *, features: Features | None = None) -> Applied:
         return out
     out.protections.append("pdeathsig")
     found = features or probe()
-    if not spec.has_net:
-        try:
-            new_netns()
-            out.protections.append("netns")
-        except SandboxError as exc:
-            out.missing.append(f"netns: {exc}")
-    no_new_privs()
-    out.protections.append("no-new-privs")
     policy = spec.policy()
     out.policy = policy
+    read_only = _namespaces(spec, policy, out)
+    no_new_privs()
+    out.protections.append("no-new-privs")
     if found.landlock_abi:
         try:
             out.protections += apply_landlock(spec, policy, found.landlock_abi)
@@ -76,13 +73,43 @@ def apply(spec: SandboxSpec, *, features: Features | None = None) -> Applied:
         out.missing.append(f"capabilities: {exc}")
     if found.seccomp:
         try:
-            apply_seccomp(spec)
+            apply_seccomp(spec, allow_metadata=read_only)
             out.protections.append("seccomp")
+            if not read_only:
+                out.protections.append("seccomp-metadata")
         except SandboxError as exc:
             out.missing.append(f"seccomp: {exc}")
     else:
         out.missing.append("seccomp: not available")
     return out
+
+
+def _namespaces(spec: SandboxSpec, policy: Policy, out: Applied) -> bool:
+    """A network namespace without ``net`` grants, and a mount namespace with every
+    mount read-only but the write grants; True when the mounts are read-only (then the
+    file metadata calls need no seccomp refusal: they fail with EROFS outside the
+    grants and work inside)."""
+    net = 0 if spec.has_net else CLONE_NEWNET
+    try:
+        enter_namespaces(net | CLONE_NEWNS)
+    except SandboxError as exc:
+        out.missing.append(f"ro-mounts: {exc}")
+        if net:
+            try:
+                new_netns()
+                out.protections.append("netns")
+            except SandboxError as net_exc:
+                out.missing.append(f"netns: {net_exc}")
+        return False
+    if net:
+        out.protections.append("netns")
+    try:
+        read_only_except(policy.write)
+    except SandboxError as exc:
+        out.missing.append(f"ro-mounts: {exc}")
+        return False
+    out.protections.append("ro-mounts")
+    return True
 
 
 __all__ = [

@@ -4,7 +4,6 @@ for ``jafhost info``/``doctor`` before any plugin runs."""
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from jafhost.security.sandbox.kernel import (
     status_field,
 )
 from jafhost.security.sandbox.landlock import granted_ports, landlock_abi
+from jafhost.security.sandbox.seccomp import machine, supported
 from jafhost.security.sandbox.spec import SandboxSpec
 
 
@@ -46,7 +46,8 @@ _PROBED: Features | None = None
 def probe(refresh: bool = False) -> Features:
     """What a worker started now would get, without starting one (cached).
 
-    Landlock is asked for its ABI; seccomp needs x86-64 and ``PR_GET_SECCOMP``; a
+    Landlock is asked for its ABI; seccomp needs a machine the filter is built for
+    (x86-64, aarch64) and ``PR_GET_SECCOMP``; a
     network namespace needs CAP_SYS_ADMIN or unprivileged user namespaces, and is
     reported unknown when the host itself runs under a seccomp filter (a container's
     profile may forbid ``unshare``). The worker reports what actually applied.
@@ -62,10 +63,9 @@ def probe(refresh: bool = False) -> Features:
     if not abi:
         notes.append("Landlock is not available (kernel older than 5.13 or not enabled)")
     lib = libc()
-    machine = os.uname().machine
-    seccomp = machine == "x86_64" and lib.prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0
-    if machine != "x86_64":
-        notes.append(f"seccomp filter not built for {machine}")
+    seccomp = supported() and lib.prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0
+    if not supported():
+        notes.append(f"seccomp filter not built for {machine()}")
     netns: str | None = None
     host_filtered = (status_field("Seccomp") or "0") != "0"
     if has_cap(CAP_SYS_ADMIN):
@@ -79,7 +79,10 @@ def probe(refresh: bool = False) -> Features:
     if host_filtered and netns:
         notes.append("the host runs under a seccomp filter: a network namespace may be refused")
     if netns is None:
-        notes.append("no network namespace: neither CAP_SYS_ADMIN nor user namespaces")
+        notes.append(
+            "no network or mount namespace: neither CAP_SYS_ADMIN nor user namespaces"
+            " (file metadata refused by seccomp instead of read-only mounts)"
+        )
     _PROBED = Features(abi, seccomp, netns, tuple(notes))
     return _PROBED
 
@@ -91,6 +94,7 @@ def plan(spec: SandboxSpec, features: Features | None = None) -> list[str]:
         "env-filter",
         f"rlimit-as:{spec.memory_mb}MB",
         f"rlimit-nofile:{spec.open_files}",
+        f"rlimit-fsize:{spec.file_size_mb}MB",
         f"rlimit-cpu:{spec.cpu_seconds}s",
         "no-core-dumps",
     ]
@@ -99,6 +103,8 @@ def plan(spec: SandboxSpec, features: Features | None = None) -> list[str]:
     out.append("pdeathsig")
     if not spec.has_net and found.netns:
         out.append("netns")
+    if found.netns:
+        out.append("ro-mounts")
     out.append("no-new-privs")
     if found.landlock_abi:
         out.append(f"landlock-fs:abi{found.landlock_abi}")
@@ -111,6 +117,8 @@ def plan(spec: SandboxSpec, features: Features | None = None) -> list[str]:
         out.append("caps-dropped")
     if found.seccomp:
         out.append("seccomp")
+        if not found.netns:
+            out.append("seccomp-metadata")
     out.append("pidns" if found.netns else "subreaper")  # the same namespaces a netns needs
     out += ["audit-guard", "site-after-sandbox", "kill-on-timeout"]
     return out

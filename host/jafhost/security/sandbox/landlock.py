@@ -5,6 +5,12 @@ Files are readable only under the Python installation, the import path, a few sy
 files (``SYSTEM_LIBRARIES``) and the read grants; writable only under the write grants
 and the plugin's own folders; executable only when granted by ``run``. Each right is
 asked for only when the kernel's Landlock ABI knows it.
+
+Hard links and renames between folders need ``REFER`` (ABI 2) on both sides, and the
+kernel refuses one whose new place would give more rights than the old: ``REFER`` is
+granted only with the write rights, so no file the worker may only read (a read grant,
+the Python installation, jafhost itself) can be linked into a folder it may write and
+written through the link. Under ABI 1 the kernel refuses every such link.
 """
 
 from __future__ import annotations
@@ -185,12 +191,14 @@ def landlock_rules(spec: SandboxSpec, policy: Policy) -> dict[str, int]:
     def allow(path: str, rights: int) -> None:
         rules[path] = rules.get(path, 0) | rights
 
-    everything = _fs_rights(7) & ~FS_EXECUTE
+    everything = _fs_rights(7) & ~FS_EXECUTE  # REFER included: granted with write only
     for path in policy.read:
         allow(path, READ_RIGHTS)
     for path in SYSTEM_LIBRARIES:
         allow(os.path.realpath(path), READ_RIGHTS)
-    allow(f"/proc/{os.getpid()}", READ_RIGHTS)
+    # its own /proc folder as the mounted /proc numbers it (in a PID namespace getpid()
+    # gives the namespace's number, which names another process there)
+    allow(os.path.realpath("/proc/self"), READ_RIGHTS)
     for path in policy.write:
         allow(path, everything)
     allow("/dev/null", FS_READ_FILE | FS_WRITE_FILE | FS_TRUNCATE | FS_IOCTL_DEV)

@@ -1,5 +1,9 @@
-"""Resource limits for the worker: address space, open files, no core dumps, and a CPU
-budget re-armed per request (a backstop behind the host's wall-clock timeout)."""
+"""Resource limits for the worker: address space, open files, file size, no core dumps,
+and a CPU budget re-armed per request (a backstop behind the host's wall-clock timeout).
+
+Python ignores SIGXFSZ, so a write past ``RLIMIT_FSIZE`` fails with EFBIG (``OSError``)
+instead of killing the worker; programs a ``run`` grant starts get the default action
+back (``subprocess`` restores it) and are killed by SIGXFSZ."""
 
 from __future__ import annotations
 
@@ -19,9 +23,11 @@ def cpu_budget(call_timeout: float, hook_timeout: float) -> int:
 def set_limits(spec: SandboxSpec) -> list[str]:
     done = []
     memory = spec.memory_mb * 1024 * 1024
+    file_size = spec.file_size_mb * 1024 * 1024
     for limit, value, name in (
         (resource.RLIMIT_AS, memory, f"rlimit-as:{spec.memory_mb}MB"),
         (resource.RLIMIT_NOFILE, spec.open_files, f"rlimit-nofile:{spec.open_files}"),
+        (resource.RLIMIT_FSIZE, file_size, f"rlimit-fsize:{spec.file_size_mb}MB"),
         (resource.RLIMIT_CORE, 0, "no-core-dumps"),
     ):
         _, hard = resource.getrlimit(limit)
@@ -30,7 +36,7 @@ def set_limits(spec: SandboxSpec) -> list[str]:
         resource.setrlimit(limit, (value, value))
         done.append(name)
     arm_cpu(spec.cpu_seconds)
-    done.insert(2, f"rlimit-cpu:{spec.cpu_seconds}s")
+    done.insert(3, f"rlimit-cpu:{spec.cpu_seconds}s")
     return done
 
 

@@ -1,21 +1,33 @@
-"""A new, empty network namespace for a worker without ``net`` grants: no interface but
-a downed loopback, so no TCP, UDP or raw traffic can leave."""
+"""New namespaces for a worker: an empty network namespace for one without ``net``
+grants (no interface but a downed loopback, so no TCP, UDP or raw traffic can leave), and
+a mount namespace for its read-only view of the files (``mounts``).
+
+As root they are made directly; otherwise inside a new user namespace that maps the
+worker's own uid and gid (so it stays the same user, with no capabilities outside).
+"""
 
 from __future__ import annotations
 
 import ctypes
 import os
 
-from jafhost.security.sandbox.kernel import CLONE_NEWNET, CLONE_NEWUSER, SandboxError, check, libc
+from jafhost.security.sandbox.kernel import (
+    CLONE_NEWNET,
+    CLONE_NEWUSER,
+    SandboxError,
+    check,
+    libc,
+)
 
 
-def new_netns() -> str:
-    """Enter a new, empty network namespace; returns how (``root`` or ``userns``)."""
+def enter_namespaces(flags: int) -> str:
+    """Enter new namespaces (``CLONE_NEW*`` ``flags``); returns how (``root`` or
+    ``userns``)."""
     lib = libc()
-    if lib.unshare(ctypes.c_int(CLONE_NEWNET)) == 0:
+    if lib.unshare(ctypes.c_int(flags)) == 0:
         return "root"
     uid, gid = os.getuid(), os.getgid()
-    check(lib.unshare(ctypes.c_int(CLONE_NEWUSER | CLONE_NEWNET)), "unshare(CLONE_NEWNET)")
+    check(lib.unshare(ctypes.c_int(CLONE_NEWUSER | flags)), "unshare")
     for path, text in (
         ("/proc/self/setgroups", "deny"),
         ("/proc/self/uid_map", f"{uid} {uid} 1"),
@@ -27,3 +39,11 @@ def new_netns() -> str:
         except OSError as exc:
             raise SandboxError(f"user namespace: writing {path}: {exc}") from None
     return "userns"
+
+
+def new_netns() -> str:
+    """Enter a new, empty network namespace; returns how (``root`` or ``userns``)."""
+    try:
+        return enter_namespaces(CLONE_NEWNET)
+    except SandboxError as exc:
+        raise SandboxError(str(exc).replace("unshare", "unshare(CLONE_NEWNET)", 1)) from None

@@ -21,6 +21,9 @@ class SandboxSpec:
     memory_mb: int = 2048
     open_files: int = 256
     cpu_seconds: int = 120
+    file_size_mb: int = 1024
+    """The largest file the worker may write (``RLIMIT_FSIZE``): past it, writes fail
+    with EFBIG, so a plugin cannot fill the disk with one file."""
     extra_read: tuple[str, ...] = ()
     parent_pid: int = 0
 

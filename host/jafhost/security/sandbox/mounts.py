@@ -1,0 +1,95 @@
+"""A read-only view of every mount for the worker, writable again only under its write
+grants: so ``chmod``, ``chown``, ``utime`` and xattr calls, which Landlock has no right
+for, fail with EROFS on every other file the user owns (bubblewrap's method, done with
+the kernel's new mount API through ``syscall``; nothing to install).
+
+Runs in a new mount namespace (``namespaces.enter``), before Landlock (which forbids
+mount changes) and before the capabilities are dropped. Every mount is made private
+first, so nothing done here propagates to the host's namespace.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import stat
+import struct
+from collections.abc import Iterable
+
+from jafhost.security.sandbox.kernel import check, libc
+
+SYS_OPEN_TREE = 428  # the same numbers on every architecture
+SYS_MOVE_MOUNT = 429
+SYS_MOUNT_SETATTR = 442
+AT_FDCWD = -100
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+OPEN_TREE_CLONE = 1
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOUNT_ATTR_RDONLY = 0x1
+MS_PRIVATE = 1 << 18
+
+
+def _setattr(fd: int, path: bytes, flags: int, set_: int, clear: int, propagation: int) -> int:
+    attr = struct.pack("=QQQQ", set_, clear, propagation, 0)  # struct mount_attr
+    buf = ctypes.create_string_buffer(attr, len(attr))
+    return int(
+        libc().syscall(
+            ctypes.c_long(SYS_MOUNT_SETATTR),
+            ctypes.c_int(fd),
+            ctypes.c_char_p(path),
+            ctypes.c_uint(flags),
+            buf,
+            ctypes.c_size_t(len(attr)),
+        )
+    )
+
+
+def _writable_again(path: str) -> None:
+    """Put a read-write copy of the mount at ``path`` (a bind of itself) on top of it."""
+    lib = libc()
+    lib.syscall.restype = ctypes.c_long
+    name = os.fsencode(path)
+    fd = check(
+        lib.syscall(
+            ctypes.c_long(SYS_OPEN_TREE),
+            ctypes.c_int(AT_FDCWD),
+            ctypes.c_char_p(name),
+            ctypes.c_uint(OPEN_TREE_CLONE | os.O_CLOEXEC | AT_RECURSIVE),
+        ),
+        f"open_tree({path})",
+    )
+    try:
+        if _setattr(fd, b"", AT_EMPTY_PATH | AT_RECURSIVE, 0, MOUNT_ATTR_RDONLY, 0) < 0:
+            # a mount below it that was read-only before the worker stays so
+            check(_setattr(fd, b"", AT_EMPTY_PATH, 0, MOUNT_ATTR_RDONLY, 0), f"rw {path}")
+        check(
+            lib.syscall(
+                ctypes.c_long(SYS_MOVE_MOUNT),
+                ctypes.c_int(fd),
+                ctypes.c_char_p(b""),
+                ctypes.c_int(AT_FDCWD),
+                ctypes.c_char_p(name),
+                ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH),
+            ),
+            f"move_mount({path})",
+        )
+    finally:
+        os.close(fd)
+
+
+def read_only_except(writable: Iterable[str]) -> None:
+    """Make every mount private and read-only, then ``writable`` (folders and regular
+    files that exist) read-write again. The working folder is entered again, so it
+    names the writable copy."""
+    libc().syscall.restype = ctypes.c_long
+    flags = AT_RECURSIVE
+    check(_setattr(AT_FDCWD, b"/", flags, MOUNT_ATTR_RDONLY, 0, MS_PRIVATE), "read-only /")
+    for path in sorted(set(writable)):
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            continue  # a grant for a path that does not exist (yet): Landlock skips it too
+        if stat.S_ISDIR(mode) or stat.S_ISREG(mode):
+            _writable_again(path)
+    os.chdir(os.getcwd())
