@@ -1,0 +1,142 @@
+"""An installed distribution's core metadata and ``jaf.plugins`` entry points, read safely.
+
+Both files are written by whoever built the distribution, so they are read like a
+manifest (``jafhost.safe_read``: regular files only, under a size cap): a FIFO, a link to
+``/dev/zero`` or a 2 GB file there makes that one plugin ``invalid`` with a reason naming
+the file, instead of hanging ``jafhost list`` or filling memory, as reading them through
+``importlib.metadata`` would. Discovery and the check of its cache (``verify``) both go
+through these functions, so a cached plugin is compared with exactly what a fresh scan
+would have derived. Stdlib only and cheap: it runs for every plugin on every ``list``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from jafhost.safe_read import UnsafeFile, read_text
+
+GROUP = "jaf.plugins"
+METADATA_LIMIT = 4 * 1024 * 1024
+"""The largest ``METADATA``/``PKG-INFO`` read (a long description is rarely 200 KiB)."""
+ENTRY_POINTS_LIMIT = 1024 * 1024
+"""The largest ``entry_points.txt`` read."""
+METADATA_NAMES = ("METADATA", "PKG-INFO")
+
+
+class BadMetadata(Exception):
+    """A metadata file cannot be used: the message names the file and why."""
+
+
+@dataclass(frozen=True)
+class CoreMetadata:
+    """The fields of core metadata discovery keeps."""
+
+    name: str
+    version: str
+    summary: str
+    author: str
+    requires: tuple[str, ...]
+    extras: tuple[str, ...]
+
+
+def read_file(path: str, limit: int) -> str | None:
+    """The text of ``path``, None when there is none; ``BadMetadata`` naming it otherwise."""
+    try:
+        return read_text(path, limit)
+    except FileNotFoundError:
+        return None
+    except UnsafeFile as exc:
+        raise BadMetadata(f"{path}: {exc}") from None
+
+
+def metadata_file(folder: str) -> str:
+    """The metadata file of the ``*.dist-info``/``*.egg-info`` ``folder`` (``METADATA``
+    unless only ``PKG-INFO`` exists)."""
+    for name in METADATA_NAMES:
+        candidate = os.path.join(folder, name)
+        if os.path.lexists(candidate):
+            return candidate
+    return os.path.join(folder, METADATA_NAMES[0])
+
+
+def headers(text: str) -> dict[str, list[str]]:
+    """The header fields of a metadata document (RFC 822 style, up to the first empty
+    line), by lower-cased name, each value in order; folded lines are joined."""
+    fields: dict[str, list[str]] = {}
+    last: list[str] | None = None
+    for line in text.splitlines():
+        if not line.strip():
+            break
+        if line[0] in " \t":
+            if last:
+                last[-1] += "\n" + line
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            last = None
+            continue
+        last = fields.setdefault(name.strip().lower(), [])
+        last.append(value.strip())
+    return fields
+
+
+def _first(fields: dict[str, list[str]], name: str) -> str:
+    values = fields.get(name.lower())
+    return values[0] if values else ""
+
+
+def core_metadata(folder: str) -> CoreMetadata:
+    """The core metadata of the distribution described in ``folder``."""
+    path = metadata_file(folder)
+    text = read_file(path, METADATA_LIMIT)
+    fields = headers(text or "")
+    author = _first(fields, "Author")
+    if not author:
+        email = _first(fields, "Author-email")
+        author = email.split("<", 1)[0].strip().strip('"') if "<" in email else email
+    return CoreMetadata(
+        name=_first(fields, "Name") or "?",
+        version=_first(fields, "Version") or "0",
+        summary=_first(fields, "Summary"),
+        author=author,
+        requires=tuple(fields.get("requires-dist", ())),
+        extras=tuple(fields.get("provides-extra", ())),
+    )
+
+
+def plugin_entry_points(text: str) -> list[tuple[str, str]]:
+    """``(name, value)`` of each ``jaf.plugins`` entry point in ``entry_points.txt`` text,
+    read leniently: a malformed value is kept, for discovery to make that one plugin
+    ``invalid`` with the reason (a stricter reader would drop it silently or fail them all)."""
+    found: list[tuple[str, str]] = []
+    group: str | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            group = line[1:-1].strip()
+        elif group == GROUP and "=" in line:
+            name, _, value = line.partition("=")
+            found.append((name.strip(), value.strip()))
+    return found
+
+
+def entry_points_of(folder: str) -> list[tuple[str, str]]:
+    """The ``jaf.plugins`` entry points of the distribution described in ``folder``."""
+    text = read_file(os.path.join(folder, "entry_points.txt"), ENTRY_POINTS_LIMIT)
+    return plugin_entry_points(text or "")
+
+
+def maybe_plugin(folder: str) -> bool:
+    """Whether ``entry_points.txt`` of ``folder`` may name a ``jaf.plugins`` entry point:
+    it mentions the group, or it cannot be read as a regular file (then discovery
+    reports it rather than guessing)."""
+    path = os.path.join(folder, "entry_points.txt")
+    try:
+        return GROUP in read_text(path, ENTRY_POINTS_LIMIT)
+    except FileNotFoundError:
+        return False
+    except UnsafeFile:
+        return True
