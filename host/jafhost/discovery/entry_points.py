@@ -12,7 +12,6 @@ once a plugin is found.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections import defaultdict
 from dataclasses import replace
@@ -23,6 +22,7 @@ from packaging.utils import canonicalize_name
 
 from jafhost.discovery import folders as folder_plugins
 from jafhost.discovery.metadata import (
+    ENTRY_POINT_VALUE,
     BadMetadata,
     CoreMetadata,
     core_metadata,
@@ -32,8 +32,6 @@ from jafhost.discovery.metadata import (
 )
 from jafhost.discovery.records import Discovery, PluginInfo
 from jafhost.errors import ManifestError
-
-_ENTRY_POINT_VALUE = re.compile(r"^[A-Za-z_][\w.]*(?::[A-Za-z_][\w.]*)?$")
 
 
 def _invalid(folder: str, meta: CoreMetadata | None, name: str, error: str) -> PluginInfo:
@@ -73,7 +71,7 @@ def _info_from_distribution(
     base = info_base(name, value, meta, folder)
     try:
         check_plugin_name(name)
-        if not _ENTRY_POINT_VALUE.match(value.replace(" ", "")):
+        if not ENTRY_POINT_VALUE.match(value.replace(" ", "")):
             raise ManifestError(f"entry point value {value!r} is not 'module' or 'module:object'")
         candidates = manifest_candidates(value, path)
         watch.extend(str(c) for c in candidates)
@@ -159,6 +157,19 @@ def _installed_versions(plugins: list[PluginInfo], path: list[str]) -> dict[str,
     installed: dict[str, str | None] = {}
     for name in sorted(names):
         installed[name] = installed_version(name, path)
+    return installed
+
+
+def installed_versions(plugins: list[PluginInfo], search: list[str]) -> dict[str, str | None]:
+    """What ``scan`` records as installed: the versions of every distribution a plugin
+    requires, and each folder plugin's version under its name where no distribution has
+    that name (``folders.provide_distributions``)."""
+    installed = _installed_versions(plugins, search)
+    for plugin in plugins:
+        if plugin.source == folder_plugins.SOURCE:
+            key = canonicalize_name(plugin.name)
+            if installed_version(key, search) is None:
+                installed[key] = plugin.version
     return installed
 
 

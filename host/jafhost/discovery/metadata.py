@@ -11,8 +11,12 @@ would have derived. Stdlib only and cheap: it runs for every plugin on every ``l
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import os
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from jafhost.safe_read import UnsafeFile, read_text
 
@@ -22,6 +26,11 @@ METADATA_LIMIT = 4 * 1024 * 1024
 ENTRY_POINTS_LIMIT = 1024 * 1024
 """The largest ``entry_points.txt`` read."""
 METADATA_NAMES = ("METADATA", "PKG-INFO")
+MANIFEST_NAME = "jaf-plugin.toml"
+PLUGIN_NAME = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
+"""What a plugin name may be: lowercase words joined by single ``-`` or ``_``."""
+ENTRY_POINT_VALUE = re.compile(r"^[A-Za-z_][\w.]*(?::[A-Za-z_][\w.]*)?$")
+"""What an entry point value may be: ``module`` or ``module:object``."""
 
 
 class BadMetadata(Exception):
@@ -140,3 +149,23 @@ def maybe_plugin(folder: str) -> bool:
         return False
     except UnsafeFile:
         return True
+
+
+def manifest_candidates(entry_point_value: str, path: list[str] | None = None) -> list[Path]:
+    """Where the manifest of an entry point may live, found without importing anything.
+
+    The manifest sits in the package directory of the entry point's top-level module.
+    A plain top-level module (no package) has no manifest. With ``path`` given, only
+    that search path is looked at (as when discovering on a path other than sys.path).
+    """
+    top = entry_point_value.split(":", 1)[0].strip().split(".", 1)[0]
+    try:
+        if path is None:
+            spec = importlib.util.find_spec(top)
+        else:
+            spec = importlib.machinery.PathFinder.find_spec(top, path)
+    except (ImportError, ValueError):
+        return []
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    return [Path(location) / MANIFEST_NAME for location in spec.submodule_search_locations]

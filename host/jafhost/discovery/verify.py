@@ -1,0 +1,237 @@
+"""Checking a cached discovery against the files it was derived from, before it is used.
+
+The discovery cache is a file in the user's home that anything able to write there can
+edit, keeping its fingerprint. What it holds decides trust (a plugin's permissions, the
+module imported as its entry point, its name and distribution, whether it is valid), so
+none of that is taken from it on its word:
+
+- every file a plugin was described from (``METADATA``, ``entry_points.txt``, the
+  manifest) is keyed by a digest of its content, checked on every use (an edit within
+  one clock tick, which time stamps miss, still counts);
+- each valid plugin is derived again from those files, with the same functions a fresh
+  scan uses (``metadata``), and must match the cached one field by field: name,
+  distribution, version, entry point, location, requirements, extras, kinds, permissions
+  and manifest path. The manifest is checked without pydantic (too slow to import on
+  every ``list``): TOML parsed with ``tomllib``, keys and types checked, permissions
+  made canonical by ``jafhost.security.permissions`` as the manifest model does;
+- a cached ``invalid`` plugin is not derived again: trusting it only keeps that plugin
+  from running (its files are still checked by digest);
+- installed versions and the judgement of requirements (``resolve.judge``), which decide
+  whether a plugin is ``unresolved`` and the activation order, are computed again.
+
+Any difference means the cache is not used: discovery scans afresh and rewrites it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+from typing import Any
+
+from jafhost.discovery.metadata import (
+    ENTRY_POINT_VALUE,
+    MANIFEST_NAME,
+    METADATA_LIMIT,
+    PLUGIN_NAME,
+    BadMetadata,
+    core_metadata,
+    entry_points_of,
+    manifest_candidates,
+)
+from jafhost.discovery.records import Discovery, PluginInfo
+from jafhost.safe_read import MANIFEST_LIMIT, UnsafeFile, read_bytes, read_text
+
+PLUGIN_KINDS = ("tool", "agent", "integration", "capability", "event")
+"""= ``get_args(manifest.PluginKind)`` (a test keeps them equal)."""
+FOLDER_KEYS = ("name", "version", "summary", "requires", "entry_point")
+"""= ``manifest.FOLDER_KEYS``."""
+PERMISSION_LISTS = ("read", "write", "net", "env", "run")
+
+
+def digest(path: str) -> str:
+    """A digest of the content of ``path`` read safely; ``-`` when there is none, ``!``
+    and the reason when it is not read (not a regular file, too large)."""
+    try:
+        data = read_bytes(path, METADATA_LIMIT)
+    except FileNotFoundError:
+        return "-"
+    except UnsafeFile as exc:
+        return f"!{exc}"
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def digests(paths: list[str]) -> dict[str, str]:
+    return {path: digest(path) for path in paths}
+
+
+def _strings(value: object) -> list[str] | None:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    return None
+
+
+def manifest_fields(text: str, *, folder: bool) -> dict[str, Any] | None:
+    """What a valid manifest declares, derived without pydantic; None when this check
+    cannot confirm it is valid (the caller then scans afresh, which decides)."""
+    try:
+        data = tomllib.loads(text)
+    except (RecursionError, MemoryError, ValueError):
+        return None
+    if not set(data) <= {"plugin", "permissions"}:
+        return None
+    plugin = data.get("plugin", {})
+    table = data.get("permissions", {})
+    if not isinstance(plugin, dict) or not isinstance(table, dict):
+        return None
+    allowed = {"kinds", *FOLDER_KEYS} if folder else {"kinds"}
+    kinds = _strings(plugin.get("kinds", []))
+    if not set(plugin) <= allowed or kinds is None or not set(kinds) <= set(PLUGIN_KINDS):
+        return None
+    ffi = table.get("ffi", False)
+    if not set(table) <= {*PERMISSION_LISTS, "ffi"} or not isinstance(ffi, bool):
+        return None
+    fields: dict[str, Any] = {"kinds": tuple(dict.fromkeys(kinds)), "permissions": ()}
+    if table:
+        from jafhost.security import permissions
+
+        granted: list[permissions.Permission] = []
+        for kind in PERMISSION_LISTS:
+            values = _strings(table.get(kind, []))
+            if values is None:
+                return None
+            try:
+                granted += [permissions.make(kind, value) for value in values]
+            except ValueError:
+                return None
+        if ffi:
+            granted.append(permissions.Permission("ffi"))
+        fields["permissions"] = tuple(permissions.canonical(granted))
+    if folder:
+        for key in ("name", "version", "summary", "entry_point"):
+            if not isinstance(plugin.get(key, ""), str):
+                return None
+        requires = _strings(plugin.get("requires", []))
+        if requires is None or not plugin.get("name") or not plugin.get("version"):
+            return None
+        fields.update(
+            name=plugin["name"],
+            version=plugin["version"],
+            summary=plugin.get("summary", ""),
+            requires=tuple(requires),
+            entry_point=plugin.get("entry_point"),
+        )
+    return fields
+
+
+def _read_manifest(path: str, folder: bool) -> dict[str, Any] | None:
+    try:
+        return manifest_fields(read_text(path, MANIFEST_LIMIT), folder=folder)
+    except (OSError, UnsafeFile):
+        return None
+
+
+def _distribution_plugin_holds(info: PluginInfo, search: list[str] | None) -> bool:
+    from jafhost.discovery.entry_points import info_base
+
+    folder = info.location or ""
+    if not PLUGIN_NAME.fullmatch(info.name) or not ENTRY_POINT_VALUE.match(
+        info.entry_point.replace(" ", "")
+    ):
+        return False
+    try:
+        meta = core_metadata(folder)
+        eps = entry_points_of(folder)
+    except BadMetadata:
+        return False
+    if (info.name, info.entry_point) not in eps:
+        return False
+    base = info_base(info.name, info.entry_point, meta, folder)
+    candidates = [str(c) for c in manifest_candidates(info.entry_point, search)]
+    manifest = next((c for c in candidates if os.path.exists(c)), None)
+    declared = {"kinds": (), "permissions": ()}
+    if manifest is not None:
+        found = _read_manifest(manifest, folder=False)
+        if found is None:
+            return False
+        declared = found
+    expected = PluginInfo(
+        **{
+            **base.to_json(),
+            "kinds": declared["kinds"],
+            "permissions": declared["permissions"],
+            "manifest": manifest,
+        }
+    )
+    return info == expected
+
+
+def _folder_plugin_holds(info: PluginInfo, folders: list[str]) -> bool:
+    package = info.location or ""
+    if os.path.dirname(package) not in folders or info.manifest != os.path.join(
+        package, MANIFEST_NAME
+    ):
+        return False
+    declared = _read_manifest(info.manifest, folder=True)
+    if declared is None:
+        return False
+    expected = PluginInfo(
+        name=declared["name"],
+        distribution=declared["name"],
+        version=declared["version"],
+        entry_point=declared["entry_point"] or os.path.basename(package),
+        summary=declared["summary"],
+        requires=declared["requires"],
+        kinds=declared["kinds"],
+        permissions=declared["permissions"],
+        manifest=info.manifest,
+        location=package,
+        source=info.source,
+    )
+    return info == expected
+
+
+def holds(
+    cached: Discovery,
+    stored_digests: dict[str, str],
+    search: list[str],
+    folders: list[str],
+    path: list[str] | None,
+) -> bool:
+    """Whether every plugin of ``cached`` is what its files say (see the module doc).
+    ``path`` is the search path given to discovery (None: ``sys.path``)."""
+    if set(stored_digests) != set(cached.watch) or digests(cached.watch) != stored_digests:
+        return False
+    from jafhost.discovery.folders import SOURCE
+
+    roots = {os.path.realpath(entry or ".") for entry in search}
+    valid_names: set[str] = set()
+    for info in cached.plugins:
+        if info.error is not None:
+            continue
+        if info.name in valid_names:
+            return False  # a name claimed twice makes every claimant invalid
+        valid_names.add(info.name)
+        if info.source == SOURCE:
+            ok = _folder_plugin_holds(info, folders)
+        else:
+            ok = (
+                info.source == "distribution"
+                and os.path.realpath(os.path.dirname(info.location or "")) in roots
+                and _distribution_plugin_holds(info, path)
+            )
+        if not ok:
+            return False
+    return True
+
+
+def recompute(cached: Discovery, search: list[str], host_version: str) -> Discovery:
+    """``cached`` with what depends on other distributions (installed versions, judged
+    requirements) computed again rather than read from the cache."""
+    from jafhost.discovery.entry_points import installed_versions
+    from jafhost.discovery.resolve import judge
+
+    installed = installed_versions(cached.plugins, search)
+    result = Discovery(cached.plugins, installed, cached.watch)
+    result.judged = judge(result.plugins, installed, host_version)
+    return result
