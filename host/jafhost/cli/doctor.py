@@ -14,12 +14,13 @@ def doctor(as_json: JsonOption = False) -> None:
     """Load every enabled plugin and report what is broken.
 
     Exits 1 if an enabled plugin is invalid, unresolved or broken. Also warns about
-    plugins waiting for approval, grants naming missing paths, unknown keys in a
-    plugin's config table and problems with config.toml.
+    plugins waiting for approval, grants naming missing paths, malformed grants and
+    records of plugins not installed in the state file, unknown keys in a plugin's
+    config table and problems with config.toml.
 
     --json: {"ok", "plugins": [...], "findings": [{"kind", "message", "plugin", "fix"}],
     "warnings": [the warning lines]}; kinds: invalid-config, needs-approval, missing-path,
-    unknown-config-key, host.
+    unknown-config-key, malformed-grant, record-not-installed, host.
     """
     import asyncio
 
