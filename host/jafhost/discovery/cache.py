@@ -139,6 +139,15 @@ class DiscoveryCache:
         }
         try:
             self.file.parent.mkdir(parents=True, exist_ok=True)
+            # only ever a regular file of ours: a link there must not make the write
+            # replace the file it points to, a FIFO must not be opened
+            if not stat.S_ISREG(os.lstat(self.file).st_mode):
+                os.unlink(self.file)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return
+        try:
             data = json.dumps(payload, separators=(",", ":")).encode("utf-8")
             write_atomic(self.file, data, durable=False)
         except OSError:

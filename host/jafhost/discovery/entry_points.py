@@ -34,11 +34,16 @@ from jafhost.discovery.records import Discovery, PluginInfo
 from jafhost.errors import ManifestError
 
 
-def _invalid(folder: str, meta: CoreMetadata | None, name: str, error: str) -> PluginInfo:
+def _dist_name(folder: str) -> str:
+    """The distribution's name as its folder spells it (``name-1.0.dist-info``)."""
+    return canonicalize_name(os.path.basename(folder).split("-", 1)[0])
+
+
+def _invalid(folder: str, name: str, error: str) -> PluginInfo:
     return PluginInfo(
         name=name,
-        distribution=meta.name if meta else os.path.basename(folder),
-        version=meta.version if meta else "0",
+        distribution=_dist_name(folder),
+        version=os.path.basename(folder).split("-", 1)[-1].rsplit(".", 1)[0],
         entry_point="",
         location=folder,
         error=error,
@@ -94,13 +99,14 @@ def _distribution_plugins(
     if not maybe_plugin(folder):
         return []
     watch += [metadata_file(folder), os.path.join(folder, "entry_points.txt")]
-    meta: CoreMetadata | None = None
     try:
-        meta = core_metadata(folder)
         eps = entry_points_of(folder)
     except BadMetadata as exc:
-        name = canonicalize_name(meta.name) if meta else os.path.basename(folder)
-        return [_invalid(folder, meta, name, str(exc))]
+        return [_invalid(folder, _dist_name(folder), str(exc))]
+    try:
+        meta = core_metadata(folder)
+    except BadMetadata as exc:
+        return [_invalid(folder, name, str(exc)) for name, _ in eps]
     if not eps:
         return []
     key = canonicalize_name(meta.name)
