@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ISOLATION_MODES, Site, run_cli
+from conftest import ISOLATION_MODES, Site, folder_plugin, run_cli
 
 
 def _marker(home: Path, name: str) -> Path:
@@ -113,3 +113,41 @@ def test_a_cache_naming_another_entry_point_imports_nothing_else(
     ran = run_cli("call", "honest.evil", site=site, home=home)
     assert ran.returncode != 0
     assert "EVIL-RAN" not in ran.stdout + ran.stderr
+
+
+def test_a_cache_claiming_requirements_are_met_changes_no_status(site: Site, home: Path) -> None:
+    marker = _marker(home, "needy")
+    site.plugin("needy", code=_code(marker), requires=["jaf-plugin-missing>=1"])
+    [view] = json.loads(run_cli("list", "--json", site=site, home=home).stdout)
+    assert view["status"] == "unresolved"
+
+    for file in _cache_files(home):
+        data = json.loads(file.read_text())
+        data["discovery"]["installed"] = {"jaf-plugin-missing": "9.0"}
+        for judged in data["discovery"]["judged"].values():
+            judged["problem"] = None
+            for dep in judged["deps"]:
+                dep.update(installed="9.0", satisfied=True)
+        file.write_text(json.dumps(data))
+    [view] = json.loads(run_cli("list", "--json", site=site, home=home).stdout)
+    assert view["status"] == "unresolved"
+    assert run_cli("call", "needy.hi", site=site, home=home).returncode != 0
+    assert not marker.exists()
+
+
+def test_a_cache_moving_a_folder_plugins_entry_point_imports_nothing_else(
+    site: Site, home: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "plugins"
+    package = folder_plugin(folder, "jp_folderly_" + site.tag, "folderly", "")
+    other = site.plugin("other", dist="jaf-library-other", code=EVIL)
+    site.remove("jaf-library-other")
+    env = {"JAFHOST_PLUGIN_PATH": str(folder)}
+    ran = run_cli("list", "--json", site=site, home=home, env=env)
+    assert json.loads(ran.stdout)[0]["status"] == "enabled", ran.stderr
+
+    _edit_cache(home, "folderly", entry_point=other)
+    info = json.loads(run_cli("info", "folderly", "--json", site=site, home=home, env=env).stdout)
+    assert info["entry_point"] == package.name
+    tools = run_cli("tools", "--json", site=site, home=home, env=env)
+    assert tools.returncode == 0 and "evil" not in tools.stdout, tools.stderr

@@ -175,11 +175,19 @@ def _folder_plugin_holds(info: PluginInfo, folders: list[str]) -> bool:
     declared = _read_manifest(info.manifest, folder=True)
     if declared is None:
         return False
+    module = os.path.basename(package)
+    entry_point = declared["entry_point"] or module
+    if (
+        not PLUGIN_NAME.fullmatch(declared["name"])
+        or not ENTRY_POINT_VALUE.fullmatch(entry_point)
+        or entry_point.split(":", 1)[0].split(".", 1)[0] != module
+    ):
+        return False  # what a scan makes invalid (outside its package: another module)
     expected = PluginInfo(
         name=declared["name"],
         distribution=declared["name"],
         version=declared["version"],
-        entry_point=declared["entry_point"] or os.path.basename(package),
+        entry_point=entry_point,
         summary=declared["summary"],
         requires=declared["requires"],
         kinds=declared["kinds"],

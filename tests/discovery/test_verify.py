@@ -1,0 +1,74 @@
+"""The cache check's manifest reading agrees with the manifest model it stands in for.
+
+``verify.manifest_fields`` derives kinds and permissions without pydantic; whenever it
+confirms a manifest, the model must accept it and derive the same, or a cached plugin
+could be confirmed with other permissions than a fresh scan would give it.
+"""
+
+from __future__ import annotations
+
+from typing import get_args
+
+import pytest
+
+from jafhost.discovery import manifest, verify
+from jafhost.errors import ManifestError
+
+
+def test_the_lists_it_checks_against_are_the_models() -> None:
+    assert get_args(manifest.PluginKind) == verify.PLUGIN_KINDS
+    assert verify.FOLDER_KEYS == manifest.FOLDER_KEYS
+    assert set(manifest.PermissionsTable.model_fields) == {*verify.PERMISSION_LISTS, "ffi"}
+    assert set(manifest.ManifestModel.model_fields) == {"plugin", "permissions"}
+
+
+MANIFESTS = [
+    "",
+    '[plugin]\nkinds = ["tool", "event", "tool"]\n',
+    '[permissions]\nread = ["~/notes", "/tmp/../etc"]\nnet = ["api.example.com:443"]\n',
+    "[permissions]\nffi = true\nenv = ['KEY_*']\nrun = ['git']\n",
+    "[permissions]\nffi = false\n",
+    '[permisions]\nread = ["/x"]\n',
+    '[plugin]\nkinds = ["nope"]\n',
+    '[plugin]\nname = "x"\nversion = "1.0"\n',
+    '[permissions]\nnet = ["not a host!"]\n',
+    "[permissions]\nffi = 1\n",
+    "[permissions]\nread = '/x'\n",
+    "a = [[[1]]]\n",
+    "not toml [",
+]
+
+
+@pytest.mark.parametrize("text", MANIFESTS)
+def test_what_it_confirms_the_model_derives_alike(text: str) -> None:
+    fields = verify.manifest_fields(text, folder=False)
+    try:
+        model = manifest.parse_manifest(text, "jaf-plugin.toml")
+    except ManifestError:
+        assert fields is None
+        return
+    assert fields is not None
+    assert fields["kinds"] == model.kinds and fields["permissions"] == model.permissions
+
+
+FOLDER_MANIFESTS = [
+    '[plugin]\nname = "x"\nversion = "1.0"\n',
+    '[plugin]\nname = "x"\nversion = "1.0"\nsummary = "s"\nrequires = ["a>=1"]\n'
+    'entry_point = "x.p:P"\nkinds = ["tool"]\n[permissions]\nenv = ["A"]\n',
+    '[plugin]\nname = "x"\n',
+    '[plugin]\nname = "x"\nversion = 1\n',
+]
+
+
+@pytest.mark.parametrize("text", FOLDER_MANIFESTS)
+def test_folder_manifests_alike(text: str) -> None:
+    fields = verify.manifest_fields(text, folder=True)
+    try:
+        model = manifest.parse_manifest(text, "jaf-plugin.toml", folder=True)
+    except ManifestError:
+        assert fields is None
+        return
+    assert fields is not None
+    for key in ("kinds", "permissions", "name", "version", "requires", "entry_point"):
+        assert fields[key] == getattr(model, key), key
+    assert fields["summary"] == model.summary
