@@ -7,11 +7,12 @@ could be confirmed with other permissions than a fresh scan would give it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import get_args
 
 import pytest
 
-from jafhost.discovery import manifest, verify
+from jafhost.discovery import manifest, metadata, verify
 from jafhost.errors import ManifestError
 
 
@@ -72,3 +73,28 @@ def test_folder_manifests_alike(text: str) -> None:
     for key in ("kinds", "permissions", "name", "version", "requires", "entry_point"):
         assert fields[key] == getattr(model, key), key
     assert fields["summary"] == model.summary
+
+
+def test_the_package_finder_answers_as_importlib(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    layout = {
+        first / "pkg_a" / "__init__.py": "",  # a package
+        first / "mod_b.py": "",  # a plain module
+        first / "ns_c" / "x.py": "",  # namespace portions in both folders
+        second / "ns_c" / "y.py": "",
+        first / "ns_d" / "x.py": "",  # a namespace portion, then a package: the package
+        second / "ns_d" / "__init__.py": "",
+        first / "both_e" / "x.py": "",  # a folder without __init__ and a module beside it
+        first / "both_e.py": "",
+        second / "late_f" / "__init__.py": "",  # found in the second folder only
+        first / "binary_g" / "__init__.pyc": "",
+    }
+    for path, text in layout.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    path = [str(first), str(tmp_path / "missing"), str(second)]
+    finder = metadata.PackageFinder(path)
+    names = ["pkg_a", "mod_b", "ns_c", "ns_d", "both_e", "late_f", "binary_g", "none_h"]
+    for name in names:
+        for value in (name, f"{name}.sub:Obj"):
+            assert finder.locations(value) == metadata.manifest_locations(value, path), value

@@ -50,9 +50,18 @@ def _invalid(folder: str, name: str, error: str) -> PluginInfo:
     )
 
 
-def info_base(name: str, value: str, meta: CoreMetadata, folder: str) -> PluginInfo:
-    """What the entry point and core metadata say of one installed plugin (its manifest
-    aside): shared with the check of the discovery cache, so both derive the same."""
+def info_base(
+    name: str,
+    value: str,
+    meta: CoreMetadata,
+    folder: str,
+    kinds: tuple[str, ...] = (),
+    permissions: tuple[str, ...] = (),
+    manifest: str | None = None,
+) -> PluginInfo:
+    """What the entry point and core metadata (and, once read, the manifest) say of one
+    installed plugin: shared with the check of the discovery cache, so both derive the
+    same."""
     return PluginInfo(
         name=name,
         distribution=meta.name,
@@ -62,6 +71,9 @@ def info_base(name: str, value: str, meta: CoreMetadata, folder: str) -> PluginI
         author=meta.author,
         requires=meta.requires,
         extras=meta.extras,
+        kinds=kinds,
+        permissions=permissions,
+        manifest=manifest,
         location=folder,
     )
 

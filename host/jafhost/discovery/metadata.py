@@ -74,7 +74,8 @@ def headers(text: str) -> dict[str, list[str]]:
     line), by lower-cased name, each value in order; folded lines are joined."""
     fields: dict[str, list[str]] = {}
     last: list[str] | None = None
-    for line in text.splitlines():
+    head = text.split("\n\n", 1)[0]  # the body (the long description) is never needed
+    for line in head.splitlines():
         if not line.strip():
             break
         if line[0] in " \t":
@@ -97,9 +98,12 @@ def _first(fields: dict[str, list[str]], name: str) -> str:
 
 def core_metadata(folder: str) -> CoreMetadata:
     """The core metadata of the distribution described in ``folder``."""
-    path = metadata_file(folder)
-    text = read_file(path, METADATA_LIMIT)
-    fields = headers(text or "")
+    return parse_core_metadata(read_file(metadata_file(folder), METADATA_LIMIT) or "")
+
+
+def parse_core_metadata(text: str) -> CoreMetadata:
+    """The fields discovery keeps, from the text of a metadata file."""
+    fields = headers(text)
     author = _first(fields, "Author")
     if not author:
         email = _first(fields, "Author-email")
@@ -158,6 +162,11 @@ def manifest_candidates(entry_point_value: str, path: list[str] | None = None) -
     A plain top-level module (no package) has no manifest. With ``path`` given, only
     that search path is looked at (as when discovering on a path other than sys.path).
     """
+    return [Path(location) for location in manifest_locations(entry_point_value, path)]
+
+
+def manifest_locations(entry_point_value: str, path: list[str] | None = None) -> list[str]:
+    """``manifest_candidates`` as strings (what the check of the cache compares)."""
     top = entry_point_value.split(":", 1)[0].strip().split(".", 1)[0]
     try:
         if path is None:
@@ -168,4 +177,78 @@ def manifest_candidates(entry_point_value: str, path: list[str] | None = None) -
         return []
     if spec is None or not spec.submodule_search_locations:
         return []
-    return [Path(location) / MANIFEST_NAME for location in spec.submodule_search_locations]
+    return [os.path.join(location, MANIFEST_NAME) for location in spec.submodule_search_locations]
+
+
+class PackageFinder:
+    """``manifest_locations`` for many entry points at once, each path folder listed once.
+
+    ``importlib`` checks up to five file names per folder and per module; the check of
+    the discovery cache asks for every plugin on every ``list``, so this reads each
+    folder's listing once and applies the same rules as the standard path finder
+    (within a folder: a package, that is a folder with ``__init__`` and an import
+    suffix, then a module file, then a namespace portion). Anything it does not know
+    (a path entry that is not a folder, a custom path hook, a module already imported,
+    a finder other than the standard ones ahead of the path finder) is left to
+    ``importlib`` (``manifest_locations``), so it never answers differently."""
+
+    def __init__(self, path: list[str] | None) -> None:
+        import sys
+
+        self.path = path
+        self.entries = list(sys.path if path is None else path)
+        self.suffixes = tuple(importlib.machinery.all_suffixes())
+        self.listings: dict[str, frozenset[str] | None] = {}
+        standard = (
+            importlib.machinery.BuiltinImporter,
+            importlib.machinery.FrozenImporter,
+            importlib.machinery.PathFinder,
+        )
+        self.others = [] if path is not None else [f for f in sys.meta_path if f not in standard]
+        hooks = getattr(sys, "path_hooks", [])
+        self.standard_hooks = len(hooks) <= 2 and all(
+            getattr(h, "__module__", "").startswith(("zipimport", "importlib", "_frozen"))
+            or "FileFinder" in getattr(h, "__qualname__", "")
+            for h in hooks
+        )
+
+    def _listing(self, folder: str) -> frozenset[str] | None:
+        if folder not in self.listings:
+            try:
+                self.listings[folder] = frozenset(os.listdir(folder or "."))
+            except OSError:
+                self.listings[folder] = None
+        return self.listings[folder]
+
+    def locations(self, entry_point_value: str) -> list[str]:
+        import sys
+
+        top = entry_point_value.split(":", 1)[0].strip().split(".", 1)[0]
+        if (
+            not self.standard_hooks
+            or (self.path is None and top in sys.modules)
+            or top in sys.builtin_module_names
+            or importlib.machinery.FrozenImporter.find_spec(top) is not None
+            or any(finder.find_spec(top, None) is not None for finder in self.others)
+        ):
+            return manifest_locations(entry_point_value, self.path)
+        portions: list[str] = []
+        for entry in self.entries:
+            folder = entry or "."
+            listing = self._listing(folder)
+            if listing is None:
+                if os.path.exists(folder):
+                    return manifest_locations(entry_point_value, self.path)  # a zip file
+                continue
+            if top in listing:
+                package = os.path.join(entry or os.getcwd(), top)
+                if os.path.isdir(package):
+                    init = os.path.join(package, "__init__")
+                    if any(os.path.isfile(init + suffix) for suffix in self.suffixes):
+                        return [os.path.join(package, MANIFEST_NAME)]
+                    if not any(top + suffix in listing for suffix in self.suffixes):
+                        portions.append(package)
+                        continue
+            if any(top + suffix in listing for suffix in self.suffixes):
+                return []  # a plain module: no package folder, no manifest
+        return [os.path.join(p, MANIFEST_NAME) for p in portions]

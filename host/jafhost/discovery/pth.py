@@ -13,6 +13,7 @@ shown as such, not as code.
 from __future__ import annotations
 
 import csv
+import functools
 import os
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -80,6 +81,23 @@ def record_pth_names(record_text: str) -> list[str]:
     return sorted(set(names))
 
 
+def _pth_files_in(site: str) -> frozenset[str]:
+    """The names ending in ``.pth`` in ``site`` (listed again only once it changed)."""
+    try:
+        stamp = os.stat(site).st_mtime_ns
+    except OSError:
+        return frozenset({"?"})  # cannot tell: read RECORD
+    return _listed(site, stamp)
+
+
+@functools.lru_cache(maxsize=64)
+def _listed(site: str, stamp: int) -> frozenset[str]:
+    try:
+        return frozenset(name for name in os.listdir(site) if name.endswith(".pth"))
+    except OSError:
+        return frozenset({"?"})  # cannot tell: read RECORD
+
+
 def pth_files(info: PluginInfo) -> list[PthFile]:
     """The ``.pth`` files of ``info``'s distribution (none for folder plugins, plugins
     registered in memory, and distributions without a ``RECORD``); a ``RECORD`` that
@@ -87,6 +105,9 @@ def pth_files(info: PluginInfo) -> list[PthFile]:
     folder = info.location
     if info.source != "distribution" or not folder or not folder.endswith(".dist-info"):
         return []
+    site = os.path.dirname(folder)
+    if not _pth_files_in(site):
+        return []  # none there for a RECORD to name (the common case: no RECORD read)
     record = os.path.join(folder, "RECORD")
     try:
         text = read_text(record, RECORD_LIMIT)
@@ -94,7 +115,6 @@ def pth_files(info: PluginInfo) -> list[PthFile]:
         return []
     except UnsafeFile as exc:
         return [PthFile(record, "unreadable", f"cannot be read ({exc}): .pth files unknown")]
-    site = os.path.dirname(folder)
     return [describe(os.path.join(site, name)) for name in record_pth_names(text)]
 
 

@@ -31,16 +31,17 @@ from typing import Any
 
 from jafhost.discovery.metadata import (
     ENTRY_POINT_VALUE,
+    ENTRY_POINTS_LIMIT,
     MANIFEST_NAME,
     METADATA_LIMIT,
     PLUGIN_NAME,
-    BadMetadata,
-    core_metadata,
-    entry_points_of,
-    manifest_candidates,
+    PackageFinder,
+    metadata_file,
+    parse_core_metadata,
+    plugin_entry_points,
 )
 from jafhost.discovery.records import Discovery, PluginInfo
-from jafhost.safe_read import MANIFEST_LIMIT, UnsafeFile, read_bytes, read_text
+from jafhost.safe_read import MANIFEST_LIMIT, UnsafeFile, read_bytes
 
 PLUGIN_KINDS = ("tool", "agent", "integration", "capability", "event")
 """= ``get_args(manifest.PluginKind)`` (a test keeps them equal)."""
@@ -49,20 +50,46 @@ FOLDER_KEYS = ("name", "version", "summary", "requires", "entry_point")
 PERMISSION_LISTS = ("read", "write", "net", "env", "run")
 
 
-def digest(path: str) -> str:
-    """A digest of the content of ``path`` read safely; ``-`` when there is none, ``!``
-    and the reason when it is not read (not a regular file, too large)."""
-    try:
-        data = read_bytes(path, METADATA_LIMIT)
-    except FileNotFoundError:
-        return "-"
-    except UnsafeFile as exc:
-        return f"!{exc}"
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+class Files:
+    """Each file read once (safely, up to ``METADATA_LIMIT``) for one check: its digest
+    and its text come from the same bytes, so what is compared is what was hashed."""
+
+    def __init__(self) -> None:
+        self._read: dict[str, bytes | str] = {}
+        """Path: its content, or why it was not read (``-``: there is none)."""
+
+    def content(self, path: str) -> bytes | str:
+        found = self._read.get(path)
+        if found is None:
+            try:
+                found = read_bytes(path, METADATA_LIMIT)
+            except FileNotFoundError:
+                found = "-"
+            except UnsafeFile as exc:
+                found = f"!{exc}"
+            self._read[path] = found
+        return found
+
+    def digest(self, path: str) -> str:
+        """A digest of the content of ``path``; ``-`` when there is none, ``!`` and the
+        reason when it is not read (not a regular file, too large)."""
+        data = self.content(path)
+        return data if isinstance(data, str) else hashlib.blake2b(data, digest_size=16).hexdigest()
+
+    def text(self, path: str, limit: int) -> str | None:
+        """The UTF-8 text of ``path`` when it is at most ``limit`` bytes, else None."""
+        data = self.content(path)
+        if isinstance(data, str) or len(data) > limit:
+            return None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
 
 
 def digests(paths: list[str]) -> dict[str, str]:
-    return {path: digest(path) for path in paths}
+    files = Files()
+    return {path: files.digest(path) for path in paths}
 
 
 def _strings(value: object) -> list[str] | None:
@@ -124,14 +151,12 @@ def manifest_fields(text: str, *, folder: bool) -> dict[str, Any] | None:
     return fields
 
 
-def _read_manifest(path: str, folder: bool) -> dict[str, Any] | None:
-    try:
-        return manifest_fields(read_text(path, MANIFEST_LIMIT), folder=folder)
-    except (OSError, UnsafeFile):
-        return None
+def _read_manifest(files: Files, path: str, folder: bool) -> dict[str, Any] | None:
+    text = files.text(path, MANIFEST_LIMIT)
+    return None if text is None else manifest_fields(text, folder=folder)
 
 
-def _distribution_plugin_holds(info: PluginInfo, search: list[str] | None) -> bool:
+def _distribution_plugin_holds(files: Files, info: PluginInfo, finder: PackageFinder) -> bool:
     from jafhost.discovery.entry_points import info_base
 
     folder = info.location or ""
@@ -139,40 +164,37 @@ def _distribution_plugin_holds(info: PluginInfo, search: list[str] | None) -> bo
         info.entry_point.replace(" ", "")
     ):
         return False
-    try:
-        meta = core_metadata(folder)
-        eps = entry_points_of(folder)
-    except BadMetadata:
+    meta_text = files.text(metadata_file(folder), METADATA_LIMIT)
+    eps_text = files.text(os.path.join(folder, "entry_points.txt"), ENTRY_POINTS_LIMIT)
+    if meta_text is None or eps_text is None:
         return False
-    if (info.name, info.entry_point) not in eps:
+    if (info.name, info.entry_point) not in plugin_entry_points(eps_text):
         return False
-    base = info_base(info.name, info.entry_point, meta, folder)
-    candidates = [str(c) for c in manifest_candidates(info.entry_point, search)]
-    manifest = next((c for c in candidates if os.path.exists(c)), None)
-    declared = {"kinds": (), "permissions": ()}
-    if manifest is not None:
-        found = _read_manifest(manifest, folder=False)
-        if found is None:
+    if info.manifest is not None:
+        declared = _read_manifest(files, info.manifest, folder=False)
+        if declared is None:
             return False
-        declared = found
-    expected = PluginInfo(
-        **{
-            **base.to_json(),
-            "kinds": declared["kinds"],
-            "permissions": declared["permissions"],
-            "manifest": manifest,
-        }
-    )
-    return info == expected
+    else:
+        declared = {"kinds": (), "permissions": ()}
+    meta = parse_core_metadata(meta_text)
+    expected = info_base(
+        info.name, info.entry_point, meta, folder,
+        declared["kinds"], declared["permissions"], info.manifest,
+    )  # fmt: skip
+    if info != expected:
+        return False
+    # the manifest is the first one found where the entry point's package is
+    candidates = finder.locations(info.entry_point)
+    return next((c for c in candidates if os.path.exists(c)), None) == info.manifest
 
 
-def _folder_plugin_holds(info: PluginInfo, folders: list[str]) -> bool:
+def _folder_plugin_holds(files: Files, info: PluginInfo, folders: list[str]) -> bool:
     package = info.location or ""
     if os.path.dirname(package) not in folders or info.manifest != os.path.join(
         package, MANIFEST_NAME
     ):
         return False
-    declared = _read_manifest(info.manifest, folder=True)
+    declared = _read_manifest(files, info.manifest, folder=True)
     if declared is None:
         return False
     module = os.path.basename(package)
@@ -199,6 +221,13 @@ def _folder_plugin_holds(info: PluginInfo, folders: list[str]) -> bool:
     return info == expected
 
 
+def _real(known: dict[str, str], folder: str) -> str:
+    found = known.get(folder)
+    if found is None:
+        found = known[folder] = os.path.realpath(folder)
+    return found
+
+
 def holds(
     cached: Discovery,
     stored_digests: dict[str, str],
@@ -208,11 +237,16 @@ def holds(
 ) -> bool:
     """Whether every plugin of ``cached`` is what its files say (see the module doc).
     ``path`` is the search path given to discovery (None: ``sys.path``)."""
-    if set(stored_digests) != set(cached.watch) or digests(cached.watch) != stored_digests:
+    files = Files()
+    if set(stored_digests) != set(cached.watch):
+        return False
+    if any(files.digest(path) != known for path, known in stored_digests.items()):
         return False
     from jafhost.discovery.folders import SOURCE
 
     roots = {os.path.realpath(entry or ".") for entry in search}
+    real: dict[str, str] = {}  # folder: its real path, each folder resolved once
+    finder = PackageFinder(path)
     valid_names: set[str] = set()
     for info in cached.plugins:
         if info.error is not None:
@@ -221,12 +255,12 @@ def holds(
             return False  # a name claimed twice makes every claimant invalid
         valid_names.add(info.name)
         if info.source == SOURCE:
-            ok = _folder_plugin_holds(info, folders)
+            ok = _folder_plugin_holds(files, info, folders)
         else:
             ok = (
                 info.source == "distribution"
-                and os.path.realpath(os.path.dirname(info.location or "")) in roots
-                and _distribution_plugin_holds(info, path)
+                and _real(real, os.path.dirname(info.location or "")) in roots
+                and _distribution_plugin_holds(files, info, finder)
             )
         if not ok:
             return False
