@@ -7,12 +7,15 @@ could be confirmed with other permissions than a fresh scan would give it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import get_args
 
 import pytest
 
-from jafhost.discovery import manifest, metadata, verify
+from conftest import Site
+from jafhost.discovery import discover, manifest, metadata, verify
+from jafhost.discovery.cache import DiscoveryCache
 from jafhost.errors import ManifestError
 
 
@@ -98,3 +101,22 @@ def test_the_package_finder_answers_as_importlib(tmp_path: Path) -> None:
     for name in names:
         for value in (name, f"{name}.sub:Obj"):
             assert finder.locations(value) == metadata.manifest_locations(value, path), value
+
+
+def test_a_cache_pointing_at_a_shadowed_copy_is_scanned_again(tmp_path: Path) -> None:
+    first, second = Site(tmp_path / "first"), Site(tmp_path / "second")
+    first.plugin("twin", version="2.0.0", requires=["jaf-plugin-missing"])
+    second.plugin("twin", version="1.0.0")  # an older copy, later on the path: shadowed
+    paths, cache_dir = [str(first.root), str(second.root)], tmp_path / "cache"
+    [plugin] = discover(cache_dir, paths).plugins
+    assert plugin.version == "2.0.0"
+
+    file = DiscoveryCache(cache_dir, paths).file
+    data = json.loads(file.read_text())
+    [older] = second.root.glob("*.dist-info")
+    entry = data["discovery"]["plugins"][0]
+    entry.update(location=str(older), version="1.0.0", requires=[])
+    entry["entry_point"] = second.module_for("twin")
+    file.write_text(json.dumps(data))
+    [plugin] = discover(cache_dir, paths).plugins
+    assert plugin.version == "2.0.0" and plugin.requires == ("jaf-plugin-missing",)

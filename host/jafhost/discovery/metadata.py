@@ -180,6 +180,11 @@ def manifest_locations(entry_point_value: str, path: list[str] | None = None) ->
     return [os.path.join(location, MANIFEST_NAME) for location in spec.submodule_search_locations]
 
 
+def canonical_name(name: str) -> str:
+    """PEP 503 normalisation of a distribution name."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 class PackageFinder:
     """``manifest_locations`` for many entry points at once, each path folder listed once.
 
@@ -199,6 +204,8 @@ class PackageFinder:
         self.entries = list(sys.path if path is None else path)
         self.suffixes = tuple(importlib.machinery.all_suffixes())
         self.listings: dict[str, frozenset[str] | None] = {}
+        self.distributions: dict[str, frozenset[str]] = {}
+        """Path folder: the names of the distributions described in it."""
         standard = (
             importlib.machinery.BuiltinImporter,
             importlib.machinery.FrozenImporter,
@@ -219,6 +226,23 @@ class PackageFinder:
             except OSError:
                 self.listings[folder] = None
         return self.listings[folder]
+
+    def first_folder(self, distribution: str) -> str | None:
+        """The path folder holding the first ``*.dist-info``/``*.egg-info`` of
+        ``distribution`` (the one discovery uses: later ones are shadowed)."""
+        key = canonical_name(distribution)
+        for entry in self.entries:
+            folder = entry or "."
+            names = self.distributions.get(folder)
+            if names is None:
+                names = self.distributions[folder] = frozenset(
+                    canonical_name(name.rsplit(".", 1)[0].split("-", 1)[0])
+                    for name in self._listing(folder) or ()
+                    if name.endswith((".dist-info", ".egg-info"))
+                )
+            if key in names:
+                return folder
+        return None
 
     def locations(self, entry_point_value: str) -> list[str]:
         import sys

@@ -185,7 +185,11 @@ def _distribution_plugin_holds(files: Files, info: PluginInfo, finder: PackageFi
         return False
     # the manifest is the first one found where the entry point's package is
     candidates = finder.locations(info.entry_point)
-    return next((c for c in candidates if os.path.exists(c)), None) == info.manifest
+    if next((c for c in candidates if os.path.exists(c)), None) != info.manifest:
+        return False
+    # and the distribution is the one discovery uses, not one shadowed by another copy
+    first = finder.first_folder(meta.name)
+    return first is not None and os.path.samefile(first, os.path.dirname(folder))
 
 
 def _folder_plugin_holds(files: Files, info: PluginInfo, folders: list[str]) -> bool:
