@@ -27,6 +27,7 @@ from jafhost.discovery.metadata import (
     CoreMetadata,
     core_metadata,
     entry_points_of,
+    info_base,
     maybe_plugin,
     metadata_file,
 )
@@ -47,34 +48,6 @@ def _invalid(folder: str, name: str, error: str) -> PluginInfo:
         entry_point="",
         location=folder,
         error=error,
-    )
-
-
-def info_base(
-    name: str,
-    value: str,
-    meta: CoreMetadata,
-    folder: str,
-    kinds: tuple[str, ...] = (),
-    permissions: tuple[str, ...] = (),
-    manifest: str | None = None,
-) -> PluginInfo:
-    """What the entry point and core metadata (and, once read, the manifest) say of one
-    installed plugin: shared with the check of the discovery cache, so both derive the
-    same."""
-    return PluginInfo(
-        name=name,
-        distribution=meta.name,
-        version=meta.version,
-        entry_point=value,
-        summary=meta.summary,
-        author=meta.author,
-        requires=meta.requires,
-        extras=meta.extras,
-        kinds=kinds,
-        permissions=permissions,
-        manifest=manifest,
-        location=folder,
     )
 
 

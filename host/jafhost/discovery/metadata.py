@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from jafhost.discovery.records import PluginInfo
 from jafhost.safe_read import UnsafeFile, read_text
 
 GROUP = "jaf.plugins"
@@ -47,6 +48,34 @@ class CoreMetadata:
     author: str
     requires: tuple[str, ...]
     extras: tuple[str, ...]
+
+
+def info_base(
+    name: str,
+    value: str,
+    meta: CoreMetadata,
+    folder: str,
+    kinds: tuple[str, ...] = (),
+    permissions: tuple[str, ...] = (),
+    manifest: str | None = None,
+) -> PluginInfo:
+    """What the entry point and core metadata (and, once read, the manifest) say of one
+    installed plugin: shared with the check of the discovery cache, so both derive the
+    same."""
+    return PluginInfo(
+        name=name,
+        distribution=meta.name,
+        version=meta.version,
+        entry_point=value,
+        summary=meta.summary,
+        author=meta.author,
+        requires=meta.requires,
+        extras=meta.extras,
+        kinds=kinds,
+        permissions=permissions,
+        manifest=manifest,
+        location=folder,
+    )
 
 
 def read_file(path: str, limit: int) -> str | None:

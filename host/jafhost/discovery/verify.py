@@ -36,6 +36,7 @@ from jafhost.discovery.metadata import (
     METADATA_LIMIT,
     PLUGIN_NAME,
     PackageFinder,
+    info_base,
     metadata_file,
     parse_core_metadata,
     plugin_entry_points,
@@ -157,8 +158,6 @@ def _read_manifest(files: Files, path: str, folder: bool) -> dict[str, Any] | No
 
 
 def _distribution_plugin_holds(files: Files, info: PluginInfo, finder: PackageFinder) -> bool:
-    from jafhost.discovery.entry_points import info_base
-
     folder = info.location or ""
     if not PLUGIN_NAME.fullmatch(info.name) or not ENTRY_POINT_VALUE.match(
         info.entry_point.replace(" ", "")
@@ -274,6 +273,16 @@ def holds(
 def recompute(cached: Discovery, search: list[str], host_version: str) -> Discovery:
     """``cached`` with what depends on other distributions (installed versions, judged
     requirements) computed again rather than read from the cache."""
+    from jafhost.discovery.folders import SOURCE
+    from jafhost.discovery.resolve import judgement_key
+
+    if not any(p.requires or p.source == SOURCE for p in cached.plugins):
+        # nothing to look up or judge: what ``judge`` gives a plugin requiring nothing
+        # (and ``packaging``, ``importlib.metadata`` stay unimported on this path)
+        judged: dict[str, dict[str, Any]] = {
+            judgement_key(p): {"deps": [], "problem": None} for p in cached.plugins if not p.error
+        }
+        return Discovery(cached.plugins, {}, cached.watch, judged)
     from jafhost.discovery.entry_points import installed_versions
     from jafhost.discovery.resolve import judge
 
