@@ -63,15 +63,21 @@ def read_bytes(path: str | os.PathLike[str], limit: int) -> bytes:
     except OSError as exc:
         raise UnsafeFile(f"cannot read: {exc.strerror or exc}") from None
     try:
-        _check(os.fstat(fd), limit)
+        st = os.fstat(fd)
+        _check(st, limit)
         chunks: list[bytes] = []
         size = 0
         while size <= limit:
-            chunk = os.read(fd, min(_CHUNK, limit + 1 - size))
+            # one byte more than the file holds: a short read of a regular file is its
+            # end, so a small file takes one read (one that grew is read on, up to limit)
+            want = min(_CHUNK, limit + 1 - size, max(st.st_size + 1 - size, 1))
+            chunk = os.read(fd, want)
             if not chunk:
                 break
             chunks.append(chunk)
             size += len(chunk)
+            if len(chunk) < want and size >= st.st_size:
+                break
     except OSError as exc:
         raise UnsafeFile(f"cannot read: {exc.strerror or exc}") from None
     finally:

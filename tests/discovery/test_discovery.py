@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Site, run_cli
-from jafhost.discovery import discover
+from jafhost.discovery import discover, entry_points
 from jafhost.discovery.cache import DiscoveryCache, path_fingerprint
 from jafhost.discovery.entry_points import scan
 
@@ -98,20 +98,31 @@ def test_one_distribution_may_offer_several_plugins(site: Site) -> None:
     assert _names(site) == ["alpha", "beta"]
 
 
-def test_cache_is_used_and_invalidated_on_install_and_uninstall(site: Site, tmp_path: Path) -> None:
+def _no_scan(*args: object) -> None:
+    raise AssertionError("scanned although the cache is valid")
+
+
+def test_cache_is_used_and_invalidated_on_install_and_uninstall(
+    site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache_dir = tmp_path / "cache"
-    site.plugin("one")
+    site.plugin("one", summary="the first")
     paths = [str(site.root)]
     first = discover(cache_dir, paths)
     assert [p.name for p in first.plugins] == ["one"]
     cache_file = DiscoveryCache(cache_dir, paths).file
     assert cache_file.exists()
 
-    # a valid cache is what gets returned: prove it by tampering with its content
+    # a valid cache is what gets returned: no scan happens
+    with monkeypatch.context() as patch:
+        patch.setattr(entry_points, "scan", _no_scan)
+        assert discover(cache_dir, paths).plugins == first.plugins
+    # a cache edited by hand is derived again from the files, and rewritten
     data = json.loads(cache_file.read_text())
     data["discovery"]["plugins"][0]["summary"] = "from the cache"
     cache_file.write_text(json.dumps(data))
-    assert discover(cache_dir, paths).plugins[0].summary == "from the cache"
+    assert discover(cache_dir, paths).plugins[0].summary == "the first"
+    assert "from the cache" not in cache_file.read_text()
 
     site.plugin("two")  # install
     assert [p.name for p in discover(cache_dir, paths).plugins] == ["one", "two"]

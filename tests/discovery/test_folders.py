@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Site, run_cli
-from jafhost.discovery import discover
+from jafhost.discovery import discover, entry_points
 from jafhost.discovery.cache import DiscoveryCache
 from jafhost.discovery.entry_points import scan
 from jafhost.discovery.folders import ENV_VARIABLE, plugin_folders
@@ -444,7 +444,13 @@ def test_a_new_version_asking_for_more_goes_back_to_needs_approval(
 # -- the discovery cache ------------------------------------------------------------------------
 
 
-def test_cache_covers_plugin_folders(site: Site, folder: PluginFolder, tmp_path: Path) -> None:
+def _no_scan(*args: object) -> None:
+    raise AssertionError("scanned although the cache is valid")
+
+
+def test_cache_covers_plugin_folders(
+    site: Site, folder: PluginFolder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache_dir = tmp_path / "cache"
     paths, folders = [str(site.root)], [str(folder.root)]
 
@@ -459,15 +465,17 @@ def test_cache_covers_plugin_folders(site: Site, folder: PluginFolder, tmp_path:
     assert cache_file.exists()
     assert cache_file != DiscoveryCache(cache_dir, paths).file  # folders are part of the key
 
-    # a valid cache is what gets returned: prove it by tampering with its content
+    # a cache edited by hand is derived again from the files
     data = json.loads(cache_file.read_text())
     data["discovery"]["plugins"][0]["summary"] = "from the cache"
     cache_file.write_text(json.dumps(data))
-    assert discover(cache_dir, paths, folders).plugins[0].summary == "from the cache"
+    assert discover(cache_dir, paths, folders).plugins[0].summary == ""
     # editing the plugin's code is not a reason to scan again
     (package / "__init__.py").write_text("from jafhost import hookimpl\nX = 1\n")
     (package / "tools.py").write_text("")
-    assert discover(cache_dir, paths, folders).plugins[0].summary == "from the cache"
+    monkeypatch.setattr(entry_points, "scan", _no_scan)
+    assert discover(cache_dir, paths, folders).plugins[0].summary == ""
+    monkeypatch.undo()
 
     # editing the manifest, even within the same clock tick, is noticed
     manifest = package / "jaf-plugin.toml"

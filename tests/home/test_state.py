@@ -170,14 +170,28 @@ def test_a_record_without_approval_still_needs_it() -> None:
 def test_approved_permissions_make_it_enabled() -> None:
     perms = ("env:KEY", "read:/data")
     state = State(
-        {"p": PluginRecord(approved=list(perms), grants=list(perms), granted_version="1.0.0")}
+        {
+            "p": PluginRecord(
+                approved=list(perms),
+                grants=list(perms),
+                granted_version="1.0.0",
+                distribution="jaf-plugin-p",
+            )
+        }
     )
     assert state.status_of(info("p", permissions=perms)) == ("enabled", None)
 
 
 def test_upgrade_requesting_more_lists_only_the_new_ones_and_the_approved_version() -> None:
     state = State(
-        {"p": PluginRecord(approved=["read:/data"], grants=["read:/data"], granted_version="1.0.0")}
+        {
+            "p": PluginRecord(
+                approved=["read:/data"],
+                grants=["read:/data"],
+                granted_version="1.0.0",
+                distribution="jaf-plugin-p",
+            )
+        }
     )
     status, reason = state.status_of(
         info(
@@ -196,7 +210,13 @@ def test_upgrade_requesting_more_lists_only_the_new_ones_and_the_approved_versio
 
 def test_downgrade_requesting_less_stays_enabled() -> None:
     perms = ["env:NEW_KEY", "read:/data"]
-    state = State({"p": PluginRecord(approved=perms, grants=perms, granted_version="2.0.0")})
+    state = State(
+        {
+            "p": PluginRecord(
+                approved=perms, grants=perms, granted_version="2.0.0", distribution="jaf-plugin-p"
+            )
+        }
+    )
     assert state.status_of(info("p", version="1.0.0", permissions=("read:/data",))) == (
         "enabled",
         None,

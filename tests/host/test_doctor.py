@@ -181,3 +181,28 @@ def test_the_quick_config_check_never_accepts_what_host_settings_refuses(text: s
         HostSettings.model_validate(tomllib.loads(text).get("host", {}))
     except (ValidationError, tomllib.TOMLDecodeError, AttributeError):
         assert not plainly_valid(text)  # the full check gives the message
+
+
+def test_doctor_names_malformed_grants_and_records_of_plugins_not_installed(
+    site: Site, home: Path
+) -> None:
+    site.plugin("files")
+    plugins = {
+        "files": {"grants": ["garbage perm !!"], "distribution": "jaf-plugin-files"},
+        "ghost": {"approved": ["net:*"], "grants": ["net:*"]},
+    }
+    (home / "state.json").write_text(json.dumps({"format": 1, "plugins": plugins}))
+
+    ran = run_cli("doctor", site=site, home=home)
+    assert ran.returncode == 0, ran.stderr
+    warnings = _warnings(ran.stderr)
+    assert any("plugin files" in w and "'garbage perm !!'" in w for w in warnings), warnings
+    assert any("plugin ghost is not installed" in w and "net:*" in w for w in warnings)
+
+    report = json.loads(run_cli("doctor", "--json", site=site, home=home).stdout)
+    found = {(f["kind"], f["plugin"]): f["message"] for f in report["findings"]}
+    assert "garbage perm !!" in found["malformed-grant", "files"]
+    assert "never applied" in found["malformed-grant", "files"]
+    assert "net:*" in found["record-not-installed", "ghost"]
+    [files] = [p for p in report["plugins"] if p["name"] == "files"]
+    assert files["granted"] == []

@@ -14,16 +14,18 @@ def doctor(as_json: JsonOption = False) -> None:
     """Load every enabled plugin and report what is broken.
 
     Exits 1 if an enabled plugin is invalid, unresolved or broken. Also warns about
-    plugins waiting for approval, grants naming missing paths, unknown keys in a
-    plugin's config table and problems with config.toml.
+    plugins waiting for approval, grants naming missing paths, malformed grants and
+    records of plugins not installed in the state file, unknown keys in a plugin's
+    config table and problems with config.toml.
 
     --json: {"ok", "installation": {"status", "detail", "changed", ...}, "proofs":
     {"status", "detail", "checks": [{"protection", "attempt", "proven", "expected",
     "evidence"}]} (a probe worker's attempts, checked by the host), "plugins": [...],
     "findings": [{"kind", "message", "plugin", "fix"}], "warnings": [the warning lines]};
-    kinds: invalid-config, needs-approval, missing-path, unknown-config-key, host,
-    installation (jafhost's own files differ from its RECORD: no worker starts),
-    protection (a probe worker got past a restriction this kernel should enforce).
+    kinds: invalid-config, needs-approval, missing-path, unknown-config-key,
+    malformed-grant, record-not-installed, host, installation (jafhost's own files differ
+    from its RECORD: no worker starts), protection (a probe worker got past a restriction
+    this kernel should enforce).
     """
     import asyncio
 

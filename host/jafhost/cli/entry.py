@@ -49,6 +49,11 @@ def _list_json() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # pydantic would otherwise go through importlib.metadata over every installed
+    # distribution's entry points on its first model (a FIFO or /dev/zero there hangs the
+    # host) and import whatever registers a ``pydantic`` plugin: code of any installed
+    # distribution run in the host, unguarded, on every command
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     args = list(sys.argv[1:] if argv is None else argv)
     if args == ["list", "--json"] and os.environ.get("JAFHOST_DEBUG") != "1":
         return _list_json()

@@ -35,7 +35,19 @@ def _permission_lines(view: PluginView) -> list[tuple[str, str]]:
     requested, granted = view.info.permissions, set(view.granted)
     lines = [(p, "") if p in granted else (f"{p} (not granted)", "yellow") for p in requested]
     extra = [g for g in view.granted if g not in requested]
-    return lines + [(f"{g} (granted, not requested)", "cyan") for g in extra]
+    lines += [(f"{g} (granted, not requested)", "cyan") for g in extra]
+    pth = _PTH_MARKS.get(view.pth or "")
+    return lines + ([pth] if pth else [])
+
+
+_PTH_MARKS = {
+    "runs-code": (".pth: runs code at every Python start", "bold red"),
+    "unreadable": (".pth: cannot be read", "red"),
+    "path-entries": (".pth: import path entries", "yellow"),
+    "editable": (".pth: editable path entry", "dim"),
+}
+"""The line under a plugin's permissions when its distribution ships ``.pth`` files
+(``PluginView.pth``: the most serious kind); ``info`` lists each file."""
 
 
 def _list_reason(view: PluginView) -> str:

@@ -100,6 +100,17 @@ def info(
         console.print("permissions: none requested")
     if view.granted and view.granted_version:
         console.print(f"approved at version {escape(view.granted_version)}")
+    if view.pth_files:
+        pth = Table(title=".pth files (read by Python at every start, before any sandbox)")
+        pth.add_column("file", overflow="fold")
+        pth.add_column("what it does", overflow="fold")
+        for item in view.pth_files:
+            style = "red" if item.kind in ("runs-code", "unreadable") else ""
+            pth.add_row(
+                escape(item.path),
+                f"[{style}]{escape(item.note)}[/]" if style else escape(item.note),
+            )
+        console.print(pth)
     if view.dependencies:
         deps = Table(title="dependencies")
         for column in ("requirement", "kind", "installed", "ok"):

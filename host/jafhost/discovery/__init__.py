@@ -38,7 +38,7 @@ def discover(
     search = list(sys.path if paths is None else paths)
     cache = DiscoveryCache(cache_folder, search, folders)
     fingerprint = path_fingerprint(search, folders)
-    cached = cache.load(fingerprint)
+    cached = cache.load(fingerprint, paths, __version__)
     if cached is not None:
         return cached
     from jafhost.discovery.entry_points import scan

@@ -2,7 +2,10 @@
 
 A cached scan is reused only while its fingerprint (``path_fingerprint``: the
 interpreter, ``sys.path``, the stamps of every distribution's metadata, ``*.pth`` file
-and plugin folder manifest) and the files each plugin was described from are unchanged.
+and plugin folder manifest) and the content digests of the files each plugin was
+described from are unchanged, and then only once ``verify.holds`` has derived every
+valid plugin again from those files: the cache file can be edited, so it saves work,
+never decides trust.
 Stdlib only on purpose: checking the cache must cost less than the scan it saves. What
 the key covers and why: docs/architecture.md, "The discovery cache".
 """
@@ -20,8 +23,12 @@ from jafhost._version import __version__
 from jafhost.atomic import write_atomic
 from jafhost.discovery.folders import fingerprint_rows
 from jafhost.discovery.records import Discovery
+from jafhost.discovery.verify import digests
+from jafhost.safe_read import UnsafeFile, read_bytes
 
-FORMAT = 2
+FORMAT = 3
+CACHE_LIMIT = 64 * 1024 * 1024
+"""The largest cache file read (1000 plugins make about 1 MB)."""
 _DIST_SUFFIXES = (".dist-info", ".egg-info")
 _PATH_FILE_SUFFIXES = (".pth", ".egg-link")
 
@@ -86,10 +93,6 @@ def path_fingerprint(paths: list[str], folders: list[str] | None = None) -> str:
     return digest.hexdigest()
 
 
-def _watch_stamps(watch: list[str]) -> list[str]:
-    return [_file_stamp(p) for p in watch]
-
-
 class DiscoveryCache:
     """One cache file per interpreter, ``sys.path`` and plugin folders under ``<home>/cache``."""
 
@@ -104,31 +107,47 @@ class DiscoveryCache:
         key = hashlib.blake2b(repr(what).encode(), digest_size=8).hexdigest()
         self.file = folder / f"discovery-{key}.json"
 
-    def load(self, fingerprint: str) -> Discovery | None:
-        """The cached discovery if it is still valid for ``fingerprint``, else None."""
+    def load(self, fingerprint: str, path: list[str] | None, host_version: str) -> Discovery | None:
+        """The cached discovery if it is still valid for ``fingerprint`` and every plugin
+        in it is what its files say (``verify.holds``), else None. ``path`` is the search
+        path discovery was given (None: ``sys.path``)."""
+        from jafhost.discovery.verify import holds, recompute
+
         try:
-            data = json.loads(self.file.read_bytes())
-        except (OSError, ValueError):
+            data = json.loads(read_bytes(self.file, CACHE_LIMIT))
+        except (OSError, UnsafeFile, ValueError, RecursionError):
             return None
         if not isinstance(data, dict) or data.get("fingerprint") != fingerprint:
             return None
         try:
-            watch = list(data["discovery"]["watch"])
-            if data.get("watch_stamps") != _watch_stamps(watch):
+            cached = Discovery.from_json(data["discovery"])
+            stored = dict(data["digests"])
+            if not all(isinstance(v, str) for v in [*cached.watch, *stored, *stored.values()]):
                 return None
-            return Discovery.from_json(data["discovery"])
-        except (KeyError, TypeError, ValueError):
+            if not holds(cached, stored, self.paths, self.folders, path):
+                return None
+        except (KeyError, TypeError, ValueError, AttributeError):
             return None
+        return recompute(cached, self.paths, host_version)
 
     def store(self, fingerprint: str, discovery: Discovery) -> None:
         """Write atomically; a failure to write is harmless (next run scans again)."""
         payload = {
             "fingerprint": fingerprint,
-            "watch_stamps": _watch_stamps(discovery.watch),
+            "digests": digests(discovery.watch),
             "discovery": discovery.to_json(),
         }
         try:
             self.file.parent.mkdir(parents=True, exist_ok=True)
+            # only ever a regular file of ours: a link there must not make the write
+            # replace the file it points to, a FIFO must not be opened
+            if not stat.S_ISREG(os.lstat(self.file).st_mode):
+                os.unlink(self.file)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return
+        try:
             data = json.dumps(payload, separators=(",", ":")).encode("utf-8")
             write_atomic(self.file, data, durable=False)
         except OSError:

@@ -11,97 +11,59 @@ once a plugin is found.
 
 from __future__ import annotations
 
-import re
+import os
 import sys
 from collections import defaultdict
 from dataclasses import replace
-from importlib.metadata import EntryPoint, distributions
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from importlib.metadata import distributions
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from jafhost.discovery import folders as folder_plugins
+from jafhost.discovery.metadata import (
+    ENTRY_POINT_VALUE,
+    BadMetadata,
+    CoreMetadata,
+    core_metadata,
+    entry_points_of,
+    info_base,
+    maybe_plugin,
+    metadata_file,
+)
 from jafhost.discovery.records import Discovery, PluginInfo
 from jafhost.errors import ManifestError
 
-if TYPE_CHECKING:
-    from importlib.metadata import Distribution
 
-GROUP = "jaf.plugins"
-_ENTRY_POINT_VALUE = re.compile(r"^[A-Za-z_][\w.]*(?::[A-Za-z_][\w.]*)?$")
-
-
-def _plugin_entry_points(dist: Distribution) -> list[EntryPoint]:
-    """The ``jaf.plugins`` entry points of ``dist``, read leniently from its
-    ``entry_points.txt``. Not ``dist.entry_points``: once something imports the
-    ``importlib_metadata`` backport, it replaces the standard library's finder and its
-    entry points raise ``ValueError`` on a value that is not ``module:object``, where a
-    malformed value must make that one plugin ``invalid``, with the reason."""
-    text = dist.read_text("entry_points.txt") or ""
-    found: list[EntryPoint] = []
-    group: str | None = None
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith(("#", ";")):
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            group = line[1:-1].strip()
-        elif group == GROUP and "=" in line:
-            name, _, value = line.partition("=")
-            found.append(EntryPoint(name=name.strip(), value=value.strip(), group=GROUP))
-    return found
+def _dist_name(folder: str) -> str:
+    """The distribution's name as its folder spells it (``name-1.0.dist-info``)."""
+    return canonicalize_name(os.path.basename(folder).split("-", 1)[0])
 
 
-def _metadata_path(dist: Distribution) -> str | None:
-    base = getattr(dist, "_path", None)
-    if base is None:
-        return None
-    for name in ("METADATA", "PKG-INFO"):
-        candidate = Path(base) / name
-        if candidate.exists():
-            return str(candidate)
-    return str(Path(base) / "METADATA")
-
-
-def _author(meta: Any) -> str:
-    author = meta.get("Author") or ""
-    if not author:
-        email = meta.get("Author-email") or ""
-        author = email.split("<", 1)[0].strip().strip('"') if "<" in email else email
-    return str(author)
+def _invalid(folder: str, name: str, error: str) -> PluginInfo:
+    return PluginInfo(
+        name=name,
+        distribution=_dist_name(folder),
+        version=os.path.basename(folder).split("-", 1)[-1].rsplit(".", 1)[0],
+        entry_point="",
+        location=folder,
+        error=error,
+    )
 
 
 def _info_from_distribution(
-    ep: EntryPoint, dist: Distribution, watch: list[str], path: list[str] | None
+    name: str, value: str, meta: CoreMetadata, folder: str, watch: list[str], path: list[str] | None
 ) -> PluginInfo:
     """One installed plugin from its entry point and distribution (metadata and manifest,
     read as data); ``error`` set when it is invalid. The files read go into ``watch``."""
     from jafhost.discovery.manifest import check_plugin_name, manifest_candidates, read_manifest
 
-    meta: Any = dist.metadata
-    base = PluginInfo(
-        name=ep.name,
-        distribution=str(meta.get("Name") or "?"),
-        version=str(meta.get("Version") or "0"),
-        entry_point=ep.value,
-        summary=str(meta.get("Summary") or ""),
-        author=_author(meta),
-        requires=tuple(meta.get_all("Requires-Dist") or ()),
-        extras=tuple(meta.get_all("Provides-Extra") or ()),
-        location=str(getattr(dist, "_path", "") or "") or None,
-    )
-    metadata_file = _metadata_path(dist)
-    if metadata_file:
-        watch.append(metadata_file)
+    base = info_base(name, value, meta, folder)
     try:
-        check_plugin_name(ep.name)
-        if not _ENTRY_POINT_VALUE.match(ep.value.replace(" ", "")):
-            raise ManifestError(
-                f"entry point value {ep.value!r} is not 'module' or 'module:object'"
-            )
-        candidates = manifest_candidates(ep.value, path)
+        check_plugin_name(name)
+        if not ENTRY_POINT_VALUE.match(value.replace(" ", "")):
+            raise ManifestError(f"entry point value {value!r} is not 'module' or 'module:object'")
+        candidates = manifest_candidates(value, path)
         watch.extend(str(c) for c in candidates)
         manifest = read_manifest(candidates)
     except ManifestError as exc:
@@ -111,6 +73,32 @@ def _info_from_distribution(
     return replace(
         base, kinds=manifest.kinds, permissions=manifest.permissions, manifest=manifest.path
     )
+
+
+def _distribution_plugins(
+    folder: str, seen: set[str], watch: list[str], path: list[str] | None
+) -> list[PluginInfo]:
+    """The plugins of the distribution described in ``folder`` (none when it names no
+    ``jaf.plugins`` entry point or is shadowed); a metadata file that cannot be read
+    safely makes it one ``invalid`` plugin naming that file."""
+    if not maybe_plugin(folder):
+        return []
+    watch += [metadata_file(folder), os.path.join(folder, "entry_points.txt")]
+    try:
+        eps = entry_points_of(folder)
+    except BadMetadata as exc:
+        return [_invalid(folder, _dist_name(folder), str(exc))]
+    try:
+        meta = core_metadata(folder)
+    except BadMetadata as exc:
+        return [_invalid(folder, name, str(exc)) for name, _ in eps]
+    if not eps:
+        return []
+    key = canonicalize_name(meta.name)
+    if key in seen:
+        return []  # shadowed by the same distribution earlier on the path
+    seen.add(key)
+    return [_info_from_distribution(n, v, meta, folder, watch, path) for n, v in eps]
 
 
 def _claimant(plugin: PluginInfo) -> str:
@@ -135,6 +123,19 @@ def _mark_duplicates(plugins: list[PluginInfo]) -> list[PluginInfo]:
     return result
 
 
+def installed_version(name: str, path: list[str]) -> str | None:
+    """The version of distribution ``name`` first on ``path`` (None: not installed), its
+    metadata read safely (a broken one counts as not installed)."""
+    found = next(iter(distributions(name=name, path=path)), None)
+    folder = str(getattr(found, "_path", "") or "")
+    if found is None or not folder:
+        return None
+    try:
+        return core_metadata(folder).version
+    except BadMetadata:
+        return None
+
+
 def _installed_versions(plugins: list[PluginInfo], path: list[str]) -> dict[str, str | None]:
     """Versions of every distribution a plugin requires (None: not installed)."""
     names: set[str] = set()
@@ -146,8 +147,20 @@ def _installed_versions(plugins: list[PluginInfo], path: list[str]) -> dict[str,
                 continue
     installed: dict[str, str | None] = {}
     for name in sorted(names):
-        found = next(iter(distributions(name=name, path=path)), None)
-        installed[name] = None if found is None else str(found.version)
+        installed[name] = installed_version(name, path)
+    return installed
+
+
+def installed_versions(plugins: list[PluginInfo], search: list[str]) -> dict[str, str | None]:
+    """What ``scan`` records as installed: the versions of every distribution a plugin
+    requires, and each folder plugin's version under its name where no distribution has
+    that name (``folders.provide_distributions``)."""
+    installed = _installed_versions(plugins, search)
+    for plugin in plugins:
+        if plugin.source == folder_plugins.SOURCE:
+            key = canonicalize_name(plugin.name)
+            if installed_version(key, search) is None:
+                installed[key] = plugin.version
     return installed
 
 
@@ -162,21 +175,10 @@ def scan(path: list[str] | None = None, folders: list[str] | None = None) -> Dis
     seen_folders: set[str] = set()
     for dist in distributions(path=search):
         folder = str(getattr(dist, "_path", "") or "")
-        if folder:
-            if folder in seen_folders:
-                continue  # yielded twice (two metadata finders on sys.meta_path)
-            seen_folders.add(folder)
-        eps = _plugin_entry_points(dist)
-        if not eps:
-            continue
-        meta: Any = dist.metadata
-        key = str(meta.get("Name") or "").lower().replace("_", "-").replace(".", "-")
-        if key in seen:
-            continue  # shadowed by the same distribution earlier on the path
-        seen.add(key)
-        plugins.extend(
-            _info_from_distribution(ep, dist, watch, None if path is None else search) for ep in eps
-        )
+        if not folder or folder in seen_folders:
+            continue  # yielded twice (two metadata finders on sys.meta_path)
+        seen_folders.add(folder)
+        plugins += _distribution_plugins(folder, seen, watch, None if path is None else search)
     if folders:
         # a folder package must not be importable from anywhere else the host imports from
         import_path = list(dict.fromkeys([*search, *sys.path]))

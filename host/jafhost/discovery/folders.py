@@ -238,6 +238,8 @@ def provide_distributions(
 
     from packaging.utils import canonicalize_name
 
+    from jafhost.discovery.metadata import BadMetadata, core_metadata
+
     claims: dict[str, list[PluginInfo]] = defaultdict(list)
     for plugin in plugins:
         if plugin.source == SOURCE:
@@ -251,11 +253,15 @@ def provide_distributions(
         dist = next(iter(distributions(name=key, path=search)), None)
         if dist is not None:
             if plugin.error is None:
-                meta: Any = dist.metadata
+                try:  # read safely: whoever installed it wrote its metadata
+                    meta = core_metadata(str(getattr(dist, "_path", "")))
+                    installed_as = f"{meta.name} {meta.version}"
+                except BadMetadata:
+                    installed_as = key
                 plugin = replace(
                     plugin,
                     error=f"plugin name {plugin.name!r} is also the name of the installed "
-                    f"distribution {meta.get('Name') or key} {dist.version}; a folder plugin "
+                    f"distribution {installed_as}; a folder plugin "
                     "is required by its name, so give it another",
                 )
             result.append(plugin)

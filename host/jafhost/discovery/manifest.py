@@ -16,9 +16,6 @@ the plugin ``invalid`` with a reason naming the file and the field, so a typo su
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
-import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,13 +25,14 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
+from jafhost.discovery.metadata import ENTRY_POINT_VALUE as ENTRY_POINT_VALUE
+from jafhost.discovery.metadata import MANIFEST_NAME as MANIFEST_NAME
+from jafhost.discovery.metadata import PLUGIN_NAME as PLUGIN_NAME
+from jafhost.discovery.metadata import manifest_candidates as manifest_candidates
 from jafhost.errors import ManifestError
 from jafhost.safe_read import MANIFEST_LIMIT, UnsafeFile, read_text
 from jafhost.security import permissions
 
-MANIFEST_NAME = "jaf-plugin.toml"
-PLUGIN_NAME = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
-ENTRY_POINT_VALUE = re.compile(r"^[A-Za-z_][\w.]*(?::[A-Za-z_][\w.]*)?$")
 FOLDER_KEYS = ("name", "version", "summary", "requires", "entry_point")
 """``[plugin]`` keys only a folder plugin's manifest may (and, for name and version, must) set."""
 PluginKind = Literal["tool", "agent", "integration", "capability", "event"]
@@ -215,26 +213,6 @@ def manifest_from_data(data: dict[str, object], path: str, *, folder: bool = Fal
 def parse_manifest(text: str, path: str, *, folder: bool = False) -> Manifest:
     """Parse manifest text; a ``ManifestError`` names ``path`` and the field at fault."""
     return manifest_from_data(load_toml(text, path), path, folder=folder)
-
-
-def manifest_candidates(entry_point_value: str, path: list[str] | None = None) -> list[Path]:
-    """Where the manifest of an entry point may live, found without importing anything.
-
-    The manifest sits in the package directory of the entry point's top-level module.
-    A plain top-level module (no package) has no manifest. With ``path`` given, only
-    that search path is looked at (as when discovering on a path other than sys.path).
-    """
-    top = entry_point_value.split(":", 1)[0].strip().split(".", 1)[0]
-    try:
-        if path is None:
-            spec = importlib.util.find_spec(top)
-        else:
-            spec = importlib.machinery.PathFinder.find_spec(top, path)
-    except (ImportError, ValueError):
-        return []
-    if spec is None or not spec.submodule_search_locations:
-        return []
-    return [Path(location) / MANIFEST_NAME for location in spec.submodule_search_locations]
 
 
 def read_file(path: str | Path) -> str:

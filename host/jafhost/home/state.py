@@ -27,8 +27,11 @@ from jafhost.atomic import file_lock, write_atomic
 from jafhost.discovery.records import PluginInfo
 from jafhost.errors import StateError
 from jafhost.home.paths import HomeLayout
+from jafhost.safe_read import UnsafeFile, read_bytes
 
 FORMAT = 1
+STATE_LIMIT = 16 * 1024 * 1024
+"""The largest ``state.json`` read (a record is about 300 bytes)."""
 ISOLATIONS = ("inprocess", "process")
 T = TypeVar("T")
 
@@ -43,13 +46,24 @@ class PluginRecord:
     granted_version: str | None = None
     isolation: str | None = None
     distribution: str | None = None
-    """The distribution the approvals and grants were given to (None: a record written
-    before it was kept, which any distribution of the name may use)."""
+    """The distribution the approvals and grants were given to. None: a record that does
+    not say (written by hand, or before it was kept), whose approvals and grants apply
+    to no plugin, since nothing tells which distribution they were meant for."""
 
     def belongs_to(self, info: PluginInfo) -> bool:
         """Whether the approvals and grants apply to ``info``: grants belong to the plugin's
-        name and its distribution, so another distribution claiming the name gets none."""
-        return self.distribution is None or self.distribution == info.distribution
+        name and its distribution, so another distribution claiming the name gets none
+        (nor does any, when the record names no distribution and holds some)."""
+        if self.distribution is None:
+            return not self.approved and not self.grants
+        return self.distribution == info.distribution
+
+    def usable_grants(self) -> list[str]:
+        """The grants a plugin may get: each in its canonical form. A malformed one
+        (``garbage perm !!``, ``read:`` with no path, a path never normalised) is never
+        applied: it reaches the guard and the sandbox as nothing at all (``doctor``
+        reports it)."""
+        return [grant for grant in self.grants if malformed(grant) is None]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -88,6 +102,20 @@ class PluginRecord:
         return record
 
 
+def malformed(permission: str) -> str | None:
+    """Why a stored permission cannot be used (None: it is a canonical permission)."""
+    from jafhost.errors import PermissionSyntaxError
+    from jafhost.security import permissions
+
+    try:
+        canonical = str(permissions.parse(permission))
+    except PermissionSyntaxError as exc:
+        return str(exc)
+    if canonical != permission:
+        return f"not in canonical form (would be {canonical})"
+    return None
+
+
 @dataclass
 class State:
     """All records, by plugin name."""
@@ -102,7 +130,7 @@ class State:
         """The grants that apply to ``info`` (none when they were given to another
         distribution of the same name)."""
         record = self.plugins.get(info.name)
-        return list(record.grants) if record is not None and record.belongs_to(info) else []
+        return record.usable_grants() if record is not None and record.belongs_to(info) else []
 
     def status_of(self, info: PluginInfo) -> tuple[str, str | None]:
         """The user-decided part of a plugin's status (resolution adds the rest)."""
@@ -111,9 +139,14 @@ class State:
             return "disabled", "disabled by the user"
         if record is not None and not record.belongs_to(info):
             if info.permissions:
-                return "needs-approval", (
+                given = (
                     f"approved for distribution {record.distribution}, now claimed by "
-                    f"{info.distribution}: requests permissions: {', '.join(info.permissions)}"
+                    f"{info.distribution}"
+                    if record.distribution is not None
+                    else "its record names no distribution the approvals were given to"
+                )
+                return "needs-approval", (
+                    f"{given}: requests permissions: {', '.join(info.permissions)}"
                 )
             return "enabled", None
         approved = set(record.approved) if record else set()
@@ -183,11 +216,13 @@ class StateStore:
 
     def _parse(self) -> State:
         try:
-            raw = self.path.read_bytes()
+            raw = read_bytes(self.path, STATE_LIMIT)
         except FileNotFoundError:
             return State()
-        except OSError as exc:
-            raise StateError(f"cannot read {self.path}: {exc}") from None
+        except UnsafeFile as exc:
+            if str(exc).startswith("cannot read"):
+                raise StateError(f"{self.path}: {exc}") from None
+            raise ValueError(str(exc)) from None  # a FIFO, a device, too large: moved aside
         try:
             data = json.loads(raw)
         except RecursionError:

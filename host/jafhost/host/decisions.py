@@ -239,13 +239,19 @@ class Decisions:
         compared exactly with each grant's canonical string, so a grant matches only
         itself. ``PermissionSyntaxError`` for a permission that cannot be parsed.
         """
-        self.catalog.known([name])
+        entry = self.catalog.known([name]).get(name)
+        assert entry is not None
         from jafhost.security import permissions as vocabulary
 
         text = str(vocabulary.parse(permission))
 
         def apply(current: State) -> GrantChange:
             record = current.plugins.get(name)
+            if record is not None and not record.belongs_to(entry.info):
+                # grants given to another distribution, or to none: not this plugin's
+                record.approved, record.grants, record.granted_version = [], [], None
+            if add:  # the grants are this distribution's (DESIGN.md, State)
+                current.record(name).distribution = entry.info.distribution
             grants = list(record.grants) if record else []
             same = [g for g in grants if g == permission.strip() or _canonical(g) == text]
             if add and not same:

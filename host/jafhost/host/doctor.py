@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from jafhost.home.paths import HomeLayout
-from jafhost.home.state import PluginRecord, State
+from jafhost.home.state import PluginRecord, State, malformed
 from jafhost.host.proofs import Proofs, prove
 from jafhost.host.views import PluginView, plugin_views
 from jafhost.runtime.lifecycle import LoadedPlugin
@@ -32,6 +32,8 @@ KINDS = (
     "needs-approval",
     "missing-path",
     "unknown-config-key",
+    "malformed-grant",
+    "record-not-installed",
     "host",
     "installation",
     "protection",
@@ -111,6 +113,50 @@ def missing_paths(views: Iterable[PluginView], state: State, layout: HomeLayout)
                     f"jafhost revoke {view.name} {grant}",
                 )
             )
+    return found
+
+
+def malformed_grants(state: State) -> list[Finding]:
+    """Stored grants and approvals that are not canonical permissions: never applied
+    (``PluginRecord.usable_grants``), named here so the user sees what was dropped."""
+    found = []
+    for name, record in sorted(state.plugins.items()):
+        for key, values in (("grant", record.grants), ("approval", record.approved)):
+            for value in sorted(set(values)):
+                why = malformed(value)
+                if why is None:
+                    continue
+                found.append(
+                    Finding(
+                        "malformed-grant",
+                        f"plugin {name}: {key} {value!r} in the state file is not a "
+                        f"permission ({why}); it is never applied",
+                        name,
+                    )
+                )
+    return found
+
+
+def records_not_installed(views: Iterable[PluginView], state: State) -> list[Finding]:
+    """Records approving or granting permissions to a name no discovered plugin has:
+    kept, but a plugin that later claims the name from another distribution (or from
+    any, when the record names none) starts as ``needs-approval`` without them."""
+    known = {view.name for view in views}
+    found = []
+    for name, record in sorted(state.plugins.items()):
+        held = sorted({*record.approved, *record.grants})
+        if name in known or not held:
+            continue
+        owner = record.distribution or "no distribution"
+        found.append(
+            Finding(
+                "record-not-installed",
+                f"plugin {name} is not installed, but the state file records permissions "
+                f"for it ({', '.join(held)}; given to {owner}); they are never applied to "
+                "another distribution claiming the name: remove the record if it is not yours",
+                name,
+            )
+        )
     return found
 
 
@@ -197,6 +243,8 @@ def findings(
         )
     found += waiting_for_approval(views)
     found += missing_paths(views, state, layout)
+    found += malformed_grants(state)
+    found += records_not_installed(views, state)
     found += plugin_warnings(loaded)
     return found
 

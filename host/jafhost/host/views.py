@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from jafhost.discovery.records import PluginInfo
 
 if TYPE_CHECKING:
+    from jafhost.discovery.pth import PthFile
     from jafhost.discovery.resolve import Dependency, Resolution
     from jafhost.home.state import State
     from jafhost.runtime.lifecycle import LoadedPlugin
@@ -38,6 +40,21 @@ class PluginView:
     def name(self) -> str:
         return self.info.name
 
+    @cached_property
+    def pth_files(self) -> list[PthFile]:
+        """The ``.pth`` files its distribution installs (code Python runs at every start)."""
+        from jafhost.discovery.pth import pth_files
+
+        return pth_files(self.info)
+
+    @property
+    def pth(self) -> str | None:
+        """The most serious kind of ``.pth`` file it ships (``runs-code``, ``unreadable``,
+        ``path-entries``, ``editable``), None when it ships none."""
+        from jafhost.discovery.pth import worst
+
+        return worst(self.pth_files)
+
     @property
     def missing_permissions(self) -> list[str]:
         return [p for p in self.info.permissions if p not in self.granted]
@@ -45,7 +62,8 @@ class PluginView:
     def list_json(self) -> dict[str, Any]:
         """The ``jafhost list --json`` object (contract: name, version, distribution,
         status, kinds, permissions, reason; ``granted``: the grants in force, canonical
-        strings, which may differ from ``permissions`` after ``grant``/``revoke``)."""
+        strings, which may differ from ``permissions`` after ``grant``/``revoke``; ``pth``:
+        the most serious kind of ``.pth`` file its distribution ships, or null)."""
         return {
             "name": self.info.name,
             "version": self.info.version,
@@ -57,6 +75,7 @@ class PluginView:
             "granted": list(self.granted),
             "summary": self.info.summary,
             "source": self.info.source,
+            "pth": self.pth,
         }
 
     def info_json(self, config_schema: Any = None) -> dict[str, Any]:
@@ -77,6 +96,7 @@ class PluginView:
                 "isolation": self.isolation,
                 "protections": list(self.protections),
                 "config_schema": config_schema,
+                "pth_files": [f.to_json() for f in self.pth_files],
             }
         )
         if self.runtime is not None:

@@ -1,0 +1,292 @@
+"""Checking a cached discovery against the files it was derived from, before it is used.
+
+The discovery cache is a file in the user's home that anything able to write there can
+edit, keeping its fingerprint. What it holds decides trust (a plugin's permissions, the
+module imported as its entry point, its name and distribution, whether it is valid), so
+none of that is taken from it on its word:
+
+- every file a plugin was described from (``METADATA``, ``entry_points.txt``, the
+  manifest) is keyed by a digest of its content, checked on every use (an edit within
+  one clock tick, which time stamps miss, still counts);
+- each valid plugin is derived again from those files, with the same functions a fresh
+  scan uses (``metadata``), and must match the cached one field by field: name,
+  distribution, version, entry point, location, requirements, extras, kinds, permissions
+  and manifest path. The manifest is checked without pydantic (too slow to import on
+  every ``list``): TOML parsed with ``tomllib``, keys and types checked, permissions
+  made canonical by ``jafhost.security.permissions`` as the manifest model does;
+- a cached ``invalid`` plugin is not derived again: trusting it only keeps that plugin
+  from running (its files are still checked by digest);
+- installed versions and the judgement of requirements (``resolve.judge``), which decide
+  whether a plugin is ``unresolved`` and the activation order, are computed again.
+
+Any difference means the cache is not used: discovery scans afresh and rewrites it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+from typing import Any
+
+from jafhost.discovery.metadata import (
+    ENTRY_POINT_VALUE,
+    ENTRY_POINTS_LIMIT,
+    MANIFEST_NAME,
+    METADATA_LIMIT,
+    PLUGIN_NAME,
+    PackageFinder,
+    info_base,
+    metadata_file,
+    parse_core_metadata,
+    plugin_entry_points,
+)
+from jafhost.discovery.records import Discovery, PluginInfo
+from jafhost.safe_read import MANIFEST_LIMIT, UnsafeFile, read_bytes
+
+PLUGIN_KINDS = ("tool", "agent", "integration", "capability", "event")
+"""= ``get_args(manifest.PluginKind)`` (a test keeps them equal)."""
+FOLDER_KEYS = ("name", "version", "summary", "requires", "entry_point")
+"""= ``manifest.FOLDER_KEYS``."""
+PERMISSION_LISTS = ("read", "write", "net", "env", "run")
+
+
+class Files:
+    """Each file read once (safely, up to ``METADATA_LIMIT``) for one check: its digest
+    and its text come from the same bytes, so what is compared is what was hashed."""
+
+    def __init__(self) -> None:
+        self._read: dict[str, bytes | str] = {}
+        """Path: its content, or why it was not read (``-``: there is none)."""
+
+    def content(self, path: str) -> bytes | str:
+        found = self._read.get(path)
+        if found is None:
+            try:
+                found = read_bytes(path, METADATA_LIMIT)
+            except FileNotFoundError:
+                found = "-"
+            except UnsafeFile as exc:
+                found = f"!{exc}"
+            self._read[path] = found
+        return found
+
+    def digest(self, path: str) -> str:
+        """A digest of the content of ``path``; ``-`` when there is none, ``!`` and the
+        reason when it is not read (not a regular file, too large)."""
+        data = self.content(path)
+        return data if isinstance(data, str) else hashlib.blake2b(data, digest_size=16).hexdigest()
+
+    def text(self, path: str, limit: int) -> str | None:
+        """The UTF-8 text of ``path`` when it is at most ``limit`` bytes, else None."""
+        data = self.content(path)
+        if isinstance(data, str) or len(data) > limit:
+            return None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+
+def digests(paths: list[str]) -> dict[str, str]:
+    files = Files()
+    return {path: files.digest(path) for path in paths}
+
+
+def _strings(value: object) -> list[str] | None:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    return None
+
+
+def manifest_fields(text: str, *, folder: bool) -> dict[str, Any] | None:
+    """What a valid manifest declares, derived without pydantic; None when this check
+    cannot confirm it is valid (the caller then scans afresh, which decides)."""
+    try:
+        data = tomllib.loads(text)
+    except (RecursionError, MemoryError, ValueError):
+        return None
+    if not set(data) <= {"plugin", "permissions"}:
+        return None
+    plugin = data.get("plugin", {})
+    table = data.get("permissions", {})
+    if not isinstance(plugin, dict) or not isinstance(table, dict):
+        return None
+    allowed = {"kinds", *FOLDER_KEYS} if folder else {"kinds"}
+    kinds = _strings(plugin.get("kinds", []))
+    if not set(plugin) <= allowed or kinds is None or not set(kinds) <= set(PLUGIN_KINDS):
+        return None
+    ffi = table.get("ffi", False)
+    if not set(table) <= {*PERMISSION_LISTS, "ffi"} or not isinstance(ffi, bool):
+        return None
+    fields: dict[str, Any] = {"kinds": tuple(dict.fromkeys(kinds)), "permissions": ()}
+    if table:
+        from jafhost.security import permissions
+
+        granted: list[permissions.Permission] = []
+        for kind in PERMISSION_LISTS:
+            values = _strings(table.get(kind, []))
+            if values is None:
+                return None
+            try:
+                granted += [permissions.make(kind, value) for value in values]
+            except ValueError:
+                return None
+        if ffi:
+            granted.append(permissions.Permission("ffi"))
+        fields["permissions"] = tuple(permissions.canonical(granted))
+    if folder:
+        for key in ("name", "version", "summary", "entry_point"):
+            if not isinstance(plugin.get(key, ""), str):
+                return None
+        requires = _strings(plugin.get("requires", []))
+        if requires is None or not plugin.get("name") or not plugin.get("version"):
+            return None
+        fields.update(
+            name=plugin["name"],
+            version=plugin["version"],
+            summary=plugin.get("summary", ""),
+            requires=tuple(requires),
+            entry_point=plugin.get("entry_point"),
+        )
+    return fields
+
+
+def _read_manifest(files: Files, path: str, folder: bool) -> dict[str, Any] | None:
+    text = files.text(path, MANIFEST_LIMIT)
+    return None if text is None else manifest_fields(text, folder=folder)
+
+
+def _distribution_plugin_holds(files: Files, info: PluginInfo, finder: PackageFinder) -> bool:
+    folder = info.location or ""
+    if not PLUGIN_NAME.fullmatch(info.name) or not ENTRY_POINT_VALUE.match(
+        info.entry_point.replace(" ", "")
+    ):
+        return False
+    meta_text = files.text(metadata_file(folder), METADATA_LIMIT)
+    eps_text = files.text(os.path.join(folder, "entry_points.txt"), ENTRY_POINTS_LIMIT)
+    if meta_text is None or eps_text is None:
+        return False
+    if (info.name, info.entry_point) not in plugin_entry_points(eps_text):
+        return False
+    if info.manifest is not None:
+        declared = _read_manifest(files, info.manifest, folder=False)
+        if declared is None:
+            return False
+    else:
+        declared = {"kinds": (), "permissions": ()}
+    meta = parse_core_metadata(meta_text)
+    expected = info_base(
+        info.name, info.entry_point, meta, folder,
+        declared["kinds"], declared["permissions"], info.manifest,
+    )  # fmt: skip
+    if info != expected:
+        return False
+    # the manifest is the first one found where the entry point's package is
+    candidates = finder.locations(info.entry_point)
+    if next((c for c in candidates if os.path.exists(c)), None) != info.manifest:
+        return False
+    # and the distribution is the one discovery uses, not one shadowed by another copy
+    first = finder.first_folder(meta.name)
+    return first is not None and os.path.samefile(first, os.path.dirname(folder))
+
+
+def _folder_plugin_holds(files: Files, info: PluginInfo, folders: list[str]) -> bool:
+    package = info.location or ""
+    if os.path.dirname(package) not in folders or info.manifest != os.path.join(
+        package, MANIFEST_NAME
+    ):
+        return False
+    declared = _read_manifest(files, info.manifest, folder=True)
+    if declared is None:
+        return False
+    module = os.path.basename(package)
+    entry_point = declared["entry_point"] or module
+    if (
+        not PLUGIN_NAME.fullmatch(declared["name"])
+        or not ENTRY_POINT_VALUE.fullmatch(entry_point)
+        or entry_point.split(":", 1)[0].split(".", 1)[0] != module
+    ):
+        return False  # what a scan makes invalid (outside its package: another module)
+    expected = PluginInfo(
+        name=declared["name"],
+        distribution=declared["name"],
+        version=declared["version"],
+        entry_point=entry_point,
+        summary=declared["summary"],
+        requires=declared["requires"],
+        kinds=declared["kinds"],
+        permissions=declared["permissions"],
+        manifest=info.manifest,
+        location=package,
+        source=info.source,
+    )
+    return info == expected
+
+
+def _real(known: dict[str, str], folder: str) -> str:
+    found = known.get(folder)
+    if found is None:
+        found = known[folder] = os.path.realpath(folder)
+    return found
+
+
+def holds(
+    cached: Discovery,
+    stored_digests: dict[str, str],
+    search: list[str],
+    folders: list[str],
+    path: list[str] | None,
+) -> bool:
+    """Whether every plugin of ``cached`` is what its files say (see the module doc).
+    ``path`` is the search path given to discovery (None: ``sys.path``)."""
+    files = Files()
+    if set(stored_digests) != set(cached.watch):
+        return False
+    if any(files.digest(path) != known for path, known in stored_digests.items()):
+        return False
+    from jafhost.discovery.folders import SOURCE
+
+    roots = {os.path.realpath(entry or ".") for entry in search}
+    real: dict[str, str] = {}  # folder: its real path, each folder resolved once
+    finder = PackageFinder(path)
+    valid_names: set[str] = set()
+    for info in cached.plugins:
+        if info.error is not None:
+            continue
+        if info.name in valid_names:
+            return False  # a name claimed twice makes every claimant invalid
+        valid_names.add(info.name)
+        if info.source == SOURCE:
+            ok = _folder_plugin_holds(files, info, folders)
+        else:
+            ok = (
+                info.source == "distribution"
+                and _real(real, os.path.dirname(info.location or "")) in roots
+                and _distribution_plugin_holds(files, info, finder)
+            )
+        if not ok:
+            return False
+    return True
+
+
+def recompute(cached: Discovery, search: list[str], host_version: str) -> Discovery:
+    """``cached`` with what depends on other distributions (installed versions, judged
+    requirements) computed again rather than read from the cache."""
+    from jafhost.discovery.folders import SOURCE
+    from jafhost.discovery.resolve import judgement_key
+
+    if not any(p.requires or p.source == SOURCE for p in cached.plugins):
+        # nothing to look up or judge: what ``judge`` gives a plugin requiring nothing
+        # (and ``packaging``, ``importlib.metadata`` stay unimported on this path)
+        judged: dict[str, dict[str, Any]] = {
+            judgement_key(p): {"deps": [], "problem": None} for p in cached.plugins if not p.error
+        }
+        return Discovery(cached.plugins, {}, cached.watch, judged)
+    from jafhost.discovery.entry_points import installed_versions
+    from jafhost.discovery.resolve import judge
+
+    installed = installed_versions(cached.plugins, search)
+    result = Discovery(cached.plugins, installed, cached.watch)
+    result.judged = judge(result.plugins, installed, host_version)
+    return result

@@ -1,0 +1,122 @@
+"""The cache check's manifest reading agrees with the manifest model it stands in for.
+
+``verify.manifest_fields`` derives kinds and permissions without pydantic; whenever it
+confirms a manifest, the model must accept it and derive the same, or a cached plugin
+could be confirmed with other permissions than a fresh scan would give it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import get_args
+
+import pytest
+
+from conftest import Site
+from jafhost.discovery import discover, manifest, metadata, verify
+from jafhost.discovery.cache import DiscoveryCache
+from jafhost.errors import ManifestError
+
+
+def test_the_lists_it_checks_against_are_the_models() -> None:
+    assert get_args(manifest.PluginKind) == verify.PLUGIN_KINDS
+    assert verify.FOLDER_KEYS == manifest.FOLDER_KEYS
+    assert set(manifest.PermissionsTable.model_fields) == {*verify.PERMISSION_LISTS, "ffi"}
+    assert set(manifest.ManifestModel.model_fields) == {"plugin", "permissions"}
+
+
+MANIFESTS = [
+    "",
+    '[plugin]\nkinds = ["tool", "event", "tool"]\n',
+    '[permissions]\nread = ["~/notes", "/tmp/../etc"]\nnet = ["api.example.com:443"]\n',
+    "[permissions]\nffi = true\nenv = ['KEY_*']\nrun = ['git']\n",
+    "[permissions]\nffi = false\n",
+    '[permisions]\nread = ["/x"]\n',
+    '[plugin]\nkinds = ["nope"]\n',
+    '[plugin]\nname = "x"\nversion = "1.0"\n',
+    '[permissions]\nnet = ["not a host!"]\n',
+    "[permissions]\nffi = 1\n",
+    "[permissions]\nread = '/x'\n",
+    "a = [[[1]]]\n",
+    "not toml [",
+]
+
+
+@pytest.mark.parametrize("text", MANIFESTS)
+def test_what_it_confirms_the_model_derives_alike(text: str) -> None:
+    fields = verify.manifest_fields(text, folder=False)
+    try:
+        model = manifest.parse_manifest(text, "jaf-plugin.toml")
+    except ManifestError:
+        assert fields is None
+        return
+    assert fields is not None
+    assert fields["kinds"] == model.kinds and fields["permissions"] == model.permissions
+
+
+FOLDER_MANIFESTS = [
+    '[plugin]\nname = "x"\nversion = "1.0"\n',
+    '[plugin]\nname = "x"\nversion = "1.0"\nsummary = "s"\nrequires = ["a>=1"]\n'
+    'entry_point = "x.p:P"\nkinds = ["tool"]\n[permissions]\nenv = ["A"]\n',
+    '[plugin]\nname = "x"\n',
+    '[plugin]\nname = "x"\nversion = 1\n',
+]
+
+
+@pytest.mark.parametrize("text", FOLDER_MANIFESTS)
+def test_folder_manifests_alike(text: str) -> None:
+    fields = verify.manifest_fields(text, folder=True)
+    try:
+        model = manifest.parse_manifest(text, "jaf-plugin.toml", folder=True)
+    except ManifestError:
+        assert fields is None
+        return
+    assert fields is not None
+    for key in ("kinds", "permissions", "name", "version", "requires", "entry_point"):
+        assert fields[key] == getattr(model, key), key
+    assert fields["summary"] == model.summary
+
+
+def test_the_package_finder_answers_as_importlib(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    layout = {
+        first / "pkg_a" / "__init__.py": "",  # a package
+        first / "mod_b.py": "",  # a plain module
+        first / "ns_c" / "x.py": "",  # namespace portions in both folders
+        second / "ns_c" / "y.py": "",
+        first / "ns_d" / "x.py": "",  # a namespace portion, then a package: the package
+        second / "ns_d" / "__init__.py": "",
+        first / "both_e" / "x.py": "",  # a folder without __init__ and a module beside it
+        first / "both_e.py": "",
+        second / "late_f" / "__init__.py": "",  # found in the second folder only
+        first / "binary_g" / "__init__.pyc": "",
+    }
+    for path, text in layout.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    path = [str(first), str(tmp_path / "missing"), str(second)]
+    finder = metadata.PackageFinder(path)
+    names = ["pkg_a", "mod_b", "ns_c", "ns_d", "both_e", "late_f", "binary_g", "none_h"]
+    for name in names:
+        for value in (name, f"{name}.sub:Obj"):
+            assert finder.locations(value) == metadata.manifest_locations(value, path), value
+
+
+def test_a_cache_pointing_at_a_shadowed_copy_is_scanned_again(tmp_path: Path) -> None:
+    first, second = Site(tmp_path / "first"), Site(tmp_path / "second")
+    first.plugin("twin", version="2.0.0", requires=["jaf-plugin-missing"])
+    second.plugin("twin", version="1.0.0")  # an older copy, later on the path: shadowed
+    paths, cache_dir = [str(first.root), str(second.root)], tmp_path / "cache"
+    [plugin] = discover(cache_dir, paths).plugins
+    assert plugin.version == "2.0.0"
+
+    file = DiscoveryCache(cache_dir, paths).file
+    data = json.loads(file.read_text())
+    [older] = second.root.glob("*.dist-info")
+    entry = data["discovery"]["plugins"][0]
+    entry.update(location=str(older), version="1.0.0", requires=[])
+    entry["entry_point"] = second.module_for("twin")
+    file.write_text(json.dumps(data))
+    [plugin] = discover(cache_dir, paths).plugins
+    assert plugin.version == "2.0.0" and plugin.requires == ("jaf-plugin-missing",)
