@@ -22,7 +22,10 @@ from jafhost.errors import ManifestError
 def test_the_lists_it_checks_against_are_the_models() -> None:
     assert get_args(manifest.PluginKind) == verify.PLUGIN_KINDS
     assert verify.FOLDER_KEYS == manifest.FOLDER_KEYS
-    assert set(manifest.PermissionsTable.model_fields) == {*verify.PERMISSION_LISTS, "ffi"}
+    assert set(manifest.PermissionsTable.model_fields) == {
+        *verify.PERMISSION_LISTS,
+        *verify.PERMISSION_FLAGS,
+    }
     assert set(manifest.ManifestModel.model_fields) == {"plugin", "permissions"}
 
 
@@ -32,6 +35,8 @@ MANIFESTS = [
     '[permissions]\nread = ["~/notes", "/tmp/../etc"]\nnet = ["api.example.com:443"]\n',
     "[permissions]\nffi = true\nenv = ['KEY_*']\nrun = ['git']\n",
     "[permissions]\nffi = false\n",
+    "[permissions]\nobserve = true\n",
+    "[permissions]\nobserve = 'yes'\n",
     '[permisions]\nread = ["/x"]\n',
     '[plugin]\nkinds = ["nope"]\n',
     '[plugin]\nname = "x"\nversion = "1.0"\n',

@@ -49,6 +49,7 @@ PLUGIN_KINDS = ("tool", "agent", "integration", "capability", "event")
 FOLDER_KEYS = ("name", "version", "summary", "requires", "entry_point")
 """= ``manifest.FOLDER_KEYS``."""
 PERMISSION_LISTS = ("read", "write", "net", "env", "run")
+PERMISSION_FLAGS = ("ffi", "observe")
 
 
 class Files:
@@ -116,8 +117,10 @@ def manifest_fields(text: str, *, folder: bool) -> dict[str, Any] | None:
     kinds = _strings(plugin.get("kinds", []))
     if not set(plugin) <= allowed or kinds is None or not set(kinds) <= set(PLUGIN_KINDS):
         return None
-    ffi = table.get("ffi", False)
-    if not set(table) <= {*PERMISSION_LISTS, "ffi"} or not isinstance(ffi, bool):
+    flags = {flag: table.get(flag, False) for flag in PERMISSION_FLAGS}
+    if not set(table) <= {*PERMISSION_LISTS, *PERMISSION_FLAGS}:
+        return None
+    if not all(isinstance(value, bool) for value in flags.values()):
         return None
     fields: dict[str, Any] = {"kinds": tuple(dict.fromkeys(kinds)), "permissions": ()}
     if table:
@@ -132,8 +135,7 @@ def manifest_fields(text: str, *, folder: bool) -> dict[str, Any] | None:
                 granted += [permissions.make(kind, value) for value in values]
             except ValueError:
                 return None
-        if ffi:
-            granted.append(permissions.Permission("ffi"))
+        granted += [permissions.Permission(flag) for flag, on in flags.items() if on]
         fields["permissions"] = tuple(permissions.canonical(granted))
     if folder:
         for key in ("name", "version", "summary", "entry_point"):
