@@ -99,17 +99,34 @@ def plugin_context(
     data_dir: Path,
     *,
     emit: Callable[[str, str, Any], Any] | None,
-    integration: Callable[[str, str], Any] | None,
+    integration: Callable[[str], Any] | None,
 ) -> PluginContext:
     """The ``PluginContext`` plugin ``name`` gets, in the host process or a worker alike;
-    ``emit`` and ``integration`` are how events and integrations reach the host there."""
+    ``emit`` and ``integration`` are how events and integrations reach the host there.
+
+    Both are bound to ``name`` here: ``ctx.name`` is a plain attribute plugin code can
+    change, and what it says must never decide whose events or integrations these are."""
+    bound_emit = None
+    if emit is not None:
+        send = emit
+
+        def bound_emit(_claimed: str, event: str, data: Any) -> Any:
+            return send(name, event, data)
+
+    bound_integration = None
+    if integration is not None:
+        reach = integration
+
+        def bound_integration(_claimed: str, target: str) -> Any:
+            return reach(target)
+
     return PluginContext(
         name=name,
         config=config,
         data_dir=data_dir,
         logger=logging.getLogger(f"jafhost.plugin.{name}"),
-        _emit=emit,
-        _integration=integration,
+        _emit=bound_emit,
+        _integration=bound_integration,
     )
 
 

@@ -85,6 +85,9 @@ class WorkerClient:
     ) -> None:
         self.spec = spec
         self.on_notice = on_notice
+        self.on_ask: Callable[[dict[str, Any]], Awaitable[Any]] | None = None
+        """Serves what the worker asks of the host while a request is in flight (an
+        integration of another plugin); its answer goes back as ``answer``."""
         self.proc: subprocess.Popen[bytes] | None = None
         self.protections: list[str] = []
         self.missing: list[str] = []
@@ -102,6 +105,11 @@ class WorkerClient:
         self._init: dict[str, Any] = {}
         self._ids = 0
         self._lock = RequestLock()
+        self._in_flight: int | None = None
+        """The id of the request awaiting its reply: the worker may ask only then."""
+        self._asking: asyncio.Task[None] | None = None
+        """The host serving the worker's one pending ask."""
+        self._write_lock: asyncio.Lock | None = None
         self.spin_seconds = SPIN_SECONDS
         _LIVE.add(self)
 
@@ -242,11 +250,18 @@ class WorkerClient:
 
     # -- the pipe ----------------------------------------------------------------------
 
+    async def _send(self, message: dict[str, Any]) -> None:
+        """One whole frame, never interleaved with another (answers and requests)."""
+        if self._pipe is None:
+            raise PipeClosed(delivered=False)
+        if self._write_lock is None:
+            self._write_lock = asyncio.Lock()
+        async with self._write_lock:
+            await self._pipe.send(message)
+
     async def _write(self, message: dict[str, Any], during: str) -> None:
         try:
-            if self._pipe is None:
-                raise PipeClosed(delivered=False)
-            await self._pipe.send(message)
+            await self._send(message)
         except PipeClosed as exc:
             if not exc.delivered:
                 raise _NotDelivered from None
@@ -273,11 +288,48 @@ class WorkerClient:
             raise self._broke(str(exc), during) from None
 
     def _notice(self, message: dict[str, Any]) -> None:
+        if message.get("op") == "ask":
+            self._ask(message)
+            return
         if self.on_notice is not None:
             try:
                 self.on_notice(message)
             except Exception:  # a listener's bug must not break the call in flight
                 LOGGER.exception("plugin %s: handling a worker notice failed", self.plugin)
+
+    def _ask(self, message: dict[str, Any]) -> None:
+        """The worker asks the host something (``ask``, with a ``ref``): only while a
+        request of the host is in flight, one at a time; else it broke the protocol."""
+        if self._in_flight is None:
+            raise ProtocolViolation("a request to the host while no request was in flight")
+        if self._asking is not None and not self._asking.done():
+            raise ProtocolViolation("a second request to the host before the first was answered")
+        ref = message.get("ref")
+        if type(ref) is not int:
+            raise ProtocolViolation("a request to the host without an integer ref")
+        self._asking = asyncio.get_running_loop().create_task(self._answer(ref, message))
+
+    async def _answer(self, ref: int, message: dict[str, Any]) -> None:
+        """Serve one ask and write its answer (an error answer for whatever fails)."""
+        from jafhost.runtime.isolation.protocol import error_to_json
+
+        answer: dict[str, Any]
+        try:
+            if self.on_ask is None:
+                raise WorkerError(f"plugin {self.plugin}: nothing here answers its worker")
+            answer = {"op": "answer", "ref": ref, "ok": True, "result": await self.on_ask(message)}
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = error_to_json(exc, with_traceback=False)
+            answer = {"op": "answer", "ref": ref, "ok": False, "error": error}
+        try:
+            await self._send(answer)
+        except FrameTooLarge:
+            error = {"kind": "coded", "code": "tool_error", "message": "the answer is too large"}
+            await self._send({"op": "answer", "ref": ref, "ok": False, "error": error})
+        except PipeClosed:
+            pass  # the worker is gone; its request fails on its own
 
     async def _roundtrip(self, message: dict[str, Any], during: str) -> dict[str, Any]:
         self._ids += 1
@@ -289,10 +341,17 @@ class WorkerClient:
                 raise self._too_large(during) from None
             except ProtocolViolation as exc:
                 raise self._broke(str(exc), during) from None
-        await self._write(message, during)
-        if self.spin_seconds > 0 and self._pipe is not None:
-            self._pipe.spin(self.spin_seconds)
-        return await self._read(during, ident)
+        self._in_flight = ident
+        try:
+            await self._write(message, during)
+            if self.spin_seconds > 0 and self._pipe is not None:
+                self._pipe.spin(self.spin_seconds)
+            return await self._read(during, ident)
+        finally:
+            self._in_flight = None
+            asking, self._asking = self._asking, None
+            if asking is not None and not asking.done():
+                asking.cancel()
 
     # -- starting --------------------------------------------------------------------
 
@@ -426,6 +485,23 @@ class WorkerClient:
             {"op": "event", "index": index, "event": event}, f"handler for {pattern!r}"
         )
         self._result(reply)
+
+    async def integration(
+        self, short: str, method: str, args: list[Any], kwargs: dict[str, Any]
+    ) -> Any:
+        """Call a public method of the client of the plugin's integration ``short``."""
+        message = {"op": "integration", "name": short, "method": method,
+                   "args": args, "kwargs": kwargs}  # fmt: skip
+        return self._result(
+            await self.request(message, f"integration {self.plugin}.{short}.{method}")
+        )
+
+    async def integration_health(self, short: str) -> Any:
+        """Run the health check of the plugin's integration ``short`` in the worker."""
+        message = {"op": "integration", "name": short, "health": True}
+        return self._result(
+            await self.request(message, f"integration {self.plugin}.{short}: health")
+        )
 
     async def hook(self, hook: str, **kwargs: Any) -> Any:
         """Call one of the plugin's hook implementations with JSON-ready arguments."""

@@ -1,5 +1,6 @@
 """Stand-ins on the host for what a plugin offers from its worker: tools whose function
-sends a ``call``, event handlers that send an ``event``.
+sends a ``call``, event handlers that send an ``event``, integrations whose calls (and
+health checks) are sent as ``integration`` requests.
 
 The router, the bus and the middleware treat them like a plugin's own: only the work
 happens in the worker (arguments are validated there, by the tool's real validator).
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from jafhost.runtime.events import subscriptions
 from jafhost.tools import Tool
+from jafhost.types import Integration
 
 if TYPE_CHECKING:
     from jafhost.runtime.events import Subscription
@@ -72,3 +74,29 @@ def proxy_subscriptions(worker: WorkerClient, patterns: list[str]) -> list[Subsc
     for index, pattern in enumerate(patterns):
         subs.extend(subscriptions(worker.plugin, {pattern: _handler_proxy(worker, index, pattern)}))
     return subs
+
+
+def _health_proxy(worker: WorkerClient, short: str) -> Callable[[Any], Any]:
+    async def health(_client: Any) -> Any:
+        return await worker.integration_health(short)
+
+    return health
+
+
+def proxy_integrations(
+    worker: WorkerClient, described: list[dict[str, Any]]
+) -> dict[str, tuple[Integration, Any]]:
+    """The integrations the worker described: entries with no client on the host (each
+    call goes to the worker, ``integrations.HostIntegrations``) and, where the plugin
+    has one, a health check run in the worker."""
+    found: dict[str, tuple[Integration, Any]] = {}
+    for item in described:
+        short = str(item["name"])
+        spec = Integration(
+            name=short,
+            connect=lambda: None,
+            health=_health_proxy(worker, short) if item.get("health") else None,
+            description=str(item.get("description") or ""),
+        )
+        found[short] = (spec, None)
+    return found

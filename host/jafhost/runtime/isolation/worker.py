@@ -41,6 +41,9 @@ class WorkerProcess:
         self.tools: dict[str, Any] = {}
         self.hook_timeout = 10.0
         self.cpu_seconds = spec.cpu_seconds
+        self._serving = False
+        """A request of the host is being handled: the only time the worker may ask."""
+        self._refs = 0
 
     @property
     def loop(self) -> Any:
@@ -54,21 +57,88 @@ class WorkerProcess:
 
     # -- notices ---------------------------------------------------------------------
 
-    def emit(self, plugin: str, name: str, data: Any) -> None:
+    def emit(self, plugin: str, name: str, data: Any) -> Any:
+        """``ctx.emit``: a notice to the host, which delivers the event. From async code
+        (a running loop) it returns an awaitable, so ``await ctx.emit(...)`` works as in
+        process; from sync code, None."""
         from jafhost.runtime.events import check_event_name
 
         self.channel.send({"op": "emit", "name": check_event_name(name), "data": data})
+        return _sent_on_loop()
 
     def denied(self, plugin: str, permission: str, action: str) -> None:
         self.channel.send(
             {"op": "denied", "plugin": plugin, "permission": permission, "action": action}
         )
 
-    def no_integrations(self, plugin: str, name: str) -> Any:
-        raise RuntimeError(
-            f"plugin {plugin} runs in a worker process: integrations of other plugins "
-            f"(here {name!r}) are not available there"
-        )
+    def ask(self, message: dict[str, Any]) -> Any:
+        """Ask the host (an ``ask`` notice) and wait for its ``answer``: only from the
+        thread serving a host request (the host accepts asks only then)."""
+        from jafhost.runtime.isolation.protocol import error_from_json
+
+        if not self._serving or threading.current_thread() is not threading.main_thread():
+            raise RuntimeError(
+                f"plugin {self.name} runs in a worker process: integrations of other plugins "
+                "can be used only while one of its tools, handlers or hooks runs, from the "
+                "thread that runs it"
+            )
+        self._refs += 1
+        ref = self._refs
+        self.channel.send({"op": "ask", "ref": ref, **message})
+        answer = self.channel.receive()
+        if answer is None:  # the host closed the pipe: it is gone or done with us
+            os._exit(0)
+        if answer.get("op") != "answer" or answer.get("ref") != ref:
+            raise RuntimeError(f"plugin {self.name}: the host sent {answer.get('op')!r}, "
+                               "not the answer awaited")  # fmt: skip
+        if answer.get("ok"):
+            return answer.get("result")
+        raise error_from_json(answer.get("error") or {}, self.name)
+
+    def integration(self, target: str) -> Any:
+        """``ctx.integration``: the plugin's own integrations are served here; those of
+        another plugin by the host (which checks the plugin may use them)."""
+        from jafhost.runtime.integrations import IntegrationProxy
+
+        if not isinstance(target, str):
+            raise TypeError("an integration is named plugin.integration")
+        if target.partition(".")[0] == self.name:
+            self.own_client(target)
+            return IntegrationProxy(target, self.invoke_own)
+        self.ask({"kind": "integration", "name": target, "method": None})
+        return IntegrationProxy(target, self.invoke_remote)
+
+    def own_spec(self, short: str) -> Any:
+        """The plugin's own integration ``short``: its spec and its client."""
+        offered = self.loaded.integrations if self.loaded is not None else {}
+        found = offered.get(short)
+        if found is None:
+            known = ", ".join(f"{self.name}.{n}" for n in offered) or "none"
+            raise LookupError(
+                f"unknown integration {self.name}.{short} (plugin {self.name} offers: {known})"
+            )
+        return found
+
+    def own_client(self, target: str) -> Any:
+        return self.own_spec(target.partition(".")[2])[1]
+
+    def invoke_own(self, target: str, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        from jafhost.runtime.integrations import call_client
+
+        value = call_client(self.own_client(target), target, method, args, kwargs, self.name)
+        if _on_loop():
+            return value if _awaitable(value) else _done(value)
+        if _awaitable(value):
+            value = self.loop.run_until_complete(_awaited(value))
+        return value
+
+    def invoke_remote(
+        self, target: str, method: str, args: list[Any], kwargs: dict[str, Any]
+    ) -> Any:
+        message = {"kind": "integration", "name": target, "method": method,
+                   "args": args, "kwargs": kwargs}  # fmt: skip
+        value = self.ask(message)
+        return _done(value) if _on_loop() else value
 
     # -- requests ----------------------------------------------------------------------
 
@@ -76,7 +146,7 @@ class WorkerProcess:
         from jafhost.runtime.lifecycle import plugin_context
 
         return plugin_context(
-            loaded.name, config, data_dir, emit=self.emit, integration=self.no_integrations
+            loaded.name, config, data_dir, emit=self.emit, integration=self.integration
         )
 
     def start(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -114,9 +184,6 @@ class WorkerProcess:
         if loaded.providers:
             notes.append("model providers (jaf_model_providers) do not cross the process "
                          "boundary and are left out")  # fmt: skip
-        if loaded.integrations:
-            notes.append("integrations (jaf_integrations) do not cross the process boundary: "
-                         "other plugins cannot use them")  # fmt: skip
         if PluginHooks(self.pm, loaded.name).wraps_tool_calls():
             notes.append("tool-call middleware (jaf_tool_call) runs only around calls inside "
                          "its own worker, not around other plugins' tools")  # fmt: skip
@@ -137,6 +204,10 @@ class WorkerProcess:
             ],
             "agents": [asdict(a) for a in loaded.agents],
             "subscriptions": [s.pattern for s in getattr(loaded, "subscriptions", [])],
+            "integrations": [
+                {"name": n, "description": spec.description, "health": spec.health is not None}
+                for n, (spec, _client) in loaded.integrations.items()
+            ],
             "config_schema": schema,
             "notes": notes,
             "warnings": list(loaded.warnings),
@@ -190,6 +261,19 @@ class WorkerProcess:
         args = {name: given.get(name) for name in impl.argnames}
         return {"ok": True, "result": self.run(impl.function, [], args)}
 
+    def integration_call(self, message: dict[str, Any]) -> dict[str, Any]:
+        """A dependent's call of one of this plugin's integrations, sent by the host."""
+        short = str(message.get("name"))
+        if message.get("health"):
+            spec, client = self.own_spec(short)
+            healthy = self.run(spec.health, [client], {}) if spec.health is not None else None
+            return {"ok": True, "result": healthy if healthy is False else True}
+        args, kwargs = message.get("args") or [], message.get("kwargs") or {}
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
+            raise TypeError("integration arguments: a list and an object")
+        value = self.invoke_own(f"{self.name}.{short}", str(message.get("method")), args, kwargs)
+        return {"ok": True, "result": value}
+
     def stop(self) -> dict[str, Any]:
         from jafhost.runtime import lifecycle
 
@@ -208,6 +292,8 @@ class WorkerProcess:
             return self.event(message)
         if op == "hook":
             return self.hook(message)
+        if op == "integration":
+            return self.integration_call(message)
         if op == "start":
             return self.start(message)
         if op == "stop":
@@ -226,12 +312,15 @@ class WorkerProcess:
                 os._exit(0)
             ident = message.get("id")
             arm_cpu(self.cpu_seconds)
+            self._serving = True
             try:
                 reply = self.handle(message)
             except MemoryError:
                 self._out_of_memory(ident)
             except BaseException as exc:
                 reply = {"ok": False, "error": error_to_json(exc)}
+            finally:
+                self._serving = False
             reply["id"] = ident
             try:
                 self.channel.send(reply)
@@ -267,6 +356,37 @@ def _json_id(ident: Any) -> str:
 
 async def _awaited(value: Any) -> Any:
     return await value
+
+
+def _on_loop() -> bool:
+    """Whether plugin code is running on an event loop (async code) in this thread."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _awaitable(value: Any) -> bool:
+    import inspect
+
+    return inspect.isawaitable(value)
+
+
+def _done(value: Any) -> Any:
+    """An awaitable that is already done with ``value`` (for async callers)."""
+    import asyncio
+
+    future = asyncio.get_running_loop().create_future()
+    future.set_result(value)
+    return future
+
+
+def _sent_on_loop() -> Any:
+    """``ctx.emit``'s answer in the worker: awaitable on a loop, else None."""
+    return _done(None) if _on_loop() else None
 
 
 def _attribute_everything(name: str) -> None:
