@@ -310,7 +310,7 @@ def test_a_dependent_plugin_uses_the_integration(
     jafhost_factory: Factory, shop: Path, tmp_path: Path
 ) -> None:
     site = tmp_path / "site"
-    module = install_report_plugin(site)
+    install_report_plugin(site)
     before = digest(shop)
     host = jafhost_factory(
         "sqlite-report",  # sqlite comes along: the report plugin requires it
