@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import sys
 import tomllib
 import types
 from collections.abc import Mapping, Sequence
@@ -39,12 +40,25 @@ Key = tuple[str, ...]
 """A path of keys into a plugin's table: ``("limits", "max")`` is ``limits.max``."""
 
 
+SANDBOX_PLATFORM = sys.platform.startswith("linux")
+"""Whether the worker's sandbox applies on this platform (it is built on Linux's
+namespaces, Landlock and seccomp)."""
+
+PLATFORM_ISOLATION: Literal["inprocess", "process"] = "process" if SANDBOX_PLATFORM else "inprocess"
+"""The isolation of a discovered plugin unless configured: a sandboxed worker process
+where the sandbox applies, else in process (``doctor`` and ``info`` say why)."""
+NO_SANDBOX_REASON = (
+    f"the worker sandbox needs Linux (this is {sys.platform}): plugins run in process "
+    "under the audit guard only"
+)
+
+
 class HostSettings(BaseModel):
     """``[host]`` in ``config.toml``; the defaults are the contract's."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    isolation: Literal["inprocess", "process"] = "inprocess"
+    isolation: Literal["inprocess", "process"] = PLATFORM_ISOLATION
     call_timeout: float = Field(30.0, gt=0)
     hook_timeout: float = Field(10.0, gt=0)
     memory_mb: int = Field(2048, gt=0)

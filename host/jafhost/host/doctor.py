@@ -22,7 +22,14 @@ from jafhost.runtime.lifecycle import LoadedPlugin
 if TYPE_CHECKING:
     from jafhost.host.runtime import Runtime
 
-KINDS = ("invalid-config", "needs-approval", "missing-path", "unknown-config-key", "host")
+KINDS = (
+    "invalid-config",
+    "needs-approval",
+    "missing-path",
+    "unknown-config-key",
+    "host",
+    "isolation",
+)
 """``kind`` of a finding: ``host`` is something the host repaired on its own."""
 
 
@@ -37,6 +44,26 @@ class Finding:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def isolation_findings(host_wide_inprocess: bool, sandbox_platform: bool) -> list[Finding]:
+    """Where plugins run without a sandboxed worker although the default would give them
+    one (``[host] isolation = "inprocess"``), or where no worker sandbox exists."""
+    from jafhost.home.config import NO_SANDBOX_REASON
+
+    if not sandbox_platform:
+        return [Finding("isolation", NO_SANDBOX_REASON)]
+    if host_wide_inprocess:
+        return [
+            Finding(
+                "isolation",
+                '[host] isolation = "inprocess" in config.toml: every plugin runs in the '
+                "host's own process under the audit guard only, not in a sandboxed worker; "
+                "remove it, and trust single plugins with jafhost enable NAME --isolation "
+                "inprocess instead",
+            )
+        ]
+    return []
 
 
 def waiting_for_approval(views: Iterable[PluginView]) -> list[Finding]:
@@ -195,6 +222,9 @@ async def diagnose(runtime: Runtime) -> dict[str, Any]:
         found = findings(
             runtime.store.warnings, config_problem, views, state, runtime.layout, runtime.plugins
         )
+        from jafhost.home.config import SANDBOX_PLATFORM
+
+        found += isolation_findings(runtime.config.inprocess_host_wide, SANDBOX_PLATFORM)
         return summary(config_problem, report, found)
     finally:
         await runtime.deactivate_all()

@@ -152,7 +152,12 @@ class Runtime:
     # -- isolation ---------------------------------------------------------------------
 
     def isolation_of(self, name: str) -> str:
-        """``process`` or ``inprocess``: the plugin's own choice, else ``[host] isolation``."""
+        """``process`` or ``inprocess``: a plugin registered in memory by the embedding
+        program runs in process (its object lives there); else the plugin's own choice
+        (``enable --isolation``), else ``[host] isolation`` (``process`` where the
+        sandbox applies)."""
+        if self.catalog.is_registered(name):
+            return "inprocess"
         record = self.store.load().plugins.get(name)
         if record is not None and record.isolation:
             return record.isolation
