@@ -12,6 +12,10 @@ import pytest
 from conftest import Site, run_cli
 from jafhost.host.host import Host
 
+# integration lifecycles in process (the journal variable); the proxy in both modes:
+# tests/runtime/test_integration_proxy.py
+pytestmark = pytest.mark.usefixtures("inprocess")
+
 MakeHost = Callable[..., Host]
 
 STORE = """

@@ -88,6 +88,8 @@ def load_config_model(host: Host, name: str) -> type[BaseModel] | None:
                 raise Failed(f"cannot load plugin {name}: {exc}") from None
             if view.isolation == "process":
                 active = loaded.status == "active"
+                if active and not _worker_has_config(loaded):
+                    return None  # it declares no configuration
                 raise ModelUnavailable(
                     f"plugin {name} runs in a worker process (isolation process), so its "
                     "config model cannot be loaded into the host"
@@ -102,6 +104,15 @@ def load_config_model(host: Host, name: str) -> type[BaseModel] | None:
     import asyncio
 
     return asyncio.run(main())
+
+
+def _worker_has_config(loaded: LoadedPlugin) -> bool:
+    """Whether a plugin started in its worker has a config model (its start reply)."""
+    from jafhost.runtime.isolation.launch import worker_of
+
+    worker = worker_of(loaded)
+    started = worker.started if worker is not None else None
+    return not isinstance(started, dict) or bool(started.get("has_config", True))
 
 
 async def _ask_model(host: Host, loaded: LoadedPlugin) -> type[BaseModel] | None:

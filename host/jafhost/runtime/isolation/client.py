@@ -496,6 +496,14 @@ class WorkerClient:
             await self.request(message, f"integration {self.plugin}.{short}.{method}")
         )
 
+    async def provider(
+        self, index: int, messages: list[Any], tools: list[Any], model: str | None
+    ) -> Any:
+        """The next turn of the plugin's model provider ``index`` (as JSON)."""
+        message = {"op": "provider", "index": index, "messages": messages, "tools": tools,
+                   "model": model}  # fmt: skip
+        return self._result(await self.request(message, f"model provider of {self.plugin}"))
+
     async def integration_health(self, short: str) -> Any:
         """Run the health check of the plugin's integration ``short`` in the worker."""
         message = {"op": "integration", "name": short, "health": True}

@@ -17,6 +17,7 @@ from jafhost.runtime import lifecycle
 from jafhost.runtime.isolation.client import WorkerClient, WorkerError
 from jafhost.runtime.isolation.proxies import (
     proxy_integrations,
+    proxy_providers,
     proxy_subscriptions,
     proxy_tools,
 )
@@ -135,6 +136,7 @@ def _adopt(spec: WorkerSpec, worker: WorkerClient, loaded: LoadedPlugin, reply: 
     subscriptions = proxy_subscriptions(worker, patterns) if patterns else []
     loaded.tools, loaded.agents, loaded.subscriptions = tools, agents, subscriptions
     loaded.integrations = proxy_integrations(worker, list(reply.get("integrations", [])))
+    loaded.providers = proxy_providers(worker, list(reply.get("providers", [])))
     loaded.status, loaded.error = "active", None
 
 

@@ -187,9 +187,10 @@ def error_to_json(exc: BaseException, with_traceback: bool = True) -> dict[str, 
     import traceback
 
     from jafhost.errors import HookTimeout, PermissionDenied, ToolError, describe
-    from jafhost.runtime.dispatch import ERROR_CODES
+    from jafhost.runtime.dispatch import ERROR_CODES, _denial
 
     data: dict[str, Any]
+    exc = _denial(exc) or exc  # a denial a library wrapped (urllib's URLError) is still one
     if isinstance(exc, PermissionDenied):
         data = {
             "kind": "permission_denied",

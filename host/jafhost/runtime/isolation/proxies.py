@@ -100,3 +100,32 @@ def proxy_integrations(
         )
         found[short] = (spec, None)
     return found
+
+
+class ProviderProxy:
+    """A model provider of a plugin's worker, as agent runs use one: ``complete`` sends
+    the conversation to the worker and returns the turn as JSON (the run checks it)."""
+
+    def __init__(self, worker: WorkerClient, index: int, name: str, description: str) -> None:
+        self._worker = worker
+        self._index = index
+        self.name = name
+        self.description = description
+
+    async def complete(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], model: str | None
+    ) -> Any:
+        return await self._worker.provider(self._index, messages, tools, model)
+
+    def __repr__(self) -> str:
+        return f"<model provider {self.name} of plugin {self._worker.plugin}>"
+
+
+def proxy_providers(worker: WorkerClient, described: list[dict[str, Any]]) -> list[Any]:
+    """The model providers the worker described, answering from it."""
+    return [
+        ProviderProxy(
+            worker, int(item["index"]), str(item["name"]), str(item.get("description") or "")
+        )
+        for item in described
+    ]

@@ -181,9 +181,16 @@ class WorkerProcess:
             pass
         self.tools = {tool.name: tool for tool in loaded.tools}
         notes = []
-        if loaded.providers:
-            notes.append("model providers (jaf_model_providers) do not cross the process "
-                         "boundary and are left out")  # fmt: skip
+        providers = []
+        for index, provider in enumerate(loaded.providers):
+            name = getattr(provider, "name", None)
+            if isinstance(name, str) and name and callable(getattr(provider, "complete", None)):
+                doc = getattr(provider, "description", None) or type(provider).__doc__ or ""
+                providers.append({"index": index, "name": name,
+                                  "description": str(doc).strip().split("\n")[0]})  # fmt: skip
+            else:
+                notes.append(f"model provider {provider!r} has no name and complete(); "
+                             "only such providers cross the process boundary")  # fmt: skip
         if PluginHooks(self.pm, loaded.name).wraps_tool_calls():
             notes.append("tool-call middleware (jaf_tool_call) runs only around calls inside "
                          "its own worker, not around other plugins' tools")  # fmt: skip
@@ -204,11 +211,13 @@ class WorkerProcess:
             ],
             "agents": [asdict(a) for a in loaded.agents],
             "subscriptions": [s.pattern for s in getattr(loaded, "subscriptions", [])],
+            "providers": providers,
             "integrations": [
                 {"name": n, "description": spec.description, "health": spec.health is not None}
                 for n, (spec, _client) in loaded.integrations.items()
             ],
             "config_schema": schema,
+            "has_config": loaded.ctx is not None and loaded.ctx.config is not None,
             "notes": notes,
             "warnings": list(loaded.warnings),
         }
@@ -274,6 +283,15 @@ class WorkerProcess:
         value = self.invoke_own(f"{self.name}.{short}", str(message.get("method")), args, kwargs)
         return {"ok": True, "result": value}
 
+    def provider(self, message: dict[str, Any]) -> dict[str, Any]:
+        """One turn of one of the plugin's model providers, as JSON."""
+        provider = self.loaded.providers[int(message["index"])]
+        args = [list(message.get("messages") or []), list(message.get("tools") or []),
+                message.get("model")]  # fmt: skip
+        turn = self.run(provider.complete, args, {})
+        to_json = getattr(turn, "to_json", None)
+        return {"ok": True, "result": to_json() if callable(to_json) else turn}
+
     def stop(self) -> dict[str, Any]:
         from jafhost.runtime import lifecycle
 
@@ -294,6 +312,8 @@ class WorkerProcess:
             return self.hook(message)
         if op == "integration":
             return self.integration_call(message)
+        if op == "provider":
+            return self.provider(message)
         if op == "start":
             return self.start(message)
         if op == "stop":
