@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from jafhost.host.events import HostEvents
     from jafhost.host.settings import HostConfig
     from jafhost.runtime.integrations import HostIntegrations
+    from jafhost.runtime.isolation.client import WorkerClient
     from jafhost.runtime.isolation.spec import WorkerSpec
     from jafhost.runtime.lifecycle import LoadedPlugin
     from jafhost.runtime.registry import PluginRegistry
@@ -67,6 +68,8 @@ class Runtime:
         self._pm: pluggy.PluginManager | None = None
         self._router: ToolRouter | None = None
         self._integrations: HostIntegrations | None = None
+        self.config_workers: list[WorkerClient] = []
+        """Workers started only to answer questions about a plugin's config model."""
 
     @property
     def pm(self) -> pluggy.PluginManager:

@@ -206,6 +206,12 @@ def as_plugin(fn: Callable[..., Any], identity: str, wrapper: bool) -> Callable[
     return generator
 
 
+def register_plugin(pm: pluggy.PluginManager, loaded: LoadedPlugin) -> None:
+    """Register the imported plugin with ``pm`` (its hooks checked); ``StepFailed`` says
+    what is wrong."""
+    _register(pm, loaded)
+
+
 def _register(pm: pluggy.PluginManager, loaded: LoadedPlugin) -> None:
     problems = mistakes(pm, loaded.obj)
     if problems:

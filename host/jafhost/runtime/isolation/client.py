@@ -369,8 +369,9 @@ class WorkerClient:
                 f"plugin {self.plugin}: its worker {what} {limit:g} s", plugin=self.plugin
             ) from None
 
-    async def _boot(self) -> dict[str, Any]:
-        """Spawn, sandbox, start the plugin; returns the ``start`` reply."""
+    async def _boot(self, start: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Spawn, sandbox, start the plugin (or what ``start`` asks instead); returns the
+        reply to it."""
         started = time.perf_counter()
         self._spawn()
         try:
@@ -395,9 +396,10 @@ class WorkerClient:
         self.ready_seconds = time.perf_counter() - started
         self.ready_marks = {"main": float(ready.get("seconds") or 0.0), **ready.get("marks", {})}
         limit = 12 * self.spec.hook_timeout + 5
-        start = {
+        start = start or {
             "op": "start",
             "config": self.spec.config_table,
+            "environ": _configuring(self.plugin),
             "hook_timeout": self.spec.hook_timeout,
         }
         reply = await self._within(
@@ -416,11 +418,12 @@ class WorkerClient:
         self.started = reply
         return reply
 
-    async def boot(self) -> dict[str, Any]:
-        """Start the worker now (first activation); the ``start`` reply."""
+    async def boot(self, start: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Start the worker now (first activation); the ``start`` reply. ``start``: a
+        request to send instead of ``start`` (``load_model``: only import the plugin)."""
         await self._lock.acquire()
         try:
-            return await self._boot()
+            return await self._boot(start)
         except BaseException:
             self.kill()
             raise
@@ -504,6 +507,11 @@ class WorkerClient:
                    "model": model}  # fmt: skip
         return self._result(await self.request(message, f"model provider of {self.plugin}"))
 
+    async def config_model(self, question: str, args: list[Any]) -> Any:
+        """Ask the plugin's config model a question (``home.config.MODEL_QUESTIONS``)."""
+        message = {"op": "config_model", "question": question, "args": args}
+        return self._result(await self.request(message, f"config {self.plugin}: {question}"))
+
     async def integration_health(self, short: str) -> Any:
         """Run the health check of the plugin's integration ``short`` in the worker."""
         message = {"op": "integration", "name": short, "health": True}
@@ -548,6 +556,16 @@ class WorkerClient:
         finally:
             self.kill()
         return problem
+
+
+def _configuring(plugin: str) -> dict[str, str]:
+    """The environment variables that configure ``plugin`` (``JAFHOST_<PLUGIN>__...``):
+    its worker names them in config errors, as the host does (their values are in its
+    config already; its environment has no other variable of the host's)."""
+    from jafhost.home.config import env_prefix
+
+    prefix = env_prefix(plugin)
+    return {k: v for k, v in os.environ.items() if k.startswith(prefix)}
 
 
 @atexit.register

@@ -165,6 +165,7 @@ class WorkerProcess:
                 self.pm,
                 loaded,
                 config_table=dict(message.get("config") or {}),
+                environ=dict(message.get("environ") or {}),
                 data_dir=Path(self.spec.data_dir),
                 schema_file=schema_file,
                 timeout=self.hook_timeout,
@@ -283,6 +284,37 @@ class WorkerProcess:
         value = self.invoke_own(f"{self.name}.{short}", str(message.get("method")), args, kwargs)
         return {"ok": True, "result": value}
 
+    def load_model(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Only import and register the plugin, to answer ``config_model`` questions
+        (``config show``/``config set``): its config model is needed even when its
+        configuration is invalid and the plugin cannot start."""
+        from jafhost.runtime import lifecycle
+        from jafhost.runtime.plugin_manager import PluginHooks, make_plugin_manager
+
+        self.hook_timeout = float(message.get("hook_timeout", 10.0))
+        self.pm = make_plugin_manager()
+        self.loaded = loaded = lifecycle.LoadedPlugin(self.info)
+        loaded.obj = self.loop.run_until_complete(
+            lifecycle.import_plugin(loaded, self.hook_timeout)
+        )
+        lifecycle.register_plugin(self.pm, loaded)
+        hooks = PluginHooks(self.pm, self.name, timeout=self.hook_timeout)
+        model = self.loop.run_until_complete(hooks.config_schema())
+        return {"ok": True, "status": "active", "has_config": model is not None}
+
+    def config_model(self, message: dict[str, Any]) -> dict[str, Any]:
+        """A question of ``config show``/``config set`` about the plugin's config model,
+        answered here where the model runs as the plugin."""
+        from jafhost.home.config import answer_model_question
+        from jafhost.runtime.plugin_manager import PluginHooks
+
+        hooks = PluginHooks(self.pm, self.name, timeout=self.hook_timeout)
+        model = self.loop.run_until_complete(hooks.config_schema())
+        if model is None:
+            return {"ok": True, "result": None, "model": False}
+        question, args = str(message.get("question")), list(message.get("args") or [])
+        return {"ok": True, "result": answer_model_question(model, self.name, question, args)}
+
     def provider(self, message: dict[str, Any]) -> dict[str, Any]:
         """One turn of one of the plugin's model providers, as JSON."""
         provider = self.loaded.providers[int(message["index"])]
@@ -314,6 +346,10 @@ class WorkerProcess:
             return self.integration_call(message)
         if op == "provider":
             return self.provider(message)
+        if op == "config_model":
+            return self.config_model(message)
+        if op == "load_model":
+            return self.load_model(message)
         if op == "start":
             return self.start(message)
         if op == "stop":
