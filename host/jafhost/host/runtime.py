@@ -289,6 +289,29 @@ class Runtime:
             return await self._worker_asks(loaded, message)
 
         await launch.start(self.worker_spec(loaded.info, table), loaded, emit, ask)
+        self._adopt_middleware(loaded)
+
+    def _adopt_middleware(self, loaded: LoadedPlugin) -> None:
+        """A worker plugin's ``jaf_tool_call``: a stand-in in the host's chain, under the
+        plugin's name (unregistered with it, as ``loaded.obj``)."""
+        import asyncio
+
+        from jafhost.runtime.isolation import launch
+        from jafhost.runtime.isolation.proxies import proxy_middleware
+
+        worker = launch.worker_of(loaded)
+        if loaded.status != "active" or worker is None or worker.started is None:
+            return
+        settings = self.config.settings
+        stand_in = proxy_middleware(
+            worker,
+            asyncio.get_running_loop(),
+            lambda: settings.call_timeout,
+            worker.started.get("middleware"),
+        )
+        if stand_in is not None:
+            self.pm.register(stand_in, name=loaded.name)
+            loaded.obj = stand_in
 
     def _guard(self, loaded: LoadedPlugin) -> str:
         """Compile the plugin's grants and arm the audit hook before any of its code runs;

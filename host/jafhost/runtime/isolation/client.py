@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import contextvars
 import logging
 import os
 import signal
@@ -51,6 +52,11 @@ SPIN_SECONDS = 100e-6 if _cpus() > 1 else 0.0
 a small call answers within tens of microseconds, faster than a loop wake-up. Never on
 a single CPU, where polling would only keep the worker from running."""
 _LIVE: weakref.WeakSet[WorkerClient] = weakref.WeakSet()
+NESTED: contextvars.ContextVar[WorkerClient | None] = contextvars.ContextVar(
+    "jafhost_nested_worker", default=None
+)
+"""The worker whose middleware is running the rest of the chain here: its requests
+nest inside the one in flight."""
 
 
 class WorkerError(ToolError):
@@ -105,10 +111,14 @@ class WorkerClient:
         self._init: dict[str, Any] = {}
         self._ids = 0
         self._lock = RequestLock()
-        self._in_flight: int | None = None
-        """The id of the request awaiting its reply: the worker may ask only then."""
-        self._asking: asyncio.Task[None] | None = None
-        """The host serving the worker's one pending ask."""
+        self._in_flight: list[int] = []
+        """The ids of the requests awaiting their replies, innermost last: the worker may
+        ask only then."""
+        self._asks: dict[int, asyncio.Task[None]] = {}
+        """The host serving the worker's pending ask, by the request it came during."""
+        self.on_proceed: Callable[[dict[str, Any]], Awaitable[Any]] | None = None
+        """Serves a ``proceed`` ask: middleware of this plugin running the rest of the
+        chain (set by the middleware stand-in while its request is in flight)."""
         self._write_lock: asyncio.Lock | None = None
         self.spin_seconds = SPIN_SECONDS
         _LIVE.add(self)
@@ -300,14 +310,16 @@ class WorkerClient:
     def _ask(self, message: dict[str, Any]) -> None:
         """The worker asks the host something (``ask``, with a ``ref``): only while a
         request of the host is in flight, one at a time; else it broke the protocol."""
-        if self._in_flight is None:
+        if not self._in_flight:
             raise ProtocolViolation("a request to the host while no request was in flight")
-        if self._asking is not None and not self._asking.done():
+        during = self._in_flight[-1]
+        pending = self._asks.get(during)
+        if pending is not None and not pending.done():
             raise ProtocolViolation("a second request to the host before the first was answered")
         ref = message.get("ref")
         if type(ref) is not int:
             raise ProtocolViolation("a request to the host without an integer ref")
-        self._asking = asyncio.get_running_loop().create_task(self._answer(ref, message))
+        self._asks[during] = asyncio.get_running_loop().create_task(self._answer(ref, message))
 
     async def _answer(self, ref: int, message: dict[str, Any]) -> None:
         """Serve one ask and write its answer (an error answer for whatever fails)."""
@@ -315,9 +327,10 @@ class WorkerClient:
 
         answer: dict[str, Any]
         try:
-            if self.on_ask is None:
+            serve = self.on_proceed if message.get("kind") == "proceed" else self.on_ask
+            if serve is None:
                 raise WorkerError(f"plugin {self.plugin}: nothing here answers its worker")
-            answer = {"op": "answer", "ref": ref, "ok": True, "result": await self.on_ask(message)}
+            answer = {"op": "answer", "ref": ref, "ok": True, "result": await serve(message)}
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -341,15 +354,15 @@ class WorkerClient:
                 raise self._too_large(during) from None
             except ProtocolViolation as exc:
                 raise self._broke(str(exc), during) from None
-        self._in_flight = ident
+        self._in_flight.append(ident)
         try:
             await self._write(message, during)
-            if self.spin_seconds > 0 and self._pipe is not None:
+            if self.spin_seconds > 0 and self._pipe is not None and len(self._in_flight) == 1:
                 self._pipe.spin(self.spin_seconds)
             return await self._read(during, ident)
         finally:
-            self._in_flight = None
-            asking, self._asking = self._asking, None
+            self._in_flight.remove(ident)
+            asking = self._asks.pop(ident, None)
             if asking is not None and not asking.done():
                 asking.cancel()
 
@@ -438,6 +451,13 @@ class WorkerClient:
         # this is host code: spawning and piping must not be checked against the grants
         # of the plugin the caller is running as (its code runs in the worker)
         identity = CURRENT_PLUGIN.set(None)
+        if NESTED.get() is self and self._in_flight:
+            # inside this worker's own middleware, which waits for the rest of the chain:
+            # the request is answered before the one in flight (no lock: it holds it)
+            try:
+                return await self._roundtrip(message, during)
+            finally:
+                CURRENT_PLUGIN.reset(identity)
         await self._lock.acquire()
         try:
             for attempt in (1, 2):
@@ -498,6 +518,12 @@ class WorkerClient:
         return self._result(
             await self.request(message, f"integration {self.plugin}.{short}.{method}")
         )
+
+    async def middleware(self, call: dict[str, Any]) -> Any:
+        """Run the plugin's ``jaf_tool_call`` around ``call``: its reply, after any
+        ``proceed`` asks (served by ``on_proceed``)."""
+        message = {"op": "middleware", "call": call}
+        return self._result(await self.request(message, f"middleware of {self.plugin}"))
 
     async def provider(
         self, index: int, messages: list[Any], tools: list[Any], model: str | None

@@ -85,9 +85,13 @@ class WorkerProcess:
         self._refs += 1
         ref = self._refs
         self.channel.send({"op": "ask", "ref": ref, **message})
-        answer = self.channel.receive()
-        if answer is None:  # the host closed the pipe: it is gone or done with us
-            os._exit(0)
+        while True:
+            answer = self.channel.receive()
+            if answer is None:  # the host closed the pipe: it is gone or done with us
+                os._exit(0)
+            if "id" not in answer or answer.get("op") in (None, "answer", "stop"):
+                break
+            self.respond(answer)  # a request nested in this one (middleware proceeding)
         if answer.get("op") != "answer" or answer.get("ref") != ref:
             raise RuntimeError(f"plugin {self.name}: the host sent {answer.get('op')!r}, "
                                "not the answer awaited")  # fmt: skip
@@ -192,9 +196,7 @@ class WorkerProcess:
             else:
                 notes.append(f"model provider {provider!r} has no name and complete(); "
                              "only such providers cross the process boundary")  # fmt: skip
-        if PluginHooks(self.pm, loaded.name).wraps_tool_calls():
-            notes.append("tool-call middleware (jaf_tool_call) runs only around calls inside "
-                         "its own worker, not around other plugins' tools")  # fmt: skip
+        middleware = PluginHooks(self.pm, loaded.name).implementation("jaf_tool_call")
         return {
             "ok": True,
             "status": loaded.status,
@@ -213,6 +215,13 @@ class WorkerProcess:
             "agents": [asdict(a) for a in loaded.agents],
             "subscriptions": [s.pattern for s in getattr(loaded, "subscriptions", [])],
             "providers": providers,
+            "middleware": None
+            if middleware is None
+            else {
+                "wrapper": bool(middleware.wrapper),
+                "tryfirst": bool(middleware.tryfirst),
+                "trylast": bool(middleware.trylast),
+            },
             "integrations": [
                 {"name": n, "description": spec.description, "health": spec.health is not None}
                 for n, (spec, _client) in loaded.integrations.items()
@@ -302,6 +311,41 @@ class WorkerProcess:
         model = self.loop.run_until_complete(hooks.config_schema())
         return {"ok": True, "status": "active", "has_config": model is not None}
 
+    def middleware(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Run the plugin's ``jaf_tool_call`` wrapper around a call the host routes: when
+        it proceeds, the host runs the rest of the chain (an ask, ``proceed``, with the
+        arguments as the wrapper left them) and answers with the result or the error,
+        which the wrapper receives as in process; its return value is the reply."""
+        from types import SimpleNamespace
+
+        from jafhost.runtime.isolation.protocol import error_from_json
+        from jafhost.runtime.plugin_manager import PluginHooks
+        from jafhost.types import ToolCall
+
+        impl = PluginHooks(self.pm, self.name).implementation("jaf_tool_call")
+        if impl is None:
+            return {"ok": True, "result": {"proceeded": False, "value": None}}
+        data = dict(message.get("call") or {})
+        tool = SimpleNamespace(**dict(data.get("tool") or {}))
+        call = ToolCall(tool, dict(data.get("arguments") or {}), str(data.get("id") or ""))
+        if not impl.wrapper:  # a plain implementation: a value other than None answers
+            value = self.run(impl.function, [], {"call": call} if impl.argnames else {})
+            return {"ok": True, "result": {"answered": value is not None, "value": value}}
+        steps: Any = impl.function(**({"call": call} if impl.argnames else {}))
+        try:
+            next(steps)
+        except StopIteration:
+            raise RuntimeError("a jaf_tool_call wrapper must yield once") from None
+        outcome = self.ask({"kind": "proceed", "arguments": call.arguments})
+        try:
+            if outcome.get("ok"):
+                steps.send(outcome.get("result"))
+            else:
+                steps.throw(error_from_json(outcome.get("error") or {}, self.name))
+        except StopIteration as done:
+            return {"ok": True, "result": {"answered": True, "value": done.value}}
+        raise RuntimeError("a jaf_tool_call wrapper must yield only once")
+
     def config_model(self, message: dict[str, Any]) -> dict[str, Any]:
         """A question of ``config show``/``config set`` about the plugin's config model,
         answered here where the model runs as the plugin."""
@@ -350,6 +394,8 @@ class WorkerProcess:
             return self.config_model(message)
         if op == "load_model":
             return self.load_model(message)
+        if op == "middleware":
+            return self.middleware(message)
         if op == "start":
             return self.start(message)
         if op == "stop":
@@ -360,36 +406,40 @@ class WorkerProcess:
                                        "message": f"unknown request {op!r}"}}  # fmt: skip
 
     def serve(self) -> None:
-        from jafhost.security.sandbox import arm_cpu
-
         while True:
             message = self.channel.receive()
             if message is None:  # the host closed the pipe: it is gone or done with us
                 os._exit(0)
-            ident = message.get("id")
-            arm_cpu(self.cpu_seconds)
-            self._serving = True
-            try:
-                reply = self.handle(message)
-            except MemoryError:
-                self._out_of_memory(ident)
-            except BaseException as exc:
-                reply = {"ok": False, "error": error_to_json(exc)}
-            finally:
-                self._serving = False
-            reply["id"] = ident
-            try:
-                self.channel.send(reply)
-            except MemoryError:
-                self._out_of_memory(ident)
-            except FrameTooLarge:  # refused here: cheaper than being stopped by the host
-                error = {"kind": "coded", "code": "tool_error", "message": self._too_large()}
-                self.channel.send({"id": ident, "ok": False, "error": error})
-            except (TypeError, ValueError) as exc:  # a result that cannot be encoded
-                error = error_to_json(exc, with_traceback=False)
-                self.channel.send({"id": ident, "ok": False, "error": error})
+            self.respond(message)
             if message.get("op") == "stop":
                 os._exit(0)
+
+    def respond(self, message: dict[str, Any]) -> None:
+        """Handle one request of the host and send its reply (with its id)."""
+        from jafhost.security.sandbox import arm_cpu
+
+        ident = message.get("id")
+        arm_cpu(self.cpu_seconds)
+        serving, self._serving = self._serving, True
+        try:
+            reply = self.handle(message)
+        except MemoryError:
+            self._out_of_memory(ident)
+        except BaseException as exc:
+            reply = {"ok": False, "error": error_to_json(exc)}
+        finally:
+            self._serving = serving
+        reply["id"] = ident
+        try:
+            self.channel.send(reply)
+        except MemoryError:
+            self._out_of_memory(ident)
+        except FrameTooLarge:  # refused here: cheaper than being stopped by the host
+            error = {"kind": "coded", "code": "tool_error", "message": self._too_large()}
+            self.channel.send({"id": ident, "ok": False, "error": error})
+        except (TypeError, ValueError) as exc:  # a result that cannot be encoded
+            error = error_to_json(exc, with_traceback=False)
+            self.channel.send({"id": ident, "ok": False, "error": error})
 
     def _too_large(self) -> str:
         limit = self.channel.limit // MB
