@@ -96,6 +96,11 @@ def probe(what: str, ctx: PluginContext) -> str:
 
 
 @hookimpl
+def jaf_activate(ctx: PluginContext):
+    ctx.integration("prov.store").put("activated", {"v": "from jaf_activate"})
+
+
+@hookimpl
 def jaf_tools():
     return [save, count, probe]
 '''
@@ -155,7 +160,9 @@ def test_a_dependent_calls_the_providers_client_and_it_works_as_the_provider(
     assert json.loads(written.read_text()) == {"v": "hello"}
     assert not (host.layout.data_dir("user") / "k1.json").exists()
     assert counted.ok, counted.error
-    assert counted.result == 1
+    assert counted.result == 2  # k1, and what its jaf_activate stored
+    activated = host.layout.data_dir("prov") / "activated.json"
+    assert json.loads(activated.read_text()) == {"v": "from jaf_activate"}
 
 
 @pytest.mark.parametrize(("provider", "dependent"), MODES)

@@ -43,6 +43,10 @@ class WorkerProcess:
         self.cpu_seconds = spec.cpu_seconds
         self._serving = False
         """A request of the host is being handled: the only time the worker may ask."""
+        self._in_lifecycle = False
+        """The plugin's start or stop runs (its hooks in threads of their own, while this
+        thread waits without reading the pipe): they may ask too."""
+        self._asking = threading.Lock()
         self._refs = 0
 
     @property
@@ -74,14 +78,20 @@ class WorkerProcess:
     def ask(self, message: dict[str, Any]) -> Any:
         """Ask the host (an ``ask`` notice) and wait for its ``answer``: only from the
         thread serving a host request (the host accepts asks only then)."""
-        from jafhost.runtime.isolation.protocol import error_from_json
 
-        if not self._serving or threading.current_thread() is not threading.main_thread():
+        on_main = threading.current_thread() is threading.main_thread()
+        if not self._serving or not (on_main or self._in_lifecycle):
             raise RuntimeError(
                 f"plugin {self.name} runs in a worker process: integrations of other plugins "
                 "can be used only while one of its tools, handlers or hooks runs, from the "
                 "thread that runs it"
             )
+        with self._asking:
+            return self._ask(message)
+
+    def _ask(self, message: dict[str, Any]) -> Any:
+        from jafhost.runtime.isolation.protocol import error_from_json
+
         self._refs += 1
         ref = self._refs
         self.channel.send({"op": "ask", "ref": ref, **message})
@@ -154,16 +164,27 @@ class WorkerProcess:
         )
 
     def start(self, message: dict[str, Any]) -> dict[str, Any]:
-        from dataclasses import asdict
         from pathlib import Path
 
         from jafhost.runtime import lifecycle
-        from jafhost.runtime.plugin_manager import PluginHooks, make_plugin_manager
+        from jafhost.runtime.plugin_manager import make_plugin_manager
 
         self.hook_timeout = float(message.get("hook_timeout", 10.0))
         self.pm = make_plugin_manager()
         self.loaded = loaded = lifecycle.LoadedPlugin(self.info)
         schema_file = Path(self.spec.cache_dir) / f".jafhost-config-schema-{os.getpid()}.json"
+        self._in_lifecycle = True
+        try:
+            self._start(message, loaded, schema_file)
+        finally:
+            self._in_lifecycle = False
+        return self._started(loaded, schema_file)
+
+    def _start(self, message: dict[str, Any], loaded: Any, schema_file: Any) -> None:
+        from pathlib import Path
+
+        from jafhost.runtime import lifecycle
+
         self.loop.run_until_complete(
             lifecycle.start(
                 self.pm,
@@ -176,6 +197,13 @@ class WorkerProcess:
                 make_context=self.make_context,
             )
         )
+
+    def _started(self, loaded: Any, schema_file: Any) -> dict[str, Any]:
+        """The start reply: what the started plugin offers, as JSON."""
+        from dataclasses import asdict
+
+        from jafhost.runtime.plugin_manager import PluginHooks
+
         schema = None
         try:
             import json
@@ -373,9 +401,13 @@ class WorkerProcess:
 
         problem = None
         if self.loaded is not None:
-            problem = self.loop.run_until_complete(
-                lifecycle.stop(self.pm, self.loaded, self.hook_timeout)
-            )
+            self._in_lifecycle = True
+            try:
+                problem = self.loop.run_until_complete(
+                    lifecycle.stop(self.pm, self.loaded, self.hook_timeout)
+                )
+            finally:
+                self._in_lifecycle = False
         return {"ok": True, "problem": problem}
 
     def handle(self, message: dict[str, Any]) -> dict[str, Any]:
