@@ -244,7 +244,7 @@ def test_only_dependents_get_the_integration(test_plugins: Path, jafhost_factory
 def test_integration_client_is_closed_with_the_plugin(
     test_plugins: Path, jafhost_factory: Factory
 ) -> None:
-    host = jafhost_factory("memory-user")
+    host = jafhost_factory("memory", "memory-user", isolation="inprocess")  # its client, here
     loaded = host.loaded("memory")
     _, client = loaded.integrations["store"]
     assert client.healthy()

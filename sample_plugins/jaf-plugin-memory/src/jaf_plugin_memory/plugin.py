@@ -64,9 +64,7 @@ class MemoryClient:
             raise StoreClosed("the memory.store integration is closed")
         return self._plugin
 
-    def remember(
-        self, text: str, tags: Sequence[str] = (), importance: int = 1
-    ) -> dict[str, Any]:
+    def remember(self, text: str, tags: Sequence[str] = (), importance: int = 1) -> dict[str, Any]:
         """Store a memory (see the ``remember`` tool) and return it."""
         return self._owner().store_memory(text, tags, importance).to_json()
 
