@@ -64,7 +64,7 @@ def test_lifecycle_and_tools_in_the_real_host(tmp_path: Path) -> None:
     [view] = host.plugins()
     assert (view.name, view.status) == ("notes", "enabled")
     assert view.info.distribution == "jaf-plugin-notes"
-    assert view.info.kinds == ("tool", "capability")
+    assert view.info.kinds == ("tool", "capability", "integration")
     assert view.info.permissions == ()
     assert view.info.manifest and view.info.manifest.endswith("jaf_plugin_notes/jaf-plugin.toml")
 
