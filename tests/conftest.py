@@ -198,6 +198,21 @@ def home(tmp_path: Path) -> Path:
     return path
 
 
+INPROCESS_CONFIG = '[host]\nisolation = "inprocess"\n'
+"""``config.toml`` text that runs every plugin in process (the default is a worker)."""
+
+
+@pytest.fixture
+def inprocess(home: Path) -> Path:
+    """A home whose ``config.toml`` runs every plugin in process, for tests about
+    in-process behaviour (module state shared with the test, variables the worker's
+    environment filter drops, the guard alone); returns the file. A test that writes
+    its own ``config.toml`` starts it with ``INPROCESS_CONFIG``."""
+    path = home / "config.toml"
+    path.write_text(INPROCESS_CONFIG)
+    return path
+
+
 @pytest.fixture
 def make_host(site: Site, home: Path):  # type: ignore[no-untyped-def]
     """Build a host over ``site`` only, with a fresh home; keyword args go to ``Host``."""

@@ -139,8 +139,8 @@ def jaf_agents(ctx: PluginContext) -> Sequence[AgentSpec]:
 def jaf_model_providers(ctx: PluginContext) -> Sequence[Any]:
     """Return model providers an agent run may use (messages and tools in, a turn out).
 
-    Called once the plugin is active (in process only: providers do not cross a
-    worker's boundary).
+    Called once the plugin is active. A provider of a process-isolated plugin answers
+    from its worker: the conversation goes to it as JSON and its turn comes back so.
 
     :param ctx: the plugin's context.
     :returns: a list of model providers.

@@ -13,6 +13,7 @@ import pexpect
 import pytest
 
 from conftest import Site, run_cli
+from jafhost.home.config import PLATFORM_ISOLATION
 
 NET = '[plugin]\nkinds = ["tool"]\n[permissions]\nnet = ["127.0.0.1:8080"]\n'
 
@@ -108,7 +109,7 @@ def test_info_json(site: Site, home: Path) -> None:
     assert deps["jaf-plugin-notes"]["kind"] == "plugin"
     assert deps["jaf-plugin-notes"]["plugins"] == ["notes"]
     assert deps["jafhost"]["kind"] == "host" and deps["jafhost"]["satisfied"]
-    assert info["isolation"] == "inprocess"
+    assert info["isolation"] == PLATFORM_ISOLATION  # process where the sandbox applies
     assert info["permissions_requested"] == []
 
 

@@ -16,6 +16,9 @@ from jafhost.discovery import discover, entry_points
 from jafhost.discovery.cache import DiscoveryCache, path_fingerprint
 from jafhost.discovery.entry_points import scan
 
+# whether the host process itself imports plugin code
+pytestmark = pytest.mark.usefixtures("inprocess")
+
 MARKER_CODE = """
 import pathlib, os
 pathlib.Path(os.environ["JAF_TEST_MARKER"]).write_text("imported")

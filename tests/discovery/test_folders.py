@@ -360,6 +360,7 @@ def test_plugins_depend_on_a_folder_plugin_by_its_name(
 # -- approval, enforcement, loading -----------------------------------------------------------
 
 
+@pytest.mark.usefixtures("inprocess")  # its marker variable; the import in this process
 def test_a_folder_plugin_needs_approval_then_loads_and_is_enforced(
     site: Site, home: Path, folder: PluginFolder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -521,6 +522,7 @@ def test_cache_notices_a_plugin_folder_that_appears_later(site: Site, tmp_path: 
 # -- the real CLI ---------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("inprocess")  # its marker variable; the import in this process
 def test_cli_lists_folder_plugins_with_their_source_and_never_imports_them(
     site: Site, home: Path, folder: PluginFolder, tmp_path: Path
 ) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, Field, SecretStr
 
-from conftest import Site, run_cli
+from conftest import INPROCESS_CONFIG, ISOLATION_MODES, Site, run_cli
 from jafhost.errors import ConfigError
 from jafhost.home.config import (
     env_overrides,
@@ -225,8 +225,11 @@ def test_model_introspection() -> None:
 def test_plugin_sees_env_overrides_in_ctx_config(
     plugin: Site, make_host, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    """Needs ``Host._start`` to pass ``plugin_config_table(..., os.environ)``."""
-    _config(home).write_text(f'[plugins.{PLUGIN}]\ngreeting = "from file"\nretries = 1\n')
+    """Needs ``Host._start`` to pass ``plugin_config_table(..., os.environ)``; reads the
+    loaded plugin's ``ctx`` in this process, so it runs in process."""
+    _config(home).write_text(
+        INPROCESS_CONFIG + f'[plugins.{PLUGIN}]\ngreeting = "from file"\nretries = 1\n'
+    )
     monkeypatch.setenv(f"{PREFIX}RETRIES", "6")
     monkeypatch.setenv(f"{PREFIX}LIMITS__MAX", "42")
     monkeypatch.setenv(f"{PREFIX}API_TOKEN", SECRET)
@@ -539,27 +542,34 @@ def test_plugin_model_secret_helpers_cover_nested_secrets() -> None:
     assert "JAFHOST_X__AUTH__TOKEN" in str(caught.value) and SECRET not in str(caught.value)
 
 
-def test_config_of_a_plugin_in_a_worker_process(plugin: Site, home: Path) -> None:
-    """Process isolation keeps the model class in the worker: ``show`` reports what the
-    worker validated with the schema it recorded; ``set`` cannot validate, so refuses."""
-    assert _cli(plugin, home, "enable", PLUGIN, "--isolation", "process", "--yes").returncode == 0
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_config_show_and_set_in_either_isolation_mode(
+    isolation: str, plugin: Site, home: Path
+) -> None:
+    """In a worker the model class stays there: ``show`` and ``set`` ask it questions
+    (validation included) and it answers as in process."""
+    enabled = _cli(plugin, home, "enable", PLUGIN, "--isolation", isolation, "--yes")
+    assert enabled.returncode == 0, enabled.stderr
     _config(home).write_text(f"[plugins.{PLUGIN}]\nretries = 2\n")
     env = {f"{PREFIX}API_TOKEN": SECRET}
     result = _cli(plugin, home, "config", "show", PLUGIN, "--json", env=env)
     assert result.returncode == 0, result.stderr
     assert SECRET not in result.stdout + result.stderr
     data = json.loads(result.stdout)
-    assert data["validated"] is True and "worker process" in data["note"]
-    assert data["config"] == {"retries": 2, "api_token": "**********"}
+    assert data["validated"] is True and data["note"] is None
+    assert data["config"]["retries"] == 2 and data["config"]["api_token"] == "**********"
     assert data["schema"]["properties"]["retries"]["maximum"] == 10
     result = _cli(plugin, home, "config", "show", PLUGIN, env={f"{PREFIX}RETRIES": "50"})
     assert result.returncode == 1
-    assert f"config [plugins.{PLUGIN}] retries:" in result.stderr
+    assert f"retries (from {PREFIX}RETRIES)" in result.stderr
     before = _config(home).read_bytes()
-    result = _cli(plugin, home, "config", "set", PLUGIN, "retries", "3")
-    assert result.returncode == 1
-    assert "worker process" in result.stderr
+    refused = _cli(plugin, home, "config", "set", PLUGIN, "retries", "11")
+    assert refused.returncode == 2, refused.stderr
+    assert "retries: Input should be less than or equal to 10" in refused.stderr
     assert _config(home).read_bytes() == before
+    result = _cli(plugin, home, "config", "set", PLUGIN, "retries", "3")
+    assert result.returncode == 0, result.stderr
+    assert tomllib.loads(_config(home).read_text())["plugins"][PLUGIN]["retries"] == 3
 
 
 # -- a missing required setting says what sets it -----------------------------------

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from conftest import Site
 from jafhost.discovery.records import PluginInfo
 from jafhost.errors import PluginError, UsageError
+from jafhost.home.config import PLATFORM_ISOLATION
+from jafhost.hookspecs import hookimpl
 from jafhost.host.host import Host
 
 MakeHost = Callable[..., Host]
@@ -142,9 +145,26 @@ def test_enable_invalid_or_unknown(site: Site, make_host: MakeHost) -> None:
 def test_isolation_is_kept_in_state(site: Site, make_host: MakeHost) -> None:
     site.plugin("plain")
     host = make_host()
-    assert host.plugin("plain").isolation == "inprocess"
+    assert host.plugin("plain").isolation == PLATFORM_ISOLATION  # process on Linux
+    host.enable(["plain"], isolation="inprocess")  # an explicit trust decision
+    assert make_host().plugin("plain").isolation == "inprocess"
     host.enable(["plain"], isolation="process")
     assert make_host().plugin("plain").isolation == "process"
+
+
+def test_a_plugin_registered_in_memory_runs_in_process(make_host: MakeHost) -> None:
+    class Mem:
+        @hookimpl
+        def jaf_tools(self) -> list[Any]:
+            def hello() -> str:
+                return "hi"
+
+            return [hello]
+
+    host = make_host()
+    host.register(Mem(), name="mem")
+    assert host.plugin("mem").isolation == "inprocess"
+    assert [v.isolation for v in host.plugins() if v.name == "mem"] == ["inprocess"]
 
 
 def test_grant_and_revoke_narrow_the_grants(site: Site, make_host: MakeHost) -> None:

@@ -12,6 +12,10 @@ import pytest
 from conftest import Site, run_cli
 from jafhost.host.host import Host
 
+# integration lifecycles in process (the journal variable); the proxy in both modes:
+# tests/runtime/test_integration_proxy.py
+pytestmark = pytest.mark.usefixtures("inprocess")
+
 MakeHost = Callable[..., Host]
 
 STORE = """
@@ -29,18 +33,31 @@ def jaf_initialize(ctx):
     STATE["path"] = ctx.data_dir / "store.db"
     note("initialize")
 
+class KV:  # what dependents call through the integration proxy: JSON in, JSON out
+
+    def __init__(self, db):
+        self.db = db
+
+    def put(self, key, value):
+        self.db.execute("insert or replace into kv values (?, ?)", (key, value))
+        self.db.commit()
+
+    def get(self, key):
+        row = self.db.execute("select v from kv where k = ?", (key,)).fetchone()
+        return row[0] if row else None
+
 def connect():
     note("connect db")
     db = sqlite3.connect(STATE["path"], check_same_thread=False)
     db.execute("create table if not exists kv (k text primary key, v text)")
-    return db
+    return KV(db)
 
-def close(db):
+def close(kv):
     note("close db")
-    db.close()
+    kv.db.close()
 
-def health(db):
-    return db.execute("select 1").fetchone() == (1,) and os.environ.get("STORE_SICK") != "1"
+def health(kv):
+    return kv.db.execute("select 1").fetchone() == (1,) and os.environ.get("STORE_SICK") != "1"
 
 async def connect_cache():
     note("connect cache")
@@ -65,14 +82,11 @@ APP = """
 from jafhost import PluginContext
 
 def put(key: str, value: str, ctx: PluginContext) -> str:
-    db = ctx.integration("store.db")
-    db.execute("insert or replace into kv values (?, ?)", (key, value))
-    db.commit()
+    ctx.integration("store.db").put(key, value)
     return "stored"
 
 def get(key: str, ctx: PluginContext) -> str | None:
-    row = ctx.integration("store.db").execute("select v from kv where k = ?", (key,)).fetchone()
-    return row[0] if row else None
+    return ctx.integration("store.db").get(key)
 
 def other(name: str, ctx: PluginContext) -> str:
     return repr(ctx.integration(name))

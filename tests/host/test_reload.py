@@ -13,10 +13,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from conftest import Site
 from jafhost.host.host import Host
 
 MakeHost = Callable[..., Host]
+
+# hot reload swaps the imported code in the host's own process
+pytestmark = pytest.mark.usefixtures("inprocess")
 
 
 def version_code(version: str, extra: str = "") -> str:

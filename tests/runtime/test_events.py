@@ -13,6 +13,10 @@ from conftest import Site, run_cli
 from jafhost.host.host import Host
 from jafhost.runtime.events import MATCH_CACHE_MAX, MAX_DEPTH, EventBus, subscriptions
 
+# the bus's rules, with handlers in process (a worker's environment filter drops their
+# journal variable); both modes: tests/runtime/test_emit_across_modes.py
+pytestmark = pytest.mark.usefixtures("inprocess")
+
 MakeHost = Callable[..., Host]
 
 RECORDER = """

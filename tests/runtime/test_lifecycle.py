@@ -14,8 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Site, run_cli
+from conftest import INPROCESS_CONFIG, Site, run_cli
 from jafhost.host.host import Host
+
+# the lifecycle as the host runs it in process: the journal variable and module state
+# are shared with the test (a worker runs the same lifecycle: tests/runtime/test_worker.py)
+pytestmark = pytest.mark.usefixtures("inprocess")
 
 MakeHost = Callable[..., Host]
 
@@ -231,7 +235,9 @@ def test_config_is_validated_and_schema_recorded(
     site: Site, make_host: MakeHost, home: Path, journal: Path
 ) -> None:
     site.plugin("conf", code=CONFIG_PLUGIN)
-    (home / "config.toml").write_text('[plugins.conf]\ngreeting = "hi"\nretries = 5\n')
+    (home / "config.toml").write_text(
+        INPROCESS_CONFIG + '[plugins.conf]\ngreeting = "hi"\nretries = 5\n'
+    )
     host = make_host()
 
     async def scenario() -> None:
@@ -249,7 +255,7 @@ def test_invalid_config_names_plugin_and_field(
 ) -> None:
     site.plugin("conf", code=CONFIG_PLUGIN)
     site.plugin("other")
-    (home / "config.toml").write_text("[plugins.conf]\nretries = 99\n")
+    (home / "config.toml").write_text(INPROCESS_CONFIG + "[plugins.conf]\nretries = 99\n")
     host = make_host()
 
     async def scenario() -> None:
@@ -340,7 +346,7 @@ def test_hung_sync_hook_does_not_keep_the_process_alive(
     site: Site, home: Path, journal: Path
 ) -> None:
     site.plugin("stuck", code=lifecycle_code("jaf_initialize", "hang"))
-    (home / "config.toml").write_text("[host]\nhook_timeout = 0.5\n")
+    (home / "config.toml").write_text('[host]\nisolation = "inprocess"\nhook_timeout = 0.5\n')
     assert run_cli("enable", "stuck", "--yes", site=site, home=home).returncode == 0
     result = run_cli(
         "doctor", "--json", site=site, home=home, env={"JAF_TEST_JOURNAL": str(journal)}, timeout=30

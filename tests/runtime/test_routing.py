@@ -12,6 +12,10 @@ import pytest
 from conftest import Site
 from jafhost.host.host import Host
 
+# the router with in-process tools (the inline fast path, middleware objects shared
+# with the test)
+pytestmark = pytest.mark.usefixtures("inprocess")
+
 MakeHost = Callable[..., Host]
 
 TOOLS = """

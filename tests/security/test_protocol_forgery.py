@@ -45,7 +45,7 @@ def _serving() -> int:
     """The id of the request being served: a local of the worker's loop."""
     frame = sys._getframe()
     while frame is not None:
-        if frame.f_code.co_name == "serve" and "ident" in frame.f_locals:
+        if frame.f_code.co_name in ("serve", "respond") and "ident" in frame.f_locals:
             return frame.f_locals["ident"]
         frame = frame.f_back
     raise RuntimeError("not in a worker")
@@ -82,7 +82,19 @@ def forge(how: str) -> str:
             time.sleep(0.2)
             os.write(fd, _frame(ident + 1))
         threading.Thread(target=later, daemon=True).start()
+    elif how == "ask-twice":  # a second request to the host before the first is answered
+        os.write(fd, _ask(1) + _ask(2))
+    elif how == "ask-later":  # a request to the host while none of the host's is in flight
+        def ask_later():
+            time.sleep(0.2)
+            os.write(fd, _ask(1))
+        threading.Thread(target=ask_later, daemon=True).start()
     return "honest"
+
+
+def _ask(ref: int) -> bytes:
+    return _framed(json.dumps({"op": "ask", "ref": ref, "kind": "integration",
+                               "name": "forger.none", "method": None}).encode())
 
 
 def pid() -> int:
@@ -152,7 +164,7 @@ def no_forgery(results: list[CallResult]) -> None:
     assert FORGED not in dumped, dumped
 
 
-@pytest.mark.parametrize("how", ["early", "not-an-object", "unknown-op"])
+@pytest.mark.parametrize("how", ["early", "not-an-object", "unknown-op", "ask-twice"])
 def test_a_frame_written_during_a_call_fails_it_and_the_worker_is_replaced(
     how: str, site: Site, make_host: MakeHost
 ) -> None:
@@ -182,8 +194,11 @@ def test_a_second_reply_stops_the_worker(site: Site, make_host: MakeHost) -> Non
     assert replaced and all(r.ok and r.result != first for r in replaced), later
 
 
-def test_a_reply_sent_between_requests_stops_the_worker(site: Site, make_host: MakeHost) -> None:
-    first, (honest, after, again) = scenario(forger(site, make_host), "later", pause=1.0)
+@pytest.mark.parametrize("how", ["later", "ask-later"])
+def test_a_reply_sent_between_requests_stops_the_worker(
+    how: str, site: Site, make_host: MakeHost
+) -> None:
+    first, (honest, after, again) = scenario(forger(site, make_host), how, pause=1.0)
     no_forgery([honest, after, again])
     assert honest.ok and honest.result == "honest"
     # stopped during the pause; on a machine too busy to write within it, the frame is

@@ -122,9 +122,22 @@ def styled(status: str) -> str:
     return f"[{style}]{status}[/]" if style else status
 
 
-def approver(yes: bool) -> Callable[[PluginInfo, list[str]], bool]:
+def isolation_line(isolation: str | None) -> str:
+    """How the plugin will run, as the approval prompt names it."""
+    if isolation == "inprocess":
+        return (
+            "it will run in jafhost's own process (--isolation inprocess): only the audit "
+            "guard enforces these permissions there; trust it accordingly"
+        )
+    if isolation == "process":
+        return "it will run in a sandboxed worker process (--isolation process)"
+    return "it will run with the default isolation ([host] isolation; jafhost info shows it)"
+
+
+def approver(yes: bool, isolation: str | None = None) -> Callable[[PluginInfo, list[str]], bool]:
     """The approval ``Host.enable`` asks for: the requested permissions as a table on
-    stderr, then yes with ``--yes``, a prompt on a terminal, else ``Failed``."""
+    stderr with how the plugin will run (``isolation``), then yes with ``--yes``, a
+    prompt on a terminal, else ``Failed``."""
 
     def approve(plugin: PluginInfo, new: list[str]) -> bool:
         from rich.markup import escape
@@ -139,6 +152,7 @@ def approver(yes: bool) -> Callable[[PluginInfo, list[str]], bool]:
         for text in new:
             table.add_row(escape(text), escape(parse(text).explain()))
         err.print(table)
+        err.print(escape(isolation_line(isolation)))
         if yes:
             return True
         if not can_prompt():

@@ -10,12 +10,13 @@ docs/architecture.md, "``jafhost config show`` and ``config set``".
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -34,10 +35,13 @@ from jafhost.errors import PluginError, UsageError, describe, quoted
 T = TypeVar("T")
 
 if TYPE_CHECKING:
+    import asyncio
+
     from pydantic import BaseModel
 
     from jafhost.home.config import ConfigReport, Key
     from jafhost.host.host import Host
+    from jafhost.host.views import PluginView
     from jafhost.runtime.lifecycle import LoadedPlugin
 
 
@@ -52,6 +56,10 @@ class ModelUnavailable(Failed):
         super().__init__(message)
         self.validated = validated
         self.problem = problem
+
+
+class InvalidConfig(Failed):
+    """The effective configuration does not validate (exit 1, each problem named)."""
 
 
 config_app = typer.Typer(
@@ -69,42 +77,149 @@ app.add_typer(config_app)
 # -- the plugin's model ------------------------------------------------------------
 
 
-def load_config_model(host: Host, name: str) -> type[BaseModel] | None:
-    """Plugin ``name``'s config model, or None if it declares none.
+class ConfigModel:
+    """A plugin's config model as ``config show``/``config set`` use it: questions
+    (``home.config.MODEL_QUESTIONS``) answered by the model itself, in this process for
+    a plugin that runs here, in its worker for a process-isolated one (its model class
+    and validators never run in the host then)."""
 
-    Activates the plugin (and the plugins it needs) through ``host``, asks it for its
-    model and deactivates everything again. Raises ``Failed`` when its code cannot run:
-    not enabled, failed to import, blocked, or a ``jaf_config_schema`` that fails.
+    def __init__(self, plugin: str, answer: Callable[[str, list[Any]], Any]) -> None:
+        self.plugin = plugin
+        self._answer = answer
+
+    def ask(self, question: str, *args: Any) -> Any:
+        return self._answer(question, list(args))
+
+    def resolve(self, parts: Sequence[str]) -> Key | None:
+        found = self.ask("resolve", list(parts))
+        return tuple(found) if found is not None else None
+
+    def secret_keys(self) -> list[Key]:
+        return [tuple(k) for k in self.ask("secret_keys")]
+
+    def closest(self, parts: Sequence[str]) -> str | None:
+        found = self.ask("closest", list(parts))
+        return str(found) if found is not None else None
+
+    def known(self) -> list[str]:
+        return [str(k) for k in self.ask("known")]
+
+    def explain(self, config: dict[str, Any], environ: dict[str, str]) -> ConfigReport:
+        """The effective configuration; ``Failed`` (exit 1) when it is invalid."""
+        from jafhost.home.config import report_from_json
+
+        answer = self.ask("explain", config, environ)
+        if "error" in answer:
+            raise InvalidConfig(str(answer["error"]))
+        return report_from_json(answer["report"])
+
+    def problems(self, effective: dict[str, Any]) -> list[tuple[Key, str]]:
+        return [(tuple(loc), str(msg)) for loc, msg in self.ask("problems", effective)]
+
+    def schema(self) -> Any:
+        return self.ask("schema")
+
+
+def _plugin_environ(name: str) -> dict[str, str]:
+    """The variables that configure plugin ``name`` (all its model needs to see)."""
+    from jafhost.home.config import env_prefix
+
+    prefix = env_prefix(name)
+    return {k: v for k, v in os.environ.items() if k.startswith(prefix)}
+
+
+@contextlib.contextmanager
+def config_model(host: Host, name: str) -> Iterator[ConfigModel | None]:
+    """Plugin ``name``'s config model while the block runs, or None if it declares none.
+
+    Activates the plugin (and the plugins it needs) through ``host`` on a private event
+    loop and deactivates everything after the block. Raises ``Failed`` when its code
+    cannot run: not enabled, failed to import, blocked, or a ``jaf_config_schema`` that
+    fails; ``ModelUnavailable`` when its worker did not start it.
     """
+    import asyncio
+
     view = host.plugin(name)  # UsageError for an unknown plugin
     if view.status != "enabled":
         why = f": {view.reason}" if view.reason else ""
         raise Failed(
             f"cannot load plugin {name} to read its config schema: it is {view.status}{why}"
         )
-
-    async def main() -> type[BaseModel] | None:
+    loop = asyncio.new_event_loop()
+    try:
+        if view.isolation == "process":
+            yield _worker_model(loop, host, view)
+            return
         try:
-            try:
-                loaded = await host.activate(name)
-            except PluginError as exc:
-                raise Failed(f"cannot load plugin {name}: {exc}") from None
-            if view.isolation == "process":
-                active = loaded.status == "active"
-                raise ModelUnavailable(
-                    f"plugin {name} runs in a worker process (isolation process), so its "
-                    "config model cannot be loaded into the host"
-                    + ("" if active else f"; it is {loaded.status}: {loaded.error}"),
-                    validated=active,
-                    problem=None if active else loaded.error,
-                )
-            return await _ask_model(host, loaded)
+            loaded = loop.run_until_complete(host.activate(name))
+        except PluginError as exc:
+            raise Failed(f"cannot load plugin {name}: {exc}") from None
+        model = loop.run_until_complete(_ask_model(host, loaded))
+        if model is None:
+            yield None
+            return
+        from jafhost.home.config import answer_model_question
+
+        found = model
+        from jafhost.runtime.scope import plain
+
+        def answer(question: str, args: list[Any]) -> Any:
+            # as the plugin: the model's validators, serializers and schema hooks are its
+            # code; the answer leaves its scope as plain JSON values
+            return _as_plugin(
+                host, name, lambda: plain(answer_model_question(found, name, question, args))
+            )
+
+        yield ConfigModel(name, answer)
+    finally:
+        try:
+            loop.run_until_complete(host.deactivate_all())
+            for worker in host.runtime.config_workers:
+                worker.kill()
+            host.runtime.config_workers.clear()
         finally:
-            await host.deactivate_all()
+            loop.close()
 
-    import asyncio
 
-    return asyncio.run(main())
+def _worker_model(
+    loop: asyncio.AbstractEventLoop, host: Host, view: PluginView
+) -> ConfigModel | None:
+    """The model of a process-isolated plugin, in a worker of its own that only imports
+    the plugin (so an invalid configuration can still be shown and repaired): each
+    question is a request to it. The worker ends with the block (``config_model``)."""
+    from jafhost.runtime.isolation.client import WorkerClient, WorkerError
+
+    name = view.name
+    worker = WorkerClient(host.runtime.worker_spec(view.info, {}))
+    host.runtime.config_workers.append(worker)
+    try:
+        reply = loop.run_until_complete(
+            worker.boot({"op": "load_model", "hook_timeout": host.hook_timeout})
+        )
+    except WorkerError as exc:
+        raise Failed(f"cannot load plugin {name} in its worker process: {exc}") from None
+    if not reply.get("has_config"):
+        return None
+
+    def answer(question: str, args: list[Any]) -> Any:
+        return loop.run_until_complete(worker.config_model(question, args))
+
+    model = ConfigModel(name, answer)
+    _record_schema(host, name, model.schema())  # for `show` while it cannot load
+    return model
+
+
+def _record_schema(host: Host, name: str, schema: Any) -> None:
+    from jafhost.atomic import write_atomic
+
+    if schema is None:
+        return
+    path = host.layout.schema_file(name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(schema, indent=2).encode("utf-8"), durable=False)
+    except OSError:
+        pass  # only a convenience for a later `show`
 
 
 async def _ask_model(host: Host, loaded: LoadedPlugin) -> type[BaseModel] | None:
@@ -134,15 +249,6 @@ async def _ask_model(host: Host, loaded: LoadedPlugin) -> type[BaseModel] | None
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         raise Failed(f"plugin {name}: jaf_config_schema returned {model!r}, not a pydantic model")
     return model
-
-
-def _json_schema(model: type[BaseModel]) -> Any:
-    from jafhost.runtime.scope import plain
-
-    try:
-        return plain(model.model_json_schema())
-    except Exception:  # a type pydantic cannot describe: show the rest
-        return None
 
 
 def _as_plugin(host: Host, name: str, fn: Callable[..., T], *args: Any) -> T:
@@ -176,54 +282,60 @@ def show(
     Secrets are masked; each value says where it comes from (file, env, default).
     Loads the plugin to validate.
     """
-    from jafhost.home.config import explain_config, explain_unvalidated, plugin_table, read_config
+    from jafhost.home.config import explain_unvalidated, read_config
 
     host = build_host()
     host.plugin(name)
     config = read_config(host.layout.config)
     try:
-        model = load_config_model(host, name)
+        with config_model(host, name) as model:
+            if model is None:
+                warn(host)
+                _show_none(host, name, config, as_json)
+                return
+            report = model.explain(config, _plugin_environ(name))  # Failed: exit 1
+            schema = model.schema()
+    except InvalidConfig:
+        raise
     except Failed as exc:
-        # no model in this process: show what the recorded JSON Schema allows
-        schema = host.recorded_config_schema(name)
-        validated = isinstance(exc, ModelUnavailable) and exc.validated
+        # its code could not run: show what the JSON Schema recorded at its last load allows
+        recorded = host.recorded_config_schema(name)
         problem = exc.problem if isinstance(exc, ModelUnavailable) else None
         if problem is not None and problem.startswith("config"):
             raise Failed(problem) from None  # the worker's own validation error
-        if schema is None:
+        if recorded is None:
             raise
-        report = explain_unvalidated(schema, name, config, os.environ)
-        if validated:
-            note = f"{exc}; it validated its config there; the schema is the one it recorded"
-        else:
-            note = f"not validated: {exc}; the schema shown was recorded at its last load"
+        unvalidated = explain_unvalidated(recorded, name, config, os.environ)
+        note = f"not validated: {exc}; the schema shown was recorded at its last load"
         warn(host)
-        _show(report, schema, validated=validated, note=note, as_json=as_json)
+        _show(unvalidated, recorded, validated=False, note=note, as_json=as_json)
         return
     warn(host)
-    if model is None:
-        note = f"plugin {name} declares no configuration (it has no jaf_config_schema)"
-        if plugin_table(config, name):
-            note += f"; the [plugins.{name}] table in {host.layout.config} is ignored"
-        if as_json:
-            print_json(
-                {
-                    "plugin": name,
-                    "validated": False,
-                    "config": None,
-                    "sources": {},
-                    "env": {},
-                    "secrets": [],
-                    "schema": None,
-                    "note": note,
-                }
-            )
-        else:
-            make_console().print(note, markup=False)
-        return
-    report = _as_plugin(host, name, explain_config, model, name, config, os.environ)
-    schema = _as_plugin(host, name, _json_schema, model)
     _show(report, schema, validated=True, note=None, as_json=as_json)
+
+
+def _show_none(host: Host, name: str, config: dict[str, Any], as_json: bool) -> None:
+    """``config show`` of a plugin that declares no configuration."""
+    from jafhost.home.config import plugin_table
+
+    note = f"plugin {name} declares no configuration (it has no jaf_config_schema)"
+    if plugin_table(config, name):
+        note += f"; the [plugins.{name}] table in {host.layout.config} is ignored"
+    if as_json:
+        print_json(
+            {
+                "plugin": name,
+                "validated": False,
+                "config": None,
+                "sources": {},
+                "env": {},
+                "secrets": [],
+                "schema": None,
+                "note": note,
+            }
+        )
+    else:
+        make_console().print(note, markup=False)
 
 
 def _show(
@@ -306,16 +418,17 @@ def set_command(
     The plugin's schema checks the value; the file is written atomically, keeping
     comments and order. Secret fields are refused: they come from the environment.
     """
-    from jafhost.home.config import dotted, env_prefix, resolve_key, secret_keys
-    from jafhost.home.config_edit import set_plugin_value
+    from jafhost.home.config import dotted, env_prefix
 
     host = build_host()
     host.plugin(name)
     parts = key.split(".")
     if not all(parts):
         raise UsageError(f"bad config key {quoted(key)} for plugin {name}: empty part")
+    warnings: list[str] = []
     try:
-        model = load_config_model(host, name)
+        with config_model(host, name) as model:
+            written, resolved = _set_value(host, name, model, parts, key, value, warnings)
     except ModelUnavailable as exc:
         _refuse_unknown_key(host, name, key)
         raise Failed(
@@ -323,33 +436,6 @@ def set_command(
             f"{host.layout.config} (validated when the plugin loads) or set "
             f"{env_prefix(name)}<FIELD> variables"
         ) from None
-    warn(host)
-    if model is None:
-        raise UsageError(
-            f"plugin {name} declares no configuration (it has no jaf_config_schema), "
-            f"so it has no key {quoted(key)}"
-        )
-    resolved = resolve_key(model, parts)
-    if resolved is None:
-        from jafhost.home.config import closest_key, known_keys
-
-        close = closest_key(model, parts)
-        hint = f"did you mean {close}? " if close else ""
-        known = ", ".join(known_keys(model)) or "none"
-        raise UsageError(f"plugin {name} has no config key {quoted(key)} ({hint}known: {known})")
-    for secret in secret_keys(model):
-        if resolved[: len(secret)] == secret:
-            raise UsageError(_secret_refusal(name, secret))
-
-    warnings: list[str] = []
-    written = set_plugin_value(
-        host.layout.config,
-        name,
-        resolved,
-        lambda table: _as_plugin(
-            host, name, _choose, model, name, resolved, value, table, warnings
-        ),
-    )
     for warning in warnings:
         sys.stderr.write(f"warning: {warning}\n")
     make_console().print(
@@ -362,6 +448,45 @@ def set_command(
                 f"warning: {variable} is set in the environment and overrides "
                 f"{dotted(env_key)} from config.toml\n"
             )
+
+
+def _set_value(
+    host: Host,
+    name: str,
+    model: ConfigModel | None,
+    parts: list[str],
+    key: str,
+    value: str,
+    warnings: list[str],
+) -> tuple[Any, Key]:
+    """Check ``key`` against the model and write the value it accepts; what was written
+    and the key as the model spells it."""
+    from jafhost.home.config_edit import set_plugin_value
+
+    warn(host)
+    if model is None:
+        raise UsageError(
+            f"plugin {name} declares no configuration (it has no jaf_config_schema), "
+            f"so it has no key {quoted(key)}"
+        )
+    resolved = model.resolve(parts)
+    if resolved is None:
+        close = model.closest(parts)
+        hint = f"did you mean {close}? " if close else ""
+        known = ", ".join(model.known()) or "none"
+        raise UsageError(f"plugin {name} has no config key {quoted(key)} ({hint}known: {known})")
+    secrets = model.secret_keys()
+    for secret in secrets:
+        if resolved[: len(secret)] == secret:
+            raise UsageError(_secret_refusal(name, secret))
+    found = resolved
+    written = set_plugin_value(
+        host.layout.config,
+        name,
+        resolved,
+        lambda table: _choose(model, secrets, name, found, value, table, warnings),
+    )
+    return written, resolved
 
 
 def _refuse_unknown_key(host: Host, name: str, key: str) -> None:
@@ -396,29 +521,21 @@ def _secret_refusal(name: str, secret: Key) -> str:
 
 
 def _problems(
-    model: type[BaseModel], name: str, table: dict[str, Any], at: Key | None, value: Any
+    model: ConfigModel, name: str, table: dict[str, Any], at: Key | None, value: Any
 ) -> list[tuple[Key, str]]:
     """What is wrong with the effective config made of ``table`` (the file), the
     environment, and (when ``at`` is given) ``value`` at ``at``, which wins over both."""
-    from pydantic import ValidationError
-
     from jafhost.home.config import deep_merge, env_overrides, set_key
 
     effective = deep_merge(table, env_overrides(name, os.environ))
     if at is not None:
         set_key(effective, at, value)
-    try:
-        model.model_validate(effective)
-    except ValidationError as exc:
-        return [
-            (tuple(str(p) for p in e["loc"]), str(e["msg"]))
-            for e in exc.errors(include_url=False, include_input=False)
-        ]
-    return []
+    return model.problems(effective)
 
 
 def _choose(
-    model: type[BaseModel],
+    model: ConfigModel,
+    secrets: list[Key],
     name: str,
     key: Key,
     text: str,
@@ -432,7 +549,7 @@ def _choose(
     Only problems at ``key`` (or that the new value causes) block the write; problems
     the config already had elsewhere are reported as warnings.
     """
-    from jafhost.home.config import dotted, secret_keys, set_key
+    from jafhost.home.config import dotted, set_key
 
     parsed = _parse_value(text)
     candidates = [parsed] if isinstance(parsed, str) and parsed == text else [parsed, text]
@@ -447,7 +564,7 @@ def _choose(
             continue
         new_table = copy.deepcopy(table)
         set_key(new_table, key, candidate)
-        for secret in secret_keys(model):
+        for secret in secrets:
             if secret[: len(key)] == key and _present(new_table, secret):
                 raise UsageError(_secret_refusal(name, secret))
         problems = _problems(model, name, new_table, key, candidate)

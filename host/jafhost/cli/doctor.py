@@ -48,7 +48,7 @@ def doctor(as_json: JsonOption = False) -> None:
                 escape(r["name"]),
                 styled(r["status"]),
                 styled(r["runtime"] or "-"),
-                escape(", ".join(r.get("protections") or []) or "-"),  # process isolation
+                escape(_protections_cell(r.get("protections") or [])),
                 escape(r["problem"] or ""),
             )
         console = make_console()
@@ -72,3 +72,11 @@ def doctor(as_json: JsonOption = False) -> None:
         console.print(f"{count} problem(s)" if count else "no problems found", markup=False)
     if not report["ok"]:
         raise typer.Exit(1)
+
+
+def _protections_cell(protections: list[str]) -> str:
+    """What guards a plugin, short enough for the table: the guard alone in process, a
+    count for a worker (``doctor --json`` and ``info`` list them)."""
+    if len(protections) <= 2:
+        return ", ".join(protections) or "-"
+    return f"worker: {len(protections)} in force"

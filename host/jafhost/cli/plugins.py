@@ -145,7 +145,7 @@ def enable(
     """
     host = build_host()
     try:
-        enabled = host.enable(names, approve=approver(yes), isolation=isolation)
+        enabled = host.enable(names, approve=approver(yes, isolation), isolation=isolation)
     except PluginError as exc:
         raise Failed(str(exc)) from None
     warn(host)

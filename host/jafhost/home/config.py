@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import sys
 import tomllib
 import types
 from collections.abc import Mapping, Sequence
@@ -39,12 +40,25 @@ Key = tuple[str, ...]
 """A path of keys into a plugin's table: ``("limits", "max")`` is ``limits.max``."""
 
 
+SANDBOX_PLATFORM = sys.platform.startswith("linux")
+"""Whether the worker's sandbox applies on this platform (it is built on Linux's
+namespaces, Landlock and seccomp)."""
+
+PLATFORM_ISOLATION: Literal["inprocess", "process"] = "process" if SANDBOX_PLATFORM else "inprocess"
+"""The isolation of a discovered plugin unless configured: a sandboxed worker process
+where the sandbox applies, else in process (``doctor`` and ``info`` say why)."""
+NO_SANDBOX_REASON = (
+    f"the worker sandbox needs Linux (this is {sys.platform}): plugins run in process "
+    "under the audit guard only"
+)
+
+
 class HostSettings(BaseModel):
     """``[host]`` in ``config.toml``; the defaults are the contract's."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    isolation: Literal["inprocess", "process"] = "inprocess"
+    isolation: Literal["inprocess", "process"] = PLATFORM_ISOLATION
     call_timeout: float = Field(30.0, gt=0)
     hook_timeout: float = Field(10.0, gt=0)
     memory_mb: int = Field(2048, gt=0)
@@ -718,3 +732,55 @@ def schema_keys(schema: Mapping[str, Any]) -> tuple[list[str], bool]:
 
     walk(schema, "", 0)
     return list(dict.fromkeys(keys)), open_ended
+
+
+# -- questions about a config model, answered where the model lives ------------------------
+
+MODEL_QUESTIONS = ("resolve", "secret_keys", "closest", "known", "explain", "problems", "schema")
+"""What ``config show``/``config set`` ask of a plugin's model: the host asks its own
+copy (in process) or the plugin's worker (process isolation), where the model class and
+its validators run as the plugin."""
+
+
+def answer_model_question(
+    model: type[BaseModel], plugin: str, question: str, args: Sequence[Any]
+) -> Any:
+    """The JSON answer to ``question`` (one of ``MODEL_QUESTIONS``) about ``model``."""
+    if question == "resolve":
+        found = resolve_key(model, [str(p) for p in args[0]])
+        return list(found) if found is not None else None
+    if question == "secret_keys":
+        return [list(k) for k in secret_keys(model)]
+    if question == "closest":
+        return closest_key(model, [str(p) for p in args[0]])
+    if question == "known":
+        return known_keys(model)
+    if question == "explain":
+        try:
+            return {"report": explain_config(model, plugin, dict(args[0]), dict(args[1])).to_json()}
+        except ConfigError as exc:
+            return {"error": str(exc)}
+    if question == "problems":
+        try:
+            model.model_validate(dict(args[0]))
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_input=False)
+            return [[[str(p) for p in e["loc"]], str(e["msg"])] for e in errors]
+        return []
+    if question == "schema":
+        try:
+            return model.model_json_schema()
+        except Exception:  # a type pydantic cannot describe: show the rest
+            return None
+    raise ValueError(f"unknown question about a config model: {question!r}")
+
+
+def report_from_json(data: Mapping[str, Any]) -> ConfigReport:
+    """A ``ConfigReport`` as ``ConfigReport.to_json`` wrote it."""
+    return ConfigReport(
+        plugin=str(data["plugin"]),
+        values=dict(data.get("config") or {}),
+        sources={str(k): str(v) for k, v in dict(data.get("sources") or {}).items()},
+        env={str(k): str(v) for k, v in dict(data.get("env") or {}).items()},
+        secrets=[str(s) for s in data.get("secrets") or []],
+    )

@@ -35,10 +35,12 @@ KINDS = (
     "malformed-grant",
     "record-not-installed",
     "host",
+    "isolation",
     "installation",
     "protection",
 )
 """``kind`` of a finding: ``host`` is something the host repaired on its own;
+``isolation``: plugins run in process host-wide, or no sandbox applies here;
 ``installation``: jafhost's own files differ from its ``RECORD`` (no worker starts);
 ``protection``: a probe worker got past a restriction this kernel should enforce."""
 
@@ -54,6 +56,26 @@ class Finding:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def isolation_findings(host_wide_inprocess: bool, sandbox_platform: bool) -> list[Finding]:
+    """Where plugins run without a sandboxed worker although the default would give them
+    one (``[host] isolation = "inprocess"``), or where no worker sandbox exists."""
+    from jafhost.home.config import NO_SANDBOX_REASON
+
+    if not sandbox_platform:
+        return [Finding("isolation", NO_SANDBOX_REASON)]
+    if host_wide_inprocess:
+        return [
+            Finding(
+                "isolation",
+                '[host] isolation = "inprocess" in config.toml: every plugin runs in the '
+                "host's own process under the audit guard only, not in a sandboxed worker; "
+                "remove it, and trust single plugins with jafhost enable NAME --isolation "
+                "inprocess instead",
+            )
+        ]
+    return []
 
 
 def waiting_for_approval(views: Iterable[PluginView]) -> list[Finding]:
@@ -310,6 +332,9 @@ async def diagnose(runtime: Runtime) -> dict[str, Any]:
                 runtime.plugins,
             )
         )
+        from jafhost.home.config import SANDBOX_PLATFORM
+
+        found += isolation_findings(runtime.config.inprocess_host_wide, SANDBOX_PLATFORM)
         return summary(config_problem, report, found, installed, proofs)
     finally:
         await runtime.deactivate_all()

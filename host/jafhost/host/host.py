@@ -128,9 +128,13 @@ class Host:
     def plugins(self) -> list[PluginView]:
         """Every discovered plugin with its status and reason (invalid ones included)."""
         state = self.state()
-        return plugin_views(
+        views = plugin_views(
             self.resolution(state), state, self.registry.get, self.config.default_isolation
         )
+        for view in views:  # registered in memory by this program: its object runs here
+            if self.catalog.is_registered(view.name):
+                view.isolation = "inprocess"
+        return views
 
     def plugin(self, name: str) -> PluginView:
         """One plugin's view; ``UsageError`` names an unknown plugin."""

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from jafhost.host.catalog import Catalog
     from jafhost.host.events import HostEvents
     from jafhost.host.settings import HostConfig
+    from jafhost.runtime.integrations import HostIntegrations
+    from jafhost.runtime.isolation.client import WorkerClient
     from jafhost.runtime.isolation.spec import WorkerSpec
     from jafhost.runtime.lifecycle import LoadedPlugin
     from jafhost.runtime.registry import PluginRegistry
@@ -65,6 +67,9 @@ class Runtime:
         """Tracebacks in tool errors (read when the router is built)."""
         self._pm: pluggy.PluginManager | None = None
         self._router: ToolRouter | None = None
+        self._integrations: HostIntegrations | None = None
+        self.config_workers: list[WorkerClient] = []
+        """Workers started only to answer questions about a plugin's config model."""
 
     @property
     def pm(self) -> pluggy.PluginManager:
@@ -103,6 +108,47 @@ class Runtime:
             if loaded.observe and loaded.status in ("broken", "blocked")
         ]
 
+    @property
+    def integrations(self) -> HostIntegrations:
+        """Who may use which integration, and carrying out each call (either mode)."""
+        if self._integrations is None:
+            from jafhost.runtime.integrations import HostIntegrations
+
+            self._integrations = HostIntegrations(
+                self.plugins, lambda: self.events.loop, self._remote_integration
+            )
+        return self._integrations
+
+    @staticmethod
+    async def _remote_integration(
+        owner: LoadedPlugin, short: str, method: str, args: list[Any], kwargs: dict[str, Any]
+    ) -> Any:
+        """A call of an integration whose provider runs in a worker: sent to it."""
+        from jafhost.runtime.isolation import launch
+
+        worker = launch.worker_of(owner)
+        assert worker is not None
+        return await worker.integration(short, method, args, kwargs)
+
+    async def _worker_asks(self, loaded: LoadedPlugin, message: dict[str, Any]) -> Any:
+        """What a plugin's worker asks of the host during a request: an integration
+        (access check, or a call), always as ``loaded``, the plugin that worker runs."""
+        from jafhost.runtime.integrations import IntegrationError
+
+        kind = message.get("kind")
+        if kind != "integration":
+            raise IntegrationError(f"unknown request {kind!r}", plugin=loaded.name)
+        name, method = message.get("name"), message.get("method")
+        if not isinstance(name, str):
+            raise IntegrationError("an integration is named plugin.integration", plugin=loaded.name)
+        if method is None:
+            self.plugins.integration_owner(loaded, name)
+            return None
+        args, kwargs = message.get("args") or [], message.get("kwargs") or {}
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
+            raise IntegrationError(f"arguments to {name}: a list and an object", plugin=loaded.name)
+        return await self.integrations.call(loaded, name, str(method), args, kwargs)
+
     def inactive_status(self, plugin: str) -> str | None:
         """Why a known plugin has no tools right now (None if unknown or active)."""
         loaded = self.plugins.get(plugin)
@@ -120,7 +166,12 @@ class Runtime:
     # -- isolation ---------------------------------------------------------------------
 
     def isolation_of(self, name: str) -> str:
-        """``process`` or ``inprocess``: the plugin's own choice, else ``[host] isolation``."""
+        """``process`` or ``inprocess``: a plugin registered in memory by the embedding
+        program runs in process (its object lives there); else the plugin's own choice
+        (``enable --isolation``), else ``[host] isolation`` (``process`` where the
+        sandbox applies)."""
+        if self.catalog.is_registered(name):
+            return "inprocess"
         record = self.store.load().plugins.get(name)
         if record is not None and record.isolation:
             return record.isolation
@@ -246,7 +297,33 @@ class Runtime:
         def emit(event: str, data: Any) -> Coroutine[Any, Any, Any]:
             return self._emit(event, data, name)
 
-        await launch.start(self.worker_spec(loaded.info, table), loaded, emit)
+        async def ask(message: dict[str, Any]) -> Any:
+            return await self._worker_asks(loaded, message)
+
+        await launch.start(self.worker_spec(loaded.info, table), loaded, emit, ask)
+        self._adopt_middleware(loaded)
+
+    def _adopt_middleware(self, loaded: LoadedPlugin) -> None:
+        """A worker plugin's ``jaf_tool_call``: a stand-in in the host's chain, under the
+        plugin's name (unregistered with it, as ``loaded.obj``)."""
+        import asyncio
+
+        from jafhost.runtime.isolation import launch
+        from jafhost.runtime.isolation.proxies import proxy_middleware
+
+        worker = launch.worker_of(loaded)
+        if loaded.status != "active" or worker is None or worker.started is None:
+            return
+        settings = self.config.settings
+        stand_in = proxy_middleware(
+            worker,
+            asyncio.get_running_loop(),
+            lambda: settings.call_timeout,
+            worker.started.get("middleware"),
+        )
+        if stand_in is not None:
+            self.pm.register(stand_in, name=loaded.name)
+            loaded.obj = stand_in
 
     def _guard(self, loaded: LoadedPlugin) -> str:
         """Compile the plugin's grants and arm the audit hook before any of its code runs;
@@ -268,12 +345,13 @@ class Runtime:
     def _make_context(self, loaded: LoadedPlugin, config: Any, data_dir: Path) -> PluginContext:
         from jafhost.runtime.lifecycle import plugin_context
 
+        integrations = self.integrations
         return plugin_context(
             loaded.name,
             config,
             data_dir,
             emit=self.events.from_plugin,
-            integration=self.plugins.integration,
+            integration=lambda target: integrations.proxy_for(loaded, target),
         )
 
     async def _started(self, loaded: LoadedPlugin) -> None:

@@ -74,9 +74,11 @@ class HostConfig:
 
     @property
     def default_isolation(self) -> str:
-        """``[host] isolation`` if something already read the settings, else
-        ``inprocess``: listing plugins never reads the file just for this."""
-        return self._settings.isolation if self._settings is not None else "inprocess"
+        """``[host] isolation`` if something already read the settings, else the
+        platform's default: listing plugins never reads the file just for this."""
+        from jafhost.home.config import PLATFORM_ISOLATION
+
+        return self._settings.isolation if self._settings is not None else PLATFORM_ISOLATION
 
     @property
     def table(self) -> dict[str, Any]:
@@ -91,8 +93,20 @@ class HostConfig:
 
     @property
     def isolation(self) -> str:
-        """The ``[host] isolation`` default; ``inprocess`` when the file cannot be used."""
+        """The ``[host] isolation`` default; the platform's when the file cannot be used."""
+        from jafhost.home.config import PLATFORM_ISOLATION
+
         try:
             return self.settings.isolation
         except StateError:
-            return "inprocess"
+            return PLATFORM_ISOLATION
+
+    @property
+    def inprocess_host_wide(self) -> bool:
+        """``[host] isolation = "inprocess"`` written in the file where workers could
+        run: every plugin then runs in the host's own process (``doctor`` warns)."""
+        try:
+            settings = self.settings
+        except StateError:
+            return False
+        return "isolation" in settings.model_fields_set and settings.isolation == "inprocess"

@@ -105,20 +105,27 @@ def plugin_context(
     data_dir: Path,
     *,
     emit: Callable[[str, str, Any], Any] | None,
-    integration: Callable[[str, str], Any] | None,
+    integration: Callable[[str], Any] | None,
 ) -> PluginContext:
     """The ``PluginContext`` plugin ``name`` gets, in the host process or a worker alike;
     ``emit`` and ``integration`` are how events and integrations reach the host there.
 
-    Events are published as ``name`` whatever the plugin does to its context: ``emit``
-    is bound to the name the plugin was loaded as (and ``ctx.name`` is read-only).
-    """
+    Both are bound to ``name`` here, whatever the plugin does to its context
+    (``ctx.name`` is read-only, and what it says must never decide whose events or
+    integrations these are)."""
     bound_emit = None
     if emit is not None:
-        publish = emit
+        send = emit
 
         def bound_emit(_claimed: str, event: str, data: Any) -> Any:
-            return publish(name, event, data)
+            return send(name, event, data)
+
+    bound_integration = None
+    if integration is not None:
+        reach = integration
+
+        def bound_integration(_claimed: str, target: str) -> Any:
+            return reach(target)
 
     return PluginContext(
         name=name,
@@ -126,7 +133,7 @@ def plugin_context(
         data_dir=data_dir,
         logger=logging.getLogger(f"jafhost.plugin.{name}"),
         _emit=bound_emit,
-        _integration=integration,
+        _integration=bound_integration,
     )
 
 
@@ -262,6 +269,12 @@ def as_plugin(
                 sent, thrown = None, exc
 
     return generator
+
+
+def register_plugin(pm: pluggy.PluginManager, loaded: LoadedPlugin) -> None:
+    """Register the imported plugin with ``pm`` (its hooks checked); ``StepFailed`` says
+    what is wrong."""
+    _register(pm, loaded)
 
 
 def _register(pm: pluggy.PluginManager, loaded: LoadedPlugin) -> None:

@@ -1,5 +1,5 @@
 """The plugins one host has loaded: each ``LoadedPlugin`` by name, the order the active
-ones were activated in, and the rule for reaching another plugin's integration.
+ones were activated in, and the rule for who may use which plugin's integration.
 
 Shared by the parts of a host that start plugins, deliver events and serve
 ``ctx.integration``, so each reads the same records instead of asking the host.
@@ -8,7 +8,7 @@ Shared by the parts of a host that start plugins, deliver events and serve
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from jafhost.errors import PluginError
 
@@ -54,29 +54,32 @@ class PluginRegistry:
         """Whether ``identity`` is one of these plugins' (not another host's)."""
         return any(loaded.identity is identity for loaded in self.loaded.values())
 
-    def integration(self, requester: str, name: str) -> Any:
-        """``ctx.integration``: the client of ``plugin.name`` if ``requester`` may use it
-        (its own, or one of a plugin it depends on that is active)."""
-        plugin, dot, short = name.partition(".")
+    def integration_owner(self, requester: LoadedPlugin, name: str) -> tuple[LoadedPlugin, str]:
+        """Who serves integration ``name`` (``plugin.short``) for the loaded plugin
+        ``requester``, and the short name: refused unless it is its own or one of a plugin
+        it depends on that is active and offers it. ``requester`` is the record the
+        host loaded, never a name plugin code could change."""
+        plugin, dot, short = name.partition(".") if isinstance(name, str) else ("", "", "")
+        who = requester.name
         if not dot or not short:
-            raise PluginError(f"integration {name!r}: name it plugin.integration", plugin=requester)
-        asking = self.loaded.get(requester)
-        if plugin != requester and (asking is None or plugin not in asking.requires):
+            raise PluginError(f"integration {name!r}: name it plugin.integration", plugin=who)
+        if self.loaded.get(who) is not requester:
+            raise PluginError(f"plugin {who} is no longer loaded by this host", plugin=who)
+        if plugin != who and plugin not in requester.requires:
             raise PluginError(
-                f"plugin {requester} may not use integration {name}: it does not depend on "
+                f"plugin {who} may not use integration {name}: it does not depend on "
                 f"plugin {plugin} (add it to the distribution's requirements)",
-                plugin=requester,
+                plugin=who,
             )
         owner = self.loaded.get(plugin)
-        if owner is None or owner.status != "active":
+        if owner is None or (owner.status != "active" and plugin != who):
             raise PluginError(
                 f"integration {name} is not available: plugin {plugin} is not active",
-                plugin=requester,
+                plugin=who,
             )
-        found = owner.integrations.get(short)
-        if found is None:
+        if short not in owner.integrations:
             known = ", ".join(f"{plugin}.{n}" for n in owner.integrations) or "none"
             raise PluginError(
-                f"unknown integration {name} (plugin {plugin} offers: {known})", plugin=requester
+                f"unknown integration {name} (plugin {plugin} offers: {known})", plugin=who
             )
-        return found[1]
+        return owner, short

@@ -213,7 +213,8 @@ def test_trail_records_success_failure_denial_and_redacts(
 def test_calls_refused_before_any_tool_ran_are_in_the_tool_events(
     jafhost_factory: Factory,
 ) -> None:
-    host = jafhost_factory("audit-log", "calc")
+    # in process: a worker plugin's arguments are validated in its worker, after middleware
+    host = jafhost_factory("audit-log", "calc", isolation="inprocess")
     assert host.call("calc.add", {"a": "x"}).error.code == "invalid_arguments"
     assert host.call("calc.nope").error.code == "not_found"
     assert _recent(host, kind="call") == []  # no tool ran, so the wrapper saw nothing
@@ -289,7 +290,9 @@ def test_rotation_size_redaction_and_events_from_the_config(
         "redact_keys": ["user"],
         "events": ["permission.denied"],
     }
-    host = jafhost_factory("audit-log", "calc", config={"plugins": {"audit-log": config}})
+    host = jafhost_factory(  # in process: middleware sees the validated arguments
+        "audit-log", "calc", config={"plugins": {"audit-log": config}}, isolation="inprocess"
+    )
     for n in range(30):
         host.call_ok("calc.login", {"user": f"user-{n}", "password": "p"})
     data = jafhost_home / "plugins" / "audit-log" / "data"

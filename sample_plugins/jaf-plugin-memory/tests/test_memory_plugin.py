@@ -31,13 +31,12 @@ from jafhost import PluginContext, hookimpl
 
 def note_fact(text: str, ctx: PluginContext) -> dict:
     """Remember a fact through memory's store integration."""
-    memory = ctx.integration("memory.store").remember(text, tags=["via-user"], importance=2)
-    return memory.to_json()
+    return ctx.integration("memory.store").remember(text, tags=["via-user"], importance=2)
 
 
 def ask(query: str, ctx: PluginContext) -> list:
     """Recall through the integration."""
-    return [m.to_json() for m in ctx.integration("memory.store").recall(query, limit=3)]
+    return ctx.integration("memory.store").recall(query, limit=3)
 
 
 def seen(ctx: PluginContext) -> list:
@@ -245,7 +244,7 @@ def test_only_dependents_get_the_integration(test_plugins: Path, jafhost_factory
 def test_integration_client_is_closed_with_the_plugin(
     test_plugins: Path, jafhost_factory: Factory
 ) -> None:
-    host = jafhost_factory("memory-user")
+    host = jafhost_factory("memory", "memory-user", isolation="inprocess")  # its client, here
     loaded = host.loaded("memory")
     _, client = loaded.integrations["store"]
     assert client.healthy()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import sys
 import typing
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,6 @@ import pytest
 from jaf_plugin_notes import store
 from jafhost import Host, PluginContext
 from jafhost.testing import hook_implementation
-
-from jaf_plugin_notes_search.plugin import SearchConfig
 
 NAMES = ["notes", "notes-search"]
 
@@ -55,10 +54,22 @@ def test_both_plugins_are_discovered_with_the_dependency(tmp_path: Path) -> None
     assert any(d.kind == "host" and d.satisfied for d in search.dependencies)
 
 
-def test_search_finds_a_note_added_through_notes(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "isolation",
+    [
+        "inprocess",
+        pytest.param(
+            "process",
+            marks=pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux workers"),
+        ),
+    ],
+)
+def test_search_finds_a_note_added_through_notes(tmp_path: Path, isolation: str) -> None:
     home = tmp_path / "home"
     home.mkdir()
-    (home / "config.toml").write_text("[plugins.notes-search]\nsnippet_chars = 30\n")
+    (home / "config.toml").write_text(
+        f'[host]\nisolation = "{isolation}"\n[plugins.notes-search]\nsnippet_chars = 30\n'
+    )
     host = Host(home=home, only=NAMES)
 
     async def scenario() -> None:
@@ -69,20 +80,23 @@ def test_search_finds_a_note_added_through_notes(tmp_path: Path) -> None:
         ]
         try:
             assert host.active == ["notes", "notes-search"]  # dependency first
-            search_ctx = host.loaded("notes-search").ctx  # type: ignore[union-attr]
-            assert search_ctx is not None
-            assert search_ctx.config == SearchConfig(snippet_chars=30)
+
+            async def call(name: str, **arguments: Any) -> Any:
+                result = await host.call(name, arguments)
+                assert result.ok, result.error
+                return result.result
+
             body = "Remember to water the ficus on Fridays. " * 3 + "It likes indirect light."
-            note = call_tool(host, "notes.add", title="Plant care", body=body, tags=["home"])
-            call_tool(host, "notes.add", title="Groceries", body="milk, eggs", tags=["home"])
-            [hit] = call_tool(host, "notes-search.search", query="ficus")
+            note = await call("notes.add", title="Plant care", body=body, tags=["home"])
+            await call("notes.add", title="Groceries", body="milk, eggs", tags=["home"])
+            [hit] = await call("notes-search.search", query="ficus")
             assert (hit["id"], hit["title"]) == (note["id"], "Plant care")
             assert hit["score"] > 0 and "ficus" in hit["snippet"]
             assert len(hit["snippet"]) <= 32  # the configured width (+ the two … marks)
-            [rel] = call_tool(host, "notes-search.related", id=note["id"])
+            [rel] = await call("notes-search.related", id=note["id"])
             assert rel["title"] == "Groceries" and rel["shared_tags"] == ["home"]
-            with pytest.raises(store.NoteNotFound):
-                call_tool(host, "notes-search.related", id=999)
+            missing = await host.call("notes-search.related", {"id": 999})
+            assert missing.error is not None and "NoteNotFound" in missing.error.message
         finally:
             await host.deactivate_all()
 

@@ -52,12 +52,19 @@ def test_tools_take_the_context_as_a_keyword_only_parameter() -> None:
         assert [p.kind for p in ctx_params] == [inspect.Parameter.KEYWORD_ONLY]
 
 
+def in_process(home: Path) -> Path:
+    """A home whose plugins run in process: ``call_tool`` calls their functions here."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text('[host]\nisolation = "inprocess"\n')
+    return home
+
+
 def test_lifecycle_and_tools_in_the_real_host(tmp_path: Path) -> None:
-    host = Host(home=tmp_path / "home", only=["notes"])
+    host = Host(home=in_process(tmp_path / "home"), only=["notes"])
     [view] = host.plugins()
     assert (view.name, view.status) == ("notes", "enabled")
     assert view.info.distribution == "jaf-plugin-notes"
-    assert view.info.kinds == ("tool", "capability")
+    assert view.info.kinds == ("tool", "capability", "integration")
     assert view.info.permissions == ()
     assert view.info.manifest and view.info.manifest.endswith("jaf_plugin_notes/jaf-plugin.toml")
 
@@ -91,8 +98,10 @@ def test_lifecycle_and_tools_in_the_real_host(tmp_path: Path) -> None:
 
 
 def test_notes_persist_across_host_runs(tmp_path: Path) -> None:
+    home = in_process(tmp_path / "home")
+
     async def run(action: str) -> Any:
-        async with Host(home=tmp_path / "home", only=["notes"]) as host:
+        async with Host(home=home, only=["notes"]) as host:
             if action == "add":
                 return call_tool(host, "notes.add", title="again", body="", tags=["x"])
             return call_tool(host, "notes.list_notes")

@@ -29,8 +29,9 @@ def no(tool: Any, arguments: dict[str, Any]) -> bool:
 
 @pytest.fixture
 def host(jafhost_factory: Callable[..., Any]) -> Any:
-    """The plugin as users get it: default allow-list, the requested grants."""
-    return jafhost_factory("shell")
+    """The plugin as users get it: default allow-list, the requested grants; in process
+    (its programs work on folders of the test that a worker's sandbox keeps out)."""
+    return jafhost_factory("shell", isolation="inprocess")
 
 
 def live_processes_in_group(group: int) -> list[int]:
@@ -179,6 +180,7 @@ def test_timeout_kills_the_program_and_its_children(jafhost_factory: Callable[..
         "shell",
         grants={"shell": ["run:sh"]},
         config={"plugins": {"shell": {"allowed": ["sh"]}}},
+        isolation="inprocess",  # the process group it kills is the host's child's
     )
     started = time.monotonic()
     result = host.call(

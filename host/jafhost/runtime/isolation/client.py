@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import contextvars
 import logging
 import os
 import signal
@@ -55,6 +56,11 @@ SPIN_SECONDS = 100e-6 if _cpus() > 1 else 0.0
 a small call answers within tens of microseconds, faster than a loop wake-up. Never on
 a single CPU, where polling would only keep the worker from running."""
 _LIVE: weakref.WeakSet[WorkerClient] = weakref.WeakSet()
+NESTED: contextvars.ContextVar[WorkerClient | None] = contextvars.ContextVar(
+    "jafhost_nested_worker", default=None
+)
+"""The worker whose middleware is running the rest of the chain here: its requests
+nest inside the one in flight."""
 
 BOOT = (
     "import os, sys; "
@@ -99,6 +105,9 @@ class WorkerClient:
     ) -> None:
         self.spec = spec
         self.on_notice = on_notice
+        self.on_ask: Callable[[dict[str, Any]], Awaitable[Any]] | None = None
+        """Serves what the worker asks of the host while a request is in flight (an
+        integration of another plugin); its answer goes back as ``answer``."""
         self.proc: subprocess.Popen[bytes] | None = None
         self._output: OutputCopy | None = None
         self._plugin_pid: int | None = None
@@ -118,6 +127,15 @@ class WorkerClient:
         self._init: dict[str, Any] = {}
         self._ids = 0
         self._lock = RequestLock()
+        self._in_flight: list[int] = []
+        """The ids of the requests awaiting their replies, innermost last: the worker may
+        ask only then."""
+        self._asks: dict[int, asyncio.Task[None]] = {}
+        """The host serving the worker's pending ask, by the request it came during."""
+        self.on_proceed: Callable[[dict[str, Any]], Awaitable[Any]] | None = None
+        """Serves a ``proceed`` ask: middleware of this plugin running the rest of the
+        chain (set by the middleware stand-in while its request is in flight)."""
+        self._write_lock: asyncio.Lock | None = None
         self.spin_seconds = SPIN_SECONDS
         _LIVE.add(self)
 
@@ -281,11 +299,18 @@ class WorkerClient:
 
     # -- the pipe ----------------------------------------------------------------------
 
+    async def _send(self, message: dict[str, Any]) -> None:
+        """One whole frame, never interleaved with another (answers and requests)."""
+        if self._pipe is None:
+            raise PipeClosed(delivered=False)
+        if self._write_lock is None:
+            self._write_lock = asyncio.Lock()
+        async with self._write_lock:
+            await self._pipe.send(message)
+
     async def _write(self, message: dict[str, Any], during: str) -> None:
         try:
-            if self._pipe is None:
-                raise PipeClosed(delivered=False)
-            await self._pipe.send(message)
+            await self._send(message)
         except PipeClosed as exc:
             if not exc.delivered:
                 raise _NotDelivered from None
@@ -312,11 +337,51 @@ class WorkerClient:
             raise self._broke(str(exc), during) from None
 
     def _notice(self, message: dict[str, Any]) -> None:
+        if message.get("op") == "ask":
+            self._ask(message)
+            return
         if self.on_notice is not None:
             try:
                 self.on_notice(message)
             except Exception:  # a listener's bug must not break the call in flight
                 LOGGER.exception("plugin %s: handling a worker notice failed", self.plugin)
+
+    def _ask(self, message: dict[str, Any]) -> None:
+        """The worker asks the host something (``ask``, with a ``ref``): only while a
+        request of the host is in flight, one at a time; else it broke the protocol."""
+        if not self._in_flight:
+            raise ProtocolViolation("a request to the host while no request was in flight")
+        during = self._in_flight[-1]
+        pending = self._asks.get(during)
+        if pending is not None and not pending.done():
+            raise ProtocolViolation("a second request to the host before the first was answered")
+        ref = message.get("ref")
+        if type(ref) is not int:
+            raise ProtocolViolation("a request to the host without an integer ref")
+        self._asks[during] = asyncio.get_running_loop().create_task(self._answer(ref, message))
+
+    async def _answer(self, ref: int, message: dict[str, Any]) -> None:
+        """Serve one ask and write its answer (an error answer for whatever fails)."""
+        from jafhost.runtime.isolation.protocol import error_to_json
+
+        answer: dict[str, Any]
+        try:
+            serve = self.on_proceed if message.get("kind") == "proceed" else self.on_ask
+            if serve is None:
+                raise WorkerError(f"plugin {self.plugin}: nothing here answers its worker")
+            answer = {"op": "answer", "ref": ref, "ok": True, "result": await serve(message)}
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = error_to_json(exc, with_traceback=False)
+            answer = {"op": "answer", "ref": ref, "ok": False, "error": error}
+        try:
+            await self._send(answer)
+        except FrameTooLarge:
+            error = {"kind": "coded", "code": "tool_error", "message": "the answer is too large"}
+            await self._send({"op": "answer", "ref": ref, "ok": False, "error": error})
+        except PipeClosed:
+            pass  # the worker is gone; its request fails on its own
 
     async def _roundtrip(self, message: dict[str, Any], during: str) -> dict[str, Any]:
         self._ids += 1
@@ -328,10 +393,17 @@ class WorkerClient:
                 raise self._too_large(during) from None
             except ProtocolViolation as exc:
                 raise self._broke(str(exc), during) from None
-        await self._write(message, during)
-        if self.spin_seconds > 0 and self._pipe is not None:
-            self._pipe.spin(self.spin_seconds)
-        return await self._read(during, ident)
+        self._in_flight.append(ident)
+        try:
+            await self._write(message, during)
+            if self.spin_seconds > 0 and self._pipe is not None and len(self._in_flight) == 1:
+                self._pipe.spin(self.spin_seconds)
+            return await self._read(during, ident)
+        finally:
+            self._in_flight.remove(ident)
+            asking = self._asks.pop(ident, None)
+            if asking is not None and not asking.done():
+                asking.cancel()
 
     # -- starting --------------------------------------------------------------------
 
@@ -349,8 +421,9 @@ class WorkerClient:
                 f"plugin {self.plugin}: its worker {what} {limit:g} s", plugin=self.plugin
             ) from None
 
-    async def _boot(self) -> dict[str, Any]:
-        """Spawn, sandbox, start the plugin; returns the ``start`` reply."""
+    async def _boot(self, start: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Spawn, sandbox, start the plugin (or what ``start`` asks instead); returns the
+        reply to it."""
         started = time.perf_counter()
         self._spawn()
         try:
@@ -379,9 +452,10 @@ class WorkerClient:
         self.ready_seconds = time.perf_counter() - started
         self.ready_marks = {"main": float(ready.get("seconds") or 0.0), **ready.get("marks", {})}
         limit = 12 * self.spec.hook_timeout + 5
-        start = {
+        start = start or {
             "op": "start",
             "config": self.spec.config_table,
+            "environ": _configuring(self.plugin),
             "hook_timeout": self.spec.hook_timeout,
         }
         reply = await self._within(
@@ -400,11 +474,12 @@ class WorkerClient:
         self.started = reply
         return reply
 
-    async def boot(self) -> dict[str, Any]:
-        """Start the worker now (first activation); the ``start`` reply."""
+    async def boot(self, start: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Start the worker now (first activation); the ``start`` reply. ``start``: a
+        request to send instead of ``start`` (``load_model``: only import the plugin)."""
         await self._lock.acquire()
         try:
-            return await self._boot()
+            return await self._boot(start)
         except BaseException:
             self.kill()
             raise
@@ -419,6 +494,13 @@ class WorkerClient:
         # this is host code: spawning and piping must not be checked against the grants
         # of the plugin the caller is running as (its code runs in the worker)
         identity = CURRENT_PLUGIN.set(None)
+        if NESTED.get() is self and self._in_flight:
+            # inside this worker's own middleware, which waits for the rest of the chain:
+            # the request is answered before the one in flight (no lock: it holds it)
+            try:
+                return await self._roundtrip(message, during)
+            finally:
+                CURRENT_PLUGIN.reset(identity)
         await self._lock.acquire()
         try:
             for attempt in (1, 2):
@@ -470,6 +552,42 @@ class WorkerClient:
         )
         self._result(reply)
 
+    async def integration(
+        self, short: str, method: str, args: list[Any], kwargs: dict[str, Any]
+    ) -> Any:
+        """Call a public method of the client of the plugin's integration ``short``."""
+        message = {"op": "integration", "name": short, "method": method,
+                   "args": args, "kwargs": kwargs}  # fmt: skip
+        return self._result(
+            await self.request(message, f"integration {self.plugin}.{short}.{method}")
+        )
+
+    async def middleware(self, call: dict[str, Any]) -> Any:
+        """Run the plugin's ``jaf_tool_call`` around ``call``: its reply, after any
+        ``proceed`` asks (served by ``on_proceed``)."""
+        message = {"op": "middleware", "call": call}
+        return self._result(await self.request(message, f"middleware of {self.plugin}"))
+
+    async def provider(
+        self, index: int, messages: list[Any], tools: list[Any], model: str | None
+    ) -> Any:
+        """The next turn of the plugin's model provider ``index`` (as JSON)."""
+        message = {"op": "provider", "index": index, "messages": messages, "tools": tools,
+                   "model": model}  # fmt: skip
+        return self._result(await self.request(message, f"model provider of {self.plugin}"))
+
+    async def config_model(self, question: str, args: list[Any]) -> Any:
+        """Ask the plugin's config model a question (``home.config.MODEL_QUESTIONS``)."""
+        message = {"op": "config_model", "question": question, "args": args}
+        return self._result(await self.request(message, f"config {self.plugin}: {question}"))
+
+    async def integration_health(self, short: str) -> Any:
+        """Run the health check of the plugin's integration ``short`` in the worker."""
+        message = {"op": "integration", "name": short, "health": True}
+        return self._result(
+            await self.request(message, f"integration {self.plugin}.{short}: health")
+        )
+
     async def hook(self, hook: str, **kwargs: Any) -> Any:
         """Call one of the plugin's hook implementations with JSON-ready arguments."""
         return self._result(await self.request({"op": "hook", "hook": hook, "kwargs": kwargs},
@@ -507,6 +625,16 @@ class WorkerClient:
         finally:
             self.kill()
         return problem
+
+
+def _configuring(plugin: str) -> dict[str, str]:
+    """The environment variables that configure ``plugin`` (``JAFHOST_<PLUGIN>__...``):
+    its worker names them in config errors, as the host does (their values are in its
+    config already; its environment has no other variable of the host's)."""
+    from jafhost.home.config import env_prefix
+
+    prefix = env_prefix(plugin)
+    return {k: v for k, v in os.environ.items() if k.startswith(prefix)}
 
 
 @atexit.register

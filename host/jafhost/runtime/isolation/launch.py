@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from jafhost.runtime import lifecycle
 from jafhost.runtime.isolation.client import WorkerClient, WorkerError
-from jafhost.runtime.isolation.proxies import proxy_subscriptions, proxy_tools
+from jafhost.runtime.isolation.proxies import (
+    proxy_integrations,
+    proxy_providers,
+    proxy_subscriptions,
+    proxy_tools,
+)
 from jafhost.security import guard
 from jafhost.security.sandbox import plan
 from jafhost.types import AgentSpec
@@ -28,6 +33,8 @@ LOGGER = logging.getLogger("jafhost")
 
 Emit = Callable[[str, Any], Coroutine[Any, Any, Any]]
 """Deliver event ``name`` with ``data`` on the host, as coming from the plugin."""
+Ask = Callable[[dict[str, Any]], Coroutine[Any, Any, Any]]
+"""Serve what the worker asks of the host during a request (``WorkerClient.on_ask``)."""
 
 
 def worker_of(loaded: LoadedPlugin) -> WorkerClient | None:
@@ -76,9 +83,12 @@ def _record_schema(spec: WorkerSpec, schema: Any) -> None:
         lifecycle._record_schema(spec.schema_file, model)
 
 
-async def start(spec: WorkerSpec, loaded: LoadedPlugin, emit: Emit | None = None) -> None:
+async def start(
+    spec: WorkerSpec, loaded: LoadedPlugin, emit: Emit | None = None, ask: Ask | None = None
+) -> None:
     """Start ``loaded`` in a new worker; on failure it is left ``broken`` with the reason."""
     worker = WorkerClient(spec, _on_notice(loaded, emit))
+    worker.on_ask = ask
     loaded.extras["worker"] = worker
     try:
         reply = await worker.boot()
@@ -125,6 +135,8 @@ def _adopt(spec: WorkerSpec, worker: WorkerClient, loaded: LoadedPlugin, reply: 
     patterns = list(reply.get("subscriptions", []))
     subscriptions = proxy_subscriptions(worker, patterns) if patterns else []
     loaded.tools, loaded.agents, loaded.subscriptions = tools, agents, subscriptions
+    loaded.integrations = proxy_integrations(worker, list(reply.get("integrations", [])))
+    loaded.providers = proxy_providers(worker, list(reply.get("providers", [])))
     loaded.status, loaded.error = "active", None
 
 

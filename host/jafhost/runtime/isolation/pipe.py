@@ -10,6 +10,9 @@ announcing more is refused before any of its body is read (``TooLarge``, a
 ``ProtocolViolation``), so the host's memory never grows past the limit whatever the
 worker writes; a body is read into a buffer of its announced size, in linear time.
 
+A request may be nested in the one in flight (the worker's middleware proceeding to one
+of its own tools): ``receive`` calls nest, and frames go to the innermost.
+
 Exactly one reply per request id is accepted: anything else the worker writes (a reply
 for another id, one written before its request was sent, a second one, a frame that is
 not a JSON object, a message without an id that is not a known notice, a frame over the
@@ -95,7 +98,11 @@ class Pipe:
         self.violation: str | None = None
         """Set once the worker broke the protocol between requests."""
         self._eof = False
-        self._waiter: asyncio.Future[None] | None = None
+        self._receiving: list[int | None] = []
+        """The replies awaited, innermost last: a request the host sends while the
+        worker waits for the answer to its own ask (tool-call middleware proceeding to
+        a tool of the same plugin) is answered before the outer one."""
+        self._wakeups: set[asyncio.Future[None]] = set()
         self._reader_loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -161,12 +168,15 @@ class Pipe:
     def _on_readable(self) -> None:
         if not self._read_some() and not self._eof:
             return
-        waiter = self._waiter
-        if waiter is not None:
-            if not waiter.done():
-                waiter.set_result(None)
+        if self._receiving:
+            self._wake()
         elif self._frames.frames or self._too_large is not None:
             self._drain_notices()
+
+    def _wake(self) -> None:
+        for waiter in list(self._wakeups):
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _next_frame(self) -> tuple[bytearray, bool] | None:
         """The next complete frame, and whether it began before the request in flight
@@ -245,21 +255,28 @@ class Pipe:
         ``PipeClosed`` once the worker's end is gone."""
         loop = asyncio.get_running_loop()
         self._watch(loop)
-        while True:
-            taken = self._next_frame()
-            if taken is not None:
-                message = self._message(taken[0], expect, taken[1])
-                if message is None:
-                    continue
-                return message
-            if self.closed:
-                raise PipeClosed(delivered=True)
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._waiter = waiter
-            try:
-                await waiter
-            finally:
-                self._waiter = None
+        self._receiving.append(expect)
+        depth = len(self._receiving)
+        try:
+            while True:
+                if len(self._receiving) == depth:  # the innermost: frames are for it
+                    taken = self._next_frame()
+                    if taken is not None:
+                        message = self._message(taken[0], expect, taken[1])
+                        if message is None:
+                            continue
+                        return message
+                    if self.closed:
+                        raise PipeClosed(delivered=True)
+                waiter: asyncio.Future[None] = loop.create_future()
+                self._wakeups.add(waiter)
+                try:
+                    await waiter
+                finally:
+                    self._wakeups.discard(waiter)
+        finally:
+            del self._receiving[depth - 1]
+            self._wake()  # the one outside it reads on
 
     def spin(self, seconds: float) -> None:
         """Wait briefly for a reply without the event loop: a small call answers in

@@ -15,7 +15,8 @@ its sandbox is applied; pydantic_core comes with the first message, the exceptio
 when an error crosses.
 
 Requests carry an ``id`` and the reply repeats it (ops: ``init``, ``start``, ``call``,
-``event``, ``hook``, ``ping``, ``stop``); notices carry none (``emit``, ``denied``).
+``event``, ``hook``, ``integration``, ``ping``, ``stop``); notices carry none (``emit``,
+``denied``, ``ask``); the host's ``answer`` to an ``ask`` carries its ``ref``.
 The host accepts exactly one reply per request id; anything else stops the worker
 (``pipe``).
 """
@@ -28,8 +29,10 @@ import threading
 from collections import deque
 from typing import Any
 
-NOTICES = ("emit", "denied")
-"""Messages the worker sends on its own, between or during requests."""
+NOTICES = ("emit", "denied", "ask")
+"""Messages the worker sends on its own, between or during requests. ``ask`` (with a
+``ref``) only during a request, one at a time: the worker asks the host for an
+integration of another plugin and waits for the host's ``answer`` (same ``ref``)."""
 
 MB = 1024 * 1024
 DEFAULT_MAX_MB = 64
@@ -185,8 +188,10 @@ def error_to_json(exc: BaseException, with_traceback: bool = True) -> dict[str, 
 
     from jafhost.errors import HookTimeout, PermissionDenied, PluginExit, ToolError, describe
     from jafhost.runtime.dispatch import ERROR_CODES
+    from jafhost.runtime.scope import _denial
 
     data: dict[str, Any]
+    exc = _denial(exc) or exc  # a denial a library wrapped (urllib's URLError) is still one
     if isinstance(exc, PermissionDenied):
         data = {
             "kind": "permission_denied",

@@ -1,5 +1,8 @@
 """Stand-ins on the host for what a plugin offers from its worker: tools whose function
-sends a ``call``, event handlers that send an ``event``.
+sends a ``call``, event handlers that send an ``event``, integrations whose calls (and
+health checks) are sent as ``integration`` requests, model providers whose turns are
+``provider`` requests, and tool-call middleware whose wrapper runs in the worker
+(``middleware``) while the rest of the chain runs here when it proceeds.
 
 The router, the bus and the middleware treat them like a plugin's own: only the work
 happens in the worker (arguments are validated there, by the tool's real validator).
@@ -7,12 +10,16 @@ happens in the worker (arguments are validated there, by the tool's real validat
 
 from __future__ import annotations
 
+import asyncio
+import queue
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from jafhost.hookspecs import hookimpl
 from jafhost.runtime.events import subscriptions
 from jafhost.tools import Tool
+from jafhost.types import Integration
 
 if TYPE_CHECKING:
     from jafhost.runtime.events import Subscription
@@ -72,3 +79,180 @@ def proxy_subscriptions(worker: WorkerClient, patterns: list[str]) -> list[Subsc
     for index, pattern in enumerate(patterns):
         subs.extend(subscriptions(worker.plugin, {pattern: _handler_proxy(worker, index, pattern)}))
     return subs
+
+
+def _health_proxy(worker: WorkerClient, short: str) -> Callable[[Any], Any]:
+    async def health(_client: Any) -> Any:
+        return await worker.integration_health(short)
+
+    return health
+
+
+def proxy_integrations(
+    worker: WorkerClient, described: list[dict[str, Any]]
+) -> dict[str, tuple[Integration, Any]]:
+    """The integrations the worker described: entries with no client on the host (each
+    call goes to the worker, ``integrations.HostIntegrations``) and, where the plugin
+    has one, a health check run in the worker."""
+    found: dict[str, tuple[Integration, Any]] = {}
+    for item in described:
+        short = str(item["name"])
+        spec = Integration(
+            name=short,
+            connect=lambda: None,
+            health=_health_proxy(worker, short) if item.get("health") else None,
+            description=str(item.get("description") or ""),
+        )
+        found[short] = (spec, None)
+    return found
+
+
+class ProviderProxy:
+    """A model provider of a plugin's worker, as agent runs use one: ``complete`` sends
+    the conversation to the worker and returns the turn as JSON (the run checks it)."""
+
+    def __init__(self, worker: WorkerClient, index: int, name: str, description: str) -> None:
+        self._worker = worker
+        self._index = index
+        self.name = name
+        self.description = description
+
+    async def complete(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], model: str | None
+    ) -> Any:
+        return await self._worker.provider(self._index, messages, tools, model)
+
+    def __repr__(self) -> str:
+        return f"<model provider {self.name} of plugin {self._worker.plugin}>"
+
+
+def proxy_providers(worker: WorkerClient, described: list[dict[str, Any]]) -> list[Any]:
+    """The model providers the worker described, answering from it."""
+    return [
+        ProviderProxy(
+            worker, int(item["index"]), str(item["name"]), str(item.get("description") or "")
+        )
+        for item in described
+    ]
+
+
+def _call_json(call: Any) -> dict[str, Any]:
+    """What the worker's middleware sees of a call: the tool's description, the
+    arguments as JSON, the call's id."""
+    from jafhost.runtime.dispatch import jsonable
+
+    tool = call.tool
+    return {
+        "tool": {
+            "plugin": tool.plugin,
+            "name": tool.name,
+            "full_name": tool.full_name,
+            "description": tool.description,
+            "input_schema": tool.input_schema,
+        },
+        "arguments": jsonable(call.arguments),
+        "id": call.id,
+    }
+
+
+def _settle(answer: asyncio.Future[Any], outcome: dict[str, Any]) -> None:
+    if not answer.done():
+        answer.set_result(outcome)
+
+
+class MiddlewareProxy:
+    """Registered in the host's plugin manager under the worker plugin's name: its
+    ``jaf_tool_call`` wrapper sends each call to the worker, where the plugin's own
+    wrapper runs; when that proceeds, the rest of the chain runs here (a tool of the
+    same plugin as a request nested in the one in flight) and its result, or error,
+    goes back to the wrapper. ``timeout`` bounds the whole exchange (the call's limit)."""
+
+    def __init__(
+        self,
+        worker: WorkerClient,
+        loop: asyncio.AbstractEventLoop,
+        timeout: Callable[[], float],
+    ) -> None:
+        self._worker = worker
+        self._loop = loop
+        self._timeout = timeout
+
+    def exchange(self, call: Any) -> Any:
+        """In the middleware thread (pluggy's chain): a generator that yields once to
+        run the rest of the chain if the worker's wrapper proceeds."""
+        from jafhost.runtime.dispatch import jsonable
+        from jafhost.runtime.isolation.client import NESTED
+        from jafhost.runtime.isolation.protocol import error_to_json
+
+        worker, loop = self._worker, self._loop
+        steps: queue.SimpleQueue[tuple[str, Any, Any]] = queue.SimpleQueue()
+
+        async def proceed(message: dict[str, Any]) -> Any:
+            answer: asyncio.Future[Any] = loop.create_future()
+            steps.put(("proceed", message, answer))
+            return await answer
+
+        async def run() -> Any:
+            worker.on_proceed = proceed
+            try:
+                async with asyncio.timeout(self._timeout()):
+                    return await worker.middleware(_call_json(call))
+            finally:
+                worker.on_proceed = None
+
+        done = asyncio.run_coroutine_threadsafe(run(), loop)
+        done.add_done_callback(lambda f: steps.put(("done", f, None)))
+        proceeded = False
+        while True:
+            kind, item, answer = steps.get()
+            if kind == "done":
+                reply = item.result()  # the worker's error, raised here
+                return reply.get("value") if isinstance(reply, dict) else None
+            if proceeded:  # pluggy lets a wrapper run the chain once
+                error = {"kind": "exception", "type": "RuntimeError",
+                         "message": "a jaf_tool_call wrapper proceeds only once"}  # fmt: skip
+                loop.call_soon_threadsafe(_settle, answer, {"ok": False, "error": error})
+                continue
+            proceeded = True
+            arguments = item.get("arguments") if isinstance(item, dict) else None
+            if isinstance(arguments, dict):  # as the wrapper left them, as in process
+                call.arguments.clear()
+                call.arguments.update(arguments)
+            token = NESTED.set(worker)
+            try:
+                value = yield
+                outcome: dict[str, Any] = {"ok": True, "result": jsonable(value)}
+            except BaseException as exc:
+                outcome = {"ok": False, "error": error_to_json(exc, with_traceback=False)}
+            finally:
+                NESTED.reset(token)
+            loop.call_soon_threadsafe(_settle, answer, outcome)
+
+
+def proxy_middleware(
+    worker: WorkerClient,
+    loop: asyncio.AbstractEventLoop,
+    timeout: Callable[[], float],
+    described: Any,
+) -> Any:
+    """The object to register for a worker plugin's ``jaf_tool_call`` (None without
+    one), marked as the plugin marked it (``tryfirst``, ``trylast``)."""
+    if not isinstance(described, dict):
+        return None
+    proxy = MiddlewareProxy(worker, loop, timeout)
+    tryfirst, trylast = bool(described.get("tryfirst")), bool(described.get("trylast"))
+    if described.get("wrapper"):
+
+        @hookimpl(wrapper=True, tryfirst=tryfirst, trylast=trylast)
+        def wrapper(call: Any) -> Any:
+            return (yield from proxy.exchange(call))
+
+        return SimpleNamespace(jaf_tool_call=wrapper)
+
+    @hookimpl(tryfirst=tryfirst, trylast=trylast)
+    def plain(call: Any) -> Any:
+        future = asyncio.run_coroutine_threadsafe(worker.middleware(_call_json(call)), loop)
+        reply = future.result()
+        return reply.get("value") if isinstance(reply, dict) else None
+
+    return SimpleNamespace(jaf_tool_call=plain)

@@ -47,6 +47,13 @@ class WorkerProcess:
         self.cpu_seconds = spec.cpu_seconds
         self.before_exit: Any = None
         """Called before the worker exits (kills the descendants a subreaper holds)."""
+        self._serving = False
+        """A request of the host is being handled: the only time the worker may ask."""
+        self._in_lifecycle = False
+        """The plugin's start or stop runs (its hooks in threads of their own, while this
+        thread waits without reading the pipe): they may ask too."""
+        self._asking = threading.Lock()
+        self._refs = 0
 
     @property
     def loop(self) -> Any:
@@ -60,21 +67,98 @@ class WorkerProcess:
 
     # -- notices ---------------------------------------------------------------------
 
-    def emit(self, plugin: str, name: str, data: Any) -> None:
+    def emit(self, plugin: str, name: str, data: Any) -> Any:
+        """``ctx.emit``: a notice to the host, which delivers the event. From async code
+        (a running loop) it returns an awaitable, so ``await ctx.emit(...)`` works as in
+        process; from sync code, None."""
         from jafhost.runtime.events import check_event_name
 
         self.channel.send({"op": "emit", "name": check_event_name(name), "data": data})
+        return _sent_on_loop()
 
     def denied(self, plugin: str, permission: str, action: str) -> None:
         self.channel.send(
             {"op": "denied", "plugin": plugin, "permission": permission, "action": action}
         )
 
-    def no_integrations(self, plugin: str, name: str) -> Any:
-        raise RuntimeError(
-            f"plugin {plugin} runs in a worker process: integrations of other plugins "
-            f"(here {name!r}) are not available there"
-        )
+    def ask(self, message: dict[str, Any]) -> Any:
+        """Ask the host (an ``ask`` notice) and wait for its ``answer``: only from the
+        thread serving a host request (the host accepts asks only then)."""
+
+        on_main = threading.current_thread() is threading.main_thread()
+        if not self._serving or not (on_main or self._in_lifecycle):
+            raise RuntimeError(
+                f"plugin {self.name} runs in a worker process: integrations of other plugins "
+                "can be used only while one of its tools, handlers or hooks runs, from the "
+                "thread that runs it"
+            )
+        with self._asking:
+            return self._ask(message)
+
+    def _ask(self, message: dict[str, Any]) -> Any:
+        from jafhost.runtime.isolation.protocol import error_from_json
+
+        self._refs += 1
+        ref = self._refs
+        self.channel.send({"op": "ask", "ref": ref, **message})
+        while True:
+            answer = self.channel.receive()
+            if answer is None:  # the host closed the pipe: it is gone or done with us
+                os._exit(0)
+            if "id" not in answer or answer.get("op") in (None, "answer", "stop"):
+                break
+            self.respond(answer)  # a request nested in this one (middleware proceeding)
+        if answer.get("op") != "answer" or answer.get("ref") != ref:
+            raise RuntimeError(f"plugin {self.name}: the host sent {answer.get('op')!r}, "
+                               "not the answer awaited")  # fmt: skip
+        if answer.get("ok"):
+            return answer.get("result")
+        raise error_from_json(answer.get("error") or {}, self.name)
+
+    def integration(self, target: str) -> Any:
+        """``ctx.integration``: the plugin's own integrations are served here; those of
+        another plugin by the host (which checks the plugin may use them)."""
+        from jafhost.runtime.integrations import IntegrationProxy
+
+        if not isinstance(target, str):
+            raise TypeError("an integration is named plugin.integration")
+        if target.partition(".")[0] == self.name:
+            self.own_client(target)
+            return IntegrationProxy(target, self.invoke_own)
+        self.ask({"kind": "integration", "name": target, "method": None})
+        return IntegrationProxy(target, self.invoke_remote)
+
+    def own_spec(self, short: str) -> Any:
+        """The plugin's own integration ``short``: its spec and its client."""
+        offered = self.loaded.integrations if self.loaded is not None else {}
+        found = offered.get(short)
+        if found is None:
+            known = ", ".join(f"{self.name}.{n}" for n in offered) or "none"
+            raise LookupError(
+                f"unknown integration {self.name}.{short} (plugin {self.name} offers: {known})"
+            )
+        return found
+
+    def own_client(self, target: str) -> Any:
+        return self.own_spec(target.partition(".")[2])[1]
+
+    def invoke_own(self, target: str, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        from jafhost.runtime.integrations import call_client
+
+        value = call_client(self.own_client(target), target, method, args, kwargs, self.name)
+        if _on_loop():
+            return value if _awaitable(value) else _done(value)
+        if _awaitable(value):
+            value = self.loop.run_until_complete(_awaited(value))
+        return value
+
+    def invoke_remote(
+        self, target: str, method: str, args: list[Any], kwargs: dict[str, Any]
+    ) -> Any:
+        message = {"kind": "integration", "name": target, "method": method,
+                   "args": args, "kwargs": kwargs}  # fmt: skip
+        value = self.ask(message)
+        return _done(value) if _on_loop() else value
 
     # -- requests ----------------------------------------------------------------------
 
@@ -82,31 +166,50 @@ class WorkerProcess:
         from jafhost.runtime.lifecycle import plugin_context
 
         return plugin_context(
-            loaded.name, config, data_dir, emit=self.emit, integration=self.no_integrations
+            loaded.name, config, data_dir, emit=self.emit, integration=self.integration
         )
 
     def start(self, message: dict[str, Any]) -> dict[str, Any]:
-        from dataclasses import asdict
         from pathlib import Path
 
         from jafhost.runtime import lifecycle
-        from jafhost.runtime.plugin_manager import PluginHooks, make_plugin_manager
+        from jafhost.runtime.plugin_manager import make_plugin_manager
 
         self.hook_timeout = float(message.get("hook_timeout", 10.0))
         self.pm = make_plugin_manager()
         self.loaded = loaded = lifecycle.LoadedPlugin(self.info)
         schema_file = Path(self.spec.cache_dir) / f".jafhost-config-schema-{os.getpid()}.json"
+        self._in_lifecycle = True
+        try:
+            self._start(message, loaded, schema_file)
+        finally:
+            self._in_lifecycle = False
+        return self._started(loaded, schema_file)
+
+    def _start(self, message: dict[str, Any], loaded: Any, schema_file: Any) -> None:
+        from pathlib import Path
+
+        from jafhost.runtime import lifecycle
+
         self.loop.run_until_complete(
             lifecycle.start(
                 self.pm,
                 loaded,
                 config_table=dict(message.get("config") or {}),
+                environ=dict(message.get("environ") or {}),
                 data_dir=Path(self.spec.data_dir),
                 schema_file=schema_file,
                 timeout=self.hook_timeout,
                 make_context=self.make_context,
             )
         )
+
+    def _started(self, loaded: Any, schema_file: Any) -> dict[str, Any]:
+        """The start reply: what the started plugin offers, as JSON."""
+        from dataclasses import asdict
+
+        from jafhost.runtime.plugin_manager import PluginHooks
+
         schema = None
         try:
             import json
@@ -117,15 +220,17 @@ class WorkerProcess:
             pass
         self.tools = {tool.name: tool for tool in loaded.tools}
         notes = []
-        if loaded.providers:
-            notes.append("model providers (jaf_model_providers) do not cross the process "
-                         "boundary and are left out")  # fmt: skip
-        if loaded.integrations:
-            notes.append("integrations (jaf_integrations) do not cross the process boundary: "
-                         "other plugins cannot use them")  # fmt: skip
-        if PluginHooks(self.pm, loaded.name).wraps_tool_calls():
-            notes.append("tool-call middleware (jaf_tool_call) runs only around calls inside "
-                         "its own worker, not around other plugins' tools")  # fmt: skip
+        providers = []
+        for index, provider in enumerate(loaded.providers):
+            name = getattr(provider, "name", None)
+            if isinstance(name, str) and name and callable(getattr(provider, "complete", None)):
+                doc = getattr(provider, "description", None) or type(provider).__doc__ or ""
+                providers.append({"index": index, "name": name,
+                                  "description": str(doc).strip().split("\n")[0]})  # fmt: skip
+            else:
+                notes.append(f"model provider {provider!r} has no name and complete(); "
+                             "only such providers cross the process boundary")  # fmt: skip
+        middleware = PluginHooks(self.pm, loaded.name).implementation("jaf_tool_call")
         return {
             "ok": True,
             "status": loaded.status,
@@ -143,7 +248,20 @@ class WorkerProcess:
             ],
             "agents": [asdict(a) for a in loaded.agents],
             "subscriptions": [s.pattern for s in getattr(loaded, "subscriptions", [])],
+            "providers": providers,
+            "middleware": None
+            if middleware is None
+            else {
+                "wrapper": bool(middleware.wrapper),
+                "tryfirst": bool(middleware.tryfirst),
+                "trylast": bool(middleware.trylast),
+            },
+            "integrations": [
+                {"name": n, "description": spec.description, "health": spec.health is not None}
+                for n, (spec, _client) in loaded.integrations.items()
+            ],
             "config_schema": schema,
+            "has_config": loaded.ctx is not None and loaded.ctx.config is not None,
             "notes": notes,
             "warnings": list(loaded.warnings),
         }
@@ -196,14 +314,106 @@ class WorkerProcess:
         args = {name: given.get(name) for name in impl.argnames}
         return {"ok": True, "result": self.run(impl.function, [], args)}
 
+    def integration_call(self, message: dict[str, Any]) -> dict[str, Any]:
+        """A dependent's call of one of this plugin's integrations, sent by the host."""
+        short = str(message.get("name"))
+        if message.get("health"):
+            spec, client = self.own_spec(short)
+            healthy = self.run(spec.health, [client], {}) if spec.health is not None else None
+            return {"ok": True, "result": healthy if healthy is False else True}
+        args, kwargs = message.get("args") or [], message.get("kwargs") or {}
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
+            raise TypeError("integration arguments: a list and an object")
+        value = self.invoke_own(f"{self.name}.{short}", str(message.get("method")), args, kwargs)
+        return {"ok": True, "result": value}
+
+    def load_model(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Only import and register the plugin, to answer ``config_model`` questions
+        (``config show``/``config set``): its config model is needed even when its
+        configuration is invalid and the plugin cannot start."""
+        from jafhost.runtime import lifecycle
+        from jafhost.runtime.plugin_manager import PluginHooks, make_plugin_manager
+
+        self.hook_timeout = float(message.get("hook_timeout", 10.0))
+        self.pm = make_plugin_manager()
+        self.loaded = loaded = lifecycle.LoadedPlugin(self.info)
+        loaded.obj = self.loop.run_until_complete(
+            lifecycle.import_plugin(loaded, self.hook_timeout)
+        )
+        lifecycle.register_plugin(self.pm, loaded)
+        hooks = PluginHooks(self.pm, self.name, timeout=self.hook_timeout)
+        model = self.loop.run_until_complete(hooks.config_schema())
+        return {"ok": True, "status": "active", "has_config": model is not None}
+
+    def middleware(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Run the plugin's ``jaf_tool_call`` wrapper around a call the host routes: when
+        it proceeds, the host runs the rest of the chain (an ask, ``proceed``, with the
+        arguments as the wrapper left them) and answers with the result or the error,
+        which the wrapper receives as in process; its return value is the reply."""
+        from types import SimpleNamespace
+
+        from jafhost.runtime.isolation.protocol import error_from_json
+        from jafhost.runtime.plugin_manager import PluginHooks
+        from jafhost.types import ToolCall
+
+        impl = PluginHooks(self.pm, self.name).implementation("jaf_tool_call")
+        if impl is None:
+            return {"ok": True, "result": {"proceeded": False, "value": None}}
+        data = dict(message.get("call") or {})
+        tool = SimpleNamespace(**dict(data.get("tool") or {}))
+        call = ToolCall(tool, dict(data.get("arguments") or {}), str(data.get("id") or ""))
+        if not impl.wrapper:  # a plain implementation: a value other than None answers
+            value = self.run(impl.function, [], {"call": call} if impl.argnames else {})
+            return {"ok": True, "result": {"answered": value is not None, "value": value}}
+        steps: Any = impl.function(**({"call": call} if impl.argnames else {}))
+        try:
+            next(steps)
+        except StopIteration:
+            raise RuntimeError("a jaf_tool_call wrapper must yield once") from None
+        outcome = self.ask({"kind": "proceed", "arguments": call.arguments})
+        try:
+            if outcome.get("ok"):
+                steps.send(outcome.get("result"))
+            else:
+                steps.throw(error_from_json(outcome.get("error") or {}, self.name))
+        except StopIteration as done:
+            return {"ok": True, "result": {"answered": True, "value": done.value}}
+        raise RuntimeError("a jaf_tool_call wrapper must yield only once")
+
+    def config_model(self, message: dict[str, Any]) -> dict[str, Any]:
+        """A question of ``config show``/``config set`` about the plugin's config model,
+        answered here where the model runs as the plugin."""
+        from jafhost.home.config import answer_model_question
+        from jafhost.runtime.plugin_manager import PluginHooks
+
+        hooks = PluginHooks(self.pm, self.name, timeout=self.hook_timeout)
+        model = self.loop.run_until_complete(hooks.config_schema())
+        if model is None:
+            return {"ok": True, "result": None, "model": False}
+        question, args = str(message.get("question")), list(message.get("args") or [])
+        return {"ok": True, "result": answer_model_question(model, self.name, question, args)}
+
+    def provider(self, message: dict[str, Any]) -> dict[str, Any]:
+        """One turn of one of the plugin's model providers, as JSON."""
+        provider = self.loaded.providers[int(message["index"])]
+        args = [list(message.get("messages") or []), list(message.get("tools") or []),
+                message.get("model")]  # fmt: skip
+        turn = self.run(provider.complete, args, {})
+        to_json = getattr(turn, "to_json", None)
+        return {"ok": True, "result": to_json() if callable(to_json) else turn}
+
     def stop(self) -> dict[str, Any]:
         from jafhost.runtime import lifecycle
 
         problem = None
         if self.loaded is not None:
-            problem = self.loop.run_until_complete(
-                lifecycle.stop(self.pm, self.loaded, self.hook_timeout)
-            )
+            self._in_lifecycle = True
+            try:
+                problem = self.loop.run_until_complete(
+                    lifecycle.stop(self.pm, self.loaded, self.hook_timeout)
+                )
+            finally:
+                self._in_lifecycle = False
         return {"ok": True, "problem": problem}
 
     def handle(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -214,6 +424,16 @@ class WorkerProcess:
             return self.event(message)
         if op == "hook":
             return self.hook(message)
+        if op == "integration":
+            return self.integration_call(message)
+        if op == "provider":
+            return self.provider(message)
+        if op == "config_model":
+            return self.config_model(message)
+        if op == "load_model":
+            return self.load_model(message)
+        if op == "middleware":
+            return self.middleware(message)
         if op == "start":
             return self.start(message)
         if op == "stop":
@@ -224,31 +444,11 @@ class WorkerProcess:
                                        "message": f"unknown request {op!r}"}}  # fmt: skip
 
     def serve(self) -> None:
-        from jafhost.security.sandbox import arm_cpu
-
         while True:
             message = self.channel.receive()
             if message is None:  # the host closed the pipe: it is gone or done with us
                 self.exit(0)
-            ident = message.get("id")
-            arm_cpu(self.cpu_seconds)
-            try:
-                reply = self.handle(message)
-            except MemoryError:
-                self._out_of_memory(ident)
-            except BaseException as exc:
-                reply = {"ok": False, "error": error_to_json(_readable(exc))}
-            reply["id"] = ident
-            try:
-                self.channel.send(reply)
-            except MemoryError:
-                self._out_of_memory(ident)
-            except FrameTooLarge:  # refused here: cheaper than being stopped by the host
-                error = {"kind": "coded", "code": "tool_error", "message": self._too_large()}
-                self.channel.send({"id": ident, "ok": False, "error": error})
-            except (TypeError, ValueError) as exc:  # a result that cannot be encoded
-                error = error_to_json(exc, with_traceback=False)
-                self.channel.send({"id": ident, "ok": False, "error": error})
+            self.respond(message)
             if message.get("op") == "stop":
                 self.exit(0)
 
@@ -260,6 +460,33 @@ class WorkerProcess:
             finally:
                 os._exit(status)
         os._exit(status)
+
+    def respond(self, message: dict[str, Any]) -> None:
+        """Handle one request of the host and send its reply (with its id)."""
+        from jafhost.security.sandbox import arm_cpu
+
+        ident = message.get("id")
+        arm_cpu(self.cpu_seconds)
+        serving, self._serving = self._serving, True
+        try:
+            reply = self.handle(message)
+        except MemoryError:
+            self._out_of_memory(ident)
+        except BaseException as exc:
+            reply = {"ok": False, "error": error_to_json(_readable(exc))}
+        finally:
+            self._serving = serving
+        reply["id"] = ident
+        try:
+            self.channel.send(reply)
+        except MemoryError:
+            self._out_of_memory(ident)
+        except FrameTooLarge:  # refused here: cheaper than being stopped by the host
+            error = {"kind": "coded", "code": "tool_error", "message": self._too_large()}
+            self.channel.send({"id": ident, "ok": False, "error": error})
+        except (TypeError, ValueError) as exc:  # a result that cannot be encoded
+            error = error_to_json(exc, with_traceback=False)
+            self.channel.send({"id": ident, "ok": False, "error": error})
 
     def _too_large(self) -> str:
         limit = self.channel.limit // MB
@@ -290,6 +517,37 @@ def _json_id(ident: Any) -> str:
 
 async def _awaited(value: Any) -> Any:
     return await value
+
+
+def _on_loop() -> bool:
+    """Whether plugin code is running on an event loop (async code) in this thread."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _awaitable(value: Any) -> bool:
+    import inspect
+
+    return inspect.isawaitable(value)
+
+
+def _done(value: Any) -> Any:
+    """An awaitable that is already done with ``value`` (for async callers)."""
+    import asyncio
+
+    future = asyncio.get_running_loop().create_future()
+    future.set_result(value)
+    return future
+
+
+def _sent_on_loop() -> Any:
+    """``ctx.emit``'s answer in the worker: awaitable on a loop, else None."""
+    return _done(None) if _on_loop() else None
 
 
 def _attribute_everything(name: str) -> None:

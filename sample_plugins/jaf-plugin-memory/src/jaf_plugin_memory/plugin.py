@@ -50,10 +50,10 @@ class MemoryConfig(BaseModel):
 class MemoryClient:
     """The client other plugins get from ``ctx.integration("memory.store")``.
 
-    Its methods run in the calling plugin's thread, under that plugin's identity: they
-    only use the database connection the memory plugin opened, so the caller needs no
-    permission on memory's data folder. ``remember`` and ``forget`` publish the same
-    events as the tools (source ``memory``).
+    The host runs its methods as the memory plugin, whoever calls them (a dependent holds
+    a proxy and gets JSON values back: memories as ``Memory.to_json()`` dictionaries), so
+    the caller needs no permission on memory's data folder. ``remember`` and ``forget``
+    publish the same events as the tools (source ``memory``).
     """
 
     def __init__(self, plugin: "MemoryPlugin") -> None:
@@ -64,21 +64,21 @@ class MemoryClient:
             raise StoreClosed("the memory.store integration is closed")
         return self._plugin
 
-    def remember(self, text: str, tags: Sequence[str] = (), importance: int = 1) -> Memory:
+    def remember(self, text: str, tags: Sequence[str] = (), importance: int = 1) -> dict[str, Any]:
         """Store a memory (see the ``remember`` tool) and return it."""
-        return self._owner().store_memory(text, tags, importance)
+        return self._owner().store_memory(text, tags, importance).to_json()
 
-    def recall(self, query: str, limit: int = 5) -> list[Memory]:
+    def recall(self, query: str, limit: int = 5) -> list[dict[str, Any]]:
         """The best matches for ``query``, best first, each with its ``score``."""
-        return self._owner().store.recall(query, limit)
+        return [m.to_json() for m in self._owner().store.recall(query, limit)]
 
     def forget(self, id: int) -> bool:
         """Delete a memory; False when there was none with this id."""
         return self._owner().forget_memory(id)
 
-    def list_memories(self, tag: str | None = None, limit: int = 20) -> list[Memory]:
+    def list_memories(self, tag: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         """Newest first, optionally only those with ``tag``."""
-        return self._owner().store.list_memories(tag, limit)
+        return [m.to_json() for m in self._owner().store.list_memories(tag, limit)]
 
     def healthy(self) -> bool:
         return self._plugin is not None and self._plugin.store.healthy()

@@ -1,9 +1,9 @@
 """The notes-search plugin's hooks and tools (entry point ``notes-search``).
 
 It depends on the notes plugin (``Requires-Dist: jaf-plugin-notes``), so the host starts
-notes first and stops it last. It reads notes through ``active_store()``: a stop-gap
-until the host wires ``ctx.integration``, after which notes would offer its store as an
-integration and this plugin would ask ``ctx.integration("notes.store")`` for it.
+notes first and stops it last. It reads the notes through the ``notes.store``
+integration (``ctx.integration("notes.store")``): the notes come as JSON and the host
+reads them as the notes plugin, in either isolation mode.
 
 No ``from __future__ import annotations`` here on purpose: the host reads the tools'
 annotations at runtime, so they stay real objects rather than strings.
@@ -12,7 +12,7 @@ annotations at runtime, so they stay real objects rather than strings.
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from jaf_plugin_notes.store import active_store
+from jaf_plugin_notes.store import Note
 from jafhost import PluginContext, hookimpl
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -54,13 +54,21 @@ def jaf_initialize(ctx: PluginContext) -> None:
     """Check the notes store is reachable now, so a problem shows as this plugin being
     broken at start-up with a clear reason, rather than as failing tool calls later."""
     config = settings(ctx)
-    store = active_store()
+    count = len(ctx.integration("notes.store").all_notes())
     ctx.logger.info(
-        "searching %s (min_score=%s, snippet_chars=%s)",
-        store.path,
+        "searching %d notes (min_score=%s, snippet_chars=%s)",
+        count,
         config.min_score,
         config.snippet_chars,
     )
+
+
+def _note(data: dict[str, Any]) -> Note:
+    return Note(data["id"], data["title"], data["body"], tuple(data["tags"]), data["created"])
+
+
+def _all_notes(ctx: PluginContext) -> list[Note]:
+    return [_note(n) for n in ctx.integration("notes.store").all_notes()]
 
 
 @hookimpl
@@ -89,7 +97,7 @@ def search(
     """
     config = settings(ctx)
     return ranking.search(
-        active_store().all_notes(),
+        _all_notes(ctx),
         query,
         limit=limit,
         min_score=config.min_score,
@@ -97,12 +105,14 @@ def search(
     )
 
 
-def related(id: int, limit: Annotated[int, Field(ge=1, le=100)] = 5) -> list[dict[str, Any]]:
+def related(
+    id: int, limit: Annotated[int, Field(ge=1, le=100)] = 5, *, ctx: PluginContext
+) -> list[dict[str, Any]]:
     """Notes related to the note with this id: sharing tags first, then shared words.
 
     Args:
         id: the note to find relatives of.
         limit: at most this many notes.
     """
-    store = active_store()
-    return ranking.related(store.all_notes(), store.get(id), limit=limit)
+    target = _note(ctx.integration("notes.store").get(id))
+    return ranking.related(_all_notes(ctx), target, limit=limit)

@@ -12,7 +12,7 @@ annotations at runtime, so they stay real objects rather than strings.
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
-from jafhost import PluginContext, hookimpl
+from jafhost import Integration, PluginContext, hookimpl
 from pydantic import Field
 
 from jaf_plugin_notes import store
@@ -29,6 +29,35 @@ def jaf_initialize(ctx: PluginContext) -> None:
 def jaf_deactivate(ctx: PluginContext) -> None:
     """Close the database so nothing holds the file once the plugin is stopped."""
     store.close_store(ctx.data_dir)
+
+
+class NotesClient:
+    """What plugins that depend on notes reach as ``notes.store``: the notes as JSON
+    (``Note.to_json()``). The host runs its methods as the notes plugin, whoever calls."""
+
+    def __init__(self, data_dir: Any) -> None:
+        self._data_dir = data_dir
+
+    def all_notes(self) -> list[dict[str, Any]]:
+        """Every note, newest first."""
+        return [note.to_json() for note in store.store_at(self._data_dir).all_notes()]
+
+    def get(self, id: int) -> dict[str, Any]:
+        """One note by id; ``NoteNotFound`` if there is none."""
+        return store.store_at(self._data_dir).get(id).to_json()
+
+
+@hookimpl
+def jaf_integrations(ctx: PluginContext) -> list[Integration]:
+    """``notes.store``: read access to the notes for the plugins that depend on notes."""
+    folder = ctx.data_dir
+    return [
+        Integration(
+            name="store",
+            connect=lambda: NotesClient(folder),
+            description="all_notes() and get(id): the notes as JSON",
+        )
+    ]
 
 
 @hookimpl

@@ -5,9 +5,11 @@ the instance keeps from ``jaf_initialize`` belongs to that load alone (several h
 one process, as in tests, never share it). ``jaf_integrations`` takes no arguments, and
 the instance is how it knows which database to connect.
 
-* the integration ``sqlite.db`` is one shared, read-only ``sqlite3.Connection``
-  (``ReadOnlyConnection``), opened when the plugin starts and closed when it stops;
-  plugins that depend on this one get it with ``ctx.integration("sqlite.db")``;
+* the integration ``sqlite.db`` is a ``DatabaseClient`` over one shared, read-only
+  connection (``ReadOnlyConnection``), opened when the plugin starts and closed when it
+  stops; plugins that depend on this one call its ``query``, ``tables`` and ``describe``
+  methods through ``ctx.integration("sqlite.db")`` (JSON values in and out; the host
+  runs each call as the sqlite plugin);
 * the tools open a connection of their own for each call: each query gets its own time
   limit, a file replaced on disk is seen at once, and the guard checks the read again.
 
@@ -88,8 +90,9 @@ class SqlitePlugin:
                 connect=self._connect,
                 close=_close,
                 health=_health,
-                description="a read-only sqlite3.Connection to the configured database "
-                "(usable from any thread; writes, ATTACH and transactions are refused)",
+                description="read-only queries on the configured database: query(sql, "
+                "params, limit), tables(), describe(table) (writes, ATTACH and "
+                "transactions are refused)",
             )
         ]
 
@@ -97,17 +100,43 @@ class SqlitePlugin:
     def jaf_tools(self) -> list[Callable[..., Any]]:
         return [query, tables, describe]
 
-    def _connect(self) -> readonly.ReadOnlyConnection:
+    def _connect(self) -> "DatabaseClient":
         assert self.config is not None, "jaf_initialize runs before the integrations connect"
-        return readonly.open_readonly(self.config.database)
+        return DatabaseClient(readonly.open_readonly(self.config.database), self.config)
 
 
-def _close(conn: readonly.ReadOnlyConnection) -> None:
-    conn.close()
+class DatabaseClient:
+    """What dependents reach as ``sqlite.db``: read-only queries on the shared
+    connection, JSON values in and out (the same shapes as the tools')."""
+
+    def __init__(self, conn: readonly.ReadOnlyConnection, config: SqliteConfig) -> None:
+        self.conn = conn
+        self._config = config
+
+    def query(
+        self, sql: str, params: Sequence[Scalar] = (), limit: int | None = None
+    ) -> dict[str, Any]:
+        """One read-only statement: ``columns``, ``rows`` (lists), ``truncated``."""
+        effective = min(limit or self._config.max_rows, self._config.max_rows)
+        result = readonly.run_query(
+            self.conn, sql, params, limit=effective, timeout=self._config.timeout
+        )
+        return result.to_json()
+
+    def tables(self) -> list[dict[str, str]]:
+        return readonly.list_tables(self.conn)
+
+    def describe(self, table: str) -> dict[str, Any]:
+        return readonly.describe_table(self.conn, table, timeout=self._config.timeout)
 
 
-def _health(conn: readonly.ReadOnlyConnection) -> bool:
+def _close(client: DatabaseClient) -> None:
+    client.conn.close()
+
+
+def _health(client: DatabaseClient) -> bool:
     """Healthy when the file is still there and the schema can be read through the connection."""
+    conn = client.conn
     if not os.path.exists(conn.path):
         raise FileNotFoundError(f"the database file {conn.path} no longer exists")
     with conn.lock:
