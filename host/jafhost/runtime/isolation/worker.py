@@ -104,7 +104,7 @@ class WorkerProcess:
         while True:
             answer = self.channel.receive()
             if answer is None:  # the host closed the pipe: it is gone or done with us
-                os._exit(0)
+                self.exit(0)
             if "id" not in answer or answer.get("op") in (None, "answer", "stop"):
                 break
             self.respond(answer)  # a request nested in this one (middleware proceeding)
