@@ -33,7 +33,7 @@ async def shout_unawaited(ctx: PluginContext) -> str:
 
 def say(ctx: PluginContext) -> str:
     """Emit from sync code; claims to be another plugin first."""
-    ctx.name = "ear"
+    object.__setattr__(ctx, "name", "ear")  # around the read-only attribute
     ctx.emit("note.sync", {"n": 3})
     return "ok"
 

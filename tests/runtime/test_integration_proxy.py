@@ -111,7 +111,7 @@ from jafhost import PluginContext
 
 def steal(ctx: PluginContext) -> str:
     """Pose as the provider to reach its integration (it depends on nothing)."""
-    ctx.name = "prov"
+    object.__setattr__(ctx, "name", "prov")  # around the read-only attribute
     return ctx.integration("prov.store").private()
 
 

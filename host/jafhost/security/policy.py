@@ -48,7 +48,10 @@ NETWORK_READABLE = (
 )
 """Read by name resolution and TLS; readable for plugins granted any network access."""
 
-ENV_VISIBLE = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TERM", "TMPDIR")
+ENV_VISIBLE = (
+    *("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TERM", "TMPDIR"),
+    *("MALLOC_ARENA_MAX", "PYDANTIC_DISABLE_PLUGINS"),
+)
 ENV_VISIBLE_PREFIXES = ("LC_", "PYTHON")
 ENV_NET_VISIBLE = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 """Environment variables every plugin sees without an ``env`` grant (those with a ``net``

@@ -82,8 +82,10 @@ def worker_env(
     ``TERM``, the interpreter's ``PYTHON*`` settings; with a ``net`` grant, the TLS trust
     variables. Set: ``PYTHONPATH`` (the host's import path, ``own`` folders kept: see
     ``import_path``), ``TMPDIR`` (the plugin's
-    cache folder, writable in the sandbox) and ``MALLOC_ARENA_MAX=2`` (threads would
-    otherwise reserve 64 MB of address space each against the memory limit).
+    cache folder, writable in the sandbox), ``MALLOC_ARENA_MAX=2`` (threads would
+    otherwise reserve 64 MB of address space each against the memory limit) and
+    ``PYDANTIC_DISABLE_PLUGINS=__all__`` (unless granted: pydantic would otherwise read
+    every installed distribution's entry points and import its plugins in the worker).
     Everything else, secrets included, is left out unless an ``env`` grant names it.
     """
     source = os.environ if environ is None else environ
@@ -103,5 +105,6 @@ def worker_env(
     env["PYTHONPATH"] = os.pathsep.join(import_path(paths, own))
     env["TMPDIR"] = cache_dir
     env["MALLOC_ARENA_MAX"] = "2"
+    env.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     env.setdefault("PATH", os.defpath)
     return env
