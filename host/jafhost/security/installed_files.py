@@ -129,7 +129,7 @@ def _records() -> dict[str, metadata.PackagePath] | str:
     }
     located = {p: r for p, r in located.items() if p.startswith(running + os.sep)}
     if os.path.join(running, "__init__.py") not in located:
-        return f"unverified (editable install): RECORD lists no hash for {running}/__init__.py"
+        return f"an editable install: RECORD lists no hash for {running}/__init__.py"
     _CACHE.records = located
     return located
 
