@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 
 
 def plugin_folders(host: Host) -> dict[str, list[str]]:
-    """Active plugin -> the folders its modules were loaded from."""
+    """Active plugin -> the folders its modules were loaded from (in the host), or would
+    be (a process-isolated plugin's code is imported only in its worker: its package is
+    located as discovery does, with ``find_spec``, which imports nothing)."""
     folders: dict[str, list[str]] = {}
     for name in host.active:
         loaded = host.loaded(name)
@@ -36,8 +38,28 @@ def plugin_folders(host: Host) -> dict[str, list[str]]:
             file = getattr(module, "__file__", None)
             if file:
                 found.add(os.path.realpath(os.path.dirname(file)))
+        if not found:
+            found.update(_package_folders(loaded.info.entry_point))
         folders[name] = sorted(found)
     return folders
+
+
+def _package_folders(entry_point: str) -> list[str]:
+    """Where the top-level package of ``entry_point`` lives, without importing it."""
+    from importlib.util import find_spec
+
+    top = entry_point.replace(" ", "").partition(":")[0].split(".", 1)[0]
+    try:
+        spec = find_spec(top) if top else None
+    except (ImportError, ValueError):
+        return []
+    if spec is None:
+        return []
+    if spec.submodule_search_locations:
+        return [os.path.realpath(p) for p in spec.submodule_search_locations]
+    if spec.origin and os.path.isabs(spec.origin):
+        return [os.path.realpath(os.path.dirname(spec.origin))]
+    return []
 
 
 def affected(host: Host, changed: Iterable[str]) -> list[str]:
