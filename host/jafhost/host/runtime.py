@@ -226,7 +226,8 @@ class Runtime:
     # -- starting and stopping -------------------------------------------------------------
 
     async def start_plugin(self, name: str, obj: Any = None) -> LoadedPlugin:
-        """Start one resolved plugin, optionally from an already imported object (reload)."""
+        """Start one resolved plugin, optionally from an already imported object (a reload,
+        or an instance the embedding program made: either runs in this process)."""
         return await self._start(self.catalog.resolution(), name, obj)
 
     async def _start(self, resolution: Resolution, name: str, obj: Any = None) -> LoadedPlugin:
@@ -256,7 +257,9 @@ class Runtime:
         registered = self.catalog.is_registered(name)
         if obj is None and registered:
             obj = self.catalog.registered_object(name)
-        if self.isolation_of(name) == "process":
+        # an object the embedding program hands over is already its code in this
+        # process: it runs here, as plugins registered in memory do
+        if obj is None and self.isolation_of(name) == "process":
             await self._start_in_worker(loaded, registered)
         else:
             await self._start_in_process(loaded, obj)

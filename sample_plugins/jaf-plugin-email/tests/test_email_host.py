@@ -44,7 +44,8 @@ def test_the_plugin_is_discovered_with_its_manifest(email_host: Any) -> None:
         "net:127.0.0.1:587",
     ]
     assert host.host.loaded("email").status == "active"
-    assert isinstance(host.host.loaded("email").obj, EmailPlugin)  # the class, instantiated
+    # installed plugins run in a worker by default (where the class is instantiated)
+    assert host.host.isolation_of("email") == "process"
     assert {t.full_name for t in host.tools()} == {
         "email.send_email",
         "email.send_template_email",
@@ -463,6 +464,7 @@ def test_an_instance_with_its_own_config_runs_in_the_host(
     )
     loaded = host.run(host.host.start_plugin("email", plugin))
     assert loaded.status == "active", loaded.error
+    assert loaded.obj is plugin  # an object the program made runs in its process
     assert loaded.ctx.config.from_address == "app@example.com"
     host.call_ok("email.send_email", {"to": "ann@example.com", "subject": "s", "body": "b"})
     assert smtp_server.received[0].mail_from == "app@example.com"
