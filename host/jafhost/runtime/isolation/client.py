@@ -30,6 +30,7 @@ from typing import Any
 
 from jafhost.discovery.folders import own_folders
 from jafhost.errors import ToolError
+from jafhost.runtime.isolation import gate
 from jafhost.runtime.isolation.exits import describe_exit
 from jafhost.runtime.isolation.lock import RequestLock
 from jafhost.runtime.isolation.output import OutputCopy, stderr_fd
@@ -66,11 +67,17 @@ BOOT = (
     "import os, sys; "
     "given = [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]; "
     "sys.path[:] = given + [p for p in sys.path if p not in given]; "
+    "gate = os.environ['JAFHOST_WORKER_GATE']; "
+    "exec(compile(open(gate, encoding='utf-8').read(), gate, 'exec'), "
+    "{'__name__': 'jafhost_gate'}); "
     "from jafhost.runtime.isolation.worker import main; main()"
 )
 """The worker's program. ``-I -S`` (isolated, no ``site``): no ``.pth`` file, no user
 site, no ``PYTHON*`` variable acts before the sandbox; the import path is the one the
-host computed (``import_path``), passed as ``PYTHONPATH`` and set here explicitly."""
+host computed (``import_path``), passed as ``PYTHONPATH`` and set here explicitly. The
+gate (``gate.py``, run from its file) lets only the standard library and jafhost be
+imported until the sandbox is in force: a plugin's package named like a module the
+standard library looks for must not run before it."""
 
 
 class WorkerError(ToolError):
@@ -180,6 +187,8 @@ class WorkerClient:
             grants, str(self.spec.cache_dir), paths=self.spec.paths, own=own_folders(self.spec.info)
         )
         env["JAFHOST_WORKER_FDS"] = f"{child_read},{child_write}"
+        env[gate.GATE_VARIABLE] = gate.__file__
+        env[gate.TRUSTED_VARIABLE] = gate.trusted()
         out_read, out_write = os.pipe()
         try:
             self.proc = subprocess.Popen(

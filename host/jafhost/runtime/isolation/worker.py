@@ -613,6 +613,9 @@ def main() -> None:
     os.chdir(spec.data_dir)
     applied = sandbox.apply(spec)
     marks["sandbox"] = time.perf_counter()
+    from jafhost.runtime.isolation import gate
+
+    gate.lift()  # the sandbox is in force: imports go their ordinary way
 
     from jafhost.security import guard
 
