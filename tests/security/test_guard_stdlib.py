@@ -38,6 +38,21 @@ def vacuum_into(ctx: PluginContext, path: str) -> str:
     db.execute(f"VACUUM INTO '{path}'")
     return "copied"
 
+def history_read(path: str) -> list:
+    """Load ``path`` as readline history and hand back its lines."""
+    import readline
+    readline.clear_history()
+    readline.read_history_file(path)
+    return [readline.get_history_item(i + 1) for i in range(readline.get_current_history_length())]
+
+def history_write(path: str) -> str:
+    """Write readline's history, with a line of the plugin's choosing, to ``path``."""
+    import readline
+    readline.clear_history()
+    readline.add_history("echo planted")
+    readline.write_history_file(path)
+    return "written"
+
 def dir_fd_read(ctx: PluginContext, path: str) -> str:
     """Open ``path`` relative to a folder descriptor, from a working folder where the
     same relative path stays inside the plugin's own folder."""
@@ -160,7 +175,7 @@ def env(name: str) -> dict:
 def jaf_tools():
     return [attach, vacuum_into, dir_fd_read, dir_fd_create, dir_fd_remove, make_fifo,
             make_node, set_attribute, fchmod, hard_link, reverse_lookup, fork, fork_exec,
-            spawn, typed, env]
+            spawn, typed, env, history_read, history_write]
 '''
 
 
@@ -438,3 +453,33 @@ def test_a_granted_environment_variable_is_seen(isolation: str, home: Path, site
     seen = json.loads(ran.stdout)
     assert seen["in"] and seen["keys"]
     assert {seen[k] for k in ("item", "get", "getenv", "copy", "dict", "bytes")} == {"ENV-VALUE"}
+
+
+# -- readline (C code that opens files with no audit event) ----------------------------------
+
+
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_readline_history_outside_the_grants_is_not_read(
+    isolation: str, home: Path, site: Site, secret: Path
+) -> None:
+    ran = call("history_read", home, site, isolation, path=secret)
+    refused(ran)
+    assert "TOP-SECRET" not in ran.stdout + ran.stderr
+
+
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_readline_history_outside_the_grants_is_not_written(
+    isolation: str, home: Path, site: Site, tmp_path: Path
+) -> None:
+    target = tmp_path / "outside" / "bashrc"
+    target.parent.mkdir()
+    ran = call("history_write", home, site, isolation, path=target)
+    refused(ran)
+    assert not target.exists()
+
+
+def test_readline_history_in_the_plugins_own_folder_works(home: Path, site: Site) -> None:
+    own = data_dir(home) / "history"
+    ran = call("history_write", home, site, "inprocess", path=own)
+    assert ran.returncode == 0, ran.stderr
+    assert "echo planted" in own.read_text()
