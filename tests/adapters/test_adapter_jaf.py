@@ -22,7 +22,7 @@ import pytest
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 jaf = pytest.importorskip("jaf")
 
-from conftest import Site  # noqa: E402
+from conftest import ISOLATION_MODES, Site  # noqa: E402
 from jafhost.adapters.jaf import (  # noqa: E402
     JafTool,
     JafUnavailable,
@@ -92,10 +92,12 @@ def _run(coro: Coroutine[Any, Any, None]) -> None:
     asyncio.run(coro)
 
 
-@pytest.fixture
-def host(site: Site, make_host: MakeHost) -> Host:
+@pytest.fixture(params=ISOLATION_MODES)
+def host(request: pytest.FixtureRequest, site: Site, make_host: MakeHost) -> Host:
     site.plugin("calc", code=CALC)
-    return make_host()
+    made = make_host()
+    made.enable(["calc"], isolation=request.param)
+    return made
 
 
 def _by_name(tools: list[JafTool]) -> dict[str, JafTool]:
@@ -207,7 +209,12 @@ def test_host_tools_are_real_jaf_tools(host: Host) -> None:
             assert schema["properties"]["a"]["description"] == "first number"
             assert schema["properties"]["b"]["description"] == "second number"
             assert schema["required"] == ["a", "b"]
-            assert add.schema.parameters is host.tool("calc.add").arguments_model
+            model = host.tool("calc.add").arguments_model
+            if host.isolation_of("calc") == "inprocess":
+                assert add.schema.parameters is model
+            else:  # validated in the worker: jaf gets the tool's schema as it is
+                assert model is None
+                assert schema == host.tool("calc.add").input_schema
             assert add.needs_approval is False
             assert callable(tools["calc__erase"].needs_approval)
 
@@ -225,8 +232,11 @@ def test_host_tools_are_real_jaf_tools(host: Host) -> None:
 
 def test_execute_routes_through_the_host(site: Site, make_host: MakeHost) -> None:
     site.plugin("calc", code=CALC)
-    guard = site.plugin("guard", code=GUARD)
-    host = make_host()
+    # middleware that sees other plugins' calls needs observe; in process, so the test
+    # can read what it saw (its calls across the worker boundary: tests/runtime)
+    guard = site.plugin("guard", code=GUARD, manifest="[permissions]\nobserve = true\n")
+    host = make_host(approve=True)
+    host.enable(["calc", "guard"], isolation="inprocess")
 
     async def scenario() -> None:
         async with host:
@@ -322,8 +332,11 @@ def test_a_jaf_agent_turn_calls_host_tools(host: Host) -> None:
             assert replies["c1"]["hitl_status"] == "executed" and replies["c1"]["result"] == "5"
             error = json.loads(replies["c2"]["result"])
             assert (error["code"], error["message"]) == ("EXECUTION_FAILED", "ValueError: boom")
-            # jaf validates with the same model before it calls the tool
-            assert replies["c3"]["hitl_status"] == "validation_error"
+            if host.isolation_of("calc") == "inprocess":
+                # jaf validates with the same model before it calls the tool
+                assert replies["c3"]["hitl_status"] == "validation_error"
+            else:  # the worker validates: the host's refusal is the tool's result
+                assert json.loads(replies["c3"]["result"])["code"] == "INVALID_INPUT"
             # not one of mathy's tools
             assert replies["c4"]["hitl_status"] == "tool_not_found"
             # the model saw every tool result on its next turn

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Site
+from conftest import ISOLATION_MODES, Site
 from jafhost.host.host import Host
 
 # the router with in-process tools (the inline fast path, middleware objects shared
@@ -356,3 +356,21 @@ def test_middleware_runs_under_its_own_grants(
 
     asyncio.run(scenario())
     assert not audit.exists()
+
+
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+@pytest.mark.parametrize("arguments", ["not an object", [1, 2], 3])
+def test_arguments_that_are_no_object_are_invalid_in_either_mode(
+    isolation: str, arguments: object, site: Site, make_host: MakeHost
+) -> None:
+    site.plugin("calc", code=TOOLS)
+    host = make_host()
+    host.enable(["calc"], isolation=isolation)
+
+    async def scenario() -> None:
+        async with host:
+            result = await host.call("calc.add", arguments)
+            assert result.error is not None and result.error.code == "invalid_arguments"
+            assert "must be a JSON object" in result.error.message
+
+    asyncio.run(scenario())

@@ -21,6 +21,7 @@ hard-wired: the CLI prompts, tests say yes.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
@@ -76,7 +77,8 @@ class Host:
         self.catalog = Catalog(
             self.layout,
             self.store,
-            paths=list(paths) if paths is not None else None,
+            # absolute, so workers (which start in their data folder) search the same
+            paths=[os.path.abspath(p) for p in paths] if paths is not None else None,
             only=set(only) if only is not None else None,
             use_cache=use_cache,
         )

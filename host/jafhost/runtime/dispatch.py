@@ -208,8 +208,13 @@ async def run_tool(
     and the host's own rebuild of whatever the tool raised. (An async tool's arguments
     are validated and its result converted on the loop, as the call itself runs.)"""
     label = f"tool {tool.full_name}"
-    if not in_process(tool):
-        return await call_plugin(tool.function, timeout=timeout, label=label, kwargs=arguments)
+    if not in_process(tool):  # validated in its worker; here only a JSON object
+        if arguments is not None and not isinstance(arguments, dict):
+            refused = validate(tool, arguments)
+            if isinstance(refused, CallError):
+                raise _invalid(refused)
+        kwargs = dict(arguments) if arguments is not None else {}
+        return await call_plugin(tool.function, timeout=timeout, label=label, kwargs=kwargs)
     with plugin_scope(tool.plugin):
         if tool.is_async:
             # on the loop, as the plugin: validation, the coroutine and the conversion
