@@ -323,6 +323,8 @@ class Runtime:
             asyncio.get_running_loop(),
             lambda: settings.call_timeout,
             worker.started.get("middleware"),
+            loaded.name,
+            lambda: loaded.observe,
         )
         if stand_in is not None:
             self.pm.register(stand_in, name=loaded.name)

@@ -4,10 +4,17 @@ Handing the worker the host's own stderr would let any process the plugin starts
 it open: a caller reading ``jafhost call``'s stderr would wait for that process, not for
 the host. Through a pipe only the host writes to its stderr; the copy stops when the
 worker is gone (``close``), whoever still holds the pipe's other end.
+
+What reaches the user's terminal is text, never commands to it: a worker could
+otherwise set the clipboard (OSC 52), clear the screen, or overwrite a line with
+``\r`` to show a line the host never wrote. Every control character (C0, C1, DEL, and
+Unicode format characters such as bidirectional overrides) but newline and tab is
+shown as its escape (``\x1b``), and each line starts with the plugin's name.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
 import select
@@ -27,6 +34,47 @@ def stderr_fd() -> int | None:
         return None
 
 
+def shown(text: str) -> str:
+    """``text`` with every character a terminal would act on, rather than print,
+    written as its Python escape; newlines and tabs are kept."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in "\n\t" else _escape(c) for c in text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+class OutputText:
+    """Turns a worker's output bytes into safe text lines marked with its plugin's name
+    (``NAME: ...``), as they come: nothing is held back but the bytes of a character
+    split between two reads."""
+
+    def __init__(self, name: str) -> None:
+        self.prefix = f"{shown(name)}: "
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._line_start = True
+
+    def feed(self, data: bytes, final: bool = False) -> bytes:
+        """The text to write for ``data``; ``final`` at the end of the output."""
+        out: list[str] = []
+        *lines, rest = self._decoder.decode(data, final).split("\n")
+        for line in lines:
+            out.append(f"{self.prefix if self._line_start else ''}{shown(line)}\n")
+            self._line_start = True
+        if rest:
+            out.append(f"{self.prefix if self._line_start else ''}{shown(rest)}")
+            self._line_start = False
+        if final and not self._line_start:  # the host's next line starts on its own
+            out.append("\n")
+            self._line_start = True
+        return "".join(out).encode("utf-8")
+
+
 class OutputCopy:
     """Copies everything written to a worker's output pipe to ``target`` (a descriptor,
     or None to drop it), in a daemon thread, until ``close``."""
@@ -34,6 +82,7 @@ class OutputCopy:
     def __init__(self, read_fd: int, target: int | None, name: str) -> None:
         self.read_fd = read_fd
         self.target = target
+        self._text = OutputText(name)
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"jafhost-output-{name}", daemon=True
@@ -45,10 +94,10 @@ class OutputCopy:
         process it left behind may still hold the pipe: it is not waited for)."""
         self._stop.set()
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes, final: bool = False) -> None:
         if self.target is None:
             return
-        view = memoryview(data)
+        view = memoryview(self._text.feed(data, final))
         while view:
             try:
                 written = os.write(self.target, view)
@@ -69,8 +118,10 @@ class OutputCopy:
             except InterruptedError:
                 continue
             except OSError:
+                self._write(b"", final=True)
                 return False
             if not data:
+                self._write(b"", final=True)
                 return False
             self._write(data)
 
@@ -85,6 +136,7 @@ class OutputCopy:
                 if readable and not self._drain():
                     return
                 if stopping:
+                    self._write(b"", final=True)
                     return
         finally:
             with contextlib.suppress(OSError):

@@ -17,6 +17,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from jafhost.hookspecs import hookimpl
+from jafhost.runtime.dispatch import called_plugin
 from jafhost.runtime.events import subscriptions
 from jafhost.tools import Tool
 from jafhost.types import Integration
@@ -234,23 +235,38 @@ def proxy_middleware(
     loop: asyncio.AbstractEventLoop,
     timeout: Callable[[], float],
     described: Any,
+    name: str,
+    observes: Callable[[], bool],
 ) -> Any:
     """The object to register for a worker plugin's ``jaf_tool_call`` (None without
-    one), marked as the plugin marked it (``tryfirst``, ``trylast``)."""
+    one), marked as the plugin marked it (``tryfirst``, ``trylast``).
+
+    Which calls reach the worker is decided here, from the plugin's approved
+    ``observe`` (``observes``) and the called tool's plugin: the worker's own
+    step-aside wrapper runs among the plugin's code, which can undo it, so a call the
+    plugin may not see is never sent to it."""
     if not isinstance(described, dict):
         return None
     proxy = MiddlewareProxy(worker, loop, timeout)
     tryfirst, trylast = bool(described.get("tryfirst")), bool(described.get("trylast"))
+
+    def wraps_this_call() -> bool:
+        return observes() or called_plugin() == name
+
     if described.get("wrapper"):
 
         @hookimpl(wrapper=True, tryfirst=tryfirst, trylast=trylast)
         def wrapper(call: Any) -> Any:
+            if not wraps_this_call():
+                return (yield)
             return (yield from proxy.exchange(call))
 
         return SimpleNamespace(jaf_tool_call=wrapper)
 
     @hookimpl(tryfirst=tryfirst, trylast=trylast)
     def plain(call: Any) -> Any:
+        if not wraps_this_call():
+            return None
         future = asyncio.run_coroutine_threadsafe(worker.middleware(_call_json(call)), loop)
         reply = future.result()
         return reply.get("value") if isinstance(reply, dict) else None
