@@ -118,6 +118,7 @@ GUARD_CHILD = textwrap.dedent(
     site, home, number, samples = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     Host._guard = lambda self, name: name          # activate without arming the guard
     host = Host(home, paths=[site])
+    host.enable(["isobench"], isolation="inprocess")  # the guard's cost is an in-process one
     args = {"a": 3, "b": 4}
 
     def per_call(fn):
@@ -543,8 +544,10 @@ def report(
         f"- tool: `add(a: int, b: int) -> int` of a real plugin in a temporary site, "
         f"arguments `{json.dumps(ARGS)}`",
         f"- worker protections in force: {', '.join(trips['protections'])}",
-        "- jafhost byte-compiled first (as an installation is); workers run `python -B -m "
-        "jafhost.runtime.isolation.worker`, the bare workers `python -B` with the same environment",
+        "- jafhost byte-compiled first (as an installation is); workers run `python -I -S -B -u "
+        "-c BOOT` (the import gate, then `jafhost.runtime.isolation.worker`), in a PID "
+        "namespace where one can be made (the RSS shown is then its first process's); the "
+        "bare workers run `python -B` with the same environment",
         "",
         f"### Guard cost (median of {guard['runs']} fresh processes, each measured before and "
         "after `guard.install()`)",
