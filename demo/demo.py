@@ -90,6 +90,12 @@ def main() -> None:
             "support-agents",
             "--yes",
         )
+        step(
+            "approve the audit log: it asks to observe every plugin's calls",
+            "enable",
+            "audit-log",
+            "--yes",
+        )
         step("now everything the demo needs is enabled", "list")
         step("the agents plugins provide", "agents")
         step(
