@@ -331,6 +331,7 @@ class Runtime:
     def _guard(self, loaded: LoadedPlugin) -> str:
         """Compile the plugin's grants and arm the audit hook before any of its code runs;
         returns the identity its code runs under (carrying this host's grants for it)."""
+        from jafhost.runtime import lifecycle
         from jafhost.security import guard
         from jafhost.security.policy import Policy
 
@@ -342,6 +343,8 @@ class Runtime:
             self.layout.cache_dir(name),
             extra_read=own_folders(loaded.info),
         )
+        for dropped in policy.dropped:
+            lifecycle.LOGGER.warning("plugin %s: grant not applied: %s", name, dropped)
         guard.install()
         return guard.identity(policy)
 

@@ -11,6 +11,11 @@ plugin may always read and write its own data and cache folders, and read the Py
 installation and its import path (it could not import anything otherwise), but never the
 working folder, the embedding program's folder or another folder plugin's folder, even
 when they are on the import path (``private_entry``).
+
+A grant naming a path under a folder the plugin may write (its own folders, another
+write grant) is resolved with care (``confined``): the plugin could have replaced a
+folder there with a link to anywhere, so a link there leading out of that folder drops
+the grant (``Policy.dropped`` says which and why) rather than granting its target.
 """
 
 from __future__ import annotations
@@ -69,6 +74,46 @@ def covers(prefixes: tuple[str, ...], path: str) -> bool:
         if path == prefix or path.startswith(prefix if prefix.endswith("/") else prefix + "/"):
             return True
     return False
+
+
+MAX_LINKS = 40
+"""Links followed while resolving one grant path (the kernel's own limit)."""
+
+
+def confined(path: str, roots: tuple[str, ...]) -> tuple[str | None, str]:
+    """Resolve ``path`` (absolute) as the kernel would, one component at a time, and
+    return ``(real path, "")``; or ``(None, why)`` when a link found in one of the
+    writable ``roots`` (real paths) leads out of every root holding it: a link the
+    plugin itself may have planted to turn a grant on its own folder into one on
+    anything."""
+    todo = list(reversed(Path(path).parts[1:]))
+    current = "/"
+    links = 0
+    while todo:
+        name = todo.pop()
+        if name in ("", "."):
+            continue
+        if name == "..":
+            current = os.path.dirname(current)
+            continue
+        step = os.path.join(current, name)
+        if not os.path.islink(step):
+            current = step
+            continue
+        links += 1
+        if links > MAX_LINKS:
+            return None, f"too many links resolving {path}"
+        holding = tuple(root for root in roots if covers((root,), current))
+        if holding and not covers(holding, os.path.realpath(step)):
+            target = os.path.realpath(step)
+            return None, f"{step} is a link out of the writable folder {holding[0]} (to {target})"
+        target = os.readlink(step)
+        if target.startswith("/"):
+            current = "/"
+        todo.extend(
+            reversed(Path(target).parts[1:] if target.startswith("/") else Path(target).parts)
+        )
+    return current, ""
 
 
 _PLUGIN_FOLDERS: set[str] = set()
@@ -143,6 +188,9 @@ class Policy:
     ffi: bool = False
     resolved: dict[str, set[str]] = field(default_factory=dict)
     """IP address -> host names it was resolved from by an allowed lookup."""
+    dropped: tuple[str, ...] = ()
+    """Grants not applied, each with why: their path leads through a link out of a
+    folder the plugin may write (``confined``)."""
 
     @classmethod
     def compile(
@@ -163,19 +211,36 @@ class Policy:
 
         def expand(value: str) -> str:
             if value.startswith("$PLUGIN_DATA"):
-                return str(data_dir) + value[len("$PLUGIN_DATA") :]
-            if value.startswith("$PLUGIN_CACHE"):
+                value = real(str(data_dir)) + value[len("$PLUGIN_DATA") :]
+            elif value.startswith("$PLUGIN_CACHE"):
                 base = str(cache_dir or data_dir.parent / "cache")
-                return base + value[len("$PLUGIN_CACHE") :]
-            return value
+                value = real(base) + value[len("$PLUGIN_CACHE") :]
+            return os.path.normpath(os.path.abspath(os.path.expanduser(value)))
 
+        grants = list(grants)
+        paths = [
+            (grant, kind, expand(value))
+            for grant in grants
+            for kind, _, value in [grant.partition(":")]
+            if kind in ("read", "write")
+        ]
+        # the plugin's own folders first, then the write grants they leave intact: a
+        # grant under either must resolve inside it
+        roots = tuple(real(p) for p in own)
+        for _grant, kind, path in paths:
+            if kind == "write":
+                found, _ = confined(path, roots)
+                roots += (found,) if found else ()
+        dropped: list[str] = []
+        for grant, kind, path in paths:
+            found, why = confined(path, roots)
+            if found is None:
+                dropped.append(f"{grant}: {why}")
+            else:
+                (read if kind == "read" else write).add(found)
         for grant in grants:
             kind, _, value = grant.partition(":")
-            if kind == "read":
-                read.add(real(expand(value)))
-            elif kind == "write":
-                write.add(real(expand(value)))
-            elif kind == "net":
+            if kind == "net":
                 net.append(_net_rule(value))
             elif kind == "env":
                 env.append(value)
@@ -199,6 +264,7 @@ class Policy:
             tuple(env),
             tuple(run),
             ffi,
+            dropped=tuple(dropped),
         )
 
     # -- files ----------------------------------------------------------------------
