@@ -18,7 +18,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jafhost.discovery.folders import own_folders
+from jafhost.discovery.folders import own_folders, plugin_folder
 from jafhost.errors import PluginError, StateError
 
 if TYPE_CHECKING:
@@ -342,6 +342,7 @@ class Runtime:
             self.layout.data_dir(name),
             self.layout.cache_dir(name),
             extra_read=own_folders(loaded.info),
+            extra_list=plugin_folder(loaded.info),
         )
         for dropped in policy.dropped:
             lifecycle.LOGGER.warning("plugin %s: grant not applied: %s", name, dropped)

@@ -10,7 +10,8 @@ cover ``/data/ab`` and neither a symlink nor ``..`` leads out of a granted folde
 plugin may always read and write its own data and cache folders, and read the Python
 installation and its import path (it could not import anything otherwise), but never the
 working folder, the embedding program's folder or another folder plugin's folder, even
-when they are on the import path (``private_entry``).
+when they are on the import path (``private_entry``): a folder plugin reads its own
+package folder and only lists the plugin folder holding it and its siblings.
 
 A grant naming a path under a folder the plugin may write (its own folders, another
 write grant) is resolved with care (``confined``): the plugin could have replaced a
@@ -188,6 +189,8 @@ class Policy:
     ffi: bool = False
     resolved: dict[str, set[str]] = field(default_factory=dict)
     """IP address -> host names it was resolved from by an allowed lookup."""
+    listable: tuple[str, ...] = ()
+    """Folders that may be listed, though not read beyond that (``may_list``)."""
     dropped: tuple[str, ...] = ()
     """Grants not applied, each with why: their path leads through a link out of a
     folder the plugin may write (``confined``)."""
@@ -200,6 +203,7 @@ class Policy:
         data_dir: Path,
         cache_dir: Path | None = None,
         extra_read: Iterable[str] = (),
+        extra_list: Iterable[str] = (),
     ) -> Policy:
         read: set[str] = set()
         write: set[str] = set()
@@ -251,7 +255,9 @@ class Policy:
         write.update(real(p) for p in own)
         write.add("/dev/null")  # subprocess.DEVNULL opens it read-write
         read.update(write)
-        read.update(real(p) for p in python_paths())
+        listable = tuple(sorted(real(p) for p in extra_list))
+        # a worker's import path ends with its plugin folder, listed but never read
+        read.update(p for p in map(real, python_paths()) if p not in listable)
         read.update(real(p) for p in extra_read)
         read.update(SYSTEM_READABLE)
         if net:
@@ -264,6 +270,7 @@ class Policy:
             tuple(env),
             tuple(run),
             ffi,
+            listable=listable,
             dropped=tuple(dropped),
         )
 
@@ -271,6 +278,13 @@ class Policy:
 
     def may_read(self, path: str) -> bool:
         return covers(self.read, real(path))
+
+    def may_list(self, path: str) -> bool:
+        """May the plugin list the folder ``path``: one it may read, or exactly one of
+        the ``listable`` folders (a folder plugin's plugin folder, which the import
+        system lists to find its package; its siblings' files stay unreadable)."""
+        found = real(path)
+        return found in self.listable or covers(self.read, found)
 
     def may_write(self, path: str) -> bool:
         return covers(self.write, real(path))

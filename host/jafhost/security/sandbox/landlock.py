@@ -194,6 +194,8 @@ def landlock_rules(spec: SandboxSpec, policy: Policy) -> dict[str, int]:
     everything = _fs_rights(7) & ~FS_EXECUTE  # REFER included: granted with write only
     for path in policy.read:
         allow(path, READ_RIGHTS)
+    for path in policy.listable:
+        allow(path, FS_READ_DIR)  # listed, never read: a folder plugin's plugin folder
     for path in SYSTEM_LIBRARIES:
         allow(os.path.realpath(path), READ_RIGHTS)
     # its own /proc folder as the mounted /proc numbers it (in a PID namespace getpid()
