@@ -1,5 +1,6 @@
 """The working folder and folder plugins: a folder plugin works from any working folder,
-its own folder included, while the working folder stays unreadable to every other plugin.
+its own plugin folder included (which it lists; only its package folder it reads), while
+the working folder stays unreadable to every other plugin.
 
 Each test runs the real CLI in a new process from a chosen working folder, both as the
 ``jafhost`` console script (the working folder is not on ``sys.path``) and as
@@ -87,11 +88,17 @@ def test_a_folder_plugin_runs_from_its_own_folder(
               cwd=workdir, home=home, site=site, isolation=isolation)  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     assert "secret.txt" in json.loads(ran.stdout)
-    # its own folder is its own to read, even as the working folder
-    ran = run(launcher, "call", "hello-dev.read", "-a", f"path={workdir / 'secret.txt'}",
+    # its own package folder is its own to read, even in the working folder
+    own = workdir / f"hello_dev_{site.tag}" / "jaf-plugin.toml"
+    ran = run(launcher, "call", "hello-dev.read", "-a", f"path={own}",
               cwd=workdir, home=home, site=site, isolation=isolation)  # fmt: skip
     assert ran.returncode == 0, ran.stderr
-    assert json.loads(ran.stdout) == SECRET
+    assert "hello-dev" in json.loads(ran.stdout)
+    # the plugin folder holding it is listed, not read: it holds other folder plugins
+    ran = run(launcher, "call", "hello-dev.read", "-a", f"path={workdir / 'secret.txt'}",
+              cwd=workdir, home=home, site=site, isolation=isolation)  # fmt: skip
+    assert ran.returncode == 1 and SECRET not in ran.stdout + ran.stderr
+    assert "permission" in (ran.stdout + ran.stderr).lower()
 
 
 @pytest.mark.parametrize("isolation", ["inprocess", "process"])

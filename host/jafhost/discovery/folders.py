@@ -289,12 +289,19 @@ def import_folders(plugins: list[PluginInfo]) -> list[str]:
 
 
 def own_folders(info: PluginInfo) -> list[str]:
-    """What a valid folder plugin reads and imports from as its own: its plugin folder,
-    even when that is the working folder, which no other plugin may read. Nothing for
-    an installed plugin (its package is part of the Python installation)."""
+    """What a valid folder plugin reads as its own: its package folder, never its
+    siblings in the same plugin folder (``plugin_folder``). Nothing for an installed
+    plugin (its package is part of the Python installation)."""
     if info.source != SOURCE or info.error is not None or not info.location:
         return []
-    return [os.path.dirname(info.location)]
+    return [info.location]
+
+
+def plugin_folder(info: PluginInfo) -> list[str]:
+    """The plugin folder a valid folder plugin is imported from (even when that is the
+    working folder): on its import path, and listed by the import system to find its
+    package, but no file in it is the plugin's to read."""
+    return [os.path.dirname(folder) for folder in own_folders(info)]
 
 
 def prime_import_cache(folders: list[str]) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jafhost.discovery.folders import own_folders
+from jafhost.discovery.folders import own_folders, plugin_folder
 from jafhost.errors import PluginError, StateError
 
 if TYPE_CHECKING:
@@ -333,6 +333,7 @@ class Runtime:
     def _guard(self, loaded: LoadedPlugin) -> str:
         """Compile the plugin's grants and arm the audit hook before any of its code runs;
         returns the identity its code runs under (carrying this host's grants for it)."""
+        from jafhost.runtime import lifecycle
         from jafhost.security import guard
         from jafhost.security.policy import Policy
 
@@ -343,7 +344,10 @@ class Runtime:
             self.layout.data_dir(name),
             self.layout.cache_dir(name),
             extra_read=own_folders(loaded.info),
+            extra_list=plugin_folder(loaded.info),
         )
+        for dropped in policy.dropped:
+            lifecycle.LOGGER.warning("plugin %s: grant not applied: %s", name, dropped)
         guard.install()
         return guard.identity(policy)
 

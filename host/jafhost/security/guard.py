@@ -228,6 +228,12 @@ def check_read(rules: Policy, plugin: str, value: Any, verb: str = "read") -> No
         raise deny(plugin, f"read:{os.path.realpath(path)}", f"{verb} {path}")
 
 
+def check_list(rules: Policy, plugin: str, value: Any) -> None:
+    path = _path(value)
+    if path is not None and not rules.may_list(path):
+        raise deny(plugin, f"read:{os.path.realpath(path)}", f"list {path}")
+
+
 def check_write(rules: Policy, plugin: str, value: Any, verb: str = "write") -> None:
     path = _path(value)
     if path is not None and not rules.may_write(path):
@@ -406,7 +412,9 @@ def _check(event: str, args: tuple[Any, ...], plugin: str, rules: Policy) -> Non
             check_write(rules, plugin, args[0])
         else:
             check_read(rules, plugin, args[0])
-    elif event in ("os.listdir", "os.scandir", "glob.glob", "os.listxattr"):
+    elif event in ("os.listdir", "os.scandir", "glob.glob"):
+        check_list(rules, plugin, at(args[0] if args and args[0] is not None else "."))
+    elif event == "os.listxattr":
         check_read(rules, plugin, at(args[0] if args and args[0] is not None else "."), "list")
     elif event == "os.getxattr":
         check_read(rules, plugin, at(args[0]), "read attributes of")

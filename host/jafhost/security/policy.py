@@ -10,7 +10,13 @@ cover ``/data/ab`` and neither a symlink nor ``..`` leads out of a granted folde
 plugin may always read and write its own data and cache folders, and read the Python
 installation and its import path (it could not import anything otherwise), but never the
 working folder, the embedding program's folder or another folder plugin's folder, even
-when they are on the import path (``private_entry``).
+when they are on the import path (``private_entry``): a folder plugin reads its own
+package folder and only lists the plugin folder holding it and its siblings.
+
+A grant naming a path under a folder the plugin may write (its own folders, another
+write grant) is resolved with care (``confined``): the plugin could have replaced a
+folder there with a link to anywhere, so a link there leading out of that folder drops
+the grant (``Policy.dropped`` says which and why) rather than granting its target.
 """
 
 from __future__ import annotations
@@ -69,6 +75,46 @@ def covers(prefixes: tuple[str, ...], path: str) -> bool:
         if path == prefix or path.startswith(prefix if prefix.endswith("/") else prefix + "/"):
             return True
     return False
+
+
+MAX_LINKS = 40
+"""Links followed while resolving one grant path (the kernel's own limit)."""
+
+
+def confined(path: str, roots: tuple[str, ...]) -> tuple[str | None, str]:
+    """Resolve ``path`` (absolute) as the kernel would, one component at a time, and
+    return ``(real path, "")``; or ``(None, why)`` when a link found in one of the
+    writable ``roots`` (real paths) leads out of every root holding it: a link the
+    plugin itself may have planted to turn a grant on its own folder into one on
+    anything."""
+    todo = list(reversed(Path(path).parts[1:]))
+    current = "/"
+    links = 0
+    while todo:
+        name = todo.pop()
+        if name in ("", "."):
+            continue
+        if name == "..":
+            current = os.path.dirname(current)
+            continue
+        step = os.path.join(current, name)
+        if not os.path.islink(step):
+            current = step
+            continue
+        links += 1
+        if links > MAX_LINKS:
+            return None, f"too many links resolving {path}"
+        holding = tuple(root for root in roots if covers((root,), current))
+        if holding and not covers(holding, os.path.realpath(step)):
+            target = os.path.realpath(step)
+            return None, f"{step} is a link out of the writable folder {holding[0]} (to {target})"
+        target = os.readlink(step)
+        if target.startswith("/"):
+            current = "/"
+        todo.extend(
+            reversed(Path(target).parts[1:] if target.startswith("/") else Path(target).parts)
+        )
+    return current, ""
 
 
 _PLUGIN_FOLDERS: set[str] = set()
@@ -143,6 +189,11 @@ class Policy:
     ffi: bool = False
     resolved: dict[str, set[str]] = field(default_factory=dict)
     """IP address -> host names it was resolved from by an allowed lookup."""
+    listable: tuple[str, ...] = ()
+    """Folders that may be listed, though not read beyond that (``may_list``)."""
+    dropped: tuple[str, ...] = ()
+    """Grants not applied, each with why: their path leads through a link out of a
+    folder the plugin may write (``confined``)."""
 
     @classmethod
     def compile(
@@ -152,6 +203,7 @@ class Policy:
         data_dir: Path,
         cache_dir: Path | None = None,
         extra_read: Iterable[str] = (),
+        extra_list: Iterable[str] = (),
     ) -> Policy:
         read: set[str] = set()
         write: set[str] = set()
@@ -163,19 +215,36 @@ class Policy:
 
         def expand(value: str) -> str:
             if value.startswith("$PLUGIN_DATA"):
-                return str(data_dir) + value[len("$PLUGIN_DATA") :]
-            if value.startswith("$PLUGIN_CACHE"):
+                value = real(str(data_dir)) + value[len("$PLUGIN_DATA") :]
+            elif value.startswith("$PLUGIN_CACHE"):
                 base = str(cache_dir or data_dir.parent / "cache")
-                return base + value[len("$PLUGIN_CACHE") :]
-            return value
+                value = real(base) + value[len("$PLUGIN_CACHE") :]
+            return os.path.normpath(os.path.abspath(os.path.expanduser(value)))
 
+        grants = list(grants)
+        paths = [
+            (grant, kind, expand(value))
+            for grant in grants
+            for kind, _, value in [grant.partition(":")]
+            if kind in ("read", "write")
+        ]
+        # the plugin's own folders first, then the write grants they leave intact: a
+        # grant under either must resolve inside it
+        roots = tuple(real(p) for p in own)
+        for _grant, kind, path in paths:
+            if kind == "write":
+                found, _ = confined(path, roots)
+                roots += (found,) if found else ()
+        dropped: list[str] = []
+        for grant, kind, path in paths:
+            found, why = confined(path, roots)
+            if found is None:
+                dropped.append(f"{grant}: {why}")
+            else:
+                (read if kind == "read" else write).add(found)
         for grant in grants:
             kind, _, value = grant.partition(":")
-            if kind == "read":
-                read.add(real(expand(value)))
-            elif kind == "write":
-                write.add(real(expand(value)))
-            elif kind == "net":
+            if kind == "net":
                 net.append(_net_rule(value))
             elif kind == "env":
                 env.append(value)
@@ -186,7 +255,9 @@ class Policy:
         write.update(real(p) for p in own)
         write.add("/dev/null")  # subprocess.DEVNULL opens it read-write
         read.update(write)
-        read.update(real(p) for p in python_paths())
+        listable = tuple(sorted(real(p) for p in extra_list))
+        # a worker's import path ends with its plugin folder, listed but never read
+        read.update(p for p in map(real, python_paths()) if p not in listable)
         read.update(real(p) for p in extra_read)
         read.update(SYSTEM_READABLE)
         if net:
@@ -199,12 +270,21 @@ class Policy:
             tuple(env),
             tuple(run),
             ffi,
+            listable=listable,
+            dropped=tuple(dropped),
         )
 
     # -- files ----------------------------------------------------------------------
 
     def may_read(self, path: str) -> bool:
         return covers(self.read, real(path))
+
+    def may_list(self, path: str) -> bool:
+        """May the plugin list the folder ``path``: one it may read, or exactly one of
+        the ``listable`` folders (a folder plugin's plugin folder, which the import
+        system lists to find its package; its siblings' files stay unreadable)."""
+        found = real(path)
+        return found in self.listable or covers(self.read, found)
 
     def may_write(self, path: str) -> bool:
         return covers(self.write, real(path))

@@ -28,7 +28,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from jafhost.discovery.folders import own_folders
+from jafhost.discovery.folders import plugin_folder
 from jafhost.errors import ToolError
 from jafhost.runtime.isolation import gate
 from jafhost.runtime.isolation.exits import describe_exit
@@ -184,7 +184,10 @@ class WorkerClient:
         child_read, host_write = os.pipe()
         host_read, child_write = os.pipe()
         env = worker_env(
-            grants, str(self.spec.cache_dir), paths=self.spec.paths, own=own_folders(self.spec.info)
+            grants,
+            str(self.spec.cache_dir),
+            paths=self.spec.paths,
+            own=plugin_folder(self.spec.info),
         )
         env["JAFHOST_WORKER_FDS"] = f"{child_read},{child_write}"
         env[gate.GATE_VARIABLE] = gate.__file__

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jafhost.discovery.folders import own_folders
+from jafhost.discovery.folders import own_folders, plugin_folder
 from jafhost.security.sandbox import SandboxSpec
 from jafhost.security.sandbox.env import host_paths, site_dirs
 
@@ -66,5 +66,6 @@ class WorkerSpec:
             open_files=self.open_files,
             cpu_seconds=self.cpu_seconds,
             extra_read=tuple(extra),
+            extra_list=tuple(plugin_folder(self.info)),
             parent_pid=os.getpid(),
         )

@@ -48,20 +48,20 @@ def apply(spec: SandboxSpec, *, features: Features | None = None) -> Applied:
     if linux:
         set_pdeathsig(spec.parent_pid)
     out.protections += set_limits(spec)
+    policy = spec.policy()
+    out.policy = policy
+    out.missing += [f"grant {dropped}" for dropped in policy.dropped]
     if not linux:
         out.missing.append("kernel restrictions: not Linux")
-        out.policy = spec.policy()
         return out
     out.protections.append("pdeathsig")
     found = features or probe()
-    policy = spec.policy()
-    out.policy = policy
     read_only = _namespaces(spec, policy, out)
     no_new_privs()
     out.protections.append("no-new-privs")
     if found.landlock_abi:
         try:
-            out.protections += apply_landlock(spec, policy, found.landlock_abi)
+            out.protections += apply_landlock(spec, policy, found.landlock_abi, out.missing)
         except SandboxError as exc:
             out.missing.append(f"landlock: {exc}")
     else:
@@ -104,7 +104,7 @@ def _namespaces(spec: SandboxSpec, policy: Policy, out: Applied) -> bool:
     if net:
         out.protections.append("netns")
     try:
-        read_only_except(policy.write)
+        out.missing += read_only_except(policy.write)
     except SandboxError as exc:
         out.missing.append(f"ro-mounts: {exc}")
         return False

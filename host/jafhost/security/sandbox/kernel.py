@@ -81,3 +81,23 @@ def has_cap(cap: int) -> bool:
         return text is not None and bool(int(text, 16) >> cap & 1)
     except ValueError:
         return False
+
+
+class LinkedAway(SandboxError):
+    """A path resolved earlier now leads elsewhere through a link."""
+
+
+def open_exact(path: str) -> int:
+    """An ``O_PATH`` descriptor naming ``path`` itself (a real path), refused with
+    ``LinkedAway`` when a link swapped in since the path was resolved leads elsewhere:
+    what the descriptor opened is checked, so no later change of the folder matters."""
+    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    try:
+        opened = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError as exc:
+        os.close(fd)
+        raise SandboxError(f"cannot check what {path} names: {exc}") from exc
+    if opened != path:
+        os.close(fd)
+        raise LinkedAway(f"{path} leads to {opened} through a link")
+    return fd

@@ -22,8 +22,8 @@ import stat
 import struct
 import sys
 
-from jafhost.security.policy import Policy
-from jafhost.security.sandbox.kernel import check, libc
+from jafhost.security.policy import Policy, covers
+from jafhost.security.sandbox.kernel import LinkedAway, check, libc, open_exact
 from jafhost.security.sandbox.spec import SandboxSpec
 
 SYS_LANDLOCK_CREATE_RULESET = 444  # the same number on every architecture
@@ -194,6 +194,8 @@ def landlock_rules(spec: SandboxSpec, policy: Policy) -> dict[str, int]:
     everything = _fs_rights(7) & ~FS_EXECUTE  # REFER included: granted with write only
     for path in policy.read:
         allow(path, READ_RIGHTS)
+    for path in policy.listable:
+        allow(path, FS_READ_DIR)  # listed, never read: a folder plugin's plugin folder
     for path in SYSTEM_LIBRARIES:
         allow(os.path.realpath(path), READ_RIGHTS)
     # its own /proc folder as the mounted /proc numbers it (in a PID namespace getpid()
@@ -222,8 +224,12 @@ def _add_rule(ruleset: int, kind: int, rule: bytes, what: str) -> None:
     )
 
 
-def apply_landlock(spec: SandboxSpec, policy: Policy, abi: int) -> list[str]:
-    """Restrict this process (and its future children) with Landlock."""
+def apply_landlock(
+    spec: SandboxSpec, policy: Policy, abi: int, refused: list[str] | None = None
+) -> list[str]:
+    """Restrict this process (and its future children) with Landlock. A rule whose
+    (real) path now leads elsewhere through a link is left out and noted in
+    ``refused``: the rule is for the path resolved, never for a link's target."""
     lib = libc()
     lib.syscall.restype = ctypes.c_long
     handled_fs = _fs_rights(abi)
@@ -249,7 +255,13 @@ def apply_landlock(spec: SandboxSpec, policy: Policy, abi: int) -> list[str]:
     try:
         for path, rights in sorted(landlock_rules(spec, policy).items()):
             try:
-                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+                # where the plugin may write, it may have swapped a link in since
+                exact = covers(policy.write, path)
+                fd = open_exact(path) if exact else os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except LinkedAway as exc:
+                if refused is not None:
+                    refused.append(f"landlock rule: {exc}")
+                continue
             except OSError:
                 continue  # a grant for a path that does not exist (yet): nothing to allow
             try:

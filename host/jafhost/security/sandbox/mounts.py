@@ -16,7 +16,7 @@ import stat
 import struct
 from collections.abc import Iterable
 
-from jafhost.security.sandbox.kernel import check, libc
+from jafhost.security.sandbox.kernel import LinkedAway, check, libc, open_exact
 
 SYS_OPEN_TREE = 428  # the same numbers on every architecture
 SYS_MOVE_MOUNT = 429
@@ -26,6 +26,7 @@ AT_EMPTY_PATH = 0x1000
 AT_RECURSIVE = 0x8000
 OPEN_TREE_CLONE = 1
 MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
 MOUNT_ATTR_RDONLY = 0x1
 MS_PRIVATE = 1 << 18
 
@@ -46,16 +47,26 @@ def _setattr(fd: int, path: bytes, flags: int, set_: int, clear: int, propagatio
 
 
 def _writable_again(path: str) -> None:
-    """Put a read-write copy of the mount at ``path`` (a bind of itself) on top of it."""
+    """Put a read-write copy of the mount at ``path`` (a bind of itself) on top of it.
+
+    Both ends are the one descriptor ``open_exact`` checked, never the path again: a
+    link the plugin swapped into its folder cannot point the bind elsewhere."""
     lib = libc()
     lib.syscall.restype = ctypes.c_long
-    name = os.fsencode(path)
+    place = open_exact(path)
+    try:
+        _bind_on_itself(lib, place, path)
+    finally:
+        os.close(place)
+
+
+def _bind_on_itself(lib: ctypes.CDLL, place: int, path: str) -> None:
     fd = check(
         lib.syscall(
             ctypes.c_long(SYS_OPEN_TREE),
-            ctypes.c_int(AT_FDCWD),
-            ctypes.c_char_p(name),
-            ctypes.c_uint(OPEN_TREE_CLONE | os.O_CLOEXEC | AT_RECURSIVE),
+            ctypes.c_int(place),
+            ctypes.c_char_p(b""),
+            ctypes.c_uint(OPEN_TREE_CLONE | os.O_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH),
         ),
         f"open_tree({path})",
     )
@@ -68,9 +79,9 @@ def _writable_again(path: str) -> None:
                 ctypes.c_long(SYS_MOVE_MOUNT),
                 ctypes.c_int(fd),
                 ctypes.c_char_p(b""),
-                ctypes.c_int(AT_FDCWD),
-                ctypes.c_char_p(name),
-                ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH),
+                ctypes.c_int(place),
+                ctypes.c_char_p(b""),
+                ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH),
             ),
             f"move_mount({path})",
         )
@@ -78,18 +89,24 @@ def _writable_again(path: str) -> None:
         os.close(fd)
 
 
-def read_only_except(writable: Iterable[str]) -> None:
+def read_only_except(writable: Iterable[str]) -> list[str]:
     """Make every mount private and read-only, then ``writable`` (folders and regular
-    files that exist) read-write again. The working folder is entered again, so it
+    files that exist, as real paths) read-write again; returns those left read-only
+    because a link now leads elsewhere. The working folder is entered again, so it
     names the writable copy."""
     libc().syscall.restype = ctypes.c_long
     flags = AT_RECURSIVE
     check(_setattr(AT_FDCWD, b"/", flags, MOUNT_ATTR_RDONLY, 0, MS_PRIVATE), "read-only /")
+    refused: list[str] = []
     for path in sorted(set(writable)):
         try:
             mode = os.stat(path).st_mode
         except OSError:
             continue  # a grant for a path that does not exist (yet): Landlock skips it too
         if stat.S_ISDIR(mode) or stat.S_ISREG(mode):
-            _writable_again(path)
+            try:
+                _writable_again(path)
+            except LinkedAway as exc:
+                refused.append(f"rw {exc}")
     os.chdir(os.getcwd())
+    return refused

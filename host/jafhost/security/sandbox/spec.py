@@ -25,6 +25,9 @@ class SandboxSpec:
     """The largest file the worker may write (``RLIMIT_FSIZE``): past it, writes fail
     with EFBIG, so a plugin cannot fill the disk with one file."""
     extra_read: tuple[str, ...] = ()
+    extra_list: tuple[str, ...] = ()
+    """Folders the worker may list but whose files it may not read (a folder plugin's
+    plugin folder, which holds its siblings too)."""
     parent_pid: int = 0
 
     def to_json(self) -> dict[str, Any]:
@@ -35,6 +38,7 @@ class SandboxSpec:
         values = dict(data)
         values["grants"] = tuple(values.get("grants", ()))
         values["extra_read"] = tuple(values.get("extra_read", ()))
+        values["extra_list"] = tuple(values.get("extra_list", ()))
         return cls(**values)
 
     def policy(self) -> Policy:
@@ -44,6 +48,7 @@ class SandboxSpec:
             Path(self.data_dir),
             Path(self.cache_dir),
             extra_read=self.extra_read,
+            extra_list=self.extra_list,
         )
 
     @property
