@@ -132,6 +132,19 @@ def test_the_guard_does_not_follow_links_planted_in_its_data_folder(
     assert "write:$PLUGIN_DATA/out" in stderr
 
 
+def test_doctor_names_the_grants_a_planted_link_dropped(
+    site: Site, home: Path, secret: Path, victim: Path
+) -> None:
+    planted(site, home, secret, victim, "inprocess")
+    ran = run_cli("doctor", "--json", site=site, home=home)
+    dropped = [f for f in json.loads(ran.stdout)["findings"] if f["kind"] == "dropped-grant"]
+    assert {f["fix"] for f in dropped} == {
+        "jafhost revoke planter write:$PLUGIN_DATA/out",
+        "jafhost revoke planter read:$PLUGIN_DATA/in",
+    }, dropped
+    assert all(f["plugin"] == "planter" and "not applied" in f["message"] for f in dropped)
+
+
 def test_a_grant_through_a_link_out_of_a_writable_folder_is_dropped(tmp_path: Path) -> None:
     data, elsewhere, shared = tmp_path / "data", tmp_path / "elsewhere", tmp_path / "shared"
     for folder in (data, elsewhere, shared / "inner"):

@@ -23,7 +23,8 @@ def doctor(as_json: JsonOption = False) -> None:
     "evidence"}]} (a probe worker's attempts, checked by the host), "plugins": [...],
     "findings": [{"kind", "message", "plugin", "fix"}], "warnings": [the warning lines]};
     kinds: invalid-config, needs-approval, missing-path, unknown-config-key,
-    malformed-grant, record-not-installed, host, installation (jafhost's own files differ
+    malformed-grant, dropped-grant (a grant leading out of a writable folder through a
+    link: not applied), record-not-installed, host, installation (jafhost's own files differ
     from its RECORD: no worker starts), protection (a probe worker got past a restriction
     this kernel should enforce).
     """

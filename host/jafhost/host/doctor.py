@@ -33,6 +33,7 @@ KINDS = (
     "missing-path",
     "unknown-config-key",
     "malformed-grant",
+    "dropped-grant",
     "record-not-installed",
     "host",
     "isolation",
@@ -131,6 +132,38 @@ def missing_paths(views: Iterable[PluginView], state: State, layout: HomeLayout)
                     "missing-path",
                     f"plugin {view.name}: grant {grant} names a path that does not exist "
                     f"({path}); create it, or run jafhost revoke {view.name} {grant}",
+                    view.name,
+                    f"jafhost revoke {view.name} {grant}",
+                )
+            )
+    return found
+
+
+def dropped_grants(views: Iterable[PluginView], state: State, layout: HomeLayout) -> list[Finding]:
+    """Grants that lead, through a link inside a folder the plugin may write, out of that
+    folder: never applied (``Policy.dropped``), named here so the user sees why a call
+    that looks granted is denied."""
+    from jafhost.security.policy import Policy
+
+    found = []
+    for view in views:
+        if view.info.error is not None:
+            continue
+        grants = state.grants_of(view.info)
+        if not grants:
+            continue
+        try:
+            policy = Policy.compile(
+                view.name, grants, layout.data_dir(view.name), layout.cache_dir(view.name)
+            )
+        except (OSError, ValueError):
+            continue
+        for text in policy.dropped:
+            grant = text.split(": ", 1)[0]
+            found.append(
+                Finding(
+                    "dropped-grant",
+                    f"plugin {view.name}: grant not applied: {text}",
                     view.name,
                     f"jafhost revoke {view.name} {grant}",
                 )
@@ -266,6 +299,7 @@ def findings(
     found += waiting_for_approval(views)
     found += missing_paths(views, state, layout)
     found += malformed_grants(state)
+    found += dropped_grants(views, state, layout)
     found += records_not_installed(views, state)
     found += plugin_warnings(loaded)
     return found
