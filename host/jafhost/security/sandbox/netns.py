@@ -20,14 +20,14 @@ from jafhost.security.sandbox.kernel import (
 )
 
 
-def enter_namespaces(flags: int) -> str:
+def enter_namespaces(flags: int, what: str = "unshare") -> str:
     """Enter new namespaces (``CLONE_NEW*`` ``flags``); returns how (``root`` or
-    ``userns``)."""
+    ``userns``). ``what`` names the step in the error when neither works."""
     lib = libc()
     if lib.unshare(ctypes.c_int(flags)) == 0:
         return "root"
     uid, gid = os.getuid(), os.getgid()
-    check(lib.unshare(ctypes.c_int(CLONE_NEWUSER | flags)), "unshare")
+    check(lib.unshare(ctypes.c_int(CLONE_NEWUSER | flags)), what)
     for path, text in (
         ("/proc/self/setgroups", "deny"),
         ("/proc/self/uid_map", f"{uid} {uid} 1"),
@@ -43,7 +43,4 @@ def enter_namespaces(flags: int) -> str:
 
 def new_netns() -> str:
     """Enter a new, empty network namespace; returns how (``root`` or ``userns``)."""
-    try:
-        return enter_namespaces(CLONE_NEWNET)
-    except SandboxError as exc:
-        raise SandboxError(str(exc).replace("unshare", "unshare(CLONE_NEWNET)", 1)) from None
+    return enter_namespaces(CLONE_NEWNET, "unshare(CLONE_NEWNET)")

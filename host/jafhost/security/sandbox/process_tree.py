@@ -21,7 +21,6 @@ would keep running after the worker and the host are gone. Two ways to bind them
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import resource
 import signal
@@ -30,12 +29,11 @@ from dataclasses import dataclass, field
 from typing import NoReturn
 
 from jafhost.security.sandbox.kernel import (
-    CLONE_NEWUSER,
     SandboxError,
     check,
-    libc,
     prctl,
 )
+from jafhost.security.sandbox.netns import enter_namespaces
 from jafhost.security.sandbox.privileges import set_pdeathsig
 
 CLONE_NEWPID = 0x20000000
@@ -65,22 +63,7 @@ class Containment:
 def enter_pid_namespace() -> str:
     """Make this process's next child PID 1 of a new PID namespace; returns how
     (``root`` or ``userns``)."""
-    lib = libc()
-    if lib.unshare(ctypes.c_int(CLONE_NEWPID)) == 0:
-        return "root"
-    uid, gid = os.getuid(), os.getgid()
-    check(lib.unshare(ctypes.c_int(CLONE_NEWUSER | CLONE_NEWPID)), "unshare(CLONE_NEWPID)")
-    for path, text in (
-        ("/proc/self/setgroups", "deny"),
-        ("/proc/self/uid_map", f"{uid} {uid} 1"),
-        ("/proc/self/gid_map", f"{gid} {gid} 1"),
-    ):
-        try:
-            with open(path, "w", encoding="ascii") as f:
-                f.write(text)
-        except OSError as exc:
-            raise SandboxError(f"user namespace: writing {path}: {exc}") from None
-    return "userns"
+    return enter_namespaces(CLONE_NEWPID, "unshare(CLONE_NEWPID)")
 
 
 def contain(parent_pid: int, close: Iterable[int] = (), *, allow_pidns: bool = True) -> Containment:
