@@ -138,14 +138,16 @@ attacker would (the security tests that write to it share it)."""
 GUARD_OFF = """
 from jafhost.security import guard as _guard
 
-# Hostile code switches the audit guard off (in a worker it is no boundary): what must
-# hold then is the kernel side.
-_guard._POLICIES.clear()
-_guard._STATE.busy = True
-_guard.CURRENT_PLUGIN.set(None)
+
+def _guard_off() -> None:
+    \"\"\"Hostile code switches the audit guard off for this thread (in a worker it is
+    no boundary): what must hold then is the kernel side.\"\"\"
+    _guard._POLICIES.clear()
+    _guard._STATE.busy = True
+    _guard.CURRENT_PLUGIN.set(None)
 """
-"""Plugin source: switch the worker's audit guard off, so a test sees the kernel's
-restrictions alone."""
+"""Plugin source: ``_guard_off()``, which switches the audit guard off for the calling
+thread, so a test sees the kernel's restrictions alone."""
 
 
 def folder_plugin(root: Path, module: str, name: str, code: str) -> Path:

@@ -306,6 +306,7 @@ def test_a_forged_start_reply_does_not_break_other_plugins(
 ORPHAN = (
     GUARD_OFF
     + '''
+_guard_off()
 import os, time
 from jafhost import PluginContext
 

@@ -22,23 +22,16 @@ from typing import Any
 
 import pytest
 
-from conftest import Site, run_cli
+from conftest import GUARD_OFF, Site, run_cli
 from jafhost.host.host import Host
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux workers")
 MakeHost = Callable[..., Host]
 
-TOUCHER = '''
+TOUCHER = (
+    GUARD_OFF
+    + '''
 import ctypes, errno, os
-
-from jafhost.security import guard
-
-
-def _guard_off() -> None:
-    """Hostile code switches the audit guard off (it is no boundary) for this thread."""
-    guard._POLICIES.clear()
-    guard._STATE.busy = True
-    guard.CURRENT_PLUGIN.set(None)
 
 
 _guard_off()  # at import: loading the C library is an ffi permission otherwise
@@ -70,6 +63,7 @@ def touch(path: str, uid: int, gid: int) -> dict:
 def jaf_tools():
     return [touch]
 '''
+)
 
 
 def snapshot(path: Path) -> dict[str, Any]:

@@ -19,22 +19,15 @@ from pathlib import Path
 import pytest
 
 import jafhost.security.sandbox as sandbox_package
-from conftest import Site, run_cli
+from conftest import GUARD_OFF, Site, run_cli
 from jafhost.security.policy import Policy
 
 FEATURES = sandbox_package.probe()
 
-PLANTER = '''
+PLANTER = (
+    GUARD_OFF
+    + '''
 import os
-
-from jafhost.security import guard
-
-
-def _guard_off() -> None:
-    """Hostile code switches the audit guard off (in a worker it is no boundary)."""
-    guard._POLICIES.clear()
-    guard._STATE.busy = True
-    guard.CURRENT_PLUGIN.set(None)
 
 
 def plant(data: str, victim: str, secrets: str) -> str:
@@ -73,6 +66,7 @@ def attack(data: str, victim: str, secret: str, guard_off: bool) -> str:
 def jaf_tools():
     return [plant, attack]
 '''
+)
 
 MANIFEST = '[permissions]\nwrite = ["$PLUGIN_DATA/out"]\nread = ["$PLUGIN_DATA/in"]\n'
 

@@ -25,24 +25,17 @@ from typing import Any
 import pytest
 
 import jafhost.security.sandbox as sandbox_package
-from conftest import Site, run_cli
+from conftest import GUARD_OFF, Site, run_cli
 from jafhost.host.host import Host
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux workers")
 MakeHost = Callable[..., Host]
 FEATURES = sandbox_package.probe()
 
-LINKER = '''
+LINKER = (
+    GUARD_OFF
+    + '''
 import ctypes, errno, os
-
-from jafhost.security import guard
-
-
-def _guard_off() -> None:
-    """Hostile code switches the audit guard off (it is no boundary) for this thread."""
-    guard._POLICIES.clear()
-    guard._STATE.busy = True
-    guard.CURRENT_PLUGIN.set(None)
 
 
 _guard_off()  # at import: loading the C library is an ffi permission otherwise
@@ -70,6 +63,7 @@ def link(source: str, target: str, how: str) -> str:
 def jaf_tools():
     return [link]
 '''
+)
 
 
 def data_folder(home: Path) -> Path:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Site, run_cli
+from conftest import GUARD_OFF, Site, run_cli
 from jafhost.security import sandbox
 
 FEATURES = sandbox.probe()
@@ -34,18 +34,10 @@ pytestmark = [
     pytest.mark.skipif(not FEATURES.seccomp, reason="seccomp filter not available here"),
 ]
 
-URING = '''
+URING = (
+    GUARD_OFF
+    + '''
 import ctypes, errno, mmap, os, socket, struct
-
-from jafhost.security import guard
-
-
-
-def _guard_off() -> None:
-    """Hostile code switches the audit guard off (it is no boundary) for this thread."""
-    guard._POLICIES.clear()
-    guard._STATE.busy = True
-    guard.CURRENT_PLUGIN.set(None)
 
 
 _guard_off()
@@ -139,6 +131,7 @@ def attack(path: str) -> dict:
 def jaf_tools():
     return [setup, attack]
 '''
+)
 
 
 def call(home: Path, site: Site, isolation: str, *args: str) -> object:

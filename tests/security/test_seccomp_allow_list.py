@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Site, run_cli
+from conftest import GUARD_OFF, Site, run_cli
 from jafhost.host.host import Host
 from jafhost.security import sandbox
 
@@ -58,17 +58,10 @@ NUMBERS = {
 """This machine's numbers of the calls tried (``asm/unistd*.h``), written out here rather
 than taken from the filter's own table."""
 
-CALLER = '''
+CALLER = (
+    GUARD_OFF
+    + '''
 import ctypes, errno, os
-
-from jafhost.security import guard
-
-
-def _guard_off() -> None:
-    """Hostile code switches the audit guard off (it is no boundary) for this thread."""
-    guard._POLICIES.clear()
-    guard._STATE.busy = True
-    guard.CURRENT_PLUGIN.set(None)
 
 
 _guard_off()  # at import: loading the C library is an ffi permission otherwise
@@ -126,6 +119,7 @@ def call(numbers: dict) -> dict:
 def jaf_tools():
     return [call]
 '''
+)
 
 REFUSED = {"EPERM", "ENOSYS"}
 

@@ -34,6 +34,7 @@ SCRIPT = str(Path(sys.executable).with_name("jafhost"))
 LEAVER = (
     GUARD_OFF
     + """
+_guard_off()
 import os, time
 
 def leave() -> int:
