@@ -75,6 +75,9 @@ class _Cache:
     lock: threading.Lock = field(default_factory=threading.Lock)
     records: dict[str, metadata.PackagePath] | None = None
     """The package's hashed ``RECORD`` entries by real path, read once per process."""
+    unverified: str | None = None
+    """Why there are no such entries (an editable install...), found once per process
+    too: looking again would cost every worker start a scan of the installed metadata."""
 
 
 _CACHE = _Cache()
@@ -114,6 +117,17 @@ def _records() -> dict[str, metadata.PackagePath] | str:
     with, even if ``RECORD`` is changed later."""
     if _CACHE.records is not None:
         return _CACHE.records
+    if _CACHE.unverified is None:
+        found = _read_records()
+        if isinstance(found, str):
+            _CACHE.unverified = found
+            return found
+        _CACHE.records = found
+        return found
+    return _CACHE.unverified
+
+
+def _read_records() -> dict[str, metadata.PackagePath] | str:
     try:
         dist = metadata.distribution(DISTRIBUTION)
     except metadata.PackageNotFoundError:
@@ -130,7 +144,6 @@ def _records() -> dict[str, metadata.PackagePath] | str:
     located = {p: r for p, r in located.items() if p.startswith(running + os.sep)}
     if os.path.join(running, "__init__.py") not in located:
         return f"an editable install: RECORD lists no hash for {running}/__init__.py"
-    _CACHE.records = located
     return located
 
 

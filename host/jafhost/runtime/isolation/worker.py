@@ -582,6 +582,17 @@ def _process_site_dirs(folders: list[str]) -> None:
         site.addsitedir(folder)
 
 
+def _step_marks(done: float, steps: dict[str, float]) -> dict[str, float]:
+    """The sandbox's steps as marks (``sandbox.STEP``: when each was done), from how
+    long each took and when the last was done."""
+    at = done - sum(steps.values())
+    marks = {}
+    for step, seconds in steps.items():
+        at += seconds
+        marks[f"sandbox.{step}"] = at
+    return marks
+
+
 def main() -> None:
     started = time.perf_counter()
     marks: dict[str, float] = {}
@@ -613,6 +624,7 @@ def main() -> None:
     os.chdir(spec.data_dir)
     applied = sandbox.apply(spec)
     marks["sandbox"] = time.perf_counter()
+    marks.update(_step_marks(marks["sandbox"], applied.steps))
     from jafhost.runtime.isolation import gate
 
     gate.lift()  # the sandbox is in force: imports go their ordinary way
@@ -623,15 +635,17 @@ def main() -> None:
     guard.set_policy(applied.policy)
     guard.install()
     _attribute_everything(spec.plugin)
+    marks["guard"] = time.perf_counter()
     from jafhost.discovery.records import PluginInfo
 
     worker = WorkerProcess(channel, spec.plugin, spec, PluginInfo.from_json(init["info"]))
     worker.before_exit = tree.end
     guard.on_denied(worker.denied)
     _process_site_dirs([str(d) for d in init.get("site_dirs", [])])
+    marks["site"] = time.perf_counter()
     import pydantic  # noqa: F401  (what every plugin's tools need; imported under the sandbox)
 
-    marks["guard"] = time.perf_counter()
+    marks["pydantic"] = time.perf_counter()
     protections = [*applied.protections]
     if tree.kind != "none":
         protections.append(tree.kind)

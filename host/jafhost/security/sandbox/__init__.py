@@ -16,11 +16,12 @@ step, in order: docs/security.md, "Process isolation".
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass, field
 
 from jafhost.security.policy import Policy
 from jafhost.security.sandbox.env import import_path, worker_env
-from jafhost.security.sandbox.features import Features, plan, probe
+from jafhost.security.sandbox.features import Features, kernel_features, plan, probe
 from jafhost.security.sandbox.kernel import CLONE_NEWNET, CLONE_NEWNS, SandboxError
 from jafhost.security.sandbox.landlock import apply_landlock, landlock_abi
 from jafhost.security.sandbox.limits import arm_cpu, cpu_budget, set_limits
@@ -38,25 +39,39 @@ class Applied:
     protections: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     policy: Policy | None = None
+    steps: dict[str, float] = field(default_factory=dict)
+    """Seconds each step took, in order (where a worker's start-up time goes; reported
+    with the worker's ``ready``)."""
+
+    def mark(self, step: str, began: float) -> float:
+        """Record ``step`` as done now; returns now (the next step's start)."""
+        now = time.perf_counter()
+        self.steps[step] = now - began
+        return now
 
 
 def apply(spec: SandboxSpec, *, features: Features | None = None) -> Applied:
     """Apply every restriction this kernel allows to the current (single-threaded)
     process. Must run before any plugin code; never raises for a missing feature."""
+    began = time.perf_counter()
     out = Applied(protections=["env-filter"])
     linux = sys.platform.startswith("linux")
     if linux:
         set_pdeathsig(spec.parent_pid)
     out.protections += set_limits(spec)
+    began = out.mark("limits", began)
     policy = spec.policy()
     out.policy = policy
+    began = out.mark("policy", began)
     out.missing += [f"grant {dropped}" for dropped in policy.dropped]
     if not linux:
         out.missing.append("kernel restrictions: not Linux")
         return out
     out.protections.append("pdeathsig")
-    found = features or probe()
+    found = features or kernel_features()
+    began = out.mark("features", began)
     read_only = _namespaces(spec, policy, out)
+    began = out.mark("ro-mounts", began + out.steps.get("unshare", 0.0))
     no_new_privs()
     out.protections.append("no-new-privs")
     if found.landlock_abi:
@@ -66,11 +81,13 @@ def apply(spec: SandboxSpec, *, features: Features | None = None) -> Applied:
             out.missing.append(f"landlock: {exc}")
     else:
         out.missing.append("landlock: not available")
+    began = out.mark("landlock", began)
     try:
         if drop_capabilities():
             out.protections.append("caps-dropped")
     except SandboxError as exc:
         out.missing.append(f"capabilities: {exc}")
+    began = out.mark("capabilities", began)
     if found.seccomp:
         try:
             apply_seccomp(spec, allow_metadata=read_only)
@@ -81,6 +98,7 @@ def apply(spec: SandboxSpec, *, features: Features | None = None) -> Applied:
             out.missing.append(f"seccomp: {exc}")
     else:
         out.missing.append("seccomp: not available")
+    out.mark("seccomp", began)
     return out
 
 
@@ -90,6 +108,7 @@ def _namespaces(spec: SandboxSpec, policy: Policy, out: Applied) -> bool:
     file metadata calls need no seccomp refusal: they fail with EROFS outside the
     grants and work inside)."""
     net = 0 if spec.has_net else CLONE_NEWNET
+    began = time.perf_counter()
     try:
         enter_namespaces(net | CLONE_NEWNS)
     except SandboxError as exc:
@@ -103,6 +122,7 @@ def _namespaces(spec: SandboxSpec, policy: Policy, out: Applied) -> bool:
         return False
     if net:
         out.protections.append("netns")
+    out.mark("unshare", began)
     try:
         out.missing += read_only_except(policy.write)
     except SandboxError as exc:

@@ -87,6 +87,19 @@ def probe(refresh: bool = False) -> Features:
     return _PROBED
 
 
+def kernel_features() -> Features:
+    """What ``apply`` needs to know, and only that: the Landlock ABI and whether a
+    seccomp filter can be installed here (the namespaces are simply tried). Cheaper
+    than ``probe``, which reads ``/proc`` for the report of ``jafhost info``: a worker
+    asks this once, single-threaded, before its sandbox."""
+    if _PROBED is not None:
+        return _PROBED
+    if not sys.platform.startswith("linux"):
+        return Features()
+    seccomp = supported() and libc().prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0
+    return Features(landlock_abi(), seccomp)
+
+
 def plan(spec: SandboxSpec, features: Features | None = None) -> list[str]:
     """The protections a worker for ``spec`` would get here (see ``apply``'s report)."""
     found = features or probe()

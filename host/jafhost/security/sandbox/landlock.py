@@ -150,15 +150,15 @@ def _fs_rights(abi: int) -> int:
 def _executables(spec: SandboxSpec, path_env: str) -> set[str]:
     """Files the ``run`` grants need executed: the programs, their ``#!`` interpreters
     and the ELF loader."""
+    found: set[str] = set()
+    programs = [grant[4:] for grant in spec.grants if grant.startswith("run:")]
+    if not programs:
+        return found
     # only for ``run`` grants: kept out of the worker's imports before its sandbox
     import glob
     import shutil
 
-    found: set[str] = set()
-    for grant in spec.grants:
-        if not grant.startswith("run:"):
-            continue
-        program = grant[4:]
+    for program in programs:
         located = program if "/" in program else shutil.which(program, path=path_env)
         if not located:
             continue
