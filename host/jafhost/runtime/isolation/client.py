@@ -37,6 +37,7 @@ from jafhost.runtime.isolation.output import OutputCopy, stderr_fd
 from jafhost.runtime.isolation.pipe import Pipe, PipeClosed, ProtocolViolation, TooLarge
 from jafhost.runtime.isolation.protocol import MB, FrameTooLarge, error_from_json
 from jafhost.runtime.isolation.spec import WorkerSpec
+from jafhost.runtime.isolation.zygote import ForkedProcess, fork_worker
 from jafhost.security import installed_files
 from jafhost.security.guard import CURRENT_PLUGIN
 from jafhost.security.sandbox import worker_env
@@ -115,7 +116,7 @@ class WorkerClient:
         self.on_ask: Callable[[dict[str, Any]], Awaitable[Any]] | None = None
         """Serves what the worker asks of the host while a request is in flight (an
         integration of another plugin); its answer goes back as ``answer``."""
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: subprocess.Popen[bytes] | ForkedProcess | None = None
         self._output: OutputCopy | None = None
         self._plugin_pid: int | None = None
         self.protections: list[str] = []
@@ -194,16 +195,24 @@ class WorkerClient:
         env[gate.TRUSTED_VARIABLE] = gate.trusted()
         out_read, out_write = os.pipe()
         try:
-            self.proc = subprocess.Popen(
-                [self.spec.python, "-I", "-S", "-B", "-u", "-c", BOOT],
-                env=env,
-                cwd=str(self.spec.data_dir),
-                stdin=subprocess.DEVNULL,
-                stdout=out_write,
-                stderr=out_write,
-                pass_fds=(child_read, child_write),
-                start_new_session=True,
-            )
+            if self.spec.zygote:
+                self.proc = fork_worker(
+                    self.spec.python,
+                    env,
+                    str(self.spec.data_dir),
+                    (child_read, child_write, out_write),
+                )
+            else:
+                self.proc = subprocess.Popen(
+                    [self.spec.python, "-I", "-S", "-B", "-u", "-c", BOOT],
+                    env=env,
+                    cwd=str(self.spec.data_dir),
+                    stdin=subprocess.DEVNULL,
+                    stdout=out_write,
+                    stderr=out_write,
+                    pass_fds=(child_read, child_write),
+                    start_new_session=True,
+                )
         except BaseException:
             for fd in (child_read, child_write, host_read, host_write, out_read, out_write):
                 os.close(fd)

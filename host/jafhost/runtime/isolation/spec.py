@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jafhost.discovery.folders import own_folders, plugin_folder
+from jafhost.runtime.isolation.zygote import wanted
 from jafhost.security.sandbox import SandboxSpec
 from jafhost.security.sandbox.env import host_paths, site_dirs
 
@@ -46,6 +47,9 @@ class WorkerSpec:
     pidns: bool = True
     """Bind the plugin's processes with a PID namespace where one can be made (False:
     always the subreaper, the fallback elsewhere)."""
+    zygote: bool = field(default_factory=wanted)
+    """Fork the worker from a pre-started zygote instead of starting an interpreter
+    (``zygote``); the default from ``JAFHOST_WORKER_ZYGOTE=1``."""
     schema_file: Path | None = None
     """Where the plugin's config JSON Schema is recorded when it starts (None: nowhere)."""
 

@@ -593,7 +593,9 @@ def _step_marks(done: float, steps: dict[str, float]) -> dict[str, float]:
     return marks
 
 
-def main() -> None:
+def main(parent_pid: int | None = None) -> None:
+    """``parent_pid``: the process this one must die with, when it is not the host (a
+    worker forked by the zygote, ``zygote``)."""
     started = time.perf_counter()
     marks: dict[str, float] = {}
     fds = os.environ.pop("JAFHOST_WORKER_FDS", "")
@@ -616,6 +618,8 @@ def main() -> None:
     from jafhost.security import sandbox
 
     spec = sandbox.SandboxSpec.from_json(init["sandbox"])
+    if parent_pid is not None:
+        spec = replace(spec, parent_pid=parent_pid)
     marks["imports"] = time.perf_counter()
     tree = _contain(spec, (read_fd, write_fd), bool(init.get("pidns", True)))
     marks["contained"] = time.perf_counter()
