@@ -162,8 +162,6 @@ def _become_worker(
     request: dict[str, Any], fds: list[int], base: list[str], close: Sequence[int], zygote: int
 ) -> None:
     """In the child: the process state a spawned worker starts with, then its ``main``."""
-    from importlib import invalidate_caches
-
     from jafhost.runtime.isolation import gate, worker
     from jafhost.security.sandbox.privileges import set_pdeathsig
 
@@ -188,7 +186,11 @@ def _become_worker(
     os.environ.update(env)
     given = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     sys.path[:] = given + [p for p in base if p not in given]
-    invalidate_caches()  # folders may have changed since the zygote listed them
+    for finder in list(sys.path_importer_cache.values()):
+        # folders may have changed since the zygote listed them (not
+        # ``importlib.invalidate_caches``: it imports ``importlib.metadata``)
+        if finder is not None and hasattr(finder, "invalidate_caches"):
+            finder.invalidate_caches()
     os.chdir(str(request["cwd"]))
     worker.main(parent_pid=zygote)
 
