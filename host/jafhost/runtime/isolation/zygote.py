@@ -26,6 +26,7 @@ share the zygote's address space layout and hash seed (docs/security.md, "Limits
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import select
@@ -89,6 +90,7 @@ def serve(base: list[str]) -> NoReturn:
     host = int(os.environ.pop(HOST_VARIABLE))
     for name in PRELOADED:
         import_module(name)
+    gc.freeze()  # the children's collections leave these objects (and their pages) alone
     from jafhost.security.sandbox.privileges import set_pdeathsig
 
     set_pdeathsig(host)
