@@ -26,6 +26,7 @@ share the zygote's address space layout and hash seed (docs/security.md, "Limits
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -118,8 +119,15 @@ def serve(base: list[str]) -> NoReturn:
             finally:
                 for fd in fds:
                     os.close(fd)
-            control.send(json.dumps(answer).encode())
+            _send(control, answer)
         _report_ended(control)
+
+
+def _send(control: socket.socket, message: dict[str, Any]) -> None:
+    try:
+        control.send(json.dumps(message).encode())
+    except OSError:  # the host is gone: so are we (and our children, with us)
+        os._exit(0)
 
 
 def _drain(fd: int) -> bool:
@@ -138,7 +146,7 @@ def _report_ended(control: socket.socket) -> None:
             return
         if pid == 0:
             return
-        control.send(json.dumps({"exit": pid, "status": status}).encode())
+        _send(control, {"exit": pid, "status": status})
 
 
 def _fork(request: dict[str, Any], fds: list[int], base: list[str], close: Sequence[int]) -> int:
@@ -179,7 +187,7 @@ def _become_worker(
     os.dup2(null, 0)
     os.dup2(out_fd, 1)
     os.dup2(out_fd, 2)
-    os.close(null)
+    _close_all_but((0, 1, 2, read_fd, write_fd))  # as ``Popen(close_fds=True)`` leaves it
     env = {k: str(v) for k, v in dict(request["env"]).items()}
     for name in (gate.GATE_VARIABLE, gate.TRUSTED_VARIABLE):
         env.pop(name, None)  # popped by the gate in a spawned worker
@@ -195,6 +203,14 @@ def _become_worker(
             finder.invalidate_caches()
     os.chdir(str(request["cwd"]))
     worker.main(parent_pid=zygote)
+
+
+def _close_all_but(keep: Sequence[int]) -> None:
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:  # (the listing's own descriptor is closed already)
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 # -- the host's side -----------------------------------------------------------------------
