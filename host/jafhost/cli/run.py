@@ -169,7 +169,10 @@ def call(
     if parts is None:
         raise UsageError(f"unknown tool {quoted(tool)}: name it plugin.tool")
     host = build_host()
-    host.plugin(parts[0])  # an unknown plugin is a usage error (exit 2)
+    # the plugins are checked against their files as each starts, not all up front; an
+    # unknown plugin is a usage error (exit 2) naming the known ones
+    host.catalog.defer_checks()
+    host.catalog.known([parts[0]])
 
     async def work(host: Host) -> CallResult:
         return await host.call(tool, arguments, timeout=timeout, confirm=_confirmer(yes))

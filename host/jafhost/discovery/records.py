@@ -8,7 +8,10 @@ cached ``jafhost list`` imports nothing heavy.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jafhost.discovery.verify import CacheCheck
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,10 @@ class Discovery:
     watch: list[str] = field(default_factory=list)
     judged: dict[str, dict[str, Any]] | None = None
     """Requirements judged once per scan (``resolve.judge``), kept with the cache."""
+    pending: CacheCheck | None = field(default=None, compare=False, repr=False)
+    """Read from the cache with its plugins not yet checked against their files: the
+    check to ask before a plugin is used (``plugin(name)``) or all are shown (``all()``).
+    None: every plugin is checked (or freshly scanned)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
