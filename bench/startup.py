@@ -28,11 +28,12 @@ at the end (PASS/MISS) and everything is appended to ``bench/RESULTS.md``.
 Usage::
 
     python bench/startup.py [--sizes 10,100,1000] [--runs 7] [--quick]
-                            [--out bench/RESULTS.md] [--host-path DIR] [--keep]
+                            [--out bench/RESULTS.md] [--compare LABEL=DIR] [--keep]
 
 ``--quick``: sizes 10,100, 3 rounds, no process-isolated cold rows: a short check.
-``--host-path DIR``: time the jafhost package found in DIR (put first on ``PYTHONPATH``),
-e.g. another checkout's ``host`` folder, for before/after numbers in one environment.
+``--compare LABEL=DIR``: also time every jafhost command with the jafhost package found
+in DIR (put first on ``PYTHONPATH``), e.g. another checkout's ``host`` folder, in the
+same rounds: before/after numbers from one run. The targets judge the installed one.
 Stdlib only; run it with the interpreter of the environment that has jafhost installed.
 """
 
@@ -302,7 +303,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=None, help="rounds (default 7)")
     parser.add_argument("--quick", action="store_true", help="sizes 10,100, 3 rounds, fewer rows")
     parser.add_argument("--out", default=str(here / "RESULTS.md"), help="markdown file ('-': none)")
-    parser.add_argument("--host-path", default=None, help="a folder holding the jafhost to time")
+    parser.add_argument(
+        "--compare",
+        metavar="LABEL=DIR",
+        default=None,
+        help="also time the jafhost commands with the jafhost package in DIR (e.g. another "
+        "checkout's host folder) first on PYTHONPATH, in the same rounds",
+    )
     parser.add_argument("--seed", type=int, default=4242, help="seed of the shuffled order")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
@@ -316,10 +323,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.runs = args.runs or (3 if args.quick else 7)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    if args.host_path is not None:
-        args.host_path = Path(args.host_path).resolve()
-        if not (args.host_path / "jafhost" / "cli" / "entry.py").exists():
-            parser.error(f"--host-path {args.host_path} has no jafhost/cli/entry.py")
+    hosts: list[tuple[str, str, Path | None]] = [("", "", None)]  # key tag, label, folder
+    if args.compare is not None:
+        label, equals, folder = args.compare.rpartition("=")
+        path = Path(folder).resolve()
+        if not equals or not label or not (path / "jafhost" / "cli" / "entry.py").exists():
+            parser.error("--compare takes LABEL=DIR, DIR holding jafhost/cli/entry.py")
+        hosts.append((f"~{label}", f" [{label}]", path))
+    args.hosts = hosts
     return args
 
 
@@ -355,11 +366,9 @@ def main(argv: list[str] | None = None) -> int:
             make_tool_site(sites[n], n)
             print(f"generated {n} plugins in {time.perf_counter() - t0:.1f} s")
 
-        def env_for(n: int, home: Path | None = None) -> dict[str, str]:
+        def env_for(n: int, home: Path | None = None, host: Path | None = None) -> dict[str, str]:
             env = base_env()
-            env["PYTHONPATH"] = os.pathsep.join(
-                [*([str(args.host_path)] if args.host_path else []), str(sites[n])]
-            )
+            env["PYTHONPATH"] = os.pathsep.join([*([str(host)] if host else []), str(sites[n])])
             env["JAFHOST_HOME"] = str(home or work / "home-unused")
             return env
 
@@ -368,53 +377,65 @@ def main(argv: list[str] | None = None) -> int:
             plugin = plugin_names(n)[n // 2]
             module = plugin.replace("-", "_")
             call = [*jafhost, "call", f"{plugin}.{TOOL}", "-a", f"text={TEXT}"]
-            homes = {
-                kind: make_home(work / f"home-{kind}-{n}")
-                for kind in ("in", "incold", "proc", "proccold", "host")
-            }
-            for kind in ("proc", "proccold"):
-                cli(
-                    [*jafhost, "enable", plugin, "--isolation", "process", "--yes"],
-                    env_for(n, homes[kind]),
-                    cwd,
-                )
-            add(
-                Run(
-                    f"in@{n}",
-                    "jafhost call, in process, warm",
-                    call,
-                    env_for(n, homes["in"]),
-                    expect,
-                )
-            )
-            add(
-                Run(
-                    f"incold@{n}",
-                    "jafhost call, in process, cold",
-                    call,
-                    env_for(n, homes["incold"]),
-                    expect,
-                    before=forget(homes["incold"]),
-                )
-            )
-            add(
-                Run(
-                    f"proc@{n}",
-                    "jafhost call, process-isolated, warm",
-                    call,
-                    env_for(n, homes["proc"]),
-                    expect,
-                )
-            )
-            if not args.quick:
+            for tag, label, folder in args.hosts:
+                homes = {
+                    kind: make_home(work / f"home-{kind}{tag}-{n}")
+                    for kind in ("in", "incold", "proc", "proccold", "host")
+                }
+                for kind in ("proc", "proccold"):
+                    cli(
+                        [*jafhost, "enable", plugin, "--isolation", "process", "--yes"],
+                        env_for(n, homes[kind], folder),
+                        cwd,
+                    )
                 add(
                     Run(
-                        f"proccold@{n}",
-                        "jafhost call, process-isolated, cold",
+                        f"in{tag}@{n}",
+                        f"jafhost call, in process, warm{label}",
                         call,
-                        env_for(n, homes["proccold"]),
+                        env_for(n, homes["in"], folder),
                         expect,
-                        before=forget(homes["proccold"]),
+                    )
+                )
+                add(
+                    Run(
+                        f"incold{tag}@{n}",
+                        f"jafhost call, in process, cold{label}",
+                        call,
+                        env_for(n, homes["incold"], folder),
+                        expect,
+                        before=forget(homes["incold"]),
+                    )
+                )
+                add(
+                    Run(
+                        f"proc{tag}@{n}",
+                        f"jafhost call, process-isolated, warm{label}",
+                        call,
+                        env_for(n, homes["proc"], folder),
+                        expect,
+                    )
+                )
+                if not args.quick:
+                    add(
+                        Run(
+                            f"proccold{tag}@{n}",
+                            f"jafhost call, process-isolated, cold{label}",
+                            call,
+                            env_for(n, homes["proccold"], folder),
+                            expect,
+                            before=forget(homes["proccold"]),
+                        )
+                    )
+                script = work / f"host{tag}_{n}.py"
+                script.write_text(HOST_SCRIPT.format(tool=f"{plugin}.{TOOL}", text=TEXT), "utf-8")
+                add(
+                    Run(
+                        f"host{tag}@{n}",
+                        f"long-lived Host in process: start to first call{label}",
+                        [python, str(script)],
+                        env_for(n, homes["host"], folder),
+                        inner=True,
                     )
                 )
             one = work / f"bare_one_{n}.py"
@@ -439,28 +460,18 @@ def main(argv: list[str] | None = None) -> int:
                     expect,
                 )
             )
-            script = work / f"host_{n}.py"
-            script.write_text(HOST_SCRIPT.format(tool=f"{plugin}.{TOOL}", text=TEXT), "utf-8")
-            add(
-                Run(
-                    f"host@{n}",
-                    "long-lived Host in process: start to first call",
-                    [python, str(script)],
-                    env_for(n, homes["host"]),
-                    inner=True,
+        for tag, label, folder in args.hosts:
+            for n in mcp_sizes:
+                home = make_home(work / f"home-mcp{tag}-{n}")
+                add(
+                    Run(
+                        f"mcp{tag}@{n}",
+                        f"jafhost mcp ready (initialize + tools/list), in process{label}",
+                        [*jafhost, "mcp"],
+                        env_for(n, home, folder),
+                        mcp_tools=n,
+                    )
                 )
-            )
-        for n in mcp_sizes:
-            home = make_home(work / f"home-mcp-{n}")
-            add(
-                Run(
-                    f"mcp@{n}",
-                    "jafhost mcp ready (initialize + tools/list), in process",
-                    [*jafhost, "mcp"],
-                    env_for(n, home),
-                    mcp_tools=n,
-                )
-            )
 
         print("checking every command and warming caches, records and byte code ...")
         for run in runs.values():
@@ -511,8 +522,11 @@ def report(
 
     header = ("command", "N", "median ms", "IQR ms", "CPU ms", "× (a) bare one", "× (b) pluggy")
     rows: list[tuple[str, ...]] = []
+    tags = [tag for tag, _, _ in args.hosts]
+    kinds = [f"{k}{t}" for k in ("in", "incold", "proc", "proccold") for t in tags]
+    kinds += ["one", "pluggy", *(f"host{t}" for t in tags)]
     for n in sizes:
-        for kind in ("in", "incold", "proc", "proccold", "one", "pluggy", "host"):
+        for kind in kinds:
             key = f"{kind}@{n}"
             if key not in runs:
                 continue
@@ -529,59 +543,51 @@ def report(
                     "" if kind == "pluggy" else ratio(key, f"pluggy@{n}"),
                 )
             )
-    for n in mcp_sizes:
-        run = runs[f"mcp@{n}"]
-        q1, q3 = quartiles(run.wall)
-        rows.append(
-            (run.label, str(n), ms(m(f"mcp@{n}")), f"{ms(q1)}–{ms(q3)}", ms(med(run.cpu)), "", "")
-        )
+    for tag in tags:
+        for n in mcp_sizes:
+            run = runs[f"mcp{tag}@{n}"]
+            q1, q3 = quartiles(run.wall)
+            rows.append(
+                (
+                    run.label,
+                    str(n),
+                    ms(med(run.wall)),
+                    f"{ms(q1)}–{ms(q3)}",
+                    ms(med(run.cpu)),
+                    "",
+                    "",
+                )
+            )
 
     targets: list[tuple[str, str, bool]] = []
+
+    def target(what: str, key: str, ref: str, limit: float) -> None:
+        """Judged on wall-time medians; the CPU ratio shown beside it (steadier when the
+        machine is busy)."""
+        value = m(key) / m(ref)
+        cpu = med(runs[key].cpu) / med(runs[ref].cpu)
+        targets.append((what, f"{value:.2f}× (CPU {cpu:.2f}×)", value <= limit))
+
     lo, hi = min(sizes), max(sizes)
     for n in sizes:
-        value = m(f"in@{n}") / m(f"one@{n}")
-        targets.append(
-            (
-                f"`jafhost call`, in process, warm, N={n}: ≤ {TARGET_INPROC}× (a)",
-                f"{value:.2f}×",
-                value <= TARGET_INPROC,
-            )
-        )
+        what = f"`jafhost call`, in process, warm, N={n}: ≤ {TARGET_INPROC}× (a)"
+        target(what, f"in@{n}", f"one@{n}", TARGET_INPROC)
     if hi > lo:
-        value = m(f"in@{hi}") / m(f"in@{lo}")
-        targets.append(
-            (
-                f"`jafhost call`, in process, warm: N={hi} ≤ {TARGET_FLAT}× N={lo}",
-                f"{value:.2f}×",
-                value <= TARGET_FLAT,
-            )
-        )
+        what = f"`jafhost call`, in process, warm: N={hi} ≤ {TARGET_FLAT}× N={lo}"
+        target(what, f"in@{hi}", f"in@{lo}", TARGET_FLAT)
     for n in sizes:
-        value = m(f"proc@{n}") / m(f"one@{n}")
-        targets.append(
-            (
-                f"`jafhost call`, process-isolated, warm, N={n}: ≤ {TARGET_PROCESS}× (a)",
-                f"{value:.2f}×",
-                value <= TARGET_PROCESS,
-            )
-        )
-    value = m("mcp@100") / m("mcp@1")
-    targets.append(
-        (f"`jafhost mcp` ready: N=100 ≤ {TARGET_MCP}× N=1", f"{value:.2f}×", value <= TARGET_MCP)
-    )
+        what = f"`jafhost call`, process-isolated, warm, N={n}: ≤ {TARGET_PROCESS}× (a)"
+        target(what, f"proc@{n}", f"one@{n}", TARGET_PROCESS)
+    target(f"`jafhost mcp` ready: N=100 ≤ {TARGET_MCP}× N=1", "mcp@100", "mcp@1", TARGET_MCP)
     if 100 in sizes:
-        value = m("incold@100") / m("pluggy@100")
-        targets.append(
-            (
-                f"`jafhost call` cold (no records), N=100: ≤ {TARGET_COLD}× (b)",
-                f"{value:.2f}×",
-                value <= TARGET_COLD,
-            )
-        )
+        what = f"`jafhost call` cold (no records), N=100: ≤ {TARGET_COLD}× (b)"
+        target(what, "incold@100", "pluggy@100", TARGET_COLD)
 
     notes = [
-        f"long-lived Host, N={n}: {ms(med(runs[f'host@{n}'].own))} ms from importing `Host` to the "
-        "first call's result, measured in the script (the interpreter's own start excluded)"
+        f"long-lived Host{label}, N={n}: {ms(med(runs[f'host{tag}@{n}'].own))} ms from importing "
+        "`Host` to the first call's result, measured in the script (the interpreter's own "
+        "start excluded)"
+        for tag, label, _ in args.hosts
         for n in sizes
     ]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
@@ -603,7 +609,9 @@ def report(
         print(f"note: {busy_note}")
     if args.out == "-":
         return 0
-    host = args.host_path or "the installed jafhost"
+    host = "the installed jafhost" + "".join(
+        f"; rows marked{label}: the jafhost in `{folder}`" for _, label, folder in args.hosts[1:]
+    )
     lines = [
         f"## Start-up of one-shot commands ({started:%Y-%m-%d %H:%M %Z})",
         "",
