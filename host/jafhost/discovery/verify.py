@@ -233,6 +233,21 @@ def _real(known: dict[str, str], folder: str) -> str:
     return found
 
 
+class _Finder(PackageFinder):
+    """A ``PackageFinder`` that answers each entry point once (a plugin's manifest
+    candidates are asked for by the digest check and by its derivation)."""
+
+    def __init__(self, path: list[str] | None) -> None:
+        super().__init__(path)
+        self._found: dict[str, list[str]] = {}
+
+    def locations(self, entry_point_value: str) -> list[str]:
+        found = self._found.get(entry_point_value)
+        if found is None:
+            found = self._found[entry_point_value] = super().locations(entry_point_value)
+        return found
+
+
 class CacheCheck:
     """The check of one cached discovery (see the module doc), over every plugin at once
     (``all``: what ``list`` shows) or one plugin at a time (``plugin``: a command that
@@ -258,7 +273,7 @@ class CacheCheck:
         self.files = Files()
         self.checked: set[str] = set()
         """Names whose cached plugins were found true to their files."""
-        self._finder: PackageFinder | None = None
+        self._finder: _Finder | None = None
         self._roots: set[str] | None = None
         self._real: dict[str, str] = {}
         self._by_folder: dict[str, list[str]] | None = None
@@ -268,9 +283,9 @@ class CacheCheck:
         """False: the cache cannot hold (a name claimed twice makes every claimant invalid)."""
 
     @property
-    def finder(self) -> PackageFinder:
+    def finder(self) -> _Finder:
         if self._finder is None:
-            self._finder = PackageFinder(self.path)
+            self._finder = _Finder(self.path)
         return self._finder
 
     def _derives(self, info: PluginInfo) -> bool:
