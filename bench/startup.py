@@ -15,6 +15,8 @@ command once per round in a shuffled order:
     sandboxed workers would measure the machine, not the command), warm and cold;
 - (a) a bare script that imports only P's module and calls its function;
 - (b) a bare pluggy script: ``load_setuptools_entrypoints`` over all N, then P's tool;
+- the host's own share: the in-process warm call in a home where the N-1 other plugins
+  are disabled (only the called one starts, whatever the host's activation does);
 - a long-lived ``Host`` in process: ``async with Host()`` to the first call's result
   (whole process; the script also reports its own time from ``Host()`` to the result);
 - ``jafhost mcp`` (in process home) at N=1 and N=100: from spawning the process to the
@@ -380,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
             for tag, label, folder in args.hosts:
                 homes = {
                     kind: make_home(work / f"home-{kind}{tag}-{n}")
-                    for kind in ("in", "incold", "proc", "proccold", "host")
+                    for kind in ("in", "incold", "proc", "proccold", "host", "alone")
                 }
                 for kind in ("proc", "proccold"):
                     cli(
@@ -388,6 +390,18 @@ def main(argv: list[str] | None = None) -> int:
                         env_for(n, homes[kind], folder),
                         cwd,
                     )
+                others = [name for name in plugin_names(n) if name != plugin]
+                if others:
+                    cli([*jafhost, "disable", *others], env_for(n, homes["alone"], folder), cwd)
+                add(
+                    Run(
+                        f"alone{tag}@{n}",
+                        f"jafhost call, in process, warm, the N-1 others disabled{label}",
+                        call,
+                        env_for(n, homes["alone"], folder),
+                        expect,
+                    )
+                )
                 add(
                     Run(
                         f"in{tag}@{n}",
@@ -523,7 +537,7 @@ def report(
     header = ("command", "N", "median ms", "IQR ms", "CPU ms", "× (a) bare one", "× (b) pluggy")
     rows: list[tuple[str, ...]] = []
     tags = [tag for tag, _, _ in args.hosts]
-    kinds = [f"{k}{t}" for k in ("in", "incold", "proc", "proccold") for t in tags]
+    kinds = [f"{k}{t}" for k in ("in", "alone", "incold", "proc", "proccold") for t in tags]
     kinds += ["one", "pluggy", *(f"host{t}" for t in tags)]
     for n in sizes:
         for kind in kinds:
