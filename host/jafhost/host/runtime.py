@@ -240,7 +240,9 @@ class Runtime:
         if not self.catalog.holds(entry.info):  # changed on disk since it was resolved
             entry = self.catalog.resolution().get(name)
             if entry is None or entry.status != "enabled" or not self.catalog.holds(entry.info):
-                return self._changed(name, entry)
+                changed = self._changed(name, entry)
+                await self._started(changed)  # reported as any plugin that failed to start
+                return changed
         loaded = lifecycle.LoadedPlugin(entry.info)
         loaded.requires = entry.requires_plugins(optional=True)
         loaded.observe = "observe" in self.store.load().grants_of(entry.info)
