@@ -112,3 +112,46 @@ def test_list_json_fast_path_loads_neither_typer_nor_rich(tmp_path: Path) -> Non
     heavy = [m for m in modules if m.split(".")[0] in ("typer", "rich", "click")]
     cli = [m for m in modules if m.startswith("jafhost.cli.") and m != "jafhost.cli.entry"]
     assert heavy == [] and cli == []
+
+
+def test_call_fast_path_loads_neither_typer_nor_rich(tmp_path: Path) -> None:
+    """``jafhost call`` (a real plugin, called in process) runs without the command-line
+    framework or the other commands."""
+    site = tmp_path / "site"
+    (site / "jp_fastcall").mkdir(parents=True)
+    (site / "jp_fastcall" / "__init__.py").write_text(
+        "from jafhost import hookimpl\n\n"
+        "def echo(text: str) -> str:\n    return text\n\n"
+        "@hookimpl\ndef jaf_tools():\n    return [echo]\n"
+    )
+    dist = site / "jaf_plugin_fastcall-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: jaf-plugin-fastcall\nVersion: 1.0\n"
+    )
+    (dist / "entry_points.txt").write_text("[jaf.plugins]\nfastcall = jp_fastcall\n")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text('[host]\nisolation = "inprocess"\n')
+    script = (
+        "import json, sys\n"
+        "from jafhost.cli.entry import main\n"
+        "code = main(['call', 'fastcall.echo', '-a', 'text=hi'])\n"
+        "sys.stderr.write(json.dumps([code, sorted(sys.modules)]))\n"
+    )
+    env = _environment(home)
+    env["PYTHONPATH"] = os.pathsep.join([str(site), *filter(None, [env.get("PYTHONPATH")])])
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    code, modules = json.loads(result.stderr.strip().splitlines()[-1])
+    assert code == 0 and json.loads(result.stdout) == "hi", result.stderr
+    heavy = [m for m in modules if m.split(".")[0] in ("typer", "rich", "click")]
+    commands = {"plugins", "doctor", "run", "agents", "config", "ecosystem", "mcp", "app"}
+    cli = [m for m in modules if m.split(".")[:2] == ["jafhost", "cli"] and m[12:] in commands]
+    assert heavy == [] and cli == []

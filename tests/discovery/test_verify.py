@@ -125,3 +125,73 @@ def test_a_cache_pointing_at_a_shadowed_copy_is_scanned_again(tmp_path: Path) ->
     file.write_text(json.dumps(data))
     [plugin] = discover(cache_dir, paths).plugins
     assert plugin.version == "2.0.0" and plugin.requires == ("jaf-plugin-missing",)
+
+
+def _lazy(cache_dir: Path, paths: list[str]) -> verify.CacheCheck:
+    """The cached discovery, read with its checks deferred; its pending check."""
+    found = discover(cache_dir, paths, lazy=True)
+    assert found.pending is not None, "the cache was not used"
+    return found.pending
+
+
+def test_a_deferred_check_reads_only_the_plugin_it_is_asked_about(
+    site: Site, tmp_path: Path
+) -> None:
+    site.plugin("asked", manifest='[plugin]\nkinds = ["tool"]\n')
+    site.plugin("other", manifest='[plugin]\nkinds = ["tool"]\n')
+    paths, cache_dir = [str(site.root)], tmp_path / "cache"
+    assert discover(cache_dir, paths).pending is None  # a fresh scan: nothing to check
+    # the other plugin's manifest asks for more, behind the cache's back
+    (site.root / site.module_for("other") / "jaf-plugin.toml").write_text(
+        '[permissions]\nrun = ["sh"]\n'
+    )
+    check = _lazy(cache_dir, paths)
+    assert check.plugin("asked")
+    assert {Path(p).name for p in check.files._read} <= {
+        "METADATA",
+        "entry_points.txt",
+        "jaf-plugin.toml",
+    }
+    assert not any(site.module_for("other") in p for p in check.files._read)
+    assert not check.plugin("other")
+    assert not check.all()
+    # checked all at once (what list does), the edit is found too
+    [other] = [p for p in discover(cache_dir, paths).plugins if p.name == "other"]
+    assert other.permissions == ("run:sh",)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['[permissions]\nread = ["/"]\n', "[permisions]\n", None],
+    ids=["more permissions", "manifest typo", "manifest removed"],
+)
+def test_a_deferred_check_catches_an_edited_manifest_of_the_plugin_it_is_asked_about(
+    site: Site, tmp_path: Path, text: str | None
+) -> None:
+    module = site.plugin("started", manifest='[plugin]\nkinds = ["tool"]\n')
+    paths, cache_dir = [str(site.root)], tmp_path / "cache"
+    discover(cache_dir, paths)
+    manifest_file = site.root / module / "jaf-plugin.toml"
+    if text is None:
+        manifest_file.unlink()
+    else:
+        manifest_file.write_text(text)
+    check = _lazy(cache_dir, paths)
+    assert not check.plugin("started")
+    [fresh] = discover(cache_dir, paths, rescan=True).plugins
+    assert fresh != check.plugins[0]
+
+
+def test_a_deferred_check_refuses_a_cache_claiming_a_name_twice(site: Site, tmp_path: Path) -> None:
+    site.plugin("one")
+    site.plugin("two")
+    paths, cache_dir = [str(site.root)], tmp_path / "cache"
+    discover(cache_dir, paths)
+    file = DiscoveryCache(cache_dir, paths).file
+    data = json.loads(file.read_text())
+    for entry in data["discovery"]["plugins"]:
+        entry["name"] = "one"
+    file.write_text(json.dumps(data))
+    found = discover(cache_dir, paths, lazy=True)
+    assert found.pending is None  # not used: scanned afresh
+    assert sorted(p.name for p in found.plugins) == ["one", "two"]

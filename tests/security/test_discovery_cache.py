@@ -151,3 +151,49 @@ def test_a_cache_moving_a_folder_plugins_entry_point_imports_nothing_else(
     assert info["entry_point"] == package.name
     tools = run_cli("tools", "--json", site=site, home=home, env=env)
     assert tools.returncode == 0 and "evil" not in tools.stdout, tools.stderr
+
+
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_call_checks_each_plugin_it_starts_against_its_files(
+    isolation: str, site: Site, home: Path, secret: Path
+) -> None:
+    """``call`` checks cached plugins one at a time, as each starts: two plugins whose
+    cached entries were emptied of permissions still wait for approval (neither runs,
+    the second checked after the first made discovery scan afresh), and the called one
+    answers."""
+    _set_isolation(home, isolation)
+    site.plugin("honest", code=_code(_marker(home, "honest")))
+    sneaky = ["sneaky-a", "sneaky-b"]
+    for name in sneaky:
+        manifest = f'[permissions]\nread = ["{secret.parent}"]\n'
+        site.plugin(name, code=_code(_marker(home, name)), manifest=manifest)
+    views = json.loads(run_cli("list", "--json", site=site, home=home).stdout)
+    assert {v["name"]: v["status"] for v in views}["sneaky-a"] == "needs-approval"
+
+    for name in sneaky:
+        _edit_cache(home, name, permissions=[])
+    ran = run_cli("call", "honest.hi", site=site, home=home)
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout) == "hi"
+    assert not any(_marker(home, name).exists() for name in sneaky)
+
+
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_call_notices_the_called_plugins_manifest_edited_behind_the_cache(
+    isolation: str, site: Site, home: Path, secret: Path
+) -> None:
+    """A manifest edited after the cache was written (its stamp is not in the cache's
+    fingerprint, only its digest) to ask for more: ``call`` finds it before the plugin
+    starts, which then waits for approval of the new permission."""
+    _set_isolation(home, isolation)
+    marker = _marker(home, "grower")
+    module = site.plugin("grower", code=_code(marker), manifest='[plugin]\nkinds = ["tool"]\n')
+    [view] = json.loads(run_cli("list", "--json", site=site, home=home).stdout)
+    assert view["status"] == "enabled"
+
+    manifest = site.root / module / "jaf-plugin.toml"
+    manifest.write_text(f'[plugin]\nkinds = ["tool"]\n[permissions]\nread = ["{secret.parent}"]\n')
+    ran = run_cli("call", "grower.hi", site=site, home=home)
+    assert ran.returncode != 0
+    assert "needs-approval" in ran.stderr or "approv" in ran.stderr, ran.stderr
+    assert not marker.exists()

@@ -13,31 +13,54 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
-
-import typer
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from jafhost.cli import streams
 
 if TYPE_CHECKING:
+    from typing import Annotated
+
+    import typer
     from rich.console import Console
 
     from jafhost.discovery.records import PluginInfo
     from jafhost.host.host import Host
 
+    app: typer.Typer
+    JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
 T = TypeVar("T")
 
-app = typer.Typer(
-    name="jafhost",
-    help="A plugin host for AI agents: list, approve and run jaf plugins.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-"""The ``jafhost`` command; each command module registers its commands on it."""
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+def _typer_parts() -> dict[str, Any]:
+    """The typer app and shared option, built when a command module first asks for them:
+    the fast path of ``call`` (``jafhost.cli.entry``) uses this module without typer."""
+    from typing import Annotated
+
+    import typer
+
+    return {
+        "app": typer.Typer(
+            name="jafhost",
+            help="A plugin host for AI agents: list, approve and run jaf plugins.",
+            no_args_is_help=True,
+            add_completion=False,
+            pretty_exceptions_enable=False,
+            rich_markup_mode=None,
+        ),
+        "JsonOption": Annotated[
+            bool, typer.Option("--json", help="Print JSON instead of a table.")
+        ],
+    }
+
+
+def __getattr__(name: str) -> Any:
+    """``app`` (the ``jafhost`` command; each command module registers its commands on
+    it) and ``JsonOption``, made at first use."""
+    if name not in ("app", "JsonOption"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals().update(_typer_parts())
+    return globals()[name]
 
 
 class Failed(Exception):
@@ -160,6 +183,8 @@ def approver(yes: bool, isolation: str | None = None) -> Callable[[PluginInfo, l
                 f"{plugin.name} requests permissions ({', '.join(new)}) and there is no "
                 "terminal to ask; run again with --yes to approve them"
             )
+        import typer
+
         return typer.confirm(f"Grant these permissions to {plugin.name}?", default=False)
 
     return approve

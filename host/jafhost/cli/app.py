@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from typing import Annotated
 
 import typer
 
 from jafhost._version import __version__
-from jafhost.cli import streams
+from jafhost.cli import exits, streams
 from jafhost.cli._common import Failed, app, settings
 from jafhost.errors import PluginError, StateError, UsageError
 
@@ -63,54 +62,31 @@ def _root(
     """A plugin host for AI agents."""
 
 
-def _error(message: str, code: int) -> int:
-    text = " ".join(str(message).split())
-    sys.stderr.write(f"error: {text}\n")
-    return code
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; map every failure to one ``error:`` line and the contract's exit codes.
-
-    Stdout is the CLI's own (``jafhost.cli.streams``): plugin code's output goes to stderr,
-    and a reader that goes away (``jafhost list --json | head -1``) ends the command
-    quietly with exit status 1, as Python's documentation on SIGPIPE suggests.
-    """
-    streams.claim()
-    code = 1
-    try:
-        code = _main(argv)
-    except BrokenPipeError:
-        streams.closed_pipe()
-    except SystemExit as exc:  # click ends a command whose stdout went away with exit(1)
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        if streams.release():
-            code = code or 1
-    return code
+    """Run the CLI; map every failure to one ``error:`` line and the contract's exit codes
+    (``jafhost.cli.exits``), with the CLI's own stdout kept for its output."""
+    return exits.guarded(lambda: _main(argv))
 
 
 def _main(argv: list[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     settings.debug = "--debug" in args or os.environ.get("JAFHOST_DEBUG") == "1"
     args = [a for a in args if a != "--debug"]
+    return exits.mapped(lambda: _run(args))
+
+
+def _run(args: list[str]) -> int:
+    """The typer app on ``args``; its own outcomes (exit, abort, click's usage errors, a
+    bare group's help) mapped here, the host's exceptions left to ``exits.mapped``."""
     try:
         result = app(args=args, prog_name="jafhost", standalone_mode=False)
         return result if isinstance(result, int) else 0
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:
-        return _error("aborted", 1)
-    except BrokenPipeError:
+        return exits.error("aborted", 1)
+    except (BrokenPipeError, UsageError, Failed, PluginError, StateError):
         raise
-    except UsageError as exc:
-        _trace()
-        return _error(str(exc), 2)
-    except (Failed, PluginError, StateError) as exc:
-        _trace()
-        return _error(str(exc), 1)
-    except KeyboardInterrupt:
-        return _error("interrupted", 130)
     except Exception as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":
             # a bare group (``jafhost``, ``jafhost config``): its help, as ``--help`` gives it
@@ -119,14 +95,8 @@ def _main(argv: list[str] | None) -> int:
         code = getattr(exc, "exit_code", None)
         if hasattr(exc, "format_message") and isinstance(code, int):
             # click's usage errors (typer's bundled click or click itself): exit 2 for usage
-            return _error(exc.format_message(), code)
-        _trace()
-        return _error(f"unexpected {type(exc).__name__}: {exc}", 1)
-
-
-def _trace() -> None:
-    if settings.debug:
-        traceback.print_exc()
+            return exits.error(exc.format_message(), code)
+        raise
 
 
 __all__ = ["COMMAND_MODULES", "app", "main"]

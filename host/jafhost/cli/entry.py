@@ -1,10 +1,12 @@
-"""The ``jafhost`` console script: a fast path for ``list --json``, then the full CLI.
+"""The ``jafhost`` console script: fast paths for ``list --json`` and ``call``, then the
+full CLI.
 
-``jafhost list --json`` is what scripts and agents call most, often per request; it
-runs no plugin code and needs neither typer nor rich. Answering it here, before the
-command-line framework is imported, keeps it close to the cost of Python scanning its
-entry points. Everything else (``list --json`` included, when called with anything
-more) goes to ``jafhost.cli.app.main``, which gives the same output and exit codes.
+``jafhost list --json`` and ``jafhost call`` are what scripts and agents run most, often
+per request; neither needs typer, click or the other commands. Answering them here,
+before the command-line framework is imported, keeps ``list --json`` close to the cost
+of Python scanning its entry points and takes typer's share off every ``call``.
+Everything else (either of them with options the fast path does not read) goes to
+``jafhost.cli.app.main``, which gives the same output and exit codes.
 """
 
 from __future__ import annotations
@@ -48,6 +50,25 @@ def _list_json() -> int:
     return 0
 
 
+def _call(args: list[str]) -> int | None:
+    """``jafhost [--debug] call ...`` without typer; None when the fast path does not read
+    these options (the full CLI then runs)."""
+    from jafhost.cli import calling
+
+    debug = "--debug" in args or os.environ.get("JAFHOST_DEBUG") == "1"
+    args = [a for a in args if a != "--debug"]
+    if args[:1] != ["call"]:
+        return None
+    given = calling.fast_arguments(args[1:])
+    if given is None:
+        return None
+    from jafhost.cli import exits
+    from jafhost.cli._common import settings
+
+    settings.debug = debug
+    return exits.guarded(lambda: exits.mapped(lambda: calling.call(given)))
+
+
 def main(argv: list[str] | None = None) -> int:
     # pydantic would otherwise go through importlib.metadata over every installed
     # distribution's entry points on its first model (a FIFO or /dev/zero there hangs the
@@ -57,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args == ["list", "--json"] and os.environ.get("JAFHOST_DEBUG") != "1":
         return _list_json()
+    if "call" in args and "--help" not in args:
+        code = _call(args)
+        if code is not None:
+            return code
     from jafhost.cli.app import main as full
 
     return full(args)

@@ -2,27 +2,25 @@
 
 Each builds one ``Host``, starts every enabled plugin (``with_host``: middleware from
 other plugins wraps every call, one-off CLI calls included), does its work through the
-host, and stops them all before exiting.
+host, and stops them all before exiting. ``call`` reads its options here and does its
+work in ``jafhost.cli.calling`` (shared with the console script's fast path).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from jafhost.cli import calling
 from jafhost.cli._common import (
     Failed,
     JsonOption,
     app,
     build_host,
-    can_prompt,
     make_console,
     print_json,
     with_host,
@@ -31,83 +29,6 @@ from jafhost.errors import EventError, UsageError, quoted
 
 if TYPE_CHECKING:
     from jafhost.host.host import Host
-    from jafhost.tools import Tool
-    from jafhost.types import CallResult
-
-
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def parse_arguments(json_args: str | None, pairs: list[str]) -> dict[str, Any]:
-    """``--json ARGS`` then ``-a KEY=VALUE`` pairs (VALUE as JSON when it parses)."""
-    arguments: dict[str, Any] = {}
-    if json_args == "-":
-        json_args, where = _stdin_text(), "--json - (standard input)"
-        if not json_args.strip():
-            raise UsageError(f"invalid arguments: {where} is empty; give a JSON object")
-    else:
-        where = "--json"
-    if json_args is not None:  # "" is not JSON either
-        try:
-            loaded = json.loads(json_args)
-        except ValueError as exc:
-            raise UsageError(f"invalid arguments: {where} is not valid JSON: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise UsageError(f"invalid arguments: {where} must be a JSON object")
-        arguments.update(loaded)
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"invalid arguments: -a {quoted(pair)} is not KEY=VALUE")
-        arguments[key] = _parse_value(value)
-    return arguments
-
-
-def _stdin_text() -> str:
-    if sys.stdin is None:
-        raise UsageError("invalid arguments: --json - reads standard input, and there is none")
-    try:
-        return sys.stdin.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        message = f"invalid arguments: cannot read --json - (standard input): {exc}"
-        raise UsageError(message) from None
-
-
-def check_timeout(timeout: float | None) -> None:
-    """``--timeout``: a finite number of seconds greater than 0."""
-    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
-        raise UsageError(f"--timeout must be a number of seconds greater than 0, not {timeout:g}")
-
-
-def _confirmer(yes: bool) -> Callable[[Tool, dict[str, Any]], bool]:
-    def confirm(tool: Tool, arguments: dict[str, Any]) -> bool:
-        if yes:
-            return True
-        if not can_prompt():
-            raise Failed(
-                f"tool {tool.full_name} needs your confirmation and there is no terminal "
-                "to ask; run again with --yes to allow it"
-            )
-        console = make_console(stderr=True)
-        console.print(f"{tool.full_name} wants to run with:", markup=False)
-        console.print_json(json.dumps(arguments, default=str))
-        return typer.confirm(f"Run {tool.full_name}?", default=False)
-
-    return confirm
-
-
-def exit_code(result: CallResult) -> int:
-    """Contract: 2 for invalid arguments or an unknown name, 1 for any other failure."""
-    error = result.error
-    if error is None:
-        return 0
-    if error.code in ("invalid_arguments", "not_found"):
-        return 2
-    return 1
 
 
 @app.command()
@@ -161,28 +82,10 @@ def call(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Allow tools that ask.")] = False,
 ) -> None:
     """Route one action to a tool and print the result as JSON."""
-    from jafhost.tools import split_name
-
-    check_timeout(timeout)
-    arguments = parse_arguments(json_args, arg or [])
-    parts = split_name(tool)
-    if parts is None:
-        raise UsageError(f"unknown tool {quoted(tool)}: name it plugin.tool")
-    host = build_host()
-    host.plugin(parts[0])  # an unknown plugin is a usage error (exit 2)
-
-    async def work(host: Host) -> CallResult:
-        return await host.call(tool, arguments, timeout=timeout, confirm=_confirmer(yes))
-
-    result = with_host(host, work)
-    if result.ok:
-        print_json(result.result)
-        return
-    assert result.error is not None
-    sys.stderr.write(f"error: {' '.join(result.error.message.split())}\n")
-    if result.error.traceback:
-        sys.stderr.write(result.error.traceback)
-    raise typer.Exit(exit_code(result))
+    given = calling.CallArguments(tool, json_args, arg or [], timeout, yes)
+    code = calling.call(given)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

@@ -22,13 +22,21 @@ if TYPE_CHECKING:
 
 
 def discover(
-    cache_folder: Path | None, paths: list[str] | None = None, folders: list[str] | None = None
+    cache_folder: Path | None,
+    paths: list[str] | None = None,
+    folders: list[str] | None = None,
+    *,
+    lazy: bool = False,
+    rescan: bool = False,
 ) -> Discovery:
     """Discovery through the cache when it is valid; a fresh scan (then cached) otherwise.
 
     ``paths`` (default ``sys.path``) is searched for distributions, ``folders`` (the plugin
     folders, ``jafhost.discovery.folders.plugin_folders()``) for folder plugins;
-    ``cache_folder`` None scans without the cache."""
+    ``cache_folder`` None scans without the cache. ``lazy``: a cached discovery comes with
+    its plugins still to be checked against their files, each before it is used
+    (``Discovery.pending``), so a command that uses one plugin reads one plugin's files.
+    ``rescan``: the cache is not read (one of its plugins did not hold), only rewritten."""
     if cache_folder is None:
         from jafhost.discovery.entry_points import scan
 
@@ -38,9 +46,10 @@ def discover(
     search = list(sys.path if paths is None else paths)
     cache = DiscoveryCache(cache_folder, search, folders)
     fingerprint = path_fingerprint(search, folders)
-    cached = cache.load(fingerprint, paths, __version__)
-    if cached is not None:
-        return cached
+    if not rescan:
+        cached = cache.load(fingerprint, paths, __version__, lazy=lazy)
+        if cached is not None:
+            return cached
     from jafhost.discovery.entry_points import scan
     from jafhost.discovery.resolve import judge
 

@@ -107,11 +107,14 @@ class DiscoveryCache:
         key = hashlib.blake2b(repr(what).encode(), digest_size=8).hexdigest()
         self.file = folder / f"discovery-{key}.json"
 
-    def load(self, fingerprint: str, path: list[str] | None, host_version: str) -> Discovery | None:
+    def load(
+        self, fingerprint: str, path: list[str] | None, host_version: str, *, lazy: bool = False
+    ) -> Discovery | None:
         """The cached discovery if it is still valid for ``fingerprint`` and every plugin
-        in it is what its files say (``verify.holds``), else None. ``path`` is the search
-        path discovery was given (None: ``sys.path``)."""
-        from jafhost.discovery.verify import holds, recompute
+        in it is what its files say (``verify.CacheCheck``), else None. ``path`` is the
+        search path discovery was given (None: ``sys.path``). ``lazy``: the plugins are
+        checked one at a time, when used (``Discovery.pending``), not all now."""
+        from jafhost.discovery.verify import CacheCheck, recompute
 
         try:
             data = json.loads(read_bytes(self.file, CACHE_LIMIT))
@@ -124,11 +127,15 @@ class DiscoveryCache:
             stored = dict(data["digests"])
             if not all(isinstance(v, str) for v in [*cached.watch, *stored, *stored.values()]):
                 return None
-            if not holds(cached, stored, self.paths, self.folders, path):
+            check = CacheCheck(cached, stored, self.paths, self.folders, path)
+            if not (check.sound if lazy else check.all()):
                 return None
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
-        return recompute(cached, self.paths, host_version)
+        found = recompute(cached, self.paths, host_version)
+        if lazy:
+            found.pending = check
+        return found
 
     def store(self, fingerprint: str, discovery: Discovery) -> None:
         """Write atomically; a failure to write is harmless (next run scans again)."""

@@ -8,7 +8,10 @@ cached ``jafhost list`` imports nothing heavy.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jafhost.discovery.verify import CacheCheck
 
 
 @dataclass(frozen=True)
@@ -35,11 +38,15 @@ class PluginInfo:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PluginInfo:
-        names = {f.name for f in fields(cls)}
+        names = _FIELD_NAMES if cls is PluginInfo else {f.name for f in fields(cls)}
         values: dict[str, Any] = {
             k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names
         }
         return cls(**values)
+
+
+_FIELD_NAMES = frozenset(f.name for f in fields(PluginInfo))
+"""Asked for each of a thousand cached plugins: computed once."""
 
 
 @dataclass
@@ -52,6 +59,10 @@ class Discovery:
     watch: list[str] = field(default_factory=list)
     judged: dict[str, dict[str, Any]] | None = None
     """Requirements judged once per scan (``resolve.judge``), kept with the cache."""
+    pending: CacheCheck | None = field(default=None, compare=False, repr=False)
+    """Read from the cache with its plugins not yet checked against their files: the
+    check to ask before a plugin is used (``plugin(name)``) or all are shown (``all()``).
+    None: every plugin is checked (or freshly scanned)."""
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -102,9 +102,18 @@ class Resolution:
 
     plugins: list[ResolvedPlugin]
     order: list[str]
+    _index: dict[str, ResolvedPlugin] = field(default_factory=dict, repr=False, compare=False)
+    _indexed: int = field(default=-1, repr=False, compare=False)
 
     def get(self, name: str) -> ResolvedPlugin | None:
-        return next((r for r in self.plugins if r.name == name), None)
+        """The first plugin of that name (a start looks each one up: a dict, built at the
+        first lookup, keeps that from growing with the square of the plugins)."""
+        if self._indexed != len(self.plugins):
+            self._index = {}
+            for r in reversed(self.plugins):
+                self._index[r.name] = r
+            self._indexed = len(self.plugins)
+        return self._index.get(name)
 
     def dependents(self, name: str) -> list[str]:
         """Plugins that need ``name`` directly or through others (optional links excluded)."""

@@ -233,6 +233,118 @@ def _real(known: dict[str, str], folder: str) -> str:
     return found
 
 
+class _Finder(PackageFinder):
+    """A ``PackageFinder`` that answers each entry point once (a plugin's manifest
+    candidates are asked for by the digest check and by its derivation)."""
+
+    def __init__(self, path: list[str] | None) -> None:
+        super().__init__(path)
+        self._found: dict[str, list[str]] = {}
+
+    def locations(self, entry_point_value: str) -> list[str]:
+        found = self._found.get(entry_point_value)
+        if found is None:
+            found = self._found[entry_point_value] = super().locations(entry_point_value)
+        return found
+
+
+class CacheCheck:
+    """The check of one cached discovery (see the module doc), over every plugin at once
+    (``all``: what ``list`` shows) or one plugin at a time (``plugin``: a command that
+    starts one plugin need not read the files of a thousand others).
+
+    What does not depend on files (the digests cover exactly the watched files, no name
+    is claimed twice by valid plugins) is checked at once (``sound``); each plugin's
+    files are read when it is checked, at most once."""
+
+    def __init__(
+        self,
+        cached: Discovery,
+        stored_digests: dict[str, str],
+        search: list[str],
+        folders: list[str],
+        path: list[str] | None,
+    ) -> None:
+        self.plugins = list(cached.plugins)  # as cached: others may join the discovery later
+        self.stored = stored_digests
+        self.search = search
+        self.folders = folders
+        self.path = path
+        self.files = Files()
+        self.checked: set[str] = set()
+        """Names whose cached plugins were found true to their files."""
+        self._finder: _Finder | None = None
+        self._roots: set[str] | None = None
+        self._real: dict[str, str] = {}
+        self._by_folder: dict[str, list[str]] | None = None
+        self._by_name: dict[str, list[PluginInfo]] | None = None
+        names = [info.name for info in self.plugins if info.error is None]
+        self.sound = set(stored_digests) == set(cached.watch) and len(names) == len(set(names))
+        """False: the cache cannot hold (a name claimed twice makes every claimant invalid)."""
+
+    @property
+    def finder(self) -> _Finder:
+        if self._finder is None:
+            self._finder = _Finder(self.path)
+        return self._finder
+
+    def _derives(self, info: PluginInfo) -> bool:
+        """Whether a valid cached plugin is derived again, identical, from its files."""
+        from jafhost.discovery.folders import SOURCE
+
+        if info.source == SOURCE:
+            return _folder_plugin_holds(self.files, info, self.folders)
+        if self._roots is None:
+            self._roots = {os.path.realpath(entry or ".") for entry in self.search}
+        return (
+            info.source == "distribution"
+            and _real(self._real, os.path.dirname(info.location or "")) in self._roots
+            and _distribution_plugin_holds(self.files, info, self.finder)
+        )
+
+    def _watched(self, info: PluginInfo) -> list[str]:
+        """The watched files ``info`` was described from: its distribution's metadata and
+        the places its manifest was looked for."""
+        if self._by_folder is None:
+            self._by_folder = {}
+            for watched in self.stored:
+                self._by_folder.setdefault(os.path.dirname(watched), []).append(watched)
+        found = list(self._by_folder.get(info.location or "", ()))
+        if ENTRY_POINT_VALUE.match(info.entry_point.replace(" ", "")):
+            found += [c for c in self.finder.locations(info.entry_point) if c in self.stored]
+        return found
+
+    def all(self) -> bool:
+        """Whether every plugin of the cached discovery is what its files say."""
+        if not self.sound:
+            return False
+        if any(self.files.digest(p) != known for p, known in self.stored.items()):
+            return False
+        if not all(self._derives(info) for info in self.plugins if info.error is None):
+            return False
+        self.checked.update(info.name for info in self.plugins)
+        return True
+
+    def plugin(self, name: str) -> bool:
+        """Whether the cached plugins named ``name`` (none: vacuously) are what their files
+        say: their watched files unchanged, the valid ones derived again."""
+        if name in self.checked:
+            return True
+        if not self.sound:
+            return False
+        if self._by_name is None:
+            self._by_name = {}
+            for cached in self.plugins:
+                self._by_name.setdefault(cached.name, []).append(cached)
+        for info in self._by_name.get(name, ()):
+            if any(self.files.digest(p) != self.stored[p] for p in self._watched(info)):
+                return False
+            if info.error is None and not self._derives(info):
+                return False
+        self.checked.add(name)
+        return True
+
+
 def holds(
     cached: Discovery,
     stored_digests: dict[str, str],
@@ -242,34 +354,7 @@ def holds(
 ) -> bool:
     """Whether every plugin of ``cached`` is what its files say (see the module doc).
     ``path`` is the search path given to discovery (None: ``sys.path``)."""
-    files = Files()
-    if set(stored_digests) != set(cached.watch):
-        return False
-    if any(files.digest(path) != known for path, known in stored_digests.items()):
-        return False
-    from jafhost.discovery.folders import SOURCE
-
-    roots = {os.path.realpath(entry or ".") for entry in search}
-    real: dict[str, str] = {}  # folder: its real path, each folder resolved once
-    finder = PackageFinder(path)
-    valid_names: set[str] = set()
-    for info in cached.plugins:
-        if info.error is not None:
-            continue
-        if info.name in valid_names:
-            return False  # a name claimed twice makes every claimant invalid
-        valid_names.add(info.name)
-        if info.source == SOURCE:
-            ok = _folder_plugin_holds(files, info, folders)
-        else:
-            ok = (
-                info.source == "distribution"
-                and _real(real, os.path.dirname(info.location or "")) in roots
-                and _distribution_plugin_holds(files, info, finder)
-            )
-        if not ok:
-            return False
-    return True
+    return CacheCheck(cached, stored_digests, search, folders, path).all()
 
 
 def recompute(cached: Discovery, search: list[str], host_version: str) -> Discovery:

@@ -3,6 +3,13 @@
 Installed plugins come from discovery (entry points and plugin folders, cached); plugins
 registered in memory (``Host.register``) join them as ordinary ``PluginInfo`` records, so
 resolution, the views and the lifecycle treat both alike.
+
+Every cached plugin is checked against its files before it is started or shown. By
+default all are checked when discovery is first read; a command that uses few plugins
+(``jafhost call``) asks for the checks to be deferred (``defer_checks``), and then each
+plugin is checked when it is about to start (``verify``, from ``Runtime``) or be shown
+(``known``, ``discovery``, the views): its cost follows the plugins a command touches,
+not the plugins installed.
 """
 
 from __future__ import annotations
@@ -51,23 +58,77 @@ class Catalog:
         self._use_cache = use_cache
         self._discovery: Discovery | None = None
         self._registered: dict[str, tuple[PluginInfo, Any]] = {}
+        self._lazy = False
+        self._folders: list[str] = []
+        self._named: tuple[Discovery, dict[str, list[PluginInfo]]] | None = None
 
-    def discovery(self, refresh: bool = False) -> Discovery:
-        if self._discovery is None or refresh:
+    def defer_checks(self) -> None:
+        """Check cached plugins one at a time, each before it is started or shown, rather
+        than all at the first read: for a command that uses few of them."""
+        self._lazy = True
+
+    def _read(self, *, rescan: bool = False) -> Discovery:
+        """Discovery, its plugins still to be checked in the deferred mode."""
+        if self._discovery is None or rescan:
             try:
                 folders = plugin_folders(self._layout.config)
             except StateError:  # reported once, by ``Host.config_problem``
                 folders = plugin_folders(None)
+            self._folders = folders
             cache = self._layout.cache if self._use_cache else None
-            found = discover(cache, self._paths, folders)
+            found = discover(cache, self._paths, folders, lazy=self._lazy, rescan=rescan)
             if self._only is not None:
                 found.plugins = [p for p in found.plugins if p.name in self._only]
             found.plugins += [info for info, _ in self._registered.values()]
             self._discovery = found
         return self._discovery
 
+    def verify(self, names: Iterable[str]) -> bool:
+        """Check the cached plugins of ``names`` against their files (nothing to do unless
+        checks are deferred). True: they hold; False: one did not, and discovery was
+        scanned afresh (resolve again: what the caller resolved is out of date)."""
+        found = self._read()
+        pending = found.pending
+        if pending is None or all(pending.plugin(name) for name in names):
+            return True
+        self._read(rescan=True)
+        return False
+
+    def holds(self, info: PluginInfo) -> bool:
+        """Whether ``info``, resolved earlier, is what discovery now knows of its plugin,
+        checked against its files (False: it changed, or discovery was scanned afresh
+        since; resolve again). Asked before a plugin starts."""
+        self.verify([info.name])
+        found = self._read()
+        if self._named is None or self._named[0] is not found:
+            named: dict[str, list[PluginInfo]] = {}
+            for plugin in found.plugins:
+                named.setdefault(plugin.name, []).append(plugin)
+            self._named = (found, named)
+        return info in self._named[1].get(info.name, ())
+
+    def verify_all(self) -> None:
+        """Check every cached plugin (before all of them are shown), scanning afresh if
+        one does not hold."""
+        found = self._read()
+        if found.pending is None:
+            return
+        if found.pending.all():
+            found.pending = None
+        else:
+            self._read(rescan=True)
+
+    def discovery(self, refresh: bool = False) -> Discovery:
+        """Discovery, every plugin in it checked (``refresh``: read again)."""
+        if refresh:
+            self._discovery = None
+        self.verify_all()
+        return self._read()
+
     def resolution(self, state: State | None = None) -> Resolution:
-        found = self.discovery()
+        """How the plugins resolve. With deferred checks, a plugin is checked when it is
+        started or shown (``verify``), not here."""
+        found = self._read()
         current = state if state is not None else self._store.load()
         # requirements judged at scan time apply only to the full, unchanged set
         judged = found.judged if self._only is None and not self._registered else None
@@ -77,7 +138,12 @@ class Catalog:
     def known(self, names: Iterable[str]) -> Resolution:
         """The resolution, after checking that every name is a known plugin
         (``UsageError`` naming the known ones otherwise)."""
+        names = list(names)
+        self.verify(names)
         resolution = self.resolution()
+        if any(resolution.get(name) is None for name in names) and self._read().pending:
+            self.verify_all()  # the known names are about to be shown
+            resolution = self.resolution()
         for name in names:
             if resolution.get(name) is None:
                 raise unknown_plugin(name, (entry.name for entry in resolution.plugins))
@@ -105,7 +171,10 @@ class Catalog:
         for entry in reversed(self._paths or []):
             if entry not in sys.path:
                 sys.path.insert(0, entry)
-        folders = import_folders(self.discovery().plugins)
+        found = self._read()
+        folders = import_folders(found.plugins)
+        if found.pending is not None:  # only where plugin folders are configured
+            folders = [folder for folder in folders if folder in self._folders]
         keep_private(folders)  # on the import path, readable by their own plugins only
         for folder in folders:  # folder plugins: appended
             if folder not in sys.path:

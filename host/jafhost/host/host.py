@@ -129,6 +129,7 @@ class Host:
 
     def plugins(self) -> list[PluginView]:
         """Every discovered plugin with its status and reason (invalid ones included)."""
+        self.catalog.verify_all()
         state = self.state()
         views = plugin_views(
             self.resolution(state), state, self.registry.get, self.config.default_isolation

@@ -237,6 +237,12 @@ class Runtime:
 
         entry = resolution.get(name)
         assert entry is not None
+        if not self.catalog.holds(entry.info):  # changed on disk since it was resolved
+            entry = self.catalog.resolution().get(name)
+            if entry is None or entry.status != "enabled" or not self.catalog.holds(entry.info):
+                changed = self._changed(name, entry)
+                await self._started(changed)  # reported as any plugin that failed to start
+                return changed
         loaded = lifecycle.LoadedPlugin(entry.info)
         loaded.requires = entry.requires_plugins(optional=True)
         loaded.observe = "observe" in self.store.load().grants_of(entry.info)
@@ -264,6 +270,20 @@ class Runtime:
         else:
             await self._start_in_process(loaded, obj)
         await self._started(loaded)
+        return loaded
+
+    def _changed(self, name: str, entry: Any) -> LoadedPlugin:
+        """A plugin found changed on disk just before its start (it no longer resolves
+        as enabled): reported broken, nothing of it runs."""
+        from jafhost.discovery.records import PluginInfo
+        from jafhost.runtime import lifecycle
+
+        info = entry.info if entry is not None else PluginInfo(name, "", "", "")
+        loaded = lifecycle.LoadedPlugin(info)
+        loaded.status = "broken"
+        now = "gone" if entry is None else f"{entry.status}: {entry.reason or 'no reason'}"
+        loaded.error = f"its files changed since discovery ({now}); it was not started"
+        self.plugins.loaded[name] = loaded
         return loaded
 
     async def _start_in_process(self, loaded: LoadedPlugin, obj: Any) -> None:
