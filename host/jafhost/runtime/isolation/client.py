@@ -100,6 +100,79 @@ class WorkerResultTooLarge(WorkerError):
     """The worker began a frame longer than ``[host] max_result_mb``; it was stopped."""
 
 
+class WorkerUnavailable(ToolError):
+    """The plugin's worker failed to start too many times in a row: it is broken, and
+    no call starts another until it is reloaded or enabled again."""
+
+    def __init__(self, message: str, *, plugin: str | None = None) -> None:
+        super().__init__(message, plugin=plugin, code="unavailable")
+
+
+MAX_FAILED_STARTS = 5
+"""Starts of a plugin's worker that may fail in a row before the plugin is ``broken``."""
+BACKOFF_FIRST = 0.5
+BACKOFF_CAP = 8.0
+"""Seconds before the start after a failed one, doubling with each failure up to the cap."""
+
+
+class StartRecord:
+    """The failed starts in a row of one plugin's workers: the back-off before the next,
+    and ``broken`` (with the last failure) once there were ``MAX_FAILED_STARTS``."""
+
+    def __init__(self, plugin: str) -> None:
+        self.plugin = plugin
+        self.failures = 0
+        self.last_failure: str | None = None
+        self.broken: str | None = None
+        """Why the plugin is broken (None while it is not)."""
+        self.on_broken: Callable[[str], None] | None = None
+        self._next_at = 0.0
+
+    def delay(self) -> float:
+        """The back-off the next start waits: none after a success."""
+        if self.failures == 0:
+            return 0.0
+        return float(min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** (self.failures - 1)))
+
+    def check(self) -> None:
+        """``WorkerUnavailable`` once broken, naming the plugin, the reason and the fix."""
+        if self.broken is not None:
+            name = self.plugin
+            raise WorkerUnavailable(
+                f"plugin {name} is broken: {self.broken} (see jafhost doctor {name}; then "
+                f"reload it, or jafhost disable {name} and jafhost enable {name})",
+                plugin=name,
+            )
+
+    def due(self) -> bool:
+        """Whether a start may be tried now (no failure, or its back-off has passed)."""
+        return self.failures == 0 or time.monotonic() >= self._next_at
+
+    async def wait_turn(self) -> None:
+        """Wait out the back-off, then allow one start (or refuse: broken)."""
+        self.check()
+        wait = self._next_at - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self.check()
+
+    def failed(self, reason: str) -> None:
+        self.failures += 1
+        self.last_failure = reason
+        self._next_at = time.monotonic() + self.delay()
+        if self.failures >= MAX_FAILED_STARTS and self.broken is None:
+            self.broken = (
+                f"its worker failed to start {self.failures} times in a row; the last "
+                f"time: {reason}"
+            )
+            LOGGER.warning("plugin %s: %s", self.plugin, self.broken)
+            if self.on_broken is not None:
+                self.on_broken(self.broken)
+
+    def succeeded(self) -> None:
+        self.failures, self.last_failure, self._next_at = 0, None, 0.0
+
+
 class _NotDelivered(Exception):
     """A request could not be written at all: the worker had already ended."""
 
@@ -108,10 +181,16 @@ class WorkerClient:
     """One plugin's worker process: spawned on demand, one request at a time."""
 
     def __init__(
-        self, spec: WorkerSpec, on_notice: Callable[[dict[str, Any]], None] | None = None
+        self,
+        spec: WorkerSpec,
+        on_notice: Callable[[dict[str, Any]], None] | None = None,
+        record: StartRecord | None = None,
     ) -> None:
         self.spec = spec
         self.on_notice = on_notice
+        self.record = record if record is not None else StartRecord(spec.plugin)
+        """Restarts in a row that failed, shared by the workers of one plugin: the next
+        waits longer, and after ``MAX_FAILED_STARTS`` the plugin is broken."""
         self.on_ask: Callable[[dict[str, Any]], Awaitable[Any]] | None = None
         """Serves what the worker asks of the host while a request is in flight (an
         integration of another plugin); its answer goes back as ``answer``."""
@@ -528,7 +607,7 @@ class WorkerClient:
         except asyncio.CancelledError:
             self.kill(f"{during} was cancelled (time limit)")
             raise
-        except WorkerError:
+        except (WorkerError, WorkerUnavailable):
             raise
         except Exception as exc:  # a garbled message: the worker cannot be trusted further
             self.kill(f"protocol error: {exc!r}")
@@ -541,28 +620,49 @@ class WorkerClient:
             CURRENT_PLUGIN.reset(identity)
 
     async def _restart(self) -> None:
+        """Start a worker again (or a pool's next one), after the back-off the failed
+        starts before it earned; a failure counts toward ``broken``."""
         self.kill()
-        reply = await self._boot()
-        if reply.get("status") != "active":
-            self.kill("the restarted plugin did not become active")
-            raise WorkerError(
-                f"plugin {self.plugin}: its worker was restarted but the plugin "
-                f"did not start: {reply.get('error')}",
-                plugin=self.plugin,
-            )
+        await self.record.wait_turn()
+        try:
+            reply = await self._boot()
+            if reply.get("status") != "active":
+                self.kill("the restarted plugin did not become active")
+                raise WorkerError(
+                    f"plugin {self.plugin}: its worker was restarted but the plugin "
+                    f"did not start: {reply.get('error')}",
+                    plugin=self.plugin,
+                )
+        except WorkerError as exc:
+            self.record.failed(str(exc))
+            raise
+        self.record.succeeded()
+
+    async def ensure_running(self) -> None:
+        """A live worker, started now if there is none (a pool takes a worker this way
+        before it sends a call, so the start is not part of the call's running time)."""
+        await self._lock.acquire()
+        try:
+            if self.proc is None or self._pipe is None or self._pipe.closed:
+                await self._restart()
+        except BaseException:
+            self.kill()
+            raise
+        finally:
+            self._lock.release()
 
     async def call(self, tool: str, arguments: dict[str, Any]) -> Any:
         """Call a tool in the worker; its result, or the error it raised, re-raised here."""
         reply = await self.request(
             {"op": "call", "tool": tool, "args": arguments}, f"tool {self.plugin}.{tool}"
         )
-        return self._result(reply)
+        return self.result(reply)
 
     async def event(self, index: int, event: dict[str, Any], pattern: str) -> None:
         reply = await self.request(
             {"op": "event", "index": index, "event": event}, f"handler for {pattern!r}"
         )
-        self._result(reply)
+        self.result(reply)
 
     async def integration(
         self, short: str, method: str, args: list[Any], kwargs: dict[str, Any]
@@ -570,7 +670,7 @@ class WorkerClient:
         """Call a public method of the client of the plugin's integration ``short``."""
         message = {"op": "integration", "name": short, "method": method,
                    "args": args, "kwargs": kwargs}  # fmt: skip
-        return self._result(
+        return self.result(
             await self.request(message, f"integration {self.plugin}.{short}.{method}")
         )
 
@@ -578,7 +678,7 @@ class WorkerClient:
         """Run the plugin's ``jaf_tool_call`` around ``call``: its reply, after any
         ``proceed`` asks (served by ``on_proceed``)."""
         message = {"op": "middleware", "call": call}
-        return self._result(await self.request(message, f"middleware of {self.plugin}"))
+        return self.result(await self.request(message, f"middleware of {self.plugin}"))
 
     async def provider(
         self, index: int, messages: list[Any], tools: list[Any], model: str | None
@@ -586,26 +686,26 @@ class WorkerClient:
         """The next turn of the plugin's model provider ``index`` (as JSON)."""
         message = {"op": "provider", "index": index, "messages": messages, "tools": tools,
                    "model": model}  # fmt: skip
-        return self._result(await self.request(message, f"model provider of {self.plugin}"))
+        return self.result(await self.request(message, f"model provider of {self.plugin}"))
 
     async def config_model(self, question: str, args: list[Any]) -> Any:
         """Ask the plugin's config model a question (``home.config.MODEL_QUESTIONS``)."""
         message = {"op": "config_model", "question": question, "args": args}
-        return self._result(await self.request(message, f"config {self.plugin}: {question}"))
+        return self.result(await self.request(message, f"config {self.plugin}: {question}"))
 
     async def integration_health(self, short: str) -> Any:
         """Run the health check of the plugin's integration ``short`` in the worker."""
         message = {"op": "integration", "name": short, "health": True}
-        return self._result(
+        return self.result(
             await self.request(message, f"integration {self.plugin}.{short}: health")
         )
 
     async def hook(self, hook: str, **kwargs: Any) -> Any:
         """Call one of the plugin's hook implementations with JSON-ready arguments."""
-        return self._result(await self.request({"op": "hook", "hook": hook, "kwargs": kwargs},
+        return self.result(await self.request({"op": "hook", "hook": hook, "kwargs": kwargs},
                                                hook))  # fmt: skip
 
-    def _result(self, reply: dict[str, Any]) -> Any:
+    def result(self, reply: dict[str, Any]) -> Any:
         if reply.get("ok"):
             return reply.get("result")
         raise self._exception(reply.get("error") or {})
