@@ -17,6 +17,7 @@ import contextlib
 import importlib
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,30 @@ def _set_aside(names: list[str]) -> dict[str, ModuleType]:
     return saved
 
 
+def _forget_abandoned_imports(entry_point: str) -> None:
+    """Let the plugin's modules be imported afresh although an earlier import of them
+    never returned (it timed out; its thread still runs, holding their import locks):
+    the lock table entries of those modules held by another thread are dropped, so the
+    next import takes new locks instead of waiting on the abandoned ones for good."""
+    bootstrap: Any = importlib.import_module("importlib._bootstrap")
+    locks = getattr(bootstrap, "_module_locks", None)
+    imp: Any = sys.modules.get("_imp")
+    if not isinstance(locks, dict) or imp is None:
+        return
+    top = entry_point.replace(" ", "").partition(":")[0].split(".", 1)[0]
+    me = threading.get_ident()
+    imp.acquire_lock()
+    try:
+        for module in [n for n in locks if n == top or n.startswith(top + ".")]:
+            ref = locks.get(module)
+            lock = ref() if callable(ref) else None
+            owner = getattr(lock, "owner", None)
+            if lock is not None and owner not in (None, 0, me):
+                del locks[module]
+    finally:
+        imp.release_lock()
+
+
 def _restore(saved: dict[str, ModuleType], entry_point: str) -> None:
     for name in plugin_modules(entry_point):
         sys.modules.pop(name, None)
@@ -79,6 +104,10 @@ async def reload(runtime: Runtime, name: str) -> ReloadReport:
             kept_previous=loaded.status == "active",
         )
     if loaded is None or loaded.status != "active":
+        if runtime.isolation_of(name) != "process":
+            info = loaded.info if loaded is not None else None
+            if info is not None:
+                _forget_abandoned_imports(info.entry_point)
         await runtime.activate(name)
         now = runtime.plugins.get(name)
         ok = now is not None and now.status == "active"
@@ -88,6 +117,7 @@ async def reload(runtime: Runtime, name: str) -> ReloadReport:
     if runtime.isolation_of(name) == "process":
         return await _restart_worker(runtime, name)
     entry_point = loaded.info.entry_point
+    _forget_abandoned_imports(entry_point)
     saved = _set_aside(lifecycle.plugin_modules(entry_point))
     importlib.invalidate_caches()
     probe = lifecycle.LoadedPlugin(loaded.info)
@@ -126,14 +156,29 @@ async def reload(runtime: Runtime, name: str) -> ReloadReport:
 
 
 async def _restart_worker(runtime: Runtime, name: str) -> ReloadReport:
-    """A process-isolated plugin's code is never imported in the host: restart its worker
-    (and its dependents), which imports the new code. Its old code is gone from disk,
-    so a failure cannot fall back to it; the report says so."""
+    """A process-isolated plugin's code is never imported in the host: a new worker
+    imports and starts the new code beside the one serving, and replaces it only once
+    it is ready (with the dependents started again); a new version that does not
+    import or start leaves the old worker serving."""
+    from jafhost.home.config import plugin_config_table
+    from jafhost.runtime.isolation import launch
+
+    loaded = runtime.plugins.loaded[name]
+    table = plugin_config_table(runtime.config.table, name, os.environ)
+    ready, problem = await launch.prestart(runtime.worker_spec(loaded.info, table))
+    if ready is None:
+        return ReloadReport(name, False, problem, kept_previous=True)
     dependents = [
         d for d in runtime.plugins.active if d in runtime.catalog.resolution().dependents(name)
     ]
-    await runtime.deactivate(name)
-    started = await runtime.start_plugin(name)
+    runtime.prestarted[name] = ready
+    try:
+        await runtime.deactivate(name)
+        started = await runtime.start_plugin(name)
+    finally:
+        unused = runtime.prestarted.pop(name, None)
+        if unused is not None:
+            unused.kill()
     report = ReloadReport(
         name, started.status == "active", None if started.status == "active" else started.error
     )

@@ -130,6 +130,23 @@ async def start(
         loaded.error = f"its worker's start reply is malformed ({describe(exc, first_line=True)})"
 
 
+async def prestart(spec: WorkerSpec) -> tuple[WorkerClient | None, str | None]:
+    """A worker running the plugin's current code, started beside any that serves it
+    now: the worker, or None and why it did not start (a reload keeps the old one then)."""
+    worker = WorkerClient(spec)
+    try:
+        reply = await worker.boot()
+    except WorkerError as exc:
+        return None, str(exc)
+    except Exception as exc:
+        return None, f"cannot start a worker process: {exc}"
+    if not isinstance(reply, dict) or reply.get("status") != "active":
+        worker.kill()
+        error = reply.get("error") if isinstance(reply, dict) else None
+        return None, str(error or "the plugin did not start in its worker")
+    return worker, None
+
+
 def _adopt(spec: WorkerSpec, pool: WorkerPool, loaded: LoadedPlugin, reply: Any) -> None:
     """Take what the worker's start reply says the plugin offers; raises on any reply a
     well-behaved worker never sends (plugin code in the worker can shape it)."""
