@@ -104,6 +104,8 @@ async def reload(runtime: Runtime, name: str) -> ReloadReport:
             kept_previous=loaded.status == "active",
         )
     if loaded is None or loaded.status != "active":
+        if loaded is not None and name in runtime.plugins.order:
+            await runtime.deactivate(name)  # broken while running: its workers would not start
         if runtime.isolation_of(name) != "process":
             info = loaded.info if loaded is not None else None
             if info is not None:

@@ -440,7 +440,7 @@ class Runtime:
         for dependent in reversed(self.plugins.order):
             if dependent in resolution.dependents(name):
                 await self.deactivate(dependent)
-        if not self.plugins.is_active(name):
+        if name not in self.plugins.order:  # never started, or stopped already
             return
         await self._stop(name)
 

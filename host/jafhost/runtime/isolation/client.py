@@ -81,10 +81,12 @@ standard library looks for must not run before it."""
 
 
 class WorkerError(ToolError):
-    """The worker could not serve a request; the message names the plugin and why."""
+    """The worker could not serve a request; the message names the plugin and why
+    (``reason``: the why alone)."""
 
-    def __init__(self, message: str, *, plugin: str | None = None) -> None:
+    def __init__(self, message: str, *, plugin: str | None = None, reason: str = "") -> None:
         super().__init__(message, plugin=plugin, code="tool_error")
+        self.reason = reason or message
 
 
 class WorkerCrash(WorkerError):
@@ -139,8 +141,8 @@ class StartRecord:
         if self.broken is not None:
             name = self.plugin
             raise WorkerUnavailable(
-                f"plugin {name} is broken: {self.broken} (see jafhost doctor {name}; then "
-                f"reload it, or jafhost disable {name} and jafhost enable {name})",
+                f"plugin {name} is broken: {self.broken}; see jafhost doctor {name}, then "
+                f"reload it, or jafhost disable {name} and jafhost enable {name}",
                 plugin=name,
             )
 
@@ -162,8 +164,8 @@ class StartRecord:
         self._next_at = time.monotonic() + self.delay()
         if self.failures >= MAX_FAILED_STARTS and self.broken is None:
             self.broken = (
-                f"its worker failed to start {self.failures} times in a row; the last "
-                f"time: {reason}"
+                f"its worker failed to start {self.failures} times in a row "
+                f"(the last time: {reason})"
             )
             LOGGER.warning("plugin %s: %s", self.plugin, self.broken)
             if self.on_broken is not None:
@@ -358,6 +360,7 @@ class WorkerClient:
             f"plugin {self.plugin}: its worker process {how} during {during}; "
             "a new worker starts on the next call",
             plugin=self.plugin,
+            reason=f"its worker process {how} during {during}",
         )
 
     def _broke(self, reason: str, during: str) -> WorkerProtocolError:
@@ -634,8 +637,18 @@ class WorkerClient:
                     plugin=self.plugin,
                 )
         except WorkerError as exc:
-            self.record.failed(str(exc))
-            raise
+            self.record.failed(exc.reason)
+            after = (
+                "the plugin is now broken"
+                if self.record.broken
+                else f"the next start is tried after {self.record.delay():g} s"
+            )
+            raise WorkerError(
+                f"plugin {self.plugin}: its worker could not be started again ({exc.reason}); "
+                + after,
+                plugin=self.plugin,
+                reason=exc.reason,
+            ) from None
         self.record.succeeded()
 
     async def ensure_running(self) -> None:
