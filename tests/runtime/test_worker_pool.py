@@ -126,8 +126,7 @@ def test_with_one_worker_calls_that_cannot_start_in_time_are_busy_not_timed_out(
         assert result.error is not None, result.to_json()
         assert result.error.code == "busy", result.to_json()
         assert result.error.message == (
-            "no worker of plugin pooled could take a call of tool pooled.pid within 1 s; "
-            "all 1 busy"
+            "no worker of plugin pooled could take a call of tool pooled.pid within 1 s; all 1 busy"
         )
     assert after.ok, after.to_json()
     assert workers == 1
