@@ -37,6 +37,13 @@ def slow(seconds: float) -> str:
 @hookimpl
 def jaf_tools():
     return [pid, slow]
+
+@hookimpl
+def jaf_event_handlers():
+    def seen(event):
+        with open("events-seen", "a") as f:
+            f.write(str(pid()) + "\\n")
+    return {"ping.*": seen}
 """
 
 
@@ -130,6 +137,31 @@ def test_with_one_worker_calls_that_cannot_start_in_time_are_busy_not_timed_out(
         )
     assert after.ok, after.to_json()
     assert workers == 1
+
+
+def test_an_event_reaches_the_plugin_while_a_call_holds_its_first_worker(
+    site: Site, make_host: MakeHost
+) -> None:
+    host = pooled(site, make_host, "[host]\ncall_timeout = 30\n")
+
+    async def scenario() -> tuple[int | None, bool, list[str]]:
+        async with host:
+            loaded = host.loaded("pooled")
+            assert loaded is not None
+            pool = pool_of(loaded)
+            assert pool is not None
+            busy = pool.slots[0].plugin_pid
+            slow = await slow_call_started(host)
+            report = await host.emit("ping.now", {})
+            slow.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await slow
+            seen = (host.layout.data_dir("pooled") / "events-seen").read_text().split()
+            return busy, report.ok, seen
+
+    busy, delivered, seen = asyncio.run(scenario())
+    assert delivered
+    assert len(seen) == 1 and seen[0] != str(busy)  # handled by the second worker
 
 
 FAILS_TO_RESTART = """
