@@ -139,12 +139,16 @@ def test_with_one_worker_calls_that_cannot_start_in_time_are_busy_not_timed_out(
     assert workers == 1
 
 
-def test_an_event_reaches_the_plugin_while_a_call_holds_its_first_worker(
+def test_events_go_to_a_free_worker_and_never_start_one_beside_a_live_worker(
     site: Site, make_host: MakeHost
 ) -> None:
+    """An event waits for a worker rather than starting one (it often follows the call
+    that caused it, whose worker a plugin counting on memory expects), and uses any
+    free worker of the pool."""
     host = pooled(site, make_host, "[host]\ncall_timeout = 30\n")
+    seen_file = host.layout.data_dir("pooled") / "events-seen"
 
-    async def scenario() -> tuple[int | None, bool, list[str]]:
+    async def scenario() -> tuple[int | None, bool, int, bool, list[str]]:
         async with host:
             loaded = host.loaded("pooled")
             assert loaded is not None
@@ -152,16 +156,27 @@ def test_an_event_reaches_the_plugin_while_a_call_holds_its_first_worker(
             assert pool is not None
             busy = pool.slots[0].plugin_pid
             slow = await slow_call_started(host)
-            report = await host.emit("ping.now", {})
+            waited = await host.emit("ping.first", {})  # hook_timeout: 2 s
+            grown = len(pool.slots)
+            second = await host.call("pooled.pid", {})  # a call starts the second worker
+            assert second.ok, second.to_json()
+            report = await host.emit("ping.second", {})
             slow.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await slow
-            seen = (host.layout.data_dir("pooled") / "events-seen").read_text().split()
-            return busy, report.ok, seen
+            return (
+                busy,
+                waited.ok,
+                grown,
+                report.ok,
+                [second.result, *seen_file.read_text().split()],
+            )
 
-    busy, delivered, seen = asyncio.run(scenario())
+    busy, waited, grown, delivered, seen = asyncio.run(scenario())
+    assert not waited and grown == 1  # no worker was started for the event
     assert delivered
-    assert len(seen) == 1 and seen[0] != str(busy)  # handled by the second worker
+    second, *handled = seen
+    assert handled == [str(second)] and second != busy  # by the second worker
 
 
 FAILS_TO_RESTART = """

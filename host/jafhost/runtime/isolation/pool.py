@@ -2,9 +2,10 @@
 
 A plugin gets up to ``[host] workers_per_plugin`` workers (``WorkerSpec.workers``), each
 running the plugin's whole start (import, initialize, activate) in its own sandbox from
-the same spec. An idle plugin costs one worker: the next starts only when a request
-finds every current one busy. A request takes the first free worker (so calls one after
-another always reach the same one), else waits for one; a tool call waits at most its
+the same spec. An idle plugin costs one worker: the next starts only when a request has
+found every current one busy for ``GROW_AFTER`` seconds (an event never starts one). A
+request takes the first free worker (so calls one after another always reach the same
+one), else waits for one; a tool call waits at most its
 own time limit (``busy`` after that) and its limit counts only from when a worker took
 it, so a slow call never makes the calls queued behind it time out. A time limit kills
 only the worker running that call. Requests nested in one in flight (middleware
@@ -29,6 +30,12 @@ from jafhost.runtime.isolation.spec import WorkerSpec
 Proceed = Callable[[dict[str, Any], WorkerClient], Awaitable[Any]]
 """Serves a ``proceed`` ask of a worker's middleware: the message, and the worker asking
 (the rest of the chain nests its requests in that worker's)."""
+
+
+GROW_AFTER = 0.5
+"""Seconds a request waits for a busy worker before another worker is started for it:
+a start costs more than most calls take, and a call that follows another (an event
+its plugin emitted being handled) then still meets the same worker."""
 
 
 class WorkerBusy(ToolError):
@@ -79,17 +86,17 @@ class WorkerPool:
 
     # -- taking a worker ----------------------------------------------------------------
 
-    def _take(self) -> tuple[WorkerClient | None, bool]:
+    def _take(self, grow: bool) -> tuple[WorkerClient | None, bool]:
         """A free worker (a live one first, else one to start again, else a new one
-        while the pool may grow) and whether it needs a start; ``None``: wait. While
-        starts are failing, no further worker is started beside a live one before the
-        back-off has passed."""
+        while the pool may grow) and whether it needs a start; ``None``: wait. Without
+        ``grow`` nothing starts beside a live worker. While starts are failing, no
+        further worker starts beside a live one before the back-off has passed."""
         free = [w for w in self.slots if w not in self._held]
         for worker in free:
             if worker.alive:
                 return worker, False
-        may_start = self.record.due() or not any(w.alive for w in self.slots)
-        if not may_start:
+        alive = any(w.alive for w in self.slots)
+        if alive and not (grow and self.record.due()):
             return None, False
         if free:
             return free[0], True
@@ -99,16 +106,23 @@ class WorkerPool:
             return worker, True
         return None, False
 
-    async def acquire(self, wait: float | None, during: str) -> WorkerClient:
+    async def acquire(self, wait: float | None, during: str, grow: bool = True) -> WorkerClient:
         """Take a worker for one request (started first if needed); ``WorkerBusy`` when
-        none is free within ``wait`` seconds (None: no limit)."""
+        none is free within ``wait`` seconds (None: no limit). ``grow``: a busy pool may
+        start another worker for it."""
         loop = asyncio.get_running_loop()
-        deadline = None if wait is None else loop.time() + wait
+        now = loop.time()
+        deadline = None if wait is None else now + wait
+        grow_at = now + GROW_AFTER if grow else None
         while True:
             self.record.check()
-            worker, start = self._take()
+            may_grow = grow_at is not None and loop.time() >= grow_at
+            worker, start = self._take(may_grow)
             if worker is None:
-                await self._wait(loop, deadline, wait, during)
+                until = deadline
+                if grow_at is not None and not may_grow:
+                    until = grow_at if deadline is None else min(grow_at, deadline)
+                await self._wait(loop, until, deadline, wait, during)
                 continue
             self._held.add(worker)
             if not start:
@@ -128,32 +142,35 @@ class WorkerPool:
     async def _wait(
         self,
         loop: asyncio.AbstractEventLoop,
+        until: float | None,
         deadline: float | None,
         wait: float | None,
         during: str,
     ) -> None:
-        """Until a worker is released (``WorkerBusy`` at ``deadline``)."""
+        """Until a worker is released or ``until`` (``WorkerBusy`` at ``deadline``)."""
         future: asyncio.Future[None] = loop.create_future()
         self._waiters.append(future)
         try:
-            left = None if deadline is None else deadline - loop.time()
-            if left is not None and left <= 0:
-                raise TimeoutError
-            async with asyncio.timeout(left):
-                await future
-        except BaseException as exc:
+            left = None if until is None else until - loop.time()
+            if left is None or left > 0:
+                async with asyncio.timeout(left):
+                    await future
+        except TimeoutError:
+            pass
+        except BaseException:
             if future.done() and not future.cancelled():
                 self._wake()  # woken, but leaving: the next waiter takes the turn
-            if isinstance(exc, TimeoutError):
-                raise WorkerBusy(
-                    f"no worker of plugin {self.plugin} could take {during} within "
-                    f"{wait:g} s; all {len(self.slots)} busy",
-                    plugin=self.plugin,
-                ) from None
             raise
         finally:
             with contextlib.suppress(ValueError):
                 self._waiters.remove(future)
+        woken = future.done() and not future.cancelled()
+        if not woken and deadline is not None and loop.time() >= deadline:
+            raise WorkerBusy(
+                f"no worker of plugin {self.plugin} could take {during} within "
+                f"{wait:g} s; all {len(self.slots)} busy",
+                plugin=self.plugin,
+            )
 
     def release(self, worker: WorkerClient) -> None:
         self._held.discard(worker)
@@ -206,19 +223,23 @@ class WorkerPool:
                 self.release(worker)
         return worker.result(reply)
 
-    async def _result(self, message: dict[str, Any], during: str) -> Any:
+    async def _result(self, message: dict[str, Any], during: str, grow: bool = True) -> Any:
         nested = self._nested()
         if nested is not None:
             return nested.result(await nested.request(message, during))
-        worker = await self.acquire(None, during)
+        worker = await self.acquire(None, during, grow)
         try:
             return worker.result(await worker.request(message, during))
         finally:
             self.release(worker)
 
     async def event(self, index: int, event: dict[str, Any], pattern: str) -> None:
+        """Deliver an event to a free worker; it never starts one beside a live one: an
+        event often follows the call that caused it (fire and forget), and waiting for
+        that call's worker keeps a plugin that counts on memory seeing both in one
+        process, as it would if nothing else were running."""
         await self._result(
-            {"op": "event", "index": index, "event": event}, f"handler for {pattern!r}"
+            {"op": "event", "index": index, "event": event}, f"handler for {pattern!r}", False
         )
 
     async def integration(
