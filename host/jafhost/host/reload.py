@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from jafhost.errors import describe
+from jafhost.errors import HookTimeout, describe
 from jafhost.runtime import lifecycle
 from jafhost.runtime.lifecycle import plugin_modules
 
@@ -63,17 +63,29 @@ def _set_aside(names: list[str]) -> dict[str, ModuleType]:
     return saved
 
 
+_ABANDONED: set[str] = set()
+"""Top-level packages of plugins whose reload import timed out: their import thread
+still runs and holds their modules' import locks."""
+
+
+def _top_module(entry_point: str) -> str:
+    return entry_point.replace(" ", "").partition(":")[0].split(".", 1)[0]
+
+
 def _forget_abandoned_imports(entry_point: str) -> None:
-    """Let the plugin's modules be imported afresh although an earlier import of them
-    never returned (it timed out; its thread still runs, holding their import locks):
-    the lock table entries of those modules held by another thread are dropped, so the
-    next import takes new locks instead of waiting on the abandoned ones for good."""
+    """Let the plugin's modules be imported afresh although an earlier reload's import
+    of them never returned (it timed out; its thread still runs, holding their import
+    locks): the lock table entries of those modules held by another thread are dropped,
+    so the next import takes new locks instead of waiting on the abandoned ones for good.
+    Only after such a time-out: a lock another thread holds otherwise is a live import."""
+    top = _top_module(entry_point)
+    if top not in _ABANDONED:
+        return
     bootstrap: Any = importlib.import_module("importlib._bootstrap")
     locks = getattr(bootstrap, "_module_locks", None)
     imp: Any = sys.modules.get("_imp")
     if not isinstance(locks, dict) or imp is None:
         return
-    top = entry_point.replace(" ", "").partition(":")[0].split(".", 1)[0]
     me = threading.get_ident()
     imp.acquire_lock()
     try:
@@ -127,6 +139,8 @@ async def reload(runtime: Runtime, name: str) -> ReloadReport:
         new_obj = await lifecycle.import_plugin(probe, runtime.config.hook_timeout)
     except BaseException as exc:
         _restore(saved, entry_point)
+        if isinstance(exc, HookTimeout):  # its thread still runs, holding import locks
+            _ABANDONED.add(_top_module(entry_point))
         if isinstance(exc, KeyboardInterrupt):
             raise
         return ReloadReport(name, False, f"import failed: {describe(exc)}", kept_previous=True)
