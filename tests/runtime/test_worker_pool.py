@@ -16,8 +16,8 @@ import pytest
 
 from conftest import Site
 from jafhost.host.host import Host
-from jafhost.runtime.isolation.client import BACKOFF_CAP, MAX_FAILED_STARTS, StartRecord
 from jafhost.runtime.isolation.launch import pool_of
+from jafhost.runtime.isolation.starts import BACKOFF_CAP, MAX_FAILED_STARTS, StartRecord
 from jafhost.types import CallResult
 
 MakeHost = Callable[..., Host]

@@ -5,15 +5,15 @@ running the plugin's whole start (import, initialize, activate) in its own sandb
 the same spec. An idle plugin costs one worker: the next starts only when a request has
 found every current one busy for ``GROW_AFTER`` seconds (an event never starts one). A
 request takes the first free worker (so calls one after another always reach the same
-one), else waits for one; a tool call waits at most its
-own time limit (``busy`` after that) and its limit counts only from when a worker took
-it, so a slow call never makes the calls queued behind it time out. A time limit kills
+one), else waits for one; a tool call waits at most its own time limit (``busy`` after
+that) and its limit counts only from when a worker took it, so a slow call never makes
+the calls queued behind it time out. A time limit kills
 only the worker running that call. Requests nested in one in flight (middleware
 proceeding to a tool of its own plugin) go to the worker already in that request.
 
 Workers share no memory: what a plugin keeps between calls belongs in its data folder
-(docs/plugin-authors.md). Starts that fail in a row back off and end in ``broken``
-(``client.StartRecord``).
+(README.md, "Writing a plugin"). Starts that fail in a row back off and end in
+``broken`` (``starts.StartRecord``).
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from jafhost.errors import HookTimeout, ToolError
-from jafhost.runtime.isolation.client import NESTED, StartRecord, WorkerClient
+from jafhost.runtime.isolation.client import NESTED, WorkerClient
 from jafhost.runtime.isolation.spec import WorkerSpec
+from jafhost.runtime.isolation.starts import StartRecord
 
 Proceed = Callable[[dict[str, Any], WorkerClient], Awaitable[Any]]
 """Serves a ``proceed`` ask of a worker's middleware: the message, and the worker asking
@@ -46,7 +47,8 @@ class WorkerBusy(ToolError):
 
 
 class WorkerPool:
-    """Up to ``spec.workers`` workers of one plugin; the first is started by ``adopt``."""
+    """Up to ``spec.workers`` workers of one plugin; the first is started by the caller
+    and handed over with ``adopt``, the others as requests need them."""
 
     def __init__(
         self,
