@@ -179,6 +179,49 @@ def test_events_go_to_a_free_worker_and_never_start_one_beside_a_live_worker(
     assert handled == [str(second)] and second != busy  # by the second worker
 
 
+SELF_WRAPPED = """
+import os
+
+def pid() -> int:
+    return int(os.readlink("/proc/self"))
+
+@hookimpl(wrapper=True)
+def jaf_tool_call(call):
+    result = yield  # the tool runs as a request nested in this one
+    return {"middleware": pid(), "tool": result}
+
+@hookimpl
+def jaf_tools():
+    return [pid]
+"""
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_tool_called_through_its_own_middleware_runs_in_the_middlewares_worker(
+    site: Site, make_host: MakeHost, workers: int
+) -> None:
+    site.plugin("wrapped", code=SELF_WRAPPED)
+    host = make_host()
+    host.layout.config.parent.mkdir(parents=True, exist_ok=True)
+    host.layout.config.write_text(f"[host]\ncall_timeout = 5\nworkers_per_plugin = {workers}\n")
+    host.enable(["wrapped"], isolation="process")
+
+    async def scenario() -> tuple[CallResult, int]:
+        async with host:
+            result = await host.call("wrapped.pid", {})
+            loaded = host.loaded("wrapped")
+            assert loaded is not None
+            pool = pool_of(loaded)
+            assert pool is not None
+            return result, len(pool.slots)
+
+    result, started = asyncio.run(scenario())
+    assert result.ok, result.to_json()
+    assert result.result["middleware"] == result.result["tool"], result.result
+    assert isinstance(result.result["tool"], int) and result.result["tool"] > 1
+    assert started == 1
+
+
 FAILS_TO_RESTART = """
 import os
 
