@@ -151,7 +151,8 @@ class ToolCall:
 class CallError:
     """A structured error an agent can read and act on; ``code`` is one of
     ``invalid_arguments``, ``not_found``, ``permission_denied``, ``timeout``,
-    ``tool_error`` or ``unavailable``."""
+    ``tool_error``, ``busy`` (no worker of the plugin could take the call in time) or
+    ``unavailable``."""
 
     code: str
     message: str

@@ -244,3 +244,17 @@ def test_in_an_agent_run_a_tool_of_an_inactive_plugin_is_unavailable(
     assert failed["error"]["code"] == "unavailable"
     assert failed["error"]["status"] == "disabled"
     assert "jafhost enable calc" in failed["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("invalid_arguments", 2), ("not_found", 2), ("busy", 1), ("unavailable", 1), ("timeout", 1)],
+)
+def test_call_exit_status_by_error_code(code: str, status: int) -> None:
+    """The contract: 2 for invalid arguments or an unknown name, 1 for every other error
+    (``busy`` included: no worker of the plugin could take the call in time)."""
+    from jafhost.cli.run import exit_code
+    from jafhost.types import CallError, CallResult
+
+    failed = CallResult("p.t", False, error=CallError(code, "why", tool="p.t", plugin="p"))
+    assert exit_code(failed) == status

@@ -161,8 +161,7 @@ def test_dev_command_reloads_on_save(isolation: str, site: Site, home: Path) -> 
             raise AssertionError("the dev command never reloaded")
         source.write_text("from jafhost import hookimpl\ndef oops(:\n")
         line = expect("reload of base failed")
-        if isolation == "inprocess":
-            assert "the previous version keeps serving" in line
+        assert "the previous version keeps serving" in line  # a worker's too
     finally:
         child.send_signal(signal.SIGINT)
         try:
@@ -195,3 +194,74 @@ def test_reload_of_a_process_isolated_plugin_restarts_its_worker(
 
     asyncio.run(scenario())
     assert not marker.exists()  # the new code ran only in the worker
+
+
+HANGS = """
+import threading
+
+threading.Event().wait()  # the import never returns
+"""
+
+
+def test_reload_works_again_after_an_import_that_hung(site: Site, make_host: MakeHost) -> None:
+    """The thread of a hung import still holds the module's import lock: a later import
+    of the plugin must not wait on it."""
+    module = site.plugin("base", code=version_code("v1"))
+    source = site.root / module / "__init__.py"
+    host = make_host(hook_timeout=1.0)
+
+    async def scenario() -> None:
+        async with host:
+            source.write_text("from jafhost import hookimpl\n" + HANGS + version_code("v2"))
+            hung = await host.reload("base")
+            assert not hung.ok and hung.kept_previous, hung
+            assert hung.error is not None and "did not finish within 1 s" in hung.error
+            assert (await host.call("base.which")).result == "v1"
+
+            source.write_text("from jafhost import hookimpl\n" + version_code("v3"))
+            report = await host.reload("base")
+            assert report.ok, report
+            assert (await host.call("base.which")).result == "v3"
+
+            source.write_text("from jafhost import hookimpl\n" + version_code("v4"))
+            assert (await host.reload("base")).ok
+            assert (await host.call("base.which")).result == "v4"
+
+    asyncio.run(scenario())
+
+
+def test_reload_of_a_process_isolated_plugin_to_a_broken_version_keeps_the_old_serving(
+    site: Site, make_host: MakeHost
+) -> None:
+    module = site.plugin("base", code=version_code("v1"))
+    source = site.root / module / "__init__.py"
+    host = make_host()
+    host.enable(["base"], isolation="process")
+
+    def write(text: str) -> None:
+        source.write_text("from jafhost import hookimpl\n" + text)
+
+    async def scenario() -> None:
+        async with host:
+            assert (await host.call("base.which")).result == "v1"
+
+            write("def which(:\n")  # does not import
+            broken = await host.reload("base")
+            assert not broken.ok and broken.kept_previous, broken
+            assert broken.error is not None and "SyntaxError" in broken.error
+            assert (await host.call("base.which")).result == "v1"
+
+            failing = "@hookimpl\ndef jaf_activate(ctx):\n    raise RuntimeError('bad start')\n"
+            write(version_code("v2", failing))  # imports, then fails to start
+            refused = await host.reload("base")
+            assert not refused.ok and refused.kept_previous, refused
+            assert refused.error is not None and "bad start" in refused.error
+            assert (await host.call("base.which")).result == "v1"
+            assert host.active == ["base"]
+
+            write(version_code("v3"))
+            report = await host.reload("base")
+            assert report.ok and report.restarted == ["base"], report
+            assert (await host.call("base.which")).result == "v3"
+
+    asyncio.run(scenario())

@@ -43,6 +43,7 @@ TIMEOUT_GRACE = 1.0
 """Seconds the JAF schema's timeout exceeds the host's, so the host's answers first."""
 
 STATUSES: dict[str, tuple[str, str]] = {
+    "busy": ("error", "TIMEOUT"),
     "invalid_arguments": ("validation_error", "INVALID_INPUT"),
     "permission_denied": ("permission_denied", "PERMISSION_DENIED"),
     "not_found": ("not_found", "NOT_FOUND"),

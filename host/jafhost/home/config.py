@@ -65,6 +65,9 @@ class HostSettings(BaseModel):
     open_files: int = Field(256, gt=0)
     max_result_mb: int = Field(64, gt=0, le=4095)
     """The largest message to or from a worker (its 4-byte length header allows < 4 GiB)."""
+    workers_per_plugin: int = Field(2, ge=1, le=16)
+    """The most worker processes one process-isolated plugin runs at once, one call each
+    (the second and later start only while all the others are busy)."""
     plugin_paths: list[str] = []
 
 

@@ -28,6 +28,7 @@ HOST_KEYS: dict[str, Callable[[Any], bool]] = {
     "hook_timeout": _positive,
     "memory_mb": _positive_int,
     "open_files": _positive_int,
+    "workers_per_plugin": lambda v: _positive_int(v) and v <= 16,
     "plugin_paths": lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v),
 }
 """``[host]`` keys and a check each value passes when ``HostSettings`` surely accepts it."""

@@ -17,11 +17,12 @@ import contextlib
 import importlib
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from jafhost.errors import describe
+from jafhost.errors import HookTimeout, describe
 from jafhost.runtime import lifecycle
 from jafhost.runtime.lifecycle import plugin_modules
 
@@ -62,6 +63,42 @@ def _set_aside(names: list[str]) -> dict[str, ModuleType]:
     return saved
 
 
+_ABANDONED: set[str] = set()
+"""Top-level packages of plugins whose reload import timed out: their import thread
+still runs and holds their modules' import locks."""
+
+
+def _top_module(entry_point: str) -> str:
+    return entry_point.replace(" ", "").partition(":")[0].split(".", 1)[0]
+
+
+def _forget_abandoned_imports(entry_point: str) -> None:
+    """Let the plugin's modules be imported afresh although an earlier reload's import
+    of them never returned (it timed out; its thread still runs, holding their import
+    locks): the lock table entries of those modules held by another thread are dropped,
+    so the next import takes new locks instead of waiting on the abandoned ones for good.
+    Only after such a time-out: a lock another thread holds otherwise is a live import."""
+    top = _top_module(entry_point)
+    if top not in _ABANDONED:
+        return
+    bootstrap: Any = importlib.import_module("importlib._bootstrap")
+    locks = getattr(bootstrap, "_module_locks", None)
+    imp: Any = sys.modules.get("_imp")
+    if not isinstance(locks, dict) or imp is None:
+        return
+    me = threading.get_ident()
+    imp.acquire_lock()
+    try:
+        for module in [n for n in locks if n == top or n.startswith(top + ".")]:
+            ref = locks.get(module)
+            lock = ref() if callable(ref) else None
+            owner = getattr(lock, "owner", None)
+            if lock is not None and owner not in (None, 0, me):
+                del locks[module]
+    finally:
+        imp.release_lock()
+
+
 def _restore(saved: dict[str, ModuleType], entry_point: str) -> None:
     for name in plugin_modules(entry_point):
         sys.modules.pop(name, None)
@@ -79,6 +116,12 @@ async def reload(runtime: Runtime, name: str) -> ReloadReport:
             kept_previous=loaded.status == "active",
         )
     if loaded is None or loaded.status != "active":
+        if loaded is not None and name in runtime.plugins.order:
+            await runtime.deactivate(name)  # broken while running: its workers would not start
+        if runtime.isolation_of(name) != "process":
+            info = loaded.info if loaded is not None else None
+            if info is not None:
+                _forget_abandoned_imports(info.entry_point)
         await runtime.activate(name)
         now = runtime.plugins.get(name)
         ok = now is not None and now.status == "active"
@@ -88,6 +131,7 @@ async def reload(runtime: Runtime, name: str) -> ReloadReport:
     if runtime.isolation_of(name) == "process":
         return await _restart_worker(runtime, name)
     entry_point = loaded.info.entry_point
+    _forget_abandoned_imports(entry_point)
     saved = _set_aside(lifecycle.plugin_modules(entry_point))
     importlib.invalidate_caches()
     probe = lifecycle.LoadedPlugin(loaded.info)
@@ -95,6 +139,8 @@ async def reload(runtime: Runtime, name: str) -> ReloadReport:
         new_obj = await lifecycle.import_plugin(probe, runtime.config.hook_timeout)
     except BaseException as exc:
         _restore(saved, entry_point)
+        if isinstance(exc, HookTimeout):  # its thread still runs, holding import locks
+            _ABANDONED.add(_top_module(entry_point))
         if isinstance(exc, KeyboardInterrupt):
             raise
         return ReloadReport(name, False, f"import failed: {describe(exc)}", kept_previous=True)
@@ -126,14 +172,29 @@ async def reload(runtime: Runtime, name: str) -> ReloadReport:
 
 
 async def _restart_worker(runtime: Runtime, name: str) -> ReloadReport:
-    """A process-isolated plugin's code is never imported in the host: restart its worker
-    (and its dependents), which imports the new code. Its old code is gone from disk,
-    so a failure cannot fall back to it; the report says so."""
+    """A process-isolated plugin's code is never imported in the host: a new worker
+    imports and starts the new code beside the one serving, and replaces it only once
+    it is ready (with the dependents started again); a new version that does not
+    import or start leaves the old worker serving."""
+    from jafhost.home.config import plugin_config_table
+    from jafhost.runtime.isolation import launch
+
+    loaded = runtime.plugins.loaded[name]
+    table = plugin_config_table(runtime.config.table, name, os.environ)
+    ready, problem = await launch.prestart(runtime.worker_spec(loaded.info, table))
+    if ready is None:
+        return ReloadReport(name, False, problem, kept_previous=True)
     dependents = [
         d for d in runtime.plugins.active if d in runtime.catalog.resolution().dependents(name)
     ]
-    await runtime.deactivate(name)
-    started = await runtime.start_plugin(name)
+    runtime.prestarted[name] = ready
+    try:
+        await runtime.deactivate(name)
+        started = await runtime.start_plugin(name)
+    finally:
+        unused = runtime.prestarted.pop(name, None)
+        if unused is not None:
+            unused.kill()
     report = ReloadReport(
         name, started.status == "active", None if started.status == "active" else started.error
     )

@@ -70,6 +70,9 @@ class Runtime:
         self._integrations: HostIntegrations | None = None
         self.config_workers: list[WorkerClient] = []
         """Workers started only to answer questions about a plugin's config model."""
+        self.prestarted: dict[str, WorkerClient] = {}
+        """A worker already running a plugin's new version, for its next start to adopt
+        (``reload``: the new version serves only once it is ready)."""
 
     @property
     def pm(self) -> pluggy.PluginManager:
@@ -126,9 +129,9 @@ class Runtime:
         """A call of an integration whose provider runs in a worker: sent to it."""
         from jafhost.runtime.isolation import launch
 
-        worker = launch.worker_of(owner)
-        assert worker is not None
-        return await worker.integration(short, method, args, kwargs)
+        pool = launch.pool_of(owner)
+        assert pool is not None
+        return await pool.integration(short, method, args, kwargs)
 
     async def _worker_asks(self, loaded: LoadedPlugin, message: dict[str, Any]) -> Any:
         """What a plugin's worker asks of the host during a request: an integration
@@ -201,6 +204,7 @@ class Runtime:
             open_files=settings.open_files,
             cpu_seconds=cpu_budget(settings.call_timeout, hook_timeout),
             max_result_mb=settings.max_result_mb,
+            workers=settings.workers_per_plugin,
             schema_file=self.layout.schema_file(name),
         )
 
@@ -323,7 +327,9 @@ class Runtime:
         async def ask(message: dict[str, Any]) -> Any:
             return await self._worker_asks(loaded, message)
 
-        await launch.start(self.worker_spec(loaded.info, table), loaded, emit, ask)
+        spec = self.worker_spec(loaded.info, table)
+        ready = self.prestarted.pop(name, None)  # a reload's new version, already started
+        await launch.start(spec, loaded, emit, ask, ready)
         self._adopt_middleware(loaded)
 
     def _adopt_middleware(self, loaded: LoadedPlugin) -> None:
@@ -334,12 +340,12 @@ class Runtime:
         from jafhost.runtime.isolation import launch
         from jafhost.runtime.isolation.proxies import proxy_middleware
 
-        worker = launch.worker_of(loaded)
-        if loaded.status != "active" or worker is None or worker.started is None:
+        worker, pool = launch.worker_of(loaded), launch.pool_of(loaded)
+        if loaded.status != "active" or worker is None or pool is None or worker.started is None:
             return
         settings = self.config.settings
         stand_in = proxy_middleware(
-            worker,
+            pool,
             asyncio.get_running_loop(),
             lambda: settings.call_timeout,
             worker.started.get("middleware"),
@@ -454,7 +460,7 @@ class Runtime:
         for dependent in reversed(self.plugins.order):
             if dependent in resolution.dependents(name):
                 await self.deactivate(dependent)
-        if not self.plugins.is_active(name):
+        if name not in self.plugins.order:  # never started, or stopped already
             return
         await self._stop(name)
 

@@ -214,6 +214,9 @@ async def run_tool(
             if isinstance(refused, CallError):
                 raise _invalid(refused)
         kwargs = dict(arguments) if arguments is not None else {}
+        timed = tool.extras.get("timed")
+        if timed is not None:  # its workers apply the limit: counted once one takes the call
+            return await timed(kwargs, timeout)
         return await call_plugin(tool.function, timeout=timeout, label=label, kwargs=kwargs)
     with plugin_scope(tool.plugin):
         if tool.is_async:

@@ -30,6 +30,7 @@ from jafhost.security.guard import CURRENT_PLUGIN, running_plugin
 
 T = TypeVar("T")
 ERROR_CODES = (
+    "busy",
     "invalid_arguments",
     "not_found",
     "permission_denied",

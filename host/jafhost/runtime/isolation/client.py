@@ -37,6 +37,7 @@ from jafhost.runtime.isolation.output import OutputCopy, stderr_fd
 from jafhost.runtime.isolation.pipe import Pipe, PipeClosed, ProtocolViolation, TooLarge
 from jafhost.runtime.isolation.protocol import MB, FrameTooLarge, error_from_json
 from jafhost.runtime.isolation.spec import WorkerSpec
+from jafhost.runtime.isolation.starts import StartRecord, WorkerUnavailable
 from jafhost.runtime.isolation.zygote import ForkedProcess, fork_worker
 from jafhost.security import installed_files
 from jafhost.security.guard import CURRENT_PLUGIN
@@ -82,10 +83,12 @@ standard library looks for must not run before it."""
 
 
 class WorkerError(ToolError):
-    """The worker could not serve a request; the message names the plugin and why."""
+    """The worker could not serve a request; the message names the plugin and why
+    (``reason``: the why alone)."""
 
-    def __init__(self, message: str, *, plugin: str | None = None) -> None:
+    def __init__(self, message: str, *, plugin: str | None = None, reason: str = "") -> None:
         super().__init__(message, plugin=plugin, code="tool_error")
+        self.reason = reason or message
 
 
 class WorkerCrash(WorkerError):
@@ -109,10 +112,16 @@ class WorkerClient:
     """One plugin's worker process: spawned on demand, one request at a time."""
 
     def __init__(
-        self, spec: WorkerSpec, on_notice: Callable[[dict[str, Any]], None] | None = None
+        self,
+        spec: WorkerSpec,
+        on_notice: Callable[[dict[str, Any]], None] | None = None,
+        record: StartRecord | None = None,
     ) -> None:
         self.spec = spec
         self.on_notice = on_notice
+        self.record = record if record is not None else StartRecord(spec.plugin)
+        """Restarts in a row that failed, shared by the workers of one plugin: the next
+        waits longer, and after ``MAX_FAILED_STARTS`` the plugin is broken."""
         self.on_ask: Callable[[dict[str, Any]], Awaitable[Any]] | None = None
         """Serves what the worker asks of the host while a request is in flight (an
         integration of another plugin); its answer goes back as ``answer``."""
@@ -288,6 +297,7 @@ class WorkerClient:
             f"plugin {self.plugin}: its worker process {how} during {during}; "
             "a new worker starts on the next call",
             plugin=self.plugin,
+            reason=f"its worker process {how} during {during}",
         )
 
     def _broke(self, reason: str, during: str) -> WorkerProtocolError:
@@ -537,7 +547,7 @@ class WorkerClient:
         except asyncio.CancelledError:
             self.kill(f"{during} was cancelled (time limit)")
             raise
-        except WorkerError:
+        except (WorkerError, WorkerUnavailable):
             raise
         except Exception as exc:  # a garbled message: the worker cannot be trusted further
             self.kill(f"protocol error: {exc!r}")
@@ -550,28 +560,59 @@ class WorkerClient:
             CURRENT_PLUGIN.reset(identity)
 
     async def _restart(self) -> None:
+        """Start a worker again (or a pool's next one), after the back-off the failed
+        starts before it earned; a failure counts toward ``broken``."""
         self.kill()
-        reply = await self._boot()
-        if reply.get("status") != "active":
-            self.kill("the restarted plugin did not become active")
-            raise WorkerError(
-                f"plugin {self.plugin}: its worker was restarted but the plugin "
-                f"did not start: {reply.get('error')}",
-                plugin=self.plugin,
+        await self.record.wait_turn()
+        try:
+            reply = await self._boot()
+            if reply.get("status") != "active":
+                self.kill("the restarted plugin did not become active")
+                raise WorkerError(
+                    f"plugin {self.plugin}: its worker was restarted but the plugin "
+                    f"did not start: {reply.get('error')}",
+                    plugin=self.plugin,
+                )
+        except WorkerError as exc:
+            self.record.failed(exc.reason)
+            after = (
+                "the plugin is now broken"
+                if self.record.broken
+                else f"the next start is tried after {self.record.delay():g} s"
             )
+            raise WorkerError(
+                f"plugin {self.plugin}: its worker could not be started again ({exc.reason}); "
+                + after,
+                plugin=self.plugin,
+                reason=exc.reason,
+            ) from None
+        self.record.succeeded()
+
+    async def ensure_running(self) -> None:
+        """A live worker, started now if there is none (a pool takes a worker this way
+        before it sends a call, so the start is not part of the call's running time)."""
+        await self._lock.acquire()
+        try:
+            if self.proc is None or self._pipe is None or self._pipe.closed:
+                await self._restart()
+        except BaseException:
+            self.kill()
+            raise
+        finally:
+            self._lock.release()
 
     async def call(self, tool: str, arguments: dict[str, Any]) -> Any:
         """Call a tool in the worker; its result, or the error it raised, re-raised here."""
         reply = await self.request(
             {"op": "call", "tool": tool, "args": arguments}, f"tool {self.plugin}.{tool}"
         )
-        return self._result(reply)
+        return self.result(reply)
 
     async def event(self, index: int, event: dict[str, Any], pattern: str) -> None:
         reply = await self.request(
             {"op": "event", "index": index, "event": event}, f"handler for {pattern!r}"
         )
-        self._result(reply)
+        self.result(reply)
 
     async def integration(
         self, short: str, method: str, args: list[Any], kwargs: dict[str, Any]
@@ -579,7 +620,7 @@ class WorkerClient:
         """Call a public method of the client of the plugin's integration ``short``."""
         message = {"op": "integration", "name": short, "method": method,
                    "args": args, "kwargs": kwargs}  # fmt: skip
-        return self._result(
+        return self.result(
             await self.request(message, f"integration {self.plugin}.{short}.{method}")
         )
 
@@ -587,7 +628,7 @@ class WorkerClient:
         """Run the plugin's ``jaf_tool_call`` around ``call``: its reply, after any
         ``proceed`` asks (served by ``on_proceed``)."""
         message = {"op": "middleware", "call": call}
-        return self._result(await self.request(message, f"middleware of {self.plugin}"))
+        return self.result(await self.request(message, f"middleware of {self.plugin}"))
 
     async def provider(
         self, index: int, messages: list[Any], tools: list[Any], model: str | None
@@ -595,26 +636,26 @@ class WorkerClient:
         """The next turn of the plugin's model provider ``index`` (as JSON)."""
         message = {"op": "provider", "index": index, "messages": messages, "tools": tools,
                    "model": model}  # fmt: skip
-        return self._result(await self.request(message, f"model provider of {self.plugin}"))
+        return self.result(await self.request(message, f"model provider of {self.plugin}"))
 
     async def config_model(self, question: str, args: list[Any]) -> Any:
         """Ask the plugin's config model a question (``home.config.MODEL_QUESTIONS``)."""
         message = {"op": "config_model", "question": question, "args": args}
-        return self._result(await self.request(message, f"config {self.plugin}: {question}"))
+        return self.result(await self.request(message, f"config {self.plugin}: {question}"))
 
     async def integration_health(self, short: str) -> Any:
         """Run the health check of the plugin's integration ``short`` in the worker."""
         message = {"op": "integration", "name": short, "health": True}
-        return self._result(
+        return self.result(
             await self.request(message, f"integration {self.plugin}.{short}: health")
         )
 
     async def hook(self, hook: str, **kwargs: Any) -> Any:
         """Call one of the plugin's hook implementations with JSON-ready arguments."""
-        return self._result(await self.request({"op": "hook", "hook": hook, "kwargs": kwargs},
+        return self.result(await self.request({"op": "hook", "hook": hook, "kwargs": kwargs},
                                                hook))  # fmt: skip
 
-    def _result(self, reply: dict[str, Any]) -> Any:
+    def result(self, reply: dict[str, Any]) -> Any:
         if reply.get("ok"):
             return reply.get("result")
         raise self._exception(reply.get("error") or {})

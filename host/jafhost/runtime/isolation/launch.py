@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from jafhost.runtime import lifecycle
 from jafhost.runtime.isolation.client import WorkerClient, WorkerError
+from jafhost.runtime.isolation.pool import WorkerPool
 from jafhost.runtime.isolation.proxies import (
     proxy_integrations,
     proxy_providers,
@@ -37,10 +38,17 @@ Ask = Callable[[dict[str, Any]], Coroutine[Any, Any, Any]]
 """Serve what the worker asks of the host during a request (``WorkerClient.on_ask``)."""
 
 
+def pool_of(loaded: LoadedPlugin) -> WorkerPool | None:
+    """The workers of a process-isolated plugin, or None."""
+    found = loaded.extras.get("pool")
+    return found if isinstance(found, WorkerPool) else None
+
+
 def worker_of(loaded: LoadedPlugin) -> WorkerClient | None:
-    """The worker of a process-isolated plugin, or None."""
-    found = loaded.extras.get("worker")
-    return found if isinstance(found, WorkerClient) else None
+    """The first worker of a process-isolated plugin (the one requests made one after
+    another reach), or None."""
+    pool = pool_of(loaded)
+    return pool.primary if pool is not None else None
 
 
 def predicted(spec: WorkerSpec) -> list[str]:
@@ -84,14 +92,27 @@ def _record_schema(spec: WorkerSpec, schema: Any) -> None:
 
 
 async def start(
-    spec: WorkerSpec, loaded: LoadedPlugin, emit: Emit | None = None, ask: Ask | None = None
+    spec: WorkerSpec,
+    loaded: LoadedPlugin,
+    emit: Emit | None = None,
+    ask: Ask | None = None,
+    ready: WorkerClient | None = None,
 ) -> None:
-    """Start ``loaded`` in a new worker; on failure it is left ``broken`` with the reason."""
-    worker = WorkerClient(spec, _on_notice(loaded, emit))
-    worker.on_ask = ask
+    """Start ``loaded`` in a new worker (or adopt ``ready``, a worker already started
+    from ``spec``: a reload's new version); on failure it is left ``broken`` with the
+    reason. More workers start as calls need them (``pool``)."""
+    pool = WorkerPool(spec, _on_notice(loaded, emit), ask)
+    worker = ready or pool.new_worker()
+    pool.adopt(worker)
+    loaded.extras["pool"] = pool
     loaded.extras["worker"] = worker
+
+    def broken(reason: str) -> None:
+        loaded.status, loaded.error = "broken", reason
+
+    pool.record.on_broken = broken
     try:
-        reply = await worker.boot()
+        reply = worker.started if ready is not None else await worker.boot()
     except WorkerError as exc:
         loaded.status, loaded.error = "broken", str(exc)
         return
@@ -99,7 +120,7 @@ async def start(
         loaded.status, loaded.error = "broken", f"cannot start a worker process: {exc}"
         return
     try:
-        _adopt(spec, worker, loaded, reply)
+        _adopt(spec, pool, loaded, reply)
     except Exception as exc:  # the reply is the worker's, so the plugin's, to shape
         from jafhost.errors import describe
 
@@ -109,9 +130,27 @@ async def start(
         loaded.error = f"its worker's start reply is malformed ({describe(exc, first_line=True)})"
 
 
-def _adopt(spec: WorkerSpec, worker: WorkerClient, loaded: LoadedPlugin, reply: Any) -> None:
+async def prestart(spec: WorkerSpec) -> tuple[WorkerClient | None, str | None]:
+    """A worker running the plugin's current code, started beside any that serves it
+    now: the worker, or None and why it did not start (a reload keeps the old one then)."""
+    worker = WorkerClient(spec)
+    try:
+        reply = await worker.boot()
+    except WorkerError as exc:
+        return None, str(exc)
+    except Exception as exc:
+        return None, f"cannot start a worker process: {exc}"
+    if not isinstance(reply, dict) or reply.get("status") != "active":
+        worker.kill()
+        error = reply.get("error") if isinstance(reply, dict) else None
+        return None, str(error or "the plugin did not start in its worker")
+    return worker, None
+
+
+def _adopt(spec: WorkerSpec, pool: WorkerPool, loaded: LoadedPlugin, reply: Any) -> None:
     """Take what the worker's start reply says the plugin offers; raises on any reply a
     well-behaved worker never sends (plugin code in the worker can shape it)."""
+    worker = pool.slots[0]
     if not isinstance(reply, dict):
         raise TypeError(f"expected an object, not {type(reply).__name__}")
     loaded.extras["protections"] = list(worker.protections)
@@ -128,24 +167,24 @@ def _adopt(spec: WorkerSpec, worker: WorkerClient, loaded: LoadedPlugin, reply: 
         return
     for note in reply.get("notes", []):
         LOGGER.warning("plugin %s (process isolation): %s", loaded.name, note)
-    tools = proxy_tools(worker, list(reply.get("tools", [])))
+    tools = proxy_tools(pool, list(reply.get("tools", [])))
     agents = [
         AgentSpec(**{**a, "tools": tuple(a.get("tools", ()))}) for a in reply.get("agents", [])
     ]
     patterns = list(reply.get("subscriptions", []))
-    subscriptions = proxy_subscriptions(worker, patterns) if patterns else []
+    subscriptions = proxy_subscriptions(pool, patterns) if patterns else []
     loaded.tools, loaded.agents, loaded.subscriptions = tools, agents, subscriptions
-    loaded.integrations = proxy_integrations(worker, list(reply.get("integrations", [])))
-    loaded.providers = proxy_providers(worker, list(reply.get("providers", [])))
+    loaded.integrations = proxy_integrations(pool, list(reply.get("integrations", [])))
+    loaded.providers = proxy_providers(pool, list(reply.get("providers", [])))
     loaded.status, loaded.error = "active", None
 
 
 async def stop(loaded: LoadedPlugin, timeout: float) -> None:
     """Deactivate the plugin in its worker and end the worker (the host then clears
     ``loaded`` with ``lifecycle.stop`` as for any plugin)."""
-    worker = worker_of(loaded)
-    if worker is None:
+    pool = pool_of(loaded)
+    if pool is None:
         return
-    problem = await worker.stop(timeout)
+    problem = await pool.stop(timeout)
     if problem:
         LOGGER.warning("plugin %s: %s", loaded.name, problem)

@@ -25,6 +25,7 @@ from jafhost.types import Integration
 if TYPE_CHECKING:
     from jafhost.runtime.events import Subscription
     from jafhost.runtime.isolation.client import WorkerClient
+    from jafhost.runtime.isolation.pool import WorkerPool
 
 
 class PassThrough:
@@ -37,16 +38,27 @@ class PassThrough:
         return namespace
 
 
-def _tool_proxy(worker: WorkerClient, name: str) -> Callable[..., Any]:
+def _tool_proxy(pool: WorkerPool, name: str) -> Callable[..., Any]:
     async def proxy(**arguments: Any) -> Any:
-        return await worker.call(name, arguments)
+        return await pool.call(name, arguments, None)
 
     proxy.__name__ = name
-    proxy.__qualname__ = f"worker.{worker.plugin}.{name}"
+    proxy.__qualname__ = f"worker.{pool.plugin}.{name}"
     return proxy
 
 
-def _handler_proxy(worker: WorkerClient, index: int, pattern: str) -> Callable[..., Any]:
+def _timed_proxy(pool: WorkerPool, name: str) -> Callable[[dict[str, Any], float | None], Any]:
+    """The call as the router makes it (``Tool.extras["timed"]``): the time limit is
+    the pool's to apply, counted from when a worker takes the call, never while the call
+    waits for one (``busy`` if none is free within the limit)."""
+
+    async def timed(arguments: dict[str, Any], limit: float | None) -> Any:
+        return await pool.call(name, arguments, limit)
+
+    return timed
+
+
+def _handler_proxy(worker: WorkerPool, index: int, pattern: str) -> Callable[..., Any]:
     async def handler(event: Any) -> None:
         await worker.event(index, event.to_json(), pattern)
 
@@ -54,7 +66,7 @@ def _handler_proxy(worker: WorkerClient, index: int, pattern: str) -> Callable[.
     return handler
 
 
-def proxy_tools(worker: WorkerClient, described: list[dict[str, Any]]) -> list[Tool]:
+def proxy_tools(worker: WorkerPool, described: list[dict[str, Any]]) -> list[Tool]:
     """The tools the worker described in its ``start`` reply, calling into it."""
     tools = []
     for item in described:
@@ -68,13 +80,17 @@ def proxy_tools(worker: WorkerClient, described: list[dict[str, Any]]) -> list[T
                 validator=PassThrough(),
                 is_async=True,
                 confirm=bool(item.get("confirm")),
-                extras={"isolation": "process", "worker_is_async": bool(item.get("is_async"))},
+                extras={
+                    "isolation": "process",
+                    "worker_is_async": bool(item.get("is_async")),
+                    "timed": _timed_proxy(worker, item["name"]),
+                },
             )
         )
     return tools
 
 
-def proxy_subscriptions(worker: WorkerClient, patterns: list[str]) -> list[Subscription]:
+def proxy_subscriptions(worker: WorkerPool, patterns: list[str]) -> list[Subscription]:
     """The worker's event subscriptions (by pattern, in its order), delivered into it."""
     subs: list[Subscription] = []
     for index, pattern in enumerate(patterns):
@@ -82,7 +98,7 @@ def proxy_subscriptions(worker: WorkerClient, patterns: list[str]) -> list[Subsc
     return subs
 
 
-def _health_proxy(worker: WorkerClient, short: str) -> Callable[[Any], Any]:
+def _health_proxy(worker: WorkerPool, short: str) -> Callable[[Any], Any]:
     async def health(_client: Any) -> Any:
         return await worker.integration_health(short)
 
@@ -90,7 +106,7 @@ def _health_proxy(worker: WorkerClient, short: str) -> Callable[[Any], Any]:
 
 
 def proxy_integrations(
-    worker: WorkerClient, described: list[dict[str, Any]]
+    worker: WorkerPool, described: list[dict[str, Any]]
 ) -> dict[str, tuple[Integration, Any]]:
     """The integrations the worker described: entries with no client on the host (each
     call goes to the worker, ``integrations.HostIntegrations``) and, where the plugin
@@ -112,7 +128,7 @@ class ProviderProxy:
     """A model provider of a plugin's worker, as agent runs use one: ``complete`` sends
     the conversation to the worker and returns the turn as JSON (the run checks it)."""
 
-    def __init__(self, worker: WorkerClient, index: int, name: str, description: str) -> None:
+    def __init__(self, worker: WorkerPool, index: int, name: str, description: str) -> None:
         self._worker = worker
         self._index = index
         self.name = name
@@ -127,7 +143,7 @@ class ProviderProxy:
         return f"<model provider {self.name} of plugin {self._worker.plugin}>"
 
 
-def proxy_providers(worker: WorkerClient, described: list[dict[str, Any]]) -> list[Any]:
+def proxy_providers(worker: WorkerPool, described: list[dict[str, Any]]) -> list[Any]:
     """The model providers the worker described, answering from it."""
     return [
         ProviderProxy(
@@ -170,7 +186,7 @@ class MiddlewareProxy:
 
     def __init__(
         self,
-        worker: WorkerClient,
+        worker: WorkerPool,
         loop: asyncio.AbstractEventLoop,
         timeout: Callable[[], float],
     ) -> None:
@@ -185,27 +201,23 @@ class MiddlewareProxy:
         from jafhost.runtime.isolation.client import NESTED
         from jafhost.runtime.isolation.protocol import error_to_json
 
-        worker, loop = self._worker, self._loop
-        steps: queue.SimpleQueue[tuple[str, Any, Any]] = queue.SimpleQueue()
+        pool, loop = self._worker, self._loop
+        steps: queue.SimpleQueue[tuple[str, Any, Any, WorkerClient | None]] = queue.SimpleQueue()
 
-        async def proceed(message: dict[str, Any]) -> Any:
+        async def proceed(message: dict[str, Any], worker: WorkerClient) -> Any:
             answer: asyncio.Future[Any] = loop.create_future()
-            steps.put(("proceed", message, answer))
+            steps.put(("proceed", message, answer, worker))
             return await answer
 
         async def run() -> Any:
-            worker.on_proceed = proceed
-            try:
-                async with asyncio.timeout(self._timeout()):
-                    return await worker.middleware(_call_json(call))
-            finally:
-                worker.on_proceed = None
+            async with asyncio.timeout(self._timeout()):
+                return await pool.middleware(_call_json(call), proceed)
 
         done = asyncio.run_coroutine_threadsafe(run(), loop)
-        done.add_done_callback(lambda f: steps.put(("done", f, None)))
+        done.add_done_callback(lambda f: steps.put(("done", f, None, None)))
         proceeded = False
         while True:
-            kind, item, answer = steps.get()
+            kind, item, answer, worker = steps.get()
             if kind == "done":
                 reply = item.result()  # the worker's error, raised here
                 return reply.get("value") if isinstance(reply, dict) else None
@@ -231,7 +243,7 @@ class MiddlewareProxy:
 
 
 def proxy_middleware(
-    worker: WorkerClient,
+    worker: WorkerPool,
     loop: asyncio.AbstractEventLoop,
     timeout: Callable[[], float],
     described: Any,

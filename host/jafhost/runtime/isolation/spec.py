@@ -39,6 +39,8 @@ class WorkerSpec:
     cpu_seconds: int = 120
     max_result_mb: int = 64
     """The longest message either side sends or accepts (``[host] max_result_mb``)."""
+    workers: int = 2
+    """The most workers the plugin's pool runs at once (``[host] workers_per_plugin``)."""
     paths: list[str] = field(default_factory=host_paths)
     python: str = sys.executable
     site_dirs: list[str] = field(default_factory=site_dirs)
