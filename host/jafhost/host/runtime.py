@@ -314,11 +314,12 @@ class Runtime:
 
         if self.plugins.get(loaded.name) is not loaded:
             return  # stopped, or replaced by a reload, since
-        was_active = loaded.status == "active"
+        if loaded.status != "active":  # its start failed (or fails) on the time limit
+            if loaded.status == "broken" and reason not in (loaded.error or ""):
+                loaded.error = f"{loaded.error}; {reason}"
+            return
         loaded.status, loaded.error = "broken", reason
         lifecycle.LOGGER.warning("plugin %s is broken: %s", loaded.name, reason)
-        if not was_active:
-            return  # still starting: its start fails and says why
         self.router.remove(loaded.name)
         self.events.bus.unsubscribe(loaded.name)
         if loaded.name in self.plugins.order:

@@ -364,6 +364,10 @@ class Terminal:
                 plugin=tool.plugin,
                 permission="confirm",
             )
-        return asyncio.run_coroutine_threadsafe(
-            run_tool(tool, arguments, pending.ctx, pending.timeout), pending.loop
-        ).result()
+        running = run_tool(tool, arguments, pending.ctx, pending.timeout)
+        try:
+            future = asyncio.run_coroutine_threadsafe(running, pending.loop)
+        except RuntimeError:  # the host's loop is closed: the call was given up long ago
+            running.close()
+            raise
+        return future.result()
