@@ -96,6 +96,8 @@ def _main(argv: list[str] | None) -> int:
     args = [a for a in args if a != "--debug"]
     try:
         result = app(args=args, prog_name="jafhost", standalone_mode=False)
+        if result == 130:  # typer's silent answer to a KeyboardInterrupt (Ctrl-C)
+            return _error("interrupted", 130)
         return result if isinstance(result, int) else 0
     except typer.Exit as exc:
         return int(exc.exit_code)
