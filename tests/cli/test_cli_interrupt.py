@@ -145,3 +145,16 @@ def test_keyboard_interrupt_raised_by_a_tool_is_its_error(
     assert result.returncode == 1, result.stderr
     assert result.stdout == ""
     assert result.stderr.startswith("error: plugin slow raised KeyboardInterrupt: from the plugin")
+
+
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_doctor_reports_a_plugin_that_raises_keyboard_interrupt(
+    isolation: str, site: Site, tmp_path: Path
+) -> None:
+    site.plugin(
+        "quitter",
+        code='@hookimpl\nasync def jaf_activate(ctx):\n    raise KeyboardInterrupt("no")\n',
+    )
+    result = run_cli("doctor", site=site, home=_home(tmp_path, isolation))
+    assert result.returncode == 1, result.stderr
+    assert "plugin quitter raised KeyboardInterrupt: no" in result.stdout + result.stderr

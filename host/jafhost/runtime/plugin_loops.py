@@ -150,6 +150,10 @@ class PluginLoop:
         plugin's task and watches its loop (see the module docstring)."""
         if self.blocked is not None:
             raise self.refusal()
+        if self._closing:
+            raise ToolError(
+                f"plugin {self.plugin} was stopped", plugin=self.plugin, code="unavailable"
+            )
         loop = self._started()
         caller = asyncio.get_running_loop()
         outcome: asyncio.Future[Any] = caller.create_future()
@@ -275,10 +279,13 @@ def open_loop(identity: str, on_blocked: Callable[[str], None] | None = None) ->
 
 
 def close_loop(identity: str) -> None:
-    """Stop and forget the loop of ``identity`` (nothing if it has none)."""
+    """Stop and forget the loop of ``identity`` (nothing if it has none). A blocked loop
+    stays registered, so whatever still holds that identity is refused at once instead
+    of running on the caller's loop."""
     found = _LOOPS.get(id(identity))
     if found is not None and found.identity is identity:
-        del _LOOPS[id(identity)]
+        if found.blocked is None:
+            del _LOOPS[id(identity)]
         found.close()
 
 
