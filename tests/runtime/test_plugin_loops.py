@@ -93,3 +93,36 @@ def test_a_plugin_keeps_its_loop_from_activate_to_its_tools(
     thread = asyncio.run(scenario())
     thread.join(30)
     assert not thread.is_alive()  # stopped with its plugin
+
+
+SPINNER = '''
+async def spin() -> str:
+    """Never yields, never ends."""
+    while True:
+        pass
+
+
+@hookimpl
+def jaf_tools():
+    return [spin]
+'''
+
+
+def test_the_thread_of_a_loop_given_up_on_is_stopped(
+    site: Site, make_host: MakeHost, inprocess: object
+) -> None:
+    site.plugin("spinner", code=SPINNER)
+    host = make_host()
+
+    async def scenario() -> threading.Thread:
+        async with host:
+            spun = await host.call("spinner.spin", {}, timeout=1)
+            assert spun.error is not None and spun.error.code == "timeout"
+            loaded = host.loaded("spinner")
+            assert loaded is not None and loaded.status == "broken"
+            [thread] = [t for t in threading.enumerate() if t.name == "jafhost-loop-spinner"]
+            return thread
+
+    thread = asyncio.run(scenario())
+    thread.join(30)
+    assert not thread.is_alive()  # its busy loop was ended, not left to spin

@@ -301,6 +301,13 @@ class Runtime:
         host_loop = asyncio.get_running_loop()
 
         def blocked(reason: str) -> None:
+            try:
+                here = asyncio.get_running_loop()
+            except RuntimeError:
+                here = None
+            if here is host_loop:  # at once: the caller's next step sees the plugin broken
+                self._blocked(loaded, reason)
+                return
             with contextlib.suppress(RuntimeError):  # the host's loop is closed
                 host_loop.call_soon_threadsafe(self._blocked, loaded, reason)
 

@@ -13,9 +13,12 @@ the plugin's task is cancelled. If it has not ended ``GRACE`` seconds later and 
 plugin's loop does not answer the host within ``GRACE`` more, the plugin's code is
 holding its loop: the loop is marked blocked, ``on_blocked`` tells the host (which marks
 the plugin broken) and every later coroutine of the plugin is refused at once with
-``unavailable``. The thread is abandoned: a daemon cannot keep the process alive. Python
-code cannot be stopped from outside; a C call that holds the interpreter lock holds every
-thread of the process, the host's included (the documented in-process limit).
+``unavailable``. The thread is abandoned, with ``LoopAbandoned`` raised in it (between
+two bytecodes: a pure Python busy loop ends there, unless it catches everything), so it
+does not keep taking the interpreter lock from the host; it is a daemon, so it cannot
+keep the process alive either. A C call that holds the interpreter lock holds every
+thread of the process, the host's included, until it returns (the documented in-process
+limit).
 
 Loops are registered by the identity object a plugin's code runs under
 (``LoadedPlugin.identity``, held in ``CURRENT_PLUGIN``), which is how
@@ -52,6 +55,10 @@ def _what(label: str) -> str:
     return label
 
 
+class LoopAbandoned(BaseException):
+    """Raised in the thread of a plugin loop the host gave up on, to end what holds it."""
+
+
 class _Job:
     """One coroutine on a plugin's loop: its task, once the loop has started it."""
 
@@ -71,6 +78,7 @@ class PluginLoop:
         self.blocked: str | None = None
         """Why the loop is given up (``its event loop is blocked by ...``), or None."""
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._closing = False
         self._lock = threading.Lock()
 
@@ -93,6 +101,7 @@ class PluginLoop:
             target=self._serve, args=(loop,), name=f"jafhost-loop-{self.plugin}", daemon=True
         )
         thread.start()
+        self._thread = thread
         return loop
 
     def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -222,6 +231,22 @@ class PluginLoop:
         LOGGER.warning("plugin %s: %s", self.plugin, self.blocked)
         if self.on_blocked is not None:
             self.on_blocked(self.blocked)
+        self.close()
+        try:
+            contextvars.Context().run(self._interrupt)  # host code: no plugin's grants apply
+        except Exception as exc:  # in a worker the guard may refuse ctypes: it exits anyway
+            LOGGER.warning("plugin %s: its event loop's thread runs on: %s", self.plugin, exc)
+
+    def _interrupt(self) -> None:
+        """Raise ``LoopAbandoned`` in the loop's thread (nothing if it has ended)."""
+        thread = self._thread
+        if thread is None or thread.ident is None or not thread.is_alive():
+            return
+        import ctypes
+
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(thread.ident), ctypes.py_object(LoopAbandoned)
+        )
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
