@@ -114,6 +114,9 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="jafhost-bench-calls-"))
     install_plugin(tmp / "site")
+    (tmp / "home").mkdir()
+    # in process: the paths measured here are the host's own, not a worker's round trip
+    (tmp / "home" / "config.toml").write_text('[host]\nisolation = "inprocess"\n')
     from jafhost.host.host import Host
 
     host = Host(tmp / "home", paths=[str(tmp / "site")], only=["bench"])

@@ -44,7 +44,8 @@ class PluginContext:
     def emit(self, name: str, data: Any = None) -> Any:
         """Publish event ``name`` with ``data``; its source is this plugin.
 
-        Returns an awaitable delivery report when called inside the host's event loop.
+        Returns an awaitable delivery report when called from async code (the plugin's
+        own event loop), the delivery report itself when called from sync code.
         """
         if self._emit is None:
             raise RuntimeError(f"plugin {self.name}: events are not available in this host")

@@ -454,7 +454,7 @@ def test_provider_failures_leave_the_host_unharmed(host: Host) -> None:
             for model, message in [
                 ("broken", "model provider broken failed: RuntimeError: model exploded"),
                 ("garbage", "provider garbage returned int, not a ModelTurn"),
-                ("quitter", "model provider quitter failed: SystemExit: 3"),
+                ("quitter", "model provider quitter failed: plugin models raised SystemExit: 3"),
             ]:
                 run = await host.run_agent("support", "hi", model=model)
                 assert (run.ok, run.stop, run.error) == (False, "provider_error", message)

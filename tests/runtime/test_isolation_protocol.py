@@ -40,7 +40,7 @@ def test_errors_keep_their_meaning_across_the_boundary() -> None:
 
     assert isinstance(across(HookTimeout("slow")), HookTimeout)
     exited = across(SystemExit(3))
-    assert isinstance(exited, PluginExit) and str(exited) == "SystemExit: 3"
+    assert isinstance(exited, PluginExit) and str(exited) == "plugin boxed raised SystemExit: 3"
 
 
 def test_other_exceptions_keep_their_class_name_and_traceback() -> None:

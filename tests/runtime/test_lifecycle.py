@@ -188,7 +188,7 @@ def test_plugin_calling_sys_exit_does_not_end_the_host(site: Site, make_host: Ma
         await host.activate_all()
         quitter = host.loaded("quitter")
         assert quitter is not None and quitter.status == "broken"
-        assert quitter.error == "jaf_initialize failed: SystemExit: 3"
+        assert quitter.error == "jaf_initialize failed: plugin quitter raised SystemExit: 3"
         assert host.active == ["fine"]
 
     _run(scenario())

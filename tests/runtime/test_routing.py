@@ -114,7 +114,7 @@ def test_structured_errors(host: Host) -> None:
 
             quitting = await host.call("calc.quit")
             assert quitting.error is not None and quitting.error.code == "tool_error"
-            assert quitting.error.message == "SystemExit: 2"
+            assert quitting.error.message == "plugin calc raised SystemExit: 2"
             # the host still works after all of that
             assert (await host.call("calc.add", {"a": 1, "b": 1})).result == 2
 

@@ -80,6 +80,8 @@ def _run(args: list[str]) -> int:
     bare group's help) mapped here, the host's exceptions left to ``exits.mapped``."""
     try:
         result = app(args=args, prog_name="jafhost", standalone_mode=False)
+        if result == 130:  # typer's silent answer to a KeyboardInterrupt (Ctrl-C)
+            return _error("interrupted", 130)
         return result if isinstance(result, int) else 0
     except typer.Exit as exc:
         return int(exc.exit_code)

@@ -80,8 +80,9 @@ class HostEvents:
             await self._bus.emit(name, data, "host", about=about)
 
     def from_plugin(self, plugin: str, name: str, data: Any) -> Any:
-        """``ctx.emit``: a task to await on the host's loop, or (from a worker thread)
-        the delivery report once delivered."""
+        """``ctx.emit``: a task to await on the host's loop, a future of the delivery to
+        await on the plugin's own loop (the delivery itself runs on the host's), or
+        (from a worker thread) the delivery report once delivered."""
         loop = self.loop
         if loop is None or loop.is_closed():
             raise RuntimeError(f"plugin {plugin}: the host is not running; cannot emit {name!r}")
@@ -98,7 +99,10 @@ class HostEvents:
         coro = self.bus.emit(name, data, plugin, chain)
         if running is loop:
             return loop.create_task(coro)
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+        delivery = asyncio.run_coroutine_threadsafe(coro, loop)
+        if running is not None:  # a plugin's own loop must not wait here: it serves
+            return asyncio.wrap_future(delivery)
+        return delivery.result()
 
     async def tool_finished(self, result: CallResult) -> None:
         """The router's observer: ``tool.called`` or ``tool.failed`` (about the plugin

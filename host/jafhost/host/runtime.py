@@ -13,6 +13,7 @@ guard, the worker launcher and sandbox) is imported by the methods that use it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -296,6 +297,7 @@ class Runtime:
 
         name, table = loaded.name, self.config.table
         loaded.identity = self._guard(loaded)
+        self._open_loop(loaded)
         await lifecycle.start(
             self.pm,
             loaded,
@@ -308,6 +310,57 @@ class Runtime:
             make_context=self._make_context,
             obj=obj,
         )
+        if loaded.status != "active":
+            from jafhost.runtime import plugin_loops
+
+            plugin_loops.close_loop(loaded.identity)
+
+    def _open_loop(self, loaded: LoadedPlugin) -> None:
+        """The plugin's own event loop (``runtime.plugin_loops``); if its code blocks
+        it, the plugin is marked broken and withdrawn (``_blocked``)."""
+        import asyncio
+
+        from jafhost.runtime import plugin_loops
+
+        host_loop = asyncio.get_running_loop()
+
+        def blocked(reason: str) -> None:
+            try:
+                here = asyncio.get_running_loop()
+            except RuntimeError:
+                here = None
+            if here is host_loop:  # at once: the caller's next step sees the plugin broken
+                self._blocked(loaded, reason)
+                return
+            with contextlib.suppress(RuntimeError):  # the host's loop is closed
+                host_loop.call_soon_threadsafe(self._blocked, loaded, reason)
+
+        plugin_loops.open_loop(loaded.identity, blocked)
+
+    def _blocked(self, loaded: LoadedPlugin, reason: str) -> None:
+        """A plugin whose code holds its event loop: broken, its tools, handlers and
+        middleware withdrawn at once (none of its code runs: its loop cannot)."""
+        from jafhost.runtime import lifecycle, plugin_loops
+        from jafhost.runtime.scope import plugin_scope
+
+        if self.plugins.get(loaded.name) is not loaded:
+            return  # stopped, or replaced by a reload, since
+        if loaded.status != "active":  # its start failed (or fails) on the time limit
+            if loaded.status == "broken" and reason not in (loaded.error or ""):
+                loaded.error = f"{loaded.error}; {reason}"
+            return
+        loaded.status, loaded.error = "broken", reason
+        lifecycle.LOGGER.warning("plugin %s is broken: %s", loaded.name, reason)
+        self.router.remove(loaded.name)
+        self.events.bus.unsubscribe(loaded.name)
+        if loaded.name in self.plugins.order:
+            self.plugins.order.remove(loaded.name)
+        self.events.bus.order_changed()
+        if loaded.obj is not None:
+            with plugin_scope(loaded.identity):
+                if self.pm.is_registered(loaded.obj):
+                    self.pm.unregister(loaded.obj)
+        plugin_loops.close_loop(loaded.identity)
 
     async def _start_in_worker(self, loaded: LoadedPlugin, registered: bool) -> None:
         """A reload's ``obj`` is ignored here: the worker imports the plugin afresh."""
@@ -418,6 +471,9 @@ class Runtime:
 
             await launch.stop(loaded, self.config.hook_timeout)
         problem = await lifecycle.stop(self.pm, loaded, self.config.hook_timeout)
+        from jafhost.runtime import plugin_loops
+
+        plugin_loops.close_loop(loaded.identity)
         if problem:
             lifecycle.LOGGER.warning("plugin %s: %s", name, problem)
         await self.events.publish("plugin.deactivated", {"plugin": name})

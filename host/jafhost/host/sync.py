@@ -2,8 +2,8 @@
 
 The host is asynchronous (plugins may be async, tools run under time limits). A
 ``SyncHost`` owns one event loop in a daemon thread and runs every host coroutine
-there, so async plugins always see the same loop (their clients, tasks and locks
-stay valid between calls), and callers simply call methods and get results.
+there, and callers simply call methods and get results. (Each async plugin runs on a
+loop of its own, the same one between calls: its clients, tasks and locks stay valid.)
 """
 
 from __future__ import annotations

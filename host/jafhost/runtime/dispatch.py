@@ -7,9 +7,10 @@ is known but not active). Nothing a tool does (raise,
 hang, exit) escapes as an exception to the caller.
 
 Two paths: ``call_inline`` runs a sync tool in the caller's thread (validation, the
-plugin's context, the call: the fast path, no time limit) and ``call`` (async) runs
-sync tools in a worker thread and async tools on the loop, both under a time limit,
-and passes through the ``jaf_tool_call`` middleware when any plugin provides it.
+plugin's context, the call: the fast path, no time limit; a Ctrl-C that interrupts the
+tool there is reported as its error) and ``call`` (async) runs sync tools in a worker
+thread and async tools on their plugin's own loop (``plugin_loops``), both under a time
+limit, and passes through the ``jaf_tool_call`` middleware when any plugin provides it.
 
 Validation (the tool's pydantic validators), the call and the conversion of the result
 to JSON-ready data (its serializers, ``__repr__``...) all run as the tool's plugin
@@ -220,17 +221,14 @@ async def run_tool(
         return await call_plugin(tool.function, timeout=timeout, label=label, kwargs=kwargs)
     with plugin_scope(tool.plugin):
         if tool.is_async:
-            # on the loop, as the plugin: validation, the coroutine and the conversion
-            # (validators and serializers are quick sync code; a thread hop each would
-            # cost more than the call)
-            outcome = run_in_scope(tool.plugin, _validated_call, tool, arguments, ctx)
+            # validation, the coroutine and the conversion in one step on the plugin's
+            # loop (none of its code, a validator included, runs on the host's loop)
+            outcome = await call_plugin(
+                _run_async, tool, arguments, ctx, timeout=timeout, label=label
+            )
             if isinstance(outcome, CallError):
                 raise _invalid(outcome)
-            value = await call_plugin(_awaited, outcome, timeout=timeout, label=label)
-            del outcome
-            result = run_in_scope(tool.plugin, convert, value)
-            del value
-            return result
+            return outcome
         outcome = await call_plugin(
             _validated_call, tool, arguments, ctx, timeout=timeout, label=label
         )
@@ -248,6 +246,18 @@ async def run_tool(
 
 async def _awaited(awaitable: Any) -> Any:
     return await awaitable
+
+
+async def _run_async(tool: Tool, arguments: Any, ctx: PluginContext | None) -> Any:
+    """As the tool's plugin, on its loop: validate, await the call, convert the result
+    to plain data; an ``invalid_arguments`` ``CallError`` when the arguments do not
+    validate."""
+    outcome = _validated_call(tool, arguments, ctx)
+    if isinstance(outcome, CallError | Converted):
+        return outcome.value if isinstance(outcome, Converted) else outcome
+    value = await outcome
+    del outcome
+    return plain(value)
 
 
 def _invalid(error: CallError) -> ToolError:
@@ -357,6 +367,10 @@ class Terminal:
                 plugin=tool.plugin,
                 permission="confirm",
             )
-        return asyncio.run_coroutine_threadsafe(
-            run_tool(tool, arguments, pending.ctx, pending.timeout), pending.loop
-        ).result()
+        running = run_tool(tool, arguments, pending.ctx, pending.timeout)
+        try:
+            future = asyncio.run_coroutine_threadsafe(running, pending.loop)
+        except RuntimeError:  # the host's loop is closed: the call was given up long ago
+            running.close()
+            raise
+        return future.result()

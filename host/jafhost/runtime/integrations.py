@@ -129,22 +129,37 @@ class HostIntegrations:
         self, requester: LoadedPlugin, name: str, method: str, args: list[Any], kwargs: Any
     ) -> Any:
         """One call from plugin code of ``requester``: the result, or an awaitable of it
-        when called on a running loop."""
+        when called on a running loop. The call is carried out on the host's loop (its
+        records, a worker's pipe); the provider's coroutines run on its own loop."""
         if _on_loop():
-            return self.call(requester, name, method, args, kwargs)
+            running = asyncio.get_running_loop()
+            host = self._loop()
+            if host is None or running is host:
+                return self.call(requester, name, method, args, kwargs)
+            # on the requester's own loop: the host's loop does the work meanwhile
+            self._running_host(name)
+            return asyncio.wrap_future(
+                asyncio.run_coroutine_threadsafe(
+                    self.call(requester, name, method, args, kwargs), host
+                )
+            )
         owner, _ = self._plugins.integration_owner(requester, name)
         if self._remote is None or not self._is_remote(owner):
             result = self._run_here(owner, name, method, args, kwargs)
             if not inspect.isawaitable(result):
                 return json_copy(result, f"the result of {name}.{method}", owner.name)
-            awaited = result
+            awaited = _as_provider(owner, result, f"integration {name}.{method}")
         else:
             awaited = self.call(requester, name, method, args, kwargs)
+        loop = self._running_host(name)
+        value = asyncio.run_coroutine_threadsafe(_awaited(awaited), loop).result()
+        return json_copy(value, f"the result of {name}.{method}", owner.name)
+
+    def _running_host(self, name: str) -> asyncio.AbstractEventLoop:
         loop = self._loop()
         if loop is None or loop.is_closed() or not loop.is_running():
             raise IntegrationError(f"integration {name}: the host is not running")
-        value = asyncio.run_coroutine_threadsafe(_awaited(awaited), loop).result()
-        return json_copy(value, f"the result of {name}.{method}", owner.name)
+        return loop
 
     async def call(
         self, requester: LoadedPlugin, name: str, method: str, args: list[Any], kwargs: Any
@@ -222,3 +237,14 @@ async def _checked_later(result: Any, what: str, plugin: str, identity: str | No
 
 async def _awaited(value: Any) -> Any:
     return await value
+
+
+async def _as_provider(owner: LoadedPlugin, awaitable: Any, label: str) -> Any:
+    """An async method's result awaited as its provider, on the provider's own loop."""
+    from jafhost.runtime.runner import call_plugin
+
+    token = CURRENT_PLUGIN.set(owner.identity)
+    try:
+        return await call_plugin(_awaited, awaitable, timeout=None, label=label)
+    finally:
+        CURRENT_PLUGIN.reset(token)

@@ -4,7 +4,10 @@ Sync code runs in a daemon thread of its own: a plugin that never returns cannot
 the event loop, and cannot keep the process alive at exit either (the default
 executor's threads are joined at interpreter shut-down; daemon threads are not). The
 caller's context variables travel with the call, so per-plugin context (which plugin
-is running) is visible inside the thread.
+is running) is visible inside the thread. Coroutines of an in-process plugin run on its
+own loop (``plugin_loops``), so one that never yields cannot hold the host's loop or its
+time limits. Whatever the plugin raises, ``KeyboardInterrupt`` and ``SystemExit``
+included, comes back as the host's own exception (``scope.host_error``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jafhost.errors import HookTimeout, PluginExit
+from jafhost.runtime import plugin_loops
 
 
 def _host_error(exc: BaseException) -> BaseException:
@@ -129,17 +133,38 @@ async def call_plugin(
 ) -> Any:
     """Call ``fn(*args, **kwargs)``; await it if it is (or returns) a coroutine; raise
     ``HookTimeout``. The plugin's keyword arguments travel in ``kwargs`` (a dict), so a
-    tool parameter may be called ``timeout`` or ``label`` without clashing."""
+    tool parameter may be called ``timeout`` or ``label`` without clashing.
+
+    The running plugin is the caller's ``CURRENT_PLUGIN``: its coroutines run on its own
+    loop when it has one (in process), else on the caller's."""
     kwargs = kwargs or {}
+    own = plugin_loops.serving()
     try:
         async with asyncio.timeout(timeout):
             if inspect.iscoroutinefunction(fn):
+                if own is not None:
+                    return await own.run(lambda: fn(*args, **kwargs), label)
                 return await _guarded(fn(*args, **kwargs))
             result = await _in_thread(fn, args, kwargs)
             if inspect.isawaitable(result):
+                if own is not None:
+                    return await own.run(lambda: result, label)
                 result = await _guarded(result)
             return result
     except HookTimeout:
         raise  # a nested call's own limit, already named
     except TimeoutError:
         raise HookTimeout(f"{label} did not finish within {timeout:g} s") from None
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+        # nobody cancelled the caller: the plugin raised it (from a thread, or on the loop)
+        raise PluginExit(f"{_raised('CancelledError')} ({label})") from None
+
+
+def _raised(kind: str) -> str:
+    from jafhost.security.guard import running_plugin
+
+    plugin = running_plugin()
+    return f"plugin {plugin} raised {kind}" if plugin else f"plugin code raised {kind}"

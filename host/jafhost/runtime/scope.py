@@ -161,16 +161,18 @@ def _error_data(exc: BaseException) -> dict[str, Any]:
 
 def host_error(exc: BaseException) -> BaseException:
     """``exc`` (raised by plugin code, caught in its scope) rebuilt as the host's own
-    exception, its text read here; control flow (cancellation, Ctrl-C) passes as new
-    instances of its kind."""
+    exception, its text read here. A cancellation passes as a new ``CancelledError``
+    (the caller tells the host's own from the plugin's); ``KeyboardInterrupt``,
+    ``SystemExit`` and every other ``BaseException`` become ``PluginExit`` naming the
+    plugin. Plugin code runs in daemon threads and on its own loop, where no signal is
+    delivered, so what it raises is its own, never the user's Ctrl-C (except where the
+    caller runs it in its own thread: ``call_inline``)."""
     import asyncio
 
     from jafhost.runtime.isolation.protocol import error_from_json
 
     if isinstance(exc, asyncio.CancelledError):
         return asyncio.CancelledError()
-    if isinstance(exc, KeyboardInterrupt):
-        return KeyboardInterrupt()
     name = _name()
     if isinstance(exc, ProviderError):  # its message is written for the user: kept as is
         try:

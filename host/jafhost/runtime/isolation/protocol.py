@@ -248,8 +248,10 @@ def error_from_json(error: dict[str, Any], plugin: str) -> BaseException:
         exc = ToolError(message, plugin=plugin, code=str(error.get("code")))
     elif kind == "timeout":
         exc = HookTimeout(message)
-    elif kind == "exit":
-        exc = PluginExit(message)
+    elif kind == "exit":  # named here: "KeyboardInterrupt" alone reads like the user's Ctrl-C
+        exc = PluginExit(
+            message if message.startswith("plugin ") else f"plugin {plugin} raised {message}"
+        )
     elif kind == "memory":  # the worker exits after this answer
         exc = remote_type("MemoryError")(
             f"plugin {plugin}: {message}; its worker was stopped and a new one "

@@ -54,6 +54,9 @@ class WorkerProcess:
         thread waits without reading the pipe): they may ask too."""
         self._asking = threading.Lock()
         self._refs = 0
+        self.blocked: str | None = None
+        """Set when the plugin's code holds its event loop: the worker ends after the
+        reply in flight, and the host starts a new one."""
 
     @property
     def loop(self) -> Any:
@@ -189,8 +192,11 @@ class WorkerProcess:
     def _start(self, message: dict[str, Any], loaded: Any, schema_file: Any) -> None:
         from pathlib import Path
 
-        from jafhost.runtime import lifecycle
+        from jafhost.runtime import lifecycle, plugin_loops
 
+        # its coroutines on a loop of their own, as in process: this loop keeps serving
+        # the host, and the hook time limit fires whatever they do
+        plugin_loops.open_loop(loaded.identity, self._loop_blocked)
         self.loop.run_until_complete(
             lifecycle.start(
                 self.pm,
@@ -203,6 +209,9 @@ class WorkerProcess:
                 make_context=self.make_context,
             )
         )
+
+    def _loop_blocked(self, reason: str) -> None:
+        self.blocked = reason
 
     def _started(self, loaded: Any, schema_file: Any) -> dict[str, Any]:
         """The start reply: what the started plugin offers, as JSON."""
@@ -449,7 +458,7 @@ class WorkerProcess:
             if message is None:  # the host closed the pipe: it is gone or done with us
                 self.exit(0)
             self.respond(message)
-            if message.get("op") == "stop":
+            if message.get("op") == "stop" or self.blocked is not None:
                 self.exit(0)
 
     def exit(self, status: int) -> None:
