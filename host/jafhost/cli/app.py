@@ -81,7 +81,7 @@ def _run(args: list[str]) -> int:
     try:
         result = app(args=args, prog_name="jafhost", standalone_mode=False)
         if result == 130:  # typer's silent answer to a KeyboardInterrupt (Ctrl-C)
-            return _error("interrupted", 130)
+            return exits.error("interrupted", 130)
         return result if isinstance(result, int) else 0
     except typer.Exit as exc:
         return int(exc.exit_code)
