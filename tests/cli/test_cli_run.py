@@ -253,7 +253,7 @@ def test_in_an_agent_run_a_tool_of_an_inactive_plugin_is_unavailable(
 def test_call_exit_status_by_error_code(code: str, status: int) -> None:
     """The contract: 2 for invalid arguments or an unknown name, 1 for every other error
     (``busy`` included: no worker of the plugin could take the call in time)."""
-    from jafhost.cli.run import exit_code
+    from jafhost.cli.calling import exit_code
     from jafhost.types import CallError, CallResult
 
     failed = CallResult("p.t", False, error=CallError(code, "why", tool="p.t", plugin="p"))
