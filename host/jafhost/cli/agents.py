@@ -67,6 +67,7 @@ def agents(as_json: JsonOption = False) -> None:
     """
 
     async def work(host: Host) -> list[dict[str, Any]]:
+        await host.settle()  # plugins without a record: their agents are known once started
         _warn_inactive(host)
         return [agent.to_json() for agent in host.agents()]
 

@@ -122,6 +122,7 @@ def tools(
         raise UsageError(f"--format must be openai or mcp, not {format!r}")
 
     async def work(host: Host) -> list[dict[str, Any]]:
+        await host.settle()  # plugins without a record: their tools are known once started
         return host.tool_definitions(format or "json")
 
     catalog = with_host(build_host(), work)
