@@ -210,6 +210,7 @@ def emit(
             raise UsageError(f"--data is not valid JSON: {exc}") from None
 
     async def work(host: Host) -> Any:
+        await host.settle()  # plugins without a record: their patterns are known once started
         return await host.emit(event, payload)
 
     report = with_host(build_host(), work)
@@ -249,6 +250,7 @@ def dev(
         console.print("watching for changes (Ctrl-C to stop)", markup=False)
 
     async def work(host: Host) -> None:
+        await host.activate_all(everything=True)  # a session that reloads: all running
         active = ", ".join(host.active) or "none"
         console.print(f"active plugins: {active}", markup=False)
         try:

@@ -583,7 +583,7 @@ class Runtime:
 
         self.used.add(name)
         loaded = self.plugins.get(name)
-        if loaded is not None and loaded.status == "active":
+        if loaded is not None and loaded.status in ("active", "broken", "blocked"):
             return loaded
         task = self.flights.begin(name, lambda: self._start_with_needs(name, ()))
         return await asyncio.shield(task)
@@ -599,8 +599,9 @@ class Runtime:
             other = resolution.get(dep)
             if dep in chain or other is None or other.status != "enabled":
                 continue
-            if self.plugins.is_active(dep):
-                continue
+            current = self.plugins.get(dep)
+            if current is not None and current.status in ("active", "broken", "blocked"):
+                continue  # running, or failed in this host (not tried again)
             if name in self.used:
                 self.used.add(dep)
             task = self.flights.begin(
