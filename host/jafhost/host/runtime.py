@@ -469,6 +469,7 @@ class Runtime:
         key = None
         if not self.catalog.is_registered(info.name):
             try:
+                _ = self.config.settings  # reads config.toml (and so the plugin tables)
                 config = plugin_config_table(self.config.table, info.name, os.environ)
                 grants = self.store.load().grants_of(info)
                 key = record_key(info, self.isolation_of(info.name), config, grants)

@@ -90,7 +90,7 @@ def recorded_subscriptions(
     subs: list[Subscription] = []
     for pattern in record.patterns:
 
-        async def handler(event: Event, _pattern: str = pattern) -> None:
+        async def handler(event: Any, _pattern: str = pattern) -> None:
             await deliver(plugin, _pattern, event)
 
         handler.__jaf_recorded__ = True  # type: ignore[attr-defined]

@@ -170,11 +170,17 @@ def _folder_stamps(root: str) -> list[tuple[str, int, int]] | None:
 
 def package_folder(info: PluginInfo) -> str | None:
     """The folder holding the plugin's code, found without importing anything: a folder
-    plugin's package, else the folder of its manifest (the entry point's package)."""
+    plugin's package, else the folder of its manifest (the entry point's package), else
+    the entry point's top-level package beside the distribution's metadata."""
     if info.source == "folder":
         return info.location
     if info.manifest:
         return os.path.dirname(info.manifest)
+    if info.location:
+        top = info.entry_point.replace(" ", "").partition(":")[0].split(".", 1)[0]
+        beside = os.path.join(os.path.dirname(info.location), top)
+        if os.path.isdir(beside):
+            return beside
     return None
 
 
@@ -190,6 +196,12 @@ def record_key(info: PluginInfo, isolation: str, config: Any, grants: Iterable[s
         if stamps is None:
             return None
         files["package"] = [folder, stamps]
+    elif info.location:  # a single-module plugin: its module file
+        top = info.entry_point.replace(" ", "").partition(":")[0].split(".", 1)[0]
+        module = os.path.join(os.path.dirname(info.location), f"{top}.py")
+        with contextlib.suppress(OSError):
+            found = os.stat(module)
+            files["module"] = [module, found.st_size, found.st_mtime_ns]
     if not files:
         return None
     try:
