@@ -177,6 +177,7 @@ def run(
     console = make_console()
 
     async def work(host: Host) -> AgentRun:
+        await host.settle()  # plugins without a record: their agents are known once started
         _warn_inactive(host)
         found = host.agent(agent)
         printer = _printer(console)

@@ -627,6 +627,8 @@ class Runtime:
         ``everything`` starts every plugin (``doctor``). Never raises for a plugin's
         failure (see each ``LoadedPlugin.status``/``error``)."""
         resolution = self.catalog.resolution()
+        if resolution.order:
+            _ = self.config.settings  # an unusable config.toml: an error here, no code runs
         to_start: list[str] = []
         for name in resolution.order:
             current = self.plugins.get(name)
