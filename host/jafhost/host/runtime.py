@@ -504,13 +504,15 @@ class Runtime:
         self.records.store(record_of(loaded, key, middleware, schema))
 
     def _starts_with_host(self, name: str, record: ActivationRecord | None) -> bool:
-        """``eager`` plugins, plugins without a valid record, those registered in memory,
-        and ``observe`` middleware start with the host; the others at first use."""
+        """``eager`` plugins, plugins without a valid record and those registered in
+        memory start with the host; so does every plugin granted ``observe``, whatever
+        its record says about middleware (calls fail closed while one is down, so a
+        record is never what lets one stay out of the way). The others at first use."""
         entry = self.catalog.resolution().get(name)
         assert entry is not None
         if record is None or entry.info.activation == "eager":
             return True
-        return record.middleware and "observe" in self.store.load().grants_of(entry.info)
+        return "observe" in self.store.load().grants_of(entry.info)
 
     def _register_recorded(self, name: str, record: ActivationRecord) -> LoadedPlugin:
         """An idle plugin: its recorded tools, agents and event patterns offered, its code
