@@ -667,13 +667,11 @@ class Runtime:
         current = self.plugins.get(name)
         if current is not None and current.status == "active":
             return current
-        if self.flights.get(name) is not None:
-            import asyncio
+        import asyncio
 
-            return await asyncio.shield(
-                self.flights.begin(name, lambda: self._start_with_needs(name, ()))
-            )
-        return await self._start(resolution, name)
+        # through the flight, so a use arriving meanwhile joins this start
+        task = self.flights.begin(name, functools.partial(self._start_with_needs, name, ()))
+        return await asyncio.shield(task)
 
     async def deactivate(self, name: str) -> None:
         """Deactivate one plugin, after the active plugins that depend on it."""
