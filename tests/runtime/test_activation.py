@@ -394,3 +394,31 @@ def test_a_plugin_hanging_in_activate_or_deactivate_costs_a_call_nothing_cli(
         result = run_cli("call", "good.ping", "-a", "text=ok", site=site, home=home, env=env)
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout) == "ok"
+
+
+def test_agents_come_from_records_while_the_plugin_is_idle(
+    site: Site, home: Path, make_host: MakeHost
+) -> None:
+    code = (
+        marked("helpers")
+        + """
+from jafhost import AgentSpec
+
+@hookimpl
+def jaf_agents():
+    return [AgentSpec(name="helper", instructions="Help.", tools=("helpers.*",))]
+"""
+    )
+    _prepare(site, home, "helpers", code, "inprocess")
+    _recorded_host(make_host, ["helpers"], "inprocess")
+    host = make_host()
+
+    async def second() -> tuple[str, list[dict[str, object]]]:
+        async with host:
+            agents = [a.to_json() for a in host.agents()]
+            return host.loaded("helpers").status, agents  # type: ignore[union-attr]
+
+    status, agents = asyncio.run(second())
+    assert status == "idle"
+    assert [(a["full_name"], a["tools"]) for a in agents] == [("helpers.helper", ["helpers.*"])]
+    assert marks(home, "helpers").count("activate") == 1

@@ -406,7 +406,7 @@ class Runtime:
         self.router.replace(loaded)
         self.events.bus.subscribe(name, loaded.subscriptions)
         self.events.bus.order_changed()
-        self._record(loaded)
+        await self._record(loaded)
         await self.events.publish(
             "plugin.activated", {"plugin": name, "version": loaded.info.version}
         )
@@ -485,8 +485,9 @@ class Runtime:
             return None
         return self.records.load(name, self.record_key(entry.info))
 
-    def _record(self, loaded: LoadedPlugin) -> None:
-        from jafhost.runtime.activation_records import record_of
+    async def _record(self, loaded: LoadedPlugin) -> None:
+        from jafhost.runtime.activation_records import provider_names, record_of
+        from jafhost.runtime.lifecycle import in_scope
 
         key = self.record_key(loaded.info)
         if key is None:
@@ -501,7 +502,23 @@ class Runtime:
             schema = json.loads(self.layout.schema_file(loaded.name).read_text("utf-8"))
         except (OSError, ValueError):
             schema = None
-        self.records.store(record_of(loaded, key, middleware, schema))
+        try:
+            providers: list[str] = []
+            if loaded.providers:  # a name may be a property: read as the plugin, time-limited
+                providers = await in_scope(
+                    loaded,
+                    self.config.hook_timeout,
+                    "model providers",
+                    provider_names,
+                    list(loaded.providers),
+                )
+            record = record_of(loaded, key, middleware, schema, providers)
+        except Exception as exc:  # what it offers cannot be recorded: it starts each time
+            from jafhost.runtime.lifecycle import LOGGER
+
+            LOGGER.warning("plugin %s: not recorded: %s", loaded.name, exc)
+            return
+        self.records.store(record)
 
     def _starts_with_host(self, name: str, record: ActivationRecord | None) -> bool:
         """``eager`` plugins, plugins without a valid record and those registered in

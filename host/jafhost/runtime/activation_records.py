@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from jafhost._version import __version__
 from jafhost.atomic import write_atomic
+from jafhost.runtime.scope import exact_str, plain
 
 if TYPE_CHECKING:
     from jafhost.discovery.records import PluginInfo
@@ -226,16 +227,31 @@ def record_key(info: PluginInfo, isolation: str, config: Any, grants: Iterable[s
 # -- what a started plugin offers ----------------------------------------------------
 
 
+def provider_names(providers: list[Any]) -> list[str]:
+    """In the plugin's scope (a provider's ``name`` may be a property: its code): the
+    names of its providers as exact strings, leaving out any that cannot be read."""
+    names: list[str] = []
+    for provider in providers:
+        try:
+            name = getattr(provider, "name", None)
+            if isinstance(name, str) and name:
+                names.append(exact_str(name))
+        except Exception:  # the agent run reports an unreadable provider
+            continue
+    return names
+
+
 def record_of(
-    loaded: LoadedPlugin, key: str, middleware: bool, config_schema: Any
+    loaded: LoadedPlugin, key: str, middleware: bool, config_schema: Any, providers: list[str]
 ) -> ActivationRecord:
-    """The record of an active plugin: its tools, agents, patterns, integrations and
-    providers as the host holds them (plain data already: checked when it started)."""
+    """The record of an active plugin: its tools, agents, patterns and integrations as
+    the host holds them (plain data already, checked when it started), and its provider
+    names (``provider_names``, read in the plugin's scope by the caller)."""
     tools = [
         RecordedTool(
-            t.name,
-            t.description,
-            t.input_schema,
+            exact_str(t.name),
+            exact_str(t.description),
+            plain(t.input_schema),
             bool(t.confirm),
             bool(t.extras.get("worker_is_async", t.is_async)),
         )
@@ -243,23 +259,22 @@ def record_of(
     ]
     agents = [
         {
-            "name": a.name,
-            "instructions": a.instructions,
-            "tools": list(a.tools),
-            "description": a.description,
-            "model": a.model,
+            "name": exact_str(a.name),
+            "instructions": exact_str(a.instructions),
+            "tools": [exact_str(t) for t in a.tools],
+            "description": exact_str(a.description or ""),
+            "model": None if a.model is None else exact_str(a.model),
         }
         for a in loaded.agents
     ]
-    providers = [str(getattr(p, "name", "")) for p in loaded.providers]
     return ActivationRecord(
         plugin=loaded.name,
         key=key,
         tools=tools,
         agents=agents,
-        patterns=list(dict.fromkeys(s.pattern for s in loaded.subscriptions)),
-        integrations=list(loaded.integrations),
-        providers=[p for p in providers if p],
+        patterns=list(dict.fromkeys(exact_str(s.pattern) for s in loaded.subscriptions)),
+        integrations=[exact_str(n) for n in loaded.integrations],
+        providers=providers,
         middleware=middleware,
         config_schema=config_schema,
     )
