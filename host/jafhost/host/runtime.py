@@ -26,9 +26,9 @@ if TYPE_CHECKING:
     import pluggy
 
     from jafhost.discovery.records import PluginInfo
-    from jafhost.discovery.resolve import Resolution
+    from jafhost.discovery.resolve import Resolution, ResolvedPlugin
     from jafhost.home.paths import HomeLayout
-    from jafhost.home.state import StateStore
+    from jafhost.home.state import State, StateStore
     from jafhost.host.catalog import Catalog
     from jafhost.host.events import HostEvents
     from jafhost.host.settings import HostConfig
@@ -458,7 +458,7 @@ class Runtime:
             self._records = RecordStore(self.layout.cache / "activation")
         return self._records
 
-    def record_key(self, info: PluginInfo) -> str | None:
+    def record_key(self, info: PluginInfo, state: State | None = None) -> str | None:
         """The key of ``info``'s record in this host (None: never recorded): its files,
         its configuration, its grants, its isolation and the host's version."""
         if info.name in self._keys:
@@ -471,19 +471,21 @@ class Runtime:
             try:
                 _ = self.config.settings  # reads config.toml (and so the plugin tables)
                 config = plugin_config_table(self.config.table, info.name, os.environ)
-                grants = self.store.load().grants_of(info)
+                grants = (state or self.store.load()).grants_of(info)
                 key = record_key(info, self.isolation_of(info.name), config, grants)
             except Exception:  # an unusable config or state: no record (it starts)
                 key = None
         self._keys[info.name] = key
         return key
 
-    def recorded(self, name: str) -> ActivationRecord | None:
+    def recorded(
+        self, name: str, resolution: Resolution | None = None, state: State | None = None
+    ) -> ActivationRecord | None:
         """The valid record of plugin ``name`` in this host, or None."""
-        entry = self.catalog.resolution().get(name)
+        entry = (resolution or self.catalog.resolution()).get(name)
         if entry is None:
             return None
-        return self.records.load(name, self.record_key(entry.info))
+        return self.records.load(name, self.record_key(entry.info, state))
 
     async def _record(self, loaded: LoadedPlugin) -> None:
         from jafhost.runtime.activation_records import provider_names, record_of
@@ -520,28 +522,30 @@ class Runtime:
             return
         self.records.store(record)
 
-    def _starts_with_host(self, name: str, record: ActivationRecord | None) -> bool:
+    def _starts_with_host(
+        self, entry: ResolvedPlugin, record: ActivationRecord | None, state: State
+    ) -> bool:
         """``eager`` plugins, plugins without a valid record and those registered in
         memory start with the host; so does every plugin granted ``observe``, whatever
         its record says about middleware (calls fail closed while one is down, so a
         record is never what lets one stay out of the way). The others at first use."""
-        entry = self.catalog.resolution().get(name)
-        assert entry is not None
         if record is None or entry.info.activation == "eager":
             return True
-        return "observe" in self.store.load().grants_of(entry.info)
+        return "observe" in state.grants_of(entry.info)
 
-    def _register_recorded(self, name: str, record: ActivationRecord) -> LoadedPlugin:
+    def _register_recorded(
+        self, resolution: Resolution, name: str, record: ActivationRecord, state: State
+    ) -> LoadedPlugin:
         """An idle plugin: its recorded tools, agents and event patterns offered, its code
         not loaded until its first use."""
         from jafhost.runtime import activation, lifecycle
 
-        entry = self.catalog.resolution().get(name)
+        entry = resolution.get(name)
         assert entry is not None
         loaded = lifecycle.LoadedPlugin(entry.info)
         loaded.status = "idle"
         loaded.requires = entry.requires_plugins(optional=True)
-        loaded.observe = "observe" in self.store.load().grants_of(entry.info)
+        loaded.observe = "observe" in state.grants_of(entry.info)
         loaded.tools = activation.recorded_tools(name, record)
         loaded.agents = activation.recorded_agents(record)
         loaded.subscriptions = activation.recorded_subscriptions(
@@ -549,7 +553,7 @@ class Runtime:
         )
         loaded.extras["record"] = record
         self.plugins.loaded[name] = loaded
-        self.plugins.place(name, self.catalog.resolution().order)
+        self.plugins.place(name, resolution.order)
         self.router.replace(loaded)
         self.events.bus.subscribe(name, loaded.subscriptions)
         self.events.bus.order_changed()
@@ -645,7 +649,8 @@ class Runtime:
         they run beside the caller (tasks), so none delays a call of another plugin.
         ``everything`` starts every plugin (``doctor``). Never raises for a plugin's
         failure (see each ``LoadedPlugin.status``/``error``)."""
-        resolution = self.catalog.resolution()
+        state = self.store.load()
+        resolution = self.catalog.resolution(state)
         if resolution.order:
             _ = self.config.settings  # an unusable config.toml: an error here, no code runs
         to_start: list[str] = []
@@ -655,12 +660,14 @@ class Runtime:
                 continue
             if current is not None and current.status == "idle" and not everything:
                 continue
-            record = None if everything else self.recorded(name)
-            if everything or self._starts_with_host(name, record):
+            record = None if everything else self.recorded(name, resolution, state)
+            entry = resolution.get(name)
+            assert entry is not None
+            if everything or self._starts_with_host(entry, record, state):
                 to_start.append(name)
             else:
                 assert record is not None
-                self._register_recorded(name, record)
+                self._register_recorded(resolution, name, record, state)
         for name in to_start:
             task = self.flights.begin(name, functools.partial(self._start_with_needs, name, ()))
             if wait:
