@@ -422,3 +422,31 @@ def jaf_agents():
     assert status == "idle"
     assert [(a["full_name"], a["tools"]) for a in agents] == [("helpers.helper", ["helpers.*"])]
     assert marks(home, "helpers").count("activate") == 1
+
+
+def test_a_plugin_emitting_its_own_pattern_while_starting_does_not_wait_on_itself(
+    site: Site, home: Path, make_host: MakeHost
+) -> None:
+    code = (
+        marked("selfish")
+        + """
+@hookimpl
+async def jaf_initialize(ctx):
+    await ctx.emit("self.ready", {})
+
+@hookimpl
+def jaf_event_handlers():
+    return {"self.*": lambda event: None}
+"""
+    )
+    _prepare(site, home, "selfish", code, "inprocess")
+    _recorded_host(make_host, ["selfish"], "inprocess")
+    host = make_host(hook_timeout=600)
+
+    async def second() -> bool:
+        async with host:
+            assert host.loaded("selfish").status == "idle"  # type: ignore[union-attr]
+            return (await host.call("selfish.ping")).ok
+
+    # bounded only so that a start waiting on itself fails instead of hanging the suite
+    assert asyncio.run(asyncio.wait_for(second(), 120)) is True

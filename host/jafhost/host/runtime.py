@@ -564,6 +564,11 @@ class Runtime:
         handlers for that pattern (each as the bus runs any handler)."""
         from jafhost.errors import EventError
 
+        if self.flights.get(str(getattr(event, "source", ""))) is not None:
+            # sent by a plugin still starting (its jaf_activate, say): starting this one
+            # could wait on that start, which waits on this delivery; as before lazy
+            # activation, such an event reaches only plugins already running
+            return
         loaded = await self.ensure_started(name)
         if loaded is None or loaded.status != "active":
             status = f"{loaded.status}: {loaded.error}" if loaded is not None else "not loaded"
