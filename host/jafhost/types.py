@@ -164,10 +164,13 @@ class CallError:
     status: str | None = None
     exception: str | None = None
     traceback: str | None = None
+    step: str | None = None
+    """For ``unavailable`` from a plugin that failed to start: the step that failed
+    (``import``, ``config``, ``jaf_initialize``, ``jaf_activate``...)."""
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"code": self.code, "message": self.message}
-        for key in ("tool", "plugin", "permission", "status", "exception", "traceback"):
+        for key in ("tool", "plugin", "permission", "status", "step", "exception", "traceback"):
             value = getattr(self, key)
             if value is not None:
                 data[key] = value

@@ -68,6 +68,12 @@ def test_the_design_example() -> None:
 
 def test_empty_manifest_requests_nothing() -> None:
     assert parse("") == Manifest(kinds=(), permissions=(), path=PATH)
+
+
+def test_activation_is_lazy_unless_eager_is_asked() -> None:
+    assert parse("").activation == "lazy"
+    assert parse('[plugin]\nactivation = "eager"\n').activation == "eager"
+    assert parse('[plugin]\nactivation = "lazy"\n').activation == "lazy"
     assert parse("[plugin]\n[permissions]\n") == Manifest(path=PATH)
 
 
@@ -170,6 +176,13 @@ INVALID = [
         ["plugin.kinds[1]", "widget"],
     ),
     ("kinds-string", '[plugin]\nkinds = "tool"\n', ["plugin.kinds"]),
+    (
+        "unknown-activation",
+        '[plugin]\nactivation = "sometimes"\n',
+        ["plugin.activation", "'sometimes' is not lazy or eager"],
+    ),
+    ("activation-not-string", "[plugin]\nactivation = true\n", ["plugin.activation"]),
+    ("activation-typo", '[plugin]\nactivaton = "eager"\n', ["plugin.activaton", "unknown key"]),
     ("permissions-not-table", "permissions = 5\n", ["permissions"]),
     ("plugin-not-table", 'plugin = "demo"\n', ["plugin"]),
 ]
@@ -290,14 +303,16 @@ def test_bad_manifest_makes_only_that_plugin_invalid(site: Site, make_host) -> N
     typo = site.plugin("typo", manifest='[permisions]\nread = ["~/.ssh"]\n', code=bomb)
     port = site.plugin("badport", manifest='[permissions]\nnet = ["example.com:http"]\n', code=bomb)
     kind = site.plugin("badkind", manifest='[plugin]\nkinds = ["widget"]\n', code=bomb)
+    when = site.plugin("badwhen", manifest='[plugin]\nactivation = "never"\n', code=bomb)
 
     views = {v.name: v for v in make_host().plugins()}
-    assert set(views) == {"good", "plain", "typo", "badport", "badkind"}
+    assert set(views) == {"good", "plain", "typo", "badport", "badkind", "badwhen"}
 
     expectations = {
         "typo": (site.root / typo / MANIFEST_NAME, "permisions"),
         "badport": (site.root / port / MANIFEST_NAME, "permissions.net[0]"),
         "badkind": (site.root / kind / MANIFEST_NAME, "plugin.kinds[0]"),
+        "badwhen": (site.root / when / MANIFEST_NAME, "plugin.activation"),
     }
     for name, (path, field) in expectations.items():
         view = views[name]

@@ -195,7 +195,7 @@ def test_new_renders_the_project_and_prints_the_next_commands(tmp_path: Path) ->
         "weather": "jaf_plugin_weather.plugin"
     }
     manifest = tomllib.loads((project / "src/jaf_plugin_weather/jaf-plugin.toml").read_text())
-    assert manifest == {"plugin": {"kinds": ["tool"]}, "permissions": {}}
+    assert manifest == {"plugin": {"kinds": ["tool"], "activation": "lazy"}, "permissions": {}}
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"created {project}: plugin weather")
     steps = [line.strip() for line in lines[lines.index("next:") + 1 :][:3]]

@@ -463,3 +463,51 @@ async def test_a_failure_inside_the_host_is_still_a_tool_result() -> None:
         result = await entry.handler(None, params)  # type: ignore[arg-type]
     assert result.is_error
     assert result.content[0].text == "jafhost internal error: RuntimeError: router exploded"
+
+
+LAZY = "lazymcp"
+LAZY_CODE = """
+import os, pathlib
+with open(pathlib.Path(os.environ["JAF_DATA_ROOT"]) / "lazymcp" / "data" / "marks", "a") as out:
+    out.write("import\\n")
+
+def ping(text: str = "pong") -> str:
+    \"\"\"Answer.\"\"\"
+    return text
+
+@hookimpl
+def jaf_tools():
+    return [ping]
+"""
+
+
+@pytest.mark.anyio
+async def test_tools_list_comes_from_records_and_a_call_starts_the_plugin(
+    site: Site, home: Path, tmp_path: Path
+) -> None:
+    site.plugin(LAZY, code=LAZY_CODE, manifest='[permissions]\nenv = ["JAF_DATA_ROOT"]\n')
+    (home / "plugins" / LAZY / "data").mkdir(parents=True)
+    marks = home / "plugins" / LAZY / "data" / "marks"
+    extra = {"JAF_DATA_ROOT": str(home / "plugins")}
+    assert run_cli("enable", LAZY, "--yes", site=site, home=home, env=extra).returncode == 0
+    assert run_cli("tools", site=site, home=home, env=extra).returncode == 0  # recorded
+    assert marks.read_text() == "import\n"
+    marks.unlink()
+    env = {
+        "PYTHONPATH": os.pathsep.join(
+            [str(site.root), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
+        "JAFHOST_HOME": str(home),
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+    served = {"env": env, "stderr": tmp_path / "server-stderr.txt", "cwd": tmp_path}
+    with anyio.fail_after(LIMIT):
+        async with connect(served) as session:
+            listed = [t for t in (await session.list_tools()).tools if t.name.startswith(LAZY)]
+            assert [t.name for t in listed] == [f"{LAZY}__ping"]
+            assert listed[0].input_schema["properties"]["text"]["type"] == "string"
+            assert not marks.exists()  # listed from the record: no plugin code ran
+            result = await session.call_tool(f"{LAZY}__ping", {"text": "hi"})
+            assert not result.is_error and text_of(result) == ["hi"]
+    assert marks.read_text() == "import\n"  # started at its first call

@@ -160,9 +160,10 @@ OnStep = Callable[[Step], "Awaitable[None] | None"]
 
 
 def list_agents(host: AgentHost) -> list[AgentInfo]:
-    """The agents of the active plugins, in activation order."""
+    """The agents of the plugins the host offers (active, or idle with their agents
+    recorded), in activation order."""
     found: list[AgentInfo] = []
-    for name in host.active:
+    for name in host.serving:
         loaded = host.loaded(name)
         if loaded is not None:
             found.extend(AgentInfo(name, spec) for spec in loaded.agents)
@@ -170,8 +171,8 @@ def list_agents(host: AgentHost) -> list[AgentInfo]:
 
 
 def _plugin_status(host: AgentHost, plugin: str) -> str | None:
-    """Why a known plugin is not active (None when unknown or active)."""
-    if plugin in host.active:
+    """Why a known plugin is not active (None when unknown, active or idle)."""
+    if plugin in host.serving:
         return None
     try:
         view = host.plugin(plugin)

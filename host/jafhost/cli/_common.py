@@ -88,19 +88,50 @@ def build_host() -> Host:
 
 
 def with_host(host: Host, work: Callable[[Host], Awaitable[T]]) -> T:
-    """Run ``work`` on ``host`` with every enabled plugin active, deactivating them
-    afterwards whatever happens. Every enabled plugin starts, not only the one a command
-    needs: middleware (audit, approval, caches) from other plugins wraps every call."""
+    """Run ``work`` on ``host`` with every enabled plugin offered, and end them after.
+
+    Recorded ``lazy`` plugins start only when the command uses them (a call of one of
+    their tools, an event, a dependent); ``eager`` plugins, ``observe`` middleware (which
+    calls wait for, fail closed) and plugins without a record start beside the command,
+    never in front of it. At the end (``Host.shutdown``) the plugins the command used are
+    deactivated in full; starts still in flight and the others get a short grace, then
+    are left behind: the process ends, and with it their daemon threads and workers."""
     import asyncio
 
     async def main() -> T:
         try:
-            await host.activate_all()
+            await host.activate_all(wait=False)
             return await work(host)
         finally:
-            await host.deactivate_all()
+            await host.shutdown()
 
-    return asyncio.run(main())
+    loop = asyncio.new_event_loop()
+    try:
+        asyncio.set_event_loop(loop)
+        return loop.run_until_complete(main())
+    finally:
+        _close(loop)
+
+
+def _close(loop: Any) -> None:
+    """Close the command's loop without waiting on what plugin code left hanging: tasks
+    still pending get a short grace after being cancelled, then are dropped."""
+    import asyncio
+
+    from jafhost.host.runtime import EXIT_GRACE
+
+    try:
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.wait(pending, timeout=EXIT_GRACE))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        if any(not t.done() for t in pending):  # left behind on purpose: no warning
+            loop.set_exception_handler(lambda _loop, _context: None)
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
 
 
 def make_console(stderr: bool = False) -> Console:

@@ -67,6 +67,7 @@ def agents(as_json: JsonOption = False) -> None:
     """
 
     async def work(host: Host) -> list[dict[str, Any]]:
+        await host.settle()  # plugins without a record: their agents are known once started
         _warn_inactive(host)
         return [agent.to_json() for agent in host.agents()]
 
@@ -176,6 +177,7 @@ def run(
     console = make_console()
 
     async def work(host: Host) -> AgentRun:
+        await host.settle()  # plugins without a record: their agents are known once started
         _warn_inactive(host)
         found = host.agent(agent)
         printer = _printer(console)

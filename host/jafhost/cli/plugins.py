@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,6 +21,9 @@ from jafhost.cli._common import (
     warn,
 )
 from jafhost.errors import PermissionSyntaxError, PluginError, UsageError, quoted
+
+if TYPE_CHECKING:
+    from jafhost.host.views import PluginView
 
 
 @app.command("list")
@@ -39,6 +42,14 @@ def list_command(as_json: JsonOption = False) -> None:
     from jafhost.cli.list_table import print_table
 
     print_table(views)
+
+
+def _activation_line(view: PluginView) -> str:
+    """``lazy``/``eager`` and whether its contributions are recorded (``info``)."""
+    if view.recorded is None:
+        return view.info.activation
+    note = "contributions recorded" if view.recorded else "no valid record: starts with the host"
+    return f"{view.info.activation} ({note})"
 
 
 @app.command()
@@ -75,6 +86,7 @@ def info(
         ("manifest", view.info.manifest or "none (requests no permissions)"),
         ("location", view.info.location or "-"),
         ("isolation", view.isolation),
+        ("activation", _activation_line(view)),
         ("protections", ", ".join(view.protections)),  # process isolation: docs/security.md
     ]
     for key, value in rows:

@@ -43,6 +43,7 @@ def tools(
         raise UsageError(f"--format must be openai or mcp, not {format!r}")
 
     async def work(host: Host) -> list[dict[str, Any]]:
+        await host.settle()  # plugins without a record: their tools are known once started
         return host.tool_definitions(format or "json")
 
     catalog = with_host(build_host(), work)
@@ -112,6 +113,7 @@ def emit(
             raise UsageError(f"--data is not valid JSON: {exc}") from None
 
     async def work(host: Host) -> Any:
+        await host.settle()  # plugins without a record: their patterns are known once started
         return await host.emit(event, payload)
 
     report = with_host(build_host(), work)
@@ -151,6 +153,7 @@ def dev(
         console.print("watching for changes (Ctrl-C to stop)", markup=False)
 
     async def work(host: Host) -> None:
+        await host.activate_all(everything=True)  # a session that reloads: all running
         active = ", ".join(host.active) or "none"
         console.print(f"active plugins: {active}", markup=False)
         try:

@@ -71,7 +71,11 @@ def _info_from_distribution(
     except Exception as exc:  # whatever one plugin's files do, the others are still listed
         return replace(base, error=f"cannot be described: {type(exc).__name__}: {exc}")
     return replace(
-        base, kinds=manifest.kinds, permissions=manifest.permissions, manifest=manifest.path
+        base,
+        kinds=manifest.kinds,
+        permissions=manifest.permissions,
+        manifest=manifest.path,
+        activation=manifest.activation,
     )
 
 

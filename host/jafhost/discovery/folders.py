@@ -179,6 +179,7 @@ def info_from_folder(package: str, folder: str, import_path: list[str]) -> Plugi
         requires=manifest.requires,
         kinds=manifest.kinds,
         permissions=manifest.permissions,
+        activation=manifest.activation,
         error=error,
     )
 

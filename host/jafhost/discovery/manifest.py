@@ -36,6 +36,9 @@ from jafhost.security import permissions
 FOLDER_KEYS = ("name", "version", "summary", "requires", "entry_point")
 """``[plugin]`` keys only a folder plugin's manifest may (and, for name and version, must) set."""
 PluginKind = Literal["tool", "agent", "integration", "capability", "event"]
+Activation = Literal["lazy", "eager"]
+"""When the host starts a plugin: at its first use (``lazy``, the default, once its
+contributions are recorded) or with the host (``eager``)."""
 
 
 def check_plugin_name(name: str) -> str:
@@ -84,6 +87,7 @@ def _check_entry_point(value: str) -> str:
 
 class PluginTable(_Strict):
     kinds: list[PluginKind] = []
+    activation: Activation = "lazy"
     # folder plugins only (FOLDER_KEYS)
     name: Annotated[str, AfterValidator(_check_name)] | None = None
     version: Annotated[str, AfterValidator(_check_version)] | None = None
@@ -130,6 +134,7 @@ class Manifest:
     kinds: tuple[str, ...] = ()
     permissions: tuple[str, ...] = ()
     path: str | None = None
+    activation: str = "lazy"
     name: str | None = None
     version: str | None = None
     summary: str = ""
@@ -154,6 +159,8 @@ def _first_error(exc: ValidationError) -> str:
             message = f"unknown permission kind (known: {', '.join(permissions.KINDS)})"
     elif error["type"] == "literal_error" and where.startswith("plugin.kinds"):
         message = f"unknown kind {error.get('input')!r} (known: {', '.join(get_args(PluginKind))})"
+    elif error["type"] == "literal_error" and where == "plugin.activation":
+        message = f"{error.get('input')!r} is not lazy or eager"
     return f"{where}: {message}" if where else message
 
 
@@ -202,6 +209,7 @@ def manifest_from_data(data: dict[str, object], path: str, *, folder: bool = Fal
         kinds=tuple(dict.fromkeys(plugin.kinds)),
         permissions=model.permissions.canonical(),
         path=path,
+        activation=plugin.activation,
         name=plugin.name,
         version=plugin.version,
         summary=plugin.summary or "",

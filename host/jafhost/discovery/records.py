@@ -32,6 +32,9 @@ class PluginInfo:
     location: str | None = None
     source: str = "distribution"
     error: str | None = None
+    activation: str = "lazy"
+    """``lazy``: started at first use once its contributions are recorded; ``eager``:
+    with the host (the manifest's ``[plugin] activation``)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

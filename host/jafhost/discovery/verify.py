@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tomllib
+from dataclasses import replace
 from typing import Any
 
 from jafhost.discovery.metadata import (
@@ -113,16 +114,23 @@ def manifest_fields(text: str, *, folder: bool) -> dict[str, Any] | None:
     table = data.get("permissions", {})
     if not isinstance(plugin, dict) or not isinstance(table, dict):
         return None
-    allowed = {"kinds", *FOLDER_KEYS} if folder else {"kinds"}
+    allowed = {"kinds", "activation", *FOLDER_KEYS} if folder else {"kinds", "activation"}
     kinds = _strings(plugin.get("kinds", []))
     if not set(plugin) <= allowed or kinds is None or not set(kinds) <= set(PLUGIN_KINDS):
+        return None
+    activation = plugin.get("activation", "lazy")
+    if activation not in ("lazy", "eager"):
         return None
     flags = {flag: table.get(flag, False) for flag in PERMISSION_FLAGS}
     if not set(table) <= {*PERMISSION_LISTS, *PERMISSION_FLAGS}:
         return None
     if not all(isinstance(value, bool) for value in flags.values()):
         return None
-    fields: dict[str, Any] = {"kinds": tuple(dict.fromkeys(kinds)), "permissions": ()}
+    fields: dict[str, Any] = {
+        "kinds": tuple(dict.fromkeys(kinds)),
+        "permissions": (),
+        "activation": activation,
+    }
     if table:
         from jafhost.security import permissions
 
@@ -176,13 +184,13 @@ def _distribution_plugin_holds(files: Files, info: PluginInfo, finder: PackageFi
         if declared is None:
             return False
     else:
-        declared = {"kinds": (), "permissions": ()}
+        declared = {"kinds": (), "permissions": (), "activation": "lazy"}
     meta = parse_core_metadata(meta_text)
     expected = info_base(
         info.name, info.entry_point, meta, folder,
         declared["kinds"], declared["permissions"], info.manifest,
     )  # fmt: skip
-    if info != expected:
+    if info != replace(expected, activation=declared["activation"]):
         return False
     # the manifest is the first one found where the entry point's package is
     candidates = finder.locations(info.entry_point)
@@ -222,6 +230,7 @@ def _folder_plugin_holds(files: Files, info: PluginInfo, folders: list[str]) -> 
         manifest=info.manifest,
         location=package,
         source=info.source,
+        activation=declared["activation"],
     )
     return info == expected
 

@@ -333,7 +333,7 @@ async def diagnose(runtime: Runtime) -> dict[str, Any]:
     installed = installed_files.check()
     proofs = await prove()  # before any plugin starts: the probe worker is the only one
     if config_problem is None:
-        await runtime.activate_all()
+        await runtime.activate_all(everything=True)
     try:
         state = runtime.store.load()
         resolution = runtime.catalog.resolution(state)

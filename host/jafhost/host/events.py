@@ -47,6 +47,15 @@ class HostEvents:
         return self._bus is not None and any(self._bus.has_subscribers(n) for n in names)
 
     async def _run_handler(self, sub: Subscription, event: Any) -> None:
+        from jafhost.runtime.activation import is_recorded_handler
+
+        if is_recorded_handler(sub.handler):  # host code: starts the plugin, then delivers
+            await sub.handler(event)
+            return
+        await self.run_handler(sub, event)
+
+    async def run_handler(self, sub: Subscription, event: Any) -> None:
+        """Run one plugin's handler as that plugin, within the hook time limit."""
         from jafhost.runtime.runner import call_plugin
         from jafhost.security.guard import CURRENT_PLUGIN
 

@@ -147,6 +147,8 @@ class Host:
             raise unknown_plugin(name, (v.name for v in views))
         view.isolation = self.isolation_of(name)  # process isolation: config default too
         view.protections = self.protections(name)
+        if view.status == "enabled":
+            view.recorded = self.runtime.recorded(name) is not None
         return view
 
     def isolation_of(self, name: str) -> str:
@@ -240,6 +242,8 @@ class Host:
         return self.runtime.pm
 
     def loaded(self, name: str) -> LoadedPlugin | None:
+        """A plugin's runtime record: ``status`` is ``idle`` (recorded, started at first
+        use), ``starting``, ``active``, ``broken`` or ``blocked``; None if not offered."""
         return self.registry.get(name)
 
     @property
@@ -252,10 +256,22 @@ class Host:
         not loaded)."""
         return self.registry.identity(name)
 
-    async def activate_all(self) -> list[LoadedPlugin]:
-        """Activate every enabled, resolved plugin in dependency order; never raises for
-        a plugin's failure (see each ``LoadedPlugin.status``/``error``)."""
-        return await self.runtime.activate_all()
+    @property
+    def serving(self) -> list[str]:
+        """Active plugins and idle ones (recorded: started at first use), in dependency
+        order: whose tools, agents and event handlers this host offers."""
+        return self.registry.serving
+
+    async def activate_all(
+        self, *, wait: bool = True, everything: bool = False
+    ) -> list[LoadedPlugin]:
+        """Offer every enabled, resolved plugin, in dependency order: a ``lazy`` plugin
+        whose contributions are recorded becomes ``idle`` (its tools, agents and event
+        patterns offered; it starts at its first use); ``eager`` plugins, ``observe``
+        middleware and plugins without a valid record start now (``wait=False``: beside
+        the caller, as tasks). ``everything=True`` starts every plugin. Never raises for a
+        plugin's failure (see each ``LoadedPlugin.status``/``error``)."""
+        return await self.runtime.activate_all(wait=wait, everything=everything)
 
     async def activate(self, name: str) -> LoadedPlugin:
         """Activate one plugin and, first, the plugins it requires."""
@@ -268,6 +284,17 @@ class Host:
     async def deactivate_all(self) -> None:
         """Deactivate every active plugin in reverse activation order."""
         await self.runtime.deactivate_all()
+
+    async def settle(self) -> None:
+        """Wait for the starts in flight (``activate_all(wait=False)``) to end."""
+        await self.runtime.settle()
+
+    async def shutdown(self, grace: float | None = None) -> None:
+        """End a one-shot command: starts still in flight and the deactivation of plugins
+        it did not use get ``grace`` seconds in all (see ``Runtime.shutdown``)."""
+        from jafhost.host.runtime import EXIT_GRACE
+
+        await self.runtime.shutdown(EXIT_GRACE if grace is None else grace)
 
     async def start_plugin(self, name: str, obj: Any = None) -> LoadedPlugin:
         """Start one resolved plugin, optionally from an already imported object (reload)."""
@@ -384,6 +411,7 @@ class Host:
         object, or the agent's default); see ``jafhost.agents.run.run_agent``."""
         from jafhost.agents import run as agent_run
 
+        await self._start_providers(model, agent)
         return await agent_run.run_agent(
             self,
             agent,
@@ -396,6 +424,25 @@ class Host:
             model_timeout=model_timeout,
             tool_timeout=tool_timeout,
         )
+
+    async def _start_providers(self, model: str | None, agent: str) -> None:
+        """Start the idle plugins whose recorded model providers the run may use (the
+        one ``model`` or the agent's own model names), before the run resolves it."""
+        wanted = model
+        if wanted is None:
+            try:
+                wanted = self.agent(agent).spec.model
+            except Exception:  # the run itself reports an unknown or bad agent
+                wanted = None
+        provider = (wanted or "").partition(":")[0]
+        if not provider:
+            return
+        for name in self.serving:
+            loaded = self.registry.get(name)
+            record = loaded.extras.get("record") if loaded is not None else None
+            idle = loaded is not None and loaded.status == "idle"
+            if idle and record is not None and provider in record.providers:
+                await self.runtime.ensure_started(name)
 
     # -- health --------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ guard, the worker launcher and sandbox) is imported by the methods that use it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -26,12 +27,14 @@ if TYPE_CHECKING:
     import pluggy
 
     from jafhost.discovery.records import PluginInfo
-    from jafhost.discovery.resolve import Resolution
+    from jafhost.discovery.resolve import Resolution, ResolvedPlugin
     from jafhost.home.paths import HomeLayout
-    from jafhost.home.state import StateStore
+    from jafhost.home.state import State, StateStore
     from jafhost.host.catalog import Catalog
     from jafhost.host.events import HostEvents
     from jafhost.host.settings import HostConfig
+    from jafhost.runtime.activation import Flights
+    from jafhost.runtime.activation_records import ActivationRecord, RecordStore
     from jafhost.runtime.integrations import HostIntegrations
     from jafhost.runtime.isolation.client import WorkerClient
     from jafhost.runtime.isolation.spec import WorkerSpec
@@ -42,6 +45,10 @@ if TYPE_CHECKING:
 
 Emit = Callable[[str, Any, str], Coroutine[Any, Any, Any]]
 """``emit(name, data, source)``: deliver an event a plugin's worker sent (``Host.emit``)."""
+
+EXIT_GRACE = 0.5
+"""Seconds a one-shot command (``shutdown``) gives, in all, to starts still in flight
+and to the deactivation of plugins it did not use, before leaving them behind."""
 
 
 class Runtime:
@@ -74,6 +81,12 @@ class Runtime:
         self.prestarted: dict[str, WorkerClient] = {}
         """A worker already running a plugin's new version, for its next start to adopt
         (``reload``: the new version serves only once it is ready)."""
+        self._flights: Flights | None = None
+        self._records: RecordStore | None = None
+        self._keys: dict[str, str | None] = {}
+        self.used: set[str] = set()
+        """Plugins started, or joined, for a use (a call, an event, a dependent): their
+        deactivation is never cut short at a command's exit."""
 
     @property
     def pm(self) -> pluggy.PluginManager:
@@ -101,16 +114,20 @@ class Runtime:
             self._router.observing = lambda: self.events.listening("tool.called", "tool.failed")
             self._router.observes = self.plugins.observes
             self._router.failed_observers = self.failed_observers
+            self._router.prepare = self.prepare
         return self._router
 
     def failed_observers(self) -> list[tuple[str, str]]:
         """Plugins granted ``observe`` that could not start, with ``STATUS: reason``:
         their middleware wraps every call, so calls fail closed while they are down."""
-        return [
-            (name, f"{loaded.status}: {loaded.error}")
-            for name, loaded in self.plugins.loaded.items()
-            if loaded.observe and loaded.status in ("broken", "blocked")
-        ]
+        down = []
+        for name, loaded in self.plugins.loaded.items():
+            if loaded.observe and loaded.status in ("broken", "blocked"):
+                down.append((name, f"{loaded.status}: {loaded.error}"))
+            elif loaded.observe and loaded.status in ("starting", "inactive"):
+                limit = self.config.hook_timeout
+                down.append((name, f"starting: it did not start within {limit:g} s"))
+        return down
 
     @property
     def integrations(self) -> HostIntegrations:
@@ -156,7 +173,7 @@ class Runtime:
     def inactive_status(self, plugin: str) -> str | None:
         """Why a known plugin has no tools right now (None if unknown or active)."""
         loaded = self.plugins.get(plugin)
-        if loaded is not None and loaded.status == "active":
+        if loaded is not None and loaded.status in ("active", "idle"):
             return None
         if loaded is not None and loaded.status in ("broken", "blocked"):
             return f"{loaded.status}: {loaded.error}"
@@ -251,6 +268,7 @@ class Runtime:
         loaded = lifecycle.LoadedPlugin(entry.info)
         loaded.requires = entry.requires_plugins(optional=True)
         loaded.observe = "observe" in self.store.load().grants_of(entry.info)
+        loaded.status = "starting"
         self.plugins.loaded[name] = loaded
         self.events.loop = asyncio.get_running_loop()
         for dep in entry.requires_plugins():
@@ -262,6 +280,7 @@ class Runtime:
                     "blocked",
                     f"needs plugin {dep}, which is {state}{why}",
                 )
+                self._withdraw(name)
                 return loaded
         self.catalog.prepare_imports()
         _ = self.config.settings
@@ -270,10 +289,19 @@ class Runtime:
             obj = self.catalog.registered_object(name)
         # an object the embedding program hands over is already its code in this
         # process: it runs here, as plugins registered in memory do
-        if obj is None and self.isolation_of(name) == "process":
-            await self._start_in_worker(loaded, registered)
-        else:
-            await self._start_in_process(loaded, obj)
+        try:
+            if obj is None and self.isolation_of(name) == "process":
+                await self._start_in_worker(loaded, registered)
+            else:
+                await self._start_in_process(loaded, obj)
+        except asyncio.CancelledError:
+            if loaded.status in ("starting", "inactive"):
+                loaded.status, loaded.error = "broken", "its start was cancelled"
+            self._withdraw(name)
+            raise
+        if loaded.status == "starting":
+            loaded.status = "broken"
+            loaded.error = loaded.error or "it did not finish starting"
         await self._started(loaded)
         return loaded
 
@@ -443,29 +471,44 @@ class Runtime:
         )
 
     async def _started(self, loaded: LoadedPlugin) -> None:
-        """Publish what a plugin that just started offers, or report its failure."""
+        """Publish what a plugin that just started offers (and record it), or withdraw
+        what was recorded of it and report its failure."""
+        name = loaded.name
         if loaded.status != "active":
+            self._withdraw(name)
             await self.events.publish(
                 "plugin.failed",
-                {"plugin": loaded.name, "status": loaded.status, "error": loaded.error},
+                {"plugin": name, "status": loaded.status, "error": loaded.error},
             )
             return
-        self.plugins.order.append(loaded.name)
-        self.router.add(loaded)
-        self.events.bus.subscribe(loaded.name, loaded.subscriptions)
+        self.plugins.place(name, self.catalog.resolution().order)
+        self.router.replace(loaded)
+        self.events.bus.subscribe(name, loaded.subscriptions)
+        self.events.bus.order_changed()
+        await self._record(loaded)
         await self.events.publish(
-            "plugin.activated", {"plugin": loaded.name, "version": loaded.info.version}
+            "plugin.activated", {"plugin": name, "version": loaded.info.version}
         )
 
+    def _withdraw(self, name: str) -> None:
+        """Take a plugin's tools and handlers (real or recorded) out of the catalog."""
+        self.router.remove(name)
+        self.events.bus.unsubscribe(name)
+        if name in self.plugins.order:
+            self.plugins.order.remove(name)
+        self.events.bus.order_changed()
+
     async def _stop(self, name: str) -> None:
-        """Withdraw a plugin's tools and handlers, then run its shut-down."""
+        """Withdraw a plugin's tools and handlers, then run its shut-down (none for a
+        plugin that never started)."""
         from jafhost.runtime import lifecycle
 
         loaded = self.plugins.loaded[name]
-        self.router.remove(name)
-        self.events.bus.unsubscribe(name)
-        self.plugins.order.remove(name)
-        self.events.bus.order_changed()
+        self._withdraw(name)
+        if loaded.status != "active":
+            if loaded.status == "idle":
+                loaded.status = "inactive"
+            return
         if loaded.extras.get("worker") is not None:  # process isolation: end its worker
             from jafhost.runtime.isolation import launch
 
@@ -478,20 +521,247 @@ class Runtime:
             lifecycle.LOGGER.warning("plugin %s: %s", name, problem)
         await self.events.publish("plugin.deactivated", {"plugin": name})
 
+    # -- activation records --------------------------------------------------------------
+
+    @property
+    def flights(self) -> Flights:
+        """Starts in flight (one per plugin)."""
+        if self._flights is None:
+            from jafhost.runtime.activation import Flights
+
+            self._flights = Flights()
+        return self._flights
+
+    @property
+    def records(self) -> RecordStore:
+        if self._records is None:
+            from jafhost.runtime.activation_records import RecordStore
+
+            self._records = RecordStore(self.layout.cache / "activation")
+        return self._records
+
+    def record_key(self, info: PluginInfo, state: State | None = None) -> str | None:
+        """The key of ``info``'s record in this host (None: never recorded): its files,
+        its configuration, its grants, its isolation and the host's version."""
+        if info.name in self._keys:
+            return self._keys[info.name]
+        from jafhost.home.config import plugin_config_table
+        from jafhost.runtime.activation_records import record_key
+
+        key = None
+        if not self.catalog.is_registered(info.name):
+            try:
+                _ = self.config.settings  # reads config.toml (and so the plugin tables)
+                config = plugin_config_table(self.config.table, info.name, os.environ)
+                grants = (state or self.store.load()).grants_of(info)
+                key = record_key(info, self.isolation_of(info.name), config, grants)
+            except Exception:  # an unusable config or state: no record (it starts)
+                key = None
+        self._keys[info.name] = key
+        return key
+
+    def recorded(
+        self, name: str, resolution: Resolution | None = None, state: State | None = None
+    ) -> ActivationRecord | None:
+        """The valid record of plugin ``name`` in this host, or None."""
+        entry = (resolution or self.catalog.resolution()).get(name)
+        if entry is None:
+            return None
+        return self.records.load(name, self.record_key(entry.info, state))
+
+    async def _record(self, loaded: LoadedPlugin) -> None:
+        from jafhost.runtime.activation_records import provider_names, record_of
+        from jafhost.runtime.lifecycle import in_scope
+
+        key = self.record_key(loaded.info)
+        if key is None:
+            return
+        middleware = any(
+            impl.plugin_name == loaded.name for impl in self.pm.hook.jaf_tool_call.get_hookimpls()
+        )
+        schema = None
+        try:
+            import json
+
+            schema = json.loads(self.layout.schema_file(loaded.name).read_text("utf-8"))
+        except (OSError, ValueError):
+            schema = None
+        try:
+            providers: list[str] = []
+            if loaded.providers:  # a name may be a property: read as the plugin, time-limited
+                providers = await in_scope(
+                    loaded,
+                    self.config.hook_timeout,
+                    "model providers",
+                    provider_names,
+                    list(loaded.providers),
+                )
+            record = record_of(loaded, key, middleware, schema, providers)
+        except Exception as exc:  # what it offers cannot be recorded: it starts each time
+            from jafhost.runtime.lifecycle import LOGGER
+
+            LOGGER.warning("plugin %s: not recorded: %s", loaded.name, exc)
+            return
+        self.records.store(record)
+
+    def _starts_with_host(
+        self, entry: ResolvedPlugin, record: ActivationRecord | None, state: State
+    ) -> bool:
+        """``eager`` plugins, plugins without a valid record and those registered in
+        memory start with the host; so does every plugin granted ``observe``, whatever
+        its record says about middleware (calls fail closed while one is down, so a
+        record is never what lets one stay out of the way). The others at first use."""
+        if record is None or entry.info.activation == "eager":
+            return True
+        return "observe" in state.grants_of(entry.info)
+
+    def _register_recorded(
+        self, resolution: Resolution, name: str, record: ActivationRecord, state: State
+    ) -> LoadedPlugin:
+        """An idle plugin: its recorded tools, agents and event patterns offered, its code
+        not loaded until its first use."""
+        from jafhost.runtime import activation, lifecycle
+
+        entry = resolution.get(name)
+        assert entry is not None
+        loaded = lifecycle.LoadedPlugin(entry.info)
+        loaded.status = "idle"
+        loaded.requires = entry.requires_plugins(optional=True)
+        loaded.observe = "observe" in state.grants_of(entry.info)
+        loaded.tools = activation.recorded_tools(name, record)
+        loaded.agents = activation.recorded_agents(record)
+        loaded.subscriptions = activation.recorded_subscriptions(
+            name, record, self._deliver_recorded
+        )
+        loaded.extras["record"] = record
+        self.plugins.loaded[name] = loaded
+        self.plugins.place(name, resolution.order)
+        self.router.replace(loaded)
+        self.events.bus.subscribe(name, loaded.subscriptions)
+        self.events.bus.order_changed()
+        return loaded
+
+    async def _deliver_recorded(self, name: str, pattern: str, event: Any) -> None:
+        """An event matched an idle plugin's recorded pattern: start it, then run its
+        handlers for that pattern (each as the bus runs any handler)."""
+        from jafhost.errors import EventError
+
+        if self.flights.get(str(getattr(event, "source", ""))) is not None:
+            # sent by a plugin still starting (its jaf_activate, say): starting this one
+            # could wait on that start, which waits on this delivery; as before lazy
+            # activation, such an event reaches only plugins already running
+            return
+        loaded = await self.ensure_started(name)
+        if loaded is None or loaded.status != "active":
+            status = f"{loaded.status}: {loaded.error}" if loaded is not None else "not loaded"
+            raise EventError(f"plugin {name} could not start to receive {event.name!r} ({status})")
+        for sub in list(loaded.subscriptions):
+            if sub.pattern == pattern:
+                await self.events.run_handler(sub, event)
+
+    # -- starting at first use ------------------------------------------------------------
+
+    def _wanted(self, name: str) -> bool:
+        """Whether ``name`` has been offered by this host and is not running yet (idle,
+        or a start in flight)."""
+        loaded = self.plugins.get(name)
+        if self.flights.get(name) is not None:
+            return True
+        return loaded is not None and loaded.status in ("idle", "starting")
+
+    async def prepare(self, plugin: str) -> None:
+        """Before a call of one of ``plugin``'s tools: start it if it is idle (or join
+        its start), and wait (within ``hook_timeout``) for starts in flight of plugins
+        granted ``observe``, whose middleware wraps every call."""
+        import asyncio
+
+        if self._wanted(plugin):
+            await self.ensure_started(plugin)
+        observers = {
+            name: task
+            for name, task in self.flights.pending().items()
+            if (loaded := self.plugins.get(name)) is not None and loaded.observe
+        }
+        if observers:
+            self.used.update(observers)
+            await asyncio.wait(observers.values(), timeout=self.config.hook_timeout)
+
+    async def ensure_started(self, name: str) -> LoadedPlugin | None:
+        """Start plugin ``name`` for a use (after the plugins it needs), once however many
+        ask at the same time; its ``LoadedPlugin`` (``broken`` with the step that failed
+        when it could not start)."""
+        import asyncio
+
+        self.used.add(name)
+        loaded = self.plugins.get(name)
+        if loaded is not None and loaded.status in ("active", "broken", "blocked"):
+            return loaded
+        task = self.flights.begin(name, lambda: self._start_with_needs(name, ()))
+        return await asyncio.shield(task)
+
+    async def _start_with_needs(self, name: str, chain: tuple[str, ...]) -> LoadedPlugin:
+        """Start the enabled plugins ``name`` depends on that are not running, then it."""
+        import asyncio
+
+        resolution = self.catalog.resolution()
+        entry = resolution.get(name)
+        assert entry is not None
+        for dep in entry.requires_plugins(optional=True):
+            other = resolution.get(dep)
+            if dep in chain or other is None or other.status != "enabled":
+                continue
+            current = self.plugins.get(dep)
+            if current is not None and current.status in ("active", "broken", "blocked"):
+                continue  # running, or failed in this host (not tried again)
+            if name in self.used:
+                self.used.add(dep)
+            task = self.flights.begin(
+                dep, functools.partial(self._start_with_needs, dep, (*chain, name))
+            )
+            await asyncio.shield(task)
+        current = self.plugins.get(name)
+        if current is not None and current.status == "active":
+            return current
+        return await self._start(resolution, name)
+
     # -- in dependency order -------------------------------------------------------------
 
-    async def activate_all(self) -> list[LoadedPlugin]:
-        """Activate every enabled, resolved plugin in dependency order; never raises for
-        a plugin's failure (see each ``LoadedPlugin.status``/``error``)."""
-        resolution = self.catalog.resolution()
-        results = []
+    async def activate_all(
+        self, *, wait: bool = True, everything: bool = False
+    ) -> list[LoadedPlugin]:
+        """Offer every enabled, resolved plugin: a recorded ``lazy`` one is registered
+        from its record (idle: started at first use); ``eager`` ones, ``observe``
+        middleware and plugins without a valid record are started. With ``wait`` those
+        starts run one after another in dependency order and are awaited; without it
+        they run beside the caller (tasks), so none delays a call of another plugin.
+        ``everything`` starts every plugin (``doctor``). Never raises for a plugin's
+        failure (see each ``LoadedPlugin.status``/``error``)."""
+        state = self.store.load()
+        resolution = self.catalog.resolution(state)
+        if resolution.order:
+            _ = self.config.settings  # an unusable config.toml: an error here, no code runs
+        to_start: list[str] = []
         for name in resolution.order:
             current = self.plugins.get(name)
             if current is not None and current.status == "active":
-                results.append(current)
                 continue
-            results.append(await self._start(resolution, name))
-        return results
+            if current is not None and current.status == "idle" and not everything:
+                continue
+            record = None if everything else self.recorded(name, resolution, state)
+            entry = resolution.get(name)
+            assert entry is not None
+            if everything or self._starts_with_host(entry, record, state):
+                to_start.append(name)
+            else:
+                assert record is not None
+                self._register_recorded(resolution, name, record, state)
+        for name in to_start:
+            task = self.flights.begin(name, functools.partial(self._start_with_needs, name, ()))
+            if wait:
+                import asyncio
+
+                await asyncio.shield(task)
+        return [self.plugins.loaded[n] for n in resolution.order if n in self.plugins.loaded]
 
     async def activate(self, name: str) -> LoadedPlugin:
         """Activate one plugin and, first, the plugins it requires."""
@@ -508,22 +778,71 @@ class Runtime:
         current = self.plugins.get(name)
         if current is not None and current.status == "active":
             return current
-        return await self._start(resolution, name)
+        import asyncio
+
+        # through the flight, so a use arriving meanwhile joins this start
+        task = self.flights.begin(name, functools.partial(self._start_with_needs, name, ()))
+        return await asyncio.shield(task)
 
     async def deactivate(self, name: str) -> None:
         """Deactivate one plugin, after the active plugins that depend on it."""
         resolution = self.catalog.resolution()
         for dependent in reversed(self.plugins.order):
-            if dependent in resolution.dependents(name):
+            if dependent in resolution.dependents(name) and self.plugins.is_active(dependent):
                 await self.deactivate(dependent)
         if name not in self.plugins.order:  # never started, or stopped already
             return
         await self._stop(name)
 
+    async def settle(self) -> None:
+        """Wait for every start in flight to end (each step within ``hook_timeout``)."""
+        await self._settle_flights(None)
+
+    async def _settle_flights(self, grace: float | None) -> None:
+        """Starts still in flight: awaited (``grace`` None), or given ``grace`` seconds
+        and then cancelled (their plugin is left broken; a worker is killed; code of an
+        in-process plugin still running in a daemon thread ends with the process)."""
+        import asyncio
+
+        pending = list(self.flights.pending().values())
+        if not pending:
+            return
+        if grace is None:
+            await asyncio.wait(pending)
+            return
+        _, late = await asyncio.wait(pending, timeout=grace)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=grace)
+
     async def deactivate_all(self) -> None:
-        """Deactivate every active plugin in reverse activation order."""
+        """Deactivate every active plugin in reverse activation order (starts in flight
+        are awaited first; idle plugins, never started, have nothing to deactivate)."""
+        await self._settle_flights(None)
         for name in reversed(list(self.plugins.order)):
             await self._stop(name)
+
+    async def shutdown(self, grace: float = EXIT_GRACE) -> None:
+        """The end of a one-shot command: starts still in flight get ``grace`` seconds,
+        then are cancelled; plugins the command used are deactivated in full (each hook
+        within ``hook_timeout``), the others only within what is left of ``grace``."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        await self._settle_flights(grace)
+        for name in reversed(list(self.plugins.order)):
+            if name in self.used or not self.plugins.is_active(name):
+                await self._stop(name)
+                continue
+            left = max(deadline - loop.time(), 0.0)
+            try:
+                await asyncio.wait_for(self._stop(name), left)
+            except TimeoutError:
+                from jafhost.runtime.lifecycle import LOGGER
+
+                LOGGER.warning("plugin %s: not deactivated: the command was over", name)
 
     # -- health --------------------------------------------------------------------------
 

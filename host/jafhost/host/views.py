@@ -32,6 +32,9 @@ class PluginView:
     isolation: str = "inprocess"
     runtime: str | None = None
     error: str | None = None
+    recorded: bool | None = None
+    """Whether the host holds a valid record of what the plugin contributes (then a lazy
+    plugin starts at its first use); None when not looked at."""
     protections: list[str] = field(default_factory=list)
     """What guards the plugin (``audit-guard``, ``netns``, ``landlock-fs:abi7``...): in
     force while it runs, else what would apply (docs/security.md)."""
@@ -94,6 +97,8 @@ class PluginView:
                 "permissions_missing": self.missing_permissions,
                 "granted_version": self.granted_version,
                 "isolation": self.isolation,
+                "activation": self.info.activation,
+                "recorded": self.recorded,
                 "protections": list(self.protections),
                 "config_schema": config_schema,
                 "pth_files": [f.to_json() for f in self.pth_files],

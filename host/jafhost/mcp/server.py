@@ -317,10 +317,10 @@ def _log_activation(host: Host, loaded: list[LoadedPlugin]) -> None:
     """One line on stderr (the client's log of this server) per plugin that failed to
     start, and what is being served."""
     for plugin in loaded:
-        if plugin.status != "active":
+        if plugin.status not in ("active", "idle"):  # idle: recorded, starts at first call
             error = " ".join((plugin.error or "").split())
             sys.stderr.write(f"jafhost mcp: plugin {plugin.name} is {plugin.status}: {error}\n")
-    active = host.active
+    active = host.serving
     sys.stderr.write(
         f"jafhost mcp: serving {len(host.tools())} tool(s) of {len(active)} plugin(s)"
         + (f" ({', '.join(active)})" if active else "")

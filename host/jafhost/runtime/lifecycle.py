@@ -51,7 +51,8 @@ if TYPE_CHECKING:
     from jafhost.runtime.events import Subscription
     from jafhost.tools import Tool
 
-RuntimeStatus = Literal["inactive", "active", "broken", "blocked"]
+RuntimeStatus = Literal["inactive", "idle", "starting", "active", "broken", "blocked"]
+"""``idle``: recorded, started at first use; ``starting``: a start is in flight."""
 LOGGER = logging.getLogger("jafhost")
 
 

@@ -22,7 +22,8 @@ class PluginRegistry:
     def __init__(self) -> None:
         self.loaded: dict[str, LoadedPlugin] = {}
         self.order: list[str] = []
-        """Active plugins in activation order (the event bus reads this list live)."""
+        """Active and idle (recorded, started at first use) plugins in dependency order
+        (the event bus reads this list live)."""
 
     def get(self, name: str) -> LoadedPlugin | None:
         return self.loaded.get(name)
@@ -33,7 +34,23 @@ class PluginRegistry:
     @property
     def active(self) -> list[str]:
         """Active plugins in activation order (a copy)."""
-        return list(self.order)
+        return [name for name in self.order if self.is_active(name)]
+
+    @property
+    def serving(self) -> list[str]:
+        """Active plugins and idle ones (recorded: started at their first use), in
+        dependency order: whose tools, agents and handlers this host offers."""
+        return [n for n in self.order if self.loaded[n].status in ("active", "idle")]
+
+    def place(self, name: str, order: list[str]) -> None:
+        """Put ``name`` in ``self.order`` where ``order`` (the resolution's) puts it
+        among the plugins already there."""
+        if name in self.order:
+            return
+        rank = {n: i for i, n in enumerate(order)}
+        mine = rank.get(name, len(order))
+        at = next((i for i, n in enumerate(self.order) if rank.get(n, len(order)) > mine), None)
+        self.order.insert(len(self.order) if at is None else at, name)
 
     def is_active(self, name: str) -> bool:
         loaded = self.loaded.get(name)

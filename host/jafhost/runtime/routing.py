@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from jafhost.errors import HookTimeout, quoted
+from jafhost.runtime.activation import failed_step, is_recorded
 from jafhost.runtime.dispatch import (
     PendingCall,
     Terminal,
@@ -61,7 +62,10 @@ def unavailable(plugin: str, tool: str, status: str) -> CallError:
     fix = FIXES.get(code)
     if fix is not None:
         message += f" ({fix.format(plugin=shlex.quote(plugin))})"
-    return CallError("unavailable", message, tool=f"{plugin}.{tool}", plugin=plugin, status=code)
+    step = failed_step(status.partition(": ")[2]) if code == "broken" else None
+    return CallError(
+        "unavailable", message, tool=f"{plugin}.{tool}", plugin=plugin, status=code, step=step
+    )
 
 
 class ToolRouter:
@@ -90,6 +94,9 @@ class ToolRouter:
         self.failed_observers: Callable[[], list[tuple[str, str]]] = lambda: []
         """Plugins granted ``observe`` that failed to start, with their status: every
         call fails closed (``unavailable``) while one of them is down."""
+        self.prepare: Callable[[str], Awaitable[None]] | None = None
+        """Before a call: start the named plugin if it is idle (recorded, started at
+        first use), and wait for ``observe`` middleware still starting."""
         self.debug = False
         self._terminal = Terminal()
         pm.register(self._terminal, name="jafhost-terminal")
@@ -100,6 +107,22 @@ class ToolRouter:
         for tool in plugin.tools:
             self._tools[tool.full_name] = tool
             self._by_export[tool.export_name] = tool
+
+    def replace(self, plugin: LoadedPlugin) -> None:
+        """Put ``plugin``'s tools where its previous ones (recorded, or of an earlier
+        start) were in the catalog, or at its end."""
+        mine = [n for n, t in self._tools.items() if t.plugin == plugin.name]
+        if not mine:
+            self.add(plugin)
+            return
+        tools: dict[str, Tool] = {}
+        for name, tool in self._tools.items():
+            if name == mine[0]:
+                tools.update((t.full_name, t) for t in plugin.tools)
+            elif tool.plugin != plugin.name:
+                tools[name] = tool
+        self._tools = tools
+        self._by_export = {t.export_name: t for t in tools.values()}
 
     def remove(self, plugin: str) -> None:
         for name in [n for n, t in self._tools.items() if t.plugin == plugin]:
@@ -203,6 +226,9 @@ class ToolRouter:
         self, name: str, arguments: Any, timeout: float | None, confirm: Confirm | None
     ) -> CallResult:
         loop = asyncio.get_running_loop()
+        if self.prepare is not None:
+            parts = split_name(name) if isinstance(name, str) else None
+            await self.prepare(parts[0] if parts is not None else "")
         started = loop.time()
         found = self.find(name)
         if isinstance(found, CallError):
@@ -263,6 +289,8 @@ class ToolRouter:
         thread with no time limit. Returns None when the call needs the async path."""
         tool = self._tools.get(name) or self._by_export.get(name)
         if tool is None or tool.is_async or self.wrapped(tool) or self.observing():
+            return None
+        if is_recorded(tool):  # its plugin starts first: the async path
             return None
         down = self._observers_down(tool)
         if down is not None:
