@@ -261,10 +261,14 @@ class Runtime:
         assert entry is not None
         if not self.catalog.holds(entry.info):  # changed on disk since it was resolved
             entry = self.catalog.resolution().get(name)
-            if entry is None or entry.status != "enabled" or not self.catalog.holds(entry.info):
-                changed = self._changed(name, entry)
-                await self._started(changed)  # reported as any plugin that failed to start
-                return changed
+            if entry is None or not self.catalog.holds(entry.info):
+                entry = None
+        # resolved before another plugin's check sent discovery back to a fresh scan, a
+        # plugin may no longer be enabled there: only the current resolution starts it
+        if entry is None or entry.status != "enabled":
+            changed = self._changed(name, entry)
+            await self._started(changed)  # reported as any plugin that failed to start
+            return changed
         loaded = lifecycle.LoadedPlugin(entry.info)
         loaded.requires = entry.requires_plugins(optional=True)
         loaded.observe = "observe" in self.store.load().grants_of(entry.info)
