@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from jafhost.cli import streams
@@ -87,7 +87,9 @@ def build_host() -> Host:
     return host
 
 
-def with_host(host: Host, work: Callable[[Host], Awaitable[T]]) -> T:
+def with_host(
+    host: Host, work: Callable[[Host], Awaitable[T]], needed: Iterable[str] | None = None
+) -> T:
     """Run ``work`` on ``host`` with every enabled plugin offered, and end them after.
 
     Recorded ``lazy`` plugins start only when the command uses them (a call of one of
@@ -95,12 +97,13 @@ def with_host(host: Host, work: Callable[[Host], Awaitable[T]]) -> T:
     calls wait for, fail closed) and plugins without a record start beside the command,
     never in front of it. At the end (``Host.shutdown``) the plugins the command used are
     deactivated in full; starts still in flight and the others get a short grace, then
-    are left behind: the process ends, and with it their daemon threads and workers."""
+    are left behind: the process ends, and with it their daemon threads and workers.
+    ``needed``: the only plugins the command uses (``Host.activate_all``)."""
     import asyncio
 
     async def main() -> T:
         try:
-            await host.activate_all(wait=False)
+            await host.activate_all(wait=False, needed=needed)
             return await work(host)
         finally:
             await host.shutdown()

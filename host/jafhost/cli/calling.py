@@ -178,7 +178,7 @@ def call(given: CallArguments) -> int:
     async def work(host: Host) -> CallResult:
         return await host.call(tool, arguments, timeout=timeout, confirm=_confirmer(given.yes))
 
-    result = with_host(host, work)
+    result = with_host(host, work, needed=[parts[0]])
     if result.ok:
         print_json(result.result)
         return 0

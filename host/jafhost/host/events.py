@@ -9,7 +9,7 @@ Owned by ``Host``; the delivery rules (patterns, order, chains) live in
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,6 +29,12 @@ class HostEvents:
         self._bus: EventBus | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         """Set when a plugin starts: where ``ctx.emit`` and guard denials are delivered."""
+        self.deliveries: set[asyncio.Task[Any]] = set()
+        """Deliveries under way (a worker's ``ctx.emit`` does not wait for its own): a
+        one-shot command lets them finish before it ends."""
+        self.before_emit: Callable[[], Coroutine[Any, Any, None]] | None = None
+        """Awaited (once) before the first event is delivered: a host that offered only
+        the plugins a command needs offers the others' subscriptions then."""
 
     @property
     def bus(self) -> EventBus:
@@ -76,7 +82,30 @@ class HostEvents:
     async def emit(self, name: str, data: Any = None, *, source: str = "host") -> DeliveryReport:
         """Deliver event ``name`` to every active plugin subscribed to it, in activation
         order; the report says who received it and who failed."""
-        return await self.bus.emit(name, data, source)
+        return await self._deliver(name, data, source, None)
+
+    async def _deliver(self, name: str, data: Any, source: str, chain: Any) -> DeliveryReport:
+        import asyncio
+
+        task = asyncio.current_task()
+        if task is None:
+            return await self._deliver_now(name, data, source, chain)
+        self.deliveries.add(task)
+        try:
+            return await self._deliver_now(name, data, source, chain)
+        finally:
+            self.deliveries.discard(task)
+
+    async def _deliver_now(self, name: str, data: Any, source: str, chain: Any) -> DeliveryReport:
+        ready, self.before_emit = self.before_emit, None
+        if ready is not None:  # host work, whoever sent the event: in a context of its own
+            import asyncio
+            import contextvars
+
+            await asyncio.get_running_loop().create_task(ready(), context=contextvars.Context())
+        if chain is None:
+            return await self.bus.emit(name, data, source)
+        return await self.bus.emit(name, data, source, chain)
 
     async def publish(self, name: str, data: dict[str, Any], about: str | None = None) -> None:
         """A host event (``plugin.activated``...), only built when somebody listens.
@@ -105,7 +134,7 @@ class HostEvents:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        coro = self.bus.emit(name, data, plugin, chain)
+        coro = self._deliver(name, data, plugin, chain)
         if running is loop:
             return loop.create_task(coro)
         delivery = asyncio.run_coroutine_threadsafe(coro, loop)

@@ -263,15 +263,20 @@ class Host:
         return self.registry.serving
 
     async def activate_all(
-        self, *, wait: bool = True, everything: bool = False
+        self, *, wait: bool = True, everything: bool = False, needed: Iterable[str] | None = None
     ) -> list[LoadedPlugin]:
         """Offer every enabled, resolved plugin, in dependency order: a ``lazy`` plugin
         whose contributions are recorded becomes ``idle`` (its tools, agents and event
         patterns offered; it starts at its first use); ``eager`` plugins, ``observe``
         middleware and plugins without a valid record start now (``wait=False``: beside
         the caller, as tasks). ``everything=True`` starts every plugin. Never raises for a
-        plugin's failure (see each ``LoadedPlugin.status``/``error``)."""
-        return await self.runtime.activate_all(wait=wait, everything=everything)
+        plugin's failure (see each ``LoadedPlugin.status``/``error``).
+
+        ``needed`` (a one-shot command that uses only these plugins, as ``jafhost call``
+        does): of the other plugins only ``eager`` ones and ``observe`` middleware start;
+        no other plugin's record is even read, so the command costs the same whatever
+        the number of plugins installed."""
+        return await self.runtime.activate_all(wait=wait, everything=everything, needed=needed)
 
     async def activate(self, name: str) -> LoadedPlugin:
         """Activate one plugin and, first, the plugins it requires."""

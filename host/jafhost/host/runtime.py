@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -731,29 +731,42 @@ class Runtime:
     # -- in dependency order -------------------------------------------------------------
 
     async def activate_all(
-        self, *, wait: bool = True, everything: bool = False
+        self,
+        *,
+        wait: bool = True,
+        everything: bool = False,
+        needed: Iterable[str] | None = None,
     ) -> list[LoadedPlugin]:
         """Offer every enabled, resolved plugin: a recorded ``lazy`` one is registered
         from its record (idle: started at first use); ``eager`` ones, ``observe``
         middleware and plugins without a valid record are started. With ``wait`` those
         starts run one after another in dependency order and are awaited; without it
         they run beside the caller (tasks), so none delays a call of another plugin.
-        ``everything`` starts every plugin (``doctor``). Never raises for a plugin's
-        failure (see each ``LoadedPlugin.status``/``error``)."""
+        ``everything`` starts every plugin (``doctor``). ``needed``: only these plugins
+        are offered (started, or idle from their records), with the ``eager`` ones and
+        ``observe`` middleware started beside; the others are left alone, records unread.
+        Never raises for a plugin's failure (see each ``LoadedPlugin.status``/``error``)."""
         state = self.store.load()
         resolution = self.catalog.resolution(state)
         if resolution.order:
             _ = self.config.settings  # an unusable config.toml: an error here, no code runs
         to_start: list[str] = []
+        only = None if needed is None else set(needed)
         for name in resolution.order:
             current = self.plugins.get(name)
             if current is not None and current.status == "active":
                 continue
             if current is not None and current.status == "idle" and not everything:
                 continue
-            record = None if everything else self.recorded(name, resolution, state)
             entry = resolution.get(name)
             assert entry is not None
+            if only is not None and name not in only and not everything:
+                if entry.info.activation == "eager" or "observe" in state.grants_of(entry.info):
+                    to_start.append(name)
+                else:  # an event, should one be sent, reaches it as in a full offer
+                    self.events.before_emit = self._offer_the_rest
+                continue
+            record = None if everything else self.recorded(name, resolution, state)
             if everything or self._starts_with_host(entry, record, state):
                 to_start.append(name)
             else:
@@ -766,6 +779,11 @@ class Runtime:
 
                 await asyncio.shield(task)
         return [self.plugins.loaded[n] for n in resolution.order if n in self.plugins.loaded]
+
+    async def _offer_the_rest(self) -> None:
+        """Before the first event of a host that offered only what its command needed:
+        the other plugins offered too (idle from their records, or starting)."""
+        await self.activate_all(wait=False)
 
     async def activate(self, name: str) -> LoadedPlugin:
         """Activate one plugin and, first, the plugins it requires."""
@@ -834,6 +852,12 @@ class Runtime:
         import asyncio
 
         loop = asyncio.get_running_loop()
+        # events the command's plugins sent (a worker's ctx.emit does not wait for its
+        # delivery, an in-process one does): delivered before the command ends
+        await asyncio.sleep(0)  # a delivery a notice just created begins (and is counted)
+        delivering = [t for t in self.events.deliveries if t is not asyncio.current_task()]
+        if delivering:
+            await asyncio.wait(delivering, timeout=self.config.hook_timeout)
         deadline = loop.time() + grace
         await self._settle_flights(grace)
         for name in reversed(list(self.plugins.order)):
