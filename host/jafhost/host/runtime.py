@@ -259,7 +259,9 @@ class Runtime:
 
         entry = resolution.get(name)
         assert entry is not None
-        if not self.catalog.holds(entry.info):  # changed on disk since it was resolved
+        # changed on disk since it was resolved, or resolved afresh meanwhile (a start
+        # decided on a cached entry that did not hold): only an enabled plugin starts
+        if entry.status != "enabled" or not self.catalog.holds(entry.info):
             entry = self.catalog.resolution().get(name)
             if entry is None or entry.status != "enabled" or not self.catalog.holds(entry.info):
                 changed = self._changed(name, entry)
