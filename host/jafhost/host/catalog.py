@@ -14,7 +14,9 @@ not the plugins installed.
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +32,34 @@ if TYPE_CHECKING:
     from jafhost.discovery.resolve import Resolution
     from jafhost.home.paths import HomeLayout
     from jafhost.home.state import State, StateStore
+
+
+CHANGE_MARGIN_NS = 50_000_000
+"""A file's change time comes from the kernel's coarse clock, a tick behind the one
+``time.time_ns`` reads: a file changed up to this long before discovery was read counts
+as changed after (the cost is one more scan)."""
+
+
+def _stamps(info: PluginInfo) -> tuple[tuple[str, int, int, int, int], ...] | None:
+    """Stat stamps of the files and folders a plugin was described from (its metadata,
+    its manifest, its folder and the folder holding it: a file added, replaced or
+    renamed there changes that folder); None for a plugin described by no file."""
+    if info.source == "memory" or not info.location:
+        return None
+    paths = [info.location, os.path.dirname(info.location)]
+    if info.source == "distribution":
+        paths += [os.path.join(info.location, n) for n in ("METADATA", "entry_points.txt")]
+    if info.manifest:
+        paths += [info.manifest, os.path.dirname(info.manifest)]
+    rows = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            rows.append((path, -1, -1, -1, -1))
+            continue
+        rows.append((path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return tuple(rows)
 
 
 def unknown_plugin(name: str, known: Iterable[str]) -> UsageError:
@@ -61,6 +91,11 @@ class Catalog:
         self._lazy = False
         self._folders: list[str] = []
         self._named: tuple[Discovery, dict[str, list[PluginInfo]]] | None = None
+        self._read_at = 0
+        """``time.time_ns()`` just before discovery was last read (scanned or cached)."""
+        self._stamped: dict[tuple[str, str, str], Any] = {}
+        """Per plugin (name, location, manifest): its ``_stamps`` when last found
+        unchanged since discovery was read."""
 
     def defer_checks(self) -> None:
         """Check cached plugins one at a time, each before it is started or shown, rather
@@ -70,6 +105,8 @@ class Catalog:
     def _read(self, *, rescan: bool = False) -> Discovery:
         """Discovery, its plugins still to be checked in the deferred mode."""
         if self._discovery is None or rescan:
+            self._read_at = time.time_ns()
+            self._stamped.clear()
             try:
                 folders = plugin_folders(self._layout.config)
             except StateError:  # reported once, by ``Host.config_problem``
@@ -97,8 +134,16 @@ class Catalog:
     def holds(self, info: PluginInfo) -> bool:
         """Whether ``info``, resolved earlier, is what discovery now knows of its plugin,
         checked against its files (False: it changed, or discovery was scanned afresh
-        since; resolve again). Asked before a plugin starts."""
+        since; resolve again). Asked before a plugin starts: a long-running host (an MCP
+        server, ``dev``, an embedding program) starts plugins long after it read
+        discovery, and an upgrade installed meanwhile (one needing approval again, say)
+        must be resolved afresh before any of its code runs."""
         self.verify([info.name])
+        stamps = _stamps(info)
+        if self._changed_since_read(info, stamps):
+            self._read(rescan=True)
+        if stamps is not None:  # found as it was (or scanned afresh just now)
+            self._stamped[(info.name, info.location or "", info.manifest or "")] = stamps
         found = self._read()
         if self._named is None or self._named[0] is not found:
             named: dict[str, list[PluginInfo]] = {}
@@ -106,6 +151,17 @@ class Catalog:
                 named.setdefault(plugin.name, []).append(plugin)
             self._named = (found, named)
         return info in self._named[1].get(info.name, ())
+
+    def _changed_since_read(self, info: PluginInfo, stamps: Any) -> bool:
+        """Whether the files ``info`` was described from changed since discovery was
+        read (or since they were last found unchanged)."""
+        if stamps is None:
+            return False
+        known = self._stamped.get((info.name, info.location or "", info.manifest or ""))
+        if known is not None:
+            return bool(known != stamps)
+        since = self._read_at - CHANGE_MARGIN_NS
+        return any(row[1] == -1 or row[4] >= since for row in stamps)
 
     def verify_all(self) -> None:
         """Check every cached plugin (before all of them are shown), scanning afresh if

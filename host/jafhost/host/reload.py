@@ -27,6 +27,7 @@ from jafhost.runtime import lifecycle
 from jafhost.runtime.lifecycle import plugin_modules
 
 if TYPE_CHECKING:
+    from jafhost.discovery.records import PluginInfo
     from jafhost.host.runtime import Runtime
 
 
@@ -128,13 +129,16 @@ async def reload(runtime: Runtime, name: str) -> ReloadReport:
         return ReloadReport(
             name, ok, None if ok else (now.error if now else "not loaded"), [name] if ok else []
         )
+    info, refused = _installed_now(runtime, name, loaded.info)
+    if info is None:
+        return ReloadReport(name, False, refused, kept_previous=True)
     if runtime.isolation_of(name) == "process":
-        return await _restart_worker(runtime, name)
-    entry_point = loaded.info.entry_point
+        return await _restart_worker(runtime, name, info)
+    entry_point = info.entry_point
     _forget_abandoned_imports(entry_point)
     saved = _set_aside(lifecycle.plugin_modules(entry_point))
     importlib.invalidate_caches()
-    probe = lifecycle.LoadedPlugin(loaded.info)
+    probe = lifecycle.LoadedPlugin(info)
     try:
         new_obj = await lifecycle.import_plugin(probe, runtime.config.hook_timeout)
     except BaseException as exc:
@@ -171,7 +175,25 @@ async def reload(runtime: Runtime, name: str) -> ReloadReport:
     return report
 
 
-async def _restart_worker(runtime: Runtime, name: str) -> ReloadReport:
+def _installed_now(
+    runtime: Runtime, name: str, info: PluginInfo
+) -> tuple[PluginInfo | None, str | None]:
+    """The plugin as its installed files describe it now, or None and why none of its
+    code may run: an upgrade installed since the host read discovery is resolved again
+    first, so a version that needs approval (it requests more), or is disabled or
+    invalid, is never imported, in the host or in a worker."""
+    if runtime.catalog.holds(info):
+        return info, None
+    entry = runtime.catalog.resolution().get(name)
+    if entry is None:
+        return None, "its installed files changed and it is no longer found; nothing was started"
+    if entry.status != "enabled" or not runtime.catalog.holds(entry.info):
+        why = f"{entry.status}: {entry.reason or 'no reason'}"
+        return None, f"the installed version was not started: it is {why}"
+    return entry.info, None
+
+
+async def _restart_worker(runtime: Runtime, name: str, info: PluginInfo) -> ReloadReport:
     """A process-isolated plugin's code is never imported in the host: a new worker
     imports and starts the new code beside the one serving, and replaces it only once
     it is ready (with the dependents started again); a new version that does not
@@ -179,9 +201,8 @@ async def _restart_worker(runtime: Runtime, name: str) -> ReloadReport:
     from jafhost.home.config import plugin_config_table
     from jafhost.runtime.isolation import launch
 
-    loaded = runtime.plugins.loaded[name]
     table = plugin_config_table(runtime.config.table, name, os.environ)
-    ready, problem = await launch.prestart(runtime.worker_spec(loaded.info, table))
+    ready, problem = await launch.prestart(runtime.worker_spec(info, table))
     if ready is None:
         return ReloadReport(name, False, problem, kept_previous=True)
     dependents = [

@@ -259,7 +259,9 @@ class Runtime:
 
         entry = resolution.get(name)
         assert entry is not None
-        if not self.catalog.holds(entry.info):  # changed on disk since it was resolved
+        # changed on disk since it was resolved, or resolved afresh meanwhile (a start
+        # decided on a cached entry that did not hold): only an enabled plugin starts
+        if entry.status != "enabled" or not self.catalog.holds(entry.info):
             entry = self.catalog.resolution().get(name)
             if entry is None or not self.catalog.holds(entry.info):
                 entry = None
@@ -310,16 +312,21 @@ class Runtime:
         return loaded
 
     def _changed(self, name: str, entry: Any) -> LoadedPlugin:
-        """A plugin found changed on disk just before its start (it no longer resolves
-        as enabled): reported broken, nothing of it runs."""
+        """A plugin found changed just before its start (on disk, or in the state: it no
+        longer resolves as enabled): reported broken, nothing of it runs."""
         from jafhost.discovery.records import PluginInfo
         from jafhost.runtime import lifecycle
 
         info = entry.info if entry is not None else PluginInfo(name, "", "", "")
         loaded = lifecycle.LoadedPlugin(info)
         loaded.status = "broken"
-        now = "gone" if entry is None else f"{entry.status}: {entry.reason or 'no reason'}"
-        loaded.error = f"its files changed since discovery ({now}); it was not started"
+        if entry is None:
+            loaded.error = "its files changed since discovery (gone); it was not started"
+        elif entry.status != "enabled":
+            why = entry.reason or "no reason"
+            loaded.error = f"it is {entry.status} now ({why}); it was not started"
+        else:
+            loaded.error = "its files changed since discovery; it was not started"
         self.plugins.loaded[name] = loaded
         return loaded
 

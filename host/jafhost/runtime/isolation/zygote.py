@@ -26,6 +26,7 @@ share the zygote's address space layout and hash seed (docs/security.md, "Limits
 
 from __future__ import annotations
 
+import array
 import contextlib
 import gc
 import json
@@ -99,6 +100,7 @@ def serve(base: list[str]) -> NoReturn:
     wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGCHLD, lambda number, frame: None)
+    request = bytearray(MESSAGE_BYTES)
     while True:
         readable, _, _ = select.select([control.fileno(), wake_read], [], [])
         if wake_read in readable:
@@ -106,21 +108,36 @@ def serve(base: list[str]) -> NoReturn:
                 pass
         if control.fileno() in readable:
             try:
-                data, fds, _, _ = socket.recv_fds(control, MESSAGE_BYTES, 8)
+                size, fds = _receive_request(control, request)
             except OSError:
                 os._exit(0)
-            if not data:  # the host closed its end: it is gone or done with us
+            if not size:  # the host closed its end: it is gone or done with us
                 os._exit(0)
             try:
-                pid = _fork(json.loads(data), fds, base, (control.fileno(), wake_read, wake_write))
+                close = (control.fileno(), wake_read, wake_write)
+                pid = _fork(request, size, fds, base, close)
                 answer: dict[str, Any] = {"pid": pid}
             except Exception as exc:
                 answer = {"error": f"{type(exc).__name__}: {exc}"}
             finally:
+                request[:size] = bytes(size)  # the worker's variables: not for the next child
                 for fd in fds:
                     os.close(fd)
             _send(control, answer)
         _report_ended(control)
+
+
+def _receive_request(control: socket.socket, request: bytearray) -> tuple[int, list[int]]:
+    """One fork request read into ``request`` (the zygote's one buffer, zeroed after each
+    fork) and the descriptors passed with it. A request carries its worker's environment,
+    granted secrets included: only the child parses it, so no copy of it stays in the
+    zygote's heap for the workers forked after."""
+    fds = array.array("i")
+    size, ancillary, _, _ = control.recvmsg_into([request], socket.CMSG_LEN(8 * fds.itemsize))
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
+    return size, list(fds)
 
 
 def _send(control: socket.socket, message: dict[str, Any]) -> None:
@@ -149,7 +166,9 @@ def _report_ended(control: socket.socket) -> None:
         _send(control, {"exit": pid, "status": status})
 
 
-def _fork(request: dict[str, Any], fds: list[int], base: list[str], close: Sequence[int]) -> int:
+def _fork(
+    request: bytearray, size: int, fds: list[int], base: list[str], close: Sequence[int]
+) -> int:
     if len(fds) != 3:
         raise ValueError(f"expected 3 descriptors, got {len(fds)}")
     if len(os.listdir("/proc/self/task")) != 1:  # never: nothing here starts a thread
@@ -159,7 +178,7 @@ def _fork(request: dict[str, Any], fds: list[int], base: list[str], close: Seque
     if pid:
         return pid
     try:
-        _become_worker(request, fds, base, close, zygote)
+        _become_worker(json.loads(bytes(request[:size])), fds, base, close, zygote)
     except BaseException:  # on the worker's output, which the host shows with its name
         import traceback
 
