@@ -245,7 +245,7 @@ def gone(pid: int, seconds: float = 5.0) -> bool:
         try:
             with open(f"/proc/{pid}/stat") as f:
                 state = f.read().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # gone between open and read
             return True
         if state in ("Z", "X"):
             return True
