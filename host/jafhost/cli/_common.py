@@ -79,8 +79,10 @@ settings = _Settings()
 def build_host() -> Host:
     """The command's one ``Host``. From here on plugin code may run, so ``sys.stdout``
     points at stderr (``jafhost.cli.streams``)."""
+    from jafhost.cli import logs
     from jafhost.host.host import Host
 
+    logs.install(settings.debug)
     streams.plugin_code()
     host = Host()
     host.debug = settings.debug
