@@ -258,3 +258,12 @@ def test_call_exit_status_by_error_code(code: str, status: int) -> None:
 
     failed = CallResult("p.t", False, error=CallError(code, "why", tool="p.t", plugin="p"))
     assert exit_code(failed) == status
+
+
+def test_tools_reports_an_unusable_config_even_without_plugins(home: Path) -> None:
+    """A bad ``[host]`` value is an error naming the key whether or not any plugin would
+    start: the command never runs on settings it could not read."""
+    (home / "config.toml").write_text('[host]\ncall_timeout = "soon"\n')
+    result = run_cli("tools", home=home)
+    assert result.returncode == 1
+    assert "call_timeout" in result.stderr and result.stderr.startswith("error: ")

@@ -755,8 +755,7 @@ class Runtime:
         Never raises for a plugin's failure (see each ``LoadedPlugin.status``/``error``)."""
         state = self.store.load()
         resolution = self.catalog.resolution(state)
-        if resolution.order:
-            _ = self.config.settings  # an unusable config.toml: an error here, no code runs
+        _ = self.config.settings  # an unusable config.toml: an error here, no code runs
         to_start: list[str] = []
         only = None if needed is None else set(needed)
         for name in resolution.order:
