@@ -102,6 +102,9 @@ def test_notes_persist_across_host_runs(tmp_path: Path) -> None:
 
     async def run(action: str) -> Any:
         async with Host(home=home, only=["notes"]) as host:
+            # the second run finds notes recorded: idle until its first use, started here
+            # because call_tool reaches its functions directly
+            await host.activate("notes")
             if action == "add":
                 return call_tool(host, "notes.add", title="again", body="", tags=["x"])
             return call_tool(host, "notes.list_notes")
