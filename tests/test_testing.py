@@ -72,6 +72,13 @@ def test_fixtures_in_a_plugin_authors_test_suite(
             assert host.emit("nothing.listens").delivered == []
             assert host.layout.home == jafhost_home
 
+        def test_a_second_host_in_the_same_home_starts_its_plugins(jafhost_factory):
+            first = jafhost_factory("calc")
+            first.close()
+            again = jafhost_factory("calc")  # calc is recorded now: still started
+            assert again.active == ["calc"]
+            assert again.loaded("calc").status == "active"
+
         def test_unknown_plugin(jafhost_factory):
             with pytest.raises(LookupError, match="nope"):
                 jafhost_factory("nope")
@@ -80,7 +87,7 @@ def test_fixtures_in_a_plugin_authors_test_suite(
     env_path = os.pathsep.join([str(site.root), os.environ.get("PYTHONPATH", "")])
     monkeypatch.setenv("PYTHONPATH", env_path)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=7)
 
 
 def test_hook_implementation_gives_a_plugins_own_function(tmp_path: Path) -> None:

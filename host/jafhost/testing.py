@@ -132,8 +132,8 @@ def make_test_host(
     elif isolation is not None:
         host.enable(names, approve=None, isolation=isolation)
     test_host = _test_host_class()(host)
-    if activate:
-        test_host.activate_all()
+    if activate:  # every plugin under test started, recorded or not (not left idle)
+        test_host.run(test_host.host.activate_all(everything=True))
     return test_host
 
 
