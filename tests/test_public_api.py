@@ -28,6 +28,7 @@ DOCUMENTED = {
     "Plugin",
     "PluginMetadata",
     "PluginContext",
+    "RunContext",
     "Event",
     "AgentSpec",
     "Integration",

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from jafhost.types import Event as Event
     from jafhost.types import Integration as Integration
     from jafhost.types import PluginContext as PluginContext
+    from jafhost.types import RunContext as RunContext
     from jafhost.types import ToolCall as ToolCall
 
 _EXPORTS: dict[str, str] = {
@@ -49,6 +50,7 @@ _EXPORTS: dict[str, str] = {
     "PluginContext": "jafhost.types",
     "Event": "jafhost.types",
     "AgentSpec": "jafhost.types",
+    "RunContext": "jafhost.types",
     "Integration": "jafhost.types",
     "ToolCall": "jafhost.types",
     # embedding the host

@@ -1,6 +1,6 @@
 """The values that cross between the host, plugins and embedding programs.
 
-What a plugin gets (``PluginContext``, ``Event``, ``ToolCall``), what it offers
+What a plugin gets (``PluginContext``, ``RunContext``, ``Event``, ``ToolCall``), what it offers
 (``AgentSpec``, ``Integration``) and what a call returns (``CallResult``, ``CallError``).
 Plain dataclasses, stdlib only, so every layer (the hook specifications included) can
 import them without pulling in the runtime.
@@ -12,7 +12,7 @@ import itertools
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -56,6 +56,40 @@ class PluginContext:
         if self._integration is None:
             raise RuntimeError(f"plugin {self.name}: integrations are not available in this host")
         return self._integration(self.name, name)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Who is calling a tool: injected into a tool parameter annotated ``RunContext``
+    (never part of the tool's schema), in both isolation modes.
+
+    ``caller`` is ``"cli"``, ``"mcp"``, ``"api"`` or ``"agent"``; ``agent`` the agent's name
+    in an agent run, else None; ``run_id`` the run's id (None outside runs); ``messages``
+    the run's messages so far in OpenAI chat format (empty outside runs, and for tools
+    that do not ask for a ``RunContext``); ``metadata`` the JSON-serializable mapping the
+    embedding program passed with the call.
+    """
+
+    caller: str = "api"
+    agent: str | None = None
+    run_id: str | None = None
+    messages: tuple[Mapping[str, Any], ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AgentLimits:
+    """What one agent's policy lets one plugin do during that agent's runs.
+
+    ``kinds`` maps a permission kind (``read``, ``write``, ``net``, ``env``, ``run``,
+    ``ffi``, ``observe``) to the permissions the policy allows of it: such a kind is
+    narrowed to the plugin's grants AND these (an empty tuple: nothing of it). A kind not
+    listed keeps the plugin's grants.
+    """
+
+    agent: str
+    plugin: str
+    kinds: Mapping[str, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
