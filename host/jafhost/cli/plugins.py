@@ -112,6 +112,12 @@ def info(
         console.print("permissions: none requested")
     if view.granted and view.granted_version:
         console.print(f"approved at version {escape(view.granted_version)}")
+    for cap in view.capped:  # the operator's deny rules over the grants
+        what = "denied whole" if cap["effect"] == "denied" else "capped"
+        console.print(
+            f"[yellow]policy[/]: grant {escape(cap['grant'])} {what} by policy rule "
+            f"{escape(cap['rule'])} ({escape(cap['source'])})"
+        )
     if view.pth_files:
         pth = Table(title=".pth files (read by Python at every start, before any sandbox)")
         pth.add_column("file", overflow="fold")

@@ -20,6 +20,7 @@ from jafhost.home.state import State
 if TYPE_CHECKING:
     from jafhost.home.state import StateStore
     from jafhost.host.catalog import Catalog
+    from jafhost.security.ceiling import Ceiling
 
 Approve = Callable[[PluginInfo, list[str]], bool]
 """Asked once per plugin with the permissions it requests that are not yet approved."""
@@ -28,9 +29,30 @@ Approve = Callable[[PluginInfo, list[str]], bool]
 class Decisions:
     """``register``, ``enable``, ``disable``, ``grant``, ``revoke`` over one state file."""
 
-    def __init__(self, store: StateStore, catalog: Catalog) -> None:
+    def __init__(
+        self, store: StateStore, catalog: Catalog, ceiling: Callable[[], Ceiling] | None = None
+    ) -> None:
         self.store = store
         self.catalog = catalog
+        self._ceiling = ceiling
+        """The operator's policy (read when a decision needs it: a malformed policy
+        file refuses every decision it could bear on)."""
+
+    def ceiling(self) -> Ceiling:
+        from jafhost.security.ceiling import NO_CEILING
+
+        return self._ceiling() if self._ceiling is not None else NO_CEILING
+
+    def _refuse_denied(self, name: str, permissions: Iterable[str], verb: str) -> None:
+        """``PolicyRefused`` when a permission lies wholly inside an operator's deny rule."""
+        ceiling = self.ceiling()
+        for permission in permissions:
+            rule = ceiling.inside(permission)
+            if rule is not None:
+                raise PolicyRefused(
+                    f"cannot {verb} {name}: {permission} is denied by {rule.describe()}",
+                    plugin=name,
+                )
 
     def register(
         self,
@@ -62,6 +84,14 @@ class Decisions:
         if not isinstance(name, str) or not name:
             raise ManifestError("register() needs a name= for this object")
         check_plugin_name(name)
+        ceiling = self.ceiling()
+        if ceiling.isolation == "process":
+            raise PolicyRefused(
+                f"cannot register {name} in memory: the operator's policy "
+                f'({ceiling.isolation_source}) sets [policy] isolation = "process", and a '
+                "plugin registered in memory runs in the host's own process",
+                plugin=name,
+            )
         if version == "0.0.0" and getattr(metadata, "version", None):
             version = str(metadata.version)  # type: ignore[union-attr]
         try:
@@ -129,6 +159,12 @@ class Decisions:
         names = list(dict.fromkeys(names))
         if isolation is not None and isolation not in ("inprocess", "process"):
             raise UsageError(f"isolation must be inprocess or process, not {isolation!r}")
+        ceiling = self.ceiling()
+        if isolation == "inprocess" and ceiling.isolation == "process":
+            raise PolicyRefused(
+                f"cannot run {', '.join(names)} in process: the operator's policy "
+                f'({ceiling.isolation_source}) sets [policy] isolation = "process"'
+            )
         resolution = self.catalog.known(names)
         targets: list[str] = []
 
@@ -160,6 +196,7 @@ class Decisions:
             ours = record is not None and record.belongs_to(entry.info)
             approved = record.approved if record is not None and ours else []
             new = vocabulary.missing(entry.info.permissions, approved)
+            self._refuse_denied(name, entry.info.permissions, "enable")
             if new:
                 if approve is None:
                     raise PluginError(
@@ -244,6 +281,8 @@ class Decisions:
         from jafhost.security import permissions as vocabulary
 
         text = str(vocabulary.parse(permission))
+        if add:
+            self._refuse_denied(name, [text], f"grant {text} to")
 
         def apply(current: State) -> GrantChange:
             record = current.plugins.get(name)
@@ -306,3 +345,9 @@ class NotGranted(PluginError):
             message += "; quote $PLUGIN_DATA in single quotes so the shell leaves it alone"
         super().__init__(message, plugin=change.plugin)
         self.change = change
+
+
+class PolicyRefused(PluginError):
+    """A decision the operator's policy forbids (``enable``/``grant`` of a permission
+    wholly inside a deny rule, in-process isolation under a minimum of ``process``):
+    nothing changed; the message names the rule and its file."""

@@ -35,7 +35,7 @@ from jafhost.host.decisions import Approve, Decisions, GrantChange
 from jafhost.host.events import HostEvents
 from jafhost.host.runtime import Runtime
 from jafhost.host.settings import HostConfig
-from jafhost.host.views import PluginView, plugin_views
+from jafhost.host.views import PluginView, cap_grants, plugin_views
 from jafhost.runtime.registry import PluginRegistry
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ class Host:
             only=set(only) if only is not None else None,
             use_cache=use_cache,
         )
-        self.decisions = Decisions(self.store, self.catalog)
+        self.decisions = Decisions(self.store, self.catalog, lambda: self.config.ceiling)
         self.registry = PluginRegistry()
         self.events = HostEvents(self.registry, lambda: self.config.hook_timeout)
         self.runtime = Runtime(
@@ -147,6 +147,7 @@ class Host:
             raise unknown_plugin(name, (v.name for v in views))
         view.isolation = self.isolation_of(name)  # process isolation: config default too
         view.protections = self.protections(name)
+        view.capped = cap_grants(view.granted, self.config.ceiling)
         if view.status == "enabled":
             view.recorded = self.runtime.recorded(name) is not None
         return view

@@ -193,10 +193,30 @@ class Runtime:
         sandbox applies)."""
         if self.catalog.is_registered(name):
             return "inprocess"
+        if self.minimum_isolation() == "process":
+            return "process"
         record = self.store.load().plugins.get(name)
         if record is not None and record.isolation:
             return record.isolation
         return self.config.isolation
+
+    def minimum_isolation(self) -> str | None:
+        """``process`` when the operator's policy demands workers (or cannot be read:
+        then nothing runs, and nothing is shown as weaker), else None."""
+        try:
+            return self.config.ceiling.isolation
+        except StateError:
+            return "process"
+
+    def grants_of(self, info: PluginInfo, state: State | None = None) -> list[str]:
+        """The plugin's grants without those the operator's deny rules take away whole.
+        The guard and the worker get the ceiling itself (``_guard``, ``worker_spec``);
+        this is for what the grants decide on the host's side (``observe``, records)."""
+        grants = (state or self.store.load()).grants_of(info)
+        try:
+            return self.config.ceiling.cap(grants)
+        except StateError:  # no plugin code runs: every start reads the ceiling first
+            return grants
 
     def worker_spec(self, info: PluginInfo, config_table: dict[str, Any]) -> WorkerSpec:
         """How to start ``info``'s worker: this host's folders and limits, and its grants
@@ -207,6 +227,8 @@ class Runtime:
         name = info.name
         settings = self.config.settings
         hook_timeout = self.config.hook_timeout
+
+        ceiling = self.config.ceiling  # a malformed policy: no worker starts
 
         def grants() -> list[str]:
             return self.store.load().grants_of(info)
@@ -224,6 +246,7 @@ class Runtime:
             max_result_mb=settings.max_result_mb,
             workers=settings.workers_per_plugin,
             schema_file=self.layout.schema_file(name),
+            ceiling=ceiling,
         )
 
     def protections(self, name: str) -> list[str]:
@@ -273,7 +296,7 @@ class Runtime:
             return changed
         loaded = lifecycle.LoadedPlugin(entry.info)
         loaded.requires = entry.requires_plugins(optional=True)
-        loaded.observe = "observe" in self.store.load().grants_of(entry.info)
+        loaded.observe = "observe" in self.grants_of(entry.info)
         loaded.status = "starting"
         self.plugins.loaded[name] = loaded
         self.events.loop = asyncio.get_running_loop()
@@ -290,6 +313,7 @@ class Runtime:
                 return loaded
         self.catalog.prepare_imports()
         _ = self.config.settings
+        _ = self.config.ceiling  # a malformed policy file: no plugin code runs
         registered = self.catalog.is_registered(name)
         if obj is None and registered:
             obj = self.catalog.registered_object(name)
@@ -463,6 +487,7 @@ class Runtime:
             self.layout.cache_dir(name),
             extra_read=own_folders(loaded.info),
             extra_list=plugin_folder(loaded.info),
+            ceiling=self.config.ceiling,
         )
         for dropped in policy.dropped:
             lifecycle.LOGGER.warning("plugin %s: grant not applied: %s", name, dropped)
@@ -564,7 +589,7 @@ class Runtime:
             try:
                 _ = self.config.settings  # reads config.toml (and so the plugin tables)
                 config = plugin_config_table(self.config.table, info.name, os.environ)
-                grants = (state or self.store.load()).grants_of(info)
+                grants = self.grants_of(info, state)
                 key = record_key(info, self.isolation_of(info.name), config, grants)
             except Exception:  # an unusable config or state: no record (it starts)
                 key = None
@@ -624,7 +649,7 @@ class Runtime:
         record is never what lets one stay out of the way). The others at first use."""
         if record is None or entry.info.activation == "eager":
             return True
-        return "observe" in state.grants_of(entry.info)
+        return "observe" in self.grants_of(entry.info, state)
 
     def _register_recorded(
         self, resolution: Resolution, name: str, record: ActivationRecord, state: State
@@ -638,7 +663,7 @@ class Runtime:
         loaded = lifecycle.LoadedPlugin(entry.info)
         loaded.status = "idle"
         loaded.requires = entry.requires_plugins(optional=True)
-        loaded.observe = "observe" in state.grants_of(entry.info)
+        loaded.observe = "observe" in self.grants_of(entry.info, state)
         loaded.tools = activation.recorded_tools(name, record)
         loaded.agents = activation.recorded_agents(record)
         loaded.subscriptions = activation.recorded_subscriptions(
@@ -756,6 +781,7 @@ class Runtime:
         state = self.store.load()
         resolution = self.catalog.resolution(state)
         _ = self.config.settings  # an unusable config.toml: an error here, no code runs
+        _ = self.config.ceiling  # likewise a malformed policy file
         to_start: list[str] = []
         only = None if needed is None else set(needed)
         for name in resolution.order:
@@ -767,7 +793,9 @@ class Runtime:
             entry = resolution.get(name)
             assert entry is not None
             if only is not None and name not in only and not everything:
-                if entry.info.activation == "eager" or "observe" in state.grants_of(entry.info):
+                if entry.info.activation == "eager" or "observe" in self.grants_of(
+                    entry.info, state
+                ):
                     to_start.append(name)
                 else:  # an event, should one be sent, reaches it as in a full offer
                     self.events.before_emit = self._offer_the_rest

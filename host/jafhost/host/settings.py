@@ -17,6 +17,7 @@ from jafhost.safe_read import CONFIG_LIMIT, UnsafeFile, read_text
 if TYPE_CHECKING:
     from jafhost.home.config import HostSettings
     from jafhost.home.paths import HomeLayout
+    from jafhost.security.ceiling import Ceiling
 
 
 class HostConfig:
@@ -28,6 +29,8 @@ class HostConfig:
         self._settings: HostSettings | None = None
         self._table: dict[str, Any] | None = None
         self._problem: str | None = None
+        self._ceiling: Ceiling | None = None
+        self._ceiling_problem: str | None = None
 
     def problem(self) -> str | None:
         """Why ``config.toml`` cannot be used (bad TOML, a wrong ``[host]`` value or key),
@@ -84,6 +87,35 @@ class HostConfig:
     def table(self) -> dict[str, Any]:
         """The whole file as read with the settings (empty before that)."""
         return self._table or {}
+
+    @property
+    def ceiling(self) -> Ceiling:
+        """The operator's deny rules and minimum isolation (``home.operator_policy``),
+        read once; ``StateError`` naming the file and key when a source is malformed:
+        then no plugin code runs (it fails closed)."""
+        if self._ceiling is None:
+            if self._ceiling_problem is not None:
+                raise StateError(self._ceiling_problem)
+            import os
+
+            from jafhost.home.config import read_config
+            from jafhost.home.operator_policy import load_ceiling
+
+            try:
+                table = self._table if self._table is not None else read_config(self._layout.config)
+                self._ceiling = load_ceiling(table, self._layout.config, os.environ)
+            except StateError as exc:
+                self._ceiling_problem = " ".join(str(exc).split())
+                raise StateError(self._ceiling_problem) from None
+        return self._ceiling
+
+    def policy_problem(self) -> str | None:
+        """Why the operator's policy cannot be used, naming the file and key, or None."""
+        try:
+            _ = self.ceiling
+        except StateError as exc:
+            return str(exc)
+        return None
 
     @property
     def hook_timeout(self) -> float:

@@ -14,6 +14,7 @@ from jafhost.discovery.records import PluginInfo
 
 if TYPE_CHECKING:
     from jafhost.discovery.pth import PthFile
+    from jafhost.security.ceiling import Ceiling
     from jafhost.discovery.resolve import Dependency, Resolution
     from jafhost.home.state import State
     from jafhost.runtime.lifecycle import LoadedPlugin
@@ -38,6 +39,10 @@ class PluginView:
     protections: list[str] = field(default_factory=list)
     """What guards the plugin (``audit-guard``, ``netns``, ``landlock-fs:abi7``...): in
     force while it runs, else what would apply (docs/security.md)."""
+    capped: list[dict[str, str]] = field(default_factory=list)
+    """Grants the operator's deny rules take away (``denied``: wholly inside a rule) or
+    cap (``capped``: broader than a rule), each with the rule and its file
+    (``cap_grants``); filled by ``Host.plugin``."""
 
     @property
     def name(self) -> str:
@@ -102,6 +107,7 @@ class PluginView:
                 "protections": list(self.protections),
                 "config_schema": config_schema,
                 "pth_files": [f.to_json() for f in self.pth_files],
+                "capped": [dict(cap) for cap in self.capped],
             }
         )
         if self.runtime is not None:
@@ -136,3 +142,19 @@ def plugin_views(
             )
         )
     return views
+
+
+def cap_grants(grants: list[str], ceiling: Ceiling) -> list[dict[str, str]]:
+    """What the operator's deny rules do to each grant they touch: ``{"grant", "rule",
+    "source", "effect"}`` with ``effect`` ``denied`` (the grant lies wholly inside the
+    rule: nothing of it applies) or ``capped`` (the rule's part of it does not apply)."""
+    found: list[dict[str, str]] = []
+    for grant in grants:
+        inside = ceiling.inside(grant)
+        rules = [inside] if inside is not None else ceiling.limiting(grant)
+        for rule in rules:
+            effect = "denied" if inside is not None else "capped"
+            found.append(
+                {"grant": grant, "rule": rule.text, "source": rule.source, "effect": effect}
+            )
+    return found

@@ -170,8 +170,11 @@ def deny(plugin: str, permission: str, action: str) -> PermissionDenied:
             continue
         with contextlib.suppress(Exception):  # a listener's bug must not hide the denial
             listener(plugin, permission, action)
+    rules = getattr(plugin, "policy", None) or _POLICIES.get(plugin)
+    rule = rules.ceiling.rule_for(permission) if rules is not None else None
+    hint = f"denied by {rule.describe()}" if rule is not None else grant_hint(plugin, permission)
     return PermissionDenied(
-        f"{permission}: plugin {plugin} may not {action} ({grant_hint(plugin, permission)})",
+        f"{permission}: plugin {plugin} may not {action} ({hint})",
         plugin=plugin,
         permission=permission,
     )

@@ -34,7 +34,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from jafhost.security import guard
-from jafhost.security.policy import Policy, covers
+from jafhost.security.policy import Policy
 
 
 def fd_target(fd: int) -> str | None:
@@ -52,7 +52,7 @@ def fd_target(fd: int) -> str | None:
 def check_opened(fd: int, plugin: str, rules: Policy, write: bool, shown: Any) -> None:
     """Deny (the caller closes ``fd``) when what it is really open on is not granted."""
     target = fd_target(fd)  # the kernel's name for it: already a real path
-    if target is None or covers(rules.write if write else rules.read, target):
+    if target is None or (rules.may_write if write else rules.may_read)(target):
         return
     with guard.checking():
         check = guard.check_write if write else guard.check_read

@@ -17,6 +17,11 @@ A grant naming a path under a folder the plugin may write (its own folders, anot
 write grant) is resolved with care (``confined``): the plugin could have replaced a
 folder there with a link to anywhere, so a link there leading out of that folder drops
 the grant (``Policy.dropped`` says which and why) rather than granting its target.
+
+The operator's deny rules (``ceiling``) cap the grants: a grant wholly inside a rule is
+dropped before anything is compiled, and every check below refuses what a rule names,
+except in the folders a plugin always has (``exempt``: its own folders and package, the
+Python installation, the system files the standard library reads).
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from jafhost.security.ceiling import NO_CEILING, Ceiling, DenyRule
 
 SYSTEM_READABLE = (
     "/dev/null",
@@ -194,6 +201,11 @@ class Policy:
     dropped: tuple[str, ...] = ()
     """Grants not applied, each with why: their path leads through a link out of a
     folder the plugin may write (``confined``)."""
+    ceiling: Ceiling = NO_CEILING
+    """The operator's deny rules, checked before the grants."""
+    exempt: tuple[str, ...] = ()
+    """Folders no deny rule takes away: the plugin's own folders and package, the
+    Python installation, the system files every plugin reads."""
 
     @classmethod
     def compile(
@@ -204,7 +216,9 @@ class Policy:
         cache_dir: Path | None = None,
         extra_read: Iterable[str] = (),
         extra_list: Iterable[str] = (),
+        ceiling: Ceiling | None = None,
     ) -> Policy:
+        ceiling = ceiling or NO_CEILING
         read: set[str] = set()
         write: set[str] = set()
         net: list[NetRule] = []
@@ -221,7 +235,7 @@ class Policy:
                 value = real(base) + value[len("$PLUGIN_CACHE") :]
             return os.path.normpath(os.path.abspath(os.path.expanduser(value)))
 
-        grants = list(grants)
+        grants = ceiling.cap(grants)
         paths = [
             (grant, kind, expand(value))
             for grant in grants
@@ -252,16 +266,19 @@ class Policy:
                 run.append(value)
             elif kind == "ffi":
                 ffi = True
-        write.update(real(p) for p in own)
+        always = {real(p) for p in own}
+        write.update(always)
         write.add("/dev/null")  # subprocess.DEVNULL opens it read-write
         read.update(write)
         listable = tuple(sorted(real(p) for p in extra_list))
         # a worker's import path ends with its plugin folder, listed but never read
-        read.update(p for p in map(real, python_paths()) if p not in listable)
-        read.update(real(p) for p in extra_read)
-        read.update(SYSTEM_READABLE)
+        always.update(p for p in map(real, python_paths()) if p not in listable)
+        always.update(real(p) for p in extra_read)
+        always.update(SYSTEM_READABLE)
         if net:
-            read.update(NETWORK_READABLE)
+            always.update(NETWORK_READABLE)
+        always.add("/dev/null")
+        read.update(always)
         return cls(
             plugin,
             tuple(sorted(read)),
@@ -272,28 +289,43 @@ class Policy:
             ffi,
             listable=listable,
             dropped=tuple(dropped),
+            ceiling=ceiling,
+            exempt=tuple(sorted(always)),
         )
 
     # -- files ----------------------------------------------------------------------
 
+    def denial(self, kind: str, path: str) -> DenyRule | None:
+        """The deny rule refusing ``kind`` (``read``/``write``) of ``path`` (real), if
+        one does: never in the folders a plugin always has (``exempt``)."""
+        if not self.ceiling.rules or covers(self.exempt, path):
+            return None
+        return self.ceiling.path_rule(kind, path)
+
     def may_read(self, path: str) -> bool:
-        return covers(self.read, real(path))
+        found = real(path)
+        return covers(self.read, found) and self.denial("read", found) is None
 
     def may_list(self, path: str) -> bool:
         """May the plugin list the folder ``path``: one it may read, or exactly one of
         the ``listable`` folders (a folder plugin's plugin folder, which the import
         system lists to find its package; its siblings' files stay unreadable)."""
         found = real(path)
-        return found in self.listable or covers(self.read, found)
+        if found in self.listable:
+            return True
+        return covers(self.read, found) and self.denial("read", found) is None
 
     def may_write(self, path: str) -> bool:
-        return covers(self.write, real(path))
+        found = real(path)
+        return covers(self.write, found) and self.denial("write", found) is None
 
     # -- network --------------------------------------------------------------------
 
     def may_resolve(self, host: str, port: int | None) -> bool:
         """May the plugin look up ``host`` (a name or literal) for ``port``?"""
         name = _normal_host(host)
+        if self.ceiling.net_rule(name, port) is not None:
+            return False
         return any(
             r.matches_host(name) and (port is None or r.matches_port(port)) for r in self.net
         )
@@ -307,11 +339,15 @@ class Policy:
         """May the plugin connect to ``host`` (usually an IP) at ``port``?"""
         address = _normal_host(host)
         names = {address} | self.resolved.get(address, set())
+        if any(self.ceiling.net_rule(name, port) is not None for name in names):
+            return False
         return any(r.matches_host(n) and r.matches_port(port) for r in self.net for n in names)
 
     # -- environment, programs ------------------------------------------------------
 
     def may_set_env(self, name: str) -> bool:
+        if self.ceiling.env_rule(name) is not None:
+            return False
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.env)
 
     def may_read_env(self, name: str) -> bool:
@@ -322,6 +358,8 @@ class Policy:
         return self.may_set_env(name)
 
     def may_run(self, program: str) -> bool:
+        if self.ceiling.run_rule(program) is not None:
+            return False
         name = os.path.basename(program)
         resolved = real(program) if "/" in program else None
         for grant in self.run:

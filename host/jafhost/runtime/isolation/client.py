@@ -187,7 +187,7 @@ class WorkerClient:
                 "(reinstall jafhost)",
                 plugin=self.plugin,
             )
-        grants = list(self.spec.grants())
+        grants = self.spec.effective_grants()
         sandbox = self.spec.sandbox(grants)
         self.spec.data_dir.mkdir(parents=True, exist_ok=True)
         self.spec.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -198,6 +198,7 @@ class WorkerClient:
             str(self.spec.cache_dir),
             paths=self.spec.paths,
             own=plugin_folder(self.spec.info),
+            deny_env=[r.value for r in self.spec.ceiling.rules if r.kind == "env"],
         )
         env["JAFHOST_WORKER_FDS"] = f"{child_read},{child_write}"
         env[gate.GATE_VARIABLE] = gate.__file__

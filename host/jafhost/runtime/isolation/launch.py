@@ -53,7 +53,7 @@ def worker_of(loaded: LoadedPlugin) -> WorkerClient | None:
 
 def predicted(spec: WorkerSpec) -> list[str]:
     """The protections a worker for this spec would get here (no plugin code runs)."""
-    return plan(spec.sandbox(spec.grants()))
+    return plan(spec.sandbox(spec.effective_grants()))
 
 
 def protections(loaded: LoadedPlugin | None) -> list[str] | None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from jafhost.discovery.folders import own_folders, plugin_folder
 from jafhost.runtime.isolation.zygote import wanted
+from jafhost.security.ceiling import NO_CEILING, Ceiling
 from jafhost.security.sandbox import SandboxSpec
 from jafhost.security.sandbox.env import host_paths, site_dirs
 
@@ -54,10 +55,19 @@ class WorkerSpec:
     (``zygote``); the default from ``JAFHOST_WORKER_ZYGOTE=1``."""
     schema_file: Path | None = None
     """Where the plugin's config JSON Schema is recorded when it starts (None: nowhere)."""
+    ceiling: Ceiling = NO_CEILING
+    """The operator's deny rules: grants wholly inside one never reach the worker, and
+    its guard checks the rest of each rule."""
 
     @property
     def plugin(self) -> str:
         return self.info.name
+
+    def effective_grants(self) -> list[str]:
+        """The grants in force now, without those the operator's deny rules take away
+        whole (the environment, the namespaces, Landlock and seccomp are built from
+        these)."""
+        return self.ceiling.cap(self.grants())
 
     def sandbox(self, grants: list[str]) -> SandboxSpec:
         extra = [p for p in (self.info.location,) if p] + own_folders(self.info)
@@ -65,7 +75,7 @@ class WorkerSpec:
             extra.append(os.path.dirname(self.info.manifest))
         return SandboxSpec(
             plugin=self.plugin,
-            grants=tuple(grants),
+            grants=tuple(self.ceiling.cap(grants)),
             data_dir=str(self.data_dir),
             cache_dir=str(self.cache_dir),
             memory_mb=self.memory_mb,
@@ -74,4 +84,5 @@ class WorkerSpec:
             extra_read=tuple(extra),
             extra_list=tuple(plugin_folder(self.info)),
             parent_pid=os.getpid(),
+            deny=tuple((rule.text, rule.source) for rule in self.ceiling.rules),
         )

@@ -74,6 +74,7 @@ def worker_env(
     environ: Mapping[str, str] | None = None,
     paths: Iterable[str] | None = None,
     own: Iterable[str] = (),
+    deny_env: Iterable[str] = (),
 ) -> dict[str, str]:
     """The worker's whole environment: what Python needs plus the granted variables.
 
@@ -86,11 +87,13 @@ def worker_env(
     otherwise reserve 64 MB of address space each against the memory limit) and
     ``PYDANTIC_DISABLE_PLUGINS=__all__`` (unless granted: pydantic would otherwise read
     every installed distribution's entry points and import its plugins in the worker).
-    Everything else, secrets included, is left out unless an ``env`` grant names it.
+    Everything else, secrets included, is left out unless an ``env`` grant names it;
+    a granted variable an operator's deny rule names (``deny_env`` patterns) too.
     """
     source = os.environ if environ is None else environ
     grants = list(grants)
     patterns = [g[4:] for g in grants if g.startswith("env:")]
+    denied = list(deny_env)
     has_net = any(g.startswith("net:") for g in grants)
     env: dict[str, str] = {}
     for name, value in source.items():
@@ -98,7 +101,10 @@ def worker_env(
             name in ENV_ALWAYS
             or (name.startswith(ENV_PREFIXES) and name not in ENV_DROPPED)
             or (has_net and name in ENV_NET)
-            or any(fnmatch.fnmatchcase(name, p) for p in patterns)
+            or (
+                any(fnmatch.fnmatchcase(name, p) for p in patterns)
+                and not any(fnmatch.fnmatchcase(name, d) for d in denied)
+            )
         )
         if keep:
             env[name] = value

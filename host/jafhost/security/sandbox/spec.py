@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from jafhost.security.ceiling import Ceiling
 from jafhost.security.policy import Policy
 
 
@@ -29,6 +30,9 @@ class SandboxSpec:
     """Folders the worker may list but whose files it may not read (a folder plugin's
     plugin folder, which holds its siblings too)."""
     parent_pid: int = 0
+    deny: tuple[tuple[str, str], ...] = ()
+    """The operator's deny rules as ``(rule, file)`` pairs: the worker's guard checks
+    them (``grants`` arrive already without the grants wholly inside one)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -39,7 +43,12 @@ class SandboxSpec:
         values["grants"] = tuple(values.get("grants", ()))
         values["extra_read"] = tuple(values.get("extra_read", ()))
         values["extra_list"] = tuple(values.get("extra_list", ()))
+        values["deny"] = tuple((str(rule), str(source)) for rule, source in values.get("deny", ()))
         return cls(**values)
+
+    @property
+    def ceiling(self) -> Ceiling:
+        return Ceiling.from_json(self.deny)
 
     def policy(self) -> Policy:
         return Policy.compile(
@@ -49,6 +58,7 @@ class SandboxSpec:
             Path(self.cache_dir),
             extra_read=self.extra_read,
             extra_list=self.extra_list,
+            ceiling=self.ceiling,
         )
 
     @property

@@ -1,0 +1,125 @@
+"""The operator's ``[policy]``: deny rules and a minimum isolation over every plugin.
+
+Read from three places, all of which apply at once:
+
+* ``/etc/jafhost/policy.toml`` when it exists (``SYSTEM_POLICY``: a fixed path, which
+  no variable or setting moves, so a user cannot point the host away from it);
+* the file named by ``JAFHOST_POLICY`` (an administrator's file for one service or
+  container; naming a file that cannot be read is an error, never "no policy");
+* ``[policy]`` in ``config.toml``.
+
+Deny lists add up and the minimum isolation is the strictest, so nothing in
+``config.toml`` (or the CLI, which writes the state, or the ``JAFHOST_*`` settings
+variables, which reach plugin tables only) can weaken an administrator's file. A
+malformed file is a ``StateError`` naming the file and the key; the host then refuses
+to run any plugin code (it fails closed) rather than run without the ceiling.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from jafhost.errors import PermissionSyntaxError, StateError
+from jafhost.safe_read import CONFIG_LIMIT, UnsafeFile, read_text
+from jafhost.security.ceiling import Ceiling, DenyRule
+
+SYSTEM_POLICY = Path("/etc/jafhost/policy.toml")
+"""The system-wide policy file, read when it exists."""
+POLICY_VARIABLE = "JAFHOST_POLICY"
+"""The environment variable naming an administrator's policy file."""
+
+
+class PolicyTable(BaseModel):
+    """``[policy]``: what no grant may exceed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    deny: list[str] = []
+    """Permissions no plugin may use, in the ``[permissions]`` vocabulary."""
+    isolation: Literal["inprocess", "process"] | None = None
+    """``process``: every plugin runs in a sandboxed worker, whatever else says."""
+
+
+class PolicyFile(BaseModel):
+    """An administrator's policy file: a ``[policy]`` table and nothing else."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    policy: PolicyTable = PolicyTable()
+
+
+def _problem(source: str, exc: ValidationError, table: bool = False) -> StateError:
+    """The first error, naming the file and the key (``[policy] deny.0: ...``)."""
+    loc = tuple(str(part) for part in exc.errors()[0]["loc"])
+    if table:
+        loc = ("policy", *loc)
+    if loc[:1] == ("policy",) and len(loc) > 1:
+        where = "[policy] " + ".".join(loc[1:])
+    else:
+        where = ".".join(loc) or "[policy]"
+    return StateError(f"{source}: {where}: {exc.errors()[0]['msg']}")
+
+
+def _rules(table: PolicyTable, source: str) -> list[DenyRule]:
+    rules = []
+    for index, text in enumerate(table.deny):
+        try:
+            rules.append(DenyRule.parse(text, source))
+        except PermissionSyntaxError as exc:
+            raise StateError(f"{source}: [policy] deny[{index}] {text!r}: {exc}") from None
+    return rules
+
+
+def policy_table(config: Mapping[str, Any], source: str) -> PolicyTable:
+    """``[policy]`` of ``config.toml`` (already parsed), validated."""
+    try:
+        return PolicyTable.model_validate(config.get("policy", {}))
+    except ValidationError as exc:
+        raise _problem(source, exc, table=True) from None
+
+
+def read_policy_file(path: Path) -> PolicyTable:
+    """An administrator's file, validated: ``StateError`` naming the file and key."""
+    try:
+        text = read_text(path, CONFIG_LIMIT)
+    except FileNotFoundError:
+        raise StateError(f"{path}: policy file not found") from None
+    except (UnsafeFile, OSError) as exc:
+        raise StateError(f"{path}: policy file unreadable: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise StateError(f"{path}: invalid TOML: {exc}") from None
+    try:
+        return PolicyFile.model_validate(data).policy
+    except ValidationError as exc:
+        raise _problem(str(path), exc) from None
+
+
+def load_ceiling(
+    config: Mapping[str, Any],
+    config_path: Path,
+    environ: Mapping[str, str],
+    system: Path = SYSTEM_POLICY,
+) -> Ceiling:
+    """Every deny rule and the strictest minimum isolation of the three sources
+    (``system`` is a parameter for tests only: the host always passes the default)."""
+    tables: list[tuple[PolicyTable, str]] = []
+    if system.exists() or system.is_symlink():
+        tables.append((read_policy_file(system), str(system)))
+    named = environ.get(POLICY_VARIABLE, "")
+    if named:
+        tables.append((read_policy_file(Path(named)), named))
+    tables.append((policy_table(config, str(config_path)), str(config_path)))
+    rules: list[DenyRule] = []
+    isolation, isolation_source = None, ""
+    for table, source in tables:
+        rules += _rules(table, source)
+        if table.isolation == "process" and isolation is None:
+            isolation, isolation_source = "process", source
+    return Ceiling(tuple(rules), isolation, isolation_source)

@@ -1,0 +1,327 @@
+"""The operator's deny rules cap every grant, in both isolation modes.
+
+A plugin is granted broadly (a folder holding the secret, a loopback port, a program,
+an environment variable, ctypes); an administrator's policy file (``JAFHOST_POLICY``)
+denies part or all of it. Ground truth: the secret's text never reaches the output, no
+listener is hit, no marker file is made, the variable's value never seen. Where the
+grant lies wholly inside a rule the worker's sandbox never gets it, so the kernel
+refuses even with the guard switched off in the worker; where a rule takes part of a
+broader grant the guard refuses it (Landlock cannot subtract: docs/security.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import GUARD_OFF, ISOLATION_MODES, Site
+from jafhost.host.host import Host
+from jafhost.types import CallResult
+
+MakeHost = Callable[..., Host]
+
+PLUGIN = (
+    GUARD_OFF
+    + '''
+import os
+import socket
+import subprocess
+
+
+def peek(path: str, guard_off: bool = False) -> str:
+    """Read a file."""
+    if guard_off:
+        _guard_off()
+    with open(path) as f:
+        return f.read()
+
+
+def ring(port: int, guard_off: bool = False) -> str:
+    """Connect to a loopback port."""
+    if guard_off:
+        _guard_off()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"hello")
+    return "rang"
+
+
+def touch(path: str, guard_off: bool = False) -> str:
+    """Make a marker file through a shell."""
+    if guard_off:
+        _guard_off()
+    subprocess.run(["sh", "-c", "echo x > " + path], check=True, timeout=20)
+    return "ran"
+
+
+def variable(name: str) -> str:
+    """An environment variable's value as the plugin sees it."""
+    return os.environ.get(name, "<absent>")
+
+
+def native() -> str:
+    """Load the C library through ctypes."""
+    import ctypes
+
+    return str(ctypes.CDLL(None).getpid())
+
+
+def where() -> int:
+    return os.getpid()
+
+
+@hookimpl
+def jaf_tools():
+    return [peek, ring, touch, variable, native, where]
+'''
+)
+
+
+def _manifest(*grants: str) -> str:
+    kinds: dict[str, list[str]] = {}
+    flags = []
+    for grant in grants:
+        kind, _, value = grant.partition(":")
+        if not value:
+            flags.append(kind)
+        else:
+            kinds.setdefault(kind, []).append(value)
+    lines = ["[permissions]"]
+    lines += [f"{kind} = {json.dumps(values)}" for kind, values in kinds.items()]
+    lines += [f"{flag} = true" for flag in flags]
+    return "\n".join(lines) + "\n"
+
+
+def _policy(path: Path, *deny: str, isolation: str | None = None) -> Path:
+    text = f"[policy]\ndeny = {json.dumps(list(deny))}\n"
+    if isolation:
+        text += f'isolation = "{isolation}"\n'
+    path.write_text(text)
+    return path
+
+
+def _host(
+    site: Site,
+    make_host: MakeHost,
+    isolation: str,
+    grants: tuple[str, ...],
+    policy: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Host:
+    """The plugin enabled with ``grants`` before the policy exists (as an operator
+    adding a rule over grants already given), then a host under the policy."""
+    site.plugin("cap", code=PLUGIN, manifest=_manifest(*grants))
+    first = make_host()
+    first.enable(["cap"], approve=lambda info, new: True, isolation=isolation)
+    monkeypatch.setenv("JAFHOST_POLICY", str(policy))
+    return make_host()
+
+
+def _calls(host: Host, *actions: tuple[str, dict[str, Any]]) -> list[CallResult]:
+    async def scenario() -> list[CallResult]:
+        async with host:
+            return [await host.call(name, args) for name, args in actions]
+
+    return asyncio.run(scenario())
+
+
+def _denied(result: CallResult, rule: str, policy: Path) -> None:
+    assert not result.ok and result.error is not None, result
+    assert result.error.code == "permission_denied", result.error
+    assert f"denied by policy rule {rule} ({policy})" in result.error.message
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[int, list[bytes]]]:
+    """A loopback TCP listener; the list holds what each connection sent."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(0.2)
+    hits: list[bytes] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    hits.append(conn.recv(100))
+                except OSError:
+                    hits.append(b"")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], hits
+    stop.set()
+    thread.join()
+    server.close()
+
+
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_a_deny_rule_beats_a_broader_read_grant(
+    site: Site,
+    make_host: MakeHost,
+    secret: Path,
+    tmp_path: Path,
+    isolation: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    allowed = tmp_path / "notes.txt"
+    allowed.write_text("fine to read")
+    policy = _policy(tmp_path / "policy.toml", f"read:{secret.parent}")
+    host = _host(site, make_host, isolation, (f"read:{tmp_path}",), policy, monkeypatch)
+    assert host.isolation_of("cap") == isolation
+    read, denied = _calls(
+        host, ("cap.peek", {"path": str(allowed)}), ("cap.peek", {"path": str(secret)})
+    )
+    assert read.ok and read.result == "fine to read", read
+    _denied(denied, f"read:{secret.parent}", policy)
+    assert "TOP-SECRET-KEY" not in json.dumps(denied.to_json())
+
+
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_a_read_grant_inside_a_deny_rule_is_gone_even_from_the_kernel(
+    site: Site,
+    make_host: MakeHost,
+    secret: Path,
+    tmp_path: Path,
+    isolation: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In a worker the guard is switched off: only the sandbox stands, built without
+    the grant the rule covers whole."""
+    policy = _policy(tmp_path / "policy.toml", f"read:{tmp_path}")
+    host = _host(site, make_host, isolation, (f"read:{secret.parent}",), policy, monkeypatch)
+    guard_off = isolation == "process"
+    (result,) = _calls(host, ("cap.peek", {"path": str(secret), "guard_off": guard_off}))
+    assert not result.ok, result
+    assert "TOP-SECRET-KEY" not in json.dumps(result.to_json())
+    if not guard_off:
+        _denied(result, f"read:{tmp_path}", policy)
+
+
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_a_net_grant_matched_by_a_deny_rule_reaches_no_listener(
+    site: Site,
+    make_host: MakeHost,
+    tmp_path: Path,
+    isolation: str,
+    listener: tuple[int, list[bytes]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    port, hits = listener
+    policy = _policy(tmp_path / "policy.toml", "net:127.0.0.1")
+    host = _host(site, make_host, isolation, (f"net:127.0.0.1:{port}",), policy, monkeypatch)
+    guard_off = isolation == "process"
+    (result,) = _calls(host, ("cap.ring", {"port": port, "guard_off": guard_off}))
+    assert not result.ok, result
+    assert hits == []
+    if not guard_off:
+        _denied(result, "net:127.0.0.1", policy)
+
+
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_a_net_deny_rule_narrows_a_wildcard_grant(
+    site: Site,
+    make_host: MakeHost,
+    tmp_path: Path,
+    isolation: str,
+    listener: tuple[int, list[bytes]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    port, hits = listener
+    policy = _policy(tmp_path / "policy.toml", f"net:127.0.0.1:{port}")
+    host = _host(site, make_host, isolation, ("net:127.0.0.1:*",), policy, monkeypatch)
+    (result,) = _calls(host, ("cap.ring", {"port": port}))
+    _denied(result, f"net:127.0.0.1:{port}", policy)
+    assert hits == []
+
+
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_run_star_denies_every_program(
+    site: Site,
+    make_host: MakeHost,
+    tmp_path: Path,
+    isolation: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    marker = tmp_path / "marker"
+    policy = _policy(tmp_path / "policy.toml", "run:*")
+    grants = ("run:sh", f"write:{tmp_path}")
+    host = _host(site, make_host, isolation, grants, policy, monkeypatch)
+    guard_off = isolation == "process"
+    (result,) = _calls(host, ("cap.touch", {"path": str(marker), "guard_off": guard_off}))
+    assert not result.ok, result
+    assert not marker.exists()
+    if not guard_off:
+        _denied(result, "run:*", policy)
+
+
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_an_env_deny_rule_hides_a_granted_variable(
+    site: Site,
+    make_host: MakeHost,
+    tmp_path: Path,
+    isolation: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CAP_TOKEN_SECRET", "VERY-SECRET-TOKEN")
+    monkeypatch.setenv("CAP_TOKEN_PUBLIC", "public-value")
+    policy = _policy(tmp_path / "policy.toml", "env:CAP_TOKEN_S*")
+    host = _host(site, make_host, isolation, ("env:CAP_TOKEN_*",), policy, monkeypatch)
+    hidden, shown = _calls(
+        host,
+        ("cap.variable", {"name": "CAP_TOKEN_SECRET"}),
+        ("cap.variable", {"name": "CAP_TOKEN_PUBLIC"}),
+    )
+    assert shown.ok and shown.result == "public-value", shown
+    assert "VERY-SECRET-TOKEN" not in json.dumps(hidden.to_json())
+
+
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_an_ffi_deny_rule_takes_ctypes_away(
+    site: Site,
+    make_host: MakeHost,
+    tmp_path: Path,
+    isolation: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    policy = _policy(tmp_path / "policy.toml", "ffi")
+    host = _host(site, make_host, isolation, ("ffi",), policy, monkeypatch)
+    (result,) = _calls(host, ("cap.native", {}))
+    _denied(result, "ffi", policy)
+
+
+def test_config_toml_cannot_loosen_an_administrators_policy(
+    site: Site,
+    make_host: MakeHost,
+    secret: Path,
+    home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``config.toml`` with an empty ``[policy]`` and ``[host] isolation = "inprocess"``,
+    a plugin enabled ``--isolation inprocess`` before the policy: the administrator's
+    deny rule and minimum isolation still hold."""
+    policy = _policy(tmp_path / "policy.toml", f"read:{secret.parent}", isolation="process")
+    (home / "config.toml").write_text(
+        '[host]\nisolation = "inprocess"\n\n[policy]\ndeny = []\nisolation = "inprocess"\n'
+    )
+    host = _host(site, make_host, "inprocess", (f"read:{tmp_path}",), policy, monkeypatch)
+    assert host.isolation_of("cap") == "process"
+    pid, denied = _calls(host, ("cap.where", {}), ("cap.peek", {"path": str(secret)}))
+    assert pid.ok and pid.result != os.getpid(), pid
+    _denied(denied, f"read:{secret.parent}", policy)
+    assert "TOP-SECRET-KEY" not in json.dumps(denied.to_json())
