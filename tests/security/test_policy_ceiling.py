@@ -325,3 +325,24 @@ def test_config_toml_cannot_loosen_an_administrators_policy(
     assert pid.ok and pid.result != os.getpid(), pid
     _denied(denied, f"read:{secret.parent}", policy)
     assert "TOP-SECRET-KEY" not in json.dumps(denied.to_json())
+
+
+def test_registering_in_memory_is_refused_under_a_process_minimum(
+    make_host: MakeHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An object the program hands over runs in the host's process: not allowed when the
+    operator demands workers for every plugin."""
+    from jafhost import hookimpl
+    from jafhost.errors import PluginError
+
+    class Local:
+        @hookimpl
+        def jaf_tools(self) -> list[Any]:
+            return []
+
+    policy = _policy(tmp_path / "policy.toml", isolation="process")
+    monkeypatch.setenv("JAFHOST_POLICY", str(policy))
+    host = make_host()
+    with pytest.raises(PluginError, match=f'policy .{policy}. sets .policy. isolation = "process"'):
+        host.register(Local(), name="local", grant=True)
+    assert [v.name for v in host.plugins()] == []

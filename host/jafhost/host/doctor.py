@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any
 from jafhost.home.paths import HomeLayout
 from jafhost.home.state import PluginRecord, State, malformed
 from jafhost.host.proofs import Proofs, prove
-from jafhost.host.views import PluginView, plugin_views
+from jafhost.host.views import PluginView, cap_grants, plugin_views
 from jafhost.runtime.lifecycle import LoadedPlugin
 from jafhost.security import installed_files
 from jafhost.security.installed_files import FilesCheck
 
 if TYPE_CHECKING:
     from jafhost.host.runtime import Runtime
+    from jafhost.security.ceiling import Ceiling
 
 KINDS = (
     "invalid-config",
@@ -39,11 +40,13 @@ KINDS = (
     "isolation",
     "installation",
     "protection",
+    "policy",
 )
 """``kind`` of a finding: ``host`` is something the host repaired on its own;
 ``isolation``: plugins run in process host-wide, or no sandbox applies here;
 ``installation``: jafhost's own files differ from its ``RECORD`` (no worker starts);
-``protection``: a probe worker got past a restriction this kernel should enforce."""
+``protection``: a probe worker got past a restriction this kernel should enforce;
+``policy``: the operator's policy caps a grant, demands workers, or cannot be read."""
 
 
 @dataclass(frozen=True)
@@ -305,6 +308,36 @@ def findings(
     return found
 
 
+def policy_findings(
+    ceiling: Ceiling | None, problem: str | None, views: Iterable[PluginView]
+) -> list[Finding]:
+    """What the operator's policy does here: unreadable (nothing runs), a minimum
+    isolation, and each grant it denies whole or caps."""
+    if ceiling is None:
+        return [Finding("policy", f"{problem}; no plugin code runs until it is fixed")]
+    found = []
+    if ceiling.isolation == "process":
+        found.append(
+            Finding(
+                "policy",
+                f'[policy] isolation = "process" ({ceiling.isolation_source}): every plugin '
+                "runs in a sandboxed worker, whatever the state, [host] or --isolation say",
+            )
+        )
+    for view in views:
+        for cap in cap_grants(view.granted, ceiling):
+            what = "denied whole" if cap["effect"] == "denied" else "capped"
+            found.append(
+                Finding(
+                    "policy",
+                    f"plugin {view.name}: grant {cap['grant']} {what} by policy rule "
+                    f"{cap['rule']} ({cap['source']})",
+                    plugin=view.name,
+                )
+            )
+    return found
+
+
 def summary(
     config_problem: str | None,
     report: list[dict[str, Any]],
@@ -330,9 +363,10 @@ async def diagnose(runtime: Runtime) -> dict[str, Any]:
     """``Host.doctor``: start everything enabled (unless ``config.toml`` is unusable),
     report each plugin and the findings, and stop everything again."""
     config_problem = runtime.config.problem()
+    policy_problem = runtime.config.policy_problem()
     installed = installed_files.check()
     proofs = await prove()  # before any plugin starts: the probe worker is the only one
-    if config_problem is None:
+    if config_problem is None and policy_problem is None:
         await runtime.activate_all(everything=True)
     try:
         state = runtime.store.load()
@@ -369,6 +403,8 @@ async def diagnose(runtime: Runtime) -> dict[str, Any]:
         from jafhost.home.config import SANDBOX_PLATFORM
 
         found += isolation_findings(runtime.config.inprocess_host_wide, SANDBOX_PLATFORM)
-        return summary(config_problem, report, found, installed, proofs)
+        ceiling = None if policy_problem else runtime.config.ceiling
+        found += policy_findings(ceiling, policy_problem, views)
+        return summary(config_problem or policy_problem, report, found, installed, proofs)
     finally:
         await runtime.deactivate_all()

@@ -14,10 +14,10 @@ from jafhost.discovery.records import PluginInfo
 
 if TYPE_CHECKING:
     from jafhost.discovery.pth import PthFile
-    from jafhost.security.ceiling import Ceiling
     from jafhost.discovery.resolve import Dependency, Resolution
     from jafhost.home.state import State
     from jafhost.runtime.lifecycle import LoadedPlugin
+    from jafhost.security.ceiling import Ceiling
 
 
 @dataclass

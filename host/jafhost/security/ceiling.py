@@ -125,6 +125,26 @@ def _run_rule_matches(rule: str, program: str) -> bool:
     return os.path.basename(program) == rule
 
 
+def _within(kind: str, value: str, rule: DenyRule) -> bool:
+    """Is the grant ``kind:value`` wholly inside ``rule``?"""
+    if kind in PATH_KINDS and rule.kind in PATH_KINDS:
+        # a write grant opens its files for reading too: a read rule covers it whole
+        if value.startswith("$") or (kind == "read" and rule.kind == "write"):
+            return False  # the plugin's own folders: never taken away
+        return _under(_real(value), _real(rule.value))
+    if kind != rule.kind:
+        return False
+    if kind == "net":
+        host, port = _split_net(value)
+        rule_host, rule_port = _split_net(rule.value)
+        return _host_inside(host, rule_host) and _ports_inside(port, rule_port)
+    if kind == "env":
+        return _env_inside(value, rule.value)
+    if kind == "run":
+        return _run_rule_matches(rule.value, value)
+    return True  # ffi, observe
+
+
 @dataclass(frozen=True)
 class Ceiling:
     """Every deny rule in force and the minimum isolation, with where each comes from."""
@@ -146,27 +166,7 @@ class Ceiling:
         except PermissionSyntaxError:
             return None
         kind, value = permission.kind, permission.value
-        for rule in self.rules:
-            if kind in PATH_KINDS and rule.kind in PATH_KINDS:
-                # a write grant opens its files for reading too: a read rule covers it
-                if value.startswith("$") or (kind == "read" and rule.kind == "write"):
-                    continue
-                if _under(_real(value), _real(rule.value)):
-                    return rule
-            elif kind != rule.kind:
-                continue
-            elif kind in ("ffi", "observe"):
-                return rule
-            elif kind == "net":
-                host, port = _split_net(value)
-                rule_host, rule_port = _split_net(rule.value)
-                if _host_inside(host, rule_host) and _ports_inside(port, rule_port):
-                    return rule
-            elif kind == "env" and _env_inside(value, rule.value):
-                return rule
-            elif kind == "run" and (rule.value == "*" or _run_rule_matches(rule.value, value)):
-                return rule
-        return None
+        return next((rule for rule in self.rules if _within(kind, value, rule)), None)
 
     def limiting(self, grant: str) -> list[DenyRule]:
         """The rules that take part of a broader grant away (it is kept, but capped)."""
