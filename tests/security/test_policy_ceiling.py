@@ -77,9 +77,17 @@ def where() -> int:
     return os.getpid()
 
 
+def update(path: str) -> str:
+    """Open a file read-write, read it, and append to it."""
+    with open(path, "r+") as f:
+        text = f.read()
+        f.write("!")
+    return text
+
+
 @hookimpl
 def jaf_tools():
-    return [peek, ring, touch, variable, native, where]
+    return [peek, ring, touch, variable, native, where, update]
 '''
 )
 
@@ -346,3 +354,22 @@ def test_registering_in_memory_is_refused_under_a_process_minimum(
     with pytest.raises(PluginError, match=f'policy .{policy}. sets .policy. isolation = "process"'):
         host.register(Local(), name="local", grant=True)
     assert [v.name for v in host.plugins()] == []
+
+
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_a_read_rule_is_not_bypassed_through_a_write_grant(
+    site: Site,
+    make_host: MakeHost,
+    secret: Path,
+    tmp_path: Path,
+    isolation: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A file opened read-write is read through the same handle: under a read rule, a
+    broader write grant does not open it."""
+    policy = _policy(tmp_path / "policy.toml", f"read:{secret.parent}")
+    host = _host(site, make_host, isolation, (f"write:{tmp_path}",), policy, monkeypatch)
+    (result,) = _calls(host, ("cap.update", {"path": str(secret)}))
+    _denied(result, f"read:{secret.parent}", policy)
+    assert "TOP-SECRET-KEY" not in json.dumps(result.to_json())
+    assert secret.read_text() == "TOP-SECRET-KEY"

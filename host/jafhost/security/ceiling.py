@@ -24,6 +24,7 @@ import os
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from jafhost.errors import PermissionSyntaxError
 from jafhost.security.permissions import Permission, parse
@@ -203,10 +204,17 @@ class Ceiling:
 
     # -- about one action -------------------------------------------------------------
 
+    @cached_property
+    def _paths(self) -> tuple[tuple[DenyRule, str], ...]:
+        """The path rules with their real paths, resolved once (as grants are)."""
+        return tuple((rule, _real(rule.value)) for rule in self.rules if rule.kind in PATH_KINDS)
+
     def path_rule(self, kind: str, path: str) -> DenyRule | None:
-        """The rule denying ``kind`` (``read``/``write``) of ``path`` (already real)."""
-        for rule in self.rules:
-            if rule.kind == kind and _under(path, _real(rule.value)):
+        """The rule denying ``kind`` (``read``/``write``) of ``path`` (already real); a
+        read rule denies writing too (what is opened for writing can be read)."""
+        kinds = ("read", "write") if kind == "write" else ("read",)
+        for rule, real_path in self._paths:
+            if rule.kind in kinds and _under(path, real_path):
                 return rule
         return None
 

@@ -317,7 +317,9 @@ class Policy:
 
     def may_write(self, path: str) -> bool:
         found = real(path)
-        return covers(self.write, found) and self.denial("write", found) is None
+        if not covers(self.write, found):
+            return False
+        return self.denial("write", found) is None  # a read rule denies writing too
 
     # -- network --------------------------------------------------------------------
 
