@@ -150,3 +150,13 @@ def test_a_missing_policy_file_fails_closed(
     assert ran.returncode == 1
     assert f"{missing}: policy file not found" in ran.stderr
     assert not enabled.exists()
+
+
+def test_info_still_shows_a_plugin_and_warns_about_a_malformed_policy(
+    site: Site, home: Path, tmp_path: Path, enabled: Path
+) -> None:
+    env = _policy(tmp_path, '[policy]\ndenny = ["ffi"]\n')
+    info = run_cli("info", "cap", site=site, home=home, env=env)
+    assert info.returncode == 0, info.stderr
+    assert f"warning: {env['JAFHOST_POLICY']}: [policy] denny" in info.stderr
+    assert not enabled.exists()

@@ -402,7 +402,8 @@ async def diagnose(runtime: Runtime) -> dict[str, Any]:
         )
         from jafhost.home.config import SANDBOX_PLATFORM
 
-        found += isolation_findings(runtime.config.inprocess_host_wide, SANDBOX_PLATFORM)
+        host_wide = runtime.config.inprocess_host_wide and runtime.minimum_isolation() is None
+        found += isolation_findings(host_wide, SANDBOX_PLATFORM)
         ceiling = None if policy_problem else runtime.config.ceiling
         found += policy_findings(ceiling, policy_problem, views)
         return summary(config_problem or policy_problem, report, found, installed, proofs)

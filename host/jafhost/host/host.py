@@ -20,6 +20,7 @@ hard-wired: the CLI prompts, tests say yes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable
@@ -27,7 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from jafhost.errors import UsageError
+from jafhost.errors import StateError, UsageError
 from jafhost.home.paths import HomeLayout, default_home
 from jafhost.home.state import State, StateStore
 from jafhost.host.catalog import Catalog, unknown_plugin
@@ -147,7 +148,8 @@ class Host:
             raise unknown_plugin(name, (v.name for v in views))
         view.isolation = self.isolation_of(name)  # process isolation: config default too
         view.protections = self.protections(name)
-        view.capped = cap_grants(view.granted, self.config.ceiling)
+        with contextlib.suppress(StateError):  # an unusable policy: a warning, nothing runs
+            view.capped = cap_grants(view.granted, self.config.ceiling)
         if view.status == "enabled":
             view.recorded = self.runtime.recorded(name) is not None
         return view

@@ -59,6 +59,10 @@ class HostConfig:
         """The problem, if any, as the warning shown where no plugin code runs."""
         problem = self.problem()
         if problem is None:
+            if self._ceiling_problem is not None:  # only once something read the policy
+                return [
+                    f"{self._ceiling_problem}; commands that run plugins refuse until it is fixed"
+                ]
             return []
         return [
             f"{problem}; the defaults apply here, and commands that run plugins "
