@@ -4,6 +4,8 @@ file and the key."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +98,18 @@ def test_grants_inside_and_broader_than_a_rule(tmp_path: Path) -> None:
     assert ceiling.inside("env:AWS_SECRET") is not None
     assert ceiling.limiting("env:AWS*") != []
     assert ceiling.inside("read:$PLUGIN_DATA") is None
+
+
+def test_without_any_policy_no_pydantic_is_imported(tmp_path: Path) -> None:
+    """The ceiling is read before every start; where no policy exists that costs no
+    pydantic import (``jafhost call``'s fast path)."""
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from jafhost.home.operator_policy import load_ceiling\n"
+        f"ceiling = load_ceiling({{}}, Path({str(tmp_path / 'config.toml')!r}), {{}},"
+        f" system=Path({str(tmp_path / 'absent.toml')!r}))\n"
+        "assert not ceiling and 'pydantic' not in sys.modules, sorted(sys.modules)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr

@@ -12,7 +12,9 @@ Deny lists add up and the minimum isolation is the strictest, so nothing in
 ``config.toml`` (or the CLI, which writes the state, or the ``JAFHOST_*`` settings
 variables, which reach plugin tables only) can weaken an administrator's file. A
 malformed file is a ``StateError`` naming the file and the key; the host then refuses
-to run any plugin code (it fails closed) rather than run without the ceiling.
+to run any plugin code (it fails closed) rather than run without the ceiling. The
+tables are validated with ``policy_model``'s pydantic models, imported only when a
+policy exists (a plain ``jafhost call`` on a machine without one pays nothing).
 """
 
 from __future__ import annotations
@@ -20,37 +22,21 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from jafhost.errors import PermissionSyntaxError, StateError
 from jafhost.safe_read import CONFIG_LIMIT, UnsafeFile, read_text
-from jafhost.security.ceiling import Ceiling, DenyRule
+from jafhost.security.ceiling import NO_CEILING, Ceiling, DenyRule
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from jafhost.home.policy_model import PolicyTable
 
 SYSTEM_POLICY = Path("/etc/jafhost/policy.toml")
 """The system-wide policy file, read when it exists."""
 POLICY_VARIABLE = "JAFHOST_POLICY"
 """The environment variable naming an administrator's policy file."""
-
-
-class PolicyTable(BaseModel):
-    """``[policy]``: what no grant may exceed."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    deny: list[str] = []
-    """Permissions no plugin may use, in the ``[permissions]`` vocabulary."""
-    isolation: Literal["inprocess", "process"] | None = None
-    """``process``: every plugin runs in a sandboxed worker, whatever else says."""
-
-
-class PolicyFile(BaseModel):
-    """An administrator's policy file: a ``[policy]`` table and nothing else."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    policy: PolicyTable = PolicyTable()
 
 
 def _problem(source: str, exc: ValidationError, table: bool = False) -> StateError:
@@ -77,6 +63,10 @@ def _rules(table: PolicyTable, source: str) -> list[DenyRule]:
 
 def policy_table(config: Mapping[str, Any], source: str) -> PolicyTable:
     """``[policy]`` of ``config.toml`` (already parsed), validated."""
+    from pydantic import ValidationError
+
+    from jafhost.home.policy_model import PolicyTable
+
     try:
         return PolicyTable.model_validate(config.get("policy", {}))
     except ValidationError as exc:
@@ -95,6 +85,10 @@ def read_policy_file(path: Path) -> PolicyTable:
         data = tomllib.loads(text)
     except (ValueError, RecursionError) as exc:
         raise StateError(f"{path}: invalid TOML: {exc}") from None
+    from pydantic import ValidationError
+
+    from jafhost.home.policy_model import PolicyFile
+
     try:
         return PolicyFile.model_validate(data).policy
     except ValidationError as exc:
@@ -115,7 +109,10 @@ def load_ceiling(
     named = environ.get(POLICY_VARIABLE, "")
     if named:
         tables.append((read_policy_file(Path(named)), named))
-    tables.append((policy_table(config, str(config_path)), str(config_path)))
+    if "policy" in config:
+        tables.append((policy_table(config, str(config_path)), str(config_path)))
+    if not tables:  # the common case: no policy anywhere, and no pydantic imported
+        return NO_CEILING
     rules: list[DenyRule] = []
     isolation, isolation_source = None, ""
     for table, source in tables:

@@ -102,16 +102,32 @@ class HostConfig:
                 raise StateError(self._ceiling_problem)
             import os
 
-            from jafhost.home.config import read_config
             from jafhost.home.operator_policy import load_ceiling
 
             try:
-                table = self._table if self._table is not None else read_config(self._layout.config)
+                table = self._table if self._table is not None else self._plain_table()
                 self._ceiling = load_ceiling(table, self._layout.config, os.environ)
             except StateError as exc:
                 self._ceiling_problem = " ".join(str(exc).split())
                 raise StateError(self._ceiling_problem) from None
         return self._ceiling
+
+    def _plain_table(self) -> dict[str, Any]:
+        """``config.toml`` parsed with the standard library alone (``{}`` without one):
+        the policy is read before every start, and needs no pydantic for that."""
+        import tomllib
+
+        path = self._layout.config
+        try:
+            text = read_text(path, CONFIG_LIMIT)
+        except FileNotFoundError:
+            return {}
+        except UnsafeFile as exc:
+            raise StateError(f"{path}: {exc}") from None
+        try:
+            return tomllib.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise StateError(f"{path}: invalid TOML: {exc}") from None
 
     def policy_problem(self) -> str | None:
         """Why the operator's policy cannot be used, naming the file and key, or None."""
