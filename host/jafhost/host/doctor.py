@@ -363,7 +363,8 @@ async def diagnose(runtime: Runtime) -> dict[str, Any]:
     """``Host.doctor``: start everything enabled (unless ``config.toml`` is unusable),
     report each plugin and the findings, and stop everything again."""
     config_problem = runtime.config.problem()
-    policy_problem = runtime.config.policy_problem()
+    # an unusable config.toml is the one problem named (the policy reads it too)
+    policy_problem = None if config_problem else runtime.config.policy_problem()
     installed = installed_files.check()
     proofs = await prove()  # before any plugin starts: the probe worker is the only one
     if config_problem is None and policy_problem is None:
@@ -404,8 +405,9 @@ async def diagnose(runtime: Runtime) -> dict[str, Any]:
 
         host_wide = runtime.config.inprocess_host_wide and runtime.minimum_isolation() is None
         found += isolation_findings(host_wide, SANDBOX_PLATFORM)
-        ceiling = None if policy_problem else runtime.config.ceiling
-        found += policy_findings(ceiling, policy_problem, views)
+        if config_problem is None:
+            ceiling = None if policy_problem else runtime.config.ceiling
+            found += policy_findings(ceiling, policy_problem, views)
         return summary(config_problem or policy_problem, report, found, installed, proofs)
     finally:
         await runtime.deactivate_all()
