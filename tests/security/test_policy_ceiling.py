@@ -85,9 +85,25 @@ def update(path: str) -> str:
     return text
 
 
+def on_probe(event) -> None:
+    """An event handler: read ``event.data["path"]``, write what came of it to ``out``."""
+    try:
+        with open(event.data["path"]) as f:
+            outcome = "read " + f.read()
+    except Exception as exc:
+        outcome = "refused " + type(exc).__name__
+    with open(event.data["out"], "w") as f:
+        f.write(outcome)
+
+
 @hookimpl
 def jaf_tools():
     return [peek, ring, touch, variable, native, where, update]
+
+
+@hookimpl
+def jaf_event_handlers():
+    return {"probe.read": on_probe}
 '''
 )
 
@@ -373,3 +389,25 @@ def test_a_read_rule_is_not_bypassed_through_a_write_grant(
     _denied(result, f"read:{secret.parent}", policy)
     assert "TOP-SECRET-KEY" not in json.dumps(result.to_json())
     assert secret.read_text() == "TOP-SECRET-KEY"
+
+
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_an_event_handler_is_capped_too(
+    site: Site,
+    make_host: MakeHost,
+    secret: Path,
+    tmp_path: Path,
+    isolation: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = tmp_path / "outcome.txt"
+    policy = _policy(tmp_path / "policy.toml", f"read:{secret.parent}")
+    grants = (f"read:{tmp_path}", f"write:{tmp_path}")
+    host = _host(site, make_host, isolation, grants, policy, monkeypatch)
+
+    async def scenario() -> None:
+        async with host:
+            await host.emit("probe.read", {"path": str(secret), "out": str(out)})
+
+    asyncio.run(scenario())
+    assert out.read_text() == "refused PermissionDenied"
