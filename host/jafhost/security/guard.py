@@ -170,8 +170,10 @@ def deny(plugin: str, permission: str, action: str) -> PermissionDenied:
             continue
         with contextlib.suppress(Exception):  # a listener's bug must not hide the denial
             listener(plugin, permission, action)
+    hint = getattr(plugin, "denial_hint", None)
+    why = hint(permission) if hint is not None else None
     return PermissionDenied(
-        f"{permission}: plugin {plugin} may not {action} ({grant_hint(plugin, permission)})",
+        f"{permission}: plugin {plugin} may not {action} ({why or grant_hint(plugin, permission)})",
         plugin=plugin,
         permission=permission,
     )

@@ -16,9 +16,11 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from jafhost.errors import PermissionDenied
 from jafhost.hookspecs import hookimpl
 from jafhost.runtime.dispatch import called_plugin
 from jafhost.runtime.events import subscriptions
+from jafhost.security.narrowing import narrowing_of
 from jafhost.tools import Tool
 from jafhost.types import Integration
 
@@ -38,9 +40,26 @@ class PassThrough:
         return namespace
 
 
+async def _call(pool: WorkerPool, name: str, arguments: dict[str, Any], limit: float | None) -> Any:
+    """The call in a worker of ``pool``, or, in an agent's call whose policy narrows the
+    plugin (``security.narrowing.NARROWED``), in one started with the narrowed grants; a
+    denial there names the policy."""
+    narrowing = narrowing_of(pool.plugin)
+    if narrowing is None:
+        return await pool.call(name, arguments, limit)
+    try:
+        return await pool.narrowed(narrowing).call(name, arguments, limit)
+    except PermissionDenied as exc:
+        permission = str(exc.permission or "")
+        message = narrowing.explain(str(exc), permission)
+        if message == str(exc):
+            raise
+        raise PermissionDenied(message, plugin=exc.plugin, permission=permission) from None
+
+
 def _tool_proxy(pool: WorkerPool, name: str) -> Callable[..., Any]:
     async def proxy(**arguments: Any) -> Any:
-        return await pool.call(name, arguments, None)
+        return await _call(pool, name, arguments, None)
 
     proxy.__name__ = name
     proxy.__qualname__ = f"worker.{pool.plugin}.{name}"
@@ -53,7 +72,7 @@ def _timed_proxy(pool: WorkerPool, name: str) -> Callable[[dict[str, Any], float
     waits for one (``busy`` if none is free within the limit)."""
 
     async def timed(arguments: dict[str, Any], limit: float | None) -> Any:
-        return await pool.call(name, arguments, limit)
+        return await _call(pool, name, arguments, limit)
 
     return timed
 
