@@ -313,3 +313,51 @@ def test_a_narrowed_worker_is_held_by_the_kernel_without_its_guard(
             assert full.ok and full.result == "OUTSIDE-B-SECRET", full
 
     asyncio.run(scenario())
+
+
+PEEKER = """
+def peek(path: str) -> str:
+    \"\"\"Look at a file (its middleware does the reading).\"\"\"
+    return "the tool ran"
+
+
+@hookimpl(wrapper=True)
+def jaf_tool_call(call):
+    result = yield
+    with open(call.arguments["path"]) as f:
+        return f.read()
+
+
+@hookimpl
+def jaf_tools():
+    return [peek]
+"""
+
+
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_a_plugins_middleware_is_narrowed_in_the_agents_calls(
+    isolation: str, site: Site, make_host: MakeHost, folders: tuple[Path, Path]
+) -> None:
+    root, allowed = folders
+    site.plugin("peeker", manifest=f'[permissions]\nread = ["{root}"]\n', code=PEEKER)
+    host = make_host()
+    host.enable(["peeker"], approve=lambda info, new: True, isolation=isolation)
+    outside = str(root / "b" / "outside.txt")
+    policy = {
+        "peeker": AgentLimits(agent="support", plugin="peeker", kinds={"read": (str(allowed),)})
+    }
+
+    async def scenario() -> None:
+        async with host:
+            inside = await as_agent(
+                host, "peeker.peek", {"path": str(allowed / "inside.txt")}, policy
+            )
+            assert inside.ok and inside.result == "INSIDE-A", inside
+            denied = await as_agent(host, "peeker.peek", {"path": outside}, policy)
+            assert denied.error is not None and denied.error.code == "permission_denied", denied
+            assert "OUTSIDE-B-SECRET" not in repr(denied)
+            assert "agent support's policy for plugin peeker" in denied.error.message
+            full = await host.call("peeker.peek", {"path": outside})
+            assert full.ok and full.result == "OUTSIDE-B-SECRET", full
+
+    asyncio.run(scenario())

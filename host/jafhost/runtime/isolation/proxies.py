@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -40,21 +40,25 @@ class PassThrough:
         return namespace
 
 
-async def _call(pool: WorkerPool, name: str, arguments: dict[str, Any], limit: float | None) -> Any:
-    """The call in a worker of ``pool``, or, in an agent's call whose policy narrows the
-    plugin (``security.narrowing.NARROWED``), in one started with the narrowed grants; a
-    denial there names the policy."""
+async def _in_pool(pool: WorkerPool, work: Callable[[WorkerPool], Awaitable[Any]]) -> Any:
+    """``work`` in ``pool``, or, in an agent's call whose policy narrows the plugin
+    (``security.narrowing.NARROWED``), in its pool of workers started with the narrowed
+    grants; a denial there names the policy."""
     narrowing = narrowing_of(pool.plugin)
     if narrowing is None:
-        return await pool.call(name, arguments, limit)
+        return await work(pool)
     try:
-        return await pool.narrowed(narrowing).call(name, arguments, limit)
+        return await work(pool.narrowed(narrowing))
     except PermissionDenied as exc:
         permission = str(exc.permission or "")
         message = narrowing.explain(str(exc), permission)
         if message == str(exc):
             raise
         raise PermissionDenied(message, plugin=exc.plugin, permission=permission) from None
+
+
+async def _call(pool: WorkerPool, name: str, arguments: dict[str, Any], limit: float | None) -> Any:
+    return await _in_pool(pool, lambda serving: serving.call(name, arguments, limit))
 
 
 def _tool_proxy(pool: WorkerPool, name: str) -> Callable[..., Any]:
@@ -230,7 +234,9 @@ class MiddlewareProxy:
 
         async def run() -> Any:
             async with asyncio.timeout(self._timeout()):
-                return await pool.middleware(_call_json(call), proceed)
+                return await _in_pool(
+                    pool, lambda serving: serving.middleware(_call_json(call), proceed)
+                )
 
         done = asyncio.run_coroutine_threadsafe(run(), loop)
         done.add_done_callback(lambda f: steps.put(("done", f, None, None)))
@@ -298,7 +304,8 @@ def proxy_middleware(
     def plain(call: Any) -> Any:
         if not wraps_this_call():
             return None
-        future = asyncio.run_coroutine_threadsafe(worker.middleware(_call_json(call)), loop)
+        running = _in_pool(worker, lambda serving: serving.middleware(_call_json(call)))
+        future = asyncio.run_coroutine_threadsafe(running, loop)
         reply = future.result()
         return reply.get("value") if isinstance(reply, dict) else None
 
