@@ -16,6 +16,7 @@ Ground truth: the file contents in the results (or not), the connections a liste
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -37,6 +38,7 @@ FILES = (
     GUARD_OFF
     + '''
 import asyncio
+import os
 import os
 import socket
 import subprocess
@@ -361,3 +363,35 @@ def test_a_plugins_middleware_is_narrowed_in_the_agents_calls(
             assert full.ok and full.result == "OUTSIDE-B-SECRET", full
 
     asyncio.run(scenario())
+
+
+def test_narrowed_workers_end_with_their_plugin(
+    site: Site, make_host: MakeHost, folders: tuple[Path, Path]
+) -> None:
+    """The workers started for an agent's calls are the plugin's: stopping it (here, the
+    host closing) ends them too, and they were other processes than its own workers."""
+    from jafhost.runtime.isolation import launch
+
+    root, allowed = folders
+    host = files_host(site, make_host, root, "process")
+    inside = str(allowed / "inside.txt")
+    policy = limits(read=(f"read:{allowed}",))
+    pids: dict[str, set[int]] = {}
+
+    async def scenario() -> None:
+        async with host:
+            assert (await as_agent(host, "files.read", {"path": inside}, policy)).ok
+            assert (await host.call("files.read", {"path": inside})).ok
+            loaded = host.runtime.plugins.get("files")
+            assert loaded is not None
+            pool = launch.pool_of(loaded)
+            assert pool is not None
+            own = {w.pid for w in pool.slots if w.pid is not None}
+            narrowed = {w.pid for p in pool._all()[1:] for w in p.slots if w.pid is not None}
+            pids.update(own=own, narrowed=narrowed)
+
+    asyncio.run(scenario())
+    assert pids["narrowed"] and not pids["narrowed"] & pids["own"]
+    for pid in pids["narrowed"]:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
