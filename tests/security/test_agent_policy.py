@@ -395,3 +395,42 @@ def test_narrowed_workers_end_with_their_plugin(
     for pid in pids["narrowed"]:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_a_start_that_needs_more_than_the_policy_fails_only_the_agents_calls(
+    site: Site, make_host: MakeHost, folders: tuple[Path, Path]
+) -> None:
+    """In process mode a narrowed worker starts the plugin again with the narrowed
+    grants: a ``jaf_activate`` reading outside them fails the agent's calls, naming the
+    policy, and never makes the plugin broken for its other callers."""
+    root, allowed = folders
+    code = f"""
+@hookimpl
+def jaf_activate(ctx):
+    open({str(root / "b" / "outside.txt")!r}).read()
+
+def hello() -> str:
+    \"\"\"Say hello.\"\"\"
+    return "hello"
+
+@hookimpl
+def jaf_tools():
+    return [hello]
+"""
+    site.plugin("files", manifest=f'[permissions]\nread = ["{root}"]\n', code=code)
+    host = make_host()
+    host.enable(["files"], approve=lambda info, new: True, isolation="process")
+    policy = limits(read=(str(allowed),))
+
+    async def scenario() -> None:
+        async with host:
+            failed = await as_agent(host, "files.hello", {}, policy)
+            assert failed.error is not None, failed
+            assert "agent support's policy for plugin files" in failed.error.message
+            assert "OUTSIDE-B-SECRET" not in repr(failed)
+            ok = await host.call("files.hello", {})
+            assert ok.ok and ok.result == "hello", ok
+            loaded = host.runtime.plugins.get("files")
+            assert loaded is not None and loaded.status == "active"
+
+    asyncio.run(scenario())

@@ -20,6 +20,7 @@ from jafhost.errors import PermissionDenied
 from jafhost.hookspecs import hookimpl
 from jafhost.runtime.dispatch import called_plugin
 from jafhost.runtime.events import subscriptions
+from jafhost.runtime.isolation.client import WorkerError
 from jafhost.security.narrowing import narrowing_of
 from jafhost.tools import Tool
 from jafhost.types import Integration
@@ -49,6 +50,9 @@ async def _in_pool(pool: WorkerPool, work: Callable[[WorkerPool], Awaitable[Any]
         return await work(pool)
     try:
         return await work(pool.narrowed(narrowing))
+    except WorkerError as exc:  # its start, say, needed more than the policy allows
+        message = f"{exc} (this call runs under {narrowing.describe()})"
+        raise type(exc)(message, plugin=exc.plugin, reason=exc.reason) from None
     except PermissionDenied as exc:
         permission = str(exc.permission or "")
         message = narrowing.explain(str(exc), permission)
