@@ -434,3 +434,61 @@ def jaf_tools():
             assert loaded is not None and loaded.status == "active"
 
     asyncio.run(scenario())
+
+
+ANNOUNCER = """
+from jafhost import PluginContext
+
+
+def announce(path: str, ctx: PluginContext) -> str:
+    \"\"\"Ask this plugin's own handler to copy a file.\"\"\"
+    ctx.emit("files.look", {"path": path})
+    return "announced"
+
+
+def on_look(event, ctx: PluginContext) -> None:
+    with open(event.data["path"]) as f:
+        text = f.read()
+    with open(OUT + "/seen.txt", "w") as f:
+        f.write(text)
+
+
+@hookimpl
+def jaf_tools():
+    return [announce]
+
+
+@hookimpl
+def jaf_event_handlers():
+    return {"files.look": on_look}
+"""
+
+
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_event_handlers_keep_their_plugins_own_grants(
+    isolation: str, site: Site, make_host: MakeHost, folders: tuple[Path, Path]
+) -> None:
+    """As the contract says: the agent's policy narrows the tool's call, not the event
+    handlers its events reach (they run as their plugin, with its grants)."""
+    root, allowed = folders
+    out = root.parent / "out"
+    out.mkdir()
+    manifest = f'[permissions]\nread = ["{root}"]\nwrite = ["{out}"]\n'
+    site.plugin("files", manifest=manifest, code=f"OUT = {str(out)!r}\n" + ANNOUNCER)
+    host = make_host()
+    host.enable(["files"], approve=lambda info, new: True, isolation=isolation)
+    policy = limits(read=(str(allowed),))
+    seen = out / "seen.txt"
+
+    async def scenario() -> None:
+        async with host:
+            path = str(root / "b" / "outside.txt")
+            result = await as_agent(host, "files.announce", {"path": path}, policy)
+            assert result.ok, result
+            for _ in range(200):  # a worker's event is delivered after the call returns
+                if seen.exists():
+                    break
+                await asyncio.sleep(0.05)
+
+    asyncio.run(scenario())
+    assert seen.read_text() == "OUTSIDE-B-SECRET"
