@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +41,9 @@ if TYPE_CHECKING:
     from jafhost.runtime.lifecycle import LoadedPlugin
     from jafhost.runtime.registry import PluginRegistry
     from jafhost.runtime.routing import ToolRouter
-    from jafhost.types import PluginContext
+    from jafhost.security.narrowing import Narrowing
+    from jafhost.security.policy import Policy
+    from jafhost.types import AgentLimits, PluginContext
 
 Emit = Callable[[str, Any, str], Coroutine[Any, Any, Any]]
 """``emit(name, data, source)``: deliver an event a plugin's worker sent (``Host.emit``)."""
@@ -84,6 +86,7 @@ class Runtime:
         self._flights: Flights | None = None
         self._records: RecordStore | None = None
         self._keys: dict[str, str | None] = {}
+        self._narrowed: dict[tuple[Any, ...], Narrowing] = {}
         self.used: set[str] = set()
         """Plugins started, or joined, for a use (a call, an event, a dependent): their
         deactivation is never cut short at a command's exit."""
@@ -115,6 +118,7 @@ class Runtime:
             self._router.observes = self.plugins.observes
             self._router.failed_observers = self.failed_observers
             self._router.prepare = self.prepare
+            self._router.narrowings = self.narrowings
         return self._router
 
     def failed_observers(self) -> list[tuple[str, str]]:
@@ -477,22 +481,63 @@ class Runtime:
         returns the identity its code runs under (carrying this host's grants for it)."""
         from jafhost.runtime import lifecycle
         from jafhost.security import guard
-        from jafhost.security.policy import Policy
 
         name = loaded.name
-        policy = Policy.compile(
-            name,
-            self.store.load().grants_of(loaded.info),
-            self.layout.data_dir(name),
-            self.layout.cache_dir(name),
-            extra_read=own_folders(loaded.info),
-            extra_list=plugin_folder(loaded.info),
-            ceiling=self.config.ceiling,
-        )
+        policy = self._policy(loaded.info, self.store.load().grants_of(loaded.info))
         for dropped in policy.dropped:
             lifecycle.LOGGER.warning("plugin %s: grant not applied: %s", name, dropped)
         guard.install()
         return guard.identity(policy)
+
+    def narrowings(self, limits: Mapping[str, AgentLimits]) -> dict[str, Narrowing]:
+        """The grants of each running plugin an agent's policy names, narrowed by that
+        policy (``security.narrowing``): for an in-process plugin also the identity its
+        code runs under in the agent's calls. Made once per plugin, policy and grants."""
+        from jafhost.security.narrowing import NarrowedIdentity, Narrowing, narrow
+
+        state = self.store.load()
+        found: dict[str, Narrowing] = {}
+        for name, limit in limits.items():
+            loaded = self.plugins.get(name)
+            if loaded is None or loaded.status != "active":
+                continue  # none of its code runs now (a start runs with its own grants)
+            grants = state.grants_of(loaded.info)
+            kinds = {kind: tuple(entries) for kind, entries in limit.kinds.items()}
+            key = (name, limit.agent, tuple(grants), tuple(sorted(kinds.items())))
+            cached = self._narrowed.get(key)
+            if cached is not None and (cached.base is None or cached.base is loaded.identity):
+                found[name] = cached
+                continue
+            narrowed = narrow(
+                grants, kinds, self.layout.data_dir(name), self.layout.cache_dir(name)
+            )
+            rules = getattr(loaded.identity, "policy", None)
+            narrowing = Narrowing(limit.agent, name, kinds, tuple(narrowed), rules)
+            if loaded.extras.get("worker") is None:  # in process: the guard holds it to them
+                narrowing.base = loaded.identity
+                narrowing.identity = NarrowedIdentity(
+                    loaded.identity, self._policy(loaded.info, narrowed), narrowing
+                )
+            else:
+                narrowing.full = self._policy(loaded.info, grants)
+            self._narrowed[key] = narrowing
+            found[name] = narrowing
+        return found
+
+    def _policy(self, info: PluginInfo, grants: list[str]) -> Policy:
+        """``grants`` compiled for ``info`` under the operator's ceiling: the one place
+        a plugin's in-process guard policy is made (its start, an agent's narrowing)."""
+        from jafhost.security.policy import Policy
+
+        return Policy.compile(
+            info.name,
+            grants,
+            self.layout.data_dir(info.name),
+            self.layout.cache_dir(info.name),
+            extra_read=own_folders(info),
+            extra_list=plugin_folder(info),
+            ceiling=self.config.ceiling,
+        )
 
     def _make_context(self, loaded: LoadedPlugin, config: Any, data_dir: Path) -> PluginContext:
         from jafhost.runtime.lifecycle import plugin_context

@@ -14,7 +14,9 @@ limit, and passes through the ``jaf_tool_call`` middleware when any plugin provi
 
 Validation (the tool's pydantic validators), the call and the conversion of the result
 to JSON-ready data (its serializers, ``__repr__``...) all run as the tool's plugin
-(``scope``): what comes back to the host is plain data or the host's own exception.
+(``scope``): what comes back to the host is plain data or the host's own exception. In
+an agent's call whose policy names that plugin, "as the plugin" means under its narrowed
+identity (``security.narrowing.effective``): the guard checks grants AND policy.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from jafhost.hookspecs import hookimpl
 from jafhost.runtime.runner import call_plugin
 from jafhost.runtime.scope import ERROR_CODES as ERROR_CODES
 from jafhost.runtime.scope import _denial, plain, plugin_scope, run_in_scope
+from jafhost.security.narrowing import effective
 from jafhost.types import CallError, CallResult, ToolCall
 
 if TYPE_CHECKING:
@@ -182,12 +185,12 @@ def call_inline(
     """
     started = time.perf_counter()
     try:
-        outcome = run_in_scope(tool.plugin, _validated_call, tool, arguments, ctx)
+        outcome = run_in_scope(effective(tool.plugin), _validated_call, tool, arguments, ctx)
         if isinstance(outcome, CallError):
             return CallResult(tool.full_name, False, error=outcome)
         value = convert(outcome) if isinstance(outcome, Converted) else None
         if not isinstance(outcome, Converted):  # an awaitable from a sync function
-            with plugin_scope(tool.plugin):
+            with plugin_scope(effective(tool.plugin)):
                 if inspect.iscoroutine(outcome):
                     outcome.close()
                 del outcome
@@ -219,7 +222,7 @@ async def run_tool(
         if timed is not None:  # its workers apply the limit: counted once one takes the call
             return await timed(kwargs, timeout)
         return await call_plugin(tool.function, timeout=timeout, label=label, kwargs=kwargs)
-    with plugin_scope(tool.plugin):
+    with plugin_scope(effective(tool.plugin)):
         if tool.is_async:
             # validation, the coroutine and the conversion in one step on the plugin's
             # loop (none of its code, a validator included, runs on the host's loop)
@@ -239,7 +242,7 @@ async def run_tool(
         # a sync function that returned an awaitable: awaited, then converted here
         value = await call_plugin(_awaited, outcome, timeout=timeout, label=label)
         del outcome
-        result = run_in_scope(tool.plugin, convert, value)
+        result = run_in_scope(effective(tool.plugin), convert, value)
         del value
         return result
 
@@ -276,7 +279,7 @@ async def check_arguments(
         if arguments is None:
             return {}
         return dict(arguments) if isinstance(arguments, dict) else validate(tool, arguments)
-    with plugin_scope(tool.plugin):
+    with plugin_scope(effective(tool.plugin)):
         return await call_plugin(  # type: ignore[no-any-return]
             checked_arguments, tool, arguments, timeout=timeout, label=f"tool {tool.full_name}"
         )

@@ -41,6 +41,7 @@ from jafhost.runtime.plugin_manager import PluginHooks
 from jafhost.runtime.runner import call_plugin
 from jafhost.runtime.scope import exact_str, host_error, plain, plugin_scope
 from jafhost.security.guard import CURRENT_PLUGIN
+from jafhost.security.narrowing import effective
 from jafhost.tools import build_tool
 from jafhost.types import AgentSpec, Integration, PluginContext, ToolCall
 
@@ -212,7 +213,7 @@ def as_plugin(
         def plain_impl(*args: Any, **kwargs: Any) -> Any:
             if not wraps_this_call():
                 return None
-            token = CURRENT_PLUGIN.set(identity)
+            token = CURRENT_PLUGIN.set(effective(identity))
             try:
                 try:
                     result = fn(*args, **kwargs)
@@ -237,7 +238,7 @@ def as_plugin(
         while True:
             error: BaseException | None = None
             finished, result, returned = False, None, None
-            token = CURRENT_PLUGIN.set(identity)
+            token = CURRENT_PLUGIN.set(effective(identity))
             try:
                 try:
                     if isinstance(thrown, GeneratorExit):

@@ -315,9 +315,11 @@ def close_loop(identity: str) -> None:
 
 
 def loop_of(identity: str | None) -> PluginLoop | None:
-    """The loop registered for ``identity`` (the very object), or None."""
+    """The loop registered for ``identity`` (the very object; for a narrowed identity,
+    the one it stands for: ``security.narrowing``), or None."""
     if identity is None:
         return None
+    identity = getattr(identity, "base", identity)
     found = _LOOPS.get(id(identity))
     return found if found is not None and found.identity is identity else None
 

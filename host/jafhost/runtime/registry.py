@@ -68,7 +68,9 @@ class PluginRegistry:
         return loaded.identity if loaded is not None else name
 
     def owns(self, identity: str) -> bool:
-        """Whether ``identity`` is one of these plugins' (not another host's)."""
+        """Whether ``identity`` is one of these plugins' (not another host's); a narrowed
+        identity (an agent's call, ``security.narrowing``) counts as the one it stands for."""
+        identity = getattr(identity, "base", identity)
         return any(loaded.identity is identity for loaded in self.loaded.values())
 
     def integration_owner(self, requester: LoadedPlugin, name: str) -> tuple[LoadedPlugin, str]:

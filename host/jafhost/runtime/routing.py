@@ -13,11 +13,12 @@ import asyncio
 import difflib
 import fnmatch
 import shlex
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from jafhost.errors import HookTimeout, quoted
 from jafhost.runtime.activation import failed_step, is_recorded
+from jafhost.runtime.call_origin import current_origin
 from jafhost.runtime.dispatch import (
     PendingCall,
     Terminal,
@@ -32,6 +33,7 @@ from jafhost.runtime.dispatch import (
 )
 from jafhost.runtime.runner import call_plugin
 from jafhost.runtime.scope import plain, run_in_scope
+from jafhost.security.narrowing import NARROWED, effective
 from jafhost.tools import Tool, split_name, to_mcp, to_openai
 from jafhost.types import CallError, CallResult, ToolCall
 
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
     import pluggy
 
     from jafhost.runtime.lifecycle import LoadedPlugin
+    from jafhost.security.narrowing import Narrowing
+    from jafhost.types import AgentLimits
 
 Confirm = Callable[[Tool, dict[str, Any]], bool]
 """Asked before a ``confirm=True`` tool runs, with its validated arguments as plain
@@ -94,6 +98,10 @@ class ToolRouter:
         self.failed_observers: Callable[[], list[tuple[str, str]]] = lambda: []
         """Plugins granted ``observe`` that failed to start, with their status: every
         call fails closed (``unavailable``) while one of them is down."""
+        self.narrowings: Callable[[Mapping[str, AgentLimits]], Mapping[str, Narrowing]] | None
+        self.narrowings = None
+        """For an agent's call: the narrowings of the plugins its policy names, by plugin
+        (``security.narrowing``), in force while the call runs (after any lazy start)."""
         self.prepare: Callable[[str], Awaitable[None]] | None = None
         """Before a call: start the named plugin if it is idle (recorded, started at
         first use), and wait for ``observe`` middleware still starting."""
@@ -237,6 +245,35 @@ class ToolRouter:
         down = self._observers_down(tool)
         if down is not None:
             return CallResult(tool.full_name, False, error=down)
+        limits = current_origin().limits
+        if not limits or self.narrowings is None:
+            return await self._run(tool, arguments, timeout, confirm, loop, started)
+        try:
+            narrowed = self.narrowings(limits)
+        except Exception as exc:  # a policy that cannot be applied: nothing runs
+            error = CallError(
+                "permission_denied",
+                f"permission denied: an agent's policy cannot be applied: {exc}",
+                tool=tool.full_name,
+                plugin=tool.plugin,
+            )
+            return CallResult(tool.full_name, False, error=error)
+        token = NARROWED.set(narrowed)
+        try:
+            return await self._run(tool, arguments, timeout, confirm, loop, started)
+        finally:
+            NARROWED.reset(token)
+
+    async def _run(
+        self,
+        tool: Tool,
+        arguments: Any,
+        timeout: float | None,
+        confirm: Confirm | None,
+        loop: asyncio.AbstractEventLoop,
+        started: float,
+    ) -> CallResult:
+        """The call of a found tool: validation, confirmation, middleware, the tool."""
         limit = timeout if timeout is not None else self._call_timeout()
         ctx = self._context(tool)
         wrapped = self.wrapped(tool)
@@ -290,6 +327,8 @@ class ToolRouter:
         tool = self._tools.get(name) or self._by_export.get(name)
         if tool is None or tool.is_async or self.wrapped(tool) or self.observing():
             return None
+        if current_origin().limits:  # an agent's policy may narrow it: the async path
+            return None
         if is_recorded(tool):  # its plugin starts first: the async path
             return None
         down = self._observers_down(tool)
@@ -297,7 +336,7 @@ class ToolRouter:
             return CallResult(tool.full_name, False, error=down)
         if tool.confirm:
             try:
-                shown = run_in_scope(tool.plugin, checked_arguments, tool, arguments)
+                shown = run_in_scope(effective(tool.plugin), checked_arguments, tool, arguments)
             except Exception as exc:
                 return CallResult(
                     tool.full_name, False, error=error_from_exception(tool, exc, self.debug)

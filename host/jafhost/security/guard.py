@@ -172,7 +172,13 @@ def deny(plugin: str, permission: str, action: str) -> PermissionDenied:
             listener(plugin, permission, action)
     rules = getattr(plugin, "policy", None) or _POLICIES.get(plugin)
     rule = rules.ceiling.rule_for(permission) if rules is not None else None
-    hint = f"denied by {rule.describe()}" if rule is not None else grant_hint(plugin, permission)
+    narrowed = getattr(plugin, "denial_hint", None)
+    if rule is not None:
+        hint = f"denied by {rule.describe()}"
+    else:
+        hint = (narrowed(permission) if narrowed is not None else None) or grant_hint(
+            plugin, permission
+        )
     return PermissionDenied(
         f"{permission}: plugin {plugin} may not {action} ({hint})",
         plugin=plugin,

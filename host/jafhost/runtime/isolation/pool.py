@@ -14,19 +14,28 @@ proceeding to a tool of its own plugin) go to the worker already in that request
 Workers share no memory: what a plugin keeps between calls belongs in its data folder
 (README.md, "Writing a plugin"). Starts that fail in a row back off and end in
 ``broken`` (``starts.StartRecord``).
+
+An agent's calls whose policy narrows the plugin's grants go to a pool of their own
+(``narrowed``), one per narrowed grant set, whose workers start with those grants (so
+the sandbox, not only the guard, holds them to it), on demand; they end with the
+plugin's. Its failed starts never make the plugin ``broken`` for its other callers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jafhost.errors import HookTimeout, ToolError
 from jafhost.runtime.isolation.client import NESTED, WorkerClient
 from jafhost.runtime.isolation.spec import WorkerSpec
 from jafhost.runtime.isolation.starts import StartRecord
+
+if TYPE_CHECKING:
+    from jafhost.security.narrowing import Narrowing
 
 Proceed = Callable[[dict[str, Any], WorkerClient], Awaitable[Any]]
 """Serves a ``proceed`` ask of a worker's middleware: the message, and the worker asking
@@ -64,6 +73,7 @@ class WorkerPool:
         self.slots: list[WorkerClient] = []
         self._held: set[WorkerClient] = set()
         self._waiters: list[asyncio.Future[None]] = []
+        self._narrowed: dict[tuple[str, ...], WorkerPool] = {}
 
     @property
     def plugin(self) -> str:
@@ -85,6 +95,33 @@ class WorkerPool:
         pool: a reload's new version); its notices and asks are this pool's from now on."""
         worker.on_notice, worker.on_ask, worker.record = self.on_notice, self.on_ask, self.record
         self.slots = [worker, *(w for w in self.slots if w is not worker)]
+
+    def narrowed(self, narrowing: Narrowing) -> WorkerPool:
+        """The pool for calls with ``narrowing``'s grants (made at first use). Its workers
+        start with the plugin's grants at that moment narrowed to that set, so a restart
+        after a ``revoke`` never brings back what was revoked, and a grant made since
+        never widens it."""
+        from jafhost.security.narrowing import narrow, policy_of
+
+        key = tuple(narrowing.grants)
+        found = self._narrowed.get(key)
+        if found is not None:
+            return found
+        spec, kinds = self.spec, policy_of(key)
+
+        def grants() -> list[str]:
+            return narrow(spec.grants(), kinds, spec.data_dir, spec.cache_dir)
+
+        pool = WorkerPool(
+            dataclasses.replace(spec, grants=grants, workers=min(2, self.size), schema_file=None),
+            self.on_notice,
+            self.on_ask,
+        )
+        self._narrowed[key] = pool
+        return pool
+
+    def _all(self) -> list[WorkerPool]:
+        return [self, *self._narrowed.values()]
 
     # -- taking a worker ----------------------------------------------------------------
 
@@ -286,10 +323,13 @@ class WorkerPool:
 
     async def stop(self, timeout: float) -> str | None:
         """Deactivate the plugin in every worker and end them; the problems, if any."""
-        problems = await asyncio.gather(*(w.stop(timeout) for w in self.slots))
+        problems = await asyncio.gather(
+            *(w.stop(timeout) for pool in self._all() for w in pool.slots)
+        )
         found = sorted({p for p in problems if p})
         return "; ".join(found) or None
 
     def kill(self, reason: str | None = None) -> None:
-        for worker in self.slots:
-            worker.kill(reason)
+        for pool in self._all():
+            for worker in pool.slots:
+                worker.kill(reason)

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import queue
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from jafhost.errors import PermissionDenied
 from jafhost.hookspecs import hookimpl
 from jafhost.runtime.dispatch import called_plugin
 from jafhost.runtime.events import subscriptions
+from jafhost.runtime.isolation.client import WorkerError
+from jafhost.security.narrowing import narrowing_of
 from jafhost.tools import Tool
 from jafhost.types import Integration
 
@@ -38,9 +41,33 @@ class PassThrough:
         return namespace
 
 
+async def _in_pool(pool: WorkerPool, work: Callable[[WorkerPool], Awaitable[Any]]) -> Any:
+    """``work`` in ``pool``, or, in an agent's call whose policy narrows the plugin
+    (``security.narrowing.NARROWED``), in its pool of workers started with the narrowed
+    grants; a denial there names the policy."""
+    narrowing = narrowing_of(pool.plugin)
+    if narrowing is None:
+        return await work(pool)
+    try:
+        return await work(pool.narrowed(narrowing))
+    except WorkerError as exc:  # its start, say, needed more than the policy allows
+        message = f"{exc} (this call runs under {narrowing.describe()})"
+        raise type(exc)(message, plugin=exc.plugin, reason=exc.reason) from None
+    except PermissionDenied as exc:
+        permission = str(exc.permission or "")
+        message = narrowing.explain(str(exc), permission)
+        if message == str(exc):
+            raise
+        raise PermissionDenied(message, plugin=exc.plugin, permission=permission) from None
+
+
+async def _call(pool: WorkerPool, name: str, arguments: dict[str, Any], limit: float | None) -> Any:
+    return await _in_pool(pool, lambda serving: serving.call(name, arguments, limit))
+
+
 def _tool_proxy(pool: WorkerPool, name: str) -> Callable[..., Any]:
     async def proxy(**arguments: Any) -> Any:
-        return await pool.call(name, arguments, None)
+        return await _call(pool, name, arguments, None)
 
     proxy.__name__ = name
     proxy.__qualname__ = f"worker.{pool.plugin}.{name}"
@@ -53,7 +80,7 @@ def _timed_proxy(pool: WorkerPool, name: str) -> Callable[[dict[str, Any], float
     waits for one (``busy`` if none is free within the limit)."""
 
     async def timed(arguments: dict[str, Any], limit: float | None) -> Any:
-        return await pool.call(name, arguments, limit)
+        return await _call(pool, name, arguments, limit)
 
     return timed
 
@@ -211,7 +238,9 @@ class MiddlewareProxy:
 
         async def run() -> Any:
             async with asyncio.timeout(self._timeout()):
-                return await pool.middleware(_call_json(call), proceed)
+                return await _in_pool(
+                    pool, lambda serving: serving.middleware(_call_json(call), proceed)
+                )
 
         done = asyncio.run_coroutine_threadsafe(run(), loop)
         done.add_done_callback(lambda f: steps.put(("done", f, None, None)))
@@ -279,7 +308,8 @@ def proxy_middleware(
     def plain(call: Any) -> Any:
         if not wraps_this_call():
             return None
-        future = asyncio.run_coroutine_threadsafe(worker.middleware(_call_json(call)), loop)
+        running = _in_pool(worker, lambda serving: serving.middleware(_call_json(call)))
+        future = asyncio.run_coroutine_threadsafe(running, loop)
         reply = future.result()
         return reply.get("value") if isinstance(reply, dict) else None
 
