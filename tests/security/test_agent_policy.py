@@ -492,3 +492,37 @@ def test_event_handlers_keep_their_plugins_own_grants(
 
     asyncio.run(scenario())
     assert seen.read_text() == "OUTSIDE-B-SECRET"
+
+
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_a_narrowed_call_stays_under_the_operator_ceiling(
+    isolation: str,
+    site: Site,
+    make_host: MakeHost,
+    folders: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An agent's policy naming the whole granted folder must not lift a deny rule the
+    operator put inside it: the narrowed identity and worker keep the ceiling."""
+    root, _allowed = folders
+    files_host(site, make_host, root, isolation)
+    secret = root / "b" / "outside.txt"
+    policy_file = tmp_path / "admin-policy.toml"
+    policy_file.write_text(f'[policy]\ndeny = ["read:{root / "b"}"]\n')
+    monkeypatch.setenv("JAFHOST_POLICY", str(policy_file))
+    host = make_host()
+    policy = limits(read=(f"read:{root}",))
+
+    async def scenario() -> None:
+        async with host:
+            for tool in ("files.read", "files.read_async"):
+                denied = await as_agent(host, tool, {"path": str(secret)}, policy)
+                assert not denied.ok and denied.error is not None, denied
+                assert denied.error.code == "permission_denied", denied.error
+                assert "OUTSIDE-B-SECRET" not in repr(denied)
+                assert f"read:{root / 'b'}" in denied.error.message
+            plain = await host.call("files.read", {"path": str(secret)})
+            assert not plain.ok and "OUTSIDE-B-SECRET" not in repr(plain), plain
+
+    asyncio.run(scenario())
