@@ -51,6 +51,31 @@ EXIT_GRACE = 0.5
 and to the deactivation of plugins it did not use, before leaving them behind."""
 
 
+def guard_identity(layout: HomeLayout, state: State, info: PluginInfo) -> str:
+    """Compile an in-process plugin's grants (read from ``state``) and arm the audit hook;
+    the identity its code runs under. Every in-process start takes its guard from here
+    (``Runtime``, and ``jafhost call``'s one-shot lane), so nothing builds grants or a
+    policy its own way."""
+    import logging
+
+    from jafhost.security import guard
+    from jafhost.security.policy import Policy
+
+    name = info.name
+    policy = Policy.compile(
+        name,
+        state.grants_of(info),
+        layout.data_dir(name),
+        layout.cache_dir(name),
+        extra_read=own_folders(info),
+        extra_list=plugin_folder(info),
+    )
+    for dropped in policy.dropped:  # the lifecycle's logger
+        logging.getLogger("jafhost").warning("plugin %s: grant not applied: %s", name, dropped)
+    guard.install()
+    return guard.identity(policy)
+
+
 class Runtime:
     """Activation, deactivation and routing for the plugins of one host."""
 
@@ -451,23 +476,7 @@ class Runtime:
     def _guard(self, loaded: LoadedPlugin) -> str:
         """Compile the plugin's grants and arm the audit hook before any of its code runs;
         returns the identity its code runs under (carrying this host's grants for it)."""
-        from jafhost.runtime import lifecycle
-        from jafhost.security import guard
-        from jafhost.security.policy import Policy
-
-        name = loaded.name
-        policy = Policy.compile(
-            name,
-            self.store.load().grants_of(loaded.info),
-            self.layout.data_dir(name),
-            self.layout.cache_dir(name),
-            extra_read=own_folders(loaded.info),
-            extra_list=plugin_folder(loaded.info),
-        )
-        for dropped in policy.dropped:
-            lifecycle.LOGGER.warning("plugin %s: grant not applied: %s", name, dropped)
-        guard.install()
-        return guard.identity(policy)
+        return guard_identity(self.layout, self.store.load(), loaded.info)
 
     def _make_context(self, loaded: LoadedPlugin, config: Any, data_dir: Path) -> PluginContext:
         from jafhost.runtime.lifecycle import plugin_context
@@ -590,6 +599,7 @@ class Runtime:
         middleware = any(
             impl.plugin_name == loaded.name for impl in self.pm.hook.jaf_tool_call.get_hookimpls()
         )
+        hooks = self._hooks_of(loaded)
         schema = None
         try:
             import json
@@ -607,13 +617,30 @@ class Runtime:
                     provider_names,
                     list(loaded.providers),
                 )
-            record = record_of(loaded, key, middleware, schema, providers)
+            plain_tools: dict[str, Any] = {}
+            if hooks is not None and loaded.tools:  # in process: its functions, read as it
+                plain_tools = await in_scope(
+                    loaded, self.config.hook_timeout, "tools", _plain_tools, list(loaded.tools)
+                )
+            record = record_of(loaded, key, middleware, schema, providers, hooks, plain_tools)
         except Exception as exc:  # what it offers cannot be recorded: it starts each time
             from jafhost.runtime.lifecycle import LOGGER
 
             LOGGER.warning("plugin %s: not recorded: %s", loaded.name, exc)
             return
         self.records.store(record)
+
+    def _hooks_of(self, loaded: LoadedPlugin) -> dict[str, list[str]] | None:
+        """The hooks an in-process plugin implements, with the arguments each asks for
+        (None for a plugin in a worker: its object is not here)."""
+        if loaded.extras.get("worker") is not None or loaded.obj is None:
+            return None
+        hooks: dict[str, list[str]] = {}
+        for caller in self.pm.get_hookcallers(loaded.obj) or []:
+            for impl in caller.get_hookimpls():
+                if impl.plugin is loaded.obj:
+                    hooks[caller.name] = [str(a) for a in impl.argnames]
+        return hooks
 
     def _starts_with_host(
         self, entry: ResolvedPlugin, record: ActivationRecord | None, state: State
@@ -907,3 +934,17 @@ class Runtime:
                 {"name": f"{name}.{short}", "checked": spec.health is not None, "problem": problem}
             )
         return results
+
+
+def _plain_tools(tools: list[Any]) -> dict[str, Any]:
+    """In the plugin's scope: tool name -> its plain parameters, for the tools whose
+    parameters are all plain (``runtime.plain_params``) and that take no context."""
+    from jafhost.runtime.plain_params import plain_parameters
+
+    found: dict[str, Any] = {}
+    for tool in tools:
+        if tool.context_param is None and not tool.positional and not tool.is_async:
+            facts = plain_parameters(tool.function)
+            if facts is not None:
+                found[str(tool.name)] = facts
+    return found

@@ -23,8 +23,6 @@ import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from pydantic_core import to_jsonable_python
-
 from jafhost.errors import HookTimeout, PermissionDenied, PluginExit, ProviderError, ToolError
 from jafhost.security.guard import CURRENT_PLUGIN, running_plugin
 
@@ -104,6 +102,8 @@ def plain(value: Any) -> Any:
         return _copy(value, [_BUDGET])
     except _NotPlain:
         pass
+    from pydantic_core import to_jsonable_python  # only for data that is not plain already
+
     return json.loads(json.dumps(to_jsonable_python(value, fallback=repr)))
 
 
