@@ -56,6 +56,8 @@ if TYPE_CHECKING:
 
 TRACE = "JAFHOST_TRACE_CALL"
 """Set to ``1``: ``jafhost call`` says on stderr which path served it and why."""
+SWITCH = "JAFHOST_CALL_LANE"
+"""Set to ``0``: the full path serves every call (to compare, or to rule the lane out)."""
 
 POLICY_FILE = "/etc/jafhost/policy.toml"
 """The operator's policy file: where it (or ``JAFHOST_POLICY``) may apply, the full path
@@ -298,6 +300,9 @@ def serve(name: str, arguments: Any, timeout: float | None) -> CallResult | None
     """Call tool ``name`` (``plugin.tool``) in the lane: its result, as the full path's
     ``Host.call`` gives it, or None (nothing of the plugin has run) when the full path
     must serve."""
+    if os.environ.get(SWITCH) == "0":
+        trace("full", f"{SWITCH}=0")
+        return None
     plugin, dot, tool = name.partition(".")
     if "__" in name or not (dot and plugin and tool):
         trace("full", "not named plugin.tool")

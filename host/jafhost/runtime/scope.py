@@ -19,7 +19,6 @@ to its identity, so the guard checks its grants), and what leaves is plain data:
 from __future__ import annotations
 
 import json
-import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -181,6 +180,8 @@ def host_error(exc: BaseException) -> BaseException:
             return ProviderError(f"{name}: a model provider failed in a way that cannot be shown")
     try:
         data = plain(_error_data(exc))
+        import traceback
+
         data["traceback"] = plain("".join(traceback.format_exception(exc)))
     except BaseException:  # its text cannot be read: say so instead
         data = {
