@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from jafhost.discovery.records import PluginInfo
     from jafhost.home.paths import HomeLayout
     from jafhost.runtime.activation_records import RecordedTool
-    from jafhost.types import CallResult
+    from jafhost.types import CallError, CallResult
 
 TRACE = "JAFHOST_TRACE_CALL"
 """Set to ``1``: ``jafhost call`` says on stderr which path served it and why."""
@@ -277,10 +277,12 @@ def _call(fn: Callable[..., Any], arguments: dict[str, Any]) -> Any:
     return _settled(fn(**arguments))
 
 
-def _validated_call(plugin: str, fn: Callable[..., Any], arguments: Any) -> tuple[Any, Any]:
+def _validated_call(
+    plugin: str, fn: Callable[..., Any], arguments: Any
+) -> tuple[Any, CallError | None, Any]:
     """In the plugin's scope: the full path's tool, validation and call (pydantic
-    imported now), for arguments that are not exactly the plain types; the tool and
-    either a ``CallError`` or the plain result."""
+    imported now), for arguments that are not exactly the plain types: the tool, the
+    ``invalid_arguments`` error (or None) and the plain result."""
     from jafhost.runtime.dispatch import Converted
     from jafhost.runtime.dispatch import _validated_call as validated_call
     from jafhost.tools import build_tool
@@ -289,8 +291,8 @@ def _validated_call(plugin: str, fn: Callable[..., Any], arguments: Any) -> tupl
     tool = build_tool(plugin, fn)
     outcome = validated_call(tool, arguments, None)
     if isinstance(outcome, CallError):
-        return tool, outcome
-    return tool, Converted(outcome.value if isinstance(outcome, Converted) else _settled(outcome))
+        return tool, outcome, None
+    return tool, None, outcome.value if isinstance(outcome, Converted) else _settled(outcome)
 
 
 # -- the command -------------------------------------------------------------------------
@@ -361,12 +363,11 @@ def _call_tool(
         if fits_exactly(facts, arguments):
             value = run_as(identity, plan.call_timeout, label, _call, fn, dict(arguments))
         else:
-            tool, outcome = run_as(
+            tool, invalid, value = run_as(
                 identity, plan.call_timeout, label, _validated_call, identity, fn, arguments
             )
-            if not isinstance(outcome, _converted()):
-                return _failed(full_name, outcome)
-            value = outcome.value
+            if invalid is not None:
+                return _failed(full_name, invalid)
     except HookTimeout:
         from jafhost.types import CallError
 
@@ -384,12 +385,6 @@ def _call_tool(
 
         return _failed(full_name, error_from_exception(tool, exc, settings.debug))
     return _result(full_name, True, value)
-
-
-def _converted() -> type:
-    from jafhost.runtime.dispatch import Converted
-
-    return Converted
 
 
 @dataclass
