@@ -219,3 +219,11 @@ def test_what_the_lane_does_not_read_goes_to_the_full_path(
     (lane_home / "config.toml").write_text(config)
     result = run_cli("call", "lane.echo", "-a", "text=a", site=site, home=lane_home, env=TRACE)
     assert _path(result)[0] == "full"
+
+
+def test_debug_output_comes_from_the_full_path(site: Site, lane_home: Path) -> None:
+    result = run_cli(
+        "--debug", "call", "lane.echo", "-a", "text=a", site=site, home=lane_home, env=TRACE
+    )
+    assert _path(result)[0] == "full"
+    assert result.stdout == '"a"\n'

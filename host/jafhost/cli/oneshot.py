@@ -20,7 +20,8 @@ do nothing more (``decide``):
   synchronous, needs no confirmation and takes only plain parameters
   (``runtime.plain_params``).
 
-Anything else returns None before plugin code runs, and the full path serves. The guard
+Anything else (and ``--debug``, whose tracebacks are the full path's) returns None
+before plugin code runs, and the full path serves. The guard
 comes from ``host.runtime.guard_identity``, as for every in-process start, armed before
 the import; the import, the registration, ``jaf_tools`` and the tool run under the
 plugin's identity in a daemon thread joined within ``hook_timeout`` (the tool within
@@ -304,6 +305,9 @@ def serve(name: str, arguments: Any, timeout: float | None) -> CallResult | None
     must serve."""
     if os.environ.get(SWITCH) == "0":
         trace("full", f"{SWITCH}=0")
+        return None
+    if settings.debug:  # tracebacks name the full path's frames: it shows them
+        trace("full", "--debug")
         return None
     plugin, dot, tool = name.partition(".")
     if "__" in name or not (dot and plugin and tool):
