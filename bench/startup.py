@@ -14,6 +14,8 @@ command once per round in a shuffled order:
     in process (so the other N-1, should they start, start in process: a thousand
     sandboxed workers would measure the machine, not the command), warm and cold;
 - (a) a bare script that imports only P's module and calls its function;
+- (a+) the same, its argument validated by a pydantic model first (the cost of
+  validating at all: what a call that needs pydantic cannot go below);
 - (b) a bare pluggy script: ``load_setuptools_entrypoints`` over all N, then P's tool;
 - the host's own share: the in-process warm call in a home where the N-1 other plugins
   are disabled (only the called one starts, whatever the host's activation does);
@@ -91,6 +93,15 @@ BARE_ONE = """\
 import json, sys
 import {module} as plugin
 print(json.dumps(plugin.echo(text={text!r})))
+"""
+
+BARE_VALIDATED = """\
+import json, sys
+from pydantic import create_model
+import {module} as plugin
+model = create_model("echo", text=(str, ...))
+arguments = model.__pydantic_validator__.validate_python({{"text": {text!r}}}).__dict__
+print(json.dumps(plugin.echo(**arguments)))
 """
 
 BARE_PLUGGY = """\
@@ -463,6 +474,17 @@ def main(argv: list[str] | None = None) -> int:
                     expect,
                 )
             )
+            validated = work / f"bare_validated_{n}.py"
+            validated.write_text(BARE_VALIDATED.format(module=module, text=TEXT), "utf-8")
+            add(
+                Run(
+                    f"onepyd@{n}",
+                    "(a+) bare: import the one plugin, validate with pydantic, call it",
+                    [python, str(validated)],
+                    {**env_for(n), "PYDANTIC_DISABLE_PLUGINS": "__all__"},
+                    expect,
+                )
+            )
             loader = work / f"bare_pluggy_{n}.py"
             loader.write_text(BARE_PLUGGY.format(name=plugin, text=TEXT), encoding="utf-8")
             add(
@@ -538,7 +560,7 @@ def report(
     rows: list[tuple[str, ...]] = []
     tags = [tag for tag, _, _ in args.hosts]
     kinds = [f"{k}{t}" for k in ("in", "alone", "incold", "proc", "proccold") for t in tags]
-    kinds += ["one", "pluggy", *(f"host{t}" for t in tags)]
+    kinds += ["one", "onepyd", "pluggy", *(f"host{t}" for t in tags)]
     for n in sizes:
         for kind in kinds:
             key = f"{kind}@{n}"

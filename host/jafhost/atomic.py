@@ -11,7 +11,6 @@ must stay cheap.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +33,8 @@ def write_atomic(path: Path, data: bytes, *, new_mode: int = 0o600, durable: boo
         mode = target.stat().st_mode & 0o7777
     except FileNotFoundError:
         mode = new_mode
+    import tempfile  # only to write: reading the home does without it
+
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as out:

@@ -159,12 +159,33 @@ def exit_code(result: CallResult) -> int:
     return 1
 
 
-def call(given: CallArguments) -> int:
-    """Route one action to a tool and print the result as JSON; the exit code."""
-    from jafhost.tools import split_name
-
+def call(given: CallArguments, lane: bool = False) -> int:
+    """Route one action to a tool and print the result as JSON; the exit code. With
+    ``lane`` (the console script's fast path), a call the one-shot lane can serve
+    exactly as the full path would is served there (``jafhost.cli.oneshot``)."""
     check_timeout(given.timeout)
     arguments = parse_arguments(given.json_args, given.pairs)
+    result = None
+    if lane:
+        from jafhost.cli import oneshot
+
+        result = oneshot.serve(given.tool, arguments, given.timeout)
+    if result is None:
+        result = _full_call(given, arguments)
+    if result.ok:
+        print_json(result.result)
+        return 0
+    assert result.error is not None
+    sys.stderr.write(f"error: {' '.join(result.error.message.split())}\n")
+    if result.error.traceback:
+        sys.stderr.write(result.error.traceback)
+    return exit_code(result)
+
+
+def _full_call(given: CallArguments, arguments: dict[str, Any]) -> CallResult:
+    """The call through a ``Host`` offering the tool's plugin (``with_host``)."""
+    from jafhost.tools import split_name
+
     tool, timeout = given.tool, given.timeout
     parts = split_name(tool)
     if parts is None:
@@ -178,12 +199,4 @@ def call(given: CallArguments) -> int:
     async def work(host: Host) -> CallResult:
         return await host.call(tool, arguments, timeout=timeout, confirm=_confirmer(given.yes))
 
-    result = with_host(host, work, needed=[parts[0]])
-    if result.ok:
-        print_json(result.result)
-        return 0
-    assert result.error is not None
-    sys.stderr.write(f"error: {' '.join(result.error.message.split())}\n")
-    if result.error.traceback:
-        sys.stderr.write(result.error.traceback)
-    return exit_code(result)
+    return with_host(host, work, needed=[parts[0]])

@@ -66,7 +66,7 @@ def _call(args: list[str]) -> int | None:
     from jafhost.cli._common import settings
 
     settings.debug = debug
-    return exits.guarded(lambda: exits.mapped(lambda: calling.call(given)))
+    return exits.guarded(lambda: exits.mapped(lambda: calling.call(given, lane=True)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,6 @@ exactly as the full CLI does without importing typer.
 from __future__ import annotations
 
 import sys
-import traceback
 from collections.abc import Callable
 
 from jafhost.cli import streams
@@ -26,6 +25,8 @@ def error(message: str, code: int) -> int:
 def trace() -> None:
     """The traceback of the exception being handled, with ``--debug``."""
     if settings.debug:
+        import traceback
+
         traceback.print_exc()
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import json
 import sys
 import tomllib
 import types
@@ -28,16 +27,44 @@ from pydantic import BaseModel, ConfigDict, Field, Secret, SecretBytes, SecretSt
 from pydantic.fields import FieldInfo
 
 from jafhost.errors import ConfigError, StateError
+from jafhost.home.config_fast import DEFAULT_CALL_TIMEOUT, DEFAULT_HOOK_TIMEOUT
+from jafhost.home.plugin_tables import (  # the plugin tables, read without pydantic
+    ENV_PREFIX as ENV_PREFIX,
+)
+from jafhost.home.plugin_tables import (
+    Key as Key,
+)
+from jafhost.home.plugin_tables import (
+    deep_merge as deep_merge,
+)
+from jafhost.home.plugin_tables import (
+    env_overrides as env_overrides,
+)
+from jafhost.home.plugin_tables import (
+    env_prefix as env_prefix,
+)
+from jafhost.home.plugin_tables import (
+    env_settings as env_settings,
+)
+from jafhost.home.plugin_tables import (
+    env_value as env_value,
+)
+from jafhost.home.plugin_tables import (
+    env_variable as env_variable,
+)
+from jafhost.home.plugin_tables import (
+    plugin_config_table as plugin_config_table,
+)
+from jafhost.home.plugin_tables import (
+    plugin_table as plugin_table,
+)
+from jafhost.home.plugin_tables import (
+    set_key as set_key,
+)
 from jafhost.safe_read import CONFIG_LIMIT, UnsafeFile, read_text
-
-ENV_PREFIX = "JAFHOST_"
-"""Environment overrides are ``JAFHOST_<PLUGIN>__<FIELD>[__<SUBFIELD>...]``."""
 
 SECRET_MASK = "**********"
 """What is shown instead of a secret's value (pydantic's own mask)."""
-
-Key = tuple[str, ...]
-"""A path of keys into a plugin's table: ``("limits", "max")`` is ``limits.max``."""
 
 
 SANDBOX_PLATFORM = sys.platform.startswith("linux")
@@ -59,8 +86,8 @@ class HostSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     isolation: Literal["inprocess", "process"] = PLATFORM_ISOLATION
-    call_timeout: float = Field(30.0, gt=0)
-    hook_timeout: float = Field(10.0, gt=0)
+    call_timeout: float = Field(DEFAULT_CALL_TIMEOUT, gt=0)
+    hook_timeout: float = Field(DEFAULT_HOOK_TIMEOUT, gt=0)
     memory_mb: int = Field(2048, gt=0)
     open_files: int = Field(256, gt=0)
     max_result_mb: int = Field(64, gt=0, le=4095)
@@ -102,125 +129,6 @@ def host_settings(config: dict[str, Any], path: Path) -> HostSettings:
         error = exc.errors()[0]
         where = ".".join(str(p) for p in error["loc"])
         raise StateError(f"{path}: [host] {where}: {error['msg']}") from None
-
-
-def plugin_table(config: dict[str, Any], name: str) -> dict[str, Any]:
-    plugins = config.get("plugins", {})
-    table = plugins.get(name, {}) if isinstance(plugins, dict) else {}
-    return dict(table) if isinstance(table, dict) else {}
-
-
-# -- environment overrides ----------------------------------------------------------
-
-
-def env_prefix(plugin: str) -> str:
-    """``JAFHOST_NOTES_SEARCH__`` for plugin ``notes-search``."""
-    return f"{ENV_PREFIX}{plugin.upper().replace('-', '_')}__"
-
-
-def env_variable(plugin: str, key: Sequence[str]) -> str:
-    """The variable that overrides ``key``: ``JAFHOST_NOTES__LIMITS__MAX``."""
-    return env_prefix(plugin) + "__".join(part.upper() for part in key)
-
-
-def env_value(text: str) -> Any:
-    """A variable's value as the host hands it to pydantic.
-
-    A JSON array or object (``["a", "b"]``, ``{"max": 5}``) is parsed; anything else
-    stays a string, which pydantic converts to the field's type (``"5"`` to 5 for an
-    ``int``, ``"true"`` to True for a ``bool``) and which a ``str`` or ``SecretStr``
-    field keeps as it is (a token ``12345`` stays the string ``"12345"``).
-    """
-    stripped = text.strip()
-    if stripped[:1] in ("[", "{"):
-        try:
-            parsed = json.loads(stripped)
-        except ValueError:
-            return text
-        if isinstance(parsed, list | dict):
-            return parsed
-    return text
-
-
-def env_settings(plugin: str, environ: Mapping[str, str]) -> dict[Key, tuple[str, Any]]:
-    """The variables addressed to ``plugin``: key -> (variable name, parsed value).
-
-    The prefix is matched case-insensitively and the field names are lower-cased
-    (``JAFHOST_NOTES__LIMITS__MAX`` -> ``("limits", "max")``). A variable with an empty
-    field name (``JAFHOST_NOTES__``, ``JAFHOST_NOTES__A____B``) is ignored.
-    """
-    prefix = env_prefix(plugin)
-    found: dict[Key, tuple[str, Any]] = {}
-    for variable in sorted(environ):
-        if not variable.upper().startswith(prefix):
-            continue
-        parts = variable[len(prefix) :].split("__")
-        if not all(parts):
-            continue
-        found[tuple(part.lower() for part in parts)] = (variable, env_value(environ[variable]))
-    return found
-
-
-def set_key(tree: dict[str, Any], key: Key, value: Any, *, merge: bool = False) -> None:
-    """Set ``key`` in a nested table in place, making the tables on the way; with
-    ``merge``, a table set where there is a table merges into it instead of replacing it."""
-    for part in key[:-1]:
-        child = tree.get(part)
-        if not isinstance(child, dict):
-            child = tree[part] = {}
-        tree = child
-    current = tree.get(key[-1])
-    if merge and isinstance(current, dict) and isinstance(value, dict):
-        tree[key[-1]] = deep_merge(current, value)
-    else:
-        tree[key[-1]] = copy.deepcopy(value)
-
-
-def env_overrides(plugin: str, environ: Mapping[str, str]) -> dict[str, Any]:
-    """The overrides for ``plugin`` as a nested table.
-
-    Shallower variables apply first, so ``JAFHOST_X__LIMITS='{"max": 1, "min": 0}'``
-    with ``JAFHOST_X__LIMITS__MAX=5`` gives ``{"limits": {"max": "5", "min": 0}}``.
-    """
-    tree: dict[str, Any] = {}
-    settings = env_settings(plugin, environ)
-    for key in sorted(settings, key=lambda k: (len(k), k)):
-        set_key(tree, key, settings[key][1], merge=True)
-    return tree
-
-
-def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """``over`` on top of ``base``: tables merge key by key, any other value replaces."""
-    merged = copy.deepcopy(dict(base))
-    for key, value in over.items():
-        current = merged.get(key)
-        if isinstance(current, dict) and isinstance(value, dict):
-            merged[key] = deep_merge(current, value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def plugin_config_table(
-    config: dict[str, Any], name: str, environ: Mapping[str, str]
-) -> dict[str, Any]:
-    """Plugin ``name``'s ``[plugins.NAME]`` table with the environment's overrides on top.
-
-    ``environ`` (normally ``os.environ``) may override any field with
-    ``JAFHOST_<PLUGIN>__<FIELD>``: the plugin name upper-cased with ``-`` turned into ``_``,
-    nested fields joined by further ``__``, field names matched lower-cased::
-
-        JAFHOST_NOTES_SEARCH__LIMITS__MAX=5   ->  {"limits": {"max": "5"}}
-        JAFHOST_NOTES_SEARCH__TAGS='["a","b"]'  ->  {"tags": ["a", "b"]}
-
-    The environment wins over the file, key by key (a nested table from the file keeps
-    the keys the environment does not set). A JSON array or object is parsed; any other
-    value stays a string and the plugin's pydantic model converts it (``"5"`` -> 5 for an
-    ``int`` field), so a ``str`` field keeps ``"007"`` as written. Secret fields
-    (``SecretStr``) belong here, in the environment, and never in ``config.toml``.
-    Nothing is validated here: the plugin's model validates the result.
-    """
-    return deep_merge(plugin_table(config, name), env_overrides(name, environ))
 
 
 # -- what a plugin's model says about its keys --------------------------------------

@@ -13,6 +13,11 @@ import tomllib
 from collections.abc import Callable
 from typing import Any
 
+DEFAULT_CALL_TIMEOUT = 30.0
+"""``[host] call_timeout`` when the file does not set it (seconds)."""
+DEFAULT_HOOK_TIMEOUT = 10.0
+"""``[host] hook_timeout`` when the file does not set it (seconds)."""
+
 
 def _positive(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value > 0

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from jafhost.runtime.lifecycle import LoadedPlugin
     from jafhost.runtime.registry import PluginRegistry
     from jafhost.runtime.routing import ToolRouter
+    from jafhost.security.ceiling import Ceiling
     from jafhost.security.narrowing import Narrowing
     from jafhost.security.policy import Policy
     from jafhost.types import AgentLimits, PluginContext
@@ -51,6 +52,40 @@ Emit = Callable[[str, Any, str], Coroutine[Any, Any, Any]]
 EXIT_GRACE = 0.5
 """Seconds a one-shot command (``shutdown``) gives, in all, to starts still in flight
 and to the deactivation of plugins it did not use, before leaving them behind."""
+
+
+def compile_policy(
+    layout: HomeLayout, info: PluginInfo, grants: list[str], ceiling: Ceiling
+) -> Policy:
+    """``grants`` compiled for ``info`` under the operator's ``ceiling``: the one place
+    an in-process guard policy is made (a start, the one-shot lane, an agent's narrowing)."""
+    from jafhost.security.policy import Policy
+
+    return Policy.compile(
+        info.name,
+        grants,
+        layout.data_dir(info.name),
+        layout.cache_dir(info.name),
+        extra_read=own_folders(info),
+        extra_list=plugin_folder(info),
+        ceiling=ceiling,
+    )
+
+
+def guard_identity(layout: HomeLayout, state: State, info: PluginInfo, ceiling: Ceiling) -> str:
+    """Compile an in-process plugin's grants (read from ``state``) and arm the audit hook;
+    the identity its code runs under. Every in-process start takes its guard from here
+    (``Runtime``, and ``jafhost call``'s one-shot lane), so nothing builds grants or a
+    policy its own way."""
+    import logging
+
+    from jafhost.security import guard
+
+    policy = compile_policy(layout, info, state.grants_of(info), ceiling)
+    for dropped in policy.dropped:  # the lifecycle's logger
+        logging.getLogger("jafhost").warning("plugin %s: grant not applied: %s", info.name, dropped)
+    guard.install()
+    return guard.identity(policy)
 
 
 class Runtime:
@@ -479,15 +514,7 @@ class Runtime:
     def _guard(self, loaded: LoadedPlugin) -> str:
         """Compile the plugin's grants and arm the audit hook before any of its code runs;
         returns the identity its code runs under (carrying this host's grants for it)."""
-        from jafhost.runtime import lifecycle
-        from jafhost.security import guard
-
-        name = loaded.name
-        policy = self._policy(loaded.info, self.store.load().grants_of(loaded.info))
-        for dropped in policy.dropped:
-            lifecycle.LOGGER.warning("plugin %s: grant not applied: %s", name, dropped)
-        guard.install()
-        return guard.identity(policy)
+        return guard_identity(self.layout, self.store.load(), loaded.info, self.config.ceiling)
 
     def narrowings(self, limits: Mapping[str, AgentLimits]) -> dict[str, Narrowing]:
         """The grants of each running plugin an agent's policy names, narrowed by that
@@ -525,19 +552,8 @@ class Runtime:
         return found
 
     def _policy(self, info: PluginInfo, grants: list[str]) -> Policy:
-        """``grants`` compiled for ``info`` under the operator's ceiling: the one place
-        a plugin's in-process guard policy is made (its start, an agent's narrowing)."""
-        from jafhost.security.policy import Policy
-
-        return Policy.compile(
-            info.name,
-            grants,
-            self.layout.data_dir(info.name),
-            self.layout.cache_dir(info.name),
-            extra_read=own_folders(info),
-            extra_list=plugin_folder(info),
-            ceiling=self.config.ceiling,
-        )
+        """``grants`` compiled for ``info`` under this host's ceiling (``compile_policy``)."""
+        return compile_policy(self.layout, info, grants, self.config.ceiling)
 
     def _make_context(self, loaded: LoadedPlugin, config: Any, data_dir: Path) -> PluginContext:
         from jafhost.runtime.lifecycle import plugin_context
@@ -660,6 +676,7 @@ class Runtime:
         middleware = any(
             impl.plugin_name == loaded.name for impl in self.pm.hook.jaf_tool_call.get_hookimpls()
         )
+        hooks = self._hooks_of(loaded)
         schema = None
         try:
             import json
@@ -677,13 +694,30 @@ class Runtime:
                     provider_names,
                     list(loaded.providers),
                 )
-            record = record_of(loaded, key, middleware, schema, providers)
+            plain_tools: dict[str, Any] = {}
+            if hooks is not None and loaded.tools:  # in process: its functions, read as it
+                plain_tools = await in_scope(
+                    loaded, self.config.hook_timeout, "tools", _plain_tools, list(loaded.tools)
+                )
+            record = record_of(loaded, key, middleware, schema, providers, hooks, plain_tools)
         except Exception as exc:  # what it offers cannot be recorded: it starts each time
             from jafhost.runtime.lifecycle import LOGGER
 
             LOGGER.warning("plugin %s: not recorded: %s", loaded.name, exc)
             return
         self.records.store(record)
+
+    def _hooks_of(self, loaded: LoadedPlugin) -> dict[str, list[str]] | None:
+        """The hooks an in-process plugin implements, with the arguments each asks for
+        (None for a plugin in a worker: its object is not here)."""
+        if loaded.extras.get("worker") is not None or loaded.obj is None:
+            return None
+        hooks: dict[str, list[str]] = {}
+        for caller in self.pm.get_hookcallers(loaded.obj) or []:
+            for impl in caller.get_hookimpls():
+                if impl.plugin is loaded.obj:
+                    hooks[caller.name] = [str(a) for a in impl.argnames]
+        return hooks
 
     def _starts_with_host(
         self, entry: ResolvedPlugin, record: ActivationRecord | None, state: State
@@ -980,3 +1014,17 @@ class Runtime:
                 {"name": f"{name}.{short}", "checked": spec.health is not None, "problem": problem}
             )
         return results
+
+
+def _plain_tools(tools: list[Any]) -> dict[str, Any]:
+    """In the plugin's scope: tool name -> its plain parameters, for the tools whose
+    parameters are all plain (``runtime.plain_params``) and that take no context."""
+    from jafhost.runtime.plain_params import plain_parameters
+
+    found: dict[str, Any] = {}
+    for tool in tools:
+        if tool.context_param is None and not tool.positional and not tool.is_async:
+            facts = plain_parameters(tool.function)
+            if facts is not None:
+                found[str(tool.name)] = facts
+    return found

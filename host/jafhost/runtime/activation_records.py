@@ -53,6 +53,8 @@ class RecordedTool:
     input_schema: dict[str, Any]
     confirm: bool = False
     is_async: bool = False
+    plain: dict[str, Any] | None = None
+    """Its parameters when all are plain (``runtime.plain_params``), else None."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class ActivationRecord:
     providers: list[str] = field(default_factory=list)
     middleware: bool = False
     config_schema: Any = None
+    hooks: dict[str, list[str]] | None = None
+    """The hooks it implements, each with the arguments it asks for (None: unknown)."""
 
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, **asdict(self)}
@@ -102,9 +106,21 @@ def _tool(value: Any) -> RecordedTool:
         raise ValueError("a tool has a name and a description")
     if not isinstance(schema, dict):
         raise ValueError("a tool's input schema is an object")
+    facts = value.get("plain")
     return RecordedTool(
-        name, description, schema, value.get("confirm") is True, value.get("is_async") is True
+        name,
+        description,
+        schema,
+        value.get("confirm") is True,
+        value.get("is_async") is True,
+        facts if isinstance(facts, dict) else None,
     )
+
+
+def _hooks(value: Any) -> dict[str, list[str]] | None:
+    if not isinstance(value, dict):
+        return None
+    return {str(name): _strings(args) for name, args in value.items()}
 
 
 def record_from_json(data: Any) -> ActivationRecord:
@@ -128,6 +144,7 @@ def record_from_json(data: Any) -> ActivationRecord:
         providers=_strings(data.get("providers", [])),
         middleware=data.get("middleware") is True,
         config_schema=data.get("config_schema"),
+        hooks=_hooks(data.get("hooks")),
     )
 
 
@@ -242,11 +259,20 @@ def provider_names(providers: list[Any]) -> list[str]:
 
 
 def record_of(
-    loaded: LoadedPlugin, key: str, middleware: bool, config_schema: Any, providers: list[str]
+    loaded: LoadedPlugin,
+    key: str,
+    middleware: bool,
+    config_schema: Any,
+    providers: list[str],
+    hooks: dict[str, list[str]] | None = None,
+    plain_tools: dict[str, Any] | None = None,
 ) -> ActivationRecord:
     """The record of an active plugin: its tools, agents, patterns and integrations as
-    the host holds them (plain data already, checked when it started), and its provider
-    names (``provider_names``, read in the plugin's scope by the caller)."""
+    the host holds them (plain data already, checked when it started), its provider
+    names (``provider_names``) and its tools' plain parameters (``plain_tools``, tool
+    name -> ``plain_params`` facts), both read in the plugin's scope by the caller, and
+    the hooks it implements."""
+    plain_tools = plain_tools or {}
     tools = [
         RecordedTool(
             exact_str(t.name),
@@ -254,6 +280,7 @@ def record_of(
             plain(t.input_schema),
             bool(t.confirm),
             bool(t.extras.get("worker_is_async", t.is_async)),
+            plain_tools.get(t.name),
         )
         for t in loaded.tools
     ]
@@ -277,6 +304,7 @@ def record_of(
         providers=providers,
         middleware=middleware,
         config_schema=config_schema,
+        hooks=hooks,
     )
 
 

@@ -11,7 +11,6 @@ in the host process and in a worker alike.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import types
 from typing import TYPE_CHECKING
@@ -50,6 +49,8 @@ def _function(obj: object, name: str) -> object | None:
 def suggestion(name: str, known: list[str]) -> str:
     """``"; did you mean jaf_tools?"`` for the closest hook name, else the list of hooks."""
     candidates = [name, PREFIX + name] if not name.startswith(PREFIX) else [name]
+    import difflib  # only for a suggestion, when a name is wrong
+
     for candidate in candidates:
         close = difflib.get_close_matches(candidate, known, n=1, cutoff=0.6)
         if close:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import importlib
 import json
 import logging
 import sys
@@ -37,6 +36,7 @@ from jafhost.home.config import (
 from jafhost.runtime.dispatch import called_plugin
 from jafhost.runtime.events import subscriptions
 from jafhost.runtime.hook_names import mistakes
+from jafhost.runtime.plugin_import import import_object as import_object
 from jafhost.runtime.plugin_manager import PluginHooks
 from jafhost.runtime.runner import call_plugin
 from jafhost.runtime.scope import exact_str, host_error, plain, plugin_scope
@@ -142,17 +142,6 @@ def plugin_context(
 def hooks_of(pm: pluggy.PluginManager, loaded: LoadedPlugin, timeout: float | None) -> PluginHooks:
     """The hooks of ``loaded``, called under its identity and the time limit."""
     return PluginHooks(pm, loaded.name, identity=loaded.identity, timeout=timeout)
-
-
-def import_object(entry_point: str) -> Any:
-    """Import ``module`` or ``module:attr.attr``; a class is instantiated with no arguments."""
-    module_name, _, attrs = entry_point.replace(" ", "").partition(":")
-    obj: Any = importlib.import_module(module_name)
-    for attr in filter(None, attrs.split(".")):
-        obj = getattr(obj, attr)
-    if isinstance(obj, type):
-        obj = obj()
-    return obj
 
 
 async def import_plugin(loaded: LoadedPlugin, timeout: float) -> Any:

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from jafhost import hookspecs
-from jafhost.runtime.runner import call_plugin
 from jafhost.security.guard import CURRENT_PLUGIN
 
 if TYPE_CHECKING:
@@ -73,6 +72,8 @@ class PluginHooks:
         impl = self.implementation(hook)
         if impl is None:
             return None
+        from jafhost.runtime.runner import call_plugin  # asyncio: not for ``jafhost call``
+
         args = {name: kwargs[name] for name in impl.argnames}
         token = CURRENT_PLUGIN.set(self.identity)
         try:

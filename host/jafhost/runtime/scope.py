@@ -19,11 +19,8 @@ to its identity, so the guard checks its grants), and what leaves is plain data:
 from __future__ import annotations
 
 import json
-import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
-
-from pydantic_core import to_jsonable_python
 
 from jafhost.errors import HookTimeout, PermissionDenied, PluginExit, ProviderError, ToolError
 from jafhost.security.guard import CURRENT_PLUGIN, running_plugin
@@ -104,6 +101,8 @@ def plain(value: Any) -> Any:
         return _copy(value, [_BUDGET])
     except _NotPlain:
         pass
+    from pydantic_core import to_jsonable_python  # only for data that is not plain already
+
     return json.loads(json.dumps(to_jsonable_python(value, fallback=repr)))
 
 
@@ -181,6 +180,8 @@ def host_error(exc: BaseException) -> BaseException:
             return ProviderError(f"{name}: a model provider failed in a way that cannot be shown")
     try:
         data = plain(_error_data(exc))
+        import traceback
+
         data["traceback"] = plain("".join(traceback.format_exception(exc)))
     except BaseException:  # its text cannot be read: say so instead
         data = {

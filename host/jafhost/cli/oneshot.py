@@ -1,0 +1,422 @@
+"""``jafhost call``'s one-shot lane: one recorded in-process tool, without the host's
+event loop, pydantic, typer or rich.
+
+A one-shot ``jafhost call`` of a lazy plugin with a valid activation record starts that
+plugin alone and calls one tool; the full path (``with_host`` + ``Host.call``) pays for
+asyncio, pydantic and the whole host to do it. The lane takes the same steps with the
+same functions when it can tell, before any plugin code runs, that the full path would
+do nothing more (``decide``):
+
+- ``config.toml`` is plainly valid (``home.config_fast``) and holds only ``[host]`` and
+  ``[plugins]``; no operator policy file is in play; the state file reads without repair;
+- the plugin is enabled in the current resolution and its files are what discovery
+  recorded (``Catalog.known``, ``Catalog.holds``); it runs ``inprocess``, needs no other
+  plugin, and no enabled plugin is ``eager`` or granted ``observe`` (nothing would start
+  beside it);
+- its record is valid under the key a host computes (``Runtime.record_key``'s inputs:
+  files, config, grants, isolation, host version), says it implements only ``jaf_tools``
+  (without a context), and has no config model, middleware, event patterns,
+  integrations, providers or agents (so no event can be sent or received); the tool is
+  synchronous, needs no confirmation and takes only plain parameters
+  (``runtime.plain_params``).
+
+Anything else (and ``--debug``, whose tracebacks are the full path's) returns None
+before plugin code runs, and the full path serves. The guard
+comes from ``host.runtime.guard_identity``, as for every in-process start, armed before
+the import; the import, the registration, ``jaf_tools`` and the tool run under the
+plugin's identity in a daemon thread joined within ``hook_timeout`` (the tool within
+``--timeout`` or ``call_timeout``). Arguments of exactly the plain types are passed as
+they are; any others go through the tool's real pydantic validation, imported then.
+Errors are shaped by the full path's own functions, imported when one happens.
+
+Should the plugin, once imported, not match its record (other hooks, a tool that is no
+longer plain: code that is not deterministic) or fail to start, the lane hands the
+command to the full path, which carries on with the module already imported and reports
+what happens exactly as it would have.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from jafhost.cli import streams
+from jafhost.cli._common import settings
+from jafhost.errors import HookTimeout
+
+if TYPE_CHECKING:
+    from jafhost.discovery.records import PluginInfo
+    from jafhost.home.paths import HomeLayout
+    from jafhost.runtime.activation_records import RecordedTool
+    from jafhost.security.ceiling import Ceiling
+    from jafhost.types import CallError, CallResult
+
+TRACE = "JAFHOST_TRACE_CALL"
+"""Set to ``1``: ``jafhost call`` says on stderr which path served it and why."""
+SWITCH = "JAFHOST_CALL_LANE"
+"""Set to ``0``: the full path serves every call (to compare, or to rule the lane out)."""
+
+POLICY_FILE = "/etc/jafhost/policy.toml"
+"""The operator's policy file: where it (or ``JAFHOST_POLICY``) may apply, the full path
+serves, so a ceiling on grants is never the lane's to interpret."""
+
+
+class HandOver(Exception):
+    """The lane cannot serve this call exactly as the full path would; the message says
+    why (shown with ``JAFHOST_TRACE_CALL=1``)."""
+
+
+def trace(path: str, why: str = "") -> None:
+    """Which path served the call, on stderr, when ``JAFHOST_TRACE_CALL=1``."""
+    if os.environ.get(TRACE) == "1":
+        sys.stderr.write(f"jafhost call: {path} path{f' ({why})' if why else ''}\n")
+
+
+@dataclass
+class Plan:
+    """What ``decide`` found: the plugin, its recorded tool, the limits to apply."""
+
+    layout: HomeLayout
+    info: PluginInfo
+    tool: RecordedTool
+    hook_timeout: float
+    call_timeout: float
+    catalog: Any
+    ceiling: Ceiling
+
+
+# -- deciding, before any plugin code runs ---------------------------------------------
+
+
+def _config(layout: HomeLayout) -> dict[str, Any]:
+    """``config.toml`` as a table, when plainly valid and holding nothing the lane skips."""
+    import tomllib
+
+    from jafhost.home.config_fast import plainly_valid
+    from jafhost.safe_read import CONFIG_LIMIT, read_text
+
+    try:
+        text = read_text(layout.config, CONFIG_LIMIT)
+    except FileNotFoundError:
+        return {}
+    except Exception as exc:  # the full path names the file and the reason
+        raise HandOver(f"config.toml: {exc}") from None
+    if not plainly_valid(text):
+        raise HandOver("config.toml needs the full check")
+    table = tomllib.loads(text)
+    if set(table) - {"host", "plugins"} or not isinstance(table.get("plugins", {}), dict):
+        raise HandOver("config.toml holds more than [host] and [plugins]")
+    return table
+
+
+def _seconds(host: dict[str, Any], key: str, default: float, override: float | None) -> float:
+    if override is not None:
+        return override
+    value = host.get(key, default)
+    return float(value)
+
+
+def decide(plugin: str, tool: str, timeout: float | None) -> Plan:
+    """The plan for calling ``plugin.tool`` in the lane; ``HandOver`` saying why not."""
+    from jafhost.home.config_fast import DEFAULT_CALL_TIMEOUT, DEFAULT_HOOK_TIMEOUT
+    from jafhost.home.operator_policy import load_ceiling
+    from jafhost.home.paths import HomeLayout, default_home
+    from jafhost.home.plugin_tables import plugin_config_table
+    from jafhost.home.state import StateStore
+    from jafhost.host.catalog import Catalog
+    from jafhost.runtime.activation_records import RecordStore, record_key
+
+    if os.environ.get("JAFHOST_POLICY") or os.path.lexists(POLICY_FILE):
+        raise HandOver("an operator policy may apply")
+    layout = HomeLayout(default_home())
+    table = _config(layout)
+    ceiling = load_ceiling(table, layout.config, os.environ)
+    if ceiling:  # belt and braces: the checks above leave no source of one
+        raise HandOver("an operator policy applies")
+    host = table.get("host", {})
+    store = StateStore(layout)
+    state = store.load()
+    if store.warnings:
+        raise HandOver("the state file was repaired")
+    catalog = Catalog(layout, store)
+    catalog.defer_checks()
+    resolution = catalog.known([plugin])
+    entry = resolution.get(plugin)
+    if entry is None or entry.status != "enabled" or not catalog.holds(entry.info):
+        raise HandOver(f"plugin {plugin} is not enabled as discovered")
+    info = entry.info
+    mine = state.plugins.get(plugin)
+    isolation = mine.isolation if mine is not None and mine.isolation else host.get("isolation")
+    if isolation != "inprocess":
+        raise HandOver(f"plugin {plugin} runs isolated (or by the platform's default)")
+    if entry.requires_plugins(optional=True):
+        raise HandOver(f"plugin {plugin} needs other plugins")
+    for name in resolution.order:
+        other = resolution.get(name)
+        assert other is not None
+        if other.info.activation == "eager" or "observe" in state.grants_of(other.info):
+            raise HandOver(f"plugin {name} would start beside it")
+    grants = state.grants_of(info)
+    config = plugin_config_table(table, plugin, os.environ)
+    key = record_key(info, isolation, config, grants)
+    record = RecordStore(layout.cache / "activation").load(plugin, key)
+    if record is None:
+        raise HandOver(f"plugin {plugin} has no valid record")
+    if record.hooks != {"jaf_tools": []}:
+        raise HandOver(f"plugin {plugin} implements hooks beyond jaf_tools()")
+    extras = (record.middleware, record.patterns, record.integrations, record.providers)
+    if record.config_schema is not None or any(extras) or record.agents:
+        raise HandOver(f"plugin {plugin} has more than tools")
+    found = [t for t in record.tools if t.name == tool]
+    if not found:
+        raise HandOver(f"no recorded tool {plugin}.{tool}")
+    recorded = found[0]
+    if recorded.is_async or recorded.confirm or recorded.plain is None:
+        raise HandOver(f"tool {plugin}.{tool} is async, confirmed or not plain")
+    return Plan(
+        layout,
+        info,
+        recorded,
+        _seconds(host, "hook_timeout", DEFAULT_HOOK_TIMEOUT, None),
+        _seconds(host, "call_timeout", DEFAULT_CALL_TIMEOUT, timeout),
+        catalog,
+        ceiling,
+    )
+
+
+# -- running, as the plugin ------------------------------------------------------------
+
+
+class _Outcome:
+    value: Any = None
+    error: BaseException | None = None
+
+
+def run_as(identity: str, seconds: float, label: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` as the plugin (``CURRENT_PLUGIN`` set to ``identity``) in a daemon
+    thread, joined within ``seconds`` (``HookTimeout`` naming ``label`` after that, the
+    thread left behind: the process ends soon). What it raises comes back as the host's
+    own exception, read in the plugin's scope (``scope.host_error``)."""
+    from jafhost.runtime.scope import host_error
+    from jafhost.security.guard import CURRENT_PLUGIN
+
+    outcome = _Outcome()
+    context = contextvars.Context()  # nothing of the host's context, as the thread pool
+
+    def body() -> None:
+        CURRENT_PLUGIN.set(identity)
+        try:
+            outcome.value = fn(*args)
+        except BaseException as exc:
+            outcome.error = host_error(exc)
+
+    thread = threading.Thread(target=context.run, args=(body,), name="jafhost-lane", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise HookTimeout(f"{label} did not finish within {seconds:g} s")
+    if outcome.error is not None:
+        raise outcome.error
+    return outcome.value
+
+
+def _register(info: PluginInfo, obj: Any) -> Callable[..., Any]:
+    """In the plugin's scope: register it as a start does (its hook names checked); its
+    ``jaf_tools`` implementation, when that is the only hook it implements."""
+    import inspect
+
+    from jafhost.runtime.hook_names import mistakes
+    from jafhost.runtime.plugin_manager import make_plugin_manager
+
+    pm = make_plugin_manager()
+    if mistakes(pm, obj):
+        raise HandOver("its hooks have mistakes")
+    pm.register(obj, name=info.name)
+    callers = pm.get_hookcallers(obj) or []
+    impls = [(c.name, i) for c in callers for i in c.get_hookimpls() if i.plugin is obj]
+    if len(impls) != 1 or impls[0][0] != "jaf_tools" or impls[0][1].argnames:
+        raise HandOver("its hooks are not what was recorded")
+    if inspect.iscoroutinefunction(impls[0][1].function):
+        raise HandOver("its jaf_tools is async")
+    return impls[0][1].function
+
+
+def _find_tool(functions: Any, name: str) -> tuple[Callable[..., Any], Any]:
+    """In the plugin's scope: the function ``jaf_tools`` returned for tool ``name``,
+    when it is plain as recorded (else ``HandOver``)."""
+    from jafhost.runtime.plain_params import plain_parameters
+
+    if not isinstance(functions, list | tuple):
+        raise HandOver("jaf_tools returned no list")
+    found = []
+    for fn in functions:
+        options = getattr(fn, "__jaf_tool__", None)
+        if str(getattr(options, "name", None) or getattr(fn, "__name__", "")) == name:
+            found.append(fn)
+    if len(found) != 1:
+        raise HandOver(f"jaf_tools returned {len(found)} tools named {name}")
+    return found[0], plain_parameters(found[0])
+
+
+def _settled(value: Any) -> Any:
+    """In the plugin's scope: a result as plain data (``scope.plain``, the full path's
+    conversion), an awaitable a sync function handed back awaited first, as there."""
+    import inspect
+
+    from jafhost.runtime.scope import plain
+
+    if inspect.isawaitable(value):
+        import asyncio
+
+        async def awaited() -> Any:
+            return await value
+
+        value = asyncio.run(awaited())
+    return plain(value)
+
+
+def _call(fn: Callable[..., Any], arguments: dict[str, Any]) -> Any:
+    """In the plugin's scope: the call with arguments pydantic would pass unchanged."""
+    return _settled(fn(**arguments))
+
+
+def _validated_call(
+    plugin: str, fn: Callable[..., Any], arguments: Any
+) -> tuple[Any, CallError | None, Any]:
+    """In the plugin's scope: the full path's tool, validation and call (pydantic
+    imported now), for arguments that are not exactly the plain types: the tool, the
+    ``invalid_arguments`` error (or None) and the plain result."""
+    from jafhost.runtime.dispatch import Converted
+    from jafhost.runtime.dispatch import _validated_call as validated_call
+    from jafhost.tools import build_tool
+    from jafhost.types import CallError
+
+    tool = build_tool(plugin, fn)
+    outcome = validated_call(tool, arguments, None)
+    if isinstance(outcome, CallError):
+        return tool, outcome, None
+    return tool, None, outcome.value if isinstance(outcome, Converted) else _settled(outcome)
+
+
+# -- the command -------------------------------------------------------------------------
+
+
+def serve(name: str, arguments: Any, timeout: float | None) -> CallResult | None:
+    """Call tool ``name`` (``plugin.tool``) in the lane: its result, as the full path's
+    ``Host.call`` gives it, or None (nothing of the plugin has run) when the full path
+    must serve."""
+    if os.environ.get(SWITCH) == "0":
+        trace("full", f"{SWITCH}=0")
+        return None
+    if settings.debug:  # tracebacks name the full path's frames: it shows them
+        trace("full", "--debug")
+        return None
+    plugin, dot, tool = name.partition(".")
+    if "__" in name or not (dot and plugin and tool):
+        trace("full", "not named plugin.tool")
+        return None
+    try:
+        plan = decide(plugin, tool, timeout)
+    except HandOver as exc:
+        trace("full", str(exc))
+        return None
+    except Exception as exc:  # whatever is wrong, the full path reports it
+        trace("full", f"{type(exc).__name__}: {exc}")
+        return None
+    return _serve(plan, arguments)
+
+
+def _serve(plan: Plan, arguments: Any) -> CallResult | None:
+    from jafhost.cli import logs
+    from jafhost.home.state import StateStore
+    from jafhost.host.runtime import guard_identity
+    from jafhost.runtime.plugin_import import import_object
+
+    info, layout = plan.info, plan.layout
+    logs.install(settings.debug)
+    streams.plugin_code()
+    layout.data_dir(info.name).mkdir(parents=True, exist_ok=True)
+    plan.catalog.prepare_imports()
+    identity = guard_identity(layout, StateStore(layout).load(), info, plan.ceiling)
+    limit = plan.hook_timeout
+    try:
+        step = f"plugin {info.name}:"
+        obj = run_as(identity, limit, f"{step} import", import_object, info.entry_point)
+        hook = run_as(identity, limit, f"{step} register", _register, info, obj)
+        functions = run_as(identity, limit, f"{step} jaf_tools", hook)
+        fn, facts = run_as(
+            identity, limit, f"{step} jaf_tools", _find_tool, functions, plan.tool.name
+        )
+    except Exception as exc:  # not as recorded, or its start failed: the full path says
+        trace("full", f"handed over after the import: {exc}")
+        return None
+    if facts != plan.tool.plain:
+        trace("full", "handed over after the import: its tool changed")
+        return None
+    trace("lane")
+    return _call_tool(plan, identity, fn, facts, arguments)
+
+
+def _call_tool(
+    plan: Plan, identity: str, fn: Callable[..., Any], facts: Any, arguments: Any
+) -> CallResult:
+    from jafhost.runtime.plain_params import fits_exactly
+
+    full_name = f"{identity}.{plan.tool.name}"
+    label = f"tool {full_name}"
+    tool: Any = _Named(identity, plan.tool.name)
+    try:
+        if fits_exactly(facts, arguments):
+            value = run_as(identity, plan.call_timeout, label, _call, fn, dict(arguments))
+        else:
+            tool, invalid, value = run_as(
+                identity, plan.call_timeout, label, _validated_call, identity, fn, arguments
+            )
+            if invalid is not None:
+                return _failed(full_name, invalid)
+    except HookTimeout:
+        from jafhost.types import CallError
+
+        error = CallError(
+            "timeout",
+            f"timed out after {float(plan.call_timeout)} s",
+            tool=full_name,
+            plugin=identity,
+        )
+        return _failed(full_name, error)
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        from jafhost.runtime.dispatch import error_from_exception
+
+        return _failed(full_name, error_from_exception(tool, exc, settings.debug))
+    return _result(full_name, True, value)
+
+
+@dataclass
+class _Named:
+    """What the full path's error shaping reads of a tool."""
+
+    plugin: str
+    name: str
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.plugin}.{self.name}"
+
+
+def _result(full_name: str, ok: bool, value: Any) -> CallResult:
+    from jafhost.types import CallResult
+
+    if ok:
+        return CallResult(full_name, True, result=value)
+    return CallResult(full_name, False, error=value)
+
+
+def _failed(full_name: str, error: Any) -> CallResult:
+    return _result(full_name, False, error)

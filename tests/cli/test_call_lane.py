@@ -1,0 +1,229 @@
+"""``jafhost call``'s one-shot lane answers exactly as the full path does.
+
+Each case runs the real ``jafhost`` twice in the same home, once as it comes (the lane
+serves a recorded in-process plugin's plain tool) and once with the lane switched off
+(``JAFHOST_CALL_LANE=0``: the full path through a ``Host``), and compares stdout,
+stderr and the exit code. ``JAFHOST_TRACE_CALL=1`` makes each say which path served it
+(its line is taken out before the comparison), so a case cannot pass by both runs
+quietly taking the full path. Real distributions on a temporary path, real processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import Site, run_cli
+
+TOOLS = '''
+import time
+
+from jafhost import PluginContext
+
+
+class Odd:
+    def __repr__(self) -> str:
+        return "Odd()"
+
+
+def echo(text: str, times: int = 1, loud: bool = False, ratio: float | None = None) -> str:
+    """Repeat the text."""
+    said = text * times
+    if ratio is not None:
+        said += f" {ratio!r}"
+    return said.upper() if loud else said
+
+
+def fail(message: str) -> str:
+    """Raise."""
+    raise ValueError(message)
+
+
+def slow(seconds: float) -> str:
+    """Sleep."""
+    time.sleep(seconds)
+    return "done"
+
+
+def shape(n: int) -> object:
+    """Answer more than plain JSON."""
+    return {"n": n, "tuple": (1, 2), "set": [3], "odd": Odd()}
+
+
+def nothing() -> None:
+    """Answer nothing."""
+
+
+def fire(ctx: PluginContext) -> str:
+    """Send an event."""
+    ctx.emit("lane.fired", {"n": 1})
+    return "sent"
+
+
+@hookimpl
+def jaf_tools():
+    return [echo, fail, slow, shape, nothing, fire]
+'''
+
+LISTENER = '''
+@hookimpl
+def jaf_event_handlers():
+    def on_fired(event, ctx):
+        with open(ctx.data_dir / "events", "a") as out:
+            out.write(event.name + "\\n")
+    return {"lane.*": on_fired}
+
+
+def ping() -> str:
+    """Answer."""
+    return "pong"
+
+
+@hookimpl
+def jaf_tools():
+    return [ping]
+'''
+
+TRACE = {"JAFHOST_TRACE_CALL": "1"}
+FULL = {"JAFHOST_TRACE_CALL": "1", "JAFHOST_CALL_LANE": "0"}
+
+
+@pytest.fixture
+def lane_home(site: Site, home: Path) -> Path:
+    """Plugin ``lane`` (and ``listener``) installed, in process, recorded."""
+    site.plugin("lane", code=TOOLS)
+    site.plugin("listener", code=LISTENER)
+    (home / "config.toml").write_text('[host]\nisolation = "inprocess"\ncall_timeout = 20\n')
+    warm = run_cli("call", "lane.echo", "-a", "text=warm", site=site, home=home)
+    assert warm.returncode == 0, warm.stderr
+    warm = run_cli("call", "listener.ping", site=site, home=home)
+    assert warm.returncode == 0, warm.stderr
+    return home
+
+
+def _path(result: subprocess.CompletedProcess[str]) -> tuple[str, str]:
+    """(the path that served, stderr without the trace line)."""
+    lines = result.stderr.splitlines(keepends=True)
+    traced = [line for line in lines if line.startswith("jafhost call: ")]
+    assert len(traced) == 1, result.stderr
+    return traced[0].split()[2], "".join(line for line in lines if line not in traced)
+
+
+CASES = {
+    "plain": (["lane.echo", "-a", "text=hi"], "lane", 0),
+    "plain, every parameter": (
+        ["lane.echo", "--json", '{"text": "a", "times": 2, "loud": true, "ratio": 0.5}'],
+        "lane",
+        0,
+    ),
+    "plain, None for an optional": (
+        ["lane.echo", "--json", '{"text": "a", "ratio": null}'],
+        "lane",
+        0,
+    ),
+    "coerced: a string for an int": (["lane.echo", "-a", "text=a", "-a", 'times="3"'], "lane", 0),
+    "coerced: an int for a float": (["lane.echo", "-a", "text=a", "-a", "ratio=2"], "lane", 0),
+    "invalid: not an int": (["lane.echo", "-a", "text=a", "-a", 'times="x"'], "lane", 2),
+    "invalid: None for a str": (["lane.echo", "--json", '{"text": null}'], "lane", 2),
+    "extra argument": (["lane.echo", "-a", "text=a", "-a", "nope=1"], "lane", 2),
+    "missing argument": (["lane.echo"], "lane", 2),
+    "tool error": (["lane.fail", "-a", "message=boom"], "lane", 1),
+    "timeout": (["lane.slow", "-a", "seconds=30", "--timeout", "0.5"], "lane", 1),
+    "non-plain result": (["lane.shape", "-a", "n=2"], "lane", 0),
+    "no result": (["lane.nothing"], "lane", 0),
+    "unknown tool": (["lane.absent"], "full", 2),
+    "unknown plugin": (["nobody.echo"], "full", 2),
+    "a tool that takes the context": (["lane.fire"], "full", 0),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_lane_answers_as_the_full_path(case: str, site: Site, lane_home: Path) -> None:
+    args, expected_path, code = CASES[case]
+    lane = run_cli("call", *args, site=site, home=lane_home, env=TRACE)
+    full = run_cli("call", *args, site=site, home=lane_home, env=FULL)
+    lane_path, lane_err = _path(lane)
+    full_path, full_err = _path(full)
+    assert (lane_path, full_path) == (expected_path, "full")
+    assert (lane.returncode, lane.stdout, lane_err) == (full.returncode, full.stdout, full_err)
+    assert lane.returncode == code, lane.stderr
+
+
+def test_an_event_from_a_tool_reaches_its_subscriber(site: Site, lane_home: Path) -> None:
+    """A tool that can emit takes the context: the full path serves it, and the idle
+    subscriber starts to receive the event as in any host."""
+    result = run_cli("call", "lane.fire", site=site, home=lane_home, env=TRACE)
+    assert result.returncode == 0, result.stderr
+    assert _path(result)[0] == "full"
+    events = lane_home / "plugins" / "listener" / "data" / "events"
+    assert events.read_text() == "lane.fired\n"
+
+
+HEAVY = ("pydantic", "pydantic_core", "asyncio", "typer", "click", "rich", "importlib.metadata")
+
+
+def test_the_lane_imports_none_of_the_heavy_modules(site: Site, lane_home: Path) -> None:
+    """Ground truth from the interpreter itself: ``-X importtime`` lists every module
+    the process imported."""
+    environment = dict(os.environ)
+    environment.pop("JAFHOST_DEBUG", None)
+    environment.update(
+        PYTHONPATH=str(site.root), JAFHOST_HOME=str(lane_home), JAFHOST_TRACE_CALL="1"
+    )
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "jafhost", "call", "lane.echo", "-a", "text=x"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == "x"
+    assert "jafhost call: lane path" in result.stderr
+    imported = {
+        line.rpartition("|")[2].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "jafhost.cli.oneshot" in imported
+    assert imported.isdisjoint(HEAVY), sorted(imported & set(HEAVY))
+
+
+def test_without_a_record_the_full_path_serves_and_records(site: Site, home: Path) -> None:
+    site.plugin("lane", code=TOOLS)
+    (home / "config.toml").write_text('[host]\nisolation = "inprocess"\n')
+    first = run_cli("call", "lane.echo", "-a", "text=a", site=site, home=home, env=TRACE)
+    second = run_cli("call", "lane.echo", "-a", "text=a", site=site, home=home, env=TRACE)
+    assert (_path(first)[0], _path(second)[0]) == ("full", "lane")
+    assert first.stdout == second.stdout == '"a"\n'
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        '[host]\nisolation = "process"\n',
+        "[host]\n",
+        '[host]\nisolation = "inprocess"\n[agents.helper]\nmodel = "scripted:x"\n',
+    ],
+    ids=["isolated", "platform default", "more than host and plugins"],
+)
+def test_what_the_lane_does_not_read_goes_to_the_full_path(
+    config: str, site: Site, lane_home: Path
+) -> None:
+    (lane_home / "config.toml").write_text(config)
+    result = run_cli("call", "lane.echo", "-a", "text=a", site=site, home=lane_home, env=TRACE)
+    assert _path(result)[0] == "full"
+
+
+def test_debug_output_comes_from_the_full_path(site: Site, lane_home: Path) -> None:
+    result = run_cli(
+        "--debug", "call", "lane.echo", "-a", "text=a", site=site, home=lane_home, env=TRACE
+    )
+    assert _path(result)[0] == "full"
+    assert result.stdout == '"a"\n'
