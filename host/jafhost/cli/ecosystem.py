@@ -22,11 +22,13 @@ import typer
 
 from jafhost.cli._common import (
     Failed,
+    JsonOption,
     app,
     approver,
     build_host,
     can_prompt,
     make_console,
+    print_json,
     warn,
 )
 from jafhost.errors import PluginError, ScaffoldError
@@ -124,6 +126,75 @@ def _python_command() -> str:
     if found and Path(found).parent == Path(sys.executable).parent:
         return "python"
     return shlex.quote(sys.executable)
+
+
+# -- search --------------------------------------------------------------------------
+
+
+@app.command()
+def search(
+    query: Annotated[
+        str | None, typer.Argument(help="Part of the name (jaf-plugin-QUERY); none: all.")
+    ] = None,
+    index: Annotated[
+        str | None,
+        typer.Option("--index", help="A simple API index URL (default: pip's index)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Find plugins (jaf-plugin-* projects) on a package index.
+
+    Shows each one's newest version, summary and the permissions its wheel requests
+    (null when the wheel was not read).
+    """
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.table import Table
+
+    from jafhost.ecosystem.search import IndexUnavailable, pip_index_url
+    from jafhost.ecosystem.search import search as run_search
+
+    url = index or pip_index_url()
+    err = make_console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(escape(f"listing {url}"), total=None)
+
+        def report(done: int, total: int, project: str) -> None:
+            progress.update(task, completed=done, total=total, description=escape(project))
+
+        try:
+            found = run_search(url, query, progress=report)
+        except IndexUnavailable as exc:
+            raise Failed(str(exc)) from None
+    if as_json:
+        print_json([item.as_json() for item in found])
+        return
+    console = make_console()
+    if not found:
+        console.print(f"no plugin on {url} matches {query or 'jaf-plugin-*'}", markup=False)
+        return
+    table = Table(title=escape(f"plugins on {url}"))
+    for column in ("name", "version", "summary", "permissions"):
+        table.add_column(column)
+    for item in found:
+        permissions = (
+            ", ".join(item.permissions) or "none"
+            if item.permissions is not None
+            else f"unknown ({item.note})"
+        )
+        table.add_row(
+            escape(item.name),
+            escape(item.version or "?"),
+            escape(item.summary),
+            escape(permissions),
+        )
+    console.print(table)
 
 
 # -- install / uninstall ---------------------------------------------------------------
