@@ -31,7 +31,7 @@ from jafhost.cli._common import (
     print_json,
     warn,
 )
-from jafhost.errors import PluginError, ScaffoldError
+from jafhost.errors import PluginError, ScaffoldError, UsageError
 
 if TYPE_CHECKING:
     from jafhost.discovery.records import PluginInfo
@@ -151,10 +151,16 @@ def search(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.table import Table
 
+    from jafhost.ecosystem.index import normalize_url
     from jafhost.ecosystem.search import IndexUnavailable, pip_index_url
     from jafhost.ecosystem.search import search as run_search
 
-    url = index or pip_index_url()
+    try:
+        url = normalize_url(index if index is not None else pip_index_url())
+    except IndexUnavailable as exc:
+        if index is None:
+            raise Failed(f"pip's configured {exc}") from None
+        raise UsageError(f"bad --index: {exc}") from None
     err = make_console(stderr=True)
     with Progress(
         TextColumn("{task.description}"),

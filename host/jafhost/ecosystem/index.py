@@ -29,12 +29,15 @@ from packaging.utils import (
 )
 from packaging.version import Version
 
+from jafhost.errors import quoted
+
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPE = "application/vnd.pypi.simple.v1+html"
 ACCEPT = f"{JSON_TYPE}, {HTML_TYPE};q=0.2, text/html;q=0.1"
 PAGE_LIMIT = 32 * 1024 * 1024
 """The largest index page read (PyPI's full project list is about 30 MB of HTML)."""
 TIMEOUT = 30.0
+URL_LIMIT = 2048
 
 
 Link = tuple[dict[str, str | None], str]
@@ -85,12 +88,17 @@ class _Links(HTMLParser):
 def normalize_url(url: str) -> str:
     """The index URL with one trailing slash; ``IndexUnavailable`` when it is no http(s)
     or file URL."""
-    parts = urllib.parse.urlsplit(url.strip())
+    if len(url) > URL_LIMIT or any(ord(c) < 33 or ord(c) == 127 for c in url):
+        raise IndexUnavailable(f"index {quoted(url)}: not a URL (too long, or blanks in it)")
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as exc:
+        raise IndexUnavailable(f"index {quoted(url)}: not a URL: {exc}") from None
     if parts.scheme not in ("http", "https", "file") or (
         parts.scheme != "file" and not parts.netloc
     ):
-        raise IndexUnavailable(f"index {url!r}: not an http(s) or file URL")
-    return url.strip().rstrip("/") + "/"
+        raise IndexUnavailable(f"index {quoted(url)}: not an http(s) or file URL")
+    return url.rstrip("/") + "/"
 
 
 class SimpleIndex:
