@@ -260,6 +260,7 @@ class _Handler(BaseHTTPRequestHandler):
         found = re.fullmatch(r"/files/([^/]+?)(\.metadata)?", path)
         if found and found.group(1) in index.files:
             data, metadata = index.files[found.group(1)]
+            data = self.server.tampered.get(found.group(1), data)
             if found.group(2):
                 if metadata is None:
                     self._send(404, "text/plain", b"no metadata")
@@ -322,8 +323,17 @@ class IndexServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, index: Index, *, json: bool = True, ranges: bool = True) -> None:
+    def __init__(
+        self,
+        index: Index,
+        *,
+        json: bool = True,
+        ranges: bool = True,
+        tampered: dict[str, bytes] | None = None,
+    ) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.tampered = tampered or {}
+        """Files served with other content than the hash the pages give."""
         self.index = index
         self.json = json
         self.ranges = ranges

@@ -516,6 +516,9 @@ def uninstall(
         result = _pip(["uninstall", "--yes", *dists], f"pip uninstall {' '.join(dists)}")
         if not result.ok:
             raise Failed(f"pip uninstall failed: {result.error_line()}")
+        from jafhost.ecosystem import wheel_hashes
+
+        wheel_hashes.forget(host.layout, dists)
         _refresh(host)
         removed = {p.name for p in compare(before, host.discovery().plugins).removed}
         gone |= removed & set(targets.plugins)
