@@ -415,7 +415,7 @@ def _show_review(rows: list[_Row], reviewed: list[Reviewed]) -> None:
         if item.contents is None:
             err.print(
                 escape(
-                    f"{item.planned.name} {item.planned.version} is a source distribution: "
+                    f"{item.planned.name} {item.planned.version} is built from source: "
                     "its build code runs as pip installs it (--allow-sdist), and what its "
                     "plugins request is shown once it is installed"
                 )

@@ -87,19 +87,21 @@ def source_arguments(packages: Iterable[str]) -> list[str]:
     archive, or a URL that is no wheel (``name @ URL`` included)."""
     found = []
     for text in packages:
-        target = text
         try:
-            requirement = Requirement(text)
+            requirement: Requirement | None = Requirement(text)
         except InvalidRequirement:
             requirement = None
-        if requirement is not None:
-            if requirement.url is None:
-                continue  # a name: the resolver, binary only, takes it from the index
+        pathlike = "://" in text or os.sep in text or text.startswith(".")
+        pathlike = pathlike or text.lower().endswith((*_SOURCE_ARCHIVES, ".whl"))
+        if requirement is not None and requirement.url is not None:
             target = requirement.url
+        elif requirement is not None and not pathlike:
+            continue  # a name: the resolver, binary only, takes it from the index
+        else:
+            target = text
         path = target.split("[", 1)[0] if target.endswith("]") else target
         if "://" in target:
-            lowered = urllib.parse.urlsplit(target).path.lower()
-            if not lowered.endswith(".whl"):
+            if not urllib.parse.urlsplit(target).path.lower().endswith(".whl"):
                 found.append(text)
         elif os.path.isdir(path) or path.lower().endswith(_SOURCE_ARCHIVES):
             found.append(text)
