@@ -170,3 +170,26 @@ def test_installed_wheel_hashes_are_recorded_and_forgotten(tmp_path: Path) -> No
     assert list(wheel_hashes.load(layout)) == ["lib"]
     wheel_hashes.path_of(layout).write_text("{not json")
     assert wheel_hashes.load(layout) == {}
+
+
+def test_search_reads_a_static_index_folder(package_index: LocalIndexes, tmp_path: Path) -> None:
+    """A ``file:`` URL: a PEP 503 tree on disk (each folder's ``index.html``), files whole."""
+    index = package_index.index
+    simple, files = tmp_path / "simple", tmp_path / "files"
+    files.mkdir()
+    links = []
+    for project, filenames in index.projects.items():
+        (simple / project).mkdir(parents=True)
+        links.append(f'<a href="{project}/">{project}</a>')
+        rows = []
+        for filename in filenames:
+            (files / filename).write_bytes(index.files[filename][0])
+            rows.append(f'<a href="../../files/{filename}#sha256={index.sha256(filename)}">x</a>')
+        (simple / project / "index.html").write_text("<html>" + "".join(rows) + "</html>")
+    (simple / "index.html").write_text("<html>" + "\n".join(links) + "</html>")
+    from jafhost.ecosystem.search import search
+
+    found = {f.name: f for f in search(simple.as_uri(), None)}
+    assert sorted(found) == ["jaf-plugin-notes", "jaf-plugin-sourceonly", "jaf-plugin-storage"]
+    assert found["jaf-plugin-storage"].permissions == ["env:STORAGE_URL"]
+    assert found["jaf-plugin-notes"].version == "2.0.0"

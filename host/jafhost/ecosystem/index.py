@@ -178,7 +178,8 @@ class SimpleIndex:
             url, _, fragment = urllib.parse.urljoin(final, href).partition("#")
             sha256 = fragment.removeprefix("sha256=") if fragment.startswith("sha256=") else None
             metadata = attrs.get("data-core-metadata", attrs.get("data-dist-info-metadata"))
-            name = text or urllib.parse.unquote(url.rsplit("/", 1)[-1])
+            name = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
+            name = name or text  # pip names a file after its URL, as here
             found.append(_file(name, url, sha256, metadata is not None, "data-yanked" in attrs))
         return [f for f in found if f.version is not None]
 
