@@ -235,7 +235,7 @@ def test_without_a_terminal_install_refuses_and_uninstall_needs_yes(
     assert result.returncode == 1  # the review needs a yes: nothing is installed
     assert result.stdout == ""
     assert result.stderr.splitlines()[-1] == (
-        "error: nothing installed: tiny request permissions and there is no terminal to "
+        "error: nothing installed: tiny requests permissions and there is no terminal to "
         "ask; run again with --yes to approve them"
     )
     assert "env:TINY_TOKEN" in result.stderr

@@ -426,10 +426,12 @@ def _confirm_install(rows: list[_Row], yes: bool) -> None:
     """Yes with ``--yes``; a prompt on a terminal; else refuse: nothing is installed."""
     if yes:
         return
-    asking = ", ".join(row.plugin for row in rows if row.new)
+    names = [row.plugin for row in rows if row.new]
+    asking = ", ".join(names)
     if not can_prompt():
+        verb = "requests" if len(names) == 1 else "request"
         raise Failed(
-            f"nothing installed: {asking} request permissions and there is no terminal to "
+            f"nothing installed: {asking} {verb} permissions and there is no terminal to "
             "ask; run again with --yes to approve them"
         )
     try:

@@ -34,8 +34,8 @@ from jafhost.errors import quoted
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPE = "application/vnd.pypi.simple.v1+html"
 ACCEPT = f"{JSON_TYPE}, {HTML_TYPE};q=0.2, text/html;q=0.1"
-PAGE_LIMIT = 32 * 1024 * 1024
-"""The largest index page read (PyPI's full project list is about 30 MB of HTML)."""
+PAGE_LIMIT = 128 * 1024 * 1024
+"""The largest index page read (the project list of PyPI itself is tens of megabytes)."""
 TIMEOUT = 30.0
 URL_LIMIT = 2048
 

@@ -127,7 +127,7 @@ def resolve(
         args += [] if allow_sdist else ["--only-binary=:all:"]
         args += ["--upgrade"] if upgrade else []
         args += ["--index-url", index_url] if index_url else []
-        result = run_pip([*args, *packages], on_line, python=python)
+        result = run_pip([*args, "--", *packages], on_line, python=python)  # never options
         if not result.ok:
             raise ReviewError(_resolve_failure(result, allow_sdist))
         try:
@@ -246,7 +246,7 @@ def install(
     sources = [_source_requirement(r.planned) for r in reviewed if r.path is None]
     if sources:
         args = ["install", "--no-deps", *(["--index-url", index_url] if index_url else [])]
-        result = run_pip([*args, *sources], on_line, python=python)
+        result = run_pip([*args, "--", *sources], on_line, python=python)
         if not result.ok:
             return result
     return None

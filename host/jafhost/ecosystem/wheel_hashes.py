@@ -11,8 +11,9 @@ archive), so the hash is written down when the review fetched it:
                                             "hashes": ["sha256:1a28..."]}}}
 
 keyed by the canonical distribution name, one entry per distribution (the version
-installed last). ``uninstall`` drops the entries of what it removed. A missing or
-unreadable file is an empty record: ``lock`` then asks the index.
+installed last). ``uninstall`` drops the entries of what it removed. The file is read as
+``jafhost.safe_read`` reads the home's files (a regular file, bounded); a missing or
+unreadable one is an empty record: ``lock`` then asks the index.
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ from packaging.utils import canonicalize_name
 
 from jafhost.atomic import file_lock, write_atomic
 from jafhost.home.paths import HomeLayout
+from jafhost.safe_read import UnsafeFile, read_text
 
 FILE_NAME = "wheel-hashes.json"
 VERSION = 1
+LIMIT = 16 * 1024 * 1024
+"""The largest record read: a FIFO or a huge file there is an empty record."""
 
 
 def path_of(layout: HomeLayout) -> Path:
@@ -38,8 +42,8 @@ def path_of(layout: HomeLayout) -> Path:
 def load(layout: HomeLayout) -> dict[str, dict[str, Any]]:
     """Recorded wheels by canonical distribution name (empty when none or unreadable)."""
     try:
-        data = json.loads(path_of(layout).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(read_text(path_of(layout), LIMIT))
+    except (OSError, ValueError, UnsafeFile):
         return {}
     found = data.get("distributions") if isinstance(data, dict) else None
     if not isinstance(found, dict):
