@@ -264,3 +264,16 @@ def run_cli(
         timeout=timeout,
         stdin=None if input is not None else subprocess.DEVNULL,
     )
+
+
+@pytest.fixture(scope="session")
+def package_index(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A real package index on 127.0.0.1 (``tests/local_index.py``): ``.json`` answers in
+    PEP 691 JSON and honours byte ranges, ``.html`` answers in PEP 503 HTML and sends
+    files whole. Both stop at the end of the session."""
+    from local_index import IndexServer, LocalIndexes, build_index
+
+    built = build_index(tmp_path_factory.mktemp("index"))
+    indexes = LocalIndexes(built, IndexServer(built), IndexServer(built, json=False, ranges=False))
+    yield indexes
+    indexes.stop()

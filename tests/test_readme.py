@@ -491,7 +491,7 @@ CHECKS: dict[str, Callable[[Outcome], None]] = {
     "jafhost run support 'Where is my order 42?' --model scripted:demo/support.jsonl": check_run,
     "jafhost mcp": check_mcp,
     "jafhost dev": check_dev,
-    "jafhost install ./jaf-plugin-weather": check_install,
+    "jafhost install --allow-sdist ./jaf-plugin-weather": check_install,
     "jafhost call weather.hello -a name=Ada": check_hello,
     "jafhost uninstall weather --purge --yes": check_uninstall,
 }

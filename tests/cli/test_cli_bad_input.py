@@ -203,6 +203,16 @@ def _cases() -> list[Case]:
     add("install", "bad-specifier", "jaf-plugin-x>=>1", quoted="jaf-plugin-x>=>1")
     add("install", "option-as-package", "--", "-r", quoted="-r")
 
+    add("search", "unknown-option", "--bogus")
+    for case_id, url in {
+        "ftp": "ftp://127.0.0.1/simple/",
+        "empty": "",
+        "no-host": "http:///simple/",
+        "control": "http://127.0.0.1/\x07",
+        "big": "http://127.0.0.1/" + BIG,
+    }.items():
+        add("search", f"index-{case_id}", "--index", url, quoted=url)
+
     add("uninstall", "unknown", "nope", "--yes", quoted="nope")
     add("uninstall", "missing-argument")
     for case_id, name in BAD_NAMES.items():

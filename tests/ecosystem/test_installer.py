@@ -226,22 +226,24 @@ def test_install_approve_upgrade_uninstall_and_purge(venv: Env, tmp_path: Path) 
     assert {"tiny", "plain"}.isdisjoint(venv.listed(home))
 
 
-def test_without_a_terminal_install_leaves_approval_and_uninstall_needs_yes(
+def test_without_a_terminal_install_refuses_and_uninstall_needs_yes(
     venv: Env, tmp_path: Path
 ) -> None:
     home = tmp_path / "home"
+    packages = venv.installed()
     result = venv.jafhost(home, "install", str(venv.wheels["tiny-1"]))
-    assert result.returncode == 0, result.stderr  # installed: only the approval waits
-    assert "error" not in result.stderr
-    assert result.stdout.splitlines() == [
-        "added tiny 1.0.0 (jaf-plugin-tiny): needs-approval "
-        "(jafhost enable tiny approves: env:TINY_TOKEN)",
-        "next: `jafhost enable tiny` approves the permissions and enables it "
-        "(there was no terminal to ask; --yes approves without one)",
-    ]
-    assert venv.listed(home)["tiny"]["status"] == "needs-approval"
+    assert result.returncode == 1  # the review needs a yes: nothing is installed
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1] == (
+        "error: nothing installed: tiny requests permissions and there is no terminal to "
+        "ask; run again with --yes to approve them"
+    )
+    assert "env:TINY_TOKEN" in result.stderr
+    assert venv.installed() == packages
     assert "tiny" not in StateStore(HomeLayout(home)).load().plugins
 
+    installed = venv.jafhost(home, "install", str(venv.wheels["tiny-1"]), "--yes")
+    assert installed.returncode == 0, installed.stderr
     refused = venv.jafhost(home, "uninstall", "tiny")
     assert refused.returncode == 1
     assert refused.stderr.splitlines()[-1].endswith("run again with --yes")
@@ -250,6 +252,7 @@ def test_without_a_terminal_install_leaves_approval_and_uninstall_needs_yes(
 
 def test_install_prompts_on_a_terminal(venv: Env, tmp_path: Path) -> None:
     home = tmp_path / "home"
+    packages = venv.installed()
     child = pexpect.spawn(
         venv.python,
         ["-m", "jafhost", "install", str(venv.wheels["tiny-1"])],
@@ -257,13 +260,14 @@ def test_install_prompts_on_a_terminal(venv: Env, tmp_path: Path) -> None:
         encoding="utf-8",
         timeout=120,
     )
-    child.expect("Grant these permissions to tiny")
+    child.expect("Install and grant these permissions to tiny")
     child.sendline("n")
     child.expect(pexpect.EOF)
     child.close()
-    assert child.exitstatus == 0, child.before
-    assert "needs-approval" in (child.before or "")
-    assert venv.listed(home)["tiny"]["status"] == "needs-approval"
+    assert child.exitstatus == 1, child.before
+    assert "not approved: nothing installed" in (child.before or "")
+    assert venv.installed() == packages
+    assert "tiny" not in venv.listed(home)
 
 
 def test_a_failed_install_leaves_the_host_as_it_was(venv: Env, tmp_path: Path) -> None:
@@ -274,7 +278,10 @@ def test_a_failed_install_leaves_the_host_as_it_was(venv: Env, tmp_path: Path) -
     packages = venv.installed()
     not_a_project = tmp_path / "no-such-plugin"  # a folder pip cannot build
     not_a_project.mkdir()
-    result = venv.jafhost(home, "install", str(not_a_project), "--yes")
+    refused = venv.jafhost(home, "install", str(not_a_project), "--yes")
+    assert refused.returncode == 1  # a folder is built: only with --allow-sdist
+    assert "--allow-sdist" in refused.stderr.splitlines()[-1]
+    result = venv.jafhost(home, "install", str(not_a_project), "--yes", "--allow-sdist")
     assert result.returncode == 1
     last = result.stderr.splitlines()[-1]
     assert last.startswith("error: pip install failed: ")

@@ -31,7 +31,7 @@ from jafhost.cli import plugins  # list info enable disable grant revoke
 from jafhost.cli import doctor
 from jafhost.cli import run  # tools call emit dev
 from jafhost.cli import agents  # agents run
-from jafhost.cli import ecosystem  # new install uninstall
+from jafhost.cli import ecosystem  # new search install uninstall
 from jafhost.cli import mcp
 from jafhost.cli import config  # the config group: show set
 

@@ -15,28 +15,34 @@ import os
 import shlex
 import shutil
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from jafhost.cli._common import (
     Failed,
+    JsonOption,
     app,
     approver,
     build_host,
     can_prompt,
     make_console,
+    print_json,
     warn,
 )
-from jafhost.errors import PluginError, ScaffoldError
+from jafhost.errors import PluginError, ScaffoldError, UsageError, quoted
 
 if TYPE_CHECKING:
     from jafhost.discovery.records import PluginInfo
     from jafhost.ecosystem.installer import PipResult
+    from jafhost.ecosystem.review import Reviewed
     from jafhost.ecosystem.scaffold import Project
     from jafhost.host.host import Host
 
+T = TypeVar("T")
 
 # -- new -----------------------------------------------------------------------------
 
@@ -126,6 +132,81 @@ def _python_command() -> str:
     return shlex.quote(sys.executable)
 
 
+# -- search --------------------------------------------------------------------------
+
+
+@app.command()
+def search(
+    query: Annotated[
+        str | None, typer.Argument(help="Part of the name (jaf-plugin-QUERY); none: all.")
+    ] = None,
+    index: Annotated[
+        str | None,
+        typer.Option("--index", help="A simple API index URL (default: pip's index)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Find plugins (jaf-plugin-* projects) on a package index.
+
+    Shows each one's newest version, summary and the permissions its wheel requests
+    (null when the wheel was not read).
+    """
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.table import Table
+
+    from jafhost.ecosystem.index import normalize_url
+    from jafhost.ecosystem.search import IndexUnavailable, pip_index_url
+    from jafhost.ecosystem.search import search as run_search
+
+    try:
+        url = normalize_url(index if index is not None else pip_index_url())
+    except IndexUnavailable as exc:
+        if index is None:
+            raise Failed(f"pip's configured {exc}") from None
+        raise UsageError(f"bad --index: {exc}") from None
+    err = make_console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(escape(f"listing {url}"), total=None)
+
+        def report(done: int, total: int, project: str) -> None:
+            progress.update(task, completed=done, total=total, description=escape(project))
+
+        try:
+            found = run_search(url, query, progress=report)
+        except IndexUnavailable as exc:
+            raise Failed(str(exc)) from None
+    if as_json:
+        print_json([item.as_json() for item in found])
+        return
+    console = make_console()
+    if not found:
+        console.print(f"no plugin on {url} matches {query or 'jaf-plugin-*'}", markup=False)
+        return
+    table = Table(title=escape(f"plugins on {url}"))
+    for column in ("name", "version", "summary", "permissions"):
+        table.add_column(column)
+    for item in found:
+        permissions = (
+            ", ".join(item.permissions) or "none"
+            if item.permissions is not None
+            else f"unknown ({item.note})"
+        )
+        table.add_row(
+            escape(item.name),
+            escape(item.version or "?"),
+            escape(item.summary),
+            escape(permissions),
+        )
+    console.print(table)
+
+
 # -- install / uninstall ---------------------------------------------------------------
 
 
@@ -151,7 +232,7 @@ def _refresh(host: Host) -> None:
 def install(
     packages: Annotated[
         list[str],
-        typer.Argument(help="What pip installs: names, requirements, wheel files, folders."),
+        typer.Argument(help="What to install: names, requirements, wheel files."),
     ],
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Approve the permissions new plugins request.")
@@ -159,49 +240,243 @@ def install(
     upgrade: Annotated[
         bool, typer.Option("--upgrade", "-U", help="Upgrade to the newest versions.")
     ] = False,
+    allow_sdist: Annotated[
+        bool,
+        typer.Option(
+            "--allow-sdist",
+            help="Also install source distributions and folders (building them runs their code).",
+        ),
+    ] = False,
+    index: Annotated[
+        str | None,
+        typer.Option("--index", help="A simple API index URL (default: pip's index)."),
+    ] = None,
 ) -> None:
-    """Install packages with pip, after a permission review.
+    """Review what plugins request, then install them with pip.
 
-    Packages go to jafhost's environment; accepting the review approves what the new
-    plugins request.
+    pip resolves (wheels only), the wheels are downloaded and their manifests read, and
+    one table shows what every new or upgraded plugin requests; accepting it installs
+    exactly those files, approves and enables the plugins.
     """
+    import tempfile
+
+    from jafhost.ecosystem import review as reviewing
+    from jafhost.ecosystem import wheel_hashes
+    from jafhost.ecosystem.index import IndexUnavailable, normalize_url
     from jafhost.ecosystem.installer import check_install_arguments, compare
 
     check_install_arguments(packages)
+    index_url = None
+    if index is not None:
+        try:
+            index_url = normalize_url(index)
+        except IndexUnavailable as exc:
+            raise UsageError(f"bad --index: {exc}") from None
+    sources = reviewing.source_arguments(packages)
+    if sources and not allow_sdist:
+        raise Failed(
+            f"{quoted(sources[0])} is a folder or source archive that pip would build "
+            "(building runs its code); --allow-sdist installs it"
+        )
     host = build_host()
     before = list(host.discovery(refresh=True).plugins)
-    args = ["install", *(["--upgrade"] if upgrade else []), *packages]
-    result = _pip(args, f"pip install {' '.join(packages)}")
-    if not result.ok:
-        raise Failed(f"pip install failed: {result.error_line()}")
+    err = make_console(stderr=True)
+    folder = Path(tempfile.mkdtemp(prefix="jafhost-review-"))
+    try:
+        try:
+            planned = _pip_step(
+                f"resolving {' '.join(packages)}",
+                lambda on_line: reviewing.resolve(
+                    packages,
+                    index_url=index_url,
+                    upgrade=upgrade,
+                    allow_sdist=allow_sdist,
+                    on_line=on_line,
+                ),
+            )
+            if not planned:
+                make_console().print(
+                    "nothing to install: every requirement is already satisfied "
+                    "(--upgrade looks for newer versions)",
+                    markup=False,
+                )
+                return
+            with err.status("downloading and reading the wheels"):
+                reviewed = reviewing.review(planned, folder, allow_sdist=allow_sdist)
+        except reviewing.ReviewError as exc:
+            raise Failed(str(exc)) from None
+        rows = _review_rows(host, before, reviewed)
+        _show_review(rows, reviewed)
+        if any(row.new for row in rows):
+            _confirm_install(rows, yes)
+        failed = _pip_step(
+            "installing the reviewed files",
+            lambda on_line: reviewing.install(reviewed, index_url=index_url, on_line=on_line),
+        )
+        if failed is not None:
+            raise Failed(f"pip install failed: {failed.error_line()}")
+        wheel_hashes.record(
+            host.layout,
+            [
+                (r.contents.name, r.contents.version, r.planned.filename, r.sha256)
+                for r in reviewed
+                if r.contents is not None and r.sha256 is not None
+            ],
+        )
+    finally:
+        reviewing.clean(folder)
     _refresh(host)
     change = compare(before, host.discovery().plugins)
-    console = make_console()
-    if not change.touched:
-        console.print("installed; no plugin was added or changed", markup=False)
-        return
-    old = {new.name: prev for prev, new in change.changed}
-    refused: list[str] = []
-    for info in change.touched:
-        if host.plugin(info.name).status != "needs-approval":
-            continue
-        try:
-            host.enable([info.name], approve=approver(yes), dependencies=False)
-        except Failed:
-            refused.append(info.name)  # no terminal to ask and no --yes
-        except PluginError as exc:  # the user said no
-            console.print(str(exc), markup=False)
+    _approve_reviewed(host, change.touched, rows, yes)
     warn(host)
+    console = make_console()
+    old = {new.name: prev for prev, new in change.changed}
     for info in change.touched:
         console.print(_installed_line(host, info, old.get(info.name)), markup=False)
-    if refused:  # installed all the same: say what approves them (exit 0)
-        names = " ".join(shlex.quote(name) for name in refused)
-        console.print(
-            f"next: `jafhost enable {names}` approves the permissions and enables "
-            f"{'it' if len(refused) == 1 else 'them'} (there was no terminal to ask; "
-            "--yes approves without one)",
-            markup=False,
+    if not change.touched:
+        console.print("installed; no plugin was added or changed", markup=False)
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One plugin of the review: what it requests, and what of it was never approved."""
+
+    plugin: str
+    distribution: str
+    version: str
+    previous: str | None
+    requested: tuple[str, ...]
+    new: tuple[str, ...]
+    error: str | None = None
+
+
+def _review_rows(host: Host, before: list[PluginInfo], reviewed: list[Reviewed]) -> list[_Row]:
+    from jafhost.security.permissions import missing
+
+    installed = {p.name: p for p in before}
+    state = host.state()
+    rows = []
+    for item in reviewed:
+        if item.contents is None:
+            continue
+        for plugin in item.contents.plugins:
+            record = state.plugins.get(plugin.name)
+            approved: list[str] = []
+            if record is not None and record.distribution == item.contents.name:
+                approved = record.approved
+            previous = installed.get(plugin.name)
+            rows.append(
+                _Row(
+                    plugin.name,
+                    item.contents.name,
+                    item.contents.version,
+                    previous.version if previous is not None else None,
+                    plugin.permissions,
+                    tuple(missing(plugin.permissions, approved)),
+                    plugin.error,
+                )
+            )
+    return rows
+
+
+def _show_review(rows: list[_Row], reviewed: list[Reviewed]) -> None:
+    """One table on stderr: each plugin, its version, the permissions to approve."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from jafhost.security.permissions import parse
+
+    err = make_console(stderr=True)
+    if rows:
+        table = Table(title="plugins to install")
+        for column in ("plugin", "version", "distribution", "requests (not yet approved)"):
+            table.add_column(column)
+        for row in rows:
+            version = f"{row.previous} -> {row.version}" if row.previous else row.version
+            if row.error:
+                asks = f"invalid: {row.error}"
+            elif row.new:
+                asks = "\n".join(f"{p}: {parse(p).explain()}" for p in row.new)
+            else:
+                asks = "nothing new" if row.requested else "nothing"
+            table.add_row(
+                escape(row.plugin), escape(version), escape(row.distribution), escape(asks)
+            )
+        err.print(table)
+    plugins = {row.distribution for row in rows}
+    others = [
+        f"{r.planned.name} {r.planned.version}"
+        for r in reviewed
+        if r.contents is not None and r.contents.name not in plugins
+    ]
+    if others:
+        err.print(escape(f"also installs (no plugin): {', '.join(others)}"))
+    for item in reviewed:
+        if item.contents is None:
+            err.print(
+                escape(
+                    f"{item.planned.name} {item.planned.version} is built from source: "
+                    "its build code runs as pip installs it (--allow-sdist), and what its "
+                    "plugins request is shown once it is installed"
+                )
+            )
+
+
+def _confirm_install(rows: list[_Row], yes: bool) -> None:
+    """Yes with ``--yes``; a prompt on a terminal; else refuse: nothing is installed."""
+    if yes:
+        return
+    names = [row.plugin for row in rows if row.new]
+    asking = ", ".join(names)
+    if not can_prompt():
+        verb = "requests" if len(names) == 1 else "request"
+        raise Failed(
+            f"nothing installed: {asking} {verb} permissions and there is no terminal to "
+            "ask; run again with --yes to approve them"
         )
+    try:
+        accepted = typer.confirm(f"Install and grant these permissions to {asking}?", default=False)
+    except (typer.Abort, KeyboardInterrupt):
+        raise Failed("interrupted: nothing installed") from None
+    if not accepted:
+        raise Failed("not approved: nothing installed")
+
+
+def _approve_reviewed(host: Host, touched: list[PluginInfo], rows: list[_Row], yes: bool) -> None:
+    """Approve and enable what the review showed: a plugin whose installed manifest
+    requests exactly what was reviewed (same distribution). A plugin the review could not
+    read (built from source) gets the usual approval prompt."""
+    reviewed = {row.plugin: row for row in rows}
+    for info in touched:
+        if host.plugin(info.name).status != "needs-approval":
+            continue
+        row = reviewed.get(info.name)
+        approve = approver(yes) if row is None else _as_reviewed(row)
+        try:
+            host.enable([info.name], approve=approve, dependencies=False)
+        except Failed as exc:
+            sys.stderr.write(f"warning: {exc}\n")
+        except PluginError as exc:
+            sys.stderr.write(f"warning: {exc}\n")
+
+
+def _as_reviewed(row: _Row) -> Callable[[PluginInfo, list[str]], bool]:
+    """Approval for what the review showed: the same distribution, nothing beyond it."""
+
+    def approve(plugin: PluginInfo, new: list[str]) -> bool:
+        return plugin.distribution == row.distribution and set(new) <= set(row.requested)
+
+    return approve
+
+
+def _pip_step(title: str, step: Callable[[Callable[[str], None]], T]) -> T:
+    """Run ``step`` with pip's lines printed dim on stderr under a status line."""
+    from rich.markup import escape
+    from rich.text import Text
+
+    console = make_console(stderr=True)
+    with console.status(escape(title)):
+        return step(lambda line: console.print(Text(line, style="dim")))
 
 
 def _installed_line(host: Host, info: PluginInfo, previous: PluginInfo | None) -> str:
@@ -243,6 +518,9 @@ def uninstall(
         result = _pip(["uninstall", "--yes", *dists], f"pip uninstall {' '.join(dists)}")
         if not result.ok:
             raise Failed(f"pip uninstall failed: {result.error_line()}")
+        from jafhost.ecosystem import wheel_hashes
+
+        wheel_hashes.forget(host.layout, dists)
         _refresh(host)
         removed = {p.name for p in compare(before, host.discovery().plugins).removed}
         gone |= removed & set(targets.plugins)

@@ -1,0 +1,131 @@
+"""What a wheel declares, read from the zip without installing or importing it.
+
+A wheel holds its core metadata (``*.dist-info/METADATA``), its entry points
+(``*.dist-info/entry_points.txt``) and, in the package directory of each ``jaf.plugins``
+entry point's top-level module, the plugin's ``jaf-plugin.toml``: the same places
+discovery reads once the wheel is installed (``jafhost.discovery.metadata``). Reading
+them here lets the review before an install, and ``search``, show what each plugin
+requests before any of its files land. A manifest that does not validate is reported as
+the error discovery would give after installing.
+"""
+
+from __future__ import annotations
+
+import configparser
+import email.parser
+import zipfile
+from dataclasses import dataclass
+from typing import IO
+
+from jafhost.discovery.manifest import MANIFEST_NAME, Manifest, parse_manifest
+from jafhost.errors import ManifestError
+from jafhost.safe_read import MANIFEST_LIMIT
+
+GROUP = "jaf.plugins"
+METADATA_LIMIT = 4 * 1024 * 1024
+
+
+class WheelError(Exception):
+    """The file is not a readable wheel (not a zip, no ``.dist-info``)."""
+
+
+@dataclass(frozen=True)
+class WheelPlugin:
+    """One plugin a wheel provides: its name, and its manifest or why it is invalid."""
+
+    name: str
+    manifest: Manifest | None
+    error: str | None = None
+
+    @property
+    def permissions(self) -> tuple[str, ...]:
+        return self.manifest.permissions if self.manifest is not None else ()
+
+
+@dataclass(frozen=True)
+class WheelContents:
+    """A wheel's distribution name, version, summary and the plugins it provides."""
+
+    name: str
+    version: str
+    summary: str
+    plugins: tuple[WheelPlugin, ...]
+
+
+def parse_core_metadata(data: bytes) -> tuple[str, str, str]:
+    """(Name, Version, Summary) of a core metadata file."""
+    message = email.parser.BytesHeaderParser().parsebytes(data[:METADATA_LIMIT])
+    return (
+        str(message.get("Name", "")),
+        str(message.get("Version", "")),
+        " ".join(str(message.get("Summary", "")).split()),
+    )
+
+
+def _member(archive: zipfile.ZipFile, name: str, limit: int) -> bytes | None:
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        return None
+    if info.file_size > limit:
+        raise WheelError(f"{name} is larger than {limit} bytes")
+    with archive.open(info) as handle:
+        return handle.read(limit + 1)[:limit]
+
+
+def read_wheel(file: IO[bytes], filename: str) -> WheelContents:
+    """Read the plugins of the wheel in ``file`` (seekable); ``filename`` names it in
+    errors. ``WheelError`` when it is no wheel."""
+    try:
+        archive = zipfile.ZipFile(file)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise WheelError(f"{filename}: not a wheel: {exc}") from None
+    with archive:
+        names = archive.namelist()
+        info_dirs = sorted({n.split("/", 1)[0] for n in names if ".dist-info/" in n})
+        if len(info_dirs) != 1:
+            raise WheelError(f"{filename}: not a wheel: {len(info_dirs)} .dist-info folders")
+        info_dir = info_dirs[0]
+        try:
+            metadata = _member(archive, f"{info_dir}/METADATA", METADATA_LIMIT)
+            entry_points = _member(archive, f"{info_dir}/entry_points.txt", METADATA_LIMIT)
+            if metadata is None:
+                raise WheelError(f"{filename}: not a wheel: no {info_dir}/METADATA")
+            name, version, summary = parse_core_metadata(metadata)
+            plugins = tuple(
+                _plugin(archive, filename, plugin, value)
+                for plugin, value in _plugin_entry_points(entry_points, filename)
+            )
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+            raise WheelError(f"{filename}: unreadable: {exc}") from None
+    return WheelContents(name, version, summary, plugins)
+
+
+def _plugin_entry_points(text: bytes | None, filename: str) -> list[tuple[str, str]]:
+    if text is None:
+        return []
+    parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    try:
+        parser.read_string(text.decode("utf-8", "replace"))
+    except configparser.Error as exc:
+        raise WheelError(f"{filename}: entry_points.txt: {exc}".splitlines()[0]) from None
+    if not parser.has_section(GROUP):
+        return []
+    return sorted(parser.items(GROUP))
+
+
+def _plugin(archive: zipfile.ZipFile, filename: str, name: str, value: str) -> WheelPlugin:
+    top = value.split(":", 1)[0].strip().split(".", 1)[0]
+    path = f"{top}/{MANIFEST_NAME}"
+    where = f"{filename}:{path}"
+    try:
+        data = _member(archive, path, MANIFEST_LIMIT)
+    except WheelError as exc:
+        return WheelPlugin(name, None, str(exc))
+    if data is None:
+        return WheelPlugin(name, Manifest())
+    try:
+        return WheelPlugin(name, parse_manifest(data.decode("utf-8", "replace"), where))
+    except ManifestError as exc:
+        return WheelPlugin(name, None, str(exc))
