@@ -198,9 +198,15 @@ class Runtime:
             return record.isolation
         return self.config.isolation
 
-    def worker_spec(self, info: PluginInfo, config_table: dict[str, Any]) -> WorkerSpec:
+    def worker_spec(
+        self,
+        info: PluginInfo,
+        config_table: dict[str, Any],
+        known: dict[str, dict[str, Any]] | None = None,
+    ) -> WorkerSpec:
         """How to start ``info``'s worker: this host's folders and limits, and its grants
-        read again from the state at every start."""
+        read again from the state at every start; ``known``: its tools' recorded input
+        schemas (``_recorded_schemas``)."""
         from jafhost.runtime.isolation.spec import WorkerSpec
         from jafhost.security.sandbox import cpu_budget
 
@@ -224,6 +230,7 @@ class Runtime:
             max_result_mb=settings.max_result_mb,
             workers=settings.workers_per_plugin,
             schema_file=self.layout.schema_file(name),
+            known_schemas=known,
         )
 
     def protections(self, name: str) -> list[str]:
@@ -271,6 +278,7 @@ class Runtime:
             changed = self._changed(name, entry)
             await self._started(changed)  # reported as any plugin that failed to start
             return changed
+        known = self._recorded_schemas(name, obj)
         loaded = lifecycle.LoadedPlugin(entry.info)
         loaded.requires = entry.requires_plugins(optional=True)
         loaded.observe = "observe" in self.store.load().grants_of(entry.info)
@@ -297,9 +305,9 @@ class Runtime:
         # process: it runs here, as plugins registered in memory do
         try:
             if obj is None and self.isolation_of(name) == "process":
-                await self._start_in_worker(loaded, registered)
+                await self._start_in_worker(loaded, registered, known)
             else:
-                await self._start_in_process(loaded, obj)
+                await self._start_in_process(loaded, obj, known)
         except asyncio.CancelledError:
             if loaded.status in ("starting", "inactive"):
                 loaded.status, loaded.error = "broken", "its start was cancelled"
@@ -310,6 +318,19 @@ class Runtime:
             loaded.error = loaded.error or "it did not finish starting"
         await self._started(loaded)
         return loaded
+
+    def _recorded_schemas(self, name: str, obj: Any) -> dict[str, dict[str, Any]] | None:
+        """The input schemas of an idle plugin's tools, from the record it was offered
+        from: its start leaves each of those tools' models to their first call. None
+        for any other start (no record, a reload, an object handed over), which builds
+        every schema, for the catalog and the new record."""
+        previous = self.plugins.get(name)
+        if obj is not None or previous is None or previous.status != "idle":
+            return None
+        record = previous.extras.get("record")
+        if record is None:
+            return None
+        return {tool.name: tool.input_schema for tool in record.tools}
 
     def _changed(self, name: str, entry: Any) -> LoadedPlugin:
         """A plugin found changed just before its start (on disk, or in the state: it no
@@ -330,7 +351,9 @@ class Runtime:
         self.plugins.loaded[name] = loaded
         return loaded
 
-    async def _start_in_process(self, loaded: LoadedPlugin, obj: Any) -> None:
+    async def _start_in_process(
+        self, loaded: LoadedPlugin, obj: Any, known: dict[str, dict[str, Any]] | None = None
+    ) -> None:
         from jafhost.home.config import plugin_config_table, plugin_table
         from jafhost.runtime import lifecycle
 
@@ -348,6 +371,7 @@ class Runtime:
             timeout=self.config.hook_timeout,
             make_context=self._make_context,
             obj=obj,
+            known_schemas=known,
         )
         if loaded.status != "active":
             from jafhost.runtime import plugin_loops
@@ -401,7 +425,12 @@ class Runtime:
                     self.pm.unregister(loaded.obj)
         plugin_loops.close_loop(loaded.identity)
 
-    async def _start_in_worker(self, loaded: LoadedPlugin, registered: bool) -> None:
+    async def _start_in_worker(
+        self,
+        loaded: LoadedPlugin,
+        registered: bool,
+        known: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         """A reload's ``obj`` is ignored here: the worker imports the plugin afresh."""
         from jafhost.home.config import plugin_config_table
         from jafhost.runtime.isolation import launch
@@ -419,7 +448,7 @@ class Runtime:
         async def ask(message: dict[str, Any]) -> Any:
             return await self._worker_asks(loaded, message)
 
-        spec = self.worker_spec(loaded.info, table)
+        spec = self.worker_spec(loaded.info, table, known)
         ready = self.prestarted.pop(name, None)  # a reload's new version, already started
         await launch.start(spec, loaded, emit, ask, ready)
         self._adopt_middleware(loaded)

@@ -54,6 +54,9 @@ class WorkerSpec:
     (``zygote``); the default from ``JAFHOST_WORKER_ZYGOTE=1``."""
     schema_file: Path | None = None
     """Where the plugin's config JSON Schema is recorded when it starts (None: nowhere)."""
+    known_schemas: dict[str, dict[str, Any]] | None = None
+    """Its tools' input schemas from its valid record, by name: the worker builds those
+    tools' models at their first call instead of at its start (None: it builds all)."""
 
     @property
     def plugin(self) -> str:
