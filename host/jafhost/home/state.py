@@ -215,10 +215,14 @@ class StateStore:
             yield
 
     def _parse(self) -> State:
+        return self._parse_read()[0]
+
+    def _parse_read(self) -> tuple[State, bytes]:
+        """The state, and the bytes it was parsed from (empty: no file)."""
         try:
             raw = read_bytes(self.path, STATE_LIMIT)
         except FileNotFoundError:
-            return State()
+            return State(), b""
         except UnsafeFile as exc:
             if str(exc).startswith("cannot read"):
                 raise StateError(f"{self.path}: {exc}") from None
@@ -227,7 +231,7 @@ class StateStore:
             data = json.loads(raw)
         except RecursionError:
             raise ValueError("nested too deeply") from None
-        return State.from_json(data)
+        return State.from_json(data), raw
 
     def _move_aside(self, problem: str) -> None:
         stamp = time.strftime("%Y%m%dT%H%M%S")
@@ -255,17 +259,23 @@ class StateStore:
 
     def load(self) -> State:
         """The current state; a corrupt file is moved aside and defaults are returned."""
+        return self.load_read()[0]
+
+    def load_read(self) -> tuple[State, bytes | None]:
+        """``load``, with the bytes the state was parsed from (None: defaults after a
+        corrupt file): what a reader keys what it derives from the state on, since the
+        same bytes always parse to the same state."""
         try:
-            return self._parse()
+            return self._parse_read()
         except (ValueError, UnicodeDecodeError) as exc:
             problem = str(exc).splitlines()[0]
         try:
             with self._lock():
                 try:  # another process may have repaired it while we waited
-                    return self._parse()
+                    return self._parse_read()
                 except (ValueError, UnicodeDecodeError) as exc:
                     self._move_aside(str(exc).splitlines()[0])
-                    return State()
+                    return State(), None
         except _NoLock as exc:
             raise self._stuck(problem, exc.reason) from None
 
