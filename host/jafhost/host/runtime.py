@@ -278,8 +278,12 @@ class Runtime:
             changed = self._changed(name, entry)
             await self._started(changed)  # reported as any plugin that failed to start
             return changed
-        known = self._recorded_schemas(name, obj)
+        offered_from = self._offered_from(name, obj)
+        known = None
+        if offered_from is not None:
+            known = {tool.name: tool.input_schema for tool in offered_from.tools}
         loaded = lifecycle.LoadedPlugin(entry.info)
+        loaded.extras["offered_from"] = offered_from
         loaded.requires = entry.requires_plugins(optional=True)
         loaded.observe = "observe" in self.store.load().grants_of(entry.info)
         loaded.status = "starting"
@@ -319,18 +323,16 @@ class Runtime:
         await self._started(loaded)
         return loaded
 
-    def _recorded_schemas(self, name: str, obj: Any) -> dict[str, dict[str, Any]] | None:
-        """The input schemas of an idle plugin's tools, from the record it was offered
-        from: its start leaves each of those tools' models to their first call. None
-        for any other start (no record, a reload, an object handed over), which builds
-        every schema, for the catalog and the new record."""
+    def _offered_from(self, name: str, obj: Any) -> ActivationRecord | None:
+        """The record an idle plugin was offered from: its start takes its tools' input
+        schemas from it and leaves their models to their first calls. None for any
+        other start (no record, a reload, an object handed over), which builds every
+        schema, for the catalog and the new record."""
         previous = self.plugins.get(name)
         if obj is not None or previous is None or previous.status != "idle":
             return None
-        record = previous.extras.get("record")
-        if record is None:
-            return None
-        return {tool.name: tool.input_schema for tool in record.tools}
+        record: ActivationRecord | None = previous.extras.get("record")
+        return record
 
     def _changed(self, name: str, entry: Any) -> LoadedPlugin:
         """A plugin found changed just before its start (on disk, or in the state: it no
@@ -642,6 +644,8 @@ class Runtime:
 
             LOGGER.warning("plugin %s: not recorded: %s", loaded.name, exc)
             return
+        if record == loaded.extras.get("offered_from"):
+            return  # started from this very record: it holds as written
         self.records.store(record)
 
     def _starts_with_host(
