@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, TypeVar, overload
 
-import docstring_parser
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
@@ -198,6 +197,8 @@ def _has_description(annotation: Any) -> bool:
 def _description_and_params(
     fn: Callable[..., Any], options: ToolOptions
 ) -> tuple[str, dict[str, str]]:
+    import docstring_parser  # only once a plugin starts: listing from records needs none
+
     doc = docstring_parser.parse(inspect.getdoc(fn) or "")
     text = "\n\n".join(p for p in (doc.short_description, doc.long_description) if p)
     params = {p.arg_name: p.description or "" for p in doc.params if p.description}
