@@ -197,6 +197,7 @@ class StateStore:
         self.path = layout.state
         self.lock_timeout = lock_timeout
         self.warnings: list[str] = []
+        self._snapshot: tuple[bytes, State] | None = None
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
@@ -217,16 +218,25 @@ class StateStore:
     def _parse(self) -> State:
         return self._parse_read()[0]
 
-    def _parse_read(self) -> tuple[State, bytes]:
-        """The state, and the bytes it was parsed from (empty: no file)."""
+    def _read_raw(self) -> bytes:
+        """The bytes of the state file (empty: no file)."""
         try:
-            raw = read_bytes(self.path, STATE_LIMIT)
+            return read_bytes(self.path, STATE_LIMIT)
         except FileNotFoundError:
-            return State(), b""
+            return b""
         except UnsafeFile as exc:
             if str(exc).startswith("cannot read"):
                 raise StateError(f"{self.path}: {exc}") from None
             raise ValueError(str(exc)) from None  # a FIFO, a device, too large: moved aside
+
+    def _parse_read(self) -> tuple[State, bytes]:
+        """The state, and the bytes it was parsed from (empty: no file)."""
+        return self._parse_raw(self._read_raw())
+
+    @staticmethod
+    def _parse_raw(raw: bytes) -> tuple[State, bytes]:
+        if not raw:
+            return State(), b""
         try:
             data = json.loads(raw)
         except RecursionError:
@@ -278,6 +288,29 @@ class StateStore:
                     return State(), None
         except _NoLock as exc:
             raise self._stuck(problem, exc.reason) from None
+
+    def snapshot(self) -> State:
+        """The current state, for reading only: the file is read afresh at every call
+        (another process may have changed it), but parsed again only when its bytes
+        changed, and the ``State`` is shared with every other reader of the same bytes,
+        so it must never be changed (``load`` gives a private one; ``update`` changes the
+        file). The host reads the state several times per plugin start; at many
+        plugins each parse is the cost, not the read."""
+        return self.snapshot_read()[0]
+
+    def snapshot_read(self) -> tuple[State, bytes | None]:
+        """``snapshot``, with the bytes it was parsed from (None: defaults after a
+        corrupt file was moved aside)."""
+        try:
+            raw = self._read_raw()
+            last = self._snapshot
+            if last is not None and last[0] == raw:
+                return last[1], raw
+            state, _ = self._parse_raw(raw)
+        except (ValueError, UnicodeDecodeError):
+            return self.load_read()  # repaired (moved aside) as ``load`` does
+        self._snapshot = (raw, state)
+        return state, raw
 
     def _write(self, state: State) -> None:
         data = json.dumps(state.to_json(), indent=2, sort_keys=True).encode() + b"\n"

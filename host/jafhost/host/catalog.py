@@ -93,9 +93,9 @@ class Catalog:
         self._named: tuple[Discovery, dict[str, list[PluginInfo]]] | None = None
         self._read_at = 0
         """``time.time_ns()`` just before discovery was last read (scanned or cached)."""
-        self._resolved: tuple[Discovery, int, bytes, Resolution] | None = None
-        """The last resolution computed from the state file: the discovery read and the
-        state's bytes it came from (``resolution``)."""
+        self._resolved: tuple[Discovery, int, State, Resolution] | None = None
+        """The last resolution computed from a state snapshot: the discovery read and the
+        snapshot it came from (``resolution``)."""
         self._stamped: dict[tuple[str, str, str], Any] = {}
         """Per plugin (name, location, manifest): its ``_stamps`` when last found
         unchanged since discovery was read."""
@@ -189,24 +189,21 @@ class Catalog:
         started or shown (``verify``), not here.
 
         Without ``state`` the state file is read afresh every time (another process may
-        have changed it), and the resolution is reused while both the discovery read and
-        the state file's bytes are those it was computed from: a command asks several
-        times (the call, the start, the record), and at N plugins each costs O(N)."""
+        have changed it). The resolution is reused while both the discovery read and the
+        state snapshot (``StateStore.snapshot``: the same object while the file's bytes
+        stay the same) are those it was computed from: a command asks several times (the
+        call, the start, the record), and at N plugins each costs O(N)."""
         found = self._read()
-        source: bytes | None = None
-        if state is None:
-            current, source = self._store.load_read()
-            memo = self._resolved
-            if (
-                source is not None
-                and memo is not None
-                and memo[0] is found
-                and memo[1] == len(found.plugins)
-                and memo[2] == source
-            ):
-                return memo[3]
-        else:
-            current = state
+        memo = self._resolved
+        fresh = state is None
+        current = self._store.snapshot() if state is None else state
+        if (
+            memo is not None
+            and memo[0] is found
+            and memo[1] == len(found.plugins)
+            and memo[2] is current
+        ):
+            return memo[3]
         # requirements judged at scan time apply only to the full, unchanged set
         judged = found.judged if self._only is None and not self._registered else None
         status_of = current.status_of
@@ -217,8 +214,8 @@ class Catalog:
             status_of,  # type: ignore[arg-type]
             judged,
         )
-        if source is not None:
-            self._resolved = (found, len(found.plugins), source, resolved)
+        if fresh:
+            self._resolved = (found, len(found.plugins), current, resolved)
         return resolved
 
     def known(self, names: Iterable[str]) -> Resolution:

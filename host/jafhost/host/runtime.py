@@ -193,7 +193,7 @@ class Runtime:
         sandbox applies)."""
         if self.catalog.is_registered(name):
             return "inprocess"
-        record = self.store.load().plugins.get(name)
+        record = self.store.snapshot().plugins.get(name)
         if record is not None and record.isolation:
             return record.isolation
         return self.config.isolation
@@ -215,7 +215,7 @@ class Runtime:
         hook_timeout = self.config.hook_timeout
 
         def grants() -> list[str]:
-            return self.store.load().grants_of(info)
+            return self.store.snapshot().grants_of(info)
 
         return WorkerSpec(
             info=info,
@@ -285,7 +285,7 @@ class Runtime:
         loaded = lifecycle.LoadedPlugin(entry.info)
         loaded.extras["offered_from"] = offered_from
         loaded.requires = entry.requires_plugins(optional=True)
-        loaded.observe = "observe" in self.store.load().grants_of(entry.info)
+        loaded.observe = "observe" in self.store.snapshot().grants_of(entry.info)
         loaded.status = "starting"
         self.plugins.loaded[name] = loaded
         self.events.loop = asyncio.get_running_loop()
@@ -489,7 +489,7 @@ class Runtime:
         name = loaded.name
         policy = Policy.compile(
             name,
-            self.store.load().grants_of(loaded.info),
+            self.store.snapshot().grants_of(loaded.info),
             self.layout.data_dir(name),
             self.layout.cache_dir(name),
             extra_read=own_folders(loaded.info),
@@ -595,7 +595,7 @@ class Runtime:
             try:
                 _ = self.config.settings  # reads config.toml (and so the plugin tables)
                 config = plugin_config_table(self.config.table, info.name, os.environ)
-                grants = (state or self.store.load()).grants_of(info)
+                grants = (state or self.store.snapshot()).grants_of(info)
                 key = record_key(info, self.isolation_of(info.name), config, grants)
             except Exception:  # an unusable config or state: no record (it starts)
                 key = None
@@ -786,7 +786,7 @@ class Runtime:
         are offered (started, or idle from their records), with the ``eager`` ones and
         ``observe`` middleware started beside; the others are left alone, records unread.
         Never raises for a plugin's failure (see each ``LoadedPlugin.status``/``error``)."""
-        state = self.store.load()
+        state = self.store.snapshot()
         resolution = self.catalog.resolution(state)
         _ = self.config.settings  # an unusable config.toml: an error here, no code runs
         to_start: list[str] = []
