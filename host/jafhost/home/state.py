@@ -197,7 +197,8 @@ class StateStore:
         self.path = layout.state
         self.lock_timeout = lock_timeout
         self.warnings: list[str] = []
-        self._snapshot: tuple[bytes, State] | None = None
+        self._snapshot: tuple[bytes | None, State] | None = None
+        """The bytes last parsed by ``snapshot`` (None: no file) and their state."""
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
@@ -216,32 +217,28 @@ class StateStore:
             yield
 
     def _parse(self) -> State:
-        return self._parse_read()[0]
+        return self._parse_raw(self._read_raw())
 
-    def _read_raw(self) -> bytes:
-        """The bytes of the state file (empty: no file)."""
+    def _read_raw(self) -> bytes | None:
+        """The bytes of the state file (None: no file)."""
         try:
             return read_bytes(self.path, STATE_LIMIT)
         except FileNotFoundError:
-            return b""
+            return None
         except UnsafeFile as exc:
             if str(exc).startswith("cannot read"):
                 raise StateError(f"{self.path}: {exc}") from None
             raise ValueError(str(exc)) from None  # a FIFO, a device, too large: moved aside
 
-    def _parse_read(self) -> tuple[State, bytes]:
-        """The state, and the bytes it was parsed from (empty: no file)."""
-        return self._parse_raw(self._read_raw())
-
     @staticmethod
-    def _parse_raw(raw: bytes) -> tuple[State, bytes]:
-        if not raw:
-            return State(), b""
+    def _parse_raw(raw: bytes | None) -> State:
+        if raw is None:
+            return State()
         try:
             data = json.loads(raw)
         except RecursionError:
             raise ValueError("nested too deeply") from None
-        return State.from_json(data), raw
+        return State.from_json(data)
 
     def _move_aside(self, problem: str) -> None:
         stamp = time.strftime("%Y%m%dT%H%M%S")
@@ -269,23 +266,17 @@ class StateStore:
 
     def load(self) -> State:
         """The current state; a corrupt file is moved aside and defaults are returned."""
-        return self.load_read()[0]
-
-    def load_read(self) -> tuple[State, bytes | None]:
-        """``load``, with the bytes the state was parsed from (None: defaults after a
-        corrupt file): what a reader keys what it derives from the state on, since the
-        same bytes always parse to the same state."""
         try:
-            return self._parse_read()
+            return self._parse()
         except (ValueError, UnicodeDecodeError) as exc:
             problem = str(exc).splitlines()[0]
         try:
             with self._lock():
                 try:  # another process may have repaired it while we waited
-                    return self._parse_read()
+                    return self._parse()
                 except (ValueError, UnicodeDecodeError) as exc:
                     self._move_aside(str(exc).splitlines()[0])
-                    return State(), None
+                    return State()
         except _NoLock as exc:
             raise self._stuck(problem, exc.reason) from None
 
@@ -296,21 +287,16 @@ class StateStore:
         so it must never be changed (``load`` gives a private one; ``update`` changes the
         file). The host reads the state several times per plugin start; at many
         plugins each parse is the cost, not the read."""
-        return self.snapshot_read()[0]
-
-    def snapshot_read(self) -> tuple[State, bytes | None]:
-        """``snapshot``, with the bytes it was parsed from (None: defaults after a
-        corrupt file was moved aside)."""
         try:
             raw = self._read_raw()
             last = self._snapshot
             if last is not None and last[0] == raw:
-                return last[1], raw
-            state, _ = self._parse_raw(raw)
+                return last[1]
+            state = self._parse_raw(raw)
         except (ValueError, UnicodeDecodeError):
-            return self.load_read()  # repaired (moved aside) as ``load`` does
+            return self.load()  # repaired (moved aside) as ``load`` does
         self._snapshot = (raw, state)
-        return state, raw
+        return state
 
     def _write(self, state: State) -> None:
         data = json.dumps(state.to_json(), indent=2, sort_keys=True).encode() + b"\n"
