@@ -1,9 +1,11 @@
 """Tools: the ``@tool`` decorator, and turning a plain function into a validated ``Tool``.
 
 A tool is an ordinary (sync or async) function a plugin returns from ``jaf_tools``.
-Its input schema and validator are built once, from the type hints (with
-``Annotated[..., Field(...)]`` honoured) and the docstring (summary and per-parameter
-descriptions, Google, NumPy or reST style), so a call only pays for validation.
+Its input schema and validator come from the type hints (with ``Annotated[..., Field(...)]``
+honoured) and the docstring (summary and per-parameter descriptions, Google, NumPy or reST
+style). The pydantic model behind both (``ToolArguments``) is built once, at its first
+need: when the plugin starts without a recorded schema for the tool, or else at the tool's
+first call, so a plugin with many tools pays only for those that are called.
 A parameter annotated ``PluginContext`` is injected by the host and is not part of the
 schema.
 """
@@ -12,14 +14,14 @@ from __future__ import annotations
 
 import inspect
 import re
+import threading
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, TypeVar, overload
 
-import docstring_parser
-from pydantic import ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
 from jafhost.errors import ToolDefinitionError
@@ -88,7 +90,14 @@ class Tool:
     context_param: str | None = None
     positional: tuple[str, ...] = ()
     extras: dict[str, Any] = field(default_factory=dict)
-    arguments_model: Any = None
+
+    @property
+    def arguments_model(self) -> type[BaseModel] | None:
+        """The pydantic model of the arguments once built (None before the tool's first
+        need, and for tools validated elsewhere): looking never builds it, since
+        building runs plugin code (its types' hooks), which only the plugin's scope may."""
+        validator = self.validator
+        return validator.built if isinstance(validator, ToolArguments) else None
 
     @property
     def full_name(self) -> str:
@@ -111,6 +120,67 @@ class Tool:
         }
 
 
+class ToolArguments:
+    """A tool's arguments model and validator, built at the first ``model()`` (its first
+    validation, or its schema when none was recorded) and kept.
+
+    Building runs plugin code (a type's ``__get_pydantic_core_schema__``, its
+    validators), so it happens where the host validates: in the plugin's scope, under
+    the call's time limit, or in its worker. A model that cannot be built is the
+    ``ToolDefinitionError`` naming the tool, raised to whoever needed it (the start, or
+    that tool's call); the plugin's other tools are not concerned.
+    """
+
+    __slots__ = ("_fields", "_lock", "_model", "label", "model_name")
+
+    def __init__(self, label: str, model_name: str, fields: dict[str, Any]) -> None:
+        self.label = label
+        self.model_name = model_name
+        self._fields: dict[str, Any] | None = fields
+        self._model: type[BaseModel] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def built(self) -> type[BaseModel] | None:
+        return self._model
+
+    def model(self) -> type[BaseModel]:
+        if self._model is None:
+            with self._lock:  # concurrent first calls build it once
+                if self._model is None:
+                    try:
+                        self._model = create_model(
+                            self.model_name,
+                            __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=False),
+                            **(self._fields or {}),
+                        )
+                    except PermissionError:  # a denial stays one (its call says so)
+                        raise
+                    except Exception as exc:
+                        raise ToolDefinitionError(
+                            f"{self.label}: cannot build its input schema: {exc}"
+                        ) from None
+                    self._fields = None
+        return self._model
+
+    def json_schema(self) -> dict[str, Any]:
+        """The input schema (``title`` dropped, ``properties`` always present)."""
+        try:
+            schema = self.model().model_json_schema()
+        except (ToolDefinitionError, PermissionError):
+            raise
+        except Exception as exc:
+            raise ToolDefinitionError(
+                f"{self.label}: cannot build its input schema: {exc}"
+            ) from None
+        schema.pop("title", None)
+        schema.setdefault("properties", {})
+        return schema
+
+    def validate_python(self, data: Any) -> Any:
+        return self.model().__pydantic_validator__.validate_python(data)
+
+
 def _is_context(annotation: Any) -> bool:
     if annotation is PluginContext:
         return True
@@ -127,6 +197,8 @@ def _has_description(annotation: Any) -> bool:
 def _description_and_params(
     fn: Callable[..., Any], options: ToolOptions
 ) -> tuple[str, dict[str, str]]:
+    import docstring_parser  # only once a plugin starts: listing from records needs none
+
     doc = docstring_parser.parse(inspect.getdoc(fn) or "")
     text = "\n\n".join(p for p in (doc.short_description, doc.long_description) if p)
     params = {p.arg_name: p.description or "" for p in doc.params if p.description}
@@ -143,8 +215,15 @@ def _parameter_hints(fn: Callable[..., Any]) -> dict[str, Any]:
     return typing.get_type_hints(holder, globalns=namespace, include_extras=True)
 
 
-def build_tool(plugin: str, fn: Callable[..., Any]) -> Tool:
-    """Build a ``Tool`` from a function; ``ToolDefinitionError`` says what is wrong."""
+def build_tool(
+    plugin: str, fn: Callable[..., Any], known: Mapping[str, dict[str, Any]] | None = None
+) -> Tool:
+    """Build a ``Tool`` from a function; ``ToolDefinitionError`` says what is wrong.
+
+    ``known``: input schemas by tool name, as recorded (its plugin's record holds): a
+    tool found there leaves its model to its first call; any other builds it here for
+    its schema.
+    """
     if not callable(fn):
         raise ToolDefinitionError(f"jaf_tools returned {fn!r}, which is not callable")
     options = tool_options(fn)
@@ -180,29 +259,23 @@ def build_tool(plugin: str, fn: Callable[..., Any]) -> Tool:
             fields[param.name] = (annotation, Field(default, description=doc))
         else:
             fields[param.name] = (annotation, default)
-    try:
-        model = create_model(
-            f"{plugin}.{name}".replace("-", "_").replace(".", "__"),
-            __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=False),
-            **fields,
-        )
-        schema = model.model_json_schema()
-    except Exception as exc:
-        raise ToolDefinitionError(f"{label}: cannot build its input schema: {exc}") from None
-    schema.pop("title", None)
-    schema.setdefault("properties", {})
+    arguments = ToolArguments(
+        label, f"{plugin}.{name}".replace("-", "_").replace(".", "__"), fields
+    )
+    schema = known.get(name) if known else None
+    if schema is None:
+        schema = arguments.json_schema()
     return Tool(
         plugin=plugin,
         name=name,
         description=description or name,
         input_schema=schema,
         function=fn,
-        validator=model.__pydantic_validator__,
+        validator=arguments,
         is_async=inspect.iscoroutinefunction(fn),
         confirm=options.confirm,
         context_param=context_param,
         positional=tuple(positional),
-        arguments_model=model,
     )
 
 

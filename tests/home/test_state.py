@@ -672,3 +672,19 @@ def test_sigkill_mid_write_never_leaves_a_torn_file(home: Path) -> None:
     assert kept_files(home) == []
     store.update(lambda s: s.record("after"))
     assert "after" in store_for(home).load().plugins
+
+
+def test_a_snapshot_is_parsed_once_per_content_and_sees_every_change(home: Path) -> None:
+    reader, writer = StateStore(HomeLayout(home)), StateStore(HomeLayout(home))
+    assert reader.snapshot().plugins == {}
+    writer.update(lambda s: setattr(s.record("a"), "enabled", False))
+    first = reader.snapshot()
+    assert first.plugins["a"].enabled is False
+    assert reader.snapshot() is first  # same bytes: the same parse
+    writer.update(lambda s: setattr(s.record("a"), "enabled", True))  # another process
+    again = reader.snapshot()
+    assert again is not first and again.plugins["a"].enabled is True
+    assert reader.load() == again and reader.load() is not again  # ``load``: a private copy
+    (home / "state.json").write_text("{not json")
+    assert reader.snapshot().plugins == {}  # corrupt: moved aside, as ``load`` does
+    assert reader.warnings and "kept it as" in reader.warnings[-1]

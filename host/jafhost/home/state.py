@@ -197,6 +197,8 @@ class StateStore:
         self.path = layout.state
         self.lock_timeout = lock_timeout
         self.warnings: list[str] = []
+        self._snapshot: tuple[bytes | None, State] | None = None
+        """The bytes last parsed by ``snapshot`` (None: no file) and their state."""
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
@@ -215,14 +217,23 @@ class StateStore:
             yield
 
     def _parse(self) -> State:
+        return self._parse_raw(self._read_raw())
+
+    def _read_raw(self) -> bytes | None:
+        """The bytes of the state file (None: no file)."""
         try:
-            raw = read_bytes(self.path, STATE_LIMIT)
+            return read_bytes(self.path, STATE_LIMIT)
         except FileNotFoundError:
-            return State()
+            return None
         except UnsafeFile as exc:
             if str(exc).startswith("cannot read"):
                 raise StateError(f"{self.path}: {exc}") from None
             raise ValueError(str(exc)) from None  # a FIFO, a device, too large: moved aside
+
+    @staticmethod
+    def _parse_raw(raw: bytes | None) -> State:
+        if raw is None:
+            return State()
         try:
             data = json.loads(raw)
         except RecursionError:
@@ -268,6 +279,24 @@ class StateStore:
                     return State()
         except _NoLock as exc:
             raise self._stuck(problem, exc.reason) from None
+
+    def snapshot(self) -> State:
+        """The current state, for reading only: the file is read afresh at every call
+        (another process may have changed it), but parsed again only when its bytes
+        changed, and the ``State`` is shared with every other reader of the same bytes,
+        so it must never be changed (``load`` gives a private one; ``update`` changes the
+        file). The host reads the state several times per plugin start; at many
+        plugins each parse is the cost, not the read."""
+        try:
+            raw = self._read_raw()
+            last = self._snapshot
+            if last is not None and last[0] == raw:
+                return last[1]
+            state = self._parse_raw(raw)
+        except (ValueError, UnicodeDecodeError):
+            return self.load()  # repaired (moved aside) as ``load`` does
+        self._snapshot = (raw, state)
+        return state
 
     def _write(self, state: State) -> None:
         data = json.dumps(state.to_json(), indent=2, sort_keys=True).encode() + b"\n"

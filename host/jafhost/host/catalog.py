@@ -93,6 +93,9 @@ class Catalog:
         self._named: tuple[Discovery, dict[str, list[PluginInfo]]] | None = None
         self._read_at = 0
         """``time.time_ns()`` just before discovery was last read (scanned or cached)."""
+        self._resolved: tuple[Discovery, int, State, Resolution] | None = None
+        """The last resolution computed from a state snapshot: the discovery read and the
+        snapshot it came from (``resolution``)."""
         self._stamped: dict[tuple[str, str, str], Any] = {}
         """Per plugin (name, location, manifest): its ``_stamps`` when last found
         unchanged since discovery was read."""
@@ -183,13 +186,37 @@ class Catalog:
 
     def resolution(self, state: State | None = None) -> Resolution:
         """How the plugins resolve. With deferred checks, a plugin is checked when it is
-        started or shown (``verify``), not here."""
+        started or shown (``verify``), not here.
+
+        Without ``state`` the state file is read afresh every time (another process may
+        have changed it). The resolution is reused while both the discovery read and the
+        state snapshot (``StateStore.snapshot``: the same object while the file's bytes
+        stay the same) are those it was computed from: a command asks several times (the
+        call, the start, the record), and at N plugins each costs O(N)."""
         found = self._read()
-        current = state if state is not None else self._store.load()
+        memo = self._resolved
+        fresh = state is None
+        current = self._store.snapshot() if state is None else state
+        if (
+            memo is not None
+            and memo[0] is found
+            and memo[1] == len(found.plugins)
+            and memo[2] is current
+        ):
+            return memo[3]
         # requirements judged at scan time apply only to the full, unchanged set
         judged = found.judged if self._only is None and not self._registered else None
         status_of = current.status_of
-        return resolve_plugins(found.plugins, found.installed, __version__, status_of, judged)  # type: ignore[arg-type]
+        resolved: Resolution = resolve_plugins(
+            found.plugins,
+            found.installed,
+            __version__,
+            status_of,  # type: ignore[arg-type]
+            judged,
+        )
+        if fresh:
+            self._resolved = (found, len(found.plugins), current, resolved)
+        return resolved
 
     def known(self, names: Iterable[str]) -> Resolution:
         """The resolution, after checking that every name is a known plugin

@@ -234,7 +234,7 @@ class Runtime:
             return "inprocess"
         if self.minimum_isolation() == "process":
             return "process"
-        record = self.store.load().plugins.get(name)
+        record = self.store.snapshot().plugins.get(name)
         if record is not None and record.isolation:
             return record.isolation
         return self.config.isolation
@@ -251,15 +251,21 @@ class Runtime:
         """The plugin's grants without those the operator's deny rules take away whole.
         The guard and the worker get the ceiling itself (``_guard``, ``worker_spec``);
         this is for what the grants decide on the host's side (``observe``, records)."""
-        grants = (state or self.store.load()).grants_of(info)
+        grants = (state or self.store.snapshot()).grants_of(info)
         try:
             return self.config.ceiling.cap(grants)
         except StateError:  # no plugin code runs: every start reads the ceiling first
             return grants
 
-    def worker_spec(self, info: PluginInfo, config_table: dict[str, Any]) -> WorkerSpec:
+    def worker_spec(
+        self,
+        info: PluginInfo,
+        config_table: dict[str, Any],
+        known: dict[str, dict[str, Any]] | None = None,
+    ) -> WorkerSpec:
         """How to start ``info``'s worker: this host's folders and limits, and its grants
-        read again from the state at every start."""
+        read again from the state at every start; ``known``: its tools' recorded input
+        schemas (``_recorded_schemas``)."""
         from jafhost.runtime.isolation.spec import WorkerSpec
         from jafhost.security.sandbox import cpu_budget
 
@@ -270,7 +276,7 @@ class Runtime:
         ceiling = self.config.ceiling  # a malformed policy: no worker starts
 
         def grants() -> list[str]:
-            return self.store.load().grants_of(info)
+            return self.store.snapshot().grants_of(info)
 
         return WorkerSpec(
             info=info,
@@ -286,6 +292,7 @@ class Runtime:
             workers=settings.workers_per_plugin,
             schema_file=self.layout.schema_file(name),
             ceiling=ceiling,
+            known_schemas=known,
         )
 
     def protections(self, name: str) -> list[str]:
@@ -333,7 +340,12 @@ class Runtime:
             changed = self._changed(name, entry)
             await self._started(changed)  # reported as any plugin that failed to start
             return changed
+        offered_from = self._offered_from(name, obj)
+        known = None
+        if offered_from is not None:
+            known = {tool.name: tool.input_schema for tool in offered_from.tools}
         loaded = lifecycle.LoadedPlugin(entry.info)
+        loaded.extras["offered_from"] = offered_from
         loaded.requires = entry.requires_plugins(optional=True)
         loaded.observe = "observe" in self.grants_of(entry.info)
         loaded.status = "starting"
@@ -360,9 +372,9 @@ class Runtime:
         # process: it runs here, as plugins registered in memory do
         try:
             if obj is None and self.isolation_of(name) == "process":
-                await self._start_in_worker(loaded, registered)
+                await self._start_in_worker(loaded, registered, known)
             else:
-                await self._start_in_process(loaded, obj)
+                await self._start_in_process(loaded, obj, known)
         except asyncio.CancelledError:
             if loaded.status in ("starting", "inactive"):
                 loaded.status, loaded.error = "broken", "its start was cancelled"
@@ -373,6 +385,17 @@ class Runtime:
             loaded.error = loaded.error or "it did not finish starting"
         await self._started(loaded)
         return loaded
+
+    def _offered_from(self, name: str, obj: Any) -> ActivationRecord | None:
+        """The record an idle plugin was offered from: its start takes its tools' input
+        schemas from it and leaves their models to their first calls. None for any
+        other start (no record, a reload, an object handed over), which builds every
+        schema, for the catalog and the new record."""
+        previous = self.plugins.get(name)
+        if obj is not None or previous is None or previous.status != "idle":
+            return None
+        record: ActivationRecord | None = previous.extras.get("record")
+        return record
 
     def _changed(self, name: str, entry: Any) -> LoadedPlugin:
         """A plugin found changed just before its start (on disk, or in the state: it no
@@ -393,7 +416,9 @@ class Runtime:
         self.plugins.loaded[name] = loaded
         return loaded
 
-    async def _start_in_process(self, loaded: LoadedPlugin, obj: Any) -> None:
+    async def _start_in_process(
+        self, loaded: LoadedPlugin, obj: Any, known: dict[str, dict[str, Any]] | None = None
+    ) -> None:
         from jafhost.home.config import plugin_config_table, plugin_table
         from jafhost.runtime import lifecycle
 
@@ -411,6 +436,7 @@ class Runtime:
             timeout=self.config.hook_timeout,
             make_context=self._make_context,
             obj=obj,
+            known_schemas=known,
         )
         if loaded.status != "active":
             from jafhost.runtime import plugin_loops
@@ -464,7 +490,12 @@ class Runtime:
                     self.pm.unregister(loaded.obj)
         plugin_loops.close_loop(loaded.identity)
 
-    async def _start_in_worker(self, loaded: LoadedPlugin, registered: bool) -> None:
+    async def _start_in_worker(
+        self,
+        loaded: LoadedPlugin,
+        registered: bool,
+        known: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         """A reload's ``obj`` is ignored here: the worker imports the plugin afresh."""
         from jafhost.home.config import plugin_config_table
         from jafhost.runtime.isolation import launch
@@ -482,7 +513,7 @@ class Runtime:
         async def ask(message: dict[str, Any]) -> Any:
             return await self._worker_asks(loaded, message)
 
-        spec = self.worker_spec(loaded.info, table)
+        spec = self.worker_spec(loaded.info, table, known)
         ready = self.prestarted.pop(name, None)  # a reload's new version, already started
         await launch.start(spec, loaded, emit, ask, ready)
         self._adopt_middleware(loaded)
@@ -514,7 +545,7 @@ class Runtime:
     def _guard(self, loaded: LoadedPlugin) -> str:
         """Compile the plugin's grants and arm the audit hook before any of its code runs;
         returns the identity its code runs under (carrying this host's grants for it)."""
-        return guard_identity(self.layout, self.store.load(), loaded.info, self.config.ceiling)
+        return guard_identity(self.layout, self.store.snapshot(), loaded.info, self.config.ceiling)
 
     def narrowings(self, limits: Mapping[str, AgentLimits]) -> dict[str, Narrowing]:
         """The grants of each running plugin an agent's policy names, narrowed by that
@@ -522,7 +553,7 @@ class Runtime:
         code runs under in the agent's calls. Made once per plugin, policy and grants."""
         from jafhost.security.narrowing import NarrowedIdentity, Narrowing, narrow
 
-        state = self.store.load()
+        state = self.store.snapshot()
         found: dict[str, Narrowing] = {}
         for name, limit in limits.items():
             loaded = self.plugins.get(name)
@@ -705,6 +736,8 @@ class Runtime:
 
             LOGGER.warning("plugin %s: not recorded: %s", loaded.name, exc)
             return
+        if record == loaded.extras.get("offered_from"):
+            return  # started from this very record: it holds as written
         self.records.store(record)
 
     def _hooks_of(self, loaded: LoadedPlugin) -> dict[str, list[str]] | None:
@@ -857,7 +890,7 @@ class Runtime:
         are offered (started, or idle from their records), with the ``eager`` ones and
         ``observe`` middleware started beside; the others are left alone, records unread.
         Never raises for a plugin's failure (see each ``LoadedPlugin.status``/``error``)."""
-        state = self.store.load()
+        state = self.store.snapshot()
         resolution = self.catalog.resolution(state)
         _ = self.config.settings  # an unusable config.toml: an error here, no code runs
         _ = self.config.ceiling  # likewise a malformed policy file

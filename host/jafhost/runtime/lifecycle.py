@@ -295,7 +295,11 @@ def _register(pm: pluggy.PluginManager, loaded: LoadedPlugin) -> None:
         raise StepFailed(f"implements unknown hook(s) {', '.join(sorted(unknown))}")
 
 
-def _build_tools(plugin: str, functions: Any) -> list[Tool]:
+def _build_tools(
+    plugin: str, functions: Any, known: Mapping[str, dict[str, Any]] | None = None
+) -> list[Tool]:
+    """The plugin's tools; ``known``: input schemas by tool name from its valid record,
+    whose tools build their pydantic models at their first call instead of here."""
     if functions is None:
         return []
     if not isinstance(functions, list | tuple):
@@ -305,12 +309,13 @@ def _build_tools(plugin: str, functions: Any) -> list[Tool]:
     tools: dict[str, Tool] = {}
     for fn in functions:
         try:
-            built = build_tool(plugin, fn)
+            built = build_tool(plugin, fn, known)
         except ToolDefinitionError as exc:
             raise StepFailed(f"jaf_tools: {exc}") from None
         built.name = exact_str(built.name)
         built.description = exact_str(built.description)
-        built.input_schema = plain(built.input_schema)
+        if known is None or built.input_schema is not known.get(built.name):
+            built.input_schema = plain(built.input_schema)  # the plugin's own: plain data
         built.confirm = bool(built.confirm)
         if built.name in tools:
             raise StepFailed(f"jaf_tools: two tools are named {built.name!r}")
@@ -539,9 +544,11 @@ async def start(
     obj: Any = None,
     file_table: dict[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
+    known_schemas: Mapping[str, dict[str, Any]] | None = None,
 ) -> None:
     """Import (unless ``obj`` is the already imported plugin), register, configure,
-    initialize and activate; on failure mark broken."""
+    initialize and activate; on failure mark broken. ``known_schemas``: the input
+    schemas its valid record holds, by tool name (``_build_tools``)."""
     step = "import"
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -561,7 +568,13 @@ async def start(
         await hooks.activate(ctx)
         step = "jaf_tools"
         loaded.tools = await in_scope(
-            loaded, timeout, step, _build_tools, loaded.identity, await hooks.tools(ctx)
+            loaded,
+            timeout,
+            step,
+            _build_tools,
+            loaded.identity,
+            await hooks.tools(ctx),
+            known_schemas,
         )
         step = "jaf_agents"
         loaded.agents = await in_scope(

@@ -489,6 +489,7 @@ class WorkerClient:
             "config": self.spec.config_table,
             "environ": _configuring(self.plugin),
             "hook_timeout": self.spec.hook_timeout,
+            "schemas": self.spec.known_schemas,
         }
         reply = await self._within(
             limit,

@@ -58,6 +58,9 @@ class WorkerSpec:
     ceiling: Ceiling = NO_CEILING
     """The operator's deny rules: grants wholly inside one never reach the worker, and
     its guard checks the rest of each rule."""
+    known_schemas: dict[str, dict[str, Any]] | None = None
+    """Its tools' input schemas from its valid record, by name: the worker builds those
+    tools' models at their first call instead of at its start (None: it builds all)."""
 
     @property
     def plugin(self) -> str:

@@ -207,6 +207,7 @@ class WorkerProcess:
                 schema_file=schema_file,
                 timeout=self.hook_timeout,
                 make_context=self.make_context,
+                known_schemas=_schemas(message.get("schemas")),
             )
         )
 
@@ -510,6 +511,13 @@ class WorkerProcess:
             self.channel.send_bytes(frame(text.encode()))
         finally:
             self.exit(EXIT_MEMORY)
+
+
+def _schemas(value: Any) -> dict[str, dict[str, Any]] | None:
+    """The recorded input schemas the host sent with ``start`` (tool name -> schema)."""
+    if not isinstance(value, dict):
+        return None
+    return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, dict)}
 
 
 def _readable(exc: BaseException) -> BaseException:
