@@ -4,8 +4,8 @@ A tool is an ordinary (sync or async) function a plugin returns from ``jaf_tools
 Its input schema and validator are built once, from the type hints (with
 ``Annotated[..., Field(...)]`` honoured) and the docstring (summary and per-parameter
 descriptions, Google, NumPy or reST style), so a call only pays for validation.
-A parameter annotated ``PluginContext`` is injected by the host and is not part of the
-schema.
+A parameter annotated ``PluginContext`` or ``RunContext`` is injected by the host and is
+not part of the schema.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pydantic import ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
 from jafhost.errors import ToolDefinitionError
-from jafhost.types import PluginContext
+from jafhost.types import PluginContext, RunContext
 
 F = TypeVar("F", bound=Callable[..., Any])
 TOOL_ATTRIBUTE = "__jaf_tool__"
@@ -86,6 +86,9 @@ class Tool:
     is_async: bool
     confirm: bool = False
     context_param: str | None = None
+    run_context_param: str | None = None
+    """The parameter that receives the caller's ``RunContext`` (None: the tool does not
+    ask, and gets no messages of an agent run)."""
     positional: tuple[str, ...] = ()
     extras: dict[str, Any] = field(default_factory=dict)
     arguments_model: Any = None
@@ -111,11 +114,11 @@ class Tool:
         }
 
 
-def _is_context(annotation: Any) -> bool:
-    if annotation is PluginContext:
+def _is_context(annotation: Any, kind: type = PluginContext) -> bool:
+    if annotation is kind:
         return True
     args = typing.get_args(annotation)
-    return bool(args) and any(a is PluginContext for a in args)
+    return bool(args) and any(a is kind for a in args)
 
 
 def _has_description(annotation: Any) -> bool:
@@ -164,11 +167,15 @@ def build_tool(plugin: str, fn: Callable[..., Any]) -> Tool:
     description, param_docs = _description_and_params(fn, options)
     fields: dict[str, Any] = {}
     context_param: str | None = None
+    run_context_param: str | None = None
     positional: list[str] = []
     for param in signature.parameters.values():
         annotation = hints.get(param.name, Any)
         if _is_context(annotation):
             context_param = param.name
+            continue
+        if _is_context(annotation, RunContext):
+            run_context_param = param.name
             continue
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             raise ToolDefinitionError(f"{label}: *args and **kwargs cannot be described")
@@ -201,6 +208,7 @@ def build_tool(plugin: str, fn: Callable[..., Any]) -> Tool:
         is_async=inspect.iscoroutinefunction(fn),
         confirm=options.confirm,
         context_param=context_param,
+        run_context_param=run_context_param,
         positional=tuple(positional),
         arguments_model=model,
     )

@@ -196,12 +196,16 @@ _CALL_IDS = itertools.count(1)
 @dataclass
 class ToolCall:
     """What middleware (``jaf_tool_call``) sees of a call: the tool, its validated
-    ``arguments``, an ``id`` and ``meta``, a dict middleware may use to talk to each other."""
+    ``arguments``, an ``id`` and ``meta``, a dict middleware may use to talk to each other;
+    ``caller`` (``cli``, ``mcp``, ``api`` or ``agent``) and ``agent`` (the agent whose run
+    made the call, else None) say who is calling."""
 
     tool: ToolInfo
     arguments: dict[str, Any]
     id: str = field(default_factory=lambda: f"call-{next(_CALL_IDS)}")
     meta: dict[str, Any] = field(default_factory=dict)
+    caller: str = "api"
+    agent: str | None = None
 
     @property
     def name(self) -> str:

@@ -20,6 +20,7 @@ import fnmatch
 import inspect
 import json
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -38,11 +39,12 @@ from jafhost.agents.providers.base import PluginProvider, ProviderFactory
 from jafhost.agents.providers.builtin import builtin_providers
 from jafhost.errors import HookTimeout, PluginError, ProviderError, UsageError, describe, quoted
 from jafhost.home.config import read_config
+from jafhost.runtime.call_origin import CALL_ORIGIN, CallOrigin
 from jafhost.runtime.runner import call_plugin
 from jafhost.runtime.scope import exact_str, plain, run_in_scope
 from jafhost.security.guard import CURRENT_PLUGIN
 from jafhost.tools import split_name
-from jafhost.types import CallError, CallResult
+from jafhost.types import AgentLimits, CallError, CallResult
 
 if TYPE_CHECKING:
     from jafhost.agents.host_api import AgentHost
@@ -59,10 +61,17 @@ StopReason = Literal["final", "max_turns", "provider_error"]
 
 @dataclass(frozen=True)
 class AgentInfo:
-    """An agent of an active plugin; ``full_name`` is ``plugin.agent``."""
+    """An agent: of an active plugin (``full_name`` is ``plugin.agent``), or an
+    operator's profile from ``config.toml`` (``plugin`` None; ``full_name`` is its key).
 
-    plugin: str
+    ``max_turns`` and ``tool_timeout`` are the profile's (None: the run's own), ``limits``
+    what its policies let each named plugin do during its runs."""
+
+    plugin: str | None
     spec: AgentSpec
+    max_turns: int | None = None
+    tool_timeout: float | None = None
+    limits: Mapping[str, AgentLimits] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -70,13 +79,19 @@ class AgentInfo:
 
     @property
     def full_name(self) -> str:
-        return f"{self.plugin}.{self.spec.name}"
+        return self.spec.name if self.plugin is None else f"{self.plugin}.{self.spec.name}"
+
+    @property
+    def source(self) -> str:
+        """``config`` (an operator's profile) or ``plugin:NAME``."""
+        return "config" if self.plugin is None else f"plugin:{self.plugin}"
 
     def to_json(self) -> dict[str, Any]:
         """The ``jafhost agents --json`` object."""
         return {
             "name": self.spec.name,
             "full_name": self.full_name,
+            "source": self.source,
             "plugin": self.plugin,
             "description": self.spec.description,
             "tools": list(self.spec.tools),
@@ -127,6 +142,7 @@ class AgentRun:
 
     agent: str
     model: str
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     ok: bool = False
     output: str | None = None
     stop: StopReason = "final"
@@ -142,6 +158,7 @@ class AgentRun:
     def to_json(self) -> dict[str, Any]:
         return {
             "agent": self.agent,
+            "run_id": self.run_id,
             "model": self.model,
             "ok": self.ok,
             "output": self.output,
@@ -471,9 +488,20 @@ class _Runner:
                     tool=name,
                 )
             return CallResult(name, False, error=error)
-        return await self.host.call(
-            name, call.arguments, timeout=self.tool_timeout, confirm=self.confirm
+        origin = CallOrigin(
+            caller="agent",
+            agent=self.agent.full_name,
+            run_id=self.run.run_id,
+            messages=tuple(json.loads(json.dumps(self.run.messages))),
+            limits=self.agent.limits,
         )
+        token = CALL_ORIGIN.set(origin)
+        try:
+            return await self.host.call(
+                name, call.arguments, timeout=self.tool_timeout, confirm=self.confirm
+            )
+        finally:
+            CALL_ORIGIN.reset(token)
 
     async def __call__(self, message: str, max_turns: int) -> AgentRun:
         run = self.run

@@ -176,6 +176,9 @@ def call(given: CallArguments) -> int:
     host.catalog.known([parts[0]])
 
     async def work(host: Host) -> CallResult:
+        from jafhost.runtime.call_origin import CALL_ORIGIN, CallOrigin
+
+        CALL_ORIGIN.set(CallOrigin(caller="cli"))  # this task's context only
         return await host.call(tool, arguments, timeout=timeout, confirm=_confirmer(given.yes))
 
     result = with_host(host, work, needed=[parts[0]])

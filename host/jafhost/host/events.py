@@ -146,10 +146,14 @@ class HostEvents:
         """The router's observer: ``tool.called`` or ``tool.failed`` (about the plugin
         the tool's name names, even when it is unknown)."""
         about = result.name.replace("__", ".", 1).partition(".")[0] or result.name
+        from jafhost.runtime.call_origin import current_origin
+
+        origin = current_origin()
+        who = {"caller": origin.caller, "agent": origin.agent}
         if result.ok:
             await self.publish(
                 "tool.called",
-                {"tool": result.name, "ok": True, "seconds": result.seconds},
+                {"tool": result.name, "ok": True, "seconds": result.seconds, **who},
                 about,
             )
         else:
@@ -161,6 +165,7 @@ class HostEvents:
                     "ok": False,
                     "seconds": result.seconds,
                     "error": result.error.to_json(),
+                    **who,
                 },
                 about,
             )

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,7 @@ from jafhost.host.runtime import Runtime
 from jafhost.host.settings import HostConfig
 from jafhost.host.views import PluginView, plugin_views
 from jafhost.runtime.registry import PluginRegistry
+from jafhost.types import CallError, CallResult
 
 if TYPE_CHECKING:
     import pluggy
@@ -51,7 +52,6 @@ if TYPE_CHECKING:
     from jafhost.runtime.lifecycle import LoadedPlugin
     from jafhost.runtime.routing import Confirm, ToolRouter
     from jafhost.tools import Tool
-    from jafhost.types import CallResult
 
 
 class Host:
@@ -349,8 +349,6 @@ class Host:
 
     def tool(self, name: str) -> Tool:
         """One active tool by ``plugin.tool`` or ``plugin__tool``; ``UsageError`` if none."""
-        from jafhost.types import CallError
-
         found = self.router.find(name)
         if isinstance(found, CallError):
             raise UsageError(found.message)
@@ -370,9 +368,28 @@ class Host:
         *,
         timeout: float | None = None,
         confirm: Confirm | None = None,
+        context: Mapping[str, Any] | None = None,
     ) -> CallResult:
-        """Route one agent action; the result or a structured error, never an exception."""
-        return await self.router.call(name, arguments, timeout=timeout, confirm=confirm)
+        """Route one agent action; the result or a structured error, never an exception.
+
+        ``context`` is JSON-serializable metadata the tool receives as
+        ``RunContext.metadata`` (anything else is refused: ``invalid_arguments`` naming
+        ``context``). The caller is the one a skin set (``CALL_ORIGIN``), else ``api``."""
+        if context is None:
+            return await self.router.call(name, arguments, timeout=timeout, confirm=confirm)
+        import dataclasses
+
+        from jafhost.runtime.call_origin import CALL_ORIGIN, current_origin
+
+        metadata = _json_metadata(context)
+        if isinstance(metadata, CallError):
+            return CallResult(name, False, error=metadata)
+        origin = dataclasses.replace(current_origin(), metadata=metadata)
+        token = CALL_ORIGIN.set(origin)
+        try:
+            return await self.router.call(name, arguments, timeout=timeout, confirm=confirm)
+        finally:
+            CALL_ORIGIN.reset(token)
 
     def call_inline(self, name: str, arguments: Any = None) -> CallResult | None:
         """Synchronous fast path for sync tools without middleware (no time limit);
@@ -465,3 +482,24 @@ class Host:
         from jafhost.host.doctor import diagnose
 
         return await diagnose(self.runtime)
+
+
+def _json_metadata(context: Any) -> dict[str, Any] | CallError:
+    """``host.call(..., context=...)`` as a plain JSON copy (what a tool's
+    ``RunContext.metadata`` holds, in either isolation mode), or the
+    ``invalid_arguments`` error naming ``context``."""
+    problem = None
+    if not isinstance(context, Mapping):
+        problem = f"a mapping, not {type(context).__name__}"
+    else:
+        try:
+            copy = json.loads(json.dumps(dict(context), allow_nan=False))
+        except (TypeError, ValueError, RecursionError) as exc:
+            problem = f"JSON-serializable data ({exc})"
+        else:
+            return copy  # type: ignore[no-any-return]
+    return CallError(
+        "invalid_arguments",
+        f"invalid arguments: context must be {problem}",
+        fields=[{"field": "context", "message": f"must be {problem}"}],
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -98,10 +98,13 @@ class SyncHost:
         *,
         timeout: float | None = None,
         confirm: Confirm | None = None,
+        context: Mapping[str, Any] | None = None,
     ) -> CallResult:
         """Route one action under the time limit (``call_inline`` skips the thread hop
-        and the limit for sync tools, when that is wanted)."""
-        return self.run(self.host.call(name, arguments, timeout=timeout, confirm=confirm))
+        and the limit for sync tools, when that is wanted); ``context`` as ``Host.call``."""
+        return self.run(
+            self.host.call(name, arguments, timeout=timeout, confirm=confirm, context=context)
+        )
 
     def emit(self, name: str, data: Any = None) -> DeliveryReport:
         return self.run(self.host.emit(name, data))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from jafhost.errors import HookTimeout, quoted
 from jafhost.runtime.activation import failed_step, is_recorded
+from jafhost.runtime.call_origin import current_origin
 from jafhost.runtime.dispatch import (
     PendingCall,
     Terminal,
@@ -251,7 +252,10 @@ class ToolRouter:
                 if refused is not None:
                     return refused
             if wrapped:
-                call = ToolCall(ToolView.of(tool), plain(shown))
+                origin = current_origin()
+                call = ToolCall(
+                    ToolView.of(tool), plain(shown), caller=origin.caller, agent=origin.agent
+                )
                 pending = PendingCall(call, tool, ctx, loop, limit, arguments, shown)
                 value = await call_plugin(
                     run_through_middleware,

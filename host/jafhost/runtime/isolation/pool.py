@@ -205,11 +205,20 @@ class WorkerPool:
 
     # -- requests -------------------------------------------------------------------------
 
-    async def call(self, tool: str, arguments: dict[str, Any], limit: float | None) -> Any:
+    async def call(
+        self,
+        tool: str,
+        arguments: dict[str, Any],
+        limit: float | None,
+        context: dict[str, Any] | None = None,
+    ) -> Any:
         """Call a tool: wait up to ``limit`` for a worker (``busy``), then up to ``limit``
-        for the call (``HookTimeout``: the worker running it is killed)."""
+        for the call (``HookTimeout``: the worker running it is killed). ``context`` is
+        the caller's ``RunContext`` as JSON, for a tool that asks for it."""
         during = f"tool {self.plugin}.{tool}"
-        message = {"op": "call", "tool": tool, "args": arguments}
+        message: dict[str, Any] = {"op": "call", "tool": tool, "args": arguments}
+        if context is not None:
+            message["context"] = context
         nested = self._nested()
         worker = nested or await self.acquire(limit, f"a call of {during}")
         timer = asyncio.timeout(limit)
