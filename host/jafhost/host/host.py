@@ -42,6 +42,7 @@ from jafhost.types import CallError, CallResult
 if TYPE_CHECKING:
     import pluggy
 
+    from jafhost.agents.profiles import AgentProfile
     from jafhost.agents.providers import ProviderInfo
     from jafhost.agents.run import AgentInfo, AgentRun, OnStep
     from jafhost.discovery.records import Discovery
@@ -399,13 +400,22 @@ class Host:
     # -- agents and model providers (the work is in jafhost.agents.run) ----------------
 
     def agents(self) -> list[AgentInfo]:
-        """The agents of the active plugins (``jaf_agents``), in activation order."""
+        """Every agent: the operator's profiles from ``config.toml`` (``[agents.NAME]``,
+        those that can be used), then the plugins' (``jaf_agents``) in activation order."""
         from jafhost.agents import run as agent_run
 
         return agent_run.list_agents(self)
 
+    def agent_problems(self) -> dict[str, str]:
+        """The profiles of ``config.toml`` that cannot be used, each with its one-line
+        problem naming ``agents.NAME.KEY`` (a bad key or value, a missing ``from``)."""
+        from jafhost.agents import run as agent_run
+
+        return agent_run.config_agents(self)[1]
+
     def agent(self, name: str) -> AgentInfo:
-        """One agent by ``plugin.agent`` or its own name; ``UsageError`` if none."""
+        """One agent by its ``config.toml`` key, ``plugin.agent`` or its own name;
+        ``UsageError`` if none, ``StateError`` naming the key of a broken profile."""
         from jafhost.agents import run as agent_run
 
         return agent_run.find_agent(self, name)
@@ -418,19 +428,22 @@ class Host:
 
     async def run_agent(
         self,
-        agent: str,
+        agent: str | AgentProfile,
         message: str,
         *,
         provider: Any = None,
         model: str | None = None,
-        max_turns: int = 10,
+        max_turns: int | None = None,
         on_step: OnStep | None = None,
         confirm: Confirm | None = None,
         model_timeout: float | None = 300.0,
         tool_timeout: float | None = None,
+        name: str | None = None,
     ) -> AgentRun:
         """Run an agent on a message with a model (``provider:model``, a provider
-        object, or the agent's default); see ``jafhost.agents.run.run_agent``."""
+        object, or the agent's default). ``agent`` is a name (a ``config.toml`` profile's
+        key, ``plugin.agent`` or a plugin agent's own name) or an ``AgentProfile``, run as
+        ``name`` (default ``agent``); see ``jafhost.agents.run.run_agent``."""
         from jafhost.agents import run as agent_run
 
         await self._start_providers(model, agent)
@@ -445,15 +458,16 @@ class Host:
             confirm=confirm,
             model_timeout=model_timeout,
             tool_timeout=tool_timeout,
+            name=name,
         )
 
-    async def _start_providers(self, model: str | None, agent: str) -> None:
+    async def _start_providers(self, model: str | None, agent: str | AgentProfile) -> None:
         """Start the idle plugins whose recorded model providers the run may use (the
         one ``model`` or the agent's own model names), before the run resolves it."""
         wanted = model
         if wanted is None:
             try:
-                wanted = self.agent(agent).spec.model
+                wanted = self.agent(agent).spec.model if isinstance(agent, str) else agent.model
             except Exception:  # the run itself reports an unknown or bad agent
                 wanted = None
         provider = (wanted or "").partition(":")[0]
@@ -481,7 +495,7 @@ class Host:
         """
         from jafhost.host.doctor import diagnose
 
-        return await diagnose(self.runtime)
+        return await diagnose(self.runtime, self.agent_problems)
 
 
 def _json_metadata(context: Any) -> dict[str, Any] | CallError:
