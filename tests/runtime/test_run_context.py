@@ -58,9 +58,14 @@ def noted(event):
     with open(DATA / "events.jsonl", "a") as f:
         f.write(json.dumps(event.data) + "\\n")
 
+def pinged(event, run: RunContext):
+    with open(DATA / "pinged.jsonl", "a") as f:
+        f.write(json.dumps({"caller": run.caller, "agent": run.agent,
+                            "messages": list(run.messages), "type": type(run).__name__}) + "\\n")
+
 @hookimpl
 def jaf_event_handlers():
-    return {"tool.*": noted}
+    return {"tool.*": noted, "ping.*": pinged}
 
 @hookimpl
 def jaf_tools():
@@ -116,6 +121,8 @@ def test_the_api_and_an_agent_run(
             assert given.result["metadata"] == {"user": "ann", "n": [1]}
             later = await host.call("ctx.later", {})
             assert later.ok and later.result == "api"
+            report = await host.emit("ping.one")
+            assert report.failed == [], report.failed
 
             refused = await host.call("ctx.who", {"note": "z"}, context={"when": object()})
             assert refused.error is not None and refused.error.code == "invalid_arguments"
@@ -133,6 +140,9 @@ def test_the_api_and_an_agent_run(
 
     asyncio.run(scenario())
     events = _lines(host.layout.data_dir("ctx") / "events.jsonl")
+    assert _lines(host.layout.data_dir("ctx") / "pinged.jsonl") == [
+        {"caller": "api", "agent": None, "messages": [], "type": "RunContext"}
+    ]
     middleware = _lines(host.layout.data_dir("ctx") / "middleware.jsonl")
     assert {"tool": "ctx.who", "caller": "agent", "agent": "ctx.asker"} in middleware
     assert {"tool": "ctx.who", "caller": "api", "agent": None} in middleware

@@ -67,6 +67,10 @@ class HostEvents:
 
         loaded = self._plugins.loaded[sub.plugin]
         kwargs = {sub.context_param: loaded.ctx} if sub.context_param else {}
+        if sub.run_context_param:
+            from jafhost.runtime.call_origin import current_origin
+
+            kwargs[sub.run_context_param] = current_origin().run_context(False)
         token = CURRENT_PLUGIN.set(loaded.identity)
         try:
             await call_plugin(

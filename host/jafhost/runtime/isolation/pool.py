@@ -244,14 +244,19 @@ class WorkerPool:
         finally:
             self.release(worker)
 
-    async def event(self, index: int, event: dict[str, Any], pattern: str) -> None:
+    async def event(
+        self,
+        index: int,
+        event: dict[str, Any],
+        pattern: str,
+        context: dict[str, Any] | None = None,
+    ) -> None:
         """Deliver an event to a free worker; it never starts one beside a live one: an
         event often follows the call that caused it (fire and forget), and waiting for
         that call's worker keeps a plugin that counts on memory seeing both in one
         process, as it would if nothing else were running."""
-        await self._result(
-            {"op": "event", "index": index, "event": event}, f"handler for {pattern!r}", False
-        )
+        message = {"op": "event", "index": index, "event": event, "context": context}
+        await self._result(message, f"handler for {pattern!r}", False)
 
     async def integration(
         self, short: str, method: str, args: list[Any], kwargs: dict[str, Any]

@@ -78,7 +78,10 @@ def _timed_proxy(
 
 def _handler_proxy(worker: WorkerPool, index: int, pattern: str) -> Callable[..., Any]:
     async def handler(event: Any) -> None:
-        await worker.event(index, event.to_json(), pattern)
+        context = run_context_json(True)
+        assert context is not None
+        context["messages"] = []  # an agent run's messages go only to tools that ask
+        await worker.event(index, event.to_json(), pattern, context)
 
     handler.__qualname__ = f"worker.{worker.plugin}.handler[{pattern}]"
     return handler

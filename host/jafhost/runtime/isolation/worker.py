@@ -311,6 +311,8 @@ class WorkerProcess:
         event = Event(data["name"], data.get("data"), data.get("source", "host"),
                       data.get("id", ""), data.get("time", 0.0))  # fmt: skip
         kwargs = {sub.context_param: self.loaded.ctx} if sub.context_param else {}
+        if sub.run_context_param:
+            kwargs[sub.run_context_param] = _run_context(message.get("context"))
         self.run(sub.handler, [event], kwargs)
         return {"ok": True, "result": None}
 
