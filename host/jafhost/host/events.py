@@ -66,7 +66,7 @@ class HostEvents:
         from jafhost.security.guard import CURRENT_PLUGIN
 
         loaded = self._plugins.loaded[sub.plugin]
-        kwargs = {sub.context_param: loaded.ctx} if sub.context_param else {}
+        kwargs: dict[str, Any] = {sub.context_param: loaded.ctx} if sub.context_param else {}
         if sub.run_context_param:
             from jafhost.runtime.call_origin import current_origin
 

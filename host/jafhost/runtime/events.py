@@ -38,8 +38,7 @@ from typing import Any
 
 from jafhost.errors import EventError, describe, quoted
 from jafhost.tools import _is_context, _parameter_hints
-from jafhost.types import RunContext
-from jafhost.types import Event
+from jafhost.types import Event, RunContext
 
 MAX_DEPTH = 8
 EVENT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
