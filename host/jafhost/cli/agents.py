@@ -67,7 +67,7 @@ def _warn_broken_profiles(host: Host) -> None:
 
 @app.command()
 def agents(as_json: JsonOption = False) -> None:
-    """List the agents: the operator's profiles in config.toml, then the plugins'.
+    """List the agents: profiles in config.toml, then plugins' agents.
 
     Each agent is shown with where it comes from and the tools it may use.
     """
