@@ -19,6 +19,7 @@ from jafhost import AgentProfile
 from jafhost.agents.profiles import parse_profile, read_profiles
 from jafhost.errors import StateError, UsageError
 from jafhost.host.host import Host
+from jafhost.runtime.call_origin import CallOrigin, current_origin
 from jafhost.types import AgentLimits
 
 MakeHost = Callable[..., Host]
@@ -182,8 +183,28 @@ def test_config_agents_run_and_win_over_plugin_short_names(
                 "ffi": (),
             }
 
+            origins: list[CallOrigin] = []
+            routed = host.router.call
+
+            async def spy(*args: Any, **kwargs: Any) -> Any:
+                origins.append(current_origin())
+                return await routed(*args, **kwargs)
+
+            host.router.call = spy  # type: ignore[method-assign]
             run = await host.run_agent("support", "Where is 7?")
+            host.router.call = routed  # type: ignore[method-assign]
             assert run.agent == "support" and run.model == f"scripted:{script}"
+            assert [(o.caller, o.agent, o.run_id) for o in origins] == [
+                ("agent", "support", run.run_id)
+            ] * 2
+            assert origins[0].limits == {
+                "http": AgentLimits(
+                    "support", "http", {"net": ("net:api.example.com:443",), "ffi": ()}
+                )
+            }
+            other = _script(tmp_path / "other.jsonl", {"content": "other model"})
+            overridden = await host.run_agent("support", "hi", model=f"scripted:{other}")
+            assert overridden.model == f"scripted:{other}" and overridden.output == "other model"
             assert (run.ok, run.stop, run.turns) == (False, "max_turns", 3)
             looked, slow = run.tool_results
             assert looked.result == {"order": 7, "agent": "support", "caller": "agent"}
