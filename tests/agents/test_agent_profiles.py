@@ -112,6 +112,8 @@ def test_profiles_are_validated_naming_the_key() -> None:
         "agents.a.policies.Bad__Name: "
     )
     assert problem("text") == "agents.a: must be a table, not str"  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^agents\.desk\.support: a profile's name is"):
+        parse_profile("desk.support", {"instructions": "x"})
 
     valid, broken = read_profiles(
         {"agents": {"ok": {"instructions": "x"}, "bad": {"model": 1}}}, "config.toml"

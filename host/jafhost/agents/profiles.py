@@ -15,6 +15,7 @@ The model is strict, unknown keys are refused, and every problem is one line nam
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -105,8 +106,17 @@ def profile_problem(name: str, exc: ValidationError) -> str:
     return f"agents.{name}.{where}: {message}" if where else f"agents.{name}: {message}"
 
 
+PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+"""A profile's key: no ``.``, which would shadow a plugin agent's full name."""
+
+
 def parse_profile(name: str, table: Any) -> AgentProfile:
     """``[agents.NAME]`` as a profile; ``ValueError`` with the one-line problem."""
+    if not PROFILE_NAME.fullmatch(name):
+        raise ValueError(
+            f"agents.{name}: a profile's name is letters, digits, '-' and '_' (at most 64; "
+            "no '.': plugin.agent names a plugin's agent)"
+        )
     if not isinstance(table, Mapping):
         raise ValueError(f"agents.{name}: must be a table, not {type(table).__name__}")
     try:

@@ -79,7 +79,7 @@ class AgentInfo:
     spec: AgentSpec
     max_turns: int | None = None
     tool_timeout: float | None = None
-    limits: Mapping[str, AgentLimits] = field(default_factory=dict)
+    limits: Mapping[str, AgentLimits] = field(default_factory=dict, hash=False)
 
     @property
     def name(self) -> str:
