@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from jafhost.host.host import Host
 
 if TYPE_CHECKING:
+    from jafhost.agents.profiles import AgentProfile
     from jafhost.agents.run import AgentRun
     from jafhost.host.reload import ReloadReport
     from jafhost.runtime.events import DeliveryReport
@@ -109,7 +110,7 @@ class SyncHost:
     def emit(self, name: str, data: Any = None) -> DeliveryReport:
         return self.run(self.host.emit(name, data))
 
-    def run_agent(self, agent: str, message: str, **options: Any) -> AgentRun:
+    def run_agent(self, agent: str | AgentProfile, message: str, **options: Any) -> AgentRun:
         return self.run(self.host.run_agent(agent, message, **options))
 
     # -- read-only views (no loop needed) ---------------------------------------------
