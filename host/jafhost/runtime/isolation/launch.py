@@ -168,9 +168,8 @@ def _adopt(spec: WorkerSpec, pool: WorkerPool, loaded: LoadedPlugin, reply: Any)
         LOGGER.warning("plugin %s (process isolation): %s", loaded.name, note)
     tools = proxy_tools(pool, list(reply.get("tools", [])))
     agents, problems = lifecycle.agents_from_data(reply.get("agents", []))
-    for problem in problems:  # checked in the worker already: only a forged reply has any
-        LOGGER.warning("plugin %s: %s", loaded.name, problem)
-    loaded.warnings += [p for p in problems if p not in loaded.warnings]
+    if problems:  # checked in the worker already: only a forged reply has any
+        raise ValueError(f"agents: {problems[0]}")
     patterns = list(reply.get("subscriptions", []))
     subscriptions = proxy_subscriptions(pool, patterns) if patterns else []
     loaded.tools, loaded.agents, loaded.subscriptions = tools, agents, subscriptions
