@@ -34,3 +34,22 @@ def test_agents_doc_code_runs(
     assert "refunds [False, True]" in out
     assert "{'order': 1, 'caller': 'api', 'agent': None, 'metadata': {'user': 'ann'}}" in out
     assert "invalid_arguments context" in out
+
+
+def test_the_readme_agent_profile_is_valid() -> None:
+    """The operator's agent the README shows is what the host accepts (the demo writes
+    the same table into its config.toml)."""
+    import tomllib
+
+    from jafhost.agents.profiles import parse_profile
+
+    readme = DOC.parents[1] / "README.md"
+    blocks = re.findall(r"```toml\n(.*?)```", readme.read_text(), flags=re.S)
+    tables = [tomllib.loads(b) for b in blocks if "[agents." in b]
+    assert tables, "README.md shows no agent profile"
+    for table in tables:
+        for name, profile in table["agents"].items():
+            parsed = parse_profile(name, profile)
+            assert parsed.from_ == "support-agents.support"
+            limits = parsed.limits(name)["http"]
+            assert limits.kinds == {"net": ("net:status.postco.example:443",)}
