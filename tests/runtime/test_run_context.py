@@ -166,3 +166,18 @@ def test_the_cli(plugin: Site, home: Path, isolation: str) -> None:
     )
     blind = run_cli("call", "ctx.blind", "-a", "note=x", site=plugin, home=home)
     assert blind.returncode == 0 and json.loads(blind.stdout) == "x"
+
+
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_jafhost_emit_tells_handlers_the_cli_sent_it(
+    plugin: Site, home: Path, isolation: str
+) -> None:
+    enabled = run_cli("enable", "ctx", "--isolation", isolation, "--yes", site=plugin, home=home)
+    assert enabled.returncode == 0, enabled.stderr
+    emitted = run_cli("emit", "ping.one", "--data", "{}", site=plugin, home=home)
+    assert emitted.returncode == 0, emitted.stderr
+    seen = [
+        json.loads(line)
+        for line in (home / "plugins" / "ctx" / "data" / "pinged.jsonl").read_text().splitlines()
+    ]
+    assert seen == [{"caller": "cli", "agent": None, "messages": [], "type": "RunContext"}]
