@@ -327,7 +327,8 @@ def install(
         reviewing.clean(folder)
     _refresh(host)
     change = compare(before, host.discovery().plugins)
-    _approve_reviewed(host, change.touched, rows, yes)
+    built = {r.planned.name for r in reviewed if r.contents is None}
+    _approve_reviewed(host, change.touched, rows, built, yes)
     warn(host)
     console = make_console()
     old = {new.name: prev for prev, new in change.changed}
@@ -442,15 +443,29 @@ def _confirm_install(rows: list[_Row], yes: bool) -> None:
         raise Failed("not approved: nothing installed")
 
 
-def _approve_reviewed(host: Host, touched: list[PluginInfo], rows: list[_Row], yes: bool) -> None:
+def _approve_reviewed(
+    host: Host, touched: list[PluginInfo], rows: list[_Row], built: set[str], yes: bool
+) -> None:
     """Approve and enable what the review showed: a plugin whose installed manifest
-    requests exactly what was reviewed (same distribution). A plugin the review could not
-    read (built from source) gets the usual approval prompt."""
+    requests exactly what was reviewed (same distribution). A plugin of a distribution
+    built from source (``built``: the review could not read it) gets the usual approval
+    prompt. Any other plugin was never shown (a wheel can carry a second distribution's
+    metadata, an ``.egg-info`` at its root, that the review does not read as its own): it
+    is left unapproved, whatever ``--yes`` says, and named."""
+    from packaging.utils import canonicalize_name
+
     reviewed = {row.plugin: row for row in rows}
+    sources = {canonicalize_name(name) for name in built}
     for info in touched:
         if host.plugin(info.name).status != "needs-approval":
             continue
         row = reviewed.get(info.name)
+        if row is None and canonicalize_name(info.distribution or "") not in sources:
+            sys.stderr.write(
+                f"warning: plugin {info.name} ({info.distribution}) was not in the review: "
+                f"not approved (jafhost enable {info.name} shows what it requests)\n"
+            )
+            continue
         approve = approver(yes) if row is None else _as_reviewed(row)
         try:
             host.enable([info.name], approve=approve, dependencies=False)
