@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import configparser
 import email.parser
+import posixpath
 import zipfile
 from dataclasses import dataclass
 from typing import IO
@@ -60,17 +61,21 @@ class WheelContents:
 
 
 _STARTUP_MODULES = ("sitecustomize", "usercustomize")
+_SITE_SCHEMES = ("purelib", "platlib")
 
 
 def startup_files(names: list[str]) -> tuple[str, ...]:
     """The members that land at the top of site-packages and run at every Python start:
     ``*.pth`` files and the ``sitecustomize``/``usercustomize`` modules (or packages), at
     the wheel's root or in its ``*.data/purelib`` and ``*.data/platlib`` folders
-    (installed to the same place)."""
+    (installed to the same place); under ``*.data/data`` (installed below the
+    environment's prefix, its site-packages included) any file named so."""
     found = []
     for name in names:
-        parts = name.split("/")
-        if len(parts) > 2 and parts[0].endswith(".data") and parts[1] in ("purelib", "platlib"):
+        parts = posixpath.normpath(name.lstrip("/")).split("/")
+        if len(parts) > 2 and parts[0].endswith(".data") and parts[1] == "data":
+            parts = parts[-1:]
+        elif len(parts) > 2 and parts[0].endswith(".data") and parts[1] in _SITE_SCHEMES:
             parts = parts[2:]
         top = parts[0]
         if (len(parts) == 1 and top.endswith(".pth")) or top.split(".")[0] in _STARTUP_MODULES:
