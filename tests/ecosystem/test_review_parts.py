@@ -16,7 +16,7 @@ from jafhost.ecosystem import wheel_hashes
 from jafhost.ecosystem.index import IndexFile, SimpleIndex, latest
 from jafhost.ecosystem.remote_file import open_remote
 from jafhost.ecosystem.review import Planned, ReviewError, fetch, review, source_arguments
-from jafhost.ecosystem.wheel_contents import WheelError, read_wheel
+from jafhost.ecosystem.wheel_contents import WheelError, read_wheel, startup_files
 from jafhost.home.paths import HomeLayout
 
 NOTES_1 = "jaf_plugin_notes-1.0.0-py3-none-any.whl"
@@ -193,3 +193,28 @@ def test_search_reads_a_static_index_folder(package_index: LocalIndexes, tmp_pat
     assert sorted(found) == ["jaf-plugin-notes", "jaf-plugin-sourceonly", "jaf-plugin-storage"]
     assert found["jaf-plugin-storage"].permissions == ["env:STORAGE_URL"]
     assert found["jaf-plugin-notes"].version == "2.0.0"
+
+
+def test_startup_files_are_the_members_python_runs_at_every_start() -> None:
+    names = [
+        "a.pth",
+        "./b.pth",
+        "pkg/c.pth",
+        "pkg/sitecustomize.py",
+        "sitecustomize/__init__.py",
+        "usercustomize.py",
+        "x-1.data/purelib/d.pth",
+        "x-1.data/platlib/sitecustomize.py",
+        "x-1.data/data/lib/python3.11/site-packages/e.pth",
+        "x-1.data/scripts/f.pth",
+        "x-1.dist-info/RECORD",
+    ]
+    assert startup_files(names) == (
+        "./b.pth",
+        "a.pth",
+        "sitecustomize/__init__.py",
+        "usercustomize.py",
+        "x-1.data/data/lib/python3.11/site-packages/e.pth",
+        "x-1.data/platlib/sitecustomize.py",
+        "x-1.data/purelib/d.pth",
+    )

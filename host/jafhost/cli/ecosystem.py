@@ -307,8 +307,9 @@ def install(
             raise Failed(str(exc)) from None
         rows = _review_rows(host, before, reviewed)
         _show_review(rows, reviewed)
-        if any(row.new for row in rows):
-            _confirm_install(rows, yes)
+        startup = _startup_files(reviewed)
+        if any(row.new for row in rows) or startup:
+            _confirm_install(rows, yes, startup)
         failed = _pip_step(
             "installing the reviewed files",
             lambda on_line: reviewing.install(reviewed, index_url=index_url, on_line=on_line),
@@ -327,7 +328,8 @@ def install(
         reviewing.clean(folder)
     _refresh(host)
     change = compare(before, host.discovery().plugins)
-    _approve_reviewed(host, change.touched, rows, yes)
+    built = {r.planned.name for r in reviewed if r.contents is None}
+    _approve_reviewed(host, change.touched, rows, built, yes)
     warn(host)
     console = make_console()
     old = {new.name: prev for prev, new in change.changed}
@@ -411,6 +413,10 @@ def _show_review(rows: list[_Row], reviewed: list[Reviewed]) -> None:
     ]
     if others:
         err.print(escape(f"also installs (no plugin): {', '.join(others)}"))
+    for line in _startup_files(reviewed):
+        err.print(
+            escape(f"runs at every Python start, with your rights and outside any guard: {line}")
+        )
     for item in reviewed:
         if item.contents is None:
             err.print(
@@ -422,35 +428,72 @@ def _show_review(rows: list[_Row], reviewed: list[Reviewed]) -> None:
             )
 
 
-def _confirm_install(rows: list[_Row], yes: bool) -> None:
+def _startup_files(reviewed: list[Reviewed]) -> list[str]:
+    """``distribution: file`` for each file a reviewed wheel would have Python run at
+    every start (``.pth``, ``sitecustomize``): code outside any guard, asked about too."""
+    return [
+        f"{r.contents.name}: {name}"
+        for r in reviewed
+        if r.contents is not None
+        for name in r.contents.startup
+    ]
+
+
+def _confirm_install(rows: list[_Row], yes: bool, startup: list[str] | None = None) -> None:
     """Yes with ``--yes``; a prompt on a terminal; else refuse: nothing is installed."""
     if yes:
         return
     names = [row.plugin for row in rows if row.new]
     asking = ", ".join(names)
+    code = "; ".join(startup or [])
     if not can_prompt():
+        if not names:
+            raise Failed(
+                f"nothing installed: it ships code that Python runs at every start ({code}) "
+                "and there is no terminal to ask; run again with --yes to accept it"
+            )
         verb = "requests" if len(names) == 1 else "request"
         raise Failed(
             f"nothing installed: {asking} {verb} permissions and there is no terminal to "
             "ask; run again with --yes to approve them"
+            + (f" (it also ships code that Python runs at every start: {code})" if code else "")
+        )
+    question = f"Install and grant these permissions to {asking}?" if names else ""
+    if code:
+        question = (question + " " if question else "") + (
+            f"Install code that Python runs at every start ({code})?"
         )
     try:
-        accepted = typer.confirm(f"Install and grant these permissions to {asking}?", default=False)
+        accepted = typer.confirm(question, default=False)
     except (typer.Abort, KeyboardInterrupt):
         raise Failed("interrupted: nothing installed") from None
     if not accepted:
         raise Failed("not approved: nothing installed")
 
 
-def _approve_reviewed(host: Host, touched: list[PluginInfo], rows: list[_Row], yes: bool) -> None:
+def _approve_reviewed(
+    host: Host, touched: list[PluginInfo], rows: list[_Row], built: set[str], yes: bool
+) -> None:
     """Approve and enable what the review showed: a plugin whose installed manifest
-    requests exactly what was reviewed (same distribution). A plugin the review could not
-    read (built from source) gets the usual approval prompt."""
+    requests exactly what was reviewed (same distribution). A plugin of a distribution
+    built from source (``built``: the review could not read it) gets the usual approval
+    prompt. Any other plugin was never shown (a wheel can carry a second distribution's
+    metadata, an ``.egg-info`` at its root, that the review does not read as its own): it
+    is left unapproved, whatever ``--yes`` says, and named."""
+    from packaging.utils import canonicalize_name
+
     reviewed = {row.plugin: row for row in rows}
+    sources = {canonicalize_name(name) for name in built}
     for info in touched:
         if host.plugin(info.name).status != "needs-approval":
             continue
         row = reviewed.get(info.name)
+        if row is None and canonicalize_name(info.distribution or "") not in sources:
+            sys.stderr.write(
+                f"warning: plugin {info.name} ({info.distribution}) was not in the review: "
+                f"not approved (jafhost enable {info.name} shows what it requests)\n"
+            )
+            continue
         approve = approver(yes) if row is None else _as_reviewed(row)
         try:
             host.enable([info.name], approve=approve, dependencies=False)

@@ -170,7 +170,7 @@ class SimpleIndex:
                             bool(item.get("yanked", False)),
                         )
                     )
-            return [f for f in found if f.version is not None]
+            return [f for f in found if f.version is not None and self._fetchable(f.url)]
         for attrs, text in links:
             href = attrs.get("href")
             if not href:
@@ -181,7 +181,15 @@ class SimpleIndex:
             name = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
             name = name or text  # pip names a file after its URL, as here
             found.append(_file(name, url, sha256, metadata is not None, "data-yanked" in attrs))
-        return [f for f in found if f.version is not None]
+        return [f for f in found if f.version is not None and self._fetchable(f.url)]
+
+    def _fetchable(self, url: str) -> bool:
+        """Whether a file the index lists may be read: a remote index's files are read
+        from the network only (a ``file:`` URL on its page, ``file:///dev/stdin`` or a
+        private wheel in the user's home, would have search read a local file)."""
+        scheme = urllib.parse.urlsplit(url).scheme
+        local = urllib.parse.urlsplit(self.url).scheme == "file"
+        return scheme in (("http", "https", "file") if local else ("http", "https"))
 
 
 def _file(filename: str, url: str, sha256: str | None, metadata: bool, yanked: bool) -> IndexFile:

@@ -7,12 +7,18 @@ discovery reads once the wheel is installed (``jafhost.discovery.metadata``). Re
 them here lets the review before an install, and ``search``, show what each plugin
 requests before any of its files land. A manifest that does not validate is reported as
 the error discovery would give after installing.
+
+It also names the files Python itself runs at every start once installed
+(``startup_files``): a ``.pth`` file or a ``sitecustomize``/``usercustomize`` module
+landing at the top of site-packages runs with the user's rights before any guard exists,
+whatever the plugins request, so the review must show them.
 """
 
 from __future__ import annotations
 
 import configparser
 import email.parser
+import posixpath
 import zipfile
 from dataclasses import dataclass
 from typing import IO
@@ -44,12 +50,37 @@ class WheelPlugin:
 
 @dataclass(frozen=True)
 class WheelContents:
-    """A wheel's distribution name, version, summary and the plugins it provides."""
+    """A wheel's distribution name, version, summary, the plugins it provides and the
+    files Python would run at every start (``startup_files``)."""
 
     name: str
     version: str
     summary: str
     plugins: tuple[WheelPlugin, ...]
+    startup: tuple[str, ...] = ()
+
+
+_STARTUP_MODULES = ("sitecustomize", "usercustomize")
+_SITE_SCHEMES = ("purelib", "platlib")
+
+
+def startup_files(names: list[str]) -> tuple[str, ...]:
+    """The members that land at the top of site-packages and run at every Python start:
+    ``*.pth`` files and the ``sitecustomize``/``usercustomize`` modules (or packages), at
+    the wheel's root or in its ``*.data/purelib`` and ``*.data/platlib`` folders
+    (installed to the same place); under ``*.data/data`` (installed below the
+    environment's prefix, its site-packages included) any file named so."""
+    found = []
+    for name in names:
+        parts = posixpath.normpath(name.lstrip("/")).split("/")
+        if len(parts) > 2 and parts[0].endswith(".data") and parts[1] == "data":
+            parts = parts[-1:]
+        elif len(parts) > 2 and parts[0].endswith(".data") and parts[1] in _SITE_SCHEMES:
+            parts = parts[2:]
+        top = parts[0]
+        if (len(parts) == 1 and top.endswith(".pth")) or top.split(".")[0] in _STARTUP_MODULES:
+            found.append(name)
+    return tuple(sorted(set(found)))
 
 
 def parse_core_metadata(data: bytes) -> tuple[str, str, str]:
@@ -98,7 +129,7 @@ def read_wheel(file: IO[bytes], filename: str) -> WheelContents:
             )
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
             raise WheelError(f"{filename}: unreadable: {exc}") from None
-    return WheelContents(name, version, summary, plugins)
+    return WheelContents(name, version, summary, plugins, startup_files(names))
 
 
 def _plugin_entry_points(text: bytes | None, filename: str) -> list[tuple[str, str]]:

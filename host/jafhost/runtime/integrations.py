@@ -18,11 +18,12 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from jafhost.errors import PluginError
 from jafhost.security.guard import CURRENT_PLUGIN
+from jafhost.security.narrowing import NARROWED, Narrowing, effective_in
 
 if TYPE_CHECKING:
     from jafhost.runtime.lifecycle import LoadedPlugin
@@ -130,27 +131,30 @@ class HostIntegrations:
     ) -> Any:
         """One call from plugin code of ``requester``: the result, or an awaitable of it
         when called on a running loop. The call is carried out on the host's loop (its
-        records, a worker's pipe); the provider's coroutines run on its own loop."""
+        records, a worker's pipe); the provider's coroutines run on its own loop. The
+        narrowings of the call being routed are read here, in the caller's context."""
+        narrowed = NARROWED.get()
         if _on_loop():
             running = asyncio.get_running_loop()
             host = self._loop()
             if host is None or running is host:
-                return self.call(requester, name, method, args, kwargs)
+                return self.call(requester, name, method, args, kwargs, narrowed)
             # on the requester's own loop: the host's loop does the work meanwhile
             self._running_host(name)
             return asyncio.wrap_future(
                 asyncio.run_coroutine_threadsafe(
-                    self.call(requester, name, method, args, kwargs), host
+                    self.call(requester, name, method, args, kwargs, narrowed), host
                 )
             )
         owner, _ = self._plugins.integration_owner(requester, name)
         if self._remote is None or not self._is_remote(owner):
-            result = self._run_here(owner, name, method, args, kwargs)
+            who = provider_identity(requester, owner, narrowed)
+            result = self._run_here(owner, name, method, args, kwargs, who)
             if not inspect.isawaitable(result):
                 return json_copy(result, f"the result of {name}.{method}", owner.name)
-            awaited = _as_provider(owner, result, f"integration {name}.{method}")
+            awaited = _as_provider(who, result, f"integration {name}.{method}")
         else:
-            awaited = self.call(requester, name, method, args, kwargs)
+            awaited = self.call(requester, name, method, args, kwargs, narrowed)
         loop = self._running_host(name)
         value = asyncio.run_coroutine_threadsafe(_awaited(awaited), loop).result()
         return json_copy(value, f"the result of {name}.{method}", owner.name)
@@ -162,9 +166,16 @@ class HostIntegrations:
         return loop
 
     async def call(
-        self, requester: LoadedPlugin, name: str, method: str, args: list[Any], kwargs: Any
+        self,
+        requester: LoadedPlugin,
+        name: str,
+        method: str,
+        args: list[Any],
+        kwargs: Any,
+        narrowed: Mapping[str, Narrowing] | None = None,
     ) -> Any:
-        """One call, from the loop (plugin code there, or a worker's request)."""
+        """One call, from the loop (plugin code there, or a worker's request);
+        ``narrowed``: the narrowings of the tool call it is made in."""
         owner, short = self._plugins.integration_owner(requester, name)
         check_method(name, method)
         args, kwargs = json_copy([args, kwargs], f"arguments to {name}.{method}")
@@ -173,7 +184,8 @@ class HostIntegrations:
             return json_copy(value, f"the result of {name}.{method}", owner.name)
         from jafhost.runtime.runner import call_plugin
 
-        token = CURRENT_PLUGIN.set(owner.identity)
+        who = provider_identity(requester, owner, narrowed)
+        token = CURRENT_PLUGIN.set(who)
         try:
             value = await call_plugin(
                 self._run_here,
@@ -182,6 +194,7 @@ class HostIntegrations:
                 method,
                 args,
                 kwargs,
+                who,
                 timeout=None,
                 label=f"integration {name}.{method}",
             )
@@ -194,7 +207,13 @@ class HostIntegrations:
         return owner.extras.get("worker") is not None
 
     def _run_here(
-        self, owner: LoadedPlugin, name: str, method: str, args: list[Any], kwargs: Any
+        self,
+        owner: LoadedPlugin,
+        name: str,
+        method: str,
+        args: list[Any],
+        kwargs: Any,
+        who: str,
     ) -> Any:
         """Call the client's method in this thread as the provider; its result checked
         as JSON there too (a result's conversion is the provider's code)."""
@@ -202,7 +221,7 @@ class HostIntegrations:
         found = owner.integrations.get(short)
         if found is None:
             raise IntegrationError(f"unknown integration {name}", plugin=owner.name)
-        token = CURRENT_PLUGIN.set(owner.identity)
+        token = CURRENT_PLUGIN.set(who)
         try:
             return call_client(found[1], name, method, args, kwargs, owner.name)
         finally:
@@ -239,11 +258,23 @@ async def _awaited(value: Any) -> Any:
     return await value
 
 
-async def _as_provider(owner: LoadedPlugin, awaitable: Any, label: str) -> Any:
-    """An async method's result awaited as its provider, on the provider's own loop."""
+def provider_identity(
+    requester: LoadedPlugin, owner: LoadedPlugin, narrowed: Mapping[str, Narrowing] | None
+) -> str:
+    """The identity an integration's code runs under: its provider's, except that a
+    plugin's own integration, used from a call an agent's policy narrows for it, runs
+    narrowed as well (it is that plugin's code in that call: without this, a tool could
+    do through its own integration what the policy denies it)."""
+    if owner is not requester:
+        return owner.identity
+    return effective_in(narrowed, owner.identity)
+
+
+async def _as_provider(who: str, awaitable: Any, label: str) -> Any:
+    """An async method's result awaited as its provider (``who``), on its own loop."""
     from jafhost.runtime.runner import call_plugin
 
-    token = CURRENT_PLUGIN.set(owner.identity)
+    token = CURRENT_PLUGIN.set(who)
     try:
         return await call_plugin(_awaited, awaitable, timeout=None, label=label)
     finally:

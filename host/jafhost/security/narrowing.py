@@ -335,7 +335,11 @@ def narrowing_of(plugin: str) -> Narrowing | None:
 def effective(identity: str) -> str:
     """The identity plugin code known as ``identity`` runs under in this call: its
     narrowed one when the call's agent policy names it, else ``identity`` itself."""
-    found = NARROWED.get()
+    return effective_in(NARROWED.get(), identity)
+
+
+def effective_in(found: Mapping[str, Narrowing] | None, identity: str) -> str:
+    """``effective`` for the narrowings ``found`` (read earlier, in another context)."""
     if not found:
         return identity
     narrowing = found.get(str.__str__(identity))
