@@ -52,6 +52,13 @@ def _activation_line(view: PluginView) -> str:
     return f"{view.info.activation} ({note})"
 
 
+def _integrity_line(view: PluginView) -> str:
+    """``verified (12 files match RECORD)``, ``unverified (a folder plugin...)``..."""
+    if view.integrity is None:
+        return "-"
+    return f"{view.integrity} ({view.integrity_detail})"
+
+
 @app.command()
 def info(
     name: Annotated[str, typer.Argument(help="The plugin.")], as_json: JsonOption = False
@@ -88,6 +95,7 @@ def info(
         ("isolation", view.isolation),
         ("activation", _activation_line(view)),
         ("protections", ", ".join(view.protections)),  # process isolation: docs/security.md
+        ("integrity", _integrity_line(view)),
     ]
     for key, value in rows:
         meta.add_row(key, escape(value or "-"))

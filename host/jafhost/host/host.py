@@ -152,6 +152,9 @@ class Host:
             view.capped = cap_grants(view.granted, self.config.ceiling)
         if view.status == "enabled":
             view.recorded = self.runtime.recorded(name) is not None
+        integrity = self.catalog.integrity(name)
+        if integrity is not None:
+            view.integrity, view.integrity_detail = integrity.status, integrity.detail
         return view
 
     def isolation_of(self, name: str) -> str:
