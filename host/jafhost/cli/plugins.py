@@ -244,3 +244,54 @@ def revoke(
     except PermissionSyntaxError as exc:
         raise UsageError(f"bad permission {quoted(permission)}: {exc}") from None
     make_console().print(f"revoked {text} from {name}", markup=False)
+
+
+@app.command()
+def verify(
+    name: Annotated[str | None, typer.Argument(help="One plugin (default: all).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check installed plugin files against their RECORD hashes now.
+
+    Every file is hashed again, whatever was found before. A plugin whose file differs
+    or is missing is invalid (exit 1); folder plugins and editable installs are shown
+    unverified. No plugin code runs.
+    """
+    host = build_host()
+    results = host.verify_files([name] if name else None)
+    warn(host)
+    failed = any(not integrity.ok for _, integrity in results)
+    if as_json:
+        print_json(
+            [
+                {
+                    "name": info.name,
+                    "distribution": info.distribution,
+                    "version": info.version,
+                    "integrity": integrity.status,
+                    "detail": integrity.detail,
+                    "file": integrity.file,
+                    "files": integrity.files,
+                }
+                for info, integrity in results
+            ]
+        )
+    else:
+        from rich.markup import escape
+        from rich.table import Table
+
+        styles = {"verified": "green", "changed": "red", "unverified": "yellow"}
+        table = Table()
+        for column in ("plugin", "distribution", "result", "file at fault"):
+            table.add_column(column, overflow="fold")
+        for info, integrity in results:
+            style = styles.get(integrity.status, "")
+            table.add_row(
+                escape(info.name),
+                escape(f"{info.distribution} {info.version}"),
+                f"[{style}]{integrity.status}[/]",
+                escape(integrity.file or integrity.detail),
+            )
+        make_console().print(table if results else "no installed plugins to verify")
+    if failed:
+        raise typer.Exit(1)

@@ -29,12 +29,15 @@ import json
 import os
 import stat
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from jafhost.discovery.integrity_stamps import Stamp, StampStore
 from jafhost.discovery.records import PluginInfo
 from jafhost.safe_read import UnsafeFile, read_text
 
+STAMPS_FOLDER = "integrity"
+"""Where the stamps live under the home's cache folder."""
 RECORD_LIMIT = 16 * 1024 * 1024
 """The largest ``RECORD`` read (one line per file: a very large distribution is 1 MB)."""
 DIRECT_URL_LIMIT = 64 * 1024
@@ -219,3 +222,16 @@ def check_distribution(dist_info: str, store: StampStore, *, force: bool = False
         path, why = fault
         return Integrity(CHANGED, f"installed file {path} {why}", path, len(found), hashed)
     return Integrity(VERIFIED, f"{len(found)} files match RECORD", None, len(found), hashed)
+
+
+class ChangedFiles(Exception):
+    """A plugin's installed files do not match its ``RECORD``: none of its code may run."""
+
+
+def require_intact(info: PluginInfo, cache: Path | None) -> None:
+    """Check ``info``'s files now (stamps kept under ``cache``), just before its code is
+    imported; ``ChangedFiles`` naming the file when one differs or is missing. For a
+    caller that does not go through the host's ``Catalog`` (which checks the same)."""
+    found = check_plugin(info, StampStore(None if cache is None else cache / STAMPS_FOLDER))
+    if found is not None and not found.ok:
+        raise ChangedFiles(f"plugin {info.name}: {found.detail}")

@@ -141,10 +141,11 @@ class Catalog:
         return self._discovery
 
     def _stamps_store(self) -> StampStore:
+        from jafhost.discovery.integrity import STAMPS_FOLDER
         from jafhost.discovery.integrity_stamps import StampStore
 
         if self._stamp_store is None:
-            folder = self._layout.cache / "integrity" if self._use_cache else None
+            folder = self._layout.cache / STAMPS_FOLDER if self._use_cache else None
             self._stamp_store = StampStore(folder)
         return self._stamp_store
 
