@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,10 @@ DIRECT_URL_LIMIT = 64 * 1024
 CHUNK = 1 << 20
 WEAK_HASHES = frozenset({"md5", "sha1"})
 """Refused as the wheel spec refuses them: a ``RECORD`` naming one cannot vouch for a file."""
+CHANGE_MARGIN_NS = 50_000_000
+"""A file changed this recently is hashed again next time rather than stamped: the
+kernel's change time comes from a coarse clock, and a second change within the same
+tick (size and modification time restored) would leave the stamp as it was."""
 _FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
 
 VERIFIED, CHANGED, UNVERIFIED = "verified", "changed", "unverified"
@@ -196,7 +201,8 @@ def _matches(entry: Entry, stamps: dict[str, Stamp], force: bool) -> tuple[bool,
         return False, True
     finally:
         os.close(fd)
-    stamps[entry.path] = Stamp(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, expected)
+    if time.time_ns() - st.st_ctime_ns >= CHANGE_MARGIN_NS:
+        stamps[entry.path] = Stamp(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, expected)
     return True, True
 
 
