@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from local_index import Dist, build_wheel
 
-from conftest import INPROCESS_CONFIG, ISOLATION_MODES, Site, run_cli
+from conftest import INPROCESS_CONFIG, ISOLATION_MODES, Site, folder_plugin, run_cli
 from jafhost.discovery.integrity import CHANGE_MARGIN_NS, HashCount
 from jafhost.host.host import Host
 from jafhost.host.sync import SyncHost
@@ -149,3 +149,66 @@ def test_an_unchanged_plugin_is_not_hashed_again(site: Site, home: Path, tmp_pat
     assert view.status == "enabled"
     assert result.ok, result.error
     assert HashCount.value == again
+
+
+def test_verify_hashes_every_file_now_and_fails_on_a_changed_one(
+    site: Site, home: Path, tmp_path: Path
+) -> None:
+    package = install(site, tmp_path)
+    install(site, tmp_path, "other")
+    checked = run_cli("verify", "--json", site=site, home=home)
+    assert checked.returncode == 0, checked.stderr
+    found = {row["name"]: row for row in json.loads(checked.stdout)}
+    assert {row["integrity"] for row in found.values()} == {"verified"}
+    again = json.loads(run_cli("verify", "--json", site=site, home=home).stdout)
+    assert all(row["hashed"] == row["files"] > 0 for row in again)  # stamps ignored
+    changed = tamper(package, home)
+
+    failed = run_cli("verify", "--json", site=site, home=home)
+    assert failed.returncode == 1
+    found = {row["name"]: row for row in json.loads(failed.stdout)}
+    assert found["sealed"]["integrity"] == "changed"
+    assert found["sealed"]["file"] == str(changed)
+    assert found["other"]["integrity"] == "verified"
+    table = run_cli("verify", site=site, home=home)
+    assert table.returncode == 1
+    assert "changed" in table.stdout and str(changed) in table.stdout
+    assert run_cli("verify", "other", site=site, home=home).returncode == 0
+    unknown = run_cli("verify", "nope", site=site, home=home)
+    assert unknown.returncode == 2 and "unknown plugin" in unknown.stderr
+    assert not marker(home).exists()
+
+
+PING = '''
+def ping() -> str:
+    """Answer pong."""
+    return "pong"
+
+
+@hookimpl
+def jaf_tools():
+    return [ping]
+'''
+
+
+def test_folder_plugins_and_editable_installs_are_unverified_and_still_run(
+    site: Site, home: Path, tmp_path: Path
+) -> None:
+    folders = tmp_path / "folders"
+    folder_plugin(folders, f"jp_loose_{site.tag}", "loose", PING)
+    module = site.plugin("editable", code=PING)
+    (dist_info,) = site.root.glob("jaf_plugin_editable-*.dist-info")
+    (dist_info / "direct_url.json").write_text(
+        json.dumps({"url": (site.root / module).as_uri(), "dir_info": {"editable": True}})
+    )
+    (dist_info / "RECORD").write_text(f"{module}/__init__.py,sha256=not-its-hash,1\n")
+    env = {"JAFHOST_PLUGIN_PATH": str(folders), **NO_LANE}
+    for name in ("loose", "editable"):
+        info = run_cli("info", name, "--json", site=site, home=home, env=env)
+        assert json.loads(info.stdout)["integrity"] == "unverified", info.stderr
+        assert "unverified" in run_cli("info", name, site=site, home=home, env=env).stdout
+        called = run_cli("call", f"{name}.ping", site=site, home=home, env=env)
+        assert called.returncode == 0, called.stderr
+    checked = run_cli("verify", "--json", site=site, home=home, env=env)
+    assert checked.returncode == 0
+    assert {row["integrity"] for row in json.loads(checked.stdout)} == {"unverified"}

@@ -272,6 +272,7 @@ def verify(
                     "detail": integrity.detail,
                     "file": integrity.file,
                     "files": integrity.files,
+                    "hashed": integrity.hashed,
                 }
                 for info, integrity in results
             ]
