@@ -258,7 +258,7 @@ def verify(
     unverified. No plugin code runs.
     """
     host = build_host()
-    results = host.verify_files([name] if name else None)
+    results = host.verify_files(None if name is None else [name])
     warn(host)
     failed = any(not integrity.ok for _, integrity in results)
     if as_json:

@@ -163,14 +163,14 @@ class Host:
         ``RECORD`` now, hashing every file whatever its stamp says (``jafhost verify``):
         each plugin with its outcome (plugins registered in memory have no files and are
         left out). One that fails is ``invalid`` from now on, as at any start."""
-        if names:
+        if names is not None:
             self.catalog.known(names)
         self.catalog.verify_all()
         self.catalog.check_files(names, force=True)
         found: list[tuple[PluginInfo, Integrity]] = []
         for info in self.catalog.discovery().plugins:
             integrity = self.catalog.integrity(info.name)
-            if integrity is not None and (not names or info.name in names):
+            if integrity is not None and (names is None or info.name in names):
                 found.append((info, integrity))
         return found
 
