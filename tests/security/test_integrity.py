@@ -114,6 +114,10 @@ def test_a_missing_file_makes_the_plugin_invalid(site: Site, home: Path, tmp_pat
     (view,) = host.plugins()
     assert view.status == "invalid"
     assert f"installed file {manifest} is missing" in (view.reason or "")
+    with SyncHost(host) as running:
+        result = running.call("sealed.ping")
+    assert result.error is not None and result.error.code == "unavailable"
+    assert str(manifest) in result.error.message
 
 
 def test_a_change_with_size_and_modification_time_restored_is_found(
