@@ -216,3 +216,18 @@ def test_folder_plugins_and_editable_installs_are_unverified_and_still_run(
     checked = run_cli("verify", "--json", site=site, home=home, env=env)
     assert checked.returncode == 0
     assert {row["integrity"] for row in json.loads(checked.stdout)} == {"unverified"}
+
+
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_a_reload_does_not_import_a_tampered_version(
+    isolation: str, site: Site, home: Path, tmp_path: Path
+) -> None:
+    package = install(site, tmp_path)
+    _config(home, isolation)
+    with SyncHost(Host(home, paths=[str(site.root)])) as running:
+        assert running.call("sealed.ping").result == "pong"
+        changed = tamper(package, home)
+        report = running.reload("sealed")
+        assert not report.ok
+        assert str(changed) in (report.error or "")
+    assert not marker(home).exists()
