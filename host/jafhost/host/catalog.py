@@ -211,19 +211,20 @@ class Catalog:
 
     def holds(self, info: PluginInfo) -> bool:
         """Whether ``info``, resolved earlier, is what discovery now knows of its plugin,
-        checked against its files (False: it changed, or discovery was scanned afresh
-        since; resolve again). Asked before a plugin starts: a long-running host (an MCP
-        server, ``dev``, an embedding program) starts plugins long after it read
-        discovery, and an upgrade installed meanwhile (one needing approval again, say)
-        must be resolved afresh before any of its code runs."""
+        checked against its files and their ``RECORD`` hashes (False: it changed, or
+        discovery was scanned afresh since; resolve again). Asked before a plugin
+        starts: a long-running host (an MCP server, ``dev``, an embedding program)
+        starts plugins long after it read discovery, and an upgrade installed
+        meanwhile (one needing approval again, say) must be resolved afresh before any
+        of its code runs."""
         self.verify([info.name])
         stamps = _stamps(info)
         if self._changed_since_read(info, stamps):
             self._read(rescan=True)
+            self.check_files([info.name])  # its files, once more after the fresh scan
         if stamps is not None:  # found as it was (or scanned afresh just now)
             self._stamped[(info.name, info.location or "", info.manifest or "")] = stamps
         found = self._read()
-        self.check_files([info.name])  # the files it is imported from, just before
         if self._named is None or self._named[0] is not found:
             named: dict[str, list[PluginInfo]] = {}
             for plugin in found.plugins:
