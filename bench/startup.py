@@ -44,7 +44,9 @@ Stdlib only; run it with the interpreter of the environment that has jafhost ins
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as _dt
+import hashlib
 import json
 import os
 import random
@@ -268,11 +270,24 @@ def timed(run: Run, cwd: Path) -> tuple[float, float]:
 
 
 def make_tool_site(folder: Path, n: int) -> None:
-    """``n`` installed plugins (``make_site``), each package now offering the tool."""
+    """``n`` installed plugins (``make_site``), each package now offering the tool, each
+    ``RECORD`` then holding the sha256 of every file as an installer writes it (so the
+    check of installed files against ``RECORD`` does its real work)."""
     make_site(folder, n)
     for name in plugin_names(n):
         module = name.replace("-", "_")
         (folder / module / "__init__.py").write_text(PLUGIN_CODE.format(name=name), "utf-8")
+    for record in folder.glob("*.dist-info/RECORD"):
+        lines = []
+        for line in record.read_text("utf-8").splitlines():
+            path = line.split(",")[0]
+            if path.endswith("/RECORD"):
+                lines.append(f"{path},,")
+                continue
+            data = (folder / path).read_bytes()
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+            lines.append(f"{path},sha256={digest.decode()},{len(data)}")
+        record.write_text("\n".join(lines) + "\n", "utf-8")
 
 
 def make_home(folder: Path) -> Path:

@@ -213,6 +213,11 @@ def _cases() -> list[Case]:
     }.items():
         add("search", f"index-{case_id}", "--index", url, quoted=url)
 
+    add("verify", "unknown", "nope", quoted="nope")
+    add("verify", "unknown-option", "--bogus")
+    add("verify", "extra-argument", "notes", "extra")
+    for case_id, name in BAD_NAMES.items():
+        add("verify", case_id, name, quoted=name)
     add("uninstall", "unknown", "nope", "--yes", quoted="nope")
     add("uninstall", "missing-argument")
     for case_id, name in BAD_NAMES.items():

@@ -123,6 +123,7 @@ def _seconds(host: dict[str, Any], key: str, default: float, override: float | N
 
 def decide(plugin: str, tool: str, timeout: float | None) -> Plan:
     """The plan for calling ``plugin.tool`` in the lane; ``HandOver`` saying why not."""
+    from jafhost.discovery.integrity import require_intact
     from jafhost.home.config_fast import DEFAULT_CALL_TIMEOUT, DEFAULT_HOOK_TIMEOUT
     from jafhost.home.operator_policy import load_ceiling
     from jafhost.home.paths import HomeLayout, default_home
@@ -150,6 +151,7 @@ def decide(plugin: str, tool: str, timeout: float | None) -> Plan:
     if entry is None or entry.status != "enabled" or not catalog.holds(entry.info):
         raise HandOver(f"plugin {plugin} is not enabled as discovered")
     info = entry.info
+    require_intact(info, layout.cache)  # its files against RECORD, before any import
     mine = state.plugins.get(plugin)
     isolation = mine.isolation if mine is not None and mine.isolation else host.get("isolation")
     if isolation != "inprocess":

@@ -52,6 +52,13 @@ def _activation_line(view: PluginView) -> str:
     return f"{view.info.activation} ({note})"
 
 
+def _integrity_line(view: PluginView) -> str:
+    """``verified (12 files match RECORD)``, ``unverified (a folder plugin...)``..."""
+    if view.integrity is None:
+        return "-"
+    return f"{view.integrity} ({view.integrity_detail})"
+
+
 @app.command()
 def info(
     name: Annotated[str, typer.Argument(help="The plugin.")], as_json: JsonOption = False
@@ -88,6 +95,7 @@ def info(
         ("isolation", view.isolation),
         ("activation", _activation_line(view)),
         ("protections", ", ".join(view.protections)),  # process isolation: docs/security.md
+        ("integrity", _integrity_line(view)),
     ]
     for key, value in rows:
         meta.add_row(key, escape(value or "-"))
@@ -236,3 +244,55 @@ def revoke(
     except PermissionSyntaxError as exc:
         raise UsageError(f"bad permission {quoted(permission)}: {exc}") from None
     make_console().print(f"revoked {text} from {name}", markup=False)
+
+
+@app.command()
+def verify(
+    name: Annotated[str | None, typer.Argument(help="One plugin (default: all).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check installed plugin files against their RECORD hashes now.
+
+    Every file is hashed again, whatever was found before. A plugin whose file differs
+    or is missing is invalid (exit 1); folder plugins and editable installs are shown
+    unverified. No plugin code runs.
+    """
+    host = build_host()
+    results = host.verify_files(None if name is None else [name])
+    warn(host)
+    failed = any(not integrity.ok for _, integrity in results)
+    if as_json:
+        print_json(
+            [
+                {
+                    "name": info.name,
+                    "distribution": info.distribution,
+                    "version": info.version,
+                    "integrity": integrity.status,
+                    "detail": integrity.detail,
+                    "file": integrity.file,
+                    "files": integrity.files,
+                    "hashed": integrity.hashed,
+                }
+                for info, integrity in results
+            ]
+        )
+    else:
+        from rich.markup import escape
+        from rich.table import Table
+
+        styles = {"verified": "green", "changed": "red", "unverified": "yellow"}
+        table = Table()
+        for column in ("plugin", "distribution", "result", "file at fault"):
+            table.add_column(column, overflow="fold")
+        for info, integrity in results:
+            style = styles.get(integrity.status, "")
+            table.add_row(
+                escape(info.name),
+                escape(f"{info.distribution} {info.version}"),
+                f"[{style}]{integrity.status}[/]",
+                escape(integrity.file or integrity.detail),
+            )
+        make_console().print(table if results else "no installed plugins to verify")
+    if failed:
+        raise typer.Exit(1)

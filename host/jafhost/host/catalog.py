@@ -10,6 +10,10 @@ default all are checked when discovery is first read; a command that uses few pl
 plugin is checked when it is about to start (``verify``, from ``Runtime``) or be shown
 (``known``, ``discovery``, the views): its cost follows the plugins a command touches,
 not the plugins installed.
+
+Before a plugin is started or shown, its distribution's files are also checked against
+their ``RECORD`` (``discovery.integrity``): a file that differs or is missing makes it
+``invalid`` naming that file, so none of its code is imported, in the host or a worker.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from jafhost.errors import StateError, UsageError, quoted
 from jafhost.security.policy import keep_private
 
 if TYPE_CHECKING:
+    from jafhost.discovery.integrity import Integrity
+    from jafhost.discovery.integrity_stamps import StampStore
     from jafhost.discovery.records import Discovery, PluginInfo
     from jafhost.discovery.resolve import Resolution
     from jafhost.home.paths import HomeLayout
@@ -99,6 +105,12 @@ class Catalog:
         self._stamped: dict[tuple[str, str, str], Any] = {}
         """Per plugin (name, location, manifest): its ``_stamps`` when last found
         unchanged since discovery was read."""
+        self._integrity: dict[str, Integrity] = {}
+        """Per plugin name: how its files last compared with their ``RECORD``."""
+        self._pristine: dict[str, PluginInfo] = {}
+        """Per plugin made invalid by that check: the plugin as discovery found it."""
+        self._all_checked: Discovery | None = None
+        self._stamp_store: StampStore | None = None
 
     def defer_checks(self) -> None:
         """Check cached plugins one at a time, each before it is started or shown, rather
@@ -121,30 +133,95 @@ class Catalog:
                 found.plugins = [p for p in found.plugins if p.name in self._only]
             found.plugins += [info for info, _ in self._registered.values()]
             self._discovery = found
+            self._integrity.clear()
+            self._pristine.clear()
+            self._all_checked = None
+            if not self._lazy:
+                self.check_files(None)
         return self._discovery
+
+    def _stamps_store(self) -> StampStore:
+        from jafhost.discovery.integrity import STAMPS_FOLDER
+        from jafhost.discovery.integrity_stamps import StampStore
+
+        if self._stamp_store is None:
+            folder = self._layout.cache / STAMPS_FOLDER if self._use_cache else None
+            self._stamp_store = StampStore(folder)
+        return self._stamp_store
+
+    def check_files(self, names: Iterable[str] | None, *, force: bool = False) -> None:
+        """Check the files of the plugins ``names`` (None: all) against their ``RECORD``
+        now (``force``: hash every file); one that fails is made ``invalid`` naming the
+        file, one that passes again gets back what discovery found."""
+        from dataclasses import replace
+
+        from jafhost.discovery.integrity import check_plugin
+
+        found = self._read()
+        if names is None and not force and self._all_checked is found:
+            return
+        wanted = None if names is None else set(names)
+        store = self._stamps_store()
+        by_folder: dict[str, Integrity | None] = {}
+        touched = False
+        for index, current in enumerate(found.plugins):
+            if wanted is not None and current.name not in wanted:
+                continue
+            info = self._pristine.get(current.name, current)
+            folder = info.location or ""
+            if folder not in by_folder:
+                by_folder[folder] = check_plugin(info, store, force=force)
+            integrity = by_folder[folder]
+            if integrity is None:
+                continue
+            self._integrity[info.name] = integrity
+            if integrity.ok or info.error is not None:
+                now = info
+            else:
+                self._pristine[info.name] = info
+                now = replace(info, error=f"its files fail the integrity check: {integrity.detail}")
+            if now != current:
+                found.plugins[index] = now
+                touched = True
+            if integrity.ok:
+                self._pristine.pop(info.name, None)
+        if touched:
+            self._named = None
+            self._resolved = None
+        if names is None:
+            self._all_checked = found
+
+    def integrity(self, name: str) -> Integrity | None:
+        """How plugin ``name``'s files last compared with their ``RECORD`` (None: not
+        checked, or no files: registered in memory)."""
+        return self._integrity.get(name)
 
     def verify(self, names: Iterable[str]) -> bool:
         """Check the cached plugins of ``names`` against their files (nothing to do unless
         checks are deferred). True: they hold; False: one did not, and discovery was
         scanned afresh (resolve again: what the caller resolved is out of date)."""
+        names = list(names)
         found = self._read()
         pending = found.pending
-        if pending is None or all(pending.plugin(name) for name in names):
-            return True
-        self._read(rescan=True)
-        return False
+        holding = pending is None or all(pending.plugin(name) for name in names)
+        if not holding:
+            self._read(rescan=True)
+        self.check_files(names)
+        return holding
 
     def holds(self, info: PluginInfo) -> bool:
         """Whether ``info``, resolved earlier, is what discovery now knows of its plugin,
-        checked against its files (False: it changed, or discovery was scanned afresh
-        since; resolve again). Asked before a plugin starts: a long-running host (an MCP
-        server, ``dev``, an embedding program) starts plugins long after it read
-        discovery, and an upgrade installed meanwhile (one needing approval again, say)
-        must be resolved afresh before any of its code runs."""
+        checked against its files and their ``RECORD`` hashes (False: it changed, or
+        discovery was scanned afresh since; resolve again). Asked before a plugin
+        starts: a long-running host (an MCP server, ``dev``, an embedding program)
+        starts plugins long after it read discovery, and an upgrade installed
+        meanwhile (one needing approval again, say) must be resolved afresh before any
+        of its code runs."""
         self.verify([info.name])
         stamps = _stamps(info)
         if self._changed_since_read(info, stamps):
             self._read(rescan=True)
+            self.check_files([info.name])  # its files, once more after the fresh scan
         if stamps is not None:  # found as it was (or scanned afresh just now)
             self._stamped[(info.name, info.location or "", info.manifest or "")] = stamps
         found = self._read()
@@ -170,12 +247,12 @@ class Catalog:
         """Check every cached plugin (before all of them are shown), scanning afresh if
         one does not hold."""
         found = self._read()
-        if found.pending is None:
-            return
-        if found.pending.all():
-            found.pending = None
-        else:
-            self._read(rescan=True)
+        if found.pending is not None:
+            if found.pending.all():
+                found.pending = None
+            else:
+                self._read(rescan=True)
+        self.check_files(None)
 
     def discovery(self, refresh: bool = False) -> Discovery:
         """Discovery, every plugin in it checked (``refresh``: read again)."""

@@ -46,7 +46,8 @@ if TYPE_CHECKING:
     from jafhost.agents.profiles import AgentProfile
     from jafhost.agents.providers import ProviderInfo
     from jafhost.agents.run import AgentInfo, AgentRun, OnStep
-    from jafhost.discovery.records import Discovery
+    from jafhost.discovery.integrity import Integrity
+    from jafhost.discovery.records import Discovery, PluginInfo
     from jafhost.discovery.resolve import Resolution
     from jafhost.home.config import HostSettings
     from jafhost.host.reload import ReloadReport
@@ -153,7 +154,26 @@ class Host:
             view.capped = cap_grants(view.granted, self.config.ceiling)
         if view.status == "enabled":
             view.recorded = self.runtime.recorded(name) is not None
+        integrity = self.catalog.integrity(name)
+        if integrity is not None:
+            view.integrity, view.integrity_detail = integrity.status, integrity.detail
         return view
+
+    def verify_files(self, names: list[str] | None = None) -> list[tuple[PluginInfo, Integrity]]:
+        """Check the installed files of ``names`` (None: every plugin) against their
+        ``RECORD`` now, hashing every file whatever its stamp says (``jafhost verify``):
+        each plugin with its outcome (plugins registered in memory have no files and are
+        left out). One that fails is ``invalid`` from now on, as at any start."""
+        if names is not None:
+            self.catalog.known(names)
+        self.catalog.verify_all()
+        self.catalog.check_files(names, force=True)
+        found: list[tuple[PluginInfo, Integrity]] = []
+        for info in self.catalog.discovery().plugins:
+            integrity = self.catalog.integrity(info.name)
+            if integrity is not None and (names is None or info.name in names):
+                found.append((info, integrity))
+        return found
 
     def isolation_of(self, name: str) -> str:
         """``process`` or ``inprocess``: the plugin's own choice, else ``[host] isolation``."""

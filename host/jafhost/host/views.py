@@ -43,6 +43,11 @@ class PluginView:
     """Grants the operator's deny rules take away (``denied``: wholly inside a rule) or
     cap (``capped``: broader than a rule), each with the rule and its file
     (``cap_grants``); filled by ``Host.plugin``."""
+    integrity: str | None = None
+    """How its installed files compare with their ``RECORD``: ``verified``, ``changed``
+    or ``unverified`` (a folder plugin, an editable install); None: no files (registered
+    in memory) or not checked. Filled by ``Host.plugin``."""
+    integrity_detail: str | None = None
 
     @property
     def name(self) -> str:
@@ -108,6 +113,8 @@ class PluginView:
                 "config_schema": config_schema,
                 "pth_files": [f.to_json() for f in self.pth_files],
                 "capped": [dict(cap) for cap in self.capped],
+                "integrity": self.integrity,
+                "integrity_detail": self.integrity_detail,
             }
         )
         if self.runtime is not None:

@@ -1,0 +1,243 @@
+"""A plugin distribution's installed files checked against its ``RECORD``, before import.
+
+An installed plugin's code is whatever its files hold when it is imported. Whoever can
+write them (another plugin granted write access where they live, a stray tool) can
+change that code after the user approved the plugin. Installers write each file's
+``sha256`` into the distribution's ``RECORD`` (the wheel spec's urlsafe base64, no
+padding), so before any of a plugin's code is imported the host compares every file
+listed there with a hash against the file on disk (``check_distribution``): a file that
+differs or is missing makes the plugin ``invalid`` with that file named.
+
+Files listed without a hash (``RECORD`` itself, signatures, caches an installer left
+unhashed) are skipped, as the wheel spec says; files installed outside site-packages
+(scripts) are checked where ``RECORD`` places them. A file is hashed again only when
+its size, modification or change time or inode differ from the stamp kept when it last
+matched (``integrity_stamps``): the change time moves on every write and on ``utime``
+itself, so restoring the modification time after an edit does not hide it. An
+unchanged distribution costs one ``stat`` per file.
+
+Folder plugins and editable installs have no hashes of their sources: ``unverified``,
+and they still run. Stdlib only: this runs before every plugin start.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import json
+import os
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jafhost.discovery.integrity_stamps import Stamp, StampStore
+from jafhost.discovery.records import PluginInfo
+from jafhost.safe_read import UnsafeFile, read_text
+
+STAMPS_FOLDER = "integrity"
+"""Where the stamps live under the home's cache folder."""
+RECORD_LIMIT = 16 * 1024 * 1024
+"""The largest ``RECORD`` read (one line per file: a very large distribution is 1 MB)."""
+DIRECT_URL_LIMIT = 64 * 1024
+CHUNK = 1 << 20
+WEAK_HASHES = frozenset({"md5", "sha1"})
+"""Refused as the wheel spec refuses them: a ``RECORD`` naming one cannot vouch for a file."""
+CHANGE_MARGIN_NS = 50_000_000
+"""A file changed this recently is hashed again next time rather than stamped: the
+kernel's change time comes from a coarse clock, and a second change within the same
+tick (size and modification time restored) would leave the stamp as it was."""
+_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+
+VERIFIED, CHANGED, UNVERIFIED = "verified", "changed", "unverified"
+
+
+@dataclass(frozen=True)
+class Integrity:
+    """How one distribution's installed files compare with its ``RECORD``."""
+
+    status: str
+    """``verified``, ``changed`` (a file differs or is missing) or ``unverified``
+    (nothing to compare with: a folder plugin, an editable install, no hashes)."""
+    detail: str
+    """One line: what was compared, what differs, or why nothing was."""
+    file: str | None = None
+    """The first file at fault (as it is on disk), for ``changed``."""
+    files: int = 0
+    """How many files ``RECORD`` lists with a hash."""
+    hashed: int = 0
+    """How many of them were hashed by this check (the others matched their stamps)."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the plugin's code may be imported (``unverified`` does not stop it)."""
+        return self.status != CHANGED
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "detail": self.detail,
+            "file": self.file,
+            "files": self.files,
+            "hashed": self.hashed,
+        }
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One hashed line of ``RECORD``: where the file is and what it must hold."""
+
+    path: str
+    algorithm: str
+    digest: str
+    size: int | None
+
+
+class HashCount:
+    """How many files were hashed in this process: lets a test see that an unchanged
+    plugin costs no hashing, without timing anything."""
+
+    value = 0
+
+
+def check_plugin(info: PluginInfo, store: StampStore, *, force: bool = False) -> Integrity | None:
+    """The integrity of the files ``info`` is imported from: its distribution's, checked
+    (``check_distribution``); ``unverified`` for a folder plugin or an ``.egg-info``;
+    None for a plugin registered in memory (no files)."""
+    if info.source == "memory" or not info.location:
+        return None
+    if info.source != "distribution":
+        return Integrity(UNVERIFIED, "a folder plugin: no RECORD to check its files against")
+    if not info.location.endswith(".dist-info"):
+        return Integrity(UNVERIFIED, f"{info.location}: no RECORD (not a .dist-info install)")
+    return check_distribution(info.location, store, force=force)
+
+
+def _editable(dist_info: str) -> bool:
+    """Whether ``direct_url.json`` says an editable install (``dir_info.editable``)."""
+    try:
+        data = json.loads(read_text(os.path.join(dist_info, "direct_url.json"), DIRECT_URL_LIMIT))
+    except (OSError, UnsafeFile, ValueError, RecursionError):
+        return False
+    info = data.get("dir_info") if isinstance(data, dict) else None
+    return isinstance(info, dict) and info.get("editable") is True
+
+
+def read_entries(dist_info: str) -> list[Entry] | Integrity:
+    """The hashed entries of ``dist_info``'s ``RECORD``, or the outcome when there are
+    none to check (unverified) or ``RECORD`` cannot vouch for a file (changed)."""
+    record = os.path.join(dist_info, "RECORD")
+    if _editable(dist_info):
+        return Integrity(UNVERIFIED, "an editable install: RECORD holds no hashes of its sources")
+    try:
+        text = read_text(record, RECORD_LIMIT)
+    except FileNotFoundError:
+        return Integrity(UNVERIFIED, f"no RECORD in {dist_info}")
+    except UnsafeFile as exc:
+        return Integrity(CHANGED, f"{record}: {exc}", record)
+    site = os.path.dirname(dist_info)
+    entries: list[Entry] = []
+    try:
+        rows = list(csv.reader(text.splitlines()))
+    except csv.Error as exc:
+        return Integrity(CHANGED, f"{record}: not a RECORD file ({exc})", record)
+    for row in rows:
+        if len(row) < 2 or not row[1]:
+            continue  # no hash: RECORD itself, signatures, unhashed caches
+        algorithm, sep, digest = row[1].partition("=")
+        path = os.path.normpath(os.path.join(site, row[0]))
+        if (
+            not sep
+            or algorithm in WEAK_HASHES
+            or algorithm not in hashlib.algorithms_guaranteed
+            or algorithm.startswith("shake_")
+        ):
+            return Integrity(
+                CHANGED, f"{record} names hash {algorithm!r} for {path}: not one checked", path
+            )
+        size = int(row[2]) if len(row) > 2 and row[2].isdigit() else None
+        entries.append(Entry(path, algorithm, digest, size))
+    if not entries:
+        return Integrity(UNVERIFIED, f"{record} lists no file with a hash")
+    return entries
+
+
+def _digest(fd: int, algorithm: str) -> str:
+    hasher = hashlib.new(algorithm)
+    while chunk := os.read(fd, CHUNK):
+        hasher.update(chunk)
+    return base64.urlsafe_b64encode(hasher.digest()).rstrip(b"=").decode("ascii")
+
+
+def _matches(entry: Entry, stamps: dict[str, Stamp], force: bool) -> tuple[bool, bool]:
+    """Whether the file still holds what ``RECORD`` says, and whether it was hashed.
+    Its stamp is kept in ``stamps`` when it matches, dropped when it does not."""
+    expected = f"{entry.algorithm}={entry.digest}"
+    try:
+        st = os.stat(entry.path)
+    except OSError:
+        stamps.pop(entry.path, None)
+        return False, False
+    now = Stamp(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, expected)
+    if not force and stamps.get(entry.path) == now and stat.S_ISREG(st.st_mode):
+        return True, False
+    stamps.pop(entry.path, None)
+    if not stat.S_ISREG(st.st_mode) or (entry.size is not None and st.st_size != entry.size):
+        return False, False
+    try:
+        fd = os.open(entry.path, _FLAGS)
+    except OSError:
+        return False, False
+    try:
+        st = os.fstat(fd)  # the stamp of what is hashed (a change while hashing moves ctime)
+        if not stat.S_ISREG(st.st_mode):
+            return False, False
+        HashCount.value += 1
+        if _digest(fd, entry.algorithm) != entry.digest:
+            return False, True
+    except OSError:
+        return False, True
+    finally:
+        os.close(fd)
+    if time.time_ns() - st.st_ctime_ns >= CHANGE_MARGIN_NS:
+        stamps[entry.path] = Stamp(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, expected)
+    return True, True
+
+
+def check_distribution(dist_info: str, store: StampStore, *, force: bool = False) -> Integrity:
+    """Compare the files ``dist_info``'s ``RECORD`` lists with a hash against the disk;
+    ``force``: hash every one, whatever its stamp says."""
+    found = read_entries(dist_info)
+    if isinstance(found, Integrity):
+        return found
+    stamps = store.load(dist_info)
+    before = dict(stamps)
+    hashed = 0
+    fault: tuple[str, str] | None = None
+    for entry in found:
+        ok, did_hash = _matches(entry, stamps, force)
+        hashed += did_hash
+        if not ok and fault is None:
+            why = "is missing" if not os.path.lexists(entry.path) else "differs from its RECORD"
+            fault = (entry.path, why)
+    if stamps != before:
+        store.save(dist_info, stamps)
+    if fault is not None:
+        path, why = fault
+        return Integrity(CHANGED, f"installed file {path} {why}", path, len(found), hashed)
+    return Integrity(VERIFIED, f"{len(found)} files match RECORD", None, len(found), hashed)
+
+
+class ChangedFiles(Exception):
+    """A plugin's installed files do not match its ``RECORD``: none of its code may run."""
+
+
+def require_intact(info: PluginInfo, cache: Path | None) -> None:
+    """Check ``info``'s files now (stamps kept under ``cache``), just before its code is
+    imported; ``ChangedFiles`` naming the file when one differs or is missing. For a
+    caller that does not go through the host's ``Catalog`` (which checks the same)."""
+    found = check_plugin(info, StampStore(None if cache is None else cache / STAMPS_FOLDER))
+    if found is not None and not found.ok:
+        raise ChangedFiles(f"plugin {info.name}: {found.detail}")
