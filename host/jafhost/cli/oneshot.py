@@ -22,7 +22,7 @@ do nothing more (``decide``):
 
 Anything else (and ``--debug``, whose tracebacks are the full path's) returns None
 before plugin code runs, and the full path serves. The guard
-comes from ``host.runtime.guard_identity``, as for every in-process start, armed before
+comes from ``host.guard_setup.guard_identity``, as for every in-process start, armed before
 the import; the import, the registration, ``jaf_tools`` and the tool run under the
 plugin's identity in a daemon thread joined within ``hook_timeout`` (the tool within
 ``--timeout`` or ``call_timeout``). Arguments of exactly the plain types are passed as
@@ -334,7 +334,7 @@ def serve(name: str, arguments: Any, timeout: float | None) -> CallResult | None
 def _serve(plan: Plan, arguments: Any) -> CallResult | None:
     from jafhost.cli import logs
     from jafhost.home.state import StateStore
-    from jafhost.host.runtime import guard_identity
+    from jafhost.host.guard_setup import guard_identity
     from jafhost.runtime.plugin_import import import_object
 
     info, layout = plan.info, plan.layout
