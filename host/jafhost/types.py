@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,6 +150,14 @@ class Integration:
     description: str = ""
 
 
+def _event_id() -> str:
+    """A fresh event id (``uuid`` imported at the first event: a command that sends none,
+    such as a one-shot ``jafhost call``, does not pay for it)."""
+    import uuid
+
+    return uuid.uuid4().hex
+
+
 @dataclass(frozen=True)
 class Event:
     """A named occurrence with data; ``source`` is the emitting plugin (or ``host``)."""
@@ -158,7 +165,7 @@ class Event:
     name: str
     data: Any = None
     source: str = "host"
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    id: str = field(default_factory=_event_id)
     time: float = field(default_factory=time.time)
 
     def to_json(self) -> dict[str, Any]:

@@ -22,7 +22,7 @@ do nothing more (``decide``):
 
 Anything else (and ``--debug``, whose tracebacks are the full path's) returns None
 before plugin code runs, and the full path serves. The guard
-comes from ``host.runtime.guard_identity``, as for every in-process start, armed before
+comes from ``host.guard_setup.guard_identity``, as for every in-process start, armed before
 the import; the import, the registration, ``jaf_tools`` and the tool run under the
 plugin's identity in a daemon thread joined within ``hook_timeout`` (the tool within
 ``--timeout`` or ``call_timeout``). Arguments of exactly the plain types are passed as
@@ -52,6 +52,8 @@ from jafhost.errors import HookTimeout
 if TYPE_CHECKING:
     from jafhost.discovery.records import PluginInfo
     from jafhost.home.paths import HomeLayout
+    from jafhost.home.state import State
+    from jafhost.host.catalog import Catalog
     from jafhost.runtime.activation_records import RecordedTool
     from jafhost.security.ceiling import Ceiling
     from jafhost.types import CallError, CallResult
@@ -86,15 +88,16 @@ class Plan:
     tool: RecordedTool
     hook_timeout: float
     call_timeout: float
-    catalog: Any
+    import_folders: list[str]
     ceiling: Ceiling
 
 
 # -- deciding, before any plugin code runs ---------------------------------------------
 
 
-def _config(layout: HomeLayout) -> dict[str, Any]:
-    """``config.toml`` as a table, when plainly valid and holding nothing the lane skips."""
+def _config(layout: HomeLayout) -> tuple[dict[str, Any], str]:
+    """``config.toml`` as a table (and its text), when plainly valid and holding nothing
+    the lane skips."""
     import tomllib
 
     from jafhost.home.config_fast import plainly_valid
@@ -103,7 +106,7 @@ def _config(layout: HomeLayout) -> dict[str, Any]:
     try:
         text = read_text(layout.config, CONFIG_LIMIT)
     except FileNotFoundError:
-        return {}
+        return {}, "\0absent"
     except Exception as exc:  # the full path names the file and the reason
         raise HandOver(f"config.toml: {exc}") from None
     if not plainly_valid(text):
@@ -111,7 +114,7 @@ def _config(layout: HomeLayout) -> dict[str, Any]:
     table = tomllib.loads(text)
     if set(table) - {"host", "plugins"} or not isinstance(table.get("plugins", {}), dict):
         raise HandOver("config.toml holds more than [host] and [plugins]")
-    return table
+    return table, text
 
 
 def _seconds(host: dict[str, Any], key: str, default: float, override: float | None) -> float:
@@ -129,40 +132,26 @@ def decide(plugin: str, tool: str, timeout: float | None) -> Plan:
     from jafhost.home.paths import HomeLayout, default_home
     from jafhost.home.plugin_tables import plugin_config_table
     from jafhost.home.state import StateStore
-    from jafhost.host.catalog import Catalog
     from jafhost.runtime.activation_records import RecordStore, record_key
 
     if os.environ.get("JAFHOST_POLICY") or os.path.lexists(POLICY_FILE):
         raise HandOver("an operator policy may apply")
     layout = HomeLayout(default_home())
-    table = _config(layout)
+    table, text = _config(layout)
     ceiling = load_ceiling(table, layout.config, os.environ)
     if ceiling:  # belt and braces: the checks above leave no source of one
         raise HandOver("an operator policy applies")
     host = table.get("host", {})
     store = StateStore(layout)
-    state = store.load()
-    if store.warnings:
+    state, state_digest = store.load_keyed()
+    if store.warnings or state_digest is None:
         raise HandOver("the state file was repaired")
-    catalog = Catalog(layout, store)
-    catalog.defer_checks()
-    resolution = catalog.known([plugin])
-    entry = resolution.get(plugin)
-    if entry is None or entry.status != "enabled" or not catalog.holds(entry.info):
-        raise HandOver(f"plugin {plugin} is not enabled as discovered")
-    info = entry.info
-    require_intact(info, layout.cache)  # its files against RECORD, before any import
     mine = state.plugins.get(plugin)
     isolation = mine.isolation if mine is not None and mine.isolation else host.get("isolation")
     if isolation != "inprocess":
         raise HandOver(f"plugin {plugin} runs isolated (or by the platform's default)")
-    if entry.requires_plugins(optional=True):
-        raise HandOver(f"plugin {plugin} needs other plugins")
-    for name in resolution.order:
-        other = resolution.get(name)
-        assert other is not None
-        if other.info.activation == "eager" or "observe" in state.grants_of(other.info):
-            raise HandOver(f"plugin {name} would start beside it")
+    info, import_folders = _discovered(layout, plugin, text, state, state_digest)
+    require_intact(info, layout.cache)  # its files against RECORD, before any import
     grants = state.grants_of(info)
     config = plugin_config_table(table, plugin, os.environ)
     key = record_key(info, isolation, config, grants)
@@ -186,9 +175,69 @@ def decide(plugin: str, tool: str, timeout: float | None) -> Plan:
         recorded,
         _seconds(host, "hook_timeout", DEFAULT_HOOK_TIMEOUT, None),
         _seconds(host, "call_timeout", DEFAULT_CALL_TIMEOUT, timeout),
-        catalog,
+        import_folders,
         ceiling,
     )
+
+
+def _discovered(
+    layout: HomeLayout, plugin: str, config_text: str, state: State, state_digest: str
+) -> tuple[PluginInfo, list[str]]:
+    """The plugin as discovered and resolved, and the plugin folders its import needs,
+    when it is enabled, needs no other plugin and none would start beside it (else
+    ``HandOver``): from its summary (``lane_summary``) while nothing the checks read
+    changed, else from the full checks (discovery, the resolution of all N), which then
+    write the summary."""
+    from jafhost.cli import lane_summary
+    from jafhost.discovery.folders import plugin_folders
+    from jafhost.errors import StateError
+    from jafhost.home.state import StateStore
+
+    try:
+        folders = plugin_folders(layout.config)
+    except StateError:  # as ``Catalog`` reads them
+        folders = plugin_folders(None)
+    key = lane_summary.Key.current(layout, config_text, state_digest, folders)
+    summary = lane_summary.load(layout, plugin, key)
+    if summary is not None and summary.holds(key):
+        return summary.info, summary.import_folders
+    catalog, info = _full_checks(layout, plugin, state)
+    import_folders = catalog.import_folders()
+    cached = catalog.cached_plugin(plugin)
+    if (
+        cached is not None
+        and catalog.plugin_folders == folders
+        and key.cache_unchanged()
+        and StateStore(layout).load_keyed()[1] == state_digest  # what the checks resolved
+    ):
+        named, watched = cached
+        lane_summary.store(
+            layout, plugin, key, lane_summary.Summary(info, named, watched, import_folders)
+        )
+    return info, import_folders
+
+
+def _full_checks(layout: HomeLayout, plugin: str, state: State) -> tuple[Catalog, PluginInfo]:
+    """Discovery (its plugins checked as used) and the resolution of all plugins: the
+    plugin enabled as discovered, needing no other plugin, none eager or granted
+    ``observe`` (nothing would start beside it); else ``HandOver``."""
+    from jafhost.home.state import StateStore
+    from jafhost.host.catalog import Catalog
+
+    catalog = Catalog(layout, StateStore(layout))
+    catalog.defer_checks()
+    resolution = catalog.known([plugin])
+    entry = resolution.get(plugin)
+    if entry is None or entry.status != "enabled" or not catalog.holds(entry.info):
+        raise HandOver(f"plugin {plugin} is not enabled as discovered")
+    if entry.requires_plugins(optional=True):
+        raise HandOver(f"plugin {plugin} needs other plugins")
+    for name in resolution.order:
+        other = resolution.get(name)
+        assert other is not None
+        if other.info.activation == "eager" or "observe" in state.grants_of(other.info):
+            raise HandOver(f"plugin {name} would start beside it")
+    return catalog, entry.info
 
 
 # -- running, as the plugin ------------------------------------------------------------
@@ -336,14 +385,15 @@ def serve(name: str, arguments: Any, timeout: float | None) -> CallResult | None
 def _serve(plan: Plan, arguments: Any) -> CallResult | None:
     from jafhost.cli import logs
     from jafhost.home.state import StateStore
-    from jafhost.host.runtime import guard_identity
+    from jafhost.host.catalog import place_imports
+    from jafhost.host.guard_setup import guard_identity
     from jafhost.runtime.plugin_import import import_object
 
     info, layout = plan.info, plan.layout
     logs.install(settings.debug)
     streams.plugin_code()
     layout.data_dir(info.name).mkdir(parents=True, exist_ok=True)
-    plan.catalog.prepare_imports()
+    place_imports(plan.import_folders)
     identity = guard_identity(layout, StateStore(layout).load(), info, plan.ceiling)
     limit = plan.hook_timeout
     try:

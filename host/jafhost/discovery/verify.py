@@ -353,6 +353,13 @@ class CacheCheck:
         self.checked.add(name)
         return True
 
+    def watched_of(self, name: str) -> tuple[list[PluginInfo], dict[str, str]]:
+        """The cached plugins named ``name`` and the stored digests of the files ``plugin``
+        reads for them: a check of those alone (a ``CacheCheck`` of them) is this one's."""
+        named = [info for info in self.plugins if info.name == name]
+        files = [path for info in named for path in self._watched(info)]
+        return named, {path: self.stored[path] for path in files}
+
 
 def holds(
     cached: Discovery,

@@ -280,6 +280,21 @@ class StateStore:
         except _NoLock as exc:
             raise self._stuck(problem, exc.reason) from None
 
+    def load_keyed(self) -> tuple[State, str | None]:
+        """``load``, and a digest of the bytes the state was parsed from (``"absent"``: no
+        file; None: the file was repaired or changed while read, nothing to key on): for
+        a reader that keeps what it derived from this very state (the one-shot lane)."""
+        try:
+            raw = self._read_raw()
+            state = self._parse_raw(raw)
+        except (ValueError, UnicodeDecodeError):
+            return self.load(), None
+        if raw is None:
+            return state, "absent"
+        import hashlib
+
+        return state, hashlib.blake2b(raw, digest_size=20).hexdigest()
+
     def snapshot(self) -> State:
         """The current state, for reading only: the file is read afresh at every call
         (another process may have changed it), but parsed again only when its bytes

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 from jafhost._version import __version__
 from jafhost.discovery import discover
 from jafhost.discovery.folders import import_folders, plugin_folders, prime_import_cache
-from jafhost.discovery.resolve import resolve_plugins
 from jafhost.errors import StateError, UsageError, quoted
 from jafhost.security.policy import keep_private
 
@@ -66,6 +65,28 @@ def _stamps(info: PluginInfo) -> tuple[tuple[str, int, int, int, int], ...] | No
             continue
         rows.append((path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
     return tuple(rows)
+
+
+def _changed_since(stamps: Any, read_at: int) -> bool:
+    since = read_at - CHANGE_MARGIN_NS
+    return any(row[1] == -1 or row[4] >= since for row in stamps)
+
+
+def changed_since(info: PluginInfo, read_at: int) -> bool:
+    """Whether the files ``info`` was described from changed since ``read_at``
+    (``time.time_ns()`` before what described it was read): ``Catalog.holds``'s rule."""
+    stamps = _stamps(info)
+    return stamps is not None and _changed_since(stamps, read_at)
+
+
+def place_imports(folders: list[str]) -> None:
+    """Plugin ``folders`` (``Catalog.import_folders``) made private to their plugins,
+    appended to ``sys.path`` and listed for the import system, before a plugin import."""
+    keep_private(folders)  # on the import path, readable by their own plugins only
+    for folder in folders:  # folder plugins: appended
+        if folder not in sys.path:
+            sys.path.append(folder)
+    prime_import_cache(folders)
 
 
 def unknown_plugin(name: str, known: Iterable[str]) -> UsageError:
@@ -240,8 +261,7 @@ class Catalog:
         known = self._stamped.get((info.name, info.location or "", info.manifest or ""))
         if known is not None:
             return bool(known != stamps)
-        since = self._read_at - CHANGE_MARGIN_NS
-        return any(row[1] == -1 or row[4] >= since for row in stamps)
+        return _changed_since(stamps, self._read_at)
 
     def verify_all(self) -> None:
         """Check every cached plugin (before all of them are shown), scanning afresh if
@@ -283,6 +303,8 @@ class Catalog:
             return memo[3]
         # requirements judged at scan time apply only to the full, unchanged set
         judged = found.judged if self._only is None and not self._registered else None
+        from jafhost.discovery.resolve import resolve_plugins
+
         status_of = current.status_of
         resolved: Resolution = resolve_plugins(
             found.plugins,
@@ -326,17 +348,30 @@ class Catalog:
 
     # -- importing plugin code --------------------------------------------------------
 
+    def import_folders(self) -> list[str]:
+        """The plugin folders a plugin's import needs on ``sys.path`` (``place_imports``)."""
+        found = self._read()
+        folders = import_folders(found.plugins)
+        if found.pending is not None:  # only where plugin folders are configured
+            folders = [folder for folder in folders if folder in self._folders]
+        return folders
+
     def prepare_imports(self) -> None:
         """Put the search paths and the plugin folders on ``sys.path`` before an import."""
         for entry in reversed(self._paths or []):
             if entry not in sys.path:
                 sys.path.insert(0, entry)
+        place_imports(self.import_folders())
+
+    def cached_plugin(self, name: str) -> tuple[list[PluginInfo], dict[str, str]] | None:
+        """When discovery was read from its cache file with checks deferred: the cached
+        plugins named ``name`` and the digests of the files their check reads
+        (``CacheCheck.watched_of``); None when it was scanned."""
         found = self._read()
-        folders = import_folders(found.plugins)
-        if found.pending is not None:  # only where plugin folders are configured
-            folders = [folder for folder in folders if folder in self._folders]
-        keep_private(folders)  # on the import path, readable by their own plugins only
-        for folder in folders:  # folder plugins: appended
-            if folder not in sys.path:
-                sys.path.append(folder)
-        prime_import_cache(folders)
+        return None if found.pending is None else found.pending.watched_of(name)
+
+    @property
+    def plugin_folders(self) -> list[str]:
+        """The plugin folders discovery searched."""
+        self._read()
+        return list(self._folders)

@@ -20,8 +20,8 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jafhost.discovery.folders import own_folders, plugin_folder
 from jafhost.errors import PluginError, StateError
+from jafhost.host.guard_setup import compile_policy, guard_identity
 
 if TYPE_CHECKING:
     import pluggy
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from jafhost.runtime.lifecycle import LoadedPlugin
     from jafhost.runtime.registry import PluginRegistry
     from jafhost.runtime.routing import ToolRouter
-    from jafhost.security.ceiling import Ceiling
     from jafhost.security.narrowing import Narrowing
     from jafhost.security.policy import Policy
     from jafhost.types import AgentLimits, PluginContext
@@ -52,40 +51,6 @@ Emit = Callable[[str, Any, str], Coroutine[Any, Any, Any]]
 EXIT_GRACE = 0.5
 """Seconds a one-shot command (``shutdown``) gives, in all, to starts still in flight
 and to the deactivation of plugins it did not use, before leaving them behind."""
-
-
-def compile_policy(
-    layout: HomeLayout, info: PluginInfo, grants: list[str], ceiling: Ceiling
-) -> Policy:
-    """``grants`` compiled for ``info`` under the operator's ``ceiling``: the one place
-    an in-process guard policy is made (a start, the one-shot lane, an agent's narrowing)."""
-    from jafhost.security.policy import Policy
-
-    return Policy.compile(
-        info.name,
-        grants,
-        layout.data_dir(info.name),
-        layout.cache_dir(info.name),
-        extra_read=own_folders(info),
-        extra_list=plugin_folder(info),
-        ceiling=ceiling,
-    )
-
-
-def guard_identity(layout: HomeLayout, state: State, info: PluginInfo, ceiling: Ceiling) -> str:
-    """Compile an in-process plugin's grants (read from ``state``) and arm the audit hook;
-    the identity its code runs under. Every in-process start takes its guard from here
-    (``Runtime``, and ``jafhost call``'s one-shot lane), so nothing builds grants or a
-    policy its own way."""
-    import logging
-
-    from jafhost.security import guard
-
-    policy = compile_policy(layout, info, state.grants_of(info), ceiling)
-    for dropped in policy.dropped:  # the lifecycle's logger
-        logging.getLogger("jafhost").warning("plugin %s: grant not applied: %s", info.name, dropped)
-    guard.install()
-    return guard.identity(policy)
 
 
 class Runtime:

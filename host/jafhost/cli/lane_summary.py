@@ -1,0 +1,175 @@
+"""The one-shot lane's summary of one plugin: what ``oneshot.decide`` learnt from reading
+discovery and resolving all N plugins, kept so that the next ``jafhost call`` of that
+plugin reads and resolves nothing of the other N-1.
+
+``decide`` writes it after its full checks passed (the plugin enabled as discovered, no
+other plugin needed, none eager or granted ``observe``) with discovery read from its
+cache file, keyed on everything those checks read (``Key``): the host version, the bytes
+of ``config.toml`` and of ``state.json``, the plugin folders, discovery's fingerprint
+(``cache.path_fingerprint``: the interpreter, ``sys.path``, every installed
+distribution and plugin folder) and the identity of the discovery cache file (replaced,
+never edited, whenever discovery is scanned again). Any of them different, and the
+summary is passed by: the full checks run, and write a new one.
+
+What the summary says of the plugin itself decides nothing on trust: its files are
+checked against their digests and the plugin derived again from them (``holds``, the
+check a cached plugin gets before it starts), and a file changed since is the full
+checks' to see (``catalog.changed_since``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jafhost._version import __version__
+from jafhost.atomic import write_atomic
+from jafhost.discovery.records import Discovery, PluginInfo
+from jafhost.safe_read import UnsafeFile, read_bytes
+
+if TYPE_CHECKING:
+    from jafhost.home.paths import HomeLayout
+
+FORMAT = 1
+LIMIT = 1024 * 1024
+"""The largest summary read (one plugin's records and digests: a few kB)."""
+
+
+def digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=20).hexdigest()
+
+
+def _file_identity(path: str) -> str:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "-"
+    return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+
+
+@dataclass(frozen=True)
+class Key:
+    """What the full checks read, as it is now (``current``)."""
+
+    version: str
+    config: str
+    state: str
+    folders: tuple[str, ...]
+    fingerprint: str
+    cache_file: str
+    cache_identity: str
+
+    @classmethod
+    def current(
+        cls, layout: HomeLayout, config_text: str, state_digest: str, folders: list[str]
+    ) -> Key:
+        from jafhost.discovery.cache import DiscoveryCache, path_fingerprint
+
+        search = list(sys.path)
+        cache_file = str(DiscoveryCache(layout.cache, search, folders).file)
+        return cls(
+            __version__,
+            digest(config_text.encode("utf-8", "surrogateescape")),
+            state_digest,
+            tuple(folders),
+            path_fingerprint(search, folders),
+            cache_file,
+            _file_identity(cache_file),
+        )
+
+    def cache_unchanged(self) -> bool:
+        """Whether the discovery cache file is still the one this key names."""
+        return _file_identity(self.cache_file) == self.cache_identity
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "folders": list(self.folders)}
+
+
+@dataclass
+class Summary:
+    """One plugin as the full checks found it: ``info`` (resolved, enabled), every
+    cached plugin of its name with the stored digests of the files their check reads,
+    and the plugin folders its import needs on ``sys.path``."""
+
+    info: PluginInfo
+    named: list[PluginInfo]
+    watched: dict[str, str]
+    import_folders: list[str]
+
+    def holds(self, key: Key) -> bool:
+        """Whether the plugin is what its files say now (``verify.CacheCheck.plugin`` over
+        the summary's plugins and digests), and they did not change while being read."""
+        from jafhost.discovery.verify import CacheCheck
+        from jafhost.host.catalog import changed_since
+
+        read_at = time.time_ns()
+        cached = Discovery(list(self.named), {}, list(self.watched))
+        check = CacheCheck(cached, dict(self.watched), list(sys.path), list(key.folders), None)
+        if not check.sound or not check.plugin(self.info.name):
+            return False
+        return self.info in self.named and not changed_since(self.info, read_at)
+
+
+def _path(layout: HomeLayout, plugin: str) -> str:
+    """One file per plugin, named by a digest of its name (any text given on the
+    command line names a file under ``cache/lane`` and nowhere else)."""
+    name = hashlib.blake2b(plugin.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+    return os.path.join(layout.cache, "lane", f"{name}.json")
+
+
+def load(layout: HomeLayout, plugin: str, key: Key) -> Summary | None:
+    """The summary of ``plugin`` written under ``key``; None when missing, unreadable,
+    of another plugin or written under another key."""
+    try:
+        data = json.loads(read_bytes(_path(layout, plugin), LIMIT))
+        if (
+            not isinstance(data, dict)
+            or data.get("format") != FORMAT
+            or data.get("plugin") != plugin
+            or data.get("key") != key.to_json()
+        ):
+            return None
+        summary = Summary(
+            PluginInfo.from_json(data["info"]),
+            [PluginInfo.from_json(item) for item in data["named"]],
+            dict(data["watched"]),
+            list(data["import_folders"]),
+        )
+        strings = [*summary.watched, *summary.watched.values(), *summary.import_folders]
+        if summary.info.name != plugin or not all(isinstance(v, str) for v in strings):
+            return None
+    except (OSError, UnsafeFile, ValueError, RecursionError, KeyError, TypeError):
+        return None
+    return summary
+
+
+def store(layout: HomeLayout, plugin: str, key: Key, summary: Summary) -> None:
+    """Write atomically; a failure to write only means the next call checks in full."""
+    path = _path(layout, plugin)
+    payload = {
+        "format": FORMAT,
+        "plugin": plugin,
+        "key": key.to_json(),
+        "info": summary.info.to_json(),
+        "named": [info.to_json() for info in summary.named],
+        "watched": summary.watched,
+        "import_folders": summary.import_folders,
+    }
+    try:
+        data = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:  # only ever a regular file of ours: never written through a link
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                os.unlink(path)
+        except FileNotFoundError:
+            pass
+        write_atomic(Path(path), data, durable=False)
+    except (OSError, TypeError, ValueError):
+        return
