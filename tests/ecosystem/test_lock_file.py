@@ -9,6 +9,8 @@ wheel to pin: ``lock`` refuses them by name and writes nothing.
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import tomllib
 from pathlib import Path
 
@@ -129,3 +131,61 @@ def test_lock_refuses_an_editable_install_by_name(site: Site, tmp_path: Path, ho
     )
     assert not out.exists()
     assert not (home / "state.json").exists()
+
+
+def _dockerfile() -> list[tuple[str, str]]:
+    """The instructions of the Dockerfile in docs/supply-chain.md's lock and sync section
+    (continuation lines joined)."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "supply-chain.md").read_text()
+    section = doc.split("## Lock and sync for a fleet", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```dockerfile\n(.*?)```", section, re.S)
+    joined = block.replace("\\\n", " ")
+    return [
+        (line.split(None, 1)[0], line.split(None, 1)[1])
+        for line in joined.splitlines()
+        if line.strip()
+    ]
+
+
+def test_the_documented_dockerfile_installs_the_host_then_syncs_the_lock_under_the_policy() -> None:
+    import typer
+
+    from jafhost.cli.app import app
+    from jafhost.home.operator_policy import SYSTEM_POLICY
+
+    steps = _dockerfile()
+    kinds = [kind for kind, _ in steps]
+    assert kinds[0] == "FROM"
+    copies = {
+        shlex.split(rest)[1]: (number, shlex.split(rest)[0])
+        for number, (kind, rest) in enumerate(steps)
+        if kind == "COPY"
+    }
+    runs = [
+        (number, shlex.split(part))
+        for number, (kind, rest) in enumerate(steps)
+        if kind == "RUN"
+        for part in rest.split("&&")
+    ]
+    env = dict(item.split("=", 1) for kind, rest in steps if kind == "ENV" for item in rest.split())
+    assert "JAFHOST_HOME" in env
+    cli = typer.main.get_command(app)
+    syncs = []
+    installed_at = None
+    for number, words in runs:
+        if words[:4] == ["python", "-m", "pip", "install"]:
+            assert any(w.startswith("jafhost") for w in words[4:])
+            installed_at = number
+        elif words[0] == "jafhost":
+            command = cli.commands[words[1]]  # type: ignore[attr-defined]
+            command.make_context(words[1], words[2:])  # options and arguments as the CLI parses
+            if words[1] == "sync":
+                syncs.append((number, words))
+    ((sync_at, words),) = syncs
+    assert "--yes" in words  # no terminal in a build
+    lock = next(w for w in words[2:] if not w.startswith("-"))
+    copied_at, source = copies[lock]
+    assert source == "jafhost.lock"  # what `jafhost lock` writes by default
+    assert installed_at is not None and installed_at < sync_at and copied_at < sync_at
+    policy_at, _ = copies[str(SYSTEM_POLICY)]
+    assert policy_at < sync_at

@@ -591,7 +591,7 @@ def lock(
         typer.Option("--index", help="Where to look up hashes not recorded at install."),
     ] = None,
 ) -> None:
-    """Pin the installed plugins, their dependencies and their grants in a lock file.
+    """Pin the installed plugins and their grants in a lock file.
 
     Hashes come from what jafhost install recorded, else from the index.
     """
