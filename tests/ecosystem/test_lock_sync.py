@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pexpect
 import pytest
 import tomli_w
 from local_index import IndexServer, LocalIndexes
@@ -266,9 +267,9 @@ def test_a_tampered_wheel_on_the_index_installs_nothing(
         packages = clean.pip_list()
         result = clean.jafhost("sync", str(locked.lock), "--yes", "--index", server.url)
         assert result.returncode == 1
-        assert result.stderr.splitlines()[-1].startswith(
-            "error: nothing changed: pip install failed:"
-        )
+        last = result.stderr.splitlines()[-1]
+        assert last.startswith("error: nothing changed: pip install failed:")
+        assert "hash" in result.stderr.lower(), result.stderr  # pip's reason: the hash
         assert clean.pip_list() == packages
         assert not (clean.home / "state.json").exists()
     finally:
@@ -287,5 +288,29 @@ def test_a_grant_inside_the_operators_deny_rule_refuses_the_sync(
         f"error: nothing changed: cannot grant read:{denied} to notes: denied by"
     )
     assert "config.toml" in result.stderr.splitlines()[-1]
+    assert clean.pip_list() == packages
+    assert not (clean.home / "state.json").exists()
+
+
+@pytest.mark.parametrize("answer", ["no", "interrupt"])
+def test_refused_or_interrupted_at_the_terminal_sync_changes_nothing(
+    locked: Locked, clean: Env, answer: str
+) -> None:
+    packages = clean.pip_list()
+    child = pexpect.spawn(
+        clean.python,
+        ["-m", "jafhost", "sync", str(locked.lock)],
+        env=clean.environ(),
+        encoding="utf-8",
+        timeout=120,
+    )
+    child.expect(f"Apply {locked.lock}")
+    if answer == "no":
+        child.sendline("n")
+    else:
+        child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1, child.before
     assert clean.pip_list() == packages
     assert not (clean.home / "state.json").exists()
