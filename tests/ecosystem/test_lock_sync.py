@@ -268,7 +268,7 @@ def test_a_tampered_wheel_on_the_index_installs_nothing(
         result = clean.jafhost("sync", str(locked.lock), "--yes", "--index", server.url)
         assert result.returncode == 1
         last = result.stderr.splitlines()[-1]
-        assert last.startswith("error: nothing changed: pip install failed:")
+        assert last.startswith("error: nothing changed: pip download failed:")
         assert "hash" in result.stderr.lower(), result.stderr  # pip's reason: the hash
         assert clean.pip_list() == packages
         assert not (clean.home / "state.json").exists()
@@ -312,5 +312,26 @@ def test_refused_or_interrupted_at_the_terminal_sync_changes_nothing(
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 1, child.before
+    assert clean.pip_list() == packages
+    assert not (clean.home / "state.json").exists()
+
+
+def test_a_plugin_requesting_inside_the_operators_deny_rule_refuses_the_sync(
+    locked: Locked, clean: Env, tmp_path: Path
+) -> None:
+    data = tomllib.loads(locked.lock.read_text())
+    for dist in data["distribution"]:
+        if dist["name"] == "jaf-plugin-notes":
+            dist["plugins"]["notes"]["grants"] = ["read:~/more-notes"]  # not what it requests
+    narrower = tmp_path / "narrower.lock"
+    narrower.write_text(tomli_w.dumps(data))
+    denied = clean.home.parent / "notes"
+    (clean.home / "config.toml").write_text(f'[policy]\ndeny = ["read:{denied}"]\n')
+    packages = clean.pip_list()
+    result = clean.jafhost("sync", str(narrower), "--yes")
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].startswith(
+        f"error: nothing changed: cannot enable notes: it requests read:{denied}, denied by"
+    )
     assert clean.pip_list() == packages
     assert not (clean.home / "state.json").exists()

@@ -635,7 +635,10 @@ def sync(
     Installs exactly the locked files (hash-checked), records the locked state and
     grants, and disables plugins not in the lock.
     """
+    import tempfile
+
     from jafhost.ecosystem import lock_file, lock_sync
+    from jafhost.ecosystem import review as reviewing
 
     index_url = _index_or_pip(index)
     try:
@@ -651,22 +654,11 @@ def sync(
     if not planned.changes:
         make_console().print(f"already in sync with {file}; nothing changed", markup=False)
         return
-    _show_sync(planned, file)
-    if not yes:
-        if not can_prompt():
-            raise Failed(
-                f"syncing {file} needs a yes and there is no terminal to ask; "
-                "nothing changed; run again with --yes"
-            )
-        if not typer.confirm(f"Apply {file}?", default=False):
-            make_console().print("nothing changed", markup=False)
-            raise typer.Exit(1)
-    failed = _pip_step(
-        "installing the locked files",
-        lambda on_line: lock_sync.install(planned, index_url, lambda args: _run_pip(args, on_line)),
-    )
-    if failed is not None:
-        raise Failed(f"nothing changed: pip install failed: {failed.error_line()}")
+    folder = Path(tempfile.mkdtemp(prefix="jafhost-sync-"))
+    try:
+        _sync_files(host, planned, file, folder, index_url, yes)
+    finally:
+        reviewing.clean(folder)
     importlib.invalidate_caches()
     try:
         lock_sync.apply(host, planned)
@@ -679,6 +671,44 @@ def sync(
         f"{len(planned.disable)} disabled",
         markup=False,
     )
+
+
+def _sync_files(
+    host: Host, planned: Plan, file: Path, folder: Path, index_url: str | None, yes: bool
+) -> None:
+    """Download and read the locked wheels, show the plan, ask, install them."""
+    from jafhost.ecosystem import lock_sync
+
+    try:
+        got = _pip_step(
+            "downloading the locked files",
+            lambda on_line: lock_sync.download(
+                planned, folder, index_url, lambda args: _run_pip(args, on_line)
+            ),
+        )
+        if not isinstance(got, dict):
+            raise Failed(f"nothing changed: pip download failed: {got.error_line()}")
+        lock_sync.requested(host, planned, got)
+    except lock_sync.SyncError as exc:
+        raise Failed(f"nothing changed: {exc}") from None
+    _show_sync(planned, file)
+    if not yes:
+        if not can_prompt():
+            raise Failed(
+                f"syncing {file} needs a yes and there is no terminal to ask; "
+                "nothing changed; run again with --yes"
+            )
+        if not typer.confirm(f"Apply {file}?", default=False):
+            make_console().print("nothing changed", markup=False)
+            raise typer.Exit(1)
+    failed = _pip_step(
+        "installing the locked files",
+        lambda on_line: lock_sync.install(
+            planned, got, folder, lambda args: _run_pip(args, on_line)
+        ),
+    )
+    if failed is not None:
+        raise Failed(f"nothing changed: pip install failed: {failed.error_line()}")
 
 
 def _run_pip(args: list[str], on_line: Callable[[str], None]) -> PipResult:
@@ -703,7 +733,7 @@ def _show_sync(planned: Plan, file: Path) -> None:
             table.add_row(escape(dist.name), escape(version))
         err.print(table)
     table = Table(title=escape(f"plugins as {file} records them"))
-    for column in ("plugin", "distribution", "state", "isolation", "grants"):
+    for column in ("plugin", "distribution", "state", "isolation", "requests", "grants"):
         table.add_column(column)
     for step in planned.plugins:
         if not step.changes:
@@ -713,6 +743,7 @@ def _show_sync(planned: Plan, file: Path) -> None:
             escape(f"{step.distribution.name} {step.distribution.version}"),
             "enabled" if step.locked.enabled else "disabled",
             escape(step.locked.isolation or "default"),
+            escape("\n".join(step.requests) or "nothing"),
             escape("\n".join(step.grants) or "none"),
         )
     if table.row_count:

@@ -1,6 +1,6 @@
 """``jafhost sync``: make this environment match a lock file.
 
-Three steps, each refusing before the next changes anything:
+Each step refuses before the next changes anything:
 
 1. ``plan``: what differs. Distributions whose installed version is not the locked one
    are installed; each locked plugin's recorded state (enabled, isolation, grants) is
@@ -8,20 +8,21 @@ Three steps, each refusing before the next changes anything:
    to be disabled. Every grant is made canonical here (``~`` expanded for this user) and
    checked against the operator's ``[policy]`` ceiling: one inside a deny rule refuses
    the sync, naming the rule, before pip runs.
-2. ``install``: ``pip install --require-hashes --no-deps --only-binary=:all:`` of exactly
-   the locked ``name==version`` lines with their hashes. pip checks every file before it
-   installs any: a file whose hash differs installs nothing.
-3. ``apply``: the host's own ``enable`` (approval, the ceiling's check of what each
-   plugin requests, the grants bound to its distribution), then the recorded grants and
-   isolation, and ``disabled`` for the rest, in one state update.
+2. ``download``: ``pip download --require-hashes --no-deps --only-binary=:all:`` of
+   exactly the locked ``name==version`` lines with their hashes, into a private folder: a
+   file whose hash differs fails there, with nothing installed. The plugins in the
+   wheels are read (``wheel_contents``), so ``requested`` can check what each plugin to
+   enable requests against the ceiling, and the CLI can show it, before the install.
+3. ``install``: ``pip install --no-deps --no-index --require-hashes`` of those files.
+4. ``apply``: the host's own ``enable`` (approval, the grants bound to the plugin's
+   distribution), then the recorded grants and isolation, and ``disabled`` for the
+   rest, in one state update.
 
 Nothing here prompts or prints: the CLI shows the plan and asks.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -34,6 +35,7 @@ from jafhost.ecosystem.lock_file import LockedDistribution, LockedPlugin, LockFi
 
 if TYPE_CHECKING:
     from jafhost.ecosystem.installer import PipResult
+    from jafhost.ecosystem.wheel_contents import WheelContents
     from jafhost.home.state import State
     from jafhost.host.host import Host
 
@@ -42,7 +44,7 @@ class SyncError(Exception):
     """The lock cannot be applied here; nothing was changed (the message says why)."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class PluginStep:
     """One locked plugin: its decisions as they will be recorded, and whether that changes
     anything."""
@@ -52,6 +54,8 @@ class PluginStep:
     grants: tuple[str, ...]
     """Canonical for this machine."""
     changes: bool
+    requests: list[str] = field(default_factory=list)
+    """What the plugin requests (filled by ``requested``)."""
 
 
 @dataclass(frozen=True)
@@ -132,26 +136,99 @@ def plan(host: Host, lock: LockFile) -> Plan:
     return Plan(installs, steps, disable)
 
 
-def install(
-    plan: Plan, index_url: str | None, run: Callable[[list[str]], PipResult]
-) -> PipResult | None:
-    """pip installs exactly the locked files; returns pip's result when it failed."""
+def _requirements(lines: list[str], folder: Path) -> Path:
+    path = folder / "requirements.txt"
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def download(
+    plan: Plan, folder: Path, index_url: str | None, run: Callable[[list[str]], PipResult]
+) -> dict[str, tuple[Path, WheelContents]] | PipResult:
+    """Download the wheels to install into ``folder`` with pip, each checked against the
+    lock's hashes (``--require-hashes``: a changed file fails before anything is kept),
+    and read the plugins in them. Returns them by distribution key, or pip's failed
+    result. ``SyncError`` for a wheel that cannot be read or lacks a locked plugin."""
+    from jafhost.ecosystem.wheel_contents import WheelError, read_wheel
+
     if not plan.installs:
-        return None
+        return {}
     lines = [
         f"{dist.name}=={dist.version} " + " ".join(f"--hash={h}" for h in dist.hashes)
         for dist, _ in plan.installs
     ]
-    handle, name = tempfile.mkstemp(prefix="jafhost-sync-", suffix=".txt")
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write("\n".join(lines) + "\n")
-        args = ["install", "--require-hashes", "--no-deps", "--only-binary=:all:"]
-        if index_url is not None:
-            args += ["--index-url", index_url]
-        result = run([*args, "-r", name])
-    finally:
-        Path(name).unlink(missing_ok=True)
+    wheels = folder / "wheels"
+    args = ["download", "--require-hashes", "--no-deps", "--only-binary=:all:"]
+    args += ["--dest", str(wheels)]
+    if index_url is not None:
+        args += ["--index-url", index_url]
+    result = run([*args, "-r", str(_requirements(lines, folder))])
+    if not result.ok:
+        return result
+    found: dict[str, tuple[Path, WheelContents]] = {}
+    for path in sorted(wheels.glob("*.whl")):
+        try:
+            with path.open("rb") as handle:
+                contents = read_wheel(handle, path.name)
+        except (OSError, WheelError) as exc:
+            raise SyncError(f"cannot read {path.name}: {exc}") from None
+        found[canonicalize_name(contents.name)] = (path, contents)
+    for dist, _ in plan.installs:
+        if dist.key not in found:
+            raise SyncError(f"pip downloaded no wheel of {dist.name} {dist.version}")
+        provided = {p.name: p for p in found[dist.key][1].plugins}
+        for locked in dist.plugins:
+            plugin = provided.get(locked.name)
+            if plugin is None:
+                raise SyncError(f"{dist.name} {dist.version} provides no plugin {locked.name}")
+            if plugin.error is not None and locked.enabled:
+                raise SyncError(f"{locked.name} in {dist.name} {dist.version}: {plugin.error}")
+    return found
+
+
+def requested(host: Host, plan: Plan, wheels: dict[str, tuple[Path, WheelContents]]) -> None:
+    """Fill each plugin step's ``requests`` (from the downloaded wheel, else the installed
+    plugin) and refuse, naming the rule, a plugin to enable whose requests lie inside one
+    of the operator's deny rules: ``enable`` would refuse it after the install."""
+    infos = {p.name: p for p in host.discovery().plugins}
+    ceiling = host.decisions.ceiling()
+    for step in plan.plugins:
+        if step.distribution.key in wheels:
+            plugins = {p.name: p for p in wheels[step.distribution.key][1].plugins}
+            asks = plugins[step.locked.name].permissions
+        else:
+            info = infos.get(step.locked.name)
+            asks = info.permissions if info is not None else ()
+        step.requests = list(asks)
+        if not step.locked.enabled:
+            continue
+        for permission in asks:
+            rule = ceiling.inside(permission)
+            if rule is not None:
+                raise SyncError(
+                    f"cannot enable {step.locked.name}: it requests {permission}, "
+                    f"denied by {rule.describe()}"
+                )
+
+
+def install(
+    plan: Plan,
+    wheels: dict[str, tuple[Path, WheelContents]],
+    folder: Path,
+    run: Callable[[list[str]], PipResult],
+) -> PipResult | None:
+    """pip installs exactly the downloaded files, hash-checked again, no index consulted;
+    returns pip's result when it failed."""
+    if not plan.installs:
+        return None
+    lines = [
+        f"{wheels[dist.key][0]} " + " ".join(f"--hash={h}" for h in dist.hashes)
+        for dist, _ in plan.installs
+    ]
+    requirements = _requirements(lines, folder)
+    result = run(
+        ["install", "--no-deps", "--no-index", "--require-hashes", "-r", str(requirements)]
+    )
     return None if result.ok else result
 
 
