@@ -335,3 +335,22 @@ def test_a_plugin_requesting_inside_the_operators_deny_rule_refuses_the_sync(
     )
     assert clean.pip_list() == packages
     assert not (clean.home / "state.json").exists()
+
+
+def test_a_locked_plugin_the_wheel_does_not_provide_refuses_the_sync(
+    locked: Locked, clean: Env, tmp_path: Path
+) -> None:
+    data = tomllib.loads(locked.lock.read_text())
+    for dist in data["distribution"]:
+        if dist["name"] == "jaf-test-textlib":
+            dist["plugins"] = {"ghost": {"enabled": True, "grants": []}}
+    ghostly = tmp_path / "ghost.lock"
+    ghostly.write_text(tomli_w.dumps(data))
+    packages = clean.pip_list()
+    result = clean.jafhost("sync", str(ghostly), "--yes")
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        "error: nothing changed: jaf-test-textlib 1.0.0 provides no plugin ghost"
+    )
+    assert clean.pip_list() == packages
+    assert not (clean.home / "state.json").exists()

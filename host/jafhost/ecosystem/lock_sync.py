@@ -198,7 +198,12 @@ def requested(host: Host, plan: Plan, wheels: dict[str, tuple[Path, WheelContent
             asks = plugins[step.locked.name].permissions
         else:
             info = infos.get(step.locked.name)
-            asks = info.permissions if info is not None else ()
+            if info is None or canonicalize_name(info.distribution) != step.distribution.key:
+                raise SyncError(
+                    f"{step.distribution.name} {step.distribution.version} is installed "
+                    f"and provides no plugin {step.locked.name}"
+                )
+            asks = info.permissions
         step.requests = list(asks)
         if not step.locked.enabled:
             continue
