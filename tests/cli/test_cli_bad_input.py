@@ -213,6 +213,17 @@ def _cases() -> list[Case]:
     }.items():
         add("search", f"index-{case_id}", "--index", url, quoted=url)
 
+    add("lock", "unknown-option", "--bogus")
+    add("lock", "extra-argument", "extra")
+    add("lock", "output-missing-value", "--output")
+    add("lock", "index-ftp", "--index", "ftp://127.0.0.1/simple/", quoted="ftp://127.0.0.1/simple/")
+    add("sync", "missing-argument")
+    add("sync", "unknown-option", "x.lock", "--bogus")
+    add("sync", "missing-file", "/nonexistent/jafhost.lock", "--yes",
+        quoted="/nonexistent/jafhost.lock")  # fmt: skip
+    add("sync", "big-path", BIG, "--yes", quoted=BIG)
+    add("sync", "index-empty", "x.lock", "--index", "", quoted="")
+
     add("uninstall", "unknown", "nope", "--yes", quoted="nope")
     add("uninstall", "missing-argument")
     for case_id, name in BAD_NAMES.items():
