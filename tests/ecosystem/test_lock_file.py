@@ -189,3 +189,20 @@ def test_the_documented_dockerfile_installs_the_host_then_syncs_the_lock_under_t
     assert installed_at is not None and installed_at < sync_at and copied_at < sync_at
     policy_at, _ = copies[str(SYSTEM_POLICY)]
     assert policy_at < sync_at
+
+
+def test_a_lock_running_a_plugin_in_process_under_a_process_minimum_is_refused(
+    tmp_path: Path, home: Path
+) -> None:
+    (home / "config.toml").write_text('[policy]\nisolation = "process"\n')
+    kept = (home / "config.toml").read_bytes()
+    path = tmp_path / "inprocess.lock"
+    path.write_text(GOOD.replace('isolation = "process"', 'isolation = "inprocess"'))
+    result = run_cli("sync", str(path), "--yes", "--index", "http://127.0.0.1:9/simple/", home=home)
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "error: nothing changed: cannot run notes in process: the operator's policy ("
+    )
+    assert result.stderr.count("\n") == 1
+    assert [p.name for p in home.iterdir() if p.name != "cache"] == ["config.toml"]
+    assert (home / "config.toml").read_bytes() == kept
