@@ -218,6 +218,17 @@ def _cases() -> list[Case]:
     add("verify", "extra-argument", "notes", "extra")
     for case_id, name in BAD_NAMES.items():
         add("verify", case_id, name, quoted=name)
+    add("lock", "unknown-option", "--bogus")
+    add("lock", "extra-argument", "extra")
+    add("lock", "output-missing-value", "--output")
+    add("lock", "index-ftp", "--index", "ftp://127.0.0.1/simple/", quoted="ftp://127.0.0.1/simple/")
+    add("sync", "missing-argument")
+    add("sync", "unknown-option", "x.lock", "--bogus")
+    add("sync", "missing-file", "/nonexistent/jafhost.lock", "--yes",
+        quoted="/nonexistent/jafhost.lock")  # fmt: skip
+    add("sync", "big-path", BIG, "--yes", quoted=BIG)
+    add("sync", "index-empty", "x.lock", "--index", "", quoted="")
+
     add("uninstall", "unknown", "nope", "--yes", quoted="nope")
     add("uninstall", "missing-argument")
     for case_id, name in BAD_NAMES.items():

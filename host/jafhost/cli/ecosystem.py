@@ -38,6 +38,7 @@ from jafhost.errors import PluginError, ScaffoldError, UsageError, quoted
 if TYPE_CHECKING:
     from jafhost.discovery.records import PluginInfo
     from jafhost.ecosystem.installer import PipResult
+    from jafhost.ecosystem.lock_sync import Plan
     from jafhost.ecosystem.review import Reviewed
     from jafhost.ecosystem.scaffold import Project
     from jafhost.host.host import Host
@@ -606,3 +607,189 @@ def _confirm_uninstall(
     if not typer.confirm(f"Uninstall {what}, remove their grants{data}?", default=False):
         make_console().print("nothing changed", markup=False)
         raise typer.Exit(1)
+
+
+# -- lock / sync -------------------------------------------------------------------------
+
+
+def _index_or_pip(index: str | None) -> str | None:
+    """``--index`` checked (exit 2 when it is no URL), else None: pip's own index."""
+    from jafhost.ecosystem.index import IndexUnavailable, normalize_url
+
+    if index is None:
+        return None
+    try:
+        return normalize_url(index)
+    except IndexUnavailable as exc:
+        raise UsageError(f"bad --index: {exc}") from None
+
+
+@app.command()
+def lock(
+    output: Annotated[Path, typer.Option("--output", "-o", help="The lock file to write.")] = Path(
+        "jafhost.lock"
+    ),
+    index: Annotated[
+        str | None,
+        typer.Option("--index", help="Where to look up hashes not recorded at install."),
+    ] = None,
+) -> None:
+    """Pin the installed plugins and their grants in a lock file.
+
+    Hashes come from what jafhost install recorded, else from the index.
+    """
+    from jafhost.ecosystem import lock_file
+    from jafhost.ecosystem.index import IndexUnavailable
+    from jafhost.ecosystem.lock_make import LockError, make_lock
+    from jafhost.ecosystem.search import pip_index_url
+
+    given = _index_or_pip(index)
+    host = build_host()
+    try:
+        made = make_lock(host, lambda: given or pip_index_url())
+    except (LockError, IndexUnavailable) as exc:
+        raise Failed(f"nothing written: {exc}") from None
+    waiting = [v.name for v in host.plugins() if v.status == "needs-approval"]
+    for name in waiting:
+        sys.stderr.write(f"warning: {name} needs approval: locked as disabled\n")
+    try:
+        lock_file.write(made, output)
+    except OSError as exc:
+        raise Failed(f"cannot write {output}: {exc.strerror}") from None
+    warn(host)
+    count = sum(len(d.plugins) for d in made.distributions)
+    make_console().print(
+        f"locked {len(made.distributions)} distributions ({count} plugins) in {output}",
+        markup=False,
+    )
+
+
+@app.command()
+def sync(
+    file: Annotated[Path, typer.Argument(help="The lock file to apply.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking.")] = False,
+    index: Annotated[
+        str | None,
+        typer.Option("--index", help="A simple API index URL (default: pip's index)."),
+    ] = None,
+) -> None:
+    """Make this environment match a lock file.
+
+    Installs exactly the locked files (hash-checked), records the locked state and
+    grants, and disables plugins not in the lock.
+    """
+    import tempfile
+
+    from jafhost.ecosystem import lock_file, lock_sync
+    from jafhost.ecosystem import review as reviewing
+
+    index_url = _index_or_pip(index)
+    try:
+        wanted = lock_file.read(file)
+    except lock_file.LockFileError as exc:
+        raise UsageError(str(exc)) from None
+    host = build_host()
+    host.discovery(refresh=True)
+    try:
+        planned = lock_sync.plan(host, wanted)
+    except lock_sync.SyncError as exc:
+        raise Failed(f"nothing changed: {exc}") from None
+    if not planned.changes:
+        make_console().print(f"already in sync with {file}; nothing changed", markup=False)
+        return
+    folder = Path(tempfile.mkdtemp(prefix="jafhost-sync-"))
+    try:
+        _sync_files(host, planned, file, folder, index_url, yes)
+    finally:
+        reviewing.clean(folder)
+    importlib.invalidate_caches()
+    try:
+        lock_sync.apply(host, planned)
+    except lock_sync.SyncError as exc:
+        raise Failed(f"installed, but the state was not applied: {exc}") from None
+    warn(host)
+    make_console().print(
+        f"synced with {file}: {len(planned.installs)} installed, "
+        f"{sum(p.changes for p in planned.plugins)} plugins recorded, "
+        f"{len(planned.disable)} disabled",
+        markup=False,
+    )
+
+
+def _sync_files(
+    host: Host, planned: Plan, file: Path, folder: Path, index_url: str | None, yes: bool
+) -> None:
+    """Download and read the locked wheels, show the plan, ask, install them."""
+    from jafhost.ecosystem import lock_sync
+
+    try:
+        got = _pip_step(
+            "downloading the locked files",
+            lambda on_line: lock_sync.download(
+                planned, folder, index_url, lambda args: _run_pip(args, on_line)
+            ),
+        )
+        if not isinstance(got, dict):
+            raise Failed(f"nothing changed: pip download failed: {got.error_line()}")
+        lock_sync.requested(host, planned, got)
+    except lock_sync.SyncError as exc:
+        raise Failed(f"nothing changed: {exc}") from None
+    _show_sync(planned, file)
+    if not yes:
+        if not can_prompt():
+            raise Failed(
+                f"syncing {file} needs a yes and there is no terminal to ask; "
+                "nothing changed; run again with --yes"
+            )
+        if not typer.confirm(f"Apply {file}?", default=False):
+            make_console().print("nothing changed", markup=False)
+            raise typer.Exit(1)
+    failed = _pip_step(
+        "installing the locked files",
+        lambda on_line: lock_sync.install(
+            planned, got, folder, lambda args: _run_pip(args, on_line)
+        ),
+    )
+    if failed is not None:
+        raise Failed(f"nothing changed: pip install failed: {failed.error_line()}")
+
+
+def _run_pip(args: list[str], on_line: Callable[[str], None]) -> PipResult:
+    from jafhost.ecosystem.installer import run_pip
+
+    return run_pip(args, on_line)
+
+
+def _show_sync(planned: Plan, file: Path) -> None:
+    """The plan on stderr: distributions to install, plugins' state and grants, and the
+    plugins to disable."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    err = make_console(stderr=True)
+    if planned.installs:
+        table = Table(title=escape(f"to install from {file}"))
+        for column in ("distribution", "version"):
+            table.add_column(column)
+        for dist, now in planned.installs:
+            version = f"{now} -> {dist.version}" if now else dist.version
+            table.add_row(escape(dist.name), escape(version))
+        err.print(table)
+    table = Table(title=escape(f"plugins as {file} records them"))
+    for column in ("plugin", "distribution", "state", "isolation", "requests", "grants"):
+        table.add_column(column)
+    for step in planned.plugins:
+        if not step.changes:
+            continue
+        table.add_row(
+            escape(step.locked.name),
+            escape(f"{step.distribution.name} {step.distribution.version}"),
+            "enabled" if step.locked.enabled else "disabled",
+            escape(step.locked.isolation or "default"),
+            escape("\n".join(step.requests) or "nothing"),
+            escape("\n".join(step.grants) or "none"),
+        )
+    if table.row_count:
+        err.print(table)
+    if planned.disable:
+        err.print(f"to disable (not in the lock): {', '.join(planned.disable)}", markup=False)
