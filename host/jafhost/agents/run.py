@@ -38,6 +38,7 @@ from jafhost.agents.providers.base import PluginProvider, ProviderFactory
 from jafhost.agents.providers.builtin import builtin_providers
 from jafhost.errors import HookTimeout, PluginError, ProviderError, UsageError, describe, quoted
 from jafhost.home.config import read_config
+from jafhost.runtime import telemetry
 from jafhost.runtime.runner import call_plugin
 from jafhost.runtime.scope import exact_str, plain, run_in_scope
 from jafhost.security.guard import CURRENT_PLUGIN
@@ -471,9 +472,10 @@ class _Runner:
                     tool=name,
                 )
             return CallResult(name, False, error=error)
-        return await self.host.call(
-            name, call.arguments, timeout=self.tool_timeout, confirm=self.confirm
-        )
+        with telemetry.call_id(call.id):
+            return await self.host.call(
+                name, call.arguments, timeout=self.tool_timeout, confirm=self.confirm
+            )
 
     async def __call__(self, message: str, max_turns: int) -> AgentRun:
         run = self.run
@@ -582,7 +584,10 @@ async def run_agent(
         tool_timeout=tool_timeout,
     )
     try:
-        return await runner(message, max_turns)
+        with telemetry.agent_span(agent.full_name, resolved.model) as span:
+            run = await runner(message, max_turns)
+            span.ended(run.ok, run.stop)
+        return run
     finally:
         close = getattr(resolved.provider, "aclose", None)
         if resolved.owned and close is not None:
