@@ -11,7 +11,6 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -182,11 +181,13 @@ def test_sync_host_calls_keep_the_callers_span_as_parent(
 ) -> None:
     (home / "config.toml").write_text(INPROCESS_CONFIG)
     outer = trace.get_tracer("embedder")
-    with SyncHost(Host(home, paths=[str(loud.root)])) as host:
-        with outer.start_as_current_span("sync caller") as caller:
-            assert host.call("loud.shout", {"text": ARG}).ok
-            inline = host.call_inline("loud.shout", {"text": ARG})
-            assert inline is not None and inline.ok
+    with (
+        SyncHost(Host(home, paths=[str(loud.root)])) as host,
+        outer.start_as_current_span("sync caller") as caller,
+    ):
+        assert host.call("loud.shout", {"text": ARG}).ok
+        inline = host.call_inline("loud.shout", {"text": ARG})
+        assert inline is not None and inline.ok
     tools = _named(list(spans.get_finished_spans()), "execute_tool ")
     assert len(tools) == 2
     for span in tools:
