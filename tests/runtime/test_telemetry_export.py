@@ -15,7 +15,7 @@ from conftest import INPROCESS_CONFIG, ISOLATION_MODES, Site, run_cli
 
 pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
 
-from otlp_collector import Collector, ReceivedSpan  # noqa: E402
+from otlp_collector import Collector, ReceivedSpan
 
 ARG = "ARG-SENTINEL-5d1e"
 RESULT = "RESULT-SENTINEL-0b7c"
