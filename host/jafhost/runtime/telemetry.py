@@ -50,6 +50,9 @@ later)."""
 _tracer: Any = None
 _own_provider: Any = None
 """The provider the host set up from the environment, if it did."""
+_UNKNOWN = object()
+_provider_named = False
+"""Whether ``OTEL_PYTHON_TRACER_PROVIDER`` names the API's default provider (read once)."""
 _api: Any = None
 """The opentelemetry API pieces a span uses, bound once tracing is on (``_Api``)."""
 
@@ -83,8 +86,9 @@ def _unset(trace: Any, provider: Any) -> bool:
 
 def _configure_from_env() -> None:
     """Set up the SDK as the ``OTEL_*`` variables say, unless a provider is already set."""
-    global _configured, _own_provider
+    global _configured, _own_provider, _provider_named
     _configured = True
+    _provider_named = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
     if not env_enabled():
         return
     try:
@@ -137,6 +141,12 @@ def tracer() -> Any:
     trace = sys.modules.get("opentelemetry.trace")
     if trace is None:
         return None
+    # the API's global itself first: None (nothing set) is off without the API's look-ups
+    provider = getattr(trace, "_TRACER_PROVIDER", _UNKNOWN)
+    if provider is None and not _provider_named:
+        return None
+    if provider is _provider:
+        return _tracer
     provider = trace.get_tracer_provider()
     if provider is _provider:
         return _tracer
