@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import INPROCESS_CONFIG, ISOLATION_MODES, Site
+from conftest import INPROCESS_CONFIG, ISOLATION_MODES, Site, run_cli
 from jafhost.agents.providers.scripted import ScriptedProvider
 from jafhost.host.host import Host
 from jafhost.host.sync import SyncHost
@@ -358,3 +358,17 @@ def test_tracing_settings_from_the_environment() -> None:
     assert env_enabled({"OTEL_TRACES_EXPORTER": "otlp"})
     assert not env_enabled({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "x"})
     assert not env_enabled({"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "otlp"})
+
+
+def test_an_exporter_it_does_not_know_is_one_warning_and_the_call_still_runs(
+    loud: Site, home: Path
+) -> None:
+    env = _clean_env(home, loud)
+    env["OTEL_TRACES_EXPORTER"] = "zipkin"
+    done = run_cli("call", "loud.shout", "-a", 'text="hi"', site=loud, home=home, env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == "HI " + RESULT
+    warned = [line for line in done.stderr.splitlines() if "zipkin" in line]
+    assert warned == [
+        "warning: OTEL_TRACES_EXPORTER: exporter 'zipkin' is not supported (otlp, console)"
+    ]

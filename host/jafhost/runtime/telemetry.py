@@ -18,7 +18,6 @@ nor an error message (it may quote either).
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Coroutine, Mapping
@@ -39,8 +38,6 @@ INSTALL_HINT = "pip install 'jafhost[otel]'"
 
 CALL_ID: ContextVar[str | None] = ContextVar("jafhost_tool_call_id", default=None)
 """The id the model gave the tool call being routed (``gen_ai.tool.call.id``)."""
-
-LOGGER = logging.getLogger("jafhost")
 
 _configured = False
 """Whether the environment was read (once per process)."""
@@ -97,7 +94,7 @@ def _configure_from_env() -> None:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
     except ModuleNotFoundError:
-        LOGGER.warning("tracing is asked for by OTEL_* variables, but %s is needed", INSTALL_HINT)
+        _warn(f"tracing is asked for by OTEL_* variables, but it needs: {INSTALL_HINT}")
         return
     if not _unset(trace, trace.get_tracer_provider()):  # the embedding program's wins
         return
@@ -111,6 +108,12 @@ def _configure_from_env() -> None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     _own_provider = provider
+
+
+def _warn(message: str) -> None:
+    import logging  # only here: the one-shot lane imports this module, not logging
+
+    logging.getLogger("jafhost").warning("%s", message)
 
 
 def _exporters() -> list[Any]:
@@ -127,9 +130,7 @@ def _exporters() -> list[Any]:
 
             exporters.append(ConsoleSpanExporter(out=sys.stderr))
         elif name and name != "none":
-            LOGGER.warning(
-                "OTEL_TRACES_EXPORTER: exporter %r is not supported (otlp, console)", name
-            )
+            _warn(f"OTEL_TRACES_EXPORTER: exporter {name!r} is not supported (otlp, console)")
     return exporters
 
 
