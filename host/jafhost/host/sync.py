@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -18,6 +18,7 @@ from jafhost.host.host import Host
 from jafhost.runtime.telemetry import carried
 
 if TYPE_CHECKING:
+    from jafhost.agents.profiles import AgentProfile
     from jafhost.agents.run import AgentRun
     from jafhost.host.reload import ReloadReport
     from jafhost.runtime.events import DeliveryReport
@@ -100,15 +101,18 @@ class SyncHost:
         *,
         timeout: float | None = None,
         confirm: Confirm | None = None,
+        context: Mapping[str, Any] | None = None,
     ) -> CallResult:
         """Route one action under the time limit (``call_inline`` skips the thread hop
-        and the limit for sync tools, when that is wanted)."""
-        return self.run(self.host.call(name, arguments, timeout=timeout, confirm=confirm))
+        and the limit for sync tools, when that is wanted); ``context`` as ``Host.call``."""
+        return self.run(
+            self.host.call(name, arguments, timeout=timeout, confirm=confirm, context=context)
+        )
 
     def emit(self, name: str, data: Any = None) -> DeliveryReport:
         return self.run(self.host.emit(name, data))
 
-    def run_agent(self, agent: str, message: str, **options: Any) -> AgentRun:
+    def run_agent(self, agent: str | AgentProfile, message: str, **options: Any) -> AgentRun:
         return self.run(self.host.run_agent(agent, message, **options))
 
     # -- read-only views (no loop needed) ---------------------------------------------

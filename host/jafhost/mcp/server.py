@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from jafhost._version import __version__
 from jafhost.errors import MCPUnavailable, describe
 from jafhost.runtime import telemetry
+from jafhost.runtime.call_origin import CALL_ORIGIN, CallOrigin
 from jafhost.types import CallError, CallResult
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from jafhost.tools import Tool
 
 SERVER_NAME = "jafhost"
+MCP_ORIGIN = CallOrigin(caller="mcp")
+"""Who calls the tools this server routes: a tool's ``RunContext.caller`` is ``mcp``."""
 INSTALL_HINT = "pip install 'jafhost[mcp]'"
 
 
@@ -138,6 +141,7 @@ def build_server(host: Host) -> Server[Any]:
         ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
         tool = confirm_tools().get(params.name)
+        token = CALL_ORIGIN.set(MCP_ORIGIN)  # the tool's caller is "mcp"
         try:
             # the client's trace context (``traceparent`` in ``_meta``) parents the call
             with telemetry.remote_parent(_meta_of(params)):
@@ -152,6 +156,8 @@ def build_server(host: Host) -> Server[Any]:
                     )
         except Exception as exc:  # a bug in the host, not the tool: still a tool result
             result = _internal_error(params.name, exc)
+        finally:
+            CALL_ORIGIN.reset(token)
         content, structured, is_error = result_content(result)
         return types.CallToolResult(
             content=[types.TextContent(text=block["text"]) for block in content],
