@@ -236,6 +236,7 @@ def test_agent_run_span_holds_its_tool_spans(
         assert span.parent is not None and span.parent.span_id == agent.context.span_id
         assert span.attributes is not None
         assert span.attributes["gen_ai.tool.call.id"] == call_id
+        assert span.attributes["jafhost.caller"] == "agent"
     assert (tools[1].attributes or {}).get("error.type") == "tool_error"
     assert ARG not in _everything_recorded(finished)
     assert RESULT not in _everything_recorded(finished)
