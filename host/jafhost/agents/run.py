@@ -48,6 +48,7 @@ from jafhost.errors import (
     quoted,
 )
 from jafhost.home.config import read_config
+from jafhost.runtime import telemetry
 from jafhost.runtime.call_origin import CALL_ORIGIN, CallOrigin
 from jafhost.runtime.runner import call_plugin
 from jafhost.runtime.scope import exact_str, plain, run_in_scope
@@ -576,9 +577,10 @@ class _Runner:
         )
         token = CALL_ORIGIN.set(origin)
         try:
-            return await self.host.call(
-                name, call.arguments, timeout=self.tool_timeout, confirm=self.confirm
-            )
+            with telemetry.call_id(call.id):
+                return await self.host.call(
+                    name, call.arguments, timeout=self.tool_timeout, confirm=self.confirm
+                )
         finally:
             CALL_ORIGIN.reset(token)
 
@@ -699,7 +701,10 @@ async def run_agent(
         tool_timeout=tool_timeout,
     )
     try:
-        return await runner(message, max_turns)
+        with telemetry.agent_span(agent.full_name, resolved.model) as span:
+            run = await runner(message, max_turns)
+            span.ended(run.ok, run.stop)
+        return run
     finally:
         close = getattr(resolved.provider, "aclose", None)
         if resolved.owned and close is not None:

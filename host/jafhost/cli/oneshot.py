@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 from jafhost.cli import streams
 from jafhost.cli._common import settings
 from jafhost.errors import HookTimeout
+from jafhost.runtime import telemetry
 
 if TYPE_CHECKING:
     from jafhost.discovery.records import PluginInfo
@@ -366,6 +367,9 @@ def serve(name: str, arguments: Any, timeout: float | None) -> CallResult | None
         return None
     if settings.debug:  # tracebacks name the full path's frames: it shows them
         trace("full", "--debug")
+        return None
+    if telemetry.env_enabled():  # spans are made by the full path's router
+        trace("full", "tracing is on (OTEL_*)")
         return None
     plugin, dot, tool = name.partition(".")
     if "__" in name or not (dot and plugin and tool):

@@ -289,7 +289,7 @@ class Runtime:
     async def _start(self, resolution: Resolution, name: str, obj: Any = None) -> LoadedPlugin:
         import asyncio
 
-        from jafhost.runtime import lifecycle
+        from jafhost.runtime import lifecycle, telemetry
 
         entry = resolution.get(name)
         assert entry is not None
@@ -335,19 +335,22 @@ class Runtime:
             obj = self.catalog.registered_object(name)
         # an object the embedding program hands over is already its code in this
         # process: it runs here, as plugins registered in memory do
-        try:
-            if obj is None and self.isolation_of(name) == "process":
-                await self._start_in_worker(loaded, registered, known)
-            else:
-                await self._start_in_process(loaded, obj, known)
-        except asyncio.CancelledError:
-            if loaded.status in ("starting", "inactive"):
-                loaded.status, loaded.error = "broken", "its start was cancelled"
-            self._withdraw(name)
-            raise
-        if loaded.status == "starting":
-            loaded.status = "broken"
-            loaded.error = loaded.error or "it did not finish starting"
+        isolated = obj is None and self.isolation_of(name) == "process"
+        with telemetry.activate_span(name, "process" if isolated else "inprocess") as span:
+            try:
+                if isolated:
+                    await self._start_in_worker(loaded, registered, known)
+                else:
+                    await self._start_in_process(loaded, obj, known)
+            except asyncio.CancelledError:
+                if loaded.status in ("starting", "inactive"):
+                    loaded.status, loaded.error = "broken", "its start was cancelled"
+                self._withdraw(name)
+                raise
+            if loaded.status == "starting":
+                loaded.status = "broken"
+                loaded.error = loaded.error or "it did not finish starting"
+            span.ended(loaded.status)
         await self._started(loaded)
         return loaded
 

@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from jafhost.host.host import Host
+from jafhost.runtime.telemetry import carried
 
 if TYPE_CHECKING:
     from jafhost.agents.profiles import AgentProfile
@@ -46,7 +47,8 @@ class SyncHost:
         if self._closed:
             coro.close()
             raise RuntimeError("this SyncHost is closed")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+        # the caller's current span (tracing on) stays the parent on the loop's thread
+        return asyncio.run_coroutine_threadsafe(carried(coro), self._loop).result(timeout)
 
     # -- lifecycle ---------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from jafhost._version import __version__
 from jafhost.errors import MCPUnavailable, describe
+from jafhost.runtime import telemetry
 from jafhost.runtime.call_origin import CALL_ORIGIN, CallOrigin
 from jafhost.types import CallError, CallResult
 
@@ -142,15 +143,17 @@ def build_server(host: Host) -> Server[Any]:
         tool = confirm_tools().get(params.name)
         token = CALL_ORIGIN.set(MCP_ORIGIN)  # the tool's caller is "mcp"
         try:
-            if tool is None:
-                result = await host.call(params.name, params.arguments)
-            else:
-                answer = await _ask_user(ctx, tool, params.arguments)
-                result = await host.call(
-                    params.name,
-                    params.arguments,
-                    confirm=None if answer is None else lambda *_: answer,
-                )
+            # the client's trace context (``traceparent`` in ``_meta``) parents the call
+            with telemetry.remote_parent(_meta_of(params)):
+                if tool is None:
+                    result = await host.call(params.name, params.arguments)
+                else:
+                    answer = await _ask_user(ctx, tool, params.arguments)
+                    result = await host.call(
+                        params.name,
+                        params.arguments,
+                        confirm=None if answer is None else lambda *_: answer,
+                    )
         except Exception as exc:  # a bug in the host, not the tool: still a tool result
             result = _internal_error(params.name, exc)
         finally:
@@ -169,6 +172,17 @@ def build_server(host: Host) -> Server[Any]:
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )
+
+
+def _meta_of(params: Any) -> dict[str, Any] | None:
+    """The request's ``_meta`` as a plain mapping (None when it has none)."""
+    meta = getattr(params, "meta", None)
+    if meta is None:
+        return None
+    if isinstance(meta, dict):
+        return meta
+    dumped = getattr(meta, "model_dump", None)
+    return dumped(by_alias=True) if dumped is not None else None
 
 
 async def _ask_user(ctx: Any, tool: Tool, arguments: Any) -> bool | None:
@@ -377,6 +391,7 @@ async def serve_stdio(
     from mcp.server.stdio import stdio_server
 
     server = build_server(host)
+    telemetry.tracer()  # set up from OTEL_* before the SDK's own spans of each request
     drain = _Drain(lambda: _drain_limit(host))
     # stdio_server claims the real stdout first; only then is sys.stdout redirected. A
     # caller that passed ``stdout`` (the CLI) has already pointed fd 1 and sys.stdout at

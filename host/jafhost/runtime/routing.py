@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from jafhost.errors import HookTimeout, quoted
+from jafhost.runtime import telemetry
 from jafhost.runtime.activation import failed_step, is_recorded
 from jafhost.runtime.call_origin import current_origin
 from jafhost.runtime.dispatch import (
@@ -225,7 +226,9 @@ class ToolRouter:
         confirm: Confirm | None = None,
     ) -> CallResult:
         """Route one call; never raises for anything the tool or middleware does."""
-        result = await self._call(name, arguments, timeout, confirm)
+        with telemetry.tool_span(name) as span:
+            result = await self._call(name, arguments, timeout, confirm)
+            span.ended(result)
         if self.observer is not None and self.observing():
             await self.observer(result)
         return result
@@ -334,6 +337,13 @@ class ToolRouter:
             return None
         if is_recorded(tool):  # its plugin starts first: the async path
             return None
+        with telemetry.tool_span(tool.full_name) as span:
+            result = self._inline(tool, arguments, confirm)
+            span.ended(result)
+        return result
+
+    def _inline(self, tool: Tool, arguments: Any, confirm: Confirm | None) -> CallResult:
+        """``call_inline`` of a tool it serves."""
         down = self._observers_down(tool)
         if down is not None:
             return CallResult(tool.full_name, False, error=down)
