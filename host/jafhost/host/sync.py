@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from jafhost.runtime.events import DeliveryReport
     from jafhost.runtime.lifecycle import LoadedPlugin
     from jafhost.runtime.routing import Confirm
+    from jafhost.runtime.stats import HostStats
     from jafhost.types import CallResult
 
 T = TypeVar("T")
@@ -102,6 +103,14 @@ class SyncHost:
         """Route one action under the time limit (``call_inline`` skips the thread hop
         and the limit for sync tools, when that is wanted)."""
         return self.run(self.host.call(name, arguments, timeout=timeout, confirm=confirm))
+
+    def stats(self) -> HostStats:
+        """``Host.stats``, read on the host's loop (no start or call changes it midway)."""
+
+        async def read() -> HostStats:
+            return self.host.stats()
+
+        return self.run(read())
 
     def emit(self, name: str, data: Any = None) -> DeliveryReport:
         return self.run(self.host.emit(name, data))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from jafhost.runtime import lifecycle
 from jafhost.runtime.isolation.client import WorkerClient, WorkerError
 from jafhost.runtime.isolation.pool import WorkerPool
+from jafhost.runtime.stats import phases_from
 from jafhost.runtime.isolation.proxies import (
     proxy_integrations,
     proxy_providers,
@@ -158,6 +159,7 @@ def _adopt(spec: WorkerSpec, pool: WorkerPool, loaded: LoadedPlugin, reply: Any)
     if not isinstance(warnings, list):
         raise TypeError("warnings must be a list")
     loaded.warnings = [str(w) for w in warnings]
+    loaded.phases = {**phases_from(reply.get("phases")), "worker": worker.ready_seconds or 0.0}
     _record_schema(spec, reply.get("config_schema"))
     if reply.get("status") != "active":
         worker.kill()
