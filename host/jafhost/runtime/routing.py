@@ -334,9 +334,7 @@ class ToolRouter:
             self.stats.record(result)
         return result
 
-    def _call_inline(
-        self, name: str, arguments: Any, confirm: Confirm | None
-    ) -> CallResult | None:
+    def _call_inline(self, name: str, arguments: Any, confirm: Confirm | None) -> CallResult | None:
         tool = self._tools.get(name) or self._by_export.get(name)
         if tool is None or tool.is_async or self.wrapped(tool) or self.observing():
             return None

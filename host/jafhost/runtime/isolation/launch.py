@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 from jafhost.runtime import lifecycle
 from jafhost.runtime.isolation.client import WorkerClient, WorkerError
 from jafhost.runtime.isolation.pool import WorkerPool
-from jafhost.runtime.stats import phases_from
 from jafhost.runtime.isolation.proxies import (
     proxy_integrations,
     proxy_providers,
     proxy_subscriptions,
     proxy_tools,
 )
+from jafhost.runtime.stats import phases_from
 from jafhost.security import guard
 from jafhost.security.sandbox import plan
 from jafhost.types import AgentSpec
