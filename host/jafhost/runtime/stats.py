@@ -209,6 +209,8 @@ class StatsRecorder:
     def __init__(self) -> None:
         self._starts: dict[str, StartTimes] = {}
         self._calls: dict[str, _Calls] = {}
+        self._by_tool: dict[str, _Calls] = {}
+        """The entry of each tool name that answered once: no parsing on the next call."""
 
     def started(self, loaded: LoadedPlugin, seconds: float) -> None:
         """A start of ``loaded`` ended (active or not) after ``seconds``."""
@@ -218,10 +220,14 @@ class StatsRecorder:
     def record(self, result: CallResult) -> None:
         """One routed call's outcome; calls naming no plugin that started are not kept
         (so names made up by a caller cannot grow this)."""
-        parts = split_name(result.name)
-        calls = self._calls.get(parts[0]) if parts is not None else None
+        calls = self._by_tool.get(result.name)
         if calls is None:
-            return
+            parts = split_name(result.name)
+            calls = self._calls.get(parts[0]) if parts is not None else None
+            if calls is None:
+                return
+            if result.ok:  # a real tool (a made-up name never succeeds): worth keeping
+                self._by_tool[result.name] = calls
         calls.count += 1
         calls.seconds.append(result.seconds)
         if result.error is not None:
