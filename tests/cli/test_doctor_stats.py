@@ -80,20 +80,21 @@ def test_doctor_prints_the_start_table_slowest_on_top(
     table = ran.stdout[ran.stdout.index("plugin starts (ms), slowest first") :]
     for column in ("plugin", "isolation", "import", "initialize", "activate", "total"):
         assert column in table
-    assert "worker pid" in table and "RSS MB" in table
+    for column in ("worker ready", "worker pid", "RSS MB"):
+        assert column in table
     rows = [line for line in table.splitlines() if "aaa-quick" in line or "zzz-slow" in line]
     assert len(rows) == 2 and all(isolation in row for row in rows)
-    # columns: plugin, isolation, import, initialize, activate, total, worker pid, RSS MB
+    # plugin, isolation, import, initialize, activate, worker ready, total, worker pid, RSS MB
     cells = [[cell.strip() for cell in row.split("│")[1:-1]] for row in rows]
-    totals = [float(cell[5]) for cell in cells]
+    totals = [float(cell[6]) for cell in cells]
     assert totals == sorted(totals, reverse=True)  # the slowest start on top
     slow = next(cell for cell in cells if cell[0] == "zzz-slow")
     assert float(slow[2]) >= 400  # its import sleeps 0.4 s
     for cell in cells:
         if isolation == "process":
-            assert int(cell[6]) > 0 and float(cell[7]) > 0
+            assert float(cell[5]) > 0 and int(cell[7]) > 0 and float(cell[8]) > 0
         else:
-            assert cell[6:] == ["-", "-"]
+            assert [cell[5], *cell[7:]] == ["-", "-", "-"]
 
 
 def test_doctor_json_stats_is_empty_when_nothing_starts(site: Site, home: Path) -> None:

@@ -98,14 +98,17 @@ def _ms(value: float | None) -> str:
 
 def start_table(stats: list[dict[str, Any]]) -> Table:
     """What each plugin's start cost, the slowest on top (``doctor --json``'s ``stats``
-    keeps that order): a worker's time to be ready counts in its total."""
+    keeps that order). ``worker ready``: spawning and sandboxing a worker until it could
+    import the plugin; it counts in the total, as does waiting for the machine while
+    other plugins start at the same time."""
     from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="plugin starts (ms), slowest first")
     table.add_column("plugin", overflow="fold")
     table.add_column("isolation")
-    for column in ("import", "initialize", "activate", "total", "worker pid", "RSS MB"):
+    columns = ("import", "initialize", "activate", "worker ready", "total", "worker pid", "RSS MB")
+    for column in columns:
         table.add_column(column, justify="right")
     for entry in stats:
         start = entry.get("start") or {}
@@ -118,6 +121,7 @@ def start_table(stats: list[dict[str, Any]]) -> Table:
             _ms(start.get("import_ms")),
             _ms(start.get("initialize_ms")),
             _ms(start.get("activate_ms")),
+            _ms(start.get("worker_ms")),
             _ms(start.get("total_ms")),
             pids,
             f"{sum(rss) / 2**20:.1f}" if rss else "-",
