@@ -16,7 +16,7 @@ from conftest import ISOLATION_MODES, Site
 from jafhost.host.host import Host
 from jafhost.host.sync import SyncHost
 from jafhost.runtime.isolation.launch import worker_of
-from jafhost.runtime.stats import HostStats, PluginStats
+from jafhost.runtime.stats import HostStats, PluginStats, phases_from
 
 MakeHost = Callable[..., Host]
 
@@ -185,3 +185,22 @@ def test_sync_host_reads_stats_on_its_loop(site: Site, make_host: MakeHost, home
     with SyncHost(_timed(site, make_host, "inprocess")) as host:
         _ok(host.call("timed.nap", {"ms": 0}))
         assert host.stats().plugin("timed").calls == 1
+
+
+def test_a_worker_reports_only_finite_seconds_of_known_phases() -> None:
+    """The start reply is the worker's, so the plugin's, to shape: what is kept of it."""
+    assert phases_from({"import": 0.5, "initialize": 0, "activate": 1}) == {
+        "import": 0.5,
+        "initialize": 0.0,
+        "activate": 1.0,
+    }
+    forged = {
+        "import": float("nan"),
+        "initialize": -1.0,
+        "activate": True,
+        "worker": 0.0,  # the host measures this one itself
+        "extra": 1.0,
+    }
+    assert phases_from(forged) == {}
+    assert phases_from({"import": "fast", "activate": float("inf")}) == {}
+    assert phases_from(["import", 1.0]) == {}

@@ -40,7 +40,8 @@ def phases_from(value: Any) -> dict[str, float]:
     found = {}
     for phase in PHASES[:3]:
         seconds = value.get(phase)
-        if isinstance(seconds, int | float) and math.isfinite(seconds) and seconds >= 0:
+        number = isinstance(seconds, int | float) and not isinstance(seconds, bool)
+        if number and math.isfinite(seconds) and seconds >= 0:
             found[phase] = float(seconds)
     return found
 
