@@ -40,8 +40,9 @@ def phases_from(value: Any) -> dict[str, float]:
     found = {}
     for phase in PHASES[:3]:
         seconds = value.get(phase)
-        number = isinstance(seconds, int | float) and not isinstance(seconds, bool)
-        if number and math.isfinite(seconds) and seconds >= 0:
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            continue
+        if math.isfinite(seconds) and seconds >= 0:
             found[phase] = float(seconds)
     return found
 
