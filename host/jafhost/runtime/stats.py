@@ -7,7 +7,8 @@ Recording sits on the call path, so it does as little as it can: it reuses the d
 the router already measured, bumps a counter and appends to a window of the last
 ``WINDOW`` call times (bounded: a long-running host keeps no sample forever). Sorting for
 the percentiles, reading ``/proc`` and shaping the result happen only when someone asks
-(``StatsRecorder.snapshot``).
+(``StatsRecorder.snapshot``). Importing it costs nothing beyond the standard library:
+every ``Host`` makes a recorder, also one that runs no plugin (``jafhost list``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-from jafhost.tools import split_name
 
 if TYPE_CHECKING:
     from jafhost.runtime.lifecycle import LoadedPlugin
@@ -224,6 +223,8 @@ class StatsRecorder:
         (so names made up by a caller cannot grow this)."""
         calls = self._by_tool.get(result.name)
         if calls is None:
+            from jafhost.tools import split_name
+
             parts = split_name(result.name)
             calls = self._calls.get(parts[0]) if parts is not None else None
             if calls is None:
