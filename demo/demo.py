@@ -2,11 +2,13 @@
 
 Runs the real ``jafhost`` command (and one MCP client) in a throwaway home so it never
 touches yours: list plugins without running them, approve permissions (narrowing two),
-let the support agent answer a scripted conversation whose tool calls really run in
-the sqlite, memory, planner and http plugins, watch one call be denied by a
-permission, read the audit trail it all left, serve the same tools over MCP, and end
-with ``doctor``: every plugin loaded and checked, and what each start cost (import,
-initialize, activate, a worker's pid and memory) in a table, the slowest on top.
+compose an agent of the operator's own from a plugin's agent, with a policy that narrows
+what the http plugin may reach during its runs, let it answer a scripted conversation
+whose tool calls really run in the sqlite, memory, planner and http plugins, watch one
+call be denied by that policy, read the audit trail it all left, serve the same tools
+over MCP, and end with ``doctor``: every plugin loaded and checked, and what each start
+cost (import, initialize, activate, a worker's pid and memory) in a table, the slowest
+on top.
 """
 
 from __future__ import annotations
@@ -57,6 +59,26 @@ async def mcp_round_trip() -> None:
         console.print("sqlite__query ->", result.content[0].text)  # type: ignore[union-attr]
 
 
+def operator_agent(home: Path, script: Path) -> None:
+    """The operator's own agent in ``config.toml``: the plugin's support agent, with a
+    policy that lets http reach only the carrier's status host during its runs (http's
+    grant covers all the carrier's hosts), so its fetch of the tracking host is denied."""
+    console.print(Rule("an agent of the operator's own, in config.toml"))
+    table = f"""
+[agents.shop-support]
+from = "support-agents.support"
+model = "scripted:{script}"
+max_turns = 6
+
+[agents.shop-support.policies.http]
+net = ["status.postco.example:443"]
+"""
+    config = home / "config.toml"
+    with config.open("a", encoding="utf-8") as out:
+        out.write(table)
+    console.print(table.strip(), markup=False, highlight=False)
+
+
 def main() -> None:
     started = time.monotonic()
     home = Path(tempfile.mkdtemp(prefix="jafhost-demo-"))
@@ -83,9 +105,10 @@ def main() -> None:
             "database",
             str(shop),
         )
-        step("approve http, but keep it off the internet", "enable", "http", "--yes")
+        step("approve http, but only for the carrier's hosts", "enable", "http", "--yes")
         step("", "revoke", "http", "net:*:443")
         step("", "revoke", "http", "net:*:80")
+        step("", "grant", "http", "net:*.postco.example:443")
         step(
             "the support agents (their dependencies were enabled first)",
             "enable",
@@ -99,14 +122,13 @@ def main() -> None:
             "--yes",
         )
         step("now everything the demo needs is enabled", "list")
-        step("the agents plugins provide", "agents")
+        operator_agent(home, HERE / "support.jsonl")
+        step("the agents: the plugin's, and the operator's own (source: config)", "agents")
         step(
-            "the support agent answers; each tool call really runs in its plugin",
+            "the operator's agent answers; each tool call really runs in its plugin",
             "run",
-            "support",
+            "shop-support",
             "Where is my order 42?",
-            "--model",
-            f"scripted:{HERE / 'support.jsonl'}",
         )
         step(
             "the audit trail the calls left (the denied fetch included)",

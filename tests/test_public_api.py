@@ -36,6 +36,7 @@ DOCUMENTED = {
     # embedding (docs/embedding.md)
     "Host",
     "SyncHost",
+    "AgentProfile",
     "CallResult",
     "CallError",
     # what either may catch

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from jafhost._version import __version__
 
 if TYPE_CHECKING:
+    from jafhost.agents.profiles import AgentProfile as AgentProfile
     from jafhost.errors import ManifestError as ManifestError
     from jafhost.errors import PermissionDenied as PermissionDenied
     from jafhost.errors import PluginError as PluginError
@@ -56,6 +57,7 @@ _EXPORTS: dict[str, str] = {
     # embedding the host
     "Host": "jafhost.host.host",
     "SyncHost": "jafhost.host.sync",
+    "AgentProfile": "jafhost.agents.profiles",
     "CallResult": "jafhost.types",
     "CallError": "jafhost.types",
     # exceptions

@@ -116,7 +116,8 @@ def jaf_tools(ctx: PluginContext) -> Sequence[Callable[..., Any]]:
     given with ``@jafhost.tool``), its full name ``<plugin>.<tool>``. The input schema
     comes from the type hints and the docstring; arguments are validated before the
     function runs. A parameter annotated ``PluginContext`` receives the plugin's
-    context and is not part of the schema.
+    context, one annotated ``RunContext`` who is calling (``caller``, ``agent``,
+    ``run_id``, ``messages``, ``metadata``); neither is part of the schema.
 
     :param ctx: the plugin's context.
     :returns: a list of functions with distinct tool names.
@@ -128,7 +129,9 @@ def jaf_agents(ctx: PluginContext) -> Sequence[AgentSpec]:
     """Return the agents this plugin provides.
 
     Called once the plugin is active. An agent may call only the tools its spec
-    allows, named in full or by glob; its full name is ``<plugin>.<agent>``.
+    allows, named in full or by glob; its full name is ``<plugin>.<agent>``. Each spec
+    is checked again when the host receives it: one with a field of the wrong type is
+    left out (a warning names the plugin and the field), the others are offered.
 
     :param ctx: the plugin's context.
     :returns: a list of ``AgentSpec`` (name, instructions, tools) with distinct names.
@@ -155,7 +158,8 @@ def jaf_event_handlers(ctx: PluginContext) -> Mapping[str, Callable[..., Any]]:
     each matching any run of characters, dots included (``order.created``, ``order.*``,
     ``*``); at most 256 characters. A handler is ``handler(event)``, sync or
     async, and runs under the plugin's grants with the hook time limit; a parameter
-    annotated ``PluginContext`` receives the plugin's context.
+    annotated ``PluginContext`` receives the plugin's context, one annotated
+    ``RunContext`` who caused the delivery (without an agent run's messages).
 
     :param ctx: the plugin's context.
     :returns: a mapping of patterns to handlers.
@@ -194,7 +198,7 @@ def jaf_tool_call(call: ToolCall) -> Any:
     :param call: the call (``jafhost.ToolCall``): ``name`` (``plugin.tool``),
         ``plugin``, ``tool`` (a copy of its description), the validated ``arguments``
         as JSON data, ``id`` and ``meta``, a dict middleware may use to talk to each
-        other.
+        other; ``caller`` and ``agent`` say who made the call.
     :returns: the call's result.
     """
 

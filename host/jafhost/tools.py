@@ -6,8 +6,8 @@ honoured) and the docstring (summary and per-parameter descriptions, Google, Num
 style). The pydantic model behind both (``ToolArguments``) is built once, at its first
 need: when the plugin starts without a recorded schema for the tool, or else at the tool's
 first call, so a plugin with many tools pays only for those that are called.
-A parameter annotated ``PluginContext`` is injected by the host and is not part of the
-schema.
+A parameter annotated ``PluginContext`` or ``RunContext`` is injected by the host and is
+not part of the schema.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
 from jafhost.errors import ToolDefinitionError
-from jafhost.types import PluginContext
+from jafhost.types import PluginContext, RunContext
 
 F = TypeVar("F", bound=Callable[..., Any])
 TOOL_ATTRIBUTE = "__jaf_tool__"
@@ -88,6 +88,9 @@ class Tool:
     is_async: bool
     confirm: bool = False
     context_param: str | None = None
+    run_context_param: str | None = None
+    """The parameter that receives the caller's ``RunContext`` (None: the tool does not
+    ask, and gets no messages of an agent run)."""
     positional: tuple[str, ...] = ()
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -181,11 +184,11 @@ class ToolArguments:
         return self.model().__pydantic_validator__.validate_python(data)
 
 
-def _is_context(annotation: Any) -> bool:
-    if annotation is PluginContext:
+def _is_context(annotation: Any, kind: type = PluginContext) -> bool:
+    if annotation is kind:
         return True
     args = typing.get_args(annotation)
-    return bool(args) and any(a is PluginContext for a in args)
+    return bool(args) and any(a is kind for a in args)
 
 
 def _has_description(annotation: Any) -> bool:
@@ -243,11 +246,15 @@ def build_tool(
     description, param_docs = _description_and_params(fn, options)
     fields: dict[str, Any] = {}
     context_param: str | None = None
+    run_context_param: str | None = None
     positional: list[str] = []
     for param in signature.parameters.values():
         annotation = hints.get(param.name, Any)
         if _is_context(annotation):
             context_param = param.name
+            continue
+        if _is_context(annotation, RunContext):
+            run_context_param = param.name
             continue
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             raise ToolDefinitionError(f"{label}: *args and **kwargs cannot be described")
@@ -275,6 +282,7 @@ def build_tool(
         is_async=inspect.iscoroutinefunction(fn),
         confirm=options.confirm,
         context_param=context_param,
+        run_context_param=run_context_param,
         positional=tuple(positional),
     )
 

@@ -106,6 +106,36 @@ class AgentSpec:
     description: str = ""
     model: str | None = None
 
+    def __post_init__(self) -> None:
+        """Refuse values of the wrong type at once, naming the field: a bare string as
+        ``tools`` would be read character by character, and its ``*`` would let the
+        agent call every tool."""
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise TypeError(f"AgentSpec name must be a non-empty string, not {self.name!r}")
+        label = f"AgentSpec {self.name!r}"
+        for key in ("instructions", "description"):
+            value = getattr(self, key)
+            if not isinstance(value, str):
+                raise TypeError(f"{label}: {key} must be a string, not {type(value).__name__}")
+        tools = self.tools
+        if not isinstance(tools, list | tuple):
+            raise TypeError(
+                f"{label}: tools must be a list or tuple of strings (globs such as "
+                f"'notes.*'), not {type(tools).__name__}"
+            )
+        for item in tools:
+            if not isinstance(item, str) or not item:
+                raise TypeError(
+                    f"{label}: tools must hold non-empty strings (globs such as 'notes.*'), "
+                    f"not {item!r}"
+                )
+        object.__setattr__(self, "tools", tuple(tools))
+        if self.model is not None and not isinstance(self.model, str):
+            raise TypeError(
+                f"{label}: model must be a string (provider:model) or None, "
+                f"not {type(self.model).__name__}"
+            )
+
 
 @dataclass(frozen=True)
 class Integration:
@@ -166,12 +196,16 @@ _CALL_IDS = itertools.count(1)
 @dataclass
 class ToolCall:
     """What middleware (``jaf_tool_call``) sees of a call: the tool, its validated
-    ``arguments``, an ``id`` and ``meta``, a dict middleware may use to talk to each other."""
+    ``arguments``, an ``id`` and ``meta``, a dict middleware may use to talk to each other;
+    ``caller`` (``cli``, ``mcp``, ``api`` or ``agent``) and ``agent`` (the agent whose run
+    made the call, else None) say who is calling."""
 
     tool: ToolInfo
     arguments: dict[str, Any]
     id: str = field(default_factory=lambda: f"call-{next(_CALL_IDS)}")
     meta: dict[str, Any] = field(default_factory=dict)
+    caller: str = "api"
+    agent: str | None = None
 
     @property
     def name(self) -> str:

@@ -377,3 +377,29 @@ def test_missing_jaf_says_how_to_install(host: Host, monkeypatch: pytest.MonkeyP
     monkeypatch.setitem(sys.modules, "jaf.core.types", None)
     with pytest.raises(JafUnavailable, match=r"pip install 'jafhost\[jaf\]'"):
         jaf_tools(host)
+
+
+def test_jafs_run_context_reaches_the_tool_as_metadata(site: Site, make_host: MakeHost) -> None:
+    site.plugin(
+        "ctxjaf",
+        code="""
+from jafhost import RunContext
+
+def who(run: RunContext) -> dict:
+    return {"caller": run.caller, "metadata": dict(run.metadata)}
+
+@hookimpl
+def jaf_tools():
+    return [who]
+""",
+    )
+    host = make_host()
+
+    async def scenario() -> None:
+        async with host:
+            (who,) = jaf_tools(host, ["ctxjaf.*"])
+            context = {"user_id": "u1", "handler": print}
+            result = await who.execute({}, context)
+            assert result.data == {"caller": "api", "metadata": {"user_id": "u1"}}
+
+    asyncio.run(scenario())

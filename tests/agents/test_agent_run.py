@@ -623,6 +623,7 @@ def test_cli_agents(plugins: Site, home: Path) -> None:
     assert mine["shop.support"] == {
         "name": "support",
         "full_name": "shop.support",
+        "source": "plugin:shop",
         "plugin": "shop",
         "description": "Answers order questions",
         "tools": SUPPORT_TOOLS,

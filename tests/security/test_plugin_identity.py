@@ -267,9 +267,8 @@ def test_an_exception_whose_text_cannot_be_read_is_named(
         (SCHEMA, "jaf_tools"),
         (ANNOTATION, "jaf_tools"),
         (HANDLER_ANNOTATION, "jaf_event_handlers"),
-        (AGENTS, "jaf_agents"),
     ],
-    ids=["config-validator", "json-schema-hook", "annotation", "handler-annotation", "agents"],
+    ids=["config-validator", "json-schema-hook", "annotation", "handler-annotation"],
 )
 def test_start_up_hooks_run_as_the_plugin(
     site: Site,
@@ -285,6 +284,28 @@ def test_start_up_hooks_run_as_the_plugin(
     assert not marker.exists(), marker.read_text()
     assert status == "broken", error
     assert error is not None and step in error
+    assert other.result == "fine"
+
+
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_what_jaf_agents_returns_is_judged_without_running_its_code(
+    site: Site, make_host: MakeHost, marker: Path, secret: Path, isolation: str
+) -> None:
+    """Something other than an ``AgentSpec`` is left out, named by its type alone (its
+    ``__repr__`` never runs); the plugin itself starts."""
+    host = _plugin(site, make_host, isolation, AGENTS, marker=marker, secret=secret)
+
+    async def scenario() -> tuple[str, list[str], list[str], CallResult]:
+        async with host:
+            loaded = host.loaded("evil")
+            assert loaded is not None
+            agents = [a.full_name for a in host.agents()]
+            return loaded.status, list(loaded.warnings), agents, await host.call("good.fine")
+
+    status, warnings, agents, other = asyncio.run(scenario())
+    assert not marker.exists(), marker.read_text()
+    assert status == "active" and agents == []
+    assert warnings == ["jaf_agents item 0 is NotAnAgent, not an AgentSpec; it is not offered"]
     assert other.result == "fine"
 
 

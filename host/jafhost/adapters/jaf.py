@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import importlib
+import json
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -107,6 +109,32 @@ def to_tool_result(result: CallResult) -> Any:
     return results.ToolResult(status=status, error=info)
 
 
+def run_metadata(context: Any) -> dict[str, Any]:
+    """The fields of jaf's run context (a mapping, a dataclass, a pydantic model, or an
+    object's attributes) that are JSON-serializable as they are, each as a plain copy;
+    the others, and names starting with ``_``, are left out."""
+    items: Iterable[tuple[Any, Any]]
+    if context is None:
+        return {}
+    if isinstance(context, Mapping):
+        items = context.items()
+    elif dataclasses.is_dataclass(context) and not isinstance(context, type):
+        items = [(f.name, getattr(context, f.name)) for f in dataclasses.fields(context)]
+    elif isinstance(context, BaseModel):
+        items = [(name, getattr(context, name)) for name in type(context).model_fields]
+    else:
+        items = list(getattr(context, "__dict__", {}).items())
+    found: dict[str, Any] = {}
+    for key, value in items:
+        if not isinstance(key, str) or key.startswith("_"):
+            continue
+        try:
+            found[key] = json.loads(json.dumps(value, allow_nan=False))
+        except (TypeError, ValueError, RecursionError):
+            continue
+    return found
+
+
 def _approved(tool: Tool, arguments: dict[str, Any]) -> bool:
     return True
 
@@ -165,13 +193,17 @@ class JafTool:
 
     async def execute(self, args: Any, context: Any = None) -> Any:
         """Run the tool through ``host.call``; a ``ToolResult``, never an exception for
-        what the tool does. ``context`` (jaf's run context) is not passed on: plugin
-        tools get their own ``PluginContext`` from the host."""
+        what the tool does. The JSON-serializable fields of ``context`` (jaf's run
+        context) become the tool's ``RunContext.metadata`` (``run_metadata``)."""
         confirm = self.confirm
         if self.tool.confirm and self._approved_by_jaf(args):
             confirm = _approved
         result = await self.host.call(
-            self.tool.full_name, _arguments(args), timeout=self.timeout, confirm=confirm
+            self.tool.full_name,
+            _arguments(args),
+            timeout=self.timeout,
+            confirm=confirm,
+            context=run_metadata(context),
         )
         return to_tool_result(result)
 
@@ -235,5 +267,6 @@ __all__ = [
     "JafUnavailable",
     "jaf_agent",
     "jaf_tools",
+    "run_metadata",
     "to_tool_result",
 ]

@@ -20,10 +20,12 @@ import fnmatch
 import inspect
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from jafhost.agents.profiles import AgentProfile, read_profiles
 from jafhost.agents.providers import (
     ModelToolCall,
     ModelTurn,
@@ -36,18 +38,26 @@ from jafhost.agents.providers import (
 )
 from jafhost.agents.providers.base import PluginProvider, ProviderFactory
 from jafhost.agents.providers.builtin import builtin_providers
-from jafhost.errors import HookTimeout, PluginError, ProviderError, UsageError, describe, quoted
+from jafhost.errors import (
+    HookTimeout,
+    PluginError,
+    ProviderError,
+    StateError,
+    UsageError,
+    describe,
+    quoted,
+)
 from jafhost.home.config import read_config
+from jafhost.runtime.call_origin import CALL_ORIGIN, CallOrigin
 from jafhost.runtime.runner import call_plugin
 from jafhost.runtime.scope import exact_str, plain, run_in_scope
 from jafhost.security.guard import CURRENT_PLUGIN
 from jafhost.tools import split_name
-from jafhost.types import CallError, CallResult
+from jafhost.types import AgentLimits, AgentSpec, CallError, CallResult
 
 if TYPE_CHECKING:
     from jafhost.agents.host_api import AgentHost
     from jafhost.runtime.routing import Confirm
-    from jafhost.types import AgentSpec
 
 DEFAULT_MAX_TURNS = 10
 DEFAULT_MODEL_TIMEOUT = 300.0
@@ -59,10 +69,17 @@ StopReason = Literal["final", "max_turns", "provider_error"]
 
 @dataclass(frozen=True)
 class AgentInfo:
-    """An agent of an active plugin; ``full_name`` is ``plugin.agent``."""
+    """An agent: of an active plugin (``full_name`` is ``plugin.agent``), or an
+    operator's profile from ``config.toml`` (``plugin`` None; ``full_name`` is its key).
 
-    plugin: str
+    ``max_turns`` and ``tool_timeout`` are the profile's (None: the run's own), ``limits``
+    what its policies let each named plugin do during its runs."""
+
+    plugin: str | None
     spec: AgentSpec
+    max_turns: int | None = None
+    tool_timeout: float | None = None
+    limits: Mapping[str, AgentLimits] = field(default_factory=dict, hash=False)
 
     @property
     def name(self) -> str:
@@ -70,13 +87,19 @@ class AgentInfo:
 
     @property
     def full_name(self) -> str:
-        return f"{self.plugin}.{self.spec.name}"
+        return self.spec.name if self.plugin is None else f"{self.plugin}.{self.spec.name}"
+
+    @property
+    def source(self) -> str:
+        """``config`` (an operator's profile) or ``plugin:NAME``."""
+        return "config" if self.plugin is None else f"plugin:{self.plugin}"
 
     def to_json(self) -> dict[str, Any]:
         """The ``jafhost agents --json`` object."""
         return {
             "name": self.spec.name,
             "full_name": self.full_name,
+            "source": self.source,
             "plugin": self.plugin,
             "description": self.spec.description,
             "tools": list(self.spec.tools),
@@ -127,6 +150,7 @@ class AgentRun:
 
     agent: str
     model: str
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     ok: bool = False
     output: str | None = None
     stop: StopReason = "final"
@@ -142,6 +166,7 @@ class AgentRun:
     def to_json(self) -> dict[str, Any]:
         return {
             "agent": self.agent,
+            "run_id": self.run_id,
             "model": self.model,
             "ok": self.ok,
             "output": self.output,
@@ -159,7 +184,7 @@ OnStep = Callable[[Step], "Awaitable[None] | None"]
 # -- agents ----------------------------------------------------------------------------
 
 
-def list_agents(host: AgentHost) -> list[AgentInfo]:
+def plugin_agents(host: AgentHost) -> list[AgentInfo]:
     """The agents of the plugins the host offers (active, or idle with their agents
     recorded), in activation order."""
     found: list[AgentInfo] = []
@@ -168,6 +193,58 @@ def list_agents(host: AgentHost) -> list[AgentInfo]:
         if loaded is not None:
             found.extend(AgentInfo(name, spec) for spec in loaded.agents)
     return found
+
+
+def profile_agent(
+    host: AgentHost, name: str, profile: AgentProfile, known: list[AgentInfo] | None = None
+) -> AgentInfo:
+    """The agent a profile describes, on top of its ``from`` agent when it names one
+    (each key the profile sets replaces the base's). ``UsageError``/``PluginError``
+    naming ``agents.NAME.from`` when that agent is not available."""
+    base: AgentInfo | None = None
+    if profile.from_ is not None:
+        try:
+            base = _find_plugin_agent(host, profile.from_, known)
+        except (UsageError, PluginError) as exc:
+            raise type(exc)(f"agents.{name}.from: {exc}") from None
+    spec = AgentSpec(
+        name=name,
+        instructions=profile.instructions
+        if profile.instructions is not None
+        else (base.spec.instructions if base is not None else ""),
+        tools=tuple(profile.tools)
+        if profile.tools is not None
+        else (base.spec.tools if base is not None else ()),
+        description=base.spec.description if base is not None else "",
+        model=profile.model or (base.spec.model if base is not None else None),
+    )
+    return AgentInfo(
+        None,
+        spec,
+        max_turns=profile.max_turns,
+        tool_timeout=profile.tool_timeout,
+        limits=profile.limits(name),
+    )
+
+
+def config_agents(host: AgentHost) -> tuple[list[AgentInfo], dict[str, str]]:
+    """The operator's agents (``[agents.NAME]`` in ``config.toml``) and, for each one
+    that cannot be used, the one-line problem naming its key."""
+    path = host.layout.config
+    profiles, broken = read_profiles(read_config(path), path)
+    known = plugin_agents(host)
+    found: list[AgentInfo] = []
+    for name, profile in profiles.items():
+        try:
+            found.append(profile_agent(host, name, profile, known))
+        except (UsageError, PluginError) as exc:
+            broken[name] = f"{path}: {exc}"
+    return found, broken
+
+
+def list_agents(host: AgentHost) -> list[AgentInfo]:
+    """Every agent: the operator's (``config.toml``), then the plugins'."""
+    return config_agents(host)[0] + plugin_agents(host)
 
 
 def _plugin_status(host: AgentHost, plugin: str) -> str | None:
@@ -186,12 +263,30 @@ def _plugin_status(host: AgentHost, plugin: str) -> str | None:
 
 
 def find_agent(host: AgentHost, name: str) -> AgentInfo:
-    """An agent by ``plugin.agent`` or, when only one plugin has it, by its own name.
+    """An agent by its key in ``config.toml`` (which wins), by ``plugin.agent``, or by a
+    plugin agent's own name when only one plugin has it.
 
+    ``StateError`` for a profile with a bad key (naming ``agents.NAME.KEY``),
     ``UsageError`` for an unknown or ambiguous name; ``PluginError`` when the name is
     ``plugin.agent`` and that plugin is installed but not active (saying its status).
     """
-    agents = list_agents(host)
+    path = host.layout.config
+    profiles, broken = read_profiles(read_config(path), path)
+    if name in broken:
+        raise StateError(broken[name])
+    if name in profiles:
+        try:
+            return profile_agent(host, name, profiles[name])
+        except (UsageError, PluginError) as exc:
+            raise type(exc)(f"{path}: {exc}") from None
+    return _find_plugin_agent(host, name, None, list(profiles))
+
+
+def _find_plugin_agent(
+    host: AgentHost, name: str, known: list[AgentInfo] | None, configured: Sequence[str] = ()
+) -> AgentInfo:
+    """A plugin's agent by ``plugin.agent`` or its own name (see ``find_agent``)."""
+    agents = plugin_agents(host) if known is None else known
     for agent in agents:
         if agent.full_name == name:
             return agent
@@ -208,13 +303,14 @@ def find_agent(host: AgentHost, name: str) -> AgentInfo:
             raise PluginError(
                 f"agent {name} is not available: plugin {plugin} is {status}", plugin=plugin
             )
-    known = [a.full_name for a in agents]
-    close = difflib.get_close_matches(name, known + [a.name for a in agents], n=3)
+    listed_names = [*configured, *(a.full_name for a in agents)]
+    close = difflib.get_close_matches(name, listed_names + [a.name for a in agents], n=3)
     suggested = dict.fromkeys(
-        a.full_name for c in close for a in agents if c in (a.name, a.full_name)
+        [c for c in close if c in configured]
+        + [a.full_name for c in close for a in agents if c in (a.name, a.full_name)]
     )
     hint = f"; did you mean {', '.join(suggested)}?" if suggested else ""
-    listed = ", ".join(known) if known else "none: no active plugin provides agents"
+    listed = ", ".join(listed_names) if listed_names else "none: no active plugin provides agents"
     raise UsageError(f"unknown agent {quoted(name)} (known: {listed}){hint}")
 
 
@@ -471,9 +567,20 @@ class _Runner:
                     tool=name,
                 )
             return CallResult(name, False, error=error)
-        return await self.host.call(
-            name, call.arguments, timeout=self.tool_timeout, confirm=self.confirm
+        origin = CallOrigin(
+            caller="agent",
+            agent=self.agent.full_name,
+            run_id=self.run.run_id,
+            messages=tuple(json.loads(json.dumps(self.run.messages))),
+            limits=self.agent.limits,
         )
+        token = CALL_ORIGIN.set(origin)
+        try:
+            return await self.host.call(
+                name, call.arguments, timeout=self.tool_timeout, confirm=self.confirm
+            )
+        finally:
+            CALL_ORIGIN.reset(token)
 
     async def __call__(self, message: str, max_turns: int) -> AgentRun:
         run = self.run
@@ -546,31 +653,41 @@ class _Runner:
 
 async def run_agent(
     host: AgentHost,
-    agent_name: str,
+    agent_name: str | AgentProfile,
     message: str,
     *,
     provider: Any = None,
     model: str | None = None,
-    max_turns: int = DEFAULT_MAX_TURNS,
+    max_turns: int | None = None,
     on_step: OnStep | None = None,
     confirm: Confirm | None = None,
     model_timeout: float | None = DEFAULT_MODEL_TIMEOUT,
     tool_timeout: float | None = None,
+    name: str | None = None,
 ) -> AgentRun:
-    """Run agent ``agent_name`` (``plugin.agent`` or its own name) on ``message``.
+    """Run agent ``agent_name`` (a key of ``config.toml``'s ``[agents]``, ``plugin.agent``
+    or a plugin agent's own name; or an ``AgentProfile``, run as ``name``) on ``message``.
 
     ``provider``/``model`` pick the model (see ``resolve_provider``; default: the
-    agent's ``model``). ``max_turns`` limits model turns. ``on_step`` sees each step as
-    it happens. ``confirm`` answers for tools that need the user's yes (default: the
-    host's policy, which refuses). ``tool_timeout`` overrides the host's per-call limit.
+    agent's ``model``). ``max_turns`` limits model turns (default: the profile's, else
+    10). ``on_step`` sees each step as it happens. ``confirm`` answers for tools that
+    need the user's yes (default: the host's policy, which refuses). ``tool_timeout``
+    overrides the host's per-call limit (default: the profile's).
 
     Raises ``UsageError`` for an unknown agent or provider and a bad ``max_turns``,
     ``PluginError`` for an agent of an inactive plugin, ``ProviderError`` when the
     provider cannot be set up; everything after that ends in the returned ``AgentRun``.
     """
+    if isinstance(agent_name, AgentProfile):
+        agent = profile_agent(host, name or "agent", agent_name)
+    else:
+        agent = find_agent(host, agent_name)
+    if max_turns is None:
+        max_turns = agent.max_turns or DEFAULT_MAX_TURNS
+    if tool_timeout is None:
+        tool_timeout = agent.tool_timeout
     if max_turns < 1:
         raise UsageError(f"max_turns must be at least 1, not {max_turns}")
-    agent = find_agent(host, agent_name)
     resolved = resolve_provider(host, agent, provider, model)
     runner = _Runner(
         host,
@@ -599,10 +716,13 @@ __all__ = [
     "AgentRun",
     "OnStep",
     "Step",
+    "config_agents",
     "find_agent",
     "list_agents",
     "list_providers",
+    "plugin_agents",
     "plugin_providers",
+    "profile_agent",
     "resolve_provider",
     "run_agent",
 ]

@@ -59,16 +59,23 @@ def _warn_inactive(host: Host) -> None:
         )
 
 
+def _warn_broken_profiles(host: Host) -> None:
+    """The profiles of ``config.toml`` that cannot be used: one line each, naming the key."""
+    for problem in host.agent_problems().values():
+        sys.stderr.write(f"warning: {problem}; that agent is not offered\n")
+
+
 @app.command()
 def agents(as_json: JsonOption = False) -> None:
-    """List the agents that the active plugins provide.
+    """List the agents: profiles in config.toml, then plugins' agents.
 
-    Each agent is shown with the tools it may use.
+    Each agent is shown with where it comes from and the tools it may use.
     """
 
     async def work(host: Host) -> list[dict[str, Any]]:
         await host.settle()  # plugins without a record: their agents are known once started
         _warn_inactive(host)
+        _warn_broken_profiles(host)
         return [agent.to_json() for agent in host.agents()]
 
     found = with_host(build_host(), work)
@@ -79,15 +86,18 @@ def agents(as_json: JsonOption = False) -> None:
     from rich.table import Table
 
     if not found:
-        make_console().print("No agents: no active plugin provides any (hook jaf_agents).")
+        make_console().print(
+            "No agents: no profile in config.toml ([agents.NAME]) and no active plugin "
+            "provides any (hook jaf_agents)."
+        )
         return
     table = Table(title=f"agents ({len(found)})")
-    for column in ("agent", "plugin", "description", "tools", "model"):
+    for column in ("agent", "source", "description", "tools", "model"):
         table.add_column(column, overflow="fold")
     for item in found:
         table.add_row(
-            escape(item["name"]),
-            escape(item["plugin"]),
+            escape(item["full_name"]),
+            escape(item["source"]),
             escape(item["description"] or ""),
             escape("\n".join(item["tools"]) or "(none)"),
             escape(item["model"] or "-"),
@@ -148,7 +158,10 @@ def _run_confirmer(yes: bool) -> Any:
 
 @app.command()
 def run(
-    agent: Annotated[str, typer.Argument(help="The agent: its name or plugin.agent.")],
+    agent: Annotated[
+        str,
+        typer.Argument(help="The agent: its key in config.toml, plugin.agent or its name."),
+    ],
     message: Annotated[str, typer.Argument(help="What to ask the agent.")],
     model: Annotated[
         str | None,
@@ -161,8 +174,13 @@ def run(
         ),
     ] = None,
     max_turns: Annotated[
-        int, typer.Option("--max-turns", min=1, help="Give up after this many model turns.")
-    ] = 10,
+        int | None,
+        typer.Option(
+            "--max-turns",
+            min=1,
+            help="Give up after this many model turns (default: the agent's, else 10).",
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the whole run as JSON instead of streaming.")
     ] = False,

@@ -197,6 +197,9 @@ def _full_call(given: CallArguments, arguments: dict[str, Any]) -> CallResult:
     host.catalog.known([parts[0]])
 
     async def work(host: Host) -> CallResult:
+        from jafhost.runtime.call_origin import CALL_ORIGIN, CallOrigin
+
+        CALL_ORIGIN.set(CallOrigin(caller="cli"))  # this task's context only
         return await host.call(tool, arguments, timeout=timeout, confirm=_confirmer(given.yes))
 
     return with_host(host, work, needed=[parts[0]])

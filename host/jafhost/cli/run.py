@@ -113,6 +113,9 @@ def emit(
             raise UsageError(f"--data is not valid JSON: {exc}") from None
 
     async def work(host: Host) -> Any:
+        from jafhost.runtime.call_origin import CALL_ORIGIN, CallOrigin
+
+        CALL_ORIGIN.set(CallOrigin(caller="cli"))  # handlers asking for a RunContext: cli
         await host.settle()  # plugins without a record: their patterns are known once started
         return await host.emit(event, payload)
 

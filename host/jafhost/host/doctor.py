@@ -12,7 +12,7 @@ command. ``jafhost doctor --json`` lists them under ``findings``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -377,9 +377,13 @@ def summary(
     }
 
 
-async def diagnose(runtime: Runtime) -> dict[str, Any]:
+async def diagnose(
+    runtime: Runtime, agent_problems: Callable[[], dict[str, str]] | None = None
+) -> dict[str, Any]:
     """``Host.doctor``: start everything enabled (unless ``config.toml`` is unusable),
-    report each plugin and the findings, and stop everything again."""
+    report each plugin and the findings (``agent_problems``: the agent profiles of
+    ``config.toml`` that cannot be used, asked while the plugins run), and stop
+    everything again."""
     config_problem = runtime.config.problem()
     # an unusable config.toml is the one problem named (the policy reads it too)
     policy_problem = None if config_problem else runtime.config.policy_problem()
@@ -427,6 +431,8 @@ async def diagnose(runtime: Runtime) -> dict[str, Any]:
         if config_problem is None:
             ceiling = None if policy_problem else runtime.config.ceiling
             found += policy_findings(ceiling, policy_problem, views)
+        if agent_problems is not None and config_problem is None:
+            found += [Finding("agent-profile", p) for p in agent_problems().values()]
         problem = config_problem or policy_problem
         return summary(problem, report, found, installed, proofs, stats)
     finally:

@@ -66,7 +66,11 @@ class HostEvents:
         from jafhost.security.guard import CURRENT_PLUGIN
 
         loaded = self._plugins.loaded[sub.plugin]
-        kwargs = {sub.context_param: loaded.ctx} if sub.context_param else {}
+        kwargs: dict[str, Any] = {sub.context_param: loaded.ctx} if sub.context_param else {}
+        if sub.run_context_param:
+            from jafhost.runtime.call_origin import current_origin
+
+            kwargs[sub.run_context_param] = current_origin().run_context(False)
         token = CURRENT_PLUGIN.set(loaded.identity)
         try:
             await call_plugin(
@@ -146,10 +150,14 @@ class HostEvents:
         """The router's observer: ``tool.called`` or ``tool.failed`` (about the plugin
         the tool's name names, even when it is unknown)."""
         about = result.name.replace("__", ".", 1).partition(".")[0] or result.name
+        from jafhost.runtime.call_origin import current_origin
+
+        origin = current_origin()
+        who = {"caller": origin.caller, "agent": origin.agent}
         if result.ok:
             await self.publish(
                 "tool.called",
-                {"tool": result.name, "ok": True, "seconds": result.seconds},
+                {"tool": result.name, "ok": True, "seconds": result.seconds, **who},
                 about,
             )
         else:
@@ -161,6 +169,7 @@ class HostEvents:
                     "ok": False,
                     "seconds": result.seconds,
                     "error": result.error.to_json(),
+                    **who,
                 },
                 about,
             )

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -38,10 +38,12 @@ from jafhost.host.runtime import Runtime
 from jafhost.host.settings import HostConfig
 from jafhost.host.views import PluginView, cap_grants, plugin_views
 from jafhost.runtime.registry import PluginRegistry
+from jafhost.types import CallError, CallResult
 
 if TYPE_CHECKING:
     import pluggy
 
+    from jafhost.agents.profiles import AgentProfile
     from jafhost.agents.providers import ProviderInfo
     from jafhost.agents.run import AgentInfo, AgentRun, OnStep
     from jafhost.discovery.records import Discovery
@@ -53,7 +55,6 @@ if TYPE_CHECKING:
     from jafhost.runtime.routing import Confirm, ToolRouter
     from jafhost.runtime.stats import HostStats
     from jafhost.tools import Tool
-    from jafhost.types import CallResult
 
 
 class Host:
@@ -353,8 +354,6 @@ class Host:
 
     def tool(self, name: str) -> Tool:
         """One active tool by ``plugin.tool`` or ``plugin__tool``; ``UsageError`` if none."""
-        from jafhost.types import CallError
-
         found = self.router.find(name)
         if isinstance(found, CallError):
             raise UsageError(found.message)
@@ -374,9 +373,28 @@ class Host:
         *,
         timeout: float | None = None,
         confirm: Confirm | None = None,
+        context: Mapping[str, Any] | None = None,
     ) -> CallResult:
-        """Route one agent action; the result or a structured error, never an exception."""
-        return await self.router.call(name, arguments, timeout=timeout, confirm=confirm)
+        """Route one agent action; the result or a structured error, never an exception.
+
+        ``context`` is JSON-serializable metadata the tool receives as
+        ``RunContext.metadata`` (anything else is refused: ``invalid_arguments`` naming
+        ``context``). The caller is the one a skin set (``CALL_ORIGIN``), else ``api``."""
+        if context is None:
+            return await self.router.call(name, arguments, timeout=timeout, confirm=confirm)
+        import dataclasses
+
+        from jafhost.runtime.call_origin import CALL_ORIGIN, current_origin
+
+        metadata = _json_metadata(context)
+        if isinstance(metadata, CallError):
+            return CallResult(name, False, error=metadata)
+        origin = dataclasses.replace(current_origin(), metadata=metadata)
+        token = CALL_ORIGIN.set(origin)
+        try:
+            return await self.router.call(name, arguments, timeout=timeout, confirm=confirm)
+        finally:
+            CALL_ORIGIN.reset(token)
 
     def call_inline(self, name: str, arguments: Any = None) -> CallResult | None:
         """Synchronous fast path for sync tools without middleware (no time limit);
@@ -386,13 +404,22 @@ class Host:
     # -- agents and model providers (the work is in jafhost.agents.run) ----------------
 
     def agents(self) -> list[AgentInfo]:
-        """The agents of the active plugins (``jaf_agents``), in activation order."""
+        """Every agent: the operator's profiles from ``config.toml`` (``[agents.NAME]``,
+        those that can be used), then the plugins' (``jaf_agents``) in activation order."""
         from jafhost.agents import run as agent_run
 
         return agent_run.list_agents(self)
 
+    def agent_problems(self) -> dict[str, str]:
+        """The profiles of ``config.toml`` that cannot be used, each with its one-line
+        problem naming ``agents.NAME.KEY`` (a bad key or value, a missing ``from``)."""
+        from jafhost.agents import run as agent_run
+
+        return agent_run.config_agents(self)[1]
+
     def agent(self, name: str) -> AgentInfo:
-        """One agent by ``plugin.agent`` or its own name; ``UsageError`` if none."""
+        """One agent by its ``config.toml`` key, ``plugin.agent`` or its own name;
+        ``UsageError`` if none, ``StateError`` naming the key of a broken profile."""
         from jafhost.agents import run as agent_run
 
         return agent_run.find_agent(self, name)
@@ -405,19 +432,22 @@ class Host:
 
     async def run_agent(
         self,
-        agent: str,
+        agent: str | AgentProfile,
         message: str,
         *,
         provider: Any = None,
         model: str | None = None,
-        max_turns: int = 10,
+        max_turns: int | None = None,
         on_step: OnStep | None = None,
         confirm: Confirm | None = None,
         model_timeout: float | None = 300.0,
         tool_timeout: float | None = None,
+        name: str | None = None,
     ) -> AgentRun:
         """Run an agent on a message with a model (``provider:model``, a provider
-        object, or the agent's default); see ``jafhost.agents.run.run_agent``."""
+        object, or the agent's default). ``agent`` is a name (a ``config.toml`` profile's
+        key, ``plugin.agent`` or a plugin agent's own name) or an ``AgentProfile``, run as
+        ``name`` (default ``agent``); see ``jafhost.agents.run.run_agent``."""
         from jafhost.agents import run as agent_run
 
         await self._start_providers(model, agent)
@@ -432,15 +462,16 @@ class Host:
             confirm=confirm,
             model_timeout=model_timeout,
             tool_timeout=tool_timeout,
+            name=name,
         )
 
-    async def _start_providers(self, model: str | None, agent: str) -> None:
+    async def _start_providers(self, model: str | None, agent: str | AgentProfile) -> None:
         """Start the idle plugins whose recorded model providers the run may use (the
         one ``model`` or the agent's own model names), before the run resolves it."""
         wanted = model
         if wanted is None:
             try:
-                wanted = self.agent(agent).spec.model
+                wanted = self.agent(agent).spec.model if isinstance(agent, str) else agent.model
             except Exception:  # the run itself reports an unknown or bad agent
                 wanted = None
         provider = (wanted or "").partition(":")[0]
@@ -474,4 +505,25 @@ class Host:
         """
         from jafhost.host.doctor import diagnose
 
-        return await diagnose(self.runtime)
+        return await diagnose(self.runtime, self.agent_problems)
+
+
+def _json_metadata(context: Any) -> dict[str, Any] | CallError:
+    """``host.call(..., context=...)`` as a plain JSON copy (what a tool's
+    ``RunContext.metadata`` holds, in either isolation mode), or the
+    ``invalid_arguments`` error naming ``context``."""
+    problem = None
+    if not isinstance(context, Mapping):
+        problem = f"a mapping, not {type(context).__name__}"
+    else:
+        try:
+            copy = json.loads(json.dumps(dict(context), allow_nan=False))
+        except (TypeError, ValueError, RecursionError) as exc:
+            problem = f"JSON-serializable data ({exc})"
+        else:
+            return copy  # type: ignore[no-any-return]
+    return CallError(
+        "invalid_arguments",
+        f"invalid arguments: context must be {problem}",
+        fields=[{"field": "context", "message": f"must be {problem}"}],
+    )

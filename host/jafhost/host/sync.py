@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from jafhost.host.host import Host
 
 if TYPE_CHECKING:
+    from jafhost.agents.profiles import AgentProfile
     from jafhost.agents.run import AgentRun
     from jafhost.host.reload import ReloadReport
     from jafhost.runtime.events import DeliveryReport
@@ -99,10 +100,13 @@ class SyncHost:
         *,
         timeout: float | None = None,
         confirm: Confirm | None = None,
+        context: Mapping[str, Any] | None = None,
     ) -> CallResult:
         """Route one action under the time limit (``call_inline`` skips the thread hop
-        and the limit for sync tools, when that is wanted)."""
-        return self.run(self.host.call(name, arguments, timeout=timeout, confirm=confirm))
+        and the limit for sync tools, when that is wanted); ``context`` as ``Host.call``."""
+        return self.run(
+            self.host.call(name, arguments, timeout=timeout, confirm=confirm, context=context)
+        )
 
     def stats(self) -> HostStats:
         """``Host.stats``, read on the host's loop (no start or call changes it midway)."""
@@ -115,7 +119,7 @@ class SyncHost:
     def emit(self, name: str, data: Any = None) -> DeliveryReport:
         return self.run(self.host.emit(name, data))
 
-    def run_agent(self, agent: str, message: str, **options: Any) -> AgentRun:
+    def run_agent(self, agent: str | AgentProfile, message: str, **options: Any) -> AgentRun:
         return self.run(self.host.run_agent(agent, message, **options))
 
     # -- read-only views (no loop needed) ---------------------------------------------

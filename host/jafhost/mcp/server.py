@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from jafhost._version import __version__
 from jafhost.errors import MCPUnavailable, describe
+from jafhost.runtime.call_origin import CALL_ORIGIN, CallOrigin
 from jafhost.types import CallError, CallResult
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from jafhost.tools import Tool
 
 SERVER_NAME = "jafhost"
+MCP_ORIGIN = CallOrigin(caller="mcp")
+"""Who calls the tools this server routes: a tool's ``RunContext.caller`` is ``mcp``."""
 INSTALL_HINT = "pip install 'jafhost[mcp]'"
 STATS_URI = "jafhost://stats"
 """The resource holding ``Host.stats()`` as JSON, read afresh at each ``resources/read``."""
@@ -142,6 +145,7 @@ def build_server(host: Host) -> Server[Any]:
         ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
         tool = confirm_tools().get(params.name)
+        token = CALL_ORIGIN.set(MCP_ORIGIN)  # the tool's caller is "mcp"
         try:
             if tool is None:
                 result = await host.call(params.name, params.arguments)
@@ -154,6 +158,8 @@ def build_server(host: Host) -> Server[Any]:
                 )
         except Exception as exc:  # a bug in the host, not the tool: still a tool result
             result = _internal_error(params.name, exc)
+        finally:
+            CALL_ORIGIN.reset(token)
         content, structured, is_error = result_content(result)
         return types.CallToolResult(
             content=[types.TextContent(text=block["text"]) for block in content],

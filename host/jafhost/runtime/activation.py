@@ -103,16 +103,11 @@ def is_recorded_handler(handler: Any) -> bool:
 
 
 def recorded_agents(record: ActivationRecord) -> list[AgentSpec]:
-    return [
-        AgentSpec(
-            name=a["name"],
-            instructions=a["instructions"],
-            tools=tuple(a["tools"]),
-            description=a["description"],
-            model=a["model"],
-        )
-        for a in record.agents
-    ]
+    """The agents a record holds, each checked again as ``AgentSpec`` (a bad one is
+    left out: the record is a file anything that writes the home can edit)."""
+    from jafhost.runtime.lifecycle import agents_from_data
+
+    return agents_from_data([dict(a) for a in record.agents])[0]
 
 
 def failed_step(error: str | None) -> str:

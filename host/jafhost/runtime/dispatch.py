@@ -35,6 +35,7 @@ from pydantic_core import to_jsonable_python
 
 from jafhost.errors import HookTimeout, PermissionDenied, ToolError, describe
 from jafhost.hookspecs import hookimpl
+from jafhost.runtime.call_origin import current_origin
 from jafhost.runtime.runner import call_plugin
 from jafhost.runtime.scope import ERROR_CODES as ERROR_CODES
 from jafhost.runtime.scope import _denial, plain, plugin_scope, run_in_scope
@@ -43,7 +44,7 @@ from jafhost.types import CallError, CallResult, ToolCall
 
 if TYPE_CHECKING:
     from jafhost.tools import Tool
-    from jafhost.types import PluginContext
+    from jafhost.types import PluginContext, RunContext
 
 
 def jsonable(value: Any) -> Any:
@@ -126,10 +127,14 @@ def error_from_exception(tool: Tool, exc: BaseException, debug: bool = False) ->
 
 
 def arguments_for(
-    tool: Tool, kwargs: dict[str, Any], ctx: PluginContext | None
+    tool: Tool, kwargs: dict[str, Any], ctx: PluginContext | None, run: RunContext | None = None
 ) -> tuple[list[Any], dict[str, Any]]:
+    """The call's positional and keyword arguments, with the ``PluginContext`` and the
+    ``RunContext`` (``run``, else the origin of the call being routed) where it asks."""
     if tool.context_param is not None:
         kwargs[tool.context_param] = ctx
+    if tool.run_context_param is not None:
+        kwargs[tool.run_context_param] = run or current_origin().run_context(True)
     if not tool.positional:
         return [], kwargs
     return [kwargs.pop(name) for name in tool.positional], kwargs

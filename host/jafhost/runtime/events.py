@@ -38,7 +38,7 @@ from typing import Any
 
 from jafhost.errors import EventError, describe, quoted
 from jafhost.tools import _is_context, _parameter_hints
-from jafhost.types import Event
+from jafhost.types import Event, RunContext
 
 MAX_DEPTH = 8
 EVENT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
@@ -59,6 +59,8 @@ class Subscription:
     handler: Callable[..., Any]
     context_param: str | None
     glob: Glob
+    run_context_param: str | None = None
+    """The parameter that receives the ``RunContext`` of whoever caused the delivery."""
 
 
 @dataclass
@@ -141,16 +143,20 @@ def compile_pattern(pattern: str) -> Glob:
     return Glob(tuple(pattern.split("*")))
 
 
-def _context_param(handler: Callable[..., Any]) -> str | None:
+def _context_params(handler: Callable[..., Any]) -> tuple[str | None, str | None]:
+    """The handler's parameters that receive the ``PluginContext`` and the ``RunContext``."""
     try:
         hints = _parameter_hints(handler)
         names = list(inspect.signature(handler).parameters)
     except (TypeError, ValueError, NameError) as exc:
         raise EventError(f"handler {handler!r}: cannot read its signature: {exc}") from None
+    ctx = run = None
     for name in names:
-        if _is_context(hints.get(name)) or (name == "ctx" and name not in hints):
-            return name
-    return None
+        if ctx is None and (_is_context(hints.get(name)) or (name == "ctx" and name not in hints)):
+            ctx = name
+        elif run is None and _is_context(hints.get(name), RunContext):
+            run = name
+    return ctx, run
 
 
 def subscriptions(plugin: str, handlers: Any) -> list[Subscription]:
@@ -170,7 +176,8 @@ def subscriptions(plugin: str, handlers: Any) -> list[Subscription]:
         for item in items:
             if not callable(item):
                 raise EventError(f"handler for {pattern!r} is not callable: {item!r}")
-            subs.append(Subscription(plugin, pattern, item, _context_param(item), glob))
+            ctx, run = _context_params(item)
+            subs.append(Subscription(plugin, pattern, item, ctx, glob, run))
     return subs
 
 

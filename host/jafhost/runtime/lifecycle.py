@@ -420,39 +420,60 @@ async def close_integrations(loaded: LoadedPlugin, timeout: float) -> list[str]:
     return problems
 
 
-def _check_agents(specs: Any) -> list[AgentSpec]:
+AGENT_FIELDS = ("name", "instructions", "tools", "description", "model")
+
+
+def _check_agents(specs: Any) -> tuple[list[AgentSpec], list[str]]:
+    """In the plugin's scope: what ``jaf_agents`` returned, read into plain values and
+    checked again (a spec built around ``AgentSpec``'s own checks, a subclass, anything
+    else); the good agents, and one problem per agent left out, naming its field."""
     if specs is None:
-        return []
+        return [], []
     if not isinstance(specs, list | tuple):
         raise StepFailed(f"jaf_agents must return a list of AgentSpec, not {type(specs).__name__}")
-    names: set[str] = set()
-    for spec in specs:
+    items = []
+    problems = []
+    for index, spec in enumerate(specs):
         if not isinstance(spec, AgentSpec):
-            raise StepFailed(f"jaf_agents returned {spec!r}, not an AgentSpec")
-        if spec.name in names:
-            raise StepFailed(f"jaf_agents: two agents are named {spec.name!r}")
-        names.add(spec.name)
-    return [_plain_agent(spec) for spec in specs]
+            problems.append(
+                f"jaf_agents item {index} is {type(spec).__name__}, not an AgentSpec; "
+                "it is not offered"
+            )
+            continue
+        items.append(plain({key: getattr(spec, key) for key in AGENT_FIELDS}))
+    agents, more = agents_from_data(items)
+    return agents, problems + more
 
 
-def _plain_agent(spec: AgentSpec) -> AgentSpec:
-    """The agent with exact built-in values only (the host reads them later)."""
-    data = plain(
-        {
-            "name": spec.name,
-            "instructions": spec.instructions,
-            "tools": list(spec.tools),
-            "description": spec.description,
-            "model": spec.model,
-        }
-    )
-    return AgentSpec(
-        name=data["name"],
-        instructions=data["instructions"],
-        tools=tuple(data["tools"]),
-        description=data["description"],
-        model=data["model"],
-    )
+def agents_from_data(items: Any) -> tuple[list[AgentSpec], list[str]]:
+    """Agents from plain data (a ``jaf_agents`` result read in the plugin's scope, a
+    worker's ``start`` reply, an activation record): each checked by ``AgentSpec``
+    itself, with exact types only; a bad one is left out with a problem naming its
+    field, and a second agent of one name is left out too."""
+    agents: list[AgentSpec] = []
+    problems: list[str] = []
+    if not isinstance(items, list):
+        return [], [f"agents must be a list, not {type(items).__name__}"]
+    for index, data in enumerate(items):
+        label = f"jaf_agents item {index}"
+        if not isinstance(data, dict) or set(data) - set(AGENT_FIELDS):
+            problems.append(f"{label} is not an agent; it is not offered")
+            continue
+        tools = data.get("tools", ())
+        if isinstance(tools, list):  # plain data has lists; a str stays a str, refused
+            data = {**data, "tools": tuple(tools)}
+        try:
+            spec = AgentSpec(**data)
+        except (TypeError, ValueError) as exc:
+            problems.append(f"{exc}; it is not offered")
+            continue
+        if any(a.name == spec.name for a in agents):
+            problems.append(
+                f"jaf_agents: two agents are named {spec.name!r}; the second is not offered"
+            )
+            continue
+        agents.append(spec)
+    return agents, problems
 
 
 def _config_schema(model: Any) -> Any:
@@ -592,9 +613,12 @@ async def start(
             known_schemas,
         )
         step = "jaf_agents"
-        loaded.agents = await in_scope(
+        loaded.agents, problems = await in_scope(
             loaded, timeout, step, _check_agents, await hooks.agents(ctx)
         )
+        for problem in problems:
+            LOGGER.warning("plugin %s: %s", loaded.name, problem)
+        loaded.warnings += problems
         step = "jaf_model_providers"
         loaded.providers = await in_scope(
             loaded, timeout, step, _providers, await hooks.model_providers(ctx)

@@ -293,7 +293,10 @@ class ToolRouter:
                 if refused is not None:
                     return refused
             if wrapped:
-                call = ToolCall(ToolView.of(tool), plain(shown))
+                origin = current_origin()
+                call = ToolCall(
+                    ToolView.of(tool), plain(shown), caller=origin.caller, agent=origin.agent
+                )
                 pending = PendingCall(call, tool, ctx, loop, limit, arguments, shown)
                 value = await call_plugin(
                     run_through_middleware,

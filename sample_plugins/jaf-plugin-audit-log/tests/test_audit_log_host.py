@@ -178,6 +178,7 @@ def test_trail_records_success_failure_denial_and_redacts(
     add, fail, peek, refuse, login = calls
     assert add["arguments"] == {"a": 2, "b": 3}
     assert add["plugin"] == "calc" and "error" not in add
+    assert all(c["caller"] == "api" and c["agent"] is None for c in calls)
     assert all(c["duration_ms"] >= 0 for c in calls)
     assert len({c["id"] for c in calls}) == 5 and all(c["id"].startswith("call-") for c in calls)
     assert fail["error"] == {"code": "tool_error", "message": "ValueError: boom"}

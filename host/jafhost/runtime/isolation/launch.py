@@ -25,7 +25,6 @@ from jafhost.runtime.isolation.proxies import (
 from jafhost.runtime.stats import phases_from
 from jafhost.security import guard
 from jafhost.security.sandbox import plan
-from jafhost.types import AgentSpec
 
 if TYPE_CHECKING:
     from jafhost.runtime.isolation.spec import WorkerSpec
@@ -170,9 +169,9 @@ def _adopt(spec: WorkerSpec, pool: WorkerPool, loaded: LoadedPlugin, reply: Any)
     for note in reply.get("notes", []):
         LOGGER.warning("plugin %s (process isolation): %s", loaded.name, note)
     tools = proxy_tools(pool, list(reply.get("tools", [])))
-    agents = [
-        AgentSpec(**{**a, "tools": tuple(a.get("tools", ()))}) for a in reply.get("agents", [])
-    ]
+    agents, problems = lifecycle.agents_from_data(reply.get("agents", []))
+    if problems:  # checked in the worker already: only a forged reply has any
+        raise ValueError(f"agents: {problems[0]}")
     patterns = list(reply.get("subscriptions", []))
     subscriptions = proxy_subscriptions(pool, patterns) if patterns else []
     loaded.tools, loaded.agents, loaded.subscriptions = tools, agents, subscriptions

@@ -242,11 +242,20 @@ class WorkerPool:
 
     # -- requests -------------------------------------------------------------------------
 
-    async def call(self, tool: str, arguments: dict[str, Any], limit: float | None) -> Any:
+    async def call(
+        self,
+        tool: str,
+        arguments: dict[str, Any],
+        limit: float | None,
+        context: dict[str, Any] | None = None,
+    ) -> Any:
         """Call a tool: wait up to ``limit`` for a worker (``busy``), then up to ``limit``
-        for the call (``HookTimeout``: the worker running it is killed)."""
+        for the call (``HookTimeout``: the worker running it is killed). ``context`` is
+        the caller's ``RunContext`` as JSON, for a tool that asks for it."""
         during = f"tool {self.plugin}.{tool}"
-        message = {"op": "call", "tool": tool, "args": arguments}
+        message: dict[str, Any] = {"op": "call", "tool": tool, "args": arguments}
+        if context is not None:
+            message["context"] = context
         nested = self._nested()
         worker = nested or await self.acquire(limit, f"a call of {during}")
         timer = asyncio.timeout(limit)
@@ -272,14 +281,19 @@ class WorkerPool:
         finally:
             self.release(worker)
 
-    async def event(self, index: int, event: dict[str, Any], pattern: str) -> None:
+    async def event(
+        self,
+        index: int,
+        event: dict[str, Any],
+        pattern: str,
+        context: dict[str, Any] | None = None,
+    ) -> None:
         """Deliver an event to a free worker; it never starts one beside a live one: an
         event often follows the call that caused it (fire and forget), and waiting for
         that call's worker keeps a plugin that counts on memory seeing both in one
         process, as it would if nothing else were running."""
-        await self._result(
-            {"op": "event", "index": index, "event": event}, f"handler for {pattern!r}", False
-        )
+        message = {"op": "event", "index": index, "event": event, "context": context}
+        await self._result(message, f"handler for {pattern!r}", False)
 
     async def integration(
         self, short: str, method: str, args: list[Any], kwargs: dict[str, Any]

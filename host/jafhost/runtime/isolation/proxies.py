@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from jafhost.errors import PermissionDenied
 from jafhost.hookspecs import hookimpl
+from jafhost.runtime.call_origin import current_origin
 from jafhost.runtime.dispatch import called_plugin
 from jafhost.runtime.events import subscriptions
 from jafhost.runtime.isolation.client import WorkerError
@@ -61,33 +62,56 @@ async def _in_pool(pool: WorkerPool, work: Callable[[WorkerPool], Awaitable[Any]
         raise PermissionDenied(message, plugin=exc.plugin, permission=permission) from None
 
 
-async def _call(pool: WorkerPool, name: str, arguments: dict[str, Any], limit: float | None) -> Any:
-    return await _in_pool(pool, lambda serving: serving.call(name, arguments, limit))
+async def _call(
+    pool: WorkerPool, name: str, arguments: dict[str, Any], limit: float | None, asks: bool
+) -> Any:
+    context = run_context_json(asks)
+    return await _in_pool(pool, lambda serving: serving.call(name, arguments, limit, context))
 
 
-def _tool_proxy(pool: WorkerPool, name: str) -> Callable[..., Any]:
+def run_context_json(asks: bool) -> dict[str, Any] | None:
+    """The ``RunContext`` of the call being routed, as JSON for the worker; None for a
+    tool that does not ask (it gets neither the caller nor an agent run's messages)."""
+    if not asks:
+        return None
+    run = current_origin().run_context(True)
+    return {
+        "caller": run.caller,
+        "agent": run.agent,
+        "run_id": run.run_id,
+        "messages": [dict(m) for m in run.messages],
+        "metadata": dict(run.metadata),
+    }
+
+
+def _tool_proxy(pool: WorkerPool, name: str, asks: bool = False) -> Callable[..., Any]:
     async def proxy(**arguments: Any) -> Any:
-        return await _call(pool, name, arguments, None)
+        return await _call(pool, name, arguments, None, asks)
 
     proxy.__name__ = name
     proxy.__qualname__ = f"worker.{pool.plugin}.{name}"
     return proxy
 
 
-def _timed_proxy(pool: WorkerPool, name: str) -> Callable[[dict[str, Any], float | None], Any]:
+def _timed_proxy(
+    pool: WorkerPool, name: str, asks: bool = False
+) -> Callable[[dict[str, Any], float | None], Any]:
     """The call as the router makes it (``Tool.extras["timed"]``): the time limit is
     the pool's to apply, counted from when a worker takes the call, never while the call
     waits for one (``busy`` if none is free within the limit)."""
 
     async def timed(arguments: dict[str, Any], limit: float | None) -> Any:
-        return await _call(pool, name, arguments, limit)
+        return await _call(pool, name, arguments, limit, asks)
 
     return timed
 
 
 def _handler_proxy(worker: WorkerPool, index: int, pattern: str) -> Callable[..., Any]:
     async def handler(event: Any) -> None:
-        await worker.event(index, event.to_json(), pattern)
+        context = run_context_json(True)
+        assert context is not None
+        context["messages"] = []  # an agent run's messages go only to tools that ask
+        await worker.event(index, event.to_json(), pattern, context)
 
     handler.__qualname__ = f"worker.{worker.plugin}.handler[{pattern}]"
     return handler
@@ -97,20 +121,22 @@ def proxy_tools(worker: WorkerPool, described: list[dict[str, Any]]) -> list[Too
     """The tools the worker described in its ``start`` reply, calling into it."""
     tools = []
     for item in described:
+        asks = item.get("run_context") is True
         tools.append(
             Tool(
                 plugin=worker.plugin,
                 name=item["name"],
                 description=item.get("description") or item["name"],
                 input_schema=item.get("input_schema") or {"type": "object", "properties": {}},
-                function=_tool_proxy(worker, item["name"]),
+                function=_tool_proxy(worker, item["name"], asks),
                 validator=PassThrough(),
                 is_async=True,
                 confirm=bool(item.get("confirm")),
+                run_context_param="run" if asks else None,
                 extras={
                     "isolation": "process",
                     "worker_is_async": bool(item.get("is_async")),
-                    "timed": _timed_proxy(worker, item["name"]),
+                    "timed": _timed_proxy(worker, item["name"], asks),
                 },
             )
         )
@@ -196,6 +222,8 @@ def _call_json(call: Any) -> dict[str, Any]:
         },
         "arguments": jsonable(call.arguments),
         "id": call.id,
+        "caller": call.caller if isinstance(call.caller, str) else "api",
+        "agent": call.agent if isinstance(call.agent, str) else None,
     }
 
 

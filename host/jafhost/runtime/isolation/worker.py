@@ -253,6 +253,7 @@ class WorkerProcess:
                     "input_schema": t.input_schema,
                     "is_async": t.is_async,
                     "confirm": t.confirm,
+                    "run_context": t.run_context_param is not None,
                 }
                 for t in loaded.tools
             ],
@@ -300,7 +301,8 @@ class WorkerProcess:
                 "ok": False,
                 "error": {"kind": "invalid", "message": kwargs.message, "fields": kwargs.fields},
             }
-        args, kwargs = arguments_for(tool, kwargs, self.loaded.ctx)
+        run = _run_context(message.get("context")) if tool.run_context_param else None
+        args, kwargs = arguments_for(tool, kwargs, self.loaded.ctx, run)
         return {"ok": True, "result": self.run(tool.function, args, kwargs)}
 
     def event(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -311,6 +313,8 @@ class WorkerProcess:
         event = Event(data["name"], data.get("data"), data.get("source", "host"),
                       data.get("id", ""), data.get("time", 0.0))  # fmt: skip
         kwargs = {sub.context_param: self.loaded.ctx} if sub.context_param else {}
+        if sub.run_context_param:
+            kwargs[sub.run_context_param] = _run_context(message.get("context"))
         self.run(sub.handler, [event], kwargs)
         return {"ok": True, "result": None}
 
@@ -372,7 +376,14 @@ class WorkerProcess:
             return {"ok": True, "result": {"proceeded": False, "value": None}}
         data = dict(message.get("call") or {})
         tool = SimpleNamespace(**dict(data.get("tool") or {}))
-        call = ToolCall(tool, dict(data.get("arguments") or {}), str(data.get("id") or ""))
+        agent = data.get("agent")
+        call = ToolCall(
+            tool,
+            dict(data.get("arguments") or {}),
+            str(data.get("id") or ""),
+            caller=str(data.get("caller") or "api"),
+            agent=agent if isinstance(agent, str) else None,
+        )
         if not impl.wrapper:  # a plain implementation: a value other than None answers
             value = self.run(impl.function, [], {"call": call} if impl.argnames else {})
             return {"ok": True, "result": {"answered": value is not None, "value": value}}
@@ -519,6 +530,24 @@ def _schemas(value: Any) -> dict[str, dict[str, Any]] | None:
     if not isinstance(value, dict):
         return None
     return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, dict)}
+
+
+def _run_context(data: Any) -> Any:
+    """The ``RunContext`` the host sent with a call (JSON), for a tool that asks."""
+    from jafhost.types import RunContext
+
+    data = data if isinstance(data, dict) else {}
+    agent, run_id = data.get("agent"), data.get("run_id")
+    messages, metadata = data.get("messages"), data.get("metadata")
+    return RunContext(
+        caller=str(data.get("caller") or "api"),
+        agent=agent if isinstance(agent, str) else None,
+        run_id=run_id if isinstance(run_id, str) else None,
+        messages=tuple(m for m in messages if isinstance(m, dict))
+        if isinstance(messages, list)
+        else (),
+        metadata=metadata if isinstance(metadata, dict) else {},
+    )
 
 
 def _readable(exc: BaseException) -> BaseException:

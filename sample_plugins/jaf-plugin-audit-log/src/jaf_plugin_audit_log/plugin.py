@@ -162,6 +162,8 @@ class AuditLogPlugin:
                 "id": call.id,
                 "tool": call.name,
                 "plugin": call.plugin,
+                "caller": getattr(call, "caller", "api"),  # who made it: cli, mcp, api, agent
+                "agent": getattr(call, "agent", None),
                 "arguments": self.redact(call.arguments),
                 "ok": error is None,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
