@@ -5,8 +5,10 @@ touches yours: list plugins without running them, approve permissions (narrowing
 compose an agent of the operator's own from a plugin's agent, with a policy that narrows
 what the http plugin may reach during its runs, let it answer a scripted conversation
 whose tool calls really run in the sqlite, memory, planner and http plugins, watch one
-call be denied by that policy, read the audit trail it all left, and serve the same
-tools over MCP.
+call be denied by that policy, read the audit trail it all left, serve the same tools
+over MCP, and end with ``doctor``: every plugin loaded and checked, and what each start
+cost (import, initialize, activate, a worker's pid and memory) in a table, the slowest
+on top.
 """
 
 from __future__ import annotations
@@ -138,10 +140,13 @@ def main() -> None:
             "kind=call",
         )
         step("what the planner now holds", "call", "planner.list_tasks")
-        step("load everything enabled and report problems", "doctor")
         console.print(Rule("the same tools over MCP: `jafhost mcp` (stdio)"))
         console.print('client config: {"command": "jafhost", "args": ["mcp"]}')
         asyncio.run(mcp_round_trip())
+        step(
+            "load everything enabled, report problems and what each start cost",
+            "doctor",
+        )
     finally:
         shutil.rmtree(home, ignore_errors=True)
     console.print(Rule(f"done in {time.monotonic() - started:.1f} s"))

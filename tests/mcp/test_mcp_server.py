@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Site, run_cli
+from conftest import ISOLATION_MODES, Site, run_cli
 from jafhost.host.host import Host
 from jafhost.mcp.server import result_content
 from jafhost.types import CallError, CallResult
@@ -511,3 +511,48 @@ async def test_tools_list_comes_from_records_and_a_call_starts_the_plugin(
             result = await session.call_tool(f"{LAZY}__ping", {"text": "hi"})
             assert not result.is_error and text_of(result) == ["hi"]
     assert marks.read_text() == "import\n"  # started at its first call
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+async def test_the_stats_resource_counts_the_calls_made_over_mcp(
+    isolation: str, server: dict[str, Any]
+) -> None:
+    (server["home"] / "config.toml").write_text(
+        f'[host]\ncall_timeout = 1.0\nisolation = "{isolation}"\n'
+    )
+    with anyio.fail_after(LIMIT):
+        async with connect(server) as session:
+            listed = (await session.list_resources()).resources
+            assert [(str(r.uri), r.mime_type) for r in listed] == [
+                ("jafhost://stats", "application/json")
+            ]
+            for a in (1, 2, 3):
+                assert not (await session.call_tool(f"{PLUGIN}__add", {"a": a, "b": 1})).is_error
+            assert (await session.call_tool(f"{PLUGIN}__fail", {"message": "no"})).is_error
+            assert (await session.call_tool(f"{PLUGIN}__add", {"a": "x"})).is_error
+            assert (await session.call_tool(f"{BROKEN}__lost", {})).is_error
+            read = await session.read_resource("jafhost://stats")
+            with pytest.raises(mcp.MCPError) as unknown:
+                await session.read_resource("jafhost://nothing")
+    assert unknown.value.code == -32002 and "unknown resource" in unknown.value.message
+    [contents] = read.contents
+    assert (str(contents.uri), contents.mime_type) == ("jafhost://stats", "application/json")
+    plugins = {p["name"]: p for p in json.loads(contents.text)["plugins"]}
+    ours = plugins[PLUGIN]
+    assert (ours["status"], ours["isolation"], ours["calls"]) == ("active", isolation, 5)
+    assert ours["errors"] == {"invalid_arguments": 1, "tool_error": 1}
+    assert ours["p50_ms"] <= ours["p95_ms"]
+    assert ours["start"]["total_ms"] > 0
+    if isolation == "process":
+        [worker] = ours["workers"]
+        assert worker["pid"] > 0 and worker["rss_bytes"] > 0
+        assert ours["restarts"] == 0
+    else:
+        assert (ours["workers"], ours["restarts"]) == ([], None)
+    broken = plugins[BROKEN]
+    assert (broken["status"], broken["calls"], broken["errors"]) == (
+        "broken",
+        1,
+        {"unavailable": 1},
+    )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from jafhost.cli._common import JsonOption, app, build_host, make_console, print_json, styled
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 @app.command()
@@ -26,7 +30,10 @@ def doctor(as_json: JsonOption = False) -> None:
     malformed-grant, dropped-grant (a grant leading out of a writable folder through a
     link: not applied), record-not-installed, host, installation (jafhost's own files differ
     from its RECORD: no worker starts), protection (a probe worker got past a restriction
-    this kernel should enforce).
+    this kernel should enforce); "stats": [{"name", "status", "isolation", "start":
+    {"import_ms", "initialize_ms", "activate_ms", "worker_ms", "total_ms"}, "workers":
+    [{"pid", "rss_bytes"}]}] for each plugin it started, the slowest start first (also
+    printed as a table).
     """
     import asyncio
 
@@ -69,6 +76,8 @@ def doctor(as_json: JsonOption = False) -> None:
                     f"  {verdict}: {check['protection']}: {check['attempt']} ({check['evidence']})"
                 )
                 console.print(text, markup=False)
+        if report.get("stats"):
+            console.print(start_table(report["stats"]))
         count = len(problems) + (0 if report["ok"] or problems else 1)
         console.print(f"{count} problem(s)" if count else "no problems found", markup=False)
     if not report["ok"]:
@@ -81,3 +90,40 @@ def _protections_cell(protections: list[str]) -> str:
     if len(protections) <= 2:
         return ", ".join(protections) or "-"
     return f"worker: {len(protections)} in force"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def start_table(stats: list[dict[str, Any]]) -> Table:
+    """What each plugin's start cost, the slowest on top (``doctor --json``'s ``stats``
+    keeps that order). ``worker ready``: spawning and sandboxing a worker until it could
+    import the plugin; it counts in the total, as does waiting for the machine while
+    other plugins start at the same time."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title="plugin starts (ms), slowest first")
+    table.add_column("plugin", overflow="fold")
+    table.add_column("isolation")
+    columns = ("import", "initialize", "activate", "worker ready", "total", "worker pid", "RSS MB")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for entry in stats:
+        start = entry.get("start") or {}
+        workers = entry.get("workers") or []
+        pids = ", ".join(str(w["pid"]) for w in workers) or "-"
+        rss = [w["rss_bytes"] for w in workers if w.get("rss_bytes") is not None]
+        table.add_row(
+            escape(entry["name"]),
+            entry["isolation"],
+            _ms(start.get("import_ms")),
+            _ms(start.get("initialize_ms")),
+            _ms(start.get("activate_ms")),
+            _ms(start.get("worker_ms")),
+            _ms(start.get("total_ms")),
+            pids,
+            f"{sum(rss) / 2**20:.1f}" if rss else "-",
+        )
+    return table

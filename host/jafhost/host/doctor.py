@@ -26,6 +26,7 @@ from jafhost.security.installed_files import FilesCheck
 
 if TYPE_CHECKING:
     from jafhost.host.runtime import Runtime
+    from jafhost.runtime.stats import HostStats
     from jafhost.security.ceiling import Ceiling
 
 KINDS = (
@@ -338,12 +339,28 @@ def policy_findings(
     return found
 
 
+def start_stats(stats: HostStats) -> list[dict[str, Any]]:
+    """``doctor --json``'s ``stats``: each plugin it started, the slowest start first,
+    with its start's phases and its workers' pids and resident memory."""
+    return [
+        {
+            "name": plugin.name,
+            "status": plugin.status,
+            "isolation": plugin.isolation,
+            "start": plugin.start.to_json() if plugin.start is not None else None,
+            "workers": [worker.to_json() for worker in plugin.workers],
+        }
+        for plugin in stats.slowest_first()
+    ]
+
+
 def summary(
     config_problem: str | None,
     report: list[dict[str, Any]],
     found: list[Finding],
     installed: FilesCheck | None = None,
     proofs: Proofs | None = None,
+    stats: HostStats | None = None,
 ) -> dict[str, Any]:
     """The ``doctor --json`` object."""
     return {
@@ -356,6 +373,7 @@ def summary(
         "plugins": report,
         "findings": [f.to_json() for f in found],
         "warnings": list(dict.fromkeys(f.message for f in found)),
+        "stats": start_stats(stats) if stats is not None else [],
     }
 
 
@@ -379,6 +397,7 @@ async def diagnose(
         views = plugin_views(
             resolution, state, runtime.plugins.get, runtime.config.default_isolation
         )
+        stats = runtime.stats.snapshot(runtime.plugins.loaded, runtime.isolation_of)
         report = []
         for view in views:
             health = await runtime.health(view.name)
@@ -414,6 +433,7 @@ async def diagnose(
             found += policy_findings(ceiling, policy_problem, views)
         if agent_problems is not None and config_problem is None:
             found += [Finding("agent-profile", p) for p in agent_problems().values()]
-        return summary(config_problem or policy_problem, report, found, installed, proofs)
+        problem = config_problem or policy_problem
+        return summary(problem, report, found, installed, proofs, stats)
     finally:
         await runtime.deactivate_all()

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from jafhost.runtime.events import DeliveryReport, EventBus
     from jafhost.runtime.lifecycle import LoadedPlugin
     from jafhost.runtime.routing import Confirm, ToolRouter
+    from jafhost.runtime.stats import HostStats
     from jafhost.tools import Tool
 
 
@@ -504,6 +505,12 @@ class Host:
                 await self.runtime.ensure_started(name)
 
     # -- health --------------------------------------------------------------------
+
+    def stats(self) -> HostStats:
+        """What each plugin costs so far: its start's import, initialize and activate
+        times, calls, errors by code, p50/p95 call time, and its workers' pids, resident
+        memory and restarts (``jafhost.runtime.stats``). Idle plugins have no ``start``."""
+        return self.runtime.stats.snapshot(self.registry.loaded, self.runtime.isolation_of)
 
     async def doctor(self) -> dict[str, Any]:
         """Load everything enabled and report each plugin, and what deserves a warning.

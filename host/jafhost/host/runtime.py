@@ -87,6 +87,10 @@ class Runtime:
         self._records: RecordStore | None = None
         self._keys: dict[str, str | None] = {}
         self._narrowed: dict[tuple[Any, ...], Narrowing] = {}
+        from jafhost.runtime.stats import StatsRecorder
+
+        self.stats = StatsRecorder()
+        """Start times and calls of the plugins, for ``Host.stats`` and ``doctor``."""
         self.used: set[str] = set()
         """Plugins started, or joined, for a use (a call, an event, a dependent): their
         deactivation is never cut short at a command's exit."""
@@ -119,6 +123,7 @@ class Runtime:
             self._router.failed_observers = self.failed_observers
             self._router.prepare = self.prepare
             self._router.narrowings = self.narrowings
+            self._router.stats = self.stats
         return self._router
 
     def failed_observers(self) -> list[tuple[str, str]]:
@@ -288,9 +293,11 @@ class Runtime:
 
     async def _start(self, resolution: Resolution, name: str, obj: Any = None) -> LoadedPlugin:
         import asyncio
+        import time
 
         from jafhost.runtime import lifecycle, telemetry
 
+        began = time.perf_counter()
         entry = resolution.get(name)
         assert entry is not None
         # changed on disk since it was resolved, or resolved afresh meanwhile (a start
@@ -351,6 +358,7 @@ class Runtime:
                 loaded.status = "broken"
                 loaded.error = loaded.error or "it did not finish starting"
             span.ended(loaded.status)
+        self.stats.started(loaded, time.perf_counter() - began)
         await self._started(loaded)
         return loaded
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from jafhost.runtime.events import DeliveryReport
     from jafhost.runtime.lifecycle import LoadedPlugin
     from jafhost.runtime.routing import Confirm
+    from jafhost.runtime.stats import HostStats
     from jafhost.types import CallResult
 
 T = TypeVar("T")
@@ -108,6 +109,14 @@ class SyncHost:
         return self.run(
             self.host.call(name, arguments, timeout=timeout, confirm=confirm, context=context)
         )
+
+    def stats(self) -> HostStats:
+        """``Host.stats``, read on the host's loop (no start or call changes it midway)."""
+
+        async def read() -> HostStats:
+            return self.host.stats()
+
+        return self.run(read())
 
     def emit(self, name: str, data: Any = None) -> DeliveryReport:
         return self.run(self.host.emit(name, data))

@@ -38,6 +38,10 @@ SERVER_NAME = "jafhost"
 MCP_ORIGIN = CallOrigin(caller="mcp")
 """Who calls the tools this server routes: a tool's ``RunContext.caller`` is ``mcp``."""
 INSTALL_HINT = "pip install 'jafhost[mcp]'"
+STATS_URI = "jafhost://stats"
+"""The resource holding ``Host.stats()`` as JSON, read afresh at each ``resources/read``."""
+RESOURCE_NOT_FOUND = -32002
+"""The JSON-RPC error code MCP gives an unknown resource."""
 
 
 def _require_mcp() -> None:
@@ -93,7 +97,8 @@ def _internal_error(name: str, exc: Exception) -> CallResult:
 
 
 def build_server(host: Host) -> Server[Any]:
-    """A low-level MCP ``Server`` whose tools are the host's active tools.
+    """A low-level MCP ``Server`` whose tools are the host's active tools, and whose one
+    resource (``jafhost://stats``) is ``Host.stats()`` as JSON.
 
     The catalog is read from the host once, at the first ``tools/list``: plugins are not
     activated or deactivated while serving.
@@ -165,12 +170,40 @@ def build_server(host: Host) -> Server[Any]:
             is_error=is_error,
         )
 
+    async def list_resources(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        stats = types.Resource(
+            name="stats",
+            title="jafhost plugin stats",
+            uri=STATS_URI,
+            description="Per plugin: start times (import, initialize, activate), calls, "
+            "errors by code, p50/p95 call ms, worker pids, resident memory and restarts",
+            mime_type="application/json",
+        )
+        return types.ListResourcesResult(resources=[stats])
+
+    async def read_resource(
+        ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        from mcp.shared.exceptions import MCPError
+
+        if str(params.uri) != STATS_URI:
+            raise MCPError(RESOURCE_NOT_FOUND, f"unknown resource: {str(params.uri)[:200]}")
+        text = json.dumps(host.stats().to_json())
+        contents = types.TextResourceContents(
+            uri=STATS_URI, mime_type="application/json", text=text
+        )
+        return types.ReadResourceResult(contents=[contents])
+
     return Server(
         SERVER_NAME,
         version=__version__,
         title="jafhost plugin tools",
         on_list_tools=list_tools,
         on_call_tool=call_tool,
+        on_list_resources=list_resources,
+        on_read_resource=read_resource,
     )
 
 

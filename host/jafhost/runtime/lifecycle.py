@@ -15,6 +15,7 @@ import functools
 import json
 import logging
 import sys
+import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -84,6 +85,10 @@ class LoadedPlugin:
     observe: bool = False
     """Whether the user granted it ``observe``: its middleware wraps every tool call and
     it receives host events about other plugins; without it, only its own."""
+
+    phases: dict[str, float] = field(default_factory=dict)
+    """Seconds its start spent importing, initializing and activating (those it reached:
+    ``runtime.stats`` reports them)."""
 
     identity: str = ""
     """The name the guard knows this load by (a ``guard.PluginIdentity`` carrying its
@@ -553,6 +558,13 @@ def _validated_config(
     return instance, schema, warnings
 
 
+def _phase(loaded: LoadedPlugin, phase: str, since: float) -> float:
+    """Note the seconds ``phase`` took since ``since``; returns now, the next one's start."""
+    now = time.perf_counter()
+    loaded.phases[phase] = now - since
+    return now
+
+
 async def start(
     pm: pluggy.PluginManager,
     loaded: LoadedPlugin,
@@ -571,9 +583,11 @@ async def start(
     initialize and activate; on failure mark broken. ``known_schemas``: the input
     schemas its valid record holds, by tool name (``_build_tools``)."""
     step = "import"
+    mark = time.perf_counter()
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
         loaded.obj = obj if obj is not None else await import_plugin(loaded, timeout)
+        mark = _phase(loaded, "import", mark)
         step = "register"
         await in_scope(loaded, timeout, step, _register, pm, loaded)
         hooks = hooks_of(pm, loaded, timeout)
@@ -585,6 +599,7 @@ async def start(
         loaded.initialized = True
         step = "jaf_integrations"
         await _connect_integrations(hooks, loaded, ctx, timeout)
+        mark = _phase(loaded, "initialize", mark)
         step = "jaf_activate"
         await hooks.activate(ctx)
         step = "jaf_tools"
@@ -612,6 +627,7 @@ async def start(
         loaded.subscriptions = await in_scope(
             loaded, timeout, step, _subscriptions, loaded.name, await hooks.event_handlers(ctx)
         )
+        _phase(loaded, "activate", mark)
     except asyncio.CancelledError:
         await _abandon(pm, loaded, timeout, f"{step} was cancelled", None)
         raise

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     import pluggy
 
     from jafhost.runtime.lifecycle import LoadedPlugin
+    from jafhost.runtime.stats import StatsRecorder
     from jafhost.security.narrowing import Narrowing
     from jafhost.types import AgentLimits
 
@@ -106,6 +107,8 @@ class ToolRouter:
         self.prepare: Callable[[str], Awaitable[None]] | None = None
         """Before a call: start the named plugin if it is idle (recorded, started at
         first use), and wait for ``observe`` middleware still starting."""
+        self.stats: StatsRecorder | None = None
+        """Told about every routed call (``runtime.stats``)."""
         self.debug = False
         self._terminal = Terminal()
         pm.register(self._terminal, name="jafhost-terminal")
@@ -229,6 +232,8 @@ class ToolRouter:
         with telemetry.tool_span(name) as span:
             result = await self._call(name, arguments, timeout, confirm)
             span.ended(result)
+        if self.stats is not None:
+            self.stats.record(result)
         if self.observer is not None and self.observing():
             await self.observer(result)
         return result
@@ -330,6 +335,12 @@ class ToolRouter:
     ) -> CallResult | None:
         """The synchronous fast path for a sync tool no middleware wraps: runs in this
         thread with no time limit. Returns None when the call needs the async path."""
+        result = self._call_inline(name, arguments, confirm)
+        if result is not None and self.stats is not None:
+            self.stats.record(result)
+        return result
+
+    def _call_inline(self, name: str, arguments: Any, confirm: Confirm | None) -> CallResult | None:
         tool = self._tools.get(name) or self._by_export.get(name)
         if tool is None or tool.is_async or self.wrapped(tool) or self.observing():
             return None

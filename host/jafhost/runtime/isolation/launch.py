@@ -22,6 +22,7 @@ from jafhost.runtime.isolation.proxies import (
     proxy_subscriptions,
     proxy_tools,
 )
+from jafhost.runtime.stats import phases_from
 from jafhost.security import guard
 from jafhost.security.sandbox import plan
 
@@ -157,6 +158,7 @@ def _adopt(spec: WorkerSpec, pool: WorkerPool, loaded: LoadedPlugin, reply: Any)
     if not isinstance(warnings, list):
         raise TypeError("warnings must be a list")
     loaded.warnings = [str(w) for w in warnings]
+    loaded.phases = {**phases_from(reply.get("phases")), "worker": worker.ready_seconds or 0.0}
     _record_schema(spec, reply.get("config_schema"))
     if reply.get("status") != "active":
         worker.kill()

@@ -275,6 +275,7 @@ class WorkerProcess:
             "has_config": loaded.ctx is not None and loaded.ctx.config is not None,
             "notes": notes,
             "warnings": list(loaded.warnings),
+            "phases": dict(loaded.phases),
         }
 
     def run(self, fn: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
