@@ -437,7 +437,8 @@ def check_emit(out: Outcome) -> None:
 
 
 def check_agents(out: Outcome) -> None:
-    assert re.search(r"\bsupport\b\W+support-agents\b", out.stdout)  # agent, its plugin
+    # the agent by its full name, and where it comes from
+    assert re.search(r"\bsupport-agents\.support\b\W+plugin:support-agents\b", out.stdout)
 
 
 def check_run(out: Outcome) -> None:
