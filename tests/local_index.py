@@ -23,8 +23,12 @@ import hashlib
 import html
 import io
 import json
+import os
 import random
 import re
+import subprocess
+import sys
+import sysconfig
 import tarfile
 import threading
 import zipfile
@@ -363,3 +367,46 @@ class LocalIndexes:
     def stop(self) -> None:
         self.json.stop()
         self.html.stop()
+
+
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy")
+
+
+def index_only_environ(home: Path, index_url: str) -> dict[str, str]:
+    """This process's environment for a command whose pip knows only ``index_url`` (no
+    pip.conf, no cache, no proxy) and whose jafhost home is ``home``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PIP_", "JAFHOST_")) and k not in ("PYTHONPATH", "PYTHONHOME")
+    }
+    for name in PROXY_VARIABLES:
+        env.pop(name, None)
+    env.update(
+        JAFHOST_HOME=str(home),
+        HOME=str(home.parent),
+        COLUMNS="200",
+        PIP_CONFIG_FILE=os.devnull,  # no pip.conf: no other index, no find-links
+        PIP_INDEX_URL=index_url,
+        PIP_NO_CACHE_DIR="1",
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        NO_PROXY="127.0.0.1",
+    )
+    return env
+
+
+def make_venv(path: Path, host: Path) -> str:
+    """A new virtual environment at ``path`` that sees the jafhost of ``host`` (this
+    checkout's ``host`` folder) and its dependencies from the environment running the
+    tests, through a ``.pth`` file; its interpreter."""
+    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True, timeout=300)
+    python = str(path / "bin" / "python")
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    ours = [str(host), sysconfig.get_paths()["purelib"]]
+    (Path(site) / "zz_jafhost_tests.pth").write_text("\n".join(ours) + "\n")
+    return python

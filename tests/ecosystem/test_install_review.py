@@ -15,17 +15,15 @@ server's own hashes: a refused review leaves all of them as they were.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import sysconfig
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pexpect
 import pytest
-from local_index import IndexServer, LocalIndexes
+from local_index import IndexServer, LocalIndexes, index_only_environ, make_venv
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = ("jaf-plugin-notes", "jaf-plugin-storage", "jaf-test-textlib", "jaf-plugin-sourceonly")
@@ -45,24 +43,7 @@ class Env:
         return str(self.path / "bin" / "python")
 
     def environ(self, home: Path, index_url: str | None = None) -> dict[str, str]:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("PIP_", "JAFHOST_")) and k not in ("PYTHONPATH", "PYTHONHOME")
-        }
-        env.update(
-            JAFHOST_HOME=str(home),
-            HOME=str(home.parent),
-            COLUMNS="200",
-            PIP_CONFIG_FILE=os.devnull,  # no pip.conf: no other index, no find-links
-            PIP_INDEX_URL=index_url or self.index_url,
-            PIP_NO_CACHE_DIR="1",
-            PIP_DISABLE_PIP_VERSION_CHECK="1",
-            NO_PROXY="127.0.0.1",
-        )
-        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
-            env.pop(name, None)
-        return env
+        return index_only_environ(home, index_url or self.index_url)
 
     def jafhost(
         self, home: Path, *args: str, index_url: str | None = None
@@ -101,16 +82,7 @@ class Env:
 def made_env(tmp_path_factory: pytest.TempPathFactory, package_index: LocalIndexes) -> Env:
     root = tmp_path_factory.mktemp("review-venv")
     made = Env(root / "venv", package_index.json.url)
-    subprocess.run([sys.executable, "-m", "venv", str(made.path)], check=True, timeout=300)
-    site = subprocess.run(
-        [made.python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    # jafhost from this checkout, its dependencies from the environment running the tests
-    ours = [str(ROOT / "host"), sysconfig.get_paths()["purelib"]]
-    (Path(site) / "zz_jafhost_tests.pth").write_text("\n".join(ours) + "\n")
+    make_venv(made.path, ROOT / "host")  # jafhost from this checkout
     return made
 
 

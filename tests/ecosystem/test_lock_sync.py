@@ -16,10 +16,8 @@ folder (``HOME``), so ``~`` means the same folder in both listings.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import sysconfig
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +26,7 @@ from pathlib import Path
 import pexpect
 import pytest
 import tomli_w
-from local_index import IndexServer, LocalIndexes
+from local_index import IndexServer, LocalIndexes, index_only_environ, make_venv
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = ("jaf-plugin-notes", "jaf-plugin-storage", "jaf-test-textlib")
@@ -49,24 +47,7 @@ class Env:
         return str(self.path / "bin" / "python")
 
     def environ(self) -> dict[str, str]:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("PIP_", "JAFHOST_")) and k not in ("PYTHONPATH", "PYTHONHOME")
-        }
-        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
-            env.pop(name, None)
-        env.update(
-            JAFHOST_HOME=str(self.home),
-            HOME=str(self.home.parent),
-            COLUMNS="200",
-            PIP_CONFIG_FILE=os.devnull,
-            PIP_INDEX_URL=self.index_url,
-            PIP_NO_CACHE_DIR="1",
-            PIP_DISABLE_PIP_VERSION_CHECK="1",
-            NO_PROXY="127.0.0.1",
-        )
-        return env
+        return index_only_environ(self.home, self.index_url)
 
     def jafhost(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -104,15 +85,7 @@ class Env:
 
 def _venv(root: Path, index_url: str, home: Path) -> Env:
     made = Env(root, index_url, home)
-    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True, timeout=300)
-    site = subprocess.run(
-        [made.python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    ours = [str(ROOT / "host"), sysconfig.get_paths()["purelib"]]
-    (Path(site) / "zz_jafhost_tests.pth").write_text("\n".join(ours) + "\n")
+    make_venv(root, ROOT / "host")
     home.mkdir(parents=True, exist_ok=True)
     return made
 
