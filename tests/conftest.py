@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -234,6 +235,19 @@ def approve_all(host: Host) -> None:
     waiting = [v.name for v in host.plugins() if v.status == "needs-approval"]
     if waiting:
         host.enable(waiting, approve=lambda info, new: True, dependencies=False)
+
+
+def run_doc_blocks(doc: Path, minimum: int) -> None:
+    """Run the ```python blocks of ``doc`` in order, in one namespace, as a reader would
+    (at least ``minimum`` of them); a failing block is an error naming it."""
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S)
+    assert len(blocks) >= minimum
+    namespace: dict[str, object] = {"__name__": doc.stem + "_doc"}
+    for number, block in enumerate(blocks, 1):
+        try:
+            exec(compile(block, f"{doc.name} block {number}", "exec"), namespace)
+        except Exception as exc:  # pragma: no cover - the message says which block
+            raise AssertionError(f"block {number} of {doc.name} failed: {exc!r}") from exc
 
 
 def run_cli(

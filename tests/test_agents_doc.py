@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import run_doc_blocks
+
 DOC = Path(__file__).resolve().parents[1] / "docs" / "agents.md"
 
 
@@ -14,14 +16,7 @@ def test_agents_doc_code_runs(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
-    assert len(blocks) >= 4
-    namespace: dict[str, object] = {"__name__": "agents_doc"}
-    for number, block in enumerate(blocks, 1):
-        try:
-            exec(compile(block, f"{DOC.name} block {number}", "exec"), namespace)
-        except Exception as exc:  # pragma: no cover - the message says which block
-            raise AssertionError(f"block {number} of {DOC.name} failed: {exc!r}") from exc
+    run_doc_blocks(DOC, 4)
     out = capsys.readouterr().out
     assert "AgentSpec 'greedy': tools must be a list or tuple of strings" in out
     assert "support config ['desk.lookup']" in out
