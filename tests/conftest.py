@@ -8,18 +8,20 @@ genuinely installed distribution.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import re
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
 
 from jafhost.host.host import Host
+from jafhost.types import CallResult
 
 _COUNTER = itertools.count()
 
@@ -228,6 +230,39 @@ def make_host(site: Site, home: Path):  # type: ignore[no-untyped-def]
         return host
 
     return build
+
+
+MARKER_MANIFEST = '[permissions]\nenv = ["JAF_MARKER_DIR"]\n'
+"""A manifest asking only for ``JAF_MARKER_DIR``: where a plugin's code leaves marker
+files (its own data folder, writable under any grant), for ``record_once``."""
+
+RecordOnce = Callable[..., tuple[Path, CallResult]]
+
+
+@pytest.fixture
+def record_once(make_host, monkeypatch: pytest.MonkeyPatch) -> RecordOnce:  # type: ignore[no-untyped-def]
+    """``record_once(name, isolation, tool, arguments)``: plugin ``name`` approved and
+    enabled with ``isolation``, ``JAF_MARKER_DIR`` set to its data folder, and ``tool``
+    called once by a first host (which writes the activation record, so the next host
+    offers the plugin idle); the data folder and that call's result."""
+
+    def record(
+        name: str, isolation: str, tool: str, arguments: dict[str, object] | None = None
+    ) -> tuple[Path, CallResult]:
+        first = make_host(approve=True)
+        first.enable([name], isolation=isolation)
+        data: Path = first.layout.data_dir(name)
+        data.mkdir(parents=True, exist_ok=True)
+        monkeypatch.setenv("JAF_MARKER_DIR", str(data))
+
+        async def call() -> CallResult:
+            async with first:
+                result: CallResult = await first.call(tool, arguments or {})
+                return result
+
+        return data, asyncio.run(call())
+
+    return record
 
 
 def approve_all(host: Host) -> None:
