@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import re
 import subprocess
@@ -17,6 +18,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -313,6 +315,17 @@ def run_cli(
         timeout=timeout,
         stdin=None if input is not None else subprocess.DEVNULL,
     )
+
+
+def cli_call(home: Path, site: Site, isolation: str, plugin: str, tool: str, **args: Any) -> Any:
+    """``jafhost enable --yes`` then ``jafhost call`` in a new process (so the plugin
+    switching the guard off never touches the test's own process); the printed result."""
+    enabled = run_cli("enable", plugin, "--yes", "--isolation", isolation, site=site, home=home)
+    assert enabled.returncode == 0, enabled.stderr
+    options = [f"{key}={json.dumps(value)}" for key, value in args.items()]
+    ran = run_cli("call", tool, *(x for o in options for x in ("-a", o)), site=site, home=home)
+    assert ran.returncode == 0, ran.stderr
+    return json.loads(ran.stdout)
 
 
 @pytest.fixture(scope="session")
