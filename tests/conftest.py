@@ -208,6 +208,19 @@ def home(tmp_path: Path) -> Path:
 INPROCESS_CONFIG = '[host]\nisolation = "inprocess"\n'
 """``config.toml`` text that runs every plugin in process (the default is a worker)."""
 
+HI_PLUGIN = '''
+def hi() -> str:
+    """Say hi."""
+    return "hi"
+
+
+@hookimpl
+def jaf_tools():
+    return [hi]
+'''
+"""Plugin code offering one tool, ``hi``, that says hi (what a test appends to code
+that does something at import, or uses as a plugin that simply works)."""
+
 
 @pytest.fixture
 def inprocess(home: Path) -> Path:
