@@ -30,7 +30,7 @@ from typing import Any
 
 from jafhost.discovery.folders import plugin_folder
 from jafhost.errors import ToolError
-from jafhost.runtime.isolation import gate
+from jafhost.runtime.isolation import gate, zygote
 from jafhost.runtime.isolation.exits import describe_exit
 from jafhost.runtime.isolation.lock import RequestLock
 from jafhost.runtime.isolation.output import OutputCopy, stderr_fd
@@ -38,7 +38,7 @@ from jafhost.runtime.isolation.pipe import Pipe, PipeClosed, ProtocolViolation, 
 from jafhost.runtime.isolation.protocol import MB, FrameTooLarge, error_from_json
 from jafhost.runtime.isolation.spec import WorkerSpec
 from jafhost.runtime.isolation.starts import StartRecord, WorkerUnavailable
-from jafhost.runtime.isolation.zygote import ForkedProcess, fork_worker
+from jafhost.runtime.isolation.zygote import ForkedProcess, ZygoteError, fork_worker
 from jafhost.security import installed_files
 from jafhost.security.guard import CURRENT_PLUGIN
 from jafhost.security.sandbox import worker_env
@@ -136,6 +136,10 @@ class WorkerClient:
         self.last_exit: str | None = None
         self.violation: str | None = None
         """How the current worker broke the protocol, once it did (it is then stopped)."""
+        self.forked = False
+        """Whether the running worker was forked by the zygote (else spawned)."""
+        self.fork_problem: str | None = None
+        """Why the last worker was spawned though the spec asked for a forked one."""
         self.ready_seconds: float | None = None
         self.ready_marks: dict[str, float] = {}
         """Seconds from the worker's ``main()`` to each stage of its start-up (and to
@@ -205,13 +209,9 @@ class WorkerClient:
         env[gate.TRUSTED_VARIABLE] = gate.trusted()
         out_read, out_write = os.pipe()
         try:
-            if self.spec.zygote:
-                self.proc = fork_worker(
-                    self.spec.python,
-                    env,
-                    str(self.spec.data_dir),
-                    (child_read, child_write, out_write),
-                )
+            forked = self._forked(env, (child_read, child_write, out_write))
+            if forked is not None:
+                self.proc = forked
             else:
                 self.proc = subprocess.Popen(
                     [self.spec.python, "-I", "-S", "-B", "-u", "-c", BOOT],
@@ -246,6 +246,26 @@ class WorkerClient:
             "site_dirs": list(self.spec.site_dirs),
             "pidns": self.spec.pidns,
         }
+
+    def _forked(self, env: dict[str, str], fds: tuple[int, int, int]) -> ForkedProcess | None:
+        """The worker forked by the zygote, if the spec asks for it and a zygote can fork
+        it here; else None, the reason kept (``fork_problem``) and logged once, and the
+        worker is spawned: a zygote that cannot serve never fails a start."""
+        self.forked = False
+        if not self.spec.zygote:
+            return None
+        problem = zygote.unavailable()
+        if problem is None:
+            try:
+                proc = fork_worker(self.spec.python, env, str(self.spec.data_dir), fds)
+            except (ZygoteError, OSError) as exc:
+                problem = str(exc)
+            else:
+                self.forked, self.fork_problem = True, None
+                return proc
+        self.fork_problem = problem
+        zygote.warn_once(f"workers are spawned, not forked by a zygote: {problem}")
+        return None
 
     @property
     def max_frame(self) -> int:
@@ -457,6 +477,9 @@ class WorkerClient:
         """Spawn, sandbox, start the plugin (or what ``start`` asks instead); returns the
         reply to it."""
         started = time.perf_counter()
+        if self.spec.zygote and not zygote.is_ready(self.spec.python):
+            # a zygote's first start takes a spawned worker's time: not on the host's loop
+            await asyncio.to_thread(zygote.prepare, self.spec.python)
         self._spawn()
         try:
             await self._write(self._init, "start-up")

@@ -52,7 +52,9 @@ class WorkerSpec:
     always the subreaper, the fallback elsewhere)."""
     zygote: bool = field(default_factory=wanted)
     """Fork the worker from a pre-started zygote instead of starting an interpreter
-    (``zygote``); the default from ``JAFHOST_WORKER_ZYGOTE=1``."""
+    (``zygote``): by default on Linux, but in one-shot commands (``zygote.wanted``;
+    ``JAFHOST_WORKER_ZYGOTE=0`` or ``1`` decides for every worker). Where no zygote can
+    fork, the worker is spawned (``WorkerClient.fork_problem`` says why)."""
     schema_file: Path | None = None
     """Where the plugin's config JSON Schema is recorded when it starts (None: nowhere)."""
     ceiling: Ceiling = NO_CEILING

@@ -41,7 +41,8 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 ZYGOTE_VARIABLE = "JAFHOST_WORKER_ZYGOTE"
-"""``1``: workers are forked from a zygote (the default of ``WorkerSpec.zygote``)."""
+"""``1``: every worker is forked from a zygote; ``0``: every worker is spawned; unset:
+forked, but in a one-shot command (``one_shot``) spawned (``wanted``)."""
 SOCKET_VARIABLE = "JAFHOST_ZYGOTE_FD"
 HOST_VARIABLE = "JAFHOST_ZYGOTE_HOST"
 REPLY_SECONDS = 30.0
@@ -101,6 +102,7 @@ def serve(base: list[str]) -> NoReturn:
     signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGCHLD, lambda number, frame: None)
     request = bytearray(MESSAGE_BYTES)
+    _send(control, {"ready": os.getpid()})
     while True:
         readable, _, _ = select.select([control.fileno(), wake_read], [], [])
         if wake_read in readable:
@@ -293,13 +295,35 @@ class Zygote:
         self.ended: dict[int, int] = {}
         """Wait statuses the zygote reported, by pid, not yet taken."""
         self.alive = True
+        self.ready = False
+        """Whether the zygote said it has its imports and serves (its first message)."""
+        self.forks = 0
+        """Workers it forked: one that ends after forking was killed, one that ends
+        before could not start here."""
+
+    def wait_ready(self, timeout: float = REPLY_SECONDS) -> None:
+        """Return once the zygote serves (its imports done); ``ZygoteError`` if it ended
+        or did not say so within ``timeout`` seconds (it is then stopped)."""
+        with self.lock:
+            self._wait_ready(timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not self.ready:
+            if not self.alive:
+                raise ZygoteError(self._end_reason())
+            left = deadline - time.monotonic()
+            if left <= 0 or (self._receive(left) is None and self.alive):
+                self.stop()
+                raise ZygoteError(f"the zygote was not ready within {timeout:g} s")
 
     def fork(self, env: dict[str, str], cwd: str, fds: Sequence[int]) -> ForkedProcess:
         """A new worker process with ``fds`` (protocol read, protocol write, output)."""
         message = json.dumps({"env": env, "cwd": cwd}).encode()
         with self.lock:
-            if not self.alive:
-                raise ZygoteError("the zygote has ended")
+            self._wait_ready(REPLY_SECONDS)
             try:
                 socket.send_fds(self.control, [message], list(fds))
             except OSError as exc:
@@ -308,12 +332,25 @@ class Zygote:
             while True:
                 answer = self._receive(REPLY_SECONDS)
                 if answer is None:
+                    if not self.alive:
+                        raise ZygoteError(self._end_reason())
                     self.stop()
                     raise ZygoteError(f"the zygote did not answer within {REPLY_SECONDS:g} s")
                 if "pid" in answer:
+                    self.forks += 1
                     return ForkedProcess(self, int(answer["pid"]))
                 if "error" in answer:
                     raise ZygoteError(f"the zygote could not fork: {answer['error']}")
+
+    def _end_reason(self) -> str:
+        """How the ended zygote ended, as far as its keeper saw it."""
+        from jafhost.runtime.isolation.exits import describe_exit
+
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=1.0)
+        code = self.proc.returncode
+        how = describe_exit(code, 0, 0) if code is not None else "closed its socket"
+        return f"the zygote (pid {self.proc.pid}) {how}"
 
     def status(self, pid: int, timeout: float | None) -> int | None:
         """``pid``'s wait status once the zygote reports it; None if not within
@@ -348,6 +385,8 @@ class Zygote:
         message = json.loads(data)
         if "exit" in message:
             self.ended[int(message["exit"])] = int(message["status"])
+        elif "ready" in message:
+            self.ready = True
         return dict(message)
 
     def _gone(self) -> None:
@@ -395,25 +434,64 @@ def _start_kept(argv: list[str], env: dict[str, str], fd: int) -> subprocess.Pop
 
 
 _ZYGOTES: dict[str, Zygote] = {}
+_CANNOT: dict[str, str] = {}
+"""Why no zygote of an interpreter serves this process, once one could not start or
+fork its first worker: its workers are spawned from then on."""
 _STARTING = threading.Lock()
 
 
 def zygote_for(python: str) -> Zygote:
     """The running zygote of interpreter ``python``, started on first use (and again
-    if it ended)."""
+    if it ended after forking); ``ZygoteError`` if none can serve here."""
     with _STARTING:
+        if python in _CANNOT:
+            raise ZygoteError(_CANNOT[python])
         found = _ZYGOTES.get(python)
         if found is None or not found.alive:
-            found = _ZYGOTES[python] = Zygote(python, _zygote_env())
+            try:
+                found = _ZYGOTES[python] = Zygote(python, _zygote_env())
+            except OSError as exc:
+                _CANNOT[python] = f"the zygote could not be started: {exc}"
+                raise ZygoteError(_CANNOT[python]) from None
         return found
 
 
+def prepare(python: str) -> str | None:
+    """Wait until ``python``'s zygote serves, starting it if needed (run off the event
+    loop: a zygote's first start takes as long as a spawned worker's); why it cannot,
+    or None."""
+    try:
+        zygote = zygote_for(python)
+        if not zygote.ready:
+            zygote.wait_ready()
+    except ZygoteError as exc:
+        _gave_up(python, _ZYGOTES.get(python), str(exc))
+        return str(exc)
+    return None
+
+
+def is_ready(python: str) -> bool:
+    """Whether ``python``'s zygote serves now (or is known not to: nothing to wait for)."""
+    found = _ZYGOTES.get(python)
+    return python in _CANNOT or (found is not None and found.alive and found.ready)
+
+
+def _gave_up(python: str, zygote: Zygote | None, reason: str) -> None:
+    """A zygote that never forked cannot serve here: no other is started for this
+    process (each would fail the same way at the cost of a start)."""
+    if zygote is None or zygote.forks == 0:
+        with _STARTING:
+            _CANNOT.setdefault(python, reason)
+
+
 def stop_all() -> None:
-    """End every zygote of this host (the workers they forked end with them)."""
+    """End every zygote of this host (the workers they forked end with them), and
+    forget which could not start."""
     with _STARTING:
         for zygote in _ZYGOTES.values():
             zygote.stop()
         _ZYGOTES.clear()
+        _CANNOT.clear()
 
 
 def _zygote_env() -> dict[str, str]:
@@ -426,14 +504,62 @@ def _zygote_env() -> dict[str, str]:
 
 
 def fork_worker(python: str, env: dict[str, str], cwd: str, fds: Sequence[int]) -> ForkedProcess:
-    """A worker forked by ``python``'s zygote; one retry with a new zygote if the
-    running one has ended."""
-    try:
-        return zygote_for(python).fork(env, cwd, fds)
-    except ZygoteError:
-        return zygote_for(python).fork(env, cwd, fds)
+    """A worker forked by ``python``'s zygote. A zygote that ended after forking (killed
+    by a worker, where ``landlock-scope`` is missing) is replaced by a new one; one
+    that could not start or fork at all is not tried again (``ZygoteError``: the caller
+    spawns the worker instead)."""
+    for attempt in (1, 2):
+        zygote = zygote_for(python)
+        try:
+            return zygote.fork(env, cwd, fds)
+        except ZygoteError as exc:
+            if attempt == 2 or zygote.forks == 0:
+                _gave_up(python, zygote, str(exc))
+                raise
+    raise AssertionError("unreachable")
+
+
+_ONE_SHOT = False
+
+
+def one_shot() -> None:
+    """This process is a command that starts one worker and ends (``jafhost call``,
+    ``config show``/``set``): its workers are spawned unless ``JAFHOST_WORKER_ZYGOTE=1``.
+    Starting the zygote and then forking takes at least as long as spawning the one
+    worker (bench/RESULTS.md, "Worker start: forked by default"); a zygote pays off from
+    the second worker of a process on."""
+    global _ONE_SHOT
+    _ONE_SHOT = True
+
+
+def unavailable() -> str | None:
+    """Why workers cannot be forked by a zygote here, or None."""
+    if not sys.platform.startswith("linux"):
+        return f"workers are forked by a zygote on Linux only (this is {sys.platform})"
+    if not hasattr(os, "fork") or not hasattr(socket, "send_fds"):
+        return "this Python has no os.fork or socket.send_fds"
+    return None
 
 
 def wanted() -> bool:
-    """Whether workers are forked from a zygote unless told (``JAFHOST_WORKER_ZYGOTE``)."""
-    return os.environ.get(ZYGOTE_VARIABLE, "") == "1"
+    """Whether workers are forked from a zygote (``WorkerSpec.zygote``'s default):
+    ``JAFHOST_WORKER_ZYGOTE`` if set to ``0`` or ``1``, else forked but in a one-shot
+    command (``one_shot``) or where no zygote can fork (``unavailable``)."""
+    value = os.environ.get(ZYGOTE_VARIABLE, "").strip()
+    if value in ("0", "1"):
+        return value == "1"
+    if value:
+        warn_once(f"{ZYGOTE_VARIABLE}={value!r} is neither 0 nor 1; it is ignored")
+    return not _ONE_SHOT and unavailable() is None
+
+
+_WARNED: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """Log ``message`` as a warning, once per process."""
+    import logging
+
+    if message not in _WARNED:
+        _WARNED.add(message)
+        logging.getLogger("jafhost").warning("%s", message)
