@@ -90,9 +90,11 @@ class WorkerStats:
     """The process running the plugin's code, as the host sees it."""
     rss_bytes: int | None
     """Its resident memory (``VmRSS``), or None when ``/proc`` did not tell."""
+    started: str = "spawned"
+    """``forked`` by the zygote or ``spawned`` as a new interpreter."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"pid": self.pid, "rss_bytes": self.rss_bytes}
+        return {"pid": self.pid, "rss_bytes": self.rss_bytes, "started": self.started}
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,8 @@ def _workers(loaded: LoadedPlugin) -> tuple[list[WorkerStats], int | None]:
         restarts += max(0, int(worker.starts) - 1)
         pid = worker.plugin_pid if worker.alive else None
         if pid is not None:
-            workers.append(WorkerStats(pid, rss_bytes(pid)))
+            started = "forked" if getattr(worker, "forked", False) else "spawned"
+            workers.append(WorkerStats(pid, rss_bytes(pid), started))
     return workers, restarts
 
 
