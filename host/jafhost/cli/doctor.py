@@ -32,8 +32,8 @@ def doctor(as_json: JsonOption = False) -> None:
     from its RECORD: no worker starts), protection (a probe worker got past a restriction
     this kernel should enforce); "stats": [{"name", "status", "isolation", "start":
     {"import_ms", "initialize_ms", "activate_ms", "worker_ms", "total_ms"}, "workers":
-    [{"pid", "rss_bytes", "started": "forked" or "spawned"}]}] for each plugin it started, the slowest start first (also
-    printed as a table).
+    [{"pid", "rss_bytes", "started": "forked" or "spawned"}]}] for each plugin it
+    started, the slowest start first (also printed as a table).
     """
     import asyncio
 
