@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -22,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Site
+from conftest import Site, run_cli
 from jafhost.host.host import Host
 from jafhost.runtime.isolation import zygote
 from jafhost.runtime.isolation.client import WorkerClient
@@ -243,3 +244,154 @@ def alive(pid: int) -> bool:
             return f.read().rpartition(")")[2].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+# -- which workers are forked, and what happens when no zygote can fork ------------------
+
+WAITER = """
+import os, time
+
+def wait() -> str:
+    for _ in range(3000):  # until the test has looked (a minute at most)
+        if os.path.exists("go"):
+            return "went"
+        time.sleep(0.02)
+    return "gave up"
+
+@hookimpl
+def jaf_tools():
+    return [wait]
+"""
+
+
+def test_a_long_lived_host_forks_its_workers_by_default(
+    site: Site, make_host: MakeHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(zygote.ZYGOTE_VARIABLE, raising=False)
+    seen = boot_and_call(spec_for(site, make_host, forked=zygote.wanted()), [])
+    assert seen["parent"] == zygote.zygote_for(sys.executable).proc.pid
+
+    monkeypatch.setenv(zygote.ZYGOTE_VARIABLE, "0")  # spawned everywhere
+    seen = boot_and_call(spec_for(site, make_host, forked=zygote.wanted()), [])
+    assert seen["parent"] == os.getpid()
+
+
+def descendants_of(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                children.setdefault(parent_of(int(name)), []).append(int(name))
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                continue
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def command_line(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
+def test_jafhost_call_spawns_its_one_worker_and_starts_no_zygote(
+    site: Site, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site.plugin("waiter", code=WAITER, manifest="")
+    monkeypatch.delenv(zygote.ZYGOTE_VARIABLE, raising=False)
+    enabled = run_cli("enable", "waiter", "--yes", "--isolation", "process", site=site, home=home)
+    assert enabled.returncode == 0, enabled.stderr
+    env = {**os.environ, "JAFHOST_HOME": str(home), "PYTHONPATH": str(site.root)}
+    env.pop(zygote.ZYGOTE_VARIABLE, None)
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "jafhost", "call", "waiter.wait"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    go = home / "plugins" / "waiter" / "data" / "go"
+    try:
+        lines: list[str] = []
+        for _ in range(1500):  # until its worker runs the tool (not a speed test)
+            lines = [command_line(pid) for pid in descendants_of(cli.pid)]
+            if go.parent.exists() and any("isolation.worker import main" in x for x in lines):
+                break
+            time.sleep(0.02)
+    finally:
+        go.parent.mkdir(parents=True, exist_ok=True)
+        go.write_text("")
+        out, err = cli.communicate(timeout=60)
+    assert cli.returncode == 0 and json.loads(out) == "went", err
+    assert any("isolation.worker import main" in x for x in lines), lines
+    assert not any("isolation.zygote import serve" in x for x in lines), lines
+
+
+def test_a_worker_is_spawned_when_no_zygote_can_start(
+    site: Site, make_host: MakeHost, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    python = tmp_path / "python"  # a real interpreter, which refuses to be a zygote
+    python.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *zygote*) echo "no zygote here" >&2; exit 3;; esac\n'
+        f'exec {sys.executable} "$@"\n'
+    )
+    python.chmod(0o755)
+    spec = dataclasses.replace(spec_for(site, make_host, forked=True), python=str(python))
+
+    async def scenario() -> list[tuple[bool, str | None, Any]]:
+        seen = []
+        for _ in range(2):  # the second start does not try the zygote again
+            client = WorkerClient(spec)
+            try:
+                await client.boot()
+                read = await client.call("env", {"name": "JAF_ZYGOTE_GRANTED"})
+                seen.append((client.forked, client.fork_problem, read))
+            finally:
+                await client.stop(5)
+        return seen
+
+    with caplog.at_level("WARNING", logger="jafhost"):
+        seen = asyncio.run(scenario())
+    assert [forked for forked, _, _ in seen] == [False, False]
+    problem = seen[0][1]
+    assert problem is not None and "exited with status 3" in problem, problem
+    assert seen[1][1] == problem
+    warned = [r.getMessage() for r in caplog.records if "not forked" in r.getMessage()]
+    assert len(warned) == 1 and problem in warned[0], warned
+
+
+def test_a_killed_zygote_is_replaced_and_its_workers_restart(
+    site: Site, make_host: MakeHost
+) -> None:
+    spec = spec_for(site, make_host, forked=True)
+
+    async def scenario() -> tuple[int, int, int, int]:
+        client = WorkerClient(spec)
+        try:
+            await client.boot()
+            first = zygote.zygote_for(sys.executable).proc.pid
+            worker = client.plugin_pid
+            assert worker is not None
+            os.kill(first, signal.SIGKILL)  # as a worker can where landlock-scope is missing
+            for _ in range(200):  # its workers die with it (not a speed test)
+                if not alive(worker):
+                    break
+                await asyncio.sleep(0.05)
+            assert not alive(worker)
+            await client.call("descriptors", {})  # served by a new worker
+            assert client.forked and client.proc is not None
+            second = zygote.zygote_for(sys.executable).proc.pid
+            return first, second, parent_of(client.proc.pid), client.starts
+        finally:
+            await client.stop(5)
+
+    first, second, parent, starts = asyncio.run(scenario())
+    assert second != first and parent == second and starts == 2
