@@ -29,6 +29,12 @@ Usage::
 
     python bench/isolation.py [--calls 3000] [--block 250] [--guard-runs 5]
                               [--starts 12] [--out bench/RESULTS.md]
+    python bench/isolation.py --only-starts [--starts 12]
+    python bench/isolation.py --commands [--command-runs 5]
+
+``--commands`` runs CLI commands (``call``, ``config show``, ``emit``, ``doctor``,
+``mcp``) as whole processes with spawned and with forked workers
+(``JAFHOST_WORKER_ZYGOTE=0``/``1``): which serves each command sooner.
 """
 
 from __future__ import annotations
@@ -459,7 +465,7 @@ async def starts(paths: dict[str, Path], count: int) -> dict[str, Any]:
     from jafhost.discovery.records import PluginInfo
     from jafhost.runtime.isolation.client import WorkerClient
     from jafhost.runtime.isolation.spec import WorkerSpec
-    from jafhost.runtime.isolation.zygote import zygote_for
+    from jafhost.runtime.isolation.zygote import stop_all, zygote_for
     from jafhost.security import sandbox
     from jafhost.security.sandbox import cpu_budget
 
@@ -492,8 +498,17 @@ async def starts(paths: dict[str, Path], count: int) -> dict[str, Any]:
     marks: dict[str, list[dict[str, float]]] = {kind: [] for kind in START_KINDS[:2]}
     memory: dict[str, list[dict[str, int]]] = {kind: [] for kind in START_KINDS}
     protections: dict[str, list[str]] = {}
+    first: list[float] = []
+    """A new zygote and its first worker, until ready: what a one-shot command that
+    forked its one worker would wait for."""
     for index in range(count):
         order = START_KINDS if index % 2 == 0 else tuple(reversed(START_KINDS))
+        stop_all()
+        worker = WorkerClient(forked_spec)
+        await worker.boot()
+        assert worker.ready_seconds is not None
+        first.append(worker.ready_seconds)
+        await worker.stop(5)
         for kind in order:
             if kind == "bare":
                 began = time.perf_counter()
@@ -535,9 +550,170 @@ async def starts(paths: dict[str, Path], count: int) -> dict[str, Any]:
             for kind, found in memory.items()
         },
         "zygote": {"ready": zygote_ready, **zygote_memory},
+        "first": statistics.median(first),
         "count": count,
         "protections": protections["spawned"],
     }
+
+
+# -- 4. commands: spawned or forked workers --------------------------------------------
+
+COMMAND_PLUGINS = 3
+COMMAND_SOURCE = textwrap.dedent(
+    """
+    from jafhost import hookimpl
+
+    def add(a: int, b: int) -> int:
+        \"\"\"Add two numbers.\"\"\"
+        return a + b
+
+    def tick(event):
+        return None
+
+    @hookimpl
+    def jaf_tools():
+        return [add]
+
+    @hookimpl
+    def jaf_event_handlers():
+        return {"bench.tick": tick}
+    """
+)
+MCP_SESSION = [
+    {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+     "params": {"protocolVersion": "2024-11-05", "capabilities": {},
+                "clientInfo": {"name": "bench", "version": "0"}}},
+    {"jsonrpc": "2.0", "method": "notifications/initialized"},
+    {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+    {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+     "params": {"name": "cmd0.add", "arguments": {"a": 1, "b": 2}}},
+]  # fmt: skip
+COMMANDS: dict[str, list[str]] = {
+    "call cmd0.add (one worker; the full path)": ["call", "cmd0.add", "-a", "a=1", "-a", "b=2"],
+    "config show cmd0 (one worker)": ["config", "show", "cmd0"],
+    f"emit bench.tick ({COMMAND_PLUGINS} subscribers)": ["emit", "bench.tick"],
+    f"doctor --json (probe + {COMMAND_PLUGINS} plugins)": ["doctor", "--json"],
+    "mcp: initialize, tools/list, one call, end": ["mcp"],
+}
+"""Each command, whole process, with ``COMMAND_PLUGINS`` process-isolated plugins enabled
+(their records present): which of spawned and forked workers serves it sooner."""
+
+
+def command_home(root: Path) -> dict[str, str]:
+    folder = root / "command_plugins"
+    for index in range(COMMAND_PLUGINS):
+        package = folder / f"jp_cmd{index}"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text(COMMAND_SOURCE)
+        (package / "jaf-plugin.toml").write_text(
+            f'[plugin]\nname = "cmd{index}"\nversion = "1.0.0"\n'
+        )
+    home = root / "command_home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAFHOST_")}
+    env.update(JAFHOST_HOME=str(home), JAFHOST_PLUGIN_PATH=str(folder))
+    names = [f"cmd{i}" for i in range(COMMAND_PLUGINS)]
+    for name in names:
+        subprocess.run([sys.executable, "-m", "jafhost", "enable", name, "--yes"],
+                       env=env, check=True, capture_output=True)  # fmt: skip
+    warm = subprocess.run(
+        [sys.executable, "-m", "jafhost", *COMMANDS["call cmd0.add (one worker; the full path)"]],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    if warm.stdout.strip() != "3":
+        raise SystemExit(f"the command bench's plugin did not answer: {warm.stderr}")
+    return env
+
+
+def one_command(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU seconds (the process and every process it waited for) of one run."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    began = time.perf_counter()
+    if args == ["mcp"]:
+        session = "".join(json.dumps(m) + "\n" for m in MCP_SESSION)
+        ran = subprocess.run([sys.executable, "-m", "jafhost", "mcp"], env=env, input=session,
+                             capture_output=True, text=True)  # fmt: skip
+        ok = ran.returncode == 0 and '"id":3' in ran.stdout.replace(" ", "")
+    else:
+        ran = subprocess.run([sys.executable, "-m", "jafhost", *args], env=env,
+                             capture_output=True, text=True, stdin=subprocess.DEVNULL)  # fmt: skip
+        ok = ran.returncode == 0
+    wall = time.perf_counter() - began
+    while True:  # what outlived it (a zygote, its workers) is ours to reap: see commands
+        try:
+            os.wait()
+        except ChildProcessError:
+            break
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if not ok:
+        raise SystemExit(f"jafhost {' '.join(args)} failed: {ran.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def commands(paths: dict[str, Path], runs: int) -> dict[str, Any]:
+    """Each command run ``runs`` times with spawned and with forked workers, interleaved."""
+    import ctypes
+
+    # a subreaper: the processes a command leaves behind (its zygote, the workers that
+    # die with it) are re-parented here and reaped, so their CPU time is counted
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    env = command_home(paths["root"])
+    modes = {"spawned": "0", "forked": "1"}
+    seen: dict[str, dict[str, list[tuple[float, float]]]] = {
+        label: {mode: [] for mode in modes} for label in COMMANDS
+    }
+    for index in range(runs):
+        for label, args in COMMANDS.items():
+            order = list(modes) if index % 2 == 0 else list(reversed(modes))
+            for mode in order:
+                one = {**env, "JAFHOST_WORKER_ZYGOTE": modes[mode]}
+                seen[label][mode].append(one_command(args, one))
+    return {
+        label: {
+            mode: {
+                "wall": statistics.median(w for w, _ in found),
+                "cpu": statistics.median(c for _, c in found),
+            }
+            for mode, found in by_mode.items()
+        }
+        for label, by_mode in seen.items()
+    } | {"runs": runs}
+
+
+def commands_report(info: dict[str, str], found: dict[str, Any], load_after: str) -> str:
+    now = _dt.datetime.now(_dt.UTC)
+    command = " ".join([sys.executable, *sys.argv])
+    lines = [
+        f"## Isolation: commands with spawned or forked workers ({now:%Y-%m-%d %H:%M} UTC)",
+        "",
+        f"- command: `{command}` (cwd `{os.getcwd()}`)",
+        f"- date: {now.isoformat(timespec='seconds')}",
+        f"- machine: nproc {info['nproc']}, {info['platform']}",
+        f"- python: {info['python']}; jafhost {info['jafhost']}",
+        f"- load average before / after: {info['load']} / {load_after}",
+        f"- {COMMAND_PLUGINS} folder plugins, process-isolated, records present; each "
+        f"command a whole process, {found['runs']} runs of each, spawned and forked "
+        "interleaved (`JAFHOST_WORKER_ZYGOTE=0` / `=1`); CPU is the process and every "
+        "process it reaped (the zygote's children through the zygote)",
+        "",
+        "| command | spawned ms (CPU ms) | forked ms (CPU ms) | forked / spawned | faster |",
+        "|---|---|---|---|---|",
+    ]
+    for label, by_mode in found.items():
+        if label == "runs":
+            continue
+        spawned, forked = by_mode["spawned"], by_mode["forked"]
+        ratio = forked["wall"] / spawned["wall"]
+        lines.append(
+            f"| `jafhost {label}` | {spawned['wall'] * 1e3:.0f} ({spawned['cpu'] * 1e3:.0f}) "
+            f"| {forked['wall'] * 1e3:.0f} ({forked['cpu'] * 1e3:.0f}) | {ratio:.2f} "
+            f"| {'forked' if ratio < 1 else 'spawned'} |"
+        )
+    lines.append("")
+    return "\n".join(lines)
 
 
 # -- report --------------------------------------------------------------------------------
@@ -592,6 +768,8 @@ def worker_start_lines(start: dict[str, Any]) -> list[str]:
     lines += [
         f"| the zygote itself (started once per host; first forked worker ready after) "
         f"| {zygote['ready'] * 1e3:.1f} | | {mb(zygote['rss'])} | {mb(zygote['pss'])} | | 1 |",
+        f"| a new zygote and its first forked worker, until ready (median; what a one-shot "
+        f"command forking its one worker waits for) | {start['first'] * 1e3:.1f} | | | | | |",
         "",
         "Where a sandboxed worker's ready time goes (ms, medians; `before main()` is the "
         "host's spawn or fork request, the interpreter's start and the worker module's "
@@ -801,17 +979,23 @@ async def run(args: argparse.Namespace) -> None:
     root = Path(tempfile.mkdtemp(prefix="jafhost-isolation-bench-"))
     try:
         paths = install(root)
-        if not args.only_starts:
+        if not args.only_starts and not args.commands:
             print("guard cost ...", file=sys.stderr)
             guard = guard_cost(paths, args.guard_runs)
             print("round trips ...", file=sys.stderr)
             trips = await round_trips(paths, args.calls, args.block)
-        print("worker starts ...", file=sys.stderr)
-        start = await starts(paths, args.starts)
+        if args.commands:
+            print("commands ...", file=sys.stderr)
+            found = commands(paths, args.command_runs)
+        else:
+            print("worker starts ...", file=sys.stderr)
+            start = await starts(paths, args.starts)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    if args.only_starts:
+    if args.commands:
+        section = commands_report(info, found, load_after)
+    elif args.only_starts:
         section = starts_report(info, start, load_after)
     else:
         section = report(args, info, guard, trips, start, load_after)
@@ -827,6 +1011,12 @@ def main() -> None:
     parser.add_argument("--guard-runs", type=int, default=5)
     parser.add_argument("--starts", type=int, default=12)
     parser.add_argument("--only-starts", action="store_true", help="measure the worker start only")
+    parser.add_argument(
+        "--commands",
+        action="store_true",
+        help="measure CLI commands with spawned and forked workers only",
+    )
+    parser.add_argument("--command-runs", type=int, default=5)  # fmt: skip
     parser.add_argument("--out", default=str(Path(__file__).with_name("RESULTS.md")),
                         help="append results here ('-': print only)")  # fmt: skip
     asyncio.run(run(parser.parse_args()))
