@@ -103,6 +103,8 @@ def with_host(
     ``needed``: the only plugins the command uses (``Host.activate_all``)."""
     import asyncio
 
+    warm_zygote(host)
+
     async def main() -> T:
         try:
             await host.activate_all(wait=False, needed=needed)
@@ -116,6 +118,16 @@ def with_host(
         return loop.run_until_complete(main())
     finally:
         _close(loop)
+
+
+def warm_zygote(host: Host) -> None:
+    """Where plugins run in workers and workers are forked (not in a one-shot command),
+    start the zygote now: its start overlaps the host's own work before the first
+    worker is needed (``zygote.warm``)."""
+    if host.config.default_isolation == "process":
+        from jafhost.runtime.isolation import zygote
+
+        zygote.warm()
 
 
 def _close(loop: Any) -> None:
@@ -237,6 +249,7 @@ __all__ = [
     "print_json",
     "settings",
     "styled",
+    "warm_zygote",
     "warn",
     "with_host",
 ]

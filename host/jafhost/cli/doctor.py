@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from jafhost.cli._common import JsonOption, app, build_host, make_console, print_json, styled
+from jafhost.cli._common import (
+    JsonOption,
+    app,
+    build_host,
+    make_console,
+    print_json,
+    styled,
+    warm_zygote,
+)
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -38,6 +46,7 @@ def doctor(as_json: JsonOption = False) -> None:
     import asyncio
 
     host = build_host()
+    warm_zygote(host)
     report = asyncio.run(host.doctor())
     problems = [r for r in report["plugins"] if r["problem"]]
     if as_json:

@@ -9,7 +9,7 @@ and ``sys.stdout`` point at stderr). Nothing but the protocol is written to stdo
 from __future__ import annotations
 
 from jafhost.cli import streams
-from jafhost.cli._common import Failed, app, build_host, warn
+from jafhost.cli._common import Failed, app, build_host, warm_zygote, warn
 from jafhost.errors import MCPUnavailable
 
 
@@ -19,6 +19,7 @@ def mcp_command() -> None:
     from jafhost.mcp.server import serve
 
     host = build_host()
+    warm_zygote(host)
     try:
         serve(host, stdout=streams.claimed())
     except MCPUnavailable as exc:

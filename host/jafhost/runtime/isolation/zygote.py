@@ -470,6 +470,15 @@ def prepare(python: str) -> str | None:
     return None
 
 
+def warm(python: str = sys.executable) -> None:
+    """Start ``python``'s zygote now, without waiting for it, where workers will be
+    forked: its imports overlap the host's own start-up (the first worker's start waits
+    for it, ``prepare``). Whatever fails here is found again, and reported, then."""
+    if wanted() and unavailable() is None:
+        with contextlib.suppress(ZygoteError):
+            zygote_for(python)
+
+
 def is_ready(python: str) -> bool:
     """Whether ``python``'s zygote serves now (or is known not to: nothing to wait for)."""
     found = _ZYGOTES.get(python)
