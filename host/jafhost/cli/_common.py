@@ -103,8 +103,6 @@ def with_host(
     ``needed``: the only plugins the command uses (``Host.activate_all``)."""
     import asyncio
 
-    warm_zygote(host)
-
     async def main() -> T:
         try:
             await host.activate_all(wait=False, needed=needed)
@@ -121,9 +119,11 @@ def with_host(
 
 
 def warm_zygote(host: Host) -> None:
-    """Where plugins run in workers and workers are forked (not in a one-shot command),
-    start the zygote now: its start overlaps the host's own work before the first
-    worker is needed (``zygote.warm``)."""
+    """For a command sure to start workers (``doctor``) or serving for long (``mcp``),
+    where plugins run in workers and workers are forked: start the zygote now, so its
+    start overlaps the host's own work before the first worker is needed
+    (``zygote.warm``). Commands that may start none (``tools``, ``emit``, ``run``) start
+    it at their first worker."""
     if host.config.default_isolation == "process":
         from jafhost.runtime.isolation import zygote
 
