@@ -585,15 +585,16 @@ MCP_SESSION = [
                 "clientInfo": {"name": "bench", "version": "0"}}},
     {"jsonrpc": "2.0", "method": "notifications/initialized"},
     {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
-    {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
-     "params": {"name": "cmd0.add", "arguments": {"a": 1, "b": 2}}},
+    *({"jsonrpc": "2.0", "id": 3 + index, "method": "tools/call",
+       "params": {"name": f"cmd{index}.add", "arguments": {"a": 1, "b": 2}}}
+      for index in range(COMMAND_PLUGINS)),
 ]  # fmt: skip
 COMMANDS: dict[str, list[str]] = {
     "call cmd0.add (one worker; the full path)": ["call", "cmd0.add", "-a", "a=1", "-a", "b=2"],
     "config show cmd0 (one worker)": ["config", "show", "cmd0"],
     f"emit bench.tick ({COMMAND_PLUGINS} subscribers)": ["emit", "bench.tick"],
     f"doctor --json (probe + {COMMAND_PLUGINS} plugins)": ["doctor", "--json"],
-    "mcp: initialize, tools/list, one call, end": ["mcp"],
+    f"mcp: initialize, tools/list, a call to each of the {COMMAND_PLUGINS}, end": ["mcp"],
 }
 """Each command, whole process, with ``COMMAND_PLUGINS`` process-isolated plugins enabled
 (their records present): which of spawned and forked workers serves it sooner."""
@@ -635,7 +636,9 @@ def one_command(args: list[str], env: dict[str, str]) -> tuple[float, float]:
         session = "".join(json.dumps(m) + "\n" for m in MCP_SESSION)
         ran = subprocess.run([sys.executable, "-m", "jafhost", "mcp"], env=env, input=session,
                              capture_output=True, text=True)  # fmt: skip
-        ok = ran.returncode == 0 and '"id":3' in ran.stdout.replace(" ", "")
+        last = f'"id":{2 + COMMAND_PLUGINS}'
+        said = ran.stdout.replace(" ", "")
+        ok = ran.returncode == 0 and last in said and '"isError":true' not in said
     else:
         ran = subprocess.run([sys.executable, "-m", "jafhost", *args], env=env,
                              capture_output=True, text=True, stdin=subprocess.DEVNULL)  # fmt: skip
