@@ -395,3 +395,13 @@ def test_a_killed_zygote_is_replaced_and_its_workers_restart(
 
     first, second, parent, starts = asyncio.run(scenario())
     assert second != first and parent == second and starts == 2
+
+
+def test_a_bad_switch_value_is_named_and_ignored(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv(zygote.ZYGOTE_VARIABLE, "yes")
+    with caplog.at_level("WARNING", logger="jafhost"):
+        assert zygote.wanted() is (zygote.unavailable() is None)  # the default
+    assert any("JAFHOST_WORKER_ZYGOTE='yes' is neither 0 nor 1" in r.getMessage()
+               for r in caplog.records)  # fmt: skip
