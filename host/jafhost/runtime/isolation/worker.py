@@ -511,8 +511,7 @@ class WorkerProcess:
             self.channel.send({"id": ident, "ok": False, "error": error})
 
     def _too_large(self) -> str:
-        limit = self.channel.limit // MB
-        return f"plugin {self.name}: its result is larger than [host] max_result_mb = {limit} MB"
+        return too_large(self.name, self.channel.limit)
 
     def _out_of_memory(self, ident: Any) -> None:
         text = (
@@ -523,6 +522,11 @@ class WorkerProcess:
             self.channel.send_bytes(frame(text.encode()))
         finally:
             self.exit(EXIT_MEMORY)
+
+
+def too_large(plugin: str, limit: int) -> str:
+    """The error of a result over ``limit`` bytes, refused by the worker."""
+    return f"plugin {plugin}: its result is larger than [host] max_result_mb = {limit // MB} MB"
 
 
 def _schemas(value: Any) -> dict[str, dict[str, Any]] | None:
@@ -640,11 +644,43 @@ def _step_marks(done: float, steps: dict[str, float]) -> dict[str, float]:
     return marks
 
 
-def main(parent_pid: int | None = None) -> None:
-    """``parent_pid``: the process this one must die with, when it is not the host (a
-    worker forked by the zygote, ``zygote``)."""
+class Prepared:
+    """A worker process up to its ``ready``: the pipe, the ``init`` message, the sandbox
+    applied, the guard armed, the site folders processed (``prepare``)."""
+
+    def __init__(self, channel: Channel, init: dict[str, Any], started: float) -> None:
+        self.channel = channel
+        self.init = init
+        self.started = started
+        self.marks: dict[str, float] = {}
+        self.spec: Any = None
+        self.tree: Any = None
+        self.applied: Any = None
+
+    def ready(self) -> dict[str, Any]:
+        """The ``ready`` message: what is in force, what is missing, the stage times."""
+        protections = [*self.applied.protections]
+        if self.tree.kind != "none":
+            protections.append(self.tree.kind)
+        return {
+            "op": "ready",
+            "pid": os.getpid(),
+            "protections": [*protections, "audit-guard", "site-after-sandbox"],
+            "missing": [*self.tree.missing, *self.applied.missing],
+            "seconds": time.perf_counter() - self.started,
+            "marks": {k: v - self.started for k, v in self.marks.items()},
+        }
+
+
+def prepare(
+    parent_pid: int | None,
+    channel_type: type[Channel],
+    on_guard: Any,
+) -> Prepared:
+    """Read ``init``, bind the plugin's processes to this one, apply the sandbox, arm the
+    guard (every thread the plugin's), call ``on_guard(prepared)`` (the denial listener),
+    then process the site folders: the steps every worker takes before ``ready``."""
     started = time.perf_counter()
-    marks: dict[str, float] = {}
     fds = os.environ.pop("JAFHOST_WORKER_FDS", "")
     try:
         read_fd, write_fd = (int(x) for x in fds.split(","))
@@ -653,11 +689,13 @@ def main(parent_pid: int | None = None) -> None:
         raise SystemExit(2) from None
     os.set_inheritable(read_fd, False)
     os.set_inheritable(write_fd, False)
-    channel = Channel(read_fd, write_fd)
+    channel = channel_type(read_fd, write_fd)
     init = channel.receive()
     if not init or init.get("op") != "init":
         os._exit(2)
     channel.limit = int(init.get("max_frame") or channel.limit)
+    done = Prepared(channel, init, started)
+    marks = done.marks
     marks["init"] = time.perf_counter()
 
     from dataclasses import replace
@@ -687,30 +725,34 @@ def main(parent_pid: int | None = None) -> None:
     guard.install()
     _attribute_everything(spec.plugin)
     marks["guard"] = time.perf_counter()
-    from jafhost.discovery.records import PluginInfo
-
-    worker = WorkerProcess(channel, spec.plugin, spec, PluginInfo.from_json(init["info"]))
-    worker.before_exit = tree.end
-    guard.on_denied(worker.denied)
+    done.spec, done.tree, done.applied = spec, tree, applied
+    on_guard(done)
     _process_site_dirs([str(d) for d in init.get("site_dirs", [])])
     marks["site"] = time.perf_counter()
+    return done
+
+
+def main(parent_pid: int | None = None) -> None:
+    """``parent_pid``: the process this one must die with, when it is not the host (a
+    worker forked by the zygote, ``zygote``)."""
+    workers: list[WorkerProcess] = []
+
+    def serve_as_plugin(done: Prepared) -> None:  # under the sandbox and the guard
+        from jafhost.discovery.records import PluginInfo
+        from jafhost.security import guard
+
+        info = PluginInfo.from_json(done.init["info"])
+        worker = WorkerProcess(done.channel, done.spec.plugin, done.spec, info)
+        worker.before_exit = done.tree.end
+        guard.on_denied(worker.denied)
+        workers.append(worker)
+
+    done = prepare(parent_pid, Channel, serve_as_plugin)
     import pydantic  # noqa: F401  (what every plugin's tools need; imported under the sandbox)
 
-    marks["pydantic"] = time.perf_counter()
-    protections = [*applied.protections]
-    if tree.kind != "none":
-        protections.append(tree.kind)
-    channel.send(
-        {
-            "op": "ready",
-            "pid": os.getpid(),
-            "protections": [*protections, "audit-guard", "site-after-sandbox"],
-            "missing": [*tree.missing, *applied.missing],
-            "seconds": time.perf_counter() - started,
-            "marks": {k: v - started for k, v in marks.items()},
-        }
-    )
-    worker.serve()
+    done.marks["pydantic"] = time.perf_counter()
+    done.channel.send(done.ready())
+    workers[0].serve()
 
 
 if __name__ == "__main__":
