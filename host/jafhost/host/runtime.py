@@ -236,33 +236,24 @@ class Runtime:
         """How to start ``info``'s worker: this host's folders and limits, and its grants
         read again from the state at every start; ``known``: its tools' recorded input
         schemas (``_recorded_schemas``)."""
-        from jafhost.runtime.isolation.spec import WorkerSpec
-        from jafhost.security.sandbox import cpu_budget
+        from jafhost.runtime.isolation.spec import plugin_spec
 
-        name = info.name
         settings = self.config.settings
         hook_timeout = self.config.hook_timeout
-
         ceiling = self.config.ceiling  # a malformed policy: no worker starts
 
         def grants() -> list[str]:
             return self.store.snapshot().grants_of(info)
 
-        return WorkerSpec(
-            info=info,
-            data_dir=self.layout.data_dir(name),
-            cache_dir=self.layout.cache_dir(name),
-            config_table=config_table,
-            grants=grants,
-            hook_timeout=hook_timeout,
-            memory_mb=settings.memory_mb,
-            open_files=settings.open_files,
-            cpu_seconds=cpu_budget(settings.call_timeout, hook_timeout),
-            max_result_mb=settings.max_result_mb,
-            workers=settings.workers_per_plugin,
-            schema_file=self.layout.schema_file(name),
-            ceiling=ceiling,
-            known_schemas=known,
+        return plugin_spec(
+            self.layout,
+            info,
+            settings,
+            hook_timeout,
+            ceiling,
+            grants,
+            config_table,
+            known,
         )
 
     def protections(self, name: str) -> list[str]:
