@@ -198,16 +198,27 @@ def _exit(done: Prepared, status: int) -> None:
         os._exit(status)
 
 
+class _Denials:
+    """Sends each denial of the guard to the host as a ``denied`` notice (the guard
+    holds its listeners weakly: ``main`` keeps this one)."""
+
+    def __init__(self, done: Prepared) -> None:
+        self.channel = done.channel
+
+    def denied(self, plugin: str, permission: str, action: str) -> None:
+        self.channel.send(
+            {"op": "denied", "plugin": plugin, "permission": permission, "action": action}
+        )
+
+
 def main() -> None:
+    listeners: list[_Denials] = []
+
     def on_denied(done: Prepared) -> None:  # under the sandbox and the guard
         from jafhost.security import guard
 
-        def denied(plugin: str, permission: str, action: str) -> None:
-            done.channel.send(
-                {"op": "denied", "plugin": plugin, "permission": permission, "action": action}
-            )
-
-        guard.on_denied(denied)
+        listeners.append(_Denials(done))
+        guard.on_denied(listeners[0].denied)
 
     done = prepare(None, JsonChannel, on_denied)
     done.channel.send(done.ready())

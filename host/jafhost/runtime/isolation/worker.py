@@ -241,6 +241,7 @@ class WorkerProcess:
                 notes.append(f"model provider {provider!r} has no name and complete(); "
                              "only such providers cross the process boundary")  # fmt: skip
         middleware = PluginHooks(self.pm, loaded.name).implementation("jaf_tool_call")
+        plain = _plain_tools(loaded.tools) if loaded.status == "active" else {}
         return {
             "ok": True,
             "status": loaded.status,
@@ -254,9 +255,11 @@ class WorkerProcess:
                     "is_async": t.is_async,
                     "confirm": t.confirm,
                     "run_context": t.run_context_param is not None,
+                    "plain": plain.get(t.name),
                 }
                 for t in loaded.tools
             ],
+            "hooks": self._hooks(),
             "agents": [asdict(a) for a in loaded.agents],
             "subscriptions": [s.pattern for s in getattr(loaded, "subscriptions", [])],
             "providers": providers,
@@ -277,6 +280,19 @@ class WorkerProcess:
             "warnings": list(loaded.warnings),
             "phases": dict(loaded.phases),
         }
+
+    def _hooks(self) -> dict[str, list[str]] | None:
+        """The hooks the plugin implements, with the arguments each asks for (what its
+        record keeps: ``jafhost call``'s lane reads it)."""
+        obj = getattr(self.loaded, "obj", None)
+        if obj is None:
+            return None
+        hooks: dict[str, list[str]] = {}
+        for caller in self.pm.get_hookcallers(obj) or []:
+            for impl in caller.get_hookimpls():
+                if impl.plugin is obj:
+                    hooks[caller.name] = [str(a) for a in impl.argnames]
+        return hooks
 
     def run(self, fn: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Call plugin code in this thread; coroutines run on the worker's loop."""
@@ -522,6 +538,17 @@ class WorkerProcess:
             self.channel.send_bytes(frame(text.encode()))
         finally:
             self.exit(EXIT_MEMORY)
+
+
+def _plain_tools(tools: list[Any]) -> dict[str, Any]:
+    """Tool name -> plain parameters (``plain_params.plain_tools``); nothing when reading
+    them fails (the tools are then recorded as not plain)."""
+    from jafhost.runtime.plain_params import plain_tools
+
+    try:
+        return plain_tools(tools)
+    except Exception:
+        return {}
 
 
 def too_large(plugin: str, limit: int) -> str:
