@@ -34,7 +34,9 @@ from jafhost.home.config_fast import (
     DEFAULT_MEMORY_MB,
     DEFAULT_OPEN_FILES,
     DEFAULT_WORKERS,
-    PLATFORM_ISOLATION,
+)
+from jafhost.home.config_fast import (
+    PLATFORM_ISOLATION as PLATFORM_ISOLATION,
 )
 from jafhost.home.config_fast import (
     SANDBOX_PLATFORM as SANDBOX_PLATFORM,

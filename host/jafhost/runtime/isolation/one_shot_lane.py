@@ -113,7 +113,8 @@ def serve_isolated(plan: LanePlan, arguments: Any, trace: Callable[..., None]) -
         from jafhost.runtime.dispatch import error_from_exception
 
         trace("lane")
-        return CallResult(full_name, False, error=error_from_exception(_Named(identity, tool), exc))
+        named: Any = _Named(identity, tool)  # all the shaping reads of a tool
+        return CallResult(full_name, False, error=error_from_exception(named, exc))
     if isinstance(outcome, one_shot_call.HandOver):
         trace("full", f"handed over by the worker: {outcome.why}")
         return None
