@@ -163,7 +163,11 @@ def test_a_tool_no_longer_plain_is_handed_to_the_full_path(site: Site, lane_home
     lane_path, lane_err = _path(lane)
     assert lane_path == "full"
     assert "handed over by the worker" in lane.stderr
-    assert (lane.returncode, lane.stdout, lane_err) == (full.returncode, full.stdout, _path(full)[1])
+    assert (lane.returncode, lane.stdout, lane_err) == (
+        full.returncode,
+        full.stdout,
+        _path(full)[1],
+    )
     assert json.loads(lane.stdout) == "changed: a,b"
 
 
