@@ -103,9 +103,12 @@ def _start(done: Prepared, message: dict[str, Any]) -> Any:
     limit = float(message.get("hook_timeout") or 10.0)
     step = f"plugin {info.name}:"
     obj = _in_time(limit, f"{step} import", import_object, info.entry_point)
+    done.marks["import"] = time.perf_counter()
     hook = _in_time(limit, f"{step} register", _register, info.name, obj)
+    done.marks["register"] = time.perf_counter()
     functions = _in_time(limit, f"{step} jaf_tools", hook)
     fn, facts = _in_time(limit, f"{step} jaf_tools", _find_tool, functions, message["tool"])
+    done.marks["jaf_tools"] = time.perf_counter()
     if facts is None or facts != message.get("plain"):
         raise HandOver("its tool changed")
     return fn, facts
@@ -184,6 +187,8 @@ def _serve(done: Prepared) -> None:
         from jafhost.runtime.scope import host_error
 
         reply = {"ok": False, "error": error_to_json(host_error(exc))}
+    done.marks["called"] = time.perf_counter()
+    reply["marks"] = {k: v - done.started for k, v in done.marks.items()}
     try:
         _reply(done, reply)
     except MemoryError:
@@ -222,11 +227,9 @@ def main() -> None:
 
     done = prepare(None, JsonChannel, on_denied)
     done.channel.send(done.ready())
-    started = time.perf_counter()
     try:
         _serve(done)
     finally:
-        done.marks["served"] = time.perf_counter() - started
         _exit(done, 0)
 
 

@@ -234,11 +234,20 @@ def _call(
         return HandOver(f"the one-shot worker did not start: {type(exc).__name__} {exc}")
     if started.get("op") == "handover":
         return HandOver(f"the one-shot worker found: {started.get('why')}")
-    marks = {str(k): float(v) for k, v in dict(ready.get("marks") or {}).items()}
-    return Called(_result(worker, tool, limit), marks)
+    marks = _marks(ready)
+    value = _result(worker, tool, limit, marks)
+    return Called(value, marks)
 
 
-def _result(worker: _Worker, tool: str, limit: float) -> Any:
+def _marks(message: dict[str, Any]) -> dict[str, float]:
+    """The worker's stage times (seconds from its ``main``), as far as they are numbers."""
+    given = message.get("marks")
+    if not isinstance(given, dict):
+        return {}
+    return {str(k): float(v) for k, v in given.items() if isinstance(v, int | float)}
+
+
+def _result(worker: _Worker, tool: str, limit: float, marks: dict[str, float]) -> Any:
     """The tool's result, or the error a pool worker's call gives."""
     plugin = worker.spec.plugin
     during = f"tool {plugin}.{tool}"
@@ -283,6 +292,7 @@ def _result(worker: _Worker, tool: str, limit: float) -> Any:
             "it was stopped and a new one starts on the next call",
             plugin=plugin,
         ) from None
+    marks.update(_marks(reply))
     if reply.get("ok"):
         return reply.get("result")
     raise error_from_json(dict(reply.get("error") or {}), plugin)
