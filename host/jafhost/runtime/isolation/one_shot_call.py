@@ -91,6 +91,7 @@ class _Worker:
         self.reader = FrameReader(spec.max_result_mb * MB)
         self.read_fd = -1
         self.write_fd = -1
+        self.how = "ended"
 
     def spawn(self) -> None:
         from jafhost.security import installed_files
@@ -170,20 +171,23 @@ class _Worker:
         return message
 
     def end(self) -> str:
-        """Kill the worker's tree, stop copying its output; how it ended."""
-        how = "ended"
+        """Kill the worker's tree, stop copying its output; how it ended (once: a
+        reaped worker's pid and group id may belong to another process later)."""
         if self.proc is not None:
-            if not end_process(self.proc):
-                plugin, pid = self.spec.plugin, self.proc.pid
-                LOGGER.warning("plugin %s: worker %s did not die after SIGKILL", plugin, pid)
-            how = describe_exit(self.proc.returncode, self.spec.cpu_seconds, self.spec.memory_mb)
+            proc, self.proc = self.proc, None
+            if not end_process(proc):
+                LOGGER.warning(
+                    "plugin %s: worker %s did not die after SIGKILL", self.spec.plugin, proc.pid
+                )
+            self.how = describe_exit(proc.returncode, self.spec.cpu_seconds, self.spec.memory_mb)
         for fd in (self.read_fd, self.write_fd):
             if fd >= 0:
                 os.close(fd)
         self.read_fd = self.write_fd = -1
         if self.output is not None:
             self.output.close()
-        return how
+            self.output = None
+        return self.how
 
     def wait_exit(self) -> None:
         """Give a worker that closed its pipe a moment to be reaped (its exit status)."""
