@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from jafhost.discovery.folders import own_folders, plugin_folder
-from jafhost.runtime.isolation.zygote import wanted
+from jafhost.runtime.isolation.zygote_switch import wanted
 from jafhost.security.ceiling import NO_CEILING, Ceiling
 from jafhost.security.sandbox import SandboxSpec
 from jafhost.security.sandbox.env import host_paths, site_dirs
