@@ -232,9 +232,8 @@ def _call(
         worker.send({"op": "call", "tool": tool, "args": arguments, "plain": plain,
                      "hook_timeout": hook_timeout})  # fmt: skip
         started = worker.expect(time.monotonic() + 12 * hook_timeout + 5, "calling", "handover")
-    except ToolError:
-        raise
-    except (_Gone, _Late, _Broke, FrameTooLarge, OSError) as exc:
+    except (_Gone, _Late, _Broke, FrameTooLarge, OSError, ToolError) as exc:
+        # nothing was called: the full path starts a pool worker and reports it
         return HandOver(f"the one-shot worker did not start: {type(exc).__name__} {exc}")
     if started.get("op") == "handover":
         return HandOver(f"the one-shot worker found: {started.get('why')}")
