@@ -258,3 +258,80 @@ def test_seccomp_and_no_new_privs_are_in_force(site: Site, hostile_home: Path) -
     assert status["Seccomp"].strip() == "2"  # filter mode
     assert status["NoNewPrivs"].strip() == "1"
     assert os.getpid() != int(status["Pid"])  # a process of its own, not the host
+
+
+# -- nothing stale: a revoked grant, an upgrade asking for more ----------------------------
+
+
+def test_a_revoked_grant_is_not_kept_by_the_lane(
+    site: Site, hostile_home: Path, secret: Path
+) -> None:
+    granted = run_cli("grant", "hostile", f"read:{secret.parent}", site=site, home=hostile_home)
+    assert granted.returncode == 0, granted.stderr
+    warm = run_cli("call", "hostile.steal", "-a", f"path={secret}", site=site, home=hostile_home)
+    assert warm.returncode == 0, warm.stderr  # recorded under the new grants
+    allowed = call(site, hostile_home, "hostile.steal", "-a", f"path={secret}")
+    assert json.loads(allowed.stdout) == "TOP-SECRET-KEY"  # the grant is in force
+    revoked = run_cli("revoke", "hostile", f"read:{secret.parent}", site=site, home=hostile_home)
+    assert revoked.returncode == 0, revoked.stderr
+    for _ in range(2):  # the first call records anew, the second is the lane's again
+        after = run_cli(
+            "call", "hostile.steal", "-a", f"path={secret}", site=site, home=hostile_home
+        )
+        assert after.returncode == 1
+        assert "TOP-SECRET" not in after.stdout + after.stderr
+    assert (
+        "jafhost call: lane path"
+        in call(site, hostile_home, "hostile.steal", "-a", f"path={secret}").stderr
+    )
+
+
+GROWER_V1 = '''
+def hello() -> str:
+    """Answer."""
+    return "v1"
+
+
+@hookimpl
+def jaf_tools():
+    return [hello]
+'''
+
+GROWER_V2 = '''
+import os
+
+open(os.path.join(os.getcwd(), "v2-ran"), "w").close()
+
+
+def hello() -> str:
+    """Answer."""
+    return "v2"
+
+
+@hookimpl
+def jaf_tools():
+    return [hello]
+'''
+
+
+def test_an_upgrade_asking_for_more_does_not_run_on_its_old_record(
+    site: Site, home: Path, secret: Path
+) -> None:
+    (home / "config.toml").write_text('[host]\nisolation = "process"\n')
+    module = site.plugin("grower", code=GROWER_V1)
+    first = run_cli("call", "grower.hello", site=site, home=home)
+    assert first.stdout == '"v1"\n', first.stderr
+    assert json.loads(call(site, home, "grower.hello").stdout) == "v1"
+    site.remove("jaf-plugin-grower")
+    site.plugin(
+        "grower",
+        "2.0.0",
+        code=GROWER_V2,
+        module=module,
+        manifest=f'[permissions]\nread = ["{secret.parent}"]\n',
+    )
+    upgraded = run_cli("call", "grower.hello", site=site, home=home, env=TRACE)
+    assert "jafhost call: full path" in upgraded.stderr
+    assert upgraded.returncode != 0
+    assert "needs-approval" in upgraded.stderr
+    assert not (home / "plugins" / "grower" / "data" / "v2-ran").exists()
