@@ -46,7 +46,15 @@ _LAZY = {
 (its environment, its spec, the kill of its tree) needs none of the kernel steps."""
 
 
+_SUBMODULES = frozenset(
+    ("bpf", "features", "landlock", "mounts", "netns", "privileges", "seccomp", "syscalls")
+)
+"""The modules of the kernel steps, imported at first use as attributes too."""
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return import_module(f"{__name__}.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
