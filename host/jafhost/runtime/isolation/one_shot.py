@@ -175,6 +175,7 @@ def _serve(done: Prepared) -> None:
         done.channel.send({"op": "handover", "why": str(exc)})
         return
     done.channel.send({"op": "calling"})
+    arm_cpu(done.spec.cpu_seconds)  # the call's own budget, as a pool worker's request has
     try:
         reply = _call(done.spec.plugin, fn, facts, message.get("args"))
     except MemoryError:
