@@ -190,9 +190,9 @@ def _full_call(given: CallArguments, arguments: dict[str, Any]) -> CallResult:
     parts = split_name(tool)
     if parts is None:
         raise UsageError(f"unknown tool {quoted(tool)}: name it plugin.tool")
-    from jafhost.runtime.isolation import zygote
+    from jafhost.runtime.isolation import zygote_switch
 
-    zygote.one_shot()  # one worker, then the process ends: spawned, not forked
+    zygote_switch.one_shot()  # one worker, then the process ends: spawned, not forked
     host = build_host()
     # the plugins are checked against their files as each starts, not all up front; an
     # unknown plugin is a usage error (exit 2) naming the known ones

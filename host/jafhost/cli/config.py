@@ -187,10 +187,10 @@ def _worker_model(
     """The model of a process-isolated plugin, in a worker of its own that only imports
     the plugin (so an invalid configuration can still be shown and repaired): each
     question is a request to it. The worker ends with the block (``config_model``)."""
-    from jafhost.runtime.isolation import zygote
+    from jafhost.runtime.isolation import zygote_switch
     from jafhost.runtime.isolation.client import WorkerClient, WorkerError
 
-    zygote.one_shot()  # one worker, then the process ends: spawned, not forked
+    zygote_switch.one_shot()  # one worker, then the process ends: spawned, not forked
     name = view.name
     worker = WorkerClient(host.runtime.worker_spec(view.info, {}))
     host.runtime.config_workers.append(worker)

@@ -91,6 +91,8 @@ class Plan:
     call_timeout: float
     import_folders: list[str]
     ceiling: Ceiling
+    isolation: str = "inprocess"
+    """``process``: a one-shot sandboxed worker calls the tool (``one_shot_lane``)."""
 
 
 # -- deciding, before any plugin code runs ---------------------------------------------
@@ -128,7 +130,11 @@ def _seconds(host: dict[str, Any], key: str, default: float, override: float | N
 def decide(plugin: str, tool: str, timeout: float | None) -> Plan:
     """The plan for calling ``plugin.tool`` in the lane; ``HandOver`` saying why not."""
     from jafhost.discovery.integrity import require_intact
-    from jafhost.home.config_fast import DEFAULT_CALL_TIMEOUT, DEFAULT_HOOK_TIMEOUT
+    from jafhost.home.config_fast import (
+        DEFAULT_CALL_TIMEOUT,
+        DEFAULT_HOOK_TIMEOUT,
+        PLATFORM_ISOLATION,
+    )
     from jafhost.home.operator_policy import load_ceiling
     from jafhost.home.paths import HomeLayout, default_home
     from jafhost.home.plugin_tables import plugin_config_table
@@ -149,8 +155,9 @@ def decide(plugin: str, tool: str, timeout: float | None) -> Plan:
         raise HandOver("the state file was repaired")
     mine = state.plugins.get(plugin)
     isolation = mine.isolation if mine is not None and mine.isolation else host.get("isolation")
-    if isolation != "inprocess":
-        raise HandOver(f"plugin {plugin} runs isolated (or by the platform's default)")
+    isolation = isolation or PLATFORM_ISOLATION
+    if isolation not in ("inprocess", "process"):
+        raise HandOver(f"plugin {plugin} runs with isolation {isolation!r}")
     info, import_folders = _discovered(layout, plugin, text, state, state_digest)
     require_intact(info, layout.cache)  # its files against RECORD, before any import
     grants = state.grants_of(info)
@@ -178,6 +185,7 @@ def decide(plugin: str, tool: str, timeout: float | None) -> Plan:
         _seconds(host, "call_timeout", DEFAULT_CALL_TIMEOUT, timeout),
         import_folders,
         ceiling,
+        isolation,
     )
 
 
@@ -395,6 +403,10 @@ def _serve(plan: Plan, arguments: Any) -> CallResult | None:
 
     info, layout = plan.info, plan.layout
     logs.install(settings.debug)
+    if plan.isolation == "process":
+        from jafhost.runtime.isolation.one_shot_lane import serve_isolated
+
+        return serve_isolated(plan, arguments, trace)
     streams.plugin_code()
     layout.data_dir(info.name).mkdir(parents=True, exist_ok=True)
     place_imports(plan.import_folders)

@@ -40,9 +40,12 @@ import threading
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-ZYGOTE_VARIABLE = "JAFHOST_WORKER_ZYGOTE"
-"""``1``: every worker is forked from a zygote; ``0``: every worker is spawned; unset:
-forked, but in a one-shot command (``one_shot``) spawned (``wanted``)."""
+from jafhost.runtime.isolation.zygote_switch import ZYGOTE_VARIABLE as ZYGOTE_VARIABLE
+from jafhost.runtime.isolation.zygote_switch import one_shot as one_shot
+from jafhost.runtime.isolation.zygote_switch import unavailable as unavailable
+from jafhost.runtime.isolation.zygote_switch import wanted as wanted
+from jafhost.runtime.isolation.zygote_switch import warn_once as warn_once
+
 SOCKET_VARIABLE = "JAFHOST_ZYGOTE_FD"
 HOST_VARIABLE = "JAFHOST_ZYGOTE_HOST"
 REPLY_SECONDS = 30.0
@@ -66,6 +69,12 @@ PRELOADED = (
     "jafhost.runtime.isolation.gate",
     "pydantic_core",
     "jafhost.security.sandbox",
+    "jafhost.security.sandbox.features",
+    "jafhost.security.sandbox.landlock",
+    "jafhost.security.sandbox.mounts",
+    "jafhost.security.sandbox.netns",
+    "jafhost.security.sandbox.privileges",
+    "jafhost.security.sandbox.seccomp",
     "jafhost.security.guard",
     "jafhost.security.guard_calls",
     "jafhost.security.guard_environ",
@@ -526,49 +535,3 @@ def fork_worker(python: str, env: dict[str, str], cwd: str, fds: Sequence[int]) 
                 _gave_up(python, zygote, str(exc))
                 raise
     raise AssertionError("unreachable")
-
-
-_ONE_SHOT = False
-
-
-def one_shot() -> None:
-    """This process is a command that starts one worker and ends (``jafhost call``,
-    ``config show``/``set``): its workers are spawned unless ``JAFHOST_WORKER_ZYGOTE=1``.
-    Starting the zygote and then forking takes at least as long as spawning the one
-    worker (bench/RESULTS.md, "Worker start: forked by default"); a zygote pays off from
-    the second worker of a process on."""
-    global _ONE_SHOT
-    _ONE_SHOT = True
-
-
-def unavailable() -> str | None:
-    """Why workers cannot be forked by a zygote here, or None."""
-    if not sys.platform.startswith("linux"):
-        return f"workers are forked by a zygote on Linux only (this is {sys.platform})"
-    if not hasattr(os, "fork") or not hasattr(socket, "send_fds"):
-        return "this Python has no os.fork or socket.send_fds"
-    return None
-
-
-def wanted() -> bool:
-    """Whether workers are forked from a zygote (``WorkerSpec.zygote``'s default):
-    ``JAFHOST_WORKER_ZYGOTE`` if set to ``0`` or ``1``, else forked but in a one-shot
-    command (``one_shot``) or where no zygote can fork (``unavailable``)."""
-    value = os.environ.get(ZYGOTE_VARIABLE, "").strip()
-    if value in ("0", "1"):
-        return value == "1"
-    if value:
-        warn_once(f"{ZYGOTE_VARIABLE}={value!r} is neither 0 nor 1; it is ignored")
-    return not _ONE_SHOT and unavailable() is None
-
-
-_WARNED: set[str] = set()
-
-
-def warn_once(message: str) -> None:
-    """Log ``message`` as a warning, once per process."""
-    import logging
-
-    if message not in _WARNED:
-        _WARNED.add(message)
-        logging.getLogger("jafhost").warning("%s", message)
