@@ -149,16 +149,6 @@ def _confirmer(yes: bool) -> Callable[[Tool, dict[str, Any]], bool]:
     return confirm
 
 
-def exit_code(result: CallResult) -> int:
-    """Contract: 2 for invalid arguments or an unknown name, 1 for any other failure."""
-    error = result.error
-    if error is None:
-        return 0
-    if error.code in ("invalid_arguments", "not_found"):
-        return 2
-    return 1
-
-
 def call(given: CallArguments, lane: bool = False) -> int:
     """Route one action to a tool and print the result as JSON; the exit code. With
     ``lane`` (the console script's fast path), a call the one-shot lane can serve
@@ -175,11 +165,13 @@ def call(given: CallArguments, lane: bool = False) -> int:
     if result.ok:
         print_json(result.result)
         return 0
-    assert result.error is not None
-    sys.stderr.write(f"error: {' '.join(result.error.message.split())}\n")
-    if result.error.traceback:
-        sys.stderr.write(result.error.traceback)
-    return exit_code(result)
+    error = result.error
+    assert error is not None
+    sys.stderr.write(f"error: {' '.join(error.message.split())}\n")
+    if error.traceback:
+        sys.stderr.write(error.traceback)
+    # the contract: 2 for invalid arguments or an unknown name, 1 for any other failure
+    return 2 if error.code in ("invalid_arguments", "not_found") else 1
 
 
 def _full_call(given: CallArguments, arguments: dict[str, Any]) -> CallResult:

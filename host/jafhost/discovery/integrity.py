@@ -22,9 +22,7 @@ and they still run. Stdlib only: this runs before every plugin start.
 
 from __future__ import annotations
 
-import base64
 import csv
-import hashlib
 import json
 import os
 import stat
@@ -43,6 +41,12 @@ RECORD_LIMIT = 16 * 1024 * 1024
 """The largest ``RECORD`` read (one line per file: a very large distribution is 1 MB)."""
 DIRECT_URL_LIMIT = 64 * 1024
 CHUNK = 1 << 20
+GUARANTEED_HASHES = frozenset(
+    {"md5", "sha1", "sha224", "sha256", "sha384", "sha512", "blake2b", "blake2s"}
+    | {"sha3_224", "sha3_256", "sha3_384", "sha3_512", "shake_128", "shake_256"}
+)
+"""``hashlib.algorithms_guaranteed``, named here so that checking a ``RECORD`` whose files
+match their stamps does not import ``hashlib`` (and OpenSSL); a test keeps them equal."""
 WEAK_HASHES = frozenset({"md5", "sha1"})
 """Refused as the wheel spec refuses them: a ``RECORD`` naming one cannot vouch for a file."""
 CHANGE_MARGIN_NS = 50_000_000
@@ -151,7 +155,7 @@ def read_entries(dist_info: str) -> list[Entry] | Integrity:
         if (
             not sep
             or algorithm in WEAK_HASHES
-            or algorithm not in hashlib.algorithms_guaranteed
+            or algorithm not in GUARANTEED_HASHES
             or algorithm.startswith("shake_")
         ):
             return Integrity(
@@ -165,6 +169,9 @@ def read_entries(dist_info: str) -> list[Entry] | Integrity:
 
 
 def _digest(fd: int, algorithm: str) -> str:
+    import base64
+    import hashlib  # only when a file is hashed: a stamped one is not
+
     hasher = hashlib.new(algorithm)
     while chunk := os.read(fd, CHUNK):
         hasher.update(chunk)

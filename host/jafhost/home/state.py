@@ -27,11 +27,9 @@ from jafhost.atomic import file_lock, write_atomic
 from jafhost.discovery.records import PluginInfo
 from jafhost.errors import StateError
 from jafhost.home.paths import HomeLayout
-from jafhost.safe_read import UnsafeFile, read_bytes
+from jafhost.safe_read import STATE_LIMIT, UnsafeFile, read_bytes
 
 FORMAT = 1
-STATE_LIMIT = 16 * 1024 * 1024
-"""The largest ``state.json`` read (a record is about 300 bytes)."""
 ISOLATIONS = ("inprocess", "process")
 T = TypeVar("T")
 
@@ -291,9 +289,9 @@ class StateStore:
             return self.load(), None
         if raw is None:
             return state, "absent"
-        import hashlib
+        from jafhost.blake import blake2b
 
-        return state, hashlib.blake2b(raw, digest_size=20).hexdigest()
+        return state, blake2b(raw, digest_size=20).hexdigest()
 
     def snapshot(self) -> State:
         """The current state, for reading only: the file is read afresh at every call
