@@ -18,13 +18,14 @@ check a cached plugin gets before it starts), and a file changed since is the fu
 checks' to see (``catalog.changed_since``).
 
 Once ``decide`` also found the plugin's record fit for the lane, the summary holds its
-``plan`` too: the grants, the timeouts and the recorded tools the lane can call, all
+``plan`` too: the timeouts and the recorded tools the lane can call, all
 derived from what the key covers (``config.toml``, ``state.json``, the ``JAFHOST_*``
 variables, the host version) and from the plugin's files, checked as above. The next
-call then parses no TOML and no state: a grant or a revoke, an isolation change, an
-edit of ``config.toml`` or of a variable, an upgrade each change the key or the files,
-and the full checks run again. The operator's policy files are looked for on every
-call (``operator_policy.policy_sources``), as the full path does.
+call then parses no TOML (the grants are still read from the state's bytes, never
+from the summary); a grant or a revoke, an isolation change, an edit of
+``config.toml`` or of a variable, an upgrade each change the key or the files, and the
+full checks run again. The operator's policy files are looked for on every call
+(``operator_policy.policy_sources``), as the full path does.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
 FORMAT = 2
 LIMIT = 1024 * 1024
 """The largest summary read (one plugin's records and digests: a few kB)."""
-PLAN_KEYS = frozenset({"grants", "hook_timeout", "call_timeout", "tools"})
+PLAN_KEYS = frozenset({"hook_timeout", "call_timeout", "tools"})
 
 
 UNKEYED = frozenset({"JAFHOST_TRACE_CALL", "JAFHOST_CALL_LANE"})
@@ -137,7 +138,7 @@ class Summary:
     import_folders: list[str]
     plan: dict[str, Any] | None = None
     """What ``decide`` derived from the record and the key's files (see the module doc):
-    ``grants``, ``hook_timeout``, ``call_timeout`` and ``tools`` (a tool's name to its
+    ``hook_timeout``, ``call_timeout`` and ``tools`` (a tool's name to its
     ``plain`` parameters, for the tools the lane can call), or None."""
 
     def holds(self, key: Key) -> bool:
@@ -194,9 +195,7 @@ def _plan(data: Any) -> dict[str, Any] | None:
         return None
     if not isinstance(data, dict) or set(data) != PLAN_KEYS:
         raise ValueError("not a plan")
-    grants, tools = data["grants"], data["tools"]
-    if not (isinstance(grants, list) and all(isinstance(g, str) for g in grants)):
-        raise ValueError("not a plan")
+    tools = data["tools"]
     if not (isinstance(tools, dict) and all(isinstance(f, dict) for f in tools.values())):
         raise ValueError("not a plan")
     if not all(type(data[key]) is float for key in ("hook_timeout", "call_timeout")):

@@ -146,17 +146,30 @@ def decide(plugin: str, tool: str, timeout: float | None) -> Plan:
         if not summary.holds(key):
             summary = None
         else:
-            return _planned(layout, summary, tool, timeout)
-    return _decide_in_full(layout, plugin, tool, timeout, key, summary)
+            return _planned(layout, summary, tool, timeout, state)
+    return _decide_in_full(layout, plugin, tool, timeout, key, summary, state)
 
 
 def _planned(
-    layout: HomeLayout, summary: lane_summary.Summary, tool: str, timeout: float | None
+    layout: HomeLayout,
+    summary: lane_summary.Summary,
+    tool: str,
+    timeout: float | None,
+    state_bytes: bytes | None,
 ) -> Plan:
-    """The plan a summary holds for ``tool``, once the plugin's files match ``RECORD``."""
+    """The plan a summary holds for ``tool``, once the plugin's files match ``RECORD``;
+    its grants read from the state's bytes (the key's), never from the summary."""
     from jafhost.discovery.integrity import require_intact
+    from jafhost.home.state import StateStore
 
     plan, info = summary.plan, summary.info
+    try:
+        state = StateStore.parse(state_bytes)
+    except (ValueError, UnicodeDecodeError):
+        raise HandOver("the state file needs repair") from None
+    mine = state.plugins.get(info.name)
+    if mine is not None and mine.isolation not in (None, "inprocess"):
+        raise HandOver(f"plugin {info.name} runs isolated")
     assert plan is not None
     plain = plan["tools"].get(tool)
     if plain is None:
@@ -171,7 +184,7 @@ def _planned(
         hook_timeout,
         call_timeout,
         summary.import_folders,
-        list(plan["grants"]),
+        state.grants_of(info),
     )
 
 
@@ -214,6 +227,7 @@ def _decide_in_full(
     timeout: float | None,
     key: lane_summary.Key,
     summary: lane_summary.Summary | None,
+    state_bytes: bytes | None,
 ) -> Plan:
     """``decide`` from config.toml, the state, discovery and the record; the summary
     written with its plan when the plugin is fit for the lane."""
@@ -256,7 +270,6 @@ def _decide_in_full(
         t.name: t.plain for t in record.tools if not (t.is_async or t.confirm or t.plain is None)
     }
     summary.plan = {
-        "grants": grants,
         "hook_timeout": _seconds(host, "hook_timeout", DEFAULT_HOOK_TIMEOUT),
         "call_timeout": _seconds(host, "call_timeout", DEFAULT_CALL_TIMEOUT),
         "tools": tools,
@@ -265,7 +278,7 @@ def _decide_in_full(
         lane_summary.store(layout, plugin, key, summary)
     if not any(t.name == tool for t in record.tools):
         raise HandOver(f"no recorded tool {plugin}.{tool}")
-    return _planned(layout, summary, tool, timeout)
+    return _planned(layout, summary, tool, timeout, state_bytes)
 
 
 def _discovered(

@@ -25,7 +25,6 @@ Any difference means the cache is not used: discovery scans afresh and rewrites 
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import replace
 from typing import Any
 
@@ -105,6 +104,8 @@ def manifest_fields(text: str, *, folder: bool) -> dict[str, Any] | None:
     """What a valid manifest declares, derived without pydantic; None when this check
     cannot confirm it is valid (the caller then scans afresh, which decides)."""
     try:
+        import tomllib  # only for a plugin with a manifest
+
         data = tomllib.loads(text)
     except (RecursionError, MemoryError, ValueError):
         return None

@@ -229,6 +229,12 @@ class StateStore:
             raise ValueError(str(exc)) from None  # a FIFO, a device, too large: moved aside
 
     @staticmethod
+    def parse(raw: bytes | None) -> State:
+        """The state the bytes of a state file hold (None: no file); ``ValueError`` or
+        ``UnicodeDecodeError`` when they hold none (``load`` would repair the file)."""
+        return StateStore._parse_raw(raw)
+
+    @staticmethod
     def _parse_raw(raw: bytes | None) -> State:
         if raw is None:
             return State()
