@@ -53,10 +53,12 @@ def granted(site: Site, home: Path, secret: Path) -> Path:
     (home / "config.toml").write_text('[host]\nisolation = "inprocess"\n')
     grant = run_cli("grant", "peeker", f"read:{secret.parent}", site=site, home=home)
     assert grant.returncode == 0, grant.stderr
-    for _ in range(2):
+    for _ in range(3):  # the first records it (a busy machine may need one more)
         warm = run_cli("call", "peeker.peek", site=site, home=home, env=TRACE)
         assert warm.returncode == 0, warm.stderr
-    assert _served_by(warm) == "lane"
+        if _served_by(warm) == "lane":
+            break
+    assert _served_by(warm) == "lane", warm.stderr
     assert "TOP-SECRET" in warm.stdout  # granted: the plan is in use
     return home
 
@@ -108,9 +110,11 @@ def test_a_forged_plan_in_the_summary_grants_nothing(site: Site, home: Path, sec
     the secret's folder (its key left as it was) gives the plugin nothing."""
     site.plugin("peeker", code=PEEKER.format(secret=str(secret)))
     (home / "config.toml").write_text('[host]\nisolation = "inprocess"\n')
-    for _ in range(2):
+    for _ in range(3):
         warm = run_cli("call", "peeker.peek", site=site, home=home, env=TRACE)
-    assert _served_by(warm) == "lane" and "refused" in warm.stdout
+        if _served_by(warm) == "lane":
+            break
+    assert _served_by(warm) == "lane" and "refused" in warm.stdout, warm.stderr
     (summary,) = (home / "cache" / "lane").glob("*.json")
     data = json.loads(summary.read_text())
     data["plan"]["grants"] = [f"read:{secret.parent}"]

@@ -36,9 +36,8 @@ import stat
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jafhost._version import __version__
 from jafhost.atomic import write_atomic
@@ -85,8 +84,7 @@ def _file_identity(path: str) -> str:
     return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
-@dataclass(frozen=True)
-class Key:
+class Key(NamedTuple):
     """What the full checks read, as it is now (``current``)."""
 
     version: str
@@ -123,23 +121,31 @@ class Key:
         return _file_identity(self.cache_file) == self.cache_identity
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "folders": list(self.folders)}
+        return {**self._asdict(), "folders": list(self.folders)}
 
 
-@dataclass
 class Summary:
     """One plugin as the full checks found it: ``info`` (resolved, enabled), every
     cached plugin of its name with the stored digests of the files their check reads,
-    and the plugin folders its import needs on ``sys.path``."""
+    and the plugin folders its import needs on ``sys.path``; and ``plan``: what
+    ``decide`` derived from the record and the key's files (see the module doc):
+    ``hook_timeout``, ``call_timeout`` and ``tools`` (a tool's name to its ``plain``
+    parameters, for the tools the lane can call), or None. A plain class: a dataclass
+    costs more to define than a warm call spends reading the summary."""
 
-    info: PluginInfo
-    named: list[PluginInfo]
-    watched: dict[str, str]
-    import_folders: list[str]
-    plan: dict[str, Any] | None = None
-    """What ``decide`` derived from the record and the key's files (see the module doc):
-    ``hook_timeout``, ``call_timeout`` and ``tools`` (a tool's name to its
-    ``plain`` parameters, for the tools the lane can call), or None."""
+    def __init__(
+        self,
+        info: PluginInfo,
+        named: list[PluginInfo],
+        watched: dict[str, str],
+        import_folders: list[str],
+        plan: dict[str, Any] | None = None,
+    ) -> None:
+        self.info = info
+        self.named = named
+        self.watched = watched
+        self.import_folders = import_folders
+        self.plan = plan
 
     def holds(self, key: Key) -> bool:
         """Whether the plugin is what its files say now (``verify.CacheCheck.plugin`` over

@@ -42,8 +42,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jafhost.cli import streams
 from jafhost.cli._common import settings
@@ -75,16 +74,14 @@ def trace(path: str, why: str = "") -> None:
         sys.stderr.write(f"jafhost call: {path} path{f' ({why})' if why else ''}\n")
 
 
-@dataclass
-class PlannedTool:
+class PlannedTool(NamedTuple):
     """The recorded tool the lane calls: its name and its plain parameters."""
 
     name: str
     plain: dict[str, Any]
 
 
-@dataclass
-class Plan:
+class Plan(NamedTuple):
     """What ``decide`` found: the plugin, its recorded tool, its grants, the limits."""
 
     layout: HomeLayout
@@ -551,8 +548,7 @@ def _call_tool(
     return Answer(full_name, value)
 
 
-@dataclass
-class _Named:
+class _Named(NamedTuple):
     """What the full path's error shaping reads of a tool."""
 
     plugin: str

@@ -27,9 +27,8 @@ import json
 import os
 import stat
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from jafhost.discovery.integrity_stamps import Stamp, StampStore
 from jafhost.discovery.records import PluginInfo
@@ -58,8 +57,7 @@ _FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os,
 VERIFIED, CHANGED, UNVERIFIED = "verified", "changed", "unverified"
 
 
-@dataclass(frozen=True)
-class Integrity:
+class Integrity(NamedTuple):
     """How one distribution's installed files compare with its ``RECORD``."""
 
     status: str
@@ -89,8 +87,7 @@ class Integrity:
         }
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """One hashed line of ``RECORD``: where the file is and what it must hold."""
 
     path: str
