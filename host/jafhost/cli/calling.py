@@ -21,6 +21,7 @@ from jafhost.cli._common import Failed, build_host, can_prompt, make_console, pr
 from jafhost.errors import UsageError, quoted
 
 if TYPE_CHECKING:
+    from jafhost.cli.oneshot import Answer
     from jafhost.host.host import Host
     from jafhost.tools import Tool
     from jafhost.types import CallResult
@@ -148,6 +149,16 @@ def _confirmer(yes: bool) -> Callable[[Tool, dict[str, Any]], bool]:
     return confirm
 
 
+def exit_code(result: CallResult | Answer) -> int:
+    """Contract: 2 for invalid arguments or an unknown name, 1 for any other failure."""
+    error = result.error
+    if error is None:
+        return 0
+    if error.code in ("invalid_arguments", "not_found"):
+        return 2
+    return 1
+
+
 def call(given: CallArguments, lane: bool = False) -> int:
     """Route one action to a tool and print the result as JSON; the exit code. With
     ``lane`` (the console script's fast path), a call the one-shot lane can serve
@@ -169,8 +180,7 @@ def call(given: CallArguments, lane: bool = False) -> int:
     sys.stderr.write(f"error: {' '.join(error.message.split())}\n")
     if error.traceback:
         sys.stderr.write(error.traceback)
-    # the contract: 2 for invalid arguments or an unknown name, 1 for any other failure
-    return 2 if error.code in ("invalid_arguments", "not_found") else 1
+    return exit_code(result)
 
 
 def _full_call(given: CallArguments, arguments: dict[str, Any]) -> CallResult:
