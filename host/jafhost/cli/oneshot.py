@@ -161,7 +161,7 @@ def _planned(
 
     plan, info = summary.plan, summary.info
     try:
-        state = StateStore.parse(state_bytes)
+        state = StateStore.parse_one(state_bytes, info.name)
     except (ValueError, UnicodeDecodeError):
         raise HandOver("the state file needs repair") from None
     mine = state.plugins.get(info.name)

@@ -229,10 +229,26 @@ class StateStore:
             raise ValueError(str(exc)) from None  # a FIFO, a device, too large: moved aside
 
     @staticmethod
-    def parse(raw: bytes | None) -> State:
-        """The state the bytes of a state file hold (None: no file); ``ValueError`` or
-        ``UnicodeDecodeError`` when they hold none (``load`` would repair the file)."""
-        return StateStore._parse_raw(raw)
+    def parse_one(raw: bytes | None, name: str) -> State:
+        """The state the bytes of a state file hold for plugin ``name`` alone (None: no
+        file), the other records left unparsed: for bytes known to parse whole, as the
+        one-shot lane knows of the bytes its summary is keyed on (their records were
+        all read when it was written), so a state of many plugins costs one JSON parse
+        rather than a record each. ``ValueError`` or ``UnicodeDecodeError`` when the
+        bytes hold no state."""
+        if raw is None:
+            return State()
+        try:
+            data = json.loads(raw)
+        except RecursionError:
+            raise ValueError("nested too deeply") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError("not a jafhost state file (format 1)")
+        plugins = data.get("plugins", {})
+        if not isinstance(plugins, dict):
+            raise ValueError("plugins: not an object")
+        found = plugins.get(name)
+        return State({} if found is None else {name: PluginRecord.from_json(name, found)})
 
     @staticmethod
     def _parse_raw(raw: bytes | None) -> State:
