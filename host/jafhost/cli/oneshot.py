@@ -20,9 +20,15 @@ do nothing more (``decide``):
   synchronous, needs no confirmation and takes only plain parameters
   (``runtime.plain_params``).
 
+Once these checks passed, the plugin's summary (``lane_summary``) keeps what they
+found (the plan: timeouts, the tools the lane can call), keyed on every byte they read,
+so a warm call parses no TOML and loads no record; the grants are read from the
+state's bytes at every call, never from the summary, and whether an operator policy
+applies is ``home.operator_policy.policy_sources``' to say, at every call.
+
 Anything else (and ``--debug``, whose tracebacks are the full path's) returns None
-before plugin code runs, and the full path serves. The guard
-comes from ``host.guard_setup.guard_identity``, as for every in-process start, armed before
+before plugin code runs, and the full path serves. The guard comes from
+``host.guard_setup.armed_identity``, as for every in-process start, armed before
 the import; the import, the registration, ``jaf_tools`` and the tool run under the
 plugin's identity in a daemon thread joined within ``hook_timeout`` (the tool within
 ``--timeout`` or ``call_timeout``). Arguments of exactly the plain types are passed as
