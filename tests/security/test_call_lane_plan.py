@@ -32,9 +32,16 @@ def peek() -> str:
         return f"refused: {{type(exc).__name__}}"
 
 
+def where() -> str:
+    """Whether the host's own modules are loaded here (in process) or not (a worker)."""
+    import sys
+
+    return "in the host" if "jafhost.cli.oneshot" in sys.modules else "in a worker"
+
+
 @hookimpl
 def jaf_tools():
-    return [peek]
+    return [peek, where]
 '''
 
 TRACE = {"JAFHOST_TRACE_CALL": "1"}
@@ -96,13 +103,17 @@ def test_a_policy_file_named_later_applies(
     assert "TOP-SECRET" not in result.stdout + result.stderr
 
 
-def test_a_plugin_moved_to_process_isolation_leaves_the_lane(site: Site, granted: Path) -> None:
+def test_a_plugin_moved_to_process_isolation_no_longer_runs_in_the_host(
+    site: Site, granted: Path
+) -> None:
+    """After the state moves the plugin to process isolation, its code runs in a worker
+    (the isolated lane's or the full path's), never in the ``jafhost`` process."""
     state = granted / "state.json"
     data = json.loads(state.read_text())
     data["plugins"]["peeker"]["isolation"] = "process"
     state.write_text(json.dumps(data))
-    result = run_cli("call", "peeker.peek", site=site, home=granted, env=TRACE)
-    assert _served_by(result) == "full"
+    result = run_cli("call", "peeker.where", site=site, home=granted, env=TRACE)
+    assert "in the host" not in result.stdout, result.stderr
 
 
 def test_a_forged_plan_in_the_summary_grants_nothing(site: Site, home: Path, secret: Path) -> None:

@@ -18,7 +18,7 @@ check a cached plugin gets before it starts), and a file changed since is the fu
 checks' to see (``catalog.changed_since``).
 
 Once ``decide`` also found the plugin's record fit for the lane, the summary holds its
-``plan`` too: the timeouts and the recorded tools the lane can call, all
+``plan`` too: the default isolation, the timeouts and the recorded tools the lane can call, all
 derived from what the key covers (``config.toml``, ``state.json``, the ``JAFHOST_*``
 variables, the host version) and from the plugin's files, checked as above. The next
 call then parses no TOML (the grants are still read from the state's bytes, never
@@ -48,10 +48,10 @@ from jafhost.safe_read import UnsafeFile, read_bytes
 if TYPE_CHECKING:
     from jafhost.home.paths import HomeLayout
 
-FORMAT = 2
+FORMAT = 3
 LIMIT = 1024 * 1024
 """The largest summary read (one plugin's records and digests: a few kB)."""
-PLAN_KEYS = frozenset({"hook_timeout", "call_timeout", "tools"})
+PLAN_KEYS = frozenset({"isolation", "hook_timeout", "call_timeout", "tools"})
 
 
 UNKEYED = frozenset({"JAFHOST_TRACE_CALL", "JAFHOST_CALL_LANE"})
@@ -129,8 +129,9 @@ class Summary:
     cached plugin of its name with the stored digests of the files their check reads,
     and the plugin folders its import needs on ``sys.path``; and ``plan``: what
     ``decide`` derived from the record and the key's files (see the module doc):
-    ``hook_timeout``, ``call_timeout`` and ``tools`` (a tool's name to its ``plain``
-    parameters, for the tools the lane can call), or None. A plain class: a dataclass
+    ``isolation`` (``[host]``'s, or the platform's default), ``hook_timeout``,
+    ``call_timeout`` and ``tools`` (a tool's name to its ``plain`` parameters, for the
+    tools the lane can call), or None. A plain class: a dataclass
     costs more to define than a warm call spends reading the summary."""
 
     def __init__(
@@ -205,6 +206,8 @@ def _plan(data: Any) -> dict[str, Any] | None:
     if not (isinstance(tools, dict) and all(isinstance(f, dict) for f in tools.values())):
         raise ValueError("not a plan")
     if not all(type(data[key]) is float for key in ("hook_timeout", "call_timeout")):
+        raise ValueError("not a plan")
+    if data["isolation"] not in ("inprocess", "process"):
         raise ValueError("not a plan")
     return data
 

@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from jafhost.home.paths import HomeLayout
     from jafhost.home.state import State
     from jafhost.host.catalog import Catalog
+    from jafhost.security.ceiling import Ceiling
     from jafhost.types import CallError, CallResult
 
 TRACE = "JAFHOST_TRACE_CALL"
@@ -87,16 +88,33 @@ class PlannedTool(NamedTuple):
     plain: dict[str, Any]
 
 
-class Plan(NamedTuple):
-    """What ``decide`` found: the plugin, its recorded tool, its grants, the limits."""
+class Plan:
+    """What ``decide`` found: the plugin, its recorded tool, its grants, the limits, and
+    where it runs (``process``: a one-shot sandboxed worker calls the tool,
+    ``one_shot_lane``). A plain class: a dataclass costs more to define than a warm
+    call spends deciding."""
 
-    layout: HomeLayout
-    info: PluginInfo
-    tool: PlannedTool
-    hook_timeout: float
-    call_timeout: float
-    import_folders: list[str]
-    grants: list[str]
+    def __init__(
+        self,
+        layout: HomeLayout,
+        info: PluginInfo,
+        tool: PlannedTool,
+        hook_timeout: float,
+        call_timeout: float,
+        import_folders: list[str],
+        grants: list[str],
+        ceiling: Ceiling,
+        isolation: str = "inprocess",
+    ) -> None:
+        self.layout = layout
+        self.info = info
+        self.tool = tool
+        self.hook_timeout = hook_timeout
+        self.call_timeout = call_timeout
+        self.import_folders = import_folders
+        self.grants = grants
+        self.ceiling = ceiling
+        self.isolation = isolation
 
 
 # -- deciding, before any plugin code runs ---------------------------------------------
@@ -164,16 +182,18 @@ def _planned(
     its grants read from the state's bytes (the key's), never from the summary."""
     from jafhost.discovery.integrity import require_intact
     from jafhost.home.state import StateStore
+    from jafhost.security.ceiling import NO_CEILING
 
     plan, info = summary.plan, summary.info
     try:
         state = StateStore.parse_one(state_bytes, info.name)
     except (ValueError, UnicodeDecodeError):
         raise HandOver("the state file needs repair") from None
-    mine = state.plugins.get(info.name)
-    if mine is not None and mine.isolation not in (None, "inprocess"):
-        raise HandOver(f"plugin {info.name} runs isolated")
     assert plan is not None
+    mine = state.plugins.get(info.name)
+    isolation = (mine.isolation if mine is not None else None) or plan["isolation"]
+    if isolation not in ("inprocess", "process"):
+        raise HandOver(f"plugin {info.name} runs with isolation {isolation!r}")
     plain = plan["tools"].get(tool)
     if plain is None:
         raise HandOver(f"no recorded tool {info.name}.{tool} the lane can call")
@@ -188,6 +208,8 @@ def _planned(
         call_timeout,
         summary.import_folders,
         state.grants_of(info),
+        NO_CEILING,  # no operator policy: ``decide`` hands over where one applies
+        isolation,
     )
 
 
@@ -235,7 +257,11 @@ def _decide_in_full(
     """``decide`` from config.toml, the state, discovery and the record; the summary
     written with its plan when the plugin is fit for the lane."""
     from jafhost.cli import lane_summary
-    from jafhost.home.config_fast import DEFAULT_CALL_TIMEOUT, DEFAULT_HOOK_TIMEOUT
+    from jafhost.home.config_fast import (
+        DEFAULT_CALL_TIMEOUT,
+        DEFAULT_HOOK_TIMEOUT,
+        PLATFORM_ISOLATION,
+    )
     from jafhost.home.operator_policy import policy_sources
     from jafhost.home.plugin_tables import plugin_config_table
     from jafhost.home.state import StateStore
@@ -253,8 +279,10 @@ def _decide_in_full(
         raise HandOver("the state file changed while read")
     mine = state.plugins.get(plugin)
     isolation = mine.isolation if mine is not None and mine.isolation else host.get("isolation")
-    if isolation != "inprocess":
-        raise HandOver(f"plugin {plugin} runs isolated (or by the platform's default)")
+    default = host.get("isolation") or PLATFORM_ISOLATION  # the plan keeps it
+    isolation = isolation or default
+    if isolation not in ("inprocess", "process"):
+        raise HandOver(f"plugin {plugin} runs with isolation {isolation!r}")
     summary, storable = _discovered(layout, plugin, key, summary, state)
     info = summary.info
     grants = state.grants_of(info)
@@ -273,6 +301,7 @@ def _decide_in_full(
         t.name: t.plain for t in record.tools if not (t.is_async or t.confirm or t.plain is None)
     }
     summary.plan = {
+        "isolation": default,
         "hook_timeout": _seconds(host, "hook_timeout", DEFAULT_HOOK_TIMEOUT),
         "call_timeout": _seconds(host, "call_timeout", DEFAULT_CALL_TIMEOUT),
         "tools": tools,
@@ -491,14 +520,17 @@ def _serve(plan: Plan, arguments: Any) -> CallResult | Answer | None:
     from jafhost.host.catalog import place_imports
     from jafhost.host.guard_setup import armed_identity
     from jafhost.runtime.plugin_import import import_object
-    from jafhost.security.ceiling import NO_CEILING
 
     info, layout = plan.info, plan.layout
     logs.install(settings.debug)
+    if plan.isolation == "process":
+        from jafhost.runtime.isolation.one_shot_lane import serve_isolated
+
+        return serve_isolated(plan, arguments, trace)
     streams.plugin_code()
     layout.data_dir(info.name).mkdir(parents=True, exist_ok=True)
     place_imports(plan.import_folders)
-    identity = armed_identity(layout, info, plan.grants, NO_CEILING)  # no policy: decide
+    identity = armed_identity(layout, info, plan.grants, plan.ceiling)
     limit = plan.hook_timeout
     try:
         step = f"plugin {info.name}:"
