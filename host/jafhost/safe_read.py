@@ -19,6 +19,8 @@ MANIFEST_LIMIT = 64 * 1024
 
 CONFIG_LIMIT = 1024 * 1024
 """The largest ``config.toml`` read, in bytes."""
+STATE_LIMIT = 16 * 1024 * 1024
+"""The largest ``state.json`` read, in bytes."""
 
 _FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
 _CHUNK = 64 * 1024

@@ -165,6 +165,21 @@ def test_an_event_from_a_tool_reaches_its_subscriber(site: Site, lane_home: Path
 
 
 HEAVY = ("pydantic", "pydantic_core", "asyncio", "typer", "click", "rich", "importlib.metadata")
+WARM_UNNEEDED = (
+    "tomllib",  # config.toml's bytes are compared, not parsed, while the summary holds
+    "hashlib",  # OpenSSL: BLAKE2b comes from ``_blake2``; files are hashed only when changed
+    "_hashlib",
+    "subprocess",  # the guard patches it only once a plugin imports it
+    "socket",  # the guard needs ``_socket`` alone
+    "jafhost.types",  # a successful answer is printed without ``CallResult``
+    "jafhost.runtime.activation_records",  # the plan holds what the record said
+    "jafhost.home.config_fast",
+    "jafhost.home.plugin_tables",
+    "jafhost.host.host",
+    "jafhost.runtime.runtime",
+)
+"""Modules a warm lane call (its plan in the summary) does without: what it costs
+beyond the bare script is kept from creeping back."""
 
 
 def test_the_lane_imports_none_of_the_heavy_modules(site: Site, lane_home: Path) -> None:
@@ -193,6 +208,21 @@ def test_the_lane_imports_none_of_the_heavy_modules(site: Site, lane_home: Path)
     }
     assert "jafhost.cli.oneshot" in imported
     assert imported.isdisjoint(HEAVY), sorted(imported & set(HEAVY))
+    again = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "jafhost", "call", "lane.echo", "-a", "text=x"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    assert "jafhost call: lane path" in again.stderr
+    warm = {
+        line.rpartition("|")[2].strip()
+        for line in again.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert warm.isdisjoint(WARM_UNNEEDED), sorted(warm & set(WARM_UNNEEDED))
 
 
 def test_without_a_record_the_full_path_serves_and_records(site: Site, home: Path) -> None:

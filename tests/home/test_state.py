@@ -688,3 +688,25 @@ def test_a_snapshot_is_parsed_once_per_content_and_sees_every_change(home: Path)
     (home / "state.json").write_text("{not json")
     assert reader.snapshot().plugins == {}  # corrupt: moved aside, as ``load`` does
     assert reader.warnings and "kept it as" in reader.warnings[-1]
+
+
+def test_one_plugins_record_reads_as_in_the_whole_state(tmp_path: Path) -> None:
+    """``parse_one`` (the one-shot lane's read of the grants) gives each plugin the very
+    record the whole parse gives, and none to a plugin the state does not name."""
+    store = StateStore(HomeLayout(tmp_path))
+
+    def change(state: State) -> None:
+        for index in range(5):
+            record = state.record(f"p{index}")
+            record.grants = [f"read:/tmp/{index}", "garbage perm !!"]
+            record.distribution = f"dist-{index}"
+            record.isolation = ("inprocess", "process", None)[index % 3]
+            record.enabled = index != 2
+
+    store.update(change)
+    raw = (tmp_path / "state.json").read_bytes()
+    whole = store.load()
+    for name in [*whole.plugins, "absent"]:
+        one = StateStore.parse_one(raw, name)
+        assert one.plugins.get(name) == whole.plugins.get(name)
+    assert StateStore.parse_one(None, "p0").plugins == {}

@@ -154,3 +154,57 @@ def test_an_upgrade_asking_for_more_is_not_run_on_its_old_record(
     assert "needs-approval" in upgraded.stderr
     assert not (home / "plugins" / "grower" / "data" / "v2-ran").exists()
     assert "TOP-SECRET" not in upgraded.stdout + upgraded.stderr
+
+
+RUNNER = """
+import os
+import subprocess
+import sys
+
+MARKER = {marker!r}
+
+
+def launch() -> str:
+    \"\"\"Start a program that leaves a marker (no run grant).\"\"\"
+    try:
+        subprocess.run([sys.executable, "-c", "open(%r, 'w').close()" % MARKER])
+    except Exception as exc:
+        return f"refused: {{type(exc).__name__}}"
+    return "ran"
+
+
+def launch_raw() -> str:
+    \"\"\"The same through ``_posixsubprocess.fork_exec`` alone (no ``Popen`` event).\"\"\"
+    from multiprocessing.util import spawnv_passfds
+
+    try:
+        program = os.fsencode(sys.executable)
+        spawnv_passfds(program, [sys.executable, "-c", "open(%r, 'w').close()" % MARKER], [])
+    except Exception as exc:
+        return f"refused: {{type(exc).__name__}}"
+    return "ran"
+
+
+@hookimpl
+def jaf_tools():
+    return [launch, launch_raw]
+"""
+
+
+def test_a_program_started_from_the_lane_is_refused(site: Site, home: Path, tmp_path: Path) -> None:
+    """The lane arms the guard without importing ``subprocess``; the plugin imports it
+    afterwards and still gets the guarded ``fork_exec``: no program starts."""
+    (home / "config.toml").write_text('[host]\nisolation = "inprocess"\n')
+    marker = tmp_path / "marker"
+    site.plugin("runner", code=RUNNER.format(marker=str(marker)))
+    env = TRACE
+    for _ in range(3):
+        result = run_cli("call", "runner.launch", site=site, home=home, env=env)
+        assert json.loads(result.stdout) == "refused: PermissionDenied", result.stderr
+        if _served_by(result) == "lane":
+            break
+    assert _served_by(result) == "lane", result.stderr
+    raw = run_cli("call", "runner.launch_raw", site=site, home=home, env=env)
+    assert _served_by(raw) == "lane", raw.stderr
+    assert json.loads(raw.stdout) == "refused: PermissionDenied", raw.stderr
+    assert not marker.exists()

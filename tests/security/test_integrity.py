@@ -22,7 +22,7 @@ import pytest
 from local_index import Dist, build_wheel
 
 from conftest import INPROCESS_CONFIG, ISOLATION_MODES, Site, folder_plugin, run_cli
-from jafhost.discovery.integrity import CHANGE_MARGIN_NS, HashCount
+from jafhost.discovery.integrity import CHANGE_MARGIN_NS, GUARANTEED_HASHES, HashCount
 from jafhost.host.host import Host
 from jafhost.host.sync import SyncHost
 
@@ -231,3 +231,11 @@ def test_a_reload_does_not_import_a_tampered_version(
         assert not report.ok
         assert str(changed) in (report.error or "")
     assert not marker(home).exists()
+
+
+def test_the_hashes_named_are_hashlibs_guaranteed_ones() -> None:
+    """``RECORD`` is checked without importing ``hashlib``: the names it accepts are
+    exactly the ones ``hashlib`` guarantees."""
+    import hashlib
+
+    assert hashlib.algorithms_guaranteed == GUARANTEED_HASHES

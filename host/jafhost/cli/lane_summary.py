@@ -5,45 +5,75 @@ plugin reads and resolves nothing of the other N-1.
 ``decide`` writes it after its full checks passed (the plugin enabled as discovered, no
 other plugin needed, none eager or granted ``observe``) with discovery read from its
 cache file, keyed on everything those checks read (``Key``): the host version, the bytes
-of ``config.toml`` and of ``state.json``, the plugin folders, discovery's fingerprint
-(``cache.path_fingerprint``: the interpreter, ``sys.path``, every installed
-distribution and plugin folder) and the identity of the discovery cache file (replaced,
-never edited, whenever discovery is scanned again). Any of them different, and the
-summary is passed by: the full checks run, and write a new one.
+of ``config.toml`` and of ``state.json``, the ``JAFHOST_*`` variables, the plugin
+folders, discovery's fingerprint (``cache.path_fingerprint``: the interpreter,
+``sys.path``, every installed distribution and plugin folder) and the identity of the
+discovery cache file (replaced, never edited, whenever discovery is scanned again). Any
+of them different, and the summary is passed by: the full checks run, and write a new
+one.
 
 What the summary says of the plugin itself decides nothing on trust: its files are
 checked against their digests and the plugin derived again from them (``holds``, the
 check a cached plugin gets before it starts), and a file changed since is the full
 checks' to see (``catalog.changed_since``).
+
+Once ``decide`` also found the plugin's record fit for the lane, the summary holds its
+``plan`` too: the default isolation, the timeouts and the recorded tools the lane can call, all
+derived from what the key covers (``config.toml``, ``state.json``, the ``JAFHOST_*``
+variables, the host version) and from the plugin's files, checked as above. The next
+call then parses no TOML (the grants are still read from the state's bytes, never
+from the summary); a grant or a revoke, an isolation change, an edit of
+``config.toml`` or of a variable, an upgrade each change the key or the files, and the
+full checks run again. The operator's policy files are looked for on every call
+(``operator_policy.policy_sources``), as the full path does.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
 import sys
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jafhost._version import __version__
 from jafhost.atomic import write_atomic
+from jafhost.blake import blake2b
 from jafhost.discovery.records import Discovery, PluginInfo
 from jafhost.safe_read import UnsafeFile, read_bytes
 
 if TYPE_CHECKING:
     from jafhost.home.paths import HomeLayout
 
-FORMAT = 1
+FORMAT = 3
 LIMIT = 1024 * 1024
 """The largest summary read (one plugin's records and digests: a few kB)."""
+PLAN_KEYS = frozenset({"isolation", "hook_timeout", "call_timeout", "tools"})
 
 
-def digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=20).hexdigest()
+UNKEYED = frozenset({"JAFHOST_TRACE_CALL", "JAFHOST_CALL_LANE"})
+"""``JAFHOST_*`` variables that change nothing the summary holds (only what is said on
+stderr, or whether the lane runs at all)."""
+
+
+def digest(data: bytes | None) -> str:
+    """What a key holds of a file's bytes (None: no file): ``StateStore.load_keyed``'s
+    digest of the same bytes."""
+    return "absent" if data is None else blake2b(data, digest_size=20).hexdigest()
+
+
+def environment_digest(environ: Mapping[str, str]) -> str:
+    """The ``JAFHOST_*`` variables: plugin configuration overrides, plugin folders, the
+    policy file named, and whatever setting of that name comes next."""
+    items = sorted(
+        (name, value)
+        for name, value in environ.items()
+        if name.startswith("JAFHOST_") and name not in UNKEYED
+    )
+    return blake2b(repr(items).encode("utf-8", "surrogateescape"), digest_size=20).hexdigest()
 
 
 def _file_identity(path: str) -> str:
@@ -54,13 +84,13 @@ def _file_identity(path: str) -> str:
     return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
-@dataclass(frozen=True)
-class Key:
+class Key(NamedTuple):
     """What the full checks read, as it is now (``current``)."""
 
     version: str
     config: str
     state: str
+    environment: str
     folders: tuple[str, ...]
     fingerprint: str
     cache_file: str
@@ -68,16 +98,18 @@ class Key:
 
     @classmethod
     def current(
-        cls, layout: HomeLayout, config_text: str, state_digest: str, folders: list[str]
+        cls, layout: HomeLayout, config: bytes | None, state: bytes | None, folders: list[str]
     ) -> Key:
+        """The key of the files' bytes as read now (None: no such file)."""
         from jafhost.discovery.cache import DiscoveryCache, path_fingerprint
 
         search = list(sys.path)
         cache_file = str(DiscoveryCache(layout.cache, search, folders).file)
         return cls(
             __version__,
-            digest(config_text.encode("utf-8", "surrogateescape")),
-            state_digest,
+            digest(config),
+            digest(state),
+            environment_digest(os.environ),
             tuple(folders),
             path_fingerprint(search, folders),
             cache_file,
@@ -89,19 +121,32 @@ class Key:
         return _file_identity(self.cache_file) == self.cache_identity
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "folders": list(self.folders)}
+        return {**self._asdict(), "folders": list(self.folders)}
 
 
-@dataclass
 class Summary:
     """One plugin as the full checks found it: ``info`` (resolved, enabled), every
     cached plugin of its name with the stored digests of the files their check reads,
-    and the plugin folders its import needs on ``sys.path``."""
+    and the plugin folders its import needs on ``sys.path``; and ``plan``: what
+    ``decide`` derived from the record and the key's files (see the module doc):
+    ``isolation`` (``[host]``'s, or the platform's default), ``hook_timeout``,
+    ``call_timeout`` and ``tools`` (a tool's name to its ``plain`` parameters, for the
+    tools the lane can call), or None. A plain class: a dataclass
+    costs more to define than a warm call spends reading the summary."""
 
-    info: PluginInfo
-    named: list[PluginInfo]
-    watched: dict[str, str]
-    import_folders: list[str]
+    def __init__(
+        self,
+        info: PluginInfo,
+        named: list[PluginInfo],
+        watched: dict[str, str],
+        import_folders: list[str],
+        plan: dict[str, Any] | None = None,
+    ) -> None:
+        self.info = info
+        self.named = named
+        self.watched = watched
+        self.import_folders = import_folders
+        self.plan = plan
 
     def holds(self, key: Key) -> bool:
         """Whether the plugin is what its files say now (``verify.CacheCheck.plugin`` over
@@ -120,7 +165,7 @@ class Summary:
 def _path(layout: HomeLayout, plugin: str) -> str:
     """One file per plugin, named by a digest of its name (any text given on the
     command line names a file under ``cache/lane`` and nowhere else)."""
-    name = hashlib.blake2b(plugin.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+    name = blake2b(plugin.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
     return os.path.join(layout.cache, "lane", f"{name}.json")
 
 
@@ -141,6 +186,7 @@ def load(layout: HomeLayout, plugin: str, key: Key) -> Summary | None:
             [PluginInfo.from_json(item) for item in data["named"]],
             dict(data["watched"]),
             list(data["import_folders"]),
+            _plan(data.get("plan")),
         )
         strings = [*summary.watched, *summary.watched.values(), *summary.import_folders]
         if summary.info.name != plugin or not all(isinstance(v, str) for v in strings):
@@ -148,6 +194,22 @@ def load(layout: HomeLayout, plugin: str, key: Key) -> Summary | None:
     except (OSError, UnsafeFile, ValueError, RecursionError, KeyError, TypeError):
         return None
     return summary
+
+
+def _plan(data: Any) -> dict[str, Any] | None:
+    """A stored plan of the expected shape (else ``ValueError``), or None."""
+    if data is None:
+        return None
+    if not isinstance(data, dict) or set(data) != PLAN_KEYS:
+        raise ValueError("not a plan")
+    tools = data["tools"]
+    if not (isinstance(tools, dict) and all(isinstance(f, dict) for f in tools.values())):
+        raise ValueError("not a plan")
+    if not all(type(data[key]) is float for key in ("hook_timeout", "call_timeout")):
+        raise ValueError("not a plan")
+    if data["isolation"] not in ("inprocess", "process"):
+        raise ValueError("not a plan")
+    return data
 
 
 def store(layout: HomeLayout, plugin: str, key: Key, summary: Summary) -> None:
@@ -161,6 +223,7 @@ def store(layout: HomeLayout, plugin: str, key: Key, summary: Summary) -> None:
         "named": [info.to_json() for info in summary.named],
         "watched": summary.watched,
         "import_folders": summary.import_folders,
+        "plan": summary.plan,
     }
     try:
         data = json.dumps(payload, separators=(",", ":")).encode("utf-8")

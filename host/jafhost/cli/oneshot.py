@@ -20,9 +20,15 @@ do nothing more (``decide``):
   synchronous, needs no confirmation and takes only plain parameters
   (``runtime.plain_params``).
 
+Once these checks passed, the plugin's summary (``lane_summary``) keeps what they
+found (the plan: timeouts, the tools the lane can call), keyed on every byte they read,
+so a warm call parses no TOML and loads no record; the grants are read from the
+state's bytes at every call, never from the summary, and whether an operator policy
+applies is ``home.operator_policy.policy_sources``' to say, at every call.
+
 Anything else (and ``--debug``, whose tracebacks are the full path's) returns None
-before plugin code runs, and the full path serves. The guard
-comes from ``host.guard_setup.guard_identity``, as for every in-process start, armed before
+before plugin code runs, and the full path serves. The guard comes from
+``host.guard_setup.armed_identity``, as for every in-process start, armed before
 the import; the import, the registration, ``jaf_tools`` and the tool run under the
 plugin's identity in a daemon thread joined within ``hook_timeout`` (the tool within
 ``--timeout`` or ``call_timeout``). Arguments of exactly the plain types are passed as
@@ -42,8 +48,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jafhost.cli import streams
 from jafhost.cli._common import settings
@@ -51,11 +56,11 @@ from jafhost.errors import HookTimeout
 from jafhost.runtime import telemetry
 
 if TYPE_CHECKING:
+    from jafhost.cli import lane_summary
     from jafhost.discovery.records import PluginInfo
     from jafhost.home.paths import HomeLayout
     from jafhost.home.state import State
     from jafhost.host.catalog import Catalog
-    from jafhost.runtime.activation_records import RecordedTool
     from jafhost.security.ceiling import Ceiling
     from jafhost.types import CallError, CallResult
 
@@ -63,10 +68,6 @@ TRACE = "JAFHOST_TRACE_CALL"
 """Set to ``1``: ``jafhost call`` says on stderr which path served it and why."""
 SWITCH = "JAFHOST_CALL_LANE"
 """Set to ``0``: the full path serves every call (to compare, or to rule the lane out)."""
-
-POLICY_FILE = "/etc/jafhost/policy.toml"
-"""The operator's policy file: where it (or ``JAFHOST_POLICY``) may apply, the full path
-serves, so a ceiling on grants is never the lane's to interpret."""
 
 
 class HandOver(Exception):
@@ -80,90 +81,215 @@ def trace(path: str, why: str = "") -> None:
         sys.stderr.write(f"jafhost call: {path} path{f' ({why})' if why else ''}\n")
 
 
-@dataclass
-class Plan:
-    """What ``decide`` found: the plugin, its recorded tool, the limits to apply."""
+class PlannedTool(NamedTuple):
+    """The recorded tool the lane calls: its name and its plain parameters."""
 
-    layout: HomeLayout
-    info: PluginInfo
-    tool: RecordedTool
-    hook_timeout: float
-    call_timeout: float
-    import_folders: list[str]
-    ceiling: Ceiling
-    isolation: str = "inprocess"
-    """``process``: a one-shot sandboxed worker calls the tool (``one_shot_lane``)."""
+    name: str
+    plain: dict[str, Any]
+
+
+class Plan:
+    """What ``decide`` found: the plugin, its recorded tool, its grants, the limits, and
+    where it runs (``process``: a one-shot sandboxed worker calls the tool,
+    ``one_shot_lane``). A plain class: a dataclass costs more to define than a warm
+    call spends deciding."""
+
+    def __init__(
+        self,
+        layout: HomeLayout,
+        info: PluginInfo,
+        tool: PlannedTool,
+        hook_timeout: float,
+        call_timeout: float,
+        import_folders: list[str],
+        grants: list[str],
+        ceiling: Ceiling,
+        isolation: str = "inprocess",
+    ) -> None:
+        self.layout = layout
+        self.info = info
+        self.tool = tool
+        self.hook_timeout = hook_timeout
+        self.call_timeout = call_timeout
+        self.import_folders = import_folders
+        self.grants = grants
+        self.ceiling = ceiling
+        self.isolation = isolation
 
 
 # -- deciding, before any plugin code runs ---------------------------------------------
 
 
-def _config(layout: HomeLayout) -> tuple[dict[str, Any], str]:
-    """``config.toml`` as a table (and its text), when plainly valid and holding nothing
-    the lane skips."""
+def _read(path: str, limit: int) -> bytes | None:
+    """A home file's bytes (None: no file); ``HandOver`` when unreadable (the full path
+    names the file and the reason)."""
+    from jafhost.safe_read import read_bytes
+
+    try:
+        return read_bytes(path, limit)
+    except FileNotFoundError:
+        return None
+    except Exception as exc:
+        raise HandOver(f"{os.path.basename(path)}: {exc}") from None
+
+
+def _plugin_folders(layout: HomeLayout) -> list[str]:
+    """The plugin folders, as ``Catalog`` reads them."""
+    from jafhost.discovery.folders import plugin_folders
+    from jafhost.errors import StateError
+
+    try:
+        return plugin_folders(layout.config)
+    except StateError:
+        return plugin_folders(None)
+
+
+def decide(plugin: str, tool: str, timeout: float | None) -> Plan:
+    """The plan for calling ``plugin.tool`` in the lane; ``HandOver`` saying why not.
+    From the plugin's summary when it holds a plan and still holds (``lane_summary``),
+    else from the full checks (``_decide_in_full``), which then write one."""
+    from jafhost.cli import lane_summary
+    from jafhost.home.operator_policy import policy_sources
+    from jafhost.home.paths import HomeLayout, default_home
+    from jafhost.safe_read import CONFIG_LIMIT, STATE_LIMIT
+
+    layout = HomeLayout(default_home())
+    # the one decision on an operator policy: its files are looked for on every call;
+    # ``[policy]`` in config.toml is the full checks' to see (the key holds its bytes)
+    if policy_sources({}, os.environ):
+        raise HandOver("an operator policy applies")
+    config = _read(str(layout.config), CONFIG_LIMIT)
+    state = _read(str(layout.state), STATE_LIMIT)
+    folders = _plugin_folders(layout)
+    key = lane_summary.Key.current(layout, config, state, folders)
+    summary = lane_summary.load(layout, plugin, key)
+    if summary is not None and summary.plan is not None:
+        if not summary.holds(key):
+            summary = None
+        else:
+            return _planned(layout, summary, tool, timeout, state)
+    return _decide_in_full(layout, plugin, tool, timeout, key, summary, state)
+
+
+def _planned(
+    layout: HomeLayout,
+    summary: lane_summary.Summary,
+    tool: str,
+    timeout: float | None,
+    state_bytes: bytes | None,
+) -> Plan:
+    """The plan a summary holds for ``tool``, once the plugin's files match ``RECORD``;
+    its grants read from the state's bytes (the key's), never from the summary."""
+    from jafhost.discovery.integrity import require_intact
+    from jafhost.home.state import StateStore
+    from jafhost.security.ceiling import NO_CEILING
+
+    plan, info = summary.plan, summary.info
+    try:
+        state = StateStore.parse_one(state_bytes, info.name)
+    except (ValueError, UnicodeDecodeError):
+        raise HandOver("the state file needs repair") from None
+    assert plan is not None
+    mine = state.plugins.get(info.name)
+    isolation = (mine.isolation if mine is not None else None) or plan["isolation"]
+    if isolation not in ("inprocess", "process"):
+        raise HandOver(f"plugin {info.name} runs with isolation {isolation!r}")
+    plain = plan["tools"].get(tool)
+    if plain is None:
+        raise HandOver(f"no recorded tool {info.name}.{tool} the lane can call")
+    require_intact(info, layout.cache)  # its files against RECORD, before any import
+    hook_timeout = plan["hook_timeout"]
+    call_timeout = plan["call_timeout"] if timeout is None else timeout
+    return Plan(
+        layout,
+        info,
+        PlannedTool(tool, plain),
+        hook_timeout,
+        call_timeout,
+        summary.import_folders,
+        state.grants_of(info),
+        NO_CEILING,  # no operator policy: ``decide`` hands over where one applies
+        isolation,
+    )
+
+
+def _config(layout: HomeLayout, key: lane_summary.Key) -> dict[str, Any]:
+    """``config.toml`` as a table, when plainly valid, holding nothing the lane skips
+    and still the bytes ``key`` holds."""
     import tomllib
 
+    from jafhost.cli import lane_summary
     from jafhost.home.config_fast import plainly_valid
     from jafhost.safe_read import CONFIG_LIMIT, read_text
 
     try:
         text = read_text(layout.config, CONFIG_LIMIT)
     except FileNotFoundError:
-        return {}, "\0absent"
+        text = None
     except Exception as exc:  # the full path names the file and the reason
         raise HandOver(f"config.toml: {exc}") from None
+    raw = None if text is None else text.encode("utf-8", "surrogateescape")
+    if lane_summary.digest(raw) != key.config:
+        raise HandOver("config.toml changed while read")
+    if text is None:
+        return {}
     if not plainly_valid(text):
         raise HandOver("config.toml needs the full check")
     table = tomllib.loads(text)
     if set(table) - {"host", "plugins"} or not isinstance(table.get("plugins", {}), dict):
         raise HandOver("config.toml holds more than [host] and [plugins]")
-    return table, text
+    return table
 
 
-def _seconds(host: dict[str, Any], key: str, default: float, override: float | None) -> float:
-    if override is not None:
-        return override
-    value = host.get(key, default)
-    return float(value)
+def _seconds(host: dict[str, Any], key: str, default: float) -> float:
+    return float(host.get(key, default))
 
 
-def decide(plugin: str, tool: str, timeout: float | None) -> Plan:
-    """The plan for calling ``plugin.tool`` in the lane; ``HandOver`` saying why not."""
-    from jafhost.discovery.integrity import require_intact
+def _decide_in_full(
+    layout: HomeLayout,
+    plugin: str,
+    tool: str,
+    timeout: float | None,
+    key: lane_summary.Key,
+    summary: lane_summary.Summary | None,
+    state_bytes: bytes | None,
+) -> Plan:
+    """``decide`` from config.toml, the state, discovery and the record; the summary
+    written with its plan when the plugin is fit for the lane."""
+    from jafhost.cli import lane_summary
     from jafhost.home.config_fast import (
         DEFAULT_CALL_TIMEOUT,
         DEFAULT_HOOK_TIMEOUT,
         PLATFORM_ISOLATION,
     )
-    from jafhost.home.operator_policy import load_ceiling
-    from jafhost.home.paths import HomeLayout, default_home
+    from jafhost.home.operator_policy import policy_sources
     from jafhost.home.plugin_tables import plugin_config_table
     from jafhost.home.state import StateStore
     from jafhost.runtime.activation_records import RecordStore, record_key
 
-    if os.environ.get("JAFHOST_POLICY") or os.path.lexists(POLICY_FILE):
-        raise HandOver("an operator policy may apply")
-    layout = HomeLayout(default_home())
-    table, text = _config(layout)
-    ceiling = load_ceiling(table, layout.config, os.environ)
-    if ceiling:  # belt and braces: the checks above leave no source of one
+    table = _config(layout, key)
+    if policy_sources(table, os.environ):
         raise HandOver("an operator policy applies")
     host = table.get("host", {})
     store = StateStore(layout)
     state, state_digest = store.load_keyed()
     if store.warnings or state_digest is None:
         raise HandOver("the state file was repaired")
+    if state_digest != key.state:
+        raise HandOver("the state file changed while read")
     mine = state.plugins.get(plugin)
     isolation = mine.isolation if mine is not None and mine.isolation else host.get("isolation")
-    isolation = isolation or PLATFORM_ISOLATION
+    default = host.get("isolation") or PLATFORM_ISOLATION  # the plan keeps it
+    isolation = isolation or default
     if isolation not in ("inprocess", "process"):
         raise HandOver(f"plugin {plugin} runs with isolation {isolation!r}")
-    info, import_folders = _discovered(layout, plugin, text, state, state_digest)
-    require_intact(info, layout.cache)  # its files against RECORD, before any import
+    summary, storable = _discovered(layout, plugin, key, summary, state)
+    info = summary.info
     grants = state.grants_of(info)
     config = plugin_config_table(table, plugin, os.environ)
-    key = record_key(info, isolation, config, grants)
-    record = RecordStore(layout.cache / "activation").load(plugin, key)
+    record = RecordStore(layout.cache / "activation").load(
+        plugin, record_key(info, isolation, config, grants)
+    )
     if record is None:
         raise HandOver(f"plugin {plugin} has no valid record")
     if record.hooks != {"jaf_tools": []}:
@@ -171,59 +297,54 @@ def decide(plugin: str, tool: str, timeout: float | None) -> Plan:
     extras = (record.middleware, record.patterns, record.integrations, record.providers)
     if record.config_schema is not None or any(extras) or record.agents:
         raise HandOver(f"plugin {plugin} has more than tools")
-    found = [t for t in record.tools if t.name == tool]
-    if not found:
+    tools = {
+        t.name: t.plain for t in record.tools if not (t.is_async or t.confirm or t.plain is None)
+    }
+    summary.plan = {
+        "isolation": default,
+        "hook_timeout": _seconds(host, "hook_timeout", DEFAULT_HOOK_TIMEOUT),
+        "call_timeout": _seconds(host, "call_timeout", DEFAULT_CALL_TIMEOUT),
+        "tools": tools,
+    }
+    if storable:
+        lane_summary.store(layout, plugin, key, summary)
+    if not any(t.name == tool for t in record.tools):
         raise HandOver(f"no recorded tool {plugin}.{tool}")
-    recorded = found[0]
-    if recorded.is_async or recorded.confirm or recorded.plain is None:
-        raise HandOver(f"tool {plugin}.{tool} is async, confirmed or not plain")
-    return Plan(
-        layout,
-        info,
-        recorded,
-        _seconds(host, "hook_timeout", DEFAULT_HOOK_TIMEOUT, None),
-        _seconds(host, "call_timeout", DEFAULT_CALL_TIMEOUT, timeout),
-        import_folders,
-        ceiling,
-        isolation,
-    )
+    return _planned(layout, summary, tool, timeout, state_bytes)
 
 
 def _discovered(
-    layout: HomeLayout, plugin: str, config_text: str, state: State, state_digest: str
-) -> tuple[PluginInfo, list[str]]:
+    layout: HomeLayout,
+    plugin: str,
+    key: lane_summary.Key,
+    summary: lane_summary.Summary | None,
+    state: State,
+) -> tuple[lane_summary.Summary, bool]:
     """The plugin as discovered and resolved, and the plugin folders its import needs,
     when it is enabled, needs no other plugin and none would start beside it (else
-    ``HandOver``): from its summary (``lane_summary``) while nothing the checks read
-    changed, else from the full checks (discovery, the resolution of all N), which then
-    write the summary."""
+    ``HandOver``): from its summary while nothing the checks read changed, else from
+    the full checks (discovery, the resolution of all N), which then write the summary;
+    whether the summary may be kept (with a plan)."""
     from jafhost.cli import lane_summary
-    from jafhost.discovery.folders import plugin_folders
-    from jafhost.errors import StateError
     from jafhost.home.state import StateStore
 
-    try:
-        folders = plugin_folders(layout.config)
-    except StateError:  # as ``Catalog`` reads them
-        folders = plugin_folders(None)
-    key = lane_summary.Key.current(layout, config_text, state_digest, folders)
-    summary = lane_summary.load(layout, plugin, key)
+    if summary is None:
+        summary = lane_summary.load(layout, plugin, key)
     if summary is not None and summary.holds(key):
-        return summary.info, summary.import_folders
+        return summary, True
     catalog, info = _full_checks(layout, plugin, state)
-    import_folders = catalog.import_folders()
+    fresh = lane_summary.Summary(info, [], {}, catalog.import_folders())
     cached = catalog.cached_plugin(plugin)
     if (
         cached is not None
-        and catalog.plugin_folders == folders
+        and catalog.plugin_folders == list(key.folders)
         and key.cache_unchanged()
-        and StateStore(layout).load_keyed()[1] == state_digest  # what the checks resolved
+        and StateStore(layout).load_keyed()[1] == key.state  # what the checks resolved
     ):
-        named, watched = cached
-        lane_summary.store(
-            layout, plugin, key, lane_summary.Summary(info, named, watched, import_folders)
-        )
-    return info, import_folders
+        fresh.named, fresh.watched = cached
+        lane_summary.store(layout, plugin, key, fresh)
+        return fresh, True
+    return fresh, False
 
 
 def _full_checks(layout: HomeLayout, plugin: str, state: State) -> tuple[Catalog, PluginInfo]:
@@ -366,10 +487,10 @@ def _validated_call(
 # -- the command -------------------------------------------------------------------------
 
 
-def serve(name: str, arguments: Any, timeout: float | None) -> CallResult | None:
+def serve(name: str, arguments: Any, timeout: float | None) -> CallResult | Answer | None:
     """Call tool ``name`` (``plugin.tool``) in the lane: its result, as the full path's
-    ``Host.call`` gives it, or None (nothing of the plugin has run) when the full path
-    must serve."""
+    ``Host.call`` gives it (an ``Answer`` when it succeeded), or None (nothing of the
+    plugin has run) when the full path must serve."""
     if os.environ.get(SWITCH) == "0":
         trace("full", f"{SWITCH}=0")
         return None
@@ -394,11 +515,10 @@ def serve(name: str, arguments: Any, timeout: float | None) -> CallResult | None
     return _serve(plan, arguments)
 
 
-def _serve(plan: Plan, arguments: Any) -> CallResult | None:
+def _serve(plan: Plan, arguments: Any) -> CallResult | Answer | None:
     from jafhost.cli import logs
-    from jafhost.home.state import StateStore
     from jafhost.host.catalog import place_imports
-    from jafhost.host.guard_setup import guard_identity
+    from jafhost.host.guard_setup import armed_identity
     from jafhost.runtime.plugin_import import import_object
 
     info, layout = plan.info, plan.layout
@@ -410,7 +530,7 @@ def _serve(plan: Plan, arguments: Any) -> CallResult | None:
     streams.plugin_code()
     layout.data_dir(info.name).mkdir(parents=True, exist_ok=True)
     place_imports(plan.import_folders)
-    identity = guard_identity(layout, StateStore(layout).load(), info, plan.ceiling)
+    identity = armed_identity(layout, info, plan.grants, plan.ceiling)
     limit = plan.hook_timeout
     try:
         step = f"plugin {info.name}:"
@@ -432,7 +552,7 @@ def _serve(plan: Plan, arguments: Any) -> CallResult | None:
 
 def _call_tool(
     plan: Plan, identity: str, fn: Callable[..., Any], facts: Any, arguments: Any
-) -> CallResult:
+) -> CallResult | Answer:
     from jafhost.runtime.plain_params import fits_exactly
 
     full_name = f"{identity}.{plan.tool.name}"
@@ -463,11 +583,10 @@ def _call_tool(
         from jafhost.runtime.dispatch import error_from_exception
 
         return _failed(full_name, error_from_exception(tool, exc, settings.debug))
-    return _result(full_name, True, value)
+    return Answer(full_name, value)
 
 
-@dataclass
-class _Named:
+class _Named(NamedTuple):
     """What the full path's error shaping reads of a tool."""
 
     plugin: str
@@ -478,13 +597,20 @@ class _Named:
         return f"{self.plugin}.{self.name}"
 
 
-def _result(full_name: str, ok: bool, value: Any) -> CallResult:
+class Answer:
+    """A call the lane served with a result: what ``jafhost call`` reads of a successful
+    ``CallResult`` (``ok``, ``result``, ``error``), without importing ``jafhost.types``
+    (its dataclasses cost more at start-up than the rest of the answer)."""
+
+    ok = True
+    error = None
+
+    def __init__(self, tool: str, result: Any) -> None:
+        self.tool = tool
+        self.result = result
+
+
+def _failed(full_name: str, error: CallError) -> CallResult:
     from jafhost.types import CallResult
 
-    if ok:
-        return CallResult(full_name, True, result=value)
-    return CallResult(full_name, False, error=value)
-
-
-def _failed(full_name: str, error: Any) -> CallResult:
-    return _result(full_name, False, error)
+    return CallResult(full_name, False, error=error)

@@ -12,7 +12,6 @@ the key covers and why: docs/architecture.md, "The discovery cache".
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from jafhost._version import __version__
 from jafhost.atomic import write_atomic
+from jafhost.blake import blake2b
 from jafhost.discovery.folders import fingerprint_rows
 from jafhost.discovery.records import Discovery
 from jafhost.discovery.verify import digests
@@ -47,7 +47,7 @@ def _file_stamp(path: str) -> str:
 def path_fingerprint(paths: list[str], folders: list[str] | None = None) -> str:
     """A digest of everything on ``paths`` that can add, remove or change a distribution,
     and of everything in the plugin ``folders`` that can add, remove or change a plugin."""
-    digest = hashlib.blake2b(digest_size=20)
+    digest = blake2b(digest_size=20)
     head = (FORMAT, __version__, sys.version, sys.executable, os.path.expanduser("~"))
     digest.update(repr(head).encode())
     for folder in folders or ():
@@ -104,7 +104,7 @@ class DiscoveryCache:
         what: tuple[object, ...] = (sys.executable, sys.prefix, self.paths)
         if self.folders:
             what += (self.folders,)
-        key = hashlib.blake2b(repr(what).encode(), digest_size=8).hexdigest()
+        key = blake2b(repr(what).encode(), digest_size=8).hexdigest()
         self.file = folder / f"discovery-{key}.json"
 
     def load(

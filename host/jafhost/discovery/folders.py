@@ -14,11 +14,9 @@ docs/architecture.md, "Folder plugins".
 
 from __future__ import annotations
 
-import hashlib
 import keyword
 import os
 import sys
-import tomllib
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import replace
@@ -26,6 +24,7 @@ from importlib.machinery import PathFinder
 from pathlib import Path
 from typing import Any
 
+from jafhost.blake import blake2b
 from jafhost.discovery.records import PluginInfo
 from jafhost.errors import ManifestError, StateError
 from jafhost.safe_read import CONFIG_LIMIT, MANIFEST_LIMIT, UnsafeFile, read_bytes, read_text
@@ -48,6 +47,8 @@ def _configured(config_file: Path) -> list[str]:
     if "plugin_paths" not in text:
         return []  # the common case: no need to parse the file at all
     try:
+        import tomllib  # only when there is a config.toml to read
+
         data = tomllib.loads(text)
     except RecursionError:
         raise StateError(f"{config_file}: nested too deeply") from None
@@ -336,7 +337,7 @@ def fingerprint_rows(folder: str) -> str:
         path = os.path.join(item.path, MANIFEST_FILE)
         try:
             data = read_bytes(path, MANIFEST_LIMIT)
-            stamp = hashlib.blake2b(data, digest_size=12).hexdigest()
+            stamp = blake2b(data, digest_size=12).hexdigest()
         except FileNotFoundError:
             stamp = "-"
         except UnsafeFile as exc:

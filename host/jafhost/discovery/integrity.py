@@ -22,16 +22,13 @@ and they still run. Stdlib only: this runs before every plugin start.
 
 from __future__ import annotations
 
-import base64
 import csv
-import hashlib
 import json
 import os
 import stat
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from jafhost.discovery.integrity_stamps import Stamp, StampStore
 from jafhost.discovery.records import PluginInfo
@@ -43,6 +40,12 @@ RECORD_LIMIT = 16 * 1024 * 1024
 """The largest ``RECORD`` read (one line per file: a very large distribution is 1 MB)."""
 DIRECT_URL_LIMIT = 64 * 1024
 CHUNK = 1 << 20
+GUARANTEED_HASHES = frozenset(
+    {"md5", "sha1", "sha224", "sha256", "sha384", "sha512", "blake2b", "blake2s"}
+    | {"sha3_224", "sha3_256", "sha3_384", "sha3_512", "shake_128", "shake_256"}
+)
+"""``hashlib.algorithms_guaranteed``, named here so that checking a ``RECORD`` whose files
+match their stamps does not import ``hashlib`` (and OpenSSL); a test keeps them equal."""
 WEAK_HASHES = frozenset({"md5", "sha1"})
 """Refused as the wheel spec refuses them: a ``RECORD`` naming one cannot vouch for a file."""
 CHANGE_MARGIN_NS = 50_000_000
@@ -54,8 +57,7 @@ _FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os,
 VERIFIED, CHANGED, UNVERIFIED = "verified", "changed", "unverified"
 
 
-@dataclass(frozen=True)
-class Integrity:
+class Integrity(NamedTuple):
     """How one distribution's installed files compare with its ``RECORD``."""
 
     status: str
@@ -85,8 +87,7 @@ class Integrity:
         }
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """One hashed line of ``RECORD``: where the file is and what it must hold."""
 
     path: str
@@ -151,7 +152,7 @@ def read_entries(dist_info: str) -> list[Entry] | Integrity:
         if (
             not sep
             or algorithm in WEAK_HASHES
-            or algorithm not in hashlib.algorithms_guaranteed
+            or algorithm not in GUARANTEED_HASHES
             or algorithm.startswith("shake_")
         ):
             return Integrity(
@@ -165,6 +166,9 @@ def read_entries(dist_info: str) -> list[Entry] | Integrity:
 
 
 def _digest(fd: int, algorithm: str) -> str:
+    import base64
+    import hashlib  # only when a file is hashed: a stamped one is not
+
     hasher = hashlib.new(algorithm)
     while chunk := os.read(fd, CHUNK):
         hasher.update(chunk)

@@ -14,13 +14,13 @@ can make them agree; that is the same user who can edit the state file and its g
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import NamedTuple
 
 from jafhost.atomic import write_atomic
+from jafhost.blake import blake2b
 from jafhost.safe_read import UnsafeFile, read_bytes
 
 FORMAT = 1
@@ -46,7 +46,7 @@ class StampStore:
     def _file(self, dist_info: str) -> Path | None:
         if self.folder is None:
             return None
-        key = hashlib.blake2b(dist_info.encode("utf-8", "surrogateescape"), digest_size=12)
+        key = blake2b(dist_info.encode("utf-8", "surrogateescape"), digest_size=12)
         return self.folder / f"{key.hexdigest()}.json"
 
     def load(self, dist_info: str) -> dict[str, Stamp]:

@@ -24,12 +24,11 @@ Any difference means the cache is not used: discovery scans afresh and rewrites 
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tomllib
 from dataclasses import replace
 from typing import Any
 
+from jafhost.blake import blake2b
 from jafhost.discovery.metadata import (
     ENTRY_POINT_VALUE,
     ENTRY_POINTS_LIMIT,
@@ -77,7 +76,7 @@ class Files:
         """A digest of the content of ``path``; ``-`` when there is none, ``!`` and the
         reason when it is not read (not a regular file, too large)."""
         data = self.content(path)
-        return data if isinstance(data, str) else hashlib.blake2b(data, digest_size=16).hexdigest()
+        return data if isinstance(data, str) else blake2b(data, digest_size=16).hexdigest()
 
     def text(self, path: str, limit: int) -> str | None:
         """The UTF-8 text of ``path`` when it is at most ``limit`` bytes, else None."""
@@ -105,6 +104,8 @@ def manifest_fields(text: str, *, folder: bool) -> dict[str, Any] | None:
     """What a valid manifest declares, derived without pydantic; None when this check
     cannot confirm it is valid (the caller then scans afresh, which decides)."""
     try:
+        import tomllib  # only for a plugin with a manifest
+
         data = tomllib.loads(text)
     except (RecursionError, MemoryError, ValueError):
         return None

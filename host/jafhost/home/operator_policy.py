@@ -19,7 +19,6 @@ policy exists (a plain ``jafhost call`` on a machine without one pays nothing).
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +36,8 @@ SYSTEM_POLICY = Path("/etc/jafhost/policy.toml")
 """The system-wide policy file, read when it exists."""
 POLICY_VARIABLE = "JAFHOST_POLICY"
 """The environment variable naming an administrator's policy file."""
+CONFIG_SOURCE = "[policy]"
+"""``policy_sources``' name for the ``[policy]`` table of ``config.toml``."""
 
 
 def _problem(source: str, exc: ValidationError, table: bool = False) -> StateError:
@@ -81,6 +82,8 @@ def read_policy_file(path: Path) -> PolicyTable:
         raise StateError(f"{path}: policy file not found") from None
     except (UnsafeFile, OSError) as exc:
         raise StateError(f"{path}: policy file unreadable: {exc}") from None
+    import tomllib
+
     try:
         data = tomllib.loads(text)
     except (ValueError, RecursionError) as exc:
@@ -95,6 +98,25 @@ def read_policy_file(path: Path) -> PolicyTable:
         raise _problem(str(path), exc) from None
 
 
+def policy_sources(
+    config: Mapping[str, Any], environ: Mapping[str, str], system: Path = SYSTEM_POLICY
+) -> list[str]:
+    """Where an operator policy applies from (none: no ceiling), without reading any
+    of it: ``system`` when it exists (or is a link, even a broken one), the file
+    ``JAFHOST_POLICY`` names, ``[policy]`` in ``config``. The one place that decides
+    it: ``load_ceiling`` reads what this names, and ``jafhost call``'s one-shot lane
+    hands over to the full path whenever this names anything."""
+    found = []
+    if system.exists() or system.is_symlink():
+        found.append(str(system))
+    named = environ.get(POLICY_VARIABLE, "")
+    if named:
+        found.append(named)
+    if "policy" in config:
+        found.append(CONFIG_SOURCE)
+    return found
+
+
 def load_ceiling(
     config: Mapping[str, Any],
     config_path: Path,
@@ -104,13 +126,11 @@ def load_ceiling(
     """Every deny rule and the strictest minimum isolation of the three sources
     (``system`` is a parameter for tests only: the host always passes the default)."""
     tables: list[tuple[PolicyTable, str]] = []
-    if system.exists() or system.is_symlink():
-        tables.append((read_policy_file(system), str(system)))
-    named = environ.get(POLICY_VARIABLE, "")
-    if named:
-        tables.append((read_policy_file(Path(named)), named))
-    if "policy" in config:
-        tables.append((policy_table(config, str(config_path)), str(config_path)))
+    for source in policy_sources(config, environ, system):
+        if source == CONFIG_SOURCE:
+            tables.append((policy_table(config, str(config_path)), str(config_path)))
+        else:
+            tables.append((read_policy_file(Path(source)), source))
     if not tables:  # the common case: no policy anywhere, and no pydantic imported
         return NO_CEILING
     rules: list[DenyRule] = []

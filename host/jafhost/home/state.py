@@ -27,11 +27,9 @@ from jafhost.atomic import file_lock, write_atomic
 from jafhost.discovery.records import PluginInfo
 from jafhost.errors import StateError
 from jafhost.home.paths import HomeLayout
-from jafhost.safe_read import UnsafeFile, read_bytes
+from jafhost.safe_read import STATE_LIMIT, UnsafeFile, read_bytes
 
 FORMAT = 1
-STATE_LIMIT = 16 * 1024 * 1024
-"""The largest ``state.json`` read (a record is about 300 bytes)."""
 ISOLATIONS = ("inprocess", "process")
 T = TypeVar("T")
 
@@ -231,6 +229,28 @@ class StateStore:
             raise ValueError(str(exc)) from None  # a FIFO, a device, too large: moved aside
 
     @staticmethod
+    def parse_one(raw: bytes | None, name: str) -> State:
+        """The state the bytes of a state file hold for plugin ``name`` alone (None: no
+        file), the other records left unparsed: for bytes known to parse whole, as the
+        one-shot lane knows of the bytes its summary is keyed on (their records were
+        all read when it was written), so a state of many plugins costs one JSON parse
+        rather than a record each. ``ValueError`` or ``UnicodeDecodeError`` when the
+        bytes hold no state."""
+        if raw is None:
+            return State()
+        try:
+            data = json.loads(raw)
+        except RecursionError:
+            raise ValueError("nested too deeply") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError("not a jafhost state file (format 1)")
+        plugins = data.get("plugins", {})
+        if not isinstance(plugins, dict):
+            raise ValueError("plugins: not an object")
+        found = plugins.get(name)
+        return State({} if found is None else {name: PluginRecord.from_json(name, found)})
+
+    @staticmethod
     def _parse_raw(raw: bytes | None) -> State:
         if raw is None:
             return State()
@@ -291,9 +311,9 @@ class StateStore:
             return self.load(), None
         if raw is None:
             return state, "absent"
-        import hashlib
+        from jafhost.blake import blake2b
 
-        return state, hashlib.blake2b(raw, digest_size=20).hexdigest()
+        return state, blake2b(raw, digest_size=20).hexdigest()
 
     def snapshot(self) -> State:
         """The current state, for reading only: the file is read afresh at every call

@@ -41,14 +41,23 @@ def compile_policy(
 def guard_identity(layout: HomeLayout, state: State, info: PluginInfo, ceiling: Ceiling) -> str:
     """Compile an in-process plugin's grants (read from ``state``) and arm the audit hook;
     the identity its code runs under. Every in-process start takes its guard from here
-    (``Runtime``, and ``jafhost call``'s one-shot lane), so nothing builds grants or a
+    (``Runtime``), or from ``armed_identity`` with the grants ``state`` gave (``jafhost
+    call``'s one-shot lane keeps them in its summary), so nothing builds grants or a
     policy its own way."""
-    import logging
+    return armed_identity(layout, info, state.grants_of(info), ceiling)
 
+
+def armed_identity(
+    layout: HomeLayout, info: PluginInfo, grants: list[str], ceiling: Ceiling
+) -> str:
+    """``grants`` (``State.grants_of(info)``) compiled and the audit hook armed: the
+    identity the plugin's code runs under."""
     from jafhost.security import guard
 
-    policy = compile_policy(layout, info, state.grants_of(info), ceiling)
+    policy = compile_policy(layout, info, grants, ceiling)
     for dropped in policy.dropped:  # the lifecycle's logger
+        import logging
+
         logging.getLogger("jafhost").warning("plugin %s: grant not applied: %s", info.name, dropped)
     guard.install()
     return guard.identity(policy)

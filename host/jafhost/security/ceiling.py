@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -30,6 +29,10 @@ from jafhost.errors import PermissionSyntaxError
 from jafhost.security.permissions import Permission, parse
 
 PATH_KINDS = ("read", "write")
+_WHICH: list[Callable[[str], str | None]] = []
+"""``shutil.which``, bound when the first ``run`` rule is made: rules are made by host
+code before any plugin code is checked against them, and a host without such a rule
+(every ``jafhost call`` without a policy) does not import ``shutil`` at all."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,12 @@ class DenyRule:
     text: str
     permission: Permission
     source: str
+
+    def __post_init__(self) -> None:
+        if self.permission.kind == "run" and not _WHICH:
+            from shutil import which
+
+            _WHICH.append(which)
 
     @classmethod
     def parse(cls, text: str, source: str) -> DenyRule:
@@ -120,7 +129,7 @@ def _run_rule_matches(rule: str, program: str) -> bool:
         return True
     if "/" in rule:
         if "/" not in program:
-            found = shutil.which(program)
+            found = _WHICH[0](program)
             return found is not None and _real(found) == _real(rule)
         return _real(program) == _real(rule)
     return os.path.basename(program) == rule

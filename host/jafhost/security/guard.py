@@ -10,21 +10,28 @@ would have allowed the action. What raises no usable audit event is wrapped inst
 (``guard_calls``, ``guard_sqlite``, ``guard_environ``). When no plugin code is running
 it returns after one context-variable read and one thread lookup. A guard rail against a
 benign plugin steered into misuse, not a boundary against hostile code: docs/security.md.
+
+Everything the hook and its checks call is imported with this module, never inside the
+hook: an import there would run after plugin code, through the plugin's ``sys.modules``,
+``sys.path`` and ``sys.meta_path``. Kept to light modules (``_socket`` rather than
+``socket``), since ``jafhost call`` arms the guard on every call.
 """
 
 from __future__ import annotations
 
+import _socket
 import contextlib
 import contextvars
 import ipaddress
 import os
-import socket
+import shlex
 import sys
 import threading
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import unquote
 
 from jafhost.errors import PermissionDenied
 from jafhost.security.policy import Policy
@@ -194,8 +201,6 @@ def report_denial(plugin: str, permission: str, action: str) -> None:
 
 def grant_hint(plugin: str, permission: str) -> str:
     """How the user allows what was denied: the ``jafhost grant`` command, ready to paste."""
-    import shlex  # only for a denial: a worker reports ready without it
-
     return f"to allow it: jafhost grant {shlex.quote(str(plugin))} {shlex.quote(permission)}"
 
 
@@ -286,7 +291,7 @@ def _check_resolve(rules: Policy, plugin: str, host: Any, port: Any) -> None:
             verb = "look up"
         raise deny(plugin, _net_name(host, number), f"{verb} {host}")
     try:  # learn the addresses so the connect that follows can be matched to the name
-        infos = socket.getaddrinfo(host, port)  # not re-checked: this thread is busy
+        infos = _socket.getaddrinfo(host, port)  # not re-checked: this thread is busy
         rules.note_resolved(host, [str(info[4][0]) for info in infos])
     except OSError:
         pass
@@ -315,8 +320,6 @@ def check_sqlite(
     if path is None or path in ("", ":memory:"):
         return
     if path.startswith("file:"):
-        from urllib.parse import unquote  # only for a URI: SQLite decodes %XX itself
-
         location, _, query = path[len("file:") :].partition("?")
         location = unquote(location.partition("#")[0])
         options = dict(item.partition("=")[::2] for item in query.partition("#")[0].split("&"))

@@ -28,7 +28,7 @@ import builtins
 import contextvars
 import io
 import os
-import subprocess
+import sys
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -171,6 +171,10 @@ def install() -> None:
             setattr(posix, name, wrapped)
     fork_exec = _wrap_fork_exec(_posixsubprocess.fork_exec)
     _posixsubprocess.fork_exec = fork_exec
-    if getattr(subprocess, "_fork_exec", None) is not None:
+    # ``subprocess`` takes ``fork_exec`` from ``_posixsubprocess`` when it is imported: one
+    # imported later gets the wrapper from there, one imported already is patched here
+    # (so arming the guard does not import ``subprocess`` for a plugin that never runs one)
+    subprocess = sys.modules.get("subprocess")
+    if subprocess is not None and getattr(subprocess, "_fork_exec", None) is not None:
         subprocess._fork_exec = fork_exec  # type: ignore[attr-defined]
     ThreadPoolExecutor.submit = _wrap_submit(ThreadPoolExecutor.submit)  # type: ignore[method-assign]

@@ -21,10 +21,19 @@ from jafhost.errors import HookTimeout
 if TYPE_CHECKING:
     from jafhost.discovery.records import PluginInfo
     from jafhost.home.paths import HomeLayout
-    from jafhost.runtime.activation_records import RecordedTool
     from jafhost.runtime.isolation.spec import WorkerSpec
     from jafhost.security.ceiling import Ceiling
     from jafhost.types import CallResult
+
+
+class LaneTool(Protocol):
+    """The planned tool: its name and its plain parameters."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def plain(self) -> dict[str, Any] | None: ...
 
 
 class LanePlan(Protocol):
@@ -32,10 +41,12 @@ class LanePlan(Protocol):
 
     layout: HomeLayout
     info: PluginInfo
-    tool: RecordedTool
     hook_timeout: float
     call_timeout: float
     ceiling: Ceiling
+
+    @property
+    def tool(self) -> LaneTool: ...
 
 
 @dataclass
