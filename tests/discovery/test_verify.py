@@ -14,7 +14,7 @@ from typing import get_args
 import pytest
 
 from conftest import Site
-from jafhost.discovery import discover, manifest, metadata, verify
+from jafhost.discovery import discover, manifest, manifest_model, metadata, verify
 from jafhost.discovery.cache import DiscoveryCache
 from jafhost.errors import ManifestError
 
@@ -22,11 +22,11 @@ from jafhost.errors import ManifestError
 def test_the_lists_it_checks_against_are_the_models() -> None:
     assert get_args(manifest.PluginKind) == verify.PLUGIN_KINDS
     assert verify.FOLDER_KEYS == manifest.FOLDER_KEYS
-    assert set(manifest.PermissionsTable.model_fields) == {
+    assert set(manifest_model.PermissionsTable.model_fields) == {
         *verify.PERMISSION_LISTS,
         *verify.PERMISSION_FLAGS,
     }
-    assert set(manifest.ManifestModel.model_fields) == {"plugin", "permissions"}
+    assert set(manifest_model.ManifestModel.model_fields) == {"plugin", "permissions"}
 
 
 MANIFESTS = [

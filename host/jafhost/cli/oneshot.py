@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from jafhost.home.paths import HomeLayout
     from jafhost.home.state import State
     from jafhost.host.catalog import Catalog
-    from jafhost.runtime.activation_records import RecordedTool
+    from jafhost.runtime.activation_records import ActivationRecord, RecordedTool
     from jafhost.security.ceiling import Ceiling
     from jafhost.types import CallError, CallResult
 
@@ -86,11 +86,14 @@ class Plan:
 
     layout: HomeLayout
     info: PluginInfo
-    tool: RecordedTool
+    tool: RecordedTool | str
+    """The recorded tool; its name alone while the plugin has no record yet."""
     hook_timeout: float
     call_timeout: float
     import_folders: list[str]
     ceiling: Ceiling
+    record_key: str | None = None
+    """Set while the plugin has no record: the key to record it under once started."""
 
 
 # -- deciding, before any plugin code runs ---------------------------------------------
@@ -158,7 +161,7 @@ def decide(plugin: str, tool: str, timeout: float | None) -> Plan:
     key = record_key(info, isolation, config, grants)
     record = RecordStore(layout.cache / "activation").load(plugin, key)
     if record is None:
-        raise HandOver(f"plugin {plugin} has no valid record")
+        return _unrecorded(layout, info, tool, host, timeout, import_folders, ceiling, key)
     if record.hooks != {"jaf_tools": []}:
         raise HandOver(f"plugin {plugin} implements hooks beyond jaf_tools()")
     extras = (record.middleware, record.patterns, record.integrations, record.providers)
@@ -178,6 +181,37 @@ def decide(plugin: str, tool: str, timeout: float | None) -> Plan:
         _seconds(host, "call_timeout", DEFAULT_CALL_TIMEOUT, timeout),
         import_folders,
         ceiling,
+    )
+
+
+def _unrecorded(
+    layout: HomeLayout,
+    info: PluginInfo,
+    tool: str,
+    host: dict[str, Any],
+    timeout: float | None,
+    import_folders: list[str],
+    ceiling: Ceiling,
+    key: str | None,
+) -> Plan:
+    """The plan for a plugin without a record: started here, and recorded once its
+    ``jaf_tools`` shows it offers only plain tools (``runtime.plain_record``), as the
+    full path would record it; else ``HandOver``."""
+    from jafhost.home.config_fast import DEFAULT_CALL_TIMEOUT, DEFAULT_HOOK_TIMEOUT
+
+    if key is None:
+        raise HandOver(f"plugin {info.name} cannot be recorded")
+    if os.path.lexists(layout.schema_file(info.name)):
+        raise HandOver(f"plugin {info.name} has a config schema")
+    return Plan(
+        layout,
+        info,
+        tool,
+        _seconds(host, "hook_timeout", DEFAULT_HOOK_TIMEOUT, None),
+        _seconds(host, "call_timeout", DEFAULT_CALL_TIMEOUT, timeout),
+        import_folders,
+        ceiling,
+        key,
     )
 
 
@@ -298,6 +332,22 @@ def _register(info: PluginInfo, obj: Any) -> Callable[..., Any]:
     return impls[0][1].function
 
 
+def _first_record(plan: Plan, identity: str, functions: Any) -> ActivationRecord:
+    """In the plugin's scope: its record (``runtime.plain_record``), the plan's tool
+    taken from it; ``HandOver`` when only the full path can record it or call the tool."""
+    from jafhost.runtime.plain_record import plain_record
+
+    assert plan.record_key is not None and isinstance(plan.tool, str)
+    record = plain_record(identity, plan.info.name, plan.record_key, functions)
+    if record is None:
+        raise HandOver("its tools are not all plain")
+    found = [t for t in record.tools if t.name == plan.tool]
+    if not found or found[0].is_async or found[0].confirm or found[0].plain is None:
+        raise HandOver(f"tool {plan.info.name}.{plan.tool}: absent, async, confirmed or not plain")
+    plan.tool = found[0]
+    return record
+
+
 def _find_tool(functions: Any, name: str) -> tuple[Callable[..., Any], Any]:
     """In the plugin's scope: the function ``jaf_tools`` returned for tool ``name``,
     when it is plain as recorded (else ``HandOver``)."""
@@ -405,6 +455,12 @@ def _serve(plan: Plan, arguments: Any) -> CallResult | None:
         obj = run_as(identity, limit, f"{step} import", import_object, info.entry_point)
         hook = run_as(identity, limit, f"{step} register", _register, info, obj)
         functions = run_as(identity, limit, f"{step} jaf_tools", hook)
+        record = None
+        if plan.record_key is not None:  # no record yet: made as the full path makes it
+            record = run_as(
+                identity, limit, f"{step} jaf_tools", _first_record, plan, identity, functions
+            )
+        assert not isinstance(plan.tool, str)
         fn, facts = run_as(
             identity, limit, f"{step} jaf_tools", _find_tool, functions, plan.tool.name
         )
@@ -414,6 +470,10 @@ def _serve(plan: Plan, arguments: Any) -> CallResult | None:
     if facts != plan.tool.plain:
         trace("full", "handed over after the import: its tool changed")
         return None
+    if record is not None:
+        from jafhost.runtime.activation_records import RecordStore
+
+        RecordStore(layout.cache / "activation").store(record)
     trace("lane")
     return _call_tool(plan, identity, fn, facts, arguments)
 
@@ -423,6 +483,7 @@ def _call_tool(
 ) -> CallResult:
     from jafhost.runtime.plain_params import fits_exactly
 
+    assert not isinstance(plan.tool, str)  # taken from its record by now
     full_name = f"{identity}.{plan.tool.name}"
     label = f"tool {full_name}"
     tool: Any = _Named(identity, plan.tool.name)

@@ -6,7 +6,7 @@ Discovery reads entry points, core metadata and manifests as data and returns on
 CLI can list a broken plugin instead of hiding it. The expensive part (reading every
 plugin's metadata and manifest) is skipped when the on-disk cache in
 ``jafhost.discovery.cache`` is still valid. The manifest reader (pydantic) is imported only
-once a plugin is found.
+once a plugin with a manifest file is found, ``packaging`` once one has requirements.
 """
 
 from __future__ import annotations
@@ -16,23 +16,27 @@ import sys
 from collections import defaultdict
 from dataclasses import replace
 from importlib.metadata import distributions
-
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
+from typing import TYPE_CHECKING
 
 from jafhost.discovery import folders as folder_plugins
 from jafhost.discovery.metadata import (
     ENTRY_POINT_VALUE,
     BadMetadata,
     CoreMetadata,
+    check_plugin_name,
     core_metadata,
     entry_points_of,
     info_base,
+    manifest_candidates,
     maybe_plugin,
     metadata_file,
 )
+from jafhost.discovery.metadata import canonical_name as canonicalize_name
 from jafhost.discovery.records import Discovery, PluginInfo
 from jafhost.errors import ManifestError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def _dist_name(folder: str) -> str:
@@ -51,13 +55,25 @@ def _invalid(folder: str, name: str, error: str) -> PluginInfo:
     )
 
 
+def _none_there(candidates: list[Path]) -> bool:
+    """Whether no candidate manifest exists: each absent as ``read_manifest`` skips one
+    (not found), anything else (a link, an unreadable folder) left for it to judge."""
+    for candidate in candidates:
+        try:
+            os.lstat(candidate)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return False
+        return False
+    return True
+
+
 def _info_from_distribution(
     name: str, value: str, meta: CoreMetadata, folder: str, watch: list[str], path: list[str] | None
 ) -> PluginInfo:
     """One installed plugin from its entry point and distribution (metadata and manifest,
     read as data); ``error`` set when it is invalid. The files read go into ``watch``."""
-    from jafhost.discovery.manifest import check_plugin_name, manifest_candidates, read_manifest
-
     base = info_base(name, value, meta, folder)
     try:
         check_plugin_name(name)
@@ -65,6 +81,10 @@ def _info_from_distribution(
             raise ManifestError(f"entry point value {value!r} is not 'module' or 'module:object'")
         candidates = manifest_candidates(value, path)
         watch.extend(str(c) for c in candidates)
+        if _none_there(candidates):
+            return base  # no manifest: it requests nothing (its reader is not imported)
+        from jafhost.discovery.manifest import read_manifest
+
         manifest = read_manifest(candidates)
     except ManifestError as exc:
         return replace(base, error=str(exc))
@@ -143,6 +163,8 @@ def installed_version(name: str, path: list[str]) -> str | None:
 def _installed_versions(plugins: list[PluginInfo], path: list[str]) -> dict[str, str | None]:
     """Versions of every distribution a plugin requires (None: not installed)."""
     names: set[str] = set()
+    if any(plugin.requires for plugin in plugins):
+        from packaging.requirements import InvalidRequirement, Requirement
     for plugin in plugins:
         for text in plugin.requires:
             try:
