@@ -16,27 +16,24 @@ import sys
 from collections import defaultdict
 from dataclasses import replace
 from importlib.metadata import distributions
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from jafhost.discovery import folders as folder_plugins
 from jafhost.discovery.metadata import (
     ENTRY_POINT_VALUE,
     BadMetadata,
     CoreMetadata,
+    PackageFinder,
     check_plugin_name,
     core_metadata,
     entry_points_of,
     info_base,
-    manifest_candidates,
     maybe_plugin,
     metadata_file,
 )
 from jafhost.discovery.metadata import canonical_name as canonicalize_name
 from jafhost.discovery.records import Discovery, PluginInfo
 from jafhost.errors import ManifestError
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 
 def _dist_name(folder: str) -> str:
@@ -70,7 +67,7 @@ def _none_there(candidates: list[Path]) -> bool:
 
 
 def _info_from_distribution(
-    name: str, value: str, meta: CoreMetadata, folder: str, watch: list[str], path: list[str] | None
+    name: str, value: str, meta: CoreMetadata, folder: str, watch: list[str], finder: PackageFinder
 ) -> PluginInfo:
     """One installed plugin from its entry point and distribution (metadata and manifest,
     read as data); ``error`` set when it is invalid. The files read go into ``watch``."""
@@ -79,7 +76,7 @@ def _info_from_distribution(
         check_plugin_name(name)
         if not ENTRY_POINT_VALUE.match(value.replace(" ", "")):
             raise ManifestError(f"entry point value {value!r} is not 'module' or 'module:object'")
-        candidates = manifest_candidates(value, path)
+        candidates = [Path(c) for c in finder.locations(value)]
         watch.extend(str(c) for c in candidates)
         if _none_there(candidates):
             return base  # no manifest: it requests nothing (its reader is not imported)
@@ -100,7 +97,7 @@ def _info_from_distribution(
 
 
 def _distribution_plugins(
-    folder: str, seen: set[str], watch: list[str], path: list[str] | None
+    folder: str, seen: set[str], watch: list[str], finder: PackageFinder
 ) -> list[PluginInfo]:
     """The plugins of the distribution described in ``folder`` (none when it names no
     ``jaf.plugins`` entry point or is shadowed); a metadata file that cannot be read
@@ -122,7 +119,7 @@ def _distribution_plugins(
     if key in seen:
         return []  # shadowed by the same distribution earlier on the path
     seen.add(key)
-    return [_info_from_distribution(n, v, meta, folder, watch, path) for n, v in eps]
+    return [_info_from_distribution(n, v, meta, folder, watch, finder) for n, v in eps]
 
 
 def _claimant(plugin: PluginInfo) -> str:
@@ -199,12 +196,14 @@ def scan(path: list[str] | None = None, folders: list[str] | None = None) -> Dis
     plugins: list[PluginInfo] = []
     seen: set[str] = set()
     seen_folders: set[str] = set()
+    # each path folder listed once for every plugin's manifest, answering as importlib
+    finder = PackageFinder(None if path is None else search)
     for dist in distributions(path=search):
         folder = str(getattr(dist, "_path", "") or "")
         if not folder or folder in seen_folders:
             continue  # yielded twice (two metadata finders on sys.meta_path)
         seen_folders.add(folder)
-        plugins += _distribution_plugins(folder, seen, watch, None if path is None else search)
+        plugins += _distribution_plugins(folder, seen, watch, finder)
     if folders:
         # a folder package must not be importable from anywhere else the host imports from
         import_path = list(dict.fromkeys([*search, *sys.path]))
