@@ -160,3 +160,10 @@ def test_plain_docstrings_are_read_without_the_parser() -> None:
 def test_the_reserved_names_cover_the_installed_pydantic() -> None:
     public = {n for n in dir(BaseModel) if not n.startswith("_") and not n.startswith("model_")}
     assert public <= plain_schema.RESERVED
+
+
+def test_the_tool_name_rule_is_the_host_s() -> None:
+    from jafhost import tools
+    from jafhost.runtime import plain_record
+
+    assert plain_record.TOOL_NAME.pattern == tools.TOOL_NAME.pattern

@@ -17,16 +17,20 @@ docstrings): call it in the plugin's scope.
 from __future__ import annotations
 
 import inspect
+import re
 from typing import Any
 
 from jafhost.runtime.activation_records import ActivationRecord, RecordedTool
 from jafhost.runtime.plain_params import plain_parameters
 from jafhost.runtime.plain_schema import description, tool_schema
 from jafhost.runtime.scope import exact_str, plain
-from jafhost.tools import TOOL_NAME, ToolOptions
+
+TOOL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+"""= ``tools.TOOL_NAME`` (a test keeps them equal): ``jafhost.tools`` is imported only
+for a function ``@tool`` marked, whose plugin imported it already."""
 
 
-def _docs(fn: Any, options: ToolOptions) -> tuple[str, dict[str, str]] | None:
+def _docs(fn: Any, given: Any) -> tuple[str, dict[str, str]] | None:
     """The tool's description and its parameters' descriptions, as ``tools`` reads
     them; the parser is imported only for a docstring that may have sections."""
     doc = inspect.getdoc(fn) or ""
@@ -38,7 +42,6 @@ def _docs(fn: Any, options: ToolOptions) -> tuple[str, dict[str, str]] | None:
         parsed = docstring_parser.parse(doc)
         text = "\n\n".join(p for p in (parsed.short_description, parsed.long_description) if p)
         params = {p.arg_name: p.description or "" for p in parsed.params if p.description}
-    given = options.description
     if given is not None and type(given) is not str:
         return None
     return str(given or text), params
@@ -48,15 +51,20 @@ def _recorded_tool(identity: str, fn: Any) -> RecordedTool | None:
     """One tool as the full path records it, or None when only pydantic can tell."""
     if not inspect.isfunction(fn):
         return None
-    options = getattr(fn, "__jaf_tool__", None) or ToolOptions()
-    if type(options) is not ToolOptions:
+    given_name, given_description, confirm = None, None, False
+    options = getattr(fn, "__jaf_tool__", None)
+    if options is not None:  # marked with ``@tool``: ``jafhost.tools`` is imported
+        from jafhost.tools import ToolOptions
+
+        if type(options) is not ToolOptions:
+            return None
+        given_name, given_description, confirm = options.name, options.description, options.confirm
+    if given_name is not None and type(given_name) is not str:
         return None
-    if options.name is not None and type(options.name) is not str:
-        return None
-    name = options.name or fn.__name__
+    name = given_name or fn.__name__
     if not TOOL_NAME.match(name) or "__" in name or len(identity) + 2 + len(name) > 64:
         return None
-    docs = _docs(fn, options)
+    docs = _docs(fn, given_description)
     if docs is None:
         return None
     text, params = docs
@@ -69,7 +77,7 @@ def _recorded_tool(identity: str, fn: Any) -> RecordedTool | None:
         exact_str(name),
         exact_str(text or name),
         plain(schema),
-        bool(options.confirm),
+        bool(confirm),
         is_async,
         facts,
     )
