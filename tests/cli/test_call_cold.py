@@ -95,6 +95,12 @@ def _path(result: subprocess.CompletedProcess[str]) -> str:
     return traced[0].split()[2]
 
 
+def _untraced(stderr: str) -> str:
+    return "".join(
+        line for line in stderr.splitlines(keepends=True) if not line.startswith("jafhost call: ")
+    )
+
+
 def _forget(home: Path) -> None:
     """Everything but the user's choices: the next call is cold."""
     for entry in home.iterdir():
@@ -112,7 +118,7 @@ def _record(home: Path, plugin: str) -> bytes:
 
 def test_the_lane_records_a_plain_plugin_as_the_full_path_does(site: Site, home: Path) -> None:
     site.plugin("plainplug", code=PLAIN, manifest='[plugin]\nkinds = ["tool"]\n')
-    (home / "config.toml").write_text(INPROCESS)
+    (home / "config.toml").write_text(INPROCESS + "[plugins.plainplug]\nunused = 1\n")
     cold = run_cli(
         "call", "plainplug.echo", "-a", "text=ab", "-a", "times=2", site=site, home=home, env=TRACE
     )
@@ -124,6 +130,7 @@ def test_the_lane_records_a_plain_plugin_as_the_full_path_does(site: Site, home:
     )
     assert (_path(full), full.returncode, full.stdout) == ("full", 0, '"abab"\n'), full.stderr
     assert by_lane == _record(home, "plainplug")
+    assert _untraced(cold.stderr) == _untraced(full.stderr)
     record = json.loads(by_lane)
     assert [t["name"] for t in record["tools"]] == ["echo", "pick", "later", "shapes"]
     assert record["tools"][0]["input_schema"]["properties"]["text"]["description"] == (
