@@ -161,7 +161,9 @@ def decide(plugin: str, tool: str, timeout: float | None) -> Plan:
     key = record_key(info, isolation, config, grants)
     record = RecordStore(layout.cache / "activation").load(plugin, key)
     if record is None:
-        return _unrecorded(layout, info, tool, host, timeout, import_folders, ceiling, key)
+        return _unrecorded(
+            layout, info, tool, host, timeout, import_folders, ceiling, key, isolation
+        )
     if record.hooks != {"jaf_tools": []}:
         raise HandOver(f"plugin {plugin} implements hooks beyond jaf_tools()")
     extras = (record.middleware, record.patterns, record.integrations, record.providers)
@@ -193,12 +195,15 @@ def _unrecorded(
     import_folders: list[str],
     ceiling: Ceiling,
     key: str | None,
+    isolation: str,
 ) -> Plan:
-    """The plan for a plugin without a record: started here, and recorded once its
-    ``jaf_tools`` shows it offers only plain tools (``runtime.plain_record``), as the
-    full path would record it; else ``HandOver``."""
+    """The plan for an in-process plugin without a record: started here, and recorded
+    once its ``jaf_tools`` shows it offers only plain tools (``runtime.plain_record``),
+    as the full path would record it; else ``HandOver``."""
     from jafhost.home.config_fast import DEFAULT_CALL_TIMEOUT, DEFAULT_HOOK_TIMEOUT
 
+    if isolation != "inprocess":  # an isolated plugin is started and recorded in full
+        raise HandOver(f"plugin {info.name} runs isolated and has no valid record")
     if key is None:
         raise HandOver(f"plugin {info.name} cannot be recorded")
     if os.path.lexists(layout.schema_file(info.name)):
