@@ -8,18 +8,22 @@ genuinely installed distribution.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import json
 import os
 import re
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from jafhost.host.host import Host
+from jafhost.types import CallResult
 
 _COUNTER = itertools.count()
 
@@ -204,6 +208,19 @@ def home(tmp_path: Path) -> Path:
 INPROCESS_CONFIG = '[host]\nisolation = "inprocess"\n'
 """``config.toml`` text that runs every plugin in process (the default is a worker)."""
 
+HI_PLUGIN = '''
+def hi() -> str:
+    """Say hi."""
+    return "hi"
+
+
+@hookimpl
+def jaf_tools():
+    return [hi]
+'''
+"""Plugin code offering one tool, ``hi``, that says hi (what a test appends to code
+that does something at import, or uses as a plugin that simply works)."""
+
 
 @pytest.fixture
 def inprocess(home: Path) -> Path:
@@ -228,6 +245,39 @@ def make_host(site: Site, home: Path):  # type: ignore[no-untyped-def]
         return host
 
     return build
+
+
+MARKER_MANIFEST = '[permissions]\nenv = ["JAF_MARKER_DIR"]\n'
+"""A manifest asking only for ``JAF_MARKER_DIR``: where a plugin's code leaves marker
+files (its own data folder, writable under any grant), for ``record_once``."""
+
+RecordOnce = Callable[..., tuple[Path, CallResult]]
+
+
+@pytest.fixture
+def record_once(make_host, monkeypatch: pytest.MonkeyPatch) -> RecordOnce:  # type: ignore[no-untyped-def]
+    """``record_once(name, isolation, tool, arguments)``: plugin ``name`` approved and
+    enabled with ``isolation``, ``JAF_MARKER_DIR`` set to its data folder, and ``tool``
+    called once by a first host (which writes the activation record, so the next host
+    offers the plugin idle); the data folder and that call's result."""
+
+    def record(
+        name: str, isolation: str, tool: str, arguments: dict[str, object] | None = None
+    ) -> tuple[Path, CallResult]:
+        first = make_host(approve=True)
+        first.enable([name], isolation=isolation)
+        data: Path = first.layout.data_dir(name)
+        data.mkdir(parents=True, exist_ok=True)
+        monkeypatch.setenv("JAF_MARKER_DIR", str(data))
+
+        async def call() -> CallResult:
+            async with first:
+                result: CallResult = await first.call(tool, arguments or {})
+                return result
+
+        return data, asyncio.run(call())
+
+    return record
 
 
 def approve_all(host: Host) -> None:
@@ -278,6 +328,17 @@ def run_cli(
         timeout=timeout,
         stdin=None if input is not None else subprocess.DEVNULL,
     )
+
+
+def cli_call(home: Path, site: Site, isolation: str, plugin: str, tool: str, **args: Any) -> Any:
+    """``jafhost enable --yes`` then ``jafhost call`` in a new process (so the plugin
+    switching the guard off never touches the test's own process); the printed result."""
+    enabled = run_cli("enable", plugin, "--yes", "--isolation", isolation, site=site, home=home)
+    assert enabled.returncode == 0, enabled.stderr
+    options = [f"{key}={json.dumps(value)}" for key, value in args.items()]
+    ran = run_cli("call", tool, *(x for o in options for x in ("-a", o)), site=site, home=home)
+    assert ran.returncode == 0, ran.stderr
+    return json.loads(ran.stdout)
 
 
 @pytest.fixture(scope="session")

@@ -9,53 +9,16 @@ naming it). Both isolation modes, real processes.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from interrupting import SLOW_PLUGIN, interrupt_when_started
 
 from conftest import ISOLATION_MODES, Site, run_cli
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-
-SLOW = '''
-import os
-import time
-from jafhost import PluginContext
-
-
-def _started(ctx: PluginContext) -> None:
-    (ctx.data_dir / "started").write_text(str(os.getpid()))
-
-
-def wait(ctx: PluginContext) -> str:
-    """Sleeps for a minute."""
-    _started(ctx)
-    time.sleep(60)
-    return "woke"
-
-
-async def spin(ctx: PluginContext) -> str:
-    """Holds its event loop for a minute."""
-    _started(ctx)
-    end = time.monotonic() + 60
-    while time.monotonic() < end:
-        pass
-    return "spun"
-
-
-def interrupt() -> str:
-    """Raises KeyboardInterrupt itself."""
-    raise KeyboardInterrupt("from the plugin")
-
-
-@hookimpl
-def jaf_tools():
-    return [wait, spin, interrupt]
-'''
 
 
 def _home(tmp_path: Path, isolation: str) -> Path:
@@ -97,7 +60,7 @@ def _alive(pid: int) -> bool:
 def test_ctrl_c_stops_the_call_cleanly(
     tool: str, isolation: str, site: Site, tmp_path: Path
 ) -> None:
-    site.plugin("slow", code=SLOW)
+    site.plugin("slow", code=SLOW_PLUGIN)
     home = _home(tmp_path, isolation)
     environment = {
         **os.environ,
@@ -114,21 +77,14 @@ def test_ctrl_c_stops_the_call_cleanly(
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
-        for _ in range(600):  # the tool is running once it left its mark
-            if started.exists() or proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        assert started.exists(), proc.communicate(timeout=5)
-        below = _descendants(proc.pid)
+    below: set[int] = set()
+
+    def look_below() -> None:
+        below.update(_descendants(proc.pid))
         if isolation == "process":
             assert below, "the plugin runs in a worker process"
-        os.kill(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+
+    out, err = interrupt_when_started(proc, started, look_below)
     assert proc.returncode == 130, err
     assert out == ""
     assert err.strip().splitlines()[-1] == "error: interrupted", err
@@ -140,7 +96,7 @@ def test_ctrl_c_stops_the_call_cleanly(
 def test_keyboard_interrupt_raised_by_a_tool_is_its_error(
     isolation: str, site: Site, tmp_path: Path
 ) -> None:
-    site.plugin("slow", code=SLOW)
+    site.plugin("slow", code=SLOW_PLUGIN)
     result = run_cli("call", "slow.interrupt", site=site, home=_home(tmp_path, isolation))
     assert result.returncode == 1, result.stderr
     assert result.stdout == ""

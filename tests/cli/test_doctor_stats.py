@@ -8,37 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ISOLATION_MODES, Site, run_cli
+from conftest import HI_PLUGIN, ISOLATION_MODES, Site, run_cli
 
-SLOW = """
+SLOW = (
+    """
 import time
 time.sleep(0.4)  # a heavy import
 
-
-def hi() -> str:
-    \"\"\"Say hi.\"\"\"
-    return "hi"
-
-
-@hookimpl
-def jaf_tools():
-    return [hi]
 """
-
-QUICK = """
-def hi() -> str:
-    \"\"\"Say hi.\"\"\"
-    return "hi"
-
-
-@hookimpl
-def jaf_tools():
-    return [hi]
-"""
+    + HI_PLUGIN
+)
 
 
 def _two_plugins(site: Site, home: Path, isolation: str) -> None:
-    site.plugin("aaa-quick", code=QUICK)
+    site.plugin("aaa-quick", code=HI_PLUGIN)
     site.plugin("zzz-slow", code=SLOW)
     (home / "config.toml").write_text(f'[host]\nisolation = "{isolation}"\n')
     ran = run_cli("enable", "aaa-quick", "zzz-slow", "--yes", site=site, home=home)
@@ -98,6 +81,6 @@ def test_doctor_prints_the_start_table_slowest_on_top(
 
 
 def test_doctor_json_stats_is_empty_when_nothing_starts(site: Site, home: Path) -> None:
-    site.plugin("waiting", code=QUICK, manifest='[permissions]\nenv = ["WAITING_TOKEN"]\n')
+    site.plugin("waiting", code=HI_PLUGIN, manifest='[permissions]\nenv = ["WAITING_TOKEN"]\n')
     ran = run_cli("doctor", "--json", site=site, home=home)
     assert json.loads(ran.stdout)["stats"] == []

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Site, run_cli
+from conftest import HI_PLUGIN, Site, run_cli
 
-CONFIGURED = """
+CONFIGURED = (
+    """
 from pydantic import BaseModel
 
 class Config(BaseModel):
@@ -20,15 +21,9 @@ class Config(BaseModel):
 @hookimpl
 def jaf_config_schema():
     return Config
-
-def hi() -> str:
-    \"\"\"Say hi.\"\"\"
-    return "hi"
-
-@hookimpl
-def jaf_tools():
-    return [hi]
 """
+    + HI_PLUGIN
+)
 
 
 def _config(home: Path, isolation: str, extra: str = "") -> None:

@@ -8,51 +8,17 @@ the plugin raises itself is the call's error and the program goes on.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+from interrupting import SLOW_PLUGIN, interrupt_when_started
 
 from conftest import INPROCESS_CONFIG, Site
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-
-SLOW = '''
-import os
-import time
-from jafhost import PluginContext
-
-
-def wait(ctx: PluginContext) -> str:
-    """Sleeps for a minute."""
-    (ctx.data_dir / "started").write_text("yes")
-    time.sleep(60)
-    return "woke"
-
-
-async def spin(ctx: PluginContext) -> str:
-    """Holds its event loop for a minute."""
-    (ctx.data_dir / "started").write_text("yes")
-    end = time.monotonic() + 60
-    while time.monotonic() < end:
-        pass
-    return "spun"
-
-
-def interrupt() -> str:
-    """Raises KeyboardInterrupt itself."""
-    raise KeyboardInterrupt("from the plugin")
-
-
-@hookimpl
-def jaf_tools():
-    return [wait, spin, interrupt]
-'''
 
 PROGRAM = {
     "sync": """
@@ -94,7 +60,7 @@ PROGRAM = {
 def test_ctrl_c_reaches_the_embedding_program(
     style: str, tool: str, site: Site, tmp_path: Path
 ) -> None:
-    site.plugin("slow", code=SLOW)
+    site.plugin("slow", code=SLOW_PLUGIN)
     home = tmp_path / "home"
     home.mkdir()
     (home / "config.toml").write_text(INPROCESS_CONFIG)
@@ -108,18 +74,7 @@ def test_ctrl_c_reaches_the_embedding_program(
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
-        for _ in range(600):  # the tool is running once it left its mark
-            if started.exists() or proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        assert started.exists(), proc.communicate(timeout=5)
-        os.kill(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    out, err = interrupt_when_started(proc, started)
     assert proc.returncode == 7, err
     assert out.splitlines() == [
         "plugin's own: tool_error plugin slow raised KeyboardInterrupt: from the plugin",

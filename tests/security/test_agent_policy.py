@@ -389,9 +389,14 @@ def test_narrowed_workers_end_with_their_plugin(
             own = {w.pid for w in pool.slots if w.pid is not None}
             narrowed = {w.pid for p in pool._all()[1:] for w in p.slots if w.pid is not None}
             pids.update(own=own, narrowed=narrowed)
+            listed = host.stats().plugin("files").workers  # both kinds, told apart
+            grants.update(w.narrowed for w in listed)
 
+    grants: set[tuple[str, ...] | None] = set()
     asyncio.run(scenario())
     assert pids["narrowed"] and not pids["narrowed"] & pids["own"]
+    (narrowed_grants,) = grants - {None}
+    assert None in grants and f"read:{allowed}" in narrowed_grants, grants
     for pid in pids["narrowed"]:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)

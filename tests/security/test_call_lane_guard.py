@@ -2,7 +2,8 @@
 
 A malicious plugin reads a secret file at import, in ``jaf_tools`` and in a tool; the
 lane must refuse each exactly as the full path does (``permission_denied``, nothing of
-the secret printed). Under process isolation the lane never serves (its worker does).
+the secret printed); under process isolation the lane's one-shot worker refuses them
+as a pool worker does.
 And a plugin upgraded to a version that asks for more than was approved is not run by
 the lane on the strength of its old record: nothing of the new version runs at all.
 Real distributions, real ``jafhost`` processes, real files.
@@ -74,7 +75,7 @@ def test_the_guard_denies_in_the_lane_as_in_the_full_path(
     (thief_home / "config.toml").write_text(f'[host]\nisolation = "{isolation}"\n')
     warm = run_cli("call", "thief.report", site=site, home=thief_home)
     assert warm.returncode == 0, warm.stderr
-    expected = "lane" if isolation == "inprocess" else "full"
+    expected = "lane"
     for tool in ("report", "steal"):
         served = run_cli("call", f"thief.{tool}", site=site, home=thief_home, env=TRACE)
         full = run_cli(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ISOLATION_MODES, Site, folder_plugin, run_cli
+from conftest import HI_PLUGIN, ISOLATION_MODES, Site, folder_plugin, run_cli
 
 
 def _marker(home: Path, name: str) -> Path:
@@ -24,19 +24,14 @@ def _marker(home: Path, name: str) -> Path:
 
 
 def _code(marker: Path) -> str:
-    return f'''
+    return (
+        f"""
 from pathlib import Path
 
 Path({str(marker)!r}).write_text("ran")
-
-def hi() -> str:
-    """Say hi."""
-    return "hi"
-
-@hookimpl
-def jaf_tools():
-    return [hi]
-'''
+"""
+        + HI_PLUGIN
+    )
 
 
 EVIL = '''

@@ -13,7 +13,6 @@ moves on any metadata change, even one that sets the same value) all unchanged.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from conftest import GUARD_OFF, Site, run_cli
+from conftest import GUARD_OFF, Site, cli_call
 from jafhost.host.host import Host
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux workers")
@@ -82,17 +81,6 @@ def run_touch(host: Host, path: Path, uid: int, gid: int) -> Any:
             return await host.call("toucher.touch", {"path": str(path), "uid": uid, "gid": gid})
 
     return asyncio.run(run())
-
-
-def cli_call(home: Path, site: Site, isolation: str, plugin: str, tool: str, **args: Any) -> Any:
-    """``jafhost enable --yes`` then ``jafhost call`` in a new process (so the plugin
-    switching the guard off never touches the test's own process); the printed result."""
-    enabled = run_cli("enable", plugin, "--yes", "--isolation", isolation, site=site, home=home)
-    assert enabled.returncode == 0, enabled.stderr
-    options = [f"{key}={json.dumps(value)}" for key, value in args.items()]
-    ran = run_cli("call", tool, *(x for o in options for x in ("-a", o)), site=site, home=home)
-    assert ran.returncode == 0, ran.stderr
-    return json.loads(ran.stdout)
 
 
 @pytest.fixture

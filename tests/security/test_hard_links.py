@@ -16,7 +16,6 @@ in process, where only the (disabled) guard stands, shows the attack is real.
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 import pytest
 
 import jafhost.security.sandbox as sandbox_package
-from conftest import GUARD_OFF, Site, run_cli
+from conftest import GUARD_OFF, Site, cli_call
 from jafhost.host.host import Host
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux workers")
@@ -78,17 +77,6 @@ def run_links(host: Host, calls: list[dict[str, str]]) -> list[Any]:
             return [await host.call("linker.link", args) for args in calls]
 
     return asyncio.run(run())
-
-
-def cli_call(home: Path, site: Site, isolation: str, plugin: str, tool: str, **args: Any) -> Any:
-    """``jafhost enable --yes`` then ``jafhost call`` in a new process (so the plugin
-    switching the guard off never touches the test's own process); the printed result."""
-    enabled = run_cli("enable", plugin, "--yes", "--isolation", isolation, site=site, home=home)
-    assert enabled.returncode == 0, enabled.stderr
-    options = [f"{key}={json.dumps(value)}" for key, value in args.items()]
-    ran = run_cli("call", tool, *(x for o in options for x in ("-a", o)), site=site, home=home)
-    assert ran.returncode == 0, ran.stderr
-    return json.loads(ran.stdout)
 
 
 def ground_truth(path: Path) -> tuple[bytes, int]:

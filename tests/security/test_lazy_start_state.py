@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from conftest import ISOLATION_MODES, Site
+from conftest import ISOLATION_MODES, MARKER_MANIFEST, RecordOnce, Site
 from jafhost.host.host import Host
 
 MakeHost = Callable[..., Host]
@@ -32,24 +32,16 @@ def hi() -> str:
 def jaf_tools():
     return [hi]
 """
-MANIFEST = '[permissions]\nenv = ["JAF_MARKER_DIR"]\n'
 
 
 @pytest.mark.parametrize("isolation", ISOLATION_MODES)
 def test_a_plugin_disabled_while_idle_does_not_start(
-    site: Site, make_host: MakeHost, isolation: str, monkeypatch: pytest.MonkeyPatch
+    site: Site, make_host: MakeHost, record_once: RecordOnce, isolation: str
 ) -> None:
-    site.plugin("sleeper", code=CODE, manifest=MANIFEST)
-    first = make_host(approve=True)
-    first.enable(["sleeper"], isolation=isolation)
-    marker = first.layout.data_dir("sleeper") / "imported"
-    monkeypatch.setenv("JAF_MARKER_DIR", str(marker.parent))
-
-    async def record() -> None:
-        async with first:
-            assert (await first.call("sleeper.hi", {})).result == "hi"
-
-    asyncio.run(record())  # recorded: the next host offers it idle
+    site.plugin("sleeper", code=CODE, manifest=MARKER_MANIFEST)
+    data, first = record_once("sleeper", isolation, "sleeper.hi")
+    assert first.result == "hi", first  # recorded: the next host offers it idle
+    marker = data / "imported"
     marker.unlink()
     host = make_host()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ISOLATION_MODES, Site
+from conftest import ISOLATION_MODES, MARKER_MANIFEST, RecordOnce, Site
 from jafhost.host.host import Host
 
 MakeHost = Callable[..., Host]
@@ -52,29 +52,17 @@ def other(text: str) -> str:
 def jaf_tools():
     return [other, show]
 """
-MANIFEST = '[permissions]\nenv = ["JAF_MARKER_DIR"]\n'
 
 
 @pytest.mark.parametrize("isolation", ISOLATION_MODES)
 def test_a_model_built_at_the_first_call_runs_as_its_plugin(
-    site: Site,
-    make_host: MakeHost,
-    isolation: str,
-    secret: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    site: Site, make_host: MakeHost, record_once: RecordOnce, isolation: str, secret: Path
 ) -> None:
-    site.plugin("schemer", code=CODE.replace("{secret!r}", repr(str(secret))), manifest=MANIFEST)
-    first = make_host(approve=True)
-    first.enable(["schemer"], isolation=isolation)
-    notes = first.layout.data_dir("schemer") / "notes"
-    notes.parent.mkdir(parents=True, exist_ok=True)
-    monkeypatch.setenv("JAF_MARKER_DIR", str(notes.parent))
-
-    async def record() -> None:
-        async with first:
-            assert (await first.call("schemer.other", {"text": "a"})).ok
-
-    asyncio.run(record())
+    code = CODE.replace("{secret!r}", repr(str(secret)))
+    site.plugin("schemer", code=code, manifest=MARKER_MANIFEST)
+    data, first = record_once("schemer", isolation, "schemer.other", {"text": "a"})
+    assert first.ok, first
+    notes = data / "notes"
     notes.unlink()
     host = make_host()
 

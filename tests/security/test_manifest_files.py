@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Site, run_cli
+from conftest import HI_PLUGIN, Site, run_cli
 from jafhost.discovery import folders
 from jafhost.discovery.cache import path_fingerprint
 from jafhost.discovery.entry_points import scan
@@ -30,15 +30,7 @@ from jafhost.safe_read import MANIFEST_LIMIT, UnsafeFile, read_bytes, read_text
 HANG_GUARD = 60.0
 """Seconds any one command may take; a hang fails the test instead of blocking the run."""
 
-GOOD = """
-def hi() -> str:
-    \"\"\"Say hi.\"\"\"
-    return "hi"
-
-@hookimpl
-def jaf_tools():
-    return [hi]
-"""
+GOOD = HI_PLUGIN
 
 DEEP = "a = " + "[" * 5000 + "]" * 5000 + "\n"
 BIG = "# " + "x" * (MANIFEST_LIMIT + 10) + "\n"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Site
+from conftest import HI_PLUGIN, Site
 
 HANG_GUARD = 60.0
 """Seconds any one command may take; a hang fails the test instead of blocking the run."""
@@ -30,15 +30,7 @@ MEMORY_GUARD = 2 * 1024**3
 """Address space any one command may use: reading ``/dev/zero`` whole fails fast
 instead of taking the machine's memory."""
 
-GOOD = '''
-def hi() -> str:
-    """Say hi."""
-    return "hi"
-
-@hookimpl
-def jaf_tools():
-    return [hi]
-'''
+GOOD = HI_PLUGIN
 
 
 def make_fifo(path: Path) -> None:

@@ -131,21 +131,28 @@ def _policy(path: Path, *deny: str, isolation: str | None = None) -> Path:
     return path
 
 
-def _host(
-    site: Site,
-    make_host: MakeHost,
-    isolation: str,
-    grants: tuple[str, ...],
-    policy: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Host:
-    """The plugin enabled with ``grants`` before the policy exists (as an operator
-    adding a rule over grants already given), then a host under the policy."""
-    site.plugin("cap", code=PLUGIN, manifest=_manifest(*grants))
-    first = make_host()
-    first.enable(["cap"], approve=lambda info, new: True, isolation=isolation)
-    monkeypatch.setenv("JAFHOST_POLICY", str(policy))
-    return make_host()
+Capped = Callable[..., tuple[Host, Path]]
+
+
+@pytest.fixture
+def capped(
+    site: Site, make_host: MakeHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Capped:
+    """``capped(isolation, grants, *deny)``: the plugin enabled with ``grants`` before the
+    policy exists (as an operator adding a rule over grants already given), then a host
+    under an administrator's policy file denying ``deny``; the host and the file."""
+
+    def make(
+        isolation: str, grants: tuple[str, ...], *deny: str, minimum: str | None = None
+    ) -> tuple[Host, Path]:
+        policy = _policy(tmp_path / "policy.toml", *deny, isolation=minimum)
+        site.plugin("cap", code=PLUGIN, manifest=_manifest(*grants))
+        first = make_host()
+        first.enable(["cap"], approve=lambda info, new: True, isolation=isolation)
+        monkeypatch.setenv("JAFHOST_POLICY", str(policy))
+        return make_host(), policy
+
+    return make
 
 
 def _calls(host: Host, *actions: tuple[str, dict[str, Any]]) -> list[CallResult]:
@@ -160,6 +167,14 @@ def _denied(result: CallResult, rule: str, policy: Path) -> None:
     assert not result.ok and result.error is not None, result
     assert result.error.code == "permission_denied", result.error
     assert f"denied by policy rule {rule} ({policy})" in result.error.message
+
+
+def _refused(result: CallResult, rule: str, policy: Path, guard_off: bool) -> None:
+    """Failed; with the guard on, as ``permission_denied`` naming the rule (with it off
+    in a worker, the kernel's refusal is whatever error the plugin's code met)."""
+    assert not result.ok, result
+    if not guard_off:
+        _denied(result, rule, policy)
 
 
 @pytest.fixture
@@ -195,17 +210,14 @@ def listener() -> Iterator[tuple[int, list[bytes]]]:
 
 @pytest.mark.parametrize("isolation", ISOLATION_MODES)
 def test_a_deny_rule_beats_a_broader_read_grant(
-    site: Site,
-    make_host: MakeHost,
+    capped: Capped,
     secret: Path,
     tmp_path: Path,
     isolation: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     allowed = tmp_path / "notes.txt"
     allowed.write_text("fine to read")
-    policy = _policy(tmp_path / "policy.toml", f"read:{secret.parent}")
-    host = _host(site, make_host, isolation, (f"read:{tmp_path}",), policy, monkeypatch)
+    host, policy = capped(isolation, (f"read:{tmp_path}",), f"read:{secret.parent}")
     assert host.isolation_of("cap") == isolation
     read, denied = _calls(
         host, ("cap.peek", {"path": str(allowed)}), ("cap.peek", {"path": str(secret)})
@@ -217,57 +229,42 @@ def test_a_deny_rule_beats_a_broader_read_grant(
 
 @pytest.mark.parametrize("isolation", ISOLATION_MODES)
 def test_a_read_grant_inside_a_deny_rule_is_gone_even_from_the_kernel(
-    site: Site,
-    make_host: MakeHost,
+    capped: Capped,
     secret: Path,
     tmp_path: Path,
     isolation: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """In a worker the guard is switched off: only the sandbox stands, built without
     the grant the rule covers whole."""
-    policy = _policy(tmp_path / "policy.toml", f"read:{tmp_path}")
-    host = _host(site, make_host, isolation, (f"read:{secret.parent}",), policy, monkeypatch)
+    host, policy = capped(isolation, (f"read:{secret.parent}",), f"read:{tmp_path}")
     guard_off = isolation == "process"
     (result,) = _calls(host, ("cap.peek", {"path": str(secret), "guard_off": guard_off}))
-    assert not result.ok, result
+    _refused(result, f"read:{tmp_path}", policy, guard_off)
     assert "TOP-SECRET-KEY" not in json.dumps(result.to_json())
-    if not guard_off:
-        _denied(result, f"read:{tmp_path}", policy)
 
 
 @pytest.mark.parametrize("isolation", ISOLATION_MODES)
 def test_a_net_grant_matched_by_a_deny_rule_reaches_no_listener(
-    site: Site,
-    make_host: MakeHost,
-    tmp_path: Path,
+    capped: Capped,
     isolation: str,
     listener: tuple[int, list[bytes]],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     port, hits = listener
-    policy = _policy(tmp_path / "policy.toml", "net:127.0.0.1")
-    host = _host(site, make_host, isolation, (f"net:127.0.0.1:{port}",), policy, monkeypatch)
+    host, policy = capped(isolation, (f"net:127.0.0.1:{port}",), "net:127.0.0.1")
     guard_off = isolation == "process"
     (result,) = _calls(host, ("cap.ring", {"port": port, "guard_off": guard_off}))
-    assert not result.ok, result
+    _refused(result, "net:127.0.0.1", policy, guard_off)
     assert hits == []
-    if not guard_off:
-        _denied(result, "net:127.0.0.1", policy)
 
 
 @pytest.mark.parametrize("isolation", ISOLATION_MODES)
 def test_a_net_deny_rule_narrows_a_wildcard_grant(
-    site: Site,
-    make_host: MakeHost,
-    tmp_path: Path,
+    capped: Capped,
     isolation: str,
     listener: tuple[int, list[bytes]],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     port, hits = listener
-    policy = _policy(tmp_path / "policy.toml", f"net:127.0.0.1:{port}")
-    host = _host(site, make_host, isolation, ("net:127.0.0.1:*",), policy, monkeypatch)
+    host, policy = capped(isolation, ("net:127.0.0.1:*",), f"net:127.0.0.1:{port}")
     (result,) = _calls(host, ("cap.ring", {"port": port}))
     _denied(result, f"net:127.0.0.1:{port}", policy)
     assert hits == []
@@ -275,36 +272,28 @@ def test_a_net_deny_rule_narrows_a_wildcard_grant(
 
 @pytest.mark.parametrize("isolation", ISOLATION_MODES)
 def test_run_star_denies_every_program(
-    site: Site,
-    make_host: MakeHost,
+    capped: Capped,
     tmp_path: Path,
     isolation: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     marker = tmp_path / "marker"
-    policy = _policy(tmp_path / "policy.toml", "run:*")
     grants = ("run:sh", f"write:{tmp_path}")
-    host = _host(site, make_host, isolation, grants, policy, monkeypatch)
+    host, policy = capped(isolation, grants, "run:*")
     guard_off = isolation == "process"
     (result,) = _calls(host, ("cap.touch", {"path": str(marker), "guard_off": guard_off}))
-    assert not result.ok, result
+    _refused(result, "run:*", policy, guard_off)
     assert not marker.exists()
-    if not guard_off:
-        _denied(result, "run:*", policy)
 
 
 @pytest.mark.parametrize("isolation", ISOLATION_MODES)
 def test_an_env_deny_rule_hides_a_granted_variable(
-    site: Site,
-    make_host: MakeHost,
-    tmp_path: Path,
+    capped: Capped,
     isolation: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("CAP_TOKEN_SECRET", "VERY-SECRET-TOKEN")
     monkeypatch.setenv("CAP_TOKEN_PUBLIC", "public-value")
-    policy = _policy(tmp_path / "policy.toml", "env:CAP_TOKEN_S*")
-    host = _host(site, make_host, isolation, ("env:CAP_TOKEN_*",), policy, monkeypatch)
+    host, _ = capped(isolation, ("env:CAP_TOKEN_*",), "env:CAP_TOKEN_S*")
     hidden, shown = _calls(
         host,
         ("cap.variable", {"name": "CAP_TOKEN_SECRET"}),
@@ -316,34 +305,25 @@ def test_an_env_deny_rule_hides_a_granted_variable(
 
 @pytest.mark.parametrize("isolation", ISOLATION_MODES)
 def test_an_ffi_deny_rule_takes_ctypes_away(
-    site: Site,
-    make_host: MakeHost,
-    tmp_path: Path,
+    capped: Capped,
     isolation: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    policy = _policy(tmp_path / "policy.toml", "ffi")
-    host = _host(site, make_host, isolation, ("ffi",), policy, monkeypatch)
+    host, policy = capped(isolation, ("ffi",), "ffi")
     (result,) = _calls(host, ("cap.native", {}))
     _denied(result, "ffi", policy)
 
 
 def test_config_toml_cannot_loosen_an_administrators_policy(
-    site: Site,
-    make_host: MakeHost,
-    secret: Path,
-    home: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    capped: Capped, secret: Path, home: Path, tmp_path: Path
 ) -> None:
     """``config.toml`` with an empty ``[policy]`` and ``[host] isolation = "inprocess"``,
     a plugin enabled ``--isolation inprocess`` before the policy: the administrator's
     deny rule and minimum isolation still hold."""
-    policy = _policy(tmp_path / "policy.toml", f"read:{secret.parent}", isolation="process")
     (home / "config.toml").write_text(
         '[host]\nisolation = "inprocess"\n\n[policy]\ndeny = []\nisolation = "inprocess"\n'
     )
-    host = _host(site, make_host, "inprocess", (f"read:{tmp_path}",), policy, monkeypatch)
+    rule = f"read:{secret.parent}"
+    host, policy = capped("inprocess", (f"read:{tmp_path}",), rule, minimum="process")
     assert host.isolation_of("cap") == "process"
     pid, denied = _calls(host, ("cap.where", {}), ("cap.peek", {"path": str(secret)}))
     assert pid.ok and pid.result != os.getpid(), pid
@@ -374,17 +354,14 @@ def test_registering_in_memory_is_refused_under_a_process_minimum(
 
 @pytest.mark.parametrize("isolation", ISOLATION_MODES)
 def test_a_read_rule_is_not_bypassed_through_a_write_grant(
-    site: Site,
-    make_host: MakeHost,
+    capped: Capped,
     secret: Path,
     tmp_path: Path,
     isolation: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A file opened read-write is read through the same handle: under a read rule, a
     broader write grant does not open it."""
-    policy = _policy(tmp_path / "policy.toml", f"read:{secret.parent}")
-    host = _host(site, make_host, isolation, (f"write:{tmp_path}",), policy, monkeypatch)
+    host, policy = capped(isolation, (f"write:{tmp_path}",), f"read:{secret.parent}")
     (result,) = _calls(host, ("cap.update", {"path": str(secret)}))
     _denied(result, f"read:{secret.parent}", policy)
     assert "TOP-SECRET-KEY" not in json.dumps(result.to_json())
@@ -393,17 +370,14 @@ def test_a_read_rule_is_not_bypassed_through_a_write_grant(
 
 @pytest.mark.parametrize("isolation", ISOLATION_MODES)
 def test_an_event_handler_is_capped_too(
-    site: Site,
-    make_host: MakeHost,
+    capped: Capped,
     secret: Path,
     tmp_path: Path,
     isolation: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     out = tmp_path / "outcome.txt"
-    policy = _policy(tmp_path / "policy.toml", f"read:{secret.parent}")
     grants = (f"read:{tmp_path}", f"write:{tmp_path}")
-    host = _host(site, make_host, isolation, grants, policy, monkeypatch)
+    host, _ = capped(isolation, grants, f"read:{secret.parent}")
 
     async def scenario() -> None:
         async with host:

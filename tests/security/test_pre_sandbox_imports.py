@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Site, folder_plugin, run_cli
+from conftest import HI_PLUGIN, Site, folder_plugin, run_cli
 from jafhost.runtime.isolation import gate
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux workers")
@@ -31,15 +31,7 @@ if sys.flags.no_site and "jafhost.security.guard" not in sys.modules:
         out.write("ran before the sandbox")
 """
 
-TOOL = """
-def hi() -> str:
-    \"\"\"Say hi.\"\"\"
-    return "hi"
-
-@hookimpl
-def jaf_tools():
-    return [hi]
-"""
+TOOL = HI_PLUGIN
 
 
 def _early_package(folder: Path, name: str, marker: Path) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import pytest
 
-from conftest import ISOLATION_MODES, Site
+from conftest import ISOLATION_MODES, MARKER_MANIFEST, RecordOnce, Site
 from jafhost.host.host import Host
 
 MakeHost = Callable[..., Host]
@@ -60,31 +60,21 @@ def upgrade(site: Site, module: str, manifest: str) -> None:
     dist.write_text(dist.read_text().replace("Version: 1.0.0", "Version: 2.0.0"))
 
 
-MANIFEST = '[permissions]\nenv = ["JAF_MARKER_DIR"]\n'
-
-
 @pytest.mark.parametrize("isolation", ISOLATION_MODES)
 def test_a_lazy_start_does_not_run_a_version_that_needs_approval(
-    site: Site, make_host: MakeHost, isolation: str, monkeypatch: pytest.MonkeyPatch
+    site: Site, make_host: MakeHost, record_once: RecordOnce, isolation: str
 ) -> None:
-    module = site.plugin("upgraded", code=V1, manifest=MANIFEST)
-    first = make_host(approve=True)
-    first.enable(["upgraded"], isolation=isolation)
-    marker = first.layout.data_dir("upgraded") / "v2-ran"
-    monkeypatch.setenv("JAF_MARKER_DIR", str(marker.parent))
-
-    async def record() -> None:
-        async with first:
-            assert (await first.call("upgraded.which", {})).result == "v1"
-
-    asyncio.run(record())  # its activation record is written
+    module = site.plugin("upgraded", code=V1, manifest=MARKER_MANIFEST)
+    data, first = record_once("upgraded", isolation, "upgraded.which")
+    assert first.result == "v1", first  # its activation record is written
+    marker = data / "v2-ran"
     host = make_host()
 
     async def scenario() -> None:
         async with host:
             idle = [p for p in host.runtime.plugins.loaded.values() if p.name == "upgraded"]
             assert [p.status for p in idle] == ["idle"]  # offered from its record
-            upgrade(site, module, MANIFEST)
+            upgrade(site, module, MARKER_MANIFEST)
             called = await host.call("upgraded.which", {})
             assert not called.ok, called
             assert not marker.exists(), "the unapproved version's code ran"
@@ -97,7 +87,7 @@ def test_a_lazy_start_does_not_run_a_version_that_needs_approval(
 def test_a_reload_does_not_run_a_version_that_needs_approval(
     site: Site, make_host: MakeHost, isolation: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    manifest = MANIFEST
+    manifest = MARKER_MANIFEST
     module = site.plugin("upgraded", code=V1, manifest=manifest)
     host = make_host(approve=True)
     host.enable(["upgraded"], isolation=isolation)

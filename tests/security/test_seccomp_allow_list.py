@@ -15,7 +15,6 @@ is the bytes the listener received.
 from __future__ import annotations
 
 import asyncio
-import json
 import platform
 import socket
 import sys
@@ -25,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from conftest import GUARD_OFF, Site, run_cli
+from conftest import GUARD_OFF, Site, cli_call
 from jafhost.host.host import Host
 from jafhost.security import sandbox
 
@@ -130,17 +129,6 @@ def run_tool(host: Host, tool: str, args: dict[str, Any]) -> Any:
             return await host.call(tool, args)
 
     return asyncio.run(run())
-
-
-def cli_call(home: Path, site: Site, isolation: str, plugin: str, tool: str, **args: Any) -> Any:
-    """``jafhost enable --yes`` then ``jafhost call`` in a new process (so the plugin
-    switching the guard off never touches the test's own process); the printed result."""
-    enabled = run_cli("enable", plugin, "--yes", "--isolation", isolation, site=site, home=home)
-    assert enabled.returncode == 0, enabled.stderr
-    options = [f"{key}={json.dumps(value)}" for key, value in args.items()]
-    ran = run_cli("call", tool, *(x for o in options for x in ("-a", o)), site=site, home=home)
-    assert ran.returncode == 0, ran.stderr
-    return json.loads(ran.stdout)
 
 
 @pytest.mark.skipif(MACHINE not in NUMBERS, reason=f"no system call numbers for {MACHINE}")

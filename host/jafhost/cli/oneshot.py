@@ -86,12 +86,14 @@ class Plan:
 
     layout: HomeLayout
     info: PluginInfo
-    tool: RecordedTool | str
-    """The recorded tool; its name alone while the plugin has no record yet."""
+    tool: RecordedTool
+    """The recorded tool (while ``record_key`` is set, a stand-in naming it)."""
     hook_timeout: float
     call_timeout: float
     import_folders: list[str]
     ceiling: Ceiling
+    isolation: str = "inprocess"
+    """``process``: a one-shot sandboxed worker calls the tool (``one_shot_lane``)."""
     record_key: str | None = None
     """Set while the plugin has no record: the key to record it under once started."""
 
@@ -131,7 +133,11 @@ def _seconds(host: dict[str, Any], key: str, default: float, override: float | N
 def decide(plugin: str, tool: str, timeout: float | None) -> Plan:
     """The plan for calling ``plugin.tool`` in the lane; ``HandOver`` saying why not."""
     from jafhost.discovery.integrity import require_intact
-    from jafhost.home.config_fast import DEFAULT_CALL_TIMEOUT, DEFAULT_HOOK_TIMEOUT
+    from jafhost.home.config_fast import (
+        DEFAULT_CALL_TIMEOUT,
+        DEFAULT_HOOK_TIMEOUT,
+        PLATFORM_ISOLATION,
+    )
     from jafhost.home.operator_policy import load_ceiling
     from jafhost.home.paths import HomeLayout, default_home
     from jafhost.home.plugin_tables import plugin_config_table
@@ -152,8 +158,9 @@ def decide(plugin: str, tool: str, timeout: float | None) -> Plan:
         raise HandOver("the state file was repaired")
     mine = state.plugins.get(plugin)
     isolation = mine.isolation if mine is not None and mine.isolation else host.get("isolation")
-    if isolation != "inprocess":
-        raise HandOver(f"plugin {plugin} runs isolated (or by the platform's default)")
+    isolation = isolation or PLATFORM_ISOLATION
+    if isolation not in ("inprocess", "process"):
+        raise HandOver(f"plugin {plugin} runs with isolation {isolation!r}")
     info, import_folders = _discovered(layout, plugin, text, state, state_digest)
     require_intact(info, layout.cache)  # its files against RECORD, before any import
     grants = state.grants_of(info)
@@ -183,6 +190,7 @@ def decide(plugin: str, tool: str, timeout: float | None) -> Plan:
         _seconds(host, "call_timeout", DEFAULT_CALL_TIMEOUT, timeout),
         import_folders,
         ceiling,
+        isolation,
     )
 
 
@@ -201,6 +209,7 @@ def _unrecorded(
     once its ``jaf_tools`` shows it offers only plain tools (``runtime.plain_record``),
     as the full path would record it; else ``HandOver``."""
     from jafhost.home.config_fast import DEFAULT_CALL_TIMEOUT, DEFAULT_HOOK_TIMEOUT
+    from jafhost.runtime.activation_records import RecordedTool
 
     if isolation != "inprocess":  # an isolated plugin is started and recorded in full
         raise HandOver(f"plugin {info.name} runs isolated and has no valid record")
@@ -211,12 +220,13 @@ def _unrecorded(
     return Plan(
         layout,
         info,
-        tool,
+        RecordedTool(tool, "", {}),
         _seconds(host, "hook_timeout", DEFAULT_HOOK_TIMEOUT, None),
         _seconds(host, "call_timeout", DEFAULT_CALL_TIMEOUT, timeout),
         import_folders,
         ceiling,
-        key,
+        isolation,
+        record_key=key,
     )
 
 
@@ -342,13 +352,14 @@ def _first_record(plan: Plan, identity: str, functions: Any) -> ActivationRecord
     taken from it; ``HandOver`` when only the full path can record it or call the tool."""
     from jafhost.runtime.plain_record import plain_record
 
-    assert plan.record_key is not None and isinstance(plan.tool, str)
+    assert plan.record_key is not None
+    name = plan.tool.name
     record = plain_record(identity, plan.info.name, plan.record_key, functions)
     if record is None:
         raise HandOver("its tools are not all plain")
-    found = [t for t in record.tools if t.name == plan.tool]
+    found = [t for t in record.tools if t.name == name]
     if not found or found[0].is_async or found[0].confirm or found[0].plain is None:
-        raise HandOver(f"tool {plan.info.name}.{plan.tool}: absent, async, confirmed or not plain")
+        raise HandOver(f"tool {plan.info.name}.{name}: absent, async, confirmed or not plain")
     plan.tool = found[0]
     return record
 
@@ -450,6 +461,10 @@ def _serve(plan: Plan, arguments: Any) -> CallResult | None:
 
     info, layout = plan.info, plan.layout
     logs.install(settings.debug)
+    if plan.isolation == "process":
+        from jafhost.runtime.isolation.one_shot_lane import serve_isolated
+
+        return serve_isolated(plan, arguments, trace)
     streams.plugin_code()
     layout.data_dir(info.name).mkdir(parents=True, exist_ok=True)
     place_imports(plan.import_folders)
@@ -465,7 +480,6 @@ def _serve(plan: Plan, arguments: Any) -> CallResult | None:
             record = run_as(
                 identity, limit, f"{step} jaf_tools", _first_record, plan, identity, functions
             )
-        assert not isinstance(plan.tool, str)
         fn, facts = run_as(
             identity, limit, f"{step} jaf_tools", _find_tool, functions, plan.tool.name
         )
@@ -488,7 +502,6 @@ def _call_tool(
 ) -> CallResult:
     from jafhost.runtime.plain_params import fits_exactly
 
-    assert not isinstance(plan.tool, str)  # taken from its record by now
     full_name = f"{identity}.{plan.tool.name}"
     label = f"tool {full_name}"
     tool: Any = _Named(identity, plan.tool.name)

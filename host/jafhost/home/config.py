@@ -27,7 +27,20 @@ from pydantic import BaseModel, ConfigDict, Field, Secret, SecretBytes, SecretSt
 from pydantic.fields import FieldInfo
 
 from jafhost.errors import ConfigError, StateError
-from jafhost.home.config_fast import DEFAULT_CALL_TIMEOUT, DEFAULT_HOOK_TIMEOUT
+from jafhost.home.config_fast import (
+    DEFAULT_CALL_TIMEOUT,
+    DEFAULT_HOOK_TIMEOUT,
+    DEFAULT_MAX_RESULT_MB,
+    DEFAULT_MEMORY_MB,
+    DEFAULT_OPEN_FILES,
+    DEFAULT_WORKERS,
+)
+from jafhost.home.config_fast import (
+    PLATFORM_ISOLATION as PLATFORM_ISOLATION,
+)
+from jafhost.home.config_fast import (
+    SANDBOX_PLATFORM as SANDBOX_PLATFORM,
+)
 from jafhost.home.plugin_tables import (  # the plugin tables, read without pydantic
     ENV_PREFIX as ENV_PREFIX,
 )
@@ -67,13 +80,6 @@ SECRET_MASK = "**********"
 """What is shown instead of a secret's value (pydantic's own mask)."""
 
 
-SANDBOX_PLATFORM = sys.platform.startswith("linux")
-"""Whether the worker's sandbox applies on this platform (it is built on Linux's
-namespaces, Landlock and seccomp)."""
-
-PLATFORM_ISOLATION: Literal["inprocess", "process"] = "process" if SANDBOX_PLATFORM else "inprocess"
-"""The isolation of a discovered plugin unless configured: a sandboxed worker process
-where the sandbox applies, else in process (``doctor`` and ``info`` say why)."""
 NO_SANDBOX_REASON = (
     f"the worker sandbox needs Linux (this is {sys.platform}): plugins run in process "
     "under the audit guard only"
@@ -88,11 +94,11 @@ class HostSettings(BaseModel):
     isolation: Literal["inprocess", "process"] = PLATFORM_ISOLATION
     call_timeout: float = Field(DEFAULT_CALL_TIMEOUT, gt=0)
     hook_timeout: float = Field(DEFAULT_HOOK_TIMEOUT, gt=0)
-    memory_mb: int = Field(2048, gt=0)
-    open_files: int = Field(256, gt=0)
-    max_result_mb: int = Field(64, gt=0, le=4095)
+    memory_mb: int = Field(DEFAULT_MEMORY_MB, gt=0)
+    open_files: int = Field(DEFAULT_OPEN_FILES, gt=0)
+    max_result_mb: int = Field(DEFAULT_MAX_RESULT_MB, gt=0, le=4095)
     """The largest message to or from a worker (its 4-byte length header allows < 4 GiB)."""
-    workers_per_plugin: int = Field(2, ge=1, le=16)
+    workers_per_plugin: int = Field(DEFAULT_WORKERS, ge=1, le=16)
     """The most worker processes one process-isolated plugin runs at once, one call each
     (the second and later start only while all the others are busy)."""
     plugin_paths: list[str] = []

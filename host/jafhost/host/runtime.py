@@ -236,33 +236,24 @@ class Runtime:
         """How to start ``info``'s worker: this host's folders and limits, and its grants
         read again from the state at every start; ``known``: its tools' recorded input
         schemas (``_recorded_schemas``)."""
-        from jafhost.runtime.isolation.spec import WorkerSpec
-        from jafhost.security.sandbox import cpu_budget
+        from jafhost.runtime.isolation.spec import plugin_spec
 
-        name = info.name
         settings = self.config.settings
         hook_timeout = self.config.hook_timeout
-
         ceiling = self.config.ceiling  # a malformed policy: no worker starts
 
         def grants() -> list[str]:
             return self.store.snapshot().grants_of(info)
 
-        return WorkerSpec(
-            info=info,
-            data_dir=self.layout.data_dir(name),
-            cache_dir=self.layout.cache_dir(name),
-            config_table=config_table,
-            grants=grants,
-            hook_timeout=hook_timeout,
-            memory_mb=settings.memory_mb,
-            open_files=settings.open_files,
-            cpu_seconds=cpu_budget(settings.call_timeout, hook_timeout),
-            max_result_mb=settings.max_result_mb,
-            workers=settings.workers_per_plugin,
-            schema_file=self.layout.schema_file(name),
-            ceiling=ceiling,
-            known_schemas=known,
+        return plugin_spec(
+            self.layout,
+            info,
+            settings,
+            hook_timeout,
+            ceiling,
+            grants,
+            config_table,
+            known,
         )
 
     def protections(self, name: str) -> list[str]:
@@ -702,7 +693,11 @@ class Runtime:
                     list(loaded.providers),
                 )
             plain_tools: dict[str, Any] = {}
-            if hooks is not None and loaded.tools:  # in process: its functions, read as it
+            if loaded.extras.get("worker") is not None:  # as its worker read them
+                from jafhost.runtime.isolation.launch import worker_plain_tools
+
+                plain_tools = worker_plain_tools(loaded)
+            elif hooks is not None and loaded.tools:  # in process: its functions, read as it
                 plain_tools = await in_scope(
                     loaded, self.config.hook_timeout, "tools", _plain_tools, list(loaded.tools)
                 )
@@ -717,9 +712,13 @@ class Runtime:
         self.records.store(record)
 
     def _hooks_of(self, loaded: LoadedPlugin) -> dict[str, list[str]] | None:
-        """The hooks an in-process plugin implements, with the arguments each asks for
-        (None for a plugin in a worker: its object is not here)."""
-        if loaded.extras.get("worker") is not None or loaded.obj is None:
+        """The hooks a plugin implements, with the arguments each asks for (for a plugin
+        in a worker, as its worker's start reply said: ``launch.worker_hooks``)."""
+        if loaded.extras.get("worker") is not None:
+            from jafhost.runtime.isolation.launch import worker_hooks
+
+            return worker_hooks(loaded)
+        if loaded.obj is None:
             return None
         hooks: dict[str, list[str]] = {}
         for caller in self.pm.get_hookcallers(loaded.obj) or []:
@@ -1026,14 +1025,7 @@ class Runtime:
 
 
 def _plain_tools(tools: list[Any]) -> dict[str, Any]:
-    """In the plugin's scope: tool name -> its plain parameters, for the tools whose
-    parameters are all plain (``runtime.plain_params``) and that take no context."""
-    from jafhost.runtime.plain_params import plain_parameters
+    """In the plugin's scope: ``plain_params.plain_tools``."""
+    from jafhost.runtime.plain_params import plain_tools
 
-    found: dict[str, Any] = {}
-    for tool in tools:
-        if tool.context_param is None and not tool.positional and not tool.is_async:
-            facts = plain_parameters(tool.function)
-            if facts is not None:
-                found[str(tool.name)] = facts
-    return found
+    return plain_tools(tools)

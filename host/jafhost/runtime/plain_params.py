@@ -92,3 +92,15 @@ def fits_exactly(facts: Facts, arguments: Any) -> bool:
     if any(fact["required"] and name not in arguments for name, fact in facts.items()):
         return False
     return all(_fits(value, facts[name]) for name, value in arguments.items())
+
+
+def plain_tools(tools: list[Any]) -> dict[str, Facts]:
+    """In the plugin's scope: tool name -> its plain parameters, for the tools whose
+    parameters are all plain and that take no context (what a record keeps)."""
+    found: dict[str, Facts] = {}
+    for tool in tools:
+        if tool.context_param is None and not tool.positional and not tool.is_async:
+            facts = plain_parameters(tool.function)
+            if facts is not None:
+                found[str(tool.name)] = facts
+    return found

@@ -90,9 +90,13 @@ class WorkerStats:
     """The process running the plugin's code, as the host sees it."""
     rss_bytes: int | None
     """Its resident memory (``VmRSS``), or None when ``/proc`` did not tell."""
+    narrowed: tuple[str, ...] | None = None
+    """The grants it runs with when it serves an agent whose policy narrows the plugin
+    (canonical strings); None for a worker with the plugin's own grants."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"pid": self.pid, "rss_bytes": self.rss_bytes}
+        narrowed = list(self.narrowed) if self.narrowed is not None else None
+        return {"pid": self.pid, "rss_bytes": self.rss_bytes, "narrowed": narrowed}
 
 
 @dataclass(frozen=True)
@@ -181,17 +185,19 @@ def rss_bytes(pid: int) -> int | None:
 
 
 def _workers(loaded: LoadedPlugin) -> tuple[list[WorkerStats], int | None]:
-    """The live workers of a process-isolated plugin and its restarts (none in process)."""
+    """The live workers of a process-isolated plugin (those its agents' policies narrow
+    included: they are its processes too) and its restarts (none in process)."""
     pool = loaded.extras.get("pool")
     if pool is None:
         return [], None
-    slots: Iterable[Any] = getattr(pool, "slots", [])
+    pools: Iterable[Any] = pool.by_grants() if hasattr(pool, "by_grants") else [(None, pool)]
     workers, restarts = [], 0
-    for worker in slots:
-        restarts += max(0, int(worker.starts) - 1)
-        pid = worker.plugin_pid if worker.alive else None
-        if pid is not None:
-            workers.append(WorkerStats(pid, rss_bytes(pid)))
+    for narrowed, each in pools:
+        for worker in getattr(each, "slots", []):
+            restarts += max(0, int(worker.starts) - 1)
+            pid = worker.plugin_pid if worker.alive else None
+            if pid is not None:
+                workers.append(WorkerStats(pid, rss_bytes(pid), narrowed))
     return workers, restarts
 
 

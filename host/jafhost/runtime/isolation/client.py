@@ -21,28 +21,31 @@ import contextlib
 import contextvars
 import logging
 import os
-import signal
 import subprocess
 import time
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from jafhost.discovery.folders import plugin_folder
 from jafhost.errors import ToolError
-from jafhost.runtime.isolation import gate
 from jafhost.runtime.isolation.exits import describe_exit
 from jafhost.runtime.isolation.lock import RequestLock
 from jafhost.runtime.isolation.output import OutputCopy, stderr_fd
 from jafhost.runtime.isolation.pipe import Pipe, PipeClosed, ProtocolViolation, TooLarge
 from jafhost.runtime.isolation.protocol import MB, FrameTooLarge, error_from_json
+from jafhost.runtime.isolation.spawn import (
+    boot_program,
+    command,
+    end_process,
+    init_message,
+    prepare,
+)
 from jafhost.runtime.isolation.spec import WorkerSpec
 from jafhost.runtime.isolation.starts import StartRecord, WorkerUnavailable
 from jafhost.runtime.isolation.zygote import ForkedProcess, fork_worker
 from jafhost.security import installed_files
 from jafhost.security.guard import CURRENT_PLUGIN
-from jafhost.security.sandbox import worker_env
-from jafhost.security.sandbox.process_tree import descendants, kill_tree
+from jafhost.security.sandbox.process_tree import descendants
 
 LOGGER = logging.getLogger("jafhost")
 
@@ -65,21 +68,9 @@ NESTED: contextvars.ContextVar[WorkerClient | None] = contextvars.ContextVar(
 """The worker whose middleware is running the rest of the chain here: its requests
 nest inside the one in flight."""
 
-BOOT = (
-    "import os, sys; "
-    "given = [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]; "
-    "sys.path[:] = given + [p for p in sys.path if p not in given]; "
-    "gate = os.environ['JAFHOST_WORKER_GATE']; "
-    "exec(compile(open(gate, encoding='utf-8').read(), gate, 'exec'), "
-    "{'__name__': 'jafhost_gate'}); "
-    "from jafhost.runtime.isolation.worker import main; main()"
-)
-"""The worker's program. ``-I -S`` (isolated, no ``site``): no ``.pth`` file, no user
-site, no ``PYTHON*`` variable acts before the sandbox; the import path is the one the
-host computed (``import_path``), passed as ``PYTHONPATH`` and set here explicitly. The
-gate (``gate.py``, run from its file) lets only the standard library and jafhost be
-imported until the sandbox is in force: a plugin's package named like a module the
-standard library looks for must not run before it."""
+BOOT = boot_program()
+"""The worker's program (``spawn.boot_program``): the import path the host computed,
+the import gate (``gate.py``, run from its file) first, then ``worker.main``."""
 
 
 class WorkerError(ToolError):
@@ -187,22 +178,10 @@ class WorkerClient:
                 "(reinstall jafhost)",
                 plugin=self.plugin,
             )
-        grants = self.spec.effective_grants()
-        sandbox = self.spec.sandbox(grants)
-        self.spec.data_dir.mkdir(parents=True, exist_ok=True)
-        self.spec.cache_dir.mkdir(parents=True, exist_ok=True)
+        launch = prepare(self.spec)
         child_read, host_write = os.pipe()
         host_read, child_write = os.pipe()
-        env = worker_env(
-            grants,
-            str(self.spec.cache_dir),
-            paths=self.spec.paths,
-            own=plugin_folder(self.spec.info),
-            deny_env=[r.value for r in self.spec.ceiling.rules if r.kind == "env"],
-        )
-        env["JAFHOST_WORKER_FDS"] = f"{child_read},{child_write}"
-        env[gate.GATE_VARIABLE] = gate.__file__
-        env[gate.TRUSTED_VARIABLE] = gate.trusted()
+        env = launch.with_fds(child_read, child_write)
         out_read, out_write = os.pipe()
         try:
             if self.spec.zygote:
@@ -214,7 +193,7 @@ class WorkerClient:
                 )
             else:
                 self.proc = subprocess.Popen(
-                    [self.spec.python, "-I", "-S", "-B", "-u", "-c", BOOT],
+                    command(self.spec.python),
                     env=env,
                     cwd=str(self.spec.data_dir),
                     stdin=subprocess.DEVNULL,
@@ -238,14 +217,7 @@ class WorkerClient:
             host_read, host_write, self._notice, self._violated_between, limit=self.max_frame
         )
         self.starts += 1
-        self._init = {
-            "op": "init",
-            "sandbox": sandbox.to_json(),
-            "info": self.spec.info.to_json(),
-            "max_frame": self.max_frame,
-            "site_dirs": list(self.spec.site_dirs),
-            "pidns": self.spec.pidns,
-        }
+        self._init = init_message(self.spec, launch.sandbox)
 
     @property
     def max_frame(self) -> int:
@@ -258,18 +230,7 @@ class WorkerClient:
         proc = self.proc
         if proc is None:
             return self.last_exit
-        if proc.poll() is None:  # not reaped: its pid, and its children's, are still its
-            kill_tree(proc.pid)
-        # the whole group, even if its leader already ended: programs it started too
-        # (a process group id is not reused while any member is alive)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # stuck in the kernel; reaped by atexit at worst
+        if not end_process(proc):  # stuck in the kernel; reaped by atexit at worst
             LOGGER.warning("plugin %s: worker %s did not die after SIGKILL", self.plugin, proc.pid)
         self._close()
         self.last_exit = describe_exit(proc.returncode, self.spec.cpu_seconds, self.spec.memory_mb)

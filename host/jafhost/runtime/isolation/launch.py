@@ -51,6 +51,26 @@ def worker_of(loaded: LoadedPlugin) -> WorkerClient | None:
     return pool.primary if pool is not None else None
 
 
+def worker_hooks(loaded: LoadedPlugin) -> dict[str, list[str]] | None:
+    """The hooks a process-isolated plugin implements, as its worker's start reply said
+    (None when it did not say it plainly)."""
+    hooks = loaded.extras.get("worker_hooks")
+    if not isinstance(hooks, dict):
+        return None
+    if not all(
+        isinstance(name, str) and isinstance(args, list) and all(isinstance(a, str) for a in args)
+        for name, args in hooks.items()
+    ):
+        return None
+    return {name: list(args) for name, args in hooks.items()}
+
+
+def worker_plain_tools(loaded: LoadedPlugin) -> dict[str, Any]:
+    """Tool name -> plain parameters, as a process-isolated plugin's worker read them."""
+    found = loaded.extras.get("worker_plain")
+    return dict(found) if isinstance(found, dict) else {}
+
+
 def predicted(spec: WorkerSpec) -> list[str]:
     """The protections a worker for this spec would get here (no plugin code runs)."""
     return plan(spec.sandbox(spec.effective_grants()))
@@ -168,6 +188,12 @@ def _adopt(spec: WorkerSpec, pool: WorkerPool, loaded: LoadedPlugin, reply: Any)
         return
     for note in reply.get("notes", []):
         LOGGER.warning("plugin %s (process isolation): %s", loaded.name, note)
+    loaded.extras["worker_hooks"] = reply.get("hooks")
+    loaded.extras["worker_plain"] = {
+        str(t.get("name")): t.get("plain")
+        for t in reply.get("tools", [])
+        if isinstance(t, dict) and isinstance(t.get("plain"), dict)
+    }
     tools = proxy_tools(pool, list(reply.get("tools", [])))
     agents, problems = lifecycle.agents_from_data(reply.get("agents", []))
     if problems:  # checked in the worker already: only a forged reply has any

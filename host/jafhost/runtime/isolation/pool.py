@@ -123,6 +123,11 @@ class WorkerPool:
     def _all(self) -> list[WorkerPool]:
         return [self, *self._narrowed.values()]
 
+    def by_grants(self) -> list[tuple[tuple[str, ...] | None, WorkerPool]]:
+        """This pool (``None``: the plugin's own grants) and each narrowed pool with the
+        narrowed grant set it serves: what ``Host.stats`` lists workers by."""
+        return [(None, self), *self._narrowed.items()]
+
     # -- taking a worker ----------------------------------------------------------------
 
     def _take(self, grow: bool) -> tuple[WorkerClient | None, bool]:

@@ -152,6 +152,12 @@ class Channel:
         self._lock = threading.Lock()
         self.limit = limit
 
+    def decode(self, body: bytes) -> Any:
+        return decode(body)
+
+    def encode(self, message: Any) -> bytes:
+        return encode(message)
+
     def receive(self) -> Any:
         """The next message; None once the host closed its end. ``FrameTooLarge`` for a
         header over the limit."""
@@ -164,11 +170,11 @@ class Channel:
         body = self._reader.read(size)
         if len(body) < size:
             return None
-        return decode(body)
+        return self.decode(body)
 
     def send(self, message: Any) -> None:
         """Send one message; ``FrameTooLarge`` (nothing sent) when it is over the limit."""
-        self.send_bytes(frame(encode(message), self.limit))
+        self.send_bytes(frame(self.encode(message), self.limit))
 
     def send_bytes(self, data: bytes) -> None:
         """Write bytes as they are (whole frames: ``frame``)."""
@@ -177,6 +183,36 @@ class Channel:
             while view:
                 written = os.write(self._write_fd, view)
                 view = view[written:]
+
+
+class JsonChannel(Channel):
+    """A ``Channel`` that needs no pydantic_core for plain data (the one-shot worker):
+    the standard library's ``json``; anything it cannot write exactly (not finite
+    floats, other types) is written by ``encode`` as every worker writes it."""
+
+    def decode(self, body: bytes) -> Any:
+        return json_decode(body)
+
+    def encode(self, message: Any) -> bytes:
+        return json_encode(message)
+
+
+def json_encode(message: Any) -> bytes:
+    """``message`` as ``encode`` writes it, by the standard library when it can."""
+    import json
+
+    try:
+        return json.dumps(
+            message, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+        ).encode("utf-8")
+    except (TypeError, ValueError, UnicodeEncodeError):
+        return encode(message)
+
+
+def json_decode(body: bytes | bytearray) -> Any:
+    import json
+
+    return json.loads(body)
 
 
 # -- exceptions across the boundary ---------------------------------------------------------

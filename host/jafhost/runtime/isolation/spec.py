@@ -12,16 +12,33 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jafhost.discovery.folders import own_folders, plugin_folder
-from jafhost.runtime.isolation.zygote import wanted
+from jafhost.runtime.isolation.zygote_switch import wanted
 from jafhost.security.ceiling import NO_CEILING, Ceiling
 from jafhost.security.sandbox import SandboxSpec
 from jafhost.security.sandbox.env import host_paths, site_dirs
 
 if TYPE_CHECKING:
     from jafhost.discovery.records import PluginInfo
+    from jafhost.home.paths import HomeLayout
+
+
+class Limits(Protocol):
+    """The ``[host]`` settings a worker's spec takes (``HostSettings`` has them, and so
+    has the lane's plain reading of a plainly valid file, ``config_fast.FastSettings``)."""
+
+    @property
+    def call_timeout(self) -> float: ...
+    @property
+    def memory_mb(self) -> int: ...
+    @property
+    def open_files(self) -> int: ...
+    @property
+    def max_result_mb(self) -> int: ...
+    @property
+    def workers_per_plugin(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -89,3 +106,38 @@ class WorkerSpec:
             parent_pid=os.getpid(),
             deny=tuple((rule.text, rule.source) for rule in self.ceiling.rules),
         )
+
+
+def plugin_spec(
+    layout: HomeLayout,
+    info: PluginInfo,
+    settings: Limits,
+    hook_timeout: float,
+    ceiling: Ceiling,
+    grants: Callable[[], list[str]],
+    config_table: dict[str, Any],
+    known: dict[str, dict[str, Any]] | None = None,
+) -> WorkerSpec:
+    """How to start ``info``'s worker under home ``layout`` with these settings, the
+    operator's ``ceiling`` and ``grants`` (read again at every start): the one builder
+    of a plugin's spec, for a host's pool workers and for ``jafhost call``'s one-shot
+    worker alike."""
+    from jafhost.security.sandbox import cpu_budget
+
+    name = info.name
+    return WorkerSpec(
+        info=info,
+        data_dir=layout.data_dir(name),
+        cache_dir=layout.cache_dir(name),
+        config_table=config_table,
+        grants=grants,
+        hook_timeout=hook_timeout,
+        memory_mb=settings.memory_mb,
+        open_files=settings.open_files,
+        cpu_seconds=cpu_budget(settings.call_timeout, hook_timeout),
+        max_result_mb=settings.max_result_mb,
+        workers=settings.workers_per_plugin,
+        schema_file=layout.schema_file(name),
+        ceiling=ceiling,
+        known_schemas=known,
+    )

@@ -241,6 +241,7 @@ class WorkerProcess:
                 notes.append(f"model provider {provider!r} has no name and complete(); "
                              "only such providers cross the process boundary")  # fmt: skip
         middleware = PluginHooks(self.pm, loaded.name).implementation("jaf_tool_call")
+        plain = _plain_tools(loaded.tools) if loaded.status == "active" else {}
         return {
             "ok": True,
             "status": loaded.status,
@@ -254,9 +255,11 @@ class WorkerProcess:
                     "is_async": t.is_async,
                     "confirm": t.confirm,
                     "run_context": t.run_context_param is not None,
+                    "plain": plain.get(t.name),
                 }
                 for t in loaded.tools
             ],
+            "hooks": self._hooks(),
             "agents": [asdict(a) for a in loaded.agents],
             "subscriptions": [s.pattern for s in getattr(loaded, "subscriptions", [])],
             "providers": providers,
@@ -277,6 +280,19 @@ class WorkerProcess:
             "warnings": list(loaded.warnings),
             "phases": dict(loaded.phases),
         }
+
+    def _hooks(self) -> dict[str, list[str]] | None:
+        """The hooks the plugin implements, with the arguments each asks for (what its
+        record keeps: ``jafhost call``'s lane reads it)."""
+        obj = getattr(self.loaded, "obj", None)
+        if obj is None:
+            return None
+        hooks: dict[str, list[str]] = {}
+        for caller in self.pm.get_hookcallers(obj) or []:
+            for impl in caller.get_hookimpls():
+                if impl.plugin is obj:
+                    hooks[caller.name] = [str(a) for a in impl.argnames]
+        return hooks
 
     def run(self, fn: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Call plugin code in this thread; coroutines run on the worker's loop."""
@@ -511,8 +527,7 @@ class WorkerProcess:
             self.channel.send({"id": ident, "ok": False, "error": error})
 
     def _too_large(self) -> str:
-        limit = self.channel.limit // MB
-        return f"plugin {self.name}: its result is larger than [host] max_result_mb = {limit} MB"
+        return too_large(self.name, self.channel.limit)
 
     def _out_of_memory(self, ident: Any) -> None:
         text = (
@@ -523,6 +538,22 @@ class WorkerProcess:
             self.channel.send_bytes(frame(text.encode()))
         finally:
             self.exit(EXIT_MEMORY)
+
+
+def _plain_tools(tools: list[Any]) -> dict[str, Any]:
+    """Tool name -> plain parameters (``plain_params.plain_tools``); nothing when reading
+    them fails (the tools are then recorded as not plain)."""
+    from jafhost.runtime.plain_params import plain_tools
+
+    try:
+        return plain_tools(tools)
+    except Exception:
+        return {}
+
+
+def too_large(plugin: str, limit: int) -> str:
+    """The error of a result over ``limit`` bytes, refused by the worker."""
+    return f"plugin {plugin}: its result is larger than [host] max_result_mb = {limit // MB} MB"
 
 
 def _schemas(value: Any) -> dict[str, dict[str, Any]] | None:
@@ -640,11 +671,43 @@ def _step_marks(done: float, steps: dict[str, float]) -> dict[str, float]:
     return marks
 
 
-def main(parent_pid: int | None = None) -> None:
-    """``parent_pid``: the process this one must die with, when it is not the host (a
-    worker forked by the zygote, ``zygote``)."""
+class Prepared:
+    """A worker process up to its ``ready``: the pipe, the ``init`` message, the sandbox
+    applied, the guard armed, the site folders processed (``prepare``)."""
+
+    def __init__(self, channel: Channel, init: dict[str, Any], started: float) -> None:
+        self.channel = channel
+        self.init = init
+        self.started = started
+        self.marks: dict[str, float] = {}
+        self.spec: Any = None
+        self.tree: Any = None
+        self.applied: Any = None
+
+    def ready(self) -> dict[str, Any]:
+        """The ``ready`` message: what is in force, what is missing, the stage times."""
+        protections = [*self.applied.protections]
+        if self.tree.kind != "none":
+            protections.append(self.tree.kind)
+        return {
+            "op": "ready",
+            "pid": os.getpid(),
+            "protections": [*protections, "audit-guard", "site-after-sandbox"],
+            "missing": [*self.tree.missing, *self.applied.missing],
+            "seconds": time.perf_counter() - self.started,
+            "marks": {k: v - self.started for k, v in self.marks.items()},
+        }
+
+
+def prepare(
+    parent_pid: int | None,
+    channel_type: type[Channel],
+    on_guard: Any,
+) -> Prepared:
+    """Read ``init``, bind the plugin's processes to this one, apply the sandbox, arm the
+    guard (every thread the plugin's), call ``on_guard(prepared)`` (the denial listener),
+    then process the site folders: the steps every worker takes before ``ready``."""
     started = time.perf_counter()
-    marks: dict[str, float] = {}
     fds = os.environ.pop("JAFHOST_WORKER_FDS", "")
     try:
         read_fd, write_fd = (int(x) for x in fds.split(","))
@@ -653,11 +716,13 @@ def main(parent_pid: int | None = None) -> None:
         raise SystemExit(2) from None
     os.set_inheritable(read_fd, False)
     os.set_inheritable(write_fd, False)
-    channel = Channel(read_fd, write_fd)
+    channel = channel_type(read_fd, write_fd)
     init = channel.receive()
     if not init or init.get("op") != "init":
         os._exit(2)
     channel.limit = int(init.get("max_frame") or channel.limit)
+    done = Prepared(channel, init, started)
+    marks = done.marks
     marks["init"] = time.perf_counter()
 
     from dataclasses import replace
@@ -687,30 +752,34 @@ def main(parent_pid: int | None = None) -> None:
     guard.install()
     _attribute_everything(spec.plugin)
     marks["guard"] = time.perf_counter()
-    from jafhost.discovery.records import PluginInfo
-
-    worker = WorkerProcess(channel, spec.plugin, spec, PluginInfo.from_json(init["info"]))
-    worker.before_exit = tree.end
-    guard.on_denied(worker.denied)
+    done.spec, done.tree, done.applied = spec, tree, applied
+    on_guard(done)
     _process_site_dirs([str(d) for d in init.get("site_dirs", [])])
     marks["site"] = time.perf_counter()
+    return done
+
+
+def main(parent_pid: int | None = None) -> None:
+    """``parent_pid``: the process this one must die with, when it is not the host (a
+    worker forked by the zygote, ``zygote``)."""
+    workers: list[WorkerProcess] = []
+
+    def serve_as_plugin(done: Prepared) -> None:  # under the sandbox and the guard
+        from jafhost.discovery.records import PluginInfo
+        from jafhost.security import guard
+
+        info = PluginInfo.from_json(done.init["info"])
+        worker = WorkerProcess(done.channel, done.spec.plugin, done.spec, info)
+        worker.before_exit = done.tree.end
+        guard.on_denied(worker.denied)
+        workers.append(worker)
+
+    done = prepare(parent_pid, Channel, serve_as_plugin)
     import pydantic  # noqa: F401  (what every plugin's tools need; imported under the sandbox)
 
-    marks["pydantic"] = time.perf_counter()
-    protections = [*applied.protections]
-    if tree.kind != "none":
-        protections.append(tree.kind)
-    channel.send(
-        {
-            "op": "ready",
-            "pid": os.getpid(),
-            "protections": [*protections, "audit-guard", "site-after-sandbox"],
-            "missing": [*tree.missing, *applied.missing],
-            "seconds": time.perf_counter() - started,
-            "marks": {k: v - started for k, v in marks.items()},
-        }
-    )
-    worker.serve()
+    done.marks["pydantic"] = time.perf_counter()
+    done.channel.send(done.ready())
+    workers[0].serve()
 
 
 if __name__ == "__main__":

@@ -40,8 +40,9 @@ import threading
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-ZYGOTE_VARIABLE = "JAFHOST_WORKER_ZYGOTE"
-"""``1``: workers are forked from a zygote (the default of ``WorkerSpec.zygote``)."""
+from jafhost.runtime.isolation.zygote_switch import ZYGOTE_VARIABLE as ZYGOTE_VARIABLE
+from jafhost.runtime.isolation.zygote_switch import wanted as wanted
+
 SOCKET_VARIABLE = "JAFHOST_ZYGOTE_FD"
 HOST_VARIABLE = "JAFHOST_ZYGOTE_HOST"
 REPLY_SECONDS = 30.0
@@ -65,6 +66,12 @@ PRELOADED = (
     "jafhost.runtime.isolation.gate",
     "pydantic_core",
     "jafhost.security.sandbox",
+    "jafhost.security.sandbox.features",
+    "jafhost.security.sandbox.landlock",
+    "jafhost.security.sandbox.mounts",
+    "jafhost.security.sandbox.netns",
+    "jafhost.security.sandbox.privileges",
+    "jafhost.security.sandbox.seccomp",
     "jafhost.security.guard",
     "jafhost.security.guard_calls",
     "jafhost.security.guard_environ",
@@ -432,8 +439,3 @@ def fork_worker(python: str, env: dict[str, str], cwd: str, fds: Sequence[int]) 
         return zygote_for(python).fork(env, cwd, fds)
     except ZygoteError:
         return zygote_for(python).fork(env, cwd, fds)
-
-
-def wanted() -> bool:
-    """Whether workers are forked from a zygote unless told (``JAFHOST_WORKER_ZYGOTE``)."""
-    return os.environ.get(ZYGOTE_VARIABLE, "") == "1"

@@ -18,18 +18,47 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from jafhost.security.policy import Policy
 from jafhost.security.sandbox.env import import_path, worker_env
-from jafhost.security.sandbox.features import Features, kernel_features, plan, probe
 from jafhost.security.sandbox.kernel import CLONE_NEWNET, CLONE_NEWNS, SandboxError
-from jafhost.security.sandbox.landlock import apply_landlock, landlock_abi
 from jafhost.security.sandbox.limits import arm_cpu, cpu_budget, set_limits
-from jafhost.security.sandbox.mounts import read_only_except
-from jafhost.security.sandbox.netns import enter_namespaces, new_netns
-from jafhost.security.sandbox.privileges import drop_capabilities, no_new_privs, set_pdeathsig
-from jafhost.security.sandbox.seccomp import apply_seccomp
 from jafhost.security.sandbox.spec import SandboxSpec
+
+if TYPE_CHECKING:
+    from jafhost.security.policy import Policy
+    from jafhost.security.sandbox.features import Features, kernel_features, plan, probe
+    from jafhost.security.sandbox.landlock import landlock_abi
+    from jafhost.security.sandbox.netns import new_netns
+    from jafhost.security.sandbox.privileges import set_pdeathsig
+
+_LAZY = {
+    "Features": "features",
+    "kernel_features": "features",
+    "plan": "features",
+    "probe": "features",
+    "landlock_abi": "landlock",
+    "new_netns": "netns",
+    "set_pdeathsig": "privileges",
+}
+"""Names imported from their module at first use: the host's side of a worker start
+(its environment, its spec, the kill of its tree) needs none of the kernel steps."""
+
+
+_SUBMODULES = frozenset(
+    ("bpf", "features", "landlock", "mounts", "netns", "privileges", "seccomp", "syscalls")
+)
+"""The modules of the kernel steps, imported at first use as attributes too."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return import_module(f"{__name__}.{name}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{module}"), name)
 
 
 @dataclass
@@ -53,6 +82,11 @@ class Applied:
 def apply(spec: SandboxSpec, *, features: Features | None = None) -> Applied:
     """Apply every restriction this kernel allows to the current (single-threaded)
     process. Must run before any plugin code; never raises for a missing feature."""
+    from jafhost.security.sandbox.features import kernel_features
+    from jafhost.security.sandbox.landlock import apply_landlock
+    from jafhost.security.sandbox.privileges import drop_capabilities, no_new_privs, set_pdeathsig
+    from jafhost.security.sandbox.seccomp import apply_seccomp
+
     began = time.perf_counter()
     out = Applied(protections=["env-filter"])
     linux = sys.platform.startswith("linux")
@@ -107,6 +141,9 @@ def _namespaces(spec: SandboxSpec, policy: Policy, out: Applied) -> bool:
     mount read-only but the write grants; True when the mounts are read-only (then the
     file metadata calls need no seccomp refusal: they fail with EROFS outside the
     grants and work inside)."""
+    from jafhost.security.sandbox.mounts import read_only_except
+    from jafhost.security.sandbox.netns import enter_namespaces, new_netns
+
     net = 0 if spec.has_net else CLONE_NEWNET
     began = time.perf_counter()
     try:
@@ -141,6 +178,7 @@ __all__ = [
     "arm_cpu",
     "cpu_budget",
     "import_path",
+    "kernel_features",
     "landlock_abi",
     "new_netns",
     "plan",

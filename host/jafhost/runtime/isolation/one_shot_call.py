@@ -1,0 +1,301 @@
+"""The host's side of a one-shot worker (``one_shot``): one call of a plain tool of a
+process-isolated plugin, for ``jafhost call``'s lane, without asyncio or pydantic.
+
+The worker is started from the plugin's ``WorkerSpec`` (the one ``Runtime.worker_spec``
+builds) by the pool's own steps (``spawn``), its output copied to stderr marked with
+the plugin's name (``output``), and ended with its whole process tree and group
+(``spawn.end_process``) whatever happens. The waits are a pool worker's: ``ready``
+within ``max(30, 3 * hook_timeout)`` s, the plugin found within ``12 * hook_timeout + 5``
+s, the call within its time limit (counted from when the worker starts it). Failures
+read as a pool worker's: ``HookTimeout`` at the time limit, a crash, a frame over
+``[host] max_result_mb``, anything off the protocol, and the tool's own error
+(``protocol.error_from_json``). Before the worker calls the tool, whatever goes wrong
+(the plugin not as recorded, a start that fails or hangs, no worker at all) returns
+``HandOver``: the full path serves the call and reports it as it always does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from jafhost.errors import HookTimeout, ToolError
+from jafhost.runtime.isolation.exits import describe_exit
+from jafhost.runtime.isolation.output import OutputCopy, stderr_fd
+from jafhost.runtime.isolation.protocol import (
+    MB,
+    FrameReader,
+    FrameTooLarge,
+    error_from_json,
+    frame,
+    json_decode,
+    json_encode,
+)
+from jafhost.runtime.isolation.spawn import (
+    ONE_SHOT_MAIN,
+    command,
+    end_process,
+    init_message,
+    prepare,
+)
+
+if TYPE_CHECKING:
+    from jafhost.runtime.isolation.spec import WorkerSpec
+
+LOGGER = logging.getLogger("jafhost")
+CHUNK = 1 << 16
+
+
+@dataclass
+class HandOver:
+    """The one-shot worker did not call the tool; ``why`` says why (the full path
+    serves)."""
+
+    why: str
+
+
+@dataclass
+class Called:
+    """The tool's plain result, and the worker's stage times (seconds from its start)."""
+
+    value: Any
+    marks: dict[str, float]
+
+
+class _Gone(Exception):
+    """The worker closed its pipe (it ended)."""
+
+
+class _Late(Exception):
+    """The wait ran out."""
+
+
+class _Broke(Exception):
+    """The worker sent something off the protocol."""
+
+
+class _Worker:
+    """One spawned one-shot worker and its pipe."""
+
+    def __init__(self, spec: WorkerSpec, identity: str) -> None:
+        self.spec = spec
+        self.identity = identity
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.output: OutputCopy | None = None
+        self.reader = FrameReader(spec.max_result_mb * MB)
+        self.read_fd = -1
+        self.write_fd = -1
+        self.how = "ended"
+
+    def spawn(self) -> None:
+        from jafhost.security import installed_files
+
+        installed = installed_files.check()
+        if not installed.ok:  # jafhost itself applies the sandbox: changed, it may not
+            raise ToolError(
+                f"plugin {self.spec.plugin}: no worker is started: {installed.detail} "
+                "(reinstall jafhost)",
+                plugin=self.spec.plugin,
+            )
+        launch = prepare(self.spec)
+        child_read, host_write = os.pipe()
+        host_read, child_write = os.pipe()
+        out_read, out_write = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                command(self.spec.python, ONE_SHOT_MAIN),
+                env=launch.with_fds(child_read, child_write),
+                cwd=str(self.spec.data_dir),
+                stdin=subprocess.DEVNULL,
+                stdout=out_write,
+                stderr=out_write,
+                pass_fds=(child_read, child_write),
+                start_new_session=True,
+            )
+        except BaseException:
+            for fd in (child_read, child_write, host_read, host_write, out_read, out_write):
+                os.close(fd)
+            raise
+        for fd in (out_write, child_read, child_write):
+            os.close(fd)
+        self.output = OutputCopy(out_read, stderr_fd(), self.spec.plugin)
+        self.read_fd, self.write_fd = host_read, host_write
+        self.send(init_message(self.spec, launch.sandbox))
+
+    def send(self, message: dict[str, Any]) -> None:
+        data = memoryview(frame(json_encode(message), self.reader.limit))
+        try:
+            while data:
+                data = data[os.write(self.write_fd, data) :]
+        except (BrokenPipeError, OSError):
+            raise _Gone from None
+
+    def receive(self, deadline: float) -> dict[str, Any]:
+        """The next message, notices handled on the way (``denied``)."""
+        while True:
+            while self.reader.frames:
+                try:
+                    message = json_decode(self.reader.frames.popleft())
+                except ValueError:
+                    raise _Broke("a message that is not JSON") from None
+                if not isinstance(message, dict):
+                    raise _Broke("a message that is not an object")
+                if message.get("op") != "denied":
+                    return message
+                from jafhost.security import guard
+
+                guard.report_denial(
+                    self.identity, str(message.get("permission")), str(message.get("action"))
+                )
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _Late
+            ready, _, _ = select.select([self.read_fd], [], [], left)
+            if not ready:
+                continue
+            data = os.read(self.read_fd, CHUNK)
+            if not data:
+                raise _Gone
+            self.reader.feed(data)  # FrameTooLarge for a header over the limit
+
+    def expect(self, deadline: float, *ops: str) -> dict[str, Any]:
+        message = self.receive(deadline)
+        if message.get("op") not in ops:
+            raise _Broke(f"{message.get('op')!r} where {' or '.join(map(repr, ops))} was due")
+        return message
+
+    def end(self) -> str:
+        """Kill the worker's tree, stop copying its output; how it ended (once: a
+        reaped worker's pid and group id may belong to another process later)."""
+        if self.proc is not None:
+            proc, self.proc = self.proc, None
+            if not end_process(proc):
+                LOGGER.warning(
+                    "plugin %s: worker %s did not die after SIGKILL", self.spec.plugin, proc.pid
+                )
+            self.how = describe_exit(proc.returncode, self.spec.cpu_seconds, self.spec.memory_mb)
+        for fd in (self.read_fd, self.write_fd):
+            if fd >= 0:
+                os.close(fd)
+        self.read_fd = self.write_fd = -1
+        if self.output is not None:
+            self.output.close()
+            self.output = None
+        return self.how
+
+    def wait_exit(self) -> None:
+        """Give a worker that closed its pipe a moment to be reaped (its exit status)."""
+        if self.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=2)
+
+
+def call(
+    spec: WorkerSpec,
+    identity: str,
+    tool: str,
+    plain: Any,
+    arguments: Any,
+    limit: float,
+) -> Called | HandOver:
+    """Call ``tool`` of ``spec``'s plugin in a one-shot worker within ``limit`` seconds:
+    its result, ``HandOver`` when the worker did not call it, else the error as a pool
+    worker's call raises it."""
+    worker = _Worker(spec, identity)
+    try:
+        return _call(worker, tool, plain, arguments, limit)
+    finally:
+        worker.end()
+
+
+def _call(
+    worker: _Worker, tool: str, plain: Any, arguments: Any, limit: float
+) -> Called | HandOver:
+    spec = worker.spec
+    hook_timeout = spec.hook_timeout
+    try:
+        worker.spawn()
+        ready = worker.expect(time.monotonic() + max(30.0, 3 * hook_timeout), "ready")
+        missing = [str(m) for m in ready.get("missing", [])]
+        if missing:
+            LOGGER.warning(
+                "plugin %s: worker protections not available here: %s",
+                spec.plugin,
+                "; ".join(missing),
+            )
+        worker.send({"op": "call", "tool": tool, "args": arguments, "plain": plain,
+                     "hook_timeout": hook_timeout})  # fmt: skip
+        started = worker.expect(time.monotonic() + 12 * hook_timeout + 5, "calling", "handover")
+    except (_Gone, _Late, _Broke, FrameTooLarge, OSError, ToolError) as exc:
+        # nothing was called: the full path starts a pool worker and reports it
+        return HandOver(f"the one-shot worker did not start: {type(exc).__name__} {exc}")
+    if started.get("op") == "handover":
+        return HandOver(f"the one-shot worker found: {started.get('why')}")
+    marks = _marks(ready)
+    value = _result(worker, tool, limit, marks)
+    return Called(value, marks)
+
+
+def _marks(message: dict[str, Any]) -> dict[str, float]:
+    """The worker's stage times (seconds from its ``main``), as far as they are numbers."""
+    given = message.get("marks")
+    if not isinstance(given, dict):
+        return {}
+    return {str(k): float(v) for k, v in given.items() if isinstance(v, int | float)}
+
+
+def _result(worker: _Worker, tool: str, limit: float, marks: dict[str, float]) -> Any:
+    """The tool's result, or the error a pool worker's call gives."""
+    plugin = worker.spec.plugin
+    during = f"tool {plugin}.{tool}"
+    pid = worker.proc.pid if worker.proc is not None else None
+    try:
+        reply = worker.expect(time.monotonic() + limit, "result")
+    except _Late:
+        LOGGER.warning(
+            "plugin %s: worker %s killed: %s", plugin, pid, f"{during} was cancelled (time limit)"
+        )
+        raise HookTimeout(f"{during} did not finish within {limit:g} s") from None
+    except _Gone:
+        worker.wait_exit()
+        how = worker.end()
+        raise ToolError(
+            f"plugin {plugin}: its worker process {how} during {during}; "
+            "a new worker starts on the next call",
+            plugin=plugin,
+        ) from None
+    except FrameTooLarge:
+        mb = worker.spec.max_result_mb
+        LOGGER.warning(
+            "plugin %s: worker %s killed: %s",
+            plugin,
+            pid,
+            f"during {during}, it began a frame over [host] max_result_mb = {mb} MB",
+        )
+        raise ToolError(
+            f"plugin {plugin}: its result is larger than [host] max_result_mb = {mb} MB; "
+            "the worker was stopped and a new one starts on the next call",
+            plugin=plugin,
+        ) from None
+    except _Broke as exc:
+        LOGGER.warning(
+            "plugin %s: worker %s killed: %s",
+            plugin,
+            pid,
+            f"it broke the protocol during {during}: {exc}",
+        )
+        raise ToolError(
+            f"plugin {plugin}: its worker broke the protocol during {during} ({exc}); "
+            "it was stopped and a new one starts on the next call",
+            plugin=plugin,
+        ) from None
+    marks.update(_marks(reply))
+    if reply.get("ok"):
+        return reply.get("result")
+    raise error_from_json(dict(reply.get("error") or {}), plugin)
