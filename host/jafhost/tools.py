@@ -7,7 +7,8 @@ style). The pydantic model behind both (``ToolArguments``) is built once, at its
 need: when the plugin starts without a recorded schema for the tool, or else at the tool's
 first call, so a plugin with many tools pays only for those that are called.
 A parameter annotated ``PluginContext`` or ``RunContext`` is injected by the host and is
-not part of the schema.
+not part of the schema. pydantic itself is imported at that first need too, so a plugin
+that imports ``jafhost.tool`` does not make a command that never builds a model pay for it.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, TypeVar, overload
-
-from pydantic import BaseModel, ConfigDict, Field, create_model
-from pydantic.fields import FieldInfo
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from jafhost.errors import ToolDefinitionError
 from jafhost.types import PluginContext, RunContext
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 F = TypeVar("F", bound=Callable[..., Any])
 TOOL_ATTRIBUTE = "__jaf_tool__"
@@ -149,6 +150,8 @@ class ToolArguments:
 
     def model(self) -> type[BaseModel]:
         if self._model is None:
+            from pydantic import ConfigDict, create_model
+
             with self._lock:  # concurrent first calls build it once
                 if self._model is None:
                     try:
@@ -193,6 +196,8 @@ def _is_context(annotation: Any, kind: type = PluginContext) -> bool:
 
 def _has_description(annotation: Any) -> bool:
     if typing.get_origin(annotation) is typing.Annotated:
+        from pydantic.fields import FieldInfo
+
         return any(isinstance(m, FieldInfo) and m.description for m in annotation.__metadata__)
     return False
 
@@ -263,6 +268,8 @@ def build_tool(
         default = ... if param.default is param.empty else param.default
         doc = param_docs.get(param.name)
         if doc and not _has_description(annotation):
+            from pydantic import Field
+
             fields[param.name] = (annotation, Field(default, description=doc))
         else:
             fields[param.name] = (annotation, default)

@@ -164,7 +164,7 @@ CHANGES: dict[str, tuple[Callable[[Site, Path], None], str]] = {
     "another plugin installed, eager": (_install_eager, "full"),
     "another plugin enabled with observe": (_enable_observer, "full"),
     "the plugin disabled": (_disable, "full"),
-    "the plugin upgraded": (_upgrade, "full"),
+    "the plugin upgraded": (_upgrade, "lane"),  # checked in full, started and recorded
     "the state edited in place": (_edit_state_in_place, "full"),
     "a plugin folder configured with an eager plugin": (_configure_eager_folder, "full"),
 }
@@ -190,7 +190,8 @@ def test_the_upgraded_plugin_answers_and_is_summarised_again(site: Site, warm_ho
     _upgrade(site, warm_home)
     answers = [run_cli(*CALL, site=site, home=warm_home, env=TRACE) for _ in range(3)]
     assert [json.loads(a.stdout) for a in answers] == ["v2:hi"] * 3
-    assert [_path(a) for a in answers] == ["full", "lane", "lane"]
+    assert [_path(a) for a in answers] == ["lane", "lane", "lane"]
+    assert len(_summaries(warm_home)) == 1
 
 
 def test_an_edited_summary_decides_nothing(site: Site, warm_home: Path, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import get_args
 import pytest
 
 from conftest import Site
-from jafhost.discovery import discover, manifest, metadata, verify
+from jafhost.discovery import discover, manifest, manifest_model, metadata, verify
 from jafhost.discovery.cache import DiscoveryCache
 from jafhost.errors import ManifestError
 
@@ -22,11 +22,11 @@ from jafhost.errors import ManifestError
 def test_the_lists_it_checks_against_are_the_models() -> None:
     assert get_args(manifest.PluginKind) == verify.PLUGIN_KINDS
     assert verify.FOLDER_KEYS == manifest.FOLDER_KEYS
-    assert set(manifest.PermissionsTable.model_fields) == {
+    assert set(manifest_model.PermissionsTable.model_fields) == {
         *verify.PERMISSION_LISTS,
         *verify.PERMISSION_FLAGS,
     }
-    assert set(manifest.ManifestModel.model_fields) == {"plugin", "permissions"}
+    assert set(manifest_model.ManifestModel.model_fields) == {"plugin", "permissions"}
 
 
 MANIFESTS = [
@@ -58,6 +58,43 @@ def test_what_it_confirms_the_model_derives_alike(text: str) -> None:
         return
     assert fields is not None
     assert fields["kinds"] == model.kinds and fields["permissions"] == model.permissions
+
+
+MORE_MANIFESTS = [
+    '[plugin]\nactivation = "eager"\nkinds = ["agent"]\n',
+    '[plugin]\nactivation = "sometimes"\n',
+    "[plugin]\nactivation = true\n",
+    '[plugin]\nkinds = "tool"\n',
+    '[permissions]\nwrite = ["$PLUGIN_DATA", "~"]\nread = ["relative/path"]\n',
+    '[permissions]\nnet = ["*.example.com", "127.0.0.1:*", "[::1]:8080"]\n',
+    "[permissions]\nenv = ['A', 'lower-case']\n",
+    "[permissions]\nrun = ['/bin/sh', 'git']\nobserve = false\n",
+    "[permissions]\nread = [1]\n",
+    '[plugin]\nsummary = "only folders"\n',
+    "[plugin]\n[permissions]\n[extra]\n",
+    "plugin = 3\n",
+]
+
+
+@pytest.mark.parametrize("text", MANIFESTS + MORE_MANIFESTS)
+def test_a_scan_reads_a_manifest_as_the_model_does(text: str, tmp_path: Path) -> None:
+    """A fresh scan takes a manifest ``manifest_fields`` confirms without the model:
+    the same ``Manifest`` (kinds, permissions, activation, path), or the model's error."""
+    path = tmp_path / "jaf-plugin.toml"
+    path.write_text(text)
+    try:
+        expected = manifest.parse_manifest(text, str(path))  # the model, always
+    except ManifestError as exc:
+        with pytest.raises(ManifestError) as raised:
+            manifest.read_manifest([path])
+        assert str(raised.value) == str(exc)
+        return
+    assert manifest.read_manifest([tmp_path / "absent.toml", path]) == expected
+
+
+def test_most_manifests_are_read_without_the_model() -> None:
+    confirmed = [t for t in MANIFESTS + MORE_MANIFESTS if verify.manifest_fields(t, folder=False)]
+    assert len(confirmed) >= 8
 
 
 FOLDER_MANIFESTS = [

@@ -60,12 +60,13 @@ def granted(site: Site, home: Path, secret: Path) -> Path:
     (home / "config.toml").write_text('[host]\nisolation = "inprocess"\n')
     grant = run_cli("grant", "peeker", f"read:{secret.parent}", site=site, home=home)
     assert grant.returncode == 0, grant.stderr
-    for _ in range(3):  # the first records it (a busy machine may need one more)
+    summaries = home / "cache" / "lane"
+    for _ in range(4):  # the first records it, a later one writes its summary (the plan)
         warm = run_cli("call", "peeker.peek", site=site, home=home, env=TRACE)
         assert warm.returncode == 0, warm.stderr
-        if _served_by(warm) == "lane":
+        if _served_by(warm) == "lane" and any(summaries.glob("*.json")):
             break
-    assert _served_by(warm) == "lane", warm.stderr
+    assert _served_by(warm) == "lane" and any(summaries.glob("*.json")), warm.stderr
     assert "TOP-SECRET" in warm.stdout  # granted: the plan is in use
     return home
 
@@ -121,12 +122,13 @@ def test_a_forged_plan_in_the_summary_grants_nothing(site: Site, home: Path, sec
     the secret's folder (its key left as it was) gives the plugin nothing."""
     site.plugin("peeker", code=PEEKER.format(secret=str(secret)))
     (home / "config.toml").write_text('[host]\nisolation = "inprocess"\n')
-    for _ in range(3):
+    summaries = home / "cache" / "lane"
+    for _ in range(4):  # a cold call records the plugin; a later one writes its summary
         warm = run_cli("call", "peeker.peek", site=site, home=home, env=TRACE)
-        if _served_by(warm) == "lane":
+        if _served_by(warm) == "lane" and any(summaries.glob("*.json")):
             break
     assert _served_by(warm) == "lane" and "refused" in warm.stdout, warm.stderr
-    (summary,) = (home / "cache" / "lane").glob("*.json")
+    (summary,) = summaries.glob("*.json")
     data = json.loads(summary.read_text())
     data["plan"]["grants"] = [f"read:{secret.parent}"]
     data["info"]["permissions"] = [f"read:{secret.parent}"]

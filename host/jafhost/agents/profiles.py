@@ -22,7 +22,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from jafhost.discovery.manifest import PermissionsTable, check_plugin_name
+from jafhost.discovery.manifest import check_plugin_name
+from jafhost.discovery.manifest_model import PermissionsTable
 from jafhost.errors import ManifestError
 from jafhost.security import permissions
 from jafhost.types import AgentLimits

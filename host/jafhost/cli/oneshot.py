@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from jafhost.home.paths import HomeLayout
     from jafhost.home.state import State
     from jafhost.host.catalog import Catalog
+    from jafhost.runtime.activation_records import ActivationRecord
     from jafhost.security.ceiling import Ceiling
     from jafhost.types import CallError, CallResult
 
@@ -105,6 +106,7 @@ class Plan:
         grants: list[str],
         ceiling: Ceiling,
         isolation: str = "inprocess",
+        record_key: str | None = None,
     ) -> None:
         self.layout = layout
         self.info = info
@@ -115,6 +117,9 @@ class Plan:
         self.grants = grants
         self.ceiling = ceiling
         self.isolation = isolation
+        self.record_key = record_key
+        """Set while the plugin has no record: the key to record it under once its
+        ``jaf_tools`` answered (``_first_record``); the tool is then a stand-in naming it."""
 
 
 # -- deciding, before any plugin code runs ---------------------------------------------
@@ -287,11 +292,10 @@ def _decide_in_full(
     info = summary.info
     grants = state.grants_of(info)
     config = plugin_config_table(table, plugin, os.environ)
-    record = RecordStore(layout.cache / "activation").load(
-        plugin, record_key(info, isolation, config, grants)
-    )
+    key_of_record = record_key(info, isolation, config, grants)
+    record = RecordStore(layout.cache / "activation").load(plugin, key_of_record)
     if record is None:
-        raise HandOver(f"plugin {plugin} has no valid record")
+        return _unrecorded(layout, summary, tool, host, timeout, grants, isolation, key_of_record)
     if record.hooks != {"jaf_tools": []}:
         raise HandOver(f"plugin {plugin} implements hooks beyond jaf_tools()")
     extras = (record.middleware, record.patterns, record.integrations, record.providers)
@@ -311,6 +315,46 @@ def _decide_in_full(
     if not any(t.name == tool for t in record.tools):
         raise HandOver(f"no recorded tool {plugin}.{tool}")
     return _planned(layout, summary, tool, timeout, state_bytes)
+
+
+def _unrecorded(
+    layout: HomeLayout,
+    summary: lane_summary.Summary,
+    tool: str,
+    host: dict[str, Any],
+    timeout: float | None,
+    grants: list[str],
+    isolation: str,
+    key: str | None,
+) -> Plan:
+    """The plan for an in-process plugin without a record: started here, and recorded
+    once its ``jaf_tools`` shows it offers only plain tools (``runtime.plain_record``),
+    as the full path would record it; else ``HandOver``. A process-isolated plugin is
+    started and recorded by the full path (its worker reports what it offers)."""
+    from jafhost.discovery.integrity import require_intact
+    from jafhost.home.config_fast import DEFAULT_CALL_TIMEOUT, DEFAULT_HOOK_TIMEOUT
+    from jafhost.security.ceiling import NO_CEILING
+
+    info = summary.info
+    if isolation != "inprocess":
+        raise HandOver(f"plugin {info.name} runs isolated and has no valid record")
+    if key is None:
+        raise HandOver(f"plugin {info.name} cannot be recorded")
+    if os.path.lexists(layout.schema_file(info.name)):
+        raise HandOver(f"plugin {info.name} has a config schema")
+    require_intact(info, layout.cache)  # its files against RECORD, before any import
+    return Plan(
+        layout,
+        info,
+        PlannedTool(tool, {}),
+        _seconds(host, "hook_timeout", DEFAULT_HOOK_TIMEOUT),
+        _seconds(host, "call_timeout", DEFAULT_CALL_TIMEOUT) if timeout is None else timeout,
+        summary.import_folders,
+        grants,
+        NO_CEILING,  # no operator policy: ``decide`` hands over where one applies
+        isolation,
+        record_key=key,
+    )
 
 
 def _discovered(
@@ -427,6 +471,23 @@ def _register(info: PluginInfo, obj: Any) -> Callable[..., Any]:
     return impls[0][1].function
 
 
+def _first_record(plan: Plan, identity: str, functions: Any) -> ActivationRecord:
+    """In the plugin's scope: its record (``runtime.plain_record``), the plan's tool
+    taken from it; ``HandOver`` when only the full path can record it or call the tool."""
+    from jafhost.runtime.plain_record import plain_record
+
+    assert plan.record_key is not None
+    name = plan.tool.name
+    record = plain_record(identity, plan.info.name, plan.record_key, functions)
+    if record is None:
+        raise HandOver("its tools are not all plain")
+    found = [t for t in record.tools if t.name == name]
+    if not found or found[0].is_async or found[0].confirm or found[0].plain is None:
+        raise HandOver(f"tool {plan.info.name}.{name}: absent, async, confirmed or not plain")
+    plan.tool = PlannedTool(name, found[0].plain)
+    return record
+
+
 def _find_tool(functions: Any, name: str) -> tuple[Callable[..., Any], Any]:
     """In the plugin's scope: the function ``jaf_tools`` returned for tool ``name``,
     when it is plain as recorded (else ``HandOver``)."""
@@ -537,6 +598,11 @@ def _serve(plan: Plan, arguments: Any) -> CallResult | Answer | None:
         obj = run_as(identity, limit, f"{step} import", import_object, info.entry_point)
         hook = run_as(identity, limit, f"{step} register", _register, info, obj)
         functions = run_as(identity, limit, f"{step} jaf_tools", hook)
+        record = None
+        if plan.record_key is not None:  # no record yet: made as the full path makes it
+            record = run_as(
+                identity, limit, f"{step} jaf_tools", _first_record, plan, identity, functions
+            )
         fn, facts = run_as(
             identity, limit, f"{step} jaf_tools", _find_tool, functions, plan.tool.name
         )
@@ -546,6 +612,10 @@ def _serve(plan: Plan, arguments: Any) -> CallResult | Answer | None:
     if facts != plan.tool.plain:
         trace("full", "handed over after the import: its tool changed")
         return None
+    if record is not None:
+        from jafhost.runtime.activation_records import RecordStore
+
+        RecordStore(layout.cache / "activation").store(record)
     trace("lane")
     return _call_tool(plan, identity, fn, facts, arguments)
 

@@ -6,7 +6,7 @@ Discovery reads entry points, core metadata and manifests as data and returns on
 CLI can list a broken plugin instead of hiding it. The expensive part (reading every
 plugin's metadata and manifest) is skipped when the on-disk cache in
 ``jafhost.discovery.cache`` is still valid. The manifest reader (pydantic) is imported only
-once a plugin is found.
+once a plugin with a manifest file is found, ``packaging`` once one has requirements.
 """
 
 from __future__ import annotations
@@ -16,21 +16,22 @@ import sys
 from collections import defaultdict
 from dataclasses import replace
 from importlib.metadata import distributions
-
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
+from pathlib import Path
 
 from jafhost.discovery import folders as folder_plugins
 from jafhost.discovery.metadata import (
     ENTRY_POINT_VALUE,
     BadMetadata,
     CoreMetadata,
+    PackageFinder,
+    check_plugin_name,
     core_metadata,
     entry_points_of,
     info_base,
     maybe_plugin,
     metadata_file,
 )
+from jafhost.discovery.metadata import canonical_name as canonicalize_name
 from jafhost.discovery.records import Discovery, PluginInfo
 from jafhost.errors import ManifestError
 
@@ -51,20 +52,36 @@ def _invalid(folder: str, name: str, error: str) -> PluginInfo:
     )
 
 
+def _none_there(candidates: list[Path]) -> bool:
+    """Whether no candidate manifest exists: each absent as ``read_manifest`` skips one
+    (not found), anything else (a link, an unreadable folder) left for it to judge."""
+    for candidate in candidates:
+        try:
+            os.lstat(candidate)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return False
+        return False
+    return True
+
+
 def _info_from_distribution(
-    name: str, value: str, meta: CoreMetadata, folder: str, watch: list[str], path: list[str] | None
+    name: str, value: str, meta: CoreMetadata, folder: str, watch: list[str], finder: PackageFinder
 ) -> PluginInfo:
     """One installed plugin from its entry point and distribution (metadata and manifest,
     read as data); ``error`` set when it is invalid. The files read go into ``watch``."""
-    from jafhost.discovery.manifest import check_plugin_name, manifest_candidates, read_manifest
-
     base = info_base(name, value, meta, folder)
     try:
         check_plugin_name(name)
         if not ENTRY_POINT_VALUE.match(value.replace(" ", "")):
             raise ManifestError(f"entry point value {value!r} is not 'module' or 'module:object'")
-        candidates = manifest_candidates(value, path)
+        candidates = [Path(c) for c in finder.locations(value)]
         watch.extend(str(c) for c in candidates)
+        if _none_there(candidates):
+            return base  # no manifest: it requests nothing (its reader is not imported)
+        from jafhost.discovery.manifest import read_manifest
+
         manifest = read_manifest(candidates)
     except ManifestError as exc:
         return replace(base, error=str(exc))
@@ -80,7 +97,7 @@ def _info_from_distribution(
 
 
 def _distribution_plugins(
-    folder: str, seen: set[str], watch: list[str], path: list[str] | None
+    folder: str, seen: set[str], watch: list[str], finder: PackageFinder
 ) -> list[PluginInfo]:
     """The plugins of the distribution described in ``folder`` (none when it names no
     ``jaf.plugins`` entry point or is shadowed); a metadata file that cannot be read
@@ -102,7 +119,7 @@ def _distribution_plugins(
     if key in seen:
         return []  # shadowed by the same distribution earlier on the path
     seen.add(key)
-    return [_info_from_distribution(n, v, meta, folder, watch, path) for n, v in eps]
+    return [_info_from_distribution(n, v, meta, folder, watch, finder) for n, v in eps]
 
 
 def _claimant(plugin: PluginInfo) -> str:
@@ -143,6 +160,8 @@ def installed_version(name: str, path: list[str]) -> str | None:
 def _installed_versions(plugins: list[PluginInfo], path: list[str]) -> dict[str, str | None]:
     """Versions of every distribution a plugin requires (None: not installed)."""
     names: set[str] = set()
+    if any(plugin.requires for plugin in plugins):
+        from packaging.requirements import InvalidRequirement, Requirement
     for plugin in plugins:
         for text in plugin.requires:
             try:
@@ -177,12 +196,14 @@ def scan(path: list[str] | None = None, folders: list[str] | None = None) -> Dis
     plugins: list[PluginInfo] = []
     seen: set[str] = set()
     seen_folders: set[str] = set()
+    # each path folder listed once for every plugin's manifest, answering as importlib
+    finder = PackageFinder(None if path is None else search)
     for dist in distributions(path=search):
         folder = str(getattr(dist, "_path", "") or "")
         if not folder or folder in seen_folders:
             continue  # yielded twice (two metadata finders on sys.meta_path)
         seen_folders.add(folder)
-        plugins += _distribution_plugins(folder, seen, watch, None if path is None else search)
+        plugins += _distribution_plugins(folder, seen, watch, finder)
     if folders:
         # a folder package must not be importable from anywhere else the host imports from
         import_path = list(dict.fromkeys([*search, *sys.path]))

@@ -34,6 +34,19 @@ ENTRY_POINT_VALUE = re.compile(r"^[A-Za-z_][\w.]*(?::[A-Za-z_][\w.]*)?$")
 """What an entry point value may be: ``module`` or ``module:object``."""
 
 
+def check_plugin_name(name: str) -> str:
+    """Plugin names are lowercase words joined by single ``-`` or ``_`` (never ``__``)."""
+    if not PLUGIN_NAME.fullmatch(name):
+        from jafhost.errors import ManifestError
+
+        raise ManifestError(
+            f"plugin name {name!r} is not allowed: use lowercase letters and digits in "
+            "words joined by single '-' or '_' (e.g. notes-search)",
+            plugin=name,
+        )
+    return name
+
+
 class BadMetadata(Exception):
     """A metadata file cannot be used: the message names the file and why."""
 

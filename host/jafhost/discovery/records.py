@@ -37,6 +37,8 @@ class PluginInfo:
     with the host (the manifest's ``[plugin] activation``)."""
 
     def to_json(self) -> dict[str, Any]:
+        if type(self) is PluginInfo:  # strings and tuples of strings: nothing to copy
+            return {name: getattr(self, name) for name in _FIELD_ORDER}
         return asdict(self)
 
     @classmethod
@@ -48,7 +50,8 @@ class PluginInfo:
         return cls(**values)
 
 
-_FIELD_NAMES = frozenset(f.name for f in fields(PluginInfo))
+_FIELD_ORDER = tuple(f.name for f in fields(PluginInfo))
+_FIELD_NAMES = frozenset(_FIELD_ORDER)
 """Asked for each of a thousand cached plugins: computed once."""
 
 

@@ -170,10 +170,12 @@ def _dependencies(
     host_version: str,
 ) -> tuple[list[Dependency], str | None]:
     """Judge each requirement; return them and the first reason to refuse, if any."""
-    from packaging.requirements import InvalidRequirement, Requirement
-
     deps: list[Dependency] = []
     problem: str | None = None
+    if not info.requires:  # nothing to parse: ``packaging`` is not imported for it
+        return deps, problem
+    from packaging.requirements import InvalidRequirement, Requirement
+
     for text in info.requires:
         try:
             req = Requirement(text)
