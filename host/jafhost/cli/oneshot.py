@@ -576,14 +576,22 @@ def serve(name: str, arguments: Any, timeout: float | None) -> CallResult | Answ
     return _serve(plan, arguments)
 
 
-def _serve(plan: Plan, arguments: Any) -> CallResult | Answer | None:
+def _show_logs(_logging: Any) -> None:
     from jafhost.cli import logs
+
+    logs.install(settings.debug)
+
+
+def _serve(plan: Plan, arguments: Any) -> CallResult | Answer | None:
     from jafhost.host.catalog import place_imports
     from jafhost.host.guard_setup import armed_identity
     from jafhost.runtime.plugin_import import import_object
+    from jafhost.security import on_import
 
     info, layout = plan.info, plan.layout
-    logs.install(settings.debug)
+    # log records show as the full path shows them; ``logging`` is imported only when
+    # something logs (a plugin, the guard's setup), and gets the handler then
+    on_import.when_imported("logging", _show_logs)
     if plan.isolation == "process":
         from jafhost.runtime.isolation.one_shot_lane import serve_isolated
 
