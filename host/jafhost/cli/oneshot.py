@@ -596,6 +596,13 @@ def _serve(plan: Plan, arguments: Any) -> CallResult | Answer | None:
         from jafhost.runtime.isolation.one_shot_lane import serve_isolated
 
         return serve_isolated(plan, arguments, trace)
+    # the host's own modules the steps below use (pluggy with them), imported before the
+    # guard is armed, as a start imports them: under the plugin's identity, every file of
+    # theirs would be checked against its grants, for nothing
+    from jafhost.runtime import hook_names, plain_params, plugin_manager  # noqa: F401
+
+    if plan.record_key is not None:
+        from jafhost.runtime import plain_record  # noqa: F401
     streams.plugin_code()
     layout.data_dir(info.name).mkdir(parents=True, exist_ok=True)
     place_imports(plan.import_folders)
