@@ -576,13 +576,10 @@ def serve(name: str, arguments: Any, timeout: float | None) -> CallResult | Answ
     return _serve(plan, arguments)
 
 
-def _show_logs(_logging: Any) -> None:
-    from jafhost.cli import logs
-
-    logs.install(settings.debug)
-
-
 def _serve(plan: Plan, arguments: Any) -> CallResult | Answer | None:
+    from functools import partial
+
+    from jafhost.cli import logs
     from jafhost.host.catalog import place_imports
     from jafhost.host.guard_setup import armed_identity
     from jafhost.runtime.plugin_import import import_object
@@ -590,8 +587,9 @@ def _serve(plan: Plan, arguments: Any) -> CallResult | Answer | None:
 
     info, layout = plan.info, plan.layout
     # log records show as the full path shows them; ``logging`` is imported only when
-    # something logs (a plugin, the guard's setup), and gets the handler then
-    on_import.when_imported("logging", _show_logs)
+    # something logs (a plugin, the guard's setup), and gets the handler then, from
+    # ``logs`` imported now (never a file read under the plugin's grants)
+    on_import.when_imported("logging", partial(logs.install, settings.debug))
     if plan.isolation == "process":
         from jafhost.runtime.isolation.one_shot_lane import serve_isolated
 
