@@ -1,0 +1,75 @@
+"""What plugin code hands back in the one-shot lane is read as plain data, never as its
+own objects outside its identity.
+
+The lane computes a tool's plain parameters in the plugin's scope, then compares them
+with its plan and checks the arguments against them in the host's own code. A tool whose
+``__signature__`` names a parameter with a ``str`` subclass would have its ``__eq__``
+run there, with no plugin identity, so the guard would let it write anywhere. The plugin
+here tries to write a file outside its grants from that ``__eq__``: it must never exist,
+after a cold, a recording and warm calls, in each isolation mode.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import ISOLATION_MODES, Site, run_cli
+
+SLY_NAME = '''
+import inspect
+
+MARK = {mark!r}
+
+
+class Sly(str):
+    """A parameter name whose comparison writes a file outside the plugin's grants."""
+
+    def __eq__(self, other):
+        try:
+            with open(MARK, "w") as handle:
+                handle.write("ran without the plugin's identity")
+        except Exception:
+            pass
+        return str.__eq__(self, other)
+
+    __hash__ = str.__hash__
+
+
+def echo(x: str) -> str:
+    """Echo the text."""
+    return x
+
+
+@hookimpl
+def jaf_tools():
+    echo.__signature__ = inspect.Signature(
+        [inspect.Parameter(Sly("x"), inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str)]
+    )
+    return [echo]
+'''
+
+
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_a_parameter_name_of_its_own_class_never_runs_outside_its_identity(
+    isolation: str, site: Site, home: Path, tmp_path: Path
+) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    mark = victim / "written"
+    site.plugin("sly", code=SLY_NAME.format(mark=str(mark)))
+    (home / "config.toml").write_text(f'[host]\nisolation = "{isolation}"\n')
+    results = []
+    for _ in range(4):  # cold, recorded, summary written, warm from the summary
+        result = run_cli(
+            "call", "sly.echo", "-a", 'x="hi"', site=site, home=home,
+            env={"JAFHOST_TRACE_CALL": "1"},
+        )  # fmt: skip
+        results.append(result)
+        assert not mark.exists(), result.stderr
+    for result in results:
+        if result.returncode == 0:
+            assert json.loads(result.stdout) == "hi"
+    assert [r.returncode for r in results] == [0, 0, 0, 0], results[-1].stderr
