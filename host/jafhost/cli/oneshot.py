@@ -43,6 +43,7 @@ what happens exactly as it would have.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import os
 import sys
@@ -420,6 +421,9 @@ def _full_checks(layout: HomeLayout, plugin: str, state: State) -> tuple[Catalog
 class _Outcome:
     value: Any = None
     error: BaseException | None = None
+    raised = False
+    """Set once plugin code raised in ``run_as``: its traceback's frames may hold the
+    plugin's objects in reference cycles (``_release`` collects them in its scope)."""
 
 
 def run_as(identity: str, seconds: float, label: str, fn: Callable[..., Any], *args: Any) -> Any:
@@ -428,7 +432,7 @@ def run_as(identity: str, seconds: float, label: str, fn: Callable[..., Any], *a
     thread left behind: the process ends soon). What it raises comes back as the host's
     own exception, read in the plugin's scope (``scope.host_error``)."""
     from jafhost.runtime.scope import host_error
-    from jafhost.security.guard import CURRENT_PLUGIN
+    from jafhost.security.guard import CURRENT_PLUGIN, THREAD_ATTRIBUTE
 
     outcome = _Outcome()
     context = contextvars.Context()  # nothing of the host's context, as the thread pool
@@ -438,9 +442,14 @@ def run_as(identity: str, seconds: float, label: str, fn: Callable[..., Any], *a
         try:
             outcome.value = fn(*args)
         except BaseException as exc:
+            _Outcome.raised = True
             outcome.error = host_error(exc)
 
     thread = threading.Thread(target=context.run, args=(body,), name="jafhost-lane", daemon=True)
+    # the thread is the plugin's from its start to its end: what it drops as it ends
+    # (the context and its values) is dropped as the plugin
+    setattr(thread, THREAD_ATTRIBUTE, identity)
+    del context
     thread.start()
     thread.join(seconds)
     if thread.is_alive():
@@ -582,7 +591,6 @@ def _serve(plan: Plan, arguments: Any) -> CallResult | Answer | None:
     from jafhost.cli import logs
     from jafhost.host.catalog import place_imports
     from jafhost.host.guard_setup import armed_identity
-    from jafhost.runtime.plugin_import import import_object
     from jafhost.security import on_import
 
     info, layout = plan.info, plan.layout
@@ -605,12 +613,46 @@ def _serve(plan: Plan, arguments: Any) -> CallResult | Answer | None:
     layout.data_dir(info.name).mkdir(parents=True, exist_ok=True)
     place_imports(plan.import_folders)
     identity = armed_identity(layout, info, plan.grants, plan.ceiling)
+    held: list[Any] = []
+    try:
+        return _serve_inprocess(plan, identity, arguments, held)
+    finally:
+        _release(identity, held)
+
+
+def _release(identity: str, held: list[Any]) -> None:
+    """Drop what the plugin handed back (its entry point, what ``jaf_tools`` returned)
+    in its scope, once the host's own frames holding it are gone: a ``__del__`` of its
+    then runs as the plugin, never in the host's code."""
+    import gc
+
+    def release() -> None:
+        held.clear()
+        if _Outcome.raised:  # what a traceback's frames hold in cycles (not paid otherwise)
+            gc.collect()
+
+    # a ``__del__`` that hangs or fails: its thread is left behind, as at a timeout
+    with contextlib.suppress(Exception):
+        run_as(identity, 1.0, f"plugin {identity}: release", release)
+
+
+def _serve_inprocess(
+    plan: Plan, identity: str, arguments: Any, held: list[Any]
+) -> CallResult | Answer | None:
+    """The in-process start and call; every object of the plugin's it gets also goes
+    to ``held`` (released by ``_serve`` in the plugin's scope after this returns)."""
+    from jafhost.runtime.plugin_import import import_object
+
+    info, layout = plan.info, plan.layout
     limit = plan.hook_timeout
     try:
         step = f"plugin {info.name}:"
         obj = run_as(identity, limit, f"{step} import", import_object, info.entry_point)
+        held.append(obj)
         hook = run_as(identity, limit, f"{step} register", _register, info, obj)
+        held.append(hook)
         functions = run_as(identity, limit, f"{step} jaf_tools", hook)
+        held.append(functions)
         record = None
         if plan.record_key is not None:  # no record yet: made as the full path makes it
             record = run_as(
@@ -619,6 +661,7 @@ def _serve(plan: Plan, arguments: Any) -> CallResult | Answer | None:
         fn, facts = run_as(
             identity, limit, f"{step} jaf_tools", _find_tool, functions, plan.tool.name
         )
+        held.append(fn)
     except Exception as exc:  # not as recorded, or its start failed: the full path says
         trace("full", f"handed over after the import: {exc}")
         return None

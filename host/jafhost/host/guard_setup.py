@@ -35,6 +35,7 @@ def compile_policy(
         extra_read=own_folders(info),
         extra_list=plugin_folder(info),
         ceiling=ceiling,
+        home=layout.home,
     )
 
 

@@ -10,7 +10,9 @@ the function without pydantic; anything else (a string for an ``int``, an ``int`
 pydantic's own.
 
 ``plain_parameters`` runs plugin code (a string annotation is evaluated, an attribute
-may be a property): call it in the plugin's scope.
+may be a property): call it in the plugin's scope. What it returns holds only exact
+``str``, ``bool`` and host-made dicts, so the host compares it outside that scope
+(a parameter named by a ``str`` subclass, through ``__signature__``, is not plain).
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ def plain_parameters(fn: Callable[..., Any]) -> Facts | None:
     facts: Facts = {}
     for param in signature.parameters.values():
         if param.kind not in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
+            return None
+        if type(param.name) is not str:  # a subclass's methods would run in the host's code
             return None
         found = _plain_type(hints.get(param.name))
         if found is None:

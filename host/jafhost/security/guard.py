@@ -97,14 +97,21 @@ def installed() -> bool:
 def install() -> None:
     """Add the audit hook (once per process; audit hooks cannot be removed), and the
     wrappers around the calls that raise no audit event a check could use
-    (``guard_calls``, ``guard_sqlite``, ``guard_readline``) and the environment mapping
-    (``guard_environ``)."""
+    (``guard_calls``, ``guard_sqlite``, ``guard_readline``), the callbacks left for the
+    exit (``guard_exit``) and the environment mapping (``guard_environ``)."""
     global _INSTALLED
     if not _INSTALLED:
-        from jafhost.security import guard_calls, guard_environ, guard_readline, guard_sqlite
+        from jafhost.security import (
+            guard_calls,
+            guard_environ,
+            guard_exit,
+            guard_readline,
+            guard_sqlite,
+        )
 
         _attribute_threads()
         guard_calls.install()
+        guard_exit.install()
         guard_environ.install()
         guard_sqlite.install()
         guard_readline.install()

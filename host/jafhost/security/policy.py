@@ -208,6 +208,11 @@ class Policy:
     """Grants not applied, each with why: their path leads through a link out of a
     folder the plugin may write (``confined``)."""
     ceiling: Ceiling = NO_CEILING
+    host_home: str | None = None
+    """jafhost's home (its state, config, caches): never written by the plugin but
+    inside ``own``, whatever a grant covers (in process; ``compile``'s ``home``)."""
+    own: tuple[str, ...] = ()
+    """The plugin's own data and cache folders."""
     """The operator's deny rules, checked before the grants."""
     exempt: tuple[str, ...] = ()
     """Folders no deny rule takes away: the plugin's own folders and package, the
@@ -223,6 +228,7 @@ class Policy:
         extra_read: Iterable[str] = (),
         extra_list: Iterable[str] = (),
         ceiling: Ceiling | None = None,
+        home: Path | None = None,
     ) -> Policy:
         ceiling = ceiling or NO_CEILING
         read: set[str] = set()
@@ -297,6 +303,8 @@ class Policy:
             dropped=tuple(dropped),
             ceiling=ceiling,
             exempt=tuple(sorted(always)),
+            host_home=real(str(home)) if home is not None else None,
+            own=roots[: len(own)],
         )
 
     # -- files ----------------------------------------------------------------------
@@ -325,6 +333,9 @@ class Policy:
         found = real(path)
         if not covers(self.write, found):
             return False
+        home = () if self.host_home is None else (self.host_home,)
+        if covers(home, found) and not covers(self.own, found):
+            return False  # its grants live there (state.json): no way to more grants
         return self.denial("write", found) is None  # a read rule denies writing too
 
     # -- network --------------------------------------------------------------------
