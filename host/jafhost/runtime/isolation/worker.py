@@ -671,6 +671,38 @@ def _step_marks(done: float, steps: dict[str, float]) -> dict[str, float]:
     return marks
 
 
+def _preload() -> float:
+    """Import what every worker runs before ``ready`` (the sandbox's steps, the process
+    tree, the guard) while the host has not yet sent ``init``: a one-shot worker is
+    started while the host still decides (``one_shot_call.start_early``), so this work
+    overlaps the host's. Only jafhost's own modules and the standard library, through
+    the import gate, as they were imported after ``init`` before: no plugin code, no
+    grant, nothing armed; when this was done."""
+    from jafhost.security import guard, sandbox  # noqa: F401
+    from jafhost.security.sandbox import (  # noqa: F401
+        features,
+        landlock,
+        mounts,
+        netns,
+        privileges,
+        process_tree,
+        seccomp,
+    )
+
+    return time.perf_counter()
+
+
+def _granted_env(given: Any) -> None:
+    """The granted variables of a worker started before its grants were known
+    (``one_shot_call.start_early``: it was started with the environment of no grant),
+    set before the sandbox is applied, as if they had been there from the start."""
+    if not isinstance(given, dict):
+        return
+    for name, value in given.items():
+        if isinstance(name, str) and isinstance(value, str) and name and "=" not in name:
+            os.environ[name] = value
+
+
 class Prepared:
     """A worker process up to its ``ready``: the pipe, the ``init`` message, the sandbox
     applied, the guard armed, the site folders processed (``prepare``)."""
@@ -717,13 +749,16 @@ def prepare(
     os.set_inheritable(read_fd, False)
     os.set_inheritable(write_fd, False)
     channel = channel_type(read_fd, write_fd)
+    preloaded = _preload()
     init = channel.receive()
     if not init or init.get("op") != "init":
         os._exit(2)
     channel.limit = int(init.get("max_frame") or channel.limit)
     done = Prepared(channel, init, started)
     marks = done.marks
+    marks["preload"] = preloaded
     marks["init"] = time.perf_counter()
+    _granted_env(init.get("env"))
 
     from dataclasses import replace
 
