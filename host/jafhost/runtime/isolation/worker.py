@@ -671,14 +671,24 @@ def _step_marks(done: float, steps: dict[str, float]) -> dict[str, float]:
     return marks
 
 
-def _preload() -> float:
+def _preload(modules: tuple[str, ...] = ()) -> float:
     """Import what every worker runs before ``ready`` (the sandbox's steps, the process
     tree, the guard) while the host has not yet sent ``init``: a one-shot worker is
     started while the host still decides (``one_shot_call.start_early``), so this work
     overlaps the host's. Only jafhost's own modules and the standard library, through
     the import gate, as they were imported after ``init`` before: no plugin code, no
-    grant, nothing armed; when this was done."""
-    from jafhost.security import guard, sandbox  # noqa: F401
+    grant, nothing armed (the guard's modules are imported, ``guard.install`` comes
+    after the sandbox); then ``modules`` (the caller's own); when this was done."""
+    from importlib import import_module
+
+    from jafhost.security import (  # noqa: F401
+        guard,
+        guard_calls,
+        guard_environ,
+        guard_readline,
+        guard_sqlite,
+        sandbox,
+    )
     from jafhost.security.sandbox import (  # noqa: F401
         features,
         landlock,
@@ -689,6 +699,8 @@ def _preload() -> float:
         seccomp,
     )
 
+    for module in modules:
+        import_module(module)
     return time.perf_counter()
 
 
@@ -735,10 +747,12 @@ def prepare(
     parent_pid: int | None,
     channel_type: type[Channel],
     on_guard: Any,
+    preload: tuple[str, ...] = (),
 ) -> Prepared:
     """Read ``init``, bind the plugin's processes to this one, apply the sandbox, arm the
     guard (every thread the plugin's), call ``on_guard(prepared)`` (the denial listener),
-    then process the site folders: the steps every worker takes before ``ready``."""
+    then process the site folders: the steps every worker takes before ``ready``
+    (``preload``: more of jafhost's modules to import while waiting for ``init``)."""
     started = time.perf_counter()
     fds = os.environ.pop("JAFHOST_WORKER_FDS", "")
     try:
@@ -749,7 +763,7 @@ def prepare(
     os.set_inheritable(read_fd, False)
     os.set_inheritable(write_fd, False)
     channel = channel_type(read_fd, write_fd)
-    preloaded = _preload()
+    preloaded = _preload(preload)
     init = channel.receive()
     if not init or init.get("op") != "init":
         os._exit(2)
