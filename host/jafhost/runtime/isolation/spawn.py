@@ -15,7 +15,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -51,14 +50,8 @@ def boot_program(module: str = POOL_MAIN) -> str:
 
 def command(python: str, module: str = POOL_MAIN) -> list[str]:
     """The worker's command line. ``-I -S`` (isolated, no ``site``): no ``.pth`` file,
-    no user site, no ``PYTHON*`` variable acts before the sandbox; ``-B``: it writes no
-    byte code. The host's own byte-code folder (``sys.pycache_prefix``, from
-    ``PYTHONPYCACHEPREFIX`` or ``-X pycache_prefix``, which ``-I`` would drop) is
-    named on the command line: the worker reads the byte code the host itself runs
-    (the same trust) instead of compiling jafhost's modules at every start."""
-    cached = sys.pycache_prefix
-    prefix = ["-X", f"pycache_prefix={cached}"] if cached and os.path.isabs(cached) else []
-    return [python, "-I", "-S", "-B", *prefix, "-u", "-c", boot_program(module)]
+    no user site, no ``PYTHON*`` variable acts before the sandbox."""
+    return [python, "-I", "-S", "-B", "-u", "-c", boot_program(module)]
 
 
 @dataclass
