@@ -672,32 +672,18 @@ def _step_marks(done: float, steps: dict[str, float]) -> dict[str, float]:
 
 
 def _preload(modules: tuple[str, ...] = ()) -> float:
-    """Import what every worker runs before ``ready`` (the sandbox's steps, the process
-    tree, the guard) while the host has not yet sent ``init``: a one-shot worker is
+    """Import what every worker runs before ``ready`` (the sandbox, the guard) while
+    the host has not yet sent ``init``: a one-shot worker is
     started while the host still decides (``one_shot_call.start_early``), so this work
     overlaps the host's. Only jafhost's own modules and the standard library, through
     the import gate, as they were imported after ``init`` before: no plugin code, no
-    grant, nothing armed (the guard's modules are imported, ``guard.install`` comes
-    after the sandbox); then ``modules`` (the caller's own); when this was done."""
+    grant, nothing armed (``guard.install`` comes after the sandbox); then ``modules``
+    (the caller's own); when this was done. Not the sandbox's step modules nor the
+    guard's wrappers: imported before ``process_tree.contain`` forks, they cost the
+    worker more than they save (measured, bench/RESULTS.md)."""
     from importlib import import_module
 
-    from jafhost.security import (  # noqa: F401
-        guard,
-        guard_calls,
-        guard_environ,
-        guard_readline,
-        guard_sqlite,
-        sandbox,
-    )
-    from jafhost.security.sandbox import (  # noqa: F401
-        features,
-        landlock,
-        mounts,
-        netns,
-        privileges,
-        process_tree,
-        seccomp,
-    )
+    from jafhost.security import guard, sandbox  # noqa: F401
 
     for module in modules:
         import_module(module)
