@@ -59,6 +59,15 @@ def nothing() -> None:
     """Answer nothing."""
 
 
+def warn(text: str) -> str:
+    """Log a warning (``logging`` imported only now)."""
+    import logging
+
+    logging.getLogger("jafhost.plugin.lane").warning("careful: %s", text)
+    logging.getLogger("jafhost").warning("as the host: %s", text)
+    return text
+
+
 def fire(ctx: PluginContext) -> str:
     """Send an event."""
     ctx.emit("lane.fired", {"n": 1})
@@ -67,7 +76,7 @@ def fire(ctx: PluginContext) -> str:
 
 @hookimpl
 def jaf_tools():
-    return [echo, fail, slow, shape, nothing, fire]
+    return [echo, fail, slow, shape, nothing, warn, fire]
 '''
 
 LISTENER = '''
@@ -87,6 +96,17 @@ def ping() -> str:
 @hookimpl
 def jaf_tools():
     return [ping]
+'''
+
+BARE = '''
+def echo(text: str) -> str:
+    """Answer the text."""
+    return text
+
+
+@hookimpl
+def jaf_tools():
+    return [echo]
 '''
 
 TRACE = {"JAFHOST_TRACE_CALL": "1"}
@@ -136,6 +156,7 @@ CASES = {
     "timeout": (["lane.slow", "-a", "seconds=30", "--timeout", "0.5"], "lane", 1),
     "non-plain result": (["lane.shape", "-a", "n=2"], "lane", 0),
     "no result": (["lane.nothing"], "lane", 0),
+    "a tool that logs": (["lane.warn", "-a", "text=\x1b[2Jhi"], "lane", 0),
     "unknown tool": (["lane.absent"], "full", 2),
     "unknown plugin": (["nobody.echo"], "full", 2),
     "a tool that takes the context": (["lane.fire"], "full", 0),
@@ -177,6 +198,9 @@ WARM_UNNEEDED = (
     "jafhost.home.plugin_tables",
     "jafhost.host.host",
     "jafhost.runtime.runtime",
+    "logging",  # its handler is installed when something imports it
+    "concurrent.futures",  # the guard wraps its executor when something imports it
+    "concurrent.futures.thread",
 )
 """Modules a warm lane call (its plan in the summary) does without: what it costs
 beyond the bare script is kept from creeping back."""
@@ -208,20 +232,30 @@ def test_the_lane_imports_none_of_the_heavy_modules(site: Site, lane_home: Path)
     }
     assert "jafhost.cli.oneshot" in imported
     assert imported.isdisjoint(HEAVY), sorted(imported & set(HEAVY))
+    # the warm call of a plugin importing only ``hookimpl`` (``lane`` imports
+    # ``PluginContext``, hence ``jafhost.types`` and ``logging``, itself): recorded by a
+    # first call, its summary written by a second
+    site.plugin("bare", code=BARE)
+    for _ in range(2):
+        warming = run_cli("call", "bare.echo", "-a", "text=x", site=site, home=lane_home)
+        assert warming.returncode == 0, warming.stderr
     again = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "jafhost", "call", "lane.echo", "-a", "text=x"],
+        [sys.executable, "-X", "importtime", "-m", "jafhost", "call", "bare.echo", "-a", "text=x"],
         capture_output=True,
         text=True,
         env=environment,
         stdin=subprocess.DEVNULL,
         timeout=60,
     )
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) == "x"
     assert "jafhost call: lane path" in again.stderr
     warm = {
         line.rpartition("|")[2].strip()
         for line in again.stderr.splitlines()
         if line.startswith("import time:")
     }
+    assert "jafhost.security.guard" in warm
     assert warm.isdisjoint(WARM_UNNEEDED), sorted(warm & set(WARM_UNNEEDED))
 
 

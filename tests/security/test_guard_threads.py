@@ -9,6 +9,8 @@ submitted to them later must still run as the plugin.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -144,3 +146,46 @@ def test_a_swapped_symbolic_link_never_opens_a_file_outside_the_grants(
     result = call(host, "race", path=str(secret), own=str(own), tries=10000)
     assert "TOP-SECRET-KEY" not in str(result.to_json())
     assert result.ok, result.error
+
+
+LATE_POOL = """
+import sys
+from pathlib import Path
+
+from jafhost.security import guard
+from jafhost.security.policy import Policy
+
+guard.install()
+assert "concurrent.futures.thread" not in sys.modules, "imported before the guard"
+from concurrent.futures import ThreadPoolExecutor  # first imported after the guard
+
+secret, data = sys.argv[1], Path(sys.argv[2])
+pool = ThreadPoolExecutor(1)
+pool.submit(int).result()  # the host starts the pool's thread
+plugin = guard.identity(Policy.compile("late", [], data))
+token = guard.CURRENT_PLUGIN.set(plugin)
+try:
+    work = pool.submit(Path(secret).read_text)
+finally:
+    guard.CURRENT_PLUGIN.reset(token)
+error = work.exception()
+print("denied" if isinstance(error, PermissionError) else f"read: {work.result()}")
+pool.shutdown()
+"""
+
+
+def test_a_pool_imported_after_the_guard_runs_the_plugins_work_as_the_plugin(
+    secret: Path, tmp_path: Path
+) -> None:
+    """The one-shot lane arms the guard without importing ``concurrent.futures``: the
+    executor is wrapped when a plugin first imports it, so work the plugin submits to a
+    thread the host started is still checked as the plugin's."""
+    result = subprocess.run(
+        [sys.executable, "-c", LATE_POOL, str(secret), str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "denied", result.stdout
+    assert "TOP-SECRET-KEY" not in result.stdout

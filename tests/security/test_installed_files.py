@@ -133,3 +133,41 @@ def test_an_editable_install_is_reported_unverified(home: Path, site: Site) -> N
     assert doctor["installation"]["status"] == "unverified"
     assert "editable install" in doctor["installation"]["detail"]
     assert doctor["ok"], doctor
+
+
+CHECK_IN_COPY = """
+import json, os, sys
+before = "importlib.metadata" in sys.modules
+from jafhost.security import installed_files as files
+checked = files.check()
+imported = "importlib.metadata" in sys.modules and not before
+running = files._package_dir()
+beside = files._beside(running) or {}
+through = files._through_metadata()
+assert not isinstance(through, str), through
+def under(entries):
+    return sorted(e.name for p, e in entries.items() if p.startswith(running + os.sep))
+print(json.dumps({"status": checked.status, "files": checked.files, "imported": imported,
+                  "beside": under(beside), "through": under(through)}))
+"""
+
+
+def test_the_check_reads_the_record_beside_the_package(copy: Path, tmp_path: Path) -> None:
+    """An installed jafhost reads its ``RECORD`` from the dist-info folder beside it, the
+    very entries ``importlib.metadata`` gives, without importing ``importlib.metadata``
+    (a one-shot call would pay more for that import than for the whole check)."""
+    environment = {k: v for k, v in os.environ.items() if k not in ("JAFHOST_DEBUG",)}
+    environment["PYTHONPATH"] = str(copy)
+    ran = subprocess.run(
+        [sys.executable, "-c", CHECK_IN_COPY],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stderr
+    found = json.loads(ran.stdout)
+    assert found["status"] == "verified", found
+    assert found["beside"] == found["through"] and len(found["beside"]) == found["files"] > 50
+    assert not found["imported"], "the check imported importlib.metadata"

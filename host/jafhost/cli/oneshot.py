@@ -600,28 +600,38 @@ def serve(name: str, arguments: Any, timeout: float | None) -> CallResult | Answ
     except Exception as exc:  # whatever is wrong, the full path reports it
         trace("full", f"{type(exc).__name__}: {exc}")
         return None
-    return _serve(plan, arguments)
+    try:
+        return _serve(plan, arguments)
+    finally:
+        if plan.early is not None:  # not taken by the process lane: nothing keeps it
+            plan.early.end()
 
 
 def _serve(plan: Plan, arguments: Any) -> CallResult | Answer | None:
+    from functools import partial
+
     from jafhost.cli import logs
-
-    if plan.isolation == "process":  # nothing of the in-process start is imported
-        from jafhost.runtime.isolation.one_shot_lane import serve_isolated
-
-        try:
-            logs.install(settings.debug)
-        except BaseException:
-            if plan.early is not None:
-                plan.early.end()
-            raise
-        return serve_isolated(plan, arguments, trace)
     from jafhost.host.catalog import place_imports
     from jafhost.host.guard_setup import armed_identity
     from jafhost.runtime.plugin_import import import_object
+    from jafhost.security import on_import
 
     info, layout = plan.info, plan.layout
-    logs.install(settings.debug)
+    # log records show as the full path shows them; ``logging`` is imported only when
+    # something logs (a plugin, the guard's setup), and gets the handler then, from
+    # ``logs`` imported now (never a file read under the plugin's grants)
+    on_import.when_imported("logging", partial(logs.install, settings.debug))
+    if plan.isolation == "process":
+        from jafhost.runtime.isolation.one_shot_lane import serve_isolated
+
+        return serve_isolated(plan, arguments, trace)
+    # the host's own modules the steps below use (pluggy with them), imported before the
+    # guard is armed, as a start imports them: under the plugin's identity, every file of
+    # theirs would be checked against its grants, for nothing
+    from jafhost.runtime import hook_names, plain_params, plugin_manager  # noqa: F401
+
+    if plan.record_key is not None:
+        from jafhost.runtime import plain_record  # noqa: F401
     streams.plugin_code()
     layout.data_dir(info.name).mkdir(parents=True, exist_ok=True)
     place_imports(plan.import_folders)

@@ -12,18 +12,23 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from dataclasses import dataclass
 from typing import TextIO
 
 
-@dataclass
 class _Claim:
-    original: TextIO
-    """``sys.stdout`` before the claim (restored by :func:`release`)."""
-    out: TextIO
-    """Where the host's own output goes: a private duplicate of fd 1, or ``original``."""
-    private: bool
-    """``out`` is a private duplicate and fd 1 points at stderr."""
+    """A plain class: every ``jafhost`` command imports this module, and a dataclass
+    costs more to define than the claim does."""
+
+    __slots__ = ("original", "out", "private")
+
+    def __init__(self, original: TextIO, out: TextIO, private: bool) -> None:
+        self.original = original
+        """``sys.stdout`` before the claim (restored by :func:`release`)."""
+        self.out = out
+        """Where the host's own output goes: a private duplicate of fd 1, or
+        ``original``."""
+        self.private = private
+        """``out`` is a private duplicate and fd 1 points at stderr."""
 
 
 _CLAIM: _Claim | None = None

@@ -15,10 +15,10 @@ import importlib.machinery
 import importlib.util
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from jafhost.discovery.records import PluginInfo
+from jafhost.frozen import Frozen
 from jafhost.safe_read import UnsafeFile, read_text
 
 GROUP = "jaf.plugins"
@@ -51,16 +51,33 @@ class BadMetadata(Exception):
     """A metadata file cannot be used: the message names the file and why."""
 
 
-@dataclass(frozen=True)
-class CoreMetadata:
+class CoreMetadata(Frozen):
     """The fields of core metadata discovery keeps."""
 
+    __slots__ = ("author", "extras", "name", "requires", "summary", "version")
+    _fields = ("name", "version", "summary", "author", "requires", "extras")
     name: str
     version: str
     summary: str
     author: str
     requires: tuple[str, ...]
     extras: tuple[str, ...]
+
+    def __init__(
+        self,
+        name: str,
+        version: str,
+        summary: str,
+        author: str,
+        requires: tuple[str, ...],
+        extras: tuple[str, ...],
+    ) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "version", version)
+        object.__setattr__(self, "summary", summary)
+        object.__setattr__(self, "author", author)
+        object.__setattr__(self, "requires", requires)
+        object.__setattr__(self, "extras", extras)
 
 
 def info_base(

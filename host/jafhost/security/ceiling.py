@@ -22,10 +22,10 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from functools import cached_property
 
 from jafhost.errors import PermissionSyntaxError
+from jafhost.frozen import Frozen
 from jafhost.security.permissions import Permission, parse
 
 PATH_KINDS = ("read", "write")
@@ -35,17 +35,21 @@ code before any plugin code is checked against them, and a host without such a r
 (every ``jafhost call`` without a policy) does not import ``shutil`` at all."""
 
 
-@dataclass(frozen=True)
-class DenyRule:
+class DenyRule(Frozen):
     """One deny rule: as the operator wrote it, its canonical permission, and the file
     it comes from (named in every refusal)."""
 
+    __slots__ = ("permission", "source", "text")
+    _fields = ("text", "permission", "source")
     text: str
     permission: Permission
     source: str
 
-    def __post_init__(self) -> None:
-        if self.permission.kind == "run" and not _WHICH:
+    def __init__(self, text: str, permission: Permission, source: str) -> None:
+        object.__setattr__(self, "text", text)
+        object.__setattr__(self, "permission", permission)
+        object.__setattr__(self, "source", source)
+        if permission.kind == "run" and not _WHICH:
             from shutil import which
 
             _WHICH.append(which)
@@ -155,14 +159,25 @@ def _within(kind: str, value: str, rule: DenyRule) -> bool:
     return True  # ffi, observe
 
 
-@dataclass(frozen=True)
-class Ceiling:
-    """Every deny rule in force and the minimum isolation, with where each comes from."""
+class Ceiling(Frozen):
+    """Every deny rule in force and the minimum isolation, with where each comes from.
+    It keeps a ``__dict__``: its ``cached_property`` values live there."""
 
-    rules: tuple[DenyRule, ...] = ()
-    isolation: str | None = None
+    _fields = ("rules", "isolation", "isolation_source")
+    rules: tuple[DenyRule, ...]
+    isolation: str | None
     """``process`` when a policy file demands workers for every plugin, else None."""
-    isolation_source: str = ""
+    isolation_source: str
+
+    def __init__(
+        self,
+        rules: tuple[DenyRule, ...] = (),
+        isolation: str | None = None,
+        isolation_source: str = "",
+    ) -> None:
+        object.__setattr__(self, "rules", rules)
+        object.__setattr__(self, "isolation", isolation)
+        object.__setattr__(self, "isolation_source", isolation_source)
 
     def __bool__(self) -> bool:
         return bool(self.rules) or self.isolation == "process"

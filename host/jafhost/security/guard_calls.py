@@ -19,7 +19,9 @@ code runs. What each one closes:
   started it, so work a plugin submits carries the plugin's identity with it instead. A
   pool a plugin starts without an ``initializer`` leaves its threads unattributed, so the
   host's own work in it later runs as the host; with an ``initializer`` (plugin code
-  running outside any submitted work) the threads stay the plugin's.
+  running outside any submitted work) the threads stay the plugin's. The executor is
+  wrapped when ``concurrent.futures.thread`` is first imported (``on_import``), or at
+  once if it already was: arming the guard does not import it.
 """
 
 from __future__ import annotations
@@ -30,11 +32,14 @@ import io
 import os
 import sys
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-from jafhost.security import guard
+from jafhost.security import guard, on_import
 from jafhost.security.policy import Policy
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 
 def fd_target(fd: int) -> str | None:
@@ -154,7 +159,15 @@ def _wrap_submit(original: Callable[..., Future[Any]]) -> Callable[..., Future[A
             state.untagged = before
 
     submit.__doc__ = original.__doc__
+    submit._jafhost_guarded = True  # type: ignore[attr-defined]
     return submit
+
+
+def _patch_executor(module: ModuleType) -> None:
+    """Wrap ``ThreadPoolExecutor.submit`` of ``concurrent.futures.thread`` (once)."""
+    executor = module.ThreadPoolExecutor
+    if not getattr(executor.submit, "_jafhost_guarded", False):
+        executor.submit = _wrap_submit(executor.submit)
 
 
 def install() -> None:
@@ -177,4 +190,4 @@ def install() -> None:
     subprocess = sys.modules.get("subprocess")
     if subprocess is not None and getattr(subprocess, "_fork_exec", None) is not None:
         subprocess._fork_exec = fork_exec  # type: ignore[attr-defined]
-    ThreadPoolExecutor.submit = _wrap_submit(ThreadPoolExecutor.submit)  # type: ignore[method-assign]
+    on_import.when_imported("concurrent.futures.thread", _patch_executor)

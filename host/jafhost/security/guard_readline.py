@@ -2,22 +2,19 @@
 
 ``read_history_file``, ``write_history_file``, ``append_history_file`` and
 ``read_init_file`` take any path and read or write it through the C library, so the
-guard would never see them. The module is wrapped as it is imported (a finder first on
-``sys.meta_path`` hands out a loader that wraps the functions once the module is made),
-or at once when it was imported before the guard. Defaults are resolved as readline
-does (``~/.history``; ``$INPUTRC`` or ``~/.inputrc``).
+guard would never see them. The module is wrapped as it is imported (``on_import``), or
+at once when it was imported before the guard. Defaults are resolved as readline does
+(``~/.history``; ``$INPUTRC`` or ``~/.inputrc``).
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
-from importlib.machinery import ModuleSpec
 from types import ModuleType
 from typing import Any
 
-from jafhost.security import guard
+from jafhost.security import guard, on_import
 
 WRITES = {"write_history_file": -1, "append_history_file": 1}
 """Function -> position of its file name argument (-1: the only one)."""
@@ -57,44 +54,6 @@ def patch(module: ModuleType) -> None:
         setattr(module, name, _wrap(name, original, name in WRITES))
 
 
-class _Loader:
-    """The real loader, with the module wrapped once it is executed."""
-
-    def __init__(self, loader: Any) -> None:
-        self.loader = loader
-
-    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
-        created: ModuleType | None = self.loader.create_module(spec)
-        return created
-
-    def exec_module(self, module: ModuleType) -> None:
-        self.loader.exec_module(module)
-        patch(module)
-
-
-class WrapOnImport:
-    """A finder that lets the others find ``readline`` and wraps what they load."""
-
-    jafhost_readline = True
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
-        if name != "readline":
-            return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec: ModuleSpec | None = finder.find_spec(name, path, target)
-            if spec is not None:
-                if spec.loader is not None:
-                    spec.loader = _Loader(spec.loader)  # type: ignore[assignment]
-                return spec
-        return None
-
-
 def install() -> None:
     """Wrap ``readline`` now if it is loaded, else when it is first imported."""
-    loaded = sys.modules.get("readline")
-    if loaded is not None:
-        patch(loaded)
-    if not any(getattr(f, "jafhost_readline", False) for f in sys.meta_path):
-        sys.meta_path.insert(0, WrapOnImport())
+    on_import.when_imported("readline", patch)

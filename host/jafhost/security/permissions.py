@@ -23,10 +23,10 @@ import ipaddress
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Literal
 
 from jafhost.errors import PermissionSyntaxError, quoted
+from jafhost.frozen import Ordered
 
 Kind = Literal["read", "write", "net", "env", "run", "ffi", "observe"]
 KINDS: tuple[Kind, ...] = ("read", "write", "net", "env", "run", "ffi", "observe")
@@ -51,13 +51,18 @@ _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\*?$|^\*$")
 
 
-@dataclass(frozen=True, order=True)
-class Permission:
+class Permission(Ordered):
     """One permission in canonical form. ``str()`` gives ``kind:value`` (or ``ffi``,
     ``observe``)."""
 
+    __slots__ = ("kind", "value")
+    _fields = ("kind", "value")
     kind: str
-    value: str = ""
+    value: str
+
+    def __init__(self, kind: str, value: str = "") -> None:
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "value", value)
 
     def __str__(self) -> str:
         return self.kind if self.kind in FLAGS else f"{self.kind}:{self.value}"

@@ -34,6 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jafhost.frozen import Frozen
 from jafhost.security.ceiling import NO_CEILING, Ceiling, DenyRule
 
 SYSTEM_READABLE = (
@@ -167,10 +168,15 @@ def python_paths() -> list[str]:
     return sorted(found)
 
 
-@dataclass(frozen=True)
-class NetRule:
+class NetRule(Frozen):
+    __slots__ = ("host", "port")
+    _fields = ("host", "port")
     host: str  # "*", "name", "*.suffix", an IP literal
     port: int | None  # None: any port
+
+    def __init__(self, host: str, port: int | None) -> None:
+        object.__setattr__(self, "host", host)
+        object.__setattr__(self, "port", port)
 
     def matches_port(self, port: int | None) -> bool:
         return self.port is None or port == self.port
