@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from jafhost.home.state import State
     from jafhost.host.catalog import Catalog
     from jafhost.runtime.activation_records import ActivationRecord
+    from jafhost.runtime.isolation.one_shot_call import Early
     from jafhost.security.ceiling import Ceiling
     from jafhost.types import CallError, CallResult
 
@@ -118,6 +119,8 @@ class Plan:
         self.grants = grants
         self.ceiling = ceiling
         self.isolation = isolation
+        self.early: Early | None = None
+        """The plugin's one-shot worker, started while the lane decided (``process``)."""
         self.record_key = record_key
         """Set while the plugin has no record: the key to record it under once its
         ``jaf_tools`` answered (``_first_record``); the tool is then a stand-in naming it."""
@@ -203,20 +206,44 @@ def _planned(
     plain = plan["tools"].get(tool)
     if plain is None:
         raise HandOver(f"no recorded tool {info.name}.{tool} the lane can call")
-    require_intact(info, layout.cache)  # its files against RECORD, before any import
-    hook_timeout = plan["hook_timeout"]
-    call_timeout = plan["call_timeout"] if timeout is None else timeout
-    return Plan(
-        layout,
-        info,
-        PlannedTool(tool, plain),
-        hook_timeout,
-        call_timeout,
-        summary.import_folders,
-        state.grants_of(info),
-        NO_CEILING,  # no operator policy: ``decide`` hands over where one applies
-        isolation,
-    )
+    early = _early_worker(layout, info) if isolation == "process" else None
+    try:
+        require_intact(info, layout.cache)  # its files against RECORD, before any import
+        hook_timeout = plan["hook_timeout"]
+        call_timeout = plan["call_timeout"] if timeout is None else timeout
+        planned = Plan(
+            layout,
+            info,
+            PlannedTool(tool, plain),
+            hook_timeout,
+            call_timeout,
+            summary.import_folders,
+            state.grants_of(info),
+            NO_CEILING,  # no operator policy: ``decide`` hands over where one applies
+            isolation,
+        )
+    except BaseException:
+        if early is not None:
+            early.end()
+        raise
+    planned.early = early
+    return planned
+
+
+def _early_worker(layout: HomeLayout, info: PluginInfo) -> Early | None:
+    """The plugin's one-shot worker, started now so that its start overlaps the rest of
+    the lane's work (``one_shot_call.start_early``: no grant, no plugin code before the
+    lane sends ``init``); None where it would not be used (workers forked from a
+    zygote) or could not start (the lane's own start then says why)."""
+    from jafhost.runtime.isolation import one_shot_call, zygote_switch
+
+    zygote_switch.one_shot()
+    if zygote_switch.wanted():
+        return None
+    try:
+        return one_shot_call.start_early(layout, info)
+    except Exception:
+        return None
 
 
 def _config(layout: HomeLayout, key: lane_summary.Key) -> dict[str, Any]:
@@ -582,7 +609,11 @@ def serve(name: str, arguments: Any, timeout: float | None) -> CallResult | Answ
     except Exception as exc:  # whatever is wrong, the full path reports it
         trace("full", f"{type(exc).__name__}: {exc}")
         return None
-    return _serve(plan, arguments)
+    try:
+        return _serve(plan, arguments)
+    finally:
+        if plan.early is not None:  # not taken by the process lane: nothing keeps it
+            plan.early.end()
 
 
 def _serve(plan: Plan, arguments: Any) -> CallResult | Answer | None:

@@ -30,6 +30,15 @@ from jafhost.runtime.isolation.exits import EXIT_MEMORY
 from jafhost.runtime.isolation.protocol import FrameTooLarge, JsonChannel, frame
 from jafhost.runtime.isolation.worker import Prepared, prepare, too_large
 
+PRELOAD = (
+    "jafhost.discovery.records",
+    "jafhost.runtime.plugin_import",
+    "jafhost.runtime.plain_params",
+    "jafhost.runtime.scope",
+)
+"""jafhost's modules a one-shot call needs, imported while the worker waits for
+``init`` (``worker.prepare``): standard library and jafhost only, nothing of the plugin."""
+
 
 class HandOver(Exception):
     """The plugin is not what its record says, or it did not start: the host's full
@@ -226,7 +235,7 @@ def main() -> None:
         listeners.append(_Denials(done))
         guard.on_denied(listeners[0].denied)
 
-    done = prepare(None, JsonChannel, on_denied)
+    done = prepare(None, JsonChannel, on_denied, PRELOAD)
     done.channel.send(done.ready())
     try:
         _serve(done)

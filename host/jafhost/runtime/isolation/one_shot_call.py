@@ -12,6 +12,13 @@ read as a pool worker's: ``HookTimeout`` at the time limit, a crash, a frame ove
 (``protocol.error_from_json``). Before the worker calls the tool, whatever goes wrong
 (the plugin not as recorded, a start that fails or hangs, no worker at all) returns
 ``HandOver``: the full path serves the call and reports it as it always does.
+
+The lane may start the worker early (``start_early``), as soon as its plugin's summary
+says the call goes to a worker: its interpreter starts and imports its sandbox while the
+host still decides. It is started with the environment of no grant and gets nothing
+before ``init``, which is sent only once every check passed (with the granted variables
+it lacks); a lane that hands over ends it first (``Early.end``), and a worker whose
+host went away reads no ``init`` and exits.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import os
 import select
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +54,8 @@ from jafhost.runtime.isolation.spawn import (
 )
 
 if TYPE_CHECKING:
+    from jafhost.discovery.records import PluginInfo
+    from jafhost.home.paths import HomeLayout
     from jafhost.runtime.isolation.spec import WorkerSpec
 
 LOGGER = logging.getLogger("jafhost")
@@ -80,38 +90,58 @@ class _Broke(Exception):
     """The worker sent something off the protocol."""
 
 
-class _Worker:
-    """One spawned one-shot worker and its pipe."""
+def _installed(plugin: str) -> None:
+    """``ToolError`` when jafhost's own files changed: it applies the sandbox, changed
+    it may not, so no worker is started."""
+    from jafhost.security import installed_files
 
-    def __init__(self, spec: WorkerSpec, identity: str) -> None:
+    installed = installed_files.check()
+    if not installed.ok:
+        raise ToolError(
+            f"plugin {plugin}: no worker is started: {installed.detail} (reinstall jafhost)",
+            plugin=plugin,
+        )
+
+
+class _Worker:
+    """One spawned one-shot worker and its pipe (``spec`` None: started early, its spec
+    not built yet)."""
+
+    def __init__(self, spec: WorkerSpec | None, identity: str, plugin: str = "") -> None:
         self.spec = spec
+        self.plugin = spec.plugin if spec is not None else plugin
         self.identity = identity
         self.proc: subprocess.Popen[bytes] | None = None
         self.output: OutputCopy | None = None
-        self.reader = FrameReader(spec.max_result_mb * MB)
+        self.reader = FrameReader((spec.max_result_mb if spec is not None else 64) * MB)
         self.read_fd = -1
         self.write_fd = -1
         self.how = "ended"
+        self.python = self.cwd = ""
 
     def spawn(self) -> None:
-        from jafhost.security import installed_files
-
-        installed = installed_files.check()
-        if not installed.ok:  # jafhost itself applies the sandbox: changed, it may not
-            raise ToolError(
-                f"plugin {self.spec.plugin}: no worker is started: {installed.detail} "
-                "(reinstall jafhost)",
-                plugin=self.spec.plugin,
-            )
+        assert self.spec is not None
+        _installed(self.spec.plugin)
         launch = prepare(self.spec)
+        self.start(self.spec.python, launch.with_fds, str(self.spec.data_dir))
+        self.send(init_message(self.spec, launch.sandbox))
+
+    def adopt(self, spec: WorkerSpec) -> None:
+        """The spec of a worker started early, before anything was read from it."""
+        self.spec = spec
+        self.reader = FrameReader(spec.max_result_mb * MB)
+
+    def start(self, python: str, env: Callable[[int, int], dict[str, str]], cwd: str) -> None:
+        """Start the interpreter: ``env(read_fd, write_fd)`` its whole environment."""
+        self.python, self.cwd = python, cwd
         child_read, host_write = os.pipe()
         host_read, child_write = os.pipe()
         out_read, out_write = os.pipe()
         try:
             self.proc = subprocess.Popen(
-                command(self.spec.python, ONE_SHOT_MAIN),
-                env=launch.with_fds(child_read, child_write),
-                cwd=str(self.spec.data_dir),
+                command(python, ONE_SHOT_MAIN),
+                env=env(child_read, child_write),
+                cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=out_write,
                 stderr=out_write,
@@ -124,9 +154,8 @@ class _Worker:
             raise
         for fd in (out_write, child_read, child_write):
             os.close(fd)
-        self.output = OutputCopy(out_read, stderr_fd(), self.spec.plugin)
+        self.output = OutputCopy(out_read, stderr_fd(), self.plugin)
         self.read_fd, self.write_fd = host_read, host_write
-        self.send(init_message(self.spec, launch.sandbox))
 
     def send(self, message: dict[str, Any]) -> None:
         data = memoryview(frame(json_encode(message), self.reader.limit))
@@ -177,9 +206,11 @@ class _Worker:
             proc, self.proc = self.proc, None
             if not end_process(proc):
                 LOGGER.warning(
-                    "plugin %s: worker %s did not die after SIGKILL", self.spec.plugin, proc.pid
+                    "plugin %s: worker %s did not die after SIGKILL", self.plugin, proc.pid
                 )
-            self.how = describe_exit(proc.returncode, self.spec.cpu_seconds, self.spec.memory_mb)
+            spec = self.spec
+            limits = (spec.cpu_seconds, spec.memory_mb) if spec is not None else (0, 0)
+            self.how = describe_exit(proc.returncode, *limits)
         for fd in (self.read_fd, self.write_fd):
             if fd >= 0:
                 os.close(fd)
@@ -196,6 +227,65 @@ class _Worker:
                 self.proc.wait(timeout=2)
 
 
+class Early:
+    """A one-shot worker started before the lane's checks ended (``start_early``): its
+    interpreter up and waiting for ``init``, with the environment a worker of the plugin
+    gets without any grant (``base``). ``call`` sends it ``init``; whoever does not
+    call it ends it (``end``)."""
+
+    def __init__(self, worker: _Worker, base: dict[str, str]) -> None:
+        self.worker = worker
+        self.base = base
+
+    def end(self) -> None:
+        self.worker.end()
+
+    def granted(self, full: dict[str, str]) -> dict[str, str] | None:
+        """What ``full`` (the environment a worker started now would get) adds to the
+        one this worker started with; None when it would differ otherwise (then it is
+        not used)."""
+        if any(full.get(name) != value for name, value in self.base.items()):
+            return None
+        return {name: value for name, value in full.items() if name not in self.base}
+
+
+def _base_env(layout: HomeLayout, info: PluginInfo) -> dict[str, str]:
+    """The environment of a worker of ``info`` with no grant (``spawn.prepare``'s, from
+    the same host paths and folders): what an early worker may hold before the checks."""
+    from jafhost.discovery.folders import plugin_folder
+    from jafhost.runtime.isolation import gate
+    from jafhost.security.sandbox import worker_env
+    from jafhost.security.sandbox.env import host_paths
+
+    env = worker_env(
+        [], str(layout.cache_dir(info.name)), paths=host_paths(), own=plugin_folder(info)
+    )
+    env[gate.GATE_VARIABLE] = gate.__file__
+    env[gate.TRUSTED_VARIABLE] = gate.trusted()
+    return env
+
+
+def start_early(layout: HomeLayout, info: PluginInfo) -> Early:
+    """Start ``info``'s one-shot worker now, before the lane's checks end, so that its
+    interpreter start and its imports overlap them. It holds no granted variable and
+    reads nothing of the plugin before ``init`` (``call``); jafhost's own files are
+    checked first, as for every worker start."""
+    import sys
+
+    _installed(info.name)
+    base = _base_env(layout, info)
+    data_dir = layout.data_dir(info.name)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    layout.cache_dir(info.name).mkdir(parents=True, exist_ok=True)
+    worker = _Worker(None, info.name, info.name)
+
+    def env(read_fd: int, write_fd: int) -> dict[str, str]:
+        return {**base, "JAFHOST_WORKER_FDS": f"{read_fd},{write_fd}"}
+
+    worker.start(sys.executable, env, str(data_dir))
+    return Early(worker, base)
+
+
 def call(
     spec: WorkerSpec,
     identity: str,
@@ -203,24 +293,54 @@ def call(
     plain: Any,
     arguments: Any,
     limit: float,
+    early: Early | None = None,
 ) -> Called | HandOver:
-    """Call ``tool`` of ``spec``'s plugin in a one-shot worker within ``limit`` seconds:
-    its result, ``HandOver`` when the worker did not call it, else the error as a pool
-    worker's call raises it."""
+    """Call ``tool`` of ``spec``'s plugin in a one-shot worker within ``limit`` seconds
+    (``early``'s, when its environment fits the spec's): its result, ``HandOver`` when
+    the worker did not call it, else the error as a pool worker's call raises it."""
     worker = _Worker(spec, identity)
     try:
+        if early is not None:
+            worker = _adopted(early, spec, identity) or worker
         return _call(worker, tool, plain, arguments, limit)
     finally:
         worker.end()
+        if early is not None:
+            early.end()
+
+
+def _adopted(early: Early, spec: WorkerSpec, identity: str) -> _Worker | None:
+    """``early``'s worker sent its ``init`` (the granted variables with it), when it
+    was started for this spec's plugin and interpreter with the same environment but
+    the grants; else None (it is ended, and a worker is spawned as usual)."""
+    worker = early.worker
+    if worker.plugin != spec.plugin or worker.identity != identity or worker.proc is None:
+        return None
+    if (spec.python, str(spec.data_dir)) != (worker.python, worker.cwd):
+        return None
+    launch = prepare(spec)
+    extra = early.granted(launch.env)
+    if extra is None:
+        return None
+    worker.adopt(spec)
+    message = init_message(spec, launch.sandbox)
+    message["env"] = extra
+    try:
+        worker.send(message)
+    except _Gone:
+        return None
+    return worker
 
 
 def _call(
     worker: _Worker, tool: str, plain: Any, arguments: Any, limit: float
 ) -> Called | HandOver:
     spec = worker.spec
+    assert spec is not None
     hook_timeout = spec.hook_timeout
     try:
-        worker.spawn()
+        if worker.proc is None:
+            worker.spawn()
         ready = worker.expect(time.monotonic() + max(30.0, 3 * hook_timeout), "ready")
         missing = [str(m) for m in ready.get("missing", [])]
         if missing:
@@ -252,7 +372,7 @@ def _marks(message: dict[str, Any]) -> dict[str, float]:
 
 def _result(worker: _Worker, tool: str, limit: float, marks: dict[str, float]) -> Any:
     """The tool's result, or the error a pool worker's call gives."""
-    plugin = worker.spec.plugin
+    plugin = worker.plugin
     during = f"tool {plugin}.{tool}"
     pid = worker.proc.pid if worker.proc is not None else None
     try:
@@ -271,7 +391,7 @@ def _result(worker: _Worker, tool: str, limit: float, marks: dict[str, float]) -
             plugin=plugin,
         ) from None
     except FrameTooLarge:
-        mb = worker.spec.max_result_mb
+        mb = worker.spec.max_result_mb if worker.spec is not None else 64
         LOGGER.warning(
             "plugin %s: worker %s killed: %s",
             plugin,

@@ -21,6 +21,7 @@ from jafhost.errors import HookTimeout
 if TYPE_CHECKING:
     from jafhost.discovery.records import PluginInfo
     from jafhost.home.paths import HomeLayout
+    from jafhost.runtime.isolation.one_shot_call import Early
     from jafhost.runtime.isolation.spec import WorkerSpec
     from jafhost.security.ceiling import Ceiling
     from jafhost.types import CallResult
@@ -44,6 +45,7 @@ class LanePlan(Protocol):
     hook_timeout: float
     call_timeout: float
     ceiling: Ceiling
+    early: Early | None
 
     @property
     def tool(self) -> LaneTool: ...
@@ -100,9 +102,17 @@ def serve_isolated(plan: LanePlan, arguments: Any, trace: Callable[..., None]) -
     from jafhost.runtime.isolation import one_shot_call, zygote_switch
     from jafhost.types import CallError, CallResult
 
+    early, plan.early = plan.early, None  # ended by ``call``, or here
     zygote_switch.one_shot()  # its one worker is spawned: a zygote would cost more
-    spec = lane_spec(plan)
+    try:
+        spec = lane_spec(plan)
+    except BaseException:
+        if early is not None:
+            early.end()
+        raise
     if spec.zygote:  # workers forked from a zygote: the pool's way, not this one
+        if early is not None:
+            early.end()
         trace("full", "workers are forked from a zygote (JAFHOST_WORKER_ZYGOTE=1)")
         return None
     identity = plan.info.name
@@ -110,7 +120,7 @@ def serve_isolated(plan: LanePlan, arguments: Any, trace: Callable[..., None]) -
     full_name = f"{identity}.{tool}"
     try:
         outcome = one_shot_call.call(
-            spec, identity, tool, plan.tool.plain, arguments, plan.call_timeout
+            spec, identity, tool, plan.tool.plain, arguments, plan.call_timeout, early
         )
     except HookTimeout:
         trace("lane")

@@ -671,6 +671,36 @@ def _step_marks(done: float, steps: dict[str, float]) -> dict[str, float]:
     return marks
 
 
+def _preload(modules: tuple[str, ...] = ()) -> float:
+    """Import what every worker runs before ``ready`` (the sandbox, the guard) while
+    the host has not yet sent ``init``: a one-shot worker is
+    started while the host still decides (``one_shot_call.start_early``), so this work
+    overlaps the host's. Only jafhost's own modules and the standard library, through
+    the import gate, as they were imported after ``init`` before: no plugin code, no
+    grant, nothing armed (``guard.install`` comes after the sandbox); then ``modules``
+    (the caller's own); when this was done. Not the sandbox's step modules nor the
+    guard's wrappers: imported before ``process_tree.contain`` forks, they cost the
+    worker more than they save (measured, bench/RESULTS.md)."""
+    from importlib import import_module
+
+    from jafhost.security import guard, sandbox  # noqa: F401
+
+    for module in modules:
+        import_module(module)
+    return time.perf_counter()
+
+
+def _granted_env(given: Any) -> None:
+    """The granted variables of a worker started before its grants were known
+    (``one_shot_call.start_early``: it was started with the environment of no grant),
+    set before the sandbox is applied, as if they had been there from the start."""
+    if not isinstance(given, dict):
+        return
+    for name, value in given.items():
+        if isinstance(name, str) and isinstance(value, str) and name and "=" not in name:
+            os.environ[name] = value
+
+
 class Prepared:
     """A worker process up to its ``ready``: the pipe, the ``init`` message, the sandbox
     applied, the guard armed, the site folders processed (``prepare``)."""
@@ -703,10 +733,12 @@ def prepare(
     parent_pid: int | None,
     channel_type: type[Channel],
     on_guard: Any,
+    preload: tuple[str, ...] = (),
 ) -> Prepared:
     """Read ``init``, bind the plugin's processes to this one, apply the sandbox, arm the
     guard (every thread the plugin's), call ``on_guard(prepared)`` (the denial listener),
-    then process the site folders: the steps every worker takes before ``ready``."""
+    then process the site folders: the steps every worker takes before ``ready``
+    (``preload``: more of jafhost's modules to import while waiting for ``init``)."""
     started = time.perf_counter()
     fds = os.environ.pop("JAFHOST_WORKER_FDS", "")
     try:
@@ -717,13 +749,16 @@ def prepare(
     os.set_inheritable(read_fd, False)
     os.set_inheritable(write_fd, False)
     channel = channel_type(read_fd, write_fd)
+    preloaded = _preload(preload)
     init = channel.receive()
     if not init or init.get("op") != "init":
         os._exit(2)
     channel.limit = int(init.get("max_frame") or channel.limit)
     done = Prepared(channel, init, started)
     marks = done.marks
+    marks["preload"] = preloaded
     marks["init"] = time.perf_counter()
+    _granted_env(init.get("env"))
 
     from dataclasses import replace
 
