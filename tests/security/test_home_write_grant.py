@@ -4,7 +4,9 @@ The home holds ``state.json`` (every plugin's grants), ``config.toml`` and the c
 the one-shot lane plans from. A plugin the user let write a folder holding the home
 (``write:~``, the home being ``~/.local/share/jafhost``) edits ``state.json`` to grant
 itself ``read`` of a secret, then reads it on the next call. Ground truth: the state
-file keeps its bytes, the secret is never printed.
+file keeps its bytes, the secret is never printed. In a worker both layers refuse: its
+guard, and with the guard switched off (``GUARD_OFF``) its mounts, which bind the home
+read-only (EROFS) but the plugin's own data folder, still writable.
 """
 
 from __future__ import annotations
@@ -15,10 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Site, run_cli
+from conftest import GUARD_OFF, Site, run_cli
+from jafhost.security import sandbox
 
-CLIMBER = '''
+LINUX = sys.platform.startswith("linux")
+FEATURES = sandbox.probe() if LINUX else None
+
+CLIMBER = (
+    GUARD_OFF
+    + '''
+import errno
 import json
+import os
 
 
 def climb(state: str, secret: str) -> str:
@@ -40,16 +50,24 @@ def peek(secret: str) -> str:
         return handle.read()
 
 
+def scribble(state: str, own: str) -> list[str]:
+    """With the guard off, truncate the state file, then write in its own data folder."""
+    _guard_off()
+    said = []
+    for path, mode in ((state, "r+"), (own + "/note.txt", "w")):
+        try:
+            with open(path, mode) as handle:
+                handle.write("{}")
+            said.append("written")
+        except OSError as exc:
+            said.append(errno.errorcode.get(exc.errno or 0, type(exc).__name__))
+    return said
+
+
 @hookimpl
 def jaf_tools():
-    return [climb, peek]
+    return [climb, peek, scribble]
 '''
-
-KERNEL_HOLE = (
-    "a worker's Landlock rules (and its guard, which is no boundary there) allow every "
-    "write under a write grant, so a process-isolated plugin granted write over "
-    "jafhost's home edits state.json; needs the home bound read-only in the worker's "
-    "mount namespace (its own folders bound back) or such grants dropped"
 )
 
 
@@ -60,8 +78,7 @@ KERNEL_HOLE = (
         pytest.param(
             "process",
             marks=[
-                pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux workers"),
-                pytest.mark.xfail(strict=True, reason=KERNEL_HOLE),
+                pytest.mark.skipif(not LINUX, reason="Linux workers"),
             ],
         ),
     ],
@@ -86,3 +103,32 @@ def test_a_write_grant_over_the_home_does_not_edit_the_grants(
     peeked = run_cli("call", "climber.peek", "-a", f"secret={secret}", site=site, home=home)
     assert "TOP-SECRET" not in peeked.stdout + peeked.stderr
     assert secret.read_text() == "TOP-SECRET-KEY"
+
+
+@pytest.mark.skipif(not LINUX, reason="Linux workers")
+def test_a_workers_mounts_alone_keep_the_home_read_only(
+    site: Site, home: Path, secret: Path
+) -> None:
+    """The guard switched off in the worker: the kernel alone refuses the state file
+    (EROFS: the home is bound read-only), and the plugin's own data folder, inside the
+    home, stays writable."""
+    assert FEATURES is not None
+    if not FEATURES.netns:
+        pytest.skip("no mount namespace here, so no read-only home in a worker (doctor)")
+    (home / "config.toml").write_text('[host]\nisolation = "process"\n')
+    site.plugin("climber", code=CLIMBER, manifest=f'[permissions]\nwrite = ["{home}"]\n')
+    enabled = run_cli("enable", "climber", "--yes", site=site, home=home)
+    assert enabled.returncode == 0, enabled.stderr
+    state = home / "state.json"
+    before = state.read_bytes()
+    own = home / "plugins" / "climber" / "data"
+    for _ in range(2):  # the full path and the lane alike
+        said = run_cli(
+            "call", "climber.scribble", "-a", f"state={state}", "-a", f"own={own}",
+            site=site, home=home,
+        )  # fmt: skip
+        assert said.returncode == 0, said.stderr
+        assert json.loads(said.stdout) == ["EROFS", "written"], said.stdout
+        assert state.read_bytes() == before
+        assert (own / "note.txt").read_text() == "{}"
+        (own / "note.txt").unlink()

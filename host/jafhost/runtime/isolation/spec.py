@@ -80,6 +80,9 @@ class WorkerSpec:
     known_schemas: dict[str, dict[str, Any]] | None = None
     """Its tools' input schemas from its valid record, by name: the worker builds those
     tools' models at their first call instead of at its start (None: it builds all)."""
+    host_home: Path | None = None
+    """jafhost's home (``HomeLayout.home``): sent as its real path, so the worker's guard
+    and mounts keep the plugin from writing it but in its own folders (None: no home)."""
 
     @property
     def plugin(self) -> str:
@@ -107,6 +110,7 @@ class WorkerSpec:
             extra_list=tuple(plugin_folder(self.info)),
             parent_pid=os.getpid(),
             deny=tuple((rule.text, rule.source) for rule in self.ceiling.rules),
+            host_home=os.path.realpath(self.host_home) if self.host_home else None,
         )
 
 
@@ -142,4 +146,5 @@ def plugin_spec(
         schema_file=layout.schema_file(name),
         ceiling=ceiling,
         known_schemas=known,
+        host_home=layout.home,
     )

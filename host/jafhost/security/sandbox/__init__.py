@@ -141,7 +141,7 @@ def _namespaces(spec: SandboxSpec, policy: Policy, out: Applied) -> bool:
     mount read-only but the write grants; True when the mounts are read-only (then the
     file metadata calls need no seccomp refusal: they fail with EROFS outside the
     grants and work inside)."""
-    from jafhost.security.sandbox.mounts import read_only_except
+    from jafhost.security.sandbox.mounts import home_read_only, read_only_except
     from jafhost.security.sandbox.netns import enter_namespaces, new_netns
 
     net = 0 if spec.has_net else CLONE_NEWNET
@@ -150,6 +150,8 @@ def _namespaces(spec: SandboxSpec, policy: Policy, out: Applied) -> bool:
         enter_namespaces(net | CLONE_NEWNS)
     except SandboxError as exc:
         out.missing.append(f"ro-mounts: {exc}")
+        if _home_exposed(policy):
+            out.missing.append(f"home-ro: no mount namespace ({exc})")
         if net:
             try:
                 new_netns()
@@ -166,7 +168,22 @@ def _namespaces(spec: SandboxSpec, policy: Policy, out: Applied) -> bool:
         out.missing.append(f"ro-mounts: {exc}")
         return False
     out.protections.append("ro-mounts")
+    if _home_exposed(policy):
+        assert policy.host_home is not None
+        try:
+            out.missing += home_read_only(policy.host_home, policy.own)
+            out.protections.append("home-ro")
+        except SandboxError as exc:
+            out.missing.append(f"home-ro: {exc}")
     return True
+
+
+def _home_exposed(policy: Policy) -> bool:
+    """True when a write grant reaches jafhost's home (``mounts.overlaps_home``)."""
+    from jafhost.security.sandbox.mounts import overlaps_home
+
+    home = policy.host_home
+    return home is not None and overlaps_home(policy.write, home, policy.own)
 
 
 __all__ = [

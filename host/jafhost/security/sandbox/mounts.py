@@ -16,6 +16,7 @@ import stat
 import struct
 from collections.abc import Iterable
 
+from jafhost.security.policy import covers
 from jafhost.security.sandbox.kernel import LinkedAway, check, libc, open_exact
 
 SYS_OPEN_TREE = 428  # the same numbers on every architecture
@@ -46,8 +47,9 @@ def _setattr(fd: int, path: bytes, flags: int, set_: int, clear: int, propagatio
     )
 
 
-def _writable_again(path: str) -> None:
-    """Put a read-write copy of the mount at ``path`` (a bind of itself) on top of it.
+def _bind_again(path: str, *, read_only: bool = False) -> None:
+    """Put a read-write (or ``read_only``) copy of the mount at ``path`` (a bind of
+    itself) on top of it.
 
     Both ends are the one descriptor ``open_exact`` checked, never the path again: a
     link the plugin swapped into its folder cannot point the bind elsewhere."""
@@ -55,12 +57,12 @@ def _writable_again(path: str) -> None:
     lib.syscall.restype = ctypes.c_long
     place = open_exact(path)
     try:
-        _bind_on_itself(lib, place, path)
+        _bind_on_itself(lib, place, path, read_only)
     finally:
         os.close(place)
 
 
-def _bind_on_itself(lib: ctypes.CDLL, place: int, path: str) -> None:
+def _bind_on_itself(lib: ctypes.CDLL, place: int, path: str, read_only: bool) -> None:
     fd = check(
         lib.syscall(
             ctypes.c_long(SYS_OPEN_TREE),
@@ -71,7 +73,10 @@ def _bind_on_itself(lib: ctypes.CDLL, place: int, path: str) -> None:
         f"open_tree({path})",
     )
     try:
-        if _setattr(fd, b"", AT_EMPTY_PATH | AT_RECURSIVE, 0, MOUNT_ATTR_RDONLY, 0) < 0:
+        if read_only:
+            every = AT_EMPTY_PATH | AT_RECURSIVE  # write grants bound inside it too
+            check(_setattr(fd, b"", every, MOUNT_ATTR_RDONLY, 0, 0), f"ro {path}")
+        elif _setattr(fd, b"", AT_EMPTY_PATH | AT_RECURSIVE, 0, MOUNT_ATTR_RDONLY, 0) < 0:
             # a mount below it that was read-only before the worker stays so
             check(_setattr(fd, b"", AT_EMPTY_PATH, 0, MOUNT_ATTR_RDONLY, 0), f"rw {path}")
         check(
@@ -105,8 +110,40 @@ def read_only_except(writable: Iterable[str]) -> list[str]:
             continue  # a grant for a path that does not exist (yet): Landlock skips it too
         if stat.S_ISDIR(mode) or stat.S_ISREG(mode):
             try:
-                _writable_again(path)
+                _bind_again(path)
             except LinkedAway as exc:
                 refused.append(f"rw {exc}")
+    os.chdir(os.getcwd())
+    return refused
+
+
+def overlaps_home(writable: Iterable[str], home: str, own: Iterable[str]) -> bool:
+    """True when a write grant other than the plugin's own folders covers jafhost's
+    ``home`` or lies inside it (all real paths): then the home must be bound read-only."""
+    mine = tuple(own)
+    for path in writable:
+        if covers(mine, path):
+            continue
+        if covers((path,), home) or covers((home,), path):
+            return True
+    return False
+
+
+def home_read_only(home: str, own: Iterable[str]) -> list[str]:
+    """Bind jafhost's ``home`` (a real path) read-only on itself, over the write grants
+    bound before, then the plugin's ``own`` data and cache folders read-write again:
+    its grants (``state.json``) are never written from the worker, whatever a grant
+    covers. Returns the own folders left read-only because a link now leads elsewhere;
+    raises ``SandboxError`` (``LinkedAway`` for a link) when the home cannot be bound."""
+    libc().syscall.restype = ctypes.c_long
+    _bind_again(home, read_only=True)
+    refused: list[str] = []
+    for path in sorted(set(own)):
+        if not covers((home,), path) or not os.path.isdir(path):
+            continue  # outside the home its grant's bind already stands
+        try:
+            _bind_again(path)
+        except LinkedAway as exc:
+            refused.append(f"rw {exc}")
     os.chdir(os.getcwd())
     return refused

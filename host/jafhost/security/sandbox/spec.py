@@ -33,6 +33,10 @@ class SandboxSpec:
     deny: tuple[tuple[str, str], ...] = ()
     """The operator's deny rules as ``(rule, file)`` pairs: the worker's guard checks
     them (``grants`` arrive already without the grants wholly inside one)."""
+    host_home: str | None = None
+    """jafhost's home as the host's real path (its grants in ``state.json``, config,
+    caches): the worker's guard refuses writes there but in the plugin's own folders,
+    and its mounts bind it read-only where a write grant covers it (None: no home)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,6 +63,7 @@ class SandboxSpec:
             extra_read=self.extra_read,
             extra_list=self.extra_list,
             ceiling=self.ceiling,
+            home=Path(self.host_home) if self.host_home else None,
         )
 
     @property
