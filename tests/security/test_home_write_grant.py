@@ -64,9 +64,19 @@ def scribble(state: str, own: str) -> list[str]:
     return said
 
 
+def move(folder: str, to: str) -> str:
+    """With the guard off, move a folder holding the home aside (to make a new home)."""
+    _guard_off()
+    try:
+        os.rename(folder, to)
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+    return "moved"
+
+
 @hookimpl
 def jaf_tools():
-    return [climb, peek, scribble]
+    return [climb, peek, scribble, move]
 '''
 )
 
@@ -132,3 +142,32 @@ def test_a_workers_mounts_alone_keep_the_home_read_only(
         assert state.read_bytes() == before
         assert (own / "note.txt").read_text() == "{}"
         (own / "note.txt").unlink()
+
+
+@pytest.mark.skipif(not LINUX, reason="Linux workers")
+def test_a_workers_mounts_keep_the_folders_above_the_home_in_place(
+    tmp_path: Path, site: Site
+) -> None:
+    """Under a write grant over the folders above the home, moving one aside (to put a
+    home of the plugin's making in its place) fails with EBUSY, the guard switched off:
+    the worker binds each of them on itself."""
+    assert FEATURES is not None
+    if not FEATURES.netns:
+        pytest.skip("no mount namespace here, so no read-only home in a worker (doctor)")
+    top = tmp_path / "top"
+    home = top / "share" / "jafhost"
+    home.mkdir(parents=True)
+    (home / "config.toml").write_text('[host]\nisolation = "process"\n')
+    site.plugin("climber", code=CLIMBER, manifest=f'[permissions]\nwrite = ["{top}"]\n')
+    enabled = run_cli("enable", "climber", "--yes", site=site, home=home)
+    assert enabled.returncode == 0, enabled.stderr
+    before = (home / "state.json").read_bytes()
+    for _ in range(2):  # the full path and the lane alike
+        moved = run_cli(
+            "call", "climber.move", "-a", f"folder={top / 'share'}", "-a", f"to={top / 'aside'}",
+            site=site, home=home,
+        )  # fmt: skip
+        assert moved.returncode == 0, moved.stderr
+        assert json.loads(moved.stdout) == "EBUSY", moved.stdout
+        assert not (top / "aside").exists()
+        assert (home / "state.json").read_bytes() == before

@@ -171,7 +171,7 @@ def _namespaces(spec: SandboxSpec, policy: Policy, out: Applied) -> bool:
     if _home_exposed(policy):
         assert policy.host_home is not None
         try:
-            out.missing += home_read_only(policy.host_home, policy.own)
+            out.missing += home_read_only(policy.host_home, policy.own, policy.write)
             out.protections.append("home-ro")
         except SandboxError as exc:
             out.missing.append(f"home-ro: {exc}")

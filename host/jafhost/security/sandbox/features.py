@@ -100,6 +100,15 @@ def kernel_features() -> Features:
     return Features(landlock_abi(), seccomp)
 
 
+def _home_exposed(spec: SandboxSpec) -> bool:
+    """True when a write grant reaches jafhost's home, so the worker binds it read-only."""
+    from jafhost.security.sandbox.mounts import overlaps_home
+
+    policy = spec.policy()
+    home = policy.host_home
+    return home is not None and overlaps_home(policy.write, home, policy.own)
+
+
 def plan(spec: SandboxSpec, features: Features | None = None) -> list[str]:
     """The protections a worker for ``spec`` would get here (see ``apply``'s report)."""
     found = features or probe()
@@ -118,6 +127,8 @@ def plan(spec: SandboxSpec, features: Features | None = None) -> list[str]:
         out.append("netns")
     if found.netns:
         out.append("ro-mounts")
+        if spec.host_home and _home_exposed(spec):
+            out.append("home-ro")
     out.append("no-new-privs")
     if found.landlock_abi:
         out.append(f"landlock-fs:abi{found.landlock_abi}")

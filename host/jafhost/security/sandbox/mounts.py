@@ -129,15 +129,36 @@ def overlaps_home(writable: Iterable[str], home: str, own: Iterable[str]) -> boo
     return False
 
 
-def home_read_only(home: str, own: Iterable[str]) -> list[str]:
+def _pinned(writable: Iterable[str], home: str) -> list[str]:
+    """The folders above ``home`` that a write grant covers (and is not itself), top
+    first: each becomes a mount point, which no rename or removal moves (EBUSY), so the
+    plugin cannot move the home aside and make another in its place."""
+    grants = tuple(writable)
+    out: list[str] = []
+    parent = os.path.dirname(home)
+    while parent not in ("/", ""):
+        if covers(grants, parent) and parent not in grants:
+            out.append(parent)
+        parent = os.path.dirname(parent)
+    return out[::-1]
+
+
+def home_read_only(home: str, own: Iterable[str], writable: Iterable[str] = ()) -> list[str]:
     """Bind jafhost's ``home`` (a real path) read-only on itself, over the write grants
     bound before, then the plugin's ``own`` data and cache folders read-write again:
     its grants (``state.json``) are never written from the worker, whatever a grant
-    covers. Returns the own folders left read-only because a link now leads elsewhere;
-    raises ``SandboxError`` (``LinkedAway`` for a link) when the home cannot be bound."""
+    covers. The folders above the home under a ``writable`` grant are bound on
+    themselves first (``_pinned``). Returns the folders left unbound because a link now
+    leads elsewhere; raises ``SandboxError`` (``LinkedAway`` for a link) when the home
+    cannot be bound."""
     libc().syscall.restype = ctypes.c_long
-    _bind_again(home, read_only=True)
     refused: list[str] = []
+    for above in _pinned(writable, home):
+        try:
+            _bind_again(above)
+        except LinkedAway as exc:
+            refused.append(f"pin {exc}")
+    _bind_again(home, read_only=True)
     for path in sorted(set(own)):
         if not covers((home,), path) or not os.path.isdir(path):
             continue  # outside the home its grant's bind already stands
