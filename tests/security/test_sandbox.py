@@ -178,6 +178,30 @@ def test_plan_matches_what_a_worker_gets(folders: dict[str, Path]) -> None:
     assert result["missing"] == []
 
 
+@pytest.mark.skipif(FEATURES.netns is None, reason="no mount namespace: home-ro is missing")
+def test_a_write_grant_inside_the_home_is_bound_read_only(
+    folders: dict[str, Path], tmp_path: Path
+) -> None:
+    """jafhost's home (here the folder holding the plugin's own folders) under a write
+    grant: the kernel alone refuses writing there (EROFS) but in the plugin's data
+    folder, and ``plan`` says so as the worker does."""
+    granted = folders["granted"]
+    body = f"""
+    out["granted"] = raw_write({str(granted / "x")!r}, "TEXT")
+    out["data"] = raw_write({str(folders["data"] / "x")!r}, "x")
+    """
+    plain = make_spec(folders, f"write:{granted}")
+    assert "home-ro" not in sandbox.plan(plain)
+    free = run_child(plain, body.replace("TEXT", "first"))
+    assert (free["granted"], free["data"]) == ("written", "written")
+    assert "home-ro" not in free["protections"]
+    spec = make_spec(folders, f"write:{granted}", host_home=str(tmp_path))
+    boxed = run_child(spec, body.replace("TEXT", "second"))
+    assert (boxed["granted"], boxed["data"]) == ("errno:EROFS", "written")
+    assert (granted / "x").read_text() == "first"
+    assert "home-ro" in boxed["protections"] and "home-ro" in sandbox.plan(spec)
+
+
 # -- files (Landlock) ------------------------------------------------------------------------
 
 FILES = """
