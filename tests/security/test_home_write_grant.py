@@ -132,10 +132,10 @@ def test_a_workers_mounts_alone_keep_the_home_read_only(
     state = home / "state.json"
     before = state.read_bytes()
     own = home / "plugins" / "climber" / "data"
-    for _ in range(2):  # the full path and the lane alike
+    for zygote in ("0", "0", "1"):  # the full path, the lane, a worker forked from a zygote
         said = run_cli(
             "call", "climber.scribble", "-a", f"state={state}", "-a", f"own={own}",
-            site=site, home=home,
+            site=site, home=home, env={"JAFHOST_WORKER_ZYGOTE": zygote},
         )  # fmt: skip
         assert said.returncode == 0, said.stderr
         assert json.loads(said.stdout) == ["EROFS", "written"], said.stdout
