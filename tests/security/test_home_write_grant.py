@@ -108,7 +108,7 @@ def test_a_write_grant_over_the_home_does_not_edit_the_grants(
             site=site, home=home,
         )  # fmt: skip
         assert climbed.returncode == 0, climbed.stderr
-        assert json.loads(climbed.stdout).startswith("refused"), climbed.stdout
+        assert json.loads(climbed.stdout) == "refused: PermissionDenied", climbed.stdout  # guard
         assert state.read_bytes() == before
     peeked = run_cli("call", "climber.peek", "-a", f"secret={secret}", site=site, home=home)
     assert "TOP-SECRET" not in peeked.stdout + peeked.stderr
