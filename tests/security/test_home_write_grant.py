@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GUARD_OFF, Site, run_cli
+from conftest import GUARD_OFF, ISOLATION_MODES, Site, run_cli
 from jafhost.security import sandbox
 
 LINUX = sys.platform.startswith("linux")
@@ -64,9 +64,11 @@ def scribble(state: str, own: str) -> list[str]:
     return said
 
 
-def move(folder: str, to: str) -> str:
-    """With the guard off, move a folder holding the home aside (to make a new home)."""
-    _guard_off()
+def move(folder: str, to: str, guard_off: bool = True) -> str:
+    """Move a folder holding the home aside (to make a new home), by default with the
+    guard off."""
+    if guard_off:
+        _guard_off()
     try:
         os.rename(folder, to)
     except OSError as exc:
@@ -169,5 +171,30 @@ def test_a_workers_mounts_keep_the_folders_above_the_home_in_place(
         )  # fmt: skip
         assert moved.returncode == 0, moved.stderr
         assert json.loads(moved.stdout) == "EBUSY", moved.stdout
+        assert not (top / "aside").exists()
+        assert (home / "state.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_the_guard_keeps_the_folders_above_the_home_in_place(
+    isolation: str, tmp_path: Path, site: Site
+) -> None:
+    """The guard, in process and in a worker, refuses moving aside a folder that holds
+    the home, under a write grant covering it (the move itself names no path inside)."""
+    top = tmp_path / "top"
+    home = top / "share" / "jafhost"
+    home.mkdir(parents=True)
+    (home / "config.toml").write_text(f'[host]\nisolation = "{isolation}"\n')
+    site.plugin("climber", code=CLIMBER, manifest=f'[permissions]\nwrite = ["{top}"]\n')
+    enabled = run_cli("enable", "climber", "--yes", site=site, home=home)
+    assert enabled.returncode == 0, enabled.stderr
+    before = (home / "state.json").read_bytes()
+    for _ in range(2):  # the full path and the lane alike
+        moved = run_cli(
+            "call", "climber.move", "-a", f"folder={top / 'share'}", "-a", f"to={top / 'aside'}",
+            "-a", "guard_off=false", site=site, home=home,
+        )  # fmt: skip
+        assert moved.returncode == 0, moved.stderr
+        assert json.loads(moved.stdout) != "moved", moved.stdout
         assert not (top / "aside").exists()
         assert (home / "state.json").read_bytes() == before

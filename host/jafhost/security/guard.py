@@ -261,6 +261,13 @@ def check_write(rules: Policy, plugin: str, value: Any, verb: str = "write") -> 
         raise deny(plugin, f"write:{os.path.realpath(path)}", f"{verb} {path}")
 
 
+def check_move(rules: Policy, plugin: str, value: Any, verb: str) -> None:
+    """As ``check_write``, and never a folder holding jafhost's home (``may_move``)."""
+    path = _path(value)
+    if path is not None and not rules.may_move(path):
+        raise deny(plugin, f"write:{os.path.realpath(path)}", f"{verb} {path}")
+
+
 def _address(address: Any) -> tuple[str, int | None] | None:
     if isinstance(address, tuple) and len(address) >= 2 and isinstance(address[0], str):
         port = address[1] if isinstance(address[1], int) else None
@@ -440,9 +447,10 @@ def _check(event: str, args: tuple[Any, ...], plugin: str, rules: Policy) -> Non
     elif event in _CHANGES:
         index, fd_index, verb = _CHANGES[event]
         dir_fd = _arg(args, fd_index) if fd_index is not None else None
-        check_write(rules, plugin, at(args[index], dir_fd), verb)
+        check = check_move if verb == "remove" else check_write
+        check(rules, plugin, at(args[index], dir_fd), verb)
     elif event in ("os.rename", "shutil.move"):
-        check_write(rules, plugin, at(args[0], _arg(args, 2)), "move")
+        check_move(rules, plugin, at(args[0], _arg(args, 2)), "move")
         check_write(rules, plugin, at(args[1], _arg(args, 3)), "move to")
     elif event == "os.link":
         # a hard link is the same file under a second name: whoever may write through

@@ -338,6 +338,14 @@ class Policy:
             return False  # its grants live there (state.json): no way to more grants
         return self.denial("write", found) is None  # a read rule denies writing too
 
+    def may_move(self, path: str) -> bool:
+        """May the plugin move or remove ``path``: what it may write, but never a folder
+        holding jafhost's home (moved aside, a home of its own making, with other grants,
+        could take its place)."""
+        if not self.may_write(path):
+            return False
+        return self.host_home is None or not covers((real(path),), self.host_home)
+
     # -- network --------------------------------------------------------------------
 
     def may_resolve(self, host: str, port: int | None) -> bool:
