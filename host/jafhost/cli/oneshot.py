@@ -486,27 +486,6 @@ def run_as(identity: str, seconds: float, label: str, fn: Callable[..., Any], *a
     return outcome.value
 
 
-def _register(info: PluginInfo, obj: Any) -> Callable[..., Any]:
-    """In the plugin's scope: register it as a start does (its hook names checked); its
-    ``jaf_tools`` implementation, when that is the only hook it implements."""
-    import inspect
-
-    from jafhost.runtime.hook_names import mistakes
-    from jafhost.runtime.plugin_manager import make_plugin_manager
-
-    pm = make_plugin_manager()
-    if mistakes(pm, obj):
-        raise HandOver("its hooks have mistakes")
-    pm.register(obj, name=info.name)
-    callers = pm.get_hookcallers(obj) or []
-    impls = [(c.name, i) for c in callers for i in c.get_hookimpls() if i.plugin is obj]
-    if len(impls) != 1 or impls[0][0] != "jaf_tools" or impls[0][1].argnames:
-        raise HandOver("its hooks are not what was recorded")
-    if inspect.iscoroutinefunction(impls[0][1].function):
-        raise HandOver("its jaf_tools is async")
-    return impls[0][1].function
-
-
 def _first_record(plan: Plan, identity: str, functions: Any) -> ActivationRecord:
     """In the plugin's scope: its record (``runtime.plain_record``), the plan's tool
     taken from it; ``HandOver`` when only the full path can record it or call the tool."""
@@ -522,23 +501,6 @@ def _first_record(plan: Plan, identity: str, functions: Any) -> ActivationRecord
         raise HandOver(f"tool {plan.info.name}.{name}: absent, async, confirmed or not plain")
     plan.tool = PlannedTool(name, found[0].plain)
     return record
-
-
-def _find_tool(functions: Any, name: str) -> tuple[Callable[..., Any], Any]:
-    """In the plugin's scope: the function ``jaf_tools`` returned for tool ``name``,
-    when it is plain as recorded (else ``HandOver``)."""
-    from jafhost.runtime.plain_params import plain_parameters
-
-    if not isinstance(functions, list | tuple):
-        raise HandOver("jaf_tools returned no list")
-    found = []
-    for fn in functions:
-        options = getattr(fn, "__jaf_tool__", None)
-        if str(getattr(options, "name", None) or getattr(fn, "__name__", "")) == name:
-            found.append(fn)
-    if len(found) != 1:
-        raise HandOver(f"jaf_tools returned {len(found)} tools named {name}")
-    return found[0], plain_parameters(found[0])
 
 
 def _settled(value: Any) -> Any:
@@ -636,7 +598,7 @@ def _serve(plan: Plan, arguments: Any) -> CallResult | Answer | None:
     # the host's own modules the steps below use (pluggy with them), imported before the
     # guard is armed, as a start imports them: under the plugin's identity, every file of
     # theirs would be checked against its grants, for nothing
-    from jafhost.runtime import hook_names, plain_params, plugin_manager  # noqa: F401
+    from jafhost.runtime import hook_names, plain_params, plugin_manager, recorded_start  # noqa: F401
 
     if plan.record_key is not None:
         from jafhost.runtime import plain_record  # noqa: F401
@@ -673,6 +635,7 @@ def _serve_inprocess(
     """The in-process start and call; every object of the plugin's it gets also goes
     to ``held`` (released by ``_serve`` in the plugin's scope after this returns)."""
     from jafhost.runtime.plugin_import import import_object
+    from jafhost.runtime.recorded_start import find_tool, tools_hook
 
     info, layout = plan.info, plan.layout
     limit = plan.hook_timeout
@@ -680,7 +643,7 @@ def _serve_inprocess(
         step = f"plugin {info.name}:"
         obj = run_as(identity, limit, f"{step} import", import_object, info.entry_point)
         held.append(obj)
-        hook = run_as(identity, limit, f"{step} register", _register, info, obj)
+        hook = run_as(identity, limit, f"{step} register", tools_hook, info.name, obj)
         held.append(hook)
         functions = run_as(identity, limit, f"{step} jaf_tools", hook)
         held.append(functions)
@@ -690,7 +653,7 @@ def _serve_inprocess(
                 identity, limit, f"{step} jaf_tools", _first_record, plan, identity, functions
             )
         fn, facts = run_as(
-            identity, limit, f"{step} jaf_tools", _find_tool, functions, plan.tool.name
+            identity, limit, f"{step} jaf_tools", find_tool, functions, plan.tool.name
         )
         held.append(fn)
     except Exception as exc:  # not as recorded, or its start failed: the full path says

@@ -66,57 +66,21 @@ def _in_time(seconds: float, label: str, fn: Any, *args: Any) -> Any:
     return outcome["value"]
 
 
-def _register(name: str, obj: Any) -> Any:
-    """Register the plugin as a start does (its hook names checked); its ``jaf_tools``
-    implementation, when that is the only hook it implements (as recorded)."""
-    import inspect
-
-    from jafhost.runtime.hook_names import mistakes
-    from jafhost.runtime.plugin_manager import make_plugin_manager
-
-    pm = make_plugin_manager()
-    if mistakes(pm, obj):
-        raise HandOver("its hooks have mistakes")
-    pm.register(obj, name=name)
-    callers = pm.get_hookcallers(obj) or []
-    impls = [(c.name, i) for c in callers for i in c.get_hookimpls() if i.plugin is obj]
-    if len(impls) != 1 or impls[0][0] != "jaf_tools" or impls[0][1].argnames:
-        raise HandOver("its hooks are not what was recorded")
-    if inspect.iscoroutinefunction(impls[0][1].function):
-        raise HandOver("its jaf_tools is async")
-    return impls[0][1].function
-
-
-def _find_tool(functions: Any, name: str) -> tuple[Any, Any]:
-    """The function ``jaf_tools`` returned for tool ``name``, and its plain parameters."""
-    from jafhost.runtime.plain_params import plain_parameters
-
-    if not isinstance(functions, list | tuple):
-        raise HandOver("jaf_tools returned no list")
-    found = []
-    for fn in functions:
-        options = getattr(fn, "__jaf_tool__", None)
-        if str(getattr(options, "name", None) or getattr(fn, "__name__", "")) == name:
-            found.append(fn)
-    if len(found) != 1:
-        raise HandOver(f"jaf_tools returned {len(found)} tools named {name}")
-    return found[0], plain_parameters(found[0])
-
-
 def _start(done: Prepared, message: dict[str, Any]) -> Any:
     """The tool's function, found as recorded (else ``HandOver``)."""
     from jafhost.discovery.records import PluginInfo
     from jafhost.runtime.plugin_import import import_object
+    from jafhost.runtime.recorded_start import find_tool, tools_hook
 
     info = PluginInfo.from_json(done.init["info"])
     limit = float(message.get("hook_timeout") or 10.0)
     step = f"plugin {info.name}:"
     obj = _in_time(limit, f"{step} import", import_object, info.entry_point)
     done.marks["import"] = time.perf_counter()
-    hook = _in_time(limit, f"{step} register", _register, info.name, obj)
+    hook = _in_time(limit, f"{step} register", tools_hook, info.name, obj)
     done.marks["register"] = time.perf_counter()
     functions = _in_time(limit, f"{step} jaf_tools", hook)
-    fn, facts = _in_time(limit, f"{step} jaf_tools", _find_tool, functions, message["tool"])
+    fn, facts = _in_time(limit, f"{step} jaf_tools", find_tool, functions, message["tool"])
     done.marks["jaf_tools"] = time.perf_counter()
     if facts is None or facts != message.get("plain"):
         raise HandOver("its tool changed")
