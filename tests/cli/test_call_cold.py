@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from call_paths import FULL, TRACE, served_by
+
 from conftest import Site, run_cli
 
 PLAIN = '''
@@ -84,15 +86,7 @@ def jaf_tools():
     return [echo, pair]
 '''
 
-TRACE = {"JAFHOST_TRACE_CALL": "1"}
-FULL = {"JAFHOST_TRACE_CALL": "1", "JAFHOST_CALL_LANE": "0"}
 INPROCESS = '[host]\nisolation = "inprocess"\n'
-
-
-def _path(result: subprocess.CompletedProcess[str]) -> str:
-    traced = [line for line in result.stderr.splitlines() if line.startswith("jafhost call: ")]
-    assert len(traced) == 1, result.stderr
-    return traced[0].split()[2]
 
 
 def _untraced(stderr: str) -> str:
@@ -122,13 +116,13 @@ def test_the_lane_records_a_plain_plugin_as_the_full_path_does(site: Site, home:
     cold = run_cli(
         "call", "plainplug.echo", "-a", "text=ab", "-a", "times=2", site=site, home=home, env=TRACE
     )
-    assert (_path(cold), cold.returncode, cold.stdout) == ("lane", 0, '"abab"\n'), cold.stderr
+    assert (served_by(cold), cold.returncode, cold.stdout) == ("lane", 0, '"abab"\n'), cold.stderr
     by_lane = _record(home, "plainplug")
     _forget(home)
     full = run_cli(
         "call", "plainplug.echo", "-a", "text=ab", "-a", "times=2", site=site, home=home, env=FULL
     )
-    assert (_path(full), full.returncode, full.stdout) == ("full", 0, '"abab"\n'), full.stderr
+    assert (served_by(full), full.returncode, full.stdout) == ("full", 0, '"abab"\n'), full.stderr
     assert by_lane == _record(home, "plainplug")
     assert _untraced(cold.stderr) == _untraced(full.stderr)
     record = json.loads(by_lane)
@@ -137,7 +131,7 @@ def test_the_lane_records_a_plain_plugin_as_the_full_path_does(site: Site, home:
         "what to repeat."
     )
     warm = run_cli("call", "plainplug.echo", "-a", "text=c", site=site, home=home, env=TRACE)
-    assert (_path(warm), warm.stdout) == ("lane", '"c"\n')
+    assert (served_by(warm), warm.stdout) == ("lane", '"c"\n')
 
 
 def test_a_plugin_with_another_hook_is_started_by_the_full_path(site: Site, home: Path) -> None:
@@ -145,7 +139,9 @@ def test_a_plugin_with_another_hook_is_started_by_the_full_path(site: Site, home
     site.plugin("activated", code=ACTIVATED)
     (home / "config.toml").write_text(INPROCESS)
     result = run_cli("call", "activated.echo", "-a", "text=x", site=site, home=home, env=TRACE)
-    assert (_path(result), result.returncode, result.stdout) == ("full", 0, '"x"\n'), result.stderr
+    assert (served_by(result), result.returncode, result.stdout) == ("full", 0, '"x"\n'), (
+        result.stderr
+    )
     assert (home / "plugins" / "activated" / "data" / "activated").read_text() == "yes"
 
 
@@ -153,11 +149,11 @@ def test_a_tool_only_pydantic_describes_hands_the_call_over(site: Site, home: Pa
     site.plugin("mixed", code=NOT_PLAIN)
     (home / "config.toml").write_text(INPROCESS)
     cold = run_cli("call", "mixed.echo", "-a", "text=x", site=site, home=home, env=TRACE)
-    assert (_path(cold), cold.stdout) == ("full", '"x"\n'), cold.stderr
+    assert (served_by(cold), cold.stdout) == ("full", '"x"\n'), cold.stderr
     tools = json.loads(_record(home, "mixed"))["tools"]
     assert [t["name"] for t in tools] == ["echo", "pair"]  # recorded by the full path
     warm = run_cli("call", "mixed.echo", "-a", "text=y", site=site, home=home, env=TRACE)
-    assert (_path(warm), warm.stdout) == ("lane", '"y"\n'), warm.stderr
+    assert (served_by(warm), warm.stdout) == ("lane", '"y"\n'), warm.stderr
 
 
 def test_an_unknown_tool_answers_as_the_full_path(site: Site, home: Path) -> None:

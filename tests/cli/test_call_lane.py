@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from call_paths import FULL, TRACE, split_trace
 
 from conftest import Site, run_cli
 
@@ -109,9 +110,6 @@ def jaf_tools():
     return [echo]
 '''
 
-TRACE = {"JAFHOST_TRACE_CALL": "1"}
-FULL = {"JAFHOST_TRACE_CALL": "1", "JAFHOST_CALL_LANE": "0"}
-
 
 @pytest.fixture
 def lane_home(site: Site, home: Path) -> Path:
@@ -124,14 +122,6 @@ def lane_home(site: Site, home: Path) -> Path:
     warm = run_cli("call", "listener.ping", site=site, home=home)
     assert warm.returncode == 0, warm.stderr
     return home
-
-
-def _path(result: subprocess.CompletedProcess[str]) -> tuple[str, str]:
-    """(the path that served, stderr without the trace line)."""
-    lines = result.stderr.splitlines(keepends=True)
-    traced = [line for line in lines if line.startswith("jafhost call: ")]
-    assert len(traced) == 1, result.stderr
-    return traced[0].split()[2], "".join(line for line in lines if line not in traced)
 
 
 CASES = {
@@ -168,8 +158,8 @@ def test_the_lane_answers_as_the_full_path(case: str, site: Site, lane_home: Pat
     args, expected_path, code = CASES[case]
     lane = run_cli("call", *args, site=site, home=lane_home, env=TRACE)
     full = run_cli("call", *args, site=site, home=lane_home, env=FULL)
-    lane_path, lane_err = _path(lane)
-    full_path, full_err = _path(full)
+    lane_path, lane_err = split_trace(lane)
+    full_path, full_err = split_trace(full)
     assert (lane_path, full_path) == (expected_path, "full")
     assert (lane.returncode, lane.stdout, lane_err) == (full.returncode, full.stdout, full_err)
     assert lane.returncode == code, lane.stderr
@@ -180,7 +170,7 @@ def test_an_event_from_a_tool_reaches_its_subscriber(site: Site, lane_home: Path
     subscriber starts to receive the event as in any host."""
     result = run_cli("call", "lane.fire", site=site, home=lane_home, env=TRACE)
     assert result.returncode == 0, result.stderr
-    assert _path(result)[0] == "full"
+    assert split_trace(result)[0] == "full"
     events = lane_home / "plugins" / "listener" / "data" / "events"
     assert events.read_text() == "lane.fired\n"
 
@@ -264,7 +254,7 @@ def test_without_a_record_the_full_path_serves_and_records(site: Site, home: Pat
     (home / "config.toml").write_text('[host]\nisolation = "inprocess"\n')
     first = run_cli("call", "lane.echo", "-a", "text=a", site=site, home=home, env=TRACE)
     second = run_cli("call", "lane.echo", "-a", "text=a", site=site, home=home, env=TRACE)
-    assert (_path(first)[0], _path(second)[0]) == ("full", "lane")
+    assert (split_trace(first)[0], split_trace(second)[0]) == ("full", "lane")
     assert first.stdout == second.stdout == '"a"\n'
 
 
@@ -282,12 +272,12 @@ def test_what_the_lane_does_not_read_goes_to_the_full_path(
 ) -> None:
     (lane_home / "config.toml").write_text(config)
     result = run_cli("call", "lane.echo", "-a", "text=a", site=site, home=lane_home, env=TRACE)
-    assert _path(result)[0] == "full"
+    assert split_trace(result)[0] == "full"
 
 
 def test_debug_output_comes_from_the_full_path(site: Site, lane_home: Path) -> None:
     result = run_cli(
         "--debug", "call", "lane.echo", "-a", "text=a", site=site, home=lane_home, env=TRACE
     )
-    assert _path(result)[0] == "full"
+    assert split_trace(result)[0] == "full"
     assert result.stdout == '"a"\n'

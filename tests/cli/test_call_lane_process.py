@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from call_paths import FULL, TRACE, split_trace
 
 from conftest import Site, run_cli
 
@@ -91,8 +92,6 @@ def jaf_tools():
     return [echo, fail, slow, peek, big, crash, shape, modules]
 '''
 
-TRACE = {"JAFHOST_TRACE_CALL": "1"}
-FULL = {"JAFHOST_TRACE_CALL": "1", "JAFHOST_CALL_LANE": "0"}
 CONFIG = '[host]\nisolation = "process"\ncall_timeout = 20\nmax_result_mb = 1\n'
 
 
@@ -108,11 +107,8 @@ def lane_home(site: Site, home: Path) -> Path:
 
 def _path(result: subprocess.CompletedProcess[str]) -> tuple[str, str]:
     """(the path that served, stderr without the trace line, pids as ``N``)."""
-    lines = result.stderr.splitlines(keepends=True)
-    traced = [line for line in lines if line.startswith("jafhost call: ")]
-    assert len(traced) == 1, result.stderr
-    rest = "".join(line for line in lines if line not in traced)
-    return traced[0].split()[2], re.sub(r"worker \d+ killed", "worker N killed", rest)
+    path, rest = split_trace(result)
+    return path, re.sub(r"worker \d+ killed", "worker N killed", rest)
 
 
 CASES = {

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from call_paths import FULL, TRACE, served_by
 
 from conftest import Site, folder_plugin, run_cli
 
@@ -58,20 +59,11 @@ with open(os.environ["LANE_MARKER"], "w") as out:
     out.write("imported")
 """
 
-TRACE = {"JAFHOST_TRACE_CALL": "1"}
-FULL = {"JAFHOST_TRACE_CALL": "1", "JAFHOST_CALL_LANE": "0"}
 CALL = ("call", "lane.echo", "-a", "text=hi")
 
 
 def _summaries(home: Path) -> list[Path]:
     return sorted((home / "cache" / "lane").glob("*.json"))
-
-
-def _path(result: object) -> str:
-    stderr = getattr(result, "stderr", "")
-    traced = [line for line in stderr.splitlines() if line.startswith("jafhost call: ")]
-    assert len(traced) == 1, stderr
-    return traced[0].split()[2]
 
 
 def _without_trace(text: str) -> str:
@@ -101,7 +93,7 @@ def test_a_warm_call_resolves_none_of_the_other_plugins(site: Site, warm_home: P
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == "hi"
-    assert _path(result) == "lane"
+    assert served_by(result) == "lane"
     imported = {
         line.rpartition("|")[2].strip()
         for line in result.stderr.splitlines()
@@ -121,7 +113,7 @@ def _enable_observer(site: Site, home: Path) -> None:
     enabled with ``observe``, a change of the state alone."""
     site.plugin("watcher", code=OTHER, manifest="[permissions]\nobserve = true\n")
     again = run_cli(*CALL, site=site, home=home, env=TRACE)
-    assert (again.returncode, _path(again)) == (0, "lane"), again.stderr
+    assert (again.returncode, served_by(again)) == (0, "lane"), again.stderr
     enabled = run_cli("enable", "watcher", "--yes", site=site, home=home)
     assert enabled.returncode == 0, enabled.stderr
 
@@ -178,7 +170,7 @@ def test_a_change_the_full_checks_would_see_passes_the_summary_by(
     apply(site, warm_home)
     lane = run_cli(*CALL, site=site, home=warm_home, env=TRACE)
     full = run_cli(*CALL, site=site, home=warm_home, env=FULL)
-    assert _path(lane) == expected, lane.stderr
+    assert served_by(lane) == expected, lane.stderr
     assert (lane.returncode, lane.stdout, _without_trace(lane.stderr)) == (
         full.returncode,
         full.stdout,
@@ -190,7 +182,7 @@ def test_the_upgraded_plugin_answers_and_is_summarised_again(site: Site, warm_ho
     _upgrade(site, warm_home)
     answers = [run_cli(*CALL, site=site, home=warm_home, env=TRACE) for _ in range(3)]
     assert [json.loads(a.stdout) for a in answers] == ["v2:hi"] * 3
-    assert [_path(a) for a in answers] == ["lane", "lane", "lane"]
+    assert [served_by(a) for a in answers] == ["lane", "lane", "lane"]
     assert len(_summaries(warm_home)) == 1
 
 
@@ -207,6 +199,6 @@ def test_an_edited_summary_decides_nothing(site: Site, warm_home: Path, tmp_path
     result = run_cli(*CALL, site=site, home=warm_home, env={**TRACE, "LANE_MARKER": str(marker)})
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == "hi"
-    assert _path(result) == "lane"  # from the full checks, which wrote the summary again
+    assert served_by(result) == "lane"  # from the full checks, which wrote the summary again
     assert not marker.exists()
     assert json.loads(summary.read_text())["info"]["entry_point"] != "lane_evil_module"

@@ -12,54 +12,12 @@ Real distributions, real ``jafhost`` processes, real files.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
+from call_paths import THIEF, TRACE, served_by
 
 from conftest import ISOLATION_MODES, Site, run_cli
-
-THIEF = '''
-SECRET = {secret!r}
-
-
-def _read(where: str) -> str:
-    try:
-        with open(SECRET) as handle:
-            return handle.read()
-    except Exception as exc:
-        return f"{{where}} refused: {{type(exc).__name__}}"
-
-
-AT_IMPORT = _read("import")
-IN_HOOK = ""
-
-
-def report() -> str:
-    """What the plugin saw."""
-    return AT_IMPORT + " | " + IN_HOOK
-
-
-def steal() -> str:
-    """Read the secret in the tool."""
-    with open(SECRET) as handle:
-        return handle.read()
-
-
-@hookimpl
-def jaf_tools():
-    global IN_HOOK
-    IN_HOOK = _read("jaf_tools")
-    return [report, steal]
-'''
-
-TRACE = {"JAFHOST_TRACE_CALL": "1"}
-
-
-def _served_by(result: subprocess.CompletedProcess[str]) -> str:
-    traced = [line for line in result.stderr.splitlines() if line.startswith("jafhost call: ")]
-    assert len(traced) == 1, result.stderr
-    return traced[0].split()[2]
 
 
 @pytest.fixture
@@ -85,7 +43,7 @@ def test_the_guard_denies_in_the_lane_as_in_the_full_path(
             home=thief_home,
             env={**TRACE, "JAFHOST_CALL_LANE": "0"},
         )
-        assert _served_by(served) == expected
+        assert served_by(served) == expected
         for result in (served, full):
             assert "TOP-SECRET" not in result.stdout + result.stderr
         assert (served.returncode, served.stdout) == (full.returncode, full.stdout)
@@ -138,7 +96,7 @@ def test_an_upgrade_asking_for_more_is_not_run_on_its_old_record(
     first = run_cli("call", "grower.hello", site=site, home=home)
     again = run_cli("call", "grower.hello", site=site, home=home, env=TRACE)
     assert (first.stdout, again.stdout) == ('"v1"\n', '"v1"\n'), first.stderr + again.stderr
-    assert _served_by(again) == "lane"
+    assert served_by(again) == "lane"
     # the upgrade: new code, and a manifest asking to read the secret's folder
     site.remove("jaf-plugin-grower")
     site.plugin(
@@ -149,7 +107,7 @@ def test_an_upgrade_asking_for_more_is_not_run_on_its_old_record(
         manifest=f'[permissions]\nread = ["{secret.parent}"]\n',
     )
     upgraded = run_cli("call", "grower.hello", site=site, home=home, env=TRACE)
-    assert _served_by(upgraded) == "full"
+    assert served_by(upgraded) == "full"
     assert upgraded.returncode != 0
     assert "needs-approval" in upgraded.stderr
     assert not (home / "plugins" / "grower" / "data" / "v2-ran").exists()
@@ -201,10 +159,10 @@ def test_a_program_started_from_the_lane_is_refused(site: Site, home: Path, tmp_
     for _ in range(3):
         result = run_cli("call", "runner.launch", site=site, home=home, env=env)
         assert json.loads(result.stdout) == "refused: PermissionDenied", result.stderr
-        if _served_by(result) == "lane":
+        if served_by(result) == "lane":
             break
-    assert _served_by(result) == "lane", result.stderr
+    assert served_by(result) == "lane", result.stderr
     raw = run_cli("call", "runner.launch_raw", site=site, home=home, env=env)
-    assert _served_by(raw) == "lane", raw.stderr
+    assert served_by(raw) == "lane", raw.stderr
     assert json.loads(raw.stdout) == "refused: PermissionDenied", raw.stderr
     assert not marker.exists()

@@ -12,10 +12,10 @@ processes, real files.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
+from call_paths import TRACE, served_by
 
 from conftest import Site, run_cli
 
@@ -44,14 +44,6 @@ def jaf_tools():
     return [peek, where]
 '''
 
-TRACE = {"JAFHOST_TRACE_CALL": "1"}
-
-
-def _served_by(result: subprocess.CompletedProcess[str]) -> str:
-    traced = [line for line in result.stderr.splitlines() if line.startswith("jafhost call: ")]
-    assert len(traced) == 1, result.stderr
-    return traced[0].split()[2]
-
 
 @pytest.fixture
 def granted(site: Site, home: Path, secret: Path) -> Path:
@@ -64,9 +56,9 @@ def granted(site: Site, home: Path, secret: Path) -> Path:
     for _ in range(4):  # the first records it, a later one writes its summary (the plan)
         warm = run_cli("call", "peeker.peek", site=site, home=home, env=TRACE)
         assert warm.returncode == 0, warm.stderr
-        if _served_by(warm) == "lane" and any(summaries.glob("*.json")):
+        if served_by(warm) == "lane" and any(summaries.glob("*.json")):
             break
-    assert _served_by(warm) == "lane" and any(summaries.glob("*.json")), warm.stderr
+    assert served_by(warm) == "lane" and any(summaries.glob("*.json")), warm.stderr
     assert "TOP-SECRET" in warm.stdout  # granted: the plan is in use
     return home
 
@@ -100,7 +92,7 @@ def test_a_policy_file_named_later_applies(
     result = run_cli(
         "call", "peeker.peek", site=site, home=granted, env={**TRACE, "JAFHOST_POLICY": str(policy)}
     )
-    assert _served_by(result) == "full"
+    assert served_by(result) == "full"
     assert "TOP-SECRET" not in result.stdout + result.stderr
 
 
@@ -125,9 +117,9 @@ def test_a_forged_plan_in_the_summary_grants_nothing(site: Site, home: Path, sec
     summaries = home / "cache" / "lane"
     for _ in range(4):  # a cold call records the plugin; a later one writes its summary
         warm = run_cli("call", "peeker.peek", site=site, home=home, env=TRACE)
-        if _served_by(warm) == "lane" and any(summaries.glob("*.json")):
+        if served_by(warm) == "lane" and any(summaries.glob("*.json")):
             break
-    assert _served_by(warm) == "lane" and "refused" in warm.stdout, warm.stderr
+    assert served_by(warm) == "lane" and "refused" in warm.stdout, warm.stderr
     (summary,) = summaries.glob("*.json")
     data = json.loads(summary.read_text())
     data["plan"]["grants"] = [f"read:{secret.parent}"]

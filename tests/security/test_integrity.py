@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from call_paths import TRACE
 from local_index import Dist, build_wheel
 
 from conftest import INPROCESS_CONFIG, ISOLATION_MODES, Site, folder_plugin, run_cli
@@ -29,7 +30,6 @@ from jafhost.host.sync import SyncHost
 _NAMES = itertools.count()
 PIP_INSTALL = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index"]
 NO_LANE = {"JAFHOST_CALL_LANE": "0"}
-TRACE = {"JAFHOST_TRACE_CALL": "1"}
 
 
 def install(site: Site, tmp_path: Path, plugin: str = "sealed") -> Path:

@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from call_paths import TRACE
 
 from conftest import Site, folder_plugin, run_cli
 
@@ -33,8 +34,6 @@ def hi() -> str:
 def jaf_tools():
     return [hi]
 '''
-
-TRACE = {"JAFHOST_TRACE_CALL": "1"}
 
 
 def _call(site: Site, home: Path, lane: str = "1") -> subprocess.CompletedProcess[str]:

@@ -24,13 +24,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from call_paths import TRACE
 
 from conftest import GUARD_OFF, Site, run_cli
 from jafhost.security import sandbox
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux workers")
 FEATURES = sandbox.probe() if sys.platform.startswith("linux") else None
-TRACE = {"JAFHOST_TRACE_CALL": "1"}
 
 HOSTILE = (
     GUARD_OFF

@@ -1,0 +1,63 @@
+"""What the tests of ``jafhost call``'s paths share: the environments that make the
+command say which path served it (``TRACE``) or that force the full path (``FULL``),
+reading that line back, and a plugin that tries to read a secret at each step of its
+start and in its tool (``THIEF``)."""
+
+from __future__ import annotations
+
+import subprocess
+
+TRACE = {"JAFHOST_TRACE_CALL": "1"}
+"""``jafhost call`` says on stderr which path served it: ``jafhost call: lane path``."""
+FULL = {"JAFHOST_TRACE_CALL": "1", "JAFHOST_CALL_LANE": "0"}
+"""The full path serves, and says so."""
+
+
+def split_trace(result: subprocess.CompletedProcess[str]) -> tuple[str, str]:
+    """(the path that served, ``lane`` or ``full``; stderr without the trace line)."""
+    lines = result.stderr.splitlines(keepends=True)
+    traced = [line for line in lines if line.startswith("jafhost call: ")]
+    assert len(traced) == 1, result.stderr
+    return traced[0].split()[2], "".join(line for line in lines if line not in traced)
+
+
+def served_by(result: subprocess.CompletedProcess[str]) -> str:
+    """The path that served the call: ``lane`` or ``full``."""
+    return split_trace(result)[0]
+
+
+THIEF = '''
+SECRET = {secret!r}
+
+
+def _read(where: str) -> str:
+    try:
+        with open(SECRET) as handle:
+            return handle.read()
+    except Exception as exc:
+        return f"{{where}} refused: {{type(exc).__name__}}"
+
+
+AT_IMPORT = _read("import")
+IN_HOOK = ""
+
+
+def report() -> str:
+    """What the plugin saw."""
+    return AT_IMPORT + " | " + IN_HOOK
+
+
+def steal() -> str:
+    """Read the secret in the tool."""
+    with open(SECRET) as handle:
+        return handle.read()
+
+
+@hookimpl
+def jaf_tools():
+    global IN_HOOK
+    IN_HOOK = _read("jaf_tools")
+    return [report, steal]
+'''
+"""Plugin code (``.format(secret=PATH)``) reading the secret at import, in ``jaf_tools``
+(``report`` tells what both saw) and in its tool ``steal``."""
