@@ -225,3 +225,12 @@ def check() -> FilesCheck:
             seconds,
         )
     return FilesCheck("verified", f"{len(located)} files match RECORD", (), len(located), seconds)
+
+
+def worker_refusal(plugin: str) -> str | None:
+    """Why no worker of ``plugin`` may start, or None: jafhost applies the sandbox, so a
+    changed jafhost may not (the message names the file and says to reinstall)."""
+    installed = check()
+    if installed.ok:
+        return None
+    return f"plugin {plugin}: no worker is started: {installed.detail} (reinstall jafhost)"

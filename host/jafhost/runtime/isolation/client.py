@@ -176,13 +176,9 @@ class WorkerClient:
     # -- process ---------------------------------------------------------------------
 
     def _spawn(self) -> None:
-        installed = installed_files.check()
-        if not installed.ok:  # jafhost itself applies the sandbox: changed, it may not
-            raise WorkerError(
-                f"plugin {self.plugin}: no worker is started: {installed.detail} "
-                "(reinstall jafhost)",
-                plugin=self.plugin,
-            )
+        refusal = installed_files.worker_refusal(self.plugin)
+        if refusal is not None:
+            raise WorkerError(refusal, plugin=self.plugin)
         launch = prepare(self.spec)
         child_read, host_write = os.pipe()
         host_read, child_write = os.pipe()

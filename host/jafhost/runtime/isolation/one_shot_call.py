@@ -95,12 +95,9 @@ def _installed(plugin: str) -> None:
     it may not, so no worker is started."""
     from jafhost.security import installed_files
 
-    installed = installed_files.check()
-    if not installed.ok:
-        raise ToolError(
-            f"plugin {plugin}: no worker is started: {installed.detail} (reinstall jafhost)",
-            plugin=plugin,
-        )
+    refusal = installed_files.worker_refusal(plugin)
+    if refusal is not None:
+        raise ToolError(refusal, plugin=plugin)
 
 
 class _Worker:
