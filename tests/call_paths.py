@@ -5,7 +5,11 @@ start and in its tool (``THIEF``)."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
+import sys
+from pathlib import Path
 
 TRACE = {"JAFHOST_TRACE_CALL": "1"}
 """``jafhost call`` says on stderr which path served it: ``jafhost call: lane path``."""
@@ -24,6 +28,31 @@ def split_trace(result: subprocess.CompletedProcess[str]) -> tuple[str, str]:
 def served_by(result: subprocess.CompletedProcess[str]) -> str:
     """The path that served the call: ``lane`` or ``full``."""
     return split_trace(result)[0]
+
+
+def lane_imports(site_root: Path, home: Path, tool: str) -> set[str]:
+    """Every module a ``jafhost call TOOL -a text=x`` process imported, as the
+    interpreter lists them (``-X importtime``), once the call answered ``"x"`` through
+    the lane (asserted): ground truth for what the lane does without."""
+    environment = dict(os.environ)
+    environment.pop("JAFHOST_DEBUG", None)
+    environment.update(PYTHONPATH=str(site_root), JAFHOST_HOME=str(home), **TRACE)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "jafhost", "call", tool, "-a", "text=x"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == "x"
+    assert "jafhost call: lane path" in result.stderr
+    return {
+        line.rpartition("|")[2].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
 
 
 THIEF = '''

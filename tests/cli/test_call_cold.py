@@ -8,13 +8,10 @@ writes is compared byte for byte, and ``JAFHOST_TRACE_CALL=1`` says which path s
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-from call_paths import FULL, TRACE, served_by
+from call_paths import FULL, TRACE, lane_imports, served_by
 
 from conftest import Site, run_cli
 
@@ -173,34 +170,6 @@ def test_a_cold_call_imports_none_of_the_heavy_modules(site: Site, home: Path) -
     (``docstring_parser`` is imported: the plugin's docstrings have sections)."""
     site.plugin("plainplug", code=PLAIN, manifest='[plugin]\nkinds = ["tool"]\n')
     (home / "config.toml").write_text(INPROCESS)
-    environment = dict(os.environ)
-    environment.pop("JAFHOST_DEBUG", None)
-    environment.update(PYTHONPATH=str(site.root), JAFHOST_HOME=str(home), **TRACE)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-X",
-            "importtime",
-            "-m",
-            "jafhost",
-            "call",
-            "plainplug.echo",
-            "-a",
-            "text=x",
-        ],
-        capture_output=True,
-        text=True,
-        env=environment,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == "x"
-    assert "jafhost call: lane path" in result.stderr
-    imported = {
-        line.rpartition("|")[2].strip()
-        for line in result.stderr.splitlines()
-        if line.startswith("import time:")
-    }
+    imported = lane_imports(site.root, home, "plainplug.echo")
     assert "jafhost.runtime.plain_record" in imported
     assert imported.isdisjoint(HEAVY), sorted(imported & set(HEAVY))

@@ -10,14 +10,10 @@ quietly taking the full path. Real distributions on a temporary path, real proce
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from call_paths import FULL, TRACE, split_trace
+from call_paths import FULL, TRACE, lane_imports, split_trace
 
 from conftest import Site, run_cli
 
@@ -199,27 +195,7 @@ beyond the bare script is kept from creeping back."""
 def test_the_lane_imports_none_of_the_heavy_modules(site: Site, lane_home: Path) -> None:
     """Ground truth from the interpreter itself: ``-X importtime`` lists every module
     the process imported."""
-    environment = dict(os.environ)
-    environment.pop("JAFHOST_DEBUG", None)
-    environment.update(
-        PYTHONPATH=str(site.root), JAFHOST_HOME=str(lane_home), JAFHOST_TRACE_CALL="1"
-    )
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "jafhost", "call", "lane.echo", "-a", "text=x"],
-        capture_output=True,
-        text=True,
-        env=environment,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == "x"
-    assert "jafhost call: lane path" in result.stderr
-    imported = {
-        line.rpartition("|")[2].strip()
-        for line in result.stderr.splitlines()
-        if line.startswith("import time:")
-    }
+    imported = lane_imports(site.root, lane_home, "lane.echo")
     assert "jafhost.cli.oneshot" in imported
     assert imported.isdisjoint(HEAVY), sorted(imported & set(HEAVY))
     # the warm call of a plugin importing only ``hookimpl`` (``lane`` imports
@@ -229,22 +205,7 @@ def test_the_lane_imports_none_of_the_heavy_modules(site: Site, lane_home: Path)
     for _ in range(2):
         warming = run_cli("call", "bare.echo", "-a", "text=x", site=site, home=lane_home)
         assert warming.returncode == 0, warming.stderr
-    again = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "jafhost", "call", "bare.echo", "-a", "text=x"],
-        capture_output=True,
-        text=True,
-        env=environment,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-    )
-    assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout) == "x"
-    assert "jafhost call: lane path" in again.stderr
-    warm = {
-        line.rpartition("|")[2].strip()
-        for line in again.stderr.splitlines()
-        if line.startswith("import time:")
-    }
+    warm = lane_imports(site.root, lane_home, "bare.echo")
     assert "jafhost.security.guard" in warm
     assert warm.isdisjoint(WARM_UNNEEDED), sorted(warm & set(WARM_UNNEEDED))
 

@@ -11,14 +11,13 @@ quietly taking the full path. Real distributions, real processes.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from call_paths import FULL, TRACE, split_trace
+from call_paths import FULL, TRACE, lane_imports, split_trace
 
 from conftest import Site, run_cli
 
@@ -182,27 +181,7 @@ def test_the_host_side_imports_no_pydantic_asyncio_or_cli_libraries(
 ) -> None:
     """Ground truth from ``-X importtime`` of the host process (the worker is started
     with ``-I``: its imports are not listed there)."""
-    environment = dict(os.environ)
-    environment.pop("JAFHOST_DEBUG", None)
-    environment.update(
-        PYTHONPATH=str(site.root), JAFHOST_HOME=str(lane_home), JAFHOST_TRACE_CALL="1"
-    )
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "jafhost", "call", "iso.echo", "-a", "text=x"],
-        capture_output=True,
-        text=True,
-        env=environment,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == "x"
-    assert "jafhost call: lane path" in result.stderr
-    imported = {
-        line.rpartition("|")[2].strip()
-        for line in result.stderr.splitlines()
-        if line.startswith("import time:")
-    }
+    imported = lane_imports(site.root, lane_home, "iso.echo")
     assert "jafhost.runtime.isolation.one_shot_call" in imported
     heavy = {"pydantic", "pydantic_core", "asyncio", "typer", "click", "rich"}
     assert imported.isdisjoint(heavy), sorted(imported & heavy)
