@@ -119,3 +119,63 @@ def test_an_object_returned_beside_the_tools_is_dropped_as_the_plugin(
             env={"JAFHOST_TRACE_CALL": "1", "JAFHOST_CALL_LANE": lane},
         )  # fmt: skip
         assert not mark.exists(), result.stderr
+
+
+KEPT_TO_THE_END = """
+import gc
+
+MARK = {mark!r}
+
+
+class Kept:
+    \"\"\"Kept in the module's globals, or in a cycle, until the interpreter ends: its
+    ``__del__`` writes a file outside the plugin's grants.\"\"\"
+
+    def __init__(self, what):
+        self.path = MARK + "-" + what
+        self.open = open  # its own: the module's globals are cleared before the end
+        self.me = self  # a cycle: only a collection frees it
+
+    def __del__(self):
+        try:
+            with self.open(self.path, "w") as handle:
+                handle.write("ran without the plugin's identity")
+        except BaseException:
+            pass
+
+
+KEPT = Kept("global")
+gc.disable()  # nothing collected in the plugin's scope: the cycle waits for the teardown
+
+
+def echo(x: str) -> str:
+    \"\"\"Echo the text, leaving a cycle behind.\"\"\"
+    Kept("cycle")
+    return x
+
+
+@hookimpl
+def jaf_tools():
+    return [echo]
+"""
+
+
+@pytest.mark.parametrize("lane", ["1", "0"])
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_objects_kept_until_the_exit_never_run_outside_its_identity(
+    isolation: str, lane: str, site: Site, home: Path, tmp_path: Path
+) -> None:
+    """The interpreter's teardown (modules' globals cleared, the last collection) runs
+    no plugin ``__del__`` in the host: ``cli.finish`` ends the process before it."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    site.plugin("keeper", code=KEPT_TO_THE_END.format(mark=str(victim / "written")))
+    (home / "config.toml").write_text(f'[host]\nisolation = "{isolation}"\n')
+    for _ in range(4):  # cold, recorded, summary written, warm from the summary
+        result = run_cli(
+            "call", "keeper.echo", "-a", 'x="hi"', site=site, home=home,
+            env={"JAFHOST_CALL_LANE": lane},
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == "hi"
+        assert sorted(p.name for p in victim.iterdir()) == [], result.stderr

@@ -6,7 +6,8 @@ per request; neither needs typer, click or the other commands. Answering them he
 before the command-line framework is imported, keeps ``list --json`` close to the cost
 of Python scanning its entry points and takes typer's share off every ``call``.
 Everything else (either of them with options the fast path does not read) goes to
-``jafhost.cli.app.main``, which gives the same output and exit codes.
+``jafhost.cli.app.main``, which gives the same output and exit codes. Run as the
+console script, the process ends in ``jafhost.cli.finish`` once the command returned.
 """
 
 from __future__ import annotations
@@ -75,7 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     # host) and import whatever registers a ``pydantic`` plugin: code of any installed
     # distribution run in the host, unguarded, on every command
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    args = list(sys.argv[1:] if argv is None else argv)
+    code = _command(list(sys.argv[1:] if argv is None else argv))
+    if argv is None:  # the console script: its process ends here (``finish``)
+        from jafhost.cli.finish import finish
+
+        return finish(code)
+    return code
+
+
+def _command(args: list[str]) -> int:
     if args == ["list", "--json"] and os.environ.get("JAFHOST_DEBUG") != "1":
         return _list_json()
     if "call" in args and "--help" not in args:
