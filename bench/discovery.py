@@ -164,6 +164,22 @@ def base_env() -> dict[str, str]:
     return env
 
 
+def compile_host(folder: str | None = None) -> None:
+    """Byte-compile jafhost (the installed one, or the package in ``folder``) first, as
+    an installation does: workers run with ``-I -B``, so with
+    ``PYTHONDONTWRITEBYTECODE`` (set in some development shells) or a checkout never
+    compiled, every worker would compile the host's modules from source."""
+    if folder is None:
+        import jafhost
+
+        folder = os.path.dirname(jafhost.__file__)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", folder],
+        env=env, check=False, capture_output=True,
+    )  # fmt: skip
+
+
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime

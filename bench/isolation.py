@@ -56,6 +56,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from discovery import compile_host  # bench/discovery.py: shared with the start-up bench
+
 PLUGIN = "isobench"
 ARGS = {"a": 3, "b": 4}
 EXPECTED = 7
@@ -961,19 +963,6 @@ def append(out: Path, section: str) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("a", encoding="utf-8") as f:  # append: other benchmarks write here too
         f.write(section + "\n")
-
-
-def compile_host() -> None:
-    """Byte-compile jafhost first, as an installation does: with
-    ``PYTHONDONTWRITEBYTECODE`` (set in some development shells) every worker would
-    otherwise compile the host's modules from source."""
-    import jafhost
-
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", os.path.dirname(jafhost.__file__)],
-        env=env, check=False, capture_output=True,
-    )  # fmt: skip
 
 
 async def run(args: argparse.Namespace) -> None:

@@ -63,6 +63,7 @@ from pathlib import Path
 import discovery as shared  # bench/discovery.py: the fake site, timing and report helpers
 from discovery import (
     base_env,
+    compile_host,
     git_head,
     jafhost_version,
     machine,
@@ -525,6 +526,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
 
         print("checking every command and warming caches, records and byte code ...")
+        for _, _, folder in args.hosts:  # workers read byte code only as installed
+            compile_host(None if folder is None else str(folder / "jafhost"))
         for run in runs.values():
             for _ in range(2):
                 timed(run, cwd)
