@@ -154,3 +154,82 @@ def test_a_called_early_worker_gets_its_granted_variable(site: Site, warm_home: 
     assert "jafhost call: lane path" in result.stderr, result.stderr
     assert json.loads(result.stdout) == TOKEN
     assert marker(warm_home).exists()  # the call imported it, after init
+
+
+def _workers_marked(mark: str) -> list[int]:
+    """Processes whose environment holds ``PYTHONJAFMARK=mark`` (a ``PYTHON*`` variable:
+    a worker keeps it), alive or not yet reaped."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as handle:
+                if f"PYTHONJAFMARK={mark}".encode() in handle.read().split(b"\0"):
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def _call(
+    site: Site, home: Path, mark: str, name: str = "PATH"
+) -> subprocess.CompletedProcess[str]:
+    env = {"JAF_TEST_TOKEN": TOKEN, "JAFHOST_TRACE_CALL": "1", "PYTHONJAFMARK": mark}
+    return run_cli("call", "iso.sniff", "-a", f"name={name}", site=site, home=home, env=env)
+
+
+STARTED_AT_ONCE = "jafhost call: worker of iso started as the command began"
+
+
+def test_the_worker_starts_as_the_command_begins_and_gets_its_grant(
+    site: Site, warm_home: Path
+) -> None:
+    result = _call(site, warm_home, "at-once", "JAF_TEST_TOKEN")
+    assert result.returncode == 0, result.stderr
+    assert STARTED_AT_ONCE in result.stderr and "jafhost call: lane path" in result.stderr
+    assert json.loads(result.stdout) == TOKEN
+    assert _workers_marked("at-once") == []
+
+
+@pytest.mark.parametrize("change", ["disable", "revoke", "inprocess", "zygote", "no-lane"])
+def test_a_worker_started_as_the_command_began_runs_nothing_the_checks_refuse(
+    change: str, site: Site, warm_home: Path
+) -> None:
+    """The summary still names a worker when the checks find, after it started: the
+    plugin disabled, its grant revoked, moved in process, or the lane not to be used.
+    Ground truth: the plugin's import marker (written only once ``init`` came), the
+    answer, and no worker left running."""
+    env: dict[str, str] = {}
+    if change == "disable":
+        done = run_cli("disable", "iso", site=site, home=warm_home)
+    elif change == "revoke":
+        done = run_cli("revoke", "iso", "env:JAF_TEST_TOKEN", site=site, home=warm_home)
+    elif change == "inprocess":
+        done = run_cli("enable", "iso", "--yes", "--isolation", "inprocess",
+                       site=site, home=warm_home)  # fmt: skip
+    else:
+        done = run_cli("list", site=site, home=warm_home)
+        env = {"JAFHOST_WORKER_ZYGOTE": "1"} if change == "zygote" else {"JAFHOST_CALL_LANE": "0"}
+    assert done.returncode == 0, done.stderr
+    mark = f"refused-{change}"
+    result = run_cli(
+        "call", "iso.sniff", "-a", "name=JAF_TEST_TOKEN", site=site, home=warm_home,
+        env={"JAF_TEST_TOKEN": TOKEN, "JAFHOST_TRACE_CALL": "1", "PYTHONJAFMARK": mark, **env},
+    )  # fmt: skip
+    assert _workers_marked(mark) == []
+    if change == "disable":
+        assert result.returncode != 0 and "disabled" in result.stderr, result.stderr
+        assert not marker(warm_home).exists()
+        assert STARTED_AT_ONCE in result.stderr  # started, then ended unused
+    elif change == "revoke":
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) is None  # the variable never reached it
+    elif change == "inprocess":  # in process now: its import writes where the host is
+        assert "may not write imported" in result.stderr, result.stderr
+        assert not marker(warm_home).exists()
+        assert STARTED_AT_ONCE in result.stderr
+    else:  # the full path serves: nothing started before it
+        assert result.returncode == 0, result.stderr
+        assert STARTED_AT_ONCE not in result.stderr
+        assert json.loads(result.stdout) == TOKEN

@@ -170,6 +170,10 @@ def call(given: CallArguments, lane: bool = False) -> int:
         from jafhost.cli import oneshot
 
         result = oneshot.serve(given.tool, arguments, given.timeout)
+        if result is None:  # the full path starts its own worker, if any
+            from jafhost.cli import early_worker
+
+            early_worker.end_unused()
     if result is None:
         result = _full_call(given, arguments)
     if result.ok:

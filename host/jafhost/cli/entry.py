@@ -63,11 +63,18 @@ def _call(args: list[str]) -> int | None:
     given = calling.fast_arguments(args[1:])
     if given is None:
         return None
-    from jafhost.cli import exits
-    from jafhost.cli._common import settings
+    from jafhost.cli import early_worker
 
-    settings.debug = debug
-    return exits.guarded(lambda: exits.mapped(lambda: calling.call(given, lane=True)))
+    if not debug:
+        early_worker.start(given.tool)
+    try:
+        from jafhost.cli import exits
+        from jafhost.cli._common import settings
+
+        settings.debug = debug
+        return exits.guarded(lambda: exits.mapped(lambda: calling.call(given, lane=True)))
+    finally:
+        early_worker.end_unused()
 
 
 def main(argv: list[str] | None = None) -> int:

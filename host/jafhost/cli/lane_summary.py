@@ -42,15 +42,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from jafhost._version import __version__
 from jafhost.atomic import write_atomic
 from jafhost.blake import blake2b
+from jafhost.cli.lane_file import FORMAT, LIMIT, early_hint, summary_file
 from jafhost.discovery.records import Discovery, PluginInfo
 from jafhost.safe_read import UnsafeFile, read_bytes
 
 if TYPE_CHECKING:
     from jafhost.home.paths import HomeLayout
 
-FORMAT = 3
-LIMIT = 1024 * 1024
-"""The largest summary read (one plugin's records and digests: a few kB)."""
 PLAN_KEYS = frozenset({"isolation", "hook_timeout", "call_timeout", "tools"})
 
 
@@ -141,12 +139,17 @@ class Summary:
         watched: dict[str, str],
         import_folders: list[str],
         plan: dict[str, Any] | None = None,
+        early: dict[str, Any] | None = None,
     ) -> None:
         self.info = info
         self.named = named
         self.watched = watched
         self.import_folders = import_folders
         self.plan = plan
+        self.early = early
+        """Set with the plan when the plugin's calls go to a one-shot worker, so that
+        ``cli.early_worker`` starts the next call's worker before anything is checked:
+        ``own``, the plugin folder on its import path (``one_shot_call.start_early_at``)."""
 
     def holds(self, key: Key) -> bool:
         """Whether the plugin is what its files say now (``verify.CacheCheck.plugin`` over
@@ -163,10 +166,7 @@ class Summary:
 
 
 def _path(layout: HomeLayout, plugin: str) -> str:
-    """One file per plugin, named by a digest of its name (any text given on the
-    command line names a file under ``cache/lane`` and nowhere else)."""
-    name = blake2b(plugin.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
-    return os.path.join(layout.cache, "lane", f"{name}.json")
+    return summary_file(str(layout.cache), plugin)
 
 
 def load(layout: HomeLayout, plugin: str, key: Key) -> Summary | None:
@@ -187,6 +187,7 @@ def load(layout: HomeLayout, plugin: str, key: Key) -> Summary | None:
             dict(data["watched"]),
             list(data["import_folders"]),
             _plan(data.get("plan")),
+            early_hint(data.get("early")),
         )
         strings = [*summary.watched, *summary.watched.values(), *summary.import_folders]
         if summary.info.name != plugin or not all(isinstance(v, str) for v in strings):
@@ -224,6 +225,7 @@ def store(layout: HomeLayout, plugin: str, key: Key, summary: Summary) -> None:
         "watched": summary.watched,
         "import_folders": summary.import_folders,
         "plan": summary.plan,
+        "early": summary.early,
     }
     try:
         data = json.dumps(payload, separators=(",", ":")).encode("utf-8")

@@ -206,7 +206,13 @@ def _planned(
     plain = plan["tools"].get(tool)
     if plain is None:
         raise HandOver(f"no recorded tool {info.name}.{tool} the lane can call")
-    early = _early_worker(layout, info) if isolation == "process" else None
+    if isolation == "process":
+        early = _early_worker(layout, info)
+    else:  # a worker started for the call, by a hint now out of date: not needed
+        from jafhost.cli import early_worker
+
+        early_worker.end_unused()
+        early = None
     try:
         require_intact(info, layout.cache)  # its files against RECORD, before any import
         hook_timeout = plan["hook_timeout"]
@@ -235,15 +241,29 @@ def _early_worker(layout: HomeLayout, info: PluginInfo) -> Early | None:
     the lane's work (``one_shot_call.start_early``: no grant, no plugin code before the
     lane sends ``init``); None where it would not be used (workers forked from a
     zygote) or could not start (the lane's own start then says why)."""
+    from jafhost.cli import early_worker
     from jafhost.runtime.isolation import one_shot_call, zygote_switch
 
     zygote_switch.one_shot()
+    started = early_worker.take(info.name)
     if zygote_switch.wanted():
+        if started is not None:
+            started.end()
         return None
+    if started is not None:
+        return started
     try:
         return one_shot_call.start_early(layout, info)
     except Exception:
         return None
+
+
+def _early_hint(info: PluginInfo) -> dict[str, Any]:
+    """What the next call needs to start the plugin's one-shot worker at once
+    (``cli.early_worker``), kept in its summary: its plugin folder."""
+    from jafhost.discovery.folders import plugin_folder
+
+    return {"own": plugin_folder(info)}
 
 
 def _config(layout: HomeLayout, key: lane_summary.Key) -> dict[str, Any]:
@@ -318,6 +338,7 @@ def _decide_in_full(
         raise HandOver(f"plugin {plugin} runs with isolation {isolation!r}")
     summary, storable = _discovered(layout, plugin, key, summary, state)
     info = summary.info
+    summary.early = _early_hint(info) if isolation == "process" else None
     grants = state.grants_of(info)
     config = plugin_config_table(table, plugin, os.environ)
     key_of_record = record_key(info, isolation, config, grants)

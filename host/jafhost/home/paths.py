@@ -5,17 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-HOME_VARIABLE = "JAFHOST_HOME"
+from jafhost.home.folder import HOME_VARIABLE, home_folder
+
+__all__ = ["HOME_VARIABLE", "HomeLayout", "default_home", "home_folder"]
 
 
 def default_home() -> Path:
     """``$JAFHOST_HOME`` if set, else the platform's user data dir for jafhost."""
-    value = os.environ.get(HOME_VARIABLE)
-    if value:
-        return Path(value).expanduser()
-    from platformdirs import user_data_path
-
-    return user_data_path("jafhost", appauthor=False)
+    return Path(home_folder())
 
 
 class HomeLayout:

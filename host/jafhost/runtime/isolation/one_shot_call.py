@@ -246,40 +246,44 @@ class Early:
         return {name: value for name, value in full.items() if name not in self.base}
 
 
-def _base_env(layout: HomeLayout, info: PluginInfo) -> dict[str, str]:
-    """The environment of a worker of ``info`` with no grant (``spawn.prepare``'s, from
-    the same host paths and folders): what an early worker may hold before the checks."""
+def start_early(layout: HomeLayout, info: PluginInfo) -> Early:
+    """Start ``info``'s one-shot worker now, before the lane's checks end, so that its
+    interpreter start and its imports overlap them (``start_early_at``)."""
     from jafhost.discovery.folders import plugin_folder
+
+    return start_early_at(
+        info.name, str(layout.data_dir(info.name)), str(layout.cache_dir(info.name)),
+        plugin_folder(info),
+    )  # fmt: skip
+
+
+def start_early_at(plugin: str, data_dir: str, cache_dir: str, own: list[str]) -> Early:
+    """Start ``plugin``'s one-shot worker in ``data_dir``, with the environment a worker
+    of it gets without any grant (``cache_dir`` its ``TMPDIR``, ``own`` its plugin
+    folder: ``spawn.prepare``'s, from the same host paths). It holds no granted variable
+    and reads nothing of the plugin before ``init`` (``call``), which is sent only once
+    every check passed; where what it was started with differs from what the checks
+    give (``_adopted``), it is ended unused. jafhost's own files are checked first, as
+    for every worker start: until ``init`` it runs jafhost's code with the host's
+    rights."""
+    import sys
+
     from jafhost.runtime.isolation import gate
     from jafhost.security.sandbox import worker_env
     from jafhost.security.sandbox.env import host_paths
 
-    env = worker_env(
-        [], str(layout.cache_dir(info.name)), paths=host_paths(), own=plugin_folder(info)
-    )
-    env[gate.GATE_VARIABLE] = gate.__file__
-    env[gate.TRUSTED_VARIABLE] = gate.trusted()
-    return env
-
-
-def start_early(layout: HomeLayout, info: PluginInfo) -> Early:
-    """Start ``info``'s one-shot worker now, before the lane's checks end, so that its
-    interpreter start and its imports overlap them. It holds no granted variable and
-    reads nothing of the plugin before ``init`` (``call``); jafhost's own files are
-    checked first, as for every worker start."""
-    import sys
-
-    _installed(info.name)
-    base = _base_env(layout, info)
-    data_dir = layout.data_dir(info.name)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    layout.cache_dir(info.name).mkdir(parents=True, exist_ok=True)
-    worker = _Worker(None, info.name, info.name)
+    _installed(plugin)
+    base = worker_env([], cache_dir, paths=host_paths(), own=own)
+    base[gate.GATE_VARIABLE] = gate.__file__
+    base[gate.TRUSTED_VARIABLE] = gate.trusted()
+    os.makedirs(data_dir, exist_ok=True)
+    os.makedirs(cache_dir, exist_ok=True)
+    worker = _Worker(None, plugin, plugin)
 
     def env(read_fd: int, write_fd: int) -> dict[str, str]:
         return {**base, "JAFHOST_WORKER_FDS": f"{read_fd},{write_fd}"}
 
-    worker.start(sys.executable, env, str(data_dir))
+    worker.start(sys.executable, env, data_dir)
     return Early(worker, base)
 
 
