@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import sys
 from collections import defaultdict
-from dataclasses import replace
 from importlib.metadata import distributions
 from pathlib import Path
 
@@ -84,11 +83,10 @@ def _info_from_distribution(
 
         manifest = read_manifest(candidates)
     except ManifestError as exc:
-        return replace(base, error=str(exc))
+        return base.replace(error=str(exc))
     except Exception as exc:  # whatever one plugin's files do, the others are still listed
-        return replace(base, error=f"cannot be described: {type(exc).__name__}: {exc}")
-    return replace(
-        base,
+        return base.replace(error=f"cannot be described: {type(exc).__name__}: {exc}")
+    return base.replace(
         kinds=manifest.kinds,
         permissions=manifest.permissions,
         manifest=manifest.path,
@@ -137,9 +135,7 @@ def _mark_duplicates(plugins: list[PluginInfo]) -> list[PluginInfo]:
         others = [p for p in claims[plugin.name] if p is not plugin]
         if others:
             names = ", ".join(_claimant(o) for o in others)
-            plugin = replace(
-                plugin, error=f"plugin name {plugin.name!r} is also claimed by {names}"
-            )
+            plugin = plugin.replace(error=f"plugin name {plugin.name!r} is also claimed by {names}")
         result.append(plugin)
     return result
 

@@ -19,7 +19,6 @@ import os
 import sys
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import replace
 from importlib.machinery import PathFinder
 from pathlib import Path
 from typing import Any
@@ -148,19 +147,19 @@ def info_from_folder(package: str, folder: str, import_path: list[str]) -> Plugi
     try:
         data = load_toml(read_file(manifest_file), manifest_file)
     except FileNotFoundError:
-        return replace(base, error=f"{manifest_file}: cannot read: it is gone")
+        return base.replace(error=f"{manifest_file}: cannot read: it is gone")
     except ManifestError as exc:
-        return replace(base, error=str(exc))
+        return base.replace(error=str(exc))
     raw: Any = data.get("plugin")
     if isinstance(raw, dict):
         if isinstance(raw.get("name"), str) and raw["name"]:
-            base = replace(base, name=raw["name"], distribution=raw["name"])
+            base = base.replace(name=raw["name"], distribution=raw["name"])
         if isinstance(raw.get("version"), str) and raw["version"]:
-            base = replace(base, version=raw["version"])
+            base = base.replace(version=raw["version"])
     try:
         manifest = manifest_from_data(data, manifest_file, folder=True)
     except ManifestError as exc:
-        return replace(base, error=str(exc))
+        return base.replace(error=str(exc))
     assert manifest.name is not None and manifest.version is not None
     entry_point = manifest.entry_point or module
     error = _module_problem(module, package, folder, import_path)
@@ -170,8 +169,7 @@ def info_from_folder(package: str, folder: str, import_path: list[str]) -> Plugi
             f"{manifest_file}: plugin.entry_point: {entry_point!r} is outside the package "
             f"{module!r} (use e.g. '{module}.plugin' or '{module}:Plugin')"
         )
-    return replace(
-        base,
+    return base.replace(
         name=manifest.name,
         distribution=manifest.name,
         version=manifest.version,
@@ -221,8 +219,7 @@ def scan_folders(folders: list[str], import_path: list[str]) -> list[PluginInfo]
     for plugin in plugins:
         others = [o for o in by_module[os.path.basename(plugin.location or "")] if o is not plugin]
         if others and plugin.error is None:
-            plugin = replace(
-                plugin,
+            plugin = plugin.replace(
                 error=f"{plugin.location}: the package name is also used by the folder "
                 f"plugin at {others[0].location}; only one of them could be imported",
             )
@@ -260,8 +257,7 @@ def provide_distributions(
                     installed_as = f"{meta.name} {meta.version}"
                 except BadMetadata:
                     installed_as = key
-                plugin = replace(
-                    plugin,
+                plugin = plugin.replace(
                     error=f"plugin name {plugin.name!r} is also the name of the installed "
                     f"distribution {installed_as}; a folder plugin "
                     "is required by its name, so give it another",
@@ -270,8 +266,7 @@ def provide_distributions(
             continue
         others = [o for o in claims[key] if o is not plugin and o.name != plugin.name]
         if others and plugin.error is None:
-            plugin = replace(
-                plugin,
+            plugin = plugin.replace(
                 error=f"plugin name {plugin.name!r} names the same distribution as the folder "
                 f"plugin {others[0].name!r} at {others[0].location}",
             )

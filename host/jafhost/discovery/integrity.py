@@ -22,7 +22,6 @@ and they still run. Stdlib only: this runs before every plugin start.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import stat
@@ -141,13 +140,15 @@ def read_entries(dist_info: str) -> list[Entry] | Integrity:
     site = os.path.dirname(dist_info)
     entries: list[Entry] = []
     try:
-        rows = list(csv.reader(text.splitlines()))
-    except csv.Error as exc:
+        rows = _rows(text)
+    except ValueError as exc:  # what ``csv`` found wrong
         return Integrity(CHANGED, f"{record}: not a RECORD file ({exc})", record)
     for row in rows:
         if len(row) < 2 or not row[1]:
             continue  # no hash: RECORD itself, signatures, unhashed caches
         algorithm, sep, digest = row[1].partition("=")
+        if "\0" in row[0]:
+            return Integrity(CHANGED, f"{record} names a path holding a NUL byte", record)
         path = os.path.normpath(os.path.join(site, row[0]))
         if (
             not sep
@@ -163,6 +164,20 @@ def read_entries(dist_info: str) -> list[Entry] | Integrity:
     if not entries:
         return Integrity(UNVERIFIED, f"{record} lists no file with a hash")
     return entries
+
+
+def _rows(text: str) -> list[list[str]]:
+    """``RECORD``'s rows. Lines without a quote are their fields split at the commas,
+    as ``csv.reader`` reads them (installers quote a path holding a comma); any other
+    text is read by ``csv`` itself, imported then."""
+    if '"' not in text:
+        return [line.split(",") if line else [] for line in text.splitlines()]
+    import csv
+
+    try:
+        return list(csv.reader(text.splitlines()))
+    except csv.Error as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _digest(fd: int, algorithm: str) -> str:

@@ -25,7 +25,6 @@ Any difference means the cache is not used: discovery scans afresh and rewrites 
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from typing import Any
 
 from jafhost.blake import blake2b
@@ -191,7 +190,7 @@ def _distribution_plugin_holds(files: Files, info: PluginInfo, finder: PackageFi
         info.name, info.entry_point, meta, folder,
         declared["kinds"], declared["permissions"], info.manifest,
     )  # fmt: skip
-    if info != replace(expected, activation=declared["activation"]):
+    if info != expected.replace(activation=declared["activation"]):
         return False
     # the manifest is the first one found where the entry point's package is
     candidates = finder.locations(info.entry_point)

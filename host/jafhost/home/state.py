@@ -20,7 +20,6 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from jafhost.atomic import file_lock, write_atomic
@@ -34,19 +33,48 @@ ISOLATIONS = ("inprocess", "process")
 T = TypeVar("T")
 
 
-@dataclass
 class PluginRecord:
-    """What the user decided about one plugin."""
+    """What the user decided about one plugin. A plain class (equal and shown by its
+    fields, as a dataclass): every ``jafhost call`` reads a record, and a dataclass costs
+    more to define than the call spends reading it."""
 
-    enabled: bool = True
-    approved: list[str] = field(default_factory=list)
-    grants: list[str] = field(default_factory=list)
-    granted_version: str | None = None
-    isolation: str | None = None
-    distribution: str | None = None
-    """The distribution the approvals and grants were given to. None: a record that does
-    not say (written by hand, or before it was kept), whose approvals and grants apply
-    to no plugin, since nothing tells which distribution they were meant for."""
+    __slots__ = ("approved", "distribution", "enabled", "granted_version", "grants", "isolation")
+    _FIELDS = ("enabled", "approved", "grants", "granted_version", "isolation", "distribution")
+
+    def __init__(
+        self,
+        enabled: bool = True,
+        approved: list[str] | None = None,
+        grants: list[str] | None = None,
+        granted_version: str | None = None,
+        isolation: str | None = None,
+        distribution: str | None = None,
+    ) -> None:
+        self.enabled = enabled
+        self.approved: list[str] = [] if approved is None else approved
+        self.grants: list[str] = [] if grants is None else grants
+        self.granted_version = granted_version
+        self.isolation = isolation
+        self.distribution = distribution
+        """The distribution the approvals and grants were given to. None: a record that
+        does not say (written by hand, or before it was kept), whose approvals and
+        grants apply to no plugin, since nothing tells which distribution they were
+        meant for."""
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, PluginRecord)
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
+        return f"PluginRecord({shown})"
 
     def belongs_to(self, info: PluginInfo) -> bool:
         """Whether the approvals and grants apply to ``info``: grants belong to the plugin's
@@ -114,11 +142,24 @@ def malformed(permission: str) -> str | None:
     return None
 
 
-@dataclass
 class State:
-    """All records, by plugin name."""
+    """All records, by plugin name (a plain class, as ``PluginRecord``)."""
 
-    plugins: dict[str, PluginRecord] = field(default_factory=dict)
+    __slots__ = ("plugins",)
+
+    def __init__(self, plugins: dict[str, PluginRecord] | None = None) -> None:
+        self.plugins: dict[str, PluginRecord] = {} if plugins is None else plugins
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, State)
+        return self.plugins == other.plugins
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"State(plugins={self.plugins!r})"
 
     def record(self, name: str) -> PluginRecord:
         """The record for ``name``, created (with defaults) if missing."""

@@ -174,7 +174,6 @@ class Catalog:
         """Check the files of the plugins ``names`` (None: all) against their ``RECORD``
         now (``force``: hash every file); one that fails is made ``invalid`` naming the
         file, one that passes again gets back what discovery found."""
-        from dataclasses import replace
 
         from jafhost.discovery.integrity import check_plugin
 
@@ -200,7 +199,7 @@ class Catalog:
                 now = info
             else:
                 self._pristine[info.name] = info
-                now = replace(info, error=f"its files fail the integrity check: {integrity.detail}")
+                now = info.replace(error=f"its files fail the integrity check: {integrity.detail}")
             if now != current:
                 found.plugins[index] = now
                 touched = True
