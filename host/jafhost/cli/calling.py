@@ -12,7 +12,6 @@ exit codes for everything both understand.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -126,7 +125,7 @@ def _stdin_text() -> str:
 
 def check_timeout(timeout: float | None) -> None:
     """``--timeout``: a finite number of seconds greater than 0."""
-    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+    if timeout is not None and not 0 < timeout < float("inf"):  # NaN compares false
         raise UsageError(f"--timeout must be a number of seconds greater than 0, not {timeout:g}")
 
 
