@@ -18,11 +18,13 @@ FULL = {"JAFHOST_TRACE_CALL": "1", "JAFHOST_CALL_LANE": "0"}
 
 
 def split_trace(result: subprocess.CompletedProcess[str]) -> tuple[str, str]:
-    """(the path that served, ``lane`` or ``full``; stderr without the trace line)."""
+    """(the path that served, ``lane`` or ``full``; stderr without the trace lines:
+    that one, and the line saying a worker started as the command began)."""
     lines = result.stderr.splitlines(keepends=True)
     traced = [line for line in lines if line.startswith("jafhost call: ")]
-    assert len(traced) == 1, result.stderr
-    return traced[0].split()[2], "".join(line for line in lines if line not in traced)
+    served = [line for line in traced if line.split()[2:4] in (["lane", "path"], ["full", "path"])]
+    assert len(served) == 1, result.stderr
+    return served[0].split()[2], "".join(line for line in lines if line not in traced)
 
 
 def served_by(result: subprocess.CompletedProcess[str]) -> str:

@@ -83,12 +83,25 @@ def main(argv: list[str] | None = None) -> int:
     # host) and import whatever registers a ``pydantic`` plugin: code of any installed
     # distribution run in the host, unguarded, on every command
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    code = _command(list(sys.argv[1:] if argv is None else argv))
-    if argv is None:  # the console script: its process ends here (``finish``)
-        from jafhost.cli.finish import finish
+    if argv is not None:
+        return _command(list(argv))
+    # the console script: its process ends here (``finish``), however the command ended
+    # (imported first: a Ctrl-C as the command ends must find nothing left to import)
+    from jafhost.cli.finish import ended, finish
 
-        return finish(code)
-    return code
+    code = 130
+    try:
+        try:
+            code = _command(sys.argv[1:])
+        except BaseException as error:
+            code = ended(error)
+    except BaseException:  # interrupted while saying how it ended
+        pass
+    while True:
+        try:
+            return finish(code)
+        except KeyboardInterrupt:  # between its steps: it goes on, interrupted
+            code = 130
 
 
 def _command(args: list[str]) -> int:

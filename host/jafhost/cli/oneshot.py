@@ -623,6 +623,9 @@ def _serve(plan: Plan, arguments: Any) -> CallResult | Answer | None:
 
     if plan.record_key is not None:
         from jafhost.runtime import plain_record  # noqa: F401
+    from jafhost.cli import early_worker
+
+    early_worker.end_unused()  # one started for this call by a hint out of date: not needed
     streams.plugin_code()
     layout.data_dir(info.name).mkdir(parents=True, exist_ok=True)
     place_imports(plan.import_folders)

@@ -99,7 +99,9 @@ def closed_pipe() -> None:
 
 
 def release() -> bool:
-    """Flush the host's output and restore stdout; True if its reader went away."""
+    """Flush the host's output and restore stdout; True if the output did not get
+    through: its reader went away, or writing failed (a full device: said on stderr,
+    as Python says it for a program whose last flush fails)."""
     global _CLAIM
     state, _CLAIM = _CLAIM, None
     stream = state.out if state is not None else sys.stdout
@@ -111,7 +113,13 @@ def release() -> bool:
             broken = True
             with contextlib.suppress(AttributeError, OSError, ValueError):
                 _to_devnull(stream.fileno())
-        except (OSError, ValueError):
+        except OSError as exc:  # ENOSPC, EIO...: the result is lost, the command failed
+            broken = True
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write(f"error: cannot write the output: {exc.strerror or exc}\n")
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                _to_devnull(stream.fileno())
+        except ValueError:  # closed: nothing was buffered there
             pass
     if state is None:
         return broken

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from jafhost.security import guard, on_import
+from jafhost.security import guard, guard_exit, on_import
 from jafhost.security.policy import Policy
 
 if TYPE_CHECKING:
@@ -98,6 +98,8 @@ def _wrap_open(original: Callable[..., Any]) -> Callable[..., Any]:
     def guarded_open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
         found = guard.current()
         opened = original(file, mode, *args, **kwargs)
+        if found is not None:  # flushed as the plugin should it still be open at the exit
+            guard_exit.opened(opened, found[0])
         if found is not None and not isinstance(file, int):
             try:
                 fd = opened.fileno()

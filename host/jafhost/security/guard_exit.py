@@ -7,6 +7,15 @@ once ``jafhost call`` has printed its result, and no audit check would stop them
 wrappers here bind each callback to the plugin that registered it, as
 ``guard_calls``' ``ThreadPoolExecutor.submit`` does for submitted work.
 
+``logging`` flushes and closes every handler at the exit (``logging.shutdown``, an
+``atexit`` handler of whoever imported ``logging`` first): each handler plugin code made
+is flushed and closed as that plugin instead (``_own_logging``), whoever registered it.
+
+Files plugin code opens (``open``, ``io.open``: ``guard_calls``) are remembered with the
+plugin that opened them, so that one still open when the ``jafhost`` console script
+ends (``cli.finish``, which skips the interpreter's teardown that would otherwise flush
+it) is flushed then, as that plugin (``flush_left_open``).
+
 Limit (docs/security.md): a ``__del__`` method or a ``weakref.ref`` callback that runs
 while the interpreter shuts down runs as whoever drops the last reference.
 """
@@ -68,8 +77,99 @@ def _wrap_finalize(original: Callable[..., None]) -> Callable[..., None]:
     return __init__
 
 
+_LEFT_OPEN: dict[int, tuple[weakref.ref[Any], str]] = {}
+"""Files plugin code opened, by ``id``: a weak reference and the plugin that opened it
+(forgotten when the file is)."""
+
+
+def opened(file: Any, plugin: str) -> None:
+    """Remember ``file``, just opened by ``plugin``'s code."""
+    key = id(file)
+
+    def forget(_: weakref.ref[Any], key: int = key) -> None:
+        _LEFT_OPEN.pop(key, None)
+
+    try:
+        _LEFT_OPEN[key] = (weakref.ref(file, forget), plugin)
+    except TypeError:  # not weakly referable: nothing to flush later
+        return
+
+
+def _flush(file: Any) -> None:
+    if not file.closed:
+        file.flush()
+
+
+def flush_left_open() -> None:
+    """Flush every file plugin code opened that is still open, each as its plugin (what
+    the interpreter's teardown would have done, without the plugin's identity)."""
+    for ref, plugin in list(_LEFT_OPEN.values()):
+        file = ref()
+        if file is None:
+            continue
+        try:
+            AsPlugin(_flush, plugin)(file)
+        except Exception:  # as the teardown: a file that cannot be flushed is passed by
+            continue
+
+
+_HANDLERS: dict[int, tuple[weakref.ref[Any], str]] = {}
+"""Logging handlers plugin code made, by ``id``: a weak reference and the plugin."""
+_REGISTER = atexit.register
+"""``atexit.register`` as it was: the host's own exit handler is bound to no plugin."""
+
+
+def _owner(handler: Any) -> str | None:
+    """The plugin whose code made ``handler``, or None (the host's, or not known)."""
+    found = _HANDLERS.get(id(handler))
+    if found is None or found[0]() is not handler:
+        return None
+    return found[1]
+
+
+def _wrap_handler_init(original: Callable[..., None]) -> Callable[..., None]:
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        plugin = guard.running_plugin()
+        if plugin is not None:
+            key = id(self)
+
+            def forget(_: weakref.ref[Any], key: int = key) -> None:
+                _HANDLERS.pop(key, None)
+
+            _HANDLERS[key] = (weakref.ref(self, forget), plugin)
+
+    __init__.__doc__ = original.__doc__
+    setattr(__init__, "_jafhost_owned", True)  # noqa: B010 - a mark on a function
+    return __init__
+
+
+def _own_logging(logging: Any) -> None:
+    """Record which plugin makes each handler, and flush and close handlers at the exit
+    each as its plugin (the host's as the host), in ``logging.shutdown``'s order."""
+    handler = logging.Handler
+    if not getattr(handler.__init__, "_jafhost_owned", False):
+        handler.__init__ = _wrap_handler_init(handler.__init__)
+    shutdown = logging.shutdown
+
+    def shut_down_as_owners() -> None:
+        for ref in reversed(list(logging._handlerList)):
+            found = ref()
+            owner = None if found is None else _owner(found)
+            if owner is None:
+                shutdown([ref])
+            else:
+                AsPlugin(shutdown, owner)([ref])
+
+    atexit.unregister(shutdown)  # the wrapped one too: ``AsPlugin`` equals what it wraps
+    _REGISTER(shut_down_as_owners)
+
+
 def install() -> None:
     """Put the wrappers in place (``guard.install`` calls this once)."""
+    from jafhost.security import on_import
+
+    on_import.when_imported("logging", _own_logging)
     atexit.register = _wrap_register(atexit.register)
     threading._register_atexit = _wrap_register(threading._register_atexit)  # type: ignore[attr-defined]
     weakref.finalize.__init__ = _wrap_finalize(weakref.finalize.__init__)  # type: ignore[method-assign]

@@ -218,7 +218,9 @@ def descendants(pid: int) -> list[int]:
 
 def kill_tree(pid: int) -> None:
     """Stop ``pid`` and every descendant (so none forks or re-parents meanwhile), then
-    SIGKILL them all. Only the caller's own children are reaped (by the caller)."""
+    SIGKILL them all, and wait (a second at most) until none of the descendants runs:
+    a host that ends right after leaves none of them behind, not even for the moment
+    their SIGKILL takes. Only the caller's own children are reaped (by the caller)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signal.SIGSTOP)
     stopped: list[int] = []
@@ -233,3 +235,25 @@ def kill_tree(pid: int) -> None:
     for target in (pid, *stopped):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(target, signal.SIGKILL)
+    _wait_gone(stopped, 1.0)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie (its exit done, only its reaping left)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _wait_gone(pids: list[int], seconds: float) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    pending = list(pids)
+    while pending:
+        pending = [p for p in pending if _running(p)]
+        if not pending or time.monotonic() > deadline:
+            return
+        time.sleep(0.001)
