@@ -690,6 +690,13 @@ def _preload(modules: tuple[str, ...] = ()) -> float:
     return time.perf_counter()
 
 
+def _lift_gate() -> None:
+    """``gate.lift``, without importing ``gate`` as a module: the gate ran from its file
+    (``spawn.boot_program``), so an import here would only load it a second time, on the
+    way to ``ready``."""
+    sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "jafhost_gate", False)]
+
+
 def _granted_env(given: Any) -> None:
     """The granted variables of a worker started before its grants were known
     (``one_shot_call.start_early``: it was started with the environment of no grant),
@@ -760,25 +767,21 @@ def prepare(
     marks["init"] = time.perf_counter()
     _granted_env(init.get("env"))
 
-    from dataclasses import replace
-
     from jafhost.security import sandbox
 
     spec = sandbox.SandboxSpec.from_json(init["sandbox"])
     if parent_pid is not None:
-        spec = replace(spec, parent_pid=parent_pid)
+        spec = spec.replace(parent_pid=parent_pid)
     marks["imports"] = time.perf_counter()
     tree = _contain(spec, (read_fd, write_fd), bool(init.get("pidns", True)))
     marks["contained"] = time.perf_counter()
     if tree.kind == "pidns":  # the host is not our parent any more: the namespace's PID 1 is
-        spec = replace(spec, parent_pid=0)
+        spec = spec.replace(parent_pid=0)
     os.chdir(spec.data_dir)
     applied = sandbox.apply(spec)
     marks["sandbox"] = time.perf_counter()
     marks.update(_step_marks(marks["sandbox"], applied.steps))
-    from jafhost.runtime.isolation import gate
-
-    gate.lift()  # the sandbox is in force: imports go their ordinary way
+    _lift_gate()  # the sandbox is in force: imports go their ordinary way
 
     from jafhost.security import guard
 
