@@ -685,6 +685,7 @@ def _preload(modules: tuple[str, ...] = (), waiting: tuple[str, ...] = (), pipe:
     from importlib import import_module
 
     from jafhost.security import guard, sandbox  # noqa: F401
+    from jafhost.security.sandbox import kernel, limits, spec  # noqa: F401  (lazy in ``sandbox``)
 
     for module in modules:
         import_module(module)
