@@ -31,8 +31,7 @@ import ipaddress
 import os
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
 from jafhost.frozen import Frozen
 from jafhost.security.ceiling import NO_CEILING, Ceiling, DenyRule
@@ -95,7 +94,7 @@ def confined(path: str, roots: tuple[str, ...]) -> tuple[str | None, str]:
     writable ``roots`` (real paths) leads out of every root holding it: a link the
     plugin itself may have planted to turn a grant on its own folder into one on
     anything."""
-    todo = list(reversed(Path(path).parts[1:]))
+    todo = list(reversed(_parts(path)))
     current = "/"
     links = 0
     while todo:
@@ -119,10 +118,20 @@ def confined(path: str, roots: tuple[str, ...]) -> tuple[str | None, str]:
         target = os.readlink(step)
         if target.startswith("/"):
             current = "/"
-        todo.extend(
-            reversed(Path(target).parts[1:] if target.startswith("/") else Path(target).parts)
-        )
+        todo.extend(reversed(_parts(target)))
     return current, ""
+
+
+def _parts(path: str) -> list[str]:
+    """The names ``path`` goes through, as ``pathlib`` splits it (no root, no empty or
+    ``.`` component; ``..`` kept): string work, so the worker needs no ``pathlib``."""
+    return [name for name in path.split("/") if name and name != "."]
+
+
+def _parent(path: str) -> str:
+    """``Path(path).parent`` as a string (``..`` is not resolved, as there)."""
+    root = "/" if path.startswith("/") else ""
+    return root + "/".join(_parts(path)[:-1]) or "."
 
 
 _PLUGIN_FOLDERS: set[str] = set()
@@ -189,46 +198,99 @@ class NetRule(Frozen):
         return host == self.host
 
 
-@dataclass
 class Policy:
-    """The compiled grants of one plugin."""
+    """The compiled grants of one plugin.
 
-    plugin: str
-    read: tuple[str, ...] = ()
-    write: tuple[str, ...] = ()
-    net: tuple[NetRule, ...] = ()
-    env: tuple[str, ...] = ()
-    run: tuple[str, ...] = ()
-    ffi: bool = False
-    resolved: dict[str, set[str]] = field(default_factory=dict)
-    """IP address -> host names it was resolved from by an allowed lookup."""
-    listable: tuple[str, ...] = ()
-    """Folders that may be listed, though not read beyond that (``may_list``)."""
-    dropped: tuple[str, ...] = ()
-    """Grants not applied, each with why: their path leads through a link out of a
-    folder the plugin may write (``confined``)."""
-    ceiling: Ceiling = NO_CEILING
-    host_home: str | None = None
-    """jafhost's home (its state, config, caches): never written by the plugin but
-    inside ``own``, whatever a grant covers (in process; ``compile``'s ``home``)."""
-    own: tuple[str, ...] = ()
-    """The plugin's own data and cache folders."""
-    """The operator's deny rules, checked before the grants."""
-    exempt: tuple[str, ...] = ()
-    """Folders no deny rule takes away: the plugin's own folders and package, the
-    Python installation, the system files every plugin reads."""
+    A plain class, not a dataclass: every worker and every in-process call imports it
+    before the guard is armed, and a dataclass compiles its methods at import.
+
+    ``resolved``: IP address -> host names it was resolved from by an allowed lookup.
+    ``listable``: folders that may be listed, though not read beyond that (``may_list``).
+    ``dropped``: grants not applied, each with why: their path leads through a link out
+    of a folder the plugin may write (``confined``).
+    ``ceiling``: the operator's deny rules, checked before the grants.
+    ``host_home``: jafhost's home (its state, config, caches): never written by the
+    plugin but inside ``own``, whatever a grant covers (in process; ``compile``'s
+    ``home``).
+    ``own``: the plugin's own data and cache folders.
+    ``exempt``: folders no deny rule takes away: the plugin's own folders and package,
+    the Python installation, the system files every plugin reads.
+    """
+
+    _fields = (
+        "plugin",
+        "read",
+        "write",
+        "net",
+        "env",
+        "run",
+        "ffi",
+        "resolved",
+        "listable",
+        "dropped",
+        "ceiling",
+        "host_home",
+        "own",
+        "exempt",
+    )
+    __hash__ = None  # type: ignore[assignment]  # mutable (``resolved``), compared by value
+
+    def __init__(
+        self,
+        plugin: str,
+        read: tuple[str, ...] = (),
+        write: tuple[str, ...] = (),
+        net: tuple[NetRule, ...] = (),
+        env: tuple[str, ...] = (),
+        run: tuple[str, ...] = (),
+        ffi: bool = False,
+        resolved: dict[str, set[str]] | None = None,
+        listable: tuple[str, ...] = (),
+        dropped: tuple[str, ...] = (),
+        ceiling: Ceiling = NO_CEILING,
+        host_home: str | None = None,
+        own: tuple[str, ...] = (),
+        exempt: tuple[str, ...] = (),
+    ) -> None:
+        self.plugin = plugin
+        self.read = read
+        self.write = write
+        self.net = net
+        self.env = env
+        self.run = run
+        self.ffi = ffi
+        self.resolved: dict[str, set[str]] = {} if resolved is None else resolved
+        self.listable = listable
+        self.dropped = dropped
+        self.ceiling = ceiling
+        self.host_home = host_home
+        self.own = own
+        self.exempt = exempt
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Policy)
+        return self._values() == other._values()
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        return f"Policy({shown})"
 
     @classmethod
     def compile(
         cls,
         plugin: str,
         grants: Iterable[str],
-        data_dir: Path,
-        cache_dir: Path | None = None,
+        data_dir: str | os.PathLike[str],
+        cache_dir: str | os.PathLike[str] | None = None,
         extra_read: Iterable[str] = (),
         extra_list: Iterable[str] = (),
         ceiling: Ceiling | None = None,
-        home: Path | None = None,
+        home: str | os.PathLike[str] | None = None,
     ) -> Policy:
         ceiling = ceiling or NO_CEILING
         read: set[str] = set()
@@ -237,13 +299,15 @@ class Policy:
         env: list[str] = []
         run: list[str] = []
         ffi = False
-        own = [str(data_dir)] + ([str(cache_dir)] if cache_dir else [])
+        data = os.fspath(data_dir)
+        cache = os.fspath(cache_dir) if cache_dir else None
+        own = [data] + ([cache] if cache else [])
 
         def expand(value: str) -> str:
             if value.startswith("$PLUGIN_DATA"):
-                value = real(str(data_dir)) + value[len("$PLUGIN_DATA") :]
+                value = real(data) + value[len("$PLUGIN_DATA") :]
             elif value.startswith("$PLUGIN_CACHE"):
-                base = str(cache_dir or data_dir.parent / "cache")
+                base = cache or os.path.join(_parent(data), "cache")
                 value = real(base) + value[len("$PLUGIN_CACHE") :]
             return os.path.normpath(os.path.abspath(os.path.expanduser(value)))
 
@@ -303,7 +367,7 @@ class Policy:
             dropped=tuple(dropped),
             ceiling=ceiling,
             exempt=tuple(sorted(always)),
-            host_home=real(str(home)) if home is not None else None,
+            host_home=real(os.fspath(home)) if home is not None else None,
             own=roots[: len(own)],
         )
 

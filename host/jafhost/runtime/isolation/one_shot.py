@@ -39,6 +39,22 @@ PRELOAD = (
 """jafhost's modules a one-shot call needs, imported while the worker waits for
 ``init`` (``worker.prepare``): standard library and jafhost only, nothing of the plugin."""
 
+WHILE_WAITING = (
+    "jafhost.runtime.recorded_start",
+    "jafhost.security.sandbox.process_tree",
+    "jafhost.security.sandbox.features",
+    "jafhost.security.sandbox.mounts",
+    "jafhost.security.guard_calls",
+    "jafhost.security.guard_environ",
+    "jafhost.security.guard_exit",
+    "jafhost.security.guard_readline",
+    "jafhost.security.guard_sqlite",
+)
+"""What the steps after ``init`` import (the process tree's containment, the sandbox's
+steps, the guard's wrappers, the recorded start), imported before it only while the host
+has not sent it yet (``worker._preload``): time the worker would spend waiting, taken
+off the steps every call waits for. The same kind of modules as ``PRELOAD``."""
+
 
 class HandOver(Exception):
     """The plugin is not what its record says, or it did not start: the host's full
@@ -199,7 +215,7 @@ def main() -> None:
         listeners.append(_Denials(done))
         guard.on_denied(listeners[0].denied)
 
-    done = prepare(None, JsonChannel, on_denied, PRELOAD)
+    done = prepare(None, JsonChannel, on_denied, PRELOAD, WHILE_WAITING)
     done.channel.send(done.ready())
     try:
         _serve(done)

@@ -671,23 +671,39 @@ def _step_marks(done: float, steps: dict[str, float]) -> dict[str, float]:
     return marks
 
 
-def _preload(modules: tuple[str, ...] = ()) -> float:
+def _preload(modules: tuple[str, ...] = (), waiting: tuple[str, ...] = (), pipe: int = -1) -> float:
     """Import what every worker runs before ``ready`` (the sandbox, the guard) while
     the host has not yet sent ``init``: a one-shot worker is
     started while the host still decides (``one_shot_call.start_early``), so this work
     overlaps the host's. Only jafhost's own modules and the standard library, through
     the import gate, as they were imported after ``init`` before: no plugin code, no
     grant, nothing armed (``guard.install`` comes after the sandbox); then ``modules``
-    (the caller's own); when this was done. Not the sandbox's step modules nor the
-    guard's wrappers: imported before ``process_tree.contain`` forks, they cost the
-    worker more than they save (measured, bench/RESULTS.md)."""
+    (the caller's own); then each of ``waiting`` only while ``init`` has not arrived on
+    ``pipe``: those are imported where they are used anyway (the sandbox's steps, the
+    guard's wrappers), so a host that is ready first never waits for them here, and one
+    that is not finds them done. Returns when this was done."""
     from importlib import import_module
 
     from jafhost.security import guard, sandbox  # noqa: F401
+    from jafhost.security.sandbox import kernel, limits, spec  # noqa: F401  (lazy in ``sandbox``)
 
     for module in modules:
         import_module(module)
+    if waiting:
+        from select import select
+
+        for module in waiting:
+            if select([pipe], [], [], 0)[0]:
+                break  # ``init`` is here: the rest waits for its first use
+            import_module(module)
     return time.perf_counter()
+
+
+def _lift_gate() -> None:
+    """``gate.lift``, without importing ``gate`` as a module: the gate ran from its file
+    (``spawn.boot_program``), so an import here would only load it a second time, on the
+    way to ``ready``."""
+    sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "jafhost_gate", False)]
 
 
 def _granted_env(given: Any) -> None:
@@ -734,11 +750,13 @@ def prepare(
     channel_type: type[Channel],
     on_guard: Any,
     preload: tuple[str, ...] = (),
+    waiting: tuple[str, ...] = (),
 ) -> Prepared:
     """Read ``init``, bind the plugin's processes to this one, apply the sandbox, arm the
     guard (every thread the plugin's), call ``on_guard(prepared)`` (the denial listener),
     then process the site folders: the steps every worker takes before ``ready``
-    (``preload``: more of jafhost's modules to import while waiting for ``init``)."""
+    (``preload``: more of jafhost's modules to import before reading ``init``;
+    ``waiting``: others, imported only until ``init`` arrives, ``_preload``)."""
     started = time.perf_counter()
     fds = os.environ.pop("JAFHOST_WORKER_FDS", "")
     try:
@@ -749,7 +767,7 @@ def prepare(
     os.set_inheritable(read_fd, False)
     os.set_inheritable(write_fd, False)
     channel = channel_type(read_fd, write_fd)
-    preloaded = _preload(preload)
+    preloaded = _preload(preload, waiting, read_fd)
     init = channel.receive()
     if not init or init.get("op") != "init":
         os._exit(2)
@@ -760,25 +778,21 @@ def prepare(
     marks["init"] = time.perf_counter()
     _granted_env(init.get("env"))
 
-    from dataclasses import replace
-
     from jafhost.security import sandbox
 
     spec = sandbox.SandboxSpec.from_json(init["sandbox"])
     if parent_pid is not None:
-        spec = replace(spec, parent_pid=parent_pid)
+        spec = spec.replace(parent_pid=parent_pid)
     marks["imports"] = time.perf_counter()
     tree = _contain(spec, (read_fd, write_fd), bool(init.get("pidns", True)))
     marks["contained"] = time.perf_counter()
     if tree.kind == "pidns":  # the host is not our parent any more: the namespace's PID 1 is
-        spec = replace(spec, parent_pid=0)
+        spec = spec.replace(parent_pid=0)
     os.chdir(spec.data_dir)
     applied = sandbox.apply(spec)
     marks["sandbox"] = time.perf_counter()
     marks.update(_step_marks(marks["sandbox"], applied.steps))
-    from jafhost.runtime.isolation import gate
-
-    gate.lift()  # the sandbox is in force: imports go their ordinary way
+    _lift_gate()  # the sandbox is in force: imports go their ordinary way
 
     from jafhost.security import guard
 

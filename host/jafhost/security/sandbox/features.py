@@ -5,9 +5,9 @@ for ``jafhost info``/``doctor`` before any plugin runs."""
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from typing import Any
 
+from jafhost.frozen import Frozen
 from jafhost.security.sandbox.kernel import (
     CAP_SYS_ADMIN,
     PR_GET_SECCOMP,
@@ -21,15 +21,29 @@ from jafhost.security.sandbox.seccomp import machine, supported
 from jafhost.security.sandbox.spec import SandboxSpec
 
 
-@dataclass(frozen=True)
-class Features:
-    """What this kernel and this host's privileges allow a worker to use."""
+class Features(Frozen):
+    """What this kernel and this host's privileges allow a worker to use (``netns``:
+    ``"root"`` (CAP_SYS_ADMIN), ``"userns"`` (unprivileged user namespaces) or None).
+    A ``Frozen`` value: the worker imports this module on its way to ``ready``."""
 
-    landlock_abi: int = 0
-    seccomp: bool = False
-    netns: str | None = None
-    """``"root"`` (CAP_SYS_ADMIN), ``"userns"`` (unprivileged user namespaces) or None."""
-    notes: tuple[str, ...] = ()
+    _fields = ("landlock_abi", "seccomp", "netns", "notes")
+    __slots__ = _fields
+    landlock_abi: int
+    seccomp: bool
+    netns: str | None
+    notes: tuple[str, ...]
+
+    def __init__(
+        self,
+        landlock_abi: int = 0,
+        seccomp: bool = False,
+        netns: str | None = None,
+        notes: tuple[str, ...] = (),
+    ) -> None:
+        object.__setattr__(self, "landlock_abi", landlock_abi)
+        object.__setattr__(self, "seccomp", seccomp)
+        object.__setattr__(self, "netns", netns)
+        object.__setattr__(self, "notes", notes)
 
     def to_json(self) -> dict[str, Any]:
         return {

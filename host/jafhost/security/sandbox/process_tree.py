@@ -25,7 +25,6 @@ import os
 import resource
 import signal
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import NoReturn
 
 from jafhost.security.sandbox.kernel import (
@@ -43,15 +42,21 @@ MAX_ROUNDS = 64
 racing it); whatever is left is then still killed with the namespace or by the host."""
 
 
-@dataclass
 class Containment:
     """How this worker's descendants are bound to it, and why the stronger way did not
-    apply (``pidns`` or ``subreaper``)."""
+    apply (``pidns`` or ``subreaper``). ``children_fd``: ``/proc/self/task/PID/children``
+    opened before the guard (subreaper only). A plain class: the worker imports this on
+    its way to ``ready``."""
 
-    kind: str
-    missing: list[str] = field(default_factory=list)
-    children_fd: int | None = None
-    """``/proc/self/task/PID/children`` opened before the guard (subreaper only)."""
+    def __init__(
+        self, kind: str, missing: list[str] | None = None, children_fd: int | None = None
+    ) -> None:
+        self.kind = kind
+        self.missing: list[str] = [] if missing is None else missing
+        self.children_fd = children_fd
+
+    def __repr__(self) -> str:
+        return f"Containment({self.kind!r}, {self.missing!r}, {self.children_fd!r})"
 
     def end(self) -> None:
         """Kill every descendant before this process exits (subreaper only: in a PID
