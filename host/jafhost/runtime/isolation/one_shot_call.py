@@ -54,6 +54,8 @@ from jafhost.runtime.isolation.spawn import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from jafhost.discovery.records import PluginInfo
     from jafhost.home.paths import HomeLayout
     from jafhost.runtime.isolation.spec import WorkerSpec
@@ -90,12 +92,14 @@ class _Broke(Exception):
     """The worker sent something off the protocol."""
 
 
-def _installed(plugin: str) -> None:
+def _installed(plugin: str, home: Path | None) -> None:
     """``ToolError`` when jafhost's own files changed: it applies the sandbox, changed
-    it may not, so no worker is started."""
+    it may not, so no worker is started (the stamps of matching files are kept in the
+    cache of jafhost's ``home``)."""
     from jafhost.security import installed_files
 
-    refusal = installed_files.worker_refusal(plugin)
+    cache = None if home is None else os.path.join(home, "cache")
+    refusal = installed_files.worker_refusal(plugin, cache)
     if refusal is not None:
         raise ToolError(refusal, plugin=plugin)
 
@@ -118,7 +122,7 @@ class _Worker:
 
     def spawn(self) -> None:
         assert self.spec is not None
-        _installed(self.spec.plugin)
+        _installed(self.spec.plugin, self.spec.host_home)
         launch = prepare(self.spec)
         self.start(self.spec.python, launch.with_fds, str(self.spec.data_dir))
         self.send(init_message(self.spec, launch.sandbox))
@@ -269,7 +273,7 @@ def start_early(layout: HomeLayout, info: PluginInfo) -> Early:
     checked first, as for every worker start."""
     import sys
 
-    _installed(info.name)
+    _installed(info.name, layout.home)
     base = _base_env(layout, info)
     data_dir = layout.data_dir(info.name)
     data_dir.mkdir(parents=True, exist_ok=True)
