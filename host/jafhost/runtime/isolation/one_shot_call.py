@@ -24,13 +24,11 @@ host went away reads no ``init`` and exits.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import select
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jafhost.errors import HookTimeout, ToolError
@@ -60,24 +58,37 @@ if TYPE_CHECKING:
     from jafhost.home.paths import HomeLayout
     from jafhost.runtime.isolation.spec import WorkerSpec
 
-LOGGER = logging.getLogger("jafhost")
 CHUNK = 1 << 16
 
 
-@dataclass
+def _warn(message: str, *args: object) -> None:
+    """Log a warning on the ``jafhost`` logger (``logging`` imported only when one is
+    due: the call's way to its worker and back does without it)."""
+    import logging
+
+    logging.getLogger("jafhost").warning(message, *args)
+
+
 class HandOver:
     """The one-shot worker did not call the tool; ``why`` says why (the full path
-    serves)."""
+    serves). Plain classes here: the one-shot call imports no ``dataclasses``."""
 
-    why: str
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+    def __repr__(self) -> str:
+        return f"HandOver({self.why!r})"
 
 
-@dataclass
 class Called:
     """The tool's plain result, and the worker's stage times (seconds from its start)."""
 
-    value: Any
-    marks: dict[str, float]
+    def __init__(self, value: Any, marks: dict[str, float]) -> None:
+        self.value = value
+        self.marks = marks
+
+    def __repr__(self) -> str:
+        return f"Called({self.value!r})"
 
 
 class _Gone(Exception):
@@ -206,9 +217,7 @@ class _Worker:
         if self.proc is not None:
             proc, self.proc = self.proc, None
             if not end_process(proc):
-                LOGGER.warning(
-                    "plugin %s: worker %s did not die after SIGKILL", self.plugin, proc.pid
-                )
+                _warn("plugin %s: worker %s did not die after SIGKILL", self.plugin, proc.pid)
             spec = self.spec
             limits = (spec.cpu_seconds, spec.memory_mb) if spec is not None else (0, 0)
             self.how = describe_exit(proc.returncode, *limits)
@@ -342,10 +351,14 @@ def _call(
     try:
         if worker.proc is None:
             worker.spawn()
+        # what ends the worker's tree, imported while the worker readies itself rather
+        # than once the result is in (``end_process`` needs it then)
+        from jafhost.security.sandbox import process_tree  # noqa: F401
+
         ready = worker.expect(time.monotonic() + max(30.0, 3 * hook_timeout), "ready")
         missing = [str(m) for m in ready.get("missing", [])]
         if missing:
-            LOGGER.warning(
+            _warn(
                 "plugin %s: worker protections not available here: %s",
                 spec.plugin,
                 "; ".join(missing),
@@ -379,7 +392,7 @@ def _result(worker: _Worker, tool: str, limit: float, marks: dict[str, float]) -
     try:
         reply = worker.expect(time.monotonic() + limit, "result")
     except _Late:
-        LOGGER.warning(
+        _warn(
             "plugin %s: worker %s killed: %s", plugin, pid, f"{during} was cancelled (time limit)"
         )
         raise HookTimeout(f"{during} did not finish within {limit:g} s") from None
@@ -393,7 +406,7 @@ def _result(worker: _Worker, tool: str, limit: float, marks: dict[str, float]) -
         ) from None
     except FrameTooLarge:
         mb = worker.spec.max_result_mb if worker.spec is not None else 64
-        LOGGER.warning(
+        _warn(
             "plugin %s: worker %s killed: %s",
             plugin,
             pid,
@@ -405,7 +418,7 @@ def _result(worker: _Worker, tool: str, limit: float, marks: dict[str, float]) -
             plugin=plugin,
         ) from None
     except _Broke as exc:
-        LOGGER.warning(
+        _warn(
             "plugin %s: worker %s killed: %s",
             plugin,
             pid,

@@ -15,14 +15,12 @@ import contextlib
 import os
 import signal
 import subprocess
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jafhost.discovery.folders import plugin_folder
 from jafhost.runtime.isolation import gate
 from jafhost.runtime.isolation.protocol import MB
 from jafhost.security.sandbox import worker_env
-from jafhost.security.sandbox.process_tree import kill_tree
 
 if TYPE_CHECKING:
     from jafhost.runtime.isolation.spec import WorkerSpec
@@ -54,14 +52,15 @@ def command(python: str, module: str = POOL_MAIN) -> list[str]:
     return [python, "-I", "-S", "-B", "-u", "-c", boot_program(module)]
 
 
-@dataclass
 class Launch:
-    """What one worker start needs, computed from the spec at that moment."""
+    """What one worker start needs, computed from the spec at that moment (a plain
+    class: the one-shot call's way to its worker imports no ``dataclasses``)."""
 
-    grants: list[str]
-    sandbox: SandboxSpec
-    env: dict[str, str]
-    """The worker's whole environment, without the pipe descriptors (``with_fds``)."""
+    def __init__(self, grants: list[str], sandbox: SandboxSpec, env: dict[str, str]) -> None:
+        self.grants = grants
+        self.sandbox = sandbox
+        self.env = env
+        """The worker's whole environment, without the pipe descriptors (``with_fds``)."""
 
     def with_fds(self, read_fd: int, write_fd: int) -> dict[str, str]:
         return {**self.env, "JAFHOST_WORKER_FDS": f"{read_fd},{write_fd}"}
@@ -103,6 +102,8 @@ def end_process(proc: Any) -> bool:
     group id is not reused while any member is alive, so programs it started go too);
     False when it could not be reaped within 10 s (stuck in the kernel)."""
     if proc.poll() is None:  # not reaped: its pid, and its children's, are still its
+        from jafhost.security.sandbox.process_tree import kill_tree
+
         kill_tree(proc.pid)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
