@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 from typing import TYPE_CHECKING, Any
@@ -110,8 +111,30 @@ def end_process(proc: Any) -> bool:
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
+    return _reaped(proc, 10.0)
+
+
+def _reaped(proc: Any, seconds: float) -> bool:
+    """Reap ``proc`` once it is gone, within ``seconds``: woken by its pidfd the moment
+    it ends (``Popen.wait`` with a time limit polls, sleeping up to 50 ms between
+    looks), else by ``Popen.wait`` alone where there is no pidfd (before Linux 5.3).
+    The pidfd only for a child of this process (a ``Popen``) still unreaped once the
+    pidfd is open: then it is that child's (a worker forked by the zygote is the
+    zygote's child: its pid may be another process's once the zygote reaped it)."""
+    if proc.returncode is None and isinstance(proc, subprocess.Popen):
+        try:
+            pidfd = os.pidfd_open(proc.pid)
+        except (AttributeError, OSError):
+            pidfd = -1
+        if pidfd >= 0:
+            try:
+                # still unreaped after the pidfd was opened: the pidfd is this child's
+                if proc.poll() is None and not select.select([pidfd], [], [], seconds)[0]:
+                    return False
+            finally:
+                os.close(pidfd)
     try:
-        proc.wait(timeout=10)
+        proc.wait(timeout=seconds)
     except subprocess.TimeoutExpired:
         return False
     return True
