@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from jafhost.errors import HookTimeout, ToolError
 from jafhost.runtime.isolation.exits import describe_exit
-from jafhost.runtime.isolation.output import OutputCopy, stderr_fd
+from jafhost.runtime.isolation.output import OutputPump, stderr_fd
 from jafhost.runtime.isolation.protocol import (
     MB,
     FrameReader,
@@ -124,7 +124,7 @@ class _Worker:
         self.plugin = spec.plugin if spec is not None else plugin
         self.identity = identity
         self.proc: subprocess.Popen[bytes] | None = None
-        self.output: OutputCopy | None = None
+        self.output: OutputPump | None = None
         self.reader = FrameReader((spec.max_result_mb if spec is not None else 64) * MB)
         self.read_fd = -1
         self.write_fd = -1
@@ -166,7 +166,7 @@ class _Worker:
             raise
         for fd in (out_write, child_read, child_write):
             os.close(fd)
-        self.output = OutputCopy(out_read, stderr_fd(), self.plugin)
+        self.output = OutputPump(out_read, stderr_fd(), self.plugin)
         self.read_fd, self.write_fd = host_read, host_write
 
     def send(self, message: dict[str, Any]) -> None:
@@ -197,8 +197,13 @@ class _Worker:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise _Late
-            ready, _, _ = select.select([self.read_fd], [], [], left)
-            if not ready:
+            output = self.output  # its output copied while waiting (``OutputPump``)
+            out_fd = output.fd if output is not None else -1
+            waited = [self.read_fd] if out_fd < 0 else [self.read_fd, out_fd]
+            ready, _, _ = select.select(waited, [], [], left)
+            if out_fd >= 0 and out_fd in ready and output is not None:
+                output.pump()
+            if self.read_fd not in ready:
                 continue
             data = os.read(self.read_fd, CHUNK)
             if not data:
