@@ -24,10 +24,10 @@ with hashes by installers and are not checked (docs/security.md, "Limits").
 
 from __future__ import annotations
 
-import csv
 import os
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from jafhost._version import __version__
@@ -210,7 +210,15 @@ def _record_in(base: str, dist_info: str) -> dict[str, Entry] | None:
     except (OSError, UnsafeFile, UnicodeDecodeError):
         return None
     entries: dict[str, Entry] = {}
-    for row in csv.reader(text.splitlines()):
+    lines = text.splitlines()
+    rows: Iterable[list[str]]
+    if '"' in text:  # a path holding a comma or a quote: quoted as CSV
+        import csv
+
+        rows = csv.reader(lines)
+    else:  # nothing quoted: split as ``csv`` would (without importing it)
+        rows = (line.split(",") for line in lines)
+    for row in rows:
         if len(row) < 2 or "=" not in row[1]:
             continue  # RECORD itself, and files listed without a hash
         mode, _, value = row[1].partition("=")

@@ -65,13 +65,15 @@ class _Named:
 def lane_spec(plan: LanePlan) -> WorkerSpec:
     """The plugin's ``WorkerSpec`` as a host builds it (``Runtime.worker_spec``): the
     settings of ``config.toml`` (plainly valid, as the lane checked), the grants in the
-    state, the ceiling, its config table and its record's tool schemas."""
+    state, the ceiling and its config table. Without its record's tool schemas
+    (``known_schemas``): they tell a pool worker which models to build later, and the
+    one-shot worker builds none (it calls a plain tool; its ``init`` carries no
+    schemas), so the record is not read again here."""
     import tomllib
 
     from jafhost.home.config_fast import fast_settings
     from jafhost.home.plugin_tables import plugin_config_table
     from jafhost.home.state import StateStore
-    from jafhost.runtime.activation_records import RecordStore, record_key
     from jafhost.runtime.isolation.spec import plugin_spec
     from jafhost.safe_read import CONFIG_LIMIT, read_text
 
@@ -87,12 +89,7 @@ def lane_spec(plan: LanePlan) -> WorkerSpec:
         return store.load().grants_of(info)
 
     config = plugin_config_table(table, info.name, os.environ)
-    key = record_key(info, "process", config, grants())
-    record = RecordStore(layout.cache / "activation").load(info.name, key)
-    known = {t.name: t.input_schema for t in record.tools} if record is not None else None
-    return plugin_spec(
-        layout, info, settings, plan.hook_timeout, plan.ceiling, grants, config, known
-    )
+    return plugin_spec(layout, info, settings, plan.hook_timeout, plan.ceiling, grants, config)
 
 
 Answered = TypeVar("Answered")
