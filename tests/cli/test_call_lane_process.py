@@ -181,7 +181,17 @@ def test_the_host_side_imports_no_pydantic_asyncio_or_cli_libraries(
 ) -> None:
     """Ground truth from ``-X importtime`` of the host process (the worker is started
     with ``-I``: its imports are not listed there)."""
+    lane_imports(site.root, lane_home, "iso.echo")  # the plugin's lane summary written
     imported = lane_imports(site.root, lane_home, "iso.echo")
     assert "jafhost.runtime.isolation.one_shot_call" in imported
     heavy = {"pydantic", "pydantic_core", "asyncio", "typer", "click", "rich"}
     assert imported.isdisjoint(heavy), sorted(imported & heavy)
+    # what the host's side does without while nothing changed: the metadata search and
+    # hashing of its own files (kept stamps), the record, the answer's dataclasses
+    spared = {
+        "importlib.metadata",
+        "hashlib",
+        "jafhost.runtime.activation_records",
+        "jafhost.types",
+    }
+    assert imported.isdisjoint(spared), sorted(imported & spared)
