@@ -122,6 +122,10 @@ CASES = {
     "result over max_result_mb": (["iso.big", "-a", "n=2000000"], 1),
     "worker crash": (["iso.crash", "-a", "status=3"], 1),
     "non-plain result": (["iso.shape", "-a", "n=2"], 0),
+    # a call frame and an output larger than a pipe holds (the call waits in the pipe
+    # behind init in part, the rest sent once the worker is ready; its output is copied
+    # while the host waits)
+    "larger than a pipe": (["iso.echo", "-a", f"text={'y' * 100_000}"], 0),
 }
 
 

@@ -128,6 +128,8 @@ class _Worker:
         self.reader = FrameReader((spec.max_result_mb if spec is not None else 64) * MB)
         self.read_fd = -1
         self.write_fd = -1
+        self.pending = memoryview(b"")
+        """What ``send_ahead`` left to send once the worker is ready."""
         self.how = "ended"
         self.python = self.cwd = ""
 
@@ -175,6 +177,34 @@ class _Worker:
             while data:
                 data = data[os.write(self.write_fd, data) :]
         except (BrokenPipeError, OSError):
+            raise _Gone from None
+
+    def send_ahead(self, message: dict[str, Any]) -> None:
+        """Queue ``message`` behind ``init`` before the worker is ready, so that it
+        finds it there once ready instead of waiting for the host to read ``ready``
+        and answer: as much of its frame as the pipe takes now without waiting (the
+        worker reads it only once ready, and might meanwhile wait for its own output
+        to be read); the rest goes with ``send_rest``."""
+        data = memoryview(frame(json_encode(message), self.reader.limit))
+        os.set_blocking(self.write_fd, False)
+        try:
+            while data:
+                data = data[os.write(self.write_fd, data) :]
+        except BlockingIOError:
+            pass
+        except OSError:
+            raise _Gone from None
+        finally:
+            os.set_blocking(self.write_fd, True)
+        self.pending = data
+
+    def send_rest(self) -> None:
+        """What ``send_ahead`` could not queue (the worker is ready: it reads it)."""
+        data, self.pending = self.pending, memoryview(b"")
+        try:
+            while data:
+                data = data[os.write(self.write_fd, data) :]
+        except OSError:
             raise _Gone from None
 
     def receive(self, deadline: float) -> dict[str, Any]:
@@ -356,6 +386,9 @@ def _call(
     try:
         if worker.proc is None:
             worker.spawn()
+        # the call waits in the pipe behind ``init``: read by the worker once ready
+        worker.send_ahead({"op": "call", "tool": tool, "args": arguments, "plain": plain,
+                           "hook_timeout": hook_timeout})  # fmt: skip
         # what ends the worker's tree, imported while the worker readies itself rather
         # than once the result is in (``end_process`` needs it then)
         from jafhost.security.sandbox import process_tree  # noqa: F401
@@ -368,8 +401,7 @@ def _call(
                 spec.plugin,
                 "; ".join(missing),
             )
-        worker.send({"op": "call", "tool": tool, "args": arguments, "plain": plain,
-                     "hook_timeout": hook_timeout})  # fmt: skip
+        worker.send_rest()
         started = worker.expect(time.monotonic() + 12 * hook_timeout + 5, "calling", "handover")
     except (_Gone, _Late, _Broke, FrameTooLarge, OSError, ToolError) as exc:
         # nothing was called: the full path starts a pool worker and reports it
