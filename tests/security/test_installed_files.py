@@ -268,3 +268,55 @@ def test_an_editable_install_is_found_without_importlib_metadata(tmp_path: Path)
     assert found["status"] == "unverified" and "editable install" in found["detail"], found
     assert not found["imported"], "the check imported importlib.metadata"
     assert found["on_path"] is not None and found["on_path"] == found["through"], found
+
+
+SEARCH_ON_PATH = """
+import json, sys
+sys.path[:0] = sys.argv[1:]
+from jafhost.security import installed_files as files
+on_path = files._on_path()
+through = files._through_metadata()
+def names(entries):
+    return None if entries is None else sorted(e.name for e in entries.values())
+print(json.dumps({"on_path": names(on_path),
+                  "through": through if isinstance(through, str) else names(through)}))
+"""
+
+
+def search_on_path(tmp_path: Path, *first: Path) -> dict[str, object]:
+    """``_on_path`` and ``importlib.metadata``'s entries with ``first`` on ``sys.path``
+    ahead of everything."""
+    environment = {k: v for k, v in os.environ.items() if k not in ("JAFHOST_DEBUG",)}
+    ran = subprocess.run(
+        [sys.executable, "-c", SEARCH_ON_PATH, *map(str, first)],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stderr
+    found: dict[str, object] = json.loads(ran.stdout)
+    return found
+
+
+def test_the_search_on_the_path_finds_what_importlib_metadata_finds(tmp_path: Path) -> None:
+    """The first folder of ``sys.path`` with metadata named for jafhost decides, any
+    case of the name, as ``importlib.metadata`` decides; an ``.egg-info`` there is left
+    to ``importlib.metadata`` itself."""
+    ahead = tmp_path / "ahead"
+    (ahead / "JafHost-9.9.dist-info").mkdir(parents=True)
+    (ahead / "JafHost-9.9.dist-info" / "RECORD").write_text(
+        "jafhost/__init__.py,sha256=AAAA,12\njafhost/x.py,sha256=BBBB,3\n"
+        "JafHost-9.9.dist-info/RECORD,,\n"
+    )
+    (ahead / "jafhost_extra-1.0.dist-info").mkdir()  # another distribution: not it
+    found = search_on_path(tmp_path, ahead)
+    assert found["on_path"] == ["jafhost/__init__.py", "jafhost/x.py"], found
+    assert found["on_path"] == found["through"], found
+
+    egg = tmp_path / "egg"
+    (egg / "jafhost.egg-info").mkdir(parents=True)
+    (egg / "jafhost.egg-info" / "PKG-INFO").write_text("Name: jafhost\nVersion: 9.9\n")
+    found = search_on_path(tmp_path, egg, ahead)
+    assert found["on_path"] is None, found  # left to importlib.metadata
