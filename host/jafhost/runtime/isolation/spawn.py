@@ -18,7 +18,6 @@ import signal
 import subprocess
 from typing import TYPE_CHECKING, Any
 
-from jafhost.discovery.folders import plugin_folder
 from jafhost.runtime.isolation import gate
 from jafhost.runtime.isolation.protocol import MB
 from jafhost.security.sandbox import worker_env
@@ -70,6 +69,8 @@ class Launch:
 def prepare(spec: WorkerSpec) -> Launch:
     """The grants in force now, the sandbox and the environment of a new worker of
     ``spec`` (its data and cache folders made)."""
+    from jafhost.discovery.folders import plugin_folder  # not needed to import this module
+
     grants = spec.effective_grants()
     sandbox = spec.sandbox(grants)
     spec.data_dir.mkdir(parents=True, exist_ok=True)
