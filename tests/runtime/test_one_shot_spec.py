@@ -3,7 +3,8 @@
 ``one_shot_lane.lane_spec`` (from the files the lane read) and ``Runtime.worker_spec``
 (a whole ``Host``) are compared field by field in the same home, with limits, a grant,
 a granted variable and a plugin config table set, including the sandbox each would
-apply and the environment each worker would get.
+apply and the environment each worker would get (all but the recorded tool schemas a
+pool worker's start message carries: the one-shot worker builds no models).
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ table = plugin_config_table(host.config.table, "iso", os.environ)
 record = host.runtime.records.load("iso", host.runtime.record_key(entry.info))
 known = {t.name: t.input_schema for t in record.tools}
 full = host.runtime.worker_spec(entry.info, table, known)
+assert full.known_schemas == {"echo": record.tools[0].input_schema}
+# the recorded schemas tell a pool worker which models to build at first use; the
+# one-shot worker builds none and is not told them: every other field is the host's
+full = dataclasses.replace(full, known_schemas=None)
 print(json.dumps([shown(lane_spec(plan)), shown(full)]))
 """
 

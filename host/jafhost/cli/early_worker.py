@@ -60,7 +60,7 @@ def start(tool: str) -> None:
     try:
         from jafhost.runtime.isolation.one_shot_call import start_early_at
 
-        _STARTED.append(start_early_at(plugin, data_dir, cache_dir, list(hint["own"])))
+        _STARTED.append(start_early_at(plugin, home, data_dir, cache_dir, list(hint["own"])))
     except Exception:  # the lane starts it itself, and says why it cannot
         return
     if os.environ.get("JAFHOST_TRACE_CALL") == "1":

@@ -615,7 +615,7 @@ def _serve(plan: Plan, arguments: Any) -> CallResult | Answer | None:
     if plan.isolation == "process":
         from jafhost.runtime.isolation.one_shot_lane import serve_isolated
 
-        return serve_isolated(plan, arguments, trace)
+        return serve_isolated(plan, arguments, trace, Answer)
     # the host's own modules the steps below use (pluggy with them), imported before the
     # guard is armed, as a start imports them: under the plugin's identity, every file of
     # theirs would be checked against its grants, for nothing

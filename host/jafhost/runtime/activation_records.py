@@ -19,7 +19,6 @@ again), never an error.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import stat
@@ -31,6 +30,17 @@ from typing import TYPE_CHECKING, Any
 from jafhost._version import __version__
 from jafhost.atomic import write_atomic
 from jafhost.runtime.scope import exact_str, plain
+
+if TYPE_CHECKING:
+    from hashlib import sha256
+else:  # CPython's own SHA-256 (the very digest): ``hashlib`` would load OpenSSL first
+    try:
+        from _sha256 import sha256
+    except ImportError:  # pragma: no cover - 3.12 renamed it
+        try:
+            from _sha2 import sha256
+        except ImportError:  # a build without it
+            from hashlib import sha256
 
 if TYPE_CHECKING:
     from jafhost.discovery.records import PluginInfo
@@ -154,7 +164,7 @@ def record_from_json(data: Any) -> ActivationRecord:
 def _digest_file(path: str) -> str:
     try:
         with open(path, "rb") as handle:
-            return hashlib.sha256(handle.read()).hexdigest()
+            return sha256(handle.read()).hexdigest()
     except OSError:
         return "-"
 
@@ -238,7 +248,7 @@ def record_key(info: PluginInfo, isolation: str, config: Any, grants: Iterable[s
         )
     except (TypeError, ValueError):
         return None
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return sha256(text.encode("utf-8")).hexdigest()
 
 
 # -- what a started plugin offers ----------------------------------------------------

@@ -10,29 +10,30 @@ and names the file. (Scripts and metadata are left out: workers do not run them,
 
 ``RECORD`` is read from the ``jafhost-VERSION.dist-info`` folder beside the running
 package when it is there (where pip, ``pip install --target`` and wheel installs put
-it: no ``importlib.metadata``, which costs a one-shot command more to import than the
-whole check), else found through ``importlib.metadata``. It is read once per process,
-and a file is hashed again only when its size,
-modification or change time changed, so the check costs a ``stat`` per file after the
-first (about 0.15 ms for jafhost's 113 files; the first, hashing them, 10 to 40 ms).
-An editable install has no ``RECORD`` entries for its sources: it is reported
-``unverified``, never failed. Bytecode caches (``__pycache__``) are not listed with
-hashes by installers and are not checked (docs/security.md, "Limits").
+it), else from the metadata folder ``importlib.metadata`` would find on ``sys.path``
+(``_on_path``: the same search, without the import, which costs a one-shot command more
+than the whole check), else through ``importlib.metadata`` itself. It is read once per
+process. A file is hashed again only when its stamp (size, modification and change
+time, inode, expected hash) differs from the one kept when it last matched: in this
+process, and with a host's cache folder given, across processes too
+(``installed_stamps``), so an unchanged installation costs a ``stat`` per file and no
+``hashlib``. An editable install has no ``RECORD`` entries for its sources: it is
+reported ``unverified``, never failed. Bytecode caches (``__pycache__``) are not listed
+with hashes by installers and are not checked (docs/security.md, "Limits").
 """
 
 from __future__ import annotations
 
-import base64
-import csv
-import hashlib
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from jafhost._version import __version__
 from jafhost.safe_read import UnsafeFile, read_text
+from jafhost.security import installed_stamps
+from jafhost.security.installed_stamps import Stamp
 
 DISTRIBUTION = "jafhost"
 CHUNK = 1 << 20
@@ -52,18 +53,31 @@ class Entry(NamedTuple):
     size: int | None
 
 
-@dataclass(frozen=True)
 class FilesCheck:
-    """How jafhost's installed files compare with its ``RECORD``."""
+    """How jafhost's installed files compare with its ``RECORD`` (a plain class: the
+    one-shot call imports this module on its way to its worker)."""
 
-    status: str
-    """``verified``, ``changed`` or ``unverified`` (nothing to compare with)."""
-    detail: str
-    """One line saying what was compared, or what differs, or why nothing was."""
-    changed: tuple[str, ...] = ()
-    """The files (paths as ``RECORD`` names them) whose content differs or is missing."""
-    files: int = 0
-    seconds: float = 0.0
+    __slots__ = ("changed", "detail", "files", "seconds", "status")
+
+    def __init__(
+        self,
+        status: str,
+        detail: str,
+        changed: tuple[str, ...] = (),
+        files: int = 0,
+        seconds: float = 0.0,
+    ) -> None:
+        self.status = status
+        """``verified``, ``changed`` or ``unverified`` (nothing to compare with)."""
+        self.detail = detail
+        """One line saying what was compared, or what differs, or why nothing was."""
+        self.changed = changed
+        """The files (paths as ``RECORD`` names them) whose content differs or is missing."""
+        self.files = files
+        self.seconds = seconds
+
+    def __repr__(self) -> str:
+        return f"FilesCheck({self.status!r}, {self.detail!r}, changed={self.changed!r})"
 
     @property
     def ok(self) -> bool:
@@ -80,31 +94,34 @@ class FilesCheck:
         }
 
 
-@dataclass
-class _Stamp:
-    size: int
-    mtime_ns: int
-    ctime_ns: int
-    """Changed by every write and by ``utime`` itself: restoring the modification time
-    after a change does not hide it."""
-    matches: bool
-
-
-@dataclass
 class _Cache:
-    stamps: dict[str, _Stamp] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    records: dict[str, Entry] | None = None
-    """The package's hashed ``RECORD`` entries by real path, read once per process."""
-    unverified: str | None = None
-    """Why there are no such entries (an editable install...), found once per process
-    too: looking again would cost every worker start a scan of the installed metadata."""
+    """What one process keeps between checks (a plain class: built at import, on the
+    one-shot call's way to its worker)."""
+
+    def __init__(self) -> None:
+        self.stamps: dict[str, Stamp] = {}
+        """The stamps of the files found matching in this process (and loaded from the
+        host's cache), by real path."""
+        self.loaded: set[str] = set()
+        """The stamp folders already read in this process."""
+        self.lock = threading.Lock()
+        self.records: dict[str, Entry] | None = None
+        """The package's hashed ``RECORD`` entries by real path, read once per process."""
+        self.unverified: str | None = None
+        """Why there are no such entries (an editable install...), found once per
+        process too: looking again would cost every worker start a scan of the metadata."""
 
 
 _CACHE = _Cache()
+SETTLE_NS = 2_000_000_000
+"""A file changed this recently is hashed but not stamped: the kernel's change time is
+coarse (a clock tick), so a write in the same tick as the one stamped would not move it."""
 
 
 def _digest(path: str, algorithm: str) -> str:
+    import base64
+    import hashlib
+
     hasher = hashlib.new(algorithm)
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK):
@@ -112,20 +129,33 @@ def _digest(path: str, algorithm: str) -> str:
     return base64.urlsafe_b64encode(hasher.digest()).rstrip(b"=").decode("ascii")
 
 
-def _matches(path: str, algorithm: str, expected: str, size: int | None) -> bool:
-    """Whether ``path`` still holds what ``RECORD`` says (re-hashed only when its stat
-    stamp changed since it was last hashed in this process)."""
+def _known_algorithm(algorithm: str) -> bool:
+    import hashlib
+
+    return algorithm in hashlib.algorithms_available
+
+
+def _differs(path: str, entry: Entry, fresh: dict[str, Stamp]) -> str | None:
+    """Why ``path`` does not hold what ``RECORD`` says, or None. Hashed only when its
+    stamp differs from the one kept when it last matched; a match is stamped in
+    ``fresh`` (unless the file changed within ``SETTLE_NS``)."""
+    expected = f"{entry.mode}={entry.value}"
     try:
         st = os.stat(path)
     except OSError:
-        return False
-    stamp = _CACHE.stamps.get(path)
-    now = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-    if stamp is not None and (stamp.size, stamp.mtime_ns, stamp.ctime_ns) == now:
-        return stamp.matches
-    matches = (size is None or st.st_size == size) and _digest(path, algorithm) == expected
-    _CACHE.stamps[path] = _Stamp(*now, matches)
-    return matches
+        return entry.name
+    now = Stamp(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, expected)
+    if _CACHE.stamps.get(path) == now:
+        return None
+    if not _known_algorithm(entry.mode):
+        return f"{entry.name} (unknown hash {entry.mode})"
+    if entry.size is not None and st.st_size != entry.size:
+        return entry.name
+    if _digest(path, entry.mode) != entry.value:
+        return entry.name
+    if time.time_ns() - st.st_ctime_ns >= SETTLE_NS:
+        fresh[path] = now
+    return None
 
 
 def _package_dir() -> str:
@@ -152,6 +182,8 @@ def _read_records() -> dict[str, Entry] | str:
     running = _package_dir()
     entries = _beside(running)
     if entries is None:
+        entries = _on_path()
+    if entries is None:
         found = _through_metadata()
         if isinstance(found, str):
             return found
@@ -166,13 +198,27 @@ def _beside(running: str) -> dict[str, Entry] | None:
     """The hashed entries of the ``RECORD`` in ``jafhost-VERSION.dist-info`` next to
     the running package, by real path; None when there is no such file to read."""
     base = os.path.dirname(running)
-    record = os.path.join(base, f"{DISTRIBUTION}-{__version__}.dist-info", "RECORD")
+    return _record_in(base, f"{DISTRIBUTION}-{__version__}.dist-info")
+
+
+def _record_in(base: str, dist_info: str) -> dict[str, Entry] | None:
+    """The hashed entries of ``base/dist_info/RECORD`` by real path (its paths are
+    relative to ``base``); None when there is no such file to read."""
+    record = os.path.join(base, dist_info, "RECORD")
     try:
         text = read_text(record, RECORD_LIMIT)
     except (OSError, UnsafeFile, UnicodeDecodeError):
         return None
     entries: dict[str, Entry] = {}
-    for row in csv.reader(text.splitlines()):
+    lines = text.splitlines()
+    rows: Iterable[list[str]]
+    if '"' in text:  # a path holding a comma or a quote: quoted as CSV
+        import csv
+
+        rows = csv.reader(lines)
+    else:  # nothing quoted: split as ``csv`` would (without importing it)
+        rows = (line.split(",") for line in lines)
+    for row in rows:
         if len(row) < 2 or "=" not in row[1]:
             continue  # RECORD itself, and files listed without a hash
         mode, _, value = row[1].partition("=")
@@ -180,6 +226,42 @@ def _beside(running: str) -> dict[str, Entry] | None:
         if value:
             entries[os.path.realpath(os.path.join(base, row[0]))] = Entry(row[0], mode, value, size)
     return entries
+
+
+def _on_path() -> dict[str, Entry] | None:
+    """The entries ``importlib.metadata`` would give (``_through_metadata``), found the
+    way it finds them but without importing it (about 15 ms of a one-shot command, in an
+    editable install): the first folder of ``sys.path`` holding a metadata folder named
+    for ``jafhost`` (in ``os.listdir`` order, as it searches), when that is a
+    ``.dist-info`` with a ``RECORD``. None wherever the answer is not that plain (a
+    finder of distributions besides the path's, a zip or other file on the path, an
+    egg or ``.egg-info``, no ``RECORD``): then ``importlib.metadata`` is asked."""
+    import sys
+    from importlib.machinery import PathFinder
+
+    for finder in sys.meta_path:
+        if finder is not PathFinder and getattr(finder, "find_distributions", None) is not None:
+            return None
+    for entry in sys.path:
+        root = os.fspath(entry)
+        if os.path.basename(root).lower().endswith(".egg"):
+            return None  # an egg's EGG-INFO counts too
+        try:
+            children = os.listdir(root or ".")
+        except NotADirectoryError:
+            return None  # a zip, perhaps: its members are metadata folders too
+        except OSError:
+            continue
+        for child in children:
+            low = child.lower()
+            if not low.endswith((".dist-info", ".egg-info")):
+                continue
+            if low.rpartition(".")[0].partition("-")[0] != DISTRIBUTION:
+                continue
+            if not low.endswith(".dist-info"):
+                return None
+            return _record_in(root, child)
+    return None
 
 
 def _through_metadata() -> dict[str, Entry] | str:
@@ -201,19 +283,32 @@ def _through_metadata() -> dict[str, Entry] | str:
     }
 
 
-def check() -> FilesCheck:
-    """Compare the running jafhost's installed files with its ``RECORD``."""
+def check(cache: str | os.PathLike[str] | None = None) -> FilesCheck:
+    """Compare the running jafhost's installed files with its ``RECORD`` (the stamps of
+    files that matched kept in the host's ``cache`` folder too, when one is given)."""
     started = time.perf_counter()
     located = _records()
     if isinstance(located, str):
         return FilesCheck("unverified", located)
     changed: list[str] = []
+    fresh: dict[str, Stamp] = {}
+    folder = None if cache is None else os.path.join(cache, installed_stamps.FOLDER)
+    package = _package_dir()
     with _CACHE.lock:
+        if folder is not None and folder not in _CACHE.loaded:
+            _CACHE.loaded.add(folder)
+            kept = installed_stamps.load(folder, package)
+            _CACHE.stamps.update((p, s) for p, s in kept.items() if p not in _CACHE.stamps)
         for path, entry in located.items():
-            if entry.mode not in hashlib.algorithms_available:
-                changed.append(f"{entry.name} (unknown hash {entry.mode})")
-            elif not _matches(path, entry.mode, entry.value, entry.size):
-                changed.append(entry.name)
+            why = _differs(path, entry, fresh)
+            if why is not None:
+                changed.append(why)
+                _CACHE.stamps.pop(path, None)
+        _CACHE.stamps.update(fresh)
+        if folder is not None and (fresh or changed):
+            installed_stamps.save(
+                folder, package, {p: s for p, s in _CACHE.stamps.items() if p in located}
+            )
     seconds = time.perf_counter() - started
     if changed:
         more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
@@ -227,10 +322,11 @@ def check() -> FilesCheck:
     return FilesCheck("verified", f"{len(located)} files match RECORD", (), len(located), seconds)
 
 
-def worker_refusal(plugin: str) -> str | None:
+def worker_refusal(plugin: str, cache: str | os.PathLike[str] | None = None) -> str | None:
     """Why no worker of ``plugin`` may start, or None: jafhost applies the sandbox, so a
-    changed jafhost may not (the message names the file and says to reinstall)."""
-    installed = check()
+    changed jafhost may not (the message names the file and says to reinstall).
+    ``cache``: the host's cache folder, where the stamps of matching files are kept."""
+    installed = check(cache)
     if installed.ok:
         return None
     return f"plugin {plugin}: no worker is started: {installed.detail} (reinstall jafhost)"

@@ -176,7 +176,9 @@ class WorkerClient:
     # -- process ---------------------------------------------------------------------
 
     def _spawn(self) -> None:
-        refusal = installed_files.worker_refusal(self.plugin)
+        home = self.spec.host_home
+        cache = None if home is None else os.path.join(home, "cache")
+        refusal = installed_files.worker_refusal(self.plugin, cache)
         if refusal is not None:
             raise WorkerError(refusal, plugin=self.plugin)
         launch = prepare(self.spec)

@@ -24,18 +24,16 @@ host went away reads no ``init`` and exits.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import select
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jafhost.errors import HookTimeout, ToolError
 from jafhost.runtime.isolation.exits import describe_exit
-from jafhost.runtime.isolation.output import OutputCopy, stderr_fd
+from jafhost.runtime.isolation.output import OutputPump, stderr_fd
 from jafhost.runtime.isolation.protocol import (
     MB,
     FrameReader,
@@ -54,28 +52,43 @@ from jafhost.runtime.isolation.spawn import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from jafhost.discovery.records import PluginInfo
     from jafhost.home.paths import HomeLayout
     from jafhost.runtime.isolation.spec import WorkerSpec
 
-LOGGER = logging.getLogger("jafhost")
 CHUNK = 1 << 16
 
 
-@dataclass
+def _warn(message: str, *args: object) -> None:
+    """Log a warning on the ``jafhost`` logger (``logging`` imported only when one is
+    due: the call's way to its worker and back does without it)."""
+    import logging
+
+    logging.getLogger("jafhost").warning(message, *args)
+
+
 class HandOver:
     """The one-shot worker did not call the tool; ``why`` says why (the full path
-    serves)."""
+    serves). Plain classes here: the one-shot call imports no ``dataclasses``."""
 
-    why: str
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+    def __repr__(self) -> str:
+        return f"HandOver({self.why!r})"
 
 
-@dataclass
 class Called:
     """The tool's plain result, and the worker's stage times (seconds from its start)."""
 
-    value: Any
-    marks: dict[str, float]
+    def __init__(self, value: Any, marks: dict[str, float]) -> None:
+        self.value = value
+        self.marks = marks
+
+    def __repr__(self) -> str:
+        return f"Called({self.value!r})"
 
 
 class _Gone(Exception):
@@ -90,12 +103,14 @@ class _Broke(Exception):
     """The worker sent something off the protocol."""
 
 
-def _installed(plugin: str) -> None:
+def _installed(plugin: str, home: str | Path | None) -> None:
     """``ToolError`` when jafhost's own files changed: it applies the sandbox, changed
-    it may not, so no worker is started."""
+    it may not, so no worker is started (the stamps of matching files are kept in the
+    cache of jafhost's ``home``)."""
     from jafhost.security import installed_files
 
-    refusal = installed_files.worker_refusal(plugin)
+    cache = None if home is None else os.path.join(home, "cache")
+    refusal = installed_files.worker_refusal(plugin, cache)
     if refusal is not None:
         raise ToolError(refusal, plugin=plugin)
 
@@ -109,16 +124,18 @@ class _Worker:
         self.plugin = spec.plugin if spec is not None else plugin
         self.identity = identity
         self.proc: subprocess.Popen[bytes] | None = None
-        self.output: OutputCopy | None = None
+        self.output: OutputPump | None = None
         self.reader = FrameReader((spec.max_result_mb if spec is not None else 64) * MB)
         self.read_fd = -1
         self.write_fd = -1
+        self.pending = memoryview(b"")
+        """What ``send_ahead`` left to send once the worker is ready."""
         self.how = "ended"
         self.python = self.cwd = ""
 
     def spawn(self) -> None:
         assert self.spec is not None
-        _installed(self.spec.plugin)
+        _installed(self.spec.plugin, self.spec.host_home)
         launch = prepare(self.spec)
         self.start(self.spec.python, launch.with_fds, str(self.spec.data_dir))
         self.send(init_message(self.spec, launch.sandbox))
@@ -151,7 +168,7 @@ class _Worker:
             raise
         for fd in (out_write, child_read, child_write):
             os.close(fd)
-        self.output = OutputCopy(out_read, stderr_fd(), self.plugin)
+        self.output = OutputPump(out_read, stderr_fd(), self.plugin)
         self.read_fd, self.write_fd = host_read, host_write
 
     def send(self, message: dict[str, Any]) -> None:
@@ -160,6 +177,34 @@ class _Worker:
             while data:
                 data = data[os.write(self.write_fd, data) :]
         except (BrokenPipeError, OSError):
+            raise _Gone from None
+
+    def send_ahead(self, message: dict[str, Any]) -> None:
+        """Queue ``message`` behind ``init`` before the worker is ready, so that it
+        finds it there once ready instead of waiting for the host to read ``ready``
+        and answer: as much of its frame as the pipe takes now without waiting (the
+        worker reads it only once ready, and might meanwhile wait for its own output
+        to be read); the rest goes with ``send_rest``."""
+        data = memoryview(frame(json_encode(message), self.reader.limit))
+        os.set_blocking(self.write_fd, False)
+        try:
+            while data:
+                data = data[os.write(self.write_fd, data) :]
+        except BlockingIOError:
+            pass
+        except OSError:
+            raise _Gone from None
+        finally:
+            os.set_blocking(self.write_fd, True)
+        self.pending = data
+
+    def send_rest(self) -> None:
+        """What ``send_ahead`` could not queue (the worker is ready: it reads it)."""
+        data, self.pending = self.pending, memoryview(b"")
+        try:
+            while data:
+                data = data[os.write(self.write_fd, data) :]
+        except OSError:
             raise _Gone from None
 
     def receive(self, deadline: float) -> dict[str, Any]:
@@ -182,8 +227,13 @@ class _Worker:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise _Late
-            ready, _, _ = select.select([self.read_fd], [], [], left)
-            if not ready:
+            output = self.output  # its output copied while waiting (``OutputPump``)
+            out_fd = output.fd if output is not None else -1
+            waited = [self.read_fd] if out_fd < 0 else [self.read_fd, out_fd]
+            ready, _, _ = select.select(waited, [], [], left)
+            if out_fd >= 0 and out_fd in ready and output is not None:
+                output.pump()
+            if self.read_fd not in ready:
                 continue
             data = os.read(self.read_fd, CHUNK)
             if not data:
@@ -202,9 +252,7 @@ class _Worker:
         if self.proc is not None:
             proc, self.proc = self.proc, None
             if not end_process(proc):
-                LOGGER.warning(
-                    "plugin %s: worker %s did not die after SIGKILL", self.plugin, proc.pid
-                )
+                _warn("plugin %s: worker %s did not die after SIGKILL", self.plugin, proc.pid)
             spec = self.spec
             limits = (spec.cpu_seconds, spec.memory_mb) if spec is not None else (0, 0)
             self.how = describe_exit(proc.returncode, *limits)
@@ -252,27 +300,27 @@ def start_early(layout: HomeLayout, info: PluginInfo) -> Early:
     from jafhost.discovery.folders import plugin_folder
 
     return start_early_at(
-        info.name, str(layout.data_dir(info.name)), str(layout.cache_dir(info.name)),
-        plugin_folder(info),
+        info.name, str(layout.home), str(layout.data_dir(info.name)),
+        str(layout.cache_dir(info.name)), plugin_folder(info),
     )  # fmt: skip
 
 
-def start_early_at(plugin: str, data_dir: str, cache_dir: str, own: list[str]) -> Early:
-    """Start ``plugin``'s one-shot worker in ``data_dir``, with the environment a worker
-    of it gets without any grant (``cache_dir`` its ``TMPDIR``, ``own`` its plugin
-    folder: ``spawn.prepare``'s, from the same host paths). It holds no granted variable
-    and reads nothing of the plugin before ``init`` (``call``), which is sent only once
-    every check passed; where what it was started with differs from what the checks
-    give (``_adopted``), it is ended unused. jafhost's own files are checked first, as
-    for every worker start: until ``init`` it runs jafhost's code with the host's
-    rights."""
+def start_early_at(plugin: str, home: str, data_dir: str, cache_dir: str, own: list[str]) -> Early:
+    """Start ``plugin``'s one-shot worker (of the host ``home``) in ``data_dir``, with
+    the environment a worker of it gets without any grant (``cache_dir`` its ``TMPDIR``,
+    ``own`` its plugin folder: ``spawn.prepare``'s, from the same host paths). It holds
+    no granted variable and reads nothing of the plugin before ``init`` (``call``),
+    which is sent only once every check passed; where what it was started with differs
+    from what the checks give (``_adopted``), it is ended unused. jafhost's own files are
+    checked first, as for every worker start: until ``init`` it runs jafhost's code
+    with the host's rights."""
     import sys
 
     from jafhost.runtime.isolation import gate
     from jafhost.security.sandbox import worker_env
     from jafhost.security.sandbox.env import host_paths
 
-    _installed(plugin)
+    _installed(plugin, home)
     base = worker_env([], cache_dir, paths=host_paths(), own=own)
     base[gate.GATE_VARIABLE] = gate.__file__
     base[gate.TRUSTED_VARIABLE] = gate.trusted()
@@ -342,16 +390,22 @@ def _call(
     try:
         if worker.proc is None:
             worker.spawn()
+        # the call waits in the pipe behind ``init``: read by the worker once ready
+        worker.send_ahead({"op": "call", "tool": tool, "args": arguments, "plain": plain,
+                           "hook_timeout": hook_timeout})  # fmt: skip
+        # what ends the worker's tree, imported while the worker readies itself rather
+        # than once the result is in (``end_process`` needs it then)
+        from jafhost.security.sandbox import process_tree  # noqa: F401
+
         ready = worker.expect(time.monotonic() + max(30.0, 3 * hook_timeout), "ready")
         missing = [str(m) for m in ready.get("missing", [])]
         if missing:
-            LOGGER.warning(
+            _warn(
                 "plugin %s: worker protections not available here: %s",
                 spec.plugin,
                 "; ".join(missing),
             )
-        worker.send({"op": "call", "tool": tool, "args": arguments, "plain": plain,
-                     "hook_timeout": hook_timeout})  # fmt: skip
+        worker.send_rest()
         started = worker.expect(time.monotonic() + 12 * hook_timeout + 5, "calling", "handover")
     except (_Gone, _Late, _Broke, FrameTooLarge, OSError, ToolError) as exc:
         # nothing was called: the full path starts a pool worker and reports it
@@ -379,7 +433,7 @@ def _result(worker: _Worker, tool: str, limit: float, marks: dict[str, float]) -
     try:
         reply = worker.expect(time.monotonic() + limit, "result")
     except _Late:
-        LOGGER.warning(
+        _warn(
             "plugin %s: worker %s killed: %s", plugin, pid, f"{during} was cancelled (time limit)"
         )
         raise HookTimeout(f"{during} did not finish within {limit:g} s") from None
@@ -393,7 +447,7 @@ def _result(worker: _Worker, tool: str, limit: float, marks: dict[str, float]) -
         ) from None
     except FrameTooLarge:
         mb = worker.spec.max_result_mb if worker.spec is not None else 64
-        LOGGER.warning(
+        _warn(
             "plugin %s: worker %s killed: %s",
             plugin,
             pid,
@@ -405,7 +459,7 @@ def _result(worker: _Worker, tool: str, limit: float, marks: dict[str, float]) -
             plugin=plugin,
         ) from None
     except _Broke as exc:
-        LOGGER.warning(
+        _warn(
             "plugin %s: worker %s killed: %s",
             plugin,
             pid,

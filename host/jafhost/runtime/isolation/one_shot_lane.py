@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from jafhost.errors import HookTimeout
 
@@ -51,12 +50,12 @@ class LanePlan(Protocol):
     def tool(self) -> LaneTool: ...
 
 
-@dataclass
 class _Named:
     """What the full path's error shaping reads of a tool."""
 
-    plugin: str
-    name: str
+    def __init__(self, plugin: str, name: str) -> None:
+        self.plugin = plugin
+        self.name = name
 
     @property
     def full_name(self) -> str:
@@ -66,13 +65,15 @@ class _Named:
 def lane_spec(plan: LanePlan) -> WorkerSpec:
     """The plugin's ``WorkerSpec`` as a host builds it (``Runtime.worker_spec``): the
     settings of ``config.toml`` (plainly valid, as the lane checked), the grants in the
-    state, the ceiling, its config table and its record's tool schemas."""
+    state, the ceiling and its config table. Without its record's tool schemas
+    (``known_schemas``): they tell a pool worker which models to build later, and the
+    one-shot worker builds none (it calls a plain tool; its ``init`` carries no
+    schemas), so the record is not read again here."""
     import tomllib
 
     from jafhost.home.config_fast import fast_settings
     from jafhost.home.plugin_tables import plugin_config_table
     from jafhost.home.state import StateStore
-    from jafhost.runtime.activation_records import RecordStore, record_key
     from jafhost.runtime.isolation.spec import plugin_spec
     from jafhost.safe_read import CONFIG_LIMIT, read_text
 
@@ -88,19 +89,44 @@ def lane_spec(plan: LanePlan) -> WorkerSpec:
         return store.load().grants_of(info)
 
     config = plugin_config_table(table, info.name, os.environ)
-    key = record_key(info, "process", config, grants())
-    record = RecordStore(layout.cache / "activation").load(info.name, key)
-    known = {t.name: t.input_schema for t in record.tools} if record is not None else None
-    return plugin_spec(
-        layout, info, settings, plan.hook_timeout, plan.ceiling, grants, config, known
-    )
+    return plugin_spec(layout, info, settings, plan.hook_timeout, plan.ceiling, grants, config)
 
 
-def serve_isolated(plan: LanePlan, arguments: Any, trace: Callable[..., None]) -> CallResult | None:
-    """Call the planned tool in a one-shot worker: its result as ``Host.call`` gives it,
-    or None (after ``trace`` says why) when the full path must serve."""
+Answered = TypeVar("Answered")
+
+
+def _call_result(tool: str, value: Any) -> CallResult:
+    from jafhost.types import CallResult
+
+    return CallResult(tool, True, result=value)
+
+
+@overload
+def serve_isolated(
+    plan: LanePlan, arguments: Any, trace: Callable[..., None]
+) -> CallResult | None: ...
+
+
+@overload
+def serve_isolated(
+    plan: LanePlan,
+    arguments: Any,
+    trace: Callable[..., None],
+    answer: Callable[[str, Any], Answered],
+) -> CallResult | Answered | None: ...
+
+
+def serve_isolated(
+    plan: LanePlan,
+    arguments: Any,
+    trace: Callable[..., None],
+    answer: Callable[[str, Any], Any] = _call_result,
+) -> Any:
+    """Call the planned tool in a one-shot worker: ``answer(tool, result)`` when it
+    succeeded (a ``CallResult`` unless the caller reads less of one: ``jafhost.types``
+    is then imported only for an error), the error as ``Host.call`` gives it, or None
+    (after ``trace`` says why) when the full path must serve."""
     from jafhost.runtime.isolation import one_shot_call, zygote_switch
-    from jafhost.types import CallError, CallResult
 
     early, plan.early = plan.early, None  # ended by ``call``, or here
     zygote_switch.one_shot()  # its one worker is spawned: a zygote would cost more
@@ -123,6 +149,8 @@ def serve_isolated(plan: LanePlan, arguments: Any, trace: Callable[..., None]) -
             spec, identity, tool, plan.tool.plain, arguments, plan.call_timeout, early
         )
     except HookTimeout:
+        from jafhost.types import CallError, CallResult
+
         trace("lane")
         error = CallError(
             "timeout",
@@ -133,6 +161,7 @@ def serve_isolated(plan: LanePlan, arguments: Any, trace: Callable[..., None]) -
         return CallResult(full_name, False, error=error)
     except Exception as exc:
         from jafhost.runtime.dispatch import error_from_exception
+        from jafhost.types import CallResult
 
         trace("lane")
         named: Any = _Named(identity, tool)  # all the shaping reads of a tool
@@ -141,4 +170,4 @@ def serve_isolated(plan: LanePlan, arguments: Any, trace: Callable[..., None]) -
         trace("full", f"handed over by the worker: {outcome.why}")
         return None
     trace("lane")
-    return CallResult(full_name, True, result=outcome.value)
+    return answer(full_name, outcome.value)

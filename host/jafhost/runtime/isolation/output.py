@@ -75,24 +75,13 @@ class OutputText:
         return "".join(out).encode("utf-8")
 
 
-class OutputCopy:
-    """Copies everything written to a worker's output pipe to ``target`` (a descriptor,
-    or None to drop it), in a daemon thread, until ``close``."""
+class _Copier:
+    """What both copiers do: write the pipe's text, safely shown, to ``target``."""
 
     def __init__(self, read_fd: int, target: int | None, name: str) -> None:
         self.read_fd = read_fd
         self.target = target
         self._text = OutputText(name)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name=f"jafhost-output-{name}", daemon=True
-        )
-        self._thread.start()
-
-    def close(self) -> None:
-        """Stop copying once what the pipe holds now is copied (the worker is gone; a
-        process it left behind may still hold the pipe: it is not waited for)."""
-        self._stop.set()
 
     def _write(self, data: bytes, final: bool = False) -> None:
         if self.target is None:
@@ -125,6 +114,24 @@ class OutputCopy:
                 return False
             self._write(data)
 
+
+class OutputCopy(_Copier):
+    """Copies everything written to a worker's output pipe to ``target`` (a descriptor,
+    or None to drop it), in a daemon thread, until ``close``."""
+
+    def __init__(self, read_fd: int, target: int | None, name: str) -> None:
+        super().__init__(read_fd, target, name)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"jafhost-output-{name}", daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop copying once what the pipe holds now is copied (the worker is gone; a
+        process it left behind may still hold the pipe: it is not waited for)."""
+        self._stop.set()
+
     def _run(self) -> None:
         os.set_blocking(self.read_fd, False)
         poller = select.poll()
@@ -141,3 +148,31 @@ class OutputCopy:
         finally:
             with contextlib.suppress(OSError):
                 os.close(self.read_fd)
+
+
+class OutputPump(_Copier):
+    """Copies a worker's output pipe as ``OutputCopy`` does, in the caller's own thread:
+    for a caller that waits on its worker's pipe anyway (the one-shot call), and drains
+    this one in the same wait (``fd`` among the descriptors it selects on, ``pump`` when
+    it is readable). No thread to start: on a busy machine a new thread's first run can
+    be milliseconds away, and starting one waits for it."""
+
+    def __init__(self, read_fd: int, target: int | None, name: str) -> None:
+        super().__init__(read_fd, target, name)
+        os.set_blocking(read_fd, False)
+        self.fd = read_fd
+        """The descriptor to wait on; -1 once the pipe is at its end or closed."""
+
+    def pump(self) -> None:
+        """Copy what the pipe holds now (at end of file, it is no longer waited on)."""
+        if self.fd >= 0 and not self._drain():
+            self.fd = -1
+
+    def close(self) -> None:
+        """Copy what the pipe holds now, then stop (the worker is gone; a process it
+        left behind may still hold the pipe: it is not waited for)."""
+        if self.fd >= 0 and self._drain():
+            self._write(b"", final=True)
+        self.fd = -1
+        with contextlib.suppress(OSError):
+            os.close(self.read_fd)

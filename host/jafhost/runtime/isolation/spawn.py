@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from jafhost.discovery.folders import plugin_folder
 from jafhost.runtime.isolation import gate
 from jafhost.runtime.isolation.protocol import MB
 from jafhost.security.sandbox import worker_env
-from jafhost.security.sandbox.process_tree import kill_tree
 
 if TYPE_CHECKING:
     from jafhost.runtime.isolation.spec import WorkerSpec
@@ -54,14 +52,15 @@ def command(python: str, module: str = POOL_MAIN) -> list[str]:
     return [python, "-I", "-S", "-B", "-u", "-c", boot_program(module)]
 
 
-@dataclass
 class Launch:
-    """What one worker start needs, computed from the spec at that moment."""
+    """What one worker start needs, computed from the spec at that moment (a plain
+    class: the one-shot call's way to its worker imports no ``dataclasses``)."""
 
-    grants: list[str]
-    sandbox: SandboxSpec
-    env: dict[str, str]
-    """The worker's whole environment, without the pipe descriptors (``with_fds``)."""
+    def __init__(self, grants: list[str], sandbox: SandboxSpec, env: dict[str, str]) -> None:
+        self.grants = grants
+        self.sandbox = sandbox
+        self.env = env
+        """The worker's whole environment, without the pipe descriptors (``with_fds``)."""
 
     def with_fds(self, read_fd: int, write_fd: int) -> dict[str, str]:
         return {**self.env, "JAFHOST_WORKER_FDS": f"{read_fd},{write_fd}"}
@@ -70,6 +69,8 @@ class Launch:
 def prepare(spec: WorkerSpec) -> Launch:
     """The grants in force now, the sandbox and the environment of a new worker of
     ``spec`` (its data and cache folders made)."""
+    from jafhost.discovery.folders import plugin_folder  # not needed to import this module
+
     grants = spec.effective_grants()
     sandbox = spec.sandbox(grants)
     spec.data_dir.mkdir(parents=True, exist_ok=True)
@@ -103,14 +104,38 @@ def end_process(proc: Any) -> bool:
     group id is not reused while any member is alive, so programs it started go too);
     False when it could not be reaped within 10 s (stuck in the kernel)."""
     if proc.poll() is None:  # not reaped: its pid, and its children's, are still its
+        from jafhost.security.sandbox.process_tree import kill_tree
+
         kill_tree(proc.pid)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
+    return _reaped(proc, 10.0)
+
+
+def _reaped(proc: Any, seconds: float) -> bool:
+    """Reap ``proc`` once it is gone, within ``seconds``: woken by its pidfd the moment
+    it ends (``Popen.wait`` with a time limit polls, sleeping up to 50 ms between
+    looks), else by ``Popen.wait`` alone where there is no pidfd (before Linux 5.3).
+    The pidfd only for a child of this process (a ``Popen``) still unreaped once the
+    pidfd is open: then it is that child's (a worker forked by the zygote is the
+    zygote's child: its pid may be another process's once the zygote reaped it)."""
+    if proc.returncode is None and isinstance(proc, subprocess.Popen):
+        try:
+            pidfd = os.pidfd_open(proc.pid)
+        except (AttributeError, OSError):
+            pidfd = -1
+        if pidfd >= 0:
+            try:
+                # still unreaped after the pidfd was opened: the pidfd is this child's
+                if proc.poll() is None and not select.select([pidfd], [], [], seconds)[0]:
+                    return False
+            finally:
+                os.close(pidfd)
     try:
-        proc.wait(timeout=10)
+        proc.wait(timeout=seconds)
     except subprocess.TimeoutExpired:
         return False
     return True

@@ -17,23 +17,26 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from jafhost.security.sandbox.env import import_path, worker_env
-from jafhost.security.sandbox.kernel import CLONE_NEWNET, CLONE_NEWNS, SandboxError
-from jafhost.security.sandbox.limits import arm_cpu, cpu_budget, set_limits
-from jafhost.security.sandbox.spec import SandboxSpec
 
 if TYPE_CHECKING:
     from jafhost.security.policy import Policy
     from jafhost.security.sandbox.features import Features, kernel_features, plan, probe
+    from jafhost.security.sandbox.kernel import SandboxError
     from jafhost.security.sandbox.landlock import landlock_abi
+    from jafhost.security.sandbox.limits import arm_cpu, cpu_budget
     from jafhost.security.sandbox.netns import new_netns
     from jafhost.security.sandbox.privileges import set_pdeathsig
+    from jafhost.security.sandbox.spec import SandboxSpec
 
 _LAZY = {
+    "SandboxError": "kernel",
+    "arm_cpu": "limits",
+    "cpu_budget": "limits",
+    "SandboxSpec": "spec",
     "Features": "features",
     "kernel_features": "features",
     "plan": "features",
@@ -43,11 +46,25 @@ _LAZY = {
     "set_pdeathsig": "privileges",
 }
 """Names imported from their module at first use: the host's side of a worker start
-(its environment, its spec, the kill of its tree) needs none of the kernel steps."""
+(its environment, the kill of its tree) needs none of the kernel steps, not even
+``ctypes`` (``kernel``) or the sandbox description (``spec``)."""
 
 
 _SUBMODULES = frozenset(
-    ("bpf", "features", "landlock", "mounts", "netns", "privileges", "seccomp", "syscalls")
+    (
+        "bpf",
+        "features",
+        "kernel",
+        "landlock",
+        "limits",
+        "mounts",
+        "netns",
+        "privileges",
+        "process_tree",
+        "seccomp",
+        "spec",
+        "syscalls",
+    )
 )
 """The modules of the kernel steps, imported at first use as attributes too."""
 
@@ -61,16 +78,26 @@ def __getattr__(name: str) -> Any:
     return getattr(import_module(f"{__name__}.{module}"), name)
 
 
-@dataclass
 class Applied:
-    """What ``apply`` did and what it could not do."""
+    """What ``apply`` did and what it could not do (a plain class: importing this
+    package stays light for the host's side of a worker start)."""
 
-    protections: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-    policy: Policy | None = None
-    steps: dict[str, float] = field(default_factory=dict)
-    """Seconds each step took, in order (where a worker's start-up time goes; reported
-    with the worker's ``ready``)."""
+    def __init__(
+        self,
+        protections: list[str] | None = None,
+        missing: list[str] | None = None,
+        policy: Policy | None = None,
+        steps: dict[str, float] | None = None,
+    ) -> None:
+        self.protections: list[str] = [] if protections is None else protections
+        self.missing: list[str] = [] if missing is None else missing
+        self.policy = policy
+        self.steps: dict[str, float] = {} if steps is None else steps
+        """Seconds each step took, in order (where a worker's start-up time goes;
+        reported with the worker's ``ready``)."""
+
+    def __repr__(self) -> str:
+        return f"Applied(protections={self.protections!r}, missing={self.missing!r})"
 
     def mark(self, step: str, began: float) -> float:
         """Record ``step`` as done now; returns now (the next step's start)."""
@@ -83,7 +110,9 @@ def apply(spec: SandboxSpec, *, features: Features | None = None) -> Applied:
     """Apply every restriction this kernel allows to the current (single-threaded)
     process. Must run before any plugin code; never raises for a missing feature."""
     from jafhost.security.sandbox.features import kernel_features
+    from jafhost.security.sandbox.kernel import SandboxError
     from jafhost.security.sandbox.landlock import apply_landlock
+    from jafhost.security.sandbox.limits import set_limits
     from jafhost.security.sandbox.privileges import drop_capabilities, no_new_privs, set_pdeathsig
     from jafhost.security.sandbox.seccomp import apply_seccomp
 
@@ -141,6 +170,7 @@ def _namespaces(spec: SandboxSpec, policy: Policy, out: Applied) -> bool:
     mount read-only but the write grants; True when the mounts are read-only (then the
     file metadata calls need no seccomp refusal: they fail with EROFS outside the
     grants and work inside)."""
+    from jafhost.security.sandbox.kernel import CLONE_NEWNET, CLONE_NEWNS, SandboxError
     from jafhost.security.sandbox.mounts import home_read_only, read_only_except
     from jafhost.security.sandbox.netns import enter_namespaces, new_netns
 
