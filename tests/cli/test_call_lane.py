@@ -187,6 +187,11 @@ WARM_UNNEEDED = (
     "logging",  # its handler is installed when something imports it
     "concurrent.futures",  # the guard wraps its executor when something imports it
     "concurrent.futures.thread",
+    "dataclasses",  # values on the path are plain or ``Frozen`` classes
+    "csv",  # RECORD is split at its commas unless a line is quoted
+    "importlib.util",  # discovery finds a module's spec only when it scans
+    "jafhost.runtime.telemetry",  # only an ``OTEL_*`` variable makes the lane ask it
+    "math",
 )
 """Modules a warm lane call (its plan in the summary) does without: what it costs
 beyond the bare script is kept from creeping back."""

@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from jafhost.cli._common import Failed, build_host, can_prompt, make_console, print_json, with_host
 from jafhost.errors import UsageError, quoted
+from jafhost.frozen import Frozen
 
 if TYPE_CHECKING:
     from jafhost.cli.oneshot import Answer
@@ -26,15 +27,29 @@ if TYPE_CHECKING:
     from jafhost.types import CallResult
 
 
-class CallArguments(NamedTuple):
-    """``jafhost call``'s command line, as its options define it (a named tuple: cheaper
-    to define than a dataclass, on the path of every call)."""
+class CallArguments(Frozen):
+    """``jafhost call``'s command line, as its options define it (a ``Frozen`` value:
+    cheaper to define than a dataclass or a ``NamedTuple``, on the path of every call)."""
+
+    __slots__ = ("json_args", "pairs", "timeout", "tool", "yes")
+    _fields = ("tool", "json_args", "pairs", "timeout", "yes")
 
     tool: str
-    json_args: str | None = None
-    pairs: Sequence[str] = ()
-    timeout: float | None = None
-    yes: bool = False
+    json_args: str | None
+    pairs: Sequence[str]
+    timeout: float | None
+    yes: bool
+
+    def __init__(
+        self,
+        tool: str,
+        json_args: str | None = None,
+        pairs: Sequence[str] = (),
+        timeout: float | None = None,
+        yes: bool = False,
+    ) -> None:
+        for name, value in zip(self._fields, (tool, json_args, pairs, timeout, yes), strict=True):
+            object.__setattr__(self, name, value)
 
 
 _VALUED = {"--json": "json_args", "-a": "pairs", "--arg": "pairs", "--timeout": "timeout"}

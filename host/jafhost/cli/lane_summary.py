@@ -37,13 +37,14 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from jafhost._version import __version__
 from jafhost.atomic import write_atomic
 from jafhost.blake import blake2b
 from jafhost.cli.lane_file import FORMAT, LIMIT, early_hint, summary_file
 from jafhost.discovery.records import Discovery, PluginInfo
+from jafhost.frozen import Frozen
 from jafhost.safe_read import UnsafeFile, read_bytes
 
 if TYPE_CHECKING:
@@ -82,8 +83,22 @@ def _file_identity(path: str) -> str:
     return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
-class Key(NamedTuple):
-    """What the full checks read, as it is now (``current``)."""
+class Key(Frozen):
+    """What the full checks read, as it is now (``current``). A ``Frozen`` value, as the
+    other values a call defines (a ``NamedTuple`` costs compiles as it is defined)."""
+
+    __slots__ = (
+        "cache_file",
+        "cache_identity",
+        "config",
+        "environment",
+        "fingerprint",
+        "folders",
+        "state",
+        "version",
+    )
+    _fields = ("version", "config", "state", "environment", "folders", "fingerprint",
+               "cache_file", "cache_identity")  # fmt: skip
 
     version: str
     config: str
@@ -93,6 +108,10 @@ class Key(NamedTuple):
     fingerprint: str
     cache_file: str
     cache_identity: str
+
+    def __init__(self, *values: Any) -> None:
+        for name, value in zip(self._fields, values, strict=True):
+            object.__setattr__(self, name, value)
 
     @classmethod
     def current(
@@ -119,7 +138,8 @@ class Key(NamedTuple):
         return _file_identity(self.cache_file) == self.cache_identity
 
     def to_json(self) -> dict[str, Any]:
-        return {**self._asdict(), "folders": list(self.folders)}
+        return {**{name: getattr(self, name) for name in self._fields},
+                "folders": list(self.folders)}  # fmt: skip
 
 
 class Summary:

@@ -49,12 +49,11 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from jafhost.cli import streams
 from jafhost.cli._common import settings
 from jafhost.errors import HookTimeout
-from jafhost.runtime import telemetry
 
 if TYPE_CHECKING:
     from jafhost.cli import lane_summary
@@ -73,6 +72,15 @@ SWITCH = "JAFHOST_CALL_LANE"
 """Set to ``0``: the full path serves every call (to compare, or to rule the lane out)."""
 
 
+def _tracing() -> bool:
+    """``telemetry.env_enabled``, imported only when an ``OTEL_*`` variable is set."""
+    if not any(name.startswith("OTEL_") for name in os.environ):
+        return False
+    from jafhost.runtime import telemetry
+
+    return telemetry.env_enabled()
+
+
 class HandOver(Exception):
     """The lane cannot serve this call exactly as the full path would; the message says
     why (shown with ``JAFHOST_TRACE_CALL=1``)."""
@@ -84,11 +92,16 @@ def trace(path: str, why: str = "") -> None:
         sys.stderr.write(f"jafhost call: {path} path{f' ({why})' if why else ''}\n")
 
 
-class PlannedTool(NamedTuple):
-    """The recorded tool the lane calls: its name and its plain parameters."""
+class PlannedTool:
+    """The recorded tool the lane calls: its name and its plain parameters. (The small
+    values on a call's path are plain classes: a ``NamedTuple`` costs a compile of each
+    annotation and of its constructor as its module is imported.)"""
 
-    name: str
-    plain: dict[str, Any]
+    __slots__ = ("name", "plain")
+
+    def __init__(self, name: str, plain: dict[str, Any]) -> None:
+        self.name = name
+        self.plain = plain
 
 
 class Plan:
@@ -577,7 +590,7 @@ def serve(name: str, arguments: Any, timeout: float | None) -> CallResult | Answ
     if settings.debug:  # tracebacks name the full path's frames: it shows them
         trace("full", "--debug")
         return None
-    if telemetry.env_enabled():  # spans are made by the full path's router
+    if _tracing():  # spans are made by the full path's router
         trace("full", "tracing is on (OTEL_*)")
         return None
     plugin, dot, tool = name.partition(".")
@@ -730,11 +743,14 @@ def _call_tool(
     return Answer(full_name, value)
 
 
-class _Named(NamedTuple):
+class _Named:
     """What the full path's error shaping reads of a tool."""
 
-    plugin: str
-    name: str
+    __slots__ = ("name", "plugin")
+
+    def __init__(self, plugin: str, name: str) -> None:
+        self.plugin = plugin
+        self.name = name
 
     @property
     def full_name(self) -> str:

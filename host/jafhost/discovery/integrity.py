@@ -27,10 +27,11 @@ import os
 import stat
 import time
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from jafhost.discovery.integrity_stamps import Stamp, StampStore
 from jafhost.discovery.records import PluginInfo
+from jafhost.frozen import Frozen
 from jafhost.safe_read import UnsafeFile, read_text
 
 STAMPS_FOLDER = "integrity"
@@ -56,20 +57,35 @@ _FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os,
 VERIFIED, CHANGED, UNVERIFIED = "verified", "changed", "unverified"
 
 
-class Integrity(NamedTuple):
-    """How one distribution's installed files compare with its ``RECORD``."""
+class Integrity(Frozen):
+    """How one distribution's installed files compare with its ``RECORD`` (a ``Frozen``
+    value: defined by every call, where a ``NamedTuple`` costs compiles)."""
+
+    __slots__ = ("detail", "file", "files", "hashed", "status")
+    _fields = ("status", "detail", "file", "files", "hashed")
 
     status: str
     """``verified``, ``changed`` (a file differs or is missing) or ``unverified``
     (nothing to compare with: a folder plugin, an editable install, no hashes)."""
     detail: str
     """One line: what was compared, what differs, or why nothing was."""
-    file: str | None = None
+    file: str | None
     """The first file at fault (as it is on disk), for ``changed``."""
-    files: int = 0
+    files: int
     """How many files ``RECORD`` lists with a hash."""
-    hashed: int = 0
+    hashed: int
     """How many of them were hashed by this check (the others matched their stamps)."""
+
+    def __init__(
+        self,
+        status: str,
+        detail: str,
+        file: str | None = None,
+        files: int = 0,
+        hashed: int = 0,
+    ) -> None:
+        for name, value in zip(self._fields, (status, detail, file, files, hashed), strict=True):
+            object.__setattr__(self, name, value)
 
     @property
     def ok(self) -> bool:
@@ -86,13 +102,20 @@ class Integrity(NamedTuple):
         }
 
 
-class Entry(NamedTuple):
+class Entry(Frozen):
     """One hashed line of ``RECORD``: where the file is and what it must hold."""
+
+    __slots__ = ("algorithm", "digest", "path", "size")
+    _fields = ("path", "algorithm", "digest", "size")
 
     path: str
     algorithm: str
     digest: str
     size: int | None
+
+    def __init__(self, path: str, algorithm: str, digest: str, size: int | None) -> None:
+        for name, value in zip(self._fields, (path, algorithm, digest, size), strict=True):
+            object.__setattr__(self, name, value)
 
 
 class HashCount:

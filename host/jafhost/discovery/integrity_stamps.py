@@ -17,23 +17,38 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any
 
 from jafhost.atomic import write_atomic
 from jafhost.blake import blake2b
+from jafhost.frozen import Frozen
 from jafhost.safe_read import UnsafeFile, read_bytes
 
 FORMAT = 1
 STAMPS_LIMIT = 32 * 1024 * 1024
 
 
-class Stamp(NamedTuple):
+class Stamp(Frozen):
+    """What a file was when it matched ``RECORD`` (a ``Frozen`` value: a ``NamedTuple``
+    costs compiles as it is defined, on every call's path)."""
+
+    __slots__ = ("ctime_ns", "expected", "inode", "mtime_ns", "size")
+    _fields = ("size", "mtime_ns", "ctime_ns", "inode", "expected")
+
     size: int
     mtime_ns: int
     ctime_ns: int
     inode: int
     expected: str
     """``algorithm=digest`` as ``RECORD`` gave it when the file matched."""
+
+    def __init__(self, size: int, mtime_ns: int, ctime_ns: int, inode: int, expected: str) -> None:
+        values = (size, mtime_ns, ctime_ns, inode, expected)
+        for name, value in zip(self._fields, values, strict=True):
+            object.__setattr__(self, name, value)
+
+    def to_json(self) -> list[Any]:
+        return list(self._values())
 
 
 class StampStore:
@@ -83,7 +98,7 @@ class StampStore:
         payload = {
             "format": FORMAT,
             "distribution": dist_info,
-            "files": {path: list(stamp) for path, stamp in stamps.items()},
+            "files": {path: stamp.to_json() for path, stamp in stamps.items()},
         }
         try:
             file.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,6 @@ would have derived. Stdlib only and cheap: it runs for every plugin on every ``l
 from __future__ import annotations
 
 import importlib.machinery
-import importlib.util
 import os
 import re
 from pathlib import Path
@@ -229,7 +228,9 @@ def manifest_locations(entry_point_value: str, path: list[str] | None = None) ->
     top = entry_point_value.split(":", 1)[0].strip().split(".", 1)[0]
     try:
         if path is None:
-            spec = importlib.util.find_spec(top)
+            from importlib.util import find_spec  # here: a warm ``jafhost call`` never asks
+
+            spec = find_spec(top)
         else:
             spec = importlib.machinery.PathFinder.find_spec(top, path)
     except (ImportError, ValueError):

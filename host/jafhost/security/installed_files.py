@@ -28,9 +28,10 @@ import os
 import threading
 import time
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
 from jafhost._version import __version__
+from jafhost.frozen import Frozen
 from jafhost.safe_read import UnsafeFile, read_text
 from jafhost.security import installed_stamps
 from jafhost.security.installed_stamps import Stamp
@@ -41,8 +42,12 @@ RECORD_LIMIT = 4 * 1024 * 1024
 """The largest ``RECORD`` read beside the package (jafhost's is about 20 KB)."""
 
 
-class Entry(NamedTuple):
-    """One hashed file of jafhost's ``RECORD``."""
+class Entry(Frozen):
+    """One hashed file of jafhost's ``RECORD`` (a ``Frozen`` value: a ``NamedTuple``
+    costs compiles as it is defined, on the way to a worker's start)."""
+
+    __slots__ = ("mode", "name", "size", "value")
+    _fields = ("name", "mode", "value", "size")
 
     name: str
     """Its path as ``RECORD`` gives it (relative to the installation folder)."""
@@ -51,6 +56,10 @@ class Entry(NamedTuple):
     value: str
     """The hash, urlsafe base64 without padding."""
     size: int | None
+
+    def __init__(self, name: str, mode: str, value: str, size: int | None) -> None:
+        for field, given in zip(self._fields, (name, mode, value, size), strict=True):
+            object.__setattr__(self, field, given)
 
 
 class FilesCheck:

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 import os
-from typing import NamedTuple
+from typing import Any
 
 from jafhost.blake import blake2b
+from jafhost.frozen import Frozen
 from jafhost.safe_read import UnsafeFile, read_bytes
 
 FORMAT = 1
@@ -27,13 +28,27 @@ FOLDER = "installed"
 LIMIT = 4 * 1024 * 1024
 
 
-class Stamp(NamedTuple):
+class Stamp(Frozen):
+    """What a file was when it matched ``RECORD`` (a ``Frozen`` value: a ``NamedTuple``
+    costs compiles as it is defined, on the way to a worker's start)."""
+
+    __slots__ = ("ctime_ns", "expected", "inode", "mtime_ns", "size")
+    _fields = ("size", "mtime_ns", "ctime_ns", "inode", "expected")
+
     size: int
     mtime_ns: int
     ctime_ns: int
     inode: int
     expected: str
     """``algorithm=value`` as ``RECORD`` gave it when the file matched."""
+
+    def __init__(self, size: int, mtime_ns: int, ctime_ns: int, inode: int, expected: str) -> None:
+        values = (size, mtime_ns, ctime_ns, inode, expected)
+        for name, value in zip(self._fields, values, strict=True):
+            object.__setattr__(self, name, value)
+
+    def to_json(self) -> list[Any]:
+        return list(self._values())
 
 
 def _file(folder: str, package: str) -> str:
@@ -66,7 +81,7 @@ def save(folder: str, package: str, stamps: dict[str, Stamp]) -> None:
     payload = {
         "format": FORMAT,
         "package": package,
-        "files": {path: list(stamp) for path, stamp in stamps.items()},
+        "files": {path: stamp.to_json() for path, stamp in stamps.items()},
     }
     file = _file(folder, package)
     try:
