@@ -189,7 +189,6 @@ WARM_UNNEEDED = (
     "concurrent.futures.thread",
     "dataclasses",  # values on the path are plain or ``Frozen`` classes
     "csv",  # RECORD is split at its commas unless a line is quoted
-    "importlib.util",  # discovery finds a module's spec only when it scans
     "jafhost.runtime.telemetry",  # only an ``OTEL_*`` variable makes the lane ask it
     "math",
 )
