@@ -92,3 +92,29 @@ def jaf_tools():
 '''
 """Plugin code (``.format(secret=PATH)``) reading the secret at import, in ``jaf_tools``
 (``report`` tells what both saw) and in its tool ``steal``."""
+
+
+KEPT_OBJECTS = """
+class Kept:
+    \"\"\"Kept in the module's globals, or in a cycle, until the interpreter ends: its
+    ``__del__`` writes a file (``MARK``-``what``) outside the plugin's grants.\"\"\"
+
+    def __init__(self, what):
+        self.path = MARK + "-" + what
+        self.open = open  # its own: the module's globals are cleared before the end
+        self.me = self  # a cycle: only a collection frees it
+
+    def __del__(self):
+        try:
+            with self.open(self.path, "w") as handle:
+                handle.write("ran without the plugin's identity")
+        except BaseException:
+            pass
+
+
+KEPT = Kept("global")
+gc.disable()  # nothing collected in the plugin's scope: the cycle waits for the teardown
+"""
+"""Plugin code (after ``import gc`` and a ``MARK`` path) leaving objects whose
+``__del__`` would write outside its grants if the interpreter's teardown ran them:
+formatted into the plugins of the tests on how ``jafhost call`` ends."""

@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from call_paths import KEPT_OBJECTS
 
 from conftest import ISOLATION_MODES, Site, run_cli
 
@@ -40,25 +41,7 @@ import threading
 MARK = {mark!r}
 
 
-class Kept:
-    \"\"\"Kept until the interpreter ends: its ``__del__`` writes outside the grants.\"\"\"
-
-    def __init__(self, what):
-        self.path = MARK + "-" + what
-        self.open = open  # its own: the module's globals are cleared before the end
-        self.me = self  # a cycle: only a collection frees it
-
-    def __del__(self):
-        try:
-            with self.open(self.path, "w") as handle:
-                handle.write("ran without the plugin's identity")
-        except BaseException:
-            pass
-
-
-KEPT = Kept("global")
-gc.disable()  # nothing collected in the plugin's scope: the cycle waits for the teardown
-
+{kept}
 
 def trip():
     {trip}
@@ -94,7 +77,9 @@ def test_a_failing_exit_step_runs_no_plugin_del_without_its_identity(
     victim = tmp_path / "victim"
     victim.mkdir()
     body, register = TRIPS[trip]
-    code = KEPT_AND_TRIPPED.format(mark=str(victim / "written"), trip=body, register=register)
+    code = KEPT_AND_TRIPPED.format(
+        mark=str(victim / "written"), kept=KEPT_OBJECTS, trip=body, register=register
+    )
     site.plugin("tripper", code=code)
     (home / "config.toml").write_text(f'[host]\nisolation = "{isolation}"\n')
     for _ in range(4):  # cold, recorded, summary written, warm from the summary
@@ -124,7 +109,9 @@ def test_ctrl_c_while_the_exit_waits_for_a_thread_runs_no_plugin_del(
     takes over; the plugin's objects must not be torn down with no identity."""
     victim = tmp_path / "victim"
     victim.mkdir()
-    code = KEPT_AND_WAITED_FOR.format(mark=str(victim / "written"), trip="pass", register="")
+    code = KEPT_AND_WAITED_FOR.format(
+        mark=str(victim / "written"), kept=KEPT_OBJECTS, trip="pass", register=""
+    )
     site.plugin("waiter", code=code)
     (home / "config.toml").write_text('[host]\nisolation = "inprocess"\n')
     env = dict(os.environ, PYTHONPATH=str(site.root), JAFHOST_HOME=str(home))

@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 import pytest
+from call_paths import KEPT_OBJECTS
 
 from conftest import ISOLATION_MODES, Site, run_cli
 
@@ -127,26 +128,7 @@ import gc
 MARK = {mark!r}
 
 
-class Kept:
-    \"\"\"Kept in the module's globals, or in a cycle, until the interpreter ends: its
-    ``__del__`` writes a file outside the plugin's grants.\"\"\"
-
-    def __init__(self, what):
-        self.path = MARK + "-" + what
-        self.open = open  # its own: the module's globals are cleared before the end
-        self.me = self  # a cycle: only a collection frees it
-
-    def __del__(self):
-        try:
-            with self.open(self.path, "w") as handle:
-                handle.write("ran without the plugin's identity")
-        except BaseException:
-            pass
-
-
-KEPT = Kept("global")
-gc.disable()  # nothing collected in the plugin's scope: the cycle waits for the teardown
-
+{kept}
 
 def echo(x: str) -> str:
     \"\"\"Echo the text, leaving a cycle behind.\"\"\"
@@ -169,7 +151,9 @@ def test_objects_kept_until_the_exit_never_run_outside_its_identity(
     no plugin ``__del__`` in the host: ``cli.finish`` ends the process before it."""
     victim = tmp_path / "victim"
     victim.mkdir()
-    site.plugin("keeper", code=KEPT_TO_THE_END.format(mark=str(victim / "written")))
+    site.plugin(
+        "keeper", code=KEPT_TO_THE_END.format(mark=str(victim / "written"), kept=KEPT_OBJECTS)
+    )
     (home / "config.toml").write_text(f'[host]\nisolation = "{isolation}"\n')
     for _ in range(4):  # cold, recorded, summary written, warm from the summary
         result = run_cli(

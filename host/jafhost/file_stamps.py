@@ -1,0 +1,91 @@
+"""Stamps of files that matched their ``RECORD`` entry, kept in a small JSON file.
+
+Checking installed files against ``RECORD`` means hashing them; a file whose size,
+modification and change times and inode are what they were when it last matched is
+taken as unchanged instead (what ``discovery.integrity`` keeps per plugin distribution
+and ``security.installed_files`` keeps for jafhost itself). One ``Stamp`` says what a
+file was; one stamps file holds those of one owner (a distribution folder, a package
+folder), named by a digest of it under a folder of the host's cache, and is passed by
+whenever it is unreadable, of another format or of another owner.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from jafhost.blake import blake2b
+from jafhost.frozen import Frozen
+from jafhost.safe_read import UnsafeFile, read_bytes
+
+FORMAT = 1
+LIMIT = 32 * 1024 * 1024
+"""The largest stamps file read (a large distribution's is a few MB)."""
+
+
+class Stamp(Frozen):
+    """What a file was when it matched ``RECORD`` (a ``Frozen`` value: a ``NamedTuple``
+    costs compiles as it is defined, on the way of every call)."""
+
+    __slots__ = ("ctime_ns", "expected", "inode", "mtime_ns", "size")
+    _fields = ("size", "mtime_ns", "ctime_ns", "inode", "expected")
+
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    inode: int
+    expected: str
+    """``algorithm=digest`` as ``RECORD`` gave it when the file matched."""
+
+    def __init__(self, size: int, mtime_ns: int, ctime_ns: int, inode: int, expected: str) -> None:
+        values = (size, mtime_ns, ctime_ns, inode, expected)
+        for name, value in zip(self._fields, values, strict=True):
+            object.__setattr__(self, name, value)
+
+    def to_json(self) -> list[Any]:
+        return list(self._values())
+
+
+def stamps_file(folder: str, owner: str) -> str:
+    """The stamps file of ``owner`` under ``folder``."""
+    key = blake2b(owner.encode("utf-8", "surrogateescape"), digest_size=12).hexdigest()
+    return os.path.join(folder, f"{key}.json")
+
+
+def read_stamps(file: str, label: str, owner: str) -> dict[str, Stamp]:
+    """The stamps ``file`` keeps for ``owner`` (named under ``label`` in it), by path;
+    none when it is missing, unreadable, of another shape or of another owner."""
+    try:
+        data = json.loads(read_bytes(file, LIMIT))
+        if data.get("format") != FORMAT or data.get(label) != owner:
+            return {}
+        return {
+            str(path): Stamp(int(r[0]), int(r[1]), int(r[2]), int(r[3]), str(r[4]))
+            for path, r in data["files"].items()
+        }
+    except (OSError, UnsafeFile, ValueError, RecursionError, TypeError, KeyError):
+        return {}
+    except (AttributeError, IndexError):  # a hand-edited file of the wrong shape
+        return {}
+
+
+def write_stamps(file: str, label: str, owner: str, stamps: dict[str, Stamp]) -> None:
+    """Keep ``stamps`` for ``owner`` in ``file`` (its folder made private if new), only
+    ever as a regular file of ours; a failure to write costs only hashing next time."""
+    from pathlib import Path
+
+    from jafhost.atomic import write_atomic
+
+    payload = {
+        "format": FORMAT,
+        label: owner,
+        "files": {path: stamp.to_json() for path, stamp in stamps.items()},
+    }
+    try:
+        os.makedirs(os.path.dirname(file), mode=0o700, exist_ok=True)
+        if os.path.islink(file) or (os.path.lexists(file) and not os.path.isfile(file)):
+            os.unlink(file)
+        write_atomic(Path(file), json.dumps(payload).encode("utf-8"), durable=False)
+    except OSError:
+        pass
