@@ -1,4 +1,5 @@
-"""Stamps of files that matched their ``RECORD`` entry, kept in a small JSON file.
+"""Stamps of files that matched their ``RECORD`` entry, kept in a small JSON file; and
+``RECORD``'s rows, read without ``csv`` where nothing is quoted.
 
 Checking installed files against ``RECORD`` means hashing them; a file whose size,
 modification and change times and inode are what they were when it last matched is
@@ -89,3 +90,18 @@ def write_stamps(file: str, label: str, owner: str, stamps: dict[str, Stamp]) ->
         write_atomic(Path(file), json.dumps(payload).encode("utf-8"), durable=False)
     except OSError:
         pass
+
+
+def record_rows(text: str) -> list[list[str]]:
+    """``RECORD``'s rows. Lines without a quote are their fields split at the commas, as
+    ``csv.reader`` reads them (installers quote a path holding a comma or a quote); any
+    other text is read by ``csv`` itself, imported then (``ValueError`` for what it
+    refuses)."""
+    if '"' not in text:
+        return [line.split(",") if line else [] for line in text.splitlines()]
+    import csv
+
+    try:
+        return list(csv.reader(text.splitlines()))
+    except csv.Error as exc:
+        raise ValueError(str(exc)) from None

@@ -31,6 +31,7 @@ from typing import Any
 
 from jafhost.discovery.integrity_stamps import Stamp, StampStore
 from jafhost.discovery.records import PluginInfo
+from jafhost.file_stamps import record_rows
 from jafhost.frozen import Frozen
 from jafhost.safe_read import UnsafeFile, read_text
 
@@ -163,7 +164,7 @@ def read_entries(dist_info: str) -> list[Entry] | Integrity:
     site = os.path.dirname(dist_info)
     entries: list[Entry] = []
     try:
-        rows = _rows(text)
+        rows = record_rows(text)
     except ValueError as exc:  # what ``csv`` found wrong
         return Integrity(CHANGED, f"{record}: not a RECORD file ({exc})", record)
     for row in rows:
@@ -187,20 +188,6 @@ def read_entries(dist_info: str) -> list[Entry] | Integrity:
     if not entries:
         return Integrity(UNVERIFIED, f"{record} lists no file with a hash")
     return entries
-
-
-def _rows(text: str) -> list[list[str]]:
-    """``RECORD``'s rows. Lines without a quote are their fields split at the commas,
-    as ``csv.reader`` reads them (installers quote a path holding a comma); any other
-    text is read by ``csv`` itself, imported then."""
-    if '"' not in text:
-        return [line.split(",") if line else [] for line in text.splitlines()]
-    import csv
-
-    try:
-        return list(csv.reader(text.splitlines()))
-    except csv.Error as exc:
-        raise ValueError(str(exc)) from None
 
 
 def _digest(fd: int, algorithm: str) -> str:

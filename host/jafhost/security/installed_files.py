@@ -27,10 +27,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterable
 from typing import Any
 
 from jafhost._version import __version__
+from jafhost.file_stamps import record_rows
 from jafhost.frozen import Frozen
 from jafhost.safe_read import UnsafeFile, read_text
 from jafhost.security import installed_stamps
@@ -219,14 +219,10 @@ def _record_in(base: str, dist_info: str) -> dict[str, Entry] | None:
     except (OSError, UnsafeFile, UnicodeDecodeError):
         return None
     entries: dict[str, Entry] = {}
-    lines = text.splitlines()
-    rows: Iterable[list[str]]
-    if '"' in text:  # a path holding a comma or a quote: quoted as CSV
-        import csv
-
-        rows = csv.reader(lines)
-    else:  # nothing quoted: split as ``csv`` would (without importing it)
-        rows = (line.split(",") for line in lines)
+    try:
+        rows = record_rows(text)
+    except ValueError:  # not a RECORD ``csv`` reads: nothing to vouch for the files
+        return None
     for row in rows:
         if len(row) < 2 or "=" not in row[1]:
             continue  # RECORD itself, and files listed without a hash

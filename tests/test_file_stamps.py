@@ -1,4 +1,5 @@
-"""``RECORD`` read without ``csv`` where it can be: the same rows as ``csv.reader``."""
+"""``RECORD`` read without ``csv`` where it can be (``file_stamps.record_rows``, for
+plugins' files and jafhost's own): the same rows as ``csv.reader``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from jafhost.discovery.integrity import CHANGED, Integrity, _rows, read_entries
+from jafhost.discovery.integrity import CHANGED, Integrity, read_entries
+from jafhost.file_stamps import record_rows
 
 RECORDS = [
     "pkg/__init__.py,sha256=abc,12\npkg-1.0.dist-info/RECORD,,\n",
@@ -26,7 +28,7 @@ RECORDS = [
 
 @pytest.mark.parametrize("text", RECORDS)
 def test_rows_are_csv_rows(text: str) -> None:
-    assert _rows(text) == list(csv.reader(text.splitlines()))
+    assert record_rows(text) == list(csv.reader(text.splitlines()))
 
 
 def test_a_path_with_a_nul_byte_is_a_changed_record(tmp_path: Path) -> None:
@@ -41,8 +43,8 @@ def test_a_path_with_a_nul_byte_is_a_changed_record(tmp_path: Path) -> None:
 def test_reading_a_plain_record_imports_no_csv() -> None:
     code = (
         "import sys\n"
-        "from jafhost.discovery.integrity import _rows\n"
-        "_rows('a.py,sha256=x,1\\n')\n"
+        "from jafhost.file_stamps import record_rows\n"
+        "record_rows('a.py,sha256=x,1\\n')\n"
         "print('csv' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
