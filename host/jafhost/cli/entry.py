@@ -77,6 +77,29 @@ def _call(args: list[str]) -> int | None:
         early_worker.end_unused()
 
 
+def _open_standard_descriptors() -> None:
+    """Descriptors 0, 1 and 2 the console script was started without (``>&-``) opened
+    on the null device, with the stream Python left unset for each: a pipe the command
+    makes for a worker would otherwise take one of those numbers, and the worker's own
+    standard streams, set up as it starts, would replace it there; and what the command
+    writes there goes where the caller sent it, nowhere, instead of failing."""
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(fd)
+            continue
+        except OSError:
+            pass
+        try:
+            null = os.open(os.devnull, os.O_RDWR)
+        except OSError:
+            return
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, mode, closefd=False))  # noqa: SIM115 - for the process
+
+
 def main(argv: list[str] | None = None) -> int:
     # pydantic would otherwise go through importlib.metadata over every installed
     # distribution's entry points on its first model (a FIFO or /dev/zero there hangs the
@@ -85,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     if argv is not None:
         return _command(list(argv))
+    _open_standard_descriptors()
     # the console script: its process ends here (``finish``), however the command ended
     # (imported first: a Ctrl-C as the command ends must find nothing left to import)
     from jafhost.cli.finish import ended, finish
