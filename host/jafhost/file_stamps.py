@@ -41,8 +41,7 @@ class Stamp(Frozen):
 
     def __init__(self, size: int, mtime_ns: int, ctime_ns: int, inode: int, expected: str) -> None:
         values = (size, mtime_ns, ctime_ns, inode, expected)
-        for name, value in zip(self._fields, values, strict=True):
-            object.__setattr__(self, name, value)
+        self._set(*values)
 
     def to_json(self) -> list[Any]:
         return list(self._values())

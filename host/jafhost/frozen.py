@@ -22,6 +22,11 @@ class Frozen:
     __slots__ = ()
     _fields: ClassVar[tuple[str, ...]] = ()
 
+    def _set(self, *values: Any) -> None:
+        """Set the fields, in ``_fields`` order (what a subclass's ``__init__`` ends with)."""
+        for name, value in zip(self._fields, values, strict=True):
+            object.__setattr__(self, name, value)
+
     def _values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in self._fields)
 

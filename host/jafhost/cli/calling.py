@@ -48,8 +48,7 @@ class CallArguments(Frozen):
         timeout: float | None = None,
         yes: bool = False,
     ) -> None:
-        for name, value in zip(self._fields, (tool, json_args, pairs, timeout, yes), strict=True):
-            object.__setattr__(self, name, value)
+        self._set(tool, json_args, pairs, timeout, yes)
 
 
 _VALUED = {"--json": "json_args", "-a": "pairs", "--arg": "pairs", "--timeout": "timeout"}

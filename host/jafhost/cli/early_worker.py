@@ -40,11 +40,8 @@ def start(tool: str) -> None:
         return
     if os.environ.get("JAFHOST_WORKER_ZYGOTE", "").strip() == "1":
         return
-    if any(name.startswith("OTEL_") for name in os.environ):  # tracing: the full path
-        from jafhost.runtime import telemetry
-
-        if telemetry.env_enabled():
-            return
+    if tracing():  # spans are made by the full path's router
+        return
     from jafhost.home.folder import home_folder
 
     try:
@@ -65,6 +62,16 @@ def start(tool: str) -> None:
         return
     if os.environ.get("JAFHOST_TRACE_CALL") == "1":
         sys.stderr.write(f"jafhost call: worker of {plugin} started as the command began\n")
+
+
+def tracing() -> bool:
+    """Whether the ``OTEL_*`` variables ask for spans (``telemetry.env_enabled``, imported
+    only when one is set): the lane then leaves the call to the full path."""
+    if not any(name.startswith("OTEL_") for name in os.environ):
+        return False
+    from jafhost.runtime import telemetry
+
+    return telemetry.env_enabled()
 
 
 def _hint(home: str, plugin: str) -> dict[str, Any] | None:

@@ -110,8 +110,7 @@ class Key(Frozen):
     cache_identity: str
 
     def __init__(self, *values: Any) -> None:
-        for name, value in zip(self._fields, values, strict=True):
-            object.__setattr__(self, name, value)
+        self._set(*values)
 
     @classmethod
     def current(

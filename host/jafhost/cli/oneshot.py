@@ -72,15 +72,6 @@ SWITCH = "JAFHOST_CALL_LANE"
 """Set to ``0``: the full path serves every call (to compare, or to rule the lane out)."""
 
 
-def _tracing() -> bool:
-    """``telemetry.env_enabled``, imported only when an ``OTEL_*`` variable is set."""
-    if not any(name.startswith("OTEL_") for name in os.environ):
-        return False
-    from jafhost.runtime import telemetry
-
-    return telemetry.env_enabled()
-
-
 class HandOver(Exception):
     """The lane cannot serve this call exactly as the full path would; the message says
     why (shown with ``JAFHOST_TRACE_CALL=1``)."""
@@ -590,7 +581,9 @@ def serve(name: str, arguments: Any, timeout: float | None) -> CallResult | Answ
     if settings.debug:  # tracebacks name the full path's frames: it shows them
         trace("full", "--debug")
         return None
-    if _tracing():  # spans are made by the full path's router
+    from jafhost.cli.early_worker import tracing
+
+    if tracing():  # spans are made by the full path's router
         trace("full", "tracing is on (OTEL_*)")
         return None
     plugin, dot, tool = name.partition(".")

@@ -85,8 +85,7 @@ class Integrity(Frozen):
         files: int = 0,
         hashed: int = 0,
     ) -> None:
-        for name, value in zip(self._fields, (status, detail, file, files, hashed), strict=True):
-            object.__setattr__(self, name, value)
+        self._set(status, detail, file, files, hashed)
 
     @property
     def ok(self) -> bool:
@@ -115,8 +114,7 @@ class Entry(Frozen):
     size: int | None
 
     def __init__(self, path: str, algorithm: str, digest: str, size: int | None) -> None:
-        for name, value in zip(self._fields, (path, algorithm, digest, size), strict=True):
-            object.__setattr__(self, name, value)
+        self._set(path, algorithm, digest, size)
 
 
 class HashCount:

@@ -85,8 +85,7 @@ class PluginInfo(Frozen):
         values = (name, distribution, version, entry_point, summary, author, requires,
                   extras, kinds, permissions, manifest, location, source, error,
                   activation)  # fmt: skip
-        for field_name, value in zip(_FIELD_ORDER, values, strict=True):
-            object.__setattr__(self, field_name, value)
+        self._set(*values)
 
     def replace(self, **changes: Any) -> PluginInfo:
         """A copy with ``changes`` (``dataclasses.replace``'s way: unknown names refused)."""

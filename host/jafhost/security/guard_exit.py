@@ -77,22 +77,42 @@ def _wrap_finalize(original: Callable[..., None]) -> Callable[..., None]:
     return __init__
 
 
-_LEFT_OPEN: dict[int, tuple[weakref.ref[Any], str]] = {}
-"""Files plugin code opened, by ``id``: a weak reference and the plugin that opened it
-(forgotten when the file is)."""
+class Owners:
+    """Objects plugin code made, each with its plugin, by ``id``: held weakly (and
+    forgotten with the object), never hashed or compared (no plugin code runs)."""
+
+    def __init__(self) -> None:
+        self.kept: dict[int, tuple[weakref.ref[Any], str]] = {}
+
+    def add(self, obj: Any, plugin: str) -> None:
+        key = id(obj)
+
+        def forget(_: weakref.ref[Any], key: int = key) -> None:
+            self.kept.pop(key, None)
+
+        try:
+            self.kept[key] = (weakref.ref(obj, forget), plugin)
+        except TypeError:  # not weakly referable: nothing to do for it later
+            return
+
+    def owner(self, obj: Any) -> str | None:
+        """The plugin whose code made ``obj``, or None (the host's, or not known)."""
+        found = self.kept.get(id(obj))
+        return found[1] if found is not None and found[0]() is obj else None
+
+    def alive(self) -> list[tuple[Any, str]]:
+        """Every object still alive, with its plugin."""
+        found = ((ref(), plugin) for ref, plugin in list(self.kept.values()))
+        return [(obj, plugin) for obj, plugin in found if obj is not None]
+
+
+_LEFT_OPEN = Owners()
+"""Files plugin code opened (forgotten when the file is)."""
 
 
 def opened(file: Any, plugin: str) -> None:
     """Remember ``file``, just opened by ``plugin``'s code."""
-    key = id(file)
-
-    def forget(_: weakref.ref[Any], key: int = key) -> None:
-        _LEFT_OPEN.pop(key, None)
-
-    try:
-        _LEFT_OPEN[key] = (weakref.ref(file, forget), plugin)
-    except TypeError:  # not weakly referable: nothing to flush later
-        return
+    _LEFT_OPEN.add(file, plugin)
 
 
 def _flush(file: Any) -> None:
@@ -103,28 +123,17 @@ def _flush(file: Any) -> None:
 def flush_left_open() -> None:
     """Flush every file plugin code opened that is still open, each as its plugin (what
     the interpreter's teardown would have done, without the plugin's identity)."""
-    for ref, plugin in list(_LEFT_OPEN.values()):
-        file = ref()
-        if file is None:
-            continue
+    for file, plugin in _LEFT_OPEN.alive():
         try:
             AsPlugin(_flush, plugin)(file)
         except Exception:  # as the teardown: a file that cannot be flushed is passed by
             continue
 
 
-_HANDLERS: dict[int, tuple[weakref.ref[Any], str]] = {}
-"""Logging handlers plugin code made, by ``id``: a weak reference and the plugin."""
+_HANDLERS = Owners()
+"""Logging handlers plugin code made."""
 _REGISTER = atexit.register
 """``atexit.register`` as it was: the host's own exit handler is bound to no plugin."""
-
-
-def _owner(handler: Any) -> str | None:
-    """The plugin whose code made ``handler``, or None (the host's, or not known)."""
-    found = _HANDLERS.get(id(handler))
-    if found is None or found[0]() is not handler:
-        return None
-    return found[1]
 
 
 def _wrap_handler_init(original: Callable[..., None]) -> Callable[..., None]:
@@ -132,12 +141,7 @@ def _wrap_handler_init(original: Callable[..., None]) -> Callable[..., None]:
         original(self, *args, **kwargs)
         plugin = guard.running_plugin()
         if plugin is not None:
-            key = id(self)
-
-            def forget(_: weakref.ref[Any], key: int = key) -> None:
-                _HANDLERS.pop(key, None)
-
-            _HANDLERS[key] = (weakref.ref(self, forget), plugin)
+            _HANDLERS.add(self, plugin)
 
     __init__.__doc__ = original.__doc__
     setattr(__init__, "_jafhost_owned", True)  # noqa: B010 - a mark on a function
@@ -155,7 +159,7 @@ def _own_logging(logging: Any) -> None:
     def shut_down_as_owners() -> None:
         for ref in reversed(list(logging._handlerList)):
             found = ref()
-            owner = None if found is None else _owner(found)
+            owner = None if found is None else _HANDLERS.owner(found)
             if owner is None:
                 shutdown([ref])
             else:

@@ -58,8 +58,7 @@ class Entry(Frozen):
     size: int | None
 
     def __init__(self, name: str, mode: str, value: str, size: int | None) -> None:
-        for field, given in zip(self._fields, (name, mode, value, size), strict=True):
-            object.__setattr__(self, field, given)
+        self._set(name, mode, value, size)
 
 
 class FilesCheck:

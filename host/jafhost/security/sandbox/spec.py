@@ -77,8 +77,7 @@ class SandboxSpec(Frozen):
     ) -> None:
         values = (plugin, grants, data_dir, cache_dir, memory_mb, open_files, cpu_seconds,
                   file_size_mb, extra_read, extra_list, parent_pid, deny, host_home)  # fmt: skip
-        for name, value in zip(self._fields, values, strict=True):
-            object.__setattr__(self, name, value)
+        self._set(*values)
 
     def replace(self, **changes: Any) -> SandboxSpec:
         """A copy with ``changes`` (as ``dataclasses.replace``)."""
