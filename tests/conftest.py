@@ -307,8 +307,10 @@ def run_cli(
     env: dict[str, str] | None = None,
     input: str | None = None,
     timeout: float = 60,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real ``jafhost`` CLI in a new process, with ``site`` on its path."""
+    """Run the real ``jafhost`` CLI in a new process, with ``site`` on its path (and
+    ``cwd``, the working folder, first: ``python -m``)."""
     environment = dict(os.environ)
     environment.pop("JAFHOST_DEBUG", None)
     if site is not None:
@@ -327,6 +329,7 @@ def run_cli(
         input=input,
         timeout=timeout,
         stdin=None if input is not None else subprocess.DEVNULL,
+        cwd=cwd,
     )
 
 

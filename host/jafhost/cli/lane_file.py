@@ -10,7 +10,7 @@ from typing import Any
 
 from jafhost.blake import blake2b
 
-FORMAT = 4
+FORMAT = 5
 """The summary file's format (``lane_summary``): a file of another is passed by."""
 LIMIT = 1024 * 1024
 """The largest summary read (one plugin's records and digests: a few kB)."""

@@ -6,11 +6,20 @@ plugin reads and resolves nothing of the other N-1.
 other plugin needed, none eager or granted ``observe``) with discovery read from its
 cache file, keyed on everything those checks read (``Key``): the host version, the bytes
 of ``config.toml`` and of ``state.json``, the ``JAFHOST_*`` variables, the plugin
-folders, discovery's fingerprint (``cache.path_fingerprint``: the interpreter,
-``sys.path``, every installed distribution and plugin folder) and the identity of the
-discovery cache file (replaced, never edited, whenever discovery is scanned again). Any
-of them different, and the summary is passed by: the full checks run, and write a new
-one.
+folders, the stamps of the search path (``cache.path_stamps``: the interpreter,
+``sys.path``, one ``stat`` of each of its folders, and the plugin folders) and the
+identity of the discovery cache file (replaced, never edited, whenever discovery is
+scanned again). Any of them different, and the summary is passed by: the full checks
+run, and write a new one. Only when the stamps alone differ (a file created in a
+folder on the path that is not a distribution: the working folder of ``python -m``)
+or cannot vouch (a folder modified in the last seconds) is discovery's own fingerprint
+compared (``cache.path_fingerprint``: two ``stat`` calls per installed distribution,
+the cost that grew with N); equal, the summary holds and is stamped again.
+
+What the stamps do not see, by design, is a file inside another distribution's
+``*.dist-info`` edited in place (no installer does that; the called plugin's own files
+are compared by content, below). Any full command (``jafhost list``) rescans then, and
+its new cache file passes every summary by.
 
 What the summary says of the plugin itself decides nothing on trust: its files are
 checked against their digests and the plugin derived again from them (``holds``, the
@@ -88,16 +97,18 @@ class Key(Frozen):
     other values a call defines (a ``NamedTuple`` costs compiles as it is defined)."""
 
     __slots__ = (
+        "_fingerprint",
         "cache_file",
         "cache_identity",
         "config",
         "environment",
-        "fingerprint",
         "folders",
+        "paths",
+        "search",
         "state",
         "version",
     )
-    _fields = ("version", "config", "state", "environment", "folders", "fingerprint",
+    _fields = ("version", "config", "state", "environment", "folders", "search", "paths",
                "cache_file", "cache_identity")  # fmt: skip
 
     version: str
@@ -105,19 +116,35 @@ class Key(Frozen):
     state: str
     environment: str
     folders: tuple[str, ...]
-    fingerprint: str
+    search: tuple[str, ...]
+    paths: str | None
+    """``cache.path_stamps`` of ``search`` and ``folders``; None: they cannot vouch."""
     cache_file: str
     cache_identity: str
+    _fingerprint: str | None
 
     def __init__(self, *values: Any) -> None:
         self._set(*values)
+        object.__setattr__(self, "_fingerprint", None)
+
+    def fingerprint(self) -> str:
+        """``cache.path_fingerprint`` of ``search`` and ``folders``, computed once, when
+        first asked. The full checks ask before they read discovery (``oneshot``), so
+        what a summary stores was true no later than the discovery it summarises."""
+        if self._fingerprint is None:
+            from jafhost.discovery.cache import path_fingerprint
+
+            found = path_fingerprint(list(self.search), list(self.folders))
+            object.__setattr__(self, "_fingerprint", found)
+            return found
+        return self._fingerprint
 
     @classmethod
     def current(
         cls, layout: HomeLayout, config: bytes | None, state: bytes | None, folders: list[str]
     ) -> Key:
         """The key of the files' bytes as read now (None: no such file)."""
-        from jafhost.discovery.cache import DiscoveryCache, path_fingerprint
+        from jafhost.discovery.cache import DiscoveryCache, path_stamps
 
         search = list(sys.path)
         cache_file = str(DiscoveryCache(layout.cache, search, folders).file)
@@ -127,7 +154,8 @@ class Key(Frozen):
             digest(state),
             environment_digest(os.environ),
             tuple(folders),
-            path_fingerprint(search, folders),
+            tuple(search),
+            path_stamps(search, folders),
             cache_file,
             _file_identity(cache_file),
         )
@@ -137,8 +165,27 @@ class Key(Frozen):
         return _file_identity(self.cache_file) == self.cache_identity
 
     def to_json(self) -> dict[str, Any]:
-        return {**{name: getattr(self, name) for name in self._fields},
-                "folders": list(self.folders)}  # fmt: skip
+        """What a summary stores: the fields, and the fingerprint (computed if not yet)."""
+        return {**self._compared(), "paths": self.paths, "fingerprint": self.fingerprint()}
+
+    def _compared(self) -> dict[str, Any]:
+        """The fields that must be equal for a summary to be read at all."""
+        found = {name: getattr(self, name) for name in self._fields if name != "paths"}
+        return {**found, "folders": list(self.folders), "search": list(self.search)}
+
+    def matches(self, stored: Any) -> bool | None:
+        """Whether ``stored`` (a summary's ``to_json``) is of this key: True on the
+        stamps, None on the fingerprint alone (the summary holds, its stamps are old),
+        False when not."""
+        if not isinstance(stored, dict) or set(stored) != {*self._fields, "fingerprint"}:
+            return False
+        if {k: v for k, v in stored.items() if k not in ("paths", "fingerprint")} != (
+            self._compared()
+        ):
+            return False
+        if self.paths is not None and stored["paths"] == self.paths:
+            return True
+        return None if stored["fingerprint"] == self.fingerprint() else False
 
 
 class Summary:
@@ -169,6 +216,9 @@ class Summary:
         """Set with the plan when the plugin's calls go to a one-shot worker, so that
         ``cli.early_worker`` starts the next call's worker before anything is checked:
         ``own``, the plugin folder on its import path (``one_shot_call.start_early_at``)."""
+        self.restamp = False
+        """Read on discovery's fingerprint, not on the stamps (``Key.matches``): once it
+        holds, it is stored again under the key's stamps, for the next call."""
 
     def holds(self, key: Key) -> bool:
         """Whether the plugin is what its files say now (``verify.CacheCheck.plugin`` over
@@ -197,8 +247,10 @@ def load(layout: HomeLayout, plugin: str, key: Key) -> Summary | None:
             not isinstance(data, dict)
             or data.get("format") != FORMAT
             or data.get("plugin") != plugin
-            or data.get("key") != key.to_json()
         ):
+            return None
+        matched = key.matches(data.get("key"))
+        if matched is False:
             return None
         summary = Summary(
             PluginInfo.from_json(data["info"]),
@@ -208,6 +260,7 @@ def load(layout: HomeLayout, plugin: str, key: Key) -> Summary | None:
             _plan(data.get("plan")),
             early_hint(data.get("early")),
         )
+        summary.restamp = matched is None
         strings = [*summary.watched, *summary.watched.values(), *summary.import_folders]
         if summary.info.name != plugin or not all(isinstance(v, str) for v in strings):
             return None

@@ -180,6 +180,8 @@ def decide(plugin: str, tool: str, timeout: float | None) -> Plan:
         if not summary.holds(key):
             summary = None
         else:
+            if summary.restamp and key.paths is not None:
+                lane_summary.store(layout, plugin, key, summary)
             return _planned(layout, summary, tool, timeout, state)
     return _decide_in_full(layout, plugin, tool, timeout, key, summary, state)
 
@@ -324,6 +326,7 @@ def _decide_in_full(
     from jafhost.home.state import StateStore
     from jafhost.runtime.activation_records import RecordStore, record_key
 
+    key.fingerprint()  # the path as it is before discovery is read (``Key.fingerprint``)
     table = _config(layout, key)
     if policy_sources(table, os.environ):
         raise HandOver("an operator policy applies")
