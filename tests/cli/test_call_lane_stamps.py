@@ -184,3 +184,30 @@ def test_another_entry_points_file_edited_in_place_is_seen_after_a_full_command(
     full = lane.call(FULL)
     assert result.returncode != 0
     assert (result.returncode, result.stdout) == (full.returncode, full.stdout)
+
+
+def test_a_key_matched_on_the_stamps_keeps_the_summarys_fingerprint(site: Site) -> None:
+    """What a summary is stored with after a match on the stamps is its own fingerprint,
+    not one taken later (which could postdate what it says); without stamps, the
+    fingerprint is taken now and compared."""
+    from jafhost.cli.lane_summary import Key
+    from jafhost.discovery.cache import path_fingerprint, path_stamps
+
+    site.plugin("kept")
+    settle(site.root)
+    search = [str(site.root)]
+
+    def key(paths: str | None) -> Key:
+        return Key("1", "c", "s", "e", (), tuple(search), paths, "cache.json", "-")
+
+    stamped = key(path_stamps(search))
+    assert stamped.paths is not None
+    stored = {**stamped.to_json(), "fingerprint": "the summary's"}
+    fresh = key(stamped.paths)
+    assert fresh.matches(stored) is True
+    assert fresh.fingerprint() == "the summary's"
+    unvouched = key(None)
+    assert unvouched.matches(stored) is False
+    assert unvouched.fingerprint() == path_fingerprint(search)
+    assert key(None).matches({**stored, "fingerprint": path_fingerprint(search)}) is None
+    assert key(None).matches({**stored, "state": "another"}) is False

@@ -129,8 +129,9 @@ class Key(Frozen):
 
     def fingerprint(self) -> str:
         """``cache.path_fingerprint`` of ``search`` and ``folders``, computed once, when
-        first asked. The full checks ask before they read discovery (``oneshot``), so
-        what a summary stores was true no later than the discovery it summarises."""
+        first asked; or, once a summary matched on the stamps, that summary's own
+        (``matches``). The full checks ask before they read discovery (``oneshot``), so
+        the fingerprint a summary is stored with was never taken after what it says."""
         if self._fingerprint is None:
             from jafhost.discovery.cache import path_fingerprint
 
@@ -184,6 +185,10 @@ class Key(Frozen):
         ):
             return False
         if self.paths is not None and stored["paths"] == self.paths:
+            if self._fingerprint is None and isinstance(stored["fingerprint"], str):
+                # the summary's own, not one taken now: what is stored with these stamps
+                # is never newer than what the summary says (``fingerprint``)
+                object.__setattr__(self, "_fingerprint", stored["fingerprint"])
             return True
         return None if stored["fingerprint"] == self.fingerprint() else False
 
