@@ -94,3 +94,46 @@ def test_a_program_calling_main_keeps_its_own_exit(tmp_path: Path, home: Path) -
     assert ran.returncode == 7, ran.stderr
     assert ran.stdout.rstrip().endswith("after main 0")
     assert "program handler" in ran.stderr
+
+
+NEVER_ENDS = '''
+import threading
+import time
+
+
+def spin() -> None:
+    while True:
+        time.sleep(0.05)
+
+
+def start() -> str:
+    """Answer, and leave a thread that never ends."""
+    threading.Thread(target=spin, name="spinner", daemon=False).start()
+    return "started"
+
+
+@hookimpl
+def jaf_tools():
+    return [start]
+'''
+
+
+@pytest.mark.parametrize("lane", ["1", "0"])
+def test_a_plugin_thread_that_never_ends_is_waited_for_a_hook_timeout(
+    lane: str, site: Site, home: Path
+) -> None:
+    """Python waits for ever for a thread that is not a daemon; the command waits the
+    host's ``hook_timeout``, names the plugin that left it, and ends with its own
+    status and output."""
+    site.plugin("spinner", code=NEVER_ENDS)
+    (home / "config.toml").write_text('[host]\nisolation = "inprocess"\nhook_timeout = 0.5\n')
+    for _ in range(3):  # cold, recorded, warm
+        result = run_cli(
+            "call", "spinner.start", site=site, home=home, env={"JAFHOST_CALL_LANE": lane},
+            timeout=30,
+        )  # fmt: skip
+        assert (result.returncode, json.loads(result.stdout)) == (0, "started"), result.stderr
+        assert (
+            "warning: plugin spinner left thread 'spinner' running; not waited for beyond 0.5 s"
+            in result.stderr.splitlines()
+        ), result.stderr

@@ -10,12 +10,13 @@ them, so ``jafhost --help`` starts fast.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from jafhost.cli import streams
+from jafhost.cli import finish, streams
 
 if TYPE_CHECKING:
     from typing import Annotated
@@ -86,6 +87,8 @@ def build_host() -> Host:
     streams.plugin_code()
     host = Host()
     host.debug = settings.debug
+    with contextlib.suppress(Exception):  # a configuration error is the command's to report
+        finish.wait_for_threads(host.hook_timeout)
     return host
 
 

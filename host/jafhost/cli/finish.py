@@ -1,7 +1,8 @@
 """How the ``jafhost`` console script ends once its command returned: the interpreter's
 own exit steps, then ``os._exit``, without the teardown that follows them.
 
-Python ends a process in this order: it waits for the threads that are not daemons,
+Python ends a process in this order: it waits for the threads that are not daemons
+(here for ``hook_timeout`` at most: a plugin's thread that never ends is named and left),
 runs the exit handlers (``atexit``, and through it ``weakref.finalize`` and logging's
 flush), flushes ``sys.stdout`` and ``sys.stderr``, and only then tears down every
 module and collects every object left. That teardown is where an in-process plugin's
@@ -43,8 +44,64 @@ def finish(code: int) -> int:
     if run_handlers is None or (threading is not None and shutdown is None):
         return code
     _step("flushing the output", _output_done)
-    if shutdown is not None:
-        _step("on threading shutdown", shutdown)  # non-daemon threads, threading's calls
+    if threading is not None and shutdown is not None:
+        # threading's exit calls, then every thread that is not a daemon joined, in this
+        # (the main) thread as the interpreter does; a watchdog ends the exit without
+        # them once the wait is over
+        ending = threading.Lock()
+        watchdog = threading.Timer(_thread_wait, _gave_up, args=(code, ending, run_handlers))
+        watchdog.daemon = True
+        _step("on threading shutdown", lambda: _joined(shutdown, watchdog))
+        if not ending.acquire(blocking=False):  # the watchdog is ending the process
+            while True:
+                try:
+                    threading.Event().wait()
+                except BaseException:  # Ctrl-C again: the watchdog still ends it
+                    continue
+    _rest(code, run_handlers)
+    return code
+
+
+def _joined(shutdown: Callable[[], Any], watchdog: Any) -> None:
+    """``threading``'s shutdown with ``watchdog`` running beside it. The watchdog
+    blocks every signal, so that Ctrl-C reaches this thread, waiting in the shutdown,
+    as it would without the watchdog."""
+    import signal
+
+    mask = getattr(signal, "pthread_sigmask", None)
+    try:
+        if mask is not None:  # a thread starts with the mask of the one starting it
+            before = mask(signal.SIG_BLOCK, signal.valid_signals())
+            try:
+                watchdog.start()
+            finally:
+                mask(signal.SIG_SETMASK, before)
+        else:
+            watchdog.start()
+        shutdown()
+    finally:
+        watchdog.cancel()
+
+
+THREAD_WAIT = 10.0
+"""How long the exit waits for threads that are not daemons, in seconds, until the
+command names the host's ``hook_timeout`` (``wait_for_threads``). Python waits for
+ever: an in-process plugin's thread that never ends would keep a one-shot command
+from ending once its result was out."""
+_thread_wait = THREAD_WAIT
+
+
+def wait_for_threads(seconds: float) -> None:
+    """Wait ``seconds`` at most for threads at exit: the host's ``hook_timeout``, which
+    the command learns with its configuration (a plugin's thread is given the time a
+    hook of the plugin is given)."""
+    global _thread_wait
+    _thread_wait = seconds
+
+
+def _rest(code: int, run_handlers: Callable[[], Any]) -> None:
+    """The exit steps after the threads: the exit handlers, files left open, the
+    standard streams flushed; then the end."""
     _step("in the exit handlers", run_handlers)  # each one's failure reported by atexit
     guard_exit = sys.modules.get("jafhost.security.guard_exit")
     if guard_exit is not None:
@@ -56,6 +113,31 @@ def finish(code: int) -> int:
         except BaseException:  # closed or gone: nothing left to say
             continue
     os._exit(code)
+
+
+def _gave_up(code: int, ending: Any, run_handlers: Callable[[], Any]) -> None:
+    """The watchdog's end of the exit, the threads not all joined in time: each one left
+    is named on stderr (with the plugin that started it) and ends with the process, as
+    a daemon would; the rest of the exit is taken here."""
+    if not ending.acquire(blocking=False):  # the main thread got there first
+        return
+    import threading
+
+    guard = sys.modules.get("jafhost.security.guard")
+    attribute = getattr(guard, "THREAD_ATTRIBUTE", None)
+    for thread in threading.enumerate():
+        if thread.daemon or thread is threading.main_thread() or not thread.is_alive():
+            continue
+        owner = getattr(thread, attribute, None) if attribute else None
+        who = f"plugin {getattr(owner, 'name', owner)}" if owner is not None else "the host"
+        try:
+            sys.stderr.write(
+                f"warning: {who} left thread {thread.name!r} running; not waited for "
+                f"beyond {_thread_wait:g} s\n"
+            )
+        except BaseException:  # stderr gone: the exit goes on
+            break
+    _rest(code, run_handlers)
 
 
 def _output_done() -> None:

@@ -632,9 +632,10 @@ def _serve(plan: Plan, arguments: Any) -> CallResult | Answer | None:
 
     if plan.record_key is not None:
         from jafhost.runtime import plain_record  # noqa: F401
-    from jafhost.cli import early_worker
+    from jafhost.cli import early_worker, finish
 
     early_worker.end_unused()  # one started for this call by a hint out of date: not needed
+    finish.wait_for_threads(plan.hook_timeout)  # the plugin's threads, at exit
     streams.plugin_code()
     layout.data_dir(info.name).mkdir(parents=True, exist_ok=True)
     place_imports(plan.import_folders)
