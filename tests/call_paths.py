@@ -16,6 +16,18 @@ TRACE = {"JAFHOST_TRACE_CALL": "1"}
 FULL = {"JAFHOST_TRACE_CALL": "1", "JAFHOST_CALL_LANE": "0"}
 """The full path serves, and says so."""
 
+ECHO = '''
+def echo(text: str) -> str:
+    """Answer the text."""
+    return text
+
+
+@hookimpl
+def jaf_tools():
+    return [echo]
+'''
+"""A plugin's code offering one plain tool, ``echo(text)``: what the lane calls."""
+
 
 def split_trace(result: subprocess.CompletedProcess[str]) -> tuple[str, str]:
     """(the path that served, ``lane`` or ``full``; stderr without the trace lines:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from call_paths import FULL, TRACE, lane_imports, split_trace
+from call_paths import ECHO, FULL, TRACE, lane_imports, split_trace
 
 from conftest import Site, run_cli
 
@@ -93,17 +93,6 @@ def ping() -> str:
 @hookimpl
 def jaf_tools():
     return [ping]
-'''
-
-BARE = '''
-def echo(text: str) -> str:
-    """Answer the text."""
-    return text
-
-
-@hookimpl
-def jaf_tools():
-    return [echo]
 '''
 
 
@@ -205,7 +194,7 @@ def test_the_lane_imports_none_of_the_heavy_modules(site: Site, lane_home: Path)
     # the warm call of a plugin importing only ``hookimpl`` (``lane`` imports
     # ``PluginContext``, hence ``jafhost.types`` and ``logging``, itself): recorded by a
     # first call, its summary written by a second
-    site.plugin("bare", code=BARE)
+    site.plugin("bare", code=ECHO)
     for _ in range(2):
         warming = run_cli("call", "bare.echo", "-a", "text=x", site=site, home=lane_home)
         assert warming.returncode == 0, warming.stderr

@@ -19,20 +19,9 @@ import time
 from pathlib import Path
 
 import pytest
-from call_paths import FULL, TRACE, served_by
+from call_paths import ECHO, FULL, TRACE, served_by
 
 from conftest import Site, run_cli
-
-TOOLS = '''
-def echo(text: str) -> str:
-    """Repeat the text."""
-    return text
-
-
-@hookimpl
-def jaf_tools():
-    return [echo]
-'''
 
 CALL = ("call", "lane.echo", "-a", "text=hi")
 HOUR_NS = 3600 * 1_000_000_000
@@ -85,8 +74,8 @@ class Lane:
 def lane(site: Site, home: Path, tmp_path: Path) -> Lane:
     cwd = tmp_path / "work"
     cwd.mkdir()
-    site.plugin("lane", code=TOOLS)
-    site.plugin("other", code=TOOLS.replace("echo", "idle"))
+    site.plugin("lane", code=ECHO)
+    site.plugin("other", code=ECHO.replace("echo", "idle"))
     (home / "config.toml").write_text('[host]\nisolation = "inprocess"\n')
     settle(site.root, cwd)
     found = Lane(site, home, cwd)
@@ -125,7 +114,7 @@ def test_a_folder_modified_just_now_is_compared_on_the_fingerprint(lane: Lane) -
     """Another plugin installed a moment ago: the site folder is too recent for its
     stamps, the full checks run once and store a summary without stamps, which later
     calls read on the fingerprint alone (and do not rewrite while it stays recent)."""
-    lane.site.plugin("late", code=TOOLS.replace("echo", "late"))
+    lane.site.plugin("late", code=ECHO.replace("echo", "late"))
     # the first call rescans discovery (then cannot keep what it checked), the second
     # checks in full again with the new cache and stores
     assert [lane.from_summary(), lane.from_summary()] == [False, False]

@@ -16,21 +16,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from call_paths import ECHO
 
 from conftest import Site, run_cli
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux workers")
-
-ECHO = '''
-def echo(text: str) -> str:
-    """Echo the text."""
-    return text
-
-
-@hookimpl
-def jaf_tools():
-    return [echo]
-'''
 
 
 @pytest.mark.parametrize("closed", [0, 1, 2])

@@ -16,21 +16,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from call_paths import ECHO
 
 from conftest import Site, run_cli
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux workers")
-
-TOOLS = '''
-def echo(text: str) -> str:
-    """Answer."""
-    return text
-
-
-@hookimpl
-def jaf_tools():
-    return [echo]
-'''
 
 COMPARE = """
 import dataclasses, json, os
@@ -67,7 +57,7 @@ print(json.dumps([shown(lane_spec(plan)), shown(full)]))
 
 
 def test_the_lane_builds_the_spec_a_host_builds(site: Site, home: Path) -> None:
-    site.plugin("iso", code=TOOLS)
+    site.plugin("iso", code=ECHO)
     (home / "config.toml").write_text(
         '[host]\nisolation = "process"\ncall_timeout = 7\nhook_timeout = 3\n'
         "memory_mb = 700\nopen_files = 99\nmax_result_mb = 5\nworkers_per_plugin = 3\n"

@@ -45,15 +45,22 @@ def _file_stamp(path: str) -> str:
         return "-"
 
 
-def path_fingerprint(paths: list[str], folders: list[str] | None = None) -> str:
-    """A digest of everything on ``paths`` that can add, remove or change a distribution,
-    and of everything in the plugin ``folders`` that can add, remove or change a plugin."""
+def _digest_of(folders: list[str] | None) -> blake2b:
+    """A digest begun with what both keys share: the interpreter, the host version, the
+    user's home, and the plugin ``folders``' rows (``folders.fingerprint_rows``)."""
     digest = blake2b(digest_size=20)
     head = (FORMAT, __version__, sys.version, sys.executable, os.path.expanduser("~"))
     digest.update(repr(head).encode())
     for folder in folders or ():
         digest.update(b"\0F" + folder.encode("utf-8", "surrogateescape") + b"\0")
         digest.update(fingerprint_rows(folder).encode("utf-8", "surrogateescape"))
+    return digest
+
+
+def path_fingerprint(paths: list[str], folders: list[str] | None = None) -> str:
+    """A digest of everything on ``paths`` that can add, remove or change a distribution,
+    and of everything in the plugin ``folders`` that can add, remove or change a plugin."""
+    digest = _digest_of(folders)
     for entry in paths:
         folder = entry or "."
         digest.update(b"\0P" + entry.encode("utf-8", "surrogateescape"))
@@ -113,12 +120,7 @@ def path_stamps(paths: list[str], folders: list[str] | None = None) -> str | Non
     it uses by content itself (``lane_summary.Summary.holds``). None when a folder was
     modified too recently to vouch for it (``RACY_NS``)."""
     now = time.time_ns()
-    digest = blake2b(digest_size=20)
-    head = (FORMAT, __version__, sys.version, sys.executable, os.path.expanduser("~"))
-    digest.update(repr(head).encode())
-    for folder in folders or ():
-        digest.update(b"\0F" + folder.encode("utf-8", "surrogateescape") + b"\0")
-        digest.update(fingerprint_rows(folder).encode("utf-8", "surrogateescape"))
+    digest = _digest_of(folders)
     for entry in paths:
         digest.update(b"\0P" + entry.encode("utf-8", "surrogateescape") + b"\0")
         try:
