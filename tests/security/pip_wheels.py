@@ -1,0 +1,69 @@
+"""Real wheels, built here, installed by the real ``pip`` into a prefix (offline, no
+dependencies): what the tests of installed distributions need that ``conftest.Site``
+(which lays files out by hand, ``RECORD`` empty) does not give."""
+
+from __future__ import annotations
+
+import base64
+import glob
+import hashlib
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+HOUR_NS = 3600 * 1_000_000_000
+
+
+def wheel(folder: Path, dist: str, version: str, files: dict[str, str], entry_points: str) -> Path:
+    """A pure-Python wheel of ``dist`` holding ``files`` (path in the wheel: text), its
+    ``RECORD`` hashed as installers write it."""
+    name = dist.replace("-", "_")
+    info = f"{name}-{version}.dist-info"
+    content = dict(files)
+    content[f"{info}/METADATA"] = f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n\n"
+    content[f"{info}/WHEEL"] = (
+        "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
+    if entry_points:
+        content[f"{info}/entry_points.txt"] = entry_points
+    rows = []
+    for path, text in content.items():
+        data = text.encode()
+        hashed = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        rows.append(f"{path},sha256={hashed},{len(data)}")
+    content[f"{info}/RECORD"] = "\n".join([*rows, f"{info}/RECORD,,"]) + "\n"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, text in content.items():
+            archive.writestr(member, text)
+    return path
+
+
+def pip_install(prefix: Path, built: Path, *options: str) -> Path:
+    """``pip install`` of ``built`` into ``prefix``; the site folder it installed into."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps",
+         "--disable-pip-version-check", "--prefix", str(prefix), *options, str(built)],
+        capture_output=True, text=True, env=environment, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (found,) = glob.glob(str(prefix / "lib" / "python*" / "site-packages"))
+    return Path(found)
+
+
+def settle(*folders: Path) -> None:
+    """Time stamps an hour back: folders installed long ago, which stamps vouch for."""
+    past = time.time_ns() - HOUR_NS
+    for folder in folders:
+        os.utime(folder, ns=(past, past))
+
+
+def identity(folder: Path) -> tuple[int, int, int, int]:
+    """What ``cache.path_stamps`` reads of a folder."""
+    found = os.stat(folder)
+    return found.st_dev, found.st_ino, found.st_mtime_ns, found.st_ctime_ns
