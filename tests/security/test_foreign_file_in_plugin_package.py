@@ -102,3 +102,6 @@ def test_a_foreign_package_in_the_plugins_folder_does_not_run_as_the_plugin(
     result = cli("call", "vault.peek")
     assert "TOP-SECRET" not in result.stdout + result.stderr
     assert not marker.exists()
+    stranger = site.root / module / "plugin"
+    assert result.returncode == 1
+    assert f"{stranger} is not in its RECORD" in result.stderr, result.stderr

@@ -1,4 +1,5 @@
-"""A distribution reinstalled at the same version changes nothing the lane's stamps see.
+"""A distribution reinstalled at the same version changes nothing the lane's stamps see;
+what its plan says of the plugin is still checked once the plugin is imported.
 
 ``pip install --ignore-installed`` (``-I``) of a version already installed writes over
 the files in place: it unlinks and creates each file of the wheel inside the existing
@@ -6,8 +7,11 @@ package and ``*.dist-info`` folders and replaces ``RECORD`` there, and creates n
 in the site folder itself, so that folder's ``stat`` (device, inode, mode, mtime, ctime:
 ``cache.path_stamps``) stays exactly as it was. Discovery's fingerprint sees it (the
 ``*.dist-info`` folder and its ``entry_points.txt`` are stamped there); the stamps do
-not, and a warm ``jafhost call`` keeps what the summary says while the full path
-(``JAFHOST_CALL_LANE=0``) decides on what is installed now.
+not, and a warm ``jafhost call`` keeps what the summary says of the other plugins. Of
+the called plugin it checks its files by content (``RECORD``, its manifest and
+metadata) and, once imported, its tool against the plan: the same parameters, neither
+asking for confirmation nor async (``recorded_start.find_tool``); else the full path
+(``JAFHOST_CALL_LANE=0``) serves, which decides on what is installed now.
 
 Real wheels installed by the real ``pip`` into a prefix whose site folder is on the
 path, real ``jafhost`` processes. Ground truth: the answer of the full path, and the
@@ -102,13 +106,16 @@ def test_a_plugin_reinstalled_at_its_version_is_not_called_on_its_old_record(
     assert (result.returncode, result.stdout) == (full.returncode, full.stdout)
 
 
-def test_another_distribution_reinstalled_to_claim_the_name_is_seen(
+def test_another_distribution_reinstalled_to_claim_the_name_runs_nothing_of_it(
     tmp_path: Path, home: Path
 ) -> None:
     """Another distribution, installed before the plugin was approved and with no plugin
     in it, rebuilt at the same version with a ``jaf.plugins`` entry point claiming the
     name ``lane`` and reinstalled with ``pip install -I``: two plugins claim the name and
-    the full path calls neither. A warm call must answer as the full path does."""
+    the full path calls neither. The stamps do not see a change inside another
+    distribution's folder (the documented limit): a warm call still calls the plugin it
+    checked (its own files compared by content), never the claimant; the next full
+    command rescans, and from then on the lane answers as the full path does."""
     installed = Installed(tmp_path, home, "inprocess")
     helper = f"jaf_helper_{installed.module}"
     code = textwrap.dedent(ECHO.format(decorator="", result='"from the claimant"'))
@@ -123,6 +130,11 @@ def test_another_distribution_reinstalled_to_claim_the_name_is_seen(
     pip_install(installed.prefix, claimant, "--ignore-installed")
     assert identity(installed.site.root) == before
     result = installed.call(TRACE)
+    assert (result.returncode, result.stdout) == (0, '"hi"\n'), result.stderr
+    listed = installed.cli("list")
+    assert listed.returncode == 0, listed.stderr
+    result = installed.call(TRACE)
     full = installed.call(FULL)
     assert full.returncode != 0, full.stdout
+    assert "from the claimant" not in result.stdout + full.stdout
     assert (result.returncode, result.stdout) == (full.returncode, full.stdout), result.stderr

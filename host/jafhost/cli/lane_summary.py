@@ -16,10 +16,13 @@ or cannot vouch (a folder modified in the last seconds) is discovery's own finge
 compared (``cache.path_fingerprint``: two ``stat`` calls per installed distribution,
 the cost that grew with N); equal, the summary holds and is stamped again.
 
-What the stamps do not see, by design, is a file inside another distribution's
-``*.dist-info`` edited in place (no installer does that; the called plugin's own files
-are compared by content, below). Any full command (``jafhost list``) rescans then, and
-its new cache file passes every summary by.
+What the stamps do not see, by design, is a change inside another distribution's
+folders that leaves the site folder as it was: a file edited in place, a same-version
+reinstall (``pip install -I`` writes the files anew inside the existing folders). The
+lane then still calls the plugin it checked, never another: its own files are compared
+by content (below), and its tool, once imported, against the plan
+(``recorded_start.find_tool``). Any full command (``jafhost list``) rescans, and its
+new cache file passes every summary by.
 
 What the summary says of the plugin itself decides nothing on trust: its files are
 checked against their digests and the plugin derived again from them (``holds``, the

@@ -115,9 +115,10 @@ def path_stamps(paths: list[str], folders: list[str] | None = None) -> str | Non
     A folder's modification time changes whenever an entry is created, removed or
     renamed in it: an install, an upgrade or an uninstall (installers write new
     ``*.dist-info`` folders and remove old ones), a ``*.pth`` file added or replaced.
-    It does not change when a file inside a ``*.dist-info`` folder is edited in place,
-    which ``path_fingerprint`` notices; a user of these stamps checks the files of what
-    it uses by content itself (``lane_summary.Summary.holds``). None when a folder was
+    It does not change with what happens inside a ``*.dist-info`` or package folder
+    (a file edited in place, a same-version reinstall with ``pip install -I``), which
+    ``path_fingerprint`` notices; a user of these stamps checks the files of what it
+    uses by content itself (``lane_summary.Summary.holds``). None when a folder was
     modified too recently to vouch for it (``RACY_NS``)."""
     now = time.time_ns()
     digest = _digest_of(folders)

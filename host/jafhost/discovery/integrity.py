@@ -6,7 +6,9 @@ change that code after the user approved the plugin. Installers write each file'
 ``sha256`` into the distribution's ``RECORD`` (the wheel spec's urlsafe base64, no
 padding), so before any of a plugin's code is imported the host compares every file
 listed there with a hash against the file on disk (``check_distribution``): a file that
-differs or is missing makes the plugin ``invalid`` with that file named.
+differs or is missing makes the plugin ``invalid`` with that file named, as does a file
+``RECORD`` does not list where the plugin's code is imported from (``foreign_files``:
+another wheel's, which the import system could take in place of the plugin's).
 
 Files listed without a hash (``RECORD`` itself, signatures, caches an installer left
 unhashed) are skipped, as the wheel spec says; files installed outside site-packages
@@ -29,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from jafhost.discovery.foreign_files import foreign_file
 from jafhost.discovery.integrity_stamps import Stamp, StampStore
 from jafhost.discovery.records import PluginInfo
 from jafhost.file_stamps import record_rows
@@ -147,9 +150,10 @@ def _editable(dist_info: str) -> bool:
     return isinstance(info, dict) and info.get("editable") is True
 
 
-def read_entries(dist_info: str) -> list[Entry] | Integrity:
+def read_entries(dist_info: str, listed: set[str] | None = None) -> list[Entry] | Integrity:
     """The hashed entries of ``dist_info``'s ``RECORD``, or the outcome when there are
-    none to check (unverified) or ``RECORD`` cannot vouch for a file (changed)."""
+    none to check (unverified) or ``RECORD`` cannot vouch for a file (changed);
+    ``listed`` gets every path it lists, hashed or not."""
     record = os.path.join(dist_info, "RECORD")
     if _editable(dist_info):
         return Integrity(UNVERIFIED, "an editable install: RECORD holds no hashes of its sources")
@@ -166,11 +170,13 @@ def read_entries(dist_info: str) -> list[Entry] | Integrity:
     except ValueError as exc:  # what ``csv`` found wrong
         return Integrity(CHANGED, f"{record}: not a RECORD file ({exc})", record)
     for row in rows:
+        if row and "\0" in row[0]:
+            return Integrity(CHANGED, f"{record} names a path holding a NUL byte", record)
+        if listed is not None and row and row[0]:
+            listed.add(os.path.normpath(os.path.join(site, row[0])))
         if len(row) < 2 or not row[1]:
             continue  # no hash: RECORD itself, signatures, unhashed caches
         algorithm, sep, digest = row[1].partition("=")
-        if "\0" in row[0]:
-            return Integrity(CHANGED, f"{record} names a path holding a NUL byte", record)
         path = os.path.normpath(os.path.join(site, row[0]))
         if (
             not sep
@@ -236,7 +242,8 @@ def _matches(entry: Entry, stamps: dict[str, Stamp], force: bool) -> tuple[bool,
 def check_distribution(dist_info: str, store: StampStore, *, force: bool = False) -> Integrity:
     """Compare the files ``dist_info``'s ``RECORD`` lists with a hash against the disk;
     ``force``: hash every one, whatever its stamp says."""
-    found = read_entries(dist_info)
+    listed: set[str] = set()
+    found = read_entries(dist_info, listed)
     if isinstance(found, Integrity):
         return found
     stamps = store.load(dist_info)
@@ -254,6 +261,10 @@ def check_distribution(dist_info: str, store: StampStore, *, force: bool = False
     if fault is not None:
         path, why = fault
         return Integrity(CHANGED, f"installed file {path} {why}", path, len(found), hashed)
+    stranger = foreign_file(os.path.dirname(dist_info), listed)
+    if stranger is not None:
+        why = f"{stranger} is not in its RECORD, where its code is imported from"
+        return Integrity(CHANGED, why, stranger, len(found), hashed)
     return Integrity(VERIFIED, f"{len(found)} files match RECORD", None, len(found), hashed)
 
 

@@ -57,4 +57,12 @@ def find_tool(functions: Any, name: str) -> tuple[Callable[..., Any], Any]:
             found.append(fn)
     if len(found) != 1:
         raise NotAsRecorded(f"jaf_tools returned {len(found)} tools named {name}")
+    # the lane plans only tools that are synchronous and run without confirmation:
+    # one that now asks for it (or awaits) is the full path's, which asks (or awaits)
+    if getattr(getattr(found[0], "__jaf_tool__", None), "confirm", False):
+        raise NotAsRecorded(f"tool {name} asks for confirmation")
+    import inspect
+
+    if inspect.iscoroutinefunction(found[0]):
+        raise NotAsRecorded(f"tool {name} is async")
     return found[0], plain_parameters(found[0])
