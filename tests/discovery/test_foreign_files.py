@@ -88,6 +88,8 @@ FOREIGN: dict[str, tuple[str, bytes | None]] = {
         _pyc(0b01),
     ),
     "a module in place of a namespace portion": ("ns/mine.py", b""),
+    "an __init__ making the namespace folder a package": ("ns/__init__.py", b""),
+    "an __init__ extension in the namespace folder": (f"ns/__init__{EXTENSION_SUFFIXES[0]}", b""),
 }
 
 

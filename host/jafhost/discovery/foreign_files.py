@@ -16,7 +16,9 @@ its grants. ``foreign_file`` names the first such file:
   folder other than ``__pycache__``, a file with an import suffix) must be the plugin's
   (a listed file, or a folder holding one);
 - in the folders above them, the site folder included (which others share): the
-  entries for the names the plugin's files are imported by (``name``, ``name.<suffix>``);
+  entries for the names the plugin's files are imported by (``name``, ``name.<suffix>``),
+  and below the site folder an ``__init__`` (which makes a namespace folder a package
+  whose code runs when the plugin's modules are imported);
 - in the ``__pycache__`` of those folders: no bytecode file marked unchecked (a checked
   one is compared with its source by the import system itself).
 
@@ -76,6 +78,9 @@ def foreign_file(site: str, listed: Iterable[str]) -> str | None:
             names.setdefault(folder, set()).add(part)
             mine.add(folder)
             folder = os.path.join(folder, part)
+            # an ``__init__`` another wheel puts in a namespace folder on the way makes
+            # it a package, and runs as the plugin's parent package is imported
+            names.setdefault(folder, set()).add("__init__")
         mine.add(folder)
         module = _module_name(parts[-1], suffixes)
         if module is None:
