@@ -17,19 +17,16 @@ never printed, and the foreign code's marker is never written.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import importlib.util
 import marshal
 import subprocess
 import sys
 import textwrap
-import zipfile
 from pathlib import Path
 
 import pytest
 from call_paths import TRACE
-from pip_wheels import pip_install, settle, wheel
+from pip_wheels import pip_install, rewrite, settle, wheel
 
 from conftest import ISOLATION_MODES, Site, run_cli
 
@@ -76,25 +73,6 @@ def checked_pyc(source: str, code: str, filename: str) -> bytes:
     return header + importlib.util.source_hash(source.encode()) + body
 
 
-def binary_wheel(folder: Path, dist: str, files: dict[str, bytes]) -> Path:
-    """A wheel of ``dist`` 1.0.0 holding ``files`` as bytes (``pip_wheels.wheel`` writes
-    text), its ``RECORD`` hashed."""
-    built = wheel(folder, dist, "1.0.0", {"jaf_colours/__init__.py": ""}, "")
-    with zipfile.ZipFile(built) as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
-    record_name = next(name for name in members if name.endswith("/RECORD"))
-    rows = members[record_name].decode().splitlines()
-    for path, data in files.items():
-        members[path] = data
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        rows.insert(0, f"{path},sha256={digest},{len(data)}")
-    members[record_name] = ("\n".join(rows) + "\n").encode()
-    with zipfile.ZipFile(built, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return built
-
-
 @pytest.mark.parametrize("compiled", ["compiled", "no-compile"])
 @pytest.mark.parametrize("lane", ["1", "0"])
 @pytest.mark.parametrize("isolation", ISOLATION_MODES)
@@ -132,9 +110,10 @@ def test_a_foreign_checked_bytecode_cache_does_not_run_as_the_plugin(
     code = textwrap.dedent(FOREIGN.format(marker=str(marker), secret=str(secret)))
     target = site.root / module / "plugin.py"
     cache = f"{module}/__pycache__/plugin.{sys.implementation.cache_tag}.pyc"
-    foreign = binary_wheel(
-        tmp_path / "foreign", "jaf-colours", {cache: checked_pyc(source, code, str(target))}
+    foreign = wheel(
+        tmp_path / "foreign", "jaf-colours", "1.0.0", {"jaf_colours/__init__.py": ""}, ""
     )
+    rewrite(foreign, {cache: checked_pyc(source, code, str(target))})
     pip_install(prefix, foreign)
     settle(site.root, cwd)
     result = cli("call", "vault.peek")
