@@ -8,7 +8,9 @@ where a plugin's code is imported from must still let run.
   another distribution that does the same: the plugin never imports it;
 - an environment byte-compiled after install with ``compileall --invalidation-mode
   unchecked-hash`` (read-only images, reproducible bundles): the caches are the
-  installer's, of the plugin's own sources.
+  installer's, of the plugin's own sources;
+- a plugin whose package is a subpackage of a regular package another distribution (its
+  dependency) installs (``acme/__init__.py`` theirs, ``acme/vault/`` the plugin's).
 
 Real wheels installed by the real ``pip``, real ``jafhost`` processes.
 """
@@ -123,5 +125,28 @@ def test_a_plugin_byte_compiled_with_unchecked_hashes_runs(
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert compiled.returncode == 0, compiled.stdout + compiled.stderr
+    result = _call(site, home, cwd, isolation)
+    assert (result.returncode, result.stdout.strip()) == (0, '"vault"'), result.stderr
+
+
+@pytest.mark.parametrize("isolation", ISOLATION_MODES)
+def test_a_plugin_subpackage_of_a_package_its_dependency_installs_runs(
+    isolation: str, tmp_path: Path, home: Path
+) -> None:
+    prefix = tmp_path / "prefix"
+    cwd = tmp_path / "work"
+    cwd.mkdir()
+    parent = Site(tmp_path / "unused").module_for("acme")
+    core = wheel(
+        tmp_path / "core", "acme-core", "1.0.0",
+        {f"{parent}/__init__.py": "", f"{parent}/core.py": "RED = 1\n"}, "",
+    )  # fmt: skip
+    vault = wheel(
+        tmp_path / "vault", "acme-jaf-vault", "1.0.0",
+        {f"{parent}/vault/__init__.py": "", f"{parent}/vault/plugin.py": textwrap.dedent(VAULT)},
+        f"[jaf.plugins]\nvault = {parent}.vault.plugin\n",
+    )  # fmt: skip
+    pip_install(prefix, core)
+    site = Site(pip_install(prefix, vault))
     result = _call(site, home, cwd, isolation)
     assert (result.returncode, result.stdout.strip()) == (0, '"vault"'), result.stderr
