@@ -67,3 +67,21 @@ def identity(folder: Path) -> tuple[int, int, int, int]:
     """What ``cache.path_stamps`` reads of a folder."""
     found = os.stat(folder)
     return found.st_dev, found.st_ino, found.st_mtime_ns, found.st_ctime_ns
+
+
+def rewrite(built: Path, files: dict[str, bytes]) -> Path:
+    """``built`` with ``files`` (path in the wheel: bytes) added or replaced, its
+    ``RECORD`` rows for them hashed as installers write them."""
+    with zipfile.ZipFile(built) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    record = next(name for name in members if name.endswith(".dist-info/RECORD"))
+    rows = [row for row in members[record].decode().splitlines() if row.split(",")[0] not in files]
+    for path, data in files.items():
+        members[path] = data
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        rows.insert(0, f"{path},sha256={digest},{len(data)}")
+    members[record] = ("\n".join(rows) + "\n").encode()
+    with zipfile.ZipFile(built, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return built
