@@ -1,15 +1,13 @@
 """``foreign_files.foreign_file``: a file a plugin's ``RECORD`` does not list, where the
 import system would take it for the plugin's code, is named; what others legitimately
-put beside the plugin (the site folder, a shared namespace folder, a data folder, a
-bytecode cache the import system checks) is not.
+put beside the plugin (in the site folder, a shared namespace folder, a package of
+another name such as ``tests``, a data folder, a bytecode cache) is not.
 
 Real files on a temporary site folder; ``RECORD`` rows as pip writes them.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
@@ -25,7 +23,11 @@ PLUGIN_FILES = (
     "pkg/__pycache__/plugin.cpython-311.pyc",
     "single.py",
     "ns/mine/__init__.py",
+    "acme/vault.py",
+    "tests/__init__.py",
 )
+PACKAGES = ("pkg", "single", "ns", "acme")
+"""The top-level packages of the plugin's entry points (``tests`` is none of them)."""
 
 
 def _install(site: Path) -> set[str]:
@@ -58,15 +60,20 @@ def site(tmp_path: Path) -> Path:
 
 def test_a_plugin_among_others_has_no_foreign_file(site: Path) -> None:
     listed = _install(site)
-    (site / "other").mkdir()  # another distribution's package beside it
-    (site / "other" / "__init__.py").write_text("")
-    (site / "elsewhere.py").write_text("")
-    (site / "ns" / "theirs").mkdir()  # a namespace folder shared with another
-    (site / "ns" / "theirs" / "__init__.py").write_text("")
-    (site / "pkg" / "README.txt").write_text("not a module")
-    (site / "pkg" / "__pycache__" / "__init__.cpython-311.pyc").write_bytes(_pyc(0))
-    (site / "pkg" / "__pycache__" / "plugin.cpython-312.pyc").write_bytes(_pyc(0b11))
-    assert foreign_file(str(site), listed) is None
+    others = (
+        "other/__init__.py",  # another distribution's package beside it
+        "elsewhere.py",
+        "ns/theirs/__init__.py",  # a namespace folder shared with another
+        "acme/colours.py",  # a module of another in a namespace folder the plugin's is in
+        "tests/test_colours.py",  # a ``tests`` package two distributions ship
+        "pkg/README.txt",  # no module
+        "pkg/__pycache__/__init__.cpython-311.pyc",  # caches: never read (source_only)
+        "pkg/__pycache__/plugin.cpython-312.pyc",
+    )
+    for name in others:
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / name).write_bytes(_pyc(0b01) if name.endswith(".pyc") else b"")
+    assert foreign_file(str(site), listed, PACKAGES, [str(site)]) is None
 
 
 FOREIGN: dict[str, tuple[str, bytes | None]] = {
@@ -79,17 +86,7 @@ FOREIGN: dict[str, tuple[str, bytes | None]] = {
     ),
     "a package in place of a top-level module": ("single/__init__.py", b""),
     "a legacy bytecode module": ("pkg/helper.pyc", b""),
-    "an unchecked bytecode cache of a listed module": (
-        "pkg/__pycache__/plugin.cpython-311.pyc",
-        _pyc(0b01),
-    ),
-    "an unchecked bytecode cache of a top-level module": (
-        "__pycache__/single.cpython-311.pyc",
-        _pyc(0b01),
-    ),
     "a module in place of a namespace portion": ("ns/mine.py", b""),
-    "an __init__ making the namespace folder a package": ("ns/__init__.py", b""),
-    "an __init__ extension in the namespace folder": (f"ns/__init__{EXTENSION_SUFFIXES[0]}", b""),
 }
 
 
@@ -100,13 +97,21 @@ def test_a_foreign_file_is_named(case: str, site: Path) -> None:
     path = site / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content or b"")
-    found = foreign_file(str(site), listed)
+    found = foreign_file(str(site), listed, PACKAGES, [str(site)])
     assert found is not None
     assert Path(found) in (path, path.parent)  # the file, or the folder it brought
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="FIFOs")
-def test_a_fifo_in_a_bytecode_cache_does_not_block(site: Path) -> None:
+@pytest.mark.parametrize("name", ["pkg/__init__.py", "single.py", f"single{EXTENSION_SUFFIXES[0]}"])
+def test_a_folder_searched_before_the_site_folder_is_looked_at(
+    name: str, site: Path, tmp_path: Path
+) -> None:
+    """The import system takes the plugin's top-level names from the first folder on the
+    path that has them: one searched before the plugin's own may not."""
     listed = _install(site)
-    os.mkfifo(site / "pkg" / "__pycache__" / "__init__.cpython-311.pyc")
-    assert foreign_file(str(site), listed) is None
+    earlier = tmp_path / "earlier"
+    (earlier / name).parent.mkdir(parents=True, exist_ok=True)
+    (earlier / name).write_text("")
+    found = foreign_file(str(site), listed, PACKAGES, [str(earlier), str(site)])
+    assert found is not None and Path(found) in (earlier / name, (earlier / name).parent)
+    assert foreign_file(str(site), listed, PACKAGES, [str(site), str(earlier)]) is None

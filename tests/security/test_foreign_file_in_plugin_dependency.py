@@ -58,6 +58,11 @@ def answer() -> str:
 """
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="limit (docs/security.md): the files of the distributions a plugin requires "
+    "are not checked against their RECORD; their code runs as the plugin",
+)
 @pytest.mark.parametrize("lane", ["1", "0"])
 @pytest.mark.parametrize("isolation", ISOLATION_MODES)
 def test_a_foreign_file_over_a_dependency_does_not_run_as_the_plugin(

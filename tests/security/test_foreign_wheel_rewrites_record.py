@@ -74,6 +74,11 @@ def _row(path: str, text: str) -> str:
     return f"{path},sha256={digest},{len(data)}"
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="limit (docs/security.md): RECORD is the reference, and a wheel's .data/purelib "
+    "can rewrite another distribution's RECORD or direct_url.json",
+)
 @pytest.mark.parametrize("how", ["record", "editable"])
 @pytest.mark.parametrize("lane", ["1", "0"])
 @pytest.mark.parametrize("isolation", ISOLATION_MODES)

@@ -4,39 +4,38 @@ the import.
 The integrity check (``integrity``) compares the files a plugin's ``RECORD`` lists with
 the disk; the import system does not read that list. Within one folder it takes a
 package (``name/__init__.py``) before an extension module (``name.cpython-*.so``),
-that before a source (``name.py``); a package folder's sibling modules are imported by
-name (``from . import _speedups``); and a bytecode file in ``__pycache__`` marked
-"unchecked" (PEP 552) is used without a look at its source. pip installs whatever files
-a wheel lists, wherever they go, so a wheel of another project (one that asks for no
-permission) can put a file among the plugin's whose code then runs as the plugin, with
-its grants. ``foreign_file`` names the first such file:
+that before a source (``name.py``); a folder searched earlier on ``sys.path`` before
+the plugin's own; and a package's sibling modules are imported by name (``from . import
+_speedups``). pip installs whatever files a wheel lists, wherever they go, so a wheel
+of another project (one that asks for no permission) can put a file where the import
+takes it for the plugin's code, which then runs as the plugin, with its grants.
+``foreign_file`` names the first such file:
 
-- in a folder of the plugin's packages (one holding a file ``RECORD`` lists, other than
-  the site folder itself): every entry the import system could take for a module (a
+- in the regular package folders (a listed ``__init__``) of the plugin's entry point
+  package (``packages``): every entry the import system could take for a module (a
   folder other than ``__pycache__``, a file with an import suffix) must be the plugin's
   (a listed file, or a folder holding one);
-- in the folders above them, the site folder included (which others share): the
-  entries for the names the plugin's files are imported by (``name``, ``name.<suffix>``),
-  and below the site folder an ``__init__`` (which makes a namespace folder a package
-  whose code runs when the plugin's modules are imported);
-- in the ``__pycache__`` of those folders: no bytecode file marked unchecked (a checked
-  one is compared with its source by the import system itself).
+- in the folders above them, the site folder and namespace folders included (which
+  other distributions share): the entries for the names the plugin's files are
+  imported by (``name``, ``name.<suffix>``);
+- in each folder of ``search`` (``sys.path``) before the site folder: the entries for
+  the top-level names of the entry points.
 
-Limit: a timestamp-checked bytecode file is used when its header names the source's
-modification time (in seconds) and size; one that another wheel put in place of a
-listed one is not told apart from the one the import system wrote.
+Bytecode caches are left to ``runtime.source_only``: the entry point's package is
+compiled from its checked sources, so a cache beside them is never read.
+
+Limits: code of other distributions that importing the plugin runs (its dependencies,
+a parent package's ``__init__`` another distribution owns) is theirs to answer for, not
+checked here; nor are the modules of the plugin's other top-level packages beyond their
+names, nor their bytecode caches.
 """
 
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterable
 
 PYCACHE = "__pycache__"
-_UNCHECKED_HASH = 0b01
-"""PEP 552 flags: hash-based (bit 0) and checked against the source (bit 1)."""
-_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
 
 
 def _suffixes() -> tuple[str, ...]:
@@ -53,19 +52,23 @@ def _module_name(file_name: str, suffixes: tuple[str, ...]) -> str | None:
     return None
 
 
-def foreign_file(site: str, listed: Iterable[str]) -> str | None:
+def foreign_file(
+    site: str, listed: Iterable[str], packages: Iterable[str], search: Iterable[str] = ()
+) -> str | None:
     """The first file or folder, where the plugin's code is imported from, that its
     ``RECORD`` (``listed``: every path it lists, absolute and normalised) does not
     account for; None when there is none. ``site``: the folder holding its
-    ``.dist-info``."""
+    ``.dist-info``; ``packages``: the top-level names of its entry points; ``search``:
+    the import path (folders before ``site`` are looked at for its top-level names)."""
     suffixes = _suffixes()
     files = set(listed)
     names: dict[str, set[str]] = {}
     """Folder: the names the plugin's files are imported by in it."""
     mine: set[str] = set()
     """The folders on the way to a listed file."""
-    packages: set[str] = set()
-    """Folders below ``site`` holding a module file of the plugin."""
+    tops = set(packages)
+    regular: set[str] = set()
+    """The regular package folders of the entry points' packages."""
     for path in files:
         relative = os.path.relpath(path, site)
         parts = relative.split(os.sep)
@@ -78,27 +81,28 @@ def foreign_file(site: str, listed: Iterable[str]) -> str | None:
             names.setdefault(folder, set()).add(part)
             mine.add(folder)
             folder = os.path.join(folder, part)
-            # an ``__init__`` another wheel puts in a namespace folder on the way makes
-            # it a package, and runs as the plugin's parent package is imported
-            names.setdefault(folder, set()).add("__init__")
         mine.add(folder)
         module = _module_name(parts[-1], suffixes)
         if module is None:
             continue
         names.setdefault(folder, set()).add(module)
-        if folder != site:
-            packages.add(folder)
+        if module == "__init__" and parts[0] in tops:
+            regular.add(folder)
     for folder, provided in names.items():
-        if folder not in packages:  # a package folder's entries are all checked below
+        if folder not in regular:  # a regular package's entries are all checked below
             found = _shadowing(folder, provided, suffixes, files, mine)
             if found is not None:
                 return found
-    for folder in sorted(packages):
+    for folder in sorted(regular):
         found = _stranger(folder, suffixes, files, mine)
         if found is not None:
             return found
-    for folder in sorted({site, *packages}):
-        found = _unchecked_bytecode(os.path.join(folder, PYCACHE), names.get(folder, set()))
+    top_names = names.get(site, set()) & tops  # what the entry points import first
+    real_site = os.path.realpath(site)
+    for entry in search:
+        if os.path.realpath(entry or ".") == real_site:
+            break
+        found = _shadowing(entry or ".", top_names, suffixes, set(), set())
         if found is not None:
             return found
     return None
@@ -145,32 +149,4 @@ def _stranger(
                 return entry.path
         elif _module_name(entry.name, suffixes) is not None and entry.path not in files:
             return entry.path
-    return None
-
-
-def _unchecked_bytecode(cache: str, provided: set[str]) -> str | None:
-    """A bytecode file in ``cache`` (for one of ``provided`` names; all when empty) that
-    the import system would use without comparing it with its source."""
-    try:
-        entries = sorted(os.listdir(cache))
-    except OSError:
-        return None
-    for name in entries:
-        if not name.endswith(".pyc"):
-            continue
-        if provided and name.split(".", 1)[0] not in provided:
-            continue
-        path = os.path.join(cache, name)
-        try:  # never blocks on a FIFO, never reads more than the header
-            fd = os.open(path, _FLAGS)
-        except OSError:
-            continue
-        try:
-            header = os.read(fd, 8) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
-        except OSError:
-            header = b""
-        finally:
-            os.close(fd)
-        if len(header) == 8 and int.from_bytes(header[4:8], "little") & 0b11 == _UNCHECKED_HASH:
-            return path
     return None

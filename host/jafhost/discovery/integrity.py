@@ -137,7 +137,8 @@ def check_plugin(info: PluginInfo, store: StampStore, *, force: bool = False) ->
         return Integrity(UNVERIFIED, "a folder plugin: no RECORD to check its files against")
     if not info.location.endswith(".dist-info"):
         return Integrity(UNVERIFIED, f"{info.location}: no RECORD (not a .dist-info install)")
-    return check_distribution(info.location, store, force=force)
+    package = info.entry_point.replace(" ", "").partition(":")[0].partition(".")[0]
+    return check_distribution(info.location, store, force=force, packages=(package,))
 
 
 def _editable(dist_info: str) -> bool:
@@ -239,9 +240,13 @@ def _matches(entry: Entry, stamps: dict[str, Stamp], force: bool) -> tuple[bool,
     return True, True
 
 
-def check_distribution(dist_info: str, store: StampStore, *, force: bool = False) -> Integrity:
-    """Compare the files ``dist_info``'s ``RECORD`` lists with a hash against the disk;
-    ``force``: hash every one, whatever its stamp says."""
+def check_distribution(
+    dist_info: str, store: StampStore, *, force: bool = False, packages: tuple[str, ...] = ()
+) -> Integrity:
+    """Compare the files ``dist_info``'s ``RECORD`` lists with a hash against the disk,
+    then look where the import system finds them for files it does not list
+    (``foreign_files``; ``packages``: the entry points' top-level packages); ``force``:
+    hash every file, whatever its stamp says."""
     listed: set[str] = set()
     found = read_entries(dist_info, listed)
     if isinstance(found, Integrity):
@@ -261,7 +266,9 @@ def check_distribution(dist_info: str, store: StampStore, *, force: bool = False
     if fault is not None:
         path, why = fault
         return Integrity(CHANGED, f"installed file {path} {why}", path, len(found), hashed)
-    stranger = foreign_file(os.path.dirname(dist_info), listed)
+    import sys
+
+    stranger = foreign_file(os.path.dirname(dist_info), listed, packages, sys.path)
     if stranger is not None:
         why = f"{stranger} is not in its RECORD, where its code is imported from"
         return Integrity(CHANGED, why, stranger, len(found), hashed)

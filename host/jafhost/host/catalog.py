@@ -182,16 +182,17 @@ class Catalog:
             return
         wanted = None if names is None else set(names)
         store = self._stamps_store()
-        by_folder: dict[str, Integrity | None] = {}
+        by_folder: dict[tuple[str, str], Integrity | None] = {}
+        """(Its folder, its entry point): the foreign-file check depends on the latter."""
         touched = False
         for index, current in enumerate(found.plugins):
             if wanted is not None and current.name not in wanted:
                 continue
             info = self._pristine.get(current.name, current)
-            folder = info.location or ""
-            if folder not in by_folder:
-                by_folder[folder] = check_plugin(info, store, force=force)
-            integrity = by_folder[folder]
+            checked = (info.location or "", info.entry_point)
+            if checked not in by_folder:
+                by_folder[checked] = check_plugin(info, store, force=force)
+            integrity = by_folder[checked]
             if integrity is None:
                 continue
             self._integrity[info.name] = integrity

@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import stat
+import sys
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,14 +34,19 @@ from jafhost.runtime.scope import exact_str, plain
 
 if TYPE_CHECKING:
     from hashlib import sha256
-else:  # CPython's own SHA-256 (the very digest): ``hashlib`` would load OpenSSL first
+elif sys.version_info >= (3, 12):  # CPython's own SHA-256 (the very digest): ``hashlib``
+    # would load OpenSSL first. Only the name of this version is asked for: a module
+    # the interpreter lacks is searched for on ``sys.path``, where any wheel's
+    # top-level ``_sha256.py`` would be found and run
+    try:
+        from _sha2 import sha256
+    except ImportError:  # pragma: no cover - a build without it
+        from hashlib import sha256
+else:
     try:
         from _sha256 import sha256
-    except ImportError:  # pragma: no cover - 3.12 renamed it
-        try:
-            from _sha2 import sha256
-        except ImportError:  # a build without it
-            from hashlib import sha256
+    except ImportError:  # pragma: no cover - a build without it
+        from hashlib import sha256
 
 if TYPE_CHECKING:
     from jafhost.discovery.records import PluginInfo
