@@ -8,6 +8,8 @@ Real files on a temporary site folder; ``RECORD`` rows as pip writes them.
 
 from __future__ import annotations
 
+import os
+import time
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
@@ -115,3 +117,22 @@ def test_a_folder_searched_before_the_site_folder_is_looked_at(
     found = foreign_file(str(site), listed, PACKAGES, [str(earlier), str(site)])
     assert found is not None and Path(found) in (earlier / name, (earlier / name).parent)
     assert foreign_file(str(site), listed, PACKAGES, [str(site), str(earlier)]) is None
+
+
+def test_a_listing_kept_from_an_earlier_check_sees_an_entry_added_since(
+    site: Path, tmp_path: Path
+) -> None:
+    """The site folder's listing is kept between plugins while its stamp is unchanged:
+    an entry added after it was kept changes the stamp and is found."""
+    from jafhost.discovery import cache, foreign_files
+
+    assert foreign_files.RACY_NS == cache.RACY_NS
+    listed = _install(site)
+    past = time.time_ns() - 3600 * 1_000_000_000
+    os.utime(site, ns=(past, past))
+    assert foreign_file(str(site), listed, PACKAGES, [str(site)]) is None
+    assert str(site) in foreign_files._LISTINGS  # kept: old enough to vouch for
+    (site / "single").mkdir()
+    (site / "single" / "__init__.py").write_text("")
+    os.utime(site, ns=(past, past))  # even set back: the change time moved
+    assert foreign_file(str(site), listed, PACKAGES, [str(site)]) == str(site / "single")

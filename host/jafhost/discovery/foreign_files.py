@@ -33,9 +33,12 @@ names, nor their bytecode caches.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable
 
 PYCACHE = "__pycache__"
+RACY_NS = 2_000_000_000
+"""= ``discovery.cache.RACY_NS``: a folder modified this recently is listed again."""
 
 
 def _suffixes() -> tuple[str, ...]:
@@ -69,11 +72,13 @@ def foreign_file(
     tops = set(packages)
     regular: set[str] = set()
     """The regular package folders of the entry points' packages."""
+    inside = site.rstrip(os.sep) + os.sep
     for path in files:
-        relative = os.path.relpath(path, site)
-        parts = relative.split(os.sep)
-        if parts[0] in (os.pardir, os.curdir) or parts[0].endswith((".dist-info", ".data")):
-            continue  # outside the site folder (scripts), or metadata: not imported
+        if not path.startswith(inside):
+            continue  # outside the site folder (scripts): not imported from there
+        parts = path[len(inside) :].split(os.sep)
+        if parts[0].endswith((".dist-info", ".data")):
+            continue  # metadata: not imported
         if PYCACHE in parts:
             continue
         folder = site
@@ -98,9 +103,16 @@ def foreign_file(
         if found is not None:
             return found
     top_names = names.get(site, set()) & tops  # what the entry points import first
-    real_site = os.path.realpath(site)
+    try:
+        here = os.stat(site)
+    except OSError:
+        return None
     for entry in search:
-        if os.path.realpath(entry or ".") == real_site:
+        try:
+            there = os.stat(entry or ".")
+        except OSError:
+            continue
+        if (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino):
             break
         found = _shadowing(entry or ".", top_names, suffixes, set(), set())
         if found is not None:
@@ -116,18 +128,44 @@ def _shadowing(
     folder: str, provided: set[str], suffixes: tuple[str, ...], files: set[str], mine: set[str]
 ) -> str | None:
     """An entry of ``folder`` the import system could take for one of the ``provided``
-    names that is not the plugin's: a ``stat`` per candidate name, no listing (the site
-    folder may hold thousands of entries)."""
+    names that is not the plugin's (``folder``'s names as ``_names_in`` lists them)."""
+    present = _names_in(folder)
     for name in sorted(provided):
         for candidate in (name, *(name + suffix for suffix in suffixes)):
-            path = os.path.join(folder, candidate)
-            try:
-                is_folder = os.path.isdir(path) if os.path.lexists(path) else None
-            except OSError:
+            if candidate not in present:
                 continue
-            if is_folder is not None and _theirs(path, is_folder, files, mine):
+            path = os.path.join(folder, candidate)
+            if _theirs(path, os.path.isdir(path), files, mine):
                 return path
     return None
+
+
+_LISTINGS: dict[str, tuple[tuple[int, int, int, int], frozenset[str]]] = {}
+"""Folder: its stamp and the names in it, when last listed (the site folder is shared
+by every plugin of a command: listed once, then one ``stat`` per plugin)."""
+
+
+def _names_in(folder: str) -> frozenset[str]:
+    """The names in ``folder`` (none when it cannot be listed, as the import system
+    then finds nothing there either). A listing is kept while the folder's stamp is
+    unchanged (an entry created, removed or renamed changes it), and not kept for a
+    folder modified in the last ``RACY_NS``, which a later change within the same tick
+    of the clock would leave as it is."""
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return frozenset()
+    stamp = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+    kept = _LISTINGS.get(folder)
+    if kept is not None and kept[0] == stamp:
+        return kept[1]
+    try:
+        names = frozenset(os.listdir(folder))
+    except OSError:
+        return frozenset()
+    if time.time_ns() - st.st_mtime_ns >= RACY_NS:
+        _LISTINGS[folder] = (stamp, names)
+    return names
 
 
 def _stranger(
