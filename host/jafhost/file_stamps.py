@@ -20,6 +20,13 @@ from jafhost.blake import blake2b
 from jafhost.frozen import Frozen
 from jafhost.safe_read import UnsafeFile, read_bytes
 
+RACY_NS = 2_000_000_000
+"""A folder modified this recently may be modified again within the same tick of the
+file system's clock, leaving its time stamp as it was: a stamp of it vouches for
+nothing (git's "racy" index entries, the same problem). Used by the lane's path stamps
+(``discovery.cache.path_stamps``) and the folder listings the foreign-file check keeps
+(``discovery.foreign_files``)."""
+
 FORMAT = 1
 LIMIT = 32 * 1024 * 1024
 """The largest stamps file read (a large distribution's is a few MB)."""

@@ -25,6 +25,7 @@ from jafhost.blake import blake2b
 from jafhost.discovery.folders import fingerprint_rows
 from jafhost.discovery.records import Discovery
 from jafhost.discovery.verify import digests
+from jafhost.file_stamps import RACY_NS
 from jafhost.safe_read import UnsafeFile, read_bytes
 
 FORMAT = 3
@@ -99,12 +100,6 @@ def path_fingerprint(paths: list[str], folders: list[str] | None = None) -> str:
         rows.sort()
         digest.update("\n".join(rows).encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
-
-
-RACY_NS = 2_000_000_000
-"""A folder modified this recently (ns) may be modified again within the same tick of
-the file system's clock, leaving its time stamp as it was: ``path_stamps`` does not
-vouch for it (git's "racy" index entries, the same problem)."""
 
 
 def path_stamps(paths: list[str], folders: list[str] | None = None) -> str | None:

@@ -36,9 +36,9 @@ import os
 import time
 from collections.abc import Iterable
 
+from jafhost.file_stamps import RACY_NS
+
 PYCACHE = "__pycache__"
-RACY_NS = 2_000_000_000
-"""= ``discovery.cache.RACY_NS``: a folder modified this recently is listed again."""
 
 
 def _suffixes() -> tuple[str, ...]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -266,8 +267,6 @@ def check_distribution(
     if fault is not None:
         path, why = fault
         return Integrity(CHANGED, f"installed file {path} {why}", path, len(found), hashed)
-    import sys
-
     stranger = foreign_file(os.path.dirname(dist_info), listed, packages, sys.path)
     if stranger is not None:
         why = f"{stranger} is not in its RECORD, where its code is imported from"
