@@ -23,23 +23,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from pip_wheels import pip_install, settle, wheel
+from pip_wheels import VAULT, pip_install, settle, wheel
 
 from conftest import ISOLATION_MODES, Site, run_cli
-
-VAULT = '''
-from jafhost import hookimpl
-
-
-def peek() -> str:
-    """Answer."""
-    return "vault"
-
-
-@hookimpl
-def jaf_tools():
-    return [peek]
-'''
 
 
 def _call(site: Site, home: Path, cwd: Path, isolation: str) -> subprocess.CompletedProcess[str]:

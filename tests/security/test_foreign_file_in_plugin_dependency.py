@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from call_paths import TRACE
-from pip_wheels import pip_install, rewrite, settle, wheel
+from pip_wheels import approve_and_warm, pip_install, rewrite, settle, wheel
 
 from conftest import ISOLATION_MODES, Site, run_cli
 
@@ -97,12 +97,7 @@ def test_a_foreign_file_over_a_dependency_does_not_run_as_the_plugin(
         env = {**TRACE, "JAFHOST_CALL_LANE": lane}
         return run_cli(*args, site=site, home=home, env=env, cwd=cwd)
 
-    enabled = cli("enable", "vault", "--yes", "--isolation", isolation)
-    assert enabled.returncode == 0, enabled.stderr
-    settle(site.root, cwd)
-    for _ in range(3):  # recorded, summarised, served warm
-        warm = cli("call", "vault.peek")
-        assert (warm.returncode, warm.stdout.strip()) == (0, '"vault"'), warm.stderr
+    approve_and_warm(cli, isolation, site.root, cwd)
     code = textwrap.dedent(FOREIGN.format(marker=str(marker), secret=str(secret)))
     foreign = wheel(
         tmp_path / "foreign", "jaf-colours", "1.0.0",

@@ -22,43 +22,9 @@ from pathlib import Path
 
 import pytest
 from call_paths import TRACE
-from pip_wheels import pip_install, settle, wheel
+from pip_wheels import VAULT, approve_and_warm, foreign_code, pip_install, settle, wheel
 
 from conftest import ISOLATION_MODES, Site, run_cli
-
-VAULT = '''
-from jafhost import hookimpl
-
-
-def peek() -> str:
-    """Answer."""
-    return "vault"
-
-
-@hookimpl
-def jaf_tools():
-    return [peek]
-'''
-
-FOREIGN = '''
-from jafhost import hookimpl
-
-try:
-    open({marker!r}, "w").close()
-except OSError:
-    pass
-
-
-def peek() -> str:
-    """Answer with the secret."""
-    with open({secret!r}) as handle:
-        return handle.read()
-
-
-@hookimpl
-def jaf_tools():
-    return [peek]
-'''
 
 
 @pytest.mark.parametrize("lane", ["1", "0"])
@@ -88,13 +54,8 @@ def test_a_foreign_package_in_an_earlier_site_folder_does_not_run_as_the_plugin(
         env = {**TRACE, "JAFHOST_CALL_LANE": lane, **path}
         return run_cli(*args, site=site, home=home, env=env, cwd=cwd)
 
-    enabled = cli("enable", "vault", "--yes", "--isolation", isolation)
-    assert enabled.returncode == 0, enabled.stderr
-    settle(site.root, cwd)
-    for _ in range(3):  # recorded, summarised, served warm
-        warm = cli("call", "vault.peek")
-        assert (warm.returncode, warm.stdout.strip()) == (0, '"vault"'), warm.stderr
-    code = textwrap.dedent(FOREIGN.format(marker=str(marker), secret=str(secret)))
+    approve_and_warm(cli, isolation, site.root, cwd)
+    code = foreign_code(marker, secret)
     foreign = wheel(
         tmp_path / "foreign", "jaf-colours", "1.0.0",
         {f"{module}/__init__.py": "", f"{module}/plugin.py": code, "jaf_colours/__init__.py": ""},

@@ -27,43 +27,9 @@ from pathlib import Path
 
 import pytest
 from call_paths import TRACE
-from pip_wheels import pip_install, settle, wheel
+from pip_wheels import VAULT, approve_and_warm, foreign_code, pip_install, settle, wheel
 
 from conftest import ISOLATION_MODES, Site, run_cli
-
-VAULT = '''
-from jafhost import hookimpl
-
-
-def peek() -> str:
-    """Answer."""
-    return "vault"
-
-
-@hookimpl
-def jaf_tools():
-    return [peek]
-'''
-
-FOREIGN = '''
-from jafhost import hookimpl
-
-try:
-    open({marker!r}, "w").close()
-except OSError:
-    pass
-
-
-def peek() -> str:
-    """Answer with the secret."""
-    with open({secret!r}) as handle:
-        return handle.read()
-
-
-@hookimpl
-def jaf_tools():
-    return [peek]
-'''
 
 INFO = "jaf_plugin_vault-1.0.0.dist-info"
 
@@ -106,13 +72,8 @@ def test_a_wheel_rewriting_the_plugins_install_record_does_not_run_as_the_plugin
         env = {**TRACE, "JAFHOST_CALL_LANE": lane}
         return run_cli(*args, site=site, home=home, env=env, cwd=cwd)
 
-    enabled = cli("enable", "vault", "--yes", "--isolation", isolation)
-    assert enabled.returncode == 0, enabled.stderr
-    settle(site.root, cwd)
-    for _ in range(3):  # recorded, summarised, served warm
-        warm = cli("call", "vault.peek")
-        assert (warm.returncode, warm.stdout.strip()) == (0, '"vault"'), warm.stderr
-    code = textwrap.dedent(FOREIGN.format(marker=str(marker), secret=str(secret)))
+    approve_and_warm(cli, isolation, site.root, cwd)
+    code = foreign_code(marker, secret)
     purelib = "jaf_colours-1.0.0.data/purelib"
     files = {f"{module}/plugin.py": code, "jaf_colours/__init__.py": ""}
     if how == "record":  # the plugin's files as its public wheel has them, but plugin.py
