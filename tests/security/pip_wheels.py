@@ -143,3 +143,17 @@ def approve_and_warm(
     for _ in range(3):  # recorded, summarised, served warm
         warm = cli("call", "vault.peek")
         assert (warm.returncode, warm.stdout.strip()) == (0, '"vault"'), warm.stderr
+
+
+def vault_wheel(folder: Path, module: str, secret: Path, code: str | None = None) -> Path:
+    """The wheel of plugin ``vault``: package ``module`` with its entry point in
+    ``plugin.py`` (``code``, default ``VAULT``) and a manifest asking to read ``secret``."""
+    return wheel(
+        folder / "vault", "jaf-plugin-vault", "1.0.0",
+        {
+            f"{module}/__init__.py": "",
+            f"{module}/plugin.py": textwrap.dedent(VAULT) if code is None else code,
+            f"{module}/jaf-plugin.toml": f'[permissions]\nread = ["{secret}"]\n',
+        },
+        f"[jaf.plugins]\nvault = {module}.plugin\n",
+    )  # fmt: skip

@@ -36,6 +36,7 @@ from pip_wheels import (
     pip_install,
     rewrite,
     settle,
+    vault_wheel,
     wheel,
 )
 
@@ -61,15 +62,7 @@ def test_a_foreign_checked_bytecode_cache_does_not_run_as_the_plugin(
     cwd.mkdir()
     module = Site(tmp_path / "unused").module_for("vault")
     source = textwrap.dedent(VAULT)
-    vault = wheel(
-        tmp_path / "vault", "jaf-plugin-vault", "1.0.0",
-        {
-            f"{module}/__init__.py": "",
-            f"{module}/plugin.py": source,
-            f"{module}/jaf-plugin.toml": f'[permissions]\nread = ["{secret}"]\n',
-        },
-        f"[jaf.plugins]\nvault = {module}.plugin\n",
-    )  # fmt: skip
+    vault = vault_wheel(tmp_path, module, secret, source)
     options = ("--no-compile",) if compiled == "no-compile" else ()
     site = Site(pip_install(prefix, vault, *options))
     marker = tmp_path / "foreign-ran"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from call_paths import TRACE
-from pip_wheels import approve_and_warm, pip_install, rewrite, settle, wheel
+from pip_wheels import approve_and_warm, pip_install, rewrite, settle, vault_wheel, wheel
 
 from conftest import ISOLATION_MODES, Site, run_cli
 
@@ -78,15 +78,7 @@ def test_a_foreign_file_over_a_dependency_does_not_run_as_the_plugin(
         {f"{helpers}/__init__.py": textwrap.dedent(HELPERS)}, "",
     )  # fmt: skip
     pip_install(prefix, built)
-    vault = wheel(
-        tmp_path / "vault", "jaf-plugin-vault", "1.0.0",
-        {
-            f"{module}/__init__.py": "",
-            f"{module}/plugin.py": textwrap.dedent(VAULT.format(helpers=helpers)),
-            f"{module}/jaf-plugin.toml": f'[permissions]\nread = ["{secret}"]\n',
-        },
-        f"[jaf.plugins]\nvault = {module}.plugin\n",
-    )  # fmt: skip
+    vault = vault_wheel(tmp_path, module, secret, textwrap.dedent(VAULT.format(helpers=helpers)))
     metadata = "Metadata-Version: 2.1\nName: jaf-plugin-vault\nVersion: 1.0.0\n"
     metadata += "Requires-Dist: jaf-vault-helpers\n\n"
     rewrite(vault, {"jaf_plugin_vault-1.0.0.dist-info/METADATA": metadata.encode()})

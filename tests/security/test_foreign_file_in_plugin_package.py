@@ -17,12 +17,18 @@ marker is never written.
 from __future__ import annotations
 
 import subprocess
-import textwrap
 from pathlib import Path
 
 import pytest
 from call_paths import TRACE
-from pip_wheels import VAULT, approve_and_warm, foreign_code, pip_install, settle, wheel
+from pip_wheels import (
+    approve_and_warm,
+    foreign_code,
+    pip_install,
+    settle,
+    vault_wheel,
+    wheel,
+)
 
 from conftest import ISOLATION_MODES, Site, run_cli
 
@@ -36,15 +42,7 @@ def test_a_foreign_package_in_the_plugins_folder_does_not_run_as_the_plugin(
     cwd = tmp_path / "work"
     cwd.mkdir()
     module = Site(tmp_path / "unused").module_for("vault")
-    vault = wheel(
-        tmp_path / "vault", "jaf-plugin-vault", "1.0.0",
-        {
-            f"{module}/__init__.py": "",
-            f"{module}/plugin.py": textwrap.dedent(VAULT),
-            f"{module}/jaf-plugin.toml": f'[permissions]\nread = ["{secret}"]\n',
-        },
-        f"[jaf.plugins]\nvault = {module}.plugin\n",
-    )  # fmt: skip
+    vault = vault_wheel(tmp_path, module, secret)
     site = Site(pip_install(prefix, vault))
     marker = tmp_path / "foreign-ran"
 
