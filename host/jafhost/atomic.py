@@ -10,15 +10,20 @@ must stay cheap.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jafhost.errors import StateError
 
+if TYPE_CHECKING:
+    from pathlib import Path
 
-def write_atomic(path: Path, data: bytes, *, new_mode: int = 0o600, durable: bool = True) -> None:
+
+def write_atomic(
+    path: str | os.PathLike[str], data: bytes, *, new_mode: int = 0o600, durable: bool = True
+) -> None:
     """Replace the file at ``path`` with ``data``: a reader, or a crash at any point, finds
     the old content or the new, never a mix, and no temporary file is left behind.
 
@@ -28,14 +33,15 @@ def write_atomic(path: Path, data: bytes, *, new_mode: int = 0o600, durable: boo
     user's decisions, not for caches) the file and then its folder are fsynced, so the
     new content also survives a power cut. The folder must exist; ``OSError`` otherwise.
     """
-    target = Path(os.path.realpath(path))
+    target = os.path.realpath(path)
+    folder, name = os.path.split(target)
     try:
-        mode = target.stat().st_mode & 0o7777
+        mode = os.stat(target).st_mode & 0o7777
     except FileNotFoundError:
         mode = new_mode
     import tempfile  # only to write: reading the home does without it
 
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
@@ -45,13 +51,14 @@ def write_atomic(path: Path, data: bytes, *, new_mode: int = 0o600, durable: boo
         os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
     if durable:
-        _fsync_folder(target.parent)
+        _fsync_folder(folder)
 
 
-def _fsync_folder(folder: Path) -> None:
+def _fsync_folder(folder: str) -> None:
     """Make a rename in ``folder`` durable; skipped where folders cannot be opened."""
     try:
         dir_fd = os.open(folder, os.O_RDONLY)
@@ -63,7 +70,7 @@ def _fsync_folder(folder: Path) -> None:
         os.close(dir_fd)
 
 
-@contextmanager
+@contextlib.contextmanager
 def file_lock(lock_file: Path, *, guarding: Path, timeout: float) -> Iterator[None]:
     """Hold ``lock_file`` (shared by every jafhost process) while changing ``guarding``.
 

@@ -180,6 +180,8 @@ WARM_UNNEEDED = (
     "csv",  # RECORD is split at its commas unless a line is quoted
     "jafhost.runtime.telemetry",  # only an ``OTEL_*`` variable makes the lane ask it
     "math",
+    "pathlib",  # the home's places as strings (``HomeLayout.at``): about 1.5 ms
+    "tempfile",  # only a summary written again needs it
 )
 """Modules a warm lane call (its plan in the summary) does without: what it costs
 beyond the bare script is kept from creeping back."""

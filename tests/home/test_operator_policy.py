@@ -20,7 +20,7 @@ def _write(path: Path, text: str) -> Path:
 
 
 def test_the_system_file_is_a_fixed_path() -> None:
-    assert Path("/etc/jafhost/policy.toml") == SYSTEM_POLICY
+    assert SYSTEM_POLICY == "/etc/jafhost/policy.toml"
 
 
 def test_deny_lists_add_up_and_the_strictest_isolation_wins(tmp_path: Path) -> None:

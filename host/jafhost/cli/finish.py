@@ -27,6 +27,7 @@ calling ``main([...])`` keeps its own interpreter's exit.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -66,8 +67,6 @@ def _joined(shutdown: Callable[[], Any], watchdog: Any) -> None:
     """``threading``'s shutdown with ``watchdog`` running beside it. The watchdog
     blocks every signal, so that Ctrl-C reaches this thread, waiting in the shutdown,
     as it would without the watchdog."""
-    import signal
-
     mask = getattr(signal, "pthread_sigmask", None)
     try:
         if mask is not None:  # a thread starts with the mask of the one starting it

@@ -48,7 +48,6 @@ import stat
 import sys
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jafhost._version import __version__
@@ -57,6 +56,7 @@ from jafhost.blake import blake2b
 from jafhost.cli.lane_file import FORMAT, LIMIT, early_hint, summary_file
 from jafhost.discovery.records import Discovery, PluginInfo
 from jafhost.frozen import Frozen
+from jafhost.home.paths import CACHE
 from jafhost.safe_read import UnsafeFile, read_bytes
 
 if TYPE_CHECKING:
@@ -148,10 +148,10 @@ class Key(Frozen):
         cls, layout: HomeLayout, config: bytes | None, state: bytes | None, folders: list[str]
     ) -> Key:
         """The key of the files' bytes as read now (None: no such file)."""
-        from jafhost.discovery.cache import DiscoveryCache, path_stamps
+        from jafhost.discovery.cache import cache_file_of, path_stamps
 
         search = list(sys.path)
-        cache_file = str(DiscoveryCache(layout.cache, search, folders).file)
+        cache_file = cache_file_of(layout.at(CACHE), search, folders)
         return cls(
             __version__,
             digest(config),
@@ -243,7 +243,7 @@ class Summary:
 
 
 def _path(layout: HomeLayout, plugin: str) -> str:
-    return summary_file(str(layout.cache), plugin)
+    return summary_file(layout.at(CACHE), plugin)
 
 
 def load(layout: HomeLayout, plugin: str, key: Key) -> Summary | None:
@@ -315,6 +315,6 @@ def store(layout: HomeLayout, plugin: str, key: Key, summary: Summary) -> None:
                 os.unlink(path)
         except FileNotFoundError:
             pass
-        write_atomic(Path(path), data, durable=False)
+        write_atomic(path, data, durable=False)
     except (OSError, TypeError, ValueError):
         return

@@ -150,9 +150,10 @@ def _plugin_folders(layout: HomeLayout) -> list[str]:
     """The plugin folders, as ``Catalog`` reads them."""
     from jafhost.discovery.folders import plugin_folders
     from jafhost.errors import StateError
+    from jafhost.home.paths import CONFIG
 
     try:
-        return plugin_folders(layout.config)
+        return plugin_folders(layout.at(CONFIG))
     except StateError:
         return plugin_folders(None)
 
@@ -163,16 +164,16 @@ def decide(plugin: str, tool: str, timeout: float | None) -> Plan:
     else from the full checks (``_decide_in_full``), which then write one."""
     from jafhost.cli import lane_summary
     from jafhost.home.operator_policy import policy_sources
-    from jafhost.home.paths import HomeLayout, default_home
+    from jafhost.home.paths import CONFIG, STATE, HomeLayout, home_folder
     from jafhost.safe_read import CONFIG_LIMIT, STATE_LIMIT
 
-    layout = HomeLayout(default_home())
+    layout = HomeLayout(home_folder())
     # the one decision on an operator policy: its files are looked for on every call;
     # ``[policy]`` in config.toml is the full checks' to see (the key holds its bytes)
     if policy_sources({}, os.environ):
         raise HandOver("an operator policy applies")
-    config = _read(str(layout.config), CONFIG_LIMIT)
-    state = _read(str(layout.state), STATE_LIMIT)
+    config = _read(layout.at(CONFIG), CONFIG_LIMIT)
+    state = _read(layout.at(STATE), STATE_LIMIT)
     folders = _plugin_folders(layout)
     key = lane_summary.Key.current(layout, config, state, folders)
     summary = lane_summary.load(layout, plugin, key)
@@ -196,6 +197,7 @@ def _planned(
     """The plan a summary holds for ``tool``, once the plugin's files match ``RECORD``;
     its grants read from the state's bytes (the key's), never from the summary."""
     from jafhost.discovery.integrity import require_intact
+    from jafhost.home.paths import CACHE
     from jafhost.home.state import StateStore
     from jafhost.security.ceiling import NO_CEILING
 
@@ -220,7 +222,7 @@ def _planned(
         early_worker.end_unused()
         early = None
     try:
-        require_intact(info, layout.cache)  # its files against RECORD, before any import
+        require_intact(info, layout.at(CACHE))  # its files against RECORD, before any import
         hook_timeout = plan["hook_timeout"]
         call_timeout = plan["call_timeout"] if timeout is None else timeout
         planned = Plan(
@@ -628,7 +630,14 @@ def _serve(plan: Plan, arguments: Any) -> CallResult | Answer | None:
     # the host's own modules the steps below use (pluggy with them), imported before the
     # guard is armed, as a start imports them: under the plugin's identity, every file of
     # theirs would be checked against its grants, for nothing
-    from jafhost.runtime import hook_names, plain_params, plugin_manager, recorded_start  # noqa: F401
+    from jafhost.runtime import (  # noqa: F401
+        hook_names,
+        plain_params,
+        plugin_import,
+        plugin_manager,
+        recorded_start,
+        scope,
+    )
 
     if plan.record_key is not None:
         from jafhost.runtime import plain_record  # noqa: F401
@@ -637,7 +646,7 @@ def _serve(plan: Plan, arguments: Any) -> CallResult | Answer | None:
     early_worker.end_unused()  # one started for this call by a hint out of date: not needed
     finish.wait_for_threads(plan.hook_timeout)  # the plugin's threads, at exit
     streams.plugin_code()
-    layout.data_dir(info.name).mkdir(parents=True, exist_ok=True)
+    os.makedirs(layout.data_folder(info.name), exist_ok=True)
     place_imports(plan.import_folders)
     identity = armed_identity(layout, info, plan.grants, plan.ceiling)
     held: list[Any] = []

@@ -17,7 +17,6 @@ import os
 import stat
 import sys
 import time
-from pathlib import Path
 
 from jafhost._version import __version__
 from jafhost.atomic import write_atomic
@@ -133,19 +132,30 @@ def path_stamps(paths: list[str], folders: list[str] | None = None) -> str | Non
     return digest.hexdigest()
 
 
+def cache_file_of(folder: str, paths: list[str], folders: list[str]) -> str:
+    """The cache file in ``folder`` of this interpreter, search path ``paths`` and plugin
+    ``folders``: ``DiscoveryCache(folder, paths, folders).file``, as a string."""
+    what: tuple[object, ...] = (sys.executable, sys.prefix, paths)
+    if folders:
+        what += (folders,)
+    key = blake2b(repr(what).encode(), digest_size=8).hexdigest()
+    return os.path.join(folder, f"discovery-{key}.json")
+
+
 class DiscoveryCache:
     """One cache file per interpreter, ``sys.path`` and plugin folders under ``<home>/cache``."""
 
     def __init__(
-        self, folder: Path, paths: list[str] | None = None, folders: list[str] | None = None
+        self,
+        folder: str | os.PathLike[str],
+        paths: list[str] | None = None,
+        folders: list[str] | None = None,
     ) -> None:
+        from pathlib import Path
+
         self.paths = list(sys.path if paths is None else paths)
         self.folders = list(folders or ())
-        what: tuple[object, ...] = (sys.executable, sys.prefix, self.paths)
-        if self.folders:
-            what += (self.folders,)
-        key = blake2b(repr(what).encode(), digest_size=8).hexdigest()
-        self.file = folder / f"discovery-{key}.json"
+        self.file = Path(cache_file_of(os.fspath(folder), self.paths, self.folders))
 
     def load(
         self, fingerprint: str, path: list[str] | None, host_version: str, *, lazy: bool = False

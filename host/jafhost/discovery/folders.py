@@ -20,7 +20,6 @@ import sys
 from collections import defaultdict
 from collections.abc import Mapping
 from importlib.machinery import PathFinder
-from pathlib import Path
 from typing import Any
 
 from jafhost.blake import blake2b
@@ -35,7 +34,7 @@ MANIFEST_FILE = (
 )
 
 
-def _configured(config_file: Path) -> list[str]:
+def _configured(config_file: str | os.PathLike[str]) -> list[str]:
     """``[host] plugin_paths`` of ``config.toml``, read with tomllib only (no pydantic)."""
     try:
         text = read_text(config_file, CONFIG_LIMIT)
@@ -61,7 +60,7 @@ def _configured(config_file: Path) -> list[str]:
 
 
 def plugin_folders(
-    config_file: Path | None = None, environ: Mapping[str, str] | None = None
+    config_file: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> list[str]:
     """The plugin folders, absolute, in search order, each once (see the module doc)."""
     env = os.environ if environ is None else environ
@@ -71,7 +70,7 @@ def plugin_folders(
         if entry
     ]
     if config_file is not None:
-        base = config_file.parent
+        base = os.path.dirname(os.fspath(config_file))
         found += [
             os.path.abspath(os.path.join(base, os.path.expanduser(entry)))
             for entry in _configured(config_file)

@@ -29,7 +29,6 @@ import os
 import stat
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from jafhost.discovery.foreign_files import foreign_file
@@ -278,10 +277,11 @@ class ChangedFiles(Exception):
     """A plugin's installed files do not match its ``RECORD``: none of its code may run."""
 
 
-def require_intact(info: PluginInfo, cache: Path | None) -> None:
+def require_intact(info: PluginInfo, cache: str | os.PathLike[str] | None) -> None:
     """Check ``info``'s files now (stamps kept under ``cache``), just before its code is
     imported; ``ChangedFiles`` naming the file when one differs or is missing. For a
     caller that does not go through the host's ``Catalog`` (which checks the same)."""
-    found = check_plugin(info, StampStore(None if cache is None else cache / STAMPS_FOLDER))
+    stamps = None if cache is None else os.path.join(cache, STAMPS_FOLDER)
+    found = check_plugin(info, StampStore(stamps))
     if found is not None and not found.ok:
         raise ChangedFiles(f"plugin {info.name}: {found.detail}")

@@ -14,7 +14,7 @@ can make them agree; that is the same user who can edit the state file and its g
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 from jafhost.file_stamps import Stamp, read_stamps, stamps_file, write_stamps
 
@@ -26,12 +26,12 @@ LABEL = "distribution"
 class StampStore:
     """Stamps by distribution folder; ``folder`` None keeps them in memory only."""
 
-    def __init__(self, folder: Path | None) -> None:
+    def __init__(self, folder: str | os.PathLike[str] | None) -> None:
         self.folder = folder
         self._loaded: dict[str, dict[str, Stamp]] = {}
 
     def _file(self, dist_info: str) -> str | None:
-        return None if self.folder is None else stamps_file(str(self.folder), dist_info)
+        return None if self.folder is None else stamps_file(os.fspath(self.folder), dist_info)
 
     def load(self, dist_info: str) -> dict[str, Stamp]:
         """The stamps of ``dist_info``'s files (a copy the caller may change)."""

@@ -14,11 +14,14 @@ from __future__ import annotations
 import importlib.machinery
 import os
 import re
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jafhost.discovery.records import PluginInfo
 from jafhost.frozen import Frozen
 from jafhost.safe_read import UnsafeFile, read_text
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 GROUP = "jaf.plugins"
 METADATA_LIMIT = 4 * 1024 * 1024
@@ -220,6 +223,8 @@ def manifest_candidates(entry_point_value: str, path: list[str] | None = None) -
     A plain top-level module (no package) has no manifest. With ``path`` given, only
     that search path is looked at (as when discovering on a path other than sys.path).
     """
+    from pathlib import Path
+
     return [Path(location) for location in manifest_locations(entry_point_value, path)]
 
 

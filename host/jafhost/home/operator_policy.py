@@ -19,8 +19,8 @@ policy exists (a plain ``jafhost call`` on a machine without one pays nothing).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jafhost.errors import PermissionSyntaxError, StateError
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from jafhost.home.policy_model import PolicyTable
 
-SYSTEM_POLICY = Path("/etc/jafhost/policy.toml")
+SYSTEM_POLICY = "/etc/jafhost/policy.toml"
 """The system-wide policy file, read when it exists."""
 POLICY_VARIABLE = "JAFHOST_POLICY"
 """The environment variable naming an administrator's policy file."""
@@ -74,7 +74,7 @@ def policy_table(config: Mapping[str, Any], source: str) -> PolicyTable:
         raise _problem(source, exc, table=True) from None
 
 
-def read_policy_file(path: Path) -> PolicyTable:
+def read_policy_file(path: str | os.PathLike[str]) -> PolicyTable:
     """An administrator's file, validated: ``StateError`` naming the file and key."""
     try:
         text = read_text(path, CONFIG_LIMIT)
@@ -99,7 +99,9 @@ def read_policy_file(path: Path) -> PolicyTable:
 
 
 def policy_sources(
-    config: Mapping[str, Any], environ: Mapping[str, str], system: Path = SYSTEM_POLICY
+    config: Mapping[str, Any],
+    environ: Mapping[str, str],
+    system: str | os.PathLike[str] = SYSTEM_POLICY,
 ) -> list[str]:
     """Where an operator policy applies from (none: no ceiling), without reading any
     of it: ``system`` when it exists (or is a link, even a broken one), the file
@@ -107,8 +109,8 @@ def policy_sources(
     it: ``load_ceiling`` reads what this names, and ``jafhost call``'s one-shot lane
     hands over to the full path whenever this names anything."""
     found = []
-    if system.exists() or system.is_symlink():
-        found.append(str(system))
+    if os.path.lexists(system):
+        found.append(os.fspath(system))
     named = environ.get(POLICY_VARIABLE, "")
     if named:
         found.append(named)
@@ -119,9 +121,9 @@ def policy_sources(
 
 def load_ceiling(
     config: Mapping[str, Any],
-    config_path: Path,
+    config_path: str | os.PathLike[str],
     environ: Mapping[str, str],
-    system: Path = SYSTEM_POLICY,
+    system: str | os.PathLike[str] = SYSTEM_POLICY,
 ) -> Ceiling:
     """Every deny rule and the strictest minimum isolation of the three sources
     (``system`` is a parameter for tests only: the host always passes the default)."""
@@ -130,7 +132,7 @@ def load_ceiling(
         if source == CONFIG_SOURCE:
             tables.append((policy_table(config, str(config_path)), str(config_path)))
         else:
-            tables.append((read_policy_file(Path(source)), source))
+            tables.append((read_policy_file(source), source))
     if not tables:  # the common case: no policy anywhere, and no pydantic imported
         return NO_CEILING
     rules: list[DenyRule] = []

@@ -1,32 +1,80 @@
-"""Where the host keeps its files: ``JAFHOST_HOME`` or the platform's user data folder."""
+"""Where the host keeps its files: ``JAFHOST_HOME`` or the platform's user data folder.
+
+``HomeLayout`` names each place twice: as a ``pathlib.Path`` (``layout.config``), what
+the host's code works with, and as a string (``layout.at(CONFIG)``), what ``jafhost
+call``'s one-shot lane works with. ``pathlib`` is imported when a ``Path`` is first
+asked for: the lane never asks, and importing it would cost a warm call about 1.5 ms,
+a twentieth of the bare script the lane is measured against (``bench/startup.py``).
+"""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from jafhost.home.folder import HOME_VARIABLE, home_folder
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 __all__ = ["HOME_VARIABLE", "HomeLayout", "default_home", "home_folder"]
+
+STATE = "state.json"
+STATE_LOCK = "state.json.lock"
+CONFIG = "config.toml"
+CACHE = "cache"
+PLUGINS = "plugins"
 
 
 def default_home() -> Path:
     """``$JAFHOST_HOME`` if set, else the platform's user data dir for jafhost."""
+    from pathlib import Path
+
     return Path(home_folder())
 
 
 class HomeLayout:
     """The files and folders under one host home, named in one place."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: str | os.PathLike[str]) -> None:
         # Absolute, so worker processes (which start in their data folder) and grants
         # name the same files as the host whatever its working folder.
-        self.home = home = Path(os.path.abspath(home.expanduser()))
-        self.state = home / "state.json"
-        self.state_lock = home / "state.json.lock"
-        self.config = home / "config.toml"
-        self.cache = home / "cache"
-        self.plugins = home / "plugins"
+        self.root = os.path.abspath(os.path.expanduser(os.fspath(home)))
+        """The home folder, as a string."""
+
+    def at(self, *parts: str) -> str:
+        """The place ``parts`` under the home, as a string (``at(CONFIG)``)."""
+        return os.path.join(self.root, *parts)
+
+    def _path(self, *parts: str) -> Path:
+        from pathlib import Path
+
+        return Path(self.root, *parts)
+
+    @cached_property
+    def home(self) -> Path:
+        return self._path()
+
+    @cached_property
+    def state(self) -> Path:
+        return self._path(STATE)
+
+    @cached_property
+    def state_lock(self) -> Path:
+        return self._path(STATE_LOCK)
+
+    @cached_property
+    def config(self) -> Path:
+        return self._path(CONFIG)
+
+    @cached_property
+    def cache(self) -> Path:
+        return self._path(CACHE)
+
+    @cached_property
+    def plugins(self) -> Path:
+        return self._path(PLUGINS)
 
     def plugin_dir(self, name: str) -> Path:
         return self.plugins / name
@@ -39,3 +87,15 @@ class HomeLayout:
 
     def schema_file(self, name: str) -> Path:
         return self.plugins / name / "config-schema.json"
+
+    def data_folder(self, name: str) -> str:
+        """``data_dir(name)`` as a string."""
+        return self.at(PLUGINS, name, "data")
+
+    def cache_folder(self, name: str) -> str:
+        """``cache_dir(name)`` as a string."""
+        return self.at(PLUGINS, name, "cache")
+
+    def schema_path(self, name: str) -> str:
+        """``schema_file(name)`` as a string."""
+        return self.at(PLUGINS, name, "config-schema.json")

@@ -30,12 +30,12 @@ def compile_policy(
     return Policy.compile(
         info.name,
         grants,
-        layout.data_dir(info.name),
-        layout.cache_dir(info.name),
+        layout.data_folder(info.name),
+        layout.cache_folder(info.name),
         extra_read=own_folders(info),
         extra_list=plugin_folder(info),
         ceiling=ceiling,
-        home=layout.home,
+        home=layout.root,
     )
 
 

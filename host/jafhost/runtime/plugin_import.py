@@ -9,11 +9,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from jafhost.runtime.source_only import protect
+
 
 def import_object(entry_point: str) -> Any:
     """Import ``module`` or ``module:attr.attr``; a class is instantiated with no arguments."""
-    from jafhost.runtime.source_only import protect
-
     module_name, _, attrs = entry_point.replace(" ", "").partition(":")
     protect(module_name)  # its package's modules compiled from the checked sources
     obj: Any = importlib.import_module(module_name)
