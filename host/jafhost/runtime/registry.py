@@ -7,6 +7,7 @@ Shared by the parts of a host that start plugins, deliver events and serve
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,9 @@ class PluginRegistry:
         self.order: list[str] = []
         """Active and idle (recorded, started at first use) plugins in dependency order
         (the event bus reads this list live)."""
+        self._ranked: tuple[list[str], dict[str, int], bool] | None = None
+        """``place``'s last resolution order, each name's rank in it, and whether
+        ``order`` was in that order then (kept so by ``place``; a removal keeps it)."""
 
     def get(self, name: str) -> LoadedPlugin | None:
         return self.loaded.get(name)
@@ -47,10 +51,21 @@ class PluginRegistry:
         among the plugins already there."""
         if name in self.order:
             return
-        rank = {n: i for i, n in enumerate(order)}
-        mine = rank.get(name, len(order))
-        at = next((i for i, n in enumerate(self.order) if rank.get(n, len(order)) > mine), None)
-        self.order.insert(len(self.order) if at is None else at, name)
+        ranked = self._ranked
+        if ranked is None or ranked[0] is not order:  # a new resolution: rank it once
+            rank = {n: i for i, n in enumerate(order)}
+            ranks = [rank.get(n, len(order)) for n in self.order]
+            ranked = (order, rank, ranks == sorted(ranks))
+            self._ranked = ranked
+        rank, in_order = ranked[1], ranked[2]
+        last = len(order)
+        mine = rank.get(name, last)
+        if in_order:  # the first plugin ranked after it, found by halving
+            at = bisect.bisect_right(self.order, mine, key=lambda n: rank.get(n, last))
+        else:
+            found = (i for i, n in enumerate(self.order) if rank.get(n, last) > mine)
+            at = next(found, len(self.order))
+        self.order.insert(at, name)
 
     def is_active(self, name: str) -> bool:
         loaded = self.loaded.get(name)

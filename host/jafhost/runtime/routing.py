@@ -90,6 +90,10 @@ class ToolRouter:
         self._call_timeout = call_timeout
         self._tools: dict[str, Tool] = {}
         self._by_export: dict[str, Tool] = {}
+        self._by_plugin: dict[str, dict[str, None]] = {}
+        """Each plugin's tools' full names, in catalog order (together there): a start,
+        a replace or a removal touches its own tools only (at N plugins, a scan of the
+        catalog for each made a host's start quadratic in N)."""
         self.confirm: Confirm | None = None
         self.observer: Callable[[CallResult], Awaitable[None]] | None = None
         """Told about every finished call (the host publishes ``tool.called``/``tool.failed``)."""
@@ -116,16 +120,31 @@ class ToolRouter:
     # -- the catalog ---------------------------------------------------------------
 
     def add(self, plugin: LoadedPlugin) -> None:
+        """Add ``plugin``'s tools at the end of the catalog (``replace`` when it has
+        tools there: a plugin's tools stay together)."""
+        if plugin.name in self._by_plugin:
+            self.replace(plugin)
+            return
         for tool in plugin.tools:
             self._tools[tool.full_name] = tool
             self._by_export[tool.export_name] = tool
+            self._by_plugin.setdefault(tool.plugin, {})[tool.full_name] = None
 
     def replace(self, plugin: LoadedPlugin) -> None:
         """Put ``plugin``'s tools where its previous ones (recorded, or of an earlier
         start) were in the catalog, or at its end."""
-        mine = [n for n, t in self._tools.items() if t.plugin == plugin.name]
+        mine = list(self._by_plugin.get(plugin.name, ()))
         if not mine:
             self.add(plugin)
+            return
+        if [t.full_name for t in plugin.tools] == mine and all(
+            t.export_name == self._tools[t.full_name].export_name for t in plugin.tools
+        ):  # the same tools (a recorded plugin started): each takes its place
+            for tool in plugin.tools:
+                old = self._tools[tool.full_name]
+                self._tools[tool.full_name] = tool
+                if self._by_export.get(tool.export_name) is old:
+                    self._by_export[tool.export_name] = tool
             return
         tools: dict[str, Tool] = {}
         for name, tool in self._tools.items():
@@ -135,9 +154,12 @@ class ToolRouter:
                 tools[name] = tool
         self._tools = tools
         self._by_export = {t.export_name: t for t in tools.values()}
+        self._by_plugin = {}
+        for tool in tools.values():
+            self._by_plugin.setdefault(tool.plugin, {})[tool.full_name] = None
 
     def remove(self, plugin: str) -> None:
-        for name in [n for n, t in self._tools.items() if t.plugin == plugin]:
+        for name in self._by_plugin.pop(plugin, ()):
             tool = self._tools.pop(name)
             self._by_export.pop(tool.export_name, None)
 
