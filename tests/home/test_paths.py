@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Site, run_cli
-from jafhost.home.paths import HomeLayout
+from jafhost.home.paths import CACHE, CONFIG, PLUGINS, STATE, STATE_LOCK, HomeLayout
 
 TOOL = """
 @hookimpl
@@ -28,6 +28,33 @@ def test_layout_paths_are_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     layout = HomeLayout(Path("relative-home"))
     assert layout.home == tmp_path / "relative-home"
     assert layout.data_dir("x").is_absolute()
+
+
+def test_the_strings_name_the_places_the_paths_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The call lane's strings (``at``, ``data_folder``, ``cache_folder``) and the
+    ``Path``s the rest of the host uses are the same places, from a relative home and
+    from one given as a string with ``~``."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    for given in (Path("relative-home"), "~/home"):
+        layout = HomeLayout(given)
+        assert Path(layout.root) == layout.home and layout.home.is_absolute()
+        pairs = [
+            (layout.at(STATE), layout.state),
+            (layout.at(STATE_LOCK), layout.state_lock),
+            (layout.at(CONFIG), layout.config),
+            (layout.at(CACHE), layout.cache),
+            (layout.at(PLUGINS), layout.plugins),
+            (layout.data_folder("p"), layout.data_dir("p")),
+            (layout.cache_folder("p"), layout.cache_dir("p")),
+        ]
+        for text, path in pairs:
+            assert isinstance(text, str)
+            assert Path(text) == path
+        assert layout.config is layout.config  # built once, then kept
+    assert HomeLayout("~/home").root == str(tmp_path / "user" / "home")
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux workers")

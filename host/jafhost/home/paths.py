@@ -10,7 +10,6 @@ a twentieth of the bare script the lane is measured against (``bench/startup.py`
 from __future__ import annotations
 
 import os
-from functools import cached_property
 from typing import TYPE_CHECKING
 
 from jafhost.home.folder import HOME_VARIABLE, home_folder
@@ -34,8 +33,33 @@ def default_home() -> Path:
     return Path(home_folder())
 
 
+class _Place:
+    """A place under the home as a ``Path``, built when first asked for and then kept
+    (``pathlib`` imported then)."""
+
+    def __init__(self, *parts: str) -> None:
+        self.parts = parts
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, layout: HomeLayout, owner: type | None = None) -> Path:
+        from pathlib import Path
+
+        path = Path(layout.root, *self.parts)
+        layout.__dict__[self.name] = path  # the instance's own from now on
+        return path
+
+
 class HomeLayout:
     """The files and folders under one host home, named in one place."""
+
+    home = _Place()
+    state = _Place(STATE)
+    state_lock = _Place(STATE_LOCK)
+    config = _Place(CONFIG)
+    cache = _Place(CACHE)
+    plugins = _Place(PLUGINS)
 
     def __init__(self, home: str | os.PathLike[str]) -> None:
         # Absolute, so worker processes (which start in their data folder) and grants
@@ -46,35 +70,6 @@ class HomeLayout:
     def at(self, *parts: str) -> str:
         """The place ``parts`` under the home, as a string (``at(CONFIG)``)."""
         return os.path.join(self.root, *parts)
-
-    def _path(self, *parts: str) -> Path:
-        from pathlib import Path
-
-        return Path(self.root, *parts)
-
-    @cached_property
-    def home(self) -> Path:
-        return self._path()
-
-    @cached_property
-    def state(self) -> Path:
-        return self._path(STATE)
-
-    @cached_property
-    def state_lock(self) -> Path:
-        return self._path(STATE_LOCK)
-
-    @cached_property
-    def config(self) -> Path:
-        return self._path(CONFIG)
-
-    @cached_property
-    def cache(self) -> Path:
-        return self._path(CACHE)
-
-    @cached_property
-    def plugins(self) -> Path:
-        return self._path(PLUGINS)
 
     def plugin_dir(self, name: str) -> Path:
         return self.plugins / name
@@ -95,7 +90,3 @@ class HomeLayout:
     def cache_folder(self, name: str) -> str:
         """``cache_dir(name)`` as a string."""
         return self.at(PLUGINS, name, "cache")
-
-    def schema_path(self, name: str) -> str:
-        """``schema_file(name)`` as a string."""
-        return self.at(PLUGINS, name, "config-schema.json")
