@@ -98,6 +98,20 @@ def read_policy_file(path: str | os.PathLike[str]) -> PolicyTable:
         raise _problem(str(path), exc) from None
 
 
+def _present(path: str | os.PathLike[str]) -> bool:
+    """Whether anything is at ``path`` (a link too, even a broken one). Only a missing
+    file (or folder on the way) is absent: one that cannot be looked at (a folder the
+    user may not search) is present, so reading it fails, naming it, and an operator's
+    policy is never taken for none."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def policy_sources(
     config: Mapping[str, Any],
     environ: Mapping[str, str],
@@ -109,7 +123,7 @@ def policy_sources(
     it: ``load_ceiling`` reads what this names, and ``jafhost call``'s one-shot lane
     hands over to the full path whenever this names anything."""
     found = []
-    if os.path.lexists(system):
+    if _present(system):
         found.append(os.fspath(system))
     named = environ.get(POLICY_VARIABLE, "")
     if named:
