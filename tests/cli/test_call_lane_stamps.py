@@ -22,16 +22,21 @@ import pytest
 from call_paths import ECHO, FULL, TRACE, served_by
 
 from conftest import Site, run_cli
+from jafhost.host.catalog import CHANGE_MARGIN_NS
 
 CALL = ("call", "lane.echo", "-a", "text=hi")
 HOUR_NS = 3600 * 1_000_000_000
 
 
 def settle(*folders: Path) -> None:
-    """Time stamps an hour back: folders installed long ago, which stamps vouch for."""
+    """Time stamps an hour back: folders installed long ago, which stamps vouch for.
+    Setting them moves the change time to now: the next call waits past the margin
+    within which the full checks take a change for one made while they read
+    (``catalog.CHANGE_MARGIN_NS``), as a user's next call would be."""
     past = time.time_ns() - HOUR_NS
     for folder in folders:
         os.utime(folder, ns=(past, past))
+    time.sleep(2 * CHANGE_MARGIN_NS / 1e9)
 
 
 class Lane:

@@ -124,13 +124,13 @@ def test_a_listing_kept_from_an_earlier_check_sees_an_entry_added_since(
 ) -> None:
     """The site folder's listing is kept between plugins while its stamp is unchanged:
     an entry added after it was kept changes the stamp and is found."""
-    from jafhost.discovery import foreign_files
+    from jafhost.discovery import listings
 
     listed = _install(site)
     past = time.time_ns() - 3600 * 1_000_000_000
     os.utime(site, ns=(past, past))
     assert foreign_file(str(site), listed, PACKAGES, [str(site)]) is None
-    assert str(site) in foreign_files._LISTINGS  # kept: old enough to vouch for
+    assert str(site) in listings._KEPT  # kept: old enough to vouch for
     (site / "single").mkdir()
     (site / "single" / "__init__.py").write_text("")
     os.utime(site, ns=(past, past))  # even set back: the change time moved

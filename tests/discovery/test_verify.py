@@ -145,6 +145,36 @@ def test_the_package_finder_answers_as_importlib(tmp_path: Path) -> None:
             assert finder.locations(value) == metadata.manifest_locations(value, path), value
 
 
+def test_the_first_folder_of_a_distribution_known_there_answers_as_a_listing(
+    tmp_path: Path,
+) -> None:
+    """Given the folder discovery found it in, ``first_folder`` does not list that path
+    entry once it reaches it, and answers as it does by listing: a copy in an earlier
+    folder still comes first, and a folder whose name is another project's vouches
+    for nothing."""
+    folders = {name: tmp_path / name for name in ("empty", "first", "later", "other")}
+    for folder in folders.values():
+        folder.mkdir()
+    (folders["first"] / "Jaf_Plugin_X-1.0.dist-info").mkdir()
+    (folders["later"] / "jaf.plugin.x-2.0.dist-info").mkdir()
+    (folders["other"] / "jaf_plugin_y-1.0.dist-info").mkdir()
+    path = [str(folders[name]) for name in ("empty", "other", "first", "later")]
+    plain = metadata.PackageFinder(path).first_folder("jaf-plugin-x")
+    assert plain == str(folders["first"])
+
+    finder = metadata.PackageFinder(path)
+    known = str(folders["first"] / "Jaf_Plugin_X-1.0.dist-info")
+    assert finder.first_folder("jaf-plugin-x", known=known) == plain
+    assert str(folders["first"]) not in finder.listings  # reached, not listed
+    for known in (
+        str(folders["later"] / "jaf.plugin.x-2.0.dist-info"),  # shadowed by the first
+        str(folders["other"] / "jaf_plugin_y-1.0.dist-info"),  # another project's folder
+    ):
+        finder = metadata.PackageFinder(path)
+        assert finder.first_folder("jaf-plugin-x", known=known) == plain
+        assert str(folders["first"]) in finder.listings
+
+
 def test_a_cache_pointing_at_a_shadowed_copy_is_scanned_again(tmp_path: Path) -> None:
     first, second = Site(tmp_path / "first"), Site(tmp_path / "second")
     first.plugin("twin", version="2.0.0", requires=["jaf-plugin-missing"])

@@ -33,10 +33,9 @@ names, nor their bytecode caches.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterable
 
-from jafhost.file_stamps import RACY_NS
+from jafhost.discovery.listings import names_in
 
 PYCACHE = "__pycache__"
 
@@ -140,32 +139,10 @@ def _shadowing(
     return None
 
 
-_LISTINGS: dict[str, tuple[tuple[int, int, int, int], frozenset[str]]] = {}
-"""Folder: its stamp and the names in it, when last listed (the site folder is shared
-by every plugin of a command: listed once, then one ``stat`` per plugin)."""
-
-
 def _names_in(folder: str) -> frozenset[str]:
     """The names in ``folder`` (none when it cannot be listed, as the import system
-    then finds nothing there either). A listing is kept while the folder's stamp is
-    unchanged (an entry created, removed or renamed changes it), and not kept for a
-    folder modified in the last ``RACY_NS``, which a later change within the same tick
-    of the clock would leave as it is."""
-    try:
-        st = os.stat(folder)
-    except OSError:
-        return frozenset()
-    stamp = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
-    kept = _LISTINGS.get(folder)
-    if kept is not None and kept[0] == stamp:
-        return kept[1]
-    try:
-        names = frozenset(os.listdir(folder))
-    except OSError:
-        return frozenset()
-    if time.time_ns() - st.st_mtime_ns >= RACY_NS:
-        _LISTINGS[folder] = (stamp, names)
-    return names
+    then finds nothing there either)."""
+    return names_in(folder) or frozenset()
 
 
 def _stranger(

@@ -295,18 +295,25 @@ class PackageFinder:
 
     def _listing(self, folder: str) -> frozenset[str] | None:
         if folder not in self.listings:
-            try:
-                self.listings[folder] = frozenset(os.listdir(folder or "."))
-            except OSError:
-                self.listings[folder] = None
+            from jafhost.discovery.listings import names_in
+
+            self.listings[folder] = names_in(folder)
         return self.listings[folder]
 
-    def first_folder(self, distribution: str) -> str | None:
+    def first_folder(self, distribution: str, known: str | None = None) -> str | None:
         """The path folder holding the first ``*.dist-info``/``*.egg-info`` of
-        ``distribution`` (the one discovery uses: later ones are shadowed)."""
+        ``distribution`` (the one discovery uses: later ones are shadowed). ``known``:
+        such a folder of it, as discovery found it (path entry joined with its name):
+        its path entry, once reached, is not listed (at N plugins, the site folder's
+        listing and its N names are what the answer would cost)."""
         key = canonical_name(distribution)
+        there = None
+        if known is not None and _project_name(os.path.basename(known)) == key:
+            there = os.path.dirname(known)
         for entry in self.entries:
             folder = entry or "."
+            if entry == there:
+                return folder
             names = self.distributions.get(folder)
             if names is None:
                 names = self.distributions[folder] = frozenset(

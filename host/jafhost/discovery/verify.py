@@ -197,7 +197,7 @@ def _distribution_plugin_holds(files: Files, info: PluginInfo, finder: PackageFi
     if next((c for c in candidates if os.path.exists(c)), None) != info.manifest:
         return False
     # and the distribution is the one discovery uses, not one shadowed by another copy
-    first = finder.first_folder(meta.name)
+    first = finder.first_folder(meta.name, known=folder)
     return first is not None and os.path.samefile(first, os.path.dirname(folder))
 
 
