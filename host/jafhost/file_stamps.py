@@ -24,8 +24,16 @@ RACY_NS = 2_000_000_000
 """A folder modified this recently may be modified again within the same tick of the
 file system's clock, leaving its time stamp as it was: a stamp of it vouches for
 nothing (git's "racy" index entries, the same problem). Used by the lane's path stamps
-(``discovery.cache.path_stamps``) and the folder listings the foreign-file check keeps
-(``discovery.foreign_files``)."""
+(``discovery.cache.path_stamps``) and the folder listings discovery keeps
+(``discovery.listings``)."""
+
+CHANGE_MARGIN_NS = 50_000_000
+"""A file's change time comes from the kernel's coarse clock, a tick behind the one
+``time.time_ns`` reads: a file changed this recently may change again within the same
+tick, and a change this long before a read may have come after it. The integrity check
+hashes such a file again next time rather than stamping it
+(``discovery.integrity``); a plugin's files changed this long before its description
+was read count as changed after (``host.catalog.changed_since``)."""
 
 FORMAT = 1
 LIMIT = 32 * 1024 * 1024

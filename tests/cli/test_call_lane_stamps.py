@@ -22,7 +22,7 @@ import pytest
 from call_paths import ECHO, FULL, TRACE, served_by
 
 from conftest import Site, run_cli
-from jafhost.host.catalog import CHANGE_MARGIN_NS
+from jafhost.file_stamps import CHANGE_MARGIN_NS
 
 CALL = ("call", "lane.echo", "-a", "text=hi")
 HOUR_NS = 3600 * 1_000_000_000
@@ -32,7 +32,7 @@ def settle(*folders: Path) -> None:
     """Time stamps an hour back: folders installed long ago, which stamps vouch for.
     Setting them moves the change time to now: the next call waits past the margin
     within which the full checks take a change for one made while they read
-    (``catalog.CHANGE_MARGIN_NS``), as a user's next call would be."""
+    (``file_stamps.CHANGE_MARGIN_NS``), as a user's next call would be."""
     past = time.time_ns() - HOUR_NS
     for folder in folders:
         os.utime(folder, ns=(past, past))

@@ -20,7 +20,7 @@ import pytest
 from call_paths import FULL, TRACE, served_by
 
 from conftest import Site, folder_plugin, run_cli
-from jafhost.host.catalog import CHANGE_MARGIN_NS
+from jafhost.file_stamps import CHANGE_MARGIN_NS
 
 TOOLS = '''
 def echo(text: str) -> str:
@@ -193,7 +193,7 @@ def test_an_edited_summary_decides_nothing(site: Site, warm_home: Path, tmp_path
     again from its files, so the other module is never imported."""
     (site.root / "lane_evil_module.py").write_text(EVIL)
     # the site folder holds the plugin: changed within the margin of the full checks'
-    # read, they would refuse to keep what they read (``catalog.CHANGE_MARGIN_NS``)
+    # read, they would refuse to keep what they read (``file_stamps.CHANGE_MARGIN_NS``)
     time.sleep(2 * CHANGE_MARGIN_NS / 1e9)
     marker = tmp_path / "marker"
     (summary,) = _summaries(warm_home)

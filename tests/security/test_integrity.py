@@ -23,7 +23,8 @@ from call_paths import TRACE
 from local_index import Dist, build_wheel
 
 from conftest import INPROCESS_CONFIG, ISOLATION_MODES, Site, folder_plugin, run_cli
-from jafhost.discovery.integrity import CHANGE_MARGIN_NS, GUARANTEED_HASHES, HashCount
+from jafhost.discovery.integrity import GUARANTEED_HASHES, HashCount
+from jafhost.file_stamps import CHANGE_MARGIN_NS
 from jafhost.host.host import Host
 from jafhost.host.sync import SyncHost
 

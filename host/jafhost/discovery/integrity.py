@@ -34,7 +34,7 @@ from typing import Any
 from jafhost.discovery.foreign_files import foreign_file
 from jafhost.discovery.integrity_stamps import Stamp, StampStore
 from jafhost.discovery.records import PluginInfo
-from jafhost.file_stamps import record_rows
+from jafhost.file_stamps import CHANGE_MARGIN_NS, record_rows
 from jafhost.frozen import Frozen
 from jafhost.safe_read import UnsafeFile, read_text
 
@@ -52,10 +52,6 @@ GUARANTEED_HASHES = frozenset(
 match their stamps does not import ``hashlib`` (and OpenSSL); a test keeps them equal."""
 WEAK_HASHES = frozenset({"md5", "sha1"})
 """Refused as the wheel spec refuses them: a ``RECORD`` naming one cannot vouch for a file."""
-CHANGE_MARGIN_NS = 50_000_000
-"""A file changed this recently is hashed again next time rather than stamped: the
-kernel's change time comes from a coarse clock, and a second change within the same
-tick (size and modification time restored) would leave the stamp as it was."""
 _FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
 
 VERIFIED, CHANGED, UNVERIFIED = "verified", "changed", "unverified"

@@ -28,6 +28,7 @@ from jafhost._version import __version__
 from jafhost.discovery import discover
 from jafhost.discovery.folders import import_folders, plugin_folders, prime_import_cache
 from jafhost.errors import StateError, UsageError, quoted
+from jafhost.file_stamps import CHANGE_MARGIN_NS
 from jafhost.security.policy import keep_private
 
 if TYPE_CHECKING:
@@ -37,12 +38,6 @@ if TYPE_CHECKING:
     from jafhost.discovery.resolve import Resolution
     from jafhost.home.paths import HomeLayout
     from jafhost.home.state import State, StateStore
-
-
-CHANGE_MARGIN_NS = 50_000_000
-"""A file's change time comes from the kernel's coarse clock, a tick behind the one
-``time.time_ns`` reads: a file changed up to this long before discovery was read counts
-as changed after (the cost is one more scan)."""
 
 
 def _stamps(info: PluginInfo) -> tuple[tuple[str, int, int, int, int], ...] | None:
