@@ -127,8 +127,9 @@ def _shadowing(
     folder: str, provided: set[str], suffixes: tuple[str, ...], files: set[str], mine: set[str]
 ) -> str | None:
     """An entry of ``folder`` the import system could take for one of the ``provided``
-    names that is not the plugin's (``folder``'s names as ``_names_in`` lists them)."""
-    present = _names_in(folder)
+    names that is not the plugin's (none in a folder that cannot be listed: the import
+    system then finds nothing there either)."""
+    present = names_in(folder) or frozenset()
     for name in sorted(provided):
         for candidate in (name, *(name + suffix for suffix in suffixes)):
             if candidate not in present:
@@ -137,12 +138,6 @@ def _shadowing(
             if _theirs(path, os.path.isdir(path), files, mine):
                 return path
     return None
-
-
-def _names_in(folder: str) -> frozenset[str]:
-    """The names in ``folder`` (none when it cannot be listed, as the import system
-    then finds nothing there either)."""
-    return names_in(folder) or frozenset()
 
 
 def _stranger(
